@@ -1,0 +1,128 @@
+from django.contrib import admin
+from guardian.admin import GuardedModelAdmin
+
+from catalog import services
+from catalog.models import (
+    AdequacyDecision,
+    Country,
+    Dataset,
+    DatasetChange,
+    Jurisdiction,
+    LineageEdge,
+    PersonalDataCategory,
+    Region,
+    Tag,
+)
+
+
+@admin.register(Country)
+class CountryAdmin(admin.ModelAdmin):
+    list_display = ["code", "iso3", "name", "in_eea"]
+    list_filter = ["in_eea"]
+    search_fields = ["code", "iso3", "name"]
+
+
+@admin.register(Jurisdiction)
+class JurisdictionAdmin(admin.ModelAdmin):
+    list_display = ["code", "name", "regime", "dsr_deadline_amount", "dsr_deadline_unit"]
+    list_filter = ["regime"]
+    search_fields = ["code", "name"]
+    filter_horizontal = ["countries"]
+
+
+@admin.register(AdequacyDecision)
+class AdequacyDecisionAdmin(admin.ModelAdmin):
+    list_display = [
+        "country",
+        "decided_by",
+        "scope",
+        "instrument",
+        "effective_from",
+        "effective_until",
+    ]
+    list_filter = ["decided_by", "scope"]
+    search_fields = ["country__name", "instrument"]
+
+
+@admin.register(Region)
+class RegionAdmin(admin.ModelAdmin):
+    list_display = ["code", "provider", "name", "country", "jurisdiction"]
+    list_filter = ["provider", "jurisdiction"]
+    search_fields = ["code", "name", "city"]
+
+
+@admin.register(PersonalDataCategory)
+class PersonalDataCategoryAdmin(admin.ModelAdmin):
+    list_display = ["code", "name", "special"]
+
+
+@admin.register(Tag)
+class TagAdmin(admin.ModelAdmin):
+    search_fields = ["name"]
+
+
+@admin.register(Dataset)
+class DatasetAdmin(GuardedModelAdmin):
+    list_display = ["slug", "name", "owner", "storage_region", "jurisdiction", "sensitivity"]
+    list_filter = ["sensitivity", "jurisdiction", "storage_region__provider"]
+    search_fields = ["slug", "name", "uri"]
+    list_select_related = ["owner", "storage_region", "jurisdiction"]
+    autocomplete_fields = ["owner", "steward", "storage_region"]
+    filter_horizontal = [
+        "personal_data_categories",
+        "subject_jurisdictions",
+        "allowed_processing_regions",
+        "tags",
+    ]
+
+    def save_model(self, request, obj, form, change):
+        # Admin edits go through the same rules and history as everyone else's: a service call.
+        fields = {
+            name: form.cleaned_data[name]
+            for name in services.SCALAR_FIELDS
+            if name in form.cleaned_data
+        }
+        fields.update(
+            {
+                name: form.cleaned_data[name]
+                for name in services.MANY_FIELDS
+                if name in form.cleaned_data
+            }
+        )
+        if change:
+            fields.pop("slug", None)
+            saved = services.dataset_update(actor=request.user, dataset=obj, **fields)
+        else:
+            saved = services.dataset_create(actor=request.user, **fields)
+        obj.pk = saved.pk
+
+    def save_related(self, request, form, formsets, change):
+        """The service already set the many-to-many fields."""
+
+    def delete_model(self, request, obj):
+        services.dataset_delete(actor=request.user, dataset=obj)
+
+
+@admin.register(LineageEdge)
+class LineageEdgeAdmin(admin.ModelAdmin):
+    list_display = ["upstream", "downstream", "transformation", "created_at"]
+    search_fields = ["upstream__slug", "downstream__slug"]
+    autocomplete_fields = ["upstream", "downstream"]
+
+
+@admin.register(DatasetChange)
+class DatasetChangeAdmin(admin.ModelAdmin):
+    """History is read-only."""
+
+    list_display = ["dataset_slug", "version", "action", "actor_name", "at"]
+    list_filter = ["action"]
+    search_fields = ["dataset_slug", "actor_name"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

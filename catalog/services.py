@@ -1,0 +1,294 @@
+"""Writes to the catalog: each verb is one transaction, checks permission, and records history."""
+
+from collections.abc import Iterable
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connection, transaction
+from django.db.models import Max
+from guardian.shortcuts import assign_perm, remove_perm
+
+from catalog.models import (
+    Dataset,
+    DatasetChange,
+    Jurisdiction,
+    LineageEdge,
+    Region,
+    Tag,
+)
+
+LINEAGE_LOCK_KEY = 0x4C696E65  # "Line": one advisory-lock key for the lineage graph
+
+OWNER_PERMISSIONS = ("catalog.change_dataset", "catalog.delete_dataset")
+
+SCALAR_FIELDS = (
+    "name",
+    "slug",
+    "description",
+    "uri",
+    "owner",
+    "steward",
+    "storage_region",
+    "jurisdiction",
+    "sensitivity",
+    "lawful_basis",
+    "retention_days",
+)
+MANY_FIELDS = (
+    "personal_data_categories",
+    "subject_jurisdictions",
+    "allowed_processing_regions",
+    "tags",
+)
+
+
+def can_change_dataset(user, dataset: Dataset) -> bool:
+    """A user may edit a dataset with the model-wide permission, or as its owner (object permission)."""
+    return user.has_perm("catalog.change_dataset") or user.has_perm(
+        "catalog.change_dataset", dataset
+    )
+
+
+def can_delete_dataset(user, dataset: Dataset) -> bool:
+    return user.has_perm("catalog.delete_dataset") or user.has_perm(
+        "catalog.delete_dataset", dataset
+    )
+
+
+def dataset_snapshot(dataset: Dataset) -> dict:
+    """The catalog entry as plain, comparable values (codes and usernames, lists sorted)."""
+    return {
+        "name": dataset.name,
+        "slug": dataset.slug,
+        "description": dataset.description,
+        "uri": dataset.uri,
+        "owner": dataset.owner.get_username(),
+        "steward": dataset.steward.get_username() if dataset.steward else None,
+        "storage_region": dataset.storage_region.code,
+        "jurisdiction": dataset.jurisdiction_id,
+        "sensitivity": dataset.sensitivity,
+        "lawful_basis": dataset.lawful_basis,
+        "retention_days": dataset.retention_days,
+        "personal_data_categories": sorted(c.code for c in dataset.personal_data_categories.all()),
+        "subject_jurisdictions": sorted(j.code for j in dataset.subject_jurisdictions.all()),
+        "allowed_processing_regions": sorted(
+            r.code for r in dataset.allowed_processing_regions.all()
+        ),
+        "tags": sorted(t.name for t in dataset.tags.all()),
+    }
+
+
+def _validate_jurisdiction_covers_region(jurisdiction: Jurisdiction, region: Region) -> None:
+    if not jurisdiction.countries.filter(code=region.country_id).exists():
+        raise ValidationError(
+            {
+                "jurisdiction": (
+                    f"{jurisdiction.code} does not cover {region.country_id}, the country of storage "
+                    f"region {region.code} (which is under {region.jurisdiction_id})"
+                )
+            }
+        )
+
+
+def _validate_retention(retention_days) -> None:
+    if retention_days is None or int(retention_days) < 1:
+        raise ValidationError(
+            {"retention_days": "The retention period must be a positive number of days"}
+        )
+
+
+def _tags_from_names(names: Iterable[str | Tag]) -> list[Tag]:
+    """Tags by name, created on first use."""
+    names = {str(name) for name in names}
+    return [Tag.objects.get_or_create(name=name)[0] for name in sorted(names)]
+
+
+def _set_many(dataset: Dataset, many: dict) -> None:
+    for field, values in many.items():
+        if field == "tags":
+            values = _tags_from_names(values)
+        getattr(dataset, field).set(values)
+
+
+def _record_change(*, actor, dataset: Dataset, action: str, before, after) -> DatasetChange:
+    last = DatasetChange.objects.filter(dataset_slug=dataset.slug).aggregate(v=Max("version"))["v"]
+    changed = sorted(k for k in (after or before) if (before or {}).get(k) != (after or {}).get(k))
+    return DatasetChange.objects.create(
+        dataset=dataset if action != DatasetChange.Action.DELETED else None,
+        dataset_slug=dataset.slug,
+        version=(last or 0) + 1,
+        action=action,
+        actor=actor,
+        actor_name=actor.get_full_name() or actor.get_username(),
+        before=before,
+        after=after,
+        changed_fields=changed,
+    )
+
+
+def _grant_owner(dataset: Dataset, owner) -> None:
+    for perm in OWNER_PERMISSIONS:
+        assign_perm(perm, owner, dataset)
+
+
+def _revoke_owner(dataset: Dataset, owner) -> None:
+    for perm in OWNER_PERMISSIONS:
+        remove_perm(perm, owner, dataset)
+
+
+def _split(fields: dict) -> tuple[dict, dict]:
+    unknown = set(fields) - set(SCALAR_FIELDS) - set(MANY_FIELDS)
+    if unknown:
+        raise ValidationError({name: "Not a dataset field" for name in sorted(unknown)})
+    scalars = {k: v for k, v in fields.items() if k in SCALAR_FIELDS}
+    many = {k: v for k, v in fields.items() if k in MANY_FIELDS}
+    return scalars, many
+
+
+@transaction.atomic
+def dataset_create(*, actor, **fields) -> Dataset:
+    """Register a dataset; its owner (the actor unless named) may then edit it."""
+    if not actor.has_perm("catalog.add_dataset"):
+        raise PermissionDenied("Your role may not register datasets")
+    scalars, many = _split(fields)
+    scalars.setdefault("owner", actor)
+    region = scalars["storage_region"]
+    scalars.setdefault("jurisdiction", None)
+    if scalars["jurisdiction"] is None:
+        scalars["jurisdiction"] = region.jurisdiction
+    _validate_jurisdiction_covers_region(scalars["jurisdiction"], region)
+    _validate_retention(scalars.get("retention_days"))
+    if Dataset.objects.filter(slug=scalars["slug"]).exists():
+        raise ValidationError({"slug": f"A dataset with slug {scalars['slug']!r} already exists"})
+    dataset = Dataset(**scalars)
+    dataset.full_clean(validate_unique=False)
+    dataset.save()
+    _set_many(dataset, many)
+    _grant_owner(dataset, dataset.owner)
+    _record_change(
+        actor=actor,
+        dataset=dataset,
+        action=DatasetChange.Action.CREATED,
+        before=None,
+        after=dataset_snapshot(dataset),
+    )
+    return dataset
+
+
+@transaction.atomic
+def dataset_update(*, actor, dataset: Dataset, **fields) -> Dataset:
+    """Change a dataset's catalog entry; records before and after as a new version."""
+    dataset = Dataset.objects.select_for_update().get(pk=dataset.pk)
+    if not can_change_dataset(actor, dataset):
+        raise PermissionDenied("Only the dataset's owner or a privacy officer may change it")
+    scalars, many = _split(fields)
+    if "slug" in scalars and scalars["slug"] != dataset.slug:
+        raise ValidationError({"slug": "The slug is the dataset's stable name and cannot change"})
+    before = dataset_snapshot(dataset)
+    previous_owner = dataset.owner
+    for name, value in scalars.items():
+        setattr(dataset, name, value)
+    if "storage_region" in scalars and "jurisdiction" not in scalars:
+        dataset.jurisdiction = dataset.storage_region.jurisdiction
+    _validate_jurisdiction_covers_region(dataset.jurisdiction, dataset.storage_region)
+    _validate_retention(dataset.retention_days)
+    dataset.full_clean(validate_unique=False)
+    dataset.save()
+    _set_many(dataset, many)
+    if dataset.owner_id != previous_owner.pk:
+        _revoke_owner(dataset, previous_owner)
+        _grant_owner(dataset, dataset.owner)
+    after = dataset_snapshot(dataset)
+    if after != before:
+        _record_change(
+            actor=actor,
+            dataset=dataset,
+            action=DatasetChange.Action.UPDATED,
+            before=before,
+            after=after,
+        )
+    return dataset
+
+
+@transaction.atomic
+def dataset_delete(*, actor, dataset: Dataset) -> None:
+    """Remove a dataset from the catalog; its history stays, keyed by slug."""
+    if not can_delete_dataset(actor, dataset):
+        raise PermissionDenied("Only the dataset's owner or a privacy officer may delete it")
+    _record_change(
+        actor=actor,
+        dataset=dataset,
+        action=DatasetChange.Action.DELETED,
+        before=dataset_snapshot(dataset),
+        after=None,
+    )
+    dataset.delete()
+
+
+def _reaches(start: Dataset, target: Dataset) -> list[int] | None:
+    """The dataset ids on a downstream path from start to target, or None (one query per level)."""
+    parents: dict[int, int | None] = {start.pk: None}
+    frontier = [start.pk]
+    while frontier:
+        edges = LineageEdge.objects.filter(upstream_id__in=frontier).values_list(
+            "upstream_id", "downstream_id"
+        )
+        frontier = []
+        for up, down in edges:
+            if down in parents:
+                continue
+            parents[down] = up
+            if down == target.pk:
+                path = [down]
+                while parents[path[-1]] is not None:
+                    path.append(parents[path[-1]])
+                return list(reversed(path))
+            frontier.append(down)
+    return None
+
+
+def _lock_lineage_graph() -> None:
+    """Serialise lineage writers, so two concurrent edges cannot close a cycle together.
+
+    PostgreSQL: a transaction-scoped advisory lock; SQLite already serialises writers.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LINEAGE_LOCK_KEY])
+
+
+@transaction.atomic
+def lineage_edge_create(
+    *, actor, upstream: Dataset, downstream: Dataset, transformation: str = ""
+) -> LineageEdge:
+    """Record that downstream is derived from upstream; refuses edges that would close a cycle."""
+    if not can_change_dataset(actor, downstream) and not actor.has_perm("catalog.add_lineageedge"):
+        raise PermissionDenied(
+            "Only the downstream dataset's owner or a privacy officer may add lineage"
+        )
+    if upstream.pk == downstream.pk:
+        raise ValidationError({"downstream": "A dataset cannot be derived from itself"})
+    if LineageEdge.objects.filter(upstream=upstream, downstream=downstream).exists():
+        raise ValidationError(
+            {"downstream": f"{upstream.slug} -> {downstream.slug} is already recorded"}
+        )
+    _lock_lineage_graph()
+    path = _reaches(downstream, upstream)
+    if path is not None:
+        slugs = dict(Dataset.objects.filter(pk__in=path).values_list("pk", "slug"))
+        cycle = " -> ".join([upstream.slug, *(slugs[pk] for pk in path)])
+        raise ValidationError({"downstream": f"This edge would create a lineage cycle: {cycle}"})
+    return LineageEdge.objects.create(
+        upstream=upstream, downstream=downstream, transformation=transformation, created_by=actor
+    )
+
+
+@transaction.atomic
+def lineage_edge_delete(*, actor, edge: LineageEdge) -> None:
+    """Remove a lineage edge."""
+    if not can_change_dataset(actor, edge.downstream) and not actor.has_perm(
+        "catalog.delete_lineageedge"
+    ):
+        raise PermissionDenied(
+            "Only the downstream dataset's owner or a privacy officer may remove lineage"
+        )
+    edge.delete()

@@ -1,0 +1,29 @@
+"""One error shape for the whole API: 4xx with the field and the reason, never a bare 500."""
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DatabaseError, InterfaceError, OperationalError
+from rest_framework import status
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+
+def _django_validation_detail(exc: DjangoValidationError):
+    if hasattr(exc, "error_dict"):
+        return {field: [str(m) for m in msgs] for field, msgs in exc.message_dict.items()}
+    return {"non_field_errors": exc.messages}
+
+
+def exception_handler(exc, context):
+    """DRF's handler, plus Django validation errors (400) and an unreachable database (503)."""
+    if isinstance(exc, DjangoValidationError):
+        exc = ValidationError(_django_validation_detail(exc))
+    if isinstance(exc, OperationalError | InterfaceError) or (
+        isinstance(exc, DatabaseError) and "connection" in str(exc).lower()
+    ):
+        return Response(
+            {"detail": "The database is unavailable; try again shortly."},
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": "5"},
+        )
+    return drf_exception_handler(exc, context)

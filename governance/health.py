@@ -1,0 +1,74 @@
+"""Liveness and readiness probes for load balancers and orchestrators."""
+
+import asyncio
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.db import connection
+from django.http import JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+CHECK_TIMEOUT_SECONDS = 2.0
+
+
+@require_GET
+@never_cache
+def healthz(request):
+    """The process is up and serving requests."""
+    return JsonResponse({"status": "ok"})
+
+
+def check_database() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+    return "ok"
+
+
+async def _channel_layer_roundtrip() -> None:
+    layer = get_channel_layer()
+    channel = await layer.new_channel("readyz.")
+    await layer.send(channel, {"type": "readyz.ping"})
+    await layer.receive(channel)
+
+
+def check_channel_layer() -> str:
+    async def roundtrip() -> None:
+        await asyncio.wait_for(_channel_layer_roundtrip(), CHECK_TIMEOUT_SECONDS)
+
+    async_to_sync(roundtrip)()
+    return "ok"
+
+
+def check_broker() -> str:
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        return "ok (tasks run in-process)"
+    from governance.celery import app
+
+    with app.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=1, timeout=CHECK_TIMEOUT_SECONDS)
+    return "ok"
+
+
+CHECKS = {"database": check_database, "channel_layer": check_channel_layer, "broker": check_broker}
+
+
+@require_GET
+@never_cache
+def readyz(request):
+    """Every service Locus depends on answers; otherwise 503 naming the ones that did not."""
+    results: dict[str, str] = {}
+    failed: list[str] = []
+    for name, check in CHECKS.items():
+        try:
+            results[name] = check()
+        except Exception as exc:  # a probe reports any failure; it must never raise
+            results[name] = f"error: {type(exc).__name__}: {exc}"
+            failed.append(name)
+    status = 503 if failed else 200
+    return JsonResponse(
+        {"status": "unavailable" if failed else "ok", "failed": failed, "checks": results},
+        status=status,
+    )

@@ -1,0 +1,70 @@
+"""Roles are Django groups; this module is the one place that says what each may do."""
+
+from django.contrib.auth.models import Group, Permission
+from django.db import models
+
+
+class Role(models.TextChoices):
+    PRIVACY_OFFICER = "privacy_officer", "Privacy officer"
+    EXECUTIVE = "executive", "Executive"
+    DATA_OWNER = "data_owner", "Data owner"
+    ENGINEER = "engineer", "Engineer"
+    AUDITOR = "auditor", "Auditor"
+
+
+_CATALOG_READ = [
+    "catalog.view_country",
+    "catalog.view_jurisdiction",
+    "catalog.view_adequacydecision",
+    "catalog.view_region",
+    "catalog.view_personaldatacategory",
+    "catalog.view_tag",
+    "catalog.view_dataset",
+    "catalog.view_lineageedge",
+    "catalog.view_datasetchange",
+]
+
+# Model-wide permissions per role. Object permissions (a data owner's own datasets) are granted
+# by the services that create the objects, through django-guardian.
+ROLE_PERMISSIONS: dict[str, list[str]] = {
+    Role.PRIVACY_OFFICER: [
+        *_CATALOG_READ,
+        "catalog.add_dataset",
+        "catalog.change_dataset",
+        "catalog.delete_dataset",
+        "catalog.add_lineageedge",
+        "catalog.delete_lineageedge",
+    ],
+    Role.EXECUTIVE: list(_CATALOG_READ),
+    Role.DATA_OWNER: [*_CATALOG_READ, "catalog.add_dataset"],
+    Role.ENGINEER: list(_CATALOG_READ),
+    Role.AUDITOR: list(_CATALOG_READ),
+}
+
+
+def _permission(dotted: str) -> Permission:
+    app_label, codename = dotted.split(".")
+    return Permission.objects.get(content_type__app_label=app_label, codename=codename)
+
+
+def ensure_roles() -> None:
+    """Create the role groups and set exactly their model-wide permissions (idempotent)."""
+    for role, dotted_names in ROLE_PERMISSIONS.items():
+        group, _ = Group.objects.get_or_create(name=role)
+        group.permissions.set([_permission(name) for name in dotted_names])
+
+
+def roles_of(user) -> set[str]:
+    """The role names a user holds (cached on the user object for the request)."""
+    if not user.is_authenticated:
+        return set()
+    cached = getattr(user, "_locus_roles", None)
+    if cached is None:
+        cached = set(user.groups.filter(name__in=Role.values).values_list("name", flat=True))
+        user._locus_roles = cached
+    return cached
+
+
+def has_role(user, *roles: str) -> bool:
+    """True when the user holds one of the roles (superusers hold all)."""
+    return bool(user.is_authenticated and (user.is_superuser or roles_of(user) & set(roles)))
