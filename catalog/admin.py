@@ -13,17 +13,38 @@ from catalog.models import (
     Region,
     Tag,
 )
+from catalog.revisions import CATALOG, revision_bump
+
+
+class PolicyInputAdmin(admin.ModelAdmin):
+    """Reference data the policy engine reads: an edit tells every process to rebuild its index."""
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        revision_bump(CATALOG)
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        revision_bump(CATALOG)
+
+    def delete_model(self, request, obj):
+        super().delete_model(request, obj)
+        revision_bump(CATALOG)
+
+    def delete_queryset(self, request, queryset):
+        super().delete_queryset(request, queryset)
+        revision_bump(CATALOG)
 
 
 @admin.register(Country)
-class CountryAdmin(admin.ModelAdmin):
+class CountryAdmin(PolicyInputAdmin):
     list_display = ["code", "iso3", "name", "in_eea"]
     list_filter = ["in_eea"]
     search_fields = ["code", "iso3", "name"]
 
 
 @admin.register(Jurisdiction)
-class JurisdictionAdmin(admin.ModelAdmin):
+class JurisdictionAdmin(PolicyInputAdmin):
     list_display = ["code", "name", "regime", "dsr_deadline_amount", "dsr_deadline_unit"]
     list_filter = ["regime"]
     search_fields = ["code", "name"]
@@ -31,7 +52,7 @@ class JurisdictionAdmin(admin.ModelAdmin):
 
 
 @admin.register(AdequacyDecision)
-class AdequacyDecisionAdmin(admin.ModelAdmin):
+class AdequacyDecisionAdmin(PolicyInputAdmin):
     list_display = [
         "country",
         "decided_by",
@@ -45,14 +66,14 @@ class AdequacyDecisionAdmin(admin.ModelAdmin):
 
 
 @admin.register(Region)
-class RegionAdmin(admin.ModelAdmin):
+class RegionAdmin(PolicyInputAdmin):
     list_display = ["code", "provider", "name", "country", "jurisdiction"]
     list_filter = ["provider", "jurisdiction"]
     search_fields = ["code", "name", "city"]
 
 
 @admin.register(PersonalDataCategory)
-class PersonalDataCategoryAdmin(admin.ModelAdmin):
+class PersonalDataCategoryAdmin(PolicyInputAdmin):
     list_display = ["code", "name", "special"]
 
 

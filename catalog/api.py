@@ -311,7 +311,10 @@ class DataMapView(APIView):
     permission_classes = [permissions.IsAuthenticated, CanViewCatalog]
 
     @extend_schema(
-        parameters=[DatasetFilter],
+        parameters=[
+            OpenApiParameter(name, str, description=f"As for the dataset list: {name}")
+            for name in DatasetFilter.Meta.fields
+        ],
         responses=inline_serializer(
             "DataMapCountry",
             fields={

@@ -105,7 +105,8 @@ class AdequacyDecision(models.Model):
 
     class Scope(models.TextChoices):
         FULL = "full", "Full"
-        PARTIAL = "partial", "Partial (named sector or certified organisations)"
+        PARTIAL = "partial", "Partial: a named sector (e.g. commercial organisations)"
+        CERTIFIED = "certified", "Certified organisations only (e.g. the Data Privacy Framework)"
 
     decided_by = models.ForeignKey(
         Jurisdiction, on_delete=models.PROTECT, related_name="adequacy_decisions"
@@ -354,3 +355,13 @@ class DatasetChange(models.Model):
 
     def delete(self, *args, **kwargs):
         raise PermissionError("Dataset history is append-only")
+
+
+class Revision(models.Model):
+    """A counter per kind of policy input; a change bumps it so every process rebuilds its index."""
+
+    key = models.SlugField(primary_key=True, max_length=40)
+    value = models.PositiveBigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.key}@{self.value}"

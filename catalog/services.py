@@ -15,8 +15,12 @@ from catalog.models import (
     Region,
     Tag,
 )
+from catalog.revisions import CATALOG, revision_bump
 
 LINEAGE_LOCK_KEY = 0x4C696E65  # "Line": one advisory-lock key for the lineage graph
+
+# These would be hidden behind the catalog's own pages (/catalog/new/, /catalog/map/).
+RESERVED_SLUGS = frozenset({"new", "map"})
 
 OWNER_PERMISSIONS = ("catalog.change_dataset", "catalog.delete_dataset")
 
@@ -75,6 +79,16 @@ def dataset_snapshot(dataset: Dataset) -> dict:
         ),
         "tags": sorted(t.name for t in dataset.tags.all()),
     }
+
+
+def _check_owner_assignment(actor, owner, *, previous) -> None:
+    """A dataset's owner may hand it over; otherwise only privacy officers name someone else."""
+    if owner is None:
+        raise ValidationError({"owner": "A dataset needs an owner"})
+    if actor.pk in (owner.pk, getattr(previous, "pk", None)):
+        return
+    if not actor.has_perm("catalog.change_dataset"):
+        raise PermissionDenied("Only a privacy officer may make someone else a dataset's owner")
 
 
 def _validate_jurisdiction_covers_region(jurisdiction: Jurisdiction, region: Region) -> None:
@@ -151,6 +165,11 @@ def dataset_create(*, actor, **fields) -> Dataset:
         raise PermissionDenied("Your role may not register datasets")
     scalars, many = _split(fields)
     scalars.setdefault("owner", actor)
+    _check_owner_assignment(actor, scalars["owner"], previous=None)
+    if scalars.get("slug") in RESERVED_SLUGS:
+        raise ValidationError(
+            {"slug": f"{scalars['slug']!r} is reserved for a catalog page; choose another slug"}
+        )
     region = scalars["storage_region"]
     scalars.setdefault("jurisdiction", None)
     if scalars["jurisdiction"] is None:
@@ -164,6 +183,7 @@ def dataset_create(*, actor, **fields) -> Dataset:
     dataset.save()
     _set_many(dataset, many)
     _grant_owner(dataset, dataset.owner)
+    revision_bump(CATALOG)
     _record_change(
         actor=actor,
         dataset=dataset,
@@ -185,6 +205,8 @@ def dataset_update(*, actor, dataset: Dataset, **fields) -> Dataset:
         raise ValidationError({"slug": "The slug is the dataset's stable name and cannot change"})
     before = dataset_snapshot(dataset)
     previous_owner = dataset.owner
+    if "owner" in scalars:
+        _check_owner_assignment(actor, scalars["owner"], previous=previous_owner)
     for name, value in scalars.items():
         setattr(dataset, name, value)
     if "storage_region" in scalars and "jurisdiction" not in scalars:
@@ -199,6 +221,7 @@ def dataset_update(*, actor, dataset: Dataset, **fields) -> Dataset:
         _grant_owner(dataset, dataset.owner)
     after = dataset_snapshot(dataset)
     if after != before:
+        revision_bump(CATALOG)
         _record_change(
             actor=actor,
             dataset=dataset,
@@ -212,6 +235,7 @@ def dataset_update(*, actor, dataset: Dataset, **fields) -> Dataset:
 @transaction.atomic
 def dataset_delete(*, actor, dataset: Dataset) -> None:
     """Remove a dataset from the catalog; its history stays, keyed by slug."""
+    dataset = Dataset.objects.select_for_update().get(pk=dataset.pk)
     if not can_delete_dataset(actor, dataset):
         raise PermissionDenied("Only the dataset's owner or a privacy officer may delete it")
     _record_change(
@@ -222,6 +246,7 @@ def dataset_delete(*, actor, dataset: Dataset) -> None:
         after=None,
     )
     dataset.delete()
+    revision_bump(CATALOG)
 
 
 def _reaches(start: Dataset, target: Dataset) -> list[int] | None:

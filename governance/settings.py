@@ -4,6 +4,8 @@ Nothing set: SQLite, an in-memory channel layer and Celery tasks run in-process,
 DATABASE_URL + REDIS_URL set: PostgreSQL, Redis channel layer and broker, a separate worker.
 """
 
+import os
+import tempfile
 from pathlib import Path
 
 import environ
@@ -107,6 +109,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"timeout": 20, "transaction_mode": "IMMEDIATE"}
     )
+    # A file, not memory, so that tests can serve it from a real server process too; one per
+    # test process, so that test runs side by side never share it.
+    DATABASES["default"]["TEST"] = {
+        "NAME": str(Path(tempfile.gettempdir()) / f"locus-test-{os.getpid()}.sqlite3")
+    }
+else:
+    DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -133,7 +142,8 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "/static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# Debug serves static files straight from the apps (WhiteNoise finders); production collects them.
+STATIC_ROOT = env.str("STATIC_ROOT", default=None if DEBUG else str(BASE_DIR / "staticfiles"))
 STATICFILES_DIRS = [("plotly", Path(plotly.__file__).parent / "package_data")]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -200,6 +210,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "DeadlineUnitEnum": "catalog.models.DeadlineUnit",
+        "LocalityActionEnum": "governance.models.Action",
+        "OutcomeEnum": "governance.models.Outcome",
+        "DatasetChangeActionEnum": "catalog.models.DatasetChange.Action",
+    },
 }
 
 # --- Production hardening (checked by `manage.py check --deploy`) ---------------------------

@@ -1,0 +1,82 @@
+"""Shared fixtures: one person per role, an outsider, and API clients for people and machines."""
+
+import pytest
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from governance.roles import Role
+from tests.factories import UserFactory
+
+
+def pytest_configure(config):
+    # WhiteNoise warns on every test client that STATIC_ROOT is absent until collectstatic has
+    # run; the tests serve static files from the finders, so the warning is only noise here.
+    config.addinivalue_line("filterwarnings", "ignore:No directory at:UserWarning")
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """Hashing the factories' passwords with PBKDF2 would dominate the suite's run time."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def privacy_officer(db):
+    return UserFactory(username="pat-privacy", roles=[Role.PRIVACY_OFFICER])
+
+
+@pytest.fixture
+def executive(db):
+    return UserFactory(username="erin-exec", roles=[Role.EXECUTIVE])
+
+
+@pytest.fixture
+def data_owner(db):
+    return UserFactory(username="olga-owner", roles=[Role.DATA_OWNER])
+
+
+@pytest.fixture
+def other_owner(db):
+    return UserFactory(username="oscar-owner", roles=[Role.DATA_OWNER])
+
+
+@pytest.fixture
+def engineer(db):
+    return UserFactory(username="eli-engineer", roles=[Role.ENGINEER])
+
+
+@pytest.fixture
+def auditor(db):
+    return UserFactory(username="ada-auditor", roles=[Role.AUDITOR])
+
+
+@pytest.fixture
+def outsider(db):
+    """Signed in, but holds no Locus role."""
+    return UserFactory(username="otto-outsider")
+
+
+@pytest.fixture
+def api_client():
+    """api_client(user) -> an APIClient signed in as user (anonymous when user is None)."""
+
+    def make(user=None) -> APIClient:
+        client = APIClient()
+        if user is not None:
+            client.force_authenticate(user=user)
+        return client
+
+    return make
+
+
+@pytest.fixture
+def token_client(db):
+    """token_client(user) -> an APIClient that authenticates like a machine, with a DRF token."""
+
+    def make(user) -> APIClient:
+        token, _ = Token.objects.get_or_create(user=user)
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+        return client
+
+    return make
