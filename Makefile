@@ -37,6 +37,7 @@ format: install
 	$(BIN)/ruff format .
 
 bench: install
+	$(BIN)/python -m pip install --quiet ".[dev,bench]"
 	$(BIN)/python -m bench
 
 clean:

@@ -16,6 +16,7 @@ from catalog.models import (
     Tag,
 )
 from catalog.revisions import CATALOG, revision_bump
+from catalog.signals import dataset_changed
 
 LINEAGE_LOCK_KEY = 0x4C696E65  # "Line": one advisory-lock key for the lineage graph
 
@@ -126,7 +127,7 @@ def _set_many(dataset: Dataset, many: dict) -> None:
 def _record_change(*, actor, dataset: Dataset, action: str, before, after) -> DatasetChange:
     last = DatasetChange.objects.filter(dataset_slug=dataset.slug).aggregate(v=Max("version"))["v"]
     changed = sorted(k for k in (after or before) if (before or {}).get(k) != (after or {}).get(k))
-    return DatasetChange.objects.create(
+    change = DatasetChange.objects.create(
         dataset=dataset if action != DatasetChange.Action.DELETED else None,
         dataset_slug=dataset.slug,
         version=(last or 0) + 1,
@@ -137,6 +138,8 @@ def _record_change(*, actor, dataset: Dataset, action: str, before, after) -> Da
         after=after,
         changed_fields=changed,
     )
+    dataset_changed.send(sender=DatasetChange, actor=actor, change=change)
+    return change
 
 
 def _grant_owner(dataset: Dataset, owner) -> None:

@@ -1,3 +1,5 @@
-from governance.celery import app as celery_app
+"""The Locus project (settings, URLs, ASGI, Celery) and the governance domain.
 
-__all__ = ["celery_app"]
+Kept free of imports so that `python -m governance.verify` runs on the standard library alone;
+the Celery app is loaded by the app config's ready().
+"""

@@ -24,6 +24,17 @@ _CATALOG_READ = [
     "catalog.view_datasetchange",
 ]
 
+_GOVERNANCE_READ = [
+    "governance.view_purpose",
+    "governance.view_localityrule",
+    "governance.view_localityruleversion",
+    "governance.view_transfergrant",
+    "governance.view_trainingrun",
+    "governance.view_localitydecision",
+    "governance.view_recordeddecision",
+]
+_LEDGER_READ = ["governance.view_ledgerentry", "governance.view_ledgercheckpoint"]
+
 # Model-wide permissions per role. Object permissions (a data owner's own datasets) are granted
 # by the services that create the objects, through django-guardian.
 ROLE_PERMISSIONS: dict[str, list[str]] = {
@@ -34,11 +45,33 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "catalog.delete_dataset",
         "catalog.add_lineageedge",
         "catalog.delete_lineageedge",
+        *_GOVERNANCE_READ,
+        "governance.add_localityrule",
+        "governance.change_localityrule",
+        "governance.delete_localityrule",
+        "governance.add_transfergrant",
+        "governance.change_transfergrant",
+        "governance.add_trainingrun",
+        "governance.change_trainingrun",
+        *_LEDGER_READ,
+        "governance.add_ledgercheckpoint",
+        "governance.add_recordeddecision",
+        "governance.change_recordeddecision",
     ],
-    Role.EXECUTIVE: list(_CATALOG_READ),
-    Role.DATA_OWNER: [*_CATALOG_READ, "catalog.add_dataset"],
-    Role.ENGINEER: list(_CATALOG_READ),
-    Role.AUDITOR: list(_CATALOG_READ),
+    Role.EXECUTIVE: [*_CATALOG_READ, *_GOVERNANCE_READ, *_LEDGER_READ],
+    Role.DATA_OWNER: [
+        *_CATALOG_READ,
+        *_GOVERNANCE_READ,
+        "catalog.add_dataset",
+        "governance.add_trainingrun",
+    ],
+    Role.ENGINEER: [*_CATALOG_READ, *_GOVERNANCE_READ, "governance.add_trainingrun"],
+    Role.AUDITOR: [
+        *_CATALOG_READ,
+        *_GOVERNANCE_READ,
+        *_LEDGER_READ,
+        "governance.add_ledgercheckpoint",
+    ],
 }
 
 

@@ -186,12 +186,20 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
+# Every periodic task, in one place.
+CELERY_BEAT_SCHEDULE = {
+    "ledger-checkpoint": {
+        "task": "governance.tasks.ledger_checkpoint",
+        "schedule": env.float("LEDGER_CHECKPOINT_SECONDS", default=3600.0),
+    },
+}
 
 # --- API ----------------------------------------------------------------------------------
 REST_FRAMEWORK = {
+    # Token first, so an anonymous API call gets 401 with a WWW-Authenticate challenge.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
@@ -239,6 +247,13 @@ EMAIL_BACKEND = env.str(
     else "django.core.mail.backends.smtp.EmailBackend",
 )
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="locus@localhost")
+
+# --- Ledger -------------------------------------------------------------------------------
+# Ed25519 seed (32 bytes, base64) that signs ledger checkpoints; without it, HMAC-SHA256 keyed
+# from SECRET_KEY. Generate one with: python -c "import os,base64;print(base64.b64encode(os.urandom(32)).decode())"
+LEDGER_SIGNING_KEY = env.str("LEDGER_SIGNING_KEY", default="")
+# The key of the pseudonyms that stand for people in the ledger (never their identifiers).
+LEDGER_PSEUDONYM_KEY = env.str("LEDGER_PSEUDONYM_KEY", default=SECRET_KEY)
 
 LOGGING = {
     "version": 1,

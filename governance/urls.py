@@ -7,7 +7,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from catalog import api as catalog_api
-from governance import health, views
+from governance import api as governance_api
+from governance import health, ledger_api, views
 
 router = DefaultRouter()
 router.register("countries", catalog_api.CountryViewSet, basename="country")
@@ -23,10 +24,29 @@ router.register(
 )
 router.register("datasets", catalog_api.DatasetViewSet, basename="dataset")
 router.register("lineage-edges", catalog_api.LineageEdgeViewSet, basename="lineage-edge")
+router.register("purposes", governance_api.PurposeViewSet, basename="purpose")
+router.register("locality-rules", governance_api.LocalityRuleViewSet, basename="locality-rule")
+router.register("transfer-grants", governance_api.TransferGrantViewSet, basename="transfer-grant")
+router.register("training-runs", governance_api.TrainingRunViewSet, basename="training-run")
+router.register("decisions", governance_api.LocalityDecisionViewSet, basename="decision")
+router.register("ledger/entries", ledger_api.LedgerEntryViewSet, basename="ledger-entry")
+router.register("ledger/checkpoints", ledger_api.CheckpointViewSet, basename="ledger-checkpoint")
+router.register(
+    "recorded-decisions", ledger_api.RecordedDecisionViewSet, basename="recorded-decision"
+)
 
 api_v1 = [
     path("", include(router.urls)),
     path("data-map/", catalog_api.DataMapView.as_view(), name="data-map"),
+    path("ledger/verify", ledger_api.LedgerVerifyView.as_view(), name="ledger-verify"),
+    path("ledger/export", ledger_api.LedgerExportView.as_view(), name="ledger-export"),
+    path("locality/check", governance_api.LocalityCheckView.as_view(), name="locality-check"),
+    path("locality/replay", governance_api.ReplayView.as_view(), name="locality-replay"),
+    path(
+        "locality/what-if/adequacy",
+        governance_api.AdequacyWhatIfView.as_view(),
+        name="adequacy-what-if",
+    ),
 ]
 
 urlpatterns = [
@@ -36,6 +56,7 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("catalog/", include("catalog.urls")),
+    path("governance/", include("governance.page_urls")),
     path("api/v1/", include((api_v1, "api"), namespace="v1")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),

@@ -1,6 +1,7 @@
 """The catalog API under /api/v1/: who may do what, bad input, filters, lineage, history, map."""
 
 import re
+from itertools import pairwise
 from urllib.parse import urlsplit
 
 import pytest
@@ -620,6 +621,17 @@ def test_lineage_depth_follows_the_levels(api_client, engineer, lineage):
     assert three == ["clean", "features", "model", "raw", "vendor"]
 
 
+def test_lineage_depth_is_capped_at_ten_levels(api_client, data_owner, engineer):
+    chain = [make_dataset(data_owner, slug=f"step-{n:02d}") for n in range(13)]
+    for up, down in pairwise(chain):
+        services.lineage_edge_create(actor=data_owner, upstream=up, downstream=down)
+
+    _, nodes, edges = _graph(api_client(engineer), "step-00", "?direction=downstream&depth=50")
+
+    assert nodes == [f"step-{n:02d}" for n in range(11)]
+    assert len(edges) == 10
+
+
 def test_lineage_of_an_isolated_dataset_is_itself(api_client, engineer, lineage):
     body, nodes, edges = _graph(api_client(engineer), "unrelated")
 
@@ -800,6 +812,8 @@ def test_data_map_counts_per_country_and_sensitivity(api_client, executive, cata
         ("category=contact", {"DE": 1, "US": 2}),
         ("tag=ml&country=US", {"US": 1}),
         ("tag=nothing", {}),
+        ("q=hospital", {"IE": 1}),
+        ("q=recommendation&sensitivity=internal", {"US": 1}),
     ],
 )
 def test_data_map_with_a_filter(query, totals, api_client, executive, catalogue):

@@ -170,11 +170,14 @@ def test_home_redirects_to_the_catalog(client, executive):
     assert response.url == reverse("catalog:dataset-list")
 
 
+POLICY_NAV = ["Rules", "Grants", "Training runs", "Decisions", "Check", "What-if"]
+
+
 def test_navigation_follows_the_role(client, owner, executive, officer):
     signed_in(client, owner)
     page = client.get(reverse("catalog:dataset-list"))
     labels = [item.label for item in page.context["nav_items"]]
-    assert labels == ["Catalog", "Data map", "New dataset"]
+    assert labels == ["Catalog", "Data map", "New dataset", *POLICY_NAV]
     assert page.context["user_roles"] == ["Data owner"]
     content = page.content.decode()
     assert re.search(
@@ -184,7 +187,7 @@ def test_navigation_follows_the_role(client, owner, executive, officer):
 
     signed_in(client, executive)
     labels = [item.label for item in client.get(reverse("catalog:data-map")).context["nav_items"]]
-    assert labels == ["Catalog", "Data map"]
+    assert labels == ["Catalog", "Data map", *POLICY_NAV]
 
     officer.is_staff = True
     officer.save()
@@ -192,7 +195,7 @@ def test_navigation_follows_the_role(client, owner, executive, officer):
     labels = [
         item.label for item in client.get(reverse("catalog:dataset-list")).context["nav_items"]
     ]
-    assert labels == ["Catalog", "Data map", "New dataset", "Admin"]
+    assert labels == ["Catalog", "Data map", "New dataset", *POLICY_NAV, "Admin"]
 
 
 def test_logout_is_a_post(client, owner):

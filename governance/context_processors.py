@@ -1,0 +1,75 @@
+"""Template context for every page: the navigation a user may see, and who they are."""
+
+from dataclasses import dataclass
+
+from django.http import HttpRequest
+from django.urls import reverse
+
+from governance.roles import Role, has_role, roles_of
+
+
+@dataclass(frozen=True)
+class NavItem:
+    """One link of the main navigation."""
+
+    label: str
+    url: str
+    active: bool
+
+
+def _any_role(user) -> bool:
+    return has_role(user, *Role.values)
+
+
+def _adds_datasets(user) -> bool:
+    return user.has_perm("catalog.add_dataset")
+
+
+def _reads_policy(user) -> bool:
+    return user.has_perm("governance.view_localitydecision")
+
+
+# (label, URL name, who may see it, the URL names under it); every role may read the catalog,
+# its map and the policy pages.
+_NAV = (
+    ("Catalog", "catalog:dataset-list", _any_role, ()),
+    ("Data map", "catalog:data-map", _any_role, ()),
+    ("New dataset", "catalog:dataset-create", _adds_datasets, ()),
+    ("Rules", "governance:rule-list", _reads_policy, ("governance:rule-",)),
+    ("Grants", "governance:grant-list", _reads_policy, ("governance:grant-",)),
+    ("Training runs", "governance:run-list", _reads_policy, ("governance:run-",)),
+    ("Decisions", "governance:decision-list", _reads_policy, ("governance:decision-",)),
+    ("Check", "governance:check", _reads_policy, ()),
+    ("What-if", "governance:what-if", _reads_policy, ()),
+    ("Admin", "admin:index", lambda user: user.is_staff, ()),
+)
+
+
+def navigation(request: HttpRequest) -> dict:
+    """The navigation items the signed-in user may see, and the labels of their roles."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {"nav_items": [], "user_roles": []}
+    return {"nav_items": nav_items(request, user), "user_roles": role_labels(user)}
+
+
+def nav_items(request: HttpRequest, user) -> list[NavItem]:
+    """The links this user may follow, the current page's section marked active."""
+    match = getattr(request, "resolver_match", None)
+    current = match.view_name if match else ""
+    return [
+        NavItem(label, reverse(name), _is_current(current, name, sections))
+        for label, name, may_see, sections in _NAV
+        if may_see(user)
+    ]
+
+
+def _is_current(current: str, name: str, sections: tuple[str, ...]) -> bool:
+    """The page itself, or any page of its section (a rule's detail lights up "Rules")."""
+    return current == name or bool(sections and current.startswith(sections))
+
+
+def role_labels(user) -> list[str]:
+    """The user's roles as people read them, e.g. ['Data owner']."""
+    labels = [Role(name).label for name in sorted(roles_of(user))]
+    return ["Superuser", *labels] if user.is_superuser else labels

@@ -1,0 +1,219 @@
+"""The ledger API: entries, verification, checkpoints, export, and recorded decisions."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import django_filters
+from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, permissions, serializers, viewsets
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from catalog.models import Dataset
+from governance import ledger, selectors, services
+from governance.models import LedgerCheckpoint, LedgerEntry, LocalityRule, RecordedDecision
+
+
+class CanReadLedger(permissions.BasePermission):
+    message = "Only privacy officers, executives and auditors read the decision log."
+
+    def has_permission(self, request, view):
+        return bool(request.user and request.user.has_perm("governance.view_ledgerentry"))
+
+
+class LedgerEntrySerializer(serializers.ModelSerializer):
+    subjects = serializers.ListField(source="subject_list", child=serializers.CharField())
+    data = serializers.SerializerMethodField()
+    payload = serializers.SerializerMethodField(
+        help_text="Base64 of the exact bytes that were hashed"
+    )
+
+    class Meta:
+        model = LedgerEntry
+        fields = [
+            "sequence",
+            "at",
+            "actor_id",
+            "actor_name",
+            "kind",
+            "subjects",
+            "data",
+            "payload",
+            "prev_hash",
+            "hash",
+        ]
+
+    def get_data(self, entry) -> dict:
+        return json.loads(bytes(entry.payload)).get("data", {})
+
+    def get_payload(self, entry) -> str:
+        return base64.b64encode(bytes(entry.payload)).decode()
+
+
+class LedgerEntryFilter(django_filters.FilterSet):
+    kind = django_filters.CharFilter(lookup_expr="startswith")
+    actor = django_filters.CharFilter(field_name="actor_name", lookup_expr="icontains")
+    dataset = django_filters.CharFilter(method="filter_subject", label="Dataset slug")
+    subject = django_filters.CharFilter(
+        method="filter_subject_ref", label="Any reference, e.g. rule:12"
+    )
+    since = django_filters.IsoDateTimeFilter(field_name="at", lookup_expr="gte")
+    until = django_filters.IsoDateTimeFilter(field_name="at", lookup_expr="lt")
+    q = django_filters.CharFilter(method="search", label="Search kind, subjects and actor")
+
+    class Meta:
+        model = LedgerEntry
+        fields = ["kind", "actor", "dataset", "subject", "since", "until", "q"]
+
+    def filter_subject(self, queryset, name, value):
+        return queryset.filter(subjects__contains=f" dataset:{value} ")
+
+    def filter_subject_ref(self, queryset, name, value):
+        return queryset.filter(subjects__contains=f" {value} ")
+
+    def search(self, queryset, name, value):
+        return selectors.ledger_search(queryset, value)
+
+
+class LedgerEntryViewSet(viewsets.ReadOnlyModelViewSet):
+    """The hash-chained decision log. Read-only: entries are never changed or removed."""
+
+    serializer_class = LedgerEntrySerializer
+    permission_classes = [permissions.IsAuthenticated, CanReadLedger]
+    queryset = LedgerEntry.objects.order_by("-sequence")
+    filterset_class = LedgerEntryFilter
+    lookup_field = "sequence"
+
+
+class LedgerVerifyView(APIView):
+    """Verify the whole chain and every checkpoint; report the first broken link."""
+
+    permission_classes = [permissions.IsAuthenticated, CanReadLedger]
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request):
+        return Response(ledger.verify_ledger().as_dict())
+
+
+class CheckpointSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = LedgerCheckpoint
+        fields = [
+            "id",
+            "sequence",
+            "hash",
+            "at",
+            "algorithm",
+            "key_id",
+            "public_key",
+            "signature",
+            "created_by_name",
+        ]
+        read_only_fields = fields
+
+
+class CheckpointViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+    """Signed heads of the chain. POST signs the current head now."""
+
+    serializer_class = CheckpointSerializer
+    permission_classes = [permissions.IsAuthenticated, CanReadLedger]
+    queryset = LedgerCheckpoint.objects.order_by("-sequence", "-id")
+
+    def perform_create(self, serializer):
+        if not self.request.user.has_perm("governance.add_ledgercheckpoint"):
+            self.permission_denied(self.request, message="Your role may not sign checkpoints")
+        serializer.instance = ledger.checkpoint_create(actor=self.request.user)
+
+
+def optional_datetime(params, name: str):
+    """A query parameter as an aware datetime, or None; a 400 naming it when malformed."""
+    value = params.get(name)
+    if not value:
+        return None
+    try:
+        return serializers.DateTimeField().to_internal_value(value)
+    except serializers.ValidationError as exc:
+        raise serializers.ValidationError({name: exc.detail}) from exc
+
+
+class LedgerExportView(APIView):
+    """The ledger (or a time slice) as JSONL, for the offline verifier."""
+
+    permission_classes = [permissions.IsAuthenticated, CanReadLedger]
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("from", OpenApiTypes.DATETIME),
+            OpenApiParameter("to", OpenApiTypes.DATETIME),
+        ],
+        responses={(200, "application/x-ndjson"): OpenApiTypes.STR},
+    )
+    def get(self, request):
+        since = optional_datetime(request.query_params, "from")
+        until = optional_datetime(request.query_params, "to")
+        rows = ledger.export_lines(since=since, until=until)
+        response = StreamingHttpResponse(rows, content_type="application/x-ndjson")
+        response["Content-Disposition"] = 'attachment; filename="locus-ledger.jsonl"'
+        return response
+
+
+class RecordedDecisionSerializer(serializers.ModelSerializer):
+    datasets = serializers.SlugRelatedField(
+        slug_field="slug", many=True, queryset=Dataset.objects.all(), required=False
+    )
+    rules = serializers.PrimaryKeyRelatedField(
+        many=True, queryset=LocalityRule.objects.all(), required=False
+    )
+    links = serializers.ListField(child=serializers.CharField(max_length=120), required=False)
+
+    class Meta:
+        model = RecordedDecision
+        fields = [
+            "id",
+            "title",
+            "context",
+            "decision",
+            "rationale",
+            "alternatives",
+            "status",
+            "datasets",
+            "rules",
+            "links",
+            "author_name",
+            "version",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["id", "author_name", "version", "created_at", "updated_at"]
+
+    def create(self, validated_data):
+        return services.recorded_decision_create(
+            actor=self.context["request"].user, **validated_data
+        )
+
+    def update(self, instance, validated_data):
+        return services.recorded_decision_update(
+            actor=self.context["request"].user, record=instance, **validated_data
+        )
+
+
+class CanReadRecordedDecisions(permissions.BasePermission):
+    message = "Your account has no Locus role."
+
+    def has_permission(self, request, view):
+        return bool(request.user and request.user.has_perm("governance.view_recordeddecision"))
+
+
+class RecordedDecisionViewSet(
+    mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.ReadOnlyModelViewSet
+):
+    """Decisions people write down (ADR-style); each version is on the ledger. Officers write."""
+
+    serializer_class = RecordedDecisionSerializer
+    permission_classes = [permissions.IsAuthenticated, CanReadRecordedDecisions]
+    queryset = RecordedDecision.objects.prefetch_related("datasets", "rules")
+    filterset_fields = ["status"]

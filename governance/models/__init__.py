@@ -1,0 +1,31 @@
+"""Governance tables: policy (rules, grants, runs, decisions), the ledger, the glossary."""
+
+from governance.models.ledger import LedgerCheckpoint, LedgerEntry, RecordedDecision
+from governance.models.policy import (
+    Action,
+    LocalityDecision,
+    LocalityRule,
+    LocalityRuleVersion,
+    Outcome,
+    Purpose,
+    TrainingRun,
+    TrainingRunDataset,
+    TransferGrant,
+    TransferMechanism,
+)
+
+__all__ = [
+    "Action",
+    "LedgerCheckpoint",
+    "LedgerEntry",
+    "LocalityDecision",
+    "LocalityRule",
+    "LocalityRuleVersion",
+    "Outcome",
+    "Purpose",
+    "RecordedDecision",
+    "TrainingRun",
+    "TrainingRunDataset",
+    "TransferGrant",
+    "TransferMechanism",
+]

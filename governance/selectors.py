@@ -1,0 +1,216 @@
+"""Reads in governance shared by the API and the pages: replays, what-ifs, run footprints."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter, defaultdict
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from governance import policy
+from governance.models import LocalityDecision, Outcome, TrainingRun, TransferGrant
+
+MAX_REPLAY_DAYS = 90
+MAX_REPLAYED_DECISIONS = 200_000
+
+
+def _flip_kind(before: str, after: str) -> str | None:
+    was, now = before != Outcome.DENY, after != Outcome.DENY
+    if was and not now:
+        return "allow_to_deny"
+    if now and not was:
+        return "deny_to_allow"
+    return None
+
+
+def replay(proposed: list[policy.RuleFacts], *, days: int, now: dt.datetime | None = None) -> dict:
+    """Re-judge the last `days` of recorded decisions under a proposed rule set; list what flips."""
+    now = now or timezone.now()
+    current = policy.current_index()
+    candidate = policy.with_rules(current, proposed, f"{current.version}+proposal")
+    since = now - dt.timedelta(days=days)
+    rows = LocalityDecision.objects.filter(
+        decided_at__gte=since, dataset_id__isnull=False
+    ).values_list("id", "dataset_id", "action", "region_code", "purpose", "at")[
+        :MAX_REPLAYED_DECISIONS
+    ]
+    flips = []
+    by_dataset: dict[str, Counter] = defaultdict(Counter)
+    by_jurisdiction: dict[str, Counter] = defaultdict(Counter)
+    replayed = 0
+    for decision_id, ds_id, action, region, purpose, at in rows.iterator(chunk_size=5000):
+        ds = current.datasets.get(ds_id)
+        if ds is None or region not in current.regions or purpose not in current.purposes:
+            continue
+        replayed += 1
+        before = policy.evaluate(current, ds_id, action, region, purpose, at)
+        after = policy.evaluate(candidate, ds_id, action, region, purpose, at)
+        kind = _flip_kind(before.outcome, after.outcome)
+        if kind is None:
+            continue
+        flips.append(
+            {
+                "decision_id": decision_id,
+                "dataset": ds.slug,
+                "region": region,
+                "action": action,
+                "kind": kind,
+                "before": {"outcome": before.outcome, "rule": before.rule},
+                "after": {"outcome": after.outcome, "rule": after.rule, "reason": after.reason},
+            }
+        )
+        by_dataset[ds.slug][kind] += 1
+        for jurisdiction in {ds.storage_jurisdiction, *ds.subject_jurisdictions}:
+            by_jurisdiction[jurisdiction][kind] += 1
+    return {
+        "days": days,
+        "replayed": replayed,
+        "flipped": len(flips),
+        "by_dataset": {k: dict(v) for k, v in sorted(by_dataset.items())},
+        "by_jurisdiction": {k: dict(v) for k, v in sorted(by_jurisdiction.items())},
+        "flips": flips[:1000],
+    }
+
+
+def adequacy_what_if(*, decided_by: str, country: str, falls_on: dt.date) -> dict:
+    """If `decided_by`'s adequacy decision for `country` ended on `falls_on`: what would be affected?"""
+    current = policy.current_index()
+    key = (decided_by, country)
+    ended = tuple(
+        policy.AdequacyFacts(
+            a.id,
+            a.country,
+            a.scope,
+            a.instrument,
+            a.effective_from,
+            min(a.effective_until or falls_on, falls_on),
+        )
+        if a.effective_from < falls_on
+        else a
+        for a in current.adequacy.get(key, ())
+    )
+    candidate = policy.with_adequacy(
+        current, {**current.adequacy, key: ended}, f"{current.version}+what-if"
+    )
+    at = dt.datetime.combine(falls_on, dt.time(12), tzinfo=dt.UTC)
+    regions = [r for r in current.regions.values() if r.country == country]
+
+    def flips(
+        ds_id: int, region: str, purpose: str
+    ) -> tuple[policy.Decision, policy.Decision] | None:
+        before = policy.evaluate(current, ds_id, "process", region, purpose, at)
+        after = policy.evaluate(candidate, ds_id, "process", region, purpose, at)
+        return (before, after) if before.allowed and not after.allowed else None
+
+    datasets = []
+    for ds in current.datasets.values():
+        if decided_by not in ds.gdpr_jurisdictions:
+            continue
+        places = [
+            r.code for r in regions if r.code == ds.storage_region or r.code in ds.allowed_regions
+        ]
+        hits = [(code, flips(ds.id, code, "analytics")) for code in places]
+        hits = [(code, pair) for code, pair in hits if pair]
+        if hits:
+            datasets.append(
+                {
+                    "dataset": ds.slug,
+                    "regions": [code for code, _ in hits],
+                    "reason": hits[0][1][1].reason,
+                }
+            )
+    affected_slugs = {d["dataset"] for d in datasets}
+    runs = _runs_in(country, decided_by, current, candidate, at)
+    grants = [
+        {"id": g.id, "mechanism": g.get_mechanism_display(), "valid_until": g.valid_until}
+        for g in TransferGrant.objects.filter(
+            mechanism="adequacy",
+            destination_regions__country_id=country,
+            revoked_at__isnull=True,
+            valid_until__gt=at,
+        ).distinct()
+    ]
+    return {
+        "decided_by": decided_by,
+        "country": country,
+        "falls_on": falls_on,
+        "decisions_ending": [
+            a.instrument for a in current.adequacy.get(key, ()) if a.in_force(falls_on)
+        ],
+        "datasets": sorted(datasets, key=lambda d: d["dataset"]),
+        "training_runs": runs,
+        "grants_relying_on_adequacy": grants,
+        "summary": {
+            "datasets": len(affected_slugs),
+            "training_runs": len(runs),
+            "grants": len(grants),
+        },
+    }
+
+
+def _runs_in(country, decided_by, current, candidate, at) -> list[dict]:
+    runs = []
+    queryset = (
+        TrainingRun.objects.filter(compute_regions__country_id=country)
+        .distinct()
+        .prefetch_related("compute_regions", "inputs__dataset")
+    )
+    for run in queryset:
+        affected = []
+        for region in run.compute_regions.all():
+            if region.country_id != country:
+                continue
+            for item in run.inputs.all():
+                ds = current.datasets.get(item.dataset_id)
+                if ds is None or decided_by not in ds.gdpr_jurisdictions:
+                    continue
+                before = policy.evaluate(current, ds.id, "train", region.code, run.purpose_id, at)
+                after = policy.evaluate(candidate, ds.id, "train", region.code, run.purpose_id, at)
+                if before.allowed and not after.allowed:
+                    affected.append({"dataset": ds.slug, "region": region.code})
+        if affected:
+            runs.append({"id": run.pk, "name": run.name, "affected": affected})
+    return runs
+
+
+def run_footprint(run: TrainingRun) -> list[dict]:
+    """Which regions a run touched (planned and read), and under which decisions."""
+    regions: dict[str, dict] = {}
+    for decision in run.decisions.order_by("id"):
+        entry = regions.setdefault(
+            decision.region_code,
+            {"region": decision.region_code, "country": decision.country, "decisions": []},
+        )
+        entry["decisions"].append(
+            {
+                "decision_id": decision.pk,
+                "context": decision.context,
+                "dataset": decision.dataset_slug,
+                "outcome": decision.outcome,
+                "rule": decision.rule,
+                "grant": decision.grant_id,
+                "at": decision.at,
+            }
+        )
+    return sorted(regions.values(), key=lambda r: r["region"])
+
+
+def grants_active(at: dt.datetime | None = None) -> QuerySet[TransferGrant]:
+    """Grants the engine honours at a moment."""
+    at = at or timezone.now()
+    return TransferGrant.objects.filter(
+        valid_from__lte=at, valid_until__gt=at, revoked_at__isnull=True
+    )
+
+
+def ledger_search(queryset: QuerySet, text: str) -> QuerySet:
+    """Entries whose kind, subjects or actor mention the text."""
+    from django.db.models import Q
+
+    text = text.strip()
+    if not text:
+        return queryset
+    return queryset.filter(
+        Q(kind__icontains=text) | Q(subjects__icontains=text) | Q(actor_name__icontains=text)
+    )

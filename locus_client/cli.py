@@ -1,0 +1,239 @@
+"""`locus`: ask Locus from a pipeline whether work may run, and register training runs.
+
+Exit codes: 0 allowed, 1 denied, 2 bad input or a refused request, 3 Locus unreachable or 5xx.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from locus_client.client import DEFAULT_TIMEOUT, LocusClient, LocusError, LocusUnavailable
+
+EXIT_ALLOWED = 0
+EXIT_DENIED = 1
+EXIT_BAD_INPUT = 2
+EXIT_UNAVAILABLE = 3
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+ALLOWED_OUTCOMES = {"allow", "allow_with_grant"}
+
+
+class UsageError(Exception):
+    """The command line or a file it names is wrong; nothing was sent."""
+
+
+def _connection_options(*, suppress: bool) -> argparse.ArgumentParser:
+    """--url/--token/--timeout/--json, accepted before or after the subcommand.
+
+    The subcommands' copies default to SUPPRESS so they never overwrite what was given earlier.
+    """
+    unset = argparse.SUPPRESS if suppress else None
+    parser = argparse.ArgumentParser(add_help=False)
+    group = parser.add_argument_group("connection")
+    group.add_argument(
+        "--url", default=unset, help=f"Locus base URL (env LOCUS_URL, default {DEFAULT_URL})"
+    )
+    group.add_argument("--token", default=unset, help="API token (env LOCUS_TOKEN)")
+    group.add_argument(
+        "--timeout",
+        type=float,
+        default=unset,
+        help=f"seconds to wait for an answer (env LOCUS_TIMEOUT, default {DEFAULT_TIMEOUT:g})",
+    )
+    group.add_argument(
+        "--json",
+        action="store_true",
+        default=argparse.SUPPRESS if suppress else False,
+        help="print the server's raw JSON answer",
+    )
+    return parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="locus",
+        description="Ask Locus whether work may touch a dataset from a region.",
+        epilog="Exit codes: 0 allowed, 1 denied, 2 bad input or refused, 3 Locus unreachable.",
+        parents=[_connection_options(suppress=False)],
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    shared = [_connection_options(suppress=True)]
+
+    check = commands.add_parser(
+        "check", parents=shared, help="may this action on this dataset run in this region?"
+    )
+    check.add_argument("--dataset", required=True, help="dataset slug or URI")
+    check.add_argument("--region", required=True, help="region code, e.g. aws:eu-west-1")
+    check.add_argument("--purpose", required=True, help="purpose code, e.g. model-training")
+    check.add_argument("--action", default="train", help="store, process, train, transfer, access")
+    check.add_argument("--at", help="when the work runs, ISO 8601 (default: now)")
+    check.set_defaults(handler=run_check)
+
+    register = commands.add_parser(
+        "register-run", parents=shared, help="register a training run from a JSON file"
+    )
+    register.add_argument(
+        "run_file",
+        metavar="RUN_JSON",
+        help="JSON: name, purpose, compute_regions, datasets [{dataset, version}], mode, "
+        "justification ('-' reads standard input)",
+    )
+    register.set_defaults(handler=run_register)
+    return parser
+
+
+def make_client(args: argparse.Namespace) -> LocusClient:
+    """A client configured from flags, then the environment, then defaults."""
+    url = args.url or os.environ.get("LOCUS_URL") or DEFAULT_URL
+    token = args.token or os.environ.get("LOCUS_TOKEN")
+    if not token:
+        raise UsageError("no API token: pass --token or set LOCUS_TOKEN")
+    timeout = args.timeout
+    if timeout is None:
+        try:
+            timeout = float(os.environ.get("LOCUS_TIMEOUT") or DEFAULT_TIMEOUT)
+        except ValueError as exc:
+            raise UsageError(f"LOCUS_TIMEOUT is not a number of seconds: {exc}") from exc
+    try:
+        return LocusClient(url, token, timeout=timeout)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+
+
+# --- Output ---------------------------------------------------------------------------------
+
+
+def print_json(body: Any) -> None:
+    print(json.dumps(body, indent=2, sort_keys=True))
+
+
+def _error_path(prefix: str, key: str) -> str:
+    """`datasets` + `0` -> `datasets[0]`; `datasets[0]` + `dataset` -> `datasets[0].dataset`."""
+    if key.isdigit():
+        return f"{prefix}[{key}]"
+    if key in ("detail", "non_field_errors"):
+        return prefix
+    return f"{prefix}.{key}" if prefix else key
+
+
+def field_errors(detail: Any, prefix: str = "") -> list[str]:
+    """DRF's nested error body as lines of `field: message`."""
+    if isinstance(detail, dict):
+        lines = []
+        for key, value in detail.items():
+            lines.extend(field_errors(value, _error_path(prefix, str(key))))
+        return lines
+    if isinstance(detail, list):
+        if all(isinstance(item, str) for item in detail):
+            return [f"{prefix}: {item}" if prefix else str(item) for item in detail]
+        lines = []
+        for position, item in enumerate(detail):
+            if item:  # DRF gives {} for the valid items of a list
+                lines.extend(field_errors(item, f"{prefix}[{position}]"))
+        return lines
+    return [f"{prefix}: {detail}" if prefix else str(detail)]
+
+
+def describe_decision(decision: dict[str, Any]) -> str:
+    """A decision as an indented block: the pair, then rule, reason and decision id."""
+    decision_id = decision.get("decision_id")
+    lines = [
+        f"{decision.get('outcome', '?').upper()}: {decision.get('action')} "
+        f"{decision.get('dataset')} in {decision.get('region')} for {decision.get('purpose')}",
+        f"  rule:     {decision.get('rule')}",
+        f"  reason:   {decision.get('reason')}",
+        f"  decision: #{decision_id}" if decision_id is not None else "  decision: (not recorded)",
+    ]
+    if decision.get("grant") is not None:
+        lines.append(f"  grant:    #{decision['grant']}")
+    return "\n".join(lines)
+
+
+# --- Commands -------------------------------------------------------------------------------
+
+
+def run_check(client: LocusClient, args: argparse.Namespace) -> int:
+    decision = client.check(
+        dataset=args.dataset,
+        region=args.region,
+        purpose=args.purpose,
+        action=args.action,
+        at=args.at,
+    )
+    if args.json:
+        print_json(decision)
+    else:
+        print(describe_decision(decision))
+    # Anything but an explicit allow fails closed.
+    return EXIT_ALLOWED if decision.get("outcome") in ALLOWED_OUTCOMES else EXIT_DENIED
+
+
+def read_run(path: str) -> dict[str, Any]:
+    """The run description from a JSON file, or standard input for '-'."""
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    try:
+        run = json.loads(text)
+    except ValueError as exc:
+        raise UsageError(f"{path} is not valid JSON: {exc}") from exc
+    if not isinstance(run, dict):
+        raise UsageError(f"{path} must hold one JSON object describing the run")
+    return run
+
+
+def run_register(client: LocusClient, args: argparse.Namespace) -> int:
+    run = client.register_run(read_run(args.run_file))
+    if args.json:
+        print_json(run)
+    else:
+        print(
+            f"run #{run.get('id')} {run.get('name')!r}: verdict {run.get('verdict', '?').upper()}"
+        )
+        for decision in run.get("decisions", []):
+            print(describe_decision(decision))
+    return EXIT_ALLOWED if run.get("verdict") in ALLOWED_OUTCOMES else EXIT_DENIED
+
+
+def report_error(exc: LocusError, as_json: bool) -> None:
+    """The server's answer: its JSON on stdout with --json, readable field errors on stderr."""
+    if as_json and exc.status is not None and exc.detail is not None:
+        print_json(exc.detail)
+    has_fields = isinstance(exc.detail, dict) and set(exc.detail) != {"detail"}
+    if exc.status is not None and exc.status < 500 and has_fields:
+        print(f"locus: Locus refused the request ({exc.status}):", file=sys.stderr)
+        for line in field_errors(exc.detail):
+            print(f"  {line}", file=sys.stderr)
+    else:
+        print(f"locus: {exc}", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; returns the exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits 2 on bad usage, 0 on --help
+        return int(exc.code or 0)
+    try:
+        with make_client(args) as client:
+            return args.handler(client, args)
+    except UsageError as exc:
+        print(f"locus: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except LocusUnavailable as exc:
+        report_error(exc, args.json)
+        return EXIT_UNAVAILABLE
+    except LocusError as exc:
+        report_error(exc, args.json)
+        return EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":
+    sys.exit(main())

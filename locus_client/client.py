@@ -1,0 +1,160 @@
+"""A small typed client for Locus's pipeline API: locality checks and training runs.
+
+Standard library and httpx only, so a pipeline can vendor this file on its own.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import httpx
+
+__all__ = ["DEFAULT_TIMEOUT", "LocusClient", "LocusError", "LocusUnavailable"]
+
+DEFAULT_TIMEOUT = 10.0
+CHECK_PATH = "/api/v1/locality/check"
+RUNS_PATH = "/api/v1/training-runs/"
+USER_AGENT = "locus-client/0.1"
+
+
+class LocusError(Exception):
+    """Locus answered with an error: `status` is the HTTP status, `detail` its JSON body."""
+
+    def __init__(self, message: str, *, status: int | None = None, detail: Any = None):
+        super().__init__(message)
+        self.status = status
+        self.detail = detail
+
+
+class LocusUnavailable(LocusError):
+    """Locus could not answer: no connection, a timeout, or a 5xx (`status` is None if unsent)."""
+
+
+def _body(response: httpx.Response) -> Any:
+    """The response's JSON, or its text when it is not JSON (a proxy's error page)."""
+    try:
+        return response.json()
+    except ValueError:
+        return response.text.strip()
+
+
+def _summary(detail: Any) -> str:
+    if isinstance(detail, dict) and isinstance(detail.get("detail"), str):
+        return detail["detail"]
+    text = str(detail)
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+class LocusClient:
+    """Talks to one Locus server as one machine user (`Authorization: Token <token>`)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        timeout: float = DEFAULT_TIMEOUT,
+        transport: httpx.BaseTransport | None = None,
+    ):
+        if not base_url.startswith(("http://", "https://")):
+            raise ValueError(f"The Locus URL must start with http:// or https://, got {base_url!r}")
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            headers={
+                "Authorization": f"Token {token}",
+                "Accept": "application/json",
+                "User-Agent": USER_AGENT,
+            },
+            timeout=timeout,
+            transport=transport,
+        )
+
+    def close(self) -> None:
+        """Close the pooled connections."""
+        self._http.close()
+
+    def __enter__(self) -> LocusClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def check(
+        self,
+        dataset: str,
+        region: str,
+        purpose: str,
+        action: str = "train",
+        at: dt.datetime | str | None = None,
+    ) -> dict[str, Any]:
+        """May `action` on `dataset` run in `region` for `purpose` (at `at`, default now)?"""
+        return self._post(CHECK_PATH, _check_body(dataset, region, purpose, action, at))
+
+    def check_many(self, checks: list[dict[str, Any]]) -> dict[str, Any]:
+        """Ask up to 1,000 checks at once; answers come back in order, a bad item with `errors`."""
+        return self._post(CHECK_PATH, {"checks": [_jsonable(c) for c in checks]})
+
+    def register_run(self, run: dict[str, Any]) -> dict[str, Any]:
+        """Register a training run; the answer carries its `verdict` and one decision per pair."""
+        return self._post(RUNS_PATH, run)
+
+    def report_reads(self, run_id: int, reads: list[dict[str, Any]]) -> dict[str, Any]:
+        """Report what run `run_id` actually read: each read is judged and recorded."""
+        return self._post(
+            f"{RUNS_PATH}{int(run_id)}/reads/", {"reads": [_jsonable(r) for r in reads]}
+        )
+
+    def _post(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
+        try:
+            response = self._http.post(path, json=payload)
+        except httpx.TimeoutException as exc:
+            raise LocusUnavailable(
+                f"Locus at {self.base_url} did not answer in time: {exc}"
+            ) from exc
+        except httpx.TransportError as exc:
+            raise LocusUnavailable(f"Cannot reach Locus at {self.base_url}: {exc}") from exc
+        return self._answer(response)
+
+    def _answer(self, response: httpx.Response) -> dict[str, Any]:
+        status = response.status_code
+        detail = _body(response)
+        where = f"{response.request.method} {response.request.url.path}"
+        if status >= 500:
+            raise LocusUnavailable(
+                f"Locus failed ({status}) on {where}: {_summary(detail)}",
+                status=status,
+                detail=detail,
+            )
+        if not response.is_success:
+            raise LocusError(
+                f"Locus refused ({status}) {where}: {_summary(detail)}",
+                status=status,
+                detail=detail,
+            )
+        if not isinstance(detail, dict):
+            raise LocusError(
+                f"Locus answered {where} with something other than a JSON object",
+                status=status,
+                detail=detail,
+            )
+        return detail
+
+
+def _jsonable(item: dict[str, Any]) -> dict[str, Any]:
+    """The item with any datetime written as ISO 8601, as the API expects."""
+    return {k: v.isoformat() if isinstance(v, dt.datetime) else v for k, v in item.items()}
+
+
+def _check_body(
+    dataset: str, region: str, purpose: str, action: str, at: dt.datetime | str | None
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "dataset": dataset,
+        "region": region,
+        "purpose": purpose,
+        "action": action,
+    }
+    if at is not None:
+        body["at"] = at
+    return _jsonable(body)

@@ -1,0 +1,463 @@
+"""The pipeline client and the `locus` command, against a real Locus server process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from rest_framework.authtoken.models import Token
+
+from governance.models import LocalityDecision, TrainingRun
+from governance.roles import Role
+from locus_client import LocusClient, LocusError, LocusUnavailable
+from locus_client.cli import field_errors
+from tests.factories import UserFactory, make_dataset
+from tests.live import ROOT, free_port, live_locus, live_locus_process
+
+# Imported for pytest, which finds the fixture by name in this module.
+__all__ = ["live_locus", "live_locus_process"]
+
+STORAGE_REGION = "aws:eu-west-1"  # Ireland, where the dataset lives
+OTHER_CONTINENT = "aws:sa-east-1"  # São Paulo: no EU adequacy decision for Brazil
+PURPOSE = "model-training"
+DATASET = "customer-events"
+
+
+@pytest.fixture
+def token(live_locus) -> str:
+    """An engineer's API token, committed where the live server can read it."""
+    engineer = UserFactory(username="eli-engineer", roles=[Role.ENGINEER])
+    return Token.objects.create(user=engineer).key
+
+
+@pytest.fixture
+def dataset(live_locus):
+    return make_dataset(slug=DATASET, storage_region=STORAGE_REGION, sensitivity="confidential")
+
+
+@pytest.fixture
+def locus_api(live_locus, token, dataset):
+    """A LocusClient signed in as the engineer, with the dataset registered."""
+    with LocusClient(live_locus, token, timeout=30) as api:
+        yield api
+
+
+def closed_port_url() -> str:
+    """A loopback URL on which nothing listens: connecting is refused at once."""
+    return f"http://127.0.0.1:{free_port()}"
+
+
+def locus(
+    *args: str, url: str, token: str = "unused", cwd: Path
+) -> subprocess.CompletedProcess[str]:
+    """Run the command as a pipeline would: its own process, configured by the environment."""
+    env = {
+        **os.environ,
+        "LOCUS_URL": url,
+        "LOCUS_TOKEN": token,
+        "PYTHONPATH": str(ROOT),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "locus_client", *args],
+        cwd=cwd,  # outside the project root: the command must not depend on it
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def check_args(region: str, dataset: str = DATASET, *extra: str) -> list[str]:
+    return ["check", "--dataset", dataset, "--region", region, "--purpose", PURPOSE, *extra]
+
+
+def write_run(tmp_path: Path, compute_regions: list[str], datasets=None) -> str:
+    path = tmp_path / "run.json"
+    run = {
+        "name": "churn-model nightly",
+        "purpose": PURPOSE,
+        "compute_regions": compute_regions,
+        "datasets": datasets or [{"dataset": DATASET, "version": "2026-01-01"}],
+        "mode": "centralized",
+        "justification": "Nightly retraining of the churn model",
+    }
+    path.write_text(json.dumps(run))
+    return str(path)
+
+
+# --- locus check ----------------------------------------------------------------------------
+
+
+@pytest.mark.live
+def test_check_in_the_storage_region_is_allowed(live_locus, token, dataset, tmp_path):
+    result = locus(*check_args(STORAGE_REGION), url=live_locus, token=token, cwd=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    decision = LocalityDecision.objects.get()
+    assert decision.outcome == "allow"
+    assert decision.dataset_slug == DATASET
+    assert decision.region_code == STORAGE_REGION
+    assert decision.actor_name  # recorded against the engineer who asked
+    assert decision.outcome.upper() in result.stdout
+    assert f"decision: #{decision.pk}" in result.stdout
+    assert f"rule:     {decision.rule}" in result.stdout
+    assert f"reason:   {decision.reason}" in result.stdout
+
+
+@pytest.mark.live
+def test_check_flags_override_the_environment(live_locus, token, dataset, tmp_path):
+    result = locus(
+        "--url",
+        live_locus,
+        *check_args(STORAGE_REGION, DATASET, "--token", token),
+        url=closed_port_url(),
+        token="not-a-token",
+        cwd=tmp_path,
+    )
+
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.live
+def test_check_on_another_continent_is_denied(live_locus, token, dataset, tmp_path):
+    result = locus(*check_args(OTHER_CONTINENT), url=live_locus, token=token, cwd=tmp_path)
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    decision = LocalityDecision.objects.get()
+    assert decision.outcome == "deny"
+    assert decision.region_code == OTHER_CONTINENT
+    assert result.stdout.startswith("DENY: train customer-events in aws:sa-east-1")
+    assert f"decision: #{decision.pk}" in result.stdout
+
+
+@pytest.mark.live
+def test_check_json_prints_the_raw_answer(live_locus, token, dataset, tmp_path):
+    at = "2026-03-01T12:00:00Z"
+    result = locus(
+        *check_args(OTHER_CONTINENT, DATASET, "--at", at, "--json"),
+        url=live_locus,
+        token=token,
+        cwd=tmp_path,
+    )
+
+    assert result.returncode == 1, result.stderr
+    body = json.loads(result.stdout)
+    decision = LocalityDecision.objects.get()
+    assert body["decision_id"] == decision.pk
+    assert body["outcome"] == "deny"
+    assert body["rule"] == decision.rule
+    assert body["at"].startswith("2026-03-01T12:00:00")
+
+
+@pytest.mark.live
+def test_check_bad_input_exits_2_naming_the_field(live_locus, token, dataset, tmp_path):
+    unknown_region = locus(
+        *check_args("aws:mars-north-1"), url=live_locus, token=token, cwd=tmp_path
+    )
+    unknown_dataset = locus(
+        *check_args(STORAGE_REGION, "no-such-dataset"), url=live_locus, token=token, cwd=tmp_path
+    )
+    bad_time = locus(
+        *check_args(STORAGE_REGION, DATASET, "--at", "yesterday"),
+        url=live_locus,
+        token=token,
+        cwd=tmp_path,
+    )
+    wrong_token = locus(*check_args(STORAGE_REGION), url=live_locus, token="nope", cwd=tmp_path)
+
+    assert unknown_region.returncode == 2, unknown_region.stdout
+    assert "(400)" in unknown_region.stderr
+    assert "  region: " in unknown_region.stderr
+    assert unknown_dataset.returncode == 2
+    assert "  dataset: " in unknown_dataset.stderr
+    assert bad_time.returncode == 2
+    assert "  at: " in bad_time.stderr
+    assert wrong_token.returncode == 2
+    assert "Invalid token." in wrong_token.stderr  # 401 or 403: DRF's first authenticator decides
+    assert unknown_region.stdout == unknown_dataset.stdout == bad_time.stdout == ""
+    assert not LocalityDecision.objects.exists()
+
+
+def test_check_exits_3_when_nothing_listens(tmp_path):
+    url = closed_port_url()
+    result = locus(*check_args(STORAGE_REGION), url=url, cwd=tmp_path)
+
+    assert result.returncode == 3
+    assert f"Cannot reach Locus at {url}" in result.stderr
+    assert result.stdout == ""
+
+
+class FailingLocus(BaseHTTPRequestHandler):
+    """Answers every POST like a Locus whose database is down."""
+
+    def do_POST(self):
+        body = json.dumps({"detail": "The database is unavailable; try again shortly."}).encode()
+        self.send_response(503)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+class SlowLocus(FailingLocus):
+    """Accepts the connection, then does not answer in time."""
+
+    def do_POST(self):
+        time.sleep(2)
+        super().do_POST()
+
+
+def serve(handler: type[BaseHTTPRequestHandler]):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+@pytest.fixture
+def failing_server():
+    server = serve(FailingLocus)
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def slow_server():
+    server = serve(SlowLocus)
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_check_exits_3_when_locus_answers_5xx(failing_server, tmp_path):
+    result = locus(*check_args(STORAGE_REGION), url=failing_server, cwd=tmp_path)
+
+    assert result.returncode == 3
+    assert "(503)" in result.stderr
+    assert "database is unavailable" in result.stderr
+
+
+def test_check_without_a_token_exits_2(tmp_path):
+    result = locus(*check_args(STORAGE_REGION), url=closed_port_url(), token="", cwd=tmp_path)
+
+    assert result.returncode == 2
+    assert "LOCUS_TOKEN" in result.stderr
+
+
+# --- locus register-run ---------------------------------------------------------------------
+
+
+@pytest.mark.live
+def test_register_run_allowed(live_locus, token, dataset, tmp_path):
+    run_file = write_run(tmp_path, [STORAGE_REGION])
+
+    result = locus("register-run", run_file, url=live_locus, token=token, cwd=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    run = TrainingRun.objects.get()
+    assert run.verdict == "allow"
+    assert run.name == "churn-model nightly"
+    assert result.stdout.startswith(f"run #{run.pk} 'churn-model nightly': verdict ALLOW")
+    (decision,) = LocalityDecision.objects.filter(training_run=run)
+    assert f"decision: #{decision.pk}" in result.stdout
+
+
+@pytest.mark.live
+def test_register_run_denied_prints_every_decision(live_locus, token, dataset, tmp_path):
+    run_file = write_run(tmp_path, [STORAGE_REGION, OTHER_CONTINENT])
+
+    result = locus("register-run", run_file, url=live_locus, token=token, cwd=tmp_path)
+    as_json = locus("register-run", "--json", run_file, url=live_locus, token=token, cwd=tmp_path)
+
+    assert result.returncode == 1, result.stderr
+    first, second = TrainingRun.objects.order_by("pk")
+    assert first.verdict == second.verdict == "deny"
+    assert f"run #{first.pk} 'churn-model nightly': verdict DENY" in result.stdout
+    for decision in LocalityDecision.objects.filter(training_run=first):
+        assert f"decision: #{decision.pk}" in result.stdout
+    assert f"in {STORAGE_REGION} for {PURPOSE}" in result.stdout
+    assert f"DENY: train {DATASET} in {OTHER_CONTINENT}" in result.stdout
+
+    assert as_json.returncode == 1, as_json.stderr
+    body = json.loads(as_json.stdout)
+    assert body["id"] == second.pk
+    assert body["verdict"] == "deny"
+    assert {d["region"]: d["outcome"] for d in body["decisions"]}[OTHER_CONTINENT] == "deny"
+
+
+@pytest.mark.live
+def test_register_run_bad_input_exits_2(live_locus, token, dataset, tmp_path):
+    run_file = write_run(tmp_path, ["aws:mars-north-1"], [{"dataset": "no-such-dataset"}])
+
+    result = locus("register-run", run_file, url=live_locus, token=token, cwd=tmp_path)
+
+    assert result.returncode == 2
+    assert "  compute_regions: " in result.stderr
+    assert "  datasets[0].dataset: " in result.stderr
+    assert not TrainingRun.objects.exists()
+
+
+def test_register_run_unreadable_file_exits_2(tmp_path):
+    missing = locus(
+        "register-run", str(tmp_path / "missing.json"), url=closed_port_url(), cwd=tmp_path
+    )
+    (tmp_path / "broken.json").write_text("{not json")
+    broken = locus("register-run", "broken.json", url=closed_port_url(), cwd=tmp_path)
+
+    assert missing.returncode == 2
+    assert "cannot read" in missing.stderr
+    assert broken.returncode == 2
+    assert "not valid JSON" in broken.stderr
+
+
+def test_register_run_exits_3_when_nothing_listens(tmp_path):
+    run_file = write_run(tmp_path, [STORAGE_REGION])
+
+    result = locus("register-run", run_file, url=closed_port_url(), cwd=tmp_path)
+
+    assert result.returncode == 3
+
+
+# --- LocusClient ----------------------------------------------------------------------------
+
+
+@pytest.mark.live
+def test_client_check(locus_api):
+    allowed = locus_api.check(DATASET, STORAGE_REGION, PURPOSE)
+    denied = locus_api.check(
+        DATASET, OTHER_CONTINENT, PURPOSE, action="train", at="2026-03-01T12:00:00Z"
+    )
+
+    assert allowed["outcome"] == "allow"
+    assert denied["outcome"] == "deny"
+    recorded = dict(LocalityDecision.objects.values_list("pk", "outcome"))
+    assert recorded == {allowed["decision_id"]: "allow", denied["decision_id"]: "deny"}
+
+
+@pytest.mark.live
+def test_client_check_many_answers_in_order(locus_api):
+    answer = locus_api.check_many(
+        [
+            {"dataset": DATASET, "action": "train", "region": STORAGE_REGION, "purpose": PURPOSE},
+            {"dataset": DATASET, "action": "train", "region": OTHER_CONTINENT, "purpose": PURPOSE},
+            {
+                "dataset": DATASET,
+                "action": "train",
+                "region": "aws:mars-north-1",
+                "purpose": PURPOSE,
+            },
+        ]
+    )
+
+    assert answer["count"] == 3
+    assert answer["denied"] == 1
+    assert answer["errors"] == 1
+    first, second, third = answer["results"]
+    assert (first["index"], first["outcome"]) == (0, "allow")
+    assert (second["index"], second["outcome"]) == (1, "deny")
+    assert third["index"] == 2
+    assert "region" in third["errors"]
+    assert LocalityDecision.objects.count() == 2
+
+
+@pytest.mark.live
+def test_client_register_run_and_report_reads(locus_api):
+    run = locus_api.register_run(
+        {
+            "name": "fraud-model",
+            "purpose": PURPOSE,
+            "compute_regions": [STORAGE_REGION],
+            "datasets": [{"dataset": DATASET, "version": "v3"}],
+        }
+    )
+    reads = locus_api.report_reads(
+        run["id"],
+        [
+            {"dataset": DATASET, "region": STORAGE_REGION},
+            {"dataset": DATASET, "region": OTHER_CONTINENT, "action": "train"},
+        ],
+    )
+
+    assert run["verdict"] == "allow"
+    assert run["inputs"] == [{"dataset": DATASET, "version": "v3"}]
+    assert [d["outcome"] for d in run["decisions"]] == ["allow"]
+    assert [r["outcome"] for r in reads["results"]] == ["allow", "deny"]
+    assert LocalityDecision.objects.filter(training_run_id=run["id"]).count() == 3
+
+
+@pytest.mark.live
+def test_client_raises_locus_error_with_the_servers_detail(locus_api, live_locus):
+    with pytest.raises(LocusError) as bad_input:
+        locus_api.check(DATASET, "aws:mars-north-1", PURPOSE)
+    with pytest.raises(LocusError) as missing_run:
+        locus_api.report_reads(999_999, [{"dataset": DATASET, "region": STORAGE_REGION}])
+    with LocusClient(live_locus, "not-a-token") as stranger, pytest.raises(LocusError) as refused:
+        stranger.check(DATASET, STORAGE_REGION, PURPOSE)
+
+    assert type(bad_input.value) is LocusError
+    assert bad_input.value.status == 400
+    assert "region" in bad_input.value.detail
+    assert missing_run.value.status == 404
+    assert refused.value.status in (401, 403)
+    assert refused.value.detail == {"detail": "Invalid token."}
+    assert "Invalid token." in str(refused.value)
+
+
+def test_client_raises_unavailable_when_nothing_listens():
+    url = closed_port_url()
+    with LocusClient(url, "token") as client, pytest.raises(LocusUnavailable) as unavailable:
+        client.check(DATASET, STORAGE_REGION, PURPOSE)
+
+    assert unavailable.value.status is None
+    assert url in str(unavailable.value)
+
+
+def test_client_raises_unavailable_on_5xx(failing_server):
+    with LocusClient(failing_server, "token") as client, pytest.raises(LocusUnavailable) as failed:
+        client.register_run({"name": "x"})
+
+    assert failed.value.status == 503
+    assert failed.value.detail == {"detail": "The database is unavailable; try again shortly."}
+    assert isinstance(failed.value, LocusError)  # one except clause catches every failure
+
+
+def test_client_raises_unavailable_on_timeout(slow_server):
+    with (
+        LocusClient(slow_server, "token", timeout=0.2) as client,
+        pytest.raises(LocusUnavailable) as slow,
+    ):
+        client.check(DATASET, STORAGE_REGION, PURPOSE)
+
+    assert "did not answer in time" in str(slow.value)
+
+
+def test_client_refuses_a_url_without_a_scheme():
+    with pytest.raises(ValueError, match="http"):
+        LocusClient("locus.example.com", "token")
+
+
+def test_field_errors_read_like_paths():
+    detail = {
+        "compute_regions": ["Object with code=x does not exist."],
+        "datasets": {"1": {"dataset": ["Unknown."]}},
+        "checks": [{}, {"region": ["Unknown region."]}],
+        "non_field_errors": ["Name at least one dataset"],
+    }
+
+    assert field_errors(detail) == [
+        "compute_regions: Object with code=x does not exist.",
+        "datasets[1].dataset: Unknown.",
+        "checks[1].region: Unknown region.",
+        "Name at least one dataset",
+    ]

@@ -1,0 +1,164 @@
+"""A real Locus ASGI server (Daphne) in a subprocess, serving the test database.
+
+Use it as `from tests.live import live_locus, live_locus_process` and take `live_locus` (its
+base URL) in a test.
+It brings `transactional_db`, so what the test writes is committed and the server sees it, and
+serialized rollback, so the reference data the migrations loaded is there again for each test.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+import httpx
+import pytest
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parent.parent
+START_TIMEOUT_SECONDS = 60.0
+STOP_TIMEOUT_SECONDS = 10.0
+PORT_ATTEMPTS = 3
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def shared_database_url() -> str:
+    """DATABASE_URL naming the database this test process is using right now."""
+    db = connection.settings_dict
+    if db["ENGINE"] == "django.db.backends.sqlite3":
+        name = str(db["NAME"])
+        if name == ":memory:" or "mode=memory" in name:
+            pytest.fail("A live server needs a file-based SQLite test database, not memory")
+        return f"sqlite:///{Path(name).resolve()}"
+    if db["ENGINE"] == "django.db.backends.postgresql":
+        credentials = quote(db["USER"] or "", safe="")
+        if db.get("PASSWORD"):
+            credentials += ":" + quote(db["PASSWORD"], safe="")
+        host = db["HOST"] or ""
+        # An IPv6 address goes in brackets; a socket directory is percent-encoded.
+        host = f"[{host}]" if ":" in host else quote(host, safe="")
+        port = f":{db['PORT']}" if db.get("PORT") else ""
+        return f"postgres://{credentials}@{host}{port}/{quote(db['NAME'], safe='')}"
+    pytest.fail(f"tests.live does not know how to share a {db['ENGINE']} database")
+
+
+def server_environment() -> dict[str, str]:
+    env = dict(os.environ)
+    env["DATABASE_URL"] = shared_database_url()
+    # Connections closed after each request: the test's teardown flushes the tables.
+    env["DB_CONN_MAX_AGE"] = "0"
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+class LiveServer:
+    """One Daphne process on a loopback port: `launch()` returns at once, `ready()` waits."""
+
+    def __init__(self, log_dir: Path):
+        self.log_dir = log_dir
+        self.process: subprocess.Popen | None = None
+        self.log_path: Path | None = None
+        self.base_url = ""
+
+    def launch(self) -> None:
+        port = free_port()
+        self.base_url = f"http://127.0.0.1:{port}"
+        self.log_path = self.log_dir / f"daphne-{port}.log"
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                daphne_command(port),
+                cwd=ROOT,
+                env=server_environment(),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+    def ready(self) -> str:
+        """The base URL once /healthz answers; relaunches if another process took the port."""
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            if self._wait_until_healthy(last_attempt=attempt == PORT_ATTEMPTS):
+                return self.base_url
+            self.launch()
+        raise AssertionError("unreachable: the last attempt fails the test")
+
+    def _output(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path else ""
+
+    def _wait_until_healthy(self, *, last_attempt: bool) -> bool:
+        """True once /healthz answers; False to retry on another port if that one was taken."""
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        with httpx.Client(timeout=2.0) as http:
+            while time.monotonic() < deadline:
+                if self.process.poll() is not None:
+                    output = self._output()
+                    if "Address already in use" in output and not last_attempt:
+                        return False
+                    pytest.fail(
+                        f"Daphne exited with {self.process.returncode} before serving:\n{output}"
+                    )
+                try:
+                    if http.get(f"{self.base_url}/healthz").status_code == 200:
+                        return True
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.1)
+        self.stop()
+        pytest.fail(
+            f"Daphne did not answer /healthz within {START_TIMEOUT_SECONDS:g} s:\n{self._output()}"
+        )
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=STOP_TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def daphne_command(port: int) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "daphne",
+        "-b",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        "governance.asgi:application",
+    ]
+
+
+@pytest.fixture
+def live_locus_process(django_db_setup, tmp_path_factory):
+    """Daphne, launched before the test's data is set up so that both start together."""
+    server = LiveServer(tmp_path_factory.mktemp("live-locus"))
+    server.launch()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def live_locus(live_locus_process, transactional_db, django_db_serialized_rollback):
+    """The base URL of a real Locus server reading and writing this test's database."""
+    try:
+        yield live_locus_process.ready()
+    finally:
+        # Stopped before transactional_db flushes the tables the server was using.
+        live_locus_process.stop()
