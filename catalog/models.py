@@ -362,6 +362,9 @@ class Revision(models.Model):
 
     key = models.SlugField(primary_key=True, max_length=40)
     value = models.PositiveBigIntegerField(default=0)
+    # A fresh random stamp with every bump: a counter value seen inside a transaction that
+    # rolled back can come again, its stamp never does.
+    stamp = models.CharField(max_length=16, default="")
 
     def __str__(self) -> str:
         return f"{self.key}@{self.value}"

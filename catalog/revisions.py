@@ -1,5 +1,7 @@
 """Revision counters: the cheap signal that tells every process its policy index is stale."""
 
+import secrets
+
 from django.db import transaction
 from django.db.models import F
 
@@ -10,12 +12,16 @@ CATALOG = "catalog"
 
 def revision_bump(key: str) -> None:
     """Advance a counter inside the caller's transaction (it moves only if the change commits)."""
+    stamp = secrets.token_hex(8)
     with transaction.atomic():
-        updated = Revision.objects.filter(key=key).update(value=F("value") + 1)
+        updated = Revision.objects.filter(key=key).update(value=F("value") + 1, stamp=stamp)
         if not updated:
-            Revision.objects.get_or_create(key=key, defaults={"value": 1})
+            Revision.objects.get_or_create(key=key, defaults={"value": 1, "stamp": stamp})
 
 
-def revisions() -> dict[str, int]:
-    """Every counter, in one query."""
-    return dict(Revision.objects.values_list("key", "value"))
+def revisions() -> dict[str, tuple[int, str]]:
+    """Every counter with its stamp, in one query."""
+    return {
+        key: (value, stamp)
+        for key, value, stamp in Revision.objects.values_list("key", "value", "stamp")
+    }

@@ -45,8 +45,11 @@ class CheckSerializer(serializers.Serializer):
 
 
 class BatchCheckSerializer(serializers.Serializer):
+    # Items are checked one by one (parse_checks), so one malformed item never rejects the rest.
     checks = serializers.ListField(
-        child=serializers.DictField(), max_length=services.MAX_CHECKS_PER_REQUEST, allow_empty=False
+        child=serializers.JSONField(allow_null=True),
+        max_length=services.MAX_CHECKS_PER_REQUEST,
+        allow_empty=False,
     )
 
 
@@ -269,45 +272,62 @@ class LocalityRuleViewSet(viewsets.ModelViewSet):
 
 
 class ReplaySerializer(serializers.Serializer):
-    """A proposed change to one rule, replayed against recorded decisions before it is saved."""
+    """A proposed change to one rule, replayed against recorded decisions before it is saved.
+
+    For an update, `rule` names only the fields that change; the rest come from the saved rule.
+    """
 
     operation = serializers.ChoiceField(choices=["create", "update", "delete"])
     rule_id = serializers.IntegerField(required=False)
-    rule = LocalityRuleSerializer(required=False)
+    rule = serializers.JSONField(
+        required=False, help_text="The proposed rule (as for locality-rules)"
+    )
     days = serializers.IntegerField(min_value=1, max_value=selectors.MAX_REPLAY_DAYS, default=30)
 
     def validate(self, attrs):
+        base = None
         if attrs["operation"] in ("update", "delete"):
             if "rule_id" not in attrs:
                 raise ValidationError({"rule_id": "Name the rule to change"})
-            if not LocalityRule.objects.filter(pk=attrs["rule_id"]).exists():
+            base = LocalityRule.objects.filter(pk=attrs["rule_id"]).first()
+            if base is None:
                 raise ValidationError({"rule_id": f"No rule #{attrs['rule_id']}"})
-        if attrs["operation"] in ("create", "update") and "rule" not in attrs:
-            raise ValidationError({"rule": "Give the proposed rule"})
+        attrs["base"] = base
+        if attrs["operation"] == "delete":
+            return attrs
+        if not isinstance(attrs.get("rule"), dict):
+            raise ValidationError({"rule": "Give the proposed rule as an object"})
+        proposal = LocalityRuleSerializer(
+            instance=base, data=attrs["rule"], partial=base is not None
+        )
+        if not proposal.is_valid():
+            raise ValidationError({"rule": proposal.errors})
+        attrs["proposal"] = proposal.validated_data
         return attrs
 
     def proposed_rules(self) -> list[policy.RuleFacts]:
+        """The saved rules with this proposal applied."""
         data = self.validated_data
-        rules = [r for r in policy.load_rules() if r.id != data.get("rule_id")]
+        base = data["base"]
+        rules = [r for r in policy.load_rules() if base is None or r.id != base.pk]
         if data["operation"] == "delete":
             return rules
-        fields = dict(data["rule"])
-        regions = [r.code for r in fields.pop("regions", [])]
-        countries = [c.code for c in fields.pop("countries", [])]
-        base = (
-            LocalityRule.objects.get(pk=data["rule_id"])
-            if data["operation"] == "update"
-            else LocalityRule()
-        )
+        fields = dict(data["proposal"])
+        rule = base if base is not None else LocalityRule()
+        regions = _codes(fields.pop("regions", None), base, "regions")
+        countries = _codes(fields.pop("countries", None), base, "countries")
         for name, value in fields.items():
-            setattr(base, name, value)
-        if data["operation"] == "update" and "regions" not in data["rule"]:
-            regions = list(base.regions.values_list("code", flat=True))
-        if data["operation"] == "update" and "countries" not in data["rule"]:
-            countries = list(base.countries.values_list("code", flat=True))
-        if base.enabled:
-            rules.append(policy.rule_facts(base, regions, countries))
+            setattr(rule, name, value)
+        if rule.enabled:
+            rules.append(policy.rule_facts(rule, regions, countries))
         return rules
+
+
+def _codes(proposed: list | None, base: LocalityRule | None, relation: str) -> list[str]:
+    """The proposed places' codes, or the saved rule's when the proposal leaves them out."""
+    if proposed is not None:
+        return [place.code for place in proposed]
+    return list(getattr(base, relation).values_list("code", flat=True)) if base else []
 
 
 class ReplayView(APIView):

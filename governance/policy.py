@@ -440,6 +440,8 @@ def _load_datasets(
         personal = basis != LawfulBasis.NOT_PERSONAL or bool(categories.get(ds_id))
         subj = frozenset(subjects.get(ds_id, ()))
         cats = frozenset(categories.get(ds_id, ()))
+        # Personal data is protected by the law of its subjects and by the law it is held under.
+        laws = subj | {storage_jurisdiction}
         facts.append(
             DatasetFacts(
                 id=ds_id,
@@ -452,8 +454,8 @@ def _load_datasets(
                 categories=cats,
                 subject_jurisdictions=subj,
                 allowed_regions=frozenset(allowed.get(ds_id, ())),
-                gdpr_jurisdictions=tuple(sorted(subj & gdpr_jurisdictions)) if personal else (),
-                pipl=personal and bool(subj & pipl_jurisdictions),
+                gdpr_jurisdictions=tuple(sorted(laws & gdpr_jurisdictions)) if personal else (),
+                pipl=personal and bool(laws & pipl_jurisdictions),
                 rule_keys=_rule_keys(ds_id, storage_jurisdiction, subj, sensitivity, cats),
             )
         )
@@ -583,22 +585,33 @@ def with_adequacy(index: PolicyIndex, adequacy: dict, version: str) -> PolicyInd
 
 _lock = threading.Lock()
 _cached: PolicyIndex | None = None
+_cached_key = ""
 
 
-def policy_version() -> str:
-    """The version of every policy input, e.g. "c12.g4": catalog revision and governance revision."""
+def policy_version() -> tuple[str, str]:
+    """(version, cache key): "c12.g4" counts catalog and governance changes; the key adds stamps
+    that never repeat, so an index built inside a rolled-back transaction is never reused."""
     counters = revisions()
-    return f"c{counters.get('catalog', 0)}.g{counters.get('governance', 0)}"
+    catalog, catalog_stamp = counters.get("catalog", (0, ""))
+    governance, governance_stamp = counters.get("governance", (0, ""))
+    return f"c{catalog}.g{governance}", f"{catalog_stamp}.{governance_stamp}"
 
 
 def current_index() -> PolicyIndex:
     """This process's index, rebuilt if any policy input changed since it was compiled."""
-    global _cached
-    version = policy_version()
-    cached = _cached
-    if cached is not None and cached.version == version:
-        return cached
-    with _lock:
-        if _cached is None or _cached.version != version:
-            _cached = compile_index(version)
+    global _cached, _cached_key
+    version, stamps = policy_version()
+    key = f"{version}/{stamps}"
+    if _cached is not None and _cached_key == key:
         return _cached
+    with _lock:
+        if _cached is None or _cached_key != key:
+            _cached, _cached_key = compile_index(version), key
+        return _cached
+
+
+def forget_index() -> None:
+    """Drop this process's index (tests whose data change without a revision bump use it)."""
+    global _cached, _cached_key
+    with _lock:
+        _cached, _cached_key = None, ""

@@ -77,6 +77,7 @@ def adequacy_what_if(*, decided_by: str, country: str, falls_on: dt.date) -> dic
     """If `decided_by`'s adequacy decision for `country` ended on `falls_on`: what would be affected?"""
     current = policy.current_index()
     key = (decided_by, country)
+    # Every decision stops applying on falls_on: cut the ones in force, drop those not yet begun.
     ended = tuple(
         policy.AdequacyFacts(
             a.id,
@@ -86,9 +87,8 @@ def adequacy_what_if(*, decided_by: str, country: str, falls_on: dt.date) -> dic
             a.effective_from,
             min(a.effective_until or falls_on, falls_on),
         )
-        if a.effective_from < falls_on
-        else a
         for a in current.adequacy.get(key, ())
+        if a.effective_from < falls_on
     )
     candidate = policy.with_adequacy(
         current, {**current.adequacy, key: ended}, f"{current.version}+what-if"

@@ -214,6 +214,7 @@ def rule_update(
 def rule_delete(*, actor, rule: LocalityRule) -> None:
     """Remove a rule; its history stays."""
     _check_rule_editor(actor)
+    rule = LocalityRule.objects.select_for_update().get(pk=rule.pk)
     regions, countries = list(rule.regions.all()), list(rule.countries.all())
     rule.version += 1
     _record_rule_version(

@@ -85,3 +85,14 @@ def _allow_ledger_truncate_between_tests(sender, connection, **kwargs):
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SET locus.ledger_maintenance = 'on'")
+
+
+@pytest.fixture(autouse=True)
+def fresh_policy_index():
+    """Each test starts with no compiled policy index: rolled-back tests reuse revision numbers
+    (without their stamps), and some tests change reference data without a revision bump."""
+    from governance import policy
+
+    policy.forget_index()
+    yield
+    policy.forget_index()

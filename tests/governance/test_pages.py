@@ -38,9 +38,9 @@ POLICY_NAV = ["Rules", "Grants", "Training runs", "Decisions", "Check", "What-if
 @pytest.fixture(autouse=True)
 def fresh_policy_cache():
     """Revision counters roll back with each test's transaction, so a cached index could be reused."""
-    policy._cached = None
+    policy.forget_index()
     yield
-    policy._cached = None
+    policy.forget_index()
 
 
 # --- local fixtures and helpers ---------------------------------------------------------------
@@ -791,7 +791,7 @@ def test_list_pages_do_not_make_more_queries_for_more_rows(client, privacy_offic
     url = reverse(url_name) + ("?status=all" if url_name == "governance:grant-list" else "")
     signed_in(client, privacy_officer)
     _add_rows(privacy_officer, 1)
-    policy._cached = None
+    policy.forget_index()
     client.get(url)  # warm the per-process caches (content types, the policy index)
     few = _count_queries(client, url)
     _add_rows(privacy_officer, 4)

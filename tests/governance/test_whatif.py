@@ -27,9 +27,9 @@ MUMBAI = "aws:ap-south-1"
 @pytest.fixture(autouse=True)
 def fresh_policy_cache():
     """Revision counters roll back with each test's transaction, so a cached index could be reused."""
-    policy._cached = None
+    policy.forget_index()
     yield
-    policy._cached = None
+    policy.forget_index()
 
 
 def personal(slug, storage, subjects, allowed, **fields):
@@ -246,14 +246,6 @@ def test_proposed_update_moves_the_flips(api_client, engineer, privacy_officer, 
     assert body["by_dataset"] == {"eu-customers": {"allow_to_deny": 1, "deny_to_allow": 1}}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: ReplaySerializer nests LocalityRuleSerializer without partial=True, so an 'update' "
-        "proposal must repeat every required field (name, effect) although proposed_rules() is "
-        "written to fill absent fields (regions, countries) from the existing rule"
-    ),
-)
 def test_proposed_update_may_name_only_the_changed_fields(
     api_client, engineer, privacy_officer, catalog
 ):
@@ -486,14 +478,6 @@ def test_outsider_may_not_ask_adequacy_what_if(api_client, outsider):
     assert api_client(outsider).get(ADEQUACY, {"country": "JP"}).status_code == 403
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: selectors.adequacy_what_if cuts only decisions with effective_from < falls_on; a "
-        "decision that starts on falls_on itself (the UK renewal, from 2025-12-28) is kept in "
-        "force, so 'EU adequacy for GB falls on 2025-12-28' reports nothing affected"
-    ),
-)
 def test_adequacy_what_if_on_the_day_a_decision_starts(api_client, executive, catalog):
     body = api_client(executive).get(ADEQUACY, {"country": "GB", "falls_on": "2025-12-28"}).json()
 
