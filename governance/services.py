@@ -565,3 +565,8 @@ def recorded_decision_update(
         data=_decision_ledger_data(record),
     )
     return record
+
+
+def purposes_changed() -> None:
+    """The set of purposes changed (admin): every process must learn the new list."""
+    revision_bump(GOVERNANCE)

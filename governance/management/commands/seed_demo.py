@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from catalog.demo import seed_catalog
+from governance.demo import seed_governance
 from governance.roles import Role, ensure_roles
 
 DEMO_PASSWORD = "locus-demo"
@@ -38,6 +39,13 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Catalog: {result['datasets']} datasets ({result['datasets_created']} new), "
             f"{result['lineage_edges_created']} new lineage edges."
+        )
+        governance = seed_governance(
+            officer=users[Role.PRIVACY_OFFICER][0], engineer=users[Role.ENGINEER][0]
+        )
+        self.stdout.write(
+            f"Governance: {governance['rules']} new locality rules, {governance['grants']} new grants, "
+            f"{governance['training_runs']} new training runs."
         )
         self.stdout.write(f"Demo logins (password '{DEMO_PASSWORD}'):")
         for username, _first, _last, role in DEMO_USERS:

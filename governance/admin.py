@@ -1,0 +1,161 @@
+"""Admin for governance. Writes go through the services, so the ledger and the policy index
+see every change; append-only records are read-only here."""
+
+from django.contrib import admin, messages
+
+from governance import services
+from governance.models import (
+    LedgerCheckpoint,
+    LedgerEntry,
+    LocalityDecision,
+    LocalityRule,
+    LocalityRuleVersion,
+    Purpose,
+    RecordedDecision,
+    TrainingRun,
+    TransferGrant,
+)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """For records that are never edited: ledger entries, checkpoints, decisions, versions."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Purpose)
+class PurposeAdmin(admin.ModelAdmin):
+    list_display = ["code", "name"]
+    search_fields = ["code", "name"]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        services.purposes_changed()
+
+    def delete_model(self, request, obj):
+        super().delete_model(request, obj)
+        services.purposes_changed()
+
+
+@admin.register(LocalityRule)
+class LocalityRuleAdmin(ReadOnlyAdmin):
+    """Rules are written on the Rules pages or the API, where they are versioned and checked."""
+
+    list_display = [
+        "name",
+        "effect",
+        "priority",
+        "enabled",
+        "version",
+        "jurisdiction",
+        "sensitivity",
+    ]
+    list_filter = ["effect", "enabled"]
+    search_fields = ["name"]
+
+
+@admin.register(LocalityRuleVersion)
+class LocalityRuleVersionAdmin(ReadOnlyAdmin):
+    list_display = ["rule_ref", "version", "action", "actor_name", "at"]
+
+
+@admin.register(TransferGrant)
+class TransferGrantAdmin(admin.ModelAdmin):
+    """Grants are created through the service (ledger, policy index) and revoked by an action."""
+
+    list_display = [
+        "id",
+        "mechanism",
+        "purpose",
+        "valid_from",
+        "valid_until",
+        "revoked_at",
+        "approved_by_name",
+    ]
+    list_filter = ["mechanism", "revoked_at"]
+    filter_horizontal = ["datasets", "destination_regions"]
+    fields = [
+        "datasets",
+        "destination_regions",
+        "purpose",
+        "mechanism",
+        "mechanism_detail",
+        "valid_from",
+        "valid_until",
+        "reference",
+    ]
+    actions = ["revoke_selected"]
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        grant = services.grant_create(
+            actor=request.user,
+            datasets=list(data["datasets"]),
+            destination_regions=list(data["destination_regions"]),
+            purpose=data["purpose"],
+            mechanism=data["mechanism"],
+            mechanism_detail=data["mechanism_detail"],
+            valid_from=data["valid_from"],
+            valid_until=data["valid_until"],
+            reference=data["reference"],
+        )
+        obj.pk = grant.pk
+
+    def save_related(self, request, form, formsets, change):
+        """The service already set the datasets and regions."""
+
+    @admin.action(description="Revoke the selected grants now")
+    def revoke_selected(self, request, queryset):
+        for grant in queryset.filter(revoked_at__isnull=True):
+            services.grant_revoke(
+                actor=request.user, grant=grant, reason=f"Revoked in the admin by {request.user}"
+            )
+        messages.success(request, "Revoked.")
+
+
+@admin.register(TrainingRun)
+class TrainingRunAdmin(ReadOnlyAdmin):
+    list_display = ["name", "verdict", "mode", "purpose", "created_by_name", "created_at"]
+    list_filter = ["verdict", "mode"]
+    search_fields = ["name", "external_id"]
+
+
+@admin.register(LocalityDecision)
+class LocalityDecisionAdmin(ReadOnlyAdmin):
+    list_display = ["id", "outcome", "dataset_slug", "action", "region_code", "rule", "decided_at"]
+    list_filter = ["outcome", "context", "action"]
+    search_fields = ["dataset_slug", "region_code", "rule"]
+
+
+@admin.register(LedgerEntry)
+class LedgerEntryAdmin(ReadOnlyAdmin):
+    list_display = ["sequence", "at", "kind", "actor_name", "subjects", "hash"]
+    list_filter = ["kind"]
+    search_fields = ["kind", "subjects", "actor_name"]
+
+
+@admin.register(LedgerCheckpoint)
+class LedgerCheckpointAdmin(ReadOnlyAdmin):
+    list_display = ["sequence", "hash", "at", "algorithm", "key_id"]
+
+
+@admin.register(RecordedDecision)
+class RecordedDecisionAdmin(ReadOnlyAdmin):
+    """Recorded decisions are written on the decision-log pages, where each version is ledgered."""
+
+    list_display = ["title", "status", "author_name", "version", "created_at"]
+    list_filter = ["status"]
+    search_fields = ["title"]

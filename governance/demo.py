@@ -1,0 +1,143 @@
+"""Demo governance state: locality rules, grants, training runs and a day of checks."""
+
+import datetime as dt
+
+from django.db import transaction
+from django.utils import timezone
+
+from catalog.models import Country, Dataset, Jurisdiction, PersonalDataCategory, Region
+from governance import services
+from governance.models import LocalityRule, Purpose, TrainingRun, TransferGrant
+
+DEMO_RULES = [
+    {
+        "name": "Health data never leaves the EEA",
+        "description": "Board decision 2026-03: special-category health data is processed in the EEA only.",
+        "category": "health",
+        "effect": LocalityRule.Effect.ALLOW_ONLY,
+        "countries": "eea",
+        "priority": 200,
+    },
+    {
+        "name": "No training on biometric data in the US",
+        "description": "Pending state biometric-privacy review (BIPA-style laws).",
+        "category": "biometric",
+        "effect": LocalityRule.Effect.DENY,
+        "countries": ["US"],
+        "actions": ["train"],
+        "priority": 150,
+    },
+    {
+        "name": "Brazilian data stays in South America or the EEA",
+        "jurisdiction": "br",
+        "effect": LocalityRule.Effect.ALLOW_ONLY,
+        "countries": ["BR", "AR", "UY", "CL", "DE", "IE", "FR", "NL"],
+        "priority": 120,
+    },
+]
+
+DEMO_RUNS = [
+    ("churn-model nightly", ["aws:eu-west-1"], "clickstream"),
+    ("voice-assistant fine-tune", ["aws:us-east-1", "aws:eu-central-1"], "voice-samples"),
+    ("search-ranking v7", ["gcp:us-central1"], "search-queries"),
+    ("fraud-detector retrain", ["aws:eu-west-2"], "payments"),
+]
+
+
+def _places(spec) -> dict:
+    if spec == "eea":
+        return {"countries": list(Country.objects.filter(in_eea=True))}
+    return {"countries": list(Country.objects.filter(code__in=spec))}
+
+
+def _seed_rules(officer) -> int:
+    created = 0
+    for spec in DEMO_RULES:
+        if LocalityRule.objects.filter(name=spec["name"]).exists():
+            continue
+        fields = {
+            k: v for k, v in spec.items() if k not in ("countries", "category", "jurisdiction")
+        }
+        if "category" in spec:
+            fields["category"] = PersonalDataCategory.objects.get(code=spec["category"])
+        if "jurisdiction" in spec:
+            fields["jurisdiction"] = Jurisdiction.objects.get(code=spec["jurisdiction"])
+        services.rule_create(actor=officer, regions=[], **_places(spec["countries"]), **fields)
+        created += 1
+    return created
+
+
+def _seed_grants(officer, now: dt.datetime) -> int:
+    if TransferGrant.objects.filter(reference__startswith="demo-").exists():
+        return 0
+    eu_clicks = list(
+        Dataset.objects.filter(slug__startswith="clickstream-", jurisdiction_id="eu")[:2]
+    )
+    us_regions = list(Region.objects.filter(code__in=["aws:us-east-1", "gcp:us-central1"]))
+    grants = [
+        (
+            eu_clicks,
+            us_regions,
+            "scc",
+            "SCC module 1 (controller to controller), TIA 2026-07",
+            90,
+            "demo-exc-101",
+        ),
+        (
+            eu_clicks[:1],
+            us_regions[:1],
+            "art49",
+            "Art. 49(1)(a) explicit consent, one-off",
+            7,
+            "demo-exc-102",
+        ),
+    ]
+    for datasets, regions, mechanism, detail, days, reference in grants:
+        if not datasets or not regions:
+            continue
+        services.grant_create(
+            actor=officer,
+            datasets=datasets,
+            destination_regions=regions,
+            purpose=Purpose.objects.get(code="model-training"),
+            mechanism=mechanism,
+            mechanism_detail=detail,
+            valid_from=now - dt.timedelta(days=1),
+            valid_until=now + dt.timedelta(days=days),
+            reference=reference,
+        )
+    return len(grants)
+
+
+def _seed_runs(engineer) -> int:
+    created = 0
+    purpose = Purpose.objects.get(code="model-training")
+    for name, regions, theme in DEMO_RUNS:
+        if TrainingRun.objects.filter(name=name).exists():
+            continue
+        inputs = [
+            (ds, "2026-11-01") for ds in Dataset.objects.filter(slug__startswith=f"{theme}-")[:3]
+        ]
+        if not inputs:
+            continue
+        services.training_run_register(
+            actor=engineer,
+            name=name,
+            purpose=purpose,
+            compute_regions=list(Region.objects.filter(code__in=regions)),
+            inputs=inputs,
+            justification="Demo run: the compute region follows the team's GPU capacity.",
+        )
+        created += 1
+    return created
+
+
+@transaction.atomic
+def seed_governance(*, officer, engineer) -> dict[str, int]:
+    """Create the demo rules, grants and runs once; running again changes nothing."""
+    now = timezone.now()
+    return {
+        "rules": _seed_rules(officer),
+        "grants": _seed_grants(officer, now),
+        "training_runs": _seed_runs(engineer),
+    }
