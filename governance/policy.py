@@ -70,7 +70,7 @@ class DatasetFacts:
     # Derived once at compile time so evaluation does no set algebra it can avoid.
     gdpr_jurisdictions: tuple[str, ...]
     pipl: bool
-    rule_keys: tuple[tuple[str, object], ...]
+    rule_group: frozenset  # the conditions it offers to rules (all but its own id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +168,9 @@ class PolicyIndex:
     rules_by_key: dict[tuple[str, object], tuple[RuleFacts, ...]]
     grants: dict[int, tuple[GrantFacts, ...]]
     rules: tuple[RuleFacts, ...] = field(default=())
+    # Filled as the engine answers; never shared between indexes.
+    group_rules: dict[frozenset, tuple[RuleFacts, ...]] = field(default_factory=dict)
+    officer_memo: dict[tuple, tuple[str, str, str] | None] = field(default_factory=dict)
 
     def dataset(self, name_or_id: str | int) -> DatasetFacts:
         found = (
@@ -270,14 +273,40 @@ def _judge(
 def _officer_rules(
     index: PolicyIndex, ds: DatasetFacts, action: str, place: RegionFacts
 ) -> tuple[str, str, str] | None:
-    """The highest-priority officer rule that speaks about this place: (effect, rule, reason)."""
-    candidates: list[RuleFacts] = []
-    for key in ds.rule_keys:
-        candidates.extend(index.rules_by_key.get(key, ()))
-    if not candidates:
-        return None
-    if len(candidates) > 1:
-        candidates.sort(key=lambda r: (-r.priority, r.id))
+    """The highest-priority officer rule that speaks about this place: (effect, rule, reason).
+
+    Without rules of its own, a dataset's answer depends only on its rule group (the conditions
+    it offers to rules), the action and the place: those answers are memoised on the index.
+    """
+    own = index.rules_by_key.get(("dataset", ds.id))
+    if own:
+        candidates = sorted((*own, *_group_rules(index, ds.rule_group)), key=_rule_order)
+        return _first_speaking(candidates, ds, action, place)
+    memo_key = (ds.rule_group, action, place.code)
+    try:
+        return index.officer_memo[memo_key]
+    except KeyError:
+        answer = _first_speaking(_group_rules(index, ds.rule_group), ds, action, place)
+        index.officer_memo[memo_key] = answer
+        return answer
+
+
+def _rule_order(rule: RuleFacts) -> tuple[int, int]:
+    return (-rule.priority, rule.id)
+
+
+def _group_rules(index: PolicyIndex, group: frozenset) -> tuple[RuleFacts, ...]:
+    """The rules that may match a rule group, highest priority first (built once per group)."""
+    rules = index.group_rules.get(group)
+    if rules is None:
+        found = [rule for key in group for rule in index.rules_by_key.get(key, ())]
+        rules = index.group_rules[group] = tuple(sorted(found, key=_rule_order))
+    return rules
+
+
+def _first_speaking(
+    candidates, ds: DatasetFacts, action: str, place: RegionFacts
+) -> tuple[str, str, str] | None:
     for rule in candidates:
         if not rule.matches(ds, action):
             continue
@@ -340,18 +369,13 @@ def _gdpr_transfer(
 # --- Compiling the index ------------------------------------------------------------------
 
 
-def _rule_keys(
-    ds_id: int, storage_jurisdiction: str, subjects, sensitivity: str, categories
-) -> tuple:
-    keys: list[tuple[str, object]] = [
-        ("any", None),
-        ("dataset", ds_id),
-        ("sensitivity", sensitivity),
-    ]
-    keys.append(("jurisdiction", storage_jurisdiction))
-    keys.extend(("jurisdiction", j) for j in subjects if j != storage_jurisdiction)
-    keys.extend(("category", c) for c in categories)
-    return tuple(keys)
+def _rule_group(storage_jurisdiction: str, subjects, sensitivity: str, categories) -> frozenset:
+    """The rule keys a dataset can be matched under, besides its own id."""
+    keys: set[tuple[str, object]] = {("any", None), ("sensitivity", sensitivity)}
+    keys.add(("jurisdiction", storage_jurisdiction))
+    keys.update(("jurisdiction", j) for j in subjects)
+    keys.update(("category", c) for c in categories)
+    return frozenset(keys)
 
 
 def _rule_key(rule: RuleFacts) -> tuple[str, object]:
@@ -434,6 +458,7 @@ def _load_datasets(
         "lawful_basis",
     )
     facts = []
+    groups: dict[frozenset, frozenset] = {}  # one shared object per distinct group
     for ds_id, slug, uri, region, storage_jurisdiction, sensitivity, basis in rows.iterator(
         chunk_size=20000
     ):
@@ -442,6 +467,7 @@ def _load_datasets(
         cats = frozenset(categories.get(ds_id, ()))
         # Personal data is protected by the law of its subjects and by the law it is held under.
         laws = subj | {storage_jurisdiction}
+        group = _rule_group(storage_jurisdiction, subj, sensitivity, cats)
         facts.append(
             DatasetFacts(
                 id=ds_id,
@@ -456,7 +482,7 @@ def _load_datasets(
                 allowed_regions=frozenset(allowed.get(ds_id, ())),
                 gdpr_jurisdictions=tuple(sorted(laws & gdpr_jurisdictions)) if personal else (),
                 pipl=personal and bool(laws & pipl_jurisdictions),
-                rule_keys=_rule_keys(ds_id, storage_jurisdiction, subj, sensitivity, cats),
+                rule_group=groups.setdefault(group, group),
             )
         )
     return facts
