@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from django.http import HttpRequest
 from django.urls import reverse
 
+from governance.evidence import may_export_evidence
 from governance.roles import Role, has_role, roles_of
 
 
@@ -15,6 +16,7 @@ class NavItem:
     label: str
     url: str
     active: bool
+    group: str
 
 
 def _any_role(user) -> bool:
@@ -29,19 +31,27 @@ def _reads_policy(user) -> bool:
     return user.has_perm("governance.view_localitydecision")
 
 
+def _reads_ledger(user) -> bool:
+    return user.has_perm("governance.view_ledgerentry")
+
+
 # (label, URL name, who may see it, the URL names under it); every role may read the catalog,
-# its map and the policy pages.
+# its map and the policy pages; privacy officers, executives and auditors read the decision log;
+# auditors and privacy officers export evidence.
 _NAV = (
-    ("Catalog", "catalog:dataset-list", _any_role, ()),
-    ("Data map", "catalog:data-map", _any_role, ()),
-    ("New dataset", "catalog:dataset-create", _adds_datasets, ()),
-    ("Rules", "governance:rule-list", _reads_policy, ("governance:rule-",)),
-    ("Grants", "governance:grant-list", _reads_policy, ("governance:grant-",)),
-    ("Training runs", "governance:run-list", _reads_policy, ("governance:run-",)),
-    ("Decisions", "governance:decision-list", _reads_policy, ("governance:decision-",)),
-    ("Check", "governance:check", _reads_policy, ()),
-    ("What-if", "governance:what-if", _reads_policy, ()),
-    ("Admin", "admin:index", lambda user: user.is_staff, ()),
+    ("Catalog", "catalog:dataset-list", _any_role, (), "catalog"),
+    ("Data map", "catalog:data-map", _any_role, (), "catalog"),
+    ("New dataset", "catalog:dataset-create", _adds_datasets, (), "catalog"),
+    ("Glossary", "governance:glossary-list", _any_role, ("governance:glossary-",), "catalog"),
+    ("Decision log", "governance:ledger-list", _reads_ledger, ("governance:ledger-",), "record"),
+    ("Evidence", "governance:evidence", may_export_evidence, (), "record"),
+    ("Rules", "governance:rule-list", _reads_policy, ("governance:rule-",), "policy"),
+    ("Grants", "governance:grant-list", _reads_policy, ("governance:grant-",), "policy"),
+    ("Training runs", "governance:run-list", _reads_policy, ("governance:run-",), "policy"),
+    ("Decisions", "governance:decision-list", _reads_policy, ("governance:decision-",), "policy"),
+    ("Check", "governance:check", _reads_policy, (), "policy"),
+    ("What-if", "governance:what-if", _reads_policy, (), "policy"),
+    ("Admin", "admin:index", lambda user: user.is_staff, (), "admin"),
 )
 
 
@@ -58,8 +68,8 @@ def nav_items(request: HttpRequest, user) -> list[NavItem]:
     match = getattr(request, "resolver_match", None)
     current = match.view_name if match else ""
     return [
-        NavItem(label, reverse(name), _is_current(current, name, sections))
-        for label, name, may_see, sections in _NAV
+        NavItem(label, reverse(name), _is_current(current, name, sections), group)
+        for label, name, may_see, sections, group in _NAV
         if may_see(user)
     ]
 

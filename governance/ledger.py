@@ -101,19 +101,24 @@ class VerifyReport:
     entries: int = 0
     head_sequence: int = 0
     head_hash: str = GENESIS_HASH
-    ok: bool = True
+    chain_ok: bool = True
     first_broken_sequence: int | None = None
     problem: str = ""
     checkpoints: list[dict] = field(default_factory=list)
 
+    @property
+    def ok(self) -> bool:
+        """The chain holds and every checkpoint agrees with it."""
+        return self.chain_ok and all(c["ok"] for c in self.checkpoints)
+
     def fail(self, sequence: int | None, problem: str) -> None:
-        if self.ok:
-            self.ok, self.first_broken_sequence, self.problem = False, sequence, problem
+        if self.chain_ok:
+            self.chain_ok, self.first_broken_sequence, self.problem = False, sequence, problem
 
     def as_dict(self) -> dict:
         return {
-            "ok": self.ok and all(c["ok"] for c in self.checkpoints),
-            "chain_ok": self.ok,
+            "ok": self.ok,
+            "chain_ok": self.chain_ok,
             "entries": self.entries,
             "head_sequence": self.head_sequence,
             "head_hash": self.head_hash,
@@ -180,7 +185,10 @@ def verify_rows(
             report.fail(sequence, "hash does not match the payload (edited)")
             return hashes
         if check_columns:
-            problem = _check_columns(row, json.loads(payload))
+            try:
+                problem = _check_columns(row, json.loads(payload))
+            except ValueError:
+                problem = "payload is not the canonical JSON document"
             if problem:
                 report.fail(sequence, problem + " (edited)")
                 return hashes
@@ -199,7 +207,8 @@ def verify_checkpoints(
 
     for cp in checkpoints:
         signed = signing.verify_checkpoint(cp)
-        present = hashes.get(cp["sequence"])
+        # A checkpoint of the empty chain (sequence 0) pins the genesis hash.
+        present = GENESIS_HASH if cp["sequence"] == 0 else hashes.get(cp["sequence"])
         if not signed:
             problem = "signature does not verify"
         elif cp["sequence"] > report.head_sequence:
@@ -213,12 +222,8 @@ def verify_checkpoints(
         report.checkpoints.append(
             {"sequence": cp["sequence"], "hash": cp["hash"], "ok": not problem, "problem": problem}
         )
-        if problem and report.ok:
-            report.ok, report.first_broken_sequence, report.problem = (
-                False,
-                cp["sequence"],
-                f"checkpoint: {problem}",
-            )
+        if problem and not report.problem:
+            report.first_broken_sequence, report.problem = cp["sequence"], f"checkpoint: {problem}"
 
 
 def ledger_rows(chunk: int = 10_000) -> Iterator[dict]:

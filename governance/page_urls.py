@@ -1,8 +1,10 @@
-"""Governance pages: locality rules, grants, training runs, decisions, check, what-if."""
+"""Governance pages: locality rules, grants, training runs, decisions, check, what-if, and the
+decision log (ledger entries, checkpoints, recorded decisions) with the evidence export, and
+the glossary."""
 
 from django.urls import path
 
-from governance import views
+from governance import glossary_views, ledger_views, views
 
 app_name = "governance"
 
@@ -22,4 +24,41 @@ urlpatterns = [
     path("decisions/<int:pk>/", views.decision_detail, name="decision-detail"),
     path("check/", views.check, name="check"),
     path("what-if/", views.what_if, name="what-if"),
+    path("glossary/", glossary_views.glossary_list, name="glossary-list"),
+    path("glossary/new/", glossary_views.glossary_create, name="glossary-create"),
+    path("glossary/<slug:slug>/", glossary_views.glossary_term, name="glossary-term"),
+    path("glossary/<slug:slug>/edit/", glossary_views.glossary_edit, name="glossary-edit"),
+    path("glossary/<slug:slug>/submit/", glossary_views.glossary_submit, name="glossary-submit"),
+    path("glossary/<slug:slug>/approve/", glossary_views.glossary_approve, name="glossary-approve"),
+    path("glossary/<slug:slug>/reject/", glossary_views.glossary_reject, name="glossary-reject"),
+    path(
+        "glossary/<slug:slug>/withdraw/", glossary_views.glossary_withdraw, name="glossary-withdraw"
+    ),
+    path(
+        "glossary/<slug:slug>/deprecate/",
+        glossary_views.glossary_deprecate,
+        name="glossary-deprecate",
+    ),
+    path("ledger/", ledger_views.ledger_list, name="ledger-list"),
+    path("ledger/<int:sequence>/", ledger_views.ledger_entry, name="ledger-entry"),
+    path("ledger/checkpoints/", ledger_views.checkpoint_list, name="ledger-checkpoints"),
+    path("ledger/checkpoints/sign/", ledger_views.checkpoint_sign, name="ledger-checkpoint-sign"),
+    path("ledger/checkpoints.json", ledger_views.checkpoints_json, name="ledger-checkpoints-json"),
+    path("ledger/recorded-decisions/", ledger_views.record_list, name="ledger-record-list"),
+    path(
+        "ledger/recorded-decisions/new/",
+        ledger_views.record_create,
+        name="ledger-record-create",
+    ),
+    path(
+        "ledger/recorded-decisions/<int:pk>/",
+        ledger_views.record_detail,
+        name="ledger-record-detail",
+    ),
+    path(
+        "ledger/recorded-decisions/<int:pk>/edit/",
+        ledger_views.record_edit,
+        name="ledger-record-edit",
+    ),
+    path("evidence/", ledger_views.evidence_page, name="evidence"),
 ]

@@ -33,6 +33,12 @@ _GOVERNANCE_READ = [
     "governance.view_localitydecision",
     "governance.view_recordeddecision",
 ]
+_GLOSSARY_READ = [
+    "governance.view_term",
+    "governance.view_termrevision",
+    "governance.view_termversion",
+]
+_GLOSSARY_PROPOSE = ["governance.add_term", "governance.change_term"]
 _LEDGER_READ = ["governance.view_ledgerentry", "governance.view_ledgercheckpoint"]
 
 # Model-wide permissions per role. Object permissions (a data owner's own datasets) are granted
@@ -57,20 +63,32 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "governance.add_ledgercheckpoint",
         "governance.add_recordeddecision",
         "governance.change_recordeddecision",
+        *_GLOSSARY_READ,
+        *_GLOSSARY_PROPOSE,
+        "governance.approve_term",
+        "governance.deprecate_term",
     ],
-    Role.EXECUTIVE: [*_CATALOG_READ, *_GOVERNANCE_READ, *_LEDGER_READ],
+    Role.EXECUTIVE: [*_CATALOG_READ, *_GOVERNANCE_READ, *_LEDGER_READ, *_GLOSSARY_READ],
     Role.DATA_OWNER: [
         *_CATALOG_READ,
         *_GOVERNANCE_READ,
         "catalog.add_dataset",
         "governance.add_trainingrun",
+        *_GLOSSARY_READ,
+        *_GLOSSARY_PROPOSE,
     ],
-    Role.ENGINEER: [*_CATALOG_READ, *_GOVERNANCE_READ, "governance.add_trainingrun"],
+    Role.ENGINEER: [
+        *_CATALOG_READ,
+        *_GOVERNANCE_READ,
+        "governance.add_trainingrun",
+        *_GLOSSARY_READ,
+    ],
     Role.AUDITOR: [
         *_CATALOG_READ,
         *_GOVERNANCE_READ,
         *_LEDGER_READ,
         "governance.add_ledgercheckpoint",
+        *_GLOSSARY_READ,
     ],
 }
 

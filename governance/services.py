@@ -392,7 +392,10 @@ def locality_check(
         _decision_row(index, check, decision, actor, context, run)
         for _, check, decision in answered
     ]
-    records = LocalityDecision.objects.bulk_create(rows)
+    with transaction.atomic():
+        records = LocalityDecision.objects.bulk_create(rows)
+        if records:
+            _ledger_decisions(actor, records, context, run)
     for (position, check, decision), record in zip(answered, records, strict=True):
         results[position] = CheckResult(check, decision, record)
     return results

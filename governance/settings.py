@@ -255,6 +255,12 @@ LEDGER_SIGNING_KEY = env.str("LEDGER_SIGNING_KEY", default="")
 # The key of the pseudonyms that stand for people in the ledger (never their identifiers).
 LEDGER_PSEUDONYM_KEY = env.str("LEDGER_PSEUDONYM_KEY", default=SECRET_KEY)
 
+# --- Evidence -----------------------------------------------------------------------------
+# Dotted paths of callables `(since, until) -> dict[str filename, bytes]` whose files join the
+# auditor's evidence package (governance/evidence.py). Apps to the right of governance (the
+# workflows' exception and subject-request records) add theirs here: governance cannot import them.
+EVIDENCE_SECTIONS: list[str] = []
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -8,7 +8,7 @@ from rest_framework.routers import DefaultRouter
 
 from catalog import api as catalog_api
 from governance import api as governance_api
-from governance import health, ledger_api, views
+from governance import glossary_api, health, ledger_api, ledger_views, views
 
 router = DefaultRouter()
 router.register("countries", catalog_api.CountryViewSet, basename="country")
@@ -34,12 +34,14 @@ router.register("ledger/checkpoints", ledger_api.CheckpointViewSet, basename="le
 router.register(
     "recorded-decisions", ledger_api.RecordedDecisionViewSet, basename="recorded-decision"
 )
+router.register("glossary/terms", glossary_api.TermViewSet, basename="glossary-term")
 
 api_v1 = [
     path("", include(router.urls)),
     path("data-map/", catalog_api.DataMapView.as_view(), name="data-map"),
     path("ledger/verify", ledger_api.LedgerVerifyView.as_view(), name="ledger-verify"),
     path("ledger/export", ledger_api.LedgerExportView.as_view(), name="ledger-export"),
+    path("evidence", ledger_views.EvidenceAPIView.as_view(), name="evidence"),
     path("locality/check", governance_api.LocalityCheckView.as_view(), name="locality-check"),
     path("locality/replay", governance_api.ReplayView.as_view(), name="locality-replay"),
     path(

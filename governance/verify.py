@@ -150,7 +150,7 @@ def verify_export(lines, checkpoints: list[dict], hmac_key: bytes | None = None)
             )
         elif any(
             document.get(k) != entry.get(k)
-            for k in ("sequence", "kind", "actor_name", "subjects", "at")
+            for k in ("sequence", "kind", "actor_id", "actor_name", "subjects", "at")
         ):
             problem, broken = (
                 f"entry {sequence}: fields differ from the hashed payload (edited)",

@@ -1,5 +1,6 @@
 """Governance tables: policy (rules, grants, runs, decisions), the ledger, the glossary."""
 
+from governance.models.glossary import Term, TermRevision, TermStatus, TermVersion
 from governance.models.ledger import LedgerCheckpoint, LedgerEntry, RecordedDecision
 from governance.models.policy import (
     Action,
@@ -24,6 +25,10 @@ __all__ = [
     "Outcome",
     "Purpose",
     "RecordedDecision",
+    "Term",
+    "TermRevision",
+    "TermStatus",
+    "TermVersion",
     "TrainingRun",
     "TrainingRunDataset",
     "TransferGrant",

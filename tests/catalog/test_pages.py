@@ -177,7 +177,7 @@ def test_navigation_follows_the_role(client, owner, executive, officer):
     signed_in(client, owner)
     page = client.get(reverse("catalog:dataset-list"))
     labels = [item.label for item in page.context["nav_items"]]
-    assert labels == ["Catalog", "Data map", "New dataset", *POLICY_NAV]
+    assert labels == ["Catalog", "Data map", "New dataset", "Glossary", *POLICY_NAV]
     assert page.context["user_roles"] == ["Data owner"]
     content = page.content.decode()
     assert re.search(
@@ -187,7 +187,7 @@ def test_navigation_follows_the_role(client, owner, executive, officer):
 
     signed_in(client, executive)
     labels = [item.label for item in client.get(reverse("catalog:data-map")).context["nav_items"]]
-    assert labels == ["Catalog", "Data map", *POLICY_NAV]
+    assert labels == ["Catalog", "Data map", "Glossary", "Decision log", *POLICY_NAV]
 
     officer.is_staff = True
     officer.save()
@@ -195,7 +195,16 @@ def test_navigation_follows_the_role(client, owner, executive, officer):
     labels = [
         item.label for item in client.get(reverse("catalog:dataset-list")).context["nav_items"]
     ]
-    assert labels == ["Catalog", "Data map", "New dataset", *POLICY_NAV, "Admin"]
+    assert labels == [
+        "Catalog",
+        "Data map",
+        "New dataset",
+        "Glossary",
+        "Decision log",
+        "Evidence",
+        *POLICY_NAV,
+        "Admin",
+    ]
 
 
 def test_logout_is_a_post(client, owner):

@@ -1,0 +1,467 @@
+"""The auditor's evidence package: one zip that shows what governance did in a period, and how
+to check offline that the decision log behind it was not altered.
+
+The package holds the ledger slice (for the offline verifier), the checkpoints, both
+verifications' reports, the rules, grants and decisions of the period, the recorded decisions,
+any sections other apps contribute through settings.EVIDENCE_SECTIONS (governance may not import
+them), a manifest with every file's SHA-256, and a README. Producing one is itself on the ledger.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import json
+import re
+import zipfile
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured, PermissionDenied, ValidationError
+from django.db import connection, transaction
+from django.db.models import Count, Prefetch
+from django.utils import timezone
+from django.utils.module_loading import import_string
+
+from catalog.models import Country, Dataset, Region
+from governance import ledger, policy, signing
+from governance import verify as offline_verifier
+from governance.models import (
+    LedgerEntry,
+    LocalityDecision,
+    LocalityRule,
+    LocalityRuleVersion,
+    Outcome,
+    RecordedDecision,
+    TransferGrant,
+)
+from governance.roles import Role, has_role
+from governance.services import rule_snapshot
+
+FORMAT = "locus-evidence/1"
+EXPORTED_KIND = "evidence.exported"
+MANIFEST = "manifest.json"
+README = "README.txt"
+LEDGER = "ledger.jsonl"
+CHECKPOINTS = "checkpoints.json"
+LATER_CHECKPOINTS = "checkpoints-later.json"
+VERIFIER_DIR = "verifier/governance"
+CORE_FILES = frozenset(
+    {
+        MANIFEST,
+        README,
+        LEDGER,
+        CHECKPOINTS,
+        LATER_CHECKPOINTS,
+        "verification.json",
+        "rules.json",
+        "grants.json",
+        "decisions-summary.json",
+        "recorded-decisions.json",
+        f"{VERIFIER_DIR}/__init__.py",
+        f"{VERIFIER_DIR}/verify.py",
+    }
+)
+# A contributed file's name: relative, plain characters, no '..' (it becomes a path when unzipped).
+SECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)*$")
+
+Section = Callable[[dt.datetime, dt.datetime], dict[str, bytes]]
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """A built package: the zip's bytes, its manifest, and the manifest's SHA-256."""
+
+    data: bytes
+    manifest: dict
+    manifest_sha256: str
+
+
+def may_export_evidence(user) -> bool:
+    """Auditors and privacy officers export evidence (superusers hold every role)."""
+    return has_role(user, Role.AUDITOR, Role.PRIVACY_OFFICER)
+
+
+def build_evidence(since: dt.datetime, until: dt.datetime) -> bytes:
+    """The evidence package for [since, until) as zip bytes (not recorded on the ledger)."""
+    return assemble(since, until).data
+
+
+def evidence_export(*, actor, since: dt.datetime, until: dt.datetime, via: str = "api") -> bytes:
+    """Build the package for a person and record the export on the ledger: it is auditable."""
+    if not may_export_evidence(actor):
+        raise PermissionDenied("Only auditors and privacy officers export evidence")
+    if until <= since:
+        raise ValidationError({"to": "The end of the period must be after its start"})
+    evidence = assemble(since, until)
+    with transaction.atomic():
+        ledger.ledger_append(
+            actor=actor,
+            kind=EXPORTED_KIND,
+            data={
+                "from": since.isoformat(),
+                "to": until.isoformat(),
+                "manifest_sha256": evidence.manifest_sha256,
+                "package_sha256": _sha256(evidence.data),
+                "package_size": len(evidence.data),
+                "files": len(evidence.manifest["files"]),
+                "ledger_head": evidence.manifest["ledger_head"],
+                "via": via,
+            },
+        )
+    return evidence.data
+
+
+def assemble(since: dt.datetime, until: dt.datetime) -> Evidence:
+    """Read everything from one snapshot where the database offers it, then zip it."""
+    generated_at = timezone.now()
+    with _consistent_reads():
+        files, facts = _ledger_files(since, until)
+        files.update(
+            {
+                "rules.json": _json(rules_document(since, until)),
+                "grants.json": _json(grants_document(since, until)),
+                "decisions-summary.json": _json(decisions_summary(since, until)),
+                "recorded-decisions.json": _json(recorded_decisions_document()),
+            }
+        )
+        files.update(_verifier_files())
+        files.update(contributed_sections(since, until))
+        facts["policy_version"] = policy.policy_version()[0]
+    files[README] = readme(since, until, generated_at).encode()
+    manifest = manifest_document(files, since, until, generated_at, facts)
+    manifest_bytes = _json(manifest)
+    return Evidence(_zip({MANIFEST: manifest_bytes, **files}), manifest, _sha256(manifest_bytes))
+
+
+@contextmanager
+def _consistent_reads() -> Iterator[None]:
+    """On PostgreSQL, one REPEATABLE READ transaction, so that every file sees the same moment.
+
+    Only when no transaction is open yet (the isolation level must be set first). SQLite takes
+    its write lock for every transaction here, so there the reads run without one.
+    """
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        yield
+        return
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        yield
+
+
+# --- The ledger and its verification ---------------------------------------------------------
+
+
+def _ledger_files(since: dt.datetime, until: dt.datetime) -> tuple[dict[str, bytes], dict]:
+    """ledger.jsonl, the checkpoints, and verification.json; plus facts for the manifest."""
+    lines = list(ledger.export_lines(since=since, until=until))
+    last_sequence = json.loads(lines[-1])["sequence"] if lines else 0
+    documents = ledger.checkpoint_documents()
+    # A checkpoint past the slice cannot be checked against it (the verifier would call the
+    # slice truncated): it goes in its own file, so the package still holds every checkpoint.
+    checkable = [cp for cp in documents if cp["sequence"] <= last_sequence]
+    later = [cp for cp in documents if cp["sequence"] > last_sequence]
+    uses_hmac = any(cp["algorithm"] == "hmac-sha256" for cp in checkable)
+    offline = offline_verifier.verify_export(
+        lines, checkable, signing._hmac_key() if uses_hmac else None
+    )
+    database = ledger.verify_ledger().as_dict()
+    verification = {
+        "ok": offline["ok"] and database["ok"],
+        "offline": {**offline, "ledger_file": LEDGER, "checkpoint_file": CHECKPOINTS},
+        "database": database,
+    }
+    files = {
+        LEDGER: "".join(lines).encode(),
+        CHECKPOINTS: _json(checkable),
+        LATER_CHECKPOINTS: _json(later),
+        "verification.json": _json(verification),
+    }
+    facts = {
+        "ledger_head": _ledger_head(),
+        "ledger_export": {
+            "entries": len(lines),
+            "first_sequence": json.loads(lines[0])["sequence"] if lines else None,
+            "last_sequence": last_sequence or None,
+        },
+        "checkpoints": {"in_file": len(checkable), "later": len(later)},
+        "verification_ok": verification["ok"],
+    }
+    return files, facts
+
+
+def _ledger_head() -> dict:
+    head = LedgerEntry.objects.order_by("-sequence").values("sequence", "hash").first()
+    return head or {"sequence": 0, "hash": ledger.GENESIS_HASH}
+
+
+def _verifier_files() -> dict[str, bytes]:
+    """A copy of the standard-library verifier, so the package can be checked without Locus."""
+    source = Path(offline_verifier.__file__).read_bytes()
+    return {
+        f"{VERIFIER_DIR}/__init__.py": b'"""The offline verifier shipped with a Locus evidence package."""\n',
+        f"{VERIFIER_DIR}/verify.py": source,
+    }
+
+
+# --- Rules, grants, decisions ------------------------------------------------------------------
+
+
+def rules_document(since: dt.datetime, until: dt.datetime) -> dict:
+    """The enabled locality rules now, with their snapshots, and every rule change of the period."""
+    rules = (
+        LocalityRule.objects.filter(enabled=True)
+        .select_related("dataset")
+        .prefetch_related(
+            Prefetch("regions", Region.objects.only("code")),
+            Prefetch("countries", Country.objects.only("code")),
+        )
+        .order_by("-priority", "id")
+    )
+    changes = LocalityRuleVersion.objects.filter(at__gte=since, at__lt=until).order_by("at", "id")
+    return {
+        "in_force_at": timezone.now().isoformat(),
+        "rules": [
+            {
+                "rule": f"rule:{rule.pk}",
+                "id": rule.pk,
+                "version": rule.version,
+                "updated_at": rule.updated_at.isoformat(),
+                "snapshot": rule_snapshot(
+                    rule,
+                    [r.code for r in rule.regions.all()],
+                    [c.code for c in rule.countries.all()],
+                ),
+            }
+            for rule in rules
+        ],
+        "changes_in_period": [
+            {
+                "rule": f"rule:{change.rule_ref}",
+                "version": change.version,
+                "action": change.action,
+                "at": change.at.isoformat(),
+                "actor_name": change.actor_name,
+                "snapshot": change.snapshot,
+            }
+            for change in changes
+        ],
+    }
+
+
+def _in_force(grant: TransferGrant, at: dt.datetime) -> bool:
+    revoked = grant.revoked_at is not None and grant.revoked_at <= at
+    return grant.valid_from <= at < grant.valid_until and not revoked
+
+
+def grants_document(since: dt.datetime, until: dt.datetime) -> dict:
+    """Every grant honoured at some moment of the period or at its end."""
+    grants = (
+        TransferGrant.objects.filter(valid_from__lte=until, valid_until__gt=since)
+        .exclude(revoked_at__lte=since)
+        .select_related("purpose")
+        .prefetch_related(
+            Prefetch("datasets", Dataset.objects.only("id", "slug").order_by("slug")),
+            Prefetch("destination_regions", Region.objects.only("code").order_by("code")),
+        )
+        .order_by("valid_from", "id")
+    )
+    rows = [_grant_row(grant, until) for grant in grants]
+    return {
+        "period": _period(since, until),
+        "in_force_at_end": [row["grant"] for row in rows if row["in_force_at_end"]],
+        "grants": rows,
+    }
+
+
+def _grant_row(grant: TransferGrant, until: dt.datetime) -> dict:
+    return {
+        "grant": f"grant:{grant.pk}",
+        "id": grant.pk,
+        "in_force_at_end": _in_force(grant, until),
+        "datasets": [d.slug for d in grant.datasets.all()],
+        "destination_regions": [r.code for r in grant.destination_regions.all()],
+        "purpose": grant.purpose_id,
+        "mechanism": grant.mechanism,
+        "mechanism_detail": grant.mechanism_detail,
+        "valid_from": grant.valid_from.isoformat(),
+        "valid_until": grant.valid_until.isoformat(),
+        "approved_by_name": grant.approved_by_name,
+        "reference": grant.reference,
+        "created_at": grant.created_at.isoformat(),
+        "revoked_at": grant.revoked_at.isoformat() if grant.revoked_at else None,
+        "revoke_reason": grant.revoke_reason,
+    }
+
+
+def decisions_summary(since: dt.datetime, until: dt.datetime) -> dict:
+    """The engine's answers of the period, counted per outcome, per rule and per country."""
+    decisions = LocalityDecision.objects.filter(decided_at__gte=since, decided_at__lt=until)
+    by_rule = _counts(decisions, "rule")
+    by_country = _counts(decisions, "country")
+    by_outcome = {outcome: 0 for outcome in Outcome.values}
+    for outcomes in by_rule.values():
+        for outcome, count in outcomes.items():
+            by_outcome[outcome] = by_outcome.get(outcome, 0) + count
+    return {
+        "period": _period(since, until),
+        "total": sum(by_outcome.values()),
+        "by_outcome": by_outcome,
+        "by_rule": by_rule,
+        "by_country": by_country,
+    }
+
+
+def _counts(decisions, key: str) -> dict[str, dict[str, int]]:
+    """{key value: {outcome: count}}, in one grouped query."""
+    rows = decisions.order_by().values_list(key, "outcome").annotate(count=Count("id"))
+    counts: dict[str, dict[str, int]] = defaultdict(dict)
+    for value, outcome, count in rows:
+        counts[value][outcome] = count
+    return dict(sorted(counts.items()))
+
+
+def recorded_decisions_document() -> dict:
+    """Every recorded decision as it stands (each version is also on the ledger)."""
+    records = RecordedDecision.objects.prefetch_related(
+        Prefetch("datasets", Dataset.objects.only("id", "slug").order_by("slug")),
+        Prefetch("rules", LocalityRule.objects.only("id").order_by("id")),
+    ).order_by("id")
+    return {
+        "recorded_decisions": [
+            {
+                "decision": f"decision:{record.pk}",
+                "id": record.pk,
+                "title": record.title,
+                "status": record.status,
+                "version": record.version,
+                "context": record.context,
+                "decision_text": record.decision,
+                "rationale": record.rationale,
+                "alternatives": record.alternatives,
+                "datasets": [d.slug for d in record.datasets.all()],
+                "rules": [r.pk for r in record.rules.all()],
+                "links": record.links,
+                "author_name": record.author_name,
+                "created_at": record.created_at.isoformat(),
+                "updated_at": record.updated_at.isoformat(),
+            }
+            for record in records
+        ]
+    }
+
+
+# --- Sections other apps contribute ------------------------------------------------------------
+
+
+def contributed_sections(since: dt.datetime, until: dt.datetime) -> dict[str, bytes]:
+    """The files of every callable named in settings.EVIDENCE_SECTIONS, checked."""
+    files: dict[str, bytes] = {}
+    for dotted in getattr(settings, "EVIDENCE_SECTIONS", []):
+        section: Section = import_string(dotted)
+        for name, content in section(since, until).items():
+            _check_section_file(dotted, name, content, files)
+            files[name] = content
+    return files
+
+
+def _check_section_file(dotted: str, name, content, taken: dict) -> None:
+    if not isinstance(name, str) or not SECTION_NAME.match(name) or ".." in name.split("/"):
+        raise ImproperlyConfigured(f"Evidence section {dotted} gave a bad file name: {name!r}")
+    if name in CORE_FILES or name in taken:
+        raise ImproperlyConfigured(f"Evidence section {dotted} gave a file that exists: {name}")
+    if not isinstance(content, bytes):
+        raise ImproperlyConfigured(f"Evidence section {dotted} gave {name} as non-bytes")
+
+
+# --- Manifest, README, zip ---------------------------------------------------------------------
+
+
+def manifest_document(
+    files: dict[str, bytes],
+    since: dt.datetime,
+    until: dt.datetime,
+    generated_at: dt.datetime,
+    facts: dict,
+) -> dict:
+    """Every file with its SHA-256 and size; the period, time, policy version and ledger head."""
+    return {
+        "format": FORMAT,
+        "generated_at": generated_at.isoformat(),
+        "period": _period(since, until),
+        **facts,
+        "files": [
+            {"name": name, "sha256": _sha256(content), "size": len(content)}
+            for name, content in sorted(files.items())
+        ],
+    }
+
+
+def readme(since: dt.datetime, until: dt.datetime, generated_at: dt.datetime) -> str:
+    return f"""Locus evidence package
+======================
+
+Period: {since.isoformat()} to {until.isoformat()} (from inclusive, to exclusive)
+Generated: {generated_at.isoformat()}
+
+manifest.json lists every other file with its SHA-256 and size. Check them first, e.g.
+    sha256sum ledger.jsonl
+
+Verify the decision log offline (Python 3.11+, standard library only):
+
+    python -m governance.verify ledger.jsonl --checkpoint checkpoints.json
+
+from a Locus checkout, or, with the copy of the verifier shipped in this package (compare it
+with the published source), from this directory:
+
+    PYTHONPATH=verifier python -m governance.verify ledger.jsonl --checkpoint checkpoints.json
+
+Exit status 0: every link of the chain holds and every checkpoint matches; 1: broken (the
+report names the first broken entry); 2: unreadable input. Ed25519 checkpoints are verified
+with the public key they carry (compare it with the one Locus publishes); HMAC checkpoints
+need the operator's key (--hmac-key) and otherwise show "signature": null.
+
+Files
+-----
+ledger.jsonl            the ledger entries recorded in the period, one JSON object a line
+checkpoints.json        the signed checkpoints up to the last entry of ledger.jsonl
+checkpoints-later.json  checkpoints signed past that entry (they pin later parts of the chain)
+verification.json       the offline verifier's report on the two files above, and Locus's
+                        verification of the whole chain in its database, at export time
+rules.json              the enabled locality rules with their snapshots; rule changes of the period
+grants.json             the transfer grants honoured during the period or at its end
+decisions-summary.json  the policy engine's decisions of the period, counted per outcome,
+                        rule and country
+recorded-decisions.json the decisions people recorded (ADR style)
+verifier/               the offline verifier
+Any other file was contributed by another part of Locus (e.g. exception and subject-request
+records); the manifest covers it too.
+"""
+
+
+def _zip(files: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, content in files.items():
+            archive.writestr(name, content)
+    return buffer.getvalue()
+
+
+def _period(since: dt.datetime, until: dt.datetime) -> dict:
+    return {"from": since.isoformat(), "to": until.isoformat()}
+
+
+def _json(document) -> bytes:
+    return (
+        json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False, default=str) + "\n"
+    ).encode()
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()

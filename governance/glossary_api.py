@@ -1,0 +1,262 @@
+"""The glossary API: terms by slug, search, review steps as actions, history and proposals."""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.urls import reverse
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, permissions, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from catalog.models import Dataset
+from governance import glossary
+from governance.models import LocalityRule, Term, TermRevision, TermVersion
+
+WRITE_PERMISSIONS = {"create": "governance.add_term", "update": "governance.change_term"}
+
+
+class CanUseGlossary(permissions.BasePermission):
+    """Every role reads; proposing needs a proposer's role. Reviews are checked by the services."""
+
+    message = "Your account has no Locus role."
+
+    def has_permission(self, request, view):
+        user = request.user
+        if not (user and user.has_perm("governance.view_term")):
+            return False
+        needed = WRITE_PERMISSIONS.get("update" if view.action == "partial_update" else view.action)
+        if needed and not user.has_perm(needed):
+            self.message = "Only privacy officers and data owners propose glossary terms."
+            return False
+        return True
+
+
+class TermSerializer(serializers.ModelSerializer):
+    related = serializers.SlugRelatedField(slug_field="slug", many=True, read_only=True)
+    steward = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    datasets = serializers.SlugRelatedField(slug_field="slug", many=True, read_only=True)
+    rules = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
+    url = serializers.SerializerMethodField(help_text="The term's page: a stable address")
+    open_proposal = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Term
+        fields = [
+            "slug",
+            "name",
+            "definition",
+            "synonyms",
+            "related",
+            "steward",
+            "datasets",
+            "rules",
+            "status",
+            "version",
+            "deprecation_reason",
+            "created_by_name",
+            "created_at",
+            "updated_at",
+            "url",
+            "open_proposal",
+        ]
+        read_only_fields = fields
+
+    def get_url(self, term) -> str:
+        return reverse("governance:glossary-term", args=[term.slug])
+
+    def get_open_proposal(self, term) -> int | None:
+        proposals = getattr(term, "open_proposals", None)
+        if proposals is None:
+            proposals = list(term.revisions.filter(status=TermRevision.Status.PROPOSED))
+        return proposals[0].pk if proposals else None
+
+
+class TermWriteSerializer(serializers.Serializer):
+    """A term as a proposer writes it; the services check the rest (case-insensitive names)."""
+
+    name = serializers.CharField(max_length=glossary.MAX_NAME)
+    definition = serializers.CharField(max_length=glossary.MAX_DEFINITION)
+    synonyms = serializers.ListField(
+        child=serializers.CharField(max_length=glossary.MAX_NAME),
+        max_length=glossary.MAX_SYNONYMS,
+        required=False,
+    )
+    related = serializers.SlugRelatedField(
+        slug_field="slug", many=True, queryset=Term.objects.all(), required=False
+    )
+    steward = serializers.SlugRelatedField(
+        slug_field="username",
+        queryset=get_user_model().objects.all(),
+        required=False,
+        allow_null=True,
+    )
+    datasets = serializers.SlugRelatedField(
+        slug_field="slug", many=True, queryset=Dataset.objects.all(), required=False
+    )
+    rules = serializers.PrimaryKeyRelatedField(
+        many=True, queryset=LocalityRule.objects.all(), required=False
+    )
+    note = serializers.CharField(
+        required=False, allow_blank=True, max_length=2000, help_text="Why, for the reviewer"
+    )
+
+
+class ProposalSerializer(serializers.ModelSerializer):
+    term = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+
+    class Meta:
+        model = TermRevision
+        fields = [
+            "id",
+            "term",
+            "base_version",
+            "proposed",
+            "note",
+            "status",
+            "proposer_name",
+            "reviewer_name",
+            "comment",
+            "created_at",
+            "decided_at",
+        ]
+        read_only_fields = fields
+
+
+class TermVersionSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = TermVersion
+        fields = ["version", "action", "snapshot", "proposer_name", "actor_name", "at"]
+        read_only_fields = fields
+
+
+class ReviewSerializer(serializers.Serializer):
+    comment = serializers.CharField(required=False, allow_blank=True, max_length=5000)
+    proposal = serializers.IntegerField(
+        required=False, help_text="The proposal you reviewed; refused if another is open now"
+    )
+
+
+class RejectSerializer(ReviewSerializer):
+    comment = serializers.CharField(max_length=5000, help_text="Why; the proposer reads it")
+
+
+class NoteSerializer(serializers.Serializer):
+    note = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+
+
+class DeprecateSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=5000)
+
+
+def _valid(serializer_class, request) -> dict:
+    serializer = serializer_class(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+class TermViewSet(
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.ReadOnlyModelViewSet,
+):
+    """The shared glossary. Changes to approved terms are proposals that another person approves."""
+
+    serializer_class = TermSerializer
+    permission_classes = [permissions.IsAuthenticated, CanUseGlossary]
+    lookup_field = "slug"
+    filterset_fields = ["status"]
+
+    def get_queryset(self):
+        return glossary.terms()
+
+    def filter_queryset(self, queryset):
+        queryset = super().filter_queryset(queryset)
+        return glossary.term_search(queryset, self.request.query_params.get("q", ""))
+
+    @extend_schema(
+        parameters=[OpenApiParameter("q", str, description="Search name, synonyms, definition")]
+    )
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(request=TermWriteSerializer, responses={201: TermSerializer})
+    def create(self, request, *args, **kwargs):
+        data = _valid(TermWriteSerializer, request)
+        term = glossary.term_create(actor=request.user, **data)
+        return Response(self._term(term), status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        request=TermWriteSerializer,
+        responses={200: TermSerializer, 202: ProposalSerializer},
+        description="A draft is changed in place (by its proposer). An approved term is not: "
+        "the change becomes a proposal (202) and the term keeps its text until it is approved.",
+    )
+    def update(self, request, *args, **kwargs):
+        term = self.get_object()
+        serializer = TermWriteSerializer(data=request.data, partial=kwargs.get("partial", False))
+        serializer.is_valid(raise_exception=True)
+        result = glossary.term_change(actor=request.user, term=term, **serializer.validated_data)
+        if isinstance(result, TermRevision):
+            return Response(ProposalSerializer(result).data, status=status.HTTP_202_ACCEPTED)
+        return Response(self._term(result))
+
+    def _term(self, term: Term) -> dict:
+        return TermSerializer(glossary.terms().get(pk=term.pk)).data
+
+    @extend_schema(request=NoteSerializer, responses=ProposalSerializer)
+    @action(detail=True, methods=["post"])
+    def submit(self, request, slug=None):
+        """Send a draft for review (its proposer)."""
+        revision = glossary.term_submit(
+            actor=request.user, term=self.get_object(), **_valid(NoteSerializer, request)
+        )
+        return Response(ProposalSerializer(revision).data)
+
+    @extend_schema(request=ReviewSerializer, responses=TermSerializer)
+    @action(detail=True, methods=["post"])
+    def approve(self, request, slug=None):
+        """Publish the open proposal; 403 for the person who proposed it."""
+        term = glossary.term_approve(
+            actor=request.user, term=self.get_object(), **_valid(ReviewSerializer, request)
+        )
+        return Response(self._term(term))
+
+    @extend_schema(request=RejectSerializer, responses=TermSerializer)
+    @action(detail=True, methods=["post"])
+    def reject(self, request, slug=None):
+        """Turn the open proposal down, saying why; a new term goes back to draft."""
+        term = glossary.term_reject(
+            actor=request.user, term=self.get_object(), **_valid(RejectSerializer, request)
+        )
+        return Response(self._term(term))
+
+    @extend_schema(request=None, responses=TermSerializer)
+    @action(detail=True, methods=["post"])
+    def withdraw(self, request, slug=None):
+        """The proposer takes their open proposal back."""
+        term = glossary.term_withdraw(actor=request.user, term=self.get_object())
+        return Response(self._term(term))
+
+    @extend_schema(request=DeprecateSerializer, responses=TermSerializer)
+    @action(detail=True, methods=["post"])
+    def deprecate(self, request, slug=None):
+        """Retire an approved term, saying why (privacy officers)."""
+        term = glossary.term_deprecate(
+            actor=request.user, term=self.get_object(), **_valid(DeprecateSerializer, request)
+        )
+        return Response(self._term(term))
+
+    @extend_schema(responses=TermVersionSerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def versions(self, request, slug=None):
+        """Every published version, newest first."""
+        versions = glossary.term_versions(self.get_object())
+        return Response(TermVersionSerializer(versions, many=True).data)
+
+    @extend_schema(responses=ProposalSerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def proposals(self, request, slug=None):
+        """Every proposal made for the term and how it was decided, newest first."""
+        proposals = glossary.term_proposals(self.get_object())
+        return Response(ProposalSerializer(proposals, many=True).data)

@@ -1,0 +1,272 @@
+"""Glossary pages: thin views over governance.glossary (its selectors read, its services write).
+
+Every page needs a Locus role (governance.view_term); proposing and reviewing need more, which
+the services check (a PermissionDenied becomes the 403 page, with its reason).
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required, permission_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
+
+from catalog.forms import add_service_error
+from governance import glossary
+from governance.glossary_forms import (
+    STATUS_TABS,
+    DeprecateForm,
+    GlossarySearchForm,
+    RejectForm,
+    ReviewForm,
+    TermForm,
+)
+from governance.models import Term, TermRevision, TermStatus, TermVersion
+
+PAGE_SIZE = 50
+EMPTY = "—"
+FIELD_LABELS = {
+    "name": "Name",
+    "definition": "Definition",
+    "synonyms": "Synonyms",
+    "related": "Related terms",
+    "steward": "Steward",
+    "datasets": "Datasets",
+    "rules": "Locality rules",
+}
+
+can_read_glossary = permission_required("governance.view_term", raise_exception=True)
+
+
+@require_safe
+@login_required
+@can_read_glossary
+def glossary_list(request: HttpRequest) -> HttpResponse:
+    """The glossary: search, and terms by status."""
+    form = GlossarySearchForm(request.GET)
+    valid = form.is_valid()
+    query = form.cleaned_data.get("q", "") if valid else ""
+    status = form.cleaned_data.get("status", "") if valid else ""
+    found = glossary.term_search(glossary.terms(), query)
+    if status:
+        found = found.filter(status=status)
+    counts = glossary.status_counts()
+    tabs = [
+        {
+            "value": value,
+            "label": label,
+            "count": counts.get(value, 0) if value else sum(counts.values()),
+            "current": value == status,
+        }
+        for value, label in STATUS_TABS
+    ]
+    context = {
+        "form": form,
+        "tabs": tabs,
+        "query": query,
+        "page": Paginator(found, PAGE_SIZE).get_page(request.GET.get("page")) if valid else None,
+        "can_create": request.user.has_perm("governance.add_term"),
+    }
+    return render(
+        request, "governance/glossary/term_list.html", context, status=200 if valid else 400
+    )
+
+
+@require_safe
+@login_required
+@can_read_glossary
+def glossary_term(request: HttpRequest, slug: str) -> HttpResponse:
+    """A term's stable page: its text, links, history, and proposals awaiting review."""
+    term = get_object_or_404(glossary.terms(), slug=slug)
+    return _render_term(request, term)
+
+
+def _render_term(
+    request: HttpRequest,
+    term: Term,
+    *,
+    reject_form: RejectForm | None = None,
+    error: ValidationError | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    user = request.user
+    proposal = glossary.open_proposal(term)
+    current = glossary.term_snapshot(term)
+    context = {
+        "term": term,
+        "proposal": proposal,
+        "proposal_changes": _changes(current, proposal.proposed) if proposal else [],
+        "history": _history(list(glossary.term_versions(term).order_by("version"))),
+        "decided": [p for p in glossary.term_proposals(term) if p.status != "proposed"],
+        "can_review": glossary.may_review(user, proposal),
+        "is_proposer": proposal is not None and proposal.proposer_id == user.pk,
+        "can_edit": glossary.may_edit(user, term),
+        "can_submit": term.status == TermStatus.DRAFT and glossary.may_edit(user, term),
+        "can_deprecate": term.status == TermStatus.APPROVED
+        and user.has_perm("governance.deprecate_term"),
+        "review_form": ReviewForm(initial={"proposal": proposal.pk if proposal else None}),
+        "reject_form": reject_form
+        or RejectForm(initial={"proposal": proposal.pk if proposal else None}),
+        "error": error,
+    }
+    return render(request, "governance/glossary/term_detail.html", context, status=status)
+
+
+def _changes(before: dict, after: dict) -> list[dict]:
+    """The fields a proposal or a version changed, as people read them."""
+    return [
+        {"label": label, "before": _shown(before.get(name)), "after": _shown(after.get(name))}
+        for name, label in FIELD_LABELS.items()
+        if before.get(name) != after.get(name)
+    ]
+
+
+def _shown(value) -> str:
+    if isinstance(value, list):
+        return ", ".join(str(item) for item in value) or EMPTY
+    return EMPTY if value in (None, "") else str(value)
+
+
+def _history(versions: list[TermVersion]) -> list[dict]:
+    """Each published version (newest first) with what it changed from the one before."""
+    entries, previous = [], None
+    for version in versions:
+        changes = _changes(previous or {}, version.snapshot) if version.action == "approved" else []
+        entries.append({"version": version, "first": previous is None, "changes": changes})
+        previous = version.snapshot
+    return entries[::-1]
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+@permission_required("governance.add_term", raise_exception=True)
+def glossary_create(request: HttpRequest) -> HttpResponse:
+    """Write a new term as a draft."""
+    form = TermForm(request.POST or None)
+    if request.method != "POST":
+        return _render_form(request, form)
+    if not form.is_valid():
+        return _render_form(request, form, status=400)
+    try:
+        term = glossary.term_create(
+            actor=request.user, note=form.cleaned_data["note"], **form.service_fields()
+        )
+    except ValidationError as error:
+        add_service_error(form, error)
+        return _render_form(request, form, status=400)
+    messages.success(request, f"Saved the draft of {term.name!r}. Submit it for review when ready.")
+    return redirect("governance:glossary-term", slug=term.slug)
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+@can_read_glossary
+def glossary_edit(request: HttpRequest, slug: str) -> HttpResponse:
+    """Edit a draft in place, or propose a change to an approved term."""
+    term = get_object_or_404(glossary.terms(), slug=slug)
+    refusal = glossary.edit_refusal(request.user, term)
+    if refusal:
+        raise PermissionDenied(refusal)
+    if request.method != "POST":
+        return _render_form(request, TermForm(initial=TermForm.initial_for(term)), term)
+    form = TermForm(request.POST)
+    if not form.is_valid():
+        return _render_form(request, form, term, status=400)
+    try:
+        result = glossary.term_change(
+            actor=request.user, term=term, note=form.cleaned_data["note"], **form.service_fields()
+        )
+    except ValidationError as error:
+        add_service_error(form, error)
+        return _render_form(request, form, term, status=400)
+    if isinstance(result, TermRevision):
+        messages.success(request, "Proposed the change; the term keeps its text until approved.")
+    else:
+        messages.success(request, f"Saved the draft of {result.name!r}.")
+    return redirect("governance:glossary-term", slug=term.slug)
+
+
+def _render_form(
+    request: HttpRequest, form: TermForm, term: Term | None = None, status: int = 200
+) -> HttpResponse:
+    proposing = term is not None and term.status == TermStatus.APPROVED
+    context = {"form": form, "term": term, "proposing": proposing}
+    return render(request, "governance/glossary/term_form.html", context, status=status)
+
+
+@require_POST
+@login_required
+@can_read_glossary
+def glossary_submit(request: HttpRequest, slug: str) -> HttpResponse:
+    """Send a draft for review."""
+    term = get_object_or_404(Term, slug=slug)
+    return _act(request, term, "Submitted for review.", glossary.term_submit)
+
+
+@require_POST
+@login_required
+@can_read_glossary
+def glossary_withdraw(request: HttpRequest, slug: str) -> HttpResponse:
+    """The proposer takes their proposal back."""
+    term = get_object_or_404(Term, slug=slug)
+    return _act(request, term, "Withdrew the proposal.", glossary.term_withdraw)
+
+
+@require_POST
+@login_required
+@can_read_glossary
+def glossary_approve(request: HttpRequest, slug: str) -> HttpResponse:
+    """Publish the open proposal (never one's own)."""
+    term = get_object_or_404(Term, slug=slug)
+    form = ReviewForm(request.POST)
+    if not form.is_valid():
+        return _render_term(request, term, error=ValidationError(form.errors.as_data()), status=400)
+    return _act(
+        request, term, "Approved and published.", glossary.term_approve, **form.cleaned_data
+    )
+
+
+@require_POST
+@login_required
+@can_read_glossary
+def glossary_reject(request: HttpRequest, slug: str) -> HttpResponse:
+    """Turn the open proposal down, saying why."""
+    term = get_object_or_404(glossary.terms(), slug=slug)
+    form = RejectForm(request.POST)
+    if not form.is_valid():
+        return _render_term(request, term, reject_form=form, status=400)
+    return _act(request, term, "Rejected the proposal.", glossary.term_reject, **form.cleaned_data)
+
+
+def _act(request: HttpRequest, term: Term, done: str, service, **arguments) -> HttpResponse:
+    """Run one workflow step; a refusal shows on the term's page (400)."""
+    try:
+        service(actor=request.user, term=term, **arguments)
+    except ValidationError as error:
+        term = get_object_or_404(glossary.terms(), pk=term.pk)
+        return _render_term(request, term, error=error, status=400)
+    messages.success(request, done)
+    return redirect("governance:glossary-term", slug=term.slug)
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+@permission_required("governance.deprecate_term", raise_exception=True)
+def glossary_deprecate(request: HttpRequest, slug: str) -> HttpResponse:
+    """Ask why, then retire an approved term."""
+    term = get_object_or_404(Term, slug=slug)
+    form = DeprecateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            glossary.term_deprecate(actor=request.user, term=term, **form.cleaned_data)
+        except ValidationError as error:
+            add_service_error(form, error)
+        else:
+            messages.success(request, f"Deprecated {term.name!r}.")
+            return redirect("governance:glossary-term", slug=term.slug)
+    status = 400 if request.method == "POST" else 200
+    context = {"term": term, "form": form}
+    return render(request, "governance/glossary/term_deprecate.html", context, status=status)
