@@ -103,7 +103,7 @@ WSGI_APPLICATION = None
 DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
 }
-DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=0))
+DATABASES["default"].setdefault("CONN_MAX_AGE", 0)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # One writer at a time, waiting rather than failing when the in-process tasks write too.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
@@ -116,6 +116,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
 else:
     DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"}
+    if env.bool("DB_POOL", default=True):
+        # Under ASGI, Django's persistent connections are per thread and unsafe; a pool keeps
+        # connections open across requests instead (a new connection per request costs more
+        # than a whole locality check).
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": 1,
+            "max_size": env.int("DB_POOL_MAX_SIZE", default=10),
+            "timeout": 10,
+        }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
