@@ -27,6 +27,7 @@ from catalog.revisions import revisions
 from governance.models import Action, LocalityRule, Outcome, Purpose, TransferGrant
 
 ACTIONS = frozenset(Action.values)
+MEMO_LIMIT = 500_000  # memoised officer-rule answers kept per index
 GDPR_REGIMES = frozenset({Regime.GDPR, Regime.UK_GDPR})
 
 # Rule names as they appear in decisions ("the rule that decided").
@@ -129,6 +130,7 @@ class GrantFacts:
     valid_from: dt.datetime
     valid_until: dt.datetime
     revoked_at: dt.datetime | None
+    note: str = ""  # how a decision names it, built once
 
     def honours(self, region: str, purpose: str, at: dt.datetime) -> bool:
         return (
@@ -213,14 +215,8 @@ def evaluate(
         return Decision(Outcome.ALLOW, rule, reason, index.version)
     for grant in index.grants.get(ds.id, ()):
         if grant.honours(place.code, purpose, at):
-            detail = f" ({grant.mechanism_detail})" if grant.mechanism_detail else ""
             return Decision(
-                Outcome.ALLOW_WITH_GRANT,
-                rule,
-                f"{reason}; allowed by transfer grant #{grant.id}: {grant.mechanism}{detail}, "
-                f"valid until {grant.valid_until:%Y-%m-%d %H:%M} UTC",
-                index.version,
-                grant.id,
+                Outcome.ALLOW_WITH_GRANT, rule, f"{reason}; {grant.note}", index.version, grant.id
             )
     return Decision(Outcome.DENY, rule, reason, index.version)
 
@@ -276,19 +272,23 @@ def _officer_rules(
     """The highest-priority officer rule that speaks about this place: (effect, rule, reason).
 
     Without rules of its own, a dataset's answer depends only on its rule group (the conditions
-    it offers to rules), the action and the place: those answers are memoised on the index.
+    it offers to rules), the action and the place; with them, on itself, the action and the
+    place. Either way the answer is memoised on the index.
     """
     own = index.rules_by_key.get(("dataset", ds.id))
-    if own:
-        candidates = sorted((*own, *_group_rules(index, ds.rule_group)), key=_rule_order)
-        return _first_speaking(candidates, ds, action, place)
-    memo_key = (ds.rule_group, action, place.code)
+    memo_key = (ds.id if own else ds.rule_group, action, place.code)
     try:
         return index.officer_memo[memo_key]
     except KeyError:
-        answer = _first_speaking(_group_rules(index, ds.rule_group), ds, action, place)
-        index.officer_memo[memo_key] = answer
-        return answer
+        pass
+    candidates = _group_rules(index, ds.rule_group)
+    if own:
+        candidates = sorted((*own, *candidates), key=_rule_order)
+    answer = _first_speaking(candidates, ds, action, place)
+    if len(index.officer_memo) >= MEMO_LIMIT:
+        index.officer_memo.clear()  # a bound on memory; it refills with what is asked
+    index.officer_memo[memo_key] = answer
+    return answer
 
 
 def _rule_order(rule: RuleFacts) -> tuple[int, int]:
@@ -488,6 +488,14 @@ def _load_datasets(
     return facts
 
 
+def _grant_note(grant: dict) -> str:
+    detail = f" ({grant['mechanism_detail']})" if grant["mechanism_detail"] else ""
+    return (
+        f"allowed by transfer grant #{grant['id']}: {grant['mechanism']}{detail}, "
+        f"valid until {grant['valid_until']:%Y-%m-%d %H:%M} UTC"
+    )
+
+
 def _load_grants() -> dict[int, tuple[GrantFacts, ...]]:
     regions: dict[int, set[str]] = defaultdict(set)
     through = TransferGrant.destination_regions.through
@@ -503,6 +511,7 @@ def _load_grants() -> dict[int, tuple[GrantFacts, ...]]:
             valid_from=g["valid_from"],
             valid_until=g["valid_until"],
             revoked_at=g["revoked_at"],
+            note=_grant_note(g),
         )
         for g in TransferGrant.objects.values(
             "id",
