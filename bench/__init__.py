@@ -1,0 +1,1 @@
+"""Locus's benchmarks: `make bench` (or `python -m bench [NAME ...]`) runs them and reports."""
