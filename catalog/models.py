@@ -311,6 +311,11 @@ class AppendOnlyQuerySet(models.QuerySet):
     def delete(self):
         raise PermissionError(f"{self.model.__name__} rows are append-only")
 
+    def bulk_create(self, objs, *args, update_conflicts: bool = False, **kwargs):
+        if update_conflicts:
+            raise PermissionError(f"{self.model.__name__} rows are append-only: no upserts")
+        return super().bulk_create(objs, *args, **kwargs)
+
 
 class DatasetChange(models.Model):
     """One version of a dataset's catalog entry: who changed it, when, before and after."""

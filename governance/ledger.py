@@ -66,6 +66,8 @@ def ledger_append(
         sequence, prev_hash = (head[0] + 1, head[1]) if head else (1, GENESIS_HASH)
         actor_id, actor_name = _actor(actor)
         subject_list = sorted(set(subjects))
+        if any(not subject or any(ch.isspace() for ch in subject) for subject in subject_list):
+            raise ValueError(f"Ledger subjects are references without spaces, got {subject_list!r}")
         at = timezone.now()
         payload = canonical(
             {
@@ -223,7 +225,10 @@ def verify_checkpoints(
             {"sequence": cp["sequence"], "hash": cp["hash"], "ok": not problem, "problem": problem}
         )
         if problem and not report.problem:
-            report.first_broken_sequence, report.problem = cp["sequence"], f"checkpoint: {problem}"
+            # A truncated chain is broken from its first missing entry, not at the checkpoint.
+            truncated = cp["sequence"] > report.head_sequence
+            first = report.head_sequence + 1 if truncated else cp["sequence"]
+            report.first_broken_sequence, report.problem = first, f"checkpoint: {problem}"
 
 
 def ledger_rows(chunk: int = 10_000) -> Iterator[dict]:

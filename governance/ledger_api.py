@@ -100,6 +100,8 @@ class LedgerVerifyView(APIView):
 
 
 class CheckpointSerializer(serializers.ModelSerializer):
+    """A checkpoint exactly as signed (its `at` is the signed string), ready to publish."""
+
     class Meta:
         model = LedgerCheckpoint
         fields = [
@@ -114,6 +116,10 @@ class CheckpointSerializer(serializers.ModelSerializer):
             "created_by_name",
         ]
         read_only_fields = fields
+
+    def to_representation(self, instance):
+        document = ledger.signing_document(instance)
+        return {"id": instance.pk, **document, "created_by_name": instance.created_by_name}
 
 
 class CheckpointViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):

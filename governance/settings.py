@@ -261,6 +261,8 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="locus@localhost")
 # Ed25519 seed (32 bytes, base64) that signs ledger checkpoints; without it, HMAC-SHA256 keyed
 # from SECRET_KEY. Generate one with: python -c "import os,base64;print(base64.b64encode(os.urandom(32)).decode())"
 LEDGER_SIGNING_KEY = env.str("LEDGER_SIGNING_KEY", default="")
+# Public keys (base64) of earlier signing keys whose checkpoints stay trusted after a rotation.
+LEDGER_TRUSTED_PUBLIC_KEYS = env.list("LEDGER_TRUSTED_PUBLIC_KEYS", default=[])
 # The key of the pseudonyms that stand for people in the ledger (never their identifiers).
 LEDGER_PSEUDONYM_KEY = env.str("LEDGER_PSEUDONYM_KEY", default=SECRET_KEY)
 

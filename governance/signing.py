@@ -54,6 +54,17 @@ def sign_checkpoint(sequence: int, head_hash: str, at: str) -> dict:
     }
 
 
+def trusted_public_keys() -> set[str]:
+    """Keys whose checkpoints we accept: ours, and earlier ones kept after a rotation."""
+    return {key for key in [public_key_b64(), *settings.LEDGER_TRUSTED_PUBLIC_KEYS] if key}
+
+
 def verify_checkpoint(cp: dict) -> bool:
-    """A stored checkpoint's signature holds (Ed25519 public key, or our HMAC key)."""
+    """A stored checkpoint's signature holds, by a key we trust (Ed25519), or our HMAC key.
+
+    A checkpoint carries its public key; trusting that key alone would let whoever rewrote the
+    chain sign new checkpoints with a key of their own.
+    """
+    if cp["algorithm"] == "ed25519" and cp["public_key"] not in trusted_public_keys():
+        return False
     return bool(checkpoint_signature_ok(cp, _hmac_key()))

@@ -18,8 +18,10 @@ class AppendOnly(models.Model):
         abstract = True
 
     def save(self, *args, **kwargs):
-        if not self._state.adding:
+        # A new instance carrying an existing primary key would UPDATE that row: refuse any pk.
+        if not self._state.adding or self.pk is not None:
             raise PermissionError(f"{type(self).__name__} rows are append-only")
+        kwargs["force_insert"] = True
         super().save(*args, **kwargs)
 
     def delete(self, *args, **kwargs):

@@ -1,0 +1,405 @@
+"""The offline verifier (`python -m governance.verify`): an auditor's own check of an exported
+ledger against published checkpoints, on the standard library alone.
+
+The command runs as a subprocess without site-packages (`python -S`), from a folder outside
+the project, so a stray import of Django or cryptography would fail here as it would on an
+auditor's machine.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+
+from governance import signing
+from governance.ledger import checkpoint_create, ledger_append, signing_document
+from governance.verify import ed25519_verify, verify_export
+from tests.live import ROOT
+
+pytestmark = pytest.mark.django_db
+
+EXPORT = "/api/v1/ledger/export"
+CHECKPOINTS = "/api/v1/ledger/checkpoints/"
+SEED = base64.b64encode(b"\x2a" * 32).decode()
+
+
+def append(n: int, start: int = 1) -> None:
+    for i in range(start, start + n):
+        ledger_append(
+            actor=None,
+            kind=f"test.event.{i}",
+            subjects=[f"dataset:ds-{i}", "rule:7"],
+            data={"i": i, "text": "données ✓ 数据"},
+        )
+
+
+def export(api_client, user, path: Path, **params) -> list[str]:
+    """Download the ledger through the API, as an auditor would, into `path`."""
+    response = api_client(user).get(EXPORT, params)
+    assert response.status_code == 200, response.content
+    content = b"".join(response.streaming_content)
+    path.write_bytes(content)
+    return content.decode().splitlines(keepends=True)
+
+
+def write_checkpoint(path: Path, document: dict | list) -> Path:
+    path.write_text(json.dumps(document), encoding="utf-8")
+    return path
+
+
+def verify(
+    tmp_path: Path, export_path: Path, *checkpoints: Path, extra: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess[str]:
+    arguments = [str(export_path)]
+    for checkpoint in checkpoints:
+        arguments += ["--checkpoint", str(checkpoint)]
+    return subprocess.run(
+        [sys.executable, "-S", "-m", "governance.verify", *arguments, *extra],
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(ROOT), "PATH": os.environ.get("PATH", "")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def report_of(result: subprocess.CompletedProcess[str]) -> dict:
+    return json.loads(result.stdout)
+
+
+@pytest.fixture
+def exported(api_client, auditor, tmp_path):
+    """Six entries, a checkpoint at the head, and the export: (export path, checkpoint path)."""
+    append(6)
+    checkpoint = write_checkpoint(tmp_path / "cp.json", signing_document(checkpoint_create()))
+    path = tmp_path / "ledger.jsonl"
+    export(api_client, auditor, path)
+    return path, checkpoint
+
+
+def edit_line(path: Path, number: int, change) -> None:
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    entry = json.loads(lines[number - 1])
+    change(entry)
+    lines[number - 1] = json.dumps(entry, ensure_ascii=False) + "\n"
+    path.write_text("".join(lines), encoding="utf-8")
+
+
+# --- Exit status --------------------------------------------------------------------------------
+
+
+def test_a_good_export_verifies(tmp_path, exported):
+    path, checkpoint = exported
+
+    result = verify(tmp_path, path, checkpoint)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = report_of(result)
+    assert (report["ok"], report["entries"], report["head_sequence"]) == (True, 6, 6)
+    # An HMAC checkpoint cannot be checked without the key, but its head is still compared.
+    assert report["checkpoints"] == [{"sequence": 6, "ok": True, "signature": None, "problem": ""}]
+
+
+def test_a_good_export_verifies_without_checkpoints(tmp_path, exported):
+    path, _ = exported
+
+    result = verify(tmp_path, path)
+
+    assert result.returncode == 0, result.stderr
+
+
+def set_payload_data(entry: dict) -> None:
+    document = json.loads(base64.b64decode(entry["payload"]))
+    document["data"]["i"] = 99
+    entry["payload"] = base64.b64encode(json.dumps(document).encode()).decode()
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (lambda e: e.update(kind="rule.deleted"), "fields differ from the hashed payload"),
+        (lambda e: e.update(actor_name="mallory"), "fields differ from the hashed payload"),
+        (lambda e: e.update(subjects=["dataset:other"]), "fields differ from the hashed payload"),
+        (lambda e: e.update(at="2020-01-01T00:00:00+00:00"), "fields differ"),
+        (set_payload_data, "hash does not match the payload"),
+        (lambda e: e.update(hash="ab" * 32), "hash does not match the payload"),
+        (lambda e: e.update(prev_hash="cd" * 32), "previous hash does not match"),
+        (lambda e: e.update(sequence=9), "expected entry 3, found 9"),
+    ],
+    ids=["kind", "actor", "subjects", "time", "payload", "hash", "prev_hash", "sequence"],
+)
+def test_an_edited_line_fails(tmp_path, exported, change, problem):
+    path, checkpoint = exported
+    edit_line(path, 3, change)
+
+    result = verify(tmp_path, path, checkpoint)
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    report = report_of(result)
+    assert report["ok"] is False
+    assert problem in report["problem"]
+    assert report["first_broken_sequence"] == 3
+
+
+def test_an_edited_actor_id_fails(tmp_path, exported):
+    path, checkpoint = exported
+    edit_line(path, 3, lambda e: e.update(actor_id=1234))
+
+    result = verify(tmp_path, path, checkpoint)
+
+    assert result.returncode == 1, result.stdout
+
+
+@pytest.mark.parametrize(
+    ("rearrange", "first_broken"),
+    [
+        (lambda lines: lines[:2] + lines[3:], 3),  # line 3 removed
+        (lambda lines: [lines[0], lines[2], lines[1], *lines[3:]], 2),  # lines 2 and 3 swapped
+        (lambda lines: [*lines[:2], lines[1], *lines[2:]], 3),  # line 2 repeated
+    ],
+    ids=["removed", "swapped", "repeated"],
+)
+def test_removed_or_reordered_lines_fail(tmp_path, exported, rearrange, first_broken):
+    path, checkpoint = exported
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    path.write_text("".join(rearrange(lines)), encoding="utf-8")
+
+    result = verify(tmp_path, path, checkpoint)
+
+    assert result.returncode == 1
+    assert report_of(result)["first_broken_sequence"] == first_broken
+
+
+def test_a_truncated_export_fails_against_the_checkpoint(tmp_path, exported):
+    path, checkpoint = exported
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    path.write_text("".join(lines[:4]), encoding="utf-8")
+
+    result = verify(tmp_path, path, checkpoint)
+
+    assert result.returncode == 1
+    report = report_of(result)
+    assert report["chain_ok"] is True
+    assert "truncated" in report["checkpoints"][0]["problem"]
+
+
+def test_a_rewritten_export_fails_against_the_checkpoint(tmp_path, exported):
+    """Rewriting every hash consistently keeps the chain whole; the checkpoint still knows."""
+    import hashlib
+
+    path, checkpoint = exported
+    prev_hash, lines = "0" * 64, []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        entry = json.loads(line)
+        payload = base64.b64decode(entry["payload"])
+        if entry["sequence"] == 2:
+            payload = payload.replace(b'"i":2', b'"i":20')
+        entry.update(
+            payload=base64.b64encode(payload).decode(),
+            prev_hash=prev_hash,
+            hash=hashlib.sha256(bytes.fromhex(prev_hash) + payload).hexdigest(),
+        )
+        prev_hash = entry["hash"]
+        lines.append(json.dumps(entry) + "\n")
+    path.write_text("".join(lines), encoding="utf-8")
+
+    result = verify(tmp_path, path, checkpoint)
+
+    assert result.returncode == 1
+    report = report_of(result)
+    assert report["chain_ok"] is True
+    assert "rewritten" in report["checkpoints"][0]["problem"]
+
+
+@pytest.mark.parametrize("missing", ["export", "checkpoint"])
+def test_a_missing_file_is_exit_2(tmp_path, exported, missing):
+    path, checkpoint = exported
+    if missing == "export":
+        path = tmp_path / "nowhere.jsonl"
+    else:
+        checkpoint = tmp_path / "nowhere.json"
+
+    result = verify(tmp_path, path, checkpoint)
+
+    assert result.returncode == 2
+    assert "cannot read the input" in result.stderr
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    ["not json at all\n", '{"sequence": 1}\n', '{"sequence": 1, "payload": "***"}\n'],
+    ids=["not json", "fields missing", "bad base64"],
+)
+def test_an_unreadable_export_is_exit_2(tmp_path, garbage):
+    path = tmp_path / "ledger.jsonl"
+    path.write_text(garbage, encoding="utf-8")
+
+    result = verify(tmp_path, path)
+
+    assert result.returncode == 2, result.stdout + result.stderr
+
+
+def test_a_time_slice_verifies_on_its_own(api_client, auditor, tmp_path):
+    append(3)
+    middle = signing_document(checkpoint_create())
+    append(3, start=4)
+    from governance.models import LedgerEntry
+
+    since = LedgerEntry.objects.get(sequence=2).at.isoformat()
+    until = LedgerEntry.objects.get(sequence=5).at.isoformat()
+    path = tmp_path / "slice.jsonl"
+    lines = export(api_client, auditor, path, **{"from": since, "to": until})
+
+    result = verify(tmp_path, path, write_checkpoint(tmp_path / "cp.json", middle))
+
+    assert [json.loads(line)["sequence"] for line in lines] == [2, 3, 4]
+    assert result.returncode == 0, result.stdout
+    assert report_of(result)["checkpoints"][0]["ok"] is True
+
+
+# --- Ed25519 checkpoints, checked offline -------------------------------------------------------
+
+
+@pytest.fixture
+def ed25519(settings):
+    settings.LEDGER_SIGNING_KEY = SEED
+
+
+def test_an_ed25519_checkpoint_verifies_offline(ed25519, api_client, auditor, tmp_path):
+    append(4)
+    first = signing_document(checkpoint_create())
+    append(2, start=5)
+    second = signing_document(checkpoint_create())
+    path = tmp_path / "ledger.jsonl"
+    export(api_client, auditor, path)
+
+    result = verify(tmp_path, path, write_checkpoint(tmp_path / "cps.json", [first, second]))
+
+    assert result.returncode == 0, result.stdout
+    assert [(c["sequence"], c["signature"], c["ok"]) for c in report_of(result)["checkpoints"]] == [
+        (4, True, True),
+        (6, True, True),
+    ]
+
+
+def test_a_forged_ed25519_checkpoint_fails_offline(ed25519, api_client, auditor, tmp_path):
+    append(4)
+    document = signing_document(checkpoint_create())
+    raw = bytearray(base64.b64decode(document["signature"]))
+    raw[0] ^= 0x80
+    document["signature"] = base64.b64encode(bytes(raw)).decode()
+    path = tmp_path / "ledger.jsonl"
+    export(api_client, auditor, path)
+
+    result = verify(tmp_path, path, write_checkpoint(tmp_path / "cp.json", document))
+
+    assert result.returncode == 1
+    assert report_of(result)["checkpoints"][0] == {
+        "sequence": 4,
+        "ok": False,
+        "signature": False,
+        "problem": "signature does not verify",
+    }
+
+
+def test_a_checkpoint_from_the_api_verifies_offline(ed25519, api_client, auditor, tmp_path):
+    append(3)
+    response = api_client(auditor).post(CHECKPOINTS)
+    assert response.status_code == 201
+    path = tmp_path / "ledger.jsonl"
+    export(api_client, auditor, path)
+
+    result = verify(tmp_path, path, write_checkpoint(tmp_path / "cp.json", response.json()))
+
+    assert result.returncode == 0, result.stdout
+
+
+def test_hmac_checkpoints_verify_in_process_with_the_key(api_client, auditor, tmp_path):
+    """The verifier's Python API takes the HMAC key as bytes (the CLI's --hmac-key takes text)."""
+    append(3)
+    document = signing_document(checkpoint_create())
+    lines = export(api_client, auditor, tmp_path / "ledger.jsonl")
+    key = signing._hmac_key()
+
+    good = verify_export(lines, [document], key)
+    wrong = verify_export(lines, [document], b"not the key")
+
+    assert (good["ok"], good["checkpoints"][0]["signature"]) == (True, True)
+    assert (wrong["ok"], wrong["checkpoints"][0]["signature"]) == (False, False)
+
+
+# --- Standard library only ----------------------------------------------------------------------
+
+
+def test_the_verifier_imports_only_the_standard_library(tmp_path):
+    probe = (
+        "import json, sys\n"
+        f"sys.path.insert(0, {str(ROOT)!r})\n"
+        "before = set(sys.modules)\n"
+        "import governance.verify\n"
+        "print(json.dumps(sorted(set(sys.modules) - before)))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", probe],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode == 0, result.stderr
+    loaded = {name.split(".")[0] for name in json.loads(result.stdout)}
+    assert "governance" in loaded
+    foreign = loaded - set(sys.stdlib_module_names) - {"governance"}
+    assert foreign == set(), f"non-standard modules imported: {sorted(foreign)}"
+
+
+# --- The pure-Python Ed25519 agrees with cryptography -------------------------------------------
+
+
+@hypothesis_settings(
+    max_examples=15,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    seed=st.binary(min_size=32, max_size=32),
+    message=st.binary(max_size=300),
+    flip=st.integers(0, 64 * 8 - 1),
+)
+def test_pure_python_ed25519_agrees_with_cryptography(seed, message, flip):
+    key = Ed25519PrivateKey.from_private_bytes(seed)
+    public = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    signature = key.sign(message)
+    forged = bytearray(signature)
+    forged[flip // 8] ^= 1 << (flip % 8)
+
+    assert ed25519_verify(public, message, signature)
+    assert not ed25519_verify(public, message, bytes(forged))
+    assert not ed25519_verify(public, message + b"!", signature)
+
+
+def test_ed25519_rejects_malformed_keys_and_signatures():
+    key = Ed25519PrivateKey.from_private_bytes(b"\x05" * 32)
+    public = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    signature = key.sign(b"m")
+
+    assert not ed25519_verify(public[:31], b"m", signature)
+    assert not ed25519_verify(public, b"m", signature[:63])
+    assert not ed25519_verify(b"\xff" * 32, b"m", signature)  # not a point on the curve
+    # s >= L: the malleable form of a valid signature must be refused.
+    s = int.from_bytes(signature[32:], "little") + 2**252 + 27742317777372353535851937790883648493
+    assert not ed25519_verify(public, b"m", signature[:32] + s.to_bytes(32, "little"))
