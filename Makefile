@@ -26,7 +26,7 @@ run: install
 
 ## Lint, format check, then the whole test suite.
 test: install lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2
 
 lint: install
 	$(BIN)/ruff check .
