@@ -425,7 +425,7 @@ with the published source), from this directory:
 Exit status 0: every link of the chain holds and every checkpoint matches; 1: broken (the
 report names the first broken entry); 2: unreadable input. Ed25519 checkpoints are verified
 with the public key they carry (compare it with the one Locus publishes); HMAC checkpoints
-need the operator's key (--hmac-key) and otherwise show "signature": null.
+need the operator's key in hex (--hmac-key; manage.py checkpoint_ledger --show-hmac-key) and otherwise show "signature": null.
 
 Files
 -----

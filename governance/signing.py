@@ -25,6 +25,11 @@ def _hmac_key() -> bytes:
     return hashlib.sha256(b"locus-ledger-hmac:" + settings.SECRET_KEY.encode()).digest()
 
 
+def hmac_key_hex() -> str:
+    """The HMAC key as the offline verifier's --hmac-key takes it."""
+    return _hmac_key().hex()
+
+
 def public_key_b64() -> str:
     key = _ed25519_key()
     if key is None:

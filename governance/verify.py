@@ -1,6 +1,6 @@
 """Offline verifier for an exported Locus ledger. Standard library only.
 
-    python -m governance.verify export.jsonl --checkpoint cp.json [--hmac-key KEY]
+    python -m governance.verify export.jsonl --checkpoint cp.json [--hmac-key HEX]
 
 export.jsonl holds one entry per line: {"sequence", "at", "actor_id", "actor_name", "kind",
 "subjects", "payload" (base64 of the canonical bytes), "prev_hash", "hash"}. A checkpoint file
@@ -218,14 +218,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("export", help="the exported ledger (JSONL)")
     parser.add_argument("--checkpoint", action="append", help="a checkpoint JSON file (repeatable)")
-    parser.add_argument("--hmac-key", help="the key, for checkpoints signed with HMAC")
+    parser.add_argument(
+        "--hmac-key",
+        type=bytes.fromhex,
+        help="the key in hex, for checkpoints signed with HMAC (manage.py checkpoint_ledger --show-hmac-key)",
+    )
     args = parser.parse_args(argv)
     try:
         checkpoints = [cp for path in (args.checkpoint or []) for cp in _load_checkpoints(path)]
         with open(args.export, encoding="utf-8") as handle:
-            report = verify_export(
-                handle, checkpoints, args.hmac_key.encode() if args.hmac_key else None
-            )
+            report = verify_export(handle, checkpoints, args.hmac_key)
     except (OSError, ValueError, KeyError) as exc:
         print(f"cannot read the input: {exc}", file=sys.stderr)
         return 2

@@ -9,6 +9,7 @@ auditor's machine.
 from __future__ import annotations
 
 import base64
+import io
 import json
 import os
 import subprocess
@@ -18,6 +19,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from django.core.management import call_command
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
@@ -327,7 +329,7 @@ def test_a_checkpoint_from_the_api_verifies_offline(ed25519, api_client, auditor
 
 
 def test_hmac_checkpoints_verify_in_process_with_the_key(api_client, auditor, tmp_path):
-    """The verifier's Python API takes the HMAC key as bytes (the CLI's --hmac-key takes text)."""
+    """The verifier's Python API takes the HMAC key as bytes (the CLI's --hmac-key takes hex)."""
     append(3)
     document = signing_document(checkpoint_create())
     lines = export(api_client, auditor, tmp_path / "ledger.jsonl")
@@ -403,3 +405,20 @@ def test_ed25519_rejects_malformed_keys_and_signatures():
     # s >= L: the malleable form of a valid signature must be refused.
     s = int.from_bytes(signature[32:], "little") + 2**252 + 27742317777372353535851937790883648493
     assert not ed25519_verify(public, b"m", signature[:32] + s.to_bytes(32, "little"))
+
+
+def test_hmac_checkpoints_verify_offline_with_the_key_in_hex(api_client, auditor, tmp_path):
+    append(3)
+    checkpoint = write_checkpoint(tmp_path / "cp.json", signing_document(checkpoint_create()))
+    path = tmp_path / "ledger.jsonl"
+    export(api_client, auditor, path)
+    key = io.StringIO()
+    call_command("checkpoint_ledger", "--show-hmac-key", stdout=key)
+
+    good = verify(tmp_path, path, checkpoint, extra=("--hmac-key", key.getvalue().strip()))
+    wrong = verify(tmp_path, path, checkpoint, extra=("--hmac-key", "00" * 32))
+
+    assert good.returncode == 0, good.stdout
+    assert json.loads(good.stdout)["checkpoints"][0]["signature"] is True
+    assert wrong.returncode == 1
+    assert json.loads(wrong.stdout)["checkpoints"][0]["signature"] is False
