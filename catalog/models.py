@@ -317,7 +317,26 @@ class AppendOnlyQuerySet(models.QuerySet):
         return super().bulk_create(objs, *args, **kwargs)
 
 
-class DatasetChange(models.Model):
+class AppendOnly(models.Model):
+    """A row that is written once: saving it again or deleting it is refused."""
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        # A new instance carrying an existing primary key would UPDATE that row: refuse any pk.
+        if not self._state.adding or self.pk is not None:
+            raise PermissionError(f"{type(self).__name__} rows are append-only")
+        kwargs["force_insert"] = True
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise PermissionError(f"{type(self).__name__} rows are append-only")
+
+
+class DatasetChange(AppendOnly):
     """One version of a dataset's catalog entry: who changed it, when, before and after."""
 
     class Action(models.TextChoices):
@@ -340,8 +359,6 @@ class DatasetChange(models.Model):
     after = models.JSONField(null=True, blank=True)
     changed_fields = models.JSONField(default=list)
 
-    objects = AppendOnlyQuerySet.as_manager()
-
     class Meta:
         ordering = ["dataset_slug", "-version"]
         constraints = [
@@ -352,14 +369,6 @@ class DatasetChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.dataset_slug} v{self.version} ({self.action})"
-
-    def save(self, *args, **kwargs):
-        if self.pk is not None:
-            raise PermissionError("Dataset history is append-only")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise PermissionError("Dataset history is append-only")
 
 
 class Revision(models.Model):

@@ -5,7 +5,7 @@ from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
 
-from governance.models.ledger import AppendOnly
+from catalog.models import AppendOnly
 
 
 class TermStatus(models.TextChoices):

@@ -4,28 +4,9 @@ decisions people record in it."""
 from django.conf import settings
 from django.db import models
 
-from catalog.models import AppendOnlyQuerySet
+from catalog.models import AppendOnly
 
 GENESIS_HASH = "0" * 64
-
-
-class AppendOnly(models.Model):
-    """A row that is written once: saving it again or deleting it is refused."""
-
-    objects = AppendOnlyQuerySet.as_manager()
-
-    class Meta:
-        abstract = True
-
-    def save(self, *args, **kwargs):
-        # A new instance carrying an existing primary key would UPDATE that row: refuse any pk.
-        if not self._state.adding or self.pk is not None:
-            raise PermissionError(f"{type(self).__name__} rows are append-only")
-        kwargs["force_insert"] = True
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise PermissionError(f"{type(self).__name__} rows are append-only")
 
 
 class LedgerEntry(AppendOnly):

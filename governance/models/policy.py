@@ -5,7 +5,7 @@ from django.db import models
 from django.db.models import Q
 
 from catalog.models import (
-    AppendOnlyQuerySet,
+    AppendOnly,
     Country,
     Dataset,
     Jurisdiction,
@@ -86,7 +86,7 @@ class LocalityRule(models.Model):
         return self.name
 
 
-class LocalityRuleVersion(models.Model):
+class LocalityRuleVersion(AppendOnly):
     """One version of a locality rule, kept when it is created, changed or deleted."""
 
     rule = models.ForeignKey(
@@ -101,8 +101,6 @@ class LocalityRuleVersion(models.Model):
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True)
     actor_name = models.CharField(max_length=150)
     at = models.DateTimeField(auto_now_add=True)
-
-    objects = AppendOnlyQuerySet.as_manager()
 
     class Meta:
         ordering = ["rule_ref", "-version"]
@@ -211,7 +209,7 @@ class TrainingRunDataset(models.Model):
         return f"{self.run_id}: {self.dataset_id}@{self.dataset_version or 'latest'}"
 
 
-class LocalityDecision(models.Model):
+class LocalityDecision(AppendOnly):
     """One answer of the policy engine, as given: append-only."""
 
     class Context(models.TextChoices):
@@ -242,19 +240,9 @@ class LocalityDecision(models.Model):
         TrainingRun, on_delete=models.SET_NULL, null=True, blank=True, related_name="decisions"
     )
 
-    objects = AppendOnlyQuerySet.as_manager()
-
     class Meta:
         ordering = ["-id"]
         indexes = [models.Index(fields=["outcome", "decided_at"])]
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.outcome} {self.dataset_slug} @ {self.region_code}"
-
-    def save(self, *args, **kwargs):
-        if self.pk is not None:
-            raise PermissionError("Locality decisions are append-only")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise PermissionError("Locality decisions are append-only")
