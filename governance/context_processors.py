@@ -1,9 +1,12 @@
 """Template context for every page: the navigation a user may see, and who they are."""
 
 from dataclasses import dataclass
+from functools import cache
 
+from django.conf import settings
 from django.http import HttpRequest
 from django.urls import reverse
+from django.utils.module_loading import import_string
 
 from governance.evidence import may_export_evidence
 from governance.roles import Role, has_role, roles_of
@@ -51,8 +54,16 @@ _NAV = (
     ("Decisions", "governance:decision-list", _reads_policy, ("governance:decision-",), "policy"),
     ("Check", "governance:check", _reads_policy, (), "policy"),
     ("What-if", "governance:what-if", _reads_policy, (), "policy"),
-    ("Admin", "admin:index", lambda user: user.is_staff, (), "admin"),
 )
+_ADMIN = (("Admin", "admin:index", lambda user: user.is_staff, (), "admin"),)
+
+
+@cache
+def _all_nav() -> tuple:
+    """Governance's items, then those other apps name in settings.NAVIGATION (governance may
+    not import them), then the admin."""
+    extra = tuple(item for dotted in settings.NAVIGATION for item in import_string(dotted))
+    return (*_NAV, *extra, *_ADMIN)
 
 
 def navigation(request: HttpRequest) -> dict:
@@ -69,7 +80,7 @@ def nav_items(request: HttpRequest, user) -> list[NavItem]:
     current = match.view_name if match else ""
     return [
         NavItem(label, reverse(name), _is_current(current, name, sections), group)
-        for label, name, may_see, sections, group in _NAV
+        for label, name, may_see, sections, group in _all_nav()
         if may_see(user)
     ]
 

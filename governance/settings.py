@@ -201,6 +201,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "governance.tasks.ledger_checkpoint",
         "schedule": env.float("LEDGER_CHECKPOINT_SECONDS", default=3600.0),
     },
+    "notifications-sweep": {
+        "task": "governance.tasks.notifications_sweep",
+        "schedule": 300.0,
+    },
+    "transfer-exceptions-due": {
+        "task": "requests.tasks.exceptions_due",
+        "schedule": env.float("EXCEPTIONS_DUE_SECONDS", default=60.0),
+    },
 }
 
 # --- API ----------------------------------------------------------------------------------
@@ -256,6 +264,16 @@ EMAIL_BACKEND = env.str(
     else "django.core.mail.backends.smtp.EmailBackend",
 )
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="locus@localhost")
+# Where people reach Locus: the base of the links in e-mails.
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
+
+# --- Transfer exceptions ------------------------------------------------------------------
+# An exception asked for without an end lasts this long; no exception lasts longer than its
+# mechanism's cap (Art. 49 derogations are for occasional transfers: EDPB Guidelines 2/2018).
+EXCEPTION_DEFAULT_DAYS = env.int("EXCEPTION_DEFAULT_DAYS", default=30)
+EXCEPTION_MAX_DAYS = {"art49": 30, "consent": 90, "default": 365}
+# Requester and reviewers are reminded this many days before an active exception ends.
+EXCEPTION_EXPIRY_NOTICE_DAYS = env.list("EXCEPTION_EXPIRY_NOTICE_DAYS", cast=int, default=[7, 1])
 
 # --- Ledger -------------------------------------------------------------------------------
 # Ed25519 seed (32 bytes, base64) that signs ledger checkpoints; without it, HMAC-SHA256 keyed
@@ -271,6 +289,9 @@ LEDGER_PSEUDONYM_KEY = env.str("LEDGER_PSEUDONYM_KEY", default=SECRET_KEY)
 # auditor's evidence package (governance/evidence.py). Apps to the right of governance (the
 # workflows' exception and subject-request records) add theirs here: governance cannot import them.
 EVIDENCE_SECTIONS: list[str] = []
+# Navigation items of the apps above governance: dotted paths to tuples shaped like
+# governance.context_processors._NAV.
+NAVIGATION: list[str] = []
 
 LOGGING = {
     "version": 1,

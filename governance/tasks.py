@@ -3,9 +3,28 @@
 from celery import shared_task
 
 from governance.ledger import checkpoint_create
+from governance.notifications import notifications_send_email, unsent_notification_ids
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def ledger_checkpoint() -> int:
     """Sign the ledger's head (periodic: see CELERY_BEAT_SCHEDULE)."""
     return checkpoint_create().pk
+
+
+@shared_task(
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(OSError,),
+    retry_backoff=True,
+    max_retries=5,
+)
+def notifications_email(ids: list[int]) -> int:
+    """E-mail these notifications (queued on commit by governance.notifications.notify)."""
+    return notifications_send_email(ids)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def notifications_sweep() -> int:
+    """Send the e-mails a failure left unsent (periodic)."""
+    return notifications_send_email(unsent_notification_ids())

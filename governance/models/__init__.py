@@ -1,7 +1,8 @@
-"""Governance tables: policy (rules, grants, runs, decisions), the ledger, the glossary."""
+"""Governance tables: policy (rules, grants, runs, decisions), the ledger, the glossary, people."""
 
 from governance.models.glossary import Term, TermRevision, TermStatus, TermVersion
 from governance.models.ledger import LedgerCheckpoint, LedgerEntry, RecordedDecision
+from governance.models.people import Notification, Responsibility
 from governance.models.policy import (
     Action,
     LocalityDecision,
@@ -22,9 +23,11 @@ __all__ = [
     "LocalityDecision",
     "LocalityRule",
     "LocalityRuleVersion",
+    "Notification",
     "Outcome",
     "Purpose",
     "RecordedDecision",
+    "Responsibility",
     "Term",
     "TermRevision",
     "TermStatus",

@@ -1,0 +1,112 @@
+"""Telling people: in-app notifications, with an e-mail copy sent once the change has committed.
+
+A notification is a row first, so nothing is lost when the mail server or a worker is down: the
+e-mail task sends what is still unsent, and the periodic sweep retries whatever a failure left.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.mail import send_mail
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from catalog.models import Jurisdiction
+from governance.models import Notification, Responsibility
+from governance.roles import Role
+
+User = get_user_model()
+
+
+def notify(
+    *, recipients: Iterable, kind: str, title: str, body: str = "", url: str = ""
+) -> list[Notification]:
+    """Leave each recipient (once) a notification and queue its e-mail for after the commit."""
+    unique = {user.pk: user for user in recipients if user is not None and user.is_active}
+    rows = Notification.objects.bulk_create(
+        Notification(recipient=user, kind=kind, title=title[:200], body=body, url=url)
+        for user in unique.values()
+    )
+    ids = [row.pk for row in rows if row.pk is not None]
+    if not ids:  # backends that do not return bulk ids (none that Locus supports)
+        ids = list(
+            Notification.objects.filter(recipient__in=unique, kind=kind, emailed_at__isnull=True)
+            .order_by("-id")
+            .values_list("pk", flat=True)[: len(unique)]
+        )
+    if ids:
+        from governance.tasks import notifications_email
+
+        notifications_email.delay_on_commit(ids)
+    return rows
+
+
+def notifications_send_email(ids: Iterable[int]) -> int:
+    """E-mail every notification of ids not yet e-mailed; returns how many went out.
+
+    Each one is marked sent only after the mail server took it: a crash in between sends it
+    twice, never zero times."""
+    sent = 0
+    pending = Notification.objects.filter(pk__in=list(ids), emailed_at__isnull=True)
+    for note in pending.select_related("recipient"):
+        address = note.recipient.email
+        if address:
+            link = f"{settings.SITE_URL.rstrip('/')}{note.url}" if note.url else ""
+            send_mail(
+                subject=f"[Locus] {note.title}",
+                message="\n\n".join(part for part in (note.body, link) if part),
+                from_email=None,
+                recipient_list=[address],
+            )
+            sent += 1
+        Notification.objects.filter(pk=note.pk, emailed_at__isnull=True).update(
+            emailed_at=timezone.now()
+        )
+    return sent
+
+
+def unsent_notification_ids(older_than: dt.timedelta = dt.timedelta(minutes=5)) -> list[int]:
+    """Notifications whose e-mail should have gone out by now (the sweep's work)."""
+    cutoff = timezone.now() - older_than
+    return list(
+        Notification.objects.filter(emailed_at__isnull=True, created_at__lt=cutoff)
+        .order_by("id")
+        .values_list("pk", flat=True)[:500]
+    )
+
+
+def notifications_mark_read(*, user, ids: Iterable[int] | None = None) -> int:
+    """Mark the user's notifications read (all of them when ids is None)."""
+    rows = Notification.objects.filter(recipient=user, read_at__isnull=True)
+    if ids is not None:
+        rows = rows.filter(pk__in=list(ids))
+    return rows.update(read_at=timezone.now())
+
+
+# --- Who answers for a jurisdiction ----------------------------------------------------------
+
+
+def privacy_officers() -> QuerySet:
+    """Active people who hold the privacy-officer role."""
+    return User.objects.filter(is_active=True, groups__name=Role.PRIVACY_OFFICER).distinct()
+
+
+def officers_for(jurisdictions: Iterable[Jurisdiction | int]) -> QuerySet:
+    """The privacy officers who answer for any of these jurisdictions: those given one of them,
+    and those given none (who answer for all)."""
+    ids = [j if isinstance(j, int) else j.pk for j in jurisdictions]
+    return (
+        privacy_officers()
+        .filter(Q(responsibilities__jurisdiction_id__in=ids) | Q(responsibilities__isnull=True))
+        .distinct()
+    )
+
+
+def jurisdictions_of(user) -> set[int] | None:
+    """The jurisdiction ids a privacy officer answers for; None means every jurisdiction."""
+    ids = set(Responsibility.objects.filter(user=user).values_list("jurisdiction_id", flat=True))
+    return ids or None
