@@ -291,7 +291,7 @@ LEDGER_PSEUDONYM_KEY = env.str("LEDGER_PSEUDONYM_KEY", default=SECRET_KEY)
 EVIDENCE_SECTIONS: list[str] = []
 # Navigation items of the apps above governance: dotted paths to tuples shaped like
 # governance.context_processors._NAV.
-NAVIGATION: list[str] = []
+NAVIGATION: list[str] = ["requests.nav.NAV"]
 
 LOGGING = {
     "version": 1,

@@ -38,6 +38,7 @@ router.register("glossary/terms", glossary_api.TermViewSet, basename="glossary-t
 
 api_v1 = [
     path("", include(router.urls)),
+    path("", include("requests.api_urls")),
     path("data-map/", catalog_api.DataMapView.as_view(), name="data-map"),
     path("ledger/verify", ledger_api.LedgerVerifyView.as_view(), name="ledger-verify"),
     path("ledger/export", ledger_api.LedgerExportView.as_view(), name="ledger-export"),
@@ -59,6 +60,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("catalog/", include("catalog.urls")),
     path("governance/", include("governance.page_urls")),
+    path("workflows/", include("requests.urls")),
     path("api/v1/", include((api_v1, "api"), namespace="v1")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),

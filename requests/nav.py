@@ -1,0 +1,3 @@
+"""The workflow pages' navigation items (see governance.context_processors)."""
+
+NAV: tuple = ()
