@@ -1,0 +1,50 @@
+"""Monitoring tables: telemetry sources and events, gaps, rollups, violations, incidents, alerts,
+webhooks and the stream outbox."""
+
+from monitoring.models.events import (
+    ActorFootprint,
+    ActorVolumeHourly,
+    EventKind,
+    EventOutcome,
+    FlowDaily,
+    TelemetryEvent,
+    UnregisteredAsset,
+)
+from monitoring.models.incidents import (
+    ART33_HOURS,
+    PLAYBOOK_STEPS,
+    SEVERITY_RANK,
+    AnomalyAlert,
+    Incident,
+    Severity,
+    StreamMessage,
+    Violation,
+)
+from monitoring.models.sources import (
+    TelemetrySource,
+    WebhookDelivery,
+    WebhookEndpoint,
+    token_digest,
+)
+
+__all__ = [
+    "ART33_HOURS",
+    "PLAYBOOK_STEPS",
+    "SEVERITY_RANK",
+    "ActorFootprint",
+    "ActorVolumeHourly",
+    "AnomalyAlert",
+    "EventKind",
+    "EventOutcome",
+    "FlowDaily",
+    "Incident",
+    "Severity",
+    "StreamMessage",
+    "TelemetryEvent",
+    "TelemetrySource",
+    "UnregisteredAsset",
+    "Violation",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "token_digest",
+]

@@ -1,0 +1,47 @@
+"""The monitoring tables: append-only events, the Art. 33 clock."""
+
+import datetime as dt
+
+import pytest
+from django.db import DatabaseError, connection, transaction
+from django.utils import timezone
+
+from monitoring.models import Incident, TelemetryEvent, TelemetrySource, token_digest
+
+pytestmark = pytest.mark.django_db
+
+
+def _event(source) -> TelemetryEvent:
+    now = timezone.now()
+    return TelemetryEvent.objects.create(
+        source=source,
+        client_id="e1",
+        occurred_at=now,
+        received_at=now,
+        kind="read",
+        dataset_ref="nowhere",
+        outcome="unknown_dataset",
+    )
+
+
+def test_events_are_append_only():
+    source = TelemetrySource.objects.create(name="s", token_hash=token_digest("t"))
+    event = _event(source)
+    with pytest.raises(PermissionError):
+        event.save()
+    with pytest.raises(PermissionError):
+        TelemetryEvent.objects.filter(pk=event.pk).update(actor="x")
+    if connection.vendor == "postgresql":
+        with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("UPDATE monitoring_telemetryevent SET actor = 'x'")
+
+
+def test_art33_clock_only_for_personal_data():
+    now = timezone.now()
+    incident = Incident(opened_at=now, personal_data=False)
+    assert incident.art33_deadline is None
+    incident.personal_data = True
+    assert incident.art33_deadline == now + dt.timedelta(hours=72)
+    assert 71.9 <= incident.art33_hours_left <= 72
+    incident.authority_notified_at = now
+    assert incident.art33_hours_left is None
