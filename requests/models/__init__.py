@@ -1,5 +1,15 @@
 """Workflow tables: transfer exceptions (and, beside them, data-subject requests)."""
 
+from requests.models.subjects import (
+    DatasetConnector,
+    MlPropagationDecision,
+    SubjectEvent,
+    SubjectPackage,
+    SubjectReminder,
+    SubjectRequest,
+    SubjectTask,
+    VerificationChallenge,
+)
 from requests.models.transfers import (
     ExceptionApproval,
     ExceptionEvent,
@@ -13,13 +23,21 @@ from requests.models.transfers import (
 )
 
 __all__ = [
+    "DatasetConnector",
     "ExceptionApproval",
     "ExceptionEvent",
     "ExceptionReminder",
     "ExceptionStatus",
+    "MlPropagationDecision",
     "RiskLevel",
+    "SubjectEvent",
+    "SubjectPackage",
+    "SubjectReminder",
+    "SubjectRequest",
+    "SubjectTask",
     "SupplementaryMeasure",
     "TransferException",
     "TransferExceptionGroupObjectPermission",
     "TransferExceptionUserObjectPermission",
+    "VerificationChallenge",
 ]

@@ -1,0 +1,166 @@
+"""Deadline arithmetic for every regime Locus ships: month ends, leap years, business days,
+extensions, pauses; and the clocks in the reference data."""
+
+import datetime as dt
+
+import pytest
+
+from requests import deadlines
+from requests.deadlines import Clock, DeadlineError
+
+D = dt.date
+GDPR = Clock(1, "months", 2, "months")
+CCPA = Clock(45, "days", 45, "days", acknowledge_business_days=10)
+LGPD = Clock(15, "days")
+NZ = Clock(20, "business_days")
+APPI = Clock(0, "none", fallback_days=30)
+
+
+@pytest.mark.parametrize(
+    ("received", "due"),
+    [
+        (D(2026, 1, 31), D(2026, 2, 28)),  # no 31 February: the month's last day
+        (D(2028, 1, 31), D(2028, 2, 29)),  # leap year
+        (D(2028, 1, 29), D(2028, 2, 29)),
+        (D(2026, 1, 29), D(2026, 2, 28)),
+        (D(2026, 3, 31), D(2026, 4, 30)),
+        (D(2026, 9, 3), D(2026, 10, 3)),  # the ICO's example
+        (D(2026, 12, 15), D(2027, 1, 15)),  # across a year end
+        (D(2026, 2, 28), D(2026, 3, 28)),  # the same date, not the month's end
+    ],
+)
+def test_gdpr_one_calendar_month(received, due):
+    assert deadlines.due_date(received, GDPR) == due
+
+
+@pytest.mark.parametrize(
+    ("deadline", "extended"),
+    [
+        (D(2026, 2, 28), D(2026, 4, 28)),
+        (D(2026, 12, 31), D(2027, 2, 28)),
+        (D(2027, 12, 31), D(2028, 2, 29)),
+    ],
+)
+def test_gdpr_extension_two_further_months(deadline, extended):
+    assert deadlines.extended_due_date(deadline, GDPR) == extended
+
+
+def test_ccpa_45_days_and_one_extension_of_45():
+    received = D(2026, 1, 1)
+    deadline = deadlines.due_date(received, CCPA)
+    assert deadline == D(2026, 2, 15)
+    assert deadlines.extended_due_date(deadline, CCPA) == D(2026, 4, 1)
+    assert deadlines.due_date(D(2028, 2, 1), CCPA) == D(2028, 3, 17)  # 29 February counted
+
+
+@pytest.mark.parametrize(
+    ("received", "acknowledge"),
+    [
+        (D(2026, 1, 5), D(2026, 1, 19)),  # Monday: two working weeks
+        (D(2026, 1, 9), D(2026, 1, 23)),  # Friday
+        (D(2026, 1, 10), D(2026, 1, 23)),  # Saturday counts from Monday
+        (D(2026, 1, 11), D(2026, 1, 23)),  # Sunday
+    ],
+)
+def test_ccpa_acknowledgement_in_10_business_days(received, acknowledge):
+    assert deadlines.acknowledge_by(received, CCPA) == acknowledge
+
+
+def test_business_days_skip_given_holidays():
+    assert deadlines.add_business_days(D(2026, 12, 24), 1, holidays={D(2026, 12, 25)}) == D(
+        2026, 12, 28
+    )
+    assert deadlines.due_date(D(2026, 1, 2), NZ) == D(2026, 1, 30)
+
+
+def test_lgpd_15_days_and_no_extension():
+    assert deadlines.due_date(D(2026, 2, 20), LGPD) == D(2026, 3, 7)
+    with pytest.raises(DeadlineError, match="no extension"):
+        deadlines.extended_due_date(D(2026, 3, 7), LGPD)
+
+
+def test_no_statutory_period_uses_the_house_fallback():
+    assert deadlines.due_date(D(2026, 1, 1), APPI) == D(2026, 1, 31)
+    assert deadlines.acknowledge_by(D(2026, 1, 1), APPI) is None
+    assert "house deadline" in deadlines.basis(APPI)
+
+
+def test_extension_only_once_and_before_the_deadline():
+    deadlines.check_extension(today=D(2026, 2, 28), deadline=D(2026, 2, 28), already_extended=False)
+    with pytest.raises(DeadlineError, match="has passed"):
+        deadlines.check_extension(
+            today=D(2026, 3, 1), deadline=D(2026, 2, 28), already_extended=False
+        )
+    with pytest.raises(DeadlineError, match="already been extended"):
+        deadlines.check_extension(
+            today=D(2026, 2, 1), deadline=D(2026, 2, 28), already_extended=True
+        )
+
+
+def test_pause_counts_a_begun_day_as_a_day_and_shifts_deadlines():
+    start = dt.datetime(2026, 1, 10, 12, tzinfo=dt.UTC)
+    assert deadlines.paused_days(start, start) == 0
+    assert deadlines.paused_days(start, start + dt.timedelta(hours=1)) == 1
+    assert deadlines.paused_days(start, start + dt.timedelta(days=3)) == 3
+    assert deadlines.paused_days(start, start + dt.timedelta(days=3, seconds=1)) == 4
+    assert deadlines.shift(D(2026, 2, 10), 4) == D(2026, 2, 14)
+    assert deadlines.shift(None, 4) is None
+    with pytest.raises(DeadlineError):
+        deadlines.paused_days(start, start - dt.timedelta(seconds=1))
+
+
+def test_receipt_is_the_utc_day_and_needs_a_time_zone():
+    late = dt.datetime(2026, 1, 31, 23, 30, tzinfo=dt.timezone(dt.timedelta(hours=-5)))
+    assert deadlines.receipt_date(late) == D(2026, 2, 1)
+    with pytest.raises(DeadlineError):
+        deadlines.receipt_date(dt.datetime(2026, 1, 31))
+
+
+def test_days_left_and_task_due():
+    assert deadlines.days_left(D(2026, 2, 28), D(2026, 2, 28)) == 0
+    assert deadlines.days_left(D(2026, 2, 28), D(2026, 3, 2)) == -2
+    assert deadlines.task_due(D(2026, 2, 28), D(2026, 1, 28)) == D(2026, 2, 18)
+    assert deadlines.task_due(D(2026, 2, 28), D(2026, 2, 27)) == D(2026, 2, 27)
+    assert deadlines.task_due(D(2026, 2, 28), D(2026, 3, 5)) == D(2026, 3, 5)
+
+
+def test_unknown_unit_and_negative_periods_are_refused():
+    with pytest.raises(DeadlineError, match="Unknown deadline unit"):
+        deadlines.add_period(D(2026, 1, 1), 1, "fortnights")
+    with pytest.raises(DeadlineError):
+        deadlines.add_period(D(2026, 1, 1), -1, "days")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("code", "received", "due", "extended"),
+    [
+        ("eu", D(2026, 1, 31), D(2026, 2, 28), D(2026, 4, 28)),
+        ("uk", D(2028, 1, 31), D(2028, 2, 29), D(2028, 4, 29)),
+        ("us-ca", D(2026, 1, 1), D(2026, 2, 15), D(2026, 4, 1)),
+        ("us-va", D(2026, 1, 1), D(2026, 2, 15), D(2026, 4, 1)),
+        ("br", D(2026, 1, 1), D(2026, 1, 16), None),
+        ("ca", D(2026, 1, 1), D(2026, 1, 31), D(2026, 3, 2)),
+        ("kr", D(2026, 1, 1), D(2026, 1, 11), None),
+        ("cn", D(2026, 1, 1), D(2026, 1, 31), None),
+        ("jp", D(2026, 1, 1), D(2026, 1, 31), None),  # "without delay": house fallback
+        ("nz", D(2026, 1, 2), D(2026, 1, 30), None),  # 20 working days
+    ],
+)
+def test_reference_data_clocks(code, received, due, extended):
+    from catalog.models import Jurisdiction
+
+    clock = Clock.of(Jurisdiction.objects.get(code=code), fallback_days=30)
+    assert deadlines.due_date(received, clock) == due
+    if extended is None:
+        assert not clock.extendable
+    else:
+        assert deadlines.extended_due_date(due, clock) == extended
+
+
+@pytest.mark.django_db
+def test_ccpa_reference_data_acknowledges_in_10_business_days():
+    from catalog.models import Jurisdiction
+
+    clock = Clock.of(Jurisdiction.objects.get(code="us-ca"))
+    assert deadlines.acknowledge_by(D(2026, 1, 5), clock) == D(2026, 1, 19)
