@@ -197,6 +197,14 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
 # Every periodic task, in one place.
 CELERY_BEAT_SCHEDULE = {
+    "telemetry-webhooks-sweep": {
+        "task": "monitoring.tasks.webhooks_sweep",
+        "schedule": 120.0,
+    },
+    "telemetry-stream-prune": {
+        "task": "monitoring.tasks.stream_messages_prune",
+        "schedule": 3600.0,
+    },
     "ledger-checkpoint": {
         "task": "governance.tasks.ledger_checkpoint",
         "schedule": env.float("LEDGER_CHECKPOINT_SECONDS", default=3600.0),
@@ -283,6 +291,26 @@ LEDGER_SIGNING_KEY = env.str("LEDGER_SIGNING_KEY", default="")
 LEDGER_TRUSTED_PUBLIC_KEYS = env.list("LEDGER_TRUSTED_PUBLIC_KEYS", default=[])
 # The key of the pseudonyms that stand for people in the ledger (never their identifiers).
 LEDGER_PSEUDONYM_KEY = env.str("LEDGER_PSEUDONYM_KEY", default=SECRET_KEY)
+
+# --- Telemetry ----------------------------------------------------------------------------
+# One ingest request: at most this many events and this many bytes (413 beyond).
+TELEMETRY_MAX_EVENTS = env.int("TELEMETRY_MAX_EVENTS", default=10_000)
+TELEMETRY_MAX_BYTES = env.int("TELEMETRY_MAX_BYTES", default=8 * 1024 * 1024)
+# Events older than this or further in the future than the skew are refused (per item).
+TELEMETRY_MAX_AGE_DAYS = env.int("TELEMETRY_MAX_AGE_DAYS", default=30)
+TELEMETRY_MAX_CLOCK_SKEW_SECONDS = env.int("TELEMETRY_MAX_CLOCK_SKEW_SECONDS", default=300)
+# Violations of one dataset towards one region this close together make one incident.
+TELEMETRY_INCIDENT_WINDOW_MINUTES = env.int("TELEMETRY_INCIDENT_WINDOW_MINUTES", default=60)
+# Access anomalies: an actor is new (no new-place alerts) for the warm-up; the volume rule
+# compares an hour with median + K x 1.4826 x MAD of the actor's active hours in the window.
+TELEMETRY_ANOMALY_WARMUP_HOURS = env.int("TELEMETRY_ANOMALY_WARMUP_HOURS", default=24)
+TELEMETRY_ANOMALY_WINDOW_HOURS = env.int("TELEMETRY_ANOMALY_WINDOW_HOURS", default=7 * 24)
+TELEMETRY_ANOMALY_MIN_HOURS = env.int("TELEMETRY_ANOMALY_MIN_HOURS", default=8)
+TELEMETRY_ANOMALY_MAD_K = env.float("TELEMETRY_ANOMALY_MAD_K", default=6.0)
+TELEMETRY_ANOMALY_MIN_BYTES = env.int("TELEMETRY_ANOMALY_MIN_BYTES", default=100 * 1024 * 1024)
+TELEMETRY_WEBHOOK_MAX_ATTEMPTS = env.int("TELEMETRY_WEBHOOK_MAX_ATTEMPTS", default=8)
+# Stream messages are kept this long for clients catching up.
+TELEMETRY_STREAM_RETENTION_HOURS = env.int("TELEMETRY_STREAM_RETENTION_HOURS", default=72)
 
 # --- Evidence -----------------------------------------------------------------------------
 # Dotted paths of callables `(since, until) -> dict[str filename, bytes]` whose files join the

@@ -206,6 +206,7 @@ class StreamMessage(models.Model):
         INCIDENT_OPENED = "incident.opened", "Incident opened"
         INCIDENT_UPDATED = "incident.updated", "Incident updated"
         ALERT = "alert.raised", "Anomaly alert"
+        ALERT_UPDATED = "alert.updated", "Anomaly alert updated"
         KPI = "kpi.delta", "KPI delta"
 
     seq = models.BigAutoField(primary_key=True)

@@ -1,0 +1,155 @@
+"""Telling people about incidents and anomalies: in-app and e-mail notices to the privacy
+officers who answer for the jurisdictions involved (and the dataset's owner), and outgoing
+Slack-compatible webhooks per jurisdiction. Rows are written in the caller's transaction; the
+sending happens after the commit, in Celery, and never blocks ingest.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import transaction
+
+from catalog.models import Dataset, Jurisdiction
+from governance.notifications import notify, officers_for, privacy_officers
+from monitoring.models import AnomalyAlert, Incident, WebhookDelivery, WebhookEndpoint
+
+log = logging.getLogger(__name__)
+User = get_user_model()
+
+
+def _link(path: str) -> str:
+    return f"{settings.SITE_URL.rstrip('/')}{path}"
+
+
+def _jurisdictions(codes) -> list[Jurisdiction]:
+    return [Jurisdiction(pk=code) for code in codes]
+
+
+def incident_url(incident: Incident) -> str:
+    return f"/api/v1/incidents/{incident.pk}/"
+
+
+def _incident_text(incident: Incident) -> str:
+    clock = ""
+    if incident.personal_data:
+        clock = (
+            f" Personal data: GDPR Art. 33 notification due by "
+            f"{incident.art33_deadline:%Y-%m-%d %H:%M} UTC where it applies."
+        )
+    return (
+        f"[{incident.severity}] {incident.title}: {incident.violation_count} violation(s) "
+        f"since {incident.first_violation_at:%Y-%m-%d %H:%M} UTC; "
+        f"jurisdictions {', '.join(incident.jurisdiction_codes) or '-'}.{clock}"
+    )
+
+
+def incidents_opened(incidents: list[Incident]) -> None:
+    """Tell the responsible officers and the dataset owners; queue the webhooks."""
+    if not incidents:
+        return
+    owners = dict(
+        Dataset.objects.filter(pk__in={i.dataset_id for i in incidents}).values_list(
+            "pk", "owner_id"
+        )
+    )
+    users = User.objects.in_bulk(set(owners.values()))
+    for incident in incidents:
+        recipients = list(officers_for(_jurisdictions(incident.jurisdiction_codes)))
+        recipients.append(users.get(owners.get(incident.dataset_id)))
+        notify(
+            recipients=recipients,
+            kind="monitoring.incident_opened",
+            title=f"Incident #{incident.pk}: {incident.title}",
+            body=_incident_text(incident),
+            url=incident_url(incident),
+        )
+    webhooks_queue(
+        [
+            (
+                incident.jurisdiction_codes,
+                "incident.opened",
+                slack_message(
+                    f"Locus incident #{incident.pk}",
+                    _incident_text(incident),
+                    incident_url(incident),
+                ),
+            )
+            for incident in incidents
+        ]
+    )
+
+
+def alerts_raised(alerts: list[AnomalyAlert]) -> None:
+    """One notice per jurisdiction (all officers when the alert has none) per batch."""
+    if not alerts:
+        return
+    grouped: dict[str | None, list[AnomalyAlert]] = defaultdict(list)
+    for alert in alerts:
+        grouped[alert.jurisdiction_id].append(alert)
+    for jurisdiction, group in grouped.items():
+        recipients = (
+            officers_for(_jurisdictions([jurisdiction])) if jurisdiction else privacy_officers()
+        )
+        lines = "\n".join(f"- {a.get_kind_display()}: {a.detail}" for a in group[:20])
+        notify(
+            recipients=recipients,
+            kind="monitoring.anomaly",
+            title=f"{len(group)} access anomal{'y' if len(group) == 1 else 'ies'}",
+            body=lines,
+            url="/api/v1/anomaly-alerts/",
+        )
+    webhooks_queue(
+        [
+            (
+                [a.jurisdiction_id] if a.jurisdiction_id else [],
+                "alert.raised",
+                slack_message("Locus access anomaly", a.detail, "/api/v1/anomaly-alerts/"),
+            )
+            for a in alerts
+        ]
+    )
+
+
+def slack_message(title: str, text: str, path: str) -> dict:
+    """An incoming-webhook body Slack (and Mattermost, Teams' Slack mode...) understand."""
+    return {
+        "text": f"{title}: {text}",
+        "blocks": [
+            {"type": "header", "text": {"type": "plain_text", "text": title[:150]}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": text[:2900]}},
+            {
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": f"<{_link(path)}|Open in Locus>"},
+            },
+        ],
+    }
+
+
+def webhooks_queue(messages: list[tuple[list[str], str, dict]]) -> list[int]:
+    """Write a delivery per message and matching endpoint (an endpoint without a jurisdiction
+    matches every message); send them after the commit."""
+    endpoints = list(
+        WebhookEndpoint.objects.filter(active=True).values_list("pk", "jurisdiction_id")
+    )
+    if not endpoints:
+        return []
+    rows = [
+        WebhookDelivery(endpoint_id=pk, kind=kind, payload=payload)
+        for jurisdictions, kind, payload in messages
+        for pk, jurisdiction in endpoints
+        if jurisdiction is None or jurisdiction in jurisdictions
+    ]
+    ids = [row.pk for row in WebhookDelivery.objects.bulk_create(rows)]
+    if ids:
+        transaction.on_commit(lambda: _send_later(ids), robust=True)
+    return ids
+
+
+def _send_later(ids: list[int]) -> None:
+    from monitoring.tasks import webhooks_deliver
+
+    webhooks_deliver.delay(ids)

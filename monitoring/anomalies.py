@@ -1,0 +1,282 @@
+"""Access anomalies, computed in bulk per ingest batch.
+
+- New region / new dataset: an actor known for at least TELEMETRY_ANOMALY_WARMUP_HOURS touches
+  a region or a dataset they never touched before (ActorFootprint).
+- Volume: an actor's bytes in an hour exceed median + k x 1.4826 x MAD of their active hours
+  in the rolling window before it (ActorVolumeHourly): robust statistics, so a few earlier
+  spikes do not raise the bar. Needs TELEMETRY_ANOMALY_MIN_HOURS hours of history and at least
+  TELEMETRY_ANOMALY_MIN_BYTES in the hour.
+
+Each alert has a dedupe key (one per actor and region, dataset or hour), so a batch re-sent or
+a second batch in the same hour does not raise it twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import statistics
+import time
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+
+from governance import policy
+from monitoring import alerts as notices
+from monitoring import rollups
+from monitoring.models import ActorFootprint, ActorVolumeHourly, AnomalyAlert
+from monitoring.stream import Message
+
+MAD_SCALE = 1.4826  # makes the MAD estimate the standard deviation of normal data
+
+
+@dataclass
+class Raised:
+    alerts: list[AnomalyAlert] = field(default_factory=list)
+    messages: list[Message] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Baseline:
+    median: float
+    mad: float
+    points: int
+
+    def threshold(self, k: float) -> float:
+        # A floor under the spread: an actor who moves exactly the same every hour has MAD 0.
+        spread = max(MAD_SCALE * self.mad, 0.1 * self.median, 1.0)
+        return self.median + k * spread
+
+
+def robust_baseline(values: list[float]) -> Baseline | None:
+    """Median and median absolute deviation of the values (None when empty)."""
+    if not values:
+        return None
+    median = statistics.median(values)
+    mad = statistics.median(abs(v - median) for v in values)
+    return Baseline(median, mad, len(values))
+
+
+def _dataset_value(e) -> str:
+    return e.dataset_slug or e.dataset_ref
+
+
+def _footprints(stored) -> dict[tuple[str, str, str], list]:
+    seen: dict[tuple[str, str, str], list] = {}
+    for e in stored:
+        if not e.actor:
+            continue
+        for key in (
+            (e.actor, "actor", ""),
+            (e.actor, "region", e.destination_region),
+            (e.actor, "dataset", _dataset_value(e)),
+        ):
+            found = seen.get(key)
+            if found is None:
+                seen[key] = [e.occurred_at, e.occurred_at, 1, e]
+            else:
+                found[0] = min(found[0], e.occurred_at)
+                found[1] = max(found[1], e.occurred_at)
+                found[2] += 1
+    return seen
+
+
+def _known(seen) -> dict[tuple[str, str, str], dt.datetime]:
+    """Which of the batch's footprints existed before it, with their first-seen times."""
+    actors = {k[0] for k in seen}
+    regions = {k[2] for k in seen if k[1] == "region"}
+    datasets = {k[2] for k in seen if k[1] == "dataset"}
+    rows = ActorFootprint.objects.filter(actor__in=actors).filter(
+        Q(kind="actor")
+        | Q(kind="region", value__in=regions)
+        | Q(kind="dataset", value__in=datasets)
+    )
+    return {
+        (a, k, v): first
+        for a, k, v, first in rows.values_list("actor", "kind", "value", "first_seen_at")
+    }
+
+
+def _new_place_alerts(seen, known, now: dt.datetime, index) -> list[AnomalyAlert]:
+    warmup = dt.timedelta(hours=settings.TELEMETRY_ANOMALY_WARMUP_HOURS)
+    found = []
+    for (actor, kind, value), (_, _, _, e) in seen.items():
+        if kind == "actor" or (actor, kind, value) in known:
+            continue
+        first = known.get((actor, "actor", ""))
+        if first is None or e.occurred_at - first < warmup:
+            continue  # a newcomer's first steps are not anomalies
+        if kind == "region":
+            place = index.regions.get(value)
+            jurisdiction = place.jurisdiction if place else None
+            detail = (
+                f"{actor} touched region {value} for the first time ({e.kind} of {e.dataset_ref})"
+            )
+            alert_kind = AnomalyAlert.Kind.NEW_REGION
+        else:
+            jurisdiction = e.jurisdiction or None
+            detail = f"{actor} touched dataset {value} for the first time ({e.kind} in {e.destination_region})"
+            alert_kind = AnomalyAlert.Kind.NEW_DATASET
+        found.append(
+            AnomalyAlert(
+                kind=alert_kind,
+                dedupe_key=f"{alert_kind}:{actor}:{value}"[:700],
+                actor=actor,
+                dataset_id=e.dataset_id,
+                dataset_ref=e.dataset_ref,
+                region=e.destination_region,
+                jurisdiction_id=jurisdiction,
+                detected_at=now,
+                occurred_at=e.occurred_at,
+                detail=detail[:500],
+            )
+        )
+    return found
+
+
+# Baselines depend only on the hours before the one judged, which barely change: each process
+# keeps them for a minute instead of reading an actor's whole window with every batch.
+BASELINE_TTL_SECONDS = 60.0
+BASELINE_CACHE_LIMIT = 50_000
+_baseline_cache: dict[tuple[str, dt.datetime], tuple[float, Baseline | None]] = {}
+
+
+def forget_baselines() -> None:
+    """Drop this process's cached baselines (tests that rewrite history use it)."""
+    _baseline_cache.clear()
+
+
+def _hour_totals(candidates: set[tuple[str, dt.datetime]]) -> dict[tuple[str, dt.datetime], int]:
+    """The stored totals (this batch included) of the batch's actor-hours (one query)."""
+    rows = ActorVolumeHourly.objects.filter(
+        actor__in={a for a, _ in candidates}, hour__in={h for _, h in candidates}
+    ).values_list("actor", "hour", "bytes")
+    return {(a, h): size for a, h, size in rows if (a, h) in candidates}
+
+
+def _baselines(
+    wanted: set[tuple[str, dt.datetime]],
+) -> dict[tuple[str, dt.datetime], Baseline | None]:
+    """The baseline before each actor-hour: cached, else one query for the missing actors."""
+    clock = time.monotonic()
+    found, missing = {}, set()
+    for key in wanted:
+        cached = _baseline_cache.get(key)
+        if cached is not None and clock - cached[0] < BASELINE_TTL_SECONDS:
+            found[key] = cached[1]
+        else:
+            missing.add(key)
+    if not missing:
+        return found
+    window = dt.timedelta(hours=settings.TELEMETRY_ANOMALY_WINDOW_HOURS)
+    since = min(h for _, h in missing) - window
+    history: dict[str, list[tuple[dt.datetime, int]]] = {a: [] for a, _ in missing}
+    rows = ActorVolumeHourly.objects.filter(
+        actor__in=set(history), hour__gte=since, hour__lt=max(h for _, h in missing), bytes__gt=0
+    )
+    for actor, hour, size in rows.values_list("actor", "hour", "bytes"):
+        history[actor].append((hour, size))
+    if len(_baseline_cache) > BASELINE_CACHE_LIMIT:
+        _baseline_cache.clear()
+    for actor, hour in missing:
+        values = [size for h, size in history[actor] if hour - window <= h < hour]
+        found[(actor, hour)] = robust_baseline(values)
+        _baseline_cache[(actor, hour)] = (clock, found[(actor, hour)])
+    return found
+
+
+def _volume_alerts(totals, now: dt.datetime) -> list[AnomalyAlert]:
+    """Hours of this batch whose (updated) totals stand far above the actor's baseline."""
+    k = settings.TELEMETRY_ANOMALY_MAD_K
+    min_bytes = settings.TELEMETRY_ANOMALY_MIN_BYTES
+    min_points = settings.TELEMETRY_ANOMALY_MIN_HOURS
+    candidates = {key for key, (_, size, _) in totals.items() if size > 0}
+    if not candidates:
+        return []
+    observed_by_key = {k_: v for k_, v in _hour_totals(candidates).items() if v >= min_bytes}
+    baselines = _baselines(set(observed_by_key)) if observed_by_key else {}
+    found = []
+    for (actor, hour), observed in sorted(observed_by_key.items()):
+        baseline = baselines.get((actor, hour))
+        if baseline is None or baseline.points < min_points:
+            continue
+        threshold = baseline.threshold(k)
+        if observed <= threshold:
+            continue
+        found.append(
+            AnomalyAlert(
+                kind=AnomalyAlert.Kind.VOLUME,
+                dedupe_key=f"volume:{actor}:{hour.isoformat()}"[:700],
+                actor=actor,
+                detected_at=now,
+                occurred_at=hour,
+                observed=observed,
+                baseline_median=baseline.median,
+                baseline_mad=baseline.mad,
+                threshold=threshold,
+                detail=(
+                    f"{actor} moved {observed:,} bytes in the hour from {hour:%Y-%m-%d %H:00} UTC; "
+                    f"baseline median {baseline.median:,.0f}, MAD {baseline.mad:,.0f} over "
+                    f"{baseline.points} active hours (threshold {threshold:,.0f})"
+                ),
+            )
+        )
+    return found
+
+
+def _insert(alerts: list[AnomalyAlert]) -> list[AnomalyAlert]:
+    """Insert the alerts not raised before (dedupe keys); a concurrent batch may race us."""
+    for _ in range(3):
+        keys = [a.dedupe_key for a in alerts]
+        raised = set(
+            AnomalyAlert.objects.filter(dedupe_key__in=keys).values_list("dedupe_key", flat=True)
+        )
+        fresh = [a for a in alerts if a.dedupe_key not in raised]
+        if not fresh:
+            return []
+        try:
+            with transaction.atomic():
+                return AnomalyAlert.objects.bulk_create(fresh)
+        except IntegrityError:
+            continue
+    return []
+
+
+def alert_json(alert: AnomalyAlert) -> dict:
+    return {
+        "id": alert.pk,
+        "kind": alert.kind,
+        "status": alert.status,
+        "actor": alert.actor,
+        "dataset_id": alert.dataset_id,
+        "dataset": alert.dataset_ref,
+        "region": alert.region,
+        "jurisdiction": alert.jurisdiction_id,
+        "detail": alert.detail,
+        "detected_at": alert.detected_at.isoformat(),
+    }
+
+
+def detect(stored, *, now: dt.datetime, index: policy.PolicyIndex) -> Raised:
+    """Update the actors' footprints and volumes with a stored batch; raise what stands out."""
+    seen = _footprints(stored)
+    known = _known(seen) if seen else {}
+    candidates = _new_place_alerts(seen, known, now, index)
+    rollups.footprints_add({key: value[:3] for key, value in seen.items()})
+    totals = rollups.actor_volumes_add(stored)
+    candidates += _volume_alerts(totals, now)
+    alerts = _insert(candidates) if candidates else []
+    notices.alerts_raised(alerts)
+    return Raised(
+        alerts=alerts,
+        messages=[
+            Message(
+                kind="alert.raised",
+                payload=alert_json(a),
+                jurisdictions=[a.jurisdiction_id] if a.jurisdiction_id else [],
+                dataset_ids=[a.dataset_id] if a.dataset_id else [],
+            )
+            for a in alerts
+        ],
+    )

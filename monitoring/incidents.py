@@ -1,0 +1,286 @@
+"""Violations found by ingest: rows, grouped into incidents, on the ledger, told to people.
+
+Violations of one dataset towards one destination region join the unresolved incident of that
+group whose last violation is within TELEMETRY_INCIDENT_WINDOW_MINUTES; otherwise they open a
+new one. Groups are locked (PostgreSQL advisory locks, in key order) so two batches never open
+the same incident twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zlib
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import F
+
+from catalog.models import PersonalDataCategory, Sensitivity
+from governance import policy
+from governance.ledger import ledger_append
+from monitoring import alerts
+from monitoring.models import SEVERITY_RANK, Incident, Severity, Violation
+from monitoring.stream import Message
+
+INCIDENT_LOCK_NAMESPACE = 0x496E63  # "Inc"
+OPEN_STATUSES = (Incident.Status.OPEN, Incident.Status.ACKNOWLEDGED, Incident.Status.CONTAINED)
+
+
+@dataclass
+class Recorded:
+    opened: list[Incident] = field(default_factory=list)
+    updated: list[int] = field(default_factory=list)
+    messages: list[Message] = field(default_factory=list)
+
+
+def severity_of(ds: policy.DatasetFacts, special: frozenset[str]) -> str:
+    """Critical for restricted or special-category data, high for confidential personal data,
+    medium for confidential or personal data, low otherwise."""
+    if ds.sensitivity == Sensitivity.RESTRICTED or ds.categories & special:
+        return Severity.CRITICAL
+    confidential = ds.sensitivity == Sensitivity.CONFIDENTIAL
+    if ds.personal and confidential:
+        return Severity.HIGH
+    return Severity.MEDIUM if ds.personal or confidential else Severity.LOW
+
+
+def _worst(*severities: str) -> str:
+    return max(severities, key=SEVERITY_RANK.__getitem__)
+
+
+def jurisdictions_of_event(index: policy.PolicyIndex, ds: policy.DatasetFacts, region: str):
+    """The laws a violation involves: where the data is held, its subjects', the destination's."""
+    found = {ds.storage_jurisdiction, *ds.subject_jurisdictions}
+    place = index.regions.get(region)
+    if place is not None:
+        found.add(place.jurisdiction)
+    return sorted(found)
+
+
+def _lock_groups(keys) -> None:
+    if connection.vendor != "postgresql":
+        return  # SQLite runs one writer at a time
+    with connection.cursor() as cursor:
+        for key in sorted(keys):
+            digest = zlib.crc32(f"{key[0]}|{key[1]}".encode())
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(%s, %s)", [INCIDENT_LOCK_NAMESPACE, digest - 2**31]
+            )
+
+
+def _open_incidents(groups) -> dict[tuple[int, str], Incident]:
+    """The latest unresolved incident of each group (one query)."""
+    ds_ids = {k[0] for k in groups}
+    regions = {k[1] for k in groups}
+    found: dict[tuple[int, str], Incident] = {}
+    rows = Incident.objects.filter(
+        dataset_id__in=ds_ids, destination_region__in=regions, status__in=OPEN_STATUSES
+    ).order_by("last_violation_at", "id")
+    for incident in rows:
+        found[(incident.dataset_id, incident.destination_region)] = incident
+    return found
+
+
+def record_violations(
+    *, source, events: list, now: dt.datetime, index: policy.PolicyIndex
+) -> Recorded:
+    """Store violations for these judged events, grouped into incidents; ledger, notices, stream."""
+    special = frozenset(
+        PersonalDataCategory.objects.filter(special=True).values_list("code", flat=True)
+    )
+    window = dt.timedelta(minutes=settings.TELEMETRY_INCIDENT_WINDOW_MINUTES)
+    groups: dict[tuple[int, str], list] = defaultdict(list)
+    for e in sorted(events, key=lambda e: e.occurred_at):
+        groups[(e.dataset_id, e.destination_region)].append(e)
+    _lock_groups(groups)
+    current = _open_incidents(groups)
+    outcome = Recorded()
+    assigned: list[tuple[object, Incident]] = []  # (event, incident) in event order
+    touched: dict[int, Incident] = {}
+    for key, group in groups.items():
+        ds = index.datasets[key[0]]
+        severity = severity_of(ds, special)
+        incident = current.get(key)
+        for e in group:
+            if incident is None or e.occurred_at - incident.last_violation_at > window:
+                incident = _new_incident(index, ds, e, severity, now)
+                outcome.opened.append(incident)
+            _add_violation(incident, e, severity)
+            assigned.append((e, incident))
+            if incident.pk is not None:
+                touched[incident.pk] = incident
+    created = Incident.objects.bulk_create(outcome.opened)
+    through = Incident.jurisdictions.through
+    through.objects.bulk_create(
+        through(incident_id=i.pk, jurisdiction_id=code)
+        for i in created
+        for code in i.jurisdiction_codes
+    )
+    for incident in touched.values():
+        Incident.objects.filter(pk=incident.pk).update(
+            violation_count=incident.violation_count,
+            bytes=incident.bytes,
+            records=incident.records,
+            last_violation_at=incident.last_violation_at,
+            first_violation_at=incident.first_violation_at,
+            severity=incident.severity,
+            version=F("version") + 1,
+        )
+    outcome.updated = sorted(touched)
+    violations = Violation.objects.bulk_create(
+        _violation_row(index, e, incident, severity_of(index.datasets[e.dataset_id], special), now)
+        for e, incident in assigned
+    )
+    _ledger(source, violations, outcome)
+    outcome.messages = _messages(violations, outcome.opened, list(touched.values()))
+    alerts.incidents_opened(outcome.opened)
+    return outcome
+
+
+def _new_incident(index, ds: policy.DatasetFacts, e, severity: str, now: dt.datetime) -> Incident:
+    codes = jurisdictions_of_event(index, ds, e.destination_region)
+    return Incident(
+        dataset_id=ds.id,
+        dataset_slug=ds.slug,
+        destination_region=e.destination_region,
+        destination_country=e.destination_country,
+        title=f"{ds.slug} reached {e.destination_region} against policy",
+        severity=severity,
+        jurisdiction_codes=codes,
+        personal_data=ds.personal,
+        opened_at=now,
+        first_violation_at=e.occurred_at,
+        last_violation_at=e.occurred_at,
+        violation_count=0,
+    )
+
+
+def _add_violation(incident: Incident, e, severity: str) -> None:
+    incident.violation_count += 1
+    incident.bytes += e.bytes
+    incident.records += e.records
+    incident.first_violation_at = min(incident.first_violation_at, e.occurred_at)
+    incident.last_violation_at = max(incident.last_violation_at, e.occurred_at)
+    incident.severity = _worst(incident.severity, severity)
+
+
+def _violation_row(index, e, incident: Incident, severity: str, now: dt.datetime) -> Violation:
+    return Violation(
+        event_id=e.pk,
+        incident_id=incident.pk,
+        occurred_at=e.occurred_at,
+        detected_at=now,
+        dataset_id=e.dataset_id,
+        dataset_slug=e.dataset_slug,
+        kind=e.kind,
+        actor=e.actor,
+        source_region=e.source_region,
+        destination_region=e.destination_region,
+        source_country=e.source_country,
+        destination_country=e.destination_country,
+        bytes=e.bytes,
+        records=e.records,
+        rule=e.rule,
+        reason=e.reason,
+        policy_version=e.policy_version,
+        severity=severity,
+        jurisdiction_codes=incident.jurisdiction_codes,
+    )
+
+
+def _ledger(source, violations: list[Violation], outcome: Recorded) -> None:
+    """One entry per batch, naming the violations by reference and the incidents it touched."""
+    ids = [v.pk for v in violations]
+    datasets = sorted({f"dataset:{v.dataset_slug}" for v in violations})
+    incident_ids = sorted({v.incident_id for v in violations})
+    ledger_append(
+        actor=None,
+        kind="telemetry.violations",
+        subjects=[
+            f"telemetry-source:{source.pk}",
+            *datasets[:50],
+            *(f"incident:{i}" for i in incident_ids[:50]),
+        ],
+        data={
+            "source": source.name,
+            "count": len(ids),
+            "first_violation": min(ids),
+            "last_violation": max(ids),
+            "violations": ids[:1000],
+            "incidents_opened": [i.pk for i in outcome.opened],
+            "incidents_updated": outcome.updated,
+            "policy_version": violations[0].policy_version,
+        },
+    )
+
+
+def incident_json(incident: Incident) -> dict:
+    """An incident as the stream and the webhooks show it."""
+    return {
+        "id": incident.pk,
+        "title": incident.title,
+        "status": incident.status,
+        "severity": incident.severity,
+        "dataset": incident.dataset_slug,
+        "dataset_id": incident.dataset_id,
+        "destination_region": incident.destination_region,
+        "destination_country": incident.destination_country,
+        "jurisdictions": incident.jurisdiction_codes,
+        "owner_id": incident.owner_id,
+        "personal_data": incident.personal_data,
+        "art33_deadline": incident.art33_deadline.isoformat() if incident.art33_deadline else None,
+        "violation_count": incident.violation_count,
+        "bytes": incident.bytes,
+        "first_violation_at": incident.first_violation_at.isoformat(),
+        "last_violation_at": incident.last_violation_at.isoformat(),
+        "playbook": incident.playbook,
+        "version": incident.version,
+    }
+
+
+def violation_json(v: Violation) -> dict:
+    return {
+        "id": v.pk,
+        "incident_id": v.incident_id,
+        "occurred_at": v.occurred_at.isoformat(),
+        "dataset": v.dataset_slug,
+        "dataset_id": v.dataset_id,
+        "kind": v.kind,
+        "actor": v.actor,
+        "source_country": v.source_country,
+        "destination_region": v.destination_region,
+        "destination_country": v.destination_country,
+        "bytes": v.bytes,
+        "rule": v.rule,
+        "reason": v.reason,
+        "severity": v.severity,
+        "jurisdictions": v.jurisdiction_codes,
+    }
+
+
+def incident_message(incident: Incident, kind: str = "incident.updated") -> Message:
+    return Message(
+        kind=kind,
+        payload=incident_json(incident),
+        jurisdictions=incident.jurisdiction_codes,
+        dataset_ids=[incident.dataset_id] if incident.dataset_id else [],
+    )
+
+
+def _messages(violations: list[Violation], opened: list[Incident], updated: list[Incident]):
+    messages = [incident_message(i, "incident.opened") for i in opened]
+    for incident in updated:
+        incident.version += 1
+        messages.append(incident_message(incident))
+    messages += [
+        Message(
+            kind="violation.created",
+            payload=violation_json(v),
+            jurisdictions=v.jurisdiction_codes,
+            dataset_ids=[v.dataset_id] if v.dataset_id else [],
+        )
+        for v in violations
+    ]
+    return messages

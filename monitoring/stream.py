@@ -1,0 +1,82 @@
+"""The risk stream's outbox: messages are rows first, numbered in commit order, then announced.
+
+A writer calls `stream_append()` as the LAST step of its transaction. On PostgreSQL it first
+takes a transaction-scoped advisory lock, so sequence numbers are handed out and committed in
+the same order: a reader that has everything up to seq N and asks for `seq > N` never misses a
+row that commits later with a smaller seq. (SQLite serialises writers anyway.)
+
+After the commit, `announce()` tells the channel layer group RISK_GROUP the new range. The
+layer delivers at most once; a consumer that sees a gap (or reconnects) reads the rows.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from django.db import connection, transaction
+
+from monitoring.models import StreamMessage
+
+log = logging.getLogger(__name__)
+
+STREAM_LOCK_KEY = 0x52697336  # "Ris6": serialises outbox inserts with their commits
+RISK_GROUP = "risk"  # channel-layer group every risk consumer joins
+ANNOUNCE_TYPE = "risk.appended"  # the consumer's handler: risk_appended(event)
+
+
+@dataclass
+class Message:
+    """One message to push; `jurisdictions` and `dataset_ids` decide who may receive it."""
+
+    kind: str
+    payload: dict
+    jurisdictions: list[str] = field(default_factory=list)
+    dataset_ids: list[int] = field(default_factory=list)
+
+
+def _lock_stream() -> None:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [STREAM_LOCK_KEY])
+
+
+def stream_append(messages: list[Message]) -> list[int]:
+    """Write the messages to the outbox (last step of the caller's transaction); return seqs."""
+    if not messages:
+        return []
+    _lock_stream()
+    rows = StreamMessage.objects.bulk_create(
+        StreamMessage(
+            kind=m.kind,
+            payload=m.payload,
+            jurisdictions=sorted(set(m.jurisdictions)),
+            dataset_ids=sorted(set(m.dataset_ids)),
+        )
+        for m in messages
+    )
+    seqs = [row.seq for row in rows]
+    first, last = min(seqs), max(seqs)
+    transaction.on_commit(lambda: announce(first, last))
+    return seqs
+
+
+def announce(first: int, last: int) -> None:
+    """Tell every connected consumer that seqs first..last exist; failures are only logged
+    (clients catch up from the outbox)."""
+    try:
+        from asgiref.sync import async_to_sync
+        from channels.layers import get_channel_layer
+
+        layer = get_channel_layer()
+        if layer is not None:
+            async_to_sync(layer.group_send)(
+                RISK_GROUP, {"type": ANNOUNCE_TYPE, "first": first, "last": last}
+            )
+    except Exception:  # the outbox has the messages; a lost announcement is only a delay
+        log.warning("Could not announce stream messages %s..%s", first, last, exc_info=True)
+
+
+def stream_head() -> int:
+    """The highest seq committed so far (0 when empty)."""
+    return StreamMessage.objects.order_by("-seq").values_list("seq", flat=True).first() or 0
