@@ -7,6 +7,8 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from governance.errors import StateConflict
+
 
 def _django_validation_detail(exc: DjangoValidationError):
     if hasattr(exc, "error_dict"):
@@ -15,7 +17,10 @@ def _django_validation_detail(exc: DjangoValidationError):
 
 
 def exception_handler(exc, context):
-    """DRF's handler, plus Django validation errors (400) and an unreachable database (503)."""
+    """DRF's handler, plus Django validation errors (400; 409 for a step the state does not
+    allow) and an unreachable database (503)."""
+    if isinstance(exc, StateConflict):
+        return Response(_django_validation_detail(exc), status=status.HTTP_409_CONFLICT)
     if isinstance(exc, DjangoValidationError):
         exc = ValidationError(_django_validation_detail(exc))
     if isinstance(exc, OperationalError | InterfaceError) or (

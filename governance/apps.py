@@ -2,9 +2,16 @@ from django.apps import AppConfig
 from django.db.models.signals import post_migrate
 
 
-def _ensure_roles(sender, **kwargs) -> None:
+def _ensure_roles(sender, using="default", **kwargs) -> None:
+    from django.apps import apps
+    from django.contrib.auth.management import create_permissions
+
     from governance.roles import ensure_roles
 
+    # Roles name permissions of apps that migrate after governance (the workflows, monitoring):
+    # make every app's permissions first (idempotent), then set the roles.
+    for app_config in apps.get_app_configs():
+        create_permissions(app_config, verbosity=0, using=using)
     ensure_roles()
 
 
@@ -15,7 +22,6 @@ class GovernanceConfig(AppConfig):
     def ready(self) -> None:
         import governance.celery  # noqa: F401  (tasks queued from Django use this configured app)
 
-        # Permissions exist only after every app has migrated, so roles are set up then.
         post_migrate.connect(_ensure_roles, sender=self, dispatch_uid="locus_ensure_roles")
         from catalog.signals import dataset_changed
         from governance.audit import record_dataset_change

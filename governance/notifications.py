@@ -95,10 +95,10 @@ def privacy_officers() -> QuerySet:
     return User.objects.filter(is_active=True, groups__name=Role.PRIVACY_OFFICER).distinct()
 
 
-def officers_for(jurisdictions: Iterable[Jurisdiction | int]) -> QuerySet:
-    """The privacy officers who answer for any of these jurisdictions: those given one of them,
-    and those given none (who answer for all)."""
-    ids = [j if isinstance(j, int) else j.pk for j in jurisdictions]
+def officers_for(jurisdictions: Iterable[Jurisdiction | str]) -> QuerySet:
+    """The privacy officers who answer for any of these jurisdictions (instances or codes):
+    those given one of them, and those given none (who answer for all)."""
+    ids = [j.pk if isinstance(j, Jurisdiction) else j for j in jurisdictions]
     return (
         privacy_officers()
         .filter(Q(responsibilities__jurisdiction_id__in=ids) | Q(responsibilities__isnull=True))
@@ -106,7 +106,7 @@ def officers_for(jurisdictions: Iterable[Jurisdiction | int]) -> QuerySet:
     )
 
 
-def jurisdictions_of(user) -> set[int] | None:
-    """The jurisdiction ids a privacy officer answers for; None means every jurisdiction."""
+def jurisdictions_of(user) -> set[str] | None:
+    """The jurisdiction codes a privacy officer answers for; None means every jurisdiction."""
     ids = set(Responsibility.objects.filter(user=user).values_list("jurisdiction_id", flat=True))
     return ids or None

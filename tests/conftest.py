@@ -96,3 +96,15 @@ def fresh_policy_index():
     policy.forget_index()
     yield
     policy.forget_index()
+
+
+@pytest.fixture
+def celery_eager():
+    """Run queued tasks in the test's process, as the embedded default does (with REDIS_URL set
+    they would wait in Redis for a worker the test has not started)."""
+    from governance.celery import app
+
+    before = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield app
+    app.conf.task_always_eager = before

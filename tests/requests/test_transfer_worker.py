@@ -1,0 +1,44 @@
+"""The transfer-exception periodic task on a real Celery worker, Redis and the database."""
+
+import datetime as dt
+import time
+
+import pytest
+from django.utils import timezone
+
+from governance.models import LedgerEntry, Notification
+from requests.models import ExceptionStatus, TransferException
+from requests.tasks import exceptions_due
+from tests.requests.test_transfer_services import US, ask, engine_says, step
+from tests.worker import celery_worker, wait_for  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.live
+
+
+def test_the_worker_expires_an_ended_exception_once(
+    celery_worker,  # noqa: F811  (the fixture imported above)
+    data_owner,
+    eu_officer,
+    eu_dataset,
+    purpose,
+):
+    start = timezone.now() - dt.timedelta(days=1)
+    exception = ask(data_owner, [eu_dataset], purpose, start=start, days=1)
+    TransferException.objects.filter(pk=exception.pk).update(
+        ends_at=timezone.now() + dt.timedelta(seconds=2)
+    )
+    exception = step(eu_officer, step(data_owner, exception, "submit"), "approve")
+    assert exception.status == ExceptionStatus.ACTIVE
+    assert engine_says(eu_dataset, US, purpose).outcome == "allow_with_grant"
+    time.sleep(max(0.0, (exception.ends_at - timezone.now()).total_seconds()) + 0.1)
+
+    for _ in range(3):  # beat firing again, or a second worker, changes nothing
+        exceptions_due.delay()
+    wait_for(
+        lambda: TransferException.objects.get().status == ExceptionStatus.EXPIRED,
+        what="the worker to expire the exception",
+    )
+    wait_for(lambda: " succeeded in " in celery_worker.output().rsplit("exceptions_due", 1)[-1])
+    assert LedgerEntry.objects.filter(kind="exception.expired").count() == 1
+    assert Notification.objects.filter(kind="exception.expired").count() == 2
+    assert engine_says(eu_dataset, US, purpose).outcome == "deny"
