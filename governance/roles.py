@@ -119,3 +119,34 @@ def roles_of(user) -> set[str]:
 def has_role(user, *roles: str) -> bool:
     """True when the user holds one of the roles (superusers hold all)."""
     return bool(user.is_authenticated and (user.is_superuser or roles_of(user) & set(roles)))
+
+
+# Telemetry and incidents: officers register sources and handle incidents and alerts (in their
+# jurisdictions, see monitoring.selectors); executives and auditors read everything; data owners
+# read their datasets' violations and incidents.
+_MONITORING_READ = [
+    "monitoring.view_violation",
+    "monitoring.view_incident",
+    "monitoring.view_anomalyalert",
+    "monitoring.view_unregisteredasset",
+    "monitoring.view_flowdaily",
+]
+_MONITORING_PERMISSIONS: dict[str, list[str]] = {
+    Role.PRIVACY_OFFICER: [
+        *_MONITORING_READ,
+        "monitoring.view_telemetrysource",
+        "monitoring.add_telemetrysource",
+        "monitoring.change_telemetrysource",
+        "monitoring.change_incident",
+        "monitoring.change_anomalyalert",
+        "monitoring.view_webhookendpoint",
+        "monitoring.add_webhookendpoint",
+        "monitoring.change_webhookendpoint",
+        "monitoring.delete_webhookendpoint",
+    ],
+    Role.EXECUTIVE: _MONITORING_READ,
+    Role.AUDITOR: [*_MONITORING_READ, "monitoring.view_telemetrysource"],
+    Role.DATA_OWNER: _MONITORING_READ,
+}
+for _role, _names in _MONITORING_PERMISSIONS.items():
+    ROLE_PERMISSIONS[_role] = [*ROLE_PERMISSIONS[_role], *_names]

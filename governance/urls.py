@@ -39,6 +39,7 @@ router.register("glossary/terms", glossary_api.TermViewSet, basename="glossary-t
 api_v1 = [
     path("", include(router.urls)),
     path("", include("requests.api_urls")),
+    path("", include("monitoring.api_urls")),
     path("data-map/", catalog_api.DataMapView.as_view(), name="data-map"),
     path("ledger/verify", ledger_api.LedgerVerifyView.as_view(), name="ledger-verify"),
     path("ledger/export", ledger_api.LedgerExportView.as_view(), name="ledger-export"),

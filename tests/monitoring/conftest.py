@@ -71,3 +71,14 @@ def event(dataset="eu-customers", dest="aws:eu-west-1", kind="read", at=None, **
     }
     body.update(extra)
     return body
+
+
+@pytest.fixture
+def tasks_in_process():
+    """Run queued Celery tasks in this process (with REDIS_URL they would wait for a worker)."""
+    from governance.celery import app
+
+    before = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield app
+    app.conf.task_always_eager = before

@@ -1,0 +1,117 @@
+"""Access anomalies: new places for known actors, volume above a robust baseline."""
+
+import datetime as dt
+
+import pytest
+from django.utils import timezone
+
+from monitoring.anomalies import robust_baseline
+from monitoring.ingest import telemetry_ingest
+from monitoring.models import ActorFootprint, ActorVolumeHourly, AnomalyAlert
+from monitoring.rollups import hour_of
+from tests.monitoring.conftest import event
+
+pytestmark = pytest.mark.django_db
+
+MB = 1024 * 1024
+
+
+def test_robust_baseline_ignores_a_few_spikes():
+    values = [100, 102, 98, 101, 99, 100, 5000, 103]
+    baseline = robust_baseline(values)
+    assert baseline.median == 100.5
+    assert baseline.mad == 1.5
+    assert baseline.threshold(6) < 200
+
+
+def test_a_known_actor_in_a_new_region_or_dataset_raises_an_alert(
+    source, eu_dataset, other_dataset
+):
+    now = timezone.now()
+    ActorFootprint.objects.create(
+        actor="etl-bot",
+        kind="actor",
+        value="",
+        first_seen_at=now - dt.timedelta(days=10),
+        last_seen_at=now,
+        events=100,
+    )
+    ActorFootprint.objects.create(
+        actor="etl-bot",
+        kind="region",
+        value="aws:eu-west-1",
+        first_seen_at=now - dt.timedelta(days=10),
+        last_seen_at=now,
+        events=100,
+    )
+    ActorFootprint.objects.create(
+        actor="etl-bot",
+        kind="dataset",
+        value="eu-customers",
+        first_seen_at=now - dt.timedelta(days=10),
+        last_seen_at=now,
+        events=100,
+    )
+    result = telemetry_ingest(
+        source=source,
+        items=[
+            event(),
+            event(dest="aws:eu-central-1"),
+            event(dataset="us-metrics", dest="aws:eu-west-1"),
+        ],
+    )
+    assert result.alerts == 2
+    alerts = {(a.kind, a.region, a.dataset_ref): a for a in AnomalyAlert.objects.all()}
+    assert set(alerts) == {
+        ("new_region", "aws:eu-central-1", "eu-customers"),
+        ("new_dataset", "aws:eu-west-1", "us-metrics"),
+    }
+    assert alerts[("new_region", "aws:eu-central-1", "eu-customers")].jurisdiction_id == "eu"
+    assert alerts[("new_dataset", "aws:eu-west-1", "us-metrics")].jurisdiction_id == "us-va"
+    # Now they are known: no second alert.
+    again = telemetry_ingest(source=source, items=[event(dest="aws:eu-central-1")])
+    assert again.alerts == 0
+
+
+def test_a_newcomer_raises_nothing(source, eu_dataset):
+    result = telemetry_ingest(
+        source=source,
+        items=[event(actor="new-job"), event(actor="new-job", dest="aws:eu-central-1")],
+    )
+    assert result.alerts == 0
+    assert ActorFootprint.objects.filter(actor="new-job").count() == 4  # actor, 2 regions, dataset
+
+
+def _history(actor: str, hours: int, size: int, now):
+    this_hour = hour_of(now)
+    ActorVolumeHourly.objects.bulk_create(
+        ActorVolumeHourly(
+            actor=actor,
+            hour=this_hour - dt.timedelta(hours=h),
+            events=10,
+            bytes=size + h,
+            records=1,
+        )
+        for h in range(1, hours + 1)
+    )
+
+
+def test_volume_far_above_the_baseline_raises_one_alert_per_hour(source, eu_dataset, settings):
+    settings.TELEMETRY_ANOMALY_MIN_BYTES = 10 * MB
+    now = timezone.now()
+    _history("etl-bot", 24, 5 * MB, now)
+    normal = telemetry_ingest(source=source, items=[event(bytes=5 * MB)])
+    assert normal.alerts == 0
+    spike = telemetry_ingest(source=source, items=[event(bytes=400 * MB)])
+    assert spike.alerts == 1
+    alert = AnomalyAlert.objects.get(kind="volume")
+    assert alert.observed == 405 * MB
+    assert alert.baseline_median == pytest.approx(5 * MB + 12.5)
+    assert alert.threshold < 10 * MB
+    assert telemetry_ingest(source=source, items=[event(bytes=400 * MB)]).alerts == 0
+
+
+def test_no_volume_alert_without_enough_history(source, eu_dataset, settings):
+    settings.TELEMETRY_ANOMALY_MIN_BYTES = MB
+    _history("etl-bot", 3, MB, timezone.now())
+    assert telemetry_ingest(source=source, items=[event(bytes=900 * MB)]).alerts == 0
