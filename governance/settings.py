@@ -4,6 +4,7 @@ Nothing set: SQLite, an in-memory channel layer and Celery tasks run in-process,
 DATABASE_URL + REDIS_URL set: PostgreSQL, Redis channel layer and broker, a separate worker.
 """
 
+import datetime as dt
 import os
 import tempfile
 from pathlib import Path
@@ -62,6 +63,7 @@ INSTALLED_APPS = [
     "guardian",
     "channels",
     "django_celery_beat",
+    "axes",
     "catalog",
     "governance",
     "requests.apps.RequestsConfig",
@@ -77,6 +79,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "governance.security.ContentSecurityPolicyMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into its 429 answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "governance.urls"
@@ -136,10 +141,36 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 AUTHENTICATION_BACKENDS = [
+    # First: refuses a password login for a username and address after too many failures.
+    "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
 ANONYMOUS_USER_NAME = None  # guardian: no anonymous user row; anonymous visitors get nothing
+
+# Login throttling (django-axes): after AXES_FAILURE_LIMIT wrong passwords for one username
+# from one address, logins from there are refused (429) for the cool-off period.
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = dt.timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_IPWARE_PROXY_COUNT = env.int("PROXY_COUNT", default=0)
+
+# Content-Security-Policy on every page (governance.security): scripts only from Locus itself,
+# never inline. Styles allow inline attributes: Plotly positions its figures with them.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self' ws: wss:; "
+    "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+)
+
+# Uploads (a subject-request export, evidence): held in memory up to this size, refused above
+# the request limit with 413 (Django answers 400 for DATA_UPLOAD_MAX_MEMORY_SIZE on forms).
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_BYTES", default=20 * 1024 * 1024)
+UPLOAD_MAX_BYTES = env.int("UPLOAD_MAX_BYTES", default=20 * 1024 * 1024)
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
@@ -186,13 +217,18 @@ CELERY_RESULT_BACKEND = None
 # Without a broker the tasks run in the calling process, so one `make run` is the whole product.
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not REDIS_URL)
 CELERY_TASK_EAGER_PROPAGATES = True
+# One queue per deployment by default; the test suite gives each test process its own.
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = 300
 CELERY_TASK_SOFT_TIME_LIMIT = 240
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# How long an unacknowledged task waits before another worker takes it (a worker killed mid-task).
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
+}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
 # Every periodic task, in one place.
@@ -216,6 +252,10 @@ CELERY_BEAT_SCHEDULE = {
     "transfer-exceptions-due": {
         "task": "requests.tasks.exceptions_due",
         "schedule": env.float("EXCEPTIONS_DUE_SECONDS", default=60.0),
+    },
+    "subject-requests-sla": {
+        "task": "requests.tasks.subject_sla_watch",
+        "schedule": env.float("SUBJECT_SLA_SECONDS", default=900.0),
     },
 }
 
@@ -282,6 +322,29 @@ EXCEPTION_DEFAULT_DAYS = env.int("EXCEPTION_DEFAULT_DAYS", default=30)
 EXCEPTION_MAX_DAYS = {"art49": 30, "consent": 90, "default": 365}
 # Requester and reviewers are reminded this many days before an active exception ends.
 EXCEPTION_EXPIRY_NOTICE_DAYS = env.list("EXCEPTION_EXPIRY_NOTICE_DAYS", cast=int, default=[7, 1])
+
+# --- Data-subject requests ----------------------------------------------------------------
+# The key that seals subjects' identifiers and exports at rest (Fernet, derived by hashing);
+# changing it makes earlier sealed data unreadable, so set it once per deployment.
+SUBJECT_DATA_KEY = env.str("SUBJECT_DATA_KEY", default=SECRET_KEY)
+# Jurisdictions with no statutory period get this house deadline (calendar days).
+SUBJECT_REQUEST_DEFAULT_DAYS = env.int("SUBJECT_REQUEST_DEFAULT_DAYS", default=30)
+SUBJECT_VERIFICATION_MINUTES = env.int("SUBJECT_VERIFICATION_MINUTES", default=60 * 24)
+SUBJECT_VERIFICATION_ATTEMPTS = env.int("SUBJECT_VERIFICATION_ATTEMPTS", default=5)
+SUBJECT_VERIFICATION_CHALLENGES = env.int("SUBJECT_VERIFICATION_CHALLENGES", default=3)
+SUBJECT_PACKAGE_DAYS = env.int("SUBJECT_PACKAGE_DAYS", default=14)
+# Owners are reminded this many days before a task is due; officers are told this many days
+# before a request's deadline.
+SUBJECT_TASK_REMINDER_DAYS = env.int("SUBJECT_TASK_REMINDER_DAYS", default=2)
+SUBJECT_ESCALATION_DAYS = env.int("SUBJECT_ESCALATION_DAYS", default=5)
+# A connector run claimed longer ago than this is presumed lost with its worker.
+SUBJECT_CONNECTOR_LEASE_SECONDS = env.int("SUBJECT_CONNECTOR_LEASE_SECONDS", default=600)
+SUBJECT_CONNECTOR_MAX_ATTEMPTS = env.int("SUBJECT_CONNECTOR_MAX_ATTEMPTS", default=5)
+# Named PostgreSQL DSNs that SQL connectors may use instead of a DATABASES alias.
+SUBJECT_CONNECTOR_DSNS = env.dict("SUBJECT_CONNECTOR_DSNS", default={})
+# The Celery queue of the subject-request tasks; empty: the default queue.
+SUBJECT_REQUESTS_QUEUE = env.str("SUBJECT_REQUESTS_QUEUE", default="")
+SUBJECT_INTAKE_RATE = env.str("SUBJECT_INTAKE_RATE", default="10/hour")
 
 # --- Ledger -------------------------------------------------------------------------------
 # Ed25519 seed (32 bytes, base64) that signs ledger checkpoints; without it, HMAC-SHA256 keyed
