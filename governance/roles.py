@@ -93,6 +93,34 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
 }
 
 
+# Data-subject requests: officers manage them, executives and auditors read them, data owners
+# work the tasks of their own datasets (filtered in requests.subject_selectors) and describe
+# their datasets' connectors (checked per dataset by the API).
+_SUBJECTS_READ = ["workflows.view_subjectrequest", "workflows.view_subjectevent"]
+_SUBJECT_PERMISSIONS: dict[str, list[str]] = {
+    Role.PRIVACY_OFFICER: [
+        *_SUBJECTS_READ,
+        "workflows.add_subjectrequest",
+        "workflows.change_subjectrequest",
+        "workflows.view_subjecttask",
+        "workflows.view_datasetconnector",
+        "workflows.add_datasetconnector",
+        "workflows.change_datasetconnector",
+        "workflows.view_mlpropagationdecision",
+    ],
+    Role.EXECUTIVE: _SUBJECTS_READ,
+    Role.AUDITOR: _SUBJECTS_READ,
+    Role.DATA_OWNER: [
+        "workflows.view_subjecttask",
+        "workflows.view_datasetconnector",
+        "workflows.add_datasetconnector",
+        "workflows.change_datasetconnector",
+    ],
+}
+for _role, _names in _SUBJECT_PERMISSIONS.items():
+    ROLE_PERMISSIONS[_role] = [*ROLE_PERMISSIONS[_role], *_names]
+
+
 def _permission(dotted: str) -> Permission:
     app_label, codename = dotted.split(".")
     return Permission.objects.get(content_type__app_label=app_label, codename=codename)

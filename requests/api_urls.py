@@ -3,9 +3,17 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from requests import transfer_api
+from requests import subject_api, transfer_api
 
 router = SimpleRouter()
+router.register("subject-requests", subject_api.SubjectRequestViewSet, basename="subject-request")
+router.register("subject-tasks", subject_api.SubjectTaskViewSet, basename="subject-task")
+router.register(
+    "subject-ml-decisions", subject_api.MlDecisionViewSet, basename="subject-ml-decision"
+)
+router.register(
+    "dataset-connectors", subject_api.DatasetConnectorViewSet, basename="dataset-connector"
+)
 router.register(
     "transfer-exceptions", transfer_api.TransferExceptionViewSet, basename="transfer-exception"
 )
@@ -21,4 +29,10 @@ urlpatterns = [
         name="transfer-register-csv",
     ),
     *router.urls,
+]
+
+# The public's endpoints (no sign-in, throttled): ask, then confirm with the e-mailed code.
+urlpatterns += [
+    path("subject-intake/", subject_api.PublicIntakeView.as_view(), name="subject-intake"),
+    path("subject-intake/verify", subject_api.PublicVerifyView.as_view(), name="subject-verify"),
 ]

@@ -1,3 +1,47 @@
 """Celery tasks of the workflows: thin, idempotent, each calls one service."""
 
 from celery import shared_task
+
+
+# --- Data-subject requests (requests/subjects.py) ------------------------------------------
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def subject_discovery(request_id: int) -> int:
+    """Find the datasets that may hold a verified subject's data; one task each (once)."""
+    from requests.subjects import discovery_run
+
+    return discovery_run(request_id=request_id)
+
+
+@shared_task(
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=5,
+    retry_backoff=True,
+)
+def subject_connector_run(self, task_id: int) -> str:
+    """Run a task's connector; an unreachable database is retried with backoff."""
+    from requests.subjects import ConnectorRetry, connector_run
+
+    try:
+        return connector_run(task_id=task_id)
+    except ConnectorRetry as exc:
+        raise self.retry(exc=exc, countdown=min(600, 5 * 2**self.request.retries)) from exc
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def subject_fulfil(request_id: int) -> bool:
+    """Build a ready request's package or certificate and send the subject the link (once)."""
+    from requests.subjects import subject_request_fulfil
+
+    return subject_request_fulfil(request_id=request_id) is not None
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def subject_sla_watch() -> dict[str, int]:
+    """Remind owners, escalate to officers, requeue lost work (periodic)."""
+    from requests.subjects import subject_sla_watch as watch
+
+    return watch()

@@ -1,0 +1,511 @@
+"""The data-subject request API: requests (steps as actions), tasks, model decisions,
+connectors, and the public intake and verification endpoints. Thin: writes go through
+requests.subjects, which checks who may."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Q
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, permissions, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+from rest_framework.throttling import AnonRateThrottle
+from rest_framework.views import APIView
+
+from catalog.models import Dataset
+from requests import connectors, subjects
+from requests import subject_selectors as selectors
+from requests.models.subjects import (
+    Channel,
+    ConnectorKind,
+    DatasetConnector,
+    IdentifierKind,
+    MlDecision,
+    MlPropagationDecision,
+    SubjectRequest,
+    SubjectRequestType,
+    SubjectTask,
+    TaskStatus,
+)
+
+
+class ReadsSubjectRequests(permissions.BasePermission):
+    message = "Only privacy officers, executives and auditors read subject requests."
+
+    def has_permission(self, request, view):
+        return request.user.has_perm("workflows.view_subjectrequest")
+
+
+class WorksSubjectTasks(permissions.BasePermission):
+    message = "Only data owners and privacy officers work subject-request tasks."
+
+    def has_permission(self, request, view):
+        return request.user.has_perm("workflows.view_subjecttask")
+
+
+class IntakeThrottle(AnonRateThrottle):
+    """The public endpoints are open to anyone: a few requests an hour per address."""
+
+    scope = "subject_intake"
+
+    def get_rate(self):
+        return settings.SUBJECT_INTAKE_RATE
+
+
+# --- Serializers ---------------------------------------------------------------------------
+
+
+class SubjectRequestSerializer(serializers.ModelSerializer):
+    reference = serializers.CharField(read_only=True)
+    due = serializers.DateField(read_only=True)
+    days_left = serializers.SerializerMethodField()
+    identifiers = serializers.SerializerMethodField()
+    duplicate_of = serializers.PrimaryKeyRelatedField(read_only=True)
+    tasks_open = serializers.IntegerField(read_only=True, default=None)
+    tasks_total = serializers.IntegerField(read_only=True, default=None)
+
+    class Meta:
+        model = SubjectRequest
+        fields = [
+            "id",
+            "reference",
+            "type",
+            "status",
+            "jurisdiction",
+            "received_at",
+            "channel",
+            "agent_name",
+            "verification",
+            "verified_at",
+            "deadline",
+            "extended_deadline",
+            "extension_reason",
+            "due",
+            "days_left",
+            "acknowledge_by",
+            "deadline_basis",
+            "paused_at",
+            "paused_days",
+            "duplicate_of",
+            "identifier_kinds",
+            "identifiers",
+            "tasks_open",
+            "tasks_total",
+            "outcome",
+            "created_at",
+            "closed_at",
+        ]
+
+    def get_days_left(self, obj) -> int | None:
+        return selectors.days_left(obj) if obj.is_open else None
+
+    def get_identifiers(self, obj) -> dict | None:
+        """Only the officers who manage the request see who the subject is."""
+        user = self.context["request"].user
+        return obj.identifiers if subjects.can_manage(user, obj) else None
+
+
+class IntakeSerializer(serializers.Serializer):
+    type = serializers.CharField(max_length=20, help_text=", ".join(SubjectRequestType.values))
+    jurisdiction = serializers.CharField(max_length=20, help_text="A jurisdiction code, e.g. eu")
+    identifiers = serializers.DictField(
+        child=serializers.CharField(max_length=200, allow_blank=True),
+        help_text=f"kind -> value; kinds: {', '.join(IdentifierKind.values)}; email required",
+    )
+    details = serializers.CharField(max_length=5000, required=False, allow_blank=True)
+    agent_name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    agent_authority = serializers.CharField(max_length=300, required=False, allow_blank=True)
+
+
+class StaffIntakeSerializer(IntakeSerializer):
+    received_at = serializers.DateTimeField(required=False)
+    channel = serializers.ChoiceField(choices=Channel.choices, default=Channel.EMAIL)
+
+
+class ReasonSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+
+
+class EventSerializer(serializers.Serializer):
+    at = serializers.DateTimeField()
+    actor_name = serializers.CharField()
+    action = serializers.CharField()
+    from_status = serializers.CharField()
+    to_status = serializers.CharField()
+    comment = serializers.CharField()
+
+
+class SubjectTaskSerializer(serializers.ModelSerializer):
+    reference = serializers.CharField(source="request.reference", read_only=True)
+    request_type = serializers.CharField(source="request.type", read_only=True)
+    request_due = serializers.DateField(source="request.due", read_only=True)
+    owner = serializers.CharField(source="owner.username", read_only=True)
+
+    class Meta:
+        model = SubjectTask
+        fields = [
+            "id",
+            "request",
+            "reference",
+            "request_type",
+            "request_due",
+            "dataset_slug",
+            "owner",
+            "due_on",
+            "status",
+            "automatic",
+            "attempts",
+            "last_error",
+            "rows_found",
+            "rows_exported",
+            "rows_erased",
+            "rows_masked",
+            "note",
+            "completed_at",
+            "completed_by_name",
+        ]
+        read_only_fields = fields
+
+
+class TaskCompleteSerializer(serializers.Serializer):
+    note = serializers.CharField(max_length=5000, required=False, allow_blank=True)
+    rows = serializers.JSONField(required=False, help_text="The export: a list of records")
+
+
+class MlDecisionSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = MlPropagationDecision
+        fields = [
+            "id",
+            "request",
+            "training_run",
+            "run_name",
+            "model_name",
+            "datasets",
+            "decision",
+            "reason",
+            "decided_by_name",
+            "decided_at",
+        ]
+        read_only_fields = fields
+
+
+class DecideSerializer(serializers.Serializer):
+    decision = serializers.ChoiceField(choices=MlDecision.choices)
+    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+
+
+class DatasetConnectorSerializer(serializers.ModelSerializer):
+    dataset = serializers.SlugRelatedField(slug_field="slug", queryset=Dataset.objects.all())
+    identifier_kinds = serializers.ListField(
+        child=serializers.ChoiceField(choices=IdentifierKind.choices), allow_empty=False
+    )
+    mask_columns = serializers.ListField(
+        child=serializers.CharField(max_length=63), required=False, default=list
+    )
+
+    class Meta:
+        model = DatasetConnector
+        fields = [
+            "id",
+            "dataset",
+            "kind",
+            "identifier_kinds",
+            "database",
+            "dsn_setting",
+            "table",
+            "identifier_column",
+            "identifier_kind",
+            "erase_mode",
+            "mask_columns",
+            "enabled",
+            "updated_at",
+        ]
+        read_only_fields = ["id", "updated_at"]
+
+    def validate_dataset(self, dataset):
+        user = self.context["request"].user
+        if dataset.owner_id != user.pk and not user.has_perm("workflows.change_subjectrequest"):
+            raise PermissionDenied("Only the dataset's owner or a privacy officer may set this")
+        if self.instance is not None and self.instance.dataset_id != dataset.pk:
+            raise serializers.ValidationError("A connector stays with its dataset")
+        return dataset
+
+    def validate(self, attrs):
+        merged = {**({} if self.instance is None else self._current()), **attrs}
+        if merged.get("kind") == ConnectorKind.SQL:
+            probe = DatasetConnector(**{k: v for k, v in merged.items() if k != "dataset"})
+            try:
+                connectors.validate_config(probe)
+            except connectors.ConnectorError as exc:
+                raise serializers.ValidationError({"table": str(exc)}) from None
+            if merged.get("identifier_kind") not in merged.get("identifier_kinds", []):
+                raise serializers.ValidationError(
+                    {"identifier_kind": "It must be one of the identifier kinds declared"}
+                )
+        return attrs
+
+    def _current(self) -> dict:
+        names = [f for f in self.Meta.fields if f not in ("id", "updated_at", "dataset")]
+        return {name: getattr(self.instance, name) for name in names}
+
+
+# --- Staff endpoints -----------------------------------------------------------------------
+
+
+def _annotated(queryset):
+    return queryset.annotate(
+        tasks_total=Count("tasks", distinct=True),
+        tasks_open=Count("tasks", filter=~Q(tasks__status=TaskStatus.DONE), distinct=True),
+    )
+
+
+class SubjectRequestViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+    """Data-subject requests with days left; each step of the workflow is an action."""
+
+    serializer_class = SubjectRequestSerializer
+    permission_classes = [permissions.IsAuthenticated, ReadsSubjectRequests]
+    filterset_fields = ["status", "type", "jurisdiction"]
+
+    def get_queryset(self):
+        return _annotated(selectors.requests_for(self.request.user)).order_by("-received_at", "-id")
+
+    @extend_schema(request=StaffIntakeSerializer, responses={201: SubjectRequestSerializer})
+    def create(self, request, *args, **kwargs):
+        """Record a request received by e-mail, post, phone or in person."""
+        body = StaffIntakeSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        created = subjects.subject_request_create(actor=request.user, **body.validated_data)
+        return Response(self._fresh(created), status=status.HTTP_201_CREATED)
+
+    def _fresh(self, obj) -> dict:
+        obj = _annotated(SubjectRequest.objects.select_related("jurisdiction")).get(pk=obj.pk)
+        return self.get_serializer(obj).data
+
+    def _step(self, request, service, *, reason_required=False, **kwargs):
+        target = self.get_object()
+        body = ReasonSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        if reason_required or "reason" in body.validated_data:
+            kwargs["reason"] = body.validated_data.get("reason", "")
+        changed = service(actor=request.user, request=target, **kwargs)
+        return Response(self._fresh(changed))
+
+    @extend_schema(request=ReasonSerializer, responses=SubjectRequestSerializer)
+    @action(detail=True, methods=["post"])
+    def extend(self, request, pk=None):
+        """Extend the deadline once, before it passes, with the reason the subject is told."""
+        return self._step(request, subjects.subject_request_extend, reason_required=True)
+
+    @extend_schema(request=ReasonSerializer, responses=SubjectRequestSerializer)
+    @action(detail=True, methods=["post"])
+    def pause(self, request, pk=None):
+        """Stop the clock while waiting for the subject."""
+        return self._step(request, subjects.subject_request_pause, reason_required=True)
+
+    @extend_schema(request=ReasonSerializer, responses=SubjectRequestSerializer)
+    @action(detail=True, methods=["post"])
+    def resume(self, request, pk=None):
+        """Start the clock again; the deadlines move on by the days paused."""
+        return self._step(request, subjects.subject_request_resume)
+
+    @extend_schema(request=ReasonSerializer, responses=SubjectRequestSerializer)
+    @action(detail=True, methods=["post"])
+    def reject(self, request, pk=None):
+        """Refuse, with reasons (the subject is told of the right to complain)."""
+        return self._step(request, subjects.subject_request_reject, reason_required=True)
+
+    @extend_schema(request=ReasonSerializer, responses=SubjectRequestSerializer)
+    @action(detail=True, methods=["post"])
+    def withdraw(self, request, pk=None):
+        """The subject withdrew the request."""
+        return self._step(request, subjects.subject_request_withdraw)
+
+    @extend_schema(request=None, responses=SubjectRequestSerializer)
+    @action(detail=True, methods=["post"])
+    def close(self, request, pk=None):
+        """Put the answer together now (refused while tasks or model decisions are open)."""
+        changed = subjects.subject_request_close(actor=request.user, request=self.get_object())
+        return Response(self._fresh(changed))
+
+    @extend_schema(request=None, responses=OpenApiTypes.OBJECT)
+    @action(detail=True, methods=["post"], url_path="reissue-package")
+    def reissue_package(self, request, pk=None):
+        """Send the subject a new download link (the old one stops working)."""
+        package = subjects.package_reissue(actor=request.user, request=self.get_object())
+        return Response({"expires_at": package.expires_at, "sha256": package.sha256})
+
+    @extend_schema(responses=EventSerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def timeline(self, request, pk=None):
+        """Every step of the request, as it happened."""
+        events = self.get_object().events.order_by("at", "id")
+        return Response(EventSerializer(events, many=True).data)
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @action(detail=True, methods=["get"])
+    def report(self, request, pk=None):
+        """Tasks, row counts, model decisions and the package's manifest."""
+        target = self.get_object()
+        tasks = target.tasks.select_related("request", "owner")
+        package = getattr(target, "package", None)
+        return Response(
+            {
+                "request": self._fresh(target),
+                "tasks": SubjectTaskSerializer(tasks, many=True).data,
+                "ml_propagation": selectors.ml_report(target),
+                "package": None
+                if package is None
+                else {
+                    "kind": package.kind,
+                    "sha256": package.sha256,
+                    "size": package.size,
+                    "manifest": package.manifest,
+                    "expires_at": package.expires_at,
+                    "downloads": package.downloads,
+                },
+            }
+        )
+
+
+class SubjectTaskViewSet(viewsets.ReadOnlyModelViewSet):
+    """The tasks of subject requests: a data owner sees their datasets' tasks only."""
+
+    serializer_class = SubjectTaskSerializer
+    permission_classes = [permissions.IsAuthenticated, WorksSubjectTasks]
+    filterset_fields = ["status", "request", "dataset_slug"]
+
+    def get_queryset(self):
+        return (
+            selectors.tasks_for(self.request.user).select_related("owner").order_by("due_on", "id")
+        )
+
+    def retrieve(self, request, *args, **kwargs):
+        task = self.get_object()
+        body = self.get_serializer(task).data
+        body["identifiers"] = subjects.identifiers_for_task(task)
+        return Response(body)
+
+    @extend_schema(request=TaskCompleteSerializer, responses=SubjectTaskSerializer)
+    @action(detail=True, methods=["post"])
+    def complete(self, request, pk=None):
+        """Answer by hand: the export as records, or a note of what was done."""
+        body = TaskCompleteSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        task = subjects.task_complete(actor=request.user, task=self.get_object(),
+                                      **body.validated_data)  # fmt: skip
+        return Response(self.get_serializer(task).data)
+
+    @extend_schema(request=None, responses=SubjectTaskSerializer)
+    @action(detail=True, methods=["post"])
+    def retry(self, request, pk=None):
+        """Run a failed connector again."""
+        task = subjects.task_retry(actor=request.user, task=self.get_object())
+        return Response(self.get_serializer(task).data)
+
+
+class MlDecisionViewSet(viewsets.ReadOnlyModelViewSet):
+    """For erasures: the models trained on the erased data, and what is decided for each."""
+
+    serializer_class = MlDecisionSerializer
+    permission_classes = [permissions.IsAuthenticated, WorksSubjectTasks]
+    filterset_fields = ["request", "decision"]
+
+    def get_queryset(self):
+        user = self.request.user
+        rows = MlPropagationDecision.objects.order_by("id")
+        if user.has_perm("workflows.change_subjectrequest"):
+            return rows
+        return rows.filter(request__tasks__owner=user).distinct()
+
+    @extend_schema(request=DecideSerializer, responses=MlDecisionSerializer)
+    @action(detail=True, methods=["post"])
+    def decide(self, request, pk=None):
+        """Record retrain, unlearn, suppress or accept (accept needs a reason)."""
+        body = DecideSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        decision = subjects.ml_decision_record(
+            actor=request.user,
+            decision=self.get_object(),
+            choice=body.validated_data["decision"],
+            reason=body.validated_data.get("reason", ""),
+        )
+        return Response(self.get_serializer(decision).data)
+
+
+class DatasetConnectorViewSet(
+    mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.ReadOnlyModelViewSet
+):
+    """How each dataset answers subject requests (identifier kinds; the SQL table)."""
+
+    serializer_class = DatasetConnectorSerializer
+    permission_classes = [permissions.IsAuthenticated, WorksSubjectTasks]
+
+    def get_queryset(self):
+        user = self.request.user
+        rows = DatasetConnector.objects.select_related("dataset").order_by("dataset__slug")
+        if user.has_perm("workflows.change_subjectrequest"):
+            return rows
+        return rows.filter(dataset__owner=user)
+
+
+# --- Public endpoints (no sign-in) ----------------------------------------------------------
+
+
+class PublicIntakeView(APIView):
+    """Anyone may ask; nothing happens until they confirm the code sent to their e-mail."""
+
+    authentication_classes: list = []
+    permission_classes = [permissions.AllowAny]
+    throttle_classes = [IntakeThrottle]
+
+    @extend_schema(request=IntakeSerializer, responses={201: OpenApiTypes.OBJECT})
+    def post(self, request):
+        body = IntakeSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        created = subjects.subject_request_create(
+            actor=None, channel=Channel.API, **body.validated_data
+        )
+        return Response(
+            {
+                "reference": created.reference,
+                "id": created.pk,
+                "status": created.status,
+                "deadline": created.deadline,
+                "next": "Enter the code we e-mailed you at POST subject-intake/verify",
+            },
+            status=status.HTTP_201_CREATED,
+        )
+
+
+class VerifySerializer(serializers.Serializer):
+    request = serializers.IntegerField()
+    code = serializers.CharField(max_length=20, required=False, allow_blank=True)
+    token = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    resend = serializers.BooleanField(default=False)
+
+
+class PublicVerifyView(APIView):
+    """Confirm a request with the e-mailed code or link token, or ask for a new code."""
+
+    authentication_classes: list = []
+    permission_classes = [permissions.AllowAny]
+    throttle_classes = [IntakeThrottle]
+
+    @extend_schema(request=VerifySerializer, responses=OpenApiTypes.OBJECT)
+    def post(self, request):
+        body = VerifySerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        target = get_object_or_404(SubjectRequest, pk=data["request"])
+        if data["resend"]:
+            subjects.verification_resend(request=target)
+            return Response({"reference": target.reference, "sent": True})
+        verified = subjects.verification_check(
+            request=target, code=data.get("code", ""), token=data.get("token", "")
+        )
+        return Response({"reference": verified.reference, "status": verified.status})

@@ -1,0 +1,99 @@
+"""Forms of the data-subject request pages: intake (public and staff), steps, tasks."""
+
+from django import forms
+
+from catalog.models import Jurisdiction
+from requests.models.subjects import Channel, IdentifierKind, MlDecision, SubjectRequestType
+
+OPTIONAL_IDENTIFIERS = [k for k in IdentifierKind if k != IdentifierKind.EMAIL]
+
+
+class IntakeForm(forms.Form):
+    """What a person asks for, who they are, and where they live."""
+
+    type = forms.ChoiceField(choices=SubjectRequestType.choices, label="What do you ask for?")
+    jurisdiction = forms.ModelChoiceField(
+        queryset=Jurisdiction.objects.order_by("name"),
+        label="Where do you live?",
+        help_text="Its law sets the time we have to answer.",
+    )
+    email = forms.EmailField(
+        label="Your e-mail address", help_text="We send a code there to confirm it is you."
+    )
+    details = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 4}),
+        required=False,
+        max_length=5000,
+        help_text="Anything that helps us find your data (or, to correct it, what is wrong).",
+    )
+    agent_name = forms.CharField(
+        required=False, max_length=200, label="Acting for someone else? Your name"
+    )
+    agent_authority = forms.CharField(
+        required=False, max_length=300, label="How you are authorised to act for them"
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for kind in OPTIONAL_IDENTIFIERS:
+            self.fields[kind] = forms.CharField(required=False, max_length=200, label=kind.label)
+
+    def service_kwargs(self) -> dict:
+        data = self.cleaned_data
+        identifiers = {IdentifierKind.EMAIL.value: data["email"]}
+        identifiers.update({k.value: data[k] for k in OPTIONAL_IDENTIFIERS if data.get(k)})
+        return {
+            "type": data["type"],
+            "jurisdiction": data["jurisdiction"],
+            "identifiers": identifiers,
+            "details": data["details"],
+            "agent_name": data["agent_name"],
+            "agent_authority": data["agent_authority"],
+        }
+
+
+class StaffIntakeForm(IntakeForm):
+    """A request received by e-mail, post, phone or in person, recorded by an officer."""
+
+    received_at = forms.DateTimeField(
+        required=False, help_text="When it arrived (UTC); empty means now"
+    )
+    channel = forms.ChoiceField(choices=Channel.choices, initial=Channel.EMAIL)
+
+    def service_kwargs(self) -> dict:
+        return {
+            **super().service_kwargs(),
+            "received_at": self.cleaned_data.get("received_at"),
+            "channel": self.cleaned_data["channel"],
+        }
+
+
+class VerifyForm(forms.Form):
+    code = forms.CharField(max_length=12, label="The code from the e-mail")
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=2000)
+
+
+class OptionalReasonForm(forms.Form):
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}), max_length=2000, required=False
+    )
+
+
+class TaskCompleteForm(forms.Form):
+    note = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=5000,
+        required=False,
+        help_text="For an erasure: what was erased and how. For an export: anything to add.",
+    )
+    upload = forms.FileField(
+        required=False, help_text="The subject's records as .json (a list) or .csv (with a header)"
+    )
+
+
+class MlDecisionForm(forms.Form):
+    decision = forms.ChoiceField(choices=MlDecision.choices)
+    reason = forms.CharField(max_length=2000, required=False)

@@ -1,0 +1,342 @@
+"""Data-subject request pages: the officers' list and a request's timeline, the owners' task
+queue, and the public intake, verification and download pages. Thin: forms -> services."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required, permission_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.db.models import Count, Q
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
+
+from catalog.forms import add_service_error
+from requests import subject_selectors as selectors
+from requests import subjects
+from requests.models.subjects import (
+    OPEN_STATUSES,
+    MlPropagationDecision,
+    SubjectRequest,
+    SubjectRequestStatus,
+    SubjectTask,
+    TaskStatus,
+    unseal_bytes,
+)
+from requests.subject_api import IntakeThrottle
+from requests.subject_forms import (
+    IntakeForm,
+    MlDecisionForm,
+    OptionalReasonForm,
+    ReasonForm,
+    StaffIntakeForm,
+    TaskCompleteForm,
+    VerifyForm,
+)
+
+PAGE_SIZE = 50
+reads_requests = permission_required("workflows.view_subjectrequest", raise_exception=True)
+works_tasks = permission_required("workflows.view_subjecttask", raise_exception=True)
+STEPS = {
+    "extend": (subjects.subject_request_extend, ReasonForm),
+    "pause": (subjects.subject_request_pause, ReasonForm),
+    "resume": (subjects.subject_request_resume, OptionalReasonForm),
+    "reject": (subjects.subject_request_reject, ReasonForm),
+    "withdraw": (subjects.subject_request_withdraw, OptionalReasonForm),
+}
+
+
+def _with_days_left(rows, today):
+    for row in rows:
+        row.days_left = (row.due - today).days if row.is_open else None
+    return rows
+
+
+# --- Officers ------------------------------------------------------------------------------
+
+
+@require_safe
+@login_required
+@reads_requests
+def request_list(request: HttpRequest) -> HttpResponse:
+    """Every request the reader may see, soonest deadline first, with days left."""
+    state = request.GET.get("state", "open")
+    rows = selectors.requests_for(request.user).annotate(
+        tasks_total=Count("tasks", distinct=True),
+        tasks_open=Count("tasks", filter=~Q(tasks__status=TaskStatus.DONE), distinct=True),
+    )
+    if state == "open":
+        rows = rows.filter(status__in=OPEN_STATUSES).order_by("deadline", "id")
+    elif state == "closed":
+        rows = rows.exclude(status__in=OPEN_STATUSES).order_by("-closed_at", "-id")
+    else:
+        state, rows = "all", rows.order_by("-received_at", "-id")
+    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    _with_days_left(page.object_list, timezone.now().date())
+    context = {
+        "page": page,
+        "state": state,
+        "states": ["open", "closed", "all"],
+        "can_create": request.user.has_perm("workflows.add_subjectrequest"),
+    }
+    return render(request, "requests/subjects/request_list.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+@permission_required("workflows.add_subjectrequest", raise_exception=True)
+def request_create(request: HttpRequest) -> HttpResponse:
+    """Record a request that came by e-mail, post, phone or in person."""
+    form = StaffIntakeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            created = subjects.subject_request_create(actor=request.user, **form.service_kwargs())
+        except ValidationError as error:
+            add_service_error(form, error)
+        else:
+            messages.success(request, f"{created.reference} recorded; the subject must verify.")
+            return redirect("workflows:subject-detail", created.pk)
+    return render(request, "requests/subjects/request_form.html", {"form": form})
+
+
+@require_safe
+@login_required
+@reads_requests
+def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """A request: its clock, tasks, model decisions, package and timeline."""
+    target = get_object_or_404(selectors.requests_for(request.user), pk=pk)
+    manages = subjects.can_manage(request.user, target)
+    context = {
+        "req": target,
+        "days_left": selectors.days_left(target) if target.is_open else None,
+        "identifiers": target.identifiers if manages else None,
+        "tasks": target.tasks.select_related("owner"),
+        "decisions": target.ml_decisions.all(),
+        "events": target.events.order_by("at", "id"),
+        "package": getattr(target, "package", None),
+        "manages": manages,
+        "reason_form": ReasonForm(),
+        "optional_form": OptionalReasonForm(),
+        "S": SubjectRequestStatus,
+    }
+    return render(request, "requests/subjects/request_detail.html", context)
+
+
+@require_POST
+@login_required
+@reads_requests
+def request_step(request: HttpRequest, pk: int, step: str) -> HttpResponse:
+    """Extend, pause, resume, reject, withdraw or close, then back to the request."""
+    target = get_object_or_404(selectors.requests_for(request.user), pk=pk)
+    try:
+        if step == "close":
+            subjects.subject_request_close(actor=request.user, request=target)
+        elif step == "reissue":
+            subjects.package_reissue(actor=request.user, request=target)
+        elif step in STEPS:
+            service, form_class = STEPS[step]
+            form = form_class(request.POST)
+            if not form.is_valid():
+                raise ValidationError({"reason": "Give the reason"})
+            service(actor=request.user, request=target, reason=form.cleaned_data["reason"])
+        else:
+            raise Http404("No such step")
+    except ValidationError as error:
+        for message in error.messages:
+            messages.error(request, message)
+    else:
+        messages.success(request, f"{target.reference}: {step} done.")
+    return redirect("workflows:subject-detail", pk)
+
+
+# --- Data owners --------------------------------------------------------------------------
+
+
+@require_safe
+@login_required
+@works_tasks
+def task_list(request: HttpRequest) -> HttpResponse:
+    """A data owner's queue: open tasks of their datasets, soonest due first."""
+    show_done = request.GET.get("done") == "1"
+    rows = (
+        selectors.tasks_for(request.user) if show_done else selectors.open_tasks_for(request.user)
+    )
+    page = Paginator(rows.order_by("due_on", "id"), PAGE_SIZE).get_page(request.GET.get("page"))
+    today = timezone.now().date()
+    for task in page.object_list:
+        task.days_left = (task.due_on - today).days
+    return render(
+        request, "requests/subjects/task_list.html", {"page": page, "show_done": show_done}
+    )
+
+
+def _task_for(user, pk: int) -> SubjectTask:
+    return get_object_or_404(selectors.tasks_for(user).select_related("owner"), pk=pk)
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+@works_tasks
+def task_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """One task: who the subject is (need to know), the answer form, model decisions."""
+    task = _task_for(request.user, pk)
+    form = TaskCompleteForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            upload = form.cleaned_data.get("upload")
+            rows = subjects.parse_upload(upload.name, upload.read()) if upload else None
+            subjects.task_complete(
+                actor=request.user, task=task, note=form.cleaned_data["note"], rows=rows
+            )
+        except ValidationError as error:
+            add_service_error(form, error)
+        else:
+            messages.success(request, f"{task.dataset_slug}: answered.")
+            return redirect("workflows:subject-task-detail", pk)
+    decisions = [d for d in task.request.ml_decisions.all() if task.dataset_slug in d.datasets]
+    context = {
+        "task": task,
+        "req": task.request,
+        "identifiers": subjects.identifiers_for_task(task),
+        "form": form,
+        "decisions": decisions,
+        "ml_form": MlDecisionForm(),
+        "answerable": task.status in (TaskStatus.OPEN, TaskStatus.FAILED)
+        and task.request.status == SubjectRequestStatus.IN_PROGRESS,
+    }
+    return render(request, "requests/subjects/task_detail.html", context)
+
+
+@require_POST
+@login_required
+@works_tasks
+def task_retry(request: HttpRequest, pk: int) -> HttpResponse:
+    task = _task_for(request.user, pk)
+    try:
+        subjects.task_retry(actor=request.user, task=task)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    return redirect("workflows:subject-task-detail", pk)
+
+
+@require_POST
+@login_required
+@works_tasks
+def ml_decide(request: HttpRequest, pk: int) -> HttpResponse:
+    """Record what happens to one model trained on erased data."""
+    decision = get_object_or_404(MlPropagationDecision, pk=pk)
+    form = MlDecisionForm(request.POST)
+    try:
+        if not form.is_valid():
+            raise ValidationError({"decision": "Choose a decision"})
+        subjects.ml_decision_record(
+            actor=request.user,
+            decision=decision,
+            choice=form.cleaned_data["decision"],
+            reason=form.cleaned_data["reason"],
+        )
+    except PermissionDenied:
+        raise Http404("No such decision") from None
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, f"{decision.run_name}: decision recorded.")
+    task = decision.request.tasks.filter(owner=request.user).first()
+    if task:
+        return redirect("workflows:subject-task-detail", task.pk)
+    return redirect("workflows:subject-detail", decision.request_id)
+
+
+# --- The public: intake, verification, download ----------------------------------------------
+
+
+def _throttled(request: HttpRequest) -> bool:
+    return not IntakeThrottle().allow_request(request, None)
+
+
+@require_http_methods(["GET", "POST"])
+def public_intake(request: HttpRequest) -> HttpResponse:
+    """Anyone may ask about their data; the e-mailed code confirms it is theirs."""
+    form = IntakeForm(request.POST or None)
+    if request.method == "POST":
+        if _throttled(request):
+            return HttpResponse("Too many requests from your address; try later.", status=429)
+        if form.is_valid():
+            try:
+                created = subjects.subject_request_create(actor=None, **form.service_kwargs())
+            except ValidationError as error:
+                add_service_error(form, error)
+            else:
+                return redirect("workflows:subject-verify", created.pk)
+    return render(
+        request,
+        "requests/subjects/public_intake.html",
+        {"form": form},
+        status=400 if form.errors else 200,
+    )
+
+
+def _verify_page(request, target, form, status=200):
+    return render(
+        request,
+        "requests/subjects/public_verify.html",
+        {"req": target, "form": form},
+        status=status,
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def public_verify(request: HttpRequest, pk: int) -> HttpResponse:
+    """Enter the code; or ask for a new one."""
+    target = get_object_or_404(SubjectRequest, pk=pk)
+    form = VerifyForm(request.POST or None)
+    if request.method != "POST":
+        return _verify_page(request, target, form)
+    if _throttled(request):
+        return HttpResponse("Too many attempts from your address; try later.", status=429)
+    try:
+        if "resend" in request.POST:
+            subjects.verification_resend(request=target)
+            messages.info(request, "A new code is on its way.")
+            return redirect("workflows:subject-verify", pk)
+        if form.is_valid():
+            subjects.verification_check(request=target, code=form.cleaned_data["code"])
+            return render(request, "requests/subjects/public_done.html", {"req": target})
+    except ValidationError as error:
+        add_service_error(form, error)
+    return _verify_page(request, target, form, status=400)
+
+
+@require_http_methods(["GET", "POST"])
+def public_verify_link(request: HttpRequest, pk: int, token: str) -> HttpResponse:
+    """The e-mailed link: a button confirms (mail scanners that follow links confirm nothing)."""
+    target = get_object_or_404(SubjectRequest, pk=pk)
+    form = VerifyForm()
+    if request.method == "POST":
+        if _throttled(request):
+            return HttpResponse("Too many attempts from your address; try later.", status=429)
+        try:
+            subjects.verification_check(request=target, token=token)
+        except ValidationError as error:
+            add_service_error(form, ValidationError({"code": error.messages}))
+            return _verify_page(request, target, form, status=400)
+        return render(request, "requests/subjects/public_done.html", {"req": target})
+    return render(request, "requests/subjects/public_verify.html",
+                  {"req": target, "form": form, "link": True})  # fmt: skip
+
+
+@require_safe
+def public_package(request: HttpRequest, pk: int, token: str) -> HttpResponse:
+    """The subject's download, while the link is valid."""
+    try:
+        package = subjects.package_for_download(request_id=pk, token=token)
+    except PermissionDenied as error:
+        return render(request, "requests/subjects/public_done.html",
+                      {"problem": str(error)}, status=403)  # fmt: skip
+    response = HttpResponse(unseal_bytes(package.content_sealed), content_type="application/zip")
+    response["Content-Disposition"] = f'attachment; filename="{package.filename}"'
+    response["X-Content-SHA256"] = package.sha256
+    response["Cache-Control"] = "no-store"
+    return response

@@ -1,0 +1,1114 @@
+"""Data-subject requests: intake, verification, discovery, tasks, fulfilment, deadlines.
+
+Every verb is one transaction with its ledger entry and timeline event. The request's state is
+its `status`; `TRANSITIONS` is the one table of allowed steps and `_transition` the one place
+that takes them, with a compare-and-swap on the status. Celery tasks (requests/tasks.py) only
+call the functions here with ids; each is safe to run twice.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import hmac
+import io
+import json
+import secrets
+from collections import defaultdict
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.mail import send_mail
+from django.core.validators import validate_email
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.urls import reverse
+from django.utils import timezone
+
+from catalog.models import Jurisdiction
+from governance.ledger import ledger_append, pseudonym
+from governance.models import TrainingRunDataset
+from governance.notifications import notify, officers_for
+from requests import connectors, deadlines
+from requests.models.subjects import (
+    EXPORTING_TYPES,
+    OPEN_STATUSES,
+    Channel,
+    DatasetConnector,
+    IdentifierKind,
+    MlDecision,
+    MlPropagationDecision,
+    SubjectEvent,
+    SubjectPackage,
+    SubjectReminder,
+    SubjectRequest,
+    SubjectRequestStatus,
+    SubjectRequestType,
+    SubjectTask,
+    TaskStatus,
+    VerificationChallenge,
+    VerificationState,
+    seal,
+    seal_bytes,
+)
+
+S = SubjectRequestStatus
+OPEN = frozenset(OPEN_STATUSES)
+MAX_IDENTIFIER_LENGTH = 200
+MAX_MANUAL_ROWS = 10_000
+
+# action -> (statuses it may start from, status it leads to; None keeps the status).
+TRANSITIONS: dict[str, tuple[frozenset[str], str | None]] = {
+    "verify": (frozenset({S.AWAITING_VERIFICATION}), S.VERIFIED),
+    "link_duplicate": (frozenset({S.AWAITING_VERIFICATION}), S.DUPLICATE),
+    "discover": (frozenset({S.VERIFIED}), S.IN_PROGRESS),
+    "pause": (frozenset({S.AWAITING_VERIFICATION, S.VERIFIED, S.IN_PROGRESS}), S.PAUSED),
+    "resume": (frozenset({S.PAUSED}), None),
+    "extend": (OPEN, None),
+    "ready": (frozenset({S.IN_PROGRESS}), S.READY),
+    "complete": (frozenset({S.READY}), S.COMPLETED),
+    "reject": (OPEN, S.REJECTED),
+    "withdraw": (OPEN, S.WITHDRAWN),
+    "revive": (frozenset({S.DUPLICATE}), S.VERIFIED),
+    "answered_with_original": (frozenset({S.DUPLICATE}), S.COMPLETED),
+}
+CLOSING = {S.COMPLETED, S.REJECTED, S.WITHDRAWN}
+
+
+def actor_name(user) -> str:
+    """How a person is shown in records that outlive their account."""
+    return (user.get_full_name() or user.get_username()) if user else "system"
+
+
+# --- Who may do what ------------------------------------------------------------------------
+
+
+def can_manage(user, request: SubjectRequest | None = None) -> bool:
+    """Privacy officers manage requests; one given jurisdictions manages only theirs."""
+    if not user.has_perm("workflows.change_subjectrequest"):
+        return False
+    if request is None or user.is_superuser:
+        return True
+    from governance.notifications import jurisdictions_of
+
+    mine = jurisdictions_of(user)
+    return mine is None or request.jurisdiction_id in mine
+
+
+def can_view(user, request: SubjectRequest) -> bool:
+    """Officers who manage it, and the read-only roles (executives, auditors)."""
+    return can_manage(user, request) or user.has_perm("workflows.view_subjectrequest")
+
+
+def can_work_task(user, task: SubjectTask) -> bool:
+    """The task's owner, or an officer who manages its request."""
+    return task.owner_id == user.pk or can_manage(user, task.request)
+
+
+def _require_manager(user, request: SubjectRequest | None = None) -> None:
+    if not can_manage(user, request):
+        raise PermissionDenied("Only a privacy officer who answers for it may do this")
+
+
+# --- Transitions ----------------------------------------------------------------------------
+
+
+def _event(request, *, actor, action, from_status="", to_status="", comment="", name=None):
+    SubjectEvent.objects.create(
+        request=request,
+        actor=actor,
+        actor_name=name or actor_name(actor),
+        action=action,
+        from_status=from_status,
+        to_status=to_status,
+        comment=comment,
+    )
+
+
+def _ledger(request, *, actor, kind: str, data: dict | None = None) -> None:
+    ledger_append(
+        actor=actor,
+        kind=f"subject_request.{kind}",
+        subjects=[request.ref, request.subject_key],
+        data={"type": request.type, "jurisdiction": request.jurisdiction_id, **(data or {})},
+    )
+
+
+def _transition(
+    request: SubjectRequest,
+    action: str,
+    *,
+    actor=None,
+    comment: str = "",
+    fields: dict | None = None,
+    when: Q | None = None,
+    ledger: dict | None = None,
+    name: str | None = None,
+) -> SubjectRequest:
+    """Take one step of TRANSITIONS with a compare-and-swap; write event and ledger."""
+    sources, target = TRANSITIONS[action]
+    current = request.status
+    if current not in sources:
+        raise ValidationError(
+            {
+                "status": f"A request that is {S(current).label.lower()} cannot {action.replace('_', ' ')}"
+            }
+        )
+    changes = dict(fields or {})
+    target = target or changes.pop("status", current)
+    if target in CLOSING:
+        changes.setdefault("closed_at", timezone.now())
+    rows = SubjectRequest.objects.filter(pk=request.pk, status=current)
+    if when is not None:
+        rows = rows.filter(when)
+    if rows.update(status=target, **changes) != 1:
+        raise ValidationError({"status": "The request changed meanwhile; reload and try again"})
+    request.refresh_from_db()
+    _event(request, actor=actor, action=action, from_status=current, to_status=target,
+           comment=comment, name=name)  # fmt: skip
+    _ledger(
+        request, actor=actor, kind=action, data={"from": current, "to": target, **(ledger or {})}
+    )
+    return request
+
+
+def _queue(task_name: str, *args) -> None:
+    """Queue a Celery task of requests.tasks once the transaction has committed."""
+
+    def send():
+        from requests import tasks
+
+        queue = settings.SUBJECT_REQUESTS_QUEUE or None  # None: Celery's default queue
+        getattr(tasks, task_name).apply_async(args=args, queue=queue)
+
+    transaction.on_commit(send)
+
+
+def _mail_subject(request: SubjectRequest, subject: str, body: str) -> None:
+    """E-mail the data subject after the commit (they have no account to notify)."""
+    address = request.email
+
+    def send():
+        send_mail(subject=f"[{request.reference}] {subject}", message=body, from_email=None,
+                  recipient_list=[address])  # fmt: skip
+
+    if address:
+        transaction.on_commit(send)
+
+
+def _url(name: str, *args) -> str:
+    return reverse(name, args=args)
+
+
+def _absolute(path: str) -> str:
+    return f"{settings.SITE_URL.rstrip('/')}{path}"
+
+
+def _officers_notify(request: SubjectRequest, kind: str, title: str, body: str = "") -> None:
+    notify(
+        recipients=officers_for([request.jurisdiction]),
+        kind=f"subject_request.{kind}",
+        title=f"{request.reference}: {title}",
+        body=body,
+        url=_url("workflows:subject-detail", request.pk),
+    )
+
+
+# --- Intake ---------------------------------------------------------------------------------
+
+
+def _clean_identifiers(identifiers) -> dict[str, str]:
+    if not isinstance(identifiers, dict) or not identifiers:
+        raise ValidationError({"identifiers": "Give at least the subject's e-mail address"})
+    cleaned = {}
+    for kind, value in identifiers.items():
+        if kind not in IdentifierKind.values:
+            known = ", ".join(IdentifierKind.values)
+            raise ValidationError({"identifiers": f"Unknown identifier kind {kind!r}; use {known}"})
+        value = str(value or "").strip()
+        if not value:
+            continue
+        if len(value) > MAX_IDENTIFIER_LENGTH:
+            raise ValidationError({"identifiers": f"The {kind} is longer than 200 characters"})
+        cleaned[kind] = value
+    email = cleaned.get(IdentifierKind.EMAIL)
+    if not email:
+        raise ValidationError(
+            {"identifiers": "The subject's e-mail address is needed to verify who asks"}
+        )
+    try:
+        validate_email(email)
+    except ValidationError:
+        raise ValidationError({"identifiers": f"{email!r} is not an e-mail address"}) from None
+    cleaned[IdentifierKind.EMAIL] = email.lower()
+    return cleaned
+
+
+def _jurisdiction(value) -> Jurisdiction:
+    if isinstance(value, Jurisdiction):
+        return value
+    found = Jurisdiction.objects.filter(pk=str(value or "")).first()
+    if found is None:
+        raise ValidationError({"jurisdiction": f"Unknown jurisdiction {value!r}"})
+    return found
+
+
+def clock_of(jurisdiction: Jurisdiction) -> deadlines.Clock:
+    return deadlines.Clock.of(jurisdiction, settings.SUBJECT_REQUEST_DEFAULT_DAYS)
+
+
+def _open_original(subject_key: str, type_: str) -> SubjectRequest | None:
+    """The open request of the same subject and type that a new one duplicates."""
+    return (
+        SubjectRequest.objects.filter(
+            subject_key=subject_key, type=type_, status__in=OPEN, duplicate_of__isnull=True
+        )
+        .order_by("received_at", "id")
+        .first()
+    )
+
+
+@transaction.atomic
+def subject_request_create(
+    *,
+    actor,
+    type: str,
+    jurisdiction,
+    identifiers: dict,
+    received_at: dt.datetime | None = None,
+    channel: str = Channel.WEB_FORM,
+    agent_name: str = "",
+    agent_authority: str = "",
+    details: str = "",
+) -> SubjectRequest:
+    """Take a request in (staff, API or the public form), start its clock, send verification."""
+    if actor is not None and not actor.has_perm("workflows.add_subjectrequest"):
+        raise PermissionDenied("Only privacy officers may record subject requests")
+    if type not in SubjectRequestType.values:
+        known = ", ".join(SubjectRequestType.values)
+        raise ValidationError({"type": f"Unknown request type {type!r}; use one of {known}"})
+    if channel not in Channel.values:
+        raise ValidationError({"channel": f"Unknown channel {channel!r}"})
+    jurisdiction = _jurisdiction(jurisdiction)
+    identifiers = _clean_identifiers(identifiers)
+    now = timezone.now()
+    received_at = received_at or now
+    if received_at > now + dt.timedelta(minutes=5):
+        raise ValidationError({"received_at": "A request cannot be received in the future"})
+    if agent_authority and not agent_name:
+        raise ValidationError({"agent_name": "Name the agent whose authority is described"})
+    clock = clock_of(jurisdiction)
+    received = deadlines.receipt_date(received_at)
+    subject_key = pseudonym(identifiers[IdentifierKind.EMAIL])
+    request = SubjectRequest.objects.create(
+        type=type,
+        jurisdiction=jurisdiction,
+        sealed=seal({"identifiers": identifiers, "details": details}),
+        subject_key=subject_key,
+        identifier_kinds=sorted(identifiers),
+        received_at=received_at,
+        channel=channel,
+        agent_name=agent_name,
+        agent_authority=agent_authority,
+        deadline=deadlines.due_date(received, clock),
+        acknowledge_by=deadlines.acknowledge_by(received, clock),
+        acknowledged_at=now,
+        deadline_basis=deadlines.basis(clock, jurisdiction.dsr_citation)[:300],
+        duplicate_of=_open_original(subject_key, type),
+        created_by=actor,
+    )
+    original = request.duplicate_of
+    comment = f"Duplicate of {original.reference}: verified on its own" if original else ""
+    _event(request, actor=actor, action="received", to_status=request.status, comment=comment,
+           name=None if actor else "the subject")  # fmt: skip
+    _ledger(request, actor=actor, kind="received", data={
+        "channel": channel, "deadline": request.deadline.isoformat(),
+        "agent": bool(agent_name), "duplicate_of": original.pk if original else None,
+    })  # fmt: skip
+    _issue_challenge(request)
+    _officers_notify(request, "received", f"new {request.get_type_display()} request",
+                     f"Due {request.deadline.isoformat()}.")  # fmt: skip
+    return request
+
+
+# --- Identity verification ------------------------------------------------------------------
+
+
+def _secret_hash(request_id: int, purpose: str, secret: str) -> str:
+    key = settings.SUBJECT_DATA_KEY.encode()
+    return hmac.new(key, f"{purpose}:{request_id}:{secret}".encode(), hashlib.sha256).hexdigest()
+
+
+def _issue_challenge(request: SubjectRequest) -> VerificationChallenge:
+    code = f"{secrets.randbelow(10**6):06d}"
+    token = secrets.token_urlsafe(32)
+    challenge = VerificationChallenge.objects.create(
+        request=request,
+        code_hash=_secret_hash(request.pk, "code", code),
+        token_hash=_secret_hash(request.pk, "link", token),
+        expires_at=timezone.now() + dt.timedelta(minutes=settings.SUBJECT_VERIFICATION_MINUTES),
+        max_attempts=settings.SUBJECT_VERIFICATION_ATTEMPTS,
+    )
+    link = _absolute(_url("workflows:subject-verify-link", request.pk, token))
+    hours = settings.SUBJECT_VERIFICATION_MINUTES // 60
+    _mail_subject(
+        request,
+        "Please confirm your request",
+        f"We received your {request.get_type_display()} request ({request.reference}).\n\n"
+        f"To confirm it is yours, enter the code {code} at "
+        f"{_absolute(_url('workflows:subject-verify', request.pk))} or open {link}.\n"
+        f"The code works for {hours} hours. If you did not ask, ignore this message.",
+    )
+    return challenge
+
+
+@transaction.atomic
+def verification_resend(*, request: SubjectRequest) -> VerificationChallenge:
+    """A fresh code and link (the earlier ones stop working), a limited number of times."""
+    request = SubjectRequest.objects.select_for_update().get(pk=request.pk)
+    if request.status != S.AWAITING_VERIFICATION:
+        raise ValidationError({"status": "This request is not waiting for verification"})
+    if request.challenges.count() >= settings.SUBJECT_VERIFICATION_CHALLENGES:
+        raise ValidationError({"code": "No more codes can be sent for this request"})
+    request.challenges.filter(used_at__isnull=True, locked_at__isnull=True).update(
+        expires_at=timezone.now()
+    )
+    _event(request, actor=None, action="verification_resent", name="the subject")
+    return _issue_challenge(request)
+
+
+def verification_check(
+    *, request: SubjectRequest, code: str = "", token: str = ""
+) -> SubjectRequest:
+    """Check a code or link; every attempt counts (committed even when wrong), then it locks."""
+    if not code and not token:
+        raise ValidationError({"code": "Enter the code from the e-mail"})
+    with transaction.atomic():
+        challenge = _claim_attempt(request)
+    field, secret, purpose, stored = (
+        ("code", code, "code", challenge.code_hash)
+        if code
+        else ("token", token, "link", challenge.token_hash)
+    )
+    if hmac.compare_digest(_secret_hash(request.pk, purpose, secret.strip()), stored):
+        return _verified(request, challenge)
+    left = challenge.max_attempts - challenge.attempts
+    if left <= 0:
+        _lock(request, challenge)
+        raise ValidationError({field: "Wrong code: too many attempts, verification is locked"})
+    raise ValidationError({field: f"Wrong code: {left} attempt{'s' if left > 1 else ''} left"})
+
+
+def _claim_attempt(request: SubjectRequest) -> VerificationChallenge:
+    """Count one attempt against the current challenge by compare-and-swap."""
+    request.refresh_from_db()
+    if request.status != S.AWAITING_VERIFICATION:
+        raise ValidationError({"code": "This request is not waiting for verification"})
+    challenge = request.challenges.order_by("-created_at", "-id").first()
+    if challenge is None:
+        raise ValidationError({"code": "No code was sent for this request"})
+    if challenge.locked_at or request.verification == VerificationState.LOCKED:
+        raise ValidationError({"code": "Too many wrong attempts: verification is locked"})
+    if challenge.used_at:
+        raise ValidationError({"code": "This code was already used"})
+    if challenge.expires_at <= timezone.now():
+        raise ValidationError({"code": "The code has expired: ask for a new one"})
+    claimed = VerificationChallenge.objects.filter(
+        pk=challenge.pk, attempts=challenge.attempts, locked_at__isnull=True, used_at__isnull=True
+    ).update(attempts=F("attempts") + 1)
+    if not claimed:
+        raise ValidationError({"code": "Another attempt is being checked: try again"})
+    challenge.attempts += 1
+    return challenge
+
+
+@transaction.atomic
+def _lock(request: SubjectRequest, challenge: VerificationChallenge) -> None:
+    VerificationChallenge.objects.filter(pk=challenge.pk).update(locked_at=timezone.now())
+    request.refresh_from_db()
+    out_of_codes = request.challenges.count() >= settings.SUBJECT_VERIFICATION_CHALLENGES
+    _event(request, actor=None, action="verification_locked", name="the subject",
+           comment="No more codes may be sent" if out_of_codes else "A new code may be sent")  # fmt: skip
+    _ledger(request, actor=None, kind="verification_locked", data={"final": out_of_codes})
+    if out_of_codes:
+        SubjectRequest.objects.filter(pk=request.pk).update(verification=VerificationState.LOCKED)
+        request.refresh_from_db()
+        _transition(request, "reject", comment="Identity could not be verified",
+                    ledger={"reason": "verification_failed"})  # fmt: skip
+        _officers_notify(request, "verification_locked", "identity could not be verified")
+
+
+@transaction.atomic
+def _verified(request: SubjectRequest, challenge: VerificationChallenge) -> SubjectRequest:
+    used = VerificationChallenge.objects.filter(pk=challenge.pk, used_at__isnull=True).update(
+        used_at=timezone.now()
+    )
+    if not used:
+        raise ValidationError({"code": "This code was already used"})
+    request = SubjectRequest.objects.select_for_update().get(pk=request.pk)
+    original = request.duplicate_of
+    fields = {"verification": VerificationState.VERIFIED, "verified_at": timezone.now()}
+    if original is not None and original.is_open:
+        request = _transition(request, "link_duplicate", fields=fields, name="the subject",
+                              comment=f"Answered with {original.reference}")  # fmt: skip
+        _mail_subject(request, "We are already working on this",
+                      f"Your request duplicates {original.reference}, which is already open; "
+                      "you will receive one answer.")  # fmt: skip
+        return request
+    request = _transition(request, "verify", fields=fields, name="the subject")
+    _queue("subject_discovery", request.pk)
+    return request
+
+
+# --- Discovery ------------------------------------------------------------------------------
+
+
+def discovery_run(*, request_id: int) -> int:
+    """Create one task per dataset that may hold the subject's data; returns tasks created.
+
+    Exactly once: the request row is locked, tasks are unique per (request, dataset), and the
+    status moves on only from `verified`, all in one transaction."""
+    from requests.subject_selectors import candidate_datasets
+
+    with transaction.atomic():
+        request = SubjectRequest.objects.select_for_update().filter(pk=request_id).first()
+        if request is None or request.status != S.VERIFIED:
+            return 0
+        datasets = list(candidate_datasets(request))
+        today = timezone.now().date()
+        exports = request.type in EXPORTING_TYPES or request.type == SubjectRequestType.ERASURE
+        connectors_by_dataset = {
+            c.dataset_id: c for c in DatasetConnector.objects.filter(dataset__in=datasets)
+        }
+        SubjectTask.objects.bulk_create(
+            [
+                SubjectTask(
+                    request=request,
+                    dataset=dataset,
+                    dataset_slug=dataset.slug,
+                    owner_id=dataset.owner_id,
+                    due_on=deadlines.task_due(request.due, today),
+                    automatic=exports
+                    and dataset.pk in connectors_by_dataset
+                    and connectors_by_dataset[dataset.pk].automatic,
+                )
+                for dataset in datasets
+            ],
+            ignore_conflicts=True,
+        )
+        if request.type == SubjectRequestType.ERASURE:
+            _create_ml_decisions(request, datasets)
+        slugs = sorted(d.slug for d in datasets)
+        request = _transition(request, "discover", fields={"discovered_at": timezone.now()},
+                              ledger={"datasets": slugs},
+                              comment=f"{len(slugs)} dataset(s) may hold the subject's data")  # fmt: skip
+        tasks = list(request.tasks.select_related("owner"))
+        _tell_owners(request, tasks)
+        for task in tasks:
+            if task.automatic:
+                _queue("subject_connector_run", task.pk)
+        _maybe_ready(request)
+        return len(tasks)
+
+
+def _create_ml_decisions(request: SubjectRequest, datasets) -> None:
+    """One decision to make per training run that read any of the datasets to erase from."""
+    by_run: dict[int, list[str]] = defaultdict(list)
+    runs = {}
+    reads = TrainingRunDataset.objects.filter(dataset__in=datasets).select_related("run", "dataset")
+    for read in reads:
+        by_run[read.run_id].append(read.dataset.slug)
+        runs[read.run_id] = read.run
+    MlPropagationDecision.objects.bulk_create(
+        [
+            MlPropagationDecision(
+                request=request,
+                training_run=runs[run_id],
+                run_name=runs[run_id].name,
+                model_name=runs[run_id].model_name,
+                datasets=sorted(set(slugs)),
+            )
+            for run_id, slugs in by_run.items()
+        ],
+        ignore_conflicts=True,
+    )
+
+
+def _tell_owners(request: SubjectRequest, tasks: list[SubjectTask]) -> None:
+    by_owner: dict = defaultdict(list)
+    for task in tasks:
+        by_owner[task.owner].append(task)
+    for owner, theirs in by_owner.items():
+        slugs = ", ".join(t.dataset_slug for t in theirs)
+        notify(
+            recipients=[owner],
+            kind="subject_request.task",
+            title=f"{request.reference}: {request.get_type_display()} for {slugs}",
+            body=f"Due {min(t.due_on for t in theirs).isoformat()}.",
+            url=_url("workflows:subject-task-list"),
+        )
+
+
+# --- Tasks: connectors and manual answers ---------------------------------------------------
+
+
+class ConnectorRetry(Exception):
+    """A connector failed for a reason that may pass (the database was unreachable)."""
+
+
+def connector_run(*, task_id: int) -> str:
+    """Run a task's connector once: claim it by compare-and-swap, run, record, release.
+
+    A run whose worker died keeps its claim until the lease passes, then anyone may retake it;
+    erasures are idempotent (deleted rows are gone, masked rows no longer match)."""
+    now = timezone.now()
+    stale = now - dt.timedelta(seconds=settings.SUBJECT_CONNECTOR_LEASE_SECONDS)
+    claimed = (
+        SubjectTask.objects.filter(pk=task_id, automatic=True)
+        .filter(Q(status=TaskStatus.OPEN) | Q(status=TaskStatus.RUNNING, claimed_at__lt=stale))
+        .update(status=TaskStatus.RUNNING, claimed_at=now, attempts=F("attempts") + 1)
+    )
+    if not claimed:
+        return "not-claimed"
+    task = SubjectTask.objects.select_related("request", "dataset__connector").get(pk=task_id)
+    if task.request.status != S.IN_PROGRESS:
+        _release(task, "")
+        return "request-not-in-progress"
+    connector = getattr(task.dataset, "connector", None) if task.dataset else None
+    identifier = task.request.identifiers.get(connector.identifier_kind) if connector else None
+    if connector is None or not connector.automatic or not identifier:
+        _to_manual(task, "No connector or no identifier it can look up: answer by hand")
+        return "manual"
+    try:
+        result = connectors.run(connector, task.request.type, identifier, task)
+    except connectors.TransientError as exc:
+        if _failed(task, exc, transient=True) == "retry":
+            raise ConnectorRetry(str(exc)) from exc
+        return "failed"
+    except connectors.ConnectorError as exc:
+        return _failed(task, exc, transient=False)
+    return "done" if result else "lost-claim"
+
+
+def record_connector_result(task: SubjectTask, result: connectors.Result) -> bool:
+    """Write a connector's counts and export and finish the task, inside the caller's
+    transaction; False when the claim was lost meanwhile."""
+    rows = SubjectTask.objects.filter(
+        pk=task.pk, status=TaskStatus.RUNNING, claimed_at=task.claimed_at
+    )
+    changes = {
+        "status": TaskStatus.DONE,
+        "rows_found": result.found,
+        "completed_at": timezone.now(),
+        "completed_by_name": "connector",
+        "last_error": "",
+    }
+    if result.rows is not None:
+        changes.update(rows_exported=len(result.rows), export_sealed=seal(result.rows))
+    if result.erased is not None:
+        changes["rows_erased"] = result.erased
+    if result.masked is not None:
+        changes["rows_masked"] = result.masked
+    if rows.update(**changes) != 1:
+        return False
+    request = SubjectRequest.objects.select_for_update().get(pk=task.request_id)
+    _task_ledger(request, task, "connector", result.as_dict())
+    _maybe_ready(request)
+    return True
+
+
+def prepare_connector_count(task: SubjectTask, count: int) -> None:
+    """Keep the count of rows about to be erased, committed before the target commits."""
+    SubjectTask.objects.filter(pk=task.pk, claimed_at=task.claimed_at).update(prepared_rows=count)
+
+
+def _task_ledger(request, task, mode: str, data: dict) -> None:
+    _event(request, actor=None, action="task_done",
+           comment=f"{task.dataset_slug}: {json.dumps(data, sort_keys=True)}", name=mode)  # fmt: skip
+    ledger_append(
+        actor=None,
+        kind="subject_task.done",
+        subjects=[request.ref, request.subject_key, f"dataset:{task.dataset_slug}"],
+        data={"mode": mode, **data},
+    )
+
+
+def _release(task: SubjectTask, error: str) -> None:
+    SubjectTask.objects.filter(pk=task.pk, status=TaskStatus.RUNNING).update(
+        status=TaskStatus.OPEN, last_error=error
+    )
+
+
+@transaction.atomic
+def _to_manual(task: SubjectTask, why: str) -> None:
+    SubjectTask.objects.filter(pk=task.pk, status=TaskStatus.RUNNING).update(
+        status=TaskStatus.OPEN, automatic=False, last_error=why
+    )
+    _event(task.request, actor=None, action="task_manual", comment=f"{task.dataset_slug}: {why}")
+
+
+@transaction.atomic
+def _failed(task: SubjectTask, exc: Exception, *, transient: bool) -> str:
+    """Surface a connector failure on the task; transient ones are retried until the cap."""
+    message = f"{type(exc).__name__}: {exc}"[:2000]
+    if transient and task.attempts < settings.SUBJECT_CONNECTOR_MAX_ATTEMPTS:
+        _release(task, message)
+        return "retry"
+    SubjectTask.objects.filter(pk=task.pk, status=TaskStatus.RUNNING).update(
+        status=TaskStatus.FAILED, last_error=message
+    )
+    _event(
+        task.request, actor=None, action="task_failed", comment=f"{task.dataset_slug}: {message}"
+    )
+    notify(
+        recipients=[task.owner],
+        kind="subject_request.task_failed",
+        title=f"{task.request.reference}: the connector for {task.dataset_slug} failed",
+        body=message,
+        url=_url("workflows:subject-task-detail", task.pk),
+    )
+    return "failed"
+
+
+@transaction.atomic
+def task_retry(*, actor, task: SubjectTask) -> SubjectTask:
+    """Run a failed connector again (after the owner fixed its configuration)."""
+    if not can_work_task(actor, task):
+        raise PermissionDenied("Only the task's owner or a privacy officer may retry it")
+    if not task.automatic:
+        raise ValidationError({"task": "This task has no connector: answer it by hand"})
+    if (
+        SubjectTask.objects.filter(pk=task.pk, status=TaskStatus.FAILED).update(
+            status=TaskStatus.OPEN, attempts=0, last_error=""
+        )
+        != 1
+    ):
+        raise ValidationError({"status": "Only a failed connector run can be retried"})
+    _event(task.request, actor=actor, action="task_retry", comment=task.dataset_slug)
+    _queue("subject_connector_run", task.pk)
+    task.refresh_from_db()
+    return task
+
+
+def _clean_rows(rows) -> list[dict]:
+    if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+        raise ValidationError({"rows": "Give the export as a list of records (objects)"})
+    if len(rows) > MAX_MANUAL_ROWS:
+        raise ValidationError({"rows": f"At most {MAX_MANUAL_ROWS} records per dataset"})
+    return [{str(k): connectors.json_safe(v) for k, v in row.items()} for row in rows]
+
+
+def parse_upload(name: str, content: bytes) -> list[dict]:
+    """An owner's uploaded export: a JSON list of objects, or a CSV with a header row."""
+    try:
+        text = content.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ValidationError({"upload": "The file is not UTF-8 text"}) from None
+    if name.lower().endswith(".json"):
+        try:
+            return _clean_rows(json.loads(text))
+        except json.JSONDecodeError as exc:
+            raise ValidationError({"upload": f"Not valid JSON: {exc.msg}"}) from None
+    if name.lower().endswith(".csv"):
+        return _clean_rows(list(csv.DictReader(io.StringIO(text))))
+    raise ValidationError({"upload": "Upload a .json or .csv file"})
+
+
+@transaction.atomic
+def task_complete(*, actor, task: SubjectTask, note: str = "", rows=None) -> SubjectTask:
+    """The owner answers a task by hand: the export they made, or how the data was erased."""
+    if not can_work_task(actor, task):
+        raise PermissionDenied("Only the task's owner or a privacy officer may answer it")
+    request = SubjectRequest.objects.select_for_update().get(pk=task.request_id)
+    if request.status != S.IN_PROGRESS:
+        raise ValidationError({"status": "The request is not in progress"})
+    note = (note or "").strip()
+    exporting = request.type in EXPORTING_TYPES
+    cleaned = _clean_rows(rows) if rows is not None else None
+    if exporting and cleaned is None and not note:
+        raise ValidationError(
+            {"rows": "Upload the subject's records, or say in a note why there are none"}
+        )
+    if not exporting and not note:
+        raise ValidationError({"note": "Say what was done (for an erasure: what was erased, how)"})
+    changes = {
+        "status": TaskStatus.DONE,
+        "note": note,
+        "completed_at": timezone.now(),
+        "completed_by_name": actor_name(actor),
+    }
+    if exporting:
+        changes.update(rows_exported=len(cleaned or []), export_sealed=seal(cleaned or []))
+    done = SubjectTask.objects.filter(
+        pk=task.pk, status__in=[TaskStatus.OPEN, TaskStatus.FAILED]
+    ).update(**changes)
+    if done != 1:
+        raise ValidationError({"status": "This task is already done or its connector is running"})
+    task.refresh_from_db()
+    data = {"dataset": task.dataset_slug, "rows": task.rows_exported, "by": actor_name(actor)}
+    _task_ledger(request, task, "manual", data)
+    _maybe_ready(request)
+    return task
+
+
+@transaction.atomic
+def ml_decision_record(
+    *, actor, decision: MlPropagationDecision, choice: str, reason: str = ""
+) -> MlPropagationDecision:
+    """The owner decides what happens to a model trained on data being erased."""
+    request = SubjectRequest.objects.select_for_update().get(pk=decision.request_id)
+    owns = request.tasks.filter(owner=actor, dataset_slug__in=decision.datasets).exists()
+    if not (owns or can_manage(actor, request)):
+        raise PermissionDenied("Only an owner of the erased datasets or a privacy officer decides")
+    if choice not in MlDecision.values:
+        raise ValidationError(
+            {"decision": f"Unknown decision {choice!r}; use {', '.join(MlDecision.values)}"}
+        )
+    reason = (reason or "").strip()
+    if choice == MlDecision.ACCEPT and not reason:
+        raise ValidationError({"reason": "Accepting the risk needs a reason"})
+    if request.status not in OPEN:
+        raise ValidationError({"status": "The request is closed"})
+    changed = MlPropagationDecision.objects.filter(pk=decision.pk, decision="").update(
+        decision=choice, reason=reason, decided_by=actor, decided_by_name=actor_name(actor),
+        decided_at=timezone.now(),
+    )  # fmt: skip
+    if changed != 1:
+        raise ValidationError({"decision": "This model's decision was already recorded"})
+    decision.refresh_from_db()
+    _event(request, actor=actor, action="ml_decision",
+           comment=f"{decision.run_name}: {choice}" + (f" ({reason})" if reason else ""))  # fmt: skip
+    ledger_append(actor=actor, kind="subject_request.ml_decision",
+                  subjects=[request.ref, request.subject_key, f"training-run:{decision.training_run_id}"],
+                  data={"decision": choice, "model": decision.model_name})  # fmt: skip
+    _maybe_ready(request)
+    return decision
+
+
+def _outstanding(request: SubjectRequest) -> list[str]:
+    """What still stands between the request and its answer, in words."""
+    open_tasks = list(
+        request.tasks.exclude(status=TaskStatus.DONE).values_list("dataset_slug", flat=True)
+    )
+    undecided = list(request.ml_decisions.filter(decision="").values_list("run_name", flat=True))
+    reasons = []
+    if open_tasks:
+        reasons.append(f"{len(open_tasks)} task(s) still open: {', '.join(open_tasks)}")
+    if undecided:
+        reasons.append(f"{len(undecided)} model decision(s) to make: {', '.join(undecided)}")
+    return reasons
+
+
+def _maybe_ready(request: SubjectRequest) -> bool:
+    """Once every task is done and every model decided, the answer is put together."""
+    if request.status != S.IN_PROGRESS or _outstanding(request):
+        return False
+    _transition(request, "ready", comment="Every task is done")
+    _queue("subject_fulfil", request.pk)
+    return True
+
+
+# --- Officer steps --------------------------------------------------------------------------
+
+
+def _locked(request: SubjectRequest) -> SubjectRequest:
+    return SubjectRequest.objects.select_for_update().get(pk=request.pk)
+
+
+def _reason(reason: str, what: str) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": f"Give the reason for {what}"})
+    return reason
+
+
+@transaction.atomic
+def subject_request_extend(*, actor, request: SubjectRequest, reason: str) -> SubjectRequest:
+    """Extend once, before the first deadline, telling the subject why (GDPR Art. 12(3))."""
+    request = _locked(request)
+    _require_manager(actor, request)
+    reason = _reason(reason, "the extension")
+    clock = clock_of(request.jurisdiction)
+    try:
+        deadlines.check_extension(
+            today=timezone.now().date(),
+            deadline=request.deadline,
+            already_extended=request.extended_deadline is not None,
+        )
+        extended = deadlines.extended_due_date(request.deadline, clock)
+    except deadlines.DeadlineError as exc:
+        raise ValidationError({"deadline": str(exc)}) from None
+    request = _transition(request, "extend", actor=actor, comment=reason,
+                          fields={"extended_deadline": extended, "extension_reason": reason},
+                          when=Q(extended_deadline__isnull=True),
+                          ledger={"extended_deadline": extended.isoformat()})  # fmt: skip
+    _mail_subject(request, "We need more time",
+                  f"We will answer by {extended.isoformat()} instead of "
+                  f"{request.deadline.isoformat()}, because: {reason}")  # fmt: skip
+    return request
+
+
+@transaction.atomic
+def subject_request_pause(*, actor, request: SubjectRequest, reason: str) -> SubjectRequest:
+    """Stop the clock while waiting for the subject (e.g. for identity information)."""
+    request = _locked(request)
+    _require_manager(actor, request)
+    reason = _reason(reason, "the pause")
+    return _transition(request, "pause", actor=actor, comment=reason,
+                       fields={"paused_at": timezone.now(), "resume_status": request.status})  # fmt: skip
+
+
+@transaction.atomic
+def subject_request_resume(*, actor, request: SubjectRequest, reason: str = "") -> SubjectRequest:
+    """Start the clock again; the deadlines move on by the days it stood still."""
+    request = _locked(request)
+    _require_manager(actor, request)
+    if request.status != S.PAUSED:
+        raise ValidationError({"status": "The request is not paused"})
+    days = deadlines.paused_days(request.paused_at, timezone.now())
+    fields = {
+        "status": request.resume_status,
+        "paused_at": None,
+        "resume_status": "",
+        "paused_days": request.paused_days + days,
+        "deadline": deadlines.shift(request.deadline, days),
+        "extended_deadline": deadlines.shift(request.extended_deadline, days),
+    }
+    request = _transition(request, "resume", actor=actor, comment=reason, fields=fields,
+                          ledger={"paused_days": days})  # fmt: skip
+    if request.status == S.VERIFIED:
+        _queue("subject_discovery", request.pk)
+    _maybe_ready(request)
+    return request
+
+
+@transaction.atomic
+def subject_request_reject(*, actor, request: SubjectRequest, reason: str) -> SubjectRequest:
+    """Refuse, with reasons and the right to complain (GDPR Art. 12(4))."""
+    request = _locked(request)
+    _require_manager(actor, request)
+    reason = _reason(reason, "refusing")
+    request = _transition(
+        request, "reject", actor=actor, comment=reason, fields={"outcome": reason}
+    )
+    _mail_subject(request, "We cannot act on your request",
+                  f"Reason: {reason}\n\nYou may complain to a data-protection supervisory "
+                  "authority and seek a judicial remedy.")  # fmt: skip
+    _revive_duplicates(request)
+    return request
+
+
+@transaction.atomic
+def subject_request_withdraw(*, actor, request: SubjectRequest, reason: str = "") -> SubjectRequest:
+    """The subject withdrew the request."""
+    request = _locked(request)
+    _require_manager(actor, request)
+    request = _transition(
+        request, "withdraw", actor=actor, comment=reason, fields={"outcome": reason}
+    )
+    _revive_duplicates(request)
+    return request
+
+
+def _revive_duplicates(request: SubjectRequest) -> None:
+    """Verified duplicates waited on this request: it ended unanswered, so they go on."""
+    for duplicate in request.duplicates.filter(status=S.DUPLICATE):
+        _transition(duplicate, "revive", comment=f"{request.reference} ended without an answer")
+        _queue("subject_discovery", duplicate.pk)
+
+
+@transaction.atomic
+def subject_request_close(*, actor, request: SubjectRequest) -> SubjectRequest:
+    """Close a request whose tasks are all done: put the answer together now."""
+    request = _locked(request)
+    _require_manager(actor, request)
+    if request.status == S.IN_PROGRESS:
+        outstanding = _outstanding(request)
+        if outstanding:
+            raise ValidationError({"tasks": "; ".join(outstanding)})
+        _transition(request, "ready", actor=actor, comment="Closed by an officer")
+    elif request.status != S.READY:
+        raise ValidationError(
+            {"status": f"A request that is {request.get_status_display().lower()} cannot be closed"}
+        )
+    return subject_request_fulfil(request_id=request.pk) or request
+
+
+# --- The answer: package or certificate -----------------------------------------------------
+
+
+def _package_token_hash(request_id: int, token: str) -> str:
+    return _secret_hash(request_id, "package", token)
+
+
+@transaction.atomic
+def subject_request_fulfil(*, request_id: int) -> SubjectRequest | None:
+    """Build the answer of a ready request, send the subject its link, close it (once)."""
+    from requests import subject_package
+
+    request = SubjectRequest.objects.select_for_update().filter(pk=request_id).first()
+    if request is None or request.status != S.READY:
+        return None
+    tasks = list(request.tasks.order_by("dataset_slug"))
+    decisions = list(request.ml_decisions.all())
+    built = subject_package.build(request, tasks, decisions, timezone.now())
+    token = secrets.token_urlsafe(32)
+    package = SubjectPackage.objects.create(
+        request=request,
+        kind=built.kind,
+        filename=built.filename,
+        content_sealed=seal_bytes(built.content),
+        size=len(built.content),
+        sha256=hashlib.sha256(built.content).hexdigest(),
+        manifest=built.manifest,
+        token_hash=_package_token_hash(request.pk, token),
+        expires_at=timezone.now() + dt.timedelta(days=settings.SUBJECT_PACKAGE_DAYS),
+    )
+    request = _transition(request, "complete", fields={"outcome": built.summary},
+                          comment=built.summary, ledger={"package_sha256": package.sha256,
+                          "manifest_sha256": built.manifest_sha256})  # fmt: skip
+    _send_package_link(request, package, token)
+    for duplicate in request.duplicates.filter(status=S.DUPLICATE):
+        _transition(
+            duplicate, "answered_with_original", comment=f"Answered with {request.reference}"
+        )
+    _officers_notify(request, "completed", "answered", built.summary)
+    return request
+
+
+def _send_package_link(request: SubjectRequest, package: SubjectPackage, token: str) -> None:
+    link = _absolute(_url("workflows:subject-package", request.pk, token))
+    what = "your data" if package.kind == SubjectPackage.Kind.EXPORT else "our confirmation"
+    _mail_subject(request, "Your request is answered",
+                  f"Download {what} at {link} until {package.expires_at:%Y-%m-%d %H:%M} UTC.\n"
+                  f"SHA-256 of the file: {package.sha256}")  # fmt: skip
+
+
+@transaction.atomic
+def package_reissue(*, actor, request: SubjectRequest) -> SubjectPackage:
+    """A new download link (the old one stops working), for another SUBJECT_PACKAGE_DAYS."""
+    request = _locked(request)
+    _require_manager(actor, request)
+    package = SubjectPackage.objects.filter(request=request).first()
+    if package is None:
+        raise ValidationError({"package": "The request has no package yet"})
+    token = secrets.token_urlsafe(32)
+    package.token_hash = _package_token_hash(request.pk, token)
+    package.expires_at = timezone.now() + dt.timedelta(days=settings.SUBJECT_PACKAGE_DAYS)
+    package.save(update_fields=["token_hash", "expires_at"])
+    _event(request, actor=actor, action="package_reissued")
+    _ledger(request, actor=actor, kind="package_reissued")
+    _send_package_link(request, package, token)
+    return package
+
+
+def package_for_download(*, request_id: int, token: str) -> SubjectPackage:
+    """The package a download link names, if the link is right and has not expired."""
+    package = SubjectPackage.objects.filter(request_id=request_id).first()
+    if package is None or not hmac.compare_digest(
+        package.token_hash, _package_token_hash(request_id, token)
+    ):
+        raise PermissionDenied("This download link is not valid")
+    if package.expires_at <= timezone.now():
+        raise PermissionDenied("This download link has expired: ask us for a new one")
+    SubjectPackage.objects.filter(pk=package.pk).update(downloads=F("downloads") + 1)
+    return package
+
+
+# --- SLA watch ------------------------------------------------------------------------------
+
+
+def _claim_reminder(request_id: int, task_id: int | None, kind: str) -> bool:
+    key = f"{request_id}:{task_id or '-'}:{kind}"
+    try:
+        with transaction.atomic():
+            SubjectReminder.objects.create(
+                request_id=request_id, task_id=task_id, kind=kind, key=key
+            )
+    except IntegrityError:
+        return False
+    return True
+
+
+def subject_sla_watch(now: dt.datetime | None = None) -> dict[str, int]:
+    """Remind owners of due tasks, escalate to officers before deadlines, and restart work a
+    lost message left behind (periodic)."""
+    now = now or timezone.now()
+    today = now.date()
+    counts = {"reminded": 0, "escalated": 0, "requeued": 0}
+    counts["reminded"] = _remind_owners(today)
+    counts["escalated"] = _escalate(today)
+    counts["requeued"] = _requeue_lost(now)
+    return counts
+
+
+def _remind_owners(today: dt.date) -> int:
+    soon = today + dt.timedelta(days=settings.SUBJECT_TASK_REMINDER_DAYS)
+    due = SubjectTask.objects.filter(
+        request__status=S.IN_PROGRESS,
+        due_on__lte=soon,
+        status__in=[TaskStatus.OPEN, TaskStatus.FAILED],
+    ).select_related("request", "owner")
+    sent = 0
+    for task in due:
+        kind = "task-overdue" if task.due_on < today else "task-due"
+        with transaction.atomic():
+            if not _claim_reminder(task.request_id, task.pk, kind):
+                continue
+            notify(recipients=[task.owner], kind=f"subject_request.{kind}",
+                   title=f"{task.request.reference}: {task.dataset_slug} is due {task.due_on.isoformat()}",
+                   url=_url("workflows:subject-task-detail", task.pk))  # fmt: skip
+            sent += 1
+    return sent
+
+
+def _escalate(today: dt.date) -> int:
+    horizon = today + dt.timedelta(days=settings.SUBJECT_ESCALATION_DAYS)
+    candidates = SubjectRequest.objects.filter(status__in=OPEN).exclude(status=S.PAUSED)
+    candidates = candidates.filter(
+        Q(extended_deadline__isnull=True, deadline__lte=horizon) | Q(extended_deadline__lte=horizon)
+    ).select_related("jurisdiction")
+    sent = 0
+    for request in candidates:
+        left = deadlines.days_left(request.due, today)
+        kind = "overdue" if left < 0 else "escalated"
+        with transaction.atomic():
+            if not _claim_reminder(request.pk, None, f"{kind}-{request.due.isoformat()}"):
+                continue
+            _officers_notify(request, kind, "overdue" if left < 0 else f"{left} day(s) left",
+                             f"Deadline {request.due.isoformat()}; status {request.get_status_display()}.")  # fmt: skip
+            _event(request, actor=None, action=kind, comment=f"{left} day(s) left")
+            sent += 1
+    return sent
+
+
+def _requeue_lost(now: dt.datetime) -> int:
+    """Work whose Celery message was lost: verified but never discovered, connectors never
+    run or whose worker died, ready but never fulfilled."""
+    quiet = now - dt.timedelta(minutes=10)
+    stale = now - dt.timedelta(seconds=settings.SUBJECT_CONNECTOR_LEASE_SECONDS)
+    jobs: list[tuple[str, int]] = []
+    for pk in SubjectRequest.objects.filter(status=S.VERIFIED, verified_at__lt=quiet).values_list(
+        "pk", flat=True
+    ):
+        jobs.append(("subject_discovery", pk))
+    for pk in SubjectRequest.objects.filter(status=S.READY).values_list("pk", flat=True):
+        jobs.append(("subject_fulfil", pk))
+    lost = SubjectTask.objects.filter(request__status=S.IN_PROGRESS, automatic=True).filter(
+        Q(status=TaskStatus.OPEN, created_at__lt=quiet)
+        | Q(status=TaskStatus.RUNNING, claimed_at__lt=stale)
+    )
+    for pk in lost.values_list("pk", flat=True):
+        jobs.append(("subject_connector_run", pk))
+    for pk in SubjectRequest.objects.filter(status=S.IN_PROGRESS).values_list("pk", flat=True):
+        with transaction.atomic():
+            _maybe_ready(SubjectRequest.objects.select_for_update().get(pk=pk))
+    for name, pk in jobs:
+        _queue(name, pk)
+    return len(jobs)
+
+
+def identifiers_for_task(task: SubjectTask) -> dict[str, str]:
+    """What a task's owner needs to find the subject's data by hand (need to know only)."""
+    return task.request.identifiers

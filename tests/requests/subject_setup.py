@@ -1,0 +1,100 @@
+"""Helpers shared by the data-subject request tests: datasets, asking, verifying."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.core import mail
+from django.core.cache import cache
+
+from requests import subjects
+from requests.models import SubjectRequest
+from tests.factories import make_dataset
+
+SUBJECT = "sam.subject@example.org"
+
+
+@pytest.fixture
+def eager():
+    """Queued tasks run in the test's process (with REDIS_URL set they would wait in Redis)."""
+    from governance.celery import app
+
+    before = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield app
+    app.conf.task_always_eager = before
+
+
+@pytest.fixture
+def fresh_throttle():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def crm(data_owner):
+    """EU customers' contact data: holds the subject's e-mail."""
+    return make_dataset(
+        data_owner,
+        slug="crm",
+        lawful_basis="contract",
+        personal_data_categories=["contact"],
+        subject_jurisdictions=["eu"],
+    )
+
+
+@pytest.fixture
+def billing(other_owner):
+    """Personal data whose subjects' jurisdictions were never recorded: included, to be safe."""
+    return make_dataset(
+        other_owner, slug="billing", lawful_basis="contract", personal_data_categories=["financial"]
+    )
+
+
+@pytest.fixture
+def unrelated(data_owner, other_owner):
+    """Datasets discovery must leave out: not personal; Californians only."""
+    return [
+        make_dataset(data_owner, slug="clicks"),
+        make_dataset(
+            other_owner,
+            slug="us-crm",
+            lawful_basis="consent",
+            personal_data_categories=["contact"],
+            subject_jurisdictions=["us-ca"],
+        ),
+    ]
+
+
+def ask(capture, type_="access", email=SUBJECT, jurisdiction="eu", **extra) -> SubjectRequest:
+    """The public asks (the verification mail goes out on commit)."""
+    with capture(execute=True):
+        return subjects.subject_request_create(
+            actor=None,
+            type=type_,
+            jurisdiction=jurisdiction,
+            identifiers={"email": email, **extra.pop("identifiers", {})},
+            **extra,
+        )
+
+
+def last_code(request: SubjectRequest) -> tuple[str, str]:
+    """The code and link token of the last verification mail about this request."""
+    body = next(
+        m.body
+        for m in reversed(mail.outbox)
+        if m.subject == f"[{request.reference}] Please confirm your request"
+    )
+    code = re.search(r"code (\d{6})", body).group(1)
+    token = re.search(r"/verify/([^/\s]+)/", body).group(1)
+    return code, token
+
+
+def verify(capture, request: SubjectRequest) -> SubjectRequest:
+    code, _ = last_code(request)
+    with capture(execute=True):
+        verified = subjects.verification_check(request=request, code=code)
+    verified.refresh_from_db()  # discovery ran on commit
+    return verified
