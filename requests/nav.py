@@ -1,5 +1,24 @@
 """The workflow pages' navigation items (see governance.context_processors)."""
 
+from governance.roles import Role, has_role
+
+
+def _asks_or_reads_exceptions(user) -> bool:
+    return user.has_perm("workflows.add_transferexception") or user.has_perm(
+        "workflows.view_transferexception"
+    )
+
+
+def _reviews_exceptions(user) -> bool:
+    return has_role(user, Role.PRIVACY_OFFICER)
+
+
+def _reads_grants(user) -> bool:
+    return user.has_perm("governance.view_transfergrant")
+
+
+def _reads_register(user) -> bool:
+    return has_role(user, Role.PRIVACY_OFFICER, Role.AUDITOR, Role.EXECUTIVE)
 
 
 def _reads_subject_requests(user) -> bool:
@@ -11,6 +30,22 @@ def _works_subject_tasks(user) -> bool:
 
 
 NAV: tuple = (
+    (
+        "Exceptions",
+        "workflows:exception-list",
+        _asks_or_reads_exceptions,
+        (
+            "workflows:exception-create",
+            "workflows:exception-detail",
+            "workflows:exception-edit",
+            "workflows:exception-step",
+            "workflows:exception-comment",
+        ),
+        "workflows",
+    ),
+    ("Review queue", "workflows:exception-queue", _reviews_exceptions, (), "workflows"),
+    ("Active grants", "workflows:exception-active", _reads_grants, (), "workflows"),
+    ("Transfer register", "workflows:transfer-register", _reads_register, (), "workflows"),
     (
         "Subject requests",
         "workflows:subject-list",

@@ -1,0 +1,367 @@
+"""Transfer-exception pages: thin views, every write through requests.transfers.
+
+Reads come from requests.transfer_selectors. A service's ValidationError lands on the form that
+was posted and the page is shown again (400, or 409 when the exception's state does not allow
+the step); an exception the person may not see is a 404.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
+
+from catalog.forms import add_service_error
+from governance.errors import StateConflict
+from governance.roles import Role, has_role
+from requests import transfer_selectors as selectors
+from requests import transfers
+from requests.transfer_forms import (
+    CommentForm,
+    ExceptionFilterForm,
+    ExceptionForm,
+    RegisterFilterForm,
+    StepForm,
+)
+
+PAGE_SIZE = 50
+# URL spelling of each step -> the service's action name.
+STEPS = {action.replace("_", "-"): action for action in selectors.PERSON_ACTIONS}
+STEP_LABELS = {
+    "submit": "Submit for review",
+    "withdraw": "Withdraw",
+    "start_review": "Start review",
+    "request_changes": "Request changes",
+    "approve": "Approve",
+    "reject": "Reject",
+    "revoke": "Revoke",
+}
+DANGER = {"reject", "revoke", "withdraw"}
+EVENT_LABELS = {
+    "create": "filed it",
+    "edit": "changed it",
+    "submit": "submitted it",
+    "withdraw": "withdrew it",
+    "start_review": "started the review",
+    "request_changes": "asked for changes",
+    "approve": "approved",
+    "reject": "rejected it",
+    "revoke": "revoked it",
+    "activate": "activated it",
+    "expire": "expired it",
+    "comment": "commented",
+}
+
+
+def _any_role(user) -> None:
+    if not has_role(user, *Role.values):
+        raise PermissionDenied("Your account has no Locus role")
+
+
+def _error_status(error: ValidationError) -> int:
+    return 409 if isinstance(error, StateConflict) else 400
+
+
+# --- The requester's list, the form ---------------------------------------------------------
+
+
+@require_safe
+@login_required
+def exception_list(request: HttpRequest) -> HttpResponse:
+    """The exceptions this person may see (a requester: their own), newest first."""
+    _any_role(request.user)
+    form = ExceptionFilterForm(request.GET)
+    if not form.is_valid():
+        context = {"form": form, "page": None, "may_request": False}
+        return render(request, "requests/transfers/list.html", context, status=400)
+    rows = selectors.exceptions_for(request.user).order_by("-created_at", "-id")
+    if form.cleaned_data["status"]:
+        rows = rows.filter(status=form.cleaned_data["status"])
+    context = {
+        "form": form,
+        "page": Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page")),
+        "may_request": transfers.may_request(request.user),
+        "status": form.cleaned_data["status"],
+    }
+    return render(request, "requests/transfers/list.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def exception_create(request: HttpRequest) -> HttpResponse:
+    """File an exception (a draft, or submitted at once)."""
+    if not transfers.may_request(request.user):
+        raise PermissionDenied("Data owners, engineers and privacy officers ask for exceptions")
+    if request.method != "POST":
+        return _render_form(request, ExceptionForm())
+    form = ExceptionForm(request.POST)
+    if not form.is_valid():
+        return _render_form(request, form, status=400)
+    try:
+        exception = transfers.exception_create(
+            actor=request.user,
+            submit=request.POST.get("intent") == "submit",
+            **form.service_fields(),
+        )
+    except ValidationError as error:
+        add_service_error(form, error)
+        return _render_form(request, form, status=_error_status(error))
+    messages.success(request, f"Filed {exception.reference} ({exception.get_status_display()}).")
+    return redirect("workflows:exception-detail", pk=exception.pk)
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def exception_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    """Change a draft, or an exception sent back for changes (its requester only)."""
+    exception = _visible(request, pk)
+    if exception.requester_id != request.user.pk:
+        raise PermissionDenied("Only the requester may change this exception")
+    if request.method != "POST":
+        if not selectors.may_edit(request.user, exception):
+            messages.error(
+                request,
+                f"A {exception.get_status_display().lower()} exception cannot be changed.",
+            )
+            return redirect("workflows:exception-detail", pk=pk)
+        return _render_form(request, ExceptionForm(exception=exception), exception)
+    form = ExceptionForm(request.POST, exception=exception)
+    if not form.is_valid():
+        return _render_form(request, form, exception, status=400)
+    try:
+        transfers.exception_update(actor=request.user, exception=exception, **form.service_fields())
+        if request.POST.get("intent") == "submit":
+            transfers.exception_transition(actor=request.user, exception=exception, action="submit")
+    except ValidationError as error:
+        add_service_error(form, error)
+        return _render_form(request, form, exception, status=_error_status(error))
+    messages.success(request, f"Saved {exception.reference}.")
+    return redirect("workflows:exception-detail", pk=pk)
+
+
+def _render_form(request, form: ExceptionForm, exception=None, status: int = 200) -> HttpResponse:
+    context = {"form": form, "exception": exception}
+    return render(request, "requests/transfers/form.html", context, status=status)
+
+
+# --- One exception, its steps ---------------------------------------------------------------
+
+
+def _visible(request: HttpRequest, pk: int):
+    _any_role(request.user)
+    exception = selectors.exception_for(request.user, pk)
+    if exception is None:
+        raise Http404("No such transfer exception")
+    return exception
+
+
+@require_safe
+@login_required
+def exception_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """An exception: what it asks, what the rules allow now, its timeline and approvals, and
+    the steps this person may take."""
+    return _render_detail(request, _visible(request, pk))
+
+
+def _render_detail(
+    request: HttpRequest,
+    exception,
+    *,
+    failed: str = "",
+    failed_form=None,
+    status: int = 200,
+) -> HttpResponse:
+    """The page; `failed` names the step whose posted form is shown again with its errors."""
+    user = request.user
+    steps = []
+    for action in selectors.available_actions(user, exception):
+        form = failed_form if action == failed else StepForm(auto_id=f"id_{action}_%s")
+        steps.append(
+            {
+                "action": action,
+                "slug": action.replace("_", "-"),
+                "label": STEP_LABELS[action],
+                "form": form,
+                "danger": action in DANGER,
+                "needs_comment": action in transfers.NEEDS_COMMENT,
+            }
+        )
+    approvals = selectors.current_approvals(exception)
+    context = {
+        "exception": exception,
+        "answers": selectors.answers(exception),
+        "approvals": approvals,
+        "approvals_missing": max(0, exception.approvals_required - len(approvals)),
+        "events": [
+            {"event": event, "label": EVENT_LABELS.get(event.action, event.action)}
+            for event in exception.events.all()
+        ],
+        "steps": steps,
+        "may_edit": selectors.may_edit(user, exception),
+        "comment_form": (
+            failed_form if failed == "comment" else CommentForm(auto_id="id_comment_%s")
+        )
+        if selectors.may_comment(user, exception)
+        else None,
+        "is_reviewer": transfers.is_reviewer(user, exception),
+        "grant_status": (
+            selectors.grant_status(exception.grant, timezone.now()) if exception.grant else ""
+        ),
+    }
+    return render(request, "requests/transfers/detail.html", context, status=status)
+
+
+@require_POST
+@login_required
+def exception_step(request: HttpRequest, pk: int, step: str) -> HttpResponse:
+    """Take one step (submit, approve, reject, ...) with its comment."""
+    action = STEPS.get(step)
+    if action is None:
+        raise Http404("No such step")
+    exception = _visible(request, pk)
+    form = StepForm(request.POST, auto_id=f"id_{action}_%s")
+    if form.is_valid():
+        try:
+            exception = transfers.exception_transition(
+                actor=request.user,
+                exception=exception,
+                action=action,
+                comment=form.cleaned_data["comment"],
+            )
+        except ValidationError as error:
+            add_service_error(form, error)
+            status = _error_status(error)
+        else:
+            messages.success(
+                request, f"{exception.reference} is now {exception.get_status_display().lower()}."
+            )
+            return redirect("workflows:exception-detail", pk=pk)
+    else:
+        status = 400
+    exception = selectors.exception_for(request.user, pk)
+    if action not in selectors.available_actions(request.user, exception):
+        form.add_error(None, f"{STEP_LABELS[action]} is not possible now.")
+        messages.error(request, "; ".join(_errors(form)))
+    return _render_detail(request, exception, failed=action, failed_form=form, status=status)
+
+
+def _errors(form) -> list[str]:
+    return [str(message) for messages_ in form.errors.values() for message in messages_]
+
+
+@require_POST
+@login_required
+def exception_comment(request: HttpRequest, pk: int) -> HttpResponse:
+    """A remark on the timeline (requester or reviewer)."""
+    exception = _visible(request, pk)
+    form = CommentForm(request.POST, auto_id="id_comment_%s")
+    if form.is_valid():
+        try:
+            transfers.exception_comment(
+                actor=request.user, exception=exception, comment=form.cleaned_data["comment"]
+            )
+        except ValidationError as error:
+            add_service_error(form, error)
+        else:
+            return redirect("workflows:exception-detail", pk=pk)
+    return _render_detail(request, exception, failed="comment", failed_form=form, status=400)
+
+
+# --- The review queue, active grants, the register ----------------------------------------
+
+
+@require_safe
+@login_required
+def review_queue(request: HttpRequest) -> HttpResponse:
+    """The exceptions waiting for this privacy officer: earliest start first, then riskiest,
+    with the engine's current answer for each dataset and destination."""
+    if not has_role(request.user, Role.PRIVACY_OFFICER):
+        raise PermissionDenied("The review queue is for privacy officers")
+    page = Paginator(selectors.review_queue(request.user), PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    rows = [
+        {
+            "exception": exception,
+            "answers": selectors.answers(exception),
+            "approvals": len(selectors.current_approvals(exception)),
+            "approved_by_me": any(
+                a.approver_id == request.user.pk for a in selectors.current_approvals(exception)
+            ),
+        }
+        for exception in page.object_list
+    ]
+    return render(request, "requests/transfers/queue.html", {"page": page, "rows": rows})
+
+
+@require_safe
+@login_required
+def exception_active(request: HttpRequest) -> HttpResponse:
+    """Grants honoured now or later, ending soonest first; `?expiring=1`: those ending soon."""
+    if not request.user.has_perm("governance.view_transfergrant"):
+        raise PermissionDenied("Your account has no Locus role")
+    now = timezone.now()
+    days = selectors.expiring_days()
+    grants = selectors.live_grants(now)
+    expiring_only = request.GET.get("expiring") == "1"
+    if expiring_only:
+        grants = grants.filter(valid_until__lte=now + dt.timedelta(days=days))
+    page = Paginator(grants, PAGE_SIZE).get_page(request.GET.get("page"))
+    exceptions = selectors.exception_of(page.object_list)
+    soon = now + dt.timedelta(days=days)
+    rows = [
+        {
+            "grant": grant,
+            "exception": exceptions.get(grant.pk),
+            "status": selectors.grant_status(grant, now),
+            "expiring": grant.valid_until <= soon,
+        }
+        for grant in page.object_list
+    ]
+    context = {"page": page, "rows": rows, "days": days, "expiring_only": expiring_only}
+    return render(request, "requests/transfers/active.html", context)
+
+
+def _register(request: HttpRequest) -> tuple[RegisterFilterForm, list[dict] | None]:
+    if not selectors.may_read_register(request.user):
+        raise PermissionDenied(
+            "Only privacy officers, auditors and executives read the register of transfers"
+        )
+    form = RegisterFilterForm(request.GET)
+    if not form.is_valid():
+        return form, None
+    return form, selectors.register_rows(**form.filters())
+
+
+@require_safe
+@login_required
+def transfer_register(request: HttpRequest) -> HttpResponse:
+    """The register of transfers (GDPR Art. 30(1)(e) style), with a CSV download."""
+    form, rows = _register(request)
+    context = {"form": form, "rows": rows, "query": request.GET.urlencode()}
+    status = 200 if rows is not None else 400
+    return render(request, "requests/transfers/register.html", context, status=status)
+
+
+@require_safe
+@login_required
+def transfer_register_csv(request: HttpRequest) -> HttpResponse:
+    """The register as CSV, with the page's filters."""
+    form, rows = _register(request)
+    if rows is None:
+        return HttpResponse("; ".join(_errors(form)), status=400, content_type="text/plain")
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="transfer-register.csv"'
+    writer = csv.writer(response)
+    writer.writerow(selectors.REGISTER_COLUMNS)
+    for row in rows:
+        writer.writerow([selectors.register_csv_value(row[c]) for c in selectors.REGISTER_COLUMNS])
+    return response
