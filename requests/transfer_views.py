@@ -24,6 +24,7 @@ from governance.errors import StateConflict
 from governance.roles import Role, has_role
 from requests import transfer_selectors as selectors
 from requests import transfers
+from requests.models import SupplementaryMeasure
 from requests.transfer_forms import (
     CommentForm,
     ExceptionFilterForm,
@@ -33,6 +34,7 @@ from requests.transfer_forms import (
 )
 
 PAGE_SIZE = 50
+MEASURES = dict(SupplementaryMeasure.choices)
 # URL spelling of each step -> the service's action name.
 STEPS = {action.replace("_", "-"): action for action in selectors.PERSON_ACTIONS}
 STEP_LABELS = {
@@ -212,6 +214,7 @@ def _render_detail(
         if selectors.may_comment(user, exception)
         else None,
         "is_reviewer": transfers.is_reviewer(user, exception),
+        "measures": [MEASURES.get(code, code) for code in exception.tia_measures],
         "grant_status": (
             selectors.grant_status(exception.grant, timezone.now()) if exception.grant else ""
         ),
@@ -240,9 +243,7 @@ def exception_step(request: HttpRequest, pk: int, step: str) -> HttpResponse:
             add_service_error(form, error)
             status = _error_status(error)
         else:
-            messages.success(
-                request, f"{exception.reference} is now {exception.get_status_display().lower()}."
-            )
+            messages.success(request, _done_message(exception, action))
             return redirect("workflows:exception-detail", pk=pk)
     else:
         status = 400
@@ -251,6 +252,15 @@ def exception_step(request: HttpRequest, pk: int, step: str) -> HttpResponse:
         form.add_error(None, f"{STEP_LABELS[action]} is not possible now.")
         messages.error(request, "; ".join(_errors(form)))
     return _render_detail(request, exception, failed=action, failed_form=form, status=status)
+
+
+def _done_message(exception, action: str) -> str:
+    if action == "approve" and exception.status in transfers.OPEN:
+        return (
+            f"Your approval of {exception.reference} is recorded; another privacy officer "
+            "must approve it too."
+        )
+    return f"{exception.reference} is now {exception.get_status_display().lower()}."
 
 
 def _errors(form) -> list[str]:

@@ -501,3 +501,37 @@ def test_navigation_per_role(data_owner, eu_officer, auditor):
     assert {"Exceptions", "Review queue", "Transfer register"} <= labels(eu_officer)
     assert {"Exceptions", "Transfer register"} <= labels(auditor)
     assert "Review queue" not in labels(auditor)
+
+
+def test_edit_needs_a_title(data_owner, eu_customers):
+    draft = ask(data_owner, [eu_customers])
+
+    response = as_user(data_owner).post(page(draft, "exception-edit"), form_data(title=""))
+
+    assert response.status_code == 400
+    assert "title" in response.context["form"].errors
+
+
+def test_list_page_query_count_does_not_grow(
+    data_owner, eu_customers, django_assert_max_num_queries
+):
+    ask(data_owner, [eu_customers])
+    client = as_user(data_owner)
+    with django_assert_max_num_queries(40) as few:
+        client.get(reverse("workflows:exception-list"))
+    for _ in range(5):
+        ask(data_owner, [eu_customers], submit=True)
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        response = client.get(reverse("workflows:exception-list"))
+    assert len(response.context["page"].object_list) == 6
+
+
+def test_first_of_two_approvals_says_another_is_needed(
+    data_owner, restricted_records, eu_officer, second_eu_officer
+):
+    exception = ask(data_owner, [restricted_records], submit=True)
+
+    response = as_user(eu_officer).post(step_url(exception, "approve"), follow=True)
+
+    assert b"another privacy officer must approve" in response.content
+    assert "Encryption in transit" in response.content.decode()  # measures by their labels
