@@ -176,7 +176,9 @@ class EvidenceForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        since, until = default_evidence_period(timezone.now().replace(second=0, microsecond=0))
+        # Up to the next whole minute, so what happened in this minute is in the package.
+        next_minute = timezone.now().replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
+        since, until = default_evidence_period(next_minute)
         self.fields["since"].initial = since
         self.fields["until"].initial = until
 
