@@ -37,6 +37,8 @@ from requests.models.subjects import EXPORTING_TYPES, EraseMode, SubjectRequestT
 
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 MAX_EXPORT_ROWS = 50_000
+# SQLite reports a missing table or column as an OperationalError: no retry will fix those.
+PERMANENT_HINTS = ("no such table", "no such column", "syntax error")
 
 
 class ConnectorError(Exception):
@@ -165,7 +167,10 @@ def _translated():
     try:
         yield
     except (OperationalError, InterfaceError, psycopg.OperationalError) as exc:
-        raise TransientError(str(exc).strip()) from exc
+        message = str(exc).strip()
+        if any(hint in message for hint in PERMANENT_HINTS):
+            raise ConnectorError(message) from exc
+        raise TransientError(message) from exc
     except (DatabaseError, psycopg.Error) as exc:
         raise ConnectorError(str(exc).strip()) from exc
 
