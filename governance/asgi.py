@@ -12,7 +12,9 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
-websocket_urlpatterns: list = []
+from monitoring.routing import websocket_urlpatterns as monitoring_websockets  # noqa: E402
+
+websocket_urlpatterns: list = [*monitoring_websockets]
 
 application = ProtocolTypeRouter(
     {
