@@ -28,6 +28,8 @@ def subject_connector_run(self, task_id: int) -> str:
     try:
         return connector_run(task_id=task_id)
     except ConnectorRetry as exc:
+        if self.request.is_eager:  # in-process: the SLA watch requeues the released task later
+            return "retry-later"
         raise self.retry(exc=exc, countdown=min(600, 5 * 2**self.request.retries)) from exc
 
 
@@ -36,8 +38,6 @@ def subject_fulfil(request_id: int) -> bool:
     """Build a ready request's package or certificate and send the subject the link (once)."""
     from requests.subjects import subject_request_fulfil
 
-        if self.request.is_eager:  # in-process: the SLA watch requeues the released task later
-            return "retry-later"
     return subject_request_fulfil(request_id=request_id) is not None
 
 
