@@ -382,7 +382,7 @@ TELEMETRY_STREAM_RETENTION_HOURS = env.int("TELEMETRY_STREAM_RETENTION_HOURS", d
 EVIDENCE_SECTIONS: list[str] = []
 # Navigation items of the apps above governance: dotted paths to tuples shaped like
 # governance.context_processors._NAV.
-NAVIGATION: list[str] = ["requests.nav.NAV"]
+NAVIGATION: list[str] = ["requests.nav.NAV", "monitoring.nav.NAV"]
 
 LOGGING = {
     "version": 1,

@@ -62,6 +62,7 @@ urlpatterns = [
     path("catalog/", include("catalog.urls")),
     path("governance/", include("governance.page_urls")),
     path("workflows/", include("requests.urls")),
+    path("monitoring/", include("monitoring.urls")),
     path("api/v1/", include((api_v1, "api"), namespace="v1")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves Swagger UI's start-up script as a file: no inline script for the CSP.

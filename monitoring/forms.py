@@ -1,0 +1,32 @@
+"""Forms of the risk pages: the dashboards' filters and the incident queue's actions."""
+
+from __future__ import annotations
+
+from django import forms
+
+from monitoring.dashboard_selectors import Filters
+
+PERIODS = [(7, "Last 7 days"), (30, "Last 30 days"), (90, "Last 90 days"), (365, "Last year")]
+
+
+class DashboardFilterForm(forms.Form):
+    """Period and storage jurisdiction; bad values fall back to the defaults (30 days, all)."""
+
+    days = forms.TypedChoiceField(choices=PERIODS, coerce=int, required=False, label="Period")
+    jurisdiction = forms.ChoiceField(required=False, label="Jurisdiction")
+
+    def __init__(self, *args, jurisdictions: list[tuple[str, str]], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["jurisdiction"].choices = [("", "All jurisdictions"), *jurisdictions]
+
+    def filters(self) -> Filters:
+        data = self.cleaned_data if self.is_valid() else {}
+        return Filters.last_days(data.get("days") or 30, data.get("jurisdiction") or "")
+
+
+class NoteForm(forms.Form):
+    note = forms.CharField(max_length=2000, required=False, widget=forms.TextInput)
+
+
+class AssignForm(forms.Form):
+    owner = forms.IntegerField(min_value=1, error_messages={"required": "Choose who handles it"})

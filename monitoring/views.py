@@ -1,0 +1,358 @@
+"""Risk pages: the executive, privacy-officer and data-owner dashboards, and the queue's actions.
+
+Thin: figures come from monitoring.dashboards over monitoring.dashboard_selectors (rollups),
+lists from monitoring.selectors (permission-filtered), writes from monitoring.services. Each
+dashboard has a `.../data` twin that answers the same numbers as JSON, which the page's script
+(static monitoring/risk.js) fetches when the risk stream says something changed.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Case, IntegerField, Q, Value, When
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.views.decorators.http import require_POST, require_safe
+
+from catalog.models import Country
+from governance.roles import Role, has_role
+from monitoring import dashboard_selectors as reads
+from monitoring import dashboards, selectors, services
+from monitoring.forms import AssignForm, DashboardFilterForm, NoteForm
+from monitoring.models import AnomalyAlert, EventOutcome, Incident, Severity
+from monitoring.stream import stream_head
+
+User = get_user_model()
+QUEUE_SHOWN = 100
+ALERTS_SHOWN = 50
+VIOLATIONS_SHOWN = 50
+INCIDENT_VERBS = {
+    "acknowledge": services.incident_acknowledge,
+    "contain": services.incident_contain,
+    "resolve": services.incident_resolve,
+}
+ALERT_VERBS = {"acknowledge": AnomalyAlert.Status.ACKNOWLEDGED, "dismiss": "dismissed"}
+
+
+# --- Who sees which dashboard ---------------------------------------------------------------
+
+
+def sees_everything(user) -> bool:
+    """Executives, auditors, and privacy officers who answer for every jurisdiction."""
+    return user.has_perm("monitoring.view_flowdaily") and selectors.visibility(user).everything
+
+
+def handles_incidents(user) -> bool:
+    return user.has_perm("monitoring.change_incident")
+
+
+def owns_data(user) -> bool:
+    return has_role(user, Role.DATA_OWNER)
+
+
+def _require(check, user) -> None:
+    if not check(user):
+        raise PermissionDenied("Your role does not show this dashboard")
+
+
+@login_required
+@require_safe
+def home(request: HttpRequest) -> HttpResponse:
+    """The first risk dashboard this person may see."""
+    for check, name in (
+        (sees_everything, "monitoring:executive"),
+        (handles_incidents, "monitoring:officer"),
+        (owns_data, "monitoring:owner"),
+    ):
+        if check(request.user):
+            return redirect(name)
+    raise PermissionDenied("Your role shows no risk dashboard")
+
+
+# --- Executive ------------------------------------------------------------------------------
+
+
+def _filter_form(request: HttpRequest) -> DashboardFilterForm:
+    return DashboardFilterForm(request.GET or None, jurisdictions=reads.jurisdiction_choices())
+
+
+def _percent(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.1f}%"
+
+
+def _country_names(rows: list[dict]) -> dict[str, str]:
+    codes = {r["source_country"] for r in rows} | {r["destination_country"] for r in rows}
+    return dict(Country.objects.filter(code__in=codes).values_list("code", "name"))
+
+
+def executive_numbers(filters: reads.Filters) -> dict:
+    """Every number and figure of the executive dashboard (pure reads of rollups and small
+    tables; the same for the page and its JSON twin)."""
+    trend = reads.daily_trend(filters)
+    totals = {outcome: sum(counts) for outcome, counts in trend.items()}
+    events = sum(totals.values())
+    flows = reads.cross_border(filters)
+    top = reads.top_datasets(filters)
+    incidents = reads.open_incident_counts(Incident.objects.all(), filters)
+    exceptions = reads.transfer_exceptions(filters)
+    requests = reads.subject_requests(filters)
+    kpis = {
+        "open_incidents": f"{incidents['incidents']:,}",
+        "open_violations": f"{incidents['violations']:,}",
+        "art33_overdue": f"{incidents['art33_overdue']:,}",
+        "events": f"{events:,}",
+        "violations": f"{totals[EventOutcome.VIOLATION]:,}",
+        "violation_share": _percent(totals[EventOutcome.VIOLATION] / events if events else None),
+        "catalog_gaps": f"{totals[EventOutcome.UNKNOWN_DATASET]:,}",
+        "active_exceptions": f"{exceptions['active']:,}",
+        "expiring_exceptions": f"{exceptions['expiring_count']:,}",
+        "dsr_on_time": _percent(requests["rate"]),
+        "dsr_overdue": f"{requests['overdue']:,}",
+    }
+    figures = {
+        "trend": dashboards.trend_figure(filters.days, trend),
+        "jurisdictions": dashboards.jurisdiction_map_figure(reads.risk_by_jurisdiction(filters)),
+        "flows": dashboards.sankey_figure(flows, _country_names(flows)),
+        "top_datasets": dashboards.top_datasets_figure(top),
+        "subject_requests": dashboards.subject_requests_figure(requests),
+    }
+    return {
+        "kpis": kpis,
+        "figures": figures,
+        "exceptions": exceptions,
+        "requests": requests,
+        "top": top,
+        "flows": flows[:20],
+    }
+
+
+@login_required
+@require_safe
+def executive(request: HttpRequest) -> HttpResponse:
+    """Risk at a glance: open violations and incidents, trend, map, flows, exceptions, DSRs."""
+    _require(sees_everything, request.user)
+    form = _filter_form(request)
+    numbers = executive_numbers(form.filters())
+    context = {
+        **numbers,
+        "form": form,
+        "filters": form.filters(),
+        "head": stream_head(),
+        "refresh_url": _with_query(reverse("monitoring:executive-data"), request),
+        "topojson_name": dashboards.TOPOJSON_NAME,
+    }
+    return render(request, "monitoring/executive.html", context)
+
+
+@login_required
+@require_safe
+def executive_data(request: HttpRequest) -> JsonResponse:
+    """The executive dashboard's numbers and figures as JSON (the page's live refresh)."""
+    _require(sees_everything, request.user)
+    numbers = executive_numbers(_filter_form(request).filters())
+    return JsonResponse({"kpis": numbers["kpis"], "figures": numbers["figures"]})
+
+
+def _with_query(url: str, request: HttpRequest) -> str:
+    query = request.GET.urlencode()
+    return f"{url}?{query}" if query else url
+
+
+# --- Privacy officer ------------------------------------------------------------------------
+
+_SEVERITY_ORDER = Case(
+    *(
+        When(severity=s, then=Value(rank))
+        for s, rank in ((Severity.CRITICAL, 0), (Severity.HIGH, 1), (Severity.MEDIUM, 2))
+    ),
+    default=Value(3),
+    output_field=IntegerField(),
+)
+
+
+def officer_lists(user) -> dict:
+    """The queue (open incidents, worst first), open alerts and recent violations this officer
+    may see, and the people an incident may be handed to."""
+    seen = selectors.visibility(user)
+    queue = (
+        selectors.incidents_visible_to(user, seen)
+        .exclude(status=Incident.Status.RESOLVED)
+        .select_related("owner")
+        .annotate(severity_rank=_SEVERITY_ORDER)
+        .order_by("severity_rank", "-last_violation_at", "-id")[:QUEUE_SHOWN]
+    )
+    alerts = (
+        selectors.alerts_visible_to(user, seen)
+        .filter(status=AnomalyAlert.Status.OPEN)
+        .order_by("-detected_at", "-id")[:ALERTS_SHOWN]
+    )
+    violations = selectors.violations_visible_to(user, seen).order_by("-occurred_at", "-id")
+    officers = User.objects.filter(
+        Q(groups__name=Role.PRIVACY_OFFICER) | Q(is_superuser=True), is_active=True
+    ).distinct()
+    return {
+        "queue": list(queue),
+        "alerts": list(alerts),
+        "violations": list(violations[:VIOLATIONS_SHOWN]),
+        "assignees": list(officers.order_by("username").only("pk", "username", "first_name")),
+        "seen": seen,
+    }
+
+
+@login_required
+@require_safe
+def officer(request: HttpRequest) -> HttpResponse:
+    """A privacy officer's queue: incidents to acknowledge, assign, contain and resolve."""
+    _require(handles_incidents, request.user)
+    context = {
+        **officer_lists(request.user),
+        "head": stream_head(),
+        "refresh_url": reverse("monitoring:officer-data"),
+    }
+    return render(request, "monitoring/officer.html", context)
+
+
+@login_required
+@require_safe
+def officer_data(request: HttpRequest) -> JsonResponse:
+    """The queue's parts re-rendered, for the page's live refresh."""
+    _require(handles_incidents, request.user)
+    context = officer_lists(request.user)
+    fragments = {
+        name: render_to_string(f"monitoring/_{name}.html", context, request=request)
+        for name in ("queue", "alerts", "violations")
+    }
+    counts = {"queue": len(context["queue"]), "alerts": len(context["alerts"])}
+    return JsonResponse({"kpis": {k: f"{v:,}" for k, v in counts.items()}, "fragments": fragments})
+
+
+def _back(request: HttpRequest) -> HttpResponse:
+    return redirect(reverse("monitoring:officer") + "#queue")
+
+
+def _service_error(request: HttpRequest, error: ValidationError) -> None:
+    for field, problems in error.message_dict.items():
+        messages.error(request, f"{field}: {' '.join(problems)}")
+
+
+@login_required
+@require_POST
+def incident_action(request: HttpRequest, pk: int, verb: str) -> HttpResponse:
+    """Acknowledge, contain, resolve or assign an incident (the services check permission)."""
+    _require(handles_incidents, request.user)
+    incident = get_object_or_404(selectors.incidents_visible_to(request.user), pk=pk)
+    try:
+        if verb == "assign":
+            form = AssignForm(request.POST)
+            if not form.is_valid():
+                raise ValidationError(form.errors.get_json_data())
+            owner = User.objects.filter(pk=form.cleaned_data["owner"]).first()
+            if owner is None:
+                raise ValidationError({"owner": "No such person"})
+            services.incident_assign(actor=request.user, incident=incident, owner=owner)
+        elif verb in INCIDENT_VERBS:
+            note = NoteForm(request.POST)
+            note.is_valid()
+            INCIDENT_VERBS[verb](
+                actor=request.user, incident=incident, note=note.cleaned_data.get("note", "")
+            )
+        else:
+            raise ValidationError({"action": f"Unknown action {verb!r}"})
+    except ValidationError as error:
+        _service_error(request, error)
+        return _back(request)
+    messages.success(request, f"Incident #{incident.pk}: {verb} done.")
+    return _back(request)
+
+
+@login_required
+@require_POST
+def alert_action(request: HttpRequest, pk: int, verb: str) -> HttpResponse:
+    """Acknowledge or dismiss an anomaly alert."""
+    _require(handles_incidents, request.user)
+    alert = get_object_or_404(selectors.alerts_visible_to(request.user), pk=pk)
+    if verb not in ALERT_VERBS:
+        messages.error(request, f"action: Unknown action {verb!r}")
+        return _back(request)
+    try:
+        services.alert_transition(actor=request.user, alert=alert, to=ALERT_VERBS[verb])
+    except ValidationError as error:
+        _service_error(request, error)
+        return _back(request)
+    messages.success(request, f"Alert #{alert.pk}: {verb} done.")
+    return _back(request)
+
+
+# --- Data owner -----------------------------------------------------------------------------
+
+
+def owner_numbers(user, filters: reads.Filters) -> dict:
+    """A data owner's datasets: their flows, trend, violations and open incidents."""
+    seen = selectors.visibility(user)
+    mine = seen.dataset_ids
+    trend = reads.daily_trend(filters, mine)
+    totals = {outcome: sum(counts) for outcome, counts in trend.items()}
+    flows = reads.cross_border(filters, mine)
+    incidents = reads.open_incident_counts(Incident.objects.filter(dataset_id__in=mine), filters)
+    kpis = {
+        "datasets": f"{len(mine):,}",
+        "events": f"{sum(totals.values()):,}",
+        "violations": f"{totals[EventOutcome.VIOLATION]:,}",
+        "open_incidents": f"{incidents['incidents']:,}",
+    }
+    figures = {
+        "trend": dashboards.trend_figure(filters.days, trend),
+        "flows": dashboards.sankey_figure(flows, _country_names(flows)),
+        "top_datasets": dashboards.top_datasets_figure(reads.top_datasets(filters, mine)),
+    }
+    return {"kpis": kpis, "figures": figures, "seen": seen}
+
+
+def owner_lists(user, seen) -> dict:
+    violations = selectors.violations_visible_to(user, seen).filter(dataset_id__in=seen.dataset_ids)
+    incidents = (
+        Incident.objects.filter(dataset_id__in=seen.dataset_ids)
+        .exclude(status=Incident.Status.RESOLVED)
+        .select_related("owner")
+        .order_by("-last_violation_at", "-id")
+    )
+    return {
+        "violations": list(violations.order_by("-occurred_at", "-id")[:VIOLATIONS_SHOWN]),
+        "incidents": list(incidents[:QUEUE_SHOWN]),
+    }
+
+
+@login_required
+@require_safe
+def owner(request: HttpRequest) -> HttpResponse:
+    """A data owner's view: the violations and flows of the datasets they own or steward."""
+    _require(owns_data, request.user)
+    form = _filter_form(request)
+    numbers = owner_numbers(request.user, form.filters())
+    context = {
+        **numbers,
+        **owner_lists(request.user, numbers["seen"]),
+        "form": form,
+        "head": stream_head(),
+        "refresh_url": _with_query(reverse("monitoring:owner-data"), request),
+    }
+    return render(request, "monitoring/owner.html", context)
+
+
+@login_required
+@require_safe
+def owner_data(request: HttpRequest) -> JsonResponse:
+    _require(owns_data, request.user)
+    numbers = owner_numbers(request.user, _filter_form(request).filters())
+    context = owner_lists(request.user, numbers["seen"])
+    fragments = {
+        "violations": render_to_string("monitoring/_violations.html", context, request=request)
+    }
+    return JsonResponse(
+        {"kpis": numbers["kpis"], "figures": numbers["figures"], "fragments": fragments}
+    )
