@@ -128,7 +128,10 @@ else:
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
             "min_size": 1,
             "max_size": env.int("DB_POOL_MAX_SIZE", default=10),
-            "timeout": 10,
+            # How long a request waits for a connection before it is answered 503.
+            # (Django checks each connection as it leaves the pool, so one that broke while
+            # idle, say when PostgreSQL restarted, is replaced rather than used.)
+            "timeout": env.float("DB_POOL_TIMEOUT", default=5.0),
         }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -374,6 +377,14 @@ TELEMETRY_ANOMALY_MIN_BYTES = env.int("TELEMETRY_ANOMALY_MIN_BYTES", default=100
 TELEMETRY_WEBHOOK_MAX_ATTEMPTS = env.int("TELEMETRY_WEBHOOK_MAX_ATTEMPTS", default=8)
 # Stream messages are kept this long for clients catching up.
 TELEMETRY_STREAM_RETENTION_HOURS = env.int("TELEMETRY_STREAM_RETENTION_HOURS", default=72)
+
+# --- OpenLineage --------------------------------------------------------------------------
+# Where the jobs of an OpenLineage job namespace run: {"airflow-eu": "aws:eu-west-1", ...}
+# (JSON in the environment). The admin's namespace regions take precedence; a run facet
+# `locus_location` over both. See the README's OpenLineage section.
+OPENLINEAGE_NAMESPACE_REGIONS: dict[str, str] = env.json(
+    "OPENLINEAGE_NAMESPACE_REGIONS", default={}
+)
 
 # --- Evidence -----------------------------------------------------------------------------
 # Dotted paths of callables `(since, until) -> dict[str filename, bytes]` whose files join the

@@ -65,8 +65,9 @@ def server_environment() -> dict[str, str]:
 class LiveServer:
     """One Daphne process on a loopback port: `launch()` returns at once, `ready()` waits."""
 
-    def __init__(self, log_dir: Path):
+    def __init__(self, log_dir: Path, env: dict[str, str] | None = None):
         self.log_dir = log_dir
+        self.env = env or {}
         self.process: subprocess.Popen | None = None
         self.log_path: Path | None = None
         self.base_url = ""
@@ -79,7 +80,7 @@ class LiveServer:
             self.process = subprocess.Popen(
                 daphne_command(port),
                 cwd=ROOT,
-                env=server_environment(),
+                env=server_environment() | self.env,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
