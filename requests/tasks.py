@@ -2,7 +2,6 @@
 
 from celery import shared_task
 
-
 # --- Data-subject requests (requests/subjects.py) ------------------------------------------
 
 
