@@ -29,6 +29,7 @@ from monitoring.models import ActorFootprint, ActorVolumeHourly, AnomalyAlert
 from monitoring.stream import Message
 
 MAD_SCALE = 1.4826  # makes the MAD estimate the standard deviation of normal data
+FOOTPRINT_REFRESH = dt.timedelta(hours=1)
 
 
 @dataclass
@@ -82,8 +83,8 @@ def _footprints(stored) -> dict[tuple[str, str, str], list]:
     return seen
 
 
-def _known(seen) -> dict[tuple[str, str, str], dt.datetime]:
-    """Which of the batch's footprints existed before it, with their first-seen times."""
+def _known(seen) -> dict[tuple[str, str, str], tuple[dt.datetime, dt.datetime]]:
+    """Which of the batch's footprints existed before it: (first seen, last seen)."""
     actors = {k[0] for k in seen}
     regions = {k[2] for k in seen if k[1] == "region"}
     datasets = {k[2] for k in seen if k[1] == "dataset"}
@@ -93,8 +94,20 @@ def _known(seen) -> dict[tuple[str, str, str], dt.datetime]:
         | Q(kind="dataset", value__in=datasets)
     )
     return {
-        (a, k, v): first
-        for a, k, v, first in rows.values_list("actor", "kind", "value", "first_seen_at")
+        (a, k, v): (first, last)
+        for a, k, v, first, last in rows.values_list(
+            "actor", "kind", "value", "first_seen_at", "last_seen_at"
+        )
+    }
+
+
+def _to_write(seen, known) -> dict[tuple[str, str, str], list]:
+    """New footprints, and known ones not refreshed for FOOTPRINT_REFRESH: rewriting every
+    footprint of every batch would cost a row update per actor and dataset per batch."""
+    return {
+        key: value[:3]
+        for key, value in seen.items()
+        if key not in known or value[1] - known[key][1] > FOOTPRINT_REFRESH
     }
 
 
@@ -104,7 +117,7 @@ def _new_place_alerts(seen, known, now: dt.datetime, index) -> list[AnomalyAlert
     for (actor, kind, value), (_, _, _, e) in seen.items():
         if kind == "actor" or (actor, kind, value) in known:
             continue
-        first = known.get((actor, "actor", ""))
+        first = known.get((actor, "actor", ""), (None,))[0]
         if first is None or e.occurred_at - first < warmup:
             continue  # a newcomer's first steps are not anomalies
         if kind == "region":
@@ -263,7 +276,7 @@ def detect(stored, *, now: dt.datetime, index: policy.PolicyIndex) -> Raised:
     seen = _footprints(stored)
     known = _known(seen) if seen else {}
     candidates = _new_place_alerts(seen, known, now, index)
-    rollups.footprints_add({key: value[:3] for key, value in seen.items()})
+    rollups.footprints_add(_to_write(seen, known))
     totals = rollups.actor_volumes_add(stored)
     candidates += _volume_alerts(totals, now)
     alerts = _insert(candidates) if candidates else []

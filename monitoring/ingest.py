@@ -1,8 +1,8 @@
 """Telemetry ingest: validate, judge and store a batch of events in one transaction.
 
-Batch-oriented end to end: one policy index for the batch, one query for the events already
-stored, one bulk insert, one upsert per rollup table, one insert each for violations, alerts
-and stream messages. Nothing per event touches the database or Celery.
+Batch-oriented end to end: one policy index for the batch, one insert for the events (which
+skips those already stored), one upsert per rollup table, one insert each for violations,
+alerts and stream messages. Nothing per event touches the database or Celery.
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from governance import policy
 from governance.models import Outcome
-from monitoring import anomalies, incidents, rollups
+from monitoring import anomalies, bulk, incidents, rollups
 from monitoring.models import EventKind, EventOutcome, TelemetryEvent, TelemetrySource
 from monitoring.stream import Message, stream_append
 
@@ -265,66 +265,77 @@ class Judge:
         event.policy_version = decision.policy_version
 
 
-def _event_row(source: TelemetrySource, e: JudgedEvent, now: dt.datetime) -> TelemetryEvent:
-    return TelemetryEvent(
-        source=source,
-        client_id=e.client_id,
-        occurred_at=e.occurred_at,
-        received_at=now,
-        kind=e.kind,
-        dataset_id=e.dataset_id,
-        dataset_ref=e.dataset_ref,
-        actor=e.actor,
-        source_region=e.source_region,
-        destination_region=e.destination_region,
-        source_country=e.source_country,
-        destination_country=e.destination_country,
-        bytes=e.bytes,
-        records=e.records,
-        run_id=e.run_id,
-        purpose=e.purpose,
-        outcome=e.outcome,
-        rule=e.rule,
-        reason=e.reason,
-        grant_id=e.grant_id,
-        policy_version=e.policy_version,
-    )
+EVENT_COLUMNS = (
+    "source_id",
+    "client_id",
+    "occurred_at",
+    "received_at",
+    "kind",
+    "dataset_id",
+    "dataset_ref",
+    "actor",
+    "source_region",
+    "destination_region",
+    "source_country",
+    "destination_country",
+    "bytes",
+    "records",
+    "run_id",
+    "purpose",
+    "outcome",
+    "rule",
+    "reason",
+    "grant_id",
+    "policy_version",
+)
 
 
-def _already_stored(source: TelemetrySource, client_ids: list[str]) -> set[str]:
-    if not client_ids:
-        return set()
-    return set(
-        TelemetryEvent.objects.filter(source=source, client_id__in=client_ids).values_list(
-            "client_id", flat=True
-        )
+def _event_row(source_id: int, e: JudgedEvent, now: dt.datetime) -> tuple:
+    return (
+        source_id,
+        e.client_id,
+        e.occurred_at,
+        now,
+        str(e.kind),
+        e.dataset_id,
+        e.dataset_ref,
+        e.actor,
+        e.source_region,
+        e.destination_region,
+        e.source_country,
+        e.destination_country,
+        e.bytes,
+        e.records,
+        e.run_id,
+        e.purpose,
+        str(e.outcome),
+        e.rule,
+        e.reason,
+        e.grant_id,
+        e.policy_version,
     )
 
 
 def _store(source: TelemetrySource, events: list[JudgedEvent], now) -> list[JudgedEvent]:
-    """Insert the events not stored yet; returns those inserted (with their ids).
+    """Insert the events this source has not sent before; returns those inserted, with ids.
 
-    A concurrent request may store some of the same ids between the check and the insert: the
-    unique constraint refuses the insert, and we check again and insert the rest.
-    """
-    for attempt in range(3):
-        stored = _already_stored(source, [e.client_id for e in events])
-        fresh = [e for e in events if e.client_id not in stored]
-        if not fresh:
-            return []
-        try:
-            with transaction.atomic():
-                rows = TelemetryEvent.objects.bulk_create(
-                    [_event_row(source, e, now) for e in fresh], batch_size=2000
-                )
-        except IntegrityError:
-            if attempt == 2:
-                raise
-            continue
-        for e, row in zip(fresh, rows, strict=True):
-            e.pk = row.pk
-        return fresh
-    return []
+    One statement: ON CONFLICT DO NOTHING on (source, client id) skips what is already stored,
+    including what a concurrent request stores at the same moment, and RETURNING names the
+    rows written."""
+    written = bulk.insert(
+        TelemetryEvent,
+        EVENT_COLUMNS,
+        [_event_row(source.pk, e, now) for e in events],
+        suffix="ON CONFLICT (source_id, client_id) DO NOTHING",
+        returning=("id", "client_id"),
+    )
+    ids = dict((client_id, pk) for pk, client_id in written)
+    fresh = []
+    for e in events:
+        e.pk = ids.get(e.client_id)
+        if e.pk is not None:
+            fresh.append(e)
+    return fresh
 
 
 def _kpi_message(stored: list[JudgedEvent], result: IngestResult) -> Message:

@@ -1,79 +1,17 @@
-"""Counters kept on ingest with one additive upsert per table per batch (PostgreSQL and SQLite).
-
-`INSERT ... ON CONFLICT (key) DO UPDATE SET n = t.n + excluded.n` is the same SQL on both
-databases, adds concurrent batches together without a read, and takes its row locks in key
-order (rows are sorted), so two batches touching the same rows never deadlock.
-"""
+"""Counters kept on ingest with one additive upsert per table per batch (see monitoring.bulk)."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
-from django.db import connection, models
-
+from monitoring.bulk import upsert
 from monitoring.models import (
     ActorFootprint,
     ActorVolumeHourly,
     FlowDaily,
     UnregisteredAsset,
 )
-
-ROWS_PER_STATEMENT = 500
-
-
-def _adapt(value):
-    if isinstance(value, dt.datetime):
-        return connection.ops.adapt_datetimefield_value(value)
-    if isinstance(value, dt.date):
-        return connection.ops.adapt_datefield_value(value)
-    return value
-
-
-def upsert(
-    model: type[models.Model],
-    *,
-    keys: Sequence[str],
-    rows: Iterable[dict],
-    add: Sequence[str] = (),
-    latest: Sequence[str] = (),
-    earliest: Sequence[str] = (),
-    replace: Sequence[str] = (),
-) -> None:
-    """Insert rows, or on a key conflict: add `add` columns, keep the max of `latest`, the min
-    of `earliest`, and overwrite `replace` (columns by their db names)."""
-    rows = sorted(rows, key=lambda row: tuple(str(row[k]) for k in keys))
-    if not rows:
-        return
-    table = connection.ops.quote_name(model._meta.db_table)
-    columns = list(rows[0])
-    quoted = [connection.ops.quote_name(c) for c in columns]
-    sets = [f"{q(c)} = {table}.{q(c)} + excluded.{q(c)}" for c in add]
-    sets += [
-        f"{q(c)} = CASE WHEN excluded.{q(c)} > {table}.{q(c)} THEN excluded.{q(c)} "
-        f"ELSE {table}.{q(c)} END"
-        for c in latest
-    ]
-    sets += [
-        f"{q(c)} = CASE WHEN excluded.{q(c)} < {table}.{q(c)} THEN excluded.{q(c)} "
-        f"ELSE {table}.{q(c)} END"
-        for c in earliest
-    ]
-    sets += [f"{q(c)} = excluded.{q(c)}" for c in replace]
-    placeholder = "(" + ", ".join(["%s"] * len(columns)) + ")"
-    with connection.cursor() as cursor:
-        for start in range(0, len(rows), ROWS_PER_STATEMENT):
-            chunk = rows[start : start + ROWS_PER_STATEMENT]
-            sql = (
-                f"INSERT INTO {table} ({', '.join(quoted)}) VALUES "
-                f"{', '.join([placeholder] * len(chunk))} "
-                f"ON CONFLICT ({', '.join(q(k) for k in keys)}) DO UPDATE SET {', '.join(sets)}"
-            )
-            cursor.execute(sql, [_adapt(row[c]) for row in chunk for c in columns])
-
-
-def q(name: str) -> str:
-    return connection.ops.quote_name(name)
 
 
 def _add(totals: dict, key: tuple, events: int, size: int, records: int) -> None:

@@ -148,7 +148,11 @@ class ActorVolumeHourly(models.Model):
 
 
 class ActorFootprint(models.Model):
-    """A place or dataset an actor has touched ("actor" itself: when they were first seen)."""
+    """A place or dataset an actor has touched ("actor" itself: when they were first seen).
+
+    first_seen_at is exact; last_seen_at and events are refreshed at most hourly (ingest writes
+    a footprint when it is new or an hour stale, adding that batch's events).
+    """
 
     class Kind(models.TextChoices):
         ACTOR = "actor", "Actor"

@@ -1,0 +1,121 @@
+"""Bulk SQL that the ORM does not offer: additive upserts, and inserts by columns.
+
+On PostgreSQL the rows travel as one JSON parameter (`INSERT ... SELECT ... FROM
+json_to_recordset(%s)`): encoding one document is far cheaper than adapting rows x columns
+parameters, which is where bulk_create spends its time on large batches. On SQLite they travel as VALUES rows, in chunks under its parameter limit.
+`INSERT ... ON CONFLICT (key) DO UPDATE SET n = t.n + excluded.n` is the same on both, adds
+concurrent batches together without a read, and rows are sorted by key so that two batches
+touching the same rows lock them in the same order and never deadlock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable, Sequence
+
+from django.db import connection, models
+
+ROWS_PER_STATEMENT = 500  # SQLite: rows per VALUES statement
+
+
+def q(name: str) -> str:
+    return connection.ops.quote_name(name)
+
+
+def _adapt(value):
+    if isinstance(value, dt.datetime):
+        return connection.ops.adapt_datetimefield_value(value)
+    if isinstance(value, dt.date):
+        return connection.ops.adapt_datefield_value(value)
+    return value
+
+
+def _iso(value):
+    if isinstance(value, dt.date):  # datetimes too
+        return value.isoformat()
+    raise TypeError(f"Cannot send {type(value).__name__} in a bulk insert")
+
+
+def _sql_type(model: type[models.Model], column: str) -> str:
+    field = next(f for f in model._meta.concrete_fields if f.column == column)
+    if isinstance(field, models.JSONField):
+        return "jsonb"
+    db_type = field.db_type(connection)
+    return db_type.split(" CHECK")[0]  # positive integers carry a CHECK clause
+
+
+def insert(
+    model: type[models.Model],
+    columns: Sequence[str],
+    rows: Sequence[Sequence],
+    *,
+    suffix: str = "",
+    returning: Sequence[str] = (),
+) -> list[tuple]:
+    """INSERT the rows (tuples in column order) with an optional ON CONFLICT `suffix`; returns
+    the `returning` columns of the rows written."""
+    if not rows:
+        return []
+    table = q(model._meta.db_table)
+    names = ", ".join(q(c) for c in columns)
+    back = f" RETURNING {', '.join(q(c) for c in returning)}" if returning else ""
+    found: list[tuple] = []
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            shape = ", ".join(f"{q(c)} {_sql_type(model, c)}" for c in columns)
+            document = json.dumps(
+                [dict(zip(columns, row, strict=True)) for row in rows], default=_iso
+            )
+            sql = (
+                f"INSERT INTO {table} ({names}) SELECT {names} "
+                f"FROM json_to_recordset(%s::json) AS x({shape}) {suffix}{back}"
+            )
+            cursor.execute(sql, [document])
+            return cursor.fetchall() if returning else []
+        placeholder = "(" + ", ".join(["%s"] * len(columns)) + ")"
+        for start in range(0, len(rows), ROWS_PER_STATEMENT):
+            chunk = rows[start : start + ROWS_PER_STATEMENT]
+            sql = f"INSERT INTO {table} ({names}) VALUES {', '.join([placeholder] * len(chunk))} {suffix}{back}"
+            cursor.execute(sql, [_adapt(value) for row in chunk for value in row])
+            if returning:
+                found += cursor.fetchall()
+    return found
+
+
+def upsert(
+    model: type[models.Model],
+    *,
+    keys: Sequence[str],
+    rows: Iterable[dict],
+    add: Sequence[str] = (),
+    latest: Sequence[str] = (),
+    earliest: Sequence[str] = (),
+    replace: Sequence[str] = (),
+) -> None:
+    """Insert rows, or on a key conflict: add `add` columns, keep the max of `latest`, the min
+    of `earliest`, and overwrite `replace` (columns by their db names)."""
+    rows = sorted(rows, key=lambda row: tuple(str(row[k]) for k in keys))
+    if not rows:
+        return
+    table = q(model._meta.db_table)
+    columns = list(rows[0])
+    sets = [f"{q(c)} = {table}.{q(c)} + excluded.{q(c)}" for c in add]
+    sets += [
+        f"{q(c)} = CASE WHEN excluded.{q(c)} > {table}.{q(c)} THEN excluded.{q(c)} "
+        f"ELSE {table}.{q(c)} END"
+        for c in latest
+    ]
+    sets += [
+        f"{q(c)} = CASE WHEN excluded.{q(c)} < {table}.{q(c)} THEN excluded.{q(c)} "
+        f"ELSE {table}.{q(c)} END"
+        for c in earliest
+    ]
+    sets += [f"{q(c)} = excluded.{q(c)}" for c in replace]
+    action = f"DO UPDATE SET {', '.join(sets)}" if sets else "DO NOTHING"
+    insert(
+        model,
+        columns,
+        [tuple(row[c] for c in columns) for row in rows],
+        suffix=f"ON CONFLICT ({', '.join(q(k) for k in keys)}) {action}",
+    )
