@@ -178,3 +178,20 @@ _MONITORING_PERMISSIONS: dict[str, list[str]] = {
 }
 for _role, _names in _MONITORING_PERMISSIONS.items():
     ROLE_PERMISSIONS[_role] = [*ROLE_PERMISSIONS[_role], *_names]
+
+# OpenLineage: whoever reads monitoring reads the runs; officers say where namespaces run.
+_LINEAGE_READ = ["monitoring.view_lineagerun", "monitoring.view_lineageevent"]
+_LINEAGE_PERMISSIONS: dict[str, list[str]] = {
+    Role.PRIVACY_OFFICER: [
+        *_LINEAGE_READ,
+        "monitoring.view_lineagenamespaceregion",
+        "monitoring.add_lineagenamespaceregion",
+        "monitoring.change_lineagenamespaceregion",
+        "monitoring.delete_lineagenamespaceregion",
+    ],
+    Role.EXECUTIVE: _LINEAGE_READ,
+    Role.AUDITOR: [*_LINEAGE_READ, "monitoring.view_lineagenamespaceregion"],
+    Role.DATA_OWNER: _LINEAGE_READ,
+}
+for _role, _names in _LINEAGE_PERMISSIONS.items():
+    ROLE_PERMISSIONS[_role] = [*ROLE_PERMISSIONS[_role], *_names]

@@ -9,6 +9,7 @@ from rest_framework.routers import DefaultRouter
 from catalog import api as catalog_api
 from governance import api as governance_api
 from governance import glossary_api, health, ledger_api, ledger_views, views
+from monitoring import lineage_api
 
 router = DefaultRouter()
 router.register("countries", catalog_api.CountryViewSet, basename="country")
@@ -44,6 +45,7 @@ api_v1 = [
     path("ledger/verify", ledger_api.LedgerVerifyView.as_view(), name="ledger-verify"),
     path("ledger/export", ledger_api.LedgerExportView.as_view(), name="ledger-export"),
     path("evidence", ledger_views.EvidenceAPIView.as_view(), name="evidence"),
+    path("lineage", lineage_api.OpenLineageView.as_view(), name="openlineage"),
     path("locality/check", governance_api.LocalityCheckView.as_view(), name="locality-check"),
     path("locality/replay", governance_api.ReplayView.as_view(), name="locality-replay"),
     path(
@@ -63,6 +65,7 @@ urlpatterns = [
     path("governance/", include("governance.page_urls")),
     path("workflows/", include("requests.urls")),
     path("monitoring/", include("monitoring.urls")),
+    path("monitoring/lineage/", include("monitoring.lineage_urls")),
     path("api/v1/", include((api_v1, "api"), namespace="v1")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves Swagger UI's start-up script as a file: no inline script for the CSP.

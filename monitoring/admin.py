@@ -86,3 +86,7 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
 class WebhookDeliveryAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "endpoint", "kind", "status", "attempts", "last_error"]
     list_filter = ["status"]
+
+
+# OpenLineage runs and namespace regions.
+from monitoring import lineage_admin  # noqa: E402, F401

@@ -20,6 +20,14 @@ from monitoring.models.incidents import (
     StreamMessage,
     Violation,
 )
+from monitoring.models.lineage import (
+    LineageEvent,
+    LineageNamespaceRegion,
+    LineageRun,
+    LineageRunDataset,
+    LocationRule,
+    RunEventType,
+)
 from monitoring.models.sources import (
     TelemetrySource,
     WebhookDelivery,
@@ -38,6 +46,12 @@ __all__ = [
     "EventOutcome",
     "FlowDaily",
     "Incident",
+    "LineageEvent",
+    "LineageNamespaceRegion",
+    "LineageRun",
+    "LineageRunDataset",
+    "LocationRule",
+    "RunEventType",
     "Severity",
     "StreamMessage",
     "TelemetryEvent",

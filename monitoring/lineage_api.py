@@ -1,0 +1,76 @@
+"""`POST /api/v1/lineage`: where OpenLineage's HTTP transport sends RunEvents by default.
+
+Authenticated like telemetry: `Authorization: Bearer <telemetry source token>`, which is what
+the transport sends for `auth: {type: api_key, apiKey: <token>}`. Bodies may be gzip-compressed
+(`compression: gzip` in the transport's config).
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+
+from django.conf import settings
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from monitoring import lineage
+from monitoring.api import (
+    IsTelemetrySource,
+    PayloadTooLarge,
+    RawBodyParser,
+    SourceTokenAuthentication,
+)
+
+
+def _decompressed(body: bytes, encoding: str) -> bytes:
+    """The body, gunzipped when the transport compressed it (never beyond the byte limit)."""
+    if encoding.strip().lower() != "gzip":
+        return body
+    limit = settings.TELEMETRY_MAX_BYTES
+    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    try:
+        text = inflater.decompress(body, limit + 1)
+    except zlib.error as exc:
+        raise exceptions.ValidationError({"$": f"Not valid gzip: {exc}"}) from None
+    if len(text) > limit or inflater.unconsumed_tail:
+        raise PayloadTooLarge(f"At most {limit} bytes per event, uncompressed.")
+    return text
+
+
+class OpenLineageView(APIView):
+    """Take one OpenLineage RunEvent."""
+
+    authentication_classes = [SourceTokenAuthentication]
+    permission_classes = [IsTelemetrySource]
+    parser_classes = [RawBodyParser]
+
+    @extend_schema(
+        operation_id="openlineage_run_event",
+        request={"application/json": OpenApiTypes.OBJECT},
+        responses={201: OpenApiTypes.OBJECT, 200: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT},
+        description=(
+            "An OpenLineage RunEvent (spec 2-0-x; eventType START, RUNNING, COMPLETE, FAIL, "
+            "ABORT or OTHER). 201 when it was applied, 200 when it was received before (same "
+            "runId and eventType; for RUNNING and OTHER also the same eventTime). A field that "
+            'breaks the spec gives 400 with its JSON path, e.g. {"run.runId": ["Not a '
+            'UUID"]}. Unknown fields and facets are kept. The run facet `locus_location` '
+            '({"region": "aws:eu-west-1", "purpose": "training"}) says where the run executed.'
+        ),
+    )
+    def post(self, request):
+        length = request.META.get("CONTENT_LENGTH") or "0"
+        if length.isdigit() and int(length) > settings.TELEMETRY_MAX_BYTES:
+            raise PayloadTooLarge(f"At most {settings.TELEMETRY_MAX_BYTES} bytes per request.")
+        body = _decompressed(request.data or b"", request.headers.get("Content-Encoding", ""))
+        try:
+            data = json.loads(body)
+        except ValueError as exc:
+            raise exceptions.ValidationError({"$": f"Not valid JSON: {exc}"}) from None
+        event = lineage.parse_run_event(data)
+        result = lineage.lineage_event_ingest(source=request.auth, event=event)
+        code = status.HTTP_200_OK if result.duplicate else status.HTTP_201_CREATED
+        return Response(result.as_json(), status=code)
