@@ -9,6 +9,7 @@ import django_filters
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import (
@@ -70,6 +71,16 @@ class SourceTokenAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request):
         return 'Bearer realm="telemetry"'
+
+
+class SourceTokenScheme(OpenApiAuthenticationExtension):
+    """How the OpenAPI schema names the telemetry sources' bearer tokens."""
+
+    target_class = "monitoring.api.SourceTokenAuthentication"
+    name = "telemetrySourceToken"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "http", "scheme": "bearer", "description": "A telemetry source's token"}
 
 
 class IsTelemetrySource(permissions.BasePermission):
@@ -227,7 +238,7 @@ class TelemetrySourceSerializer(serializers.ModelSerializer):
         return data
 
 
-class ReasonSerializer(serializers.Serializer):
+class SourceRevokeSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=1000, required=False, allow_blank=True, default="")
 
 
@@ -250,11 +261,11 @@ class TelemetrySourceViewSet(
         source.token = token
         return Response(self.get_serializer(source).data)
 
-    @extend_schema(request=ReasonSerializer, responses=TelemetrySourceSerializer)
+    @extend_schema(request=SourceRevokeSerializer, responses=TelemetrySourceSerializer)
     @action(detail=True, methods=["post"])
     def revoke(self, request, pk=None):
         """Refuse this source's telemetry from now on."""
-        body = ReasonSerializer(data=request.data)
+        body = SourceRevokeSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         source = services.telemetry_source_revoke(
             actor=request.user, source=self.get_object(), reason=body.validated_data["reason"]
@@ -374,7 +385,7 @@ class IncidentSerializer(serializers.ModelSerializer):
         ]
 
 
-class NoteSerializer(serializers.Serializer):
+class IncidentNoteSerializer(serializers.Serializer):
     note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
 
 
@@ -399,24 +410,24 @@ class IncidentViewSet(viewsets.ReadOnlyModelViewSet):
         return selectors.incidents_visible_to(self.request.user).select_related("owner")
 
     def _note_action(self, request, verb):
-        body = NoteSerializer(data=request.data)
+        body = IncidentNoteSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         incident = verb(actor=request.user, incident=self.get_object(), **body.validated_data)
         return Response(self.get_serializer(incident).data)
 
-    @extend_schema(request=NoteSerializer, responses=IncidentSerializer)
+    @extend_schema(request=IncidentNoteSerializer, responses=IncidentSerializer)
     @action(detail=True, methods=["post"])
     def acknowledge(self, request, pk=None):
         """Take note of it (you own it unless someone does)."""
         return self._note_action(request, services.incident_acknowledge)
 
-    @extend_schema(request=NoteSerializer, responses=IncidentSerializer)
+    @extend_schema(request=IncidentNoteSerializer, responses=IncidentSerializer)
     @action(detail=True, methods=["post"])
     def contain(self, request, pk=None):
         """The flow is stopped."""
         return self._note_action(request, services.incident_contain)
 
-    @extend_schema(request=NoteSerializer, responses=IncidentSerializer)
+    @extend_schema(request=IncidentNoteSerializer, responses=IncidentSerializer)
     @action(detail=True, methods=["post"])
     def resolve(self, request, pk=None):
         """Close it, saying how (note required)."""
@@ -480,19 +491,19 @@ class AnomalyAlertViewSet(viewsets.ReadOnlyModelViewSet):
         return selectors.alerts_visible_to(self.request.user)
 
     def _move(self, request, to):
-        body = NoteSerializer(data=request.data)
+        body = IncidentNoteSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         alert = services.alert_transition(
             actor=request.user, alert=self.get_object(), to=to, note=body.validated_data["note"]
         )
         return Response(self.get_serializer(alert).data)
 
-    @extend_schema(request=NoteSerializer, responses=AnomalyAlertSerializer)
+    @extend_schema(request=IncidentNoteSerializer, responses=AnomalyAlertSerializer)
     @action(detail=True, methods=["post"])
     def acknowledge(self, request, pk=None):
         return self._move(request, AnomalyAlert.Status.ACKNOWLEDGED)
 
-    @extend_schema(request=NoteSerializer, responses=AnomalyAlertSerializer)
+    @extend_schema(request=IncidentNoteSerializer, responses=AnomalyAlertSerializer)
     @action(detail=True, methods=["post"])
     def dismiss(self, request, pk=None):
         return self._move(request, AnomalyAlert.Status.DISMISSED)
