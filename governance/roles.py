@@ -40,6 +40,9 @@ _GLOSSARY_READ = [
 ]
 _GLOSSARY_PROPOSE = ["governance.add_term", "governance.change_term"]
 _LEDGER_READ = ["governance.view_ledgerentry", "governance.view_ledgercheckpoint"]
+# Everyone's exceptions: privacy officers instead see those given them to review (guardian).
+_EXCEPTIONS_READ = ["workflows.view_transferexception"]
+_EXCEPTIONS_ASK = ["workflows.add_transferexception"]
 
 # Model-wide permissions per role. Object permissions (a data owner's own datasets) are granted
 # by the services that create the objects, through django-guardian.
@@ -67,8 +70,15 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         *_GLOSSARY_PROPOSE,
         "governance.approve_term",
         "governance.deprecate_term",
+        *_EXCEPTIONS_ASK,
     ],
-    Role.EXECUTIVE: [*_CATALOG_READ, *_GOVERNANCE_READ, *_LEDGER_READ, *_GLOSSARY_READ],
+    Role.EXECUTIVE: [
+        *_CATALOG_READ,
+        *_GOVERNANCE_READ,
+        *_LEDGER_READ,
+        *_GLOSSARY_READ,
+        *_EXCEPTIONS_READ,
+    ],
     Role.DATA_OWNER: [
         *_CATALOG_READ,
         *_GOVERNANCE_READ,
@@ -76,12 +86,14 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "governance.add_trainingrun",
         *_GLOSSARY_READ,
         *_GLOSSARY_PROPOSE,
+        *_EXCEPTIONS_ASK,
     ],
     Role.ENGINEER: [
         *_CATALOG_READ,
         *_GOVERNANCE_READ,
         "governance.add_trainingrun",
         *_GLOSSARY_READ,
+        *_EXCEPTIONS_ASK,
     ],
     Role.AUDITOR: [
         *_CATALOG_READ,
@@ -89,6 +101,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         *_LEDGER_READ,
         "governance.add_ledgercheckpoint",
         *_GLOSSARY_READ,
+        *_EXCEPTIONS_READ,
     ],
 }
 

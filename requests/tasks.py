@@ -2,6 +2,15 @@
 
 from celery import shared_task
 
+from requests.transfers import exceptions_due as _exceptions_due
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def exceptions_due() -> dict[str, int]:
+    """Expire, activate and remind transfer exceptions whose time has come (periodic)."""
+    return _exceptions_due()
+
+
 # --- Data-subject requests (requests/subjects.py) ------------------------------------------
 
 
