@@ -20,7 +20,7 @@ from django.db.models import Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
-from catalog.models import Dataset, Jurisdiction, Region, Regime, Sensitivity
+from catalog.models import Dataset, Jurisdiction, Regime, Region, Sensitivity
 from governance import policy
 from governance.errors import StateConflict
 from governance.ledger import ledger_append
@@ -71,6 +71,8 @@ TRANSITIONS: dict[str, Move] = {
     "revoke": Move((S.APPROVED, S.ACTIVE), S.REVOKED, REVIEWER),
     "activate": Move((S.APPROVED,), S.ACTIVE, SYSTEM),
     "expire": Move((S.APPROVED, S.ACTIVE), S.EXPIRED, SYSTEM),
+    # Its whole period passed before anyone decided: it can no longer be approved.
+    "lapse": Move((*EDITABLE, *OPEN), S.EXPIRED, SYSTEM),
 }
 # A decision by a reviewer needs a comment saying why, except an approval.
 NEEDS_COMMENT = {"request_changes", "reject", "revoke"}
@@ -305,6 +307,11 @@ TERM_FIELDS = (
 )
 
 
+def default_title(datasets: list[Dataset], destination_regions: list[Region]) -> str:
+    named = ", ".join(d.slug for d in datasets[:3]) + (" and more" if len(datasets) > 3 else "")
+    return f"{named} to {', '.join(r.code for r in destination_regions[:3])}"[:200]
+
+
 def default_period(start: dt.datetime | None = None) -> tuple[dt.datetime, dt.datetime]:
     start = start or timezone.now()
     return start, start + dt.timedelta(days=settings.EXCEPTION_DEFAULT_DAYS)
@@ -319,6 +326,8 @@ def _set_places(
 ) -> None:
     if datasets is not None:
         exception.datasets.set(datasets)
+    if source_regions is None and datasets is not None:
+        source_regions = []  # the datasets changed: so did where they are stored
     if source_regions is not None:
         # Not named: the regions the datasets are stored in.
         exception.source_regions.set(
@@ -352,11 +361,8 @@ def exception_create(
         terms["starts_at"] = timezone.now()
     if terms.get("ends_at") is None:
         terms["ends_at"] = default_period(terms["starts_at"])[1]
-    terms.setdefault("title", "")
-    if not terms["title"]:
-        terms["title"] = f"{', '.join(d.slug for d in datasets[:3])} to " + ", ".join(
-            r.code for r in destination_regions[:3]
-        )
+    if not str(terms.get("title") or "").strip():
+        terms["title"] = default_title(datasets, destination_regions)
     _validate_terms(terms)
     exception = TransferException(requester=actor, **terms)
     exception.full_clean(exclude=["requester"])
@@ -399,6 +405,13 @@ def exception_update(
         raise ValidationError({field: "Not a field of an exception" for field in unknown})
     for field, value in terms.items():
         setattr(exception, field, value)
+    if not exception.title.strip():
+        exception.title = default_title(
+            datasets if datasets is not None else list(exception.datasets.all()),
+            destination_regions
+            if destination_regions is not None
+            else list(exception.destination_regions.all()),
+        )
     _validate_terms({field: getattr(exception, field) for field in TERM_FIELDS})
     exception.full_clean(exclude=["requester"])
     exception.save()
@@ -574,6 +587,19 @@ def _expire_step(actor, exception, action, move, comment) -> TransferException:
     return exception
 
 
+def _lapse_step(actor, exception, action, move, comment) -> TransferException:
+    _move(exception, move.target, actor, action, "Its period ended before a decision")
+    _tell(
+        [exception.requester, *_reviewers(exception)],
+        exception,
+        "exception.lapsed",
+        f"{exception.reference} lapsed undecided",
+        f"Its requested period ended at {exception.ends_at:%Y-%m-%d %H:%M} UTC before it was "
+        "approved; ask again with a new period if the work still needs it.",
+    )
+    return exception
+
+
 _STEPS = {
     "submit": _submit_step,
     "approve": _approve_step,
@@ -581,6 +607,7 @@ _STEPS = {
     "request_changes": _decision_step,
     "revoke": _revoke_step,
     "expire": _expire_step,
+    "lapse": _lapse_step,
 }
 
 
@@ -736,15 +763,18 @@ def _try_step(exception_id: int, action: str) -> bool:
 
 
 def exceptions_due(now: dt.datetime | None = None) -> dict[str, int]:
-    """Expire what has ended, activate what has started, send the expiry notices due.
+    """Expire what has ended (and let lapse what ended undecided), activate what has started,
+    send the expiry notices due.
 
     Safe to run on several workers at once: each step is a compare-and-swap in its own
     transaction, so a step is done once, and a worker that dies leaves each exception either
     moved (with its ledger entry and notices) or untouched for the next run."""
     now = now or timezone.now()
-    done = {"expired": 0, "activated": 0, "reminded": 0}
+    done = {"expired": 0, "lapsed": 0, "activated": 0, "reminded": 0}
     for pk in _due((S.APPROVED, S.ACTIVE), Q(ends_at__lte=now)):
         done["expired"] += _try_step(pk, "expire")
+    for pk in _due((*EDITABLE, *OPEN), Q(ends_at__lte=now)):
+        done["lapsed"] += _try_step(pk, "lapse")
     for pk in _due((S.APPROVED,), Q(grant__valid_from__lte=now, ends_at__gt=now)):
         done["activated"] += _try_step(pk, "activate")
     for days in sorted(settings.EXCEPTION_EXPIRY_NOTICE_DAYS):

@@ -550,12 +550,6 @@ def test_register_counts_grants_made_without_an_exception(
     assert rows[0]["exception_id"] is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="exception_update keeps the source regions derived from the old datasets when a "
-    "PATCH changes the datasets without naming source_regions (requests/transfers.py "
-    "_set_places); the register and source_jurisdictions then see stale places",
-)
 def test_changing_datasets_moves_the_default_source_regions(api_client, data_owner, eu_customers):
     german = make_dataset(
         data_owner, slug="german-data", storage_region=GERMANY, allowed_processing_regions=[]

@@ -275,6 +275,7 @@ def test_revocation_is_immediate_and_needs_a_reason(data_owner, eu_officer, eu_d
     assert engine_says(eu_dataset, US, purpose).outcome == "deny"
     assert transfers.exceptions_due(now=exception.ends_at) == {
         "expired": 0,
+        "lapsed": 0,
         "activated": 0,
         "reminded": 0,
     }
@@ -415,3 +416,31 @@ def test_two_workers_at_once_expire_each_exception_once(
     assert set(TransferException.objects.values_list("status", flat=True)) == {S.EXPIRED}
     assert LedgerEntry.objects.filter(kind="exception.expired").count() == 5
     assert Notification.objects.filter(kind="exception.expired").count() == 5 * 2
+
+
+def test_an_exception_undecided_when_its_period_ends_lapses(
+    data_owner, eu_officer, eu_dataset, purpose
+):
+    exception = step(data_owner, ask(data_owner, [eu_dataset], purpose, days=3), "submit")
+    draft = ask(
+        data_owner,
+        [make_dataset(owner=data_owner, allowed_processing_regions=[EU])],
+        purpose,
+        days=3,
+    )
+    assert transfers.exceptions_due(now=draft.ends_at)["lapsed"] == 2
+    for lapsed in (exception, draft):
+        lapsed.refresh_from_db()
+        assert lapsed.status == S.EXPIRED
+        assert lapsed.grant is None
+    assert (
+        Notification.objects.filter(kind="exception.lapsed", recipient=eu_officer).count() == 1
+    )  # the draft was never given to a reviewer
+    with pytest.raises(StateConflict):
+        step(eu_officer, exception, "approve")
+
+
+def test_a_blank_title_on_edit_gets_the_default(data_owner, eu_dataset, purpose):
+    exception = ask(data_owner, [eu_dataset], purpose, title="Mine")
+    exception = transfers.exception_update(actor=data_owner, exception=exception, title=" ")
+    assert exception.title == f"{eu_dataset.slug} to {US}"
