@@ -291,6 +291,18 @@ SPECTACULAR_SETTINGS = {
         "LocalityActionEnum": "governance.models.Action",
         "OutcomeEnum": "governance.models.Outcome",
         "DatasetChangeActionEnum": "catalog.models.DatasetChange.Action",
+        # One name per choice set that several fields share (the workflow and monitoring states).
+        "ExceptionStatusEnum": "requests.models.transfers.ExceptionStatus",
+        "RiskLevelEnum": "requests.models.transfers.RiskLevel",
+        "IdentifierKindEnum": "requests.models.subjects.IdentifierKind",
+        "SubjectRequestStatusEnum": "requests.models.subjects.SubjectRequestStatus",
+        "SubjectTaskStatusEnum": "requests.models.subjects.TaskStatus",
+        "IncidentStatusEnum": "monitoring.models.incidents.Incident.Status",
+        "AnomalyAlertStatusEnum": "monitoring.models.incidents.AnomalyAlert.Status",
+        "TelemetrySourceStatusEnum": "monitoring.models.sources.TelemetrySource.Status",
+        "WebhookDeliveryStatusEnum": "monitoring.models.sources.WebhookDelivery.Status",
+        "TermStatusEnum": "governance.models.glossary.TermStatus",
+        "RecordedDecisionStatusEnum": "governance.models.ledger.RecordedDecision.Status",
     },
 }
 
@@ -342,6 +354,9 @@ SUBJECT_TASK_REMINDER_DAYS = env.int("SUBJECT_TASK_REMINDER_DAYS", default=2)
 SUBJECT_ESCALATION_DAYS = env.int("SUBJECT_ESCALATION_DAYS", default=5)
 # A connector run claimed longer ago than this is presumed lost with its worker.
 SUBJECT_CONNECTOR_LEASE_SECONDS = env.int("SUBJECT_CONNECTOR_LEASE_SECONDS", default=600)
+# The SLA watch requeues work whose message was lost (a discovery not run, a connector never
+# started) once it has stood still this long.
+SUBJECT_REQUEUE_AFTER_SECONDS = env.int("SUBJECT_REQUEUE_AFTER_SECONDS", default=600)
 SUBJECT_CONNECTOR_MAX_ATTEMPTS = env.int("SUBJECT_CONNECTOR_MAX_ATTEMPTS", default=5)
 # Named PostgreSQL DSNs that SQL connectors may use instead of a DATABASES alias.
 SUBJECT_CONNECTOR_DSNS = env.dict("SUBJECT_CONNECTOR_DSNS", default={})
@@ -390,7 +405,7 @@ OPENLINEAGE_NAMESPACE_REGIONS: dict[str, str] = env.json(
 # Dotted paths of callables `(since, until) -> dict[str filename, bytes]` whose files join the
 # auditor's evidence package (governance/evidence.py). Apps to the right of governance (the
 # workflows' exception and subject-request records) add theirs here: governance cannot import them.
-EVIDENCE_SECTIONS: list[str] = []
+EVIDENCE_SECTIONS: list[str] = ["requests.evidence.workflow_records"]
 # Navigation items of the apps above governance: dotted paths to tuples shaped like
 # governance.context_processors._NAV.
 NAVIGATION: list[str] = ["requests.nav.NAV", "monitoring.nav.NAV"]
