@@ -10,14 +10,14 @@ from django.db.models import Count, Q
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, permissions, serializers, status, viewsets
+from rest_framework import mixins, parsers, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
 from catalog.models import Dataset
-from requests import connectors, subjects
+from requests import connectors, subject_uploads, subjects
 from requests import subject_selectors as selectors
 from requests.models.subjects import (
     Channel,
@@ -174,6 +174,16 @@ class SubjectTaskSerializer(serializers.ModelSerializer):
 class TaskCompleteSerializer(serializers.Serializer):
     note = serializers.CharField(max_length=5000, required=False, allow_blank=True)
     rows = serializers.JSONField(required=False, help_text="The export: a list of records")
+    upload = serializers.FileField(
+        required=False,
+        help_text="Or the export as a file (multipart): .json (a list of records), .csv (with "
+        "a header row) or .zip of those; at most UPLOAD_MAX_BYTES",
+    )
+
+    def validate(self, attrs):
+        if "rows" in attrs and "upload" in attrs:
+            raise serializers.ValidationError({"upload": "Give the records or a file, not both"})
+        return attrs
 
 
 class MlDecisionSerializer(serializers.ModelSerializer):
@@ -390,14 +400,28 @@ class SubjectTaskViewSet(viewsets.ReadOnlyModelViewSet):
         body["identifiers"] = subjects.identifiers_for_task(task)
         return Response(body)
 
-    @extend_schema(request=TaskCompleteSerializer, responses=SubjectTaskSerializer)
-    @action(detail=True, methods=["post"])
+    @extend_schema(
+        request={
+            "application/json": TaskCompleteSerializer,
+            "multipart/form-data": TaskCompleteSerializer,
+        },
+        responses=SubjectTaskSerializer,
+    )
+    @action(
+        detail=True,
+        methods=["post"],
+        parser_classes=[parsers.JSONParser, parsers.MultiPartParser, parsers.FormParser],
+    )
     def complete(self, request, pk=None):
-        """Answer by hand: the export as records, or a note of what was done."""
+        """Answer by hand: the export as records or a file, or a note of what was done."""
+        task = self.get_object()
         body = TaskCompleteSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        task = subjects.task_complete(actor=request.user, task=self.get_object(),
-                                      **body.validated_data)  # fmt: skip
+        data = dict(body.validated_data)
+        upload = data.pop("upload", None)
+        if upload is not None:
+            data["rows"] = subject_uploads.read_upload(upload)
+        task = subjects.task_complete(actor=request.user, task=task, **data)
         return Response(self.get_serializer(task).data)
 
     @extend_schema(request=None, responses=SubjectTaskSerializer)

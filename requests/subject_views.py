@@ -14,8 +14,9 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from catalog.forms import add_service_error
+from governance.errors import StateConflict
 from requests import subject_selectors as selectors
-from requests import subjects
+from requests import subject_uploads, subjects
 from requests.models.subjects import (
     OPEN_STATUSES,
     MlPropagationDecision,
@@ -183,18 +184,22 @@ def task_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """One task: who the subject is (need to know), the answer form, model decisions."""
     task = _task_for(request.user, pk)
     form = TaskCompleteForm(request.POST or None, request.FILES or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            upload = form.cleaned_data.get("upload")
-            rows = subjects.parse_upload(upload.name, upload.read()) if upload else None
-            subjects.task_complete(
-                actor=request.user, task=task, note=form.cleaned_data["note"], rows=rows
-            )
-        except ValidationError as error:
-            add_service_error(form, error)
-        else:
-            messages.success(request, f"{task.dataset_slug}: answered.")
-            return redirect("workflows:subject-task-detail", pk)
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            try:
+                upload = form.cleaned_data.get("upload")
+                rows = subject_uploads.read_upload(upload) if upload else None
+                subjects.task_complete(
+                    actor=request.user, task=task, note=form.cleaned_data["note"], rows=rows
+                )
+            except ValidationError as error:
+                add_service_error(form, error)
+                status = 409 if isinstance(error, StateConflict) else 400
+            else:
+                messages.success(request, f"{task.dataset_slug}: answered.")
+                return redirect("workflows:subject-task-detail", pk)
     decisions = [d for d in task.request.ml_decisions.all() if task.dataset_slug in d.datasets]
     context = {
         "task": task,
@@ -206,7 +211,7 @@ def task_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "answerable": task.status in (TaskStatus.OPEN, TaskStatus.FAILED)
         and task.request.status == SubjectRequestStatus.IN_PROGRESS,
     }
-    return render(request, "requests/subjects/task_detail.html", context)
+    return render(request, "requests/subjects/task_detail.html", context, status=status)
 
 
 @require_POST
@@ -327,14 +332,24 @@ def public_verify_link(request: HttpRequest, pk: int, token: str) -> HttpRespons
                   {"req": target, "form": form, "link": True})  # fmt: skip
 
 
+def _not_available(request: HttpRequest, error: Exception, status: int) -> HttpResponse:
+    problem = error.args[0] if error.args else "Not available"
+    response = render(
+        request, "requests/subjects/public_done.html", {"problem": problem}, status=status
+    )
+    response["Cache-Control"] = "no-store"
+    return response
+
+
 @require_safe
 def public_package(request: HttpRequest, pk: int, token: str) -> HttpResponse:
     """The subject's download, while the link is valid."""
     try:
         package = subjects.package_for_download(request_id=pk, token=token)
-    except PermissionDenied as error:
-        return render(request, "requests/subjects/public_done.html",
-                      {"problem": str(error)}, status=403)  # fmt: skip
+    except subjects.PackageLinkInvalid as error:  # as if nothing were there: 404
+        return _not_available(request, error, 404)
+    except subjects.PackageLinkExpired as error:
+        return _not_available(request, error, 410)
     response = HttpResponse(unseal_bytes(package.content_sealed), content_type="application/zip")
     response["Content-Disposition"] = f'attachment; filename="{package.filename}"'
     response["X-Content-SHA256"] = package.sha256

@@ -8,11 +8,9 @@ call the functions here with ids; each is safe to run twice.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import hashlib
 import hmac
-import io
 import json
 import secrets
 from collections import defaultdict
@@ -27,6 +25,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from catalog.models import Jurisdiction
+from governance.errors import StateConflict
 from governance.ledger import ledger_append, pseudonym
 from governance.models import TrainingRunDataset
 from governance.notifications import notify, officers_for
@@ -150,7 +149,7 @@ def _transition(
     sources, target = TRANSITIONS[action]
     current = request.status
     if current not in sources:
-        raise ValidationError(
+        raise StateConflict(
             {
                 "status": f"A request that is {S(current).label.lower()} cannot {action.replace('_', ' ')}"
             }
@@ -163,7 +162,7 @@ def _transition(
     if when is not None:
         rows = rows.filter(when)
     if rows.update(status=target, **changes) != 1:
-        raise ValidationError({"status": "The request changed meanwhile; reload and try again"})
+        raise StateConflict({"status": "The request changed meanwhile; reload and try again"})
     request.refresh_from_db()
     _event(request, actor=actor, action=action, from_status=current, to_status=target,
            comment=comment, name=name)  # fmt: skip
@@ -368,7 +367,7 @@ def verification_resend(*, request: SubjectRequest) -> VerificationChallenge:
     """A fresh code and link (the earlier ones stop working), a limited number of times."""
     request = SubjectRequest.objects.select_for_update().get(pk=request.pk)
     if request.status != S.AWAITING_VERIFICATION:
-        raise ValidationError({"status": "This request is not waiting for verification"})
+        raise StateConflict({"status": "This request is not waiting for verification"})
     if request.challenges.count() >= settings.SUBJECT_VERIFICATION_CHALLENGES:
         raise ValidationError({"code": "No more codes can be sent for this request"})
     request.challenges.filter(used_at__isnull=True, locked_at__isnull=True).update(
@@ -404,14 +403,14 @@ def _claim_attempt(request: SubjectRequest) -> VerificationChallenge:
     """Count one attempt against the current challenge by compare-and-swap."""
     request.refresh_from_db()
     if request.status != S.AWAITING_VERIFICATION:
-        raise ValidationError({"code": "This request is not waiting for verification"})
+        raise StateConflict({"code": "This request is not waiting for verification"})
     challenge = request.challenges.order_by("-created_at", "-id").first()
     if challenge is None:
         raise ValidationError({"code": "No code was sent for this request"})
     if challenge.locked_at or request.verification == VerificationState.LOCKED:
         raise ValidationError({"code": "Too many wrong attempts: verification is locked"})
     if challenge.used_at:
-        raise ValidationError({"code": "This code was already used"})
+        raise StateConflict({"code": "This code was already used"})
     if challenge.expires_at <= timezone.now():
         raise ValidationError({"code": "The code has expired: ask for a new one"})
     claimed = VerificationChallenge.objects.filter(
@@ -445,7 +444,7 @@ def _verified(request: SubjectRequest, challenge: VerificationChallenge) -> Subj
         used_at=timezone.now()
     )
     if not used:
-        raise ValidationError({"code": "This code was already used"})
+        raise StateConflict({"code": "This code was already used"})
     request = SubjectRequest.objects.select_for_update().get(pk=request.pk)
     original = request.duplicate_of
     fields = {"verification": VerificationState.VERIFIED, "verified_at": timezone.now()}
@@ -677,14 +676,14 @@ def task_retry(*, actor, task: SubjectTask) -> SubjectTask:
     if not can_work_task(actor, task):
         raise PermissionDenied("Only the task's owner or a privacy officer may retry it")
     if not task.automatic:
-        raise ValidationError({"task": "This task has no connector: answer it by hand"})
+        raise StateConflict({"task": "This task has no connector: answer it by hand"})
     if (
         SubjectTask.objects.filter(pk=task.pk, status=TaskStatus.FAILED).update(
             status=TaskStatus.OPEN, attempts=0, last_error=""
         )
         != 1
     ):
-        raise ValidationError({"status": "Only a failed connector run can be retried"})
+        raise StateConflict({"status": "Only a failed connector run can be retried"})
     _event(task.request, actor=actor, action="task_retry", comment=task.dataset_slug)
     _queue("subject_connector_run", task.pk)
     task.refresh_from_db()
@@ -699,22 +698,6 @@ def _clean_rows(rows) -> list[dict]:
     return [{str(k): connectors.json_safe(v) for k, v in row.items()} for row in rows]
 
 
-def parse_upload(name: str, content: bytes) -> list[dict]:
-    """An owner's uploaded export: a JSON list of objects, or a CSV with a header row."""
-    try:
-        text = content.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise ValidationError({"upload": "The file is not UTF-8 text"}) from None
-    if name.lower().endswith(".json"):
-        try:
-            return _clean_rows(json.loads(text))
-        except json.JSONDecodeError as exc:
-            raise ValidationError({"upload": f"Not valid JSON: {exc.msg}"}) from None
-    if name.lower().endswith(".csv"):
-        return _clean_rows(list(csv.DictReader(io.StringIO(text))))
-    raise ValidationError({"upload": "Upload a .json or .csv file"})
-
-
 @transaction.atomic
 def task_complete(*, actor, task: SubjectTask, note: str = "", rows=None) -> SubjectTask:
     """The owner answers a task by hand: the export they made, or how the data was erased."""
@@ -722,7 +705,7 @@ def task_complete(*, actor, task: SubjectTask, note: str = "", rows=None) -> Sub
         raise PermissionDenied("Only the task's owner or a privacy officer may answer it")
     request = SubjectRequest.objects.select_for_update().get(pk=task.request_id)
     if request.status != S.IN_PROGRESS:
-        raise ValidationError({"status": "The request is not in progress"})
+        raise StateConflict({"status": "The request is not in progress"})
     note = (note or "").strip()
     exporting = request.type in EXPORTING_TYPES
     cleaned = _clean_rows(rows) if rows is not None else None
@@ -744,7 +727,7 @@ def task_complete(*, actor, task: SubjectTask, note: str = "", rows=None) -> Sub
         pk=task.pk, status__in=[TaskStatus.OPEN, TaskStatus.FAILED]
     ).update(**changes)
     if done != 1:
-        raise ValidationError({"status": "This task is already done or its connector is running"})
+        raise StateConflict({"status": "This task is already done or its connector is running"})
     task.refresh_from_db()
     data = {"dataset": task.dataset_slug, "rows": task.rows_exported, "by": actor_name(actor)}
     _task_ledger(request, task, "manual", data)
@@ -769,13 +752,13 @@ def ml_decision_record(
     if choice == MlDecision.ACCEPT and not reason:
         raise ValidationError({"reason": "Accepting the risk needs a reason"})
     if request.status not in OPEN:
-        raise ValidationError({"status": "The request is closed"})
+        raise StateConflict({"status": "The request is closed"})
     changed = MlPropagationDecision.objects.filter(pk=decision.pk, decision="").update(
         decision=choice, reason=reason, decided_by=actor, decided_by_name=actor_name(actor),
         decided_at=timezone.now(),
     )  # fmt: skip
     if changed != 1:
-        raise ValidationError({"decision": "This model's decision was already recorded"})
+        raise StateConflict({"decision": "This model's decision was already recorded"})
     decision.refresh_from_db()
     _event(request, actor=actor, action="ml_decision",
            comment=f"{decision.run_name}: {choice}" + (f" ({reason})" if reason else ""))  # fmt: skip
@@ -838,7 +821,7 @@ def subject_request_extend(*, actor, request: SubjectRequest, reason: str) -> Su
         )
         extended = deadlines.extended_due_date(request.deadline, clock)
     except deadlines.DeadlineError as exc:
-        raise ValidationError({"deadline": str(exc)}) from None
+        raise StateConflict({"deadline": str(exc)}) from None
     request = _transition(request, "extend", actor=actor, comment=reason,
                           fields={"extended_deadline": extended, "extension_reason": reason},
                           when=Q(extended_deadline__isnull=True),
@@ -865,7 +848,7 @@ def subject_request_resume(*, actor, request: SubjectRequest, reason: str = "") 
     request = _locked(request)
     _require_manager(actor, request)
     if request.status != S.PAUSED:
-        raise ValidationError({"status": "The request is not paused"})
+        raise StateConflict({"status": "The request is not paused"})
     days = deadlines.paused_days(request.paused_at, timezone.now())
     fields = {
         "status": request.resume_status,
@@ -926,10 +909,10 @@ def subject_request_close(*, actor, request: SubjectRequest) -> SubjectRequest:
     if request.status == S.IN_PROGRESS:
         outstanding = _outstanding(request)
         if outstanding:
-            raise ValidationError({"tasks": "; ".join(outstanding)})
+            raise StateConflict({"tasks": "; ".join(outstanding)})
         _transition(request, "ready", actor=actor, comment="Closed by an officer")
     elif request.status != S.READY:
-        raise ValidationError(
+        raise StateConflict(
             {"status": f"A request that is {request.get_status_display().lower()} cannot be closed"}
         )
     return subject_request_fulfil(request_id=request.pk) or request
@@ -992,7 +975,7 @@ def package_reissue(*, actor, request: SubjectRequest) -> SubjectPackage:
     _require_manager(actor, request)
     package = SubjectPackage.objects.filter(request=request).first()
     if package is None:
-        raise ValidationError({"package": "The request has no package yet"})
+        raise StateConflict({"package": "The request has no package yet"})
     token = secrets.token_urlsafe(32)
     package.token_hash = _package_token_hash(request.pk, token)
     package.expires_at = timezone.now() + dt.timedelta(days=settings.SUBJECT_PACKAGE_DAYS)
@@ -1003,15 +986,26 @@ def package_reissue(*, actor, request: SubjectRequest) -> SubjectPackage:
     return package
 
 
+class PackageLinkInvalid(PermissionDenied):
+    """A download link that is not this request's current one (wrong, reissued, another's)."""
+
+
+class PackageLinkExpired(PermissionDenied):
+    """This request's current download link, past its time."""
+
+
 def package_for_download(*, request_id: int, token: str) -> SubjectPackage:
-    """The package a download link names, if the link is right and has not expired."""
+    """The package a download link names, if the link is right and has not expired.
+
+    The token is checked against an HMAC over this request's id, so a link made for one
+    request never opens another's package, and a reissued link replaces the old one."""
     package = SubjectPackage.objects.filter(request_id=request_id).first()
     if package is None or not hmac.compare_digest(
         package.token_hash, _package_token_hash(request_id, token)
     ):
-        raise PermissionDenied("This download link is not valid")
+        raise PackageLinkInvalid("This download link is not valid")
     if package.expires_at <= timezone.now():
-        raise PermissionDenied("This download link has expired: ask us for a new one")
+        raise PackageLinkExpired("This download link has expired: ask us for a new one")
     SubjectPackage.objects.filter(pk=package.pk).update(downloads=F("downloads") + 1)
     return package
 
@@ -1086,7 +1080,7 @@ def _escalate(today: dt.date) -> int:
 def _requeue_lost(now: dt.datetime) -> int:
     """Work whose Celery message was lost: verified but never discovered, connectors never
     run or whose worker died, ready but never fulfilled."""
-    quiet = now - dt.timedelta(minutes=10)
+    quiet = now - dt.timedelta(seconds=settings.SUBJECT_REQUEUE_AFTER_SECONDS)
     stale = now - dt.timedelta(seconds=settings.SUBJECT_CONNECTOR_LEASE_SECONDS)
     jobs: list[tuple[str, int]] = []
     for pk in SubjectRequest.objects.filter(status=S.VERIFIED, verified_at__lt=quiet).values_list(

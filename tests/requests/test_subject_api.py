@@ -143,7 +143,7 @@ def test_complete_tasks_over_the_api_and_close(api_client, in_progress, data_own
     crm_task = SubjectTask.objects.get(dataset_slug="crm")
     billing_task = SubjectTask.objects.get(dataset_slug="billing")
     close = api_client(privacy_officer).post(f"{API}/subject-requests/{in_progress.pk}/close/")
-    assert close.status_code == 400
+    assert close.status_code == 409  # the state does not allow it (yet), naming why
     assert "still open" in close.json()["tasks"][0]
     bad = api_client(data_owner).post(
         f"{API}/subject-tasks/{crm_task.pk}/complete/", {"rows": {"not": "a list"}}, format="json"
@@ -180,7 +180,30 @@ def test_steps_as_actions_with_reasons(api_client, in_progress, privacy_officer,
     )
     assert api_client(privacy_officer).post(f"{url}/resume/").json()["status"] == S.IN_PROGRESS
     again = api_client(privacy_officer).post(f"{url}/extend/", {"reason": "more"})
-    assert again.status_code == 400 and "already been extended" in again.json()["deadline"][0]
+    assert again.status_code == 409 and "already been extended" in again.json()["deadline"][0]
+
+
+def test_a_step_the_state_does_not_allow_is_409_naming_the_status(
+    api_client, in_progress, privacy_officer
+):
+    url = f"{API}/subject-requests/{in_progress.pk}"
+    resume = api_client(privacy_officer).post(f"{url}/resume/")
+    assert resume.status_code == 409 and "not paused" in resume.json()["status"][0]
+    rejected = api_client(privacy_officer).post(f"{url}/reject/", {"reason": "unfounded"})
+    assert rejected.status_code == 200
+    for step, body in [("withdraw", {}), ("pause", {"reason": "ID"}), ("close", None)]:
+        refused = api_client(privacy_officer).post(f"{url}/{step}/", body)
+        assert refused.status_code == 409, (step, refused.content)
+        assert "rejected" in refused.json()["status"][0]
+    reissue = api_client(privacy_officer).post(f"{url}/reissue-package/")
+    assert reissue.status_code == 409 and "package" in reissue.json()
+    task = SubjectTask.objects.get(dataset_slug="crm")
+    late = api_client(privacy_officer).post(
+        f"{API}/subject-tasks/{task.pk}/complete/", {"note": "done"}, format="json"
+    )
+    assert late.status_code == 409 and "not in progress" in late.json()["status"][0]
+    retry = api_client(privacy_officer).post(f"{API}/subject-tasks/{task.pk}/retry/")
+    assert retry.status_code == 409 and "task" in retry.json()
 
 
 def test_staff_create_over_the_api(api_client, privacy_officer, data_owner):

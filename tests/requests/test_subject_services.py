@@ -13,9 +13,10 @@ from django.core import mail
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 
+from governance.errors import StateConflict
 from governance.ledger import pseudonym
 from governance.models import LedgerEntry, Notification, Purpose, TrainingRun, TrainingRunDataset
-from requests import subject_package, subjects
+from requests import subject_package, subject_uploads, subjects
 from requests.models import (
     DatasetConnector,
     MlPropagationDecision,
@@ -274,12 +275,12 @@ def test_manual_tasks_then_the_package_verifies(crm, billing, data_owner, other_
         subjects.task_complete(actor=other_owner, task=crm_task, rows=[])
     with pytest.raises(ValidationError, match="Upload the subject's records"):
         subjects.task_complete(actor=data_owner, task=crm_task)
-    rows = subjects.parse_upload("crm.csv", b"email,name\nsam.subject@example.org,Sam\n")
+    rows = subject_uploads.parse_upload("crm.csv", b"email,name\nsam.subject@example.org,Sam\n")
     with capture(execute=True):
         subjects.task_complete(actor=data_owner, task=crm_task, rows=rows)
     request.refresh_from_db()
     assert request.status == S.IN_PROGRESS
-    with pytest.raises(ValidationError, match="already done"):
+    with pytest.raises(StateConflict, match="already done"):
         subjects.task_complete(actor=data_owner, task=crm_task, note="again")
     with capture(execute=True):
         subjects.task_complete(actor=other_owner, task=billing_task, note="No records held")
@@ -298,14 +299,14 @@ def test_manual_tasks_then_the_package_verifies(crm, billing, data_owner, other_
     body = mail.outbox[-1].body
     token = body.split("/package/")[1].split("/")[0]
     assert subjects.package_for_download(request_id=request.pk, token=token).pk == package.pk
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(subjects.PackageLinkInvalid):
         subjects.package_for_download(request_id=request.pk, token=token + "x")
     other = _ready_request()
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(subjects.PackageLinkInvalid):
         subjects.package_for_download(request_id=other.pk, token=token)
     package.expires_at = timezone.now()
     package.save()
-    with pytest.raises(PermissionDenied, match="expired"):
+    with pytest.raises(subjects.PackageLinkExpired, match="expired"):
         subjects.package_for_download(request_id=request.pk, token=token)
 
 
@@ -317,15 +318,6 @@ def test_a_tampered_package_fails_verification():
             data = source.read(name)
             target.writestr(name, data + b"!" if name == "cover-letter.txt" else data)
     assert subject_package.verify_zip(buffer.getvalue()) == ["cover-letter.txt: SHA-256 differs"]
-
-
-def test_upload_parsing_refuses_what_it_cannot_read():
-    with pytest.raises(ValidationError, match="JSON"):
-        subjects.parse_upload("x.json", b"{not json")
-    with pytest.raises(ValidationError, match="list of records"):
-        subjects.parse_upload("x.json", b'{"a": 1}')
-    with pytest.raises(ValidationError, match=r"\.json or \.csv"):
-        subjects.parse_upload("x.xlsx", b"PK")
 
 
 # --- Erasure and model propagation ----------------------------------------------------------
@@ -360,7 +352,7 @@ def test_erasure_lists_the_models_and_needs_a_decision_for_each(
             subjects.task_complete(actor=task.owner, task=task, note="Deleted the rows")
     request.refresh_from_db()
     assert request.status == S.IN_PROGRESS  # models still to decide
-    with pytest.raises(ValidationError) as caught:
+    with pytest.raises(StateConflict) as caught:
         subjects.subject_request_close(actor=_officer(), request=request)
     assert "model decision" in caught.value.message_dict["tasks"][0]
     with pytest.raises(PermissionDenied):
@@ -412,7 +404,7 @@ def _officer():
 
 def test_close_with_open_tasks_is_refused_with_the_reason(crm, privacy_officer):
     request = _ready_request()
-    with pytest.raises(ValidationError) as caught:
+    with pytest.raises(StateConflict) as caught:
         subjects.subject_request_close(actor=privacy_officer, request=request)
     assert "1 task(s) still open: crm" in caught.value.message_dict["tasks"][0]
 
@@ -429,7 +421,7 @@ def test_extend_once_before_the_deadline_and_tell_the_subject(crm, privacy_offic
         )
     assert request.extended_deadline > request.deadline
     assert "Many systems" in mail.outbox[-1].body
-    with pytest.raises(ValidationError, match="already been extended"):
+    with pytest.raises(StateConflict, match="already been extended"):
         subjects.subject_request_extend(actor=privacy_officer, request=request, reason="again")
 
 
@@ -438,7 +430,7 @@ def test_an_extension_after_the_deadline_is_refused(crm, privacy_officer):
     SubjectRequest.objects.filter(pk=request.pk).update(
         deadline=timezone.now().date() - dt.timedelta(days=1)
     )
-    with pytest.raises(ValidationError) as caught:
+    with pytest.raises(StateConflict) as caught:
         subjects.subject_request_extend(actor=privacy_officer, request=request, reason="late")
     assert "has passed" in caught.value.message_dict["deadline"][0]
 
@@ -465,7 +457,7 @@ def test_pause_and_resume_move_the_deadline_on(crm, privacy_officer):
     assert request.status == S.IN_PROGRESS
     assert request.deadline == deadline + dt.timedelta(days=3)
     assert request.paused_days == 3
-    with pytest.raises(ValidationError, match="not paused"):
+    with pytest.raises(StateConflict, match="not paused"):
         subjects.subject_request_resume(actor=privacy_officer, request=request)
 
 
@@ -478,7 +470,7 @@ def test_every_transition_has_an_event_and_a_ledger_entry(crm, privacy_officer):
     assert actions[:1] == ["received"] and {"verify", "discover", "reject"} <= set(actions)
     kinds = set(LedgerEntry.objects.values_list("kind", flat=True))
     assert {"subject_request.verify", "subject_request.discover", "subject_request.reject"} <= kinds
-    with pytest.raises(ValidationError, match="cannot"):
+    with pytest.raises(StateConflict, match="cannot"):
         subjects.subject_request_withdraw(actor=privacy_officer, request=request)
     with pytest.raises(PermissionError):
         request.events.first().delete()
@@ -488,7 +480,7 @@ def test_a_stale_status_loses_the_compare_and_swap(crm, privacy_officer):
     request = _ready_request()
     stale = SubjectRequest.objects.get(pk=request.pk)
     SubjectRequest.objects.filter(pk=request.pk).update(status=S.PAUSED)
-    with pytest.raises(ValidationError, match="changed meanwhile"):
+    with pytest.raises(StateConflict, match="changed meanwhile"):
         subjects._transition(stale, "reject", actor=privacy_officer)
 
 
