@@ -161,7 +161,8 @@ def _consistent_reads() -> Iterator[None]:
 def _ledger_files(since: dt.datetime, until: dt.datetime) -> tuple[dict[str, bytes], dict]:
     """ledger.jsonl, the checkpoints, and verification.json; plus facts for the manifest."""
     lines = list(ledger.export_lines(since=since, until=until))
-    last_sequence = json.loads(lines[-1])["sequence"] if lines else 0
+    header = json.loads(lines[0])
+    last_sequence = header["to_sequence"]
     documents = ledger.checkpoint_documents()
     # A checkpoint past the slice cannot be checked against it (the verifier would call the
     # slice truncated): it goes in its own file, so the package still holds every checkpoint.
@@ -186,9 +187,10 @@ def _ledger_files(since: dt.datetime, until: dt.datetime) -> tuple[dict[str, byt
     facts = {
         "ledger_head": _ledger_head(),
         "ledger_export": {
-            "entries": len(lines),
-            "first_sequence": json.loads(lines[0])["sequence"] if lines else None,
-            "last_sequence": last_sequence or None,
+            "entries": header["entries"],
+            "genesis": header["genesis"],
+            "first_sequence": header["from_sequence"] if header["entries"] else None,
+            "last_sequence": last_sequence if header["entries"] else None,
         },
         "checkpoints": {"in_file": len(checkable), "later": len(later)},
         "verification_ok": verification["ok"],
@@ -423,13 +425,18 @@ with the published source), from this directory:
     PYTHONPATH=verifier python -m governance.verify ledger.jsonl --checkpoint checkpoints.json
 
 Exit status 0: every link of the chain holds and every checkpoint matches; 1: broken (the
-report names the first broken entry); 2: unreadable input. Ed25519 checkpoints are verified
-with the public key they carry (compare it with the one Locus publishes); HMAC checkpoints
-need the operator's key in hex (--hmac-key; manage.py checkpoint_ledger --show-hmac-key) and otherwise show "signature": null.
+report names the first broken entry); 2: unreadable input. A period that does not start at
+the chain's first entry is a slice: its first link is pinned by a checkpoint at the entry
+before it when there is one (the report's "first_link"); --from-genesis refuses slices.
+Ed25519 checkpoints are verified with the public key they carry (compare it with the one
+Locus publishes); HMAC checkpoints need the operator's key in hex (--hmac-key; manage.py
+checkpoint_ledger --show-hmac-key) and otherwise show "signature": null.
 
 Files
 -----
-ledger.jsonl            the ledger entries recorded in the period, one JSON object a line
+ledger.jsonl            a header line (which entries follow: from_sequence, to_sequence, and
+                        whether they start at the chain's first entry, "genesis"), then the
+                        ledger entries recorded in the period, one JSON object a line
 checkpoints.json        the signed checkpoints up to the last entry of ledger.jsonl
 checkpoints-later.json  checkpoints signed past that entry (they pin later parts of the chain)
 verification.json       the offline verifier's report on the two files above, and Locus's

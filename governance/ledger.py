@@ -1,9 +1,11 @@
 """The hash-chained decision log: append, pseudonymise, verify, checkpoint.
 
 Every entry's payload is canonical JSON (sorted keys, no spaces, UTF-8) of all its fields, and
-hash = SHA-256(bytes.fromhex(previous hash) || payload). Appends take a lock (a PostgreSQL
-advisory lock; SQLite serialises writers) so the chain never forks, and run inside the caller's
-transaction, so an entry exists exactly when the change it records does.
+hash = SHA-256(bytes.fromhex(previous hash) || payload). Appends lock the chain's head (on
+PostgreSQL a one-row table locked FOR UPDATE; SQLite serialises writers) so the chain never
+forks, and run inside the caller's transaction, so an entry exists exactly when the change it
+records does. Verification streams tuples from a server-side cursor and compares bytes; exports
+start with a header that says which entries they hold.
 """
 
 from __future__ import annotations
@@ -12,18 +14,20 @@ import base64
 import datetime as dt
 import hashlib
 import hmac
+import itertools
 import json
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Max, Min
 from django.utils import timezone
 
 from governance.models import LedgerCheckpoint, LedgerEntry
 from governance.models.ledger import GENESIS_HASH
-
-LEDGER_LOCK_KEY = 0x4C656467  # "Ledg": the advisory-lock key that serialises appends
 
 
 def canonical(document: dict) -> bytes:
@@ -44,10 +48,44 @@ def pseudonym(value: str) -> str:
     return f"subject:{digest[:32]}"
 
 
-def _lock_chain() -> None:
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LEDGER_LOCK_KEY])
+HEAD_TABLE = "governance_ledgerhead"  # PostgreSQL only: see migration 0007
+ENTRY_COLUMNS = "sequence, at, actor_id, actor_name, kind, subjects, payload, prev_hash, hash"
+LOCK_HEAD = f"SELECT sequence, hash FROM {HEAD_TABLE} WHERE id = 1 FOR UPDATE"
+# A missing head row (a new database, or after a maintenance TRUNCATE) is rebuilt from the entries.
+START_HEAD = f"""
+INSERT INTO {HEAD_TABLE} (id, sequence, hash)
+SELECT 1, COALESCE(MAX(sequence), 0), COALESCE(
+    (SELECT hash FROM governance_ledgerentry ORDER BY sequence DESC LIMIT 1), %s
+) FROM governance_ledgerentry
+ON CONFLICT (id) DO NOTHING
+"""
+# The entry and the new head in one statement (one round trip): the row lock is already held.
+WRITE_ENTRY = f"""
+WITH entry AS (
+    INSERT INTO governance_ledgerentry ({ENTRY_COLUMNS})
+    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id
+)
+UPDATE {HEAD_TABLE} SET sequence = %s, hash = %s WHERE id = 1 RETURNING (SELECT id FROM entry)
+"""
+
+
+def _locked_head(cursor) -> tuple[int, str]:
+    """The head (sequence, hash), locked until the transaction ends; appenders queue here.
+
+    PostgreSQL: the head row FOR UPDATE, one statement that waits for the previous appender's
+    commit and then returns the head it wrote. SQLite: its writers are already serialised
+    (transactions begin IMMEDIATE), so the last entry is the head.
+    """
+    if connection.vendor != "postgresql":
+        head = LedgerEntry.objects.order_by("-sequence").values_list("sequence", "hash").first()
+        return head or (0, GENESIS_HASH)
+    cursor.execute(LOCK_HEAD)
+    head = cursor.fetchone()
+    if head is None:
+        cursor.execute(START_HEAD, [GENESIS_HASH])
+        cursor.execute(LOCK_HEAD)
+        head = cursor.fetchone()
+    return head
 
 
 def _actor(actor) -> tuple[int | None, str]:
@@ -56,23 +94,35 @@ def _actor(actor) -> tuple[int | None, str]:
     return actor.pk, (actor.get_full_name() or actor.get_username())
 
 
+def _subject_list(subjects: Iterable[str]) -> list[str]:
+    subject_list = sorted(set(subjects))
+    if any(not subject or any(ch.isspace() for ch in subject) for subject in subject_list):
+        raise ValueError(f"Ledger subjects are references without spaces, got {subject_list!r}")
+    return subject_list
+
+
 def ledger_append(
     *, actor, kind: str, subjects: Iterable[str] = (), data: dict | None = None
 ) -> LedgerEntry:
     """Add one event to the chain, inside the caller's transaction."""
-    with transaction.atomic():
-        _lock_chain()
-        head = LedgerEntry.objects.order_by("-sequence").values_list("sequence", "hash").first()
-        sequence, prev_hash = (head[0] + 1, head[1]) if head else (1, GENESIS_HASH)
-        actor_id, actor_name = _actor(actor)
-        subject_list = sorted(set(subjects))
-        if any(not subject or any(ch.isspace() for ch in subject) for subject in subject_list):
-            raise ValueError(f"Ledger subjects are references without spaces, got {subject_list!r}")
-        at = timezone.now()
-        payload = canonical(
+    actor_id, actor_name = _actor(actor)
+    subject_list = _subject_list(subjects)
+    # No savepoint: an append that fails must take the caller's change down with it anyway.
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        head_sequence, prev_hash = _locked_head(cursor)
+        entry = LedgerEntry(
+            sequence=head_sequence + 1,
+            at=timezone.now(),  # taken under the lock: times follow sequences
+            actor_id=actor_id,
+            actor_name=actor_name,
+            kind=kind,
+            subjects=f" {' '.join(subject_list)} " if subject_list else "",
+            prev_hash=prev_hash,
+        )
+        entry.payload = canonical(
             {
-                "sequence": sequence,
-                "at": at.isoformat(),
+                "sequence": entry.sequence,
+                "at": entry.at.isoformat(),
                 "actor_id": actor_id,
                 "actor_name": actor_name,
                 "kind": kind,
@@ -80,17 +130,28 @@ def ledger_append(
                 "data": data or {},
             }
         )
-        return LedgerEntry.objects.create(
-            sequence=sequence,
-            at=at,
-            actor_id=actor_id,
-            actor_name=actor_name,
-            kind=kind,
-            subjects=f" {' '.join(subject_list)} " if subject_list else "",
-            payload=payload,
-            prev_hash=prev_hash,
-            hash=chain_hash(prev_hash, payload),
-        )
+        entry.hash = chain_hash(prev_hash, entry.payload)
+        if connection.vendor != "postgresql":
+            entry.save()
+            return entry
+        cursor.execute(WRITE_ENTRY, [*_entry_values(entry), entry.sequence, entry.hash])
+        entry.pk = cursor.fetchone()[0]
+    entry._state.adding, entry._state.db = False, connection.alias
+    return entry
+
+
+def _entry_values(entry: LedgerEntry) -> list:
+    return [
+        entry.sequence,
+        entry.at,
+        entry.actor_id,
+        entry.actor_name,
+        entry.kind,
+        entry.subjects,
+        entry.payload,
+        entry.prev_hash,
+        entry.hash,
+    ]
 
 
 # --- Verification ----------------------------------------------------------------------------
@@ -131,73 +192,129 @@ class VerifyReport:
 
 
 COLUMNS = ("sequence", "at", "actor_id", "actor_name", "kind", "subjects")
+# What verification reads of each entry, in this order (a tuple per entry); `at` as ISO 8601
+# text in UTC, the form the payload holds (except that it always has microseconds).
+ROW_FIELDS = (
+    "sequence",
+    "payload",
+    "prev_hash",
+    "hash",
+    "at",
+    "actor_id",
+    "actor_name",
+    "kind",
+    "subjects",
+)
+ROWS_SQL = f"""
+SELECT sequence, payload, prev_hash, hash,
+    to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"'),
+    actor_id, actor_name, kind, subjects
+FROM {LedgerEntry._meta.db_table} ORDER BY sequence
+"""
+_quoted = json.encoder.encode_basestring  # the string form canonical() writes (ensure_ascii off)
 
 
-def _check_columns(row: dict, document: dict) -> str:
-    """The stored columns must say what the hashed payload says."""
-    expected = {
-        "sequence": document.get("sequence"),
-        "actor_id": document.get("actor_id"),
-        "actor_name": document.get("actor_name"),
-        "kind": document.get("kind"),
-        "subjects": document.get("subjects"),
-        "at": document.get("at"),
-    }
+def _subjects_json(subjects: str) -> str:
+    """The subjects column as canonical() writes the list. References need no escaping (no
+    quote, backslash or control character); for one that would, this returns a form no payload
+    has, and the decoded comparison decides."""
+    if '"' in subjects or "\\" in subjects:
+        return "?"
+    references = subjects.split()
+    return '["' + '","'.join(references) + '"]' if references else "[]"
+
+
+def _same_time(stored: str, hashed) -> bool:
+    if stored == hashed:
+        return True
+    try:
+        return dt.datetime.fromisoformat(stored) == dt.datetime.fromisoformat(hashed)
+    except (TypeError, ValueError):
+        return False
+
+
+def _check_columns(row: tuple, document: dict) -> str:
+    """Which stored column says something else than the hashed payload ("" when none)."""
+    sequence, _, _, _, at, actor_id, actor_name, kind, subjects = row
     actual = {
-        "sequence": row["sequence"],
-        "actor_id": row["actor_id"],
-        "actor_name": row["actor_name"],
-        "kind": row["kind"],
-        "subjects": row["subjects"].split(),
-        "at": row["at"].isoformat() if isinstance(row["at"], dt.datetime) else row["at"],
+        "sequence": sequence,
+        "actor_id": actor_id,
+        "actor_name": actor_name,
+        "kind": kind,
+        "subjects": subjects.split(),
     }
     for name in COLUMNS:
-        if expected[name] != actual[name]:
+        hashed = document.get(name)
+        if not (_same_time(at, hashed) if name == "at" else hashed == actual[name]):
             return f"column {name} differs from the hashed payload"
     return ""
 
 
+def _column_problem(payload: bytes, row: tuple) -> str:
+    """Which stored column says something else than the hashed payload ("" when none).
+
+    Compared as bytes, without decoding JSON: canonical() sorts the keys, so a payload reads
+    {"actor_id","actor_name","at","data","kind","sequence","subjects"}, and the columns spell
+    out every byte around `data`. Only a payload that differs is decoded, to name the column
+    (or to accept an equivalent form, such as a time without microseconds).
+    """
+    sequence, _, _, _, at, actor_id, actor_name, kind, subjects = row
+    if payload.startswith(
+        f'{{"actor_id":{"null" if actor_id is None else actor_id},'
+        f'"actor_name":{_quoted(actor_name)},"at":"{at}","data":'.encode()
+    ) and payload.endswith(
+        f',"kind":{_quoted(kind)},"sequence":{sequence},'
+        f'"subjects":{_subjects_json(subjects)}}}'.encode()
+    ):
+        return ""
+    try:
+        document = json.loads(payload)
+    except ValueError:
+        return "payload is not the canonical JSON document"
+    if not isinstance(document, dict):
+        return "payload is not the canonical JSON document"
+    return _check_columns(row, document)
+
+
 def verify_rows(
-    rows: Iterator[dict],
+    rows: Iterable[tuple],
     report: VerifyReport,
     *,
-    keep: set[int] = frozenset(),
+    keep: Iterable[int] = frozenset(),
     check_columns: bool = True,
 ) -> dict[int, str]:
-    """Walk the chain; record the first broken link. Returns the hashes at the `keep` sequences."""
-    prev_hash, expected_sequence = GENESIS_HASH, 1
+    """Walk the chain; record the first broken link. Returns the hashes at the `keep` sequences.
+
+    `rows` are tuples in ROW_FIELDS order, by sequence (streamed_rows). One tight loop: the
+    sequence and the link compared, one SHA-256, and (check_columns) the columns compared with
+    the payload's bytes (_column_problem).
+    """
+    keep, sha256 = frozenset(keep), hashlib.sha256
+    prev_hash, prev_digest, expected = GENESIS_HASH, bytes(32), 1
     hashes: dict[int, str] = {}
     for row in rows:
-        report.entries += 1
-        sequence, payload = row["sequence"], bytes(row["payload"])
-        if sequence != expected_sequence:
-            kind = (
-                "missing or deleted" if sequence > expected_sequence else "duplicated or reordered"
-            )
-            report.fail(
-                expected_sequence, f"entry {expected_sequence} is {kind} (found {sequence})"
-            )
-            return hashes
-        if row["prev_hash"] != prev_hash:
+        sequence, payload, row_prev_hash, row_hash = row[0], bytes(row[1]), row[2], row[3]
+        if sequence != expected:
+            how = "missing or deleted" if sequence > expected else "duplicated or reordered"
+            report.fail(expected, f"entry {expected} is {how} (found {sequence})")
+        elif row_prev_hash != prev_hash:
             report.fail(
                 sequence, "previous hash does not match the entry before it (inserted or reordered)"
             )
-            return hashes
-        if chain_hash(prev_hash, payload) != row["hash"]:
+        elif (digest := sha256(prev_digest + payload).digest()).hex() != row_hash:
             report.fail(sequence, "hash does not match the payload (edited)")
-            return hashes
-        if check_columns:
-            try:
-                problem = _check_columns(row, json.loads(payload))
-            except ValueError:
-                problem = "payload is not the canonical JSON document"
-            if problem:
-                report.fail(sequence, problem + " (edited)")
-                return hashes
-        if sequence in keep:
-            hashes[sequence] = row["hash"]
-        prev_hash, expected_sequence = row["hash"], expected_sequence + 1
-        report.head_sequence, report.head_hash = sequence, row["hash"]
+        elif check_columns and (problem := _column_problem(payload, row)):
+            report.fail(sequence, problem + " (edited)")
+        else:
+            if sequence in keep:
+                hashes[sequence] = row_hash
+            prev_hash, prev_digest, expected = row_hash, digest, expected + 1
+            continue
+        report.entries += 1  # the broken entry was read too
+        break
+    report.entries += expected - 1
+    if expected > 1:
+        report.head_sequence, report.head_hash = expected - 1, prev_hash
     return hashes
 
 
@@ -231,20 +348,51 @@ def verify_checkpoints(
             report.first_broken_sequence, report.problem = first, f"checkpoint: {problem}"
 
 
-def ledger_rows(chunk: int = 10_000) -> Iterator[dict]:
-    """Every entry in sequence order, streamed."""
-    fields = (
-        "sequence",
-        "at",
-        "actor_id",
-        "actor_name",
-        "kind",
-        "subjects",
-        "payload",
-        "prev_hash",
-        "hash",
-    )
-    return LedgerEntry.objects.order_by("sequence").values(*fields).iterator(chunk_size=chunk)
+@contextmanager
+def streamed_rows(chunk: int = 20_000) -> Iterator[Iterator[tuple]]:
+    """Every entry in sequence order as ROW_FIELDS tuples, streamed.
+
+    PostgreSQL: a server-side cursor on the raw psycopg connection, fetched in chunks, inside a
+    transaction (or the caller's); binary results, and `at` formatted by the server, so nothing
+    is parsed per row but text. SQLite: the ORM's iterator.
+    """
+    if connection.vendor != "postgresql":
+        queryset = LedgerEntry.objects.order_by("sequence").values_list(*ROW_FIELDS)
+        yield ((*row[:4], _utc_text(row[4]), *row[5:]) for row in queryset.iterator(chunk))
+        return
+    with transaction.atomic():
+        connection.ensure_connection()
+        name = f"locus_ledger_rows_{next(_cursor_numbers)}"
+        with connection.connection.cursor(name=name, binary=True) as cursor:
+            cursor.execute(ROWS_SQL)
+            batches = _batches(cursor, chunk)
+            try:
+                yield batches
+            finally:
+                batches.close()  # a reader that stopped early: end the fetch before the cursor
+
+
+_cursor_numbers = itertools.count(1)
+
+
+def _utc_text(at: dt.datetime) -> str:
+    return at.astimezone(dt.UTC).isoformat(timespec="microseconds")
+
+
+def _batches(cursor, chunk: int) -> Iterator[tuple]:
+    """The cursor's rows; the next chunk is fetched on a second thread meanwhile (psycopg waits
+    for the server without the GIL), so PostgreSQL's work overlaps the verifier's."""
+    with ThreadPoolExecutor(1, thread_name_prefix="ledger-rows") as fetcher:
+        batch = fetcher.submit(cursor.fetchmany, chunk)
+        while rows := batch.result():
+            batch = fetcher.submit(cursor.fetchmany, chunk)
+            yield from rows
+
+
+def ledger_rows(chunk: int = 20_000) -> Iterator[tuple]:
+    """Every entry in sequence order as ROW_FIELDS tuples (see streamed_rows)."""
+    with streamed_rows(chunk) as rows:
+        yield from rows
 
 
 def checkpoint_documents() -> list[dict]:
@@ -267,7 +415,8 @@ def verify_ledger() -> VerifyReport:
     """Verify the whole chain in the database and every stored checkpoint against it."""
     report = VerifyReport()
     checkpoints = checkpoint_documents()
-    hashes = verify_rows(ledger_rows(), report, keep={cp["sequence"] for cp in checkpoints})
+    with streamed_rows() as rows:
+        hashes = verify_rows(rows, report, keep={cp["sequence"] for cp in checkpoints})
     verify_checkpoints(report, hashes, checkpoints)
     return report
 
@@ -277,7 +426,8 @@ def checkpoint_create(*, actor=None) -> LedgerCheckpoint:
     """Sign the current head and keep the signature; published, it pins the chain."""
     from governance import signing
 
-    _lock_chain()
+    with connection.cursor() as cursor:
+        _locked_head(cursor)  # no append commits while the head is read and signed
     head = LedgerEntry.objects.order_by("-sequence").values_list("sequence", "hash").first()
     sequence, head_hash = head if head else (0, GENESIS_HASH)
     at = timezone.now()
@@ -286,6 +436,48 @@ def checkpoint_create(*, actor=None) -> LedgerCheckpoint:
     return LedgerCheckpoint.objects.create(
         sequence=sequence, hash=head_hash, at=at, created_by_name=name, **signed
     )
+
+
+EXPORT_FORMAT = 1  # the header's "locus_ledger_export"
+
+
+def export_range(
+    since: dt.datetime | None = None, until: dt.datetime | None = None
+) -> tuple[int, int]:
+    """The sequences (first, last) an export of [since, until) holds; last < first when none.
+
+    A slice is contiguous: from the first entry at or after `since` to the last before `until`
+    (appends take their time under the chain's lock, so times follow sequences).
+    """
+    entries = LedgerEntry.objects.order_by()
+    if until:
+        entries = entries.filter(at__lt=until)
+    last = entries.aggregate(last=Max("sequence"))["last"] or 0
+    if not since:
+        return 1, last
+    first = entries.filter(at__gte=since).aggregate(first=Min("sequence"))["first"]
+    return (first, last) if first else (last + 1, last)
+
+
+def export_header(
+    first: int, last: int, since: dt.datetime | None = None, until: dt.datetime | None = None
+) -> dict:
+    """The export's first line: where it starts and ends, so that a cut is visible.
+
+    `genesis` says the export starts at the chain's first entry: the verifier then insists on
+    entry 1 linked to the genesis hash. Otherwise it is a slice from `from_sequence`, whose first
+    link only a checkpoint at the entry before it can pin.
+    """
+    return {
+        "locus_ledger_export": EXPORT_FORMAT,
+        "genesis": first == 1,
+        "from_sequence": first,
+        "to_sequence": last,
+        "entries": max(0, last - first + 1),
+        "from": since.isoformat() if since else None,
+        "to": until.isoformat() if until else None,
+        "exported_at": timezone.now().isoformat(),
+    }
 
 
 def export_line(row: dict) -> str:
@@ -314,10 +506,12 @@ def export_line(row: dict) -> str:
 def export_lines(
     *, since: dt.datetime | None = None, until: dt.datetime | None = None
 ) -> Iterator[str]:
-    """The chain (or the slice between two times) as JSON lines, streamed."""
+    """The chain (or the slice between two times) as JSON lines, streamed: the header
+    (export_header), then one line per entry."""
+    first, last = export_range(since, until)
+    yield json.dumps(export_header(first, last, since, until)) + "\n"
     fields = (
         "sequence",
-        "at",
         "actor_id",
         "actor_name",
         "kind",
@@ -326,10 +520,6 @@ def export_lines(
         "prev_hash",
         "hash",
     )
-    queryset = LedgerEntry.objects.order_by("sequence")
-    if since:
-        queryset = queryset.filter(at__gte=since)
-    if until:
-        queryset = queryset.filter(at__lt=until)
-    for row in queryset.values(*fields).iterator(chunk_size=5000):
+    entries = LedgerEntry.objects.filter(sequence__gte=first, sequence__lte=last)
+    for row in entries.order_by("sequence").values(*fields).iterator(chunk_size=5000):
         yield export_line(row)

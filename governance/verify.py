@@ -1,10 +1,14 @@
 """Offline verifier for an exported Locus ledger. Standard library only.
 
-    python -m governance.verify export.jsonl --checkpoint cp.json [--hmac-key HEX]
+    python -m governance.verify export.jsonl --checkpoint cp.json [--hmac-key HEX] [--from-genesis]
 
-export.jsonl holds one entry per line: {"sequence", "at", "actor_id", "actor_name", "kind",
-"subjects", "payload" (base64 of the canonical bytes), "prev_hash", "hash"}. A checkpoint file
-holds one checkpoint object or a list of them. Exit status: 0 valid, 1 broken, 2 bad input.
+export.jsonl starts with a header line {"locus_ledger_export": 1, "genesis", "from_sequence",
+"to_sequence", ...} that says which entries it holds, then one entry per line: {"sequence",
+"at", "actor_id", "actor_name", "kind", "subjects", "payload" (base64 of the canonical bytes),
+"prev_hash", "hash"}. An export from genesis must start at entry 1 linked to the genesis hash;
+a slice's first link holds only if a checkpoint at the entry before it pins it (the report's
+"first_link"). A checkpoint file holds one checkpoint object or a list of them.
+Exit status: 0 valid, 1 broken, 2 bad input.
 """
 
 from __future__ import annotations
@@ -118,76 +122,92 @@ def checkpoint_signature_ok(cp: dict, hmac_key: bytes | None = None) -> bool | N
     return False
 
 
-def verify_export(lines, checkpoints: list[dict], hmac_key: bytes | None = None) -> dict:
-    """Check every link of an exported chain and each checkpoint; report the first break."""
-    prev_hash, expected, head = GENESIS_HASH, None, (0, GENESIS_HASH)
+EXPORT_FORMAT = 1
+
+
+def read_header(line: str) -> dict:
+    """The export's first line: where it starts and ends. ValueError when it is not one."""
+    try:
+        header = json.loads(line)
+    except ValueError:
+        header = None
+    if not isinstance(header, dict) or "locus_ledger_export" not in header:
+        raise ValueError("the first line is not a Locus ledger export header")
+    if header["locus_ledger_export"] != EXPORT_FORMAT:
+        raise ValueError(f"unknown export format {header['locus_ledger_export']!r}")
+    first, last, genesis = header["from_sequence"], header["to_sequence"], header["genesis"]
+    if not (isinstance(first, int) and isinstance(last, int) and isinstance(genesis, bool)):
+        raise ValueError("the header's from_sequence, to_sequence and genesis are malformed")
+    if first < 1 or last < first - 1 or genesis != (first == 1):
+        raise ValueError(f"the header's range is inconsistent: {first} to {last}, {genesis=}")
+    return header
+
+
+def _entry_problem(entry: dict, expected: int, prev_hash: str, last: int) -> str:
+    """What is wrong with one line given the line before it ("" when nothing)."""
+    sequence = entry["sequence"]
+    payload = base64.b64decode(entry["payload"], validate=True)
+    document = json.loads(payload)
+    if sequence != expected:
+        return f"expected entry {expected}, found {sequence} (missing, inserted or reordered)"
+    if sequence > last:
+        return f"entry {sequence} is past the header's last entry {last} (appended)"
+    if entry["prev_hash"] != prev_hash:
+        return f"entry {sequence}: previous hash does not match"
+    if hashlib.sha256(bytes.fromhex(prev_hash) + payload).hexdigest() != entry["hash"]:
+        return f"entry {sequence}: hash does not match the payload (edited)"
+    if any(
+        document.get(k) != entry.get(k)
+        for k in ("sequence", "kind", "actor_id", "actor_name", "subjects", "at")
+    ):
+        return f"entry {sequence}: fields differ from the hashed payload (edited)"
+    return ""
+
+
+def verify_export(
+    lines, checkpoints: list[dict], hmac_key: bytes | None = None, *, from_genesis: bool = False
+) -> dict:
+    """Check every link of an exported chain and each checkpoint; report the first break.
+
+    The first line is the export's header. An export from genesis must start at entry 1,
+    linked to the genesis hash; a slice must start at its header's from_sequence, and its first
+    link is pinned only by a checkpoint at the entry before it. Every export must run to its
+    header's to_sequence. With `from_genesis`, a slice is refused.
+    """
+    lines = (line for line in lines if line.strip())
+    header = read_header(next(lines, ""))
+    first, last = header["from_sequence"], header["to_sequence"]
+    expected, prev_hash, anchor = first, GENESIS_HASH if header["genesis"] else None, None
+    head = (first - 1, prev_hash)
     wanted = {cp["sequence"] for cp in checkpoints}
     seen: dict[int, str] = {}
-    problem, broken = "", None
-    count = 0
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        entry = json.loads(line)
-        count += 1
-        sequence = entry["sequence"]
-        if expected is None:
-            expected = sequence
-            prev_hash = entry["prev_hash"] if sequence > 1 else GENESIS_HASH
-        payload = base64.b64decode(entry["payload"])
-        document = json.loads(payload)
-        if sequence != expected:
-            problem, broken = (
-                f"line {number}: expected entry {expected}, found {sequence} (missing, inserted or reordered)",
-                expected,
-            )
-        elif entry["prev_hash"] != prev_hash:
-            problem, broken = f"entry {sequence}: previous hash does not match", sequence
-        elif hashlib.sha256(bytes.fromhex(prev_hash) + payload).hexdigest() != entry["hash"]:
-            problem, broken = (
-                f"entry {sequence}: hash does not match the payload (edited)",
-                sequence,
-            )
-        elif any(
-            document.get(k) != entry.get(k)
-            for k in ("sequence", "kind", "actor_id", "actor_name", "subjects", "at")
-        ):
-            problem, broken = (
-                f"entry {sequence}: fields differ from the hashed payload (edited)",
-                sequence,
-            )
+    problem, broken, count = "", None, 0
+    if from_genesis and not header["genesis"]:
+        problem, broken = f"the export is a slice from entry {first}, not the whole chain", 1
+    for number, line in enumerate(lines, start=2):
         if problem:
             break
-        if sequence in wanted:
-            seen[sequence] = entry["hash"]
-        prev_hash, expected, head = entry["hash"], sequence + 1, (sequence, entry["hash"])
-    results = []
-    for cp in checkpoints:
-        signature = checkpoint_signature_ok(cp, hmac_key)
-        if signature is False:
-            note = "signature does not verify"
-        elif cp["sequence"] in seen and seen[cp["sequence"]] != cp["hash"]:
-            note = "the export has another hash at this sequence (rewritten)"
-        elif cp["sequence"] > head[0] and not problem:
-            note = "the export ends before this checkpoint (truncated)"
-        elif (
-            cp["sequence"] not in seen
-            and cp["sequence"] <= head[0]
-            and cp["sequence"] >= 1
-            and not problem
-        ):
-            note = "this checkpoint's sequence is outside the exported slice"
-        else:
-            note = ""
-        results.append(
-            {
-                "sequence": cp["sequence"],
-                "ok": not note and signature is not False,
-                "signature": signature,
-                "problem": note,
-            }
-        )
+        entry = json.loads(line)
+        count += 1
+        if prev_hash is None:  # a slice: its first link is taken as given, unless pinned below
+            prev_hash = anchor = entry["prev_hash"]
+            head = (first - 1, anchor)
+        if note := _entry_problem(entry, expected, prev_hash, last):
+            problem, broken = f"line {number}: {note}", expected
+            break
+        if expected in wanted:
+            seen[expected] = entry["hash"]
+        prev_hash, expected, head = entry["hash"], expected + 1, (expected, entry["hash"])
+    if not problem and head[0] < last:
+        problem = f"the export ends at entry {head[0]}; its header says {last} (truncated)"
+        broken = head[0] + 1
+    if header["genesis"]:
+        seen[0] = GENESIS_HASH
+    elif anchor is not None:
+        seen[first - 1] = anchor
+    results = [_checkpoint_result(cp, seen, head[0], problem, hmac_key) for cp in checkpoints]
     chain_ok = not problem
+    pinned = header["genesis"] or any(r["ok"] and r["sequence"] == first - 1 for r in results)
     return {
         "ok": chain_ok
         and all(
@@ -196,11 +216,39 @@ def verify_export(lines, checkpoints: list[dict], hmac_key: bytes | None = None)
         ),
         "chain_ok": chain_ok,
         "entries": count,
+        "genesis": header["genesis"],
+        "from_sequence": first,
+        "to_sequence": last,
+        "first_link": "genesis" if header["genesis"] else ("checkpoint" if pinned else "unchecked"),
         "head_sequence": head[0],
         "head_hash": head[1],
         "first_broken_sequence": broken,
         "problem": problem,
         "checkpoints": results,
+    }
+
+
+def _checkpoint_result(
+    cp: dict, seen: dict[int, str], head_sequence: int, problem: str, hmac_key
+) -> dict:
+    """One checkpoint against the export: its signature, and the hash the export has there."""
+    signature = checkpoint_signature_ok(cp, hmac_key)
+    sequence = cp["sequence"]
+    if signature is False:
+        note = "signature does not verify"
+    elif sequence in seen and seen[sequence] != cp["hash"]:
+        note = "the export has another hash at this sequence (rewritten)"
+    elif sequence in seen or problem:
+        note = ""
+    elif sequence > head_sequence:
+        note = "the export ends before this checkpoint (truncated)"
+    else:
+        note = "this checkpoint's sequence is outside the exported slice"
+    return {
+        "sequence": sequence,
+        "ok": not note and signature is not False,
+        "signature": signature,
+        "problem": note,
     }
 
 
@@ -219,6 +267,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("export", help="the exported ledger (JSONL)")
     parser.add_argument("--checkpoint", action="append", help="a checkpoint JSON file (repeatable)")
     parser.add_argument(
+        "--from-genesis",
+        action="store_true",
+        help="refuse an export that is a slice rather than the whole chain from its first entry",
+    )
+    parser.add_argument(
         "--hmac-key",
         type=bytes.fromhex,
         help="the key in hex, for checkpoints signed with HMAC (manage.py checkpoint_ledger --show-hmac-key)",
@@ -227,7 +280,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         checkpoints = [cp for path in (args.checkpoint or []) for cp in _load_checkpoints(path)]
         with open(args.export, encoding="utf-8") as handle:
-            report = verify_export(handle, checkpoints, args.hmac_key)
+            report = verify_export(
+                handle, checkpoints, args.hmac_key, from_genesis=args.from_genesis
+            )
     except (OSError, ValueError, KeyError) as exc:
         print(f"cannot read the input: {exc}", file=sys.stderr)
         return 2

@@ -136,12 +136,14 @@ def test_the_manifest_lists_every_file_with_its_sha256_and_size(history):
 def test_the_package_holds_the_ledger_and_a_verification_that_says_ok(history):
     files = unzip(evidence.build_evidence(*period()))
 
-    lines = files["ledger.jsonl"].decode().splitlines()
+    header, *lines = files["ledger.jsonl"].decode().splitlines()
     verification = as_json(files, "verification.json")
     checkpoints = as_json(files, "checkpoints.json")
     assert [json.loads(line)["sequence"] for line in lines] == list(
         LedgerEntry.objects.order_by("sequence").values_list("sequence", flat=True)
     )
+    assert json.loads(header)["genesis"] is True
+    assert verification["offline"]["first_link"] == "genesis"
     assert verification["ok"] is True
     assert verification["offline"]["ok"] and verification["offline"]["chain_ok"]
     assert verification["offline"]["entries"] == len(lines)
@@ -163,9 +165,9 @@ def test_the_offline_verifier_passes_the_package_and_fails_it_when_a_line_is_tam
     assert json.loads(intact.stdout)["ok"] is True
     ledger_file = directory / "ledger.jsonl"
     lines = ledger_file.read_text().splitlines(keepends=True)
-    entry = json.loads(lines[1])
+    entry = json.loads(lines[2])  # the second entry, after the header
     entry["kind"] = "grant.revoked"
-    lines[1] = json.dumps(entry) + "\n"
+    lines[2] = json.dumps(entry) + "\n"
     ledger_file.write_text("".join(lines))
     tampered = run_verifier(directory)
     assert tampered.returncode == 1, tampered.stdout + tampered.stderr
@@ -222,10 +224,10 @@ def test_the_period_selects_the_entries_and_later_checkpoints_do_not_break_the_s
     data = evidence.build_evidence(since, until)
 
     files = unzip(data)
-    sequences = [
-        json.loads(line)["sequence"] for line in files["ledger.jsonl"].decode().splitlines()
-    ]
+    header, *lines = files["ledger.jsonl"].decode().splitlines()
+    sequences = [json.loads(line)["sequence"] for line in lines]
     assert sequences == [entry.sequence for entry in inside]
+    assert json.loads(header)["from_sequence"] == inside[0].sequence
     assert [cp["sequence"] for cp in as_json(files, "checkpoints.json")] == [inside[-1].sequence]
     assert [cp["sequence"] for cp in as_json(files, "checkpoints-later.json")] == [
         LedgerEntry.objects.order_by("-sequence").first().sequence
@@ -233,6 +235,7 @@ def test_the_period_selects_the_entries_and_later_checkpoints_do_not_break_the_s
     manifest = as_json(files, "manifest.json")
     assert manifest["ledger_export"] == {
         "entries": 3,
+        "genesis": False,
         "first_sequence": inside[0].sequence,
         "last_sequence": inside[-1].sequence,
     }
@@ -318,7 +321,8 @@ def test_an_old_period_counts_no_decision_and_no_grant(privacy_officer, engineer
 
     assert as_json(files, "decisions-summary.json")["total"] == 0
     assert as_json(files, "grants.json")["grants"] == []
-    assert files["ledger.jsonl"] == b""
+    (header,) = files["ledger.jsonl"].decode().splitlines()
+    assert json.loads(header)["entries"] == 0
     assert as_json(files, "verification.json")["offline"]["ok"] is True
 
 

@@ -270,8 +270,8 @@ def edit_column(cursor, n: int, draw) -> tuple[int, bool]:
 def delete_entry(cursor, n: int, draw) -> tuple[int, bool]:
     k = draw(st.integers(1, n - 1), label="deleted entry")  # the last one: see truncation
     cursor.execute(f"DELETE FROM {TABLE} WHERE sequence = %s", [k])
-    # Without entry 1, an export reads as a time slice that starts at 2 (see the report).
-    return k, k > 1
+    # Without entry 1 too: the export's header says it starts at genesis, so it must hold 1.
+    return k, True
 
 
 def insert_forged_entry(cursor, n: int, draw) -> tuple[int, bool]:
@@ -431,6 +431,101 @@ def test_verify_rows_checks_the_columns_only_when_asked():
     assert lenient.ok
     assert (strict.ok, strict.first_broken_sequence) == (False, 2)
     assert "column kind" in strict.problem
+
+
+def one_microsecond_later(sequence: int) -> list:
+    later = LedgerEntry.objects.get(sequence=sequence).at + dt.timedelta(microseconds=1)
+    return [connection.ops.adapt_datetimefield_value(later)]
+
+
+# The columns are compared with the payload as bytes (no JSON decoding): each one edited, by as
+# little as a character or a microsecond, is still named.
+COLUMN_FORGERIES = {
+    "kind": (f"UPDATE {TABLE} SET kind = 'grant.revoked' WHERE sequence = 2", lambda: []),
+    "actor_name": (f"UPDATE {TABLE} SET actor_name = 'Mallory' WHERE sequence = 2", lambda: []),
+    "actor_id": (f"UPDATE {TABLE} SET actor_id = 42 WHERE sequence = 2", lambda: []),
+    "subjects": (
+        f"UPDATE {TABLE} SET subjects = ' dataset:ds-1 dataset:ds-2 ' WHERE sequence = 2",
+        lambda: [],
+    ),
+    "at": (f"UPDATE {TABLE} SET at = %s WHERE sequence = 2", lambda: one_microsecond_later(2)),
+}
+
+
+@pytest.mark.parametrize("column", list(COLUMN_FORGERIES))
+def test_every_edited_column_is_named(column):
+    append(3)
+    statement, params = COLUMN_FORGERIES[column]
+    with raw_sql() as cursor:
+        cursor.execute(statement, params())
+
+    report = verify_ledger()
+
+    assert (report.ok, report.first_broken_sequence) == (False, 2)
+    assert report.problem == f"column {column} differs from the hashed payload (edited)"
+
+
+def test_a_time_on_the_second_verifies_and_an_edit_of_it_is_caught(monkeypatch):
+    """isoformat() leaves out zero microseconds; the database hands them back: same time."""
+    on_the_second = dt.datetime(2026, 3, 1, 12, 0, 0, tzinfo=dt.UTC)
+    monkeypatch.setattr(timezone, "now", lambda: on_the_second)
+    entries = append(2)
+    assert b'"at":"2026-03-01T12:00:00+00:00"' in bytes(entries[0].payload)
+
+    assert verify_ledger().ok
+    with raw_sql() as cursor:
+        cursor.execute(COLUMN_FORGERIES["at"][0], one_microsecond_later(2))
+    assert "column at differs" in verify_ledger().problem
+
+
+def test_references_and_names_that_json_escapes_verify_and_their_edits_are_caught():
+    odd = ['dataset:a"b', "rule:c\\d", "run:é✓", "decision:\u007f"]
+    ledger_append(actor=Actor(5, 'O"Brien \\ \t é'), kind='kind "quoted"', subjects=odd, data={})
+    ledger_append(actor=None, kind="test.event", subjects=[], data={})
+
+    assert verify_ledger().ok, verify_ledger().problem
+    with raw_sql() as cursor:
+        cursor.execute(f"UPDATE {TABLE} SET subjects = %s WHERE sequence = 1", [' dataset:a"b '])
+    report = verify_ledger()
+    assert (report.first_broken_sequence, report.problem) == (
+        1,
+        "column subjects differs from the hashed payload (edited)",
+    )
+
+
+@postgres_only
+def test_an_append_is_two_statements_on_postgresql(django_assert_num_queries):
+    """One that locks and returns the head, one that inserts the entry and moves the head."""
+    append(1)
+
+    with django_assert_num_queries(2):
+        ledger_append(actor=None, kind="test.event", subjects=["rule:1"], data={"i": 2})
+
+    assert verify_ledger().entries == 2
+
+
+@postgres_only
+def test_a_lost_head_row_is_rebuilt_from_the_entries():
+    append(3)
+    with raw_sql() as cursor:
+        cursor.execute("DELETE FROM governance_ledgerhead")
+
+    (entry,) = append(1)
+
+    assert (entry.sequence, entry.prev_hash) == (4, entry_hash(3))
+    assert verify_ledger().ok
+
+
+@postgres_only
+def test_a_maintenance_truncate_restarts_the_chain_at_genesis():
+    append(3)
+    with connection.cursor() as cursor:  # the test sessions are maintenance sessions
+        cursor.execute(f"TRUNCATE {TABLE}")
+
+    (entry,) = append(1)
+
+    assert (entry.sequence, entry.prev_hash) == (1, GENESIS_HASH)
+    assert verify_ledger().ok
 
 
 def test_canonical_form_is_sorted_compact_utf8():
@@ -928,6 +1023,9 @@ def test_a_caller_transaction_that_fails_takes_the_entry_with_it(privacy_officer
 
     assert not LocalityRule.objects.exists()
     assert kinds() == []
+    # The head went back with it (on PostgreSQL, the head row): the next entry is number 1.
+    assert append(1)[0].sequence == 1
+    assert verify_ledger().ok
 
 
 def test_a_refused_service_call_writes_nothing(data_owner):
@@ -1062,6 +1160,28 @@ def test_verify_ledger_command_names_the_broken_entry():
         call_command("verify_ledger", stdout=out)
 
     assert "chain: broken at #2: entry 2 is missing or deleted" in out.getvalue()
+
+
+def test_export_ledger_command_writes_an_export_the_offline_verifier_accepts(tmp_path):
+    entries = append(4)
+    checkpoint = signing_document(checkpoint_create())
+    path = tmp_path / "ledger.jsonl"
+
+    printed = run_command("export_ledger")
+    run_command("export_ledger", "--output", str(path))
+    since = run_command("export_ledger", "--from", entries[2].at.isoformat())
+
+    assert path.read_text(encoding="utf-8").splitlines()[1:] == printed.splitlines()[1:]
+    header, *lines = (json.loads(line) for line in printed.splitlines())
+    assert (header["genesis"], header["from_sequence"], header["to_sequence"]) == (True, 1, 4)
+    assert [line["sequence"] for line in lines] == [1, 2, 3, 4]
+    assert verify_export(printed.splitlines(), [checkpoint])["ok"]
+    assert json.loads(since.splitlines()[0])["from_sequence"] == 3
+
+
+def test_export_ledger_command_names_a_bad_time():
+    with pytest.raises(CommandError, match="--to: 'yesterday' is not an ISO 8601"):
+        run_command("export_ledger", "--to", "yesterday")
 
 
 def test_checkpoint_ledger_command_signs_and_prints_the_head():

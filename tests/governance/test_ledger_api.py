@@ -4,6 +4,7 @@ and that no method changes an entry."""
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
 
 import pytest
@@ -313,7 +314,10 @@ def test_export_streams_every_entry_as_json_lines(api_client, auditor, chain):
     assert response.status_code == 200
     assert response["Content-Type"] == "application/x-ndjson"
     assert "locus-ledger.jsonl" in response["Content-Disposition"]
-    lines = [json.loads(line) for line in body(response).decode().splitlines()]
+    header, *lines = [json.loads(line) for line in body(response).decode().splitlines()]
+    assert header["locus_ledger_export"] == 1
+    assert (header["genesis"], header["from_sequence"], header["to_sequence"]) == (True, 1, 5)
+    assert (header["entries"], header["from"], header["to"]) == (5, None, None)
     assert [line["sequence"] for line in lines] == [1, 2, 3, 4, 5]
     assert lines[0]["subjects"] == ["dataset:eu-customers", "rule:1"]
     assert base64.b64decode(lines[0]["payload"]) == bytes(chain[0].payload)
@@ -325,15 +329,37 @@ def test_export_a_time_slice(api_client, auditor, chain):
 
     response = api_client(auditor).get(EXPORT, params)
 
-    lines = [json.loads(line) for line in body(response).decode().splitlines()]
+    header, *lines = [json.loads(line) for line in body(response).decode().splitlines()]
     assert [line["sequence"] for line in lines] == [2, 3]
+    assert (header["genesis"], header["from_sequence"], header["to_sequence"]) == (False, 2, 3)
 
 
-def test_export_of_an_empty_ledger_is_empty(api_client, auditor):
+def test_export_of_a_slice_that_starts_at_the_first_entry_is_from_genesis(
+    api_client, auditor, chain
+):
+    response = api_client(auditor).get(EXPORT, {"to": chain[2].at.isoformat()})
+
+    header, *lines = [json.loads(line) for line in body(response).decode().splitlines()]
+    assert [line["sequence"] for line in lines] == [1, 2]
+    assert (header["genesis"], header["from_sequence"], header["to_sequence"]) == (True, 1, 2)
+
+
+def test_export_of_an_empty_period_says_where_it_would_start(api_client, auditor, chain):
+    later = (chain[-1].at + dt.timedelta(seconds=1)).isoformat()
+
+    response = api_client(auditor).get(EXPORT, {"from": later})
+
+    (header,) = [json.loads(line) for line in body(response).decode().splitlines()]
+    assert (header["genesis"], header["from_sequence"], header["to_sequence"]) == (False, 6, 5)
+    assert header["entries"] == 0
+
+
+def test_export_of_an_empty_ledger_is_its_header_alone(api_client, auditor):
     response = api_client(auditor).get(EXPORT)
 
     assert response.status_code == 200
-    assert body(response) == b""
+    (header,) = [json.loads(line) for line in body(response).decode().splitlines()]
+    assert (header["genesis"], header["from_sequence"], header["to_sequence"]) == (True, 1, 0)
 
 
 @pytest.mark.parametrize("name", ["from", "to"])
@@ -349,4 +375,4 @@ def test_export_accepts_a_plain_date_time_now(api_client, auditor, chain):
     response = api_client(auditor).get(EXPORT, {"to": timezone.now().isoformat()})
 
     assert response.status_code == 200
-    assert len(body(response).splitlines()) == 5
+    assert len(body(response).splitlines()) == 1 + 5

@@ -107,11 +107,19 @@ def test_32_threads_appending_at_once_make_one_chain():
 
 
 def test_without_the_lock_simultaneous_appenders_collide(monkeypatch):
-    """The control: the advisory lock is what keeps the appenders apart. Without it, two
-    transactions read the same head and claim the same sequence; the unique constraint then
-    refuses one, so the chain still cannot fork, but an append is lost to an error."""
+    """The control: locking the head row is what keeps the appenders apart. Reading it without
+    the lock, two transactions see the same head and claim the same sequence; the unique
+    constraint then refuses one, so the chain still cannot fork, but an append is lost."""
+    ledger_append(actor=None, kind="test.first", data={"writer": -1, "i": 0})  # the head row
     both_read = threading.Barrier(2, timeout=START_TIMEOUT)
-    monkeypatch.setattr(ledger, "_lock_chain", lambda: both_read.wait())
+
+    def unlocked_head(cursor):
+        cursor.execute(ledger.LOCK_HEAD.removesuffix(" FOR UPDATE"))
+        head = cursor.fetchone()
+        both_read.wait()
+        return head
+
+    monkeypatch.setattr(ledger, "_locked_head", unlocked_head)
     errors: list[BaseException] = []
 
     def append_one(number: int) -> None:
@@ -128,7 +136,7 @@ def test_without_the_lock_simultaneous_appenders_collide(monkeypatch):
         thread.join(START_TIMEOUT)
 
     assert len(errors) == 1 and isinstance(errors[0], IntegrityError)
-    assert LedgerEntry.objects.count() == 1
+    assert LedgerEntry.objects.count() == 2
     assert verify_ledger().ok
 
 

@@ -91,11 +91,17 @@ def exported(api_client, auditor, tmp_path):
 
 
 def edit_line(path: Path, number: int, change) -> None:
+    """Change line `number` of the export: 0 is the header, n the line of entry n."""
     lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-    entry = json.loads(lines[number - 1])
+    entry = json.loads(lines[number])
     change(entry)
-    lines[number - 1] = json.dumps(entry, ensure_ascii=False) + "\n"
+    lines[number] = json.dumps(entry, ensure_ascii=False) + "\n"
     path.write_text("".join(lines), encoding="utf-8")
+
+
+def header_and_entries(path: Path) -> tuple[str, list[str]]:
+    header, *entries = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    return header, entries
 
 
 # --- Exit status --------------------------------------------------------------------------------
@@ -109,6 +115,8 @@ def test_a_good_export_verifies(tmp_path, exported):
     assert result.returncode == 0, result.stdout + result.stderr
     report = report_of(result)
     assert (report["ok"], report["entries"], report["head_sequence"]) == (True, 6, 6)
+    assert (report["genesis"], report["from_sequence"], report["to_sequence"]) == (True, 1, 6)
+    assert report["first_link"] == "genesis"
     # An HMAC checkpoint cannot be checked without the key, but its head is still compared.
     assert report["checkpoints"] == [{"sequence": 6, "ok": True, "signature": None, "problem": ""}]
 
@@ -174,8 +182,8 @@ def test_an_edited_actor_id_fails(tmp_path, exported):
 )
 def test_removed_or_reordered_lines_fail(tmp_path, exported, rearrange, first_broken):
     path, checkpoint = exported
-    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-    path.write_text("".join(rearrange(lines)), encoding="utf-8")
+    header, entries = header_and_entries(path)
+    path.write_text(header + "".join(rearrange(entries)), encoding="utf-8")
 
     result = verify(tmp_path, path, checkpoint)
 
@@ -183,10 +191,24 @@ def test_removed_or_reordered_lines_fail(tmp_path, exported, rearrange, first_br
     assert report_of(result)["first_broken_sequence"] == first_broken
 
 
-def test_a_truncated_export_fails_against_the_checkpoint(tmp_path, exported):
+def test_a_truncated_export_fails_against_its_header(tmp_path, exported):
+    path, _ = exported
+    header, entries = header_and_entries(path)
+    path.write_text(header + "".join(entries[:4]), encoding="utf-8")
+
+    result = verify(tmp_path, path)
+
+    assert result.returncode == 1
+    report = report_of(result)
+    assert (report["chain_ok"], report["first_broken_sequence"]) == (False, 5)
+    assert "the export ends at entry 4; its header says 6 (truncated)" in report["problem"]
+
+
+def test_a_truncated_export_with_a_doctored_header_fails_against_the_checkpoint(tmp_path, exported):
     path, checkpoint = exported
-    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-    path.write_text("".join(lines[:4]), encoding="utf-8")
+    header, entries = header_and_entries(path)
+    header = json.dumps({**json.loads(header), "to_sequence": 4}) + "\n"
+    path.write_text(header + "".join(entries[:4]), encoding="utf-8")
 
     result = verify(tmp_path, path, checkpoint)
 
@@ -196,13 +218,105 @@ def test_a_truncated_export_fails_against_the_checkpoint(tmp_path, exported):
     assert "truncated" in report["checkpoints"][0]["problem"]
 
 
+def test_an_export_with_its_first_entries_cut_is_refused(tmp_path, exported):
+    """The header says the export starts at genesis: without entries 1 and 2 it is not a slice
+    that starts at 3, it is a broken export."""
+    path, checkpoint = exported
+    header, entries = header_and_entries(path)
+    path.write_text(header + "".join(entries[2:]), encoding="utf-8")
+
+    result = verify(tmp_path, path, checkpoint)
+
+    assert result.returncode == 1, result.stdout
+    report = report_of(result)
+    assert (report["chain_ok"], report["first_broken_sequence"]) == (False, 1)
+    assert "expected entry 1, found 3" in report["problem"]
+
+
+def test_an_export_from_genesis_must_link_entry_1_to_the_genesis_hash(tmp_path, exported):
+    path, checkpoint = exported
+    edit_line(path, 1, lambda e: e.update(prev_hash="ab" * 32))
+
+    result = verify(tmp_path, path, checkpoint)
+
+    assert result.returncode == 1
+    report = report_of(result)
+    assert report["first_broken_sequence"] == 1
+    assert "previous hash does not match" in report["problem"]
+
+
+def test_an_export_cut_with_its_header_is_unreadable(tmp_path, exported):
+    path, checkpoint = exported
+    _, entries = header_and_entries(path)
+    path.write_text("".join(entries[2:]), encoding="utf-8")
+
+    result = verify(tmp_path, path, checkpoint)
+
+    assert result.returncode == 2
+    assert "not a Locus ledger export header" in result.stderr
+
+
+def test_a_cut_export_relabelled_as_a_slice_says_so_and_from_genesis_refuses_it(tmp_path, exported):
+    """Whoever rewrites the header too gets a slice whose first link nothing pins: the report
+    says so, and an auditor who asked for the whole chain (--from-genesis) gets a failure."""
+    path, checkpoint = exported
+    header, entries = header_and_entries(path)
+    header = json.dumps({**json.loads(header), "genesis": False, "from_sequence": 3}) + "\n"
+    path.write_text(header + "".join(entries[2:]), encoding="utf-8")
+
+    as_slice = report_of(verify(tmp_path, path, checkpoint))
+    whole = verify(tmp_path, path, checkpoint, extra=("--from-genesis",))
+
+    assert (as_slice["genesis"], as_slice["from_sequence"], as_slice["first_link"]) == (
+        False,
+        3,
+        "unchecked",
+    )
+    assert whole.returncode == 1
+    assert "a slice from entry 3, not the whole chain" in report_of(whole)["problem"]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"genesis": True, "from_sequence": 3},
+        {"from_sequence": 0},
+        {"to_sequence": 0, "from_sequence": 3, "genesis": False},
+        {"locus_ledger_export": 2},
+        {"from_sequence": "1"},
+    ],
+    ids=["genesis-not-at-1", "zero", "backwards", "format", "text"],
+)
+def test_an_inconsistent_header_is_exit_2(tmp_path, exported, change):
+    path, _ = exported
+    edit_line(path, 0, lambda header: header.update(change))
+
+    result = verify(tmp_path, path)
+
+    assert result.returncode == 2, result.stdout
+    assert "cannot read the input" in result.stderr
+
+
+def test_entries_past_the_headers_last_fail(tmp_path, exported):
+    path, _ = exported
+    edit_line(path, 0, lambda header: header.update(to_sequence=5))
+
+    result = verify(tmp_path, path)
+
+    assert result.returncode == 1
+    report = report_of(result)
+    assert report["first_broken_sequence"] == 6
+    assert "past the header's last entry 5" in report["problem"]
+
+
 def test_a_rewritten_export_fails_against_the_checkpoint(tmp_path, exported):
     """Rewriting every hash consistently keeps the chain whole; the checkpoint still knows."""
     import hashlib
 
     path, checkpoint = exported
-    prev_hash, lines = "0" * 64, []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    header, entries = header_and_entries(path)
+    prev_hash, lines = "0" * 64, [header]
+    for line in entries:
         entry = json.loads(line)
         payload = base64.b64decode(entry["payload"])
         if entry["sequence"] == 2:
@@ -239,10 +353,19 @@ def test_a_missing_file_is_exit_2(tmp_path, exported, missing):
     assert result.stdout == ""
 
 
+HEADER = '{"locus_ledger_export": 1, "genesis": true, "from_sequence": 1, "to_sequence": 1}\n'
+
+
 @pytest.mark.parametrize(
     "garbage",
-    ["not json at all\n", '{"sequence": 1}\n', '{"sequence": 1, "payload": "***"}\n'],
-    ids=["not json", "fields missing", "bad base64"],
+    [
+        "",
+        '{"sequence": 1}\n',
+        HEADER + "not json at all\n",
+        HEADER + '{"sequence": 1}\n',
+        HEADER + '{"sequence": 1, "payload": "***"}\n',
+    ],
+    ids=["empty", "no header", "not json", "fields missing", "bad base64"],
 )
 def test_an_unreadable_export_is_exit_2(tmp_path, garbage):
     path = tmp_path / "ledger.jsonl"
@@ -266,9 +389,74 @@ def test_a_time_slice_verifies_on_its_own(api_client, auditor, tmp_path):
 
     result = verify(tmp_path, path, write_checkpoint(tmp_path / "cp.json", middle))
 
-    assert [json.loads(line)["sequence"] for line in lines] == [2, 3, 4]
+    header, *entries = (json.loads(line) for line in lines)
+    assert [entry["sequence"] for entry in entries] == [2, 3, 4]
+    assert (header["genesis"], header["from_sequence"], header["to_sequence"]) == (False, 2, 4)
+    assert header["entries"] == 3 and header["from"] == since and header["to"] == until
     assert result.returncode == 0, result.stdout
-    assert report_of(result)["checkpoints"][0]["ok"] is True
+    report = report_of(result)
+    assert (report["genesis"], report["first_link"]) == (False, "unchecked")
+    assert report["checkpoints"][0]["ok"] is True
+
+
+@pytest.fixture
+def slice_after_checkpoint(api_client, auditor, tmp_path):
+    """Entries 1-3, a checkpoint at 3, entries 4-6; the slice 4-6 and the checkpoint's file."""
+    append(3)
+    checkpoint = write_checkpoint(tmp_path / "cp.json", signing_document(checkpoint_create()))
+    append(3, start=4)
+    from governance.models import LedgerEntry
+
+    path = tmp_path / "slice.jsonl"
+    export(
+        api_client, auditor, path, **{"from": LedgerEntry.objects.get(sequence=4).at.isoformat()}
+    )
+    return path, checkpoint
+
+
+def test_a_checkpoint_at_the_entry_before_a_slice_pins_its_first_link(
+    tmp_path, slice_after_checkpoint
+):
+    path, checkpoint = slice_after_checkpoint
+
+    result = verify(tmp_path, path, checkpoint)
+
+    assert result.returncode == 0, result.stdout
+    report = report_of(result)
+    assert (report["from_sequence"], report["entries"], report["first_link"]) == (
+        4,
+        3,
+        "checkpoint",
+    )
+    assert report["checkpoints"][0] == {"sequence": 3, "ok": True, "signature": None, "problem": ""}
+
+
+def test_a_slice_whose_first_link_was_rewritten_fails_against_that_checkpoint(
+    tmp_path, slice_after_checkpoint
+):
+    """A consistent rewrite of the slice (every hash recomputed) from another predecessor."""
+    import hashlib
+
+    path, checkpoint = slice_after_checkpoint
+    header, entries = header_and_entries(path)
+    prev_hash, lines = "ab" * 32, [header]
+    for line in entries:
+        entry = json.loads(line)
+        payload = base64.b64decode(entry["payload"])
+        entry.update(
+            prev_hash=prev_hash,
+            hash=hashlib.sha256(bytes.fromhex(prev_hash) + payload).hexdigest(),
+        )
+        prev_hash = entry["hash"]
+        lines.append(json.dumps(entry) + "\n")
+    path.write_text("".join(lines), encoding="utf-8")
+
+    result = verify(tmp_path, path, checkpoint)
+
+    assert result.returncode == 1
+    report = report_of(result)
+    assert (report["chain_ok"], report["first_link"]) == (True, "unchecked")
+    assert "rewritten" in report["checkpoints"][0]["problem"]
 
 
 # --- Ed25519 checkpoints, checked offline -------------------------------------------------------
