@@ -263,7 +263,7 @@ class LocalityRuleViewSet(viewsets.ModelViewSet):
         services.rule_delete(actor=self.request.user, rule=instance)
 
     @extend_schema(responses=LocalityRuleVersionSerializer(many=True))
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
     def versions(self, request, pk=None):
         """Every version of the rule."""
         rule = self.get_object()
@@ -546,7 +546,7 @@ class TrainingRunViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet)
         return Response({"results": [result_json(r, i) for i, r in enumerate(results)]})
 
     @extend_schema(responses=OpenApiTypes.OBJECT)
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
     def regions(self, request, pk=None):
         """Which regions the run touched, and under which decisions."""
         run = self.get_object()

@@ -34,7 +34,7 @@ class CanUseGlossary(permissions.BasePermission):
 
 class TermSerializer(serializers.ModelSerializer):
     related = serializers.SlugRelatedField(slug_field="slug", many=True, read_only=True)
-    steward = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    steward = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     datasets = serializers.SlugRelatedField(slug_field="slug", many=True, read_only=True)
     rules = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
     url = serializers.SerializerMethodField(help_text="The term's page: a stable address")
@@ -248,14 +248,14 @@ class TermViewSet(
         return Response(self._term(term))
 
     @extend_schema(responses=TermVersionSerializer(many=True))
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
     def versions(self, request, slug=None):
         """Every published version, newest first."""
         versions = glossary.term_versions(self.get_object())
         return Response(TermVersionSerializer(versions, many=True).data)
 
     @extend_schema(responses=ProposalSerializer(many=True))
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
     def proposals(self, request, slug=None):
         """Every proposal made for the term and how it was decided, newest first."""
         proposals = glossary.term_proposals(self.get_object())

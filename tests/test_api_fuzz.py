@@ -18,12 +18,14 @@ from rest_framework.authtoken.models import Token
 
 from governance.roles import Role
 from tests.factories import UserFactory
-from tests.live import live_locus, live_locus_process  # noqa: F401  (fixtures)
+from tests.live import ROOT, live_locus, live_locus_process  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.live
 
 CHECKS = "not_a_server_error,response_schema_conformance,content_type_conformance"
 MAX_EXAMPLES = int(os.environ.get("LOCUS_FUZZ_EXAMPLES", "8"))
+PHASES = os.environ.get("LOCUS_FUZZ_PHASES", "examples,coverage,fuzzing,stateful")
+ARTIFACTS = ROOT / "test-artifacts" / "fuzz"
 
 
 def schemathesis_command() -> list[str]:
@@ -34,7 +36,12 @@ def schemathesis_command() -> list[str]:
 
 
 @pytest.mark.parametrize("role", [Role.PRIVACY_OFFICER, Role.DATA_OWNER])
-def test_no_operation_answers_5xx_or_breaks_its_schema(live_locus, role, tmp_path):  # noqa: F811
+def test_no_operation_answers_5xx_or_breaks_its_schema(
+    live_locus,  # noqa: F811
+    live_locus_process,  # noqa: F811
+    role,
+    tmp_path,
+):
     call_command("seed_demo", "--datasets", "30", stdout=io.StringIO())
     user = UserFactory(username=f"fuzz-{role}", roles=[role])
     token = Token.objects.create(user=user)
@@ -49,7 +56,7 @@ def test_no_operation_answers_5xx_or_breaks_its_schema(live_locus, role, tmp_pat
             "--header",
             f"Authorization: Token {token.key}",
             "--phases",
-            "examples,coverage,fuzzing,stateful",
+            PHASES,
             "--max-examples",
             str(MAX_EXAMPLES),
             "--workers",
@@ -65,4 +72,11 @@ def test_no_operation_answers_5xx_or_breaks_its_schema(live_locus, role, tmp_pat
         text=True,
         timeout=1500,
     )
-    assert run.returncode == 0, run.stdout[-20000:] + run.stderr[-5000:]
+    # The whole report, and the server's tracebacks, for whoever reads a failure.
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / f"schemathesis-{role}.txt").write_text(run.stdout + run.stderr)
+    server_log = live_locus_process.log_path.read_text(errors="replace")
+    (ARTIFACTS / f"server-{role}.log").write_text(server_log)
+    tracebacks = server_log.count("Traceback")
+    assert run.returncode == 0, run.stdout[-15000:] + run.stderr[-3000:] + server_log[-5000:]
+    assert tracebacks == 0, server_log[-8000:]
