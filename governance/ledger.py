@@ -50,7 +50,14 @@ def pseudonym(value: str) -> str:
 
 HEAD_TABLE = "governance_ledgerhead"  # PostgreSQL only: see migration 0007
 ENTRY_COLUMNS = "sequence, at, actor_id, actor_name, kind, subjects, payload, prev_hash, hash"
-LOCK_HEAD = f"SELECT sequence, hash FROM {HEAD_TABLE} WHERE id = 1 FOR UPDATE"
+LEDGER_LOCK_KEY = 0x4C656467  # "Ledg": the advisory lock appenders queue on, first come first
+# served (waiters for a row lock are not: a newcomer can take the new row version first).
+# Two statements, one round trip: the second takes its snapshot once the lock is held, and
+# locks the head row too, so no append that skipped the advisory lock could fork the chain.
+LOCK_HEAD = (
+    f"SELECT pg_advisory_xact_lock({LEDGER_LOCK_KEY}); "
+    f"SELECT sequence, hash FROM {HEAD_TABLE} WHERE id = 1 FOR UPDATE"
+)
 # A missing head row (a new database, or after a maintenance TRUNCATE) is rebuilt from the entries.
 START_HEAD = f"""
 INSERT INTO {HEAD_TABLE} (id, sequence, hash)
@@ -72,18 +79,19 @@ UPDATE {HEAD_TABLE} SET sequence = %s, hash = %s WHERE id = 1 RETURNING (SELECT 
 def _locked_head(cursor) -> tuple[int, str]:
     """The head (sequence, hash), locked until the transaction ends; appenders queue here.
 
-    PostgreSQL: the head row FOR UPDATE, one statement that waits for the previous appender's
-    commit and then returns the head it wrote. SQLite: its writers are already serialised
+    PostgreSQL: one round trip that waits for the previous appender's commit (an advisory
+    lock, then the head row FOR UPDATE) and returns the head it wrote. SQLite: its writers are already serialised
     (transactions begin IMMEDIATE), so the last entry is the head.
     """
     if connection.vendor != "postgresql":
         head = LedgerEntry.objects.order_by("-sequence").values_list("sequence", "hash").first()
         return head or (0, GENESIS_HASH)
     cursor.execute(LOCK_HEAD)
+    cursor.nextset()
     head = cursor.fetchone()
     if head is None:
         cursor.execute(START_HEAD, [GENESIS_HASH])
-        cursor.execute(LOCK_HEAD)
+        cursor.execute(LOCK_HEAD.partition("; ")[2])
         head = cursor.fetchone()
     return head
 

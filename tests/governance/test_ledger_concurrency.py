@@ -114,7 +114,7 @@ def test_without_the_lock_simultaneous_appenders_collide(monkeypatch):
     both_read = threading.Barrier(2, timeout=START_TIMEOUT)
 
     def unlocked_head(cursor):
-        cursor.execute(ledger.LOCK_HEAD.removesuffix(" FOR UPDATE"))
+        cursor.execute(ledger.LOCK_HEAD.partition("; ")[2].removesuffix(" FOR UPDATE"))
         head = cursor.fetchone()
         both_read.wait()
         return head
