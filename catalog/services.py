@@ -4,9 +4,10 @@ from collections.abc import Iterable
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
-from django.db.models import Max
+from django.db.models import Max, ProtectedError, RestrictedError
 from guardian.shortcuts import assign_perm, remove_perm
 
+from catalog.errors import StateConflict
 from catalog.models import (
     Dataset,
     DatasetChange,
@@ -248,7 +249,16 @@ def dataset_delete(*, actor, dataset: Dataset) -> None:
         before=dataset_snapshot(dataset),
         after=None,
     )
-    dataset.delete()
+    try:
+        dataset.delete()
+    except (ProtectedError, RestrictedError) as exc:
+        holders = sorted({type(obj)._meta.verbose_name for obj in exc.args[1]})
+        raise StateConflict(
+            {
+                "dataset": f"{dataset.slug} is still referred to by: {', '.join(holders)}; "
+                "those records must go first (its history is kept either way)"
+            }
+        ) from None
     revision_bump(CATALOG)
 
 

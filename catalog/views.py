@@ -8,12 +8,12 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import FieldDoesNotExist, PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db.models import ProtectedError, RestrictedError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_safe
 
 from catalog import dashboards, selectors, services
+from catalog.errors import StateConflict
 from catalog.forms import DatasetForm, DatasetPageFilter, add_service_error
 from catalog.models import Dataset, DatasetChange, Sensitivity
 
@@ -98,9 +98,9 @@ def dataset_delete(request: HttpRequest, slug: str) -> HttpResponse:
         return render(request, "catalog/dataset_confirm_delete.html", {"dataset": dataset})
     try:
         services.dataset_delete(actor=request.user, dataset=dataset)
-    except (ProtectedError, RestrictedError):
+    except StateConflict as exc:
         # Other records (runs, grants, requests) still point at it; they must go first.
-        messages.error(request, f"{dataset.name} is still referred to elsewhere; not deleted.")
+        messages.error(request, f"{dataset.name} was not deleted: {exc.messages[0]}")
         return redirect("catalog:dataset-detail", slug=dataset.slug)
     messages.success(request, f"Deleted {dataset.name}. Its history is kept.")
     return redirect("catalog:dataset-list")

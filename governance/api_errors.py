@@ -7,7 +7,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from governance.errors import StateConflict
+from catalog.errors import StateConflict
 
 
 def _django_validation_detail(exc: DjangoValidationError):

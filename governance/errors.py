@@ -1,7 +1,8 @@
-"""Errors the services raise that the API and the pages turn into answers."""
+"""Errors the services raise that the API and the pages turn into answers.
 
-from django.core.exceptions import ValidationError
+StateConflict lives in the catalog, the lowest layer, so that every app may raise it.
+"""
 
+from catalog.errors import StateConflict
 
-class StateConflict(ValidationError):
-    """The thing is not in a state that allows this step (the API answers 409, naming why)."""
+__all__ = ["StateConflict"]

@@ -308,14 +308,7 @@ PAGES: dict[tuple[str, str], str] = {
 }
 
 # --- Known disagreements between the code and the intent: (row, role) -> reason ---------------
-_DELETE_REFERENCED = (
-    "500: a dataset a training run read cannot be deleted (ProtectedError), and the API lets "
-    "the error through (catalog/api.py perform_destroy); the page answers with a message"
-)
-XFAIL: dict[tuple[tuple[str, str], str], str] = {
-    (("/api/v1/datasets/{slug}/", "DELETE"), "privacy_officer"): _DELETE_REFERENCED,
-    (("/api/v1/datasets/{slug}/", "DELETE"), "data_owner"): _DELETE_REFERENCED,
-}
+XFAIL: dict[tuple[tuple[str, str], str], str] = {}
 
 # --- What each URL points at -------------------------------------------------------------------
 

@@ -266,6 +266,26 @@ def test_delete_permissions(role, status, request, api_client, owned):
     assert deletions == (1 if status == 204 else 0)
 
 
+def test_a_dataset_a_training_run_read_is_not_deleted_409(api_client, owned, engineer):
+    from catalog.models import Region
+    from governance.models import Purpose
+    from governance.services import training_run_register
+
+    training_run_register(
+        actor=engineer,
+        name="fraud-model",
+        purpose=Purpose.objects.get(code="model-training"),
+        compute_regions=[Region.objects.get(code="aws:eu-central-1")],
+        inputs=[(owned, "v1")],
+    )
+    response = api_client(owned.owner).delete(detail("claims"))
+
+    assert response.status_code == 409, response.content
+    assert "still referred to by" in response.json()["dataset"][0]
+    assert Dataset.objects.filter(slug="claims").exists()
+    assert not DatasetChange.objects.filter(dataset_slug="claims", action="deleted").exists()
+
+
 # --- bad input ------------------------------------------------------------------------------
 
 
