@@ -1,0 +1,67 @@
+"""Journey: a privacy officer approves a transfer exception in the browser; the requester sees
+it active, and the policy check for that dataset and destination flips to allow-with-grant."""
+
+import pytest
+from django.utils import timezone
+
+from catalog.models import Jurisdiction, Region
+from governance.models import Purpose, Responsibility
+from governance.roles import Role
+from requests import transfers
+from tests.browser import browser_user
+from tests.factories import make_dataset
+
+pytestmark = pytest.mark.live
+
+US = "aws:us-east-1"
+
+
+def test_an_officer_approves_and_the_check_flips_to_allow_with_grant(browser):
+    officer = browser_user("priya-eu", [Role.PRIVACY_OFFICER])
+    Responsibility.objects.create(user=officer, jurisdiction=Jurisdiction.objects.get(code="eu"))
+    owner = browser_user("omar-owner", [Role.DATA_OWNER])
+    dataset = make_dataset(
+        owner=owner,
+        slug="eu-clicks",
+        jurisdiction="eu",
+        allowed_processing_regions=["aws:eu-west-1"],
+    )
+    purpose = Purpose.objects.get(code="model-training")
+    exception = transfers.exception_create(
+        actor=owner,
+        datasets=[dataset],
+        destination_regions=[Region.objects.get(code=US)],
+        purpose=purpose,
+        mechanism="scc",
+        scc_module="c2p",
+        justification="Train the ranking model on US GPUs",
+        starts_at=timezone.now(),
+        submit=True,
+    )
+
+    # The requester's check says no before the decision.
+    requester = browser.page_as(owner)
+    check_url = (
+        f"/governance/check/?dataset={dataset.slug}&action=train&region={US}&purpose={purpose.code}"
+    )
+    requester.goto(check_url)
+    requester.get_by_role("button", name="Check").click()
+    assert requester.locator(".check-result .badge").inner_text() == "Deny"
+
+    page = browser.page_as(officer)
+    page.get_by_role("link", name="Review queue").click()
+    page.get_by_role("link", name=exception.reference).click()
+    page.locator("form.step-form", has=page.get_by_role("button", name="Approve")).locator(
+        "textarea"
+    ).fill("SCCs module 2 with pseudonymisation: fine for two weeks")
+    page.get_by_role("button", name="Approve").click()
+    assert page.locator("h1 .badge").inner_text() == "Active"
+
+    requester.get_by_role("link", name="Exceptions").click()
+    row = requester.locator("tr", has=requester.get_by_text(exception.reference))
+    assert "Active" in row.inner_text()
+    requester.goto(check_url)
+    requester.get_by_role("button", name="Check").click()
+    assert requester.locator(".check-result .badge").inner_text() == "Allow with grant"
+    browser.shot(requester, "transfer-exception-check-allows-with-grant")
+    browser.shot(page, "transfer-exception-approved")
