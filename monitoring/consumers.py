@@ -5,14 +5,16 @@ Protocol (JSON frames):
 - server -> client, on connect: {"type": "hello", "head": N} (the newest seq right now).
 - client -> server: {"after": N} asks for every message after seq N the user may see, then
   live ones. Without it the socket starts at the head it was told.
-- server -> client: {"type": "message", "seq", "kind", "payload"} per message, then
-  {"type": "cursor", "seq": N}: everything up to N has been read for this socket (messages
-  the user may not see included), so a client resumes with {"after": N} after a reconnect.
+- server -> client: {"type": "messages", "cursor": N, "messages": [{"seq", "kind",
+  "payload"}, ...]}: the new messages this user may see (possibly none), and the cursor:
+  everything up to N has been read for this socket (messages the user may not see included),
+  so a client resumes with {"after": N} after a reconnect.
 
-The channel layer only says *that* seqs first..last exist ("risk.appended"). Messages are
-always read from the database, once per process (see Feed), and filtered per user with
-monitoring.selectors.message_for, so a lost announcement costs a delay, never a message: the
-next announcement, or the periodic check every STREAM_POLL_SECONDS, reads what it missed.
+The channel layer only says *that* seqs first..last exist ("risk.appended"), and says it once
+per web process: the process's Feed is the group member, reads the new rows once and pushes
+them to each of its sockets, filtered per user with monitoring.selectors.message_for. So a
+lost announcement costs a delay, never a message: the next announcement, or the process's
+poll every TELEMETRY_STREAM_POLL_SECONDS (5), reads what it missed.
 """
 
 from __future__ import annotations
@@ -20,8 +22,11 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
+import json
+import logging
 import time
 import weakref
+from concurrent.futures import ThreadPoolExecutor
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
@@ -29,12 +34,14 @@ from django.conf import settings
 
 from monitoring import selectors
 from monitoring.models import StreamMessage
-from monitoring.stream import RISK_GROUP, stream_head
+from monitoring.stream import ANNOUNCE_TYPE, RISK_GROUP, stream_head
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 READ_LIMIT = 500  # outbox rows per query
 KEEP_ROWS = 5_000  # rows each process keeps for consumers that are a little behind
+REJOIN_SECONDS = 3600.0  # the Redis layer forgets group members after a day by default
+log = logging.getLogger(__name__)
 
 
 def _poll_seconds() -> float:
@@ -45,12 +52,25 @@ def _read_after(after: int, limit: int = READ_LIMIT) -> list[StreamMessage]:
     return list(StreamMessage.objects.filter(seq__gt=after).order_by("seq")[:limit])
 
 
-class Feed:
-    """One process's window onto the outbox: read once per announcement, shared by sockets.
+# The outbox is read on a thread of its own: Django's sync views (an ingest request can take a
+# second) run on the process's one "thread-sensitive" thread, and a push must not queue behind
+# them.
+_outbox_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="risk-outbox")
 
-    Rows commit in seq order (monitoring.stream takes a lock before numbering them), so after
-    reading `seq > high` every committed row up to the last one read is known: the window
-    (low, high] is complete, and a socket whose cursor is inside it needs no query of its own.
+
+def _on_outbox_thread(function):
+    return database_sync_to_async(function, thread_sensitive=False, executor=_outbox_thread)
+
+
+class Feed:
+    """One process's window onto the outbox and its one ear on the channel layer.
+
+    The process joins the "risk" group once (not once per socket): an announcement makes it
+    read the new rows once and hand them to every socket it serves, in memory. Rows commit in
+    seq order (monitoring.stream takes a lock before numbering them), so after reading
+    `seq > high` every committed row up to the last one read is known: the window (low, high]
+    is complete, and a socket whose cursor is inside it needs no query of its own. A poll every
+    STREAM_POLL_SECONDS reads what a lost announcement would have told.
     """
 
     def __init__(self) -> None:
@@ -59,22 +79,18 @@ class Feed:
         self.low: int | None = None  # the window holds every row in (low, high]
         self.high = 0
         self.lock = asyncio.Lock()
-        self.checked_at = 0.0  # when a poll last read the outbox
+        self.sockets: weakref.WeakSet = weakref.WeakSet()
+        self.tasks: list[asyncio.Task] = []
 
     async def refresh(self, upto: int | None = None) -> None:
         """Read new rows (until `upto` is known, or all of them when None)."""
         async with self.lock:
-            if upto is None:  # a poll: one query per process and interval, not per socket
-                now = time.monotonic()
-                if now - self.checked_at < _poll_seconds() / 2:
-                    return
-                self.checked_at = now
             if self.low is None:
-                self.low = self.high = await database_sync_to_async(stream_head)()
+                self.low = self.high = await _on_outbox_thread(stream_head)()
                 if upto is None or upto <= self.high:
                     return
             while upto is None or self.high < upto:
-                rows = await database_sync_to_async(_read_after)(self.high)
+                rows = await _on_outbox_thread(_read_after)(self.high)
                 self._keep(rows)
                 if len(rows) < READ_LIMIT:
                     break
@@ -95,6 +111,63 @@ class Feed:
         if self.low is None or cursor < self.low:
             return None
         return self.rows[bisect.bisect_right(self.seqs, cursor) :]
+
+    # --- The sockets this process serves ---------------------------------------------------
+
+    def join(self, consumer: RiskConsumer) -> None:
+        """Serve this socket too; the first one (or the first after a failure) starts the
+        process's listener and poll."""
+        self.sockets.add(consumer)
+        if self.tasks and not any(task.done() for task in self.tasks):
+            return
+        for task in self.tasks:
+            task.cancel()
+        self.tasks = [
+            asyncio.ensure_future(self._listen(consumer.channel_layer)),
+            asyncio.ensure_future(self._poll()),
+        ]
+
+    async def leave(self, consumer: RiskConsumer) -> None:
+        self.sockets.discard(consumer)
+        if self.sockets or not self.tasks:
+            return
+        tasks, self.tasks = self.tasks, []
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def push(self, upto: int | None = None) -> None:
+        await self.refresh(upto)
+        for consumer in list(self.sockets):
+            await consumer.deliver()
+
+    async def _listen(self, layer) -> None:
+        """Receive the announcements for this process and push what they name."""
+        channel = await layer.new_channel()  # the layer's one receive loop serves it
+        await layer.group_add(RISK_GROUP, channel)
+        joined_at = time.monotonic()
+        try:
+            while True:
+                event = await layer.receive(channel)
+                if event.get("type") == ANNOUNCE_TYPE:
+                    await self.push(int(event["last"]))
+                if time.monotonic() - joined_at > REJOIN_SECONDS:  # before the layer forgets
+                    await layer.group_add(RISK_GROUP, channel)
+                    joined_at = time.monotonic()
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await layer.group_discard(RISK_GROUP, channel)
+            raise
+        except Exception:  # the poll keeps sockets fed; the next socket restarts the listener
+            log.exception("The risk stream's listener stopped")
+
+    async def _poll(self) -> None:
+        while True:
+            await asyncio.sleep(_poll_seconds())
+            try:
+                await self.push()
+            except Exception:  # a database hiccup: try again next time
+                log.warning("Polling the risk stream's outbox failed", exc_info=True)
 
 
 _feeds: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -122,15 +195,12 @@ class RiskConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=CLOSE_FORBIDDEN)
             return
         self.sending = asyncio.Lock()
-        self.joined = False
-        await self.channel_layer.group_add(RISK_GROUP, self.channel_name)
-        self.joined = True
         shared = feed()
         await shared.refresh()
         self.cursor = shared.high
         await self.accept()
         await self.send_json({"type": "hello", "head": self.cursor})
-        self.poller = asyncio.ensure_future(self._poll())
+        shared.join(self)
 
     @staticmethod
     def _visibility(user) -> selectors.Visibility | None:
@@ -140,13 +210,16 @@ class RiskConsumer(AsyncJsonWebsocketConsumer):
         return selectors.visibility(user)
 
     async def disconnect(self, code):
-        poller = getattr(self, "poller", None)
-        if poller is not None:
-            poller.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await poller
-        if getattr(self, "joined", False):
-            await self.channel_layer.group_discard(RISK_GROUP, self.channel_name)
+        if getattr(self, "sending", None) is not None:
+            await feed().leave(self)
+
+    @classmethod
+    async def decode_json(cls, text_data):
+        """Text that is not JSON gets an error frame, not a crashed socket."""
+        try:
+            return json.loads(text_data)
+        except ValueError:
+            return None
 
     async def receive_json(self, content, **kwargs):
         after = content.get("after") if isinstance(content, dict) else None
@@ -157,40 +230,44 @@ class RiskConsumer(AsyncJsonWebsocketConsumer):
             self.cursor = after
             await self._deliver()
 
-    async def risk_appended(self, event):
-        """The channel layer says seqs first..last exist: read and push what is new."""
-        await feed().refresh(int(event["last"]))
+    async def deliver(self) -> None:
+        """Push what the process's feed has after this socket's cursor (the feed calls it)."""
         async with self.sending:
             await self._deliver()
 
-    async def _poll(self):
-        """Pick up what a lost announcement would have told, every few seconds."""
-        while True:
-            await asyncio.sleep(_poll_seconds())
-            await feed().refresh()
-            async with self.sending:
-                await self._deliver()
-
     async def _deliver(self) -> None:
-        """Send every visible row after this socket's cursor, then the new cursor."""
-        start = self.cursor
+        """Send every visible row after this socket's cursor, and the new cursor, as one frame
+        per read (one per announcement, usually): fewer frames is what keeps 100s of sockets
+        per process quick."""
         while True:
             rows = feed().after(self.cursor)
+            caught_up = rows is not None
             if rows is None:  # further back than this process keeps: read the database
-                rows = await database_sync_to_async(_read_after)(self.cursor)
-                if not rows:
-                    break
-                await self._send_rows(rows)
-                continue
+                rows = await _on_outbox_thread(_read_after)(self.cursor)
+            if not rows:
+                return
             await self._send_rows(rows)
-            break
-        if self.cursor != start:
-            await self.send_json({"type": "cursor", "seq": self.cursor})
+            if caught_up:
+                return
 
     async def _send_rows(self, rows: list[StreamMessage]) -> None:
-        for row in rows:
-            message = selectors.message_for(self.seen, row)
-            if message is not None:
-                await self.send_json({"type": "message", **message})
-        if rows:
-            self.cursor = rows[-1].seq
+        texts = [text for text in map(self._encoded, rows) if text is not None]
+        self.cursor = rows[-1].seq
+        await self.send(
+            text_data=f'{{"type": "messages", "cursor": {self.cursor}, '
+            f'"messages": [{", ".join(texts)}]}}'
+        )
+
+    def _encoded(self, row: StreamMessage) -> str | None:
+        """The row as JSON for this socket; for those who see everything it is the same for
+        every socket, so it is encoded once per process (kept on the row)."""
+        if self.seen.everything:
+            text = getattr(row, "_json_for_all", None)
+            if text is None:
+                text = row._json_for_all = self._encode(row)
+            return text
+        return self._encode(row)
+
+    def _encode(self, row: StreamMessage) -> str | None:
+        message = selectors.message_for(self.seen, row)
+        return None if message is None else json.dumps(message)

@@ -21,8 +21,8 @@ from monitoring.models import StreamMessage
 log = logging.getLogger(__name__)
 
 STREAM_LOCK_KEY = 0x52697336  # "Ris6": serialises outbox inserts with their commits
-RISK_GROUP = "risk"  # channel-layer group every risk consumer joins
-ANNOUNCE_TYPE = "risk.appended"  # the consumer's handler: risk_appended(event)
+RISK_GROUP = "risk"  # the channel-layer group each web process (its Feed) joins
+ANNOUNCE_TYPE = "risk.appended"  # read by each web process's Feed (monitoring.consumers)
 
 
 @dataclass

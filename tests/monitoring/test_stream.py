@@ -8,11 +8,12 @@ from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async as db_call
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
+from django.db import connections
 from django.test import Client
 
 from governance.asgi import application
 from governance.models import Responsibility
-from monitoring import stream
+from monitoring import consumers, stream
 from monitoring.ingest import telemetry_ingest
 from monitoring.models import StreamMessage
 from monitoring.stream import stream_head
@@ -24,6 +25,23 @@ from tests.monitoring.conftest import event
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 ORIGIN = (b"origin", b"http://testserver")
 WAIT = 3  # seconds a test waits for a frame it expects
+
+
+@pytest.fixture(autouse=True)
+def outbox_thread_connections_closed():
+    """The consumers read the outbox on a thread of their own; its connection (and, on
+    PostgreSQL, the pool's idle ones) must not outlive the test, or the test database cannot
+    be dropped."""
+    yield
+    consumers._outbox_thread.submit(_close_connections).result()
+
+
+def _close_connections() -> None:
+    for connection in connections.all():
+        connection.close()
+        close_pool = getattr(connection, "close_pool", None)
+        if close_pool is not None and getattr(connection, "pool", None) is not None:
+            close_pool()
 
 
 def cookie_for(user) -> tuple[bytes, bytes]:
@@ -42,14 +60,10 @@ def socket(cookie=None, origin=ORIGIN) -> WebsocketCommunicator:
 
 
 async def frames_until_cursor(ws: WebsocketCommunicator) -> tuple[list[dict], int]:
-    """Messages received up to the next cursor frame, and that cursor."""
-    messages = []
-    while True:
-        frame = await ws.receive_json_from(timeout=WAIT)
-        if frame["type"] == "cursor":
-            return messages, frame["seq"]
-        assert frame["type"] == "message", frame
-        messages.append(frame)
+    """The messages of the next frame, and its cursor."""
+    frame = await ws.receive_json_from(timeout=WAIT)
+    assert frame["type"] == "messages", frame
+    return frame["messages"], frame["cursor"]
 
 
 def all_seqs(after: int = 0) -> list[int]:
@@ -223,6 +237,8 @@ def test_a_reconnecting_client_resumes_after_its_cursor(executive, source, eu_da
         assert [m["seq"] for m in missed] == await db_call(all_seqs)(after=seen_until)
         assert cursor == await db_call(stream_head)()
         await ws.send_json_to({"after": "soon"})
+        assert (await ws.receive_json_from(timeout=WAIT))["type"] == "error"
+        await ws.send_to(text_data="{not json")
         assert (await ws.receive_json_from(timeout=WAIT))["type"] == "error"
         await ws.disconnect()
 

@@ -59,9 +59,9 @@ def ws_url(base_url: str) -> str:
 async def next_violation(socket: wsclient.WebSocket, dataset: str) -> dict:
     while True:
         frame = await socket.receive_json(timeout=WAIT)
-        kind = frame.get("kind")
-        if kind == "violation.created" and frame["payload"]["dataset"] == dataset:
-            return frame
+        for message in frame.get("messages", []):
+            if message["kind"] == "violation.created" and message["payload"]["dataset"] == dataset:
+                return message
 
 
 def test_an_event_posted_to_one_server_reaches_a_socket_on_the_other(

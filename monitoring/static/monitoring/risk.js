@@ -187,10 +187,9 @@
       if (frame.type === "hello") {
         stopPolling();
         setStatus("Live", "on");
-      } else if (frame.type === "message") {
-        received(frame);
-      } else if (frame.type === "cursor") {
-        cursor = Math.max(cursor, frame.seq);
+      } else if (frame.type === "messages") {
+        frame.messages.forEach(received);
+        cursor = Math.max(cursor, frame.cursor);
       }
     };
     socket.onclose = function (event) {
