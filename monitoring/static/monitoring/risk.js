@@ -115,7 +115,8 @@
   }
 
   function scheduleRefresh() {
-    if (!refreshTimer) { refreshTimer = window.setTimeout(refresh, REFRESH_MS); }
+    // A little jitter, so that many open dashboards do not all ask at the same instant.
+    if (!refreshTimer) { refreshTimer = window.setTimeout(refresh, REFRESH_MS + Math.random() * 1000); }
   }
 
   // --- The stream ----------------------------------------------------------------------------
