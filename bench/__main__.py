@@ -17,6 +17,7 @@ from bench import common
 BENCHMARKS: dict[str, str] = {
     "policy": "bench.policy",
     "ledger": "bench.ledger",
+    "telemetry": "bench.telemetry",
 }
 
 
