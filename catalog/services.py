@@ -3,7 +3,7 @@
 from collections.abc import Iterable
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Max, ProtectedError, RestrictedError
 from guardian.shortcuts import assign_perm, remove_perm
 
@@ -318,6 +318,51 @@ def lineage_edge_create(
     return LineageEdge.objects.create(
         upstream=upstream, downstream=downstream, transformation=transformation, created_by=actor
     )
+
+
+@transaction.atomic
+def lineage_edges_observe(
+    *, pairs: list[tuple[Dataset, Dataset]], transformation: str, created_by
+) -> tuple[list, list[dict]]:
+    """Record lineage that running jobs showed (OpenLineage): create the missing upstream ->
+    downstream edges, skip (and return, with the reason) those that would close a cycle.
+
+    No per-user permission check, unlike lineage_edge_create: the edges are observed by Locus,
+    not asserted by a person; `created_by` is who registered the reporting source."""
+    if not pairs:
+        return [], []
+    existing = set(
+        LineageEdge.objects.filter(
+            upstream__in={u.pk for u, _ in pairs}, downstream__in={d.pk for _, d in pairs}
+        ).values_list("upstream_id", "downstream_id")
+    )
+    missing = [(u, d) for u, d in pairs if (u.pk, d.pk) not in existing]
+    if not missing:
+        return [], []
+    _lock_lineage_graph()
+    created, skipped = [], []
+    for upstream, downstream in sorted(missing, key=lambda p: (p[0].slug, p[1].slug)):
+        if _reaches(downstream, upstream) is not None:
+            skipped.append(
+                {
+                    "upstream": upstream.slug,
+                    "downstream": downstream.slug,
+                    "reason": "It would close a lineage cycle.",
+                }
+            )
+            continue
+        try:
+            with transaction.atomic():
+                LineageEdge.objects.create(
+                    upstream=upstream,
+                    downstream=downstream,
+                    transformation=transformation[:300],
+                    created_by=created_by,
+                )
+        except IntegrityError:  # recorded meanwhile by someone else
+            continue
+        created.append((upstream, downstream))
+    return created, skipped
 
 
 @transaction.atomic

@@ -31,7 +31,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from catalog import services as catalog_services
-from catalog.models import Dataset, LineageEdge
+from catalog.models import Dataset
 from governance import policy
 from governance.ledger import ledger_append
 from monitoring import rollups
@@ -638,7 +638,7 @@ def _link(source: TelemetrySource, run: LineageRun, result: LineageResult) -> No
     ups = {r.dataset for r in result.datasets if r.role == "input" and r.dataset_id}
     downs = {r.dataset for r in result.datasets if r.role == "output" and r.dataset_id}
     pairs = [(u, d) for u in ups for d in downs if u.pk != d.pk and allowed(u) and allowed(d)]
-    created, skipped = edges_ensure(
+    created, skipped = catalog_services.lineage_edges_observe(
         pairs=pairs,
         transformation=f"OpenLineage job {run.job_namespace}/{run.job_name}",
         created_by=source.created_by,
@@ -647,48 +647,6 @@ def _link(source: TelemetrySource, run: LineageRun, result: LineageResult) -> No
     result.edges_skipped = skipped
     if created:
         _ledger_edges(created, f"lineage-run:{run.pk}", str(run.run_id))
-
-
-def edges_ensure(*, pairs, transformation: str, created_by) -> tuple[list, list[dict]]:
-    """Create the missing upstream -> downstream edges; refuse those that would close a cycle.
-
-    Uses the catalog's lineage lock and reachability, as catalog.services.lineage_edge_create
-    does, without its per-user permission check: the edges are observed, not asserted.
-    """
-    if not pairs:
-        return [], []
-    existing = set(
-        LineageEdge.objects.filter(
-            upstream__in={u.pk for u, _ in pairs}, downstream__in={d.pk for _, d in pairs}
-        ).values_list("upstream_id", "downstream_id")
-    )
-    missing = [(u, d) for u, d in pairs if (u.pk, d.pk) not in existing]
-    if not missing:
-        return [], []
-    catalog_services._lock_lineage_graph()
-    created, skipped = [], []
-    for upstream, downstream in sorted(missing, key=lambda p: (p[0].slug, p[1].slug)):
-        if catalog_services._reaches(downstream, upstream) is not None:
-            skipped.append(
-                {
-                    "upstream": upstream.slug,
-                    "downstream": downstream.slug,
-                    "reason": "It would close a lineage cycle.",
-                }
-            )
-            continue
-        try:
-            with transaction.atomic():
-                LineageEdge.objects.create(
-                    upstream=upstream,
-                    downstream=downstream,
-                    transformation=transformation[:300],
-                    created_by=created_by,
-                )
-        except IntegrityError:  # recorded meanwhile by someone else
-            continue
-        created.append((upstream, downstream))
-    return created, skipped
 
 
 def _ledger_edges(created: list, subject: str, run_id: str) -> None:
