@@ -1,7 +1,7 @@
 """One error shape for the whole API: 4xx with the field and the reason, never a bare 500."""
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import DatabaseError, InterfaceError, OperationalError
+from django.db import DatabaseError, DataError, InterfaceError, OperationalError
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
@@ -21,6 +21,13 @@ def exception_handler(exc, context):
     allow) and an unreachable database (503)."""
     if isinstance(exc, StateConflict):
         return Response(_django_validation_detail(exc), status=status.HTTP_409_CONFLICT)
+    if isinstance(exc, DataError):
+        # A value the database cannot hold (a NUL character, a number out of range) that a
+        # lookup met before any validation could: the client's input, so a 400.
+        return Response(
+            {"detail": f"A value in the request cannot be stored or looked up: {exc}".strip()},
+            status=status.HTTP_400_BAD_REQUEST,
+        )
     if isinstance(exc, DjangoValidationError):
         exc = ValidationError(_django_validation_detail(exc))
     if isinstance(exc, OperationalError | InterfaceError) or (

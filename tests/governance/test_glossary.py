@@ -863,3 +863,13 @@ def test_a_privacy_officer_deprecates_from_the_page(client, privacy_officer, voc
     assert done.status_code == 302
     page = client.get(reverse("governance:glossary-term", args=["transfer"]))
     assert "Deprecated." in page_text(page) and "Say 'export'" in page_text(page)
+
+
+def test_a_nul_character_in_a_lookup_is_a_400_not_a_500(api_client, privacy_officer):
+    """PostgreSQL refuses NUL in text even in a WHERE clause; that is the client's input."""
+    response = api_client(privacy_officer).post(
+        "/api/v1/glossary/terms/",
+        {"name": "Pseudonymisation", "definition": "Replacing identifiers.", "related": ["a\x00"]},
+        format="json",
+    )
+    assert response.status_code == 400, response.content
