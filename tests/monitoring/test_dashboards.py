@@ -163,6 +163,16 @@ def test_the_figures_match_a_recount(executive, traffic):
     assert dict(zip(bars["y"], bars["x"], strict=True)) == dict(violating)
 
 
+def test_every_figure_is_valid_plotly(executive, data_owner, traffic):
+    """Figures are built as plain dicts; Plotly's own validation must accept each of them."""
+    import plotly.graph_objects as go
+
+    executive_figures = browser(executive).get("/monitoring/executive/data").json()["figures"]
+    owner_figures = browser(data_owner).get("/monitoring/owner/data").json()["figures"]
+    for figure in [*executive_figures.values(), *owner_figures.values()]:
+        go.Figure(figure)  # raises ValueError on any property Plotly does not know
+
+
 def test_shared_numbers_follow_the_stream(executive, source, traffic):
     client = browser(executive)
     before = client.get("/monitoring/executive/data").json()["kpis"]["violations"]
