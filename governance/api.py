@@ -38,7 +38,10 @@ class CheckSerializer(serializers.Serializer):
     at = serializers.DateTimeField(required=False, help_text="When the work runs (default: now)")
 
     def to_check(self) -> services.Check:
-        data = self.validated_data
+        return self.check_of(self.validated_data)
+
+    @staticmethod
+    def check_of(data: dict) -> services.Check:
         return services.Check(
             data["dataset"], data["action"], data["region"], data["purpose"], data.get("at")
         )
@@ -100,13 +103,17 @@ def parse_checks(items: list) -> tuple[list[services.Check | None], dict[int, di
     """Validate each item on its own, so one malformed item never rejects the others."""
     checks: list[services.Check | None] = []
     errors: dict[int, dict] = {}
+    validator = CheckSerializer()  # one for the batch: a serializer per item copies its fields
     for position, item in enumerate(items):
-        serializer = CheckSerializer(data=item)
-        if serializer.is_valid():
-            checks.append(serializer.to_check())
-        else:
+        try:
+            if item is None:  # as a serializer given `data=None` says it
+                raise serializers.ValidationError("No data provided")
+            data = validator.run_validation(item)
+        except serializers.ValidationError as exc:
             checks.append(None)
-            errors[position] = serializer.errors
+            errors[position] = serializers.as_serializer_error(exc)
+            continue
+        checks.append(CheckSerializer.check_of(data))
     return checks, errors
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from catalog.models import Dataset, LawfulBasis
@@ -51,6 +52,21 @@ def requests_for(user) -> QuerySet[SubjectRequest]:
     if user.has_perm("workflows.view_subjectrequest"):
         return rows
     return rows.none()
+
+
+def _task_count(tasks: QuerySet[SubjectTask]) -> Coalesce:
+    counted = tasks.filter(request=OuterRef("pk")).order_by().values("request")
+    number = Subquery(counted.annotate(n=Count("pk")).values("n"), output_field=IntegerField())
+    return Coalesce(number, 0)
+
+
+def with_task_counts(rows: QuerySet[SubjectRequest]) -> QuerySet[SubjectRequest]:
+    """Requests with `tasks_total` and `tasks_open`, as subqueries: counted for the rows a page
+    shows, not grouped over every request before the page is cut (and not in its count)."""
+    return rows.annotate(
+        tasks_total=_task_count(SubjectTask.objects.all()),
+        tasks_open=_task_count(SubjectTask.objects.exclude(status=TaskStatus.DONE)),
+    )
 
 
 def tasks_for(user) -> QuerySet[SubjectTask]:

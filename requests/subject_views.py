@@ -7,7 +7,6 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -64,10 +63,7 @@ def _with_days_left(rows, today):
 def request_list(request: HttpRequest) -> HttpResponse:
     """Every request the reader may see, soonest deadline first, with days left."""
     state = request.GET.get("state", "open")
-    rows = selectors.requests_for(request.user).annotate(
-        tasks_total=Count("tasks", distinct=True),
-        tasks_open=Count("tasks", filter=~Q(tasks__status=TaskStatus.DONE), distinct=True),
-    )
+    rows = selectors.with_task_counts(selectors.requests_for(request.user))
     if state == "open":
         rows = rows.filter(status__in=OPEN_STATUSES).order_by("deadline", "id")
     elif state == "closed":

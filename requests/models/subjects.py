@@ -162,6 +162,8 @@ class SubjectRequest(models.Model):
         indexes = [
             models.Index(fields=["subject_key", "type", "status"], name="subject_request_dupes"),
             models.Index(fields=["status", "deadline"], name="subject_request_due"),
+            # The list order (newest first): a page is read off the index, not sorted from all.
+            models.Index(fields=["received_at", "id"], name="subject_request_list_order"),
         ]
 
     def __str__(self) -> str:

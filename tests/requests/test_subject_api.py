@@ -106,6 +106,23 @@ def test_request_list_per_role_with_days_left_and_query_count(
     assert api_client().get(f"{API}/subject-requests/").status_code == 401
 
 
+def test_request_list_query_count_does_not_grow_with_rows(
+    api_client, in_progress, eu_officer, django_capture_on_commit_callbacks,
+    django_assert_max_num_queries,
+):  # fmt: skip
+    capture = django_capture_on_commit_callbacks
+    for number in range(4):
+        ask(capture, email=f"subject{number}@example.org")
+    ask(capture, email="someone@example.org", jurisdiction="uk")
+    with django_assert_max_num_queries(8):
+        response = api_client(eu_officer).get(f"{API}/subject-requests/")
+    rows = {row["id"]: row for row in response.json()["results"]}
+    assert response.json()["count"] == 5  # the UK request is not this officer's
+    assert rows[in_progress.pk]["tasks_total"] == 2 and rows[in_progress.pk]["tasks_open"] == 2
+    assert rows[in_progress.pk]["identifiers"] == {"email": SUBJECT}
+    assert sum(row["tasks_total"] for row in rows.values()) == 2  # the others have none yet
+
+
 def test_an_officer_sees_only_their_jurisdictions(api_client, in_progress, privacy_officer):
     from catalog.models import Jurisdiction
     from governance.models import Responsibility
