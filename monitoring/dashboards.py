@@ -42,6 +42,28 @@ def _figure(data: list[dict], height: int, **layout) -> dict:
     return {"data": data, "layout": {**base, **layout}}
 
 
+def empty_figure(message: str, height: int = 200) -> dict:
+    """No data: a blank figure that says so (plotly.js cannot draw an empty Sankey)."""
+    hidden = {"visible": False}
+    return _figure(
+        [],
+        height,
+        xaxis=hidden,
+        yaxis=hidden,
+        annotations=[
+            {
+                "text": message,
+                "showarrow": False,
+                "xref": "paper",
+                "yref": "paper",
+                "x": 0.5,
+                "y": 0.5,
+                "font": {"color": "#6b7280", "size": 14},
+            }
+        ],
+    )
+
+
 def trend_figure(days: list[dt.date], series: dict[str, list[int]]) -> dict:
     """Events per day, one line per outcome (violations on top, in red)."""
     x = [day.isoformat() for day in days]
@@ -113,6 +135,8 @@ def jurisdiction_map_figure(rows: list[dict]) -> dict:
 def sankey_figure(rows: list[dict], names: dict[str, str] | None = None) -> dict:
     """Source country -> destination country, one link per outcome, coloured by outcome (the
     MAX_FLOW_LINKS largest; rows come biggest first)."""
+    if not rows:
+        return empty_figure("No cross-border flows in the period.")
     names = names or {}
     rows = rows[:MAX_FLOW_LINKS]
     sources = sorted({row["source_country"] for row in rows})
@@ -139,6 +163,8 @@ def sankey_figure(rows: list[dict], names: dict[str, str] | None = None) -> dict
 
 def top_datasets_figure(rows: list[dict]) -> dict:
     """The datasets with the most violating events, as horizontal bars (largest on top)."""
+    if not rows:
+        return empty_figure("No violations in the period.")
     ordered = list(reversed(rows))
     trace = {
         "type": "bar",

@@ -12,7 +12,9 @@ PERIODS = [(7, "Last 7 days"), (30, "Last 30 days"), (90, "Last 90 days"), (365,
 class DashboardFilterForm(forms.Form):
     """Period and storage jurisdiction; bad values fall back to the defaults (30 days, all)."""
 
-    days = forms.TypedChoiceField(choices=PERIODS, coerce=int, required=False, label="Period")
+    days = forms.TypedChoiceField(
+        choices=PERIODS, coerce=int, required=False, initial=30, label="Period"
+    )
     jurisdiction = forms.ChoiceField(required=False, label="Jurisdiction")
 
     def __init__(self, *args, jurisdictions: list[tuple[str, str]], **kwargs):

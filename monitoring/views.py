@@ -172,7 +172,14 @@ def executive_data(request: HttpRequest) -> JsonResponse:
     """The executive dashboard's numbers and figures as JSON (the page's live refresh)."""
     _require(sees_everything, request.user)
     numbers = shared_executive_numbers(_filter_form(request).filters(), stream_head())
-    return JsonResponse({"kpis": numbers["kpis"], "figures": numbers["figures"]})
+    table = render_to_string("monitoring/_flows_table.html", {"flows": numbers["flows"]})
+    return JsonResponse(
+        {
+            "kpis": numbers["kpis"],
+            "figures": numbers["figures"],
+            "fragments": {"flows_table": table},
+        }
+    )
 
 
 def _with_query(url: str, request: HttpRequest) -> str:
