@@ -18,6 +18,7 @@ BENCHMARKS: dict[str, str] = {
     "policy": "bench.policy",
     "ledger": "bench.ledger",
     "telemetry": "bench.telemetry",
+    "api": "bench.api",
 }
 
 
