@@ -242,6 +242,10 @@ class DatasetConnectorSerializer(serializers.ModelSerializer):
             raise PermissionDenied("Only the dataset's owner or a privacy officer may set this")
         if self.instance is not None and self.instance.dataset_id != dataset.pk:
             raise serializers.ValidationError("A connector stays with its dataset")
+        if self.instance is None and DatasetConnector.objects.filter(dataset=dataset).exists():
+            raise serializers.ValidationError(
+                f"{dataset.slug} already has a connector; change that one (PATCH its id)"
+            )
         return dataset
 
     def validate(self, attrs):

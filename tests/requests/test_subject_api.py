@@ -296,3 +296,17 @@ def test_public_pages(client, crm, django_capture_on_commit_callbacks):
     assert request.status == S.IN_PROGRESS
     bad = client.post(reverse("workflows:subject-intake"), {**form, "email": "nope"})
     assert bad.status_code == 400
+
+
+def test_a_second_connector_for_a_dataset_is_a_400_naming_it(api_client, privacy_officer):
+    from requests.models import DatasetConnector
+    from tests.factories import make_dataset
+
+    dataset = make_dataset(slug="crm-contacts")
+    body = {"dataset": dataset.slug, "kind": "manual", "identifier_kinds": ["email"]}
+    client = api_client(privacy_officer)
+    assert client.post("/api/v1/dataset-connectors/", body, format="json").status_code == 201
+    again = client.post("/api/v1/dataset-connectors/", body, format="json")
+    assert again.status_code == 400, again.content
+    assert "already has a connector" in again.json()["dataset"][0]
+    assert DatasetConnector.objects.filter(dataset=dataset).count() == 1
