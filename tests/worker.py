@@ -121,4 +121,3 @@ def celery_worker(transactional_db, django_db_serialized_rollback, tmp_path_fact
     finally:
         worker.stop()
         app.conf.task_default_queue, app.conf.task_always_eager = before
-
