@@ -23,8 +23,14 @@ postgres://postgres@127.0.0.1:5432/locus_bench_telemetry, dropped and recreated)
   numbers dropped from the cache before each request (every figure computed), and the page
   once more as the viewers after the first get it (numbers from the cache).
 
+* Ingest CPU. BENCH_TELEMETRY_CPU_BATCHES [20] more batches of 1,000 through the ingest
+  service in this process (no HTTP): the CPU seconds this process spends per 1,000 events
+  (time.process_time; the database's own time is not in it), which a busy machine disturbs
+  far less than wall-clock rates.
+
 The load average is logged at each step: the machine is shared. Run it with
-`python -m bench telemetry`.
+`python -m bench telemetry`; BENCH_TELEMETRY_ONLY=ingest measures ingest alone (no sockets, no
+million-event store, no dashboard).
 """
 
 from __future__ import annotations
@@ -55,6 +61,8 @@ PROBE_GAP_S = 0.25
 STORED = common.env_int("BENCH_TELEMETRY_STORED", 1_000_000)
 LOAD_BATCH = 20_000
 PAGE_ROUNDS = common.env_int("BENCH_TELEMETRY_PAGE_ROUNDS", 20)
+CPU_BATCHES = common.env_int("BENCH_TELEMETRY_CPU_BATCHES", 20)
+ONLY = os.environ.get("BENCH_TELEMETRY_ONLY", "")  # "ingest": skip push, store and dashboard
 DATASETS = 40
 INGEST_TARGET = 20_000  # events/s
 PUSH_TARGET_MS = 250.0
@@ -332,6 +340,32 @@ def measure_ingest(world: World, servers: Servers, rng: random.Random) -> dict:
         f"ingest: {result['per_s']:,.0f} events/s; raw COPY {result['copy']['per_s']:,.0f} "
         f"rows/s; load {result['load']}"
     )
+    result["cpu"] = measure_ingest_cpu(world, rng)
+    return result
+
+
+def measure_ingest_cpu(world: World, rng: random.Random) -> dict:
+    """CPU seconds of the ingest service per 1,000 events, in this process (no HTTP)."""
+    from monitoring import ingest
+
+    batches = [events(world, rng, BATCH, f"cpu-{b}") for b in range(CPU_BATCHES)]
+    cpu = wall = 0.0
+    for items in batches:
+        began_cpu, began = time.process_time(), time.perf_counter()
+        ingest.telemetry_ingest(source=world.source, items=items)
+        cpu += time.process_time() - began_cpu
+        wall += time.perf_counter() - began
+    per = BATCH * len(batches)
+    result = {
+        "batches": len(batches),
+        "cpu_ms_per_1000": cpu / per * BATCH * 1000,
+        "wall_ms_per_1000": wall / per * BATCH * 1000,
+        "load": load(),
+    }
+    log(
+        f"ingest in-process: {result['cpu_ms_per_1000']:.0f} ms CPU, "
+        f"{result['wall_ms_per_1000']:.0f} ms wall per 1,000 events; load {result['load']}"
+    )
     return result
 
 
@@ -494,14 +528,10 @@ def measure_push(world: World, servers: Servers, rng: random.Random) -> dict:
 def fill_store(world: World, rng: random.Random) -> dict:
     """Store events until there are STORED, judged and rolled up by ingest's own code.
 
-    Each chunk goes through ingest's validation and judgement (`Judge`, `judge_items`), is
-    inserted by ingest's own `_store`, and is added to the daily flow rollup by
-    `rollups.flows_add`, as ingest does; violations, incidents and alerts are not made for these
-    (the dashboard counts them from the rollup; incidents come from the API phase)."""
-    from django.db import transaction
-    from django.utils import timezone
-
-    from monitoring import ingest, rollups
+    Each chunk goes through `ingest.telemetry_backfill`: ingest's validation, judgement, insert
+    and daily flow rollup; violations, incidents and alerts are not made for these (the
+    dashboard counts them from the rollup; incidents come from the API phase)."""
+    from monitoring import ingest
     from monitoring.models import FlowDaily, TelemetryEvent
 
     have = start = TelemetryEvent.objects.count()
@@ -509,15 +539,10 @@ def fill_store(world: World, rng: random.Random) -> dict:
     began = time.perf_counter()
     chunk = 0
     while have < STORED:
-        now = timezone.now()
-        judge = ingest.Judge(world.source, ingest.Scope.of(world.source), now)
         items = events(world, rng, min(LOAD_BATCH, STORED - have), f"fill-{chunk}", 29)
-        judged, errors, _ = ingest.judge_items(judge, items)
-        assert not errors, errors[:3]
-        with transaction.atomic():
-            stored = ingest._store(world.source, judged, now)
-            rollups.flows_add(stored)
-        have += len(stored)
+        result = ingest.telemetry_backfill(source=world.source, items=items)
+        assert not result.errors, result.errors[:3]
+        have += result.stored
         chunk += 1
         if chunk % 10 == 0:
             rate = (have - start) / (time.perf_counter() - began)
@@ -596,11 +621,13 @@ def measure() -> list[dict]:
     world = World(rng)
     details["load_start"] = load()
     log(f"database {urlsplit(url).path.lstrip('/')}, redis {redis_url}; load {load()}")
+    push = stored = dashboard = None
     with Servers(server_env(url, redis_url)) as servers:
         ingest = measure_ingest(world, servers, rng)
-        push = measure_push(world, servers, rng)
-        stored = fill_store(world, rng)
-        dashboard = measure_dashboard(world, servers)
+        if ONLY != "ingest":
+            push = measure_push(world, servers, rng)
+            stored = fill_store(world, rng)
+            dashboard = measure_dashboard(world, servers)
     details.update(
         {
             "sizes": {
@@ -620,12 +647,11 @@ def measure() -> list[dict]:
     return figures(ingest, push, stored, dashboard)
 
 
-def figures(ingest: dict, push: dict, stored: dict, dashboard: dict) -> list[dict]:
+def figures(ingest: dict, push: dict | None, stored: dict | None, dashboard: dict | None):
     def row(metric, value, unit, **kwargs):
         return common.figure(BENCHMARK, metric, round(value, 3), unit, **kwargs)
 
-    n = f"{stored['events'] / 1e6:g}M" if stored["events"] >= 1e6 else f"{stored['events']:,}"
-    return [
+    rows = [
         row(
             "ingest events/s, HTTP API, batches of 1,000, 2 web processes",
             ingest["per_s"],
@@ -639,6 +665,19 @@ def figures(ingest: dict, push: dict, stored: dict, dashboard: dict) -> list[dic
         ),
         row("ingest request p50 (1,000 events)", ingest["p50_ms"], "ms"),
         row("ingest request p95 (1,000 events)", ingest["p95_ms"], "ms"),
+        row(
+            "ingest CPU per 1,000 events, service in-process (no HTTP)",
+            ingest["cpu"]["cpu_ms_per_1000"],
+            "ms",
+            better="lower",
+            note=f"time.process_time; wall {ingest['cpu']['wall_ms_per_1000']:.0f} ms; "
+            f"load {ingest['cpu']['load']}",
+        ),
+    ]
+    if push is None or stored is None or dashboard is None:
+        return rows
+    n = f"{stored['events'] / 1e6:g}M" if stored["events"] >= 1e6 else f"{stored['events']:,}"
+    rows += [
         row(f"push POST->socket p50, {push['clients']} sockets", push["p50_ms"], "ms"),
         row(
             f"push POST->socket p95, {push['clients']} sockets",
@@ -697,6 +736,7 @@ def figures(ingest: dict, push: dict, stored: dict, dashboard: dict) -> list[dic
             better="higher",
         ),
     ]
+    return rows
 
 
 def run() -> list[dict]:

@@ -436,6 +436,27 @@ def telemetry_ingest(
     return result
 
 
+def telemetry_backfill(
+    *, source: TelemetrySource, items: list, now: dt.datetime | None = None
+) -> IngestResult:
+    """Judge and store a batch of past events with their daily flow rollup only: no
+    violations, incidents, alerts, notices or stream messages (history loaded in bulk, e.g.
+    the benchmark's million events, would otherwise flood officers with old news)."""
+    if not source.is_active:
+        raise PermissionDenied("This telemetry source is revoked")
+    now = now or timezone.now()
+    judge = Judge(source, Scope.of(source), now)
+    events, errors, repeated = judge_items(judge, items)
+    result = IngestResult(received=len(items), rejected=len(errors), errors=errors)
+    with transaction.atomic():
+        stored = _store(source, events, now)
+        rollups.flows_add(stored)
+    result.stored = len(stored)
+    result.duplicates = repeated + len(events) - len(stored)
+    result.outcomes = dict(Counter(str(e.outcome) for e in stored))
+    return result
+
+
 def _record(
     source: TelemetrySource,
     stored: list[JudgedEvent],
