@@ -14,12 +14,13 @@ a second batch in the same hour does not raise it twice.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import statistics
 import time
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 
 from governance import policy
@@ -83,8 +84,12 @@ def _footprints(stored) -> dict[tuple[str, str, str], list]:
     return seen
 
 
-def _known(seen) -> dict[tuple[str, str, str], tuple[dt.datetime, dt.datetime]]:
-    """Which of the batch's footprints existed before it: (first seen, last seen)."""
+def _known(seen) -> dict[tuple[str, str, str], tuple[dt.datetime | None, bool]]:
+    """Which of the batch's footprints existed before it: (when the actor was first seen, on
+    the actor's own footprint; whether the stored last-seen is over FOOTPRINT_REFRESH older
+    than the batch's). Only the batch's own keys are read, not every footprint of its actors."""
+    if connection.vendor == "postgresql":
+        return _known_postgresql(seen)
     actors = {k[0] for k in seen}
     regions = {k[2] for k in seen if k[1] == "region"}
     datasets = {k[2] for k in seen if k[1] == "dataset"}
@@ -93,22 +98,39 @@ def _known(seen) -> dict[tuple[str, str, str], tuple[dt.datetime, dt.datetime]]:
         | Q(kind="region", value__in=regions)
         | Q(kind="dataset", value__in=datasets)
     )
-    return {
-        (a, k, v): (first, last)
-        for a, k, v, first, last in rows.values_list(
-            "actor", "kind", "value", "first_seen_at", "last_seen_at"
-        )
-    }
+    known = {}
+    for a, k, v, first, last in rows.values_list(
+        "actor", "kind", "value", "first_seen_at", "last_seen_at"
+    ):
+        found = seen.get((a, k, v))
+        if found is not None:
+            stale = found[1] - last > FOOTPRINT_REFRESH
+            known[(a, k, v)] = (first if k == "actor" else None, stale)
+    return known
+
+
+def _known_postgresql(seen) -> dict[tuple[str, str, str], tuple[dt.datetime | None, bool]]:
+    # One statement joins the batch's keys (one JSON parameter) to the unique index, and the
+    # refresh test runs in SQL: only the actors' first-seen times come back as timestamps.
+    table = connection.ops.quote_name(ActorFootprint._meta.db_table)
+    keys = json.dumps(
+        [{"a": a, "k": k, "v": v, "t": found[1].isoformat()} for (a, k, v), found in seen.items()]
+    )
+    sql = (
+        "SELECT f.actor, f.kind, f.value, CASE WHEN f.kind = 'actor' THEN f.first_seen_at END, "
+        "x.t - f.last_seen_at > %s "
+        "FROM json_to_recordset(%s::json) AS x(a text, k text, v text, t timestamptz) "
+        f"JOIN {table} f ON f.actor = x.a AND f.kind = x.k AND f.value = x.v"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [FOOTPRINT_REFRESH, keys])
+        return {(a, k, v): (first, stale) for a, k, v, first, stale in cursor.fetchall()}
 
 
 def _to_write(seen, known) -> dict[tuple[str, str, str], list]:
     """New footprints, and known ones not refreshed for FOOTPRINT_REFRESH: rewriting every
     footprint of every batch would cost a row update per actor and dataset per batch."""
-    return {
-        key: value[:3]
-        for key, value in seen.items()
-        if key not in known or value[1] - known[key][1] > FOOTPRINT_REFRESH
-    }
+    return {key: value[:3] for key, value in seen.items() if key not in known or known[key][1]}
 
 
 def _new_place_alerts(seen, known, now: dt.datetime, index) -> list[AnomalyAlert]:
