@@ -24,6 +24,8 @@ def q(name: str) -> str:
 
 
 def _adapt(value):
+    if isinstance(value, (list, dict)):  # JSON columns
+        return json.dumps(value)
     if isinstance(value, dt.datetime):
         return connection.ops.adapt_datetimefield_value(value)
     if isinstance(value, dt.date):
@@ -81,6 +83,42 @@ def insert(
             if returning:
                 found += cursor.fetchall()
     return found
+
+
+def update(
+    model: type[models.Model],
+    columns: Sequence[str],
+    rows: Sequence[Sequence],
+    *,
+    key: str = "id",
+    increment: Sequence[str] = (),
+) -> None:
+    """UPDATE many rows, each to its own values, in one statement: rows are tuples of the key
+    then `columns`; `increment` columns are raised by one on every row updated."""
+    if not rows:
+        return
+    table = q(model._meta.db_table)
+    sets = [f"{q(c)} = x.{q(c)}" for c in columns]
+    sets += [f"{q(c)} = {table}.{q(c)} + 1" for c in increment]
+    names = (key, *columns)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            shape = ", ".join(f"{q(c)} {_sql_type(model, c)}" for c in names)
+            document = json.dumps(
+                [dict(zip(names, row, strict=True)) for row in rows], default=_iso
+            )
+            cursor.execute(
+                f"UPDATE {table} SET {', '.join(sets)} FROM json_to_recordset(%s::json) "
+                f"AS x({shape}) WHERE {table}.{q(key)} = x.{q(key)}",
+                [document],
+            )
+            return
+        sets = [f"{q(c)} = %s" for c in columns]
+        sets += [f"{q(c)} = {q(c)} + 1" for c in increment]
+        cursor.executemany(
+            f"UPDATE {table} SET {', '.join(sets)} WHERE {q(key)} = %s",
+            [[_adapt(v) for v in (*row[1:], row[0])] for row in rows],
+        )
 
 
 def upsert(
