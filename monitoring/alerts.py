@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Iterable
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from kombu.exceptions import OperationalError as BrokerUnavailable
 
 from catalog.models import Dataset, Jurisdiction
-from governance.notifications import notify, officers_for, privacy_officers
+from governance.models import Notification
+from governance.notifications import officers_for, privacy_officers
 from monitoring.models import AnomalyAlert, Incident, WebhookDelivery, WebhookEndpoint
 
 log = logging.getLogger(__name__)
@@ -47,6 +50,46 @@ def _incident_text(incident: Incident) -> str:
     )
 
 
+class _Officers:
+    """officers_for(), asked once per set of jurisdictions within a batch."""
+
+    def __init__(self):
+        self.found: dict[tuple[str, ...], list] = {}
+
+    def of(self, codes) -> list:
+        key = tuple(sorted(codes))
+        if key not in self.found:
+            self.found[key] = list(officers_for(_jurisdictions(key)))
+        return self.found[key]
+
+
+def notify_each(notices: list[tuple[Iterable, str, str, str, str]]) -> list[Notification]:
+    """governance.notifications.notify() for each (recipients, kind, title, body, url) of a
+    batch, with the same rows (each active recipient once per notice), written in one insert,
+    and one e-mail task for all of them after the commit instead of one per notice."""
+    rows = [
+        Notification(recipient=user, kind=kind, title=title[:200], body=body, url=url)
+        for recipients, kind, title, body, url in notices
+        for user in {u.pk: u for u in recipients if u is not None and u.is_active}.values()
+    ]
+    created = Notification.objects.bulk_create(rows)
+    ids = [row.pk for row in created if row.pk is not None]
+    if ids:
+        transaction.on_commit(lambda: _email_later(ids))
+    return created
+
+
+def _email_later(ids: list[int]) -> None:
+    # The batch has committed: a broker that is down must not fail its request. The rows stay
+    # unsent, and governance's periodic sweep e-mails them.
+    from governance.tasks import notifications_email
+
+    try:
+        notifications_email.delay(ids)
+    except BrokerUnavailable:
+        log.warning("Broker unavailable: notifications %s wait for the sweep", ids, exc_info=True)
+
+
 def incidents_opened(incidents: list[Incident]) -> None:
     """Tell the responsible officers and the dataset owners; queue the webhooks."""
     if not incidents:
@@ -57,16 +100,22 @@ def incidents_opened(incidents: list[Incident]) -> None:
         )
     )
     users = User.objects.in_bulk(set(owners.values()))
-    for incident in incidents:
-        recipients = list(officers_for(_jurisdictions(incident.jurisdiction_codes)))
-        recipients.append(users.get(owners.get(incident.dataset_id)))
-        notify(
-            recipients=recipients,
-            kind="monitoring.incident_opened",
-            title=f"Incident #{incident.pk}: {incident.title}",
-            body=_incident_text(incident),
-            url=incident_url(incident),
-        )
+    officers = _Officers()
+    notify_each(
+        [
+            (
+                [
+                    *officers.of(incident.jurisdiction_codes),
+                    users.get(owners.get(incident.dataset_id)),
+                ],
+                "monitoring.incident_opened",
+                f"Incident #{incident.pk}: {incident.title}",
+                _incident_text(incident),
+                incident_url(incident),
+            )
+            for incident in incidents
+        ]
+    )
     webhooks_queue(
         [
             (
@@ -90,18 +139,22 @@ def alerts_raised(alerts: list[AnomalyAlert]) -> None:
     grouped: dict[str | None, list[AnomalyAlert]] = defaultdict(list)
     for alert in alerts:
         grouped[alert.jurisdiction_id].append(alert)
+    notices = []
     for jurisdiction, group in grouped.items():
         recipients = (
             officers_for(_jurisdictions([jurisdiction])) if jurisdiction else privacy_officers()
         )
         lines = "\n".join(f"- {a.get_kind_display()}: {a.detail}" for a in group[:20])
-        notify(
-            recipients=recipients,
-            kind="monitoring.anomaly",
-            title=f"{len(group)} access anomal{'y' if len(group) == 1 else 'ies'}",
-            body=lines,
-            url="/api/v1/anomaly-alerts/",
+        notices.append(
+            (
+                recipients,
+                "monitoring.anomaly",
+                f"{len(group)} access anomal{'y' if len(group) == 1 else 'ies'}",
+                lines,
+                "/api/v1/anomaly-alerts/",
+            )
         )
+    notify_each(notices)
     webhooks_queue(
         [
             (
