@@ -7,19 +7,23 @@ e-mail task sends what is still unsent, and the periodic sweep retries whatever 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Iterable
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
+from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
+from kombu.exceptions import OperationalError as BrokerUnavailable
 
 from catalog.models import Jurisdiction
 from governance.models import Notification, Responsibility
 from governance.roles import Role
 
 User = get_user_model()
+log = logging.getLogger(__name__)
 
 
 def notify(
@@ -39,10 +43,20 @@ def notify(
             .values_list("pk", flat=True)[: len(unique)]
         )
     if ids:
-        from governance.tasks import notifications_email
-
-        notifications_email.delay_on_commit(ids)
+        transaction.on_commit(lambda: email_later(ids))
     return rows
+
+
+def email_later(ids: list[int]) -> None:
+    """Queue the e-mail task (on commit). With the broker down the notifications stay unsent
+    rows for the periodic sweep: the change that caused them has committed, and its request
+    must not fail because a mail could not be queued."""
+    from governance.tasks import notifications_email
+
+    try:
+        notifications_email.delay(ids)
+    except BrokerUnavailable:
+        log.warning("Broker unavailable: notifications %s wait for the sweep", ids, exc_info=True)
 
 
 def notifications_send_email(ids: Iterable[int]) -> int:
