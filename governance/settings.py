@@ -205,7 +205,9 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
+            # A read timeout above the layer's 5 s blocking pop: redis-py 8's default (5 s) makes
+            # an idle receive fail, closing every quiet socket. A dead Redis still shows at once.
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15}]},
         }
     }
     CACHES = {
