@@ -111,20 +111,28 @@ def _known(seen) -> dict[tuple[str, str, str], tuple[dt.datetime | None, bool]]:
 
 def _known_postgresql(seen) -> dict[tuple[str, str, str], tuple[dt.datetime | None, bool]]:
     # One statement joins the batch's keys (one JSON parameter) to the unique index, and the
-    # refresh test runs in SQL: only the actors' first-seen times come back as timestamps.
+    # refresh test runs in SQL. Only what is not plain "known and fresh" comes back: new keys,
+    # stale ones, and the actors' own (for when they were first seen).
     table = connection.ops.quote_name(ActorFootprint._meta.db_table)
     keys = json.dumps(
         [{"a": a, "k": k, "v": v, "t": found[1].isoformat()} for (a, k, v), found in seen.items()]
     )
+    stale = "x.t - f.last_seen_at > %s"
     sql = (
-        "SELECT f.actor, f.kind, f.value, CASE WHEN f.kind = 'actor' THEN f.first_seen_at END, "
-        "x.t - f.last_seen_at > %s "
+        f"SELECT x.a, x.k, x.v, f.id IS NOT NULL, f.first_seen_at, {stale} "
         "FROM json_to_recordset(%s::json) AS x(a text, k text, v text, t timestamptz) "
-        f"JOIN {table} f ON f.actor = x.a AND f.kind = x.k AND f.value = x.v"
+        f"LEFT JOIN {table} f ON f.actor = x.a AND f.kind = x.k AND f.value = x.v "
+        f"WHERE f.id IS NULL OR x.k = 'actor' OR {stale}"
     )
+    known = dict.fromkeys(seen, (None, False))
     with connection.cursor() as cursor:
-        cursor.execute(sql, [FOOTPRINT_REFRESH, keys])
-        return {(a, k, v): (first, stale) for a, k, v, first, stale in cursor.fetchall()}
+        cursor.execute(sql, [FOOTPRINT_REFRESH, keys, FOOTPRINT_REFRESH])
+        for a, k, v, found, first, is_stale in cursor.fetchall():
+            if not found:
+                del known[(a, k, v)]
+            else:
+                known[(a, k, v)] = (first if k == "actor" else None, is_stale)
+    return known
 
 
 def _to_write(seen, known) -> dict[tuple[str, str, str], list]:

@@ -9,6 +9,7 @@ the same incident twice.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import zlib
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -81,6 +82,8 @@ def _lock_groups(keys) -> None:
 
 def _open_incidents(groups) -> dict[tuple[int, str], Incident]:
     """The latest unresolved incident of each group (one query)."""
+    if connection.vendor == "postgresql":
+        return _open_incidents_postgresql(groups)
     ds_ids = {k[0] for k in groups}
     regions = {k[1] for k in groups}
     found: dict[tuple[int, str], Incident] = {}
@@ -90,6 +93,22 @@ def _open_incidents(groups) -> dict[tuple[int, str], Incident]:
     for incident in rows:
         found[(incident.dataset_id, incident.destination_region)] = incident
     return found
+
+
+def _open_incidents_postgresql(groups) -> dict[tuple[int, str], Incident]:
+    # Only the batch's own groups (not every dataset x every region), and only the latest
+    # incident of each: open incidents pile up where nobody resolves them.
+    table = connection.ops.quote_name(Incident._meta.db_table)
+    keys = json.dumps([{"d": d, "r": r} for d, r in groups])
+    rows = Incident.objects.raw(
+        f"SELECT DISTINCT ON (i.dataset_id, i.destination_region) i.* "
+        f"FROM json_to_recordset(%s::json) AS x(d bigint, r text) "
+        f"JOIN {table} i ON i.dataset_id = x.d AND i.destination_region = x.r "
+        f"WHERE i.status = ANY(%s) "
+        f"ORDER BY i.dataset_id, i.destination_region, i.last_violation_at DESC, i.id DESC",
+        [keys, [str(s) for s in OPEN_STATUSES]],
+    )
+    return {(i.dataset_id, i.destination_region): i for i in rows}
 
 
 def record_violations(
