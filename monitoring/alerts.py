@@ -16,7 +16,7 @@ from django.db import transaction
 from kombu.exceptions import OperationalError as BrokerUnavailable
 
 from catalog.models import Dataset, Jurisdiction
-from governance.models import Notification
+from governance.models import Notification, Responsibility
 from governance.notifications import officers_for, privacy_officers
 from monitoring.models import AnomalyAlert, Incident, WebhookDelivery, WebhookEndpoint
 
@@ -51,16 +51,20 @@ def _incident_text(incident: Incident) -> str:
 
 
 class _Officers:
-    """officers_for(), asked once per set of jurisdictions within a batch."""
+    """officers_for() of each incident of a batch, in two queries for the whole batch: the
+    officers who answer for any of its jurisdictions, then which jurisdictions each holds
+    (none: all of them)."""
 
-    def __init__(self):
-        self.found: dict[tuple[str, ...], list] = {}
+    def __init__(self, codes: set[str]):
+        self.people = list(officers_for(_jurisdictions(codes)))
+        self.holds: dict[int, set[str]] = defaultdict(set)
+        rows = Responsibility.objects.filter(user__in=self.people)
+        for user_id, code in rows.values_list("user_id", "jurisdiction_id"):
+            self.holds[user_id].add(code)
 
     def of(self, codes) -> list:
-        key = tuple(sorted(codes))
-        if key not in self.found:
-            self.found[key] = list(officers_for(_jurisdictions(key)))
-        return self.found[key]
+        wanted = set(codes)
+        return [u for u in self.people if not self.holds[u.pk] or self.holds[u.pk] & wanted]
 
 
 def notify_each(notices: list[tuple[Iterable, str, str, str, str]]) -> list[Notification]:
@@ -100,7 +104,7 @@ def incidents_opened(incidents: list[Incident]) -> None:
         )
     )
     users = User.objects.in_bulk(set(owners.values()))
-    officers = _Officers()
+    officers = _Officers({code for i in incidents for code in i.jurisdiction_codes})
     notify_each(
         [
             (
