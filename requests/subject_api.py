@@ -386,6 +386,7 @@ class SubjectTaskViewSet(viewsets.ReadOnlyModelViewSet):
     """The tasks of subject requests: a data owner sees their datasets' tasks only."""
 
     serializer_class = SubjectTaskSerializer
+    queryset = SubjectTask.objects.none()  # for the schema; get_queryset filters by person
     permission_classes = [permissions.IsAuthenticated, WorksSubjectTasks]
     filterset_fields = ["status", "request", "dataset_slug"]
 
@@ -436,6 +437,7 @@ class MlDecisionViewSet(viewsets.ReadOnlyModelViewSet):
     """For erasures: the models trained on the erased data, and what is decided for each."""
 
     serializer_class = MlDecisionSerializer
+    queryset = MlPropagationDecision.objects.none()  # for the schema; get_queryset filters by person
     permission_classes = [permissions.IsAuthenticated, WorksSubjectTasks]
     filterset_fields = ["request", "decision"]
 
@@ -467,6 +469,7 @@ class DatasetConnectorViewSet(
     """How each dataset answers subject requests (identifier kinds; the SQL table)."""
 
     serializer_class = DatasetConnectorSerializer
+    queryset = DatasetConnector.objects.none()  # for the schema; get_queryset filters by person
     permission_classes = [permissions.IsAuthenticated, WorksSubjectTasks]
 
     def get_queryset(self):
