@@ -176,6 +176,7 @@ class Judge:
         self.now = now
         self.oldest = now - dt.timedelta(days=settings.TELEMETRY_MAX_AGE_DAYS)
         self.newest = now + dt.timedelta(seconds=settings.TELEMETRY_MAX_CLOCK_SKEW_SECONDS)
+        self.decisions: dict[tuple, policy.Decision] = {}
 
     def region(self, item: dict, name: str) -> str:
         code = _text(item, name)
@@ -247,6 +248,22 @@ class Judge:
             raise ItemError({"destination_region": "Outside this source's scope."})
 
     def decide(self, event: JudgedEvent, ds) -> None:
+        # Most events of a batch repeat a few (dataset, kind, region, purpose): each is judged
+        # once per day (adequacy decisions change by the day). Grants end at any instant, so a
+        # dataset with grants is judged event by event.
+        key = None
+        if not self.index.grants.get(ds.id):
+            key = (
+                ds.id,
+                event.kind,
+                event.destination_region,
+                event.purpose,
+                event.occurred_at.date(),
+            )
+            decision = self.decisions.get(key)
+            if decision is not None:
+                self.apply(event, decision)
+                return
         try:
             decision = policy.evaluate(
                 self.index,
@@ -258,6 +275,12 @@ class Judge:
             )
         except policy.UnknownInput as exc:
             raise ItemError({exc.field: exc.message}) from None
+        if key is not None:
+            self.decisions[key] = decision
+        self.apply(event, decision)
+
+    @staticmethod
+    def apply(event: JudgedEvent, decision: policy.Decision) -> None:
         event.outcome = OUTCOME_OF[decision.outcome]
         event.rule = decision.rule
         event.reason = decision.reason
