@@ -71,7 +71,18 @@ def navigation(request: HttpRequest) -> dict:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {"nav_items": [], "user_roles": []}
-    return {"nav_items": nav_items(request, user), "user_roles": role_labels(user)}
+    return {
+        "nav_items": nav_items(request, user),
+        "user_roles": role_labels(user),
+        # A callable: counted only when a template shows it.
+        "unread_notifications": lambda: unread_count(user),
+    }
+
+
+def unread_count(user) -> int:
+    from governance.models import Notification
+
+    return Notification.objects.filter(recipient=user, read_at__isnull=True).count()
 
 
 def nav_items(request: HttpRequest, user) -> list[NavItem]:

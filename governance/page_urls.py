@@ -4,11 +4,13 @@ the glossary."""
 
 from django.urls import path
 
-from governance import glossary_views, ledger_views, views
+from governance import glossary_views, ledger_views, notification_views, views
 
 app_name = "governance"
 
 urlpatterns = [
+    path("notifications/", notification_views.notification_list, name="notification-list"),
+    path("notifications/read/", notification_views.notifications_read, name="notifications-read"),
     path("rules/", views.rule_list, name="rule-list"),
     path("rules/new/", views.rule_create, name="rule-create"),
     path("rules/<int:pk>/", views.rule_detail, name="rule-detail"),

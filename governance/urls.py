@@ -8,7 +8,7 @@ from rest_framework.routers import DefaultRouter
 
 from catalog import api as catalog_api
 from governance import api as governance_api
-from governance import glossary_api, health, ledger_api, ledger_views, views
+from governance import glossary_api, health, ledger_api, ledger_views, notification_views, views
 from monitoring import lineage_api
 
 router = DefaultRouter()
@@ -36,6 +36,7 @@ router.register(
     "recorded-decisions", ledger_api.RecordedDecisionViewSet, basename="recorded-decision"
 )
 router.register("glossary/terms", glossary_api.TermViewSet, basename="glossary-term")
+router.register("notifications", notification_views.NotificationViewSet, basename="notification")
 
 api_v1 = [
     path("", include(router.urls)),

@@ -70,6 +70,9 @@ API: dict[tuple[str, str], str] = {
     ("/api/v1/personal-data-categories/", "GET"): "DAAAAAD",
     ("/api/v1/personal-data-categories/{code}/", "GET"): "DAAAAAD",
     ("/api/v1/purposes/", "GET"): "DAAAAAD",
+    # Your own notifications: anyone signed in, role or not.
+    ("/api/v1/notifications/", "GET"): "DAAAAAA",
+    ("/api/v1/notifications/read/", "POST"): "DAAAAAA",
     ("/api/v1/purposes/{code}/", "GET"): "DAAAAAD",
     # The catalog: every role reads; data owners (their own) and privacy officers write.
     ("/api/v1/datasets/", "GET"): "DAAAAAD",
@@ -267,6 +270,8 @@ PAGES: dict[tuple[str, str], str] = {
     ("governance:ledger-record-detail", "GET"): "DAAAAAD",
     ("governance:ledger-record-edit", "GET"): "DADDDDD",
     ("governance:evidence", "GET"): "DADDDAD",
+    ("governance:notification-list", "GET"): "DAAAAAA",
+    ("governance:notifications-read", "POST"): "DAAAAAA",
     # Transfer exceptions (the data owner's, submitted) and the register.
     ("workflows:exception-list", "GET"): "DAAAAAD",
     ("workflows:exception-create", "GET"): "DADAADD",
