@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 HOST ?= 127.0.0.1
 PORT ?= 8000
+DEMO_TELEMETRY_RATE ?= 5
 
 .PHONY: install run serve test lint format bench clean
 
@@ -17,11 +18,18 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## Migrate, seed the demo data and serve on http://$(HOST):$(PORT) (ASGI, Daphne).
+## Migrate, seed the demo data and serve on http://$(HOST):$(PORT) (ASGI, Daphne), with
+## simulated telemetry through the real API so the risk dashboards move (DEMO_TELEMETRY_RATE=0: none).
 run: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo
 	@echo "Locus is starting on http://$(HOST):$(PORT)/ (stop with Ctrl-C)"
+	@if [ "$(DEMO_TELEMETRY_RATE)" -gt 0 ]; then \
+	  ( sleep 8; exec $(BIN)/python manage.py simulate_telemetry --rate $(DEMO_TELEMETRY_RATE) \
+	      --url http://$(HOST):$(PORT) >$(VENV)/simulator.log 2>&1 ) & \
+	  echo "Simulated telemetry: $(DEMO_TELEMETRY_RATE) events/s (log: $(VENV)/simulator.log)"; \
+	fi; \
+	trap 'kill 0' INT TERM; \
 	$(BIN)/daphne -b $(HOST) -p $(PORT) governance.asgi:application
 
 ## Lint, format check, then the whole test suite.
