@@ -30,18 +30,20 @@ def notify(
     *, recipients: Iterable, kind: str, title: str, body: str = "", url: str = ""
 ) -> list[Notification]:
     """Leave each recipient (once) a notification and queue its e-mail for after the commit."""
-    unique = {user.pk: user for user in recipients if user is not None and user.is_active}
+    return notify_many([(recipients, kind, title, body, url)])
+
+
+def notify_many(notices: Iterable[tuple[Iterable, str, str, str, str]]) -> list[Notification]:
+    """notify() for each (recipients, kind, title, body, url): every active recipient once per
+    notice, all written in one insert, with one e-mail task for all of them after the commit
+    (a batch of telemetry tells many people about many incidents at once)."""
     rows = Notification.objects.bulk_create(
         Notification(recipient=user, kind=kind, title=title[:200], body=body, url=url)
-        for user in unique.values()
+        for recipients, kind, title, body, url in notices
+        for user in {u.pk: u for u in recipients if u is not None and u.is_active}.values()
     )
-    ids = [row.pk for row in rows if row.pk is not None]
-    if not ids:  # backends that do not return bulk ids (none that Locus supports)
-        ids = list(
-            Notification.objects.filter(recipient__in=unique, kind=kind, emailed_at__isnull=True)
-            .order_by("-id")
-            .values_list("pk", flat=True)[: len(unique)]
-        )
+    # PostgreSQL and SQLite both return the new ids from a bulk insert.
+    ids = [row.pk for row in rows]
     if ids:
         transaction.on_commit(lambda: email_later(ids))
     return rows

@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from kombu.exceptions import OperationalError as BrokerUnavailable
 
 from catalog.models import Dataset, Jurisdiction
-from governance.models import Notification, Responsibility
-from governance.notifications import officers_for, privacy_officers
+from governance.models import Responsibility
+from governance.notifications import notify_many, officers_for, privacy_officers
 from monitoring.models import AnomalyAlert, Incident, WebhookDelivery, WebhookEndpoint
 
 log = logging.getLogger(__name__)
@@ -67,33 +65,6 @@ class _Officers:
         return [u for u in self.people if not self.holds[u.pk] or self.holds[u.pk] & wanted]
 
 
-def notify_each(notices: list[tuple[Iterable, str, str, str, str]]) -> list[Notification]:
-    """governance.notifications.notify() for each (recipients, kind, title, body, url) of a
-    batch, with the same rows (each active recipient once per notice), written in one insert,
-    and one e-mail task for all of them after the commit instead of one per notice."""
-    rows = [
-        Notification(recipient=user, kind=kind, title=title[:200], body=body, url=url)
-        for recipients, kind, title, body, url in notices
-        for user in {u.pk: u for u in recipients if u is not None and u.is_active}.values()
-    ]
-    created = Notification.objects.bulk_create(rows)
-    ids = [row.pk for row in created if row.pk is not None]
-    if ids:
-        transaction.on_commit(lambda: _email_later(ids))
-    return created
-
-
-def _email_later(ids: list[int]) -> None:
-    # The batch has committed: a broker that is down must not fail its request. The rows stay
-    # unsent, and governance's periodic sweep e-mails them.
-    from governance.tasks import notifications_email
-
-    try:
-        notifications_email.delay(ids)
-    except BrokerUnavailable:
-        log.warning("Broker unavailable: notifications %s wait for the sweep", ids, exc_info=True)
-
-
 def incidents_opened(incidents: list[Incident]) -> None:
     """Tell the responsible officers and the dataset owners; queue the webhooks."""
     if not incidents:
@@ -105,7 +76,7 @@ def incidents_opened(incidents: list[Incident]) -> None:
     )
     users = User.objects.in_bulk(set(owners.values()))
     officers = _Officers({code for i in incidents for code in i.jurisdiction_codes})
-    notify_each(
+    notify_many(
         [
             (
                 [
@@ -158,7 +129,7 @@ def alerts_raised(alerts: list[AnomalyAlert]) -> None:
                 "/api/v1/anomaly-alerts/",
             )
         )
-    notify_each(notices)
+    notify_many(notices)
     webhooks_queue(
         [
             (
