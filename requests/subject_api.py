@@ -437,7 +437,9 @@ class MlDecisionViewSet(viewsets.ReadOnlyModelViewSet):
     """For erasures: the models trained on the erased data, and what is decided for each."""
 
     serializer_class = MlDecisionSerializer
-    queryset = MlPropagationDecision.objects.none()  # for the schema; get_queryset filters by person
+    queryset = (
+        MlPropagationDecision.objects.none()
+    )  # for the schema; get_queryset filters by person
     permission_classes = [permissions.IsAuthenticated, WorksSubjectTasks]
     filterset_fields = ["request", "decision"]
 
