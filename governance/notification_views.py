@@ -4,7 +4,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST, require_safe
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -57,7 +57,12 @@ class NotificationViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             rows = rows.filter(read_at__isnull=True)
         return rows.order_by("-created_at", "-id")
 
-    @extend_schema(request=MarkReadSerializer, responses={200: serializers.DictField()})
+    @extend_schema(
+        request=MarkReadSerializer,
+        responses={
+            200: inline_serializer("MarkedRead", {"marked_read": serializers.IntegerField()})
+        },
+    )
     @action(detail=False, methods=["post"])
     def read(self, request):
         body = MarkReadSerializer(data=request.data)
