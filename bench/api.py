@@ -305,68 +305,6 @@ def analyze() -> None:
         cursor.execute("ANALYZE")
 
 
-class Servers:
-    """WEB_PROCESSES Daphne processes on loopback ports, with this benchmark's settings."""
-
-    def __init__(self, env: dict[str, str], count: int = WEB_PROCESSES):
-        self.env = env
-        self.count = count
-        self.processes: list[subprocess.Popen] = []
-        self.urls: list[str] = []
-        self.logs = Path(tempfile.mkdtemp(prefix="locus-bench-api-"))
-
-    def __enter__(self) -> Servers:
-        import httpx
-
-        for _ in range(self.count):
-            port = common.free_port()
-            with (self.logs / f"daphne-{port}.log").open("wb") as log_file:
-                self.processes.append(
-                    subprocess.Popen(
-                        [
-                            sys.executable,
-                            "-m",
-                            "daphne",
-                            "-b",
-                            "127.0.0.1",
-                            "-p",
-                            str(port),
-                            "governance.asgi:application",
-                        ],
-                        cwd=common.ROOT,
-                        env=self.env,
-                        stdin=subprocess.DEVNULL,
-                        stdout=log_file,
-                        stderr=subprocess.STDOUT,
-                    )
-                )
-            self.urls.append(f"http://127.0.0.1:{port}")
-        deadline = time.monotonic() + 90
-        for url, process in zip(self.urls, self.processes, strict=True):
-            while True:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    self.__exit__()
-                    raise RuntimeError(f"Daphne at {url} did not start; see {self.logs}")
-                try:
-                    if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.2)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        for process in self.processes:
-            if process.poll() is None:
-                process.terminate()
-        for process in self.processes:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
-
-
 # --- Measuring ----------------------------------------------------------------------------
 
 
@@ -440,7 +378,7 @@ def engine_per_check_s(index, queries: Sequence) -> tuple[dict, float]:
     return _summary(samples), len(queries) / (time.perf_counter() - began)
 
 
-def measure_single(servers: Servers, people: People, index, queries: Sequence) -> dict:
+def measure_single(servers: common.Servers, people: People, index, queries: Sequence) -> dict:
     """Single checks over HTTP (with the floor), through the service, through the engine."""
     from governance import services
 
@@ -476,7 +414,7 @@ def _post_batches(base_url: str, token: str, batches: Sequence[dict], out: list)
             out.append((took, answer.json()["count"]))
 
 
-def measure_batches(servers: Servers, people: People, index, queries: Sequence) -> dict:
+def measure_batches(servers: common.Servers, people: People, index, queries: Sequence) -> dict:
     """Batches of 1,000: one client on one process, the service in-process, then two clients
     on two processes at once."""
     from governance import services
@@ -541,7 +479,11 @@ def _pages(path: str, count: int, spread: int, rng: random.Random, extra: str = 
 
 
 def measure_list(
-    servers: Servers, token: str, name: str, requests: Sequence, check: Callable[[dict], None]
+    servers: common.Servers,
+    token: str,
+    name: str,
+    requests: Sequence,
+    check: Callable[[dict], None],
 ) -> dict:
     """One list's requests, each followed by the floor, on the first web process."""
     with _client(servers.urls[0], token) as client:
@@ -569,7 +511,7 @@ def _full_page(body: dict) -> None:
     assert body["results"], body
 
 
-def measure_lists(servers: Servers, people: People, rng: random.Random) -> dict:
+def measure_lists(servers: common.Servers, people: People, rng: random.Random) -> dict:
     pages = max(1, DATASETS // 50)
     seen = details.get("exceptions_seen_by_officer", EXCEPTIONS)
     return {
@@ -645,7 +587,7 @@ def measure() -> list[dict]:
     index = policy.current_index()
     slugs = [f"bench-{i:06d}" for i in range(DATASETS)]
     queries = policy_bench.make_queries(index, slugs, SINGLE + BATCHES * BATCH, rng)
-    with Servers(server_env(url, redis_url)) as servers:
+    with common.Servers(server_env(url, redis_url), WEB_PROCESSES, "api") as servers:
         single = measure_single(servers, people, index, queries[:SINGLE])
         batches = measure_batches(servers, people, index, queries[SINGLE:])
         lists = measure_lists(servers, people, rng)

@@ -15,6 +15,7 @@ import platform
 import secrets
 import shutil
 import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -292,3 +293,66 @@ def write_report(rows: list[dict], details: dict, env: dict, path: Path | None =
     }
     path.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
     return path
+
+
+class Servers:
+    """`count` Daphne processes on loopback ports, with a benchmark's environment; their logs go
+    to a temporary folder named after the benchmark."""
+
+    def __init__(self, env: dict[str, str], count: int, name: str):
+        self.env = env
+        self.count = count
+        self.processes: list[subprocess.Popen] = []
+        self.urls: list[str] = []
+        self.logs = Path(tempfile.mkdtemp(prefix=f"locus-bench-{name}-"))
+
+    def __enter__(self) -> Servers:
+        import httpx
+
+        for _ in range(self.count):
+            port = free_port()
+            with (self.logs / f"daphne-{port}.log").open("wb") as log_file:
+                self.processes.append(
+                    subprocess.Popen(
+                        [
+                            sys.executable,
+                            "-m",
+                            "daphne",
+                            "-b",
+                            "127.0.0.1",
+                            "-p",
+                            str(port),
+                            "governance.asgi:application",
+                        ],
+                        cwd=ROOT,
+                        env=self.env,
+                        stdin=subprocess.DEVNULL,
+                        stdout=log_file,
+                        stderr=subprocess.STDOUT,
+                    )
+                )
+            self.urls.append(f"http://127.0.0.1:{port}")
+        deadline = time.monotonic() + 90
+        for url, process in zip(self.urls, self.processes, strict=True):
+            while True:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    self.__exit__()
+                    raise RuntimeError(f"Daphne at {url} did not start; see {self.logs}")
+                try:
+                    if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.2)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)

@@ -225,69 +225,10 @@ def events(world: World, rng: random.Random, count: int, prefix: str, spread_day
     return items
 
 
-class Servers:
-    """Two Daphne processes on loopback ports, with this benchmark's settings."""
-
-    def __init__(self, env: dict[str, str], count: int = 2):
-        self.env = env
-        self.count = count
-        self.processes: list[subprocess.Popen] = []
-        self.urls: list[str] = []
-        self.logs = Path(tempfile.mkdtemp(prefix="locus-bench-telemetry-"))
-
-    def __enter__(self) -> Servers:
-        for _ in range(self.count):
-            port = common.free_port()
-            log_file = (self.logs / f"daphne-{port}.log").open("wb")
-            self.processes.append(
-                subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "daphne",
-                        "-b",
-                        "127.0.0.1",
-                        "-p",
-                        str(port),
-                        "governance.asgi:application",
-                    ],
-                    cwd=common.ROOT,
-                    env=self.env,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log_file,
-                    stderr=subprocess.STDOUT,
-                )
-            )
-            self.urls.append(f"http://127.0.0.1:{port}")
-        import httpx
-
-        deadline = time.monotonic() + 90
-        for url, process in zip(self.urls, self.processes, strict=True):
-            while True:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"Daphne at {url} did not start; see {self.logs}")
-                try:
-                    if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.2)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        for process in self.processes:
-            process.terminate()
-        for process in self.processes:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-
-
 # --- Ingest through the API, and the raw COPY baseline ----------------------------------------
 
 
-def measure_ingest(world: World, servers: Servers, rng: random.Random) -> dict:
+def measure_ingest(world: World, servers: common.Servers, rng: random.Random) -> dict:
     import httpx
 
     bodies = [json.dumps(events(world, rng, BATCH, f"api-{b}")).encode() for b in range(BATCHES)]
@@ -408,7 +349,7 @@ def measure_copy() -> dict:
 # --- Push latency to 200 sockets --------------------------------------------------------------
 
 
-async def _push_latency(world: World, servers: Servers, rng: random.Random) -> dict:
+async def _push_latency(world: World, servers: common.Servers, rng: random.Random) -> dict:
     import httpx
 
     from tests import wsclient
@@ -513,7 +454,7 @@ async def _outbox_to_socket(arrivals: list[tuple[int, float]]) -> list[float]:
     return sorted(received - at[seq] for seq, received in arrivals if seq in at)
 
 
-def measure_push(world: World, servers: Servers, rng: random.Random) -> dict:
+def measure_push(world: World, servers: common.Servers, rng: random.Random) -> dict:
     result = asyncio.run(_push_latency(world, servers, rng))
     log(
         f"push: p50 {result['p50_ms']:.0f} ms, p95 {result['p95_ms']:.0f} ms, "
@@ -557,7 +498,7 @@ def fill_store(world: World, rng: random.Random) -> dict:
     }
 
 
-def measure_dashboard(world: World, servers: Servers) -> dict:
+def measure_dashboard(world: World, servers: common.Servers) -> dict:
     import httpx
     from django.core.cache import cache
 
@@ -622,7 +563,7 @@ def measure() -> list[dict]:
     details["load_start"] = load()
     log(f"database {urlsplit(url).path.lstrip('/')}, redis {redis_url}; load {load()}")
     push = stored = dashboard = None
-    with Servers(server_env(url, redis_url)) as servers:
+    with common.Servers(server_env(url, redis_url), 2, "telemetry") as servers:
         ingest = measure_ingest(world, servers, rng)
         if ONLY != "ingest":
             push = measure_push(world, servers, rng)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
 
 import httpx
 import pytest
@@ -81,7 +80,6 @@ def test_an_event_posted_to_one_server_reaches_a_socket_on_the_other(
         hello = await socket.receive_json(timeout=WAIT)
         assert hello["type"] == "hello"
         await socket.send_json({"after": hello["head"]})
-        started = time.perf_counter()
         async with httpx.AsyncClient(timeout=WAIT) as http:
             answer = await http.post(
                 f"{server_a}/api/v1/telemetry/events",
@@ -90,15 +88,15 @@ def test_an_event_posted_to_one_server_reaches_a_socket_on_the_other(
             )
         assert answer.status_code == 200, answer.text
         assert answer.json()["violations"] == 1
+        # Arriving at all is the point (receive_json fails the test after WAIT); how fast is
+        # measured by bench/telemetry.py.
         frame = await next_violation(socket, "eu-customers")
-        elapsed = time.perf_counter() - started
         await socket.close()
-        return hello, frame, elapsed
+        return hello, frame
 
-    hello, frame, elapsed = asyncio.run(scenario())
+    hello, frame = asyncio.run(scenario())
     assert frame["seq"] > hello["head"]
     assert frame["payload"]["destination_region"] == "aws:us-east-1"
-    assert elapsed < WAIT
     # The incident's notice was e-mailed by the worker, not by the web process.
     wait_for(
         lambda: Notification.objects.filter(
