@@ -126,6 +126,8 @@ class ItemError(Exception):
 
 def _text(item: dict, name: str, required: bool = False) -> str:
     value = item.get(name)
+    if type(value) is str and 0 < len(value) <= TEXT_LIMITS.get(name, 60):
+        return value  # the common case, checked first: seven fields of every event come here
     if value is None or value == "":
         if required:
             raise ItemError({name: "This field is required."})
