@@ -458,7 +458,7 @@ def make_queries(index, slugs: Sequence[str], count: int, rng: random.Random) ->
     granted_cache: dict[int, tuple[str, ...]] = {}
     queries = []
     for _ in range(count):
-        ds = index.datasets_by_name[rng.choice(slugs)]
+        ds = index.datasets_by_slug[rng.choice(slugs)]
         roll = rng.random()
         region = None
         if roll < 0.35:

@@ -168,7 +168,7 @@ class World:
         for slug, code in through.values_list("dataset__slug", "region__code"):
             self.allowed[slug].append(code)
         index = policy.current_index()
-        self.home = {s: index.datasets_by_name[s].storage_region for s in self.slugs}
+        self.home = {s: index.datasets_by_slug[s].storage_region for s in self.slugs}
         now = dt.datetime.now(dt.UTC)
         self.denied = {  # a (dataset, region) the engine refuses for a read: the probes' target
             s: next(

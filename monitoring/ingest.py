@@ -209,7 +209,7 @@ class Judge:
         purpose = _text(item, "purpose") or self.source.default_purpose
         if purpose not in self.index.purposes:
             raise ItemError({"purpose": f"Unknown purpose {purpose!r}."})
-        ds = self.index.datasets_by_name.get(dataset_ref)
+        ds = self.index.named(dataset_ref)
         self.check_scope(ds, source_region, destination_region)
         regions = self.index.regions
         if source_region:
