@@ -21,6 +21,7 @@ from catalog.models import (
     PersonalDataCategory,
     Region,
 )
+from catalog.permissions import ActsWithPermission
 
 User = get_user_model()
 
@@ -243,7 +244,9 @@ class DatasetViewSet(viewsets.ModelViewSet):
     """The data catalog. Any role reads; owners and privacy officers write."""
 
     serializer_class = DatasetSerializer
-    permission_classes = [permissions.IsAuthenticated, CanViewCatalog]
+    permission_classes = [permissions.IsAuthenticated, CanViewCatalog, ActsWithPermission]
+    action_permissions = {"create": "catalog.add_dataset"}
+    object_checks = {"update": services.can_change_dataset}
     filterset_class = DatasetFilter
     lookup_field = "slug"
 
@@ -297,7 +300,9 @@ class LineageEdgeViewSet(
     """Lineage edges between datasets (with the transformation)."""
 
     serializer_class = LineageEdgeSerializer
-    permission_classes = [permissions.IsAuthenticated, CanViewCatalog]
+    permission_classes = [permissions.IsAuthenticated, CanViewCatalog, ActsWithPermission]
+    # Owners add lineage to their own datasets (the service checks which), officers to any.
+    action_permissions = {"create": ("catalog.add_lineageedge", "catalog.add_dataset")}
     queryset = LineageEdge.objects.select_related("upstream", "downstream").order_by("id")
     filterset_fields = {"upstream__slug": ["exact"], "downstream__slug": ["exact"]}
 

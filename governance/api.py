@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 
 from catalog.api import CanViewCatalog
 from catalog.models import Country, Dataset, Jurisdiction, PersonalDataCategory, Region
+from catalog.permissions import ActsWithPermission
 from governance import policy, selectors, services
 from governance.models import (
     Action,
@@ -260,7 +261,10 @@ class LocalityRuleViewSet(viewsets.ModelViewSet):
     """Privacy officers' locality rules; every change is a new version."""
 
     serializer_class = LocalityRuleSerializer
-    permission_classes = [permissions.IsAuthenticated, CanUseGovernance]
+    permission_classes = [permissions.IsAuthenticated, CanUseGovernance, ActsWithPermission]
+    action_permissions = dict.fromkeys(
+        ("create", "update", "destroy"), "governance.change_localityrule"
+    )
     queryset = LocalityRule.objects.select_related(
         "jurisdiction", "category", "dataset"
     ).prefetch_related("regions", "countries")
@@ -439,7 +443,11 @@ class TransferGrantViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSe
     """Transfer grants: what the engine honours, from when to when. Revocation is immediate."""
 
     serializer_class = TransferGrantSerializer
-    permission_classes = [permissions.IsAuthenticated, CanUseGovernance]
+    permission_classes = [permissions.IsAuthenticated, CanUseGovernance, ActsWithPermission]
+    action_permissions = {
+        "create": "governance.add_transfergrant",
+        "revoke": "governance.change_transfergrant",
+    }
     queryset = (
         TransferGrant.objects.select_related("purpose")
         .prefetch_related("datasets", "destination_regions")
@@ -522,7 +530,9 @@ class TrainingRunViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet)
     """Training runs: registered with their inputs and compute regions, judged pair by pair."""
 
     serializer_class = TrainingRunSerializer
-    permission_classes = [permissions.IsAuthenticated, CanUseGovernance]
+    permission_classes = [permissions.IsAuthenticated, CanUseGovernance, ActsWithPermission]
+    action_permissions = {"create": "governance.add_trainingrun"}
+    object_checks = {"reads": services.can_report_reads}
     queryset = TrainingRun.objects.select_related("purpose").prefetch_related(
         "compute_regions", "inputs__dataset"
     )

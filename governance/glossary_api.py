@@ -13,7 +13,21 @@ from catalog.models import Dataset
 from governance import glossary
 from governance.models import LocalityRule, Term, TermRevision, TermVersion
 
-WRITE_PERMISSIONS = {"create": "governance.add_term", "update": "governance.change_term"}
+# Checked before the body is read; the services check again with the term in hand.
+WRITE_PERMISSIONS = {
+    "create": "governance.add_term",
+    "update": "governance.change_term",
+    "approve": "governance.approve_term",
+    "reject": "governance.approve_term",
+    "deprecate": "governance.deprecate_term",
+}
+
+DENIALS = {
+    "create": "Only privacy officers and data owners propose glossary terms.",
+    "approve": "Only privacy officers review glossary changes.",
+    "reject": "Only privacy officers review glossary changes.",
+    "deprecate": "Only privacy officers deprecate terms.",
+}
 
 
 class CanUseGlossary(permissions.BasePermission):
@@ -27,7 +41,7 @@ class CanUseGlossary(permissions.BasePermission):
             return False
         needed = WRITE_PERMISSIONS.get("update" if view.action == "partial_update" else view.action)
         if needed and not user.has_perm(needed):
-            self.message = "Only privacy officers and data owners propose glossary terms."
+            self.message = DENIALS.get(view.action, DENIALS["create"])
             return False
         return True
 

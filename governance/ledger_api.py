@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from catalog.models import Dataset
+from catalog.permissions import ActsWithPermission
 from governance import ledger, selectors, services
 from governance.models import LedgerCheckpoint, LedgerEntry, LocalityRule, RecordedDecision
 
@@ -220,6 +221,11 @@ class RecordedDecisionViewSet(
     """Decisions people write down (ADR-style); each version is on the ledger. Officers write."""
 
     serializer_class = RecordedDecisionSerializer
-    permission_classes = [permissions.IsAuthenticated, CanReadRecordedDecisions]
+    permission_classes = [
+        permissions.IsAuthenticated,
+        CanReadRecordedDecisions,
+        ActsWithPermission,
+    ]
+    action_permissions = dict.fromkeys(("create", "update"), "governance.add_recordeddecision")
     queryset = RecordedDecision.objects.prefetch_related("datasets", "rules")
     filterset_fields = ["status"]

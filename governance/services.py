@@ -480,14 +480,18 @@ def training_run_register(
     return run, results
 
 
+def can_report_reads(user, run: TrainingRun) -> bool:
+    """The run's registrant, or a privacy officer, reports what it read."""
+    return user.has_perm("governance.add_trainingrun") and (
+        run.created_by_id == user.pk or user.has_perm("governance.change_trainingrun")
+    )
+
+
 def training_run_report_reads(
     *, actor, run: TrainingRun, reads: Sequence[Check]
 ) -> list[CheckResult]:
     """Judge what a run actually read; each read is recorded against the run."""
-    if not (
-        actor.has_perm("governance.add_trainingrun")
-        and (run.created_by_id == actor.pk or actor.has_perm("governance.change_trainingrun"))
-    ):
+    if not can_report_reads(actor, run):
         raise PermissionDenied(
             "Only the run's registrant or a privacy officer may report its reads"
         )

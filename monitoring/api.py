@@ -27,6 +27,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from catalog.models import Dataset, Region
+from catalog.permissions import ActsWithPermission
 from monitoring import ingest, selectors, services
 from monitoring.models import (
     PLAYBOOK_STEPS,
@@ -403,7 +404,10 @@ class IncidentViewSet(viewsets.ReadOnlyModelViewSet):
     """Incidents the user may see; privacy officers move them along with the actions."""
 
     serializer_class = IncidentSerializer
-    permission_classes = [permissions.IsAuthenticated, CanViewMonitoring]
+    permission_classes = [permissions.IsAuthenticated, CanViewMonitoring, ActsWithPermission]
+    action_permissions = dict.fromkeys(
+        ("acknowledge", "contain", "resolve", "assign", "playbook"), "monitoring.change_incident"
+    )
     filterset_class = IncidentFilter
 
     def get_queryset(self):
@@ -484,7 +488,8 @@ class AnomalyAlertViewSet(viewsets.ReadOnlyModelViewSet):
     """Access anomalies the user may see; officers acknowledge or dismiss them."""
 
     serializer_class = AnomalyAlertSerializer
-    permission_classes = [permissions.IsAuthenticated, CanViewMonitoring]
+    permission_classes = [permissions.IsAuthenticated, CanViewMonitoring, ActsWithPermission]
+    action_permissions = dict.fromkeys(("acknowledge", "dismiss"), "monitoring.change_anomalyalert")
     filterset_fields = ["kind", "status", "actor"]
 
     def get_queryset(self):

@@ -16,6 +16,7 @@ from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
 from catalog.models import Dataset
+from catalog.permissions import ActsWithPermission
 from requests import connectors, subject_uploads, subjects
 from requests import subject_selectors as selectors
 from requests.models.subjects import (
@@ -278,7 +279,8 @@ class SubjectRequestViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewS
     """Data-subject requests with days left; each step of the workflow is an action."""
 
     serializer_class = SubjectRequestSerializer
-    permission_classes = [permissions.IsAuthenticated, ReadsSubjectRequests]
+    permission_classes = [permissions.IsAuthenticated, ReadsSubjectRequests, ActsWithPermission]
+    action_permissions = {"create": "workflows.add_subjectrequest"}
     filterset_fields = ["status", "type", "jurisdiction"]
 
     def get_queryset(self):

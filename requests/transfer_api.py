@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+from functools import partial
 
 import django_filters
 from django.http import Http404
@@ -17,6 +18,7 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
 from catalog.models import Dataset, Region
+from catalog.permissions import ActsWithPermission
 from governance.models import Purpose, TrainingRun, TransferGrant, TransferMechanism
 from governance.roles import Role, has_role
 from requests import transfer_selectors as selectors
@@ -268,6 +270,10 @@ class ExceptionFilter(django_filters.FilterSet):
 # --- Exceptions ----------------------------------------------------------------------------
 
 
+def _may_take(step: str, user, exception: TransferException) -> bool:
+    return transfers.may_act(user, exception, step)
+
+
 def _step(name: str, description: str):
     """An @action POST endpoint for one workflow step, with {"comment": "..."}."""
 
@@ -297,7 +303,14 @@ class TransferExceptionViewSet(
     """Transfer exceptions: a requester files one, privacy officers of its source jurisdictions
     decide; steps are POST actions. Objects the caller may not see answer 404."""
 
-    permission_classes = [permissions.IsAuthenticated, HasLocusRole]
+    permission_classes = [permissions.IsAuthenticated, HasLocusRole, ActsWithPermission]
+    action_permissions = {"create": "workflows.add_transferexception"}
+    # A step by someone who may not take it is refused before its comment is read.
+    object_checks = {
+        name: partial(_may_take, name)
+        for name, move in transfers.TRANSITIONS.items()
+        if move.by != transfers.SYSTEM
+    }
     filterset_class = ExceptionFilter
     http_method_names = ["get", "post", "patch", "head", "options"]
 

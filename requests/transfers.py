@@ -101,6 +101,18 @@ def may_request(user) -> bool:
     return user.has_perm("workflows.add_transferexception")
 
 
+def may_act(user, exception: TransferException, action: str) -> bool:
+    """Whether this person may take this step on this exception, whatever its state."""
+    move = TRANSITIONS.get(action)
+    if move is None:
+        return False
+    try:
+        _check_actor(user, exception, action, move.by)
+    except PermissionDenied:
+        return False
+    return True
+
+
 def _check_actor(actor, exception: TransferException, action: str, by: str) -> None:
     if by == SYSTEM:
         if actor is not None:
@@ -434,12 +446,14 @@ def exception_transition(
     move = TRANSITIONS.get(action)
     if move is None:
         raise ValidationError({"action": f"Unknown step {action!r}; one of {sorted(TRANSITIONS)}"})
-    if action in NEEDS_COMMENT and not comment.strip():
-        raise ValidationError({"comment": f"Say why ({action.replace('_', ' ')} needs a reason)"})
     with transaction.atomic():
         # Locked so that two approvals of a four-eyes exception are counted one after the other.
         exception = TransferException.objects.select_for_update().get(pk=exception.pk)
-        _check_actor(actor, exception, action, move.by)
+        _check_actor(actor, exception, action, move.by)  # who may act first, then what they send
+        if action in NEEDS_COMMENT and not comment.strip():
+            raise ValidationError(
+                {"comment": f"Say why ({action.replace('_', ' ')} needs a reason)"}
+            )
         if exception.status not in move.sources:
             raise StateConflict(
                 {
