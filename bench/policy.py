@@ -24,7 +24,8 @@ index then answers a stream spread over all datasets: the headline figures.
 
 A query is (dataset slug, action, region, purpose) at one fixed instant; its region is the
 dataset's storage region (35%), one of its allowed regions (25%), one of its grants' regions
-(15%) or any region. Latency is measured per call with `time.perf_counter_ns`, the clock's own
+(15%) or any region; its strings are its own, as a parsed request's are, never the index's
+objects (which a lookup would match by identity). Latency is measured per call with `time.perf_counter_ns`, the clock's own
 median cost (calibrated in the run) taken off each sample, after one untimed pass over the
 stream (a freshly compiled index answers its first pass two to three times more slowly: it
 fills its officer-rule memo, and its objects are touched for the first time); decisions/s
@@ -475,10 +476,16 @@ def make_queries(index, slugs: Sequence[str], count: int, rng: random.Random) ->
                     sorted({r for g in index.grants.get(ds.id, ()) for r in g.regions})
                 )
             region = rng.choice(granted) if granted else None
-        queries.append(
-            (ds.slug, rng.choice(actions), region or rng.choice(regions), rng.choice(purposes))
-        )
+        query = (ds.slug, rng.choice(actions), region or rng.choice(regions), rng.choice(purposes))
+        queries.append(tuple(map(_own_copy, query)))
     return queries
+
+
+def _own_copy(text: str) -> str:
+    """A new string equal to `text`, as a parsed request carries: not the index's own object,
+    which a dictionary lookup would match by identity without comparing (and only in the
+    index the query was drawn from)."""
+    return text.encode().decode()
 
 
 def _wall_samples(index, queries: Sequence[Query]) -> list[int]:
