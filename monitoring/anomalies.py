@@ -84,55 +84,97 @@ def _footprints(stored) -> dict[tuple[str, str, str], list]:
     return seen
 
 
-def _known(seen) -> dict[tuple[str, str, str], tuple[dt.datetime | None, bool]]:
+# Footprints this process knows are stored: {key: (first seen, on an actor's own footprint;
+# last seen)}. Rows are never deleted, their last-seen only grows and an actor's first-seen
+# only falls, so an entry is a safe bound: a batch's keys found here and fresh are neither
+# read nor written (in steady traffic, nearly all of them). Filled on commit only.
+FOOTPRINT_CACHE_LIMIT = 200_000
+_footprint_cache: dict[tuple[str, str, str], tuple[dt.datetime | None, dt.datetime]] = {}
+
+Stored = dict[tuple[str, str, str], tuple[dt.datetime | None, dt.datetime]]
+
+
+def forget_history() -> None:
+    """Drop this process's cached baselines and footprints (tests that rewrite history)."""
+    _baseline_cache.clear()
+    _footprint_cache.clear()
+
+
+def _stored_before(seen) -> Stored:
+    """The batch's footprints as stored before it (absent: new). Keys this process knows are
+    answered from memory; only the others are read, and only the batch's own keys, not every
+    footprint of its actors."""
+    stored: Stored = {}
+    unsure = []
+    for key, found in seen.items():
+        cached = _footprint_cache.get(key)
+        if cached is not None and found[1] - cached[1] <= FOOTPRINT_REFRESH:
+            stored[key] = cached
+        else:
+            unsure.append(key)
+    if unsure:
+        stored.update(_stored_footprints(unsure))
+    return stored
+
+
+def _known(seen, stored: Stored) -> dict[tuple[str, str, str], tuple[dt.datetime | None, bool]]:
     """Which of the batch's footprints existed before it: (when the actor was first seen, on
     the actor's own footprint; whether the stored last-seen is over FOOTPRINT_REFRESH older
-    than the batch's). Only the batch's own keys are read, not every footprint of its actors."""
+    than the batch's)."""
+    return {
+        key: (first, seen[key][1] - last > FOOTPRINT_REFRESH)
+        for key, (first, last) in stored.items()
+    }
+
+
+def _remember(seen, stored: Stored) -> None:
+    """After the commit, this process knows the batch's footprints as stored: those it read as
+    they were, the rest (which the batch writes, new or refreshed) until the batch's last time."""
+    entries = {}
+    for key, (first, last, _, _) in seen.items():
+        before = stored.get(key)
+        if before is None:
+            entries[key] = (first if key[1] == "actor" else None, last)
+        elif last - before[1] > FOOTPRINT_REFRESH:
+            entries[key] = (before[0], last)
+        else:
+            entries[key] = before
+
+    def remember() -> None:
+        if len(_footprint_cache) + len(entries) > FOOTPRINT_CACHE_LIMIT:
+            _footprint_cache.clear()  # a bound on memory; it refills from the database
+        _footprint_cache.update(entries)
+
+    transaction.on_commit(remember)
+
+
+def _stored_footprints(keys: list[tuple[str, str, str]]) -> Stored:
+    """The stored (first seen, for actors; last seen) of these footprint keys."""
     if connection.vendor == "postgresql":
-        return _known_postgresql(seen)
-    actors = {k[0] for k in seen}
-    regions = {k[2] for k in seen if k[1] == "region"}
-    datasets = {k[2] for k in seen if k[1] == "dataset"}
-    rows = ActorFootprint.objects.filter(actor__in=actors).filter(
-        Q(kind="actor")
-        | Q(kind="region", value__in=regions)
-        | Q(kind="dataset", value__in=datasets)
-    )
-    known = {}
-    for a, k, v, first, last in rows.values_list(
-        "actor", "kind", "value", "first_seen_at", "last_seen_at"
-    ):
-        found = seen.get((a, k, v))
-        if found is not None:
-            stale = found[1] - last > FOOTPRINT_REFRESH
-            known[(a, k, v)] = (first if k == "actor" else None, stale)
-    return known
-
-
-def _known_postgresql(seen) -> dict[tuple[str, str, str], tuple[dt.datetime | None, bool]]:
-    # One statement joins the batch's keys (one JSON parameter) to the unique index, and the
-    # refresh test runs in SQL. Only what is not plain "known and fresh" comes back: new keys,
-    # stale ones, and the actors' own (for when they were first seen).
-    table = connection.ops.quote_name(ActorFootprint._meta.db_table)
-    keys = json.dumps(
-        [{"a": a, "k": k, "v": v, "t": found[1].isoformat()} for (a, k, v), found in seen.items()]
-    )
-    stale = "x.t - f.last_seen_at > %s"
-    sql = (
-        f"SELECT x.a, x.k, x.v, f.id IS NOT NULL, f.first_seen_at, {stale} "
-        "FROM json_to_recordset(%s::json) AS x(a text, k text, v text, t timestamptz) "
-        f"LEFT JOIN {table} f ON f.actor = x.a AND f.kind = x.k AND f.value = x.v "
-        f"WHERE f.id IS NULL OR x.k = 'actor' OR {stale}"
-    )
-    known = dict.fromkeys(seen, (None, False))
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [FOOTPRINT_REFRESH, keys, FOOTPRINT_REFRESH])
-        for a, k, v, found, first, is_stale in cursor.fetchall():
-            if not found:
-                del known[(a, k, v)]
-            else:
-                known[(a, k, v)] = (first if k == "actor" else None, is_stale)
-    return known
+        # One statement joins the keys (one JSON parameter) to the unique index.
+        table = connection.ops.quote_name(ActorFootprint._meta.db_table)
+        sql = (
+            "SELECT f.actor, f.kind, f.value, f.first_seen_at, f.last_seen_at "
+            "FROM json_to_recordset(%s::json) AS x(a text, k text, v text) "
+            f"JOIN {table} f ON f.actor = x.a AND f.kind = x.k AND f.value = x.v"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [json.dumps([{"a": a, "k": k, "v": v} for a, k, v in keys])])
+            rows = cursor.fetchall()
+    else:
+        wanted = set(keys)
+        rows = [
+            row
+            for row in ActorFootprint.objects.filter(actor__in={k[0] for k in keys})
+            .filter(
+                Q(kind="actor")
+                | Q(kind="region", value__in={k[2] for k in keys if k[1] == "region"})
+                | Q(kind="dataset", value__in={k[2] for k in keys if k[1] == "dataset"})
+            )
+            .values_list("actor", "kind", "value", "first_seen_at", "last_seen_at")
+            if row[:3] in wanted
+        ]
+    return {(a, k, v): (first if k == "actor" else None, last) for a, k, v, first, last in rows}
 
 
 def _to_write(seen, known) -> dict[tuple[str, str, str], list]:
@@ -183,11 +225,6 @@ def _new_place_alerts(seen, known, now: dt.datetime, index) -> list[AnomalyAlert
 BASELINE_TTL_SECONDS = 60.0
 BASELINE_CACHE_LIMIT = 50_000
 _baseline_cache: dict[tuple[str, dt.datetime], tuple[float, Baseline | None]] = {}
-
-
-def forget_baselines() -> None:
-    """Drop this process's cached baselines (tests that rewrite history use it)."""
-    _baseline_cache.clear()
 
 
 def _hour_totals(candidates: set[tuple[str, dt.datetime]]) -> dict[tuple[str, dt.datetime], int]:
@@ -304,9 +341,11 @@ def alert_json(alert: AnomalyAlert) -> dict:
 def detect(stored, *, now: dt.datetime, index: policy.PolicyIndex) -> Raised:
     """Update the actors' footprints and volumes with a stored batch; raise what stands out."""
     seen = _footprints(stored)
-    known = _known(seen) if seen else {}
+    before = _stored_before(seen) if seen else {}
+    known = _known(seen, before)
     candidates = _new_place_alerts(seen, known, now, index)
     rollups.footprints_add(_to_write(seen, known))
+    _remember(seen, before)
     totals = rollups.actor_volumes_add(stored)
     candidates += _volume_alerts(totals, now)
     alerts = _insert(candidates) if candidates else []

@@ -15,9 +15,9 @@ _ids = itertools.count(1)
 
 @pytest.fixture(autouse=True)
 def fresh_baselines():
-    anomalies.forget_baselines()
+    anomalies.forget_history()
     yield
-    anomalies.forget_baselines()
+    anomalies.forget_history()
 
 
 @pytest.fixture

@@ -115,3 +115,56 @@ def test_no_volume_alert_without_enough_history(source, eu_dataset, settings):
     settings.TELEMETRY_ANOMALY_MIN_BYTES = MB
     _history("etl-bot", 3, MB, timezone.now())
     assert telemetry_ingest(source=source, items=[event(bytes=900 * MB)]).alerts == 0
+
+
+def _footprint_queries(queries) -> list[str]:
+    return [q["sql"] for q in queries if "monitoring_actorfootprint" in q["sql"]]
+
+
+def test_footprints_known_from_a_committed_batch_are_not_read_again(
+    source, eu_dataset, django_capture_on_commit_callbacks
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with django_capture_on_commit_callbacks(execute=True):
+        telemetry_ingest(source=source, items=[event(), event(dest="aws:eu-central-1")])
+    with (
+        CaptureQueriesContext(connection) as queries,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        telemetry_ingest(source=source, items=[event(), event(dest="aws:eu-central-1")])
+    assert _footprint_queries(queries.captured_queries) == []
+    # A place this actor never touched is still looked up, and written.
+    with CaptureQueriesContext(connection) as queries:
+        telemetry_ingest(source=source, items=[event(dest="aws:us-east-1")])
+    assert len(_footprint_queries(queries.captured_queries)) == 2  # read, then insert
+    assert ActorFootprint.objects.filter(kind="region", value="aws:us-east-1").exists()
+
+
+def test_a_rolled_back_batch_teaches_the_cache_nothing(source, eu_dataset):
+    from django.db import connection, transaction
+    from django.test.utils import CaptureQueriesContext
+
+    class Undo(Exception):
+        pass
+
+    with pytest.raises(Undo), transaction.atomic():
+        telemetry_ingest(source=source, items=[event(actor="ghost")])
+        raise Undo
+    assert not ActorFootprint.objects.filter(actor="ghost").exists()
+    with CaptureQueriesContext(connection) as queries:
+        telemetry_ingest(source=source, items=[event(actor="ghost")])
+    assert len(_footprint_queries(queries.captured_queries)) == 2  # read again, then insert
+    assert ActorFootprint.objects.filter(actor="ghost").count() == 3  # actor, region, dataset
+
+
+def test_a_cached_footprint_gone_stale_is_refreshed(
+    source, eu_dataset, django_capture_on_commit_callbacks
+):
+    past = timezone.now() - dt.timedelta(hours=3)
+    with django_capture_on_commit_callbacks(execute=True):
+        telemetry_ingest(source=source, items=[event(at=past)])
+    telemetry_ingest(source=source, items=[event()])
+    region = ActorFootprint.objects.get(actor="etl-bot", kind="region")
+    assert region.last_seen_at > timezone.now() - dt.timedelta(minutes=1)
