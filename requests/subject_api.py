@@ -5,7 +5,6 @@ requests.subjects, which checks who may."""
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
@@ -17,11 +16,10 @@ from rest_framework.views import APIView
 
 from catalog.models import Dataset
 from catalog.permissions import ActsWithPermission
-from requests import connectors, subject_uploads, subjects
 from requests import subject_selectors as selectors
+from requests import subject_uploads, subjects
 from requests.models.subjects import (
     Channel,
-    ConnectorKind,
     DatasetConnector,
     IdentifierKind,
     MlDecision,
@@ -237,35 +235,16 @@ class DatasetConnectorSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = ["id", "updated_at"]
 
-    def validate_dataset(self, dataset):
-        user = self.context["request"].user
-        if dataset.owner_id != user.pk and not user.has_perm("workflows.change_subjectrequest"):
-            raise PermissionDenied("Only the dataset's owner or a privacy officer may set this")
-        if self.instance is not None and self.instance.dataset_id != dataset.pk:
-            raise serializers.ValidationError("A connector stays with its dataset")
-        if self.instance is None and DatasetConnector.objects.filter(dataset=dataset).exists():
-            raise serializers.ValidationError(
-                f"{dataset.slug} already has a connector; change that one (PATCH its id)"
-            )
-        return dataset
+    def create(self, validated_data):
+        return subjects.connector_save(actor=self.context["request"].user, **validated_data)
 
-    def validate(self, attrs):
-        merged = {**({} if self.instance is None else self._current()), **attrs}
-        if merged.get("kind") == ConnectorKind.SQL:
-            probe = DatasetConnector(**{k: v for k, v in merged.items() if k != "dataset"})
-            try:
-                connectors.validate_config(probe)
-            except connectors.ConnectorError as exc:
-                raise serializers.ValidationError({"table": str(exc)}) from None
-            if merged.get("identifier_kind") not in merged.get("identifier_kinds", []):
-                raise serializers.ValidationError(
-                    {"identifier_kind": "It must be one of the identifier kinds declared"}
-                )
-        return attrs
-
-    def _current(self) -> dict:
-        names = [f for f in self.Meta.fields if f not in ("id", "updated_at", "dataset")]
-        return {name: getattr(self.instance, name) for name in names}
+    def update(self, instance, validated_data):
+        return subjects.connector_save(
+            actor=self.context["request"].user,
+            connector=instance,
+            dataset=validated_data.pop("dataset", instance.dataset),
+            **validated_data,
+        )
 
 
 # --- Staff endpoints -----------------------------------------------------------------------

@@ -25,7 +25,7 @@ from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 
-from catalog.models import Jurisdiction
+from catalog.models import Dataset, Jurisdiction
 from governance.errors import StateConflict
 from governance.ledger import ledger_append, pseudonym
 from governance.models import TrainingRunDataset
@@ -35,6 +35,7 @@ from requests.models.subjects import (
     EXPORTING_TYPES,
     OPEN_STATUSES,
     Channel,
+    ConnectorKind,
     DatasetConnector,
     IdentifierKind,
     MlDecision,
@@ -554,6 +555,75 @@ def _tell_owners(request: SubjectRequest, tasks: list[SubjectTask]) -> None:
             title=f"{request.reference}: {request.get_type_display()} for {slugs}",
             body=f"Due {min(t.due_on for t in theirs).isoformat()}.",
             url=_url("workflows:subject-task-list"),
+        )
+
+
+# --- Connectors: how each dataset answers ------------------------------------------------------
+
+CONNECTOR_FIELDS = (
+    "kind",
+    "identifier_kinds",
+    "database",
+    "dsn_setting",
+    "table",
+    "identifier_column",
+    "identifier_kind",
+    "erase_mode",
+    "mask_columns",
+    "enabled",
+)
+
+
+def may_set_connector(user, dataset: Dataset) -> bool:
+    """The dataset's owner, or a privacy officer."""
+    return dataset.owner_id == user.pk or user.has_perm("workflows.change_subjectrequest")
+
+
+def connector_save(
+    *, actor, dataset: Dataset, connector: DatasetConnector | None = None, **fields
+) -> DatasetConnector:
+    """Set how a dataset answers subject requests (a new connector, or changes to its own);
+    on the ledger, since it decides what an erasure removes."""
+    if not may_set_connector(actor, dataset):
+        raise PermissionDenied("Only the dataset's owner or a privacy officer may set this")
+    with transaction.atomic():
+        # The dataset row is locked so that two first connectors for it cannot race.
+        Dataset.objects.select_for_update().filter(pk=dataset.pk).exists()
+        if connector is None:
+            if DatasetConnector.objects.filter(dataset=dataset).exists():
+                raise ValidationError(
+                    {
+                        "dataset": f"{dataset.slug} already has a connector; "
+                        "change that one (PATCH its id)"
+                    }
+                )
+            connector = DatasetConnector(dataset=dataset)
+        elif connector.dataset_id != dataset.pk:
+            raise ValidationError({"dataset": "A connector stays with its dataset"})
+        for name in CONNECTOR_FIELDS:
+            if name in fields:
+                setattr(connector, name, fields[name])
+        _check_connector(connector)
+        connector.save()
+        ledger_append(
+            actor=actor,
+            kind="subject_connector.saved",
+            subjects=[f"dataset:{dataset.slug}"],
+            data={name: getattr(connector, name) for name in CONNECTOR_FIELDS},
+        )
+    return connector
+
+
+def _check_connector(connector: DatasetConnector) -> None:
+    if connector.kind != ConnectorKind.SQL:
+        return
+    try:
+        connectors.validate_config(connector)
+    except connectors.ConnectorError as exc:
+        raise ValidationError({"table": str(exc)}) from None
+    if connector.identifier_kind not in connector.identifier_kinds:
+        raise ValidationError(
+            {"identifier_kind": "It must be one of the identifier kinds declared"}
         )
 
 

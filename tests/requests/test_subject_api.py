@@ -3,9 +3,12 @@ as actions, bad input as 4xx with reasons, the public intake and verification, q
 
 # ruff: noqa: F811  (the fixtures imported from subject_setup are parameters of the tests)
 
+import json
+
 import pytest
 from django.urls import reverse
 
+from governance.models import LedgerEntry
 from requests.models import SubjectRequest, SubjectTask
 from requests.models.subjects import SubjectRequestStatus as S
 from tests.requests.subject_setup import (  # noqa: F401  (fixtures)
@@ -255,6 +258,17 @@ def test_connectors_owner_colleague(api_client, crm, data_owner, other_owner):
     made = api_client(data_owner).post(f"{API}/dataset-connectors/", body, format="json")
     assert made.status_code == 201, made.content
     assert api_client(other_owner).get(f"{API}/dataset-connectors/").json()["count"] == 0
+    changed = api_client(data_owner).patch(
+        f"{API}/dataset-connectors/{made.json()['id']}/",
+        {"erase_mode": "mask", "mask_columns": ["email"]},
+        format="json",
+    )
+    assert changed.status_code == 200, changed.content
+    # Each version is on the ledger: it decides what an erasure removes.
+    entries = LedgerEntry.objects.filter(kind="subject_connector.saved").order_by("sequence")
+    data = [json.loads(bytes(e.payload))["data"] for e in entries]
+    assert [d["erase_mode"] for d in data] == ["delete", "mask"]
+    assert all(e.actor_id == data_owner.pk and "dataset:crm" in e.subject_list for e in entries)
 
 
 # --- Pages ----------------------------------------------------------------------------------
