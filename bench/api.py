@@ -48,7 +48,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 from bench import common
 
@@ -66,7 +66,6 @@ WEB_PROCESSES = 2
 FLOOR = "/api/v1/purposes/"
 CHECK = "/api/v1/locality/check"
 OFFICER_JURISDICTIONS = ("eu", "uk")
-HOSTS = "127.0.0.1,localhost"
 SEED = 20260602
 
 details: dict = {"loads": {}}
@@ -85,48 +84,6 @@ def load(step: str | None = None) -> float:
 
 
 # --- Setting up -----------------------------------------------------------------------------
-
-
-def database_url() -> str:
-    given = os.environ.get("BENCH_DATABASE_URL", "")
-    return given if given.startswith(("postgres://", "postgresql://")) else DEFAULT_URL
-
-
-def server_env(url: str, redis_url: str) -> dict[str, str]:
-    """What the web processes and this process run with: production settings, Redis, PG."""
-    env = dict(os.environ)
-    env.update(
-        DATABASE_URL=url,
-        REDIS_URL=redis_url,
-        DJANGO_SETTINGS_MODULE="governance.settings",
-        DJANGO_DEBUG="0",
-        SECRET_KEY=env.get("SECRET_KEY") or "locus-api-benchmark-" + "x" * 40,
-        ALLOWED_HOSTS=HOSTS,
-        SECURE_SSL_REDIRECT="0",
-        SESSION_COOKIE_SECURE="0",
-        CSRF_COOKIE_SECURE="0",
-        LOG_LEVEL="WARNING",
-        # No worker here: the few tasks wait in a queue of their own in the benchmark's Redis
-        # database, emptied at the start of each run.
-        CELERY_TASK_ALWAYS_EAGER="0",
-        CELERY_TASK_DEFAULT_QUEUE="locus-bench-api",
-        PYTHONUNBUFFERED="1",
-    )
-    return env
-
-
-def setup_django(url: str, redis_url: str) -> None:
-    common._refuse_unless_throwaway(unquote(urlsplit(url).path.lstrip("/")))
-    common._recreate_postgres(url)
-    os.environ.update(server_env(url, redis_url))
-    if str(common.ROOT) not in sys.path:
-        sys.path.insert(0, str(common.ROOT))
-    import django
-    from django.core.management import call_command
-
-    django.setup()
-    call_command("migrate", verbosity=0, interactive=False)
-    common._database_url = url
 
 
 class People:
@@ -557,14 +514,15 @@ def measure_lists(servers: common.Servers, people: People, rng: random.Random) -
 
 
 def measure() -> list[dict]:
-    url = database_url()
+    url = common.served_database_url(DEFAULT_URL)
     redis_url = os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS)
+    env = common.server_env("api", url, redis_url)
     if not common._postgres_reachable(url):
         log(f"PostgreSQL at {url} does not answer: the API benchmark needs it; skipped")
         details["skipped"] = "no PostgreSQL"
         return []
     began = time.perf_counter()
-    setup_django(url, redis_url)
+    common.setup_served_django(env)
     import redis
 
     from bench import policy as policy_bench
@@ -587,7 +545,7 @@ def measure() -> list[dict]:
     index = policy.current_index()
     slugs = [f"bench-{i:06d}" for i in range(DATASETS)]
     queries = policy_bench.make_queries(index, slugs, SINGLE + BATCHES * BATCH, rng)
-    with common.Servers(server_env(url, redis_url), WEB_PROCESSES, "api") as servers:
+    with common.Servers(env, WEB_PROCESSES, "api") as servers:
         single = measure_single(servers, people, index, queries[:SINGLE])
         batches = measure_batches(servers, people, index, queries[SINGLE:])
         lists = measure_lists(servers, people, rng)

@@ -131,6 +131,58 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+# --- Benchmarks that serve: web processes on their own PostgreSQL and Redis databases --------
+
+
+def served_database_url(default: str) -> str:
+    """BENCH_DATABASE_URL if it names a PostgreSQL database, else the benchmark's default."""
+    given = os.environ.get("BENCH_DATABASE_URL", "")
+    return given if given.startswith(("postgres://", "postgresql://")) else default
+
+
+def server_env(name: str, url: str, redis_url: str, **extra: str) -> dict[str, str]:
+    """What a serving benchmark's web processes and its own process run with: production
+    settings on its PostgreSQL and Redis databases. No worker: the few tasks (officers'
+    e-mails) wait in a queue of its own, in its Redis database, emptied at each run's start."""
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=url,
+        REDIS_URL=redis_url,
+        DJANGO_SETTINGS_MODULE="governance.settings",
+        DJANGO_DEBUG="0",
+        SECRET_KEY=env.get("SECRET_KEY") or f"locus-{name}-benchmark-" + "x" * 40,
+        ALLOWED_HOSTS="127.0.0.1,localhost",
+        SECURE_SSL_REDIRECT="0",
+        SESSION_COOKIE_SECURE="0",
+        CSRF_COOKIE_SECURE="0",
+        LOG_LEVEL="WARNING",
+        CELERY_TASK_ALWAYS_EAGER="0",
+        CELERY_TASK_DEFAULT_QUEUE=f"locus-bench-{name}",
+        PYTHONUNBUFFERED="1",
+        **extra,
+    )
+    return env
+
+
+def setup_served_django(env: dict[str, str], *, collectstatic: bool = False) -> None:
+    """Recreate the benchmark's database, then set Django up in this process on `env`."""
+    global _database_url
+    url = env["DATABASE_URL"]
+    _refuse_unless_throwaway(unquote(urlsplit(url).path.lstrip("/")))
+    _recreate_postgres(url)
+    os.environ.update(env)
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0, interactive=False)
+    if collectstatic:  # DEBUG off: the web processes serve from the manifest
+        call_command("collectstatic", verbosity=0, interactive=False)
+    _database_url = url
+
+
 # --- Measuring ----------------------------------------------------------------------------
 
 

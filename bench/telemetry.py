@@ -46,7 +46,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 from bench import common
 
@@ -68,7 +68,6 @@ INGEST_TARGET = 20_000  # events/s
 PUSH_TARGET_MS = 250.0
 PAGE_TARGET_MS = 300.0
 PLAIN_TABLE = "bench_telemetry_plain"
-HOSTS = "127.0.0.1,localhost"
 STATIC_ROOT = Path(tempfile.gettempdir()) / "locus-bench-telemetry-static"
 
 details: dict = {}
@@ -83,50 +82,6 @@ def load() -> float:
 
 
 # --- Setting up -----------------------------------------------------------------------------
-
-
-def database_url() -> str:
-    given = os.environ.get("BENCH_DATABASE_URL", "")
-    return given if given.startswith(("postgres://", "postgresql://")) else DEFAULT_URL
-
-
-def server_env(url: str, redis_url: str) -> dict[str, str]:
-    """What the web processes and this process run with: production settings, Redis, PG."""
-    env = dict(os.environ)
-    env.update(
-        DATABASE_URL=url,
-        REDIS_URL=redis_url,
-        DJANGO_SETTINGS_MODULE="governance.settings",
-        DJANGO_DEBUG="0",
-        SECRET_KEY=env.get("SECRET_KEY") or "locus-telemetry-benchmark-" + "x" * 40,
-        ALLOWED_HOSTS=HOSTS,
-        SECURE_SSL_REDIRECT="0",
-        SESSION_COOKIE_SECURE="0",
-        CSRF_COOKIE_SECURE="0",
-        LOG_LEVEL="WARNING",
-        STATIC_ROOT=str(STATIC_ROOT),
-        # No worker in this benchmark: the few tasks (officer e-mails) wait in a queue of their
-        # own in the benchmark's Redis database, emptied at the start of each run.
-        CELERY_TASK_ALWAYS_EAGER="0",
-        CELERY_TASK_DEFAULT_QUEUE="locus-bench-telemetry",
-        PYTHONUNBUFFERED="1",
-    )
-    return env
-
-
-def setup_django(url: str, redis_url: str) -> None:
-    common._refuse_unless_throwaway(unquote(urlsplit(url).path.lstrip("/")))
-    common._recreate_postgres(url)
-    os.environ.update(server_env(url, redis_url))
-    if str(common.ROOT) not in sys.path:
-        sys.path.insert(0, str(common.ROOT))
-    import django
-    from django.core.management import call_command
-
-    django.setup()
-    call_command("migrate", verbosity=0, interactive=False)
-    call_command("collectstatic", verbosity=0, interactive=False)  # DEBUG off: the manifest
-    common._database_url = url
 
 
 class World:
@@ -548,13 +503,14 @@ def measure_dashboard(world: World, servers: common.Servers) -> dict:
 
 
 def measure() -> list[dict]:
-    url = database_url()
+    url = common.served_database_url(DEFAULT_URL)
     redis_url = os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS)
+    env = common.server_env("telemetry", url, redis_url, STATIC_ROOT=str(STATIC_ROOT))
     if not common._postgres_reachable(url):
         log(f"PostgreSQL at {url} does not answer: the telemetry benchmark needs it; skipped")
         details["skipped"] = "no PostgreSQL"
         return []
-    setup_django(url, redis_url)
+    common.setup_served_django(env, collectstatic=True)
     import redis
 
     redis.Redis.from_url(redis_url).flushdb()
@@ -563,7 +519,7 @@ def measure() -> list[dict]:
     details["load_start"] = load()
     log(f"database {urlsplit(url).path.lstrip('/')}, redis {redis_url}; load {load()}")
     push = stored = dashboard = None
-    with common.Servers(server_env(url, redis_url), 2, "telemetry") as servers:
+    with common.Servers(env, 2, "telemetry") as servers:
         ingest = measure_ingest(world, servers, rng)
         if ONLY != "ingest":
             push = measure_push(world, servers, rng)

@@ -62,6 +62,12 @@ def visibility(user) -> Visibility:
     return Visibility(jurisdictions=jurisdictions, dataset_ids=datasets)
 
 
+def _incidents_in(jurisdictions: frozenset[str]) -> QuerySet:
+    """The ids of incidents that involve any of these jurisdictions (a subquery)."""
+    through = Incident.jurisdictions.through
+    return through.objects.filter(jurisdiction_id__in=jurisdictions).values("incident_id")
+
+
 def incidents_visible_to(user, seen: Visibility | None = None) -> QuerySet[Incident]:
     seen = seen or visibility(user)
     rows = Incident.objects.all()
@@ -69,11 +75,9 @@ def incidents_visible_to(user, seen: Visibility | None = None) -> QuerySet[Incid
         return rows
     if seen.nothing:
         return rows.none()
-    through = Incident.jurisdictions.through
-    in_jurisdiction = through.objects.filter(jurisdiction_id__in=seen.jurisdictions).values(
-        "incident_id"
+    return rows.filter(
+        Q(pk__in=_incidents_in(seen.jurisdictions)) | Q(dataset_id__in=seen.dataset_ids)
     )
-    return rows.filter(Q(pk__in=in_jurisdiction) | Q(dataset_id__in=seen.dataset_ids))
 
 
 def violations_visible_to(user, seen: Visibility | None = None) -> QuerySet[Violation]:
@@ -83,11 +87,9 @@ def violations_visible_to(user, seen: Visibility | None = None) -> QuerySet[Viol
         return rows
     if seen.nothing:
         return rows.none()
-    through = Incident.jurisdictions.through
-    in_jurisdiction = through.objects.filter(jurisdiction_id__in=seen.jurisdictions).values(
-        "incident_id"
+    return rows.filter(
+        Q(incident_id__in=_incidents_in(seen.jurisdictions)) | Q(dataset_id__in=seen.dataset_ids)
     )
-    return rows.filter(Q(incident_id__in=in_jurisdiction) | Q(dataset_id__in=seen.dataset_ids))
 
 
 def alerts_visible_to(user, seen: Visibility | None = None) -> QuerySet[AnomalyAlert]:
