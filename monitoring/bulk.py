@@ -12,6 +12,7 @@ touching the same rows lock them in the same order and never deadlock.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from collections.abc import Iterable, Sequence
 
@@ -54,9 +55,10 @@ def _by_column(rows: Sequence[Sequence]) -> str:
     return json.dumps([list(column) for column in zip(*rows, strict=True)], default=_iso)
 
 
-def _columns_of(model: type[models.Model], columns: Sequence[str]) -> str:
+@functools.cache
+def _columns_of(model: type[models.Model], columns: tuple[str, ...]) -> str:
     """SELECT list and FROM clause that unpack _by_column's document, cast to the columns'
-    types (ROWS FROM zips the per-column arrays back into rows)."""
+    types (ROWS FROM zips the per-column arrays back into rows). Built once per shape."""
     unpack = ", ".join(f"jsonb_array_elements_text(%s -> {i})" for i in range(len(columns)))
     unpack = unpack.replace("%s", "d.doc")
     values = ", ".join(f"x.v{i}::{_sql_type(model, c)} AS {q(c)}" for i, c in enumerate(columns))
@@ -83,7 +85,7 @@ def insert(
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(
-                f"INSERT INTO {table} ({names}) SELECT {_columns_of(model, columns)} "
+                f"INSERT INTO {table} ({names}) SELECT {_columns_of(model, tuple(columns))} "
                 f"{suffix}{back}",
                 [_by_column(rows)],
             )
