@@ -588,7 +588,7 @@ def connector_save(
         raise PermissionDenied("Only the dataset's owner or a privacy officer may set this")
     with transaction.atomic():
         # The dataset row is locked so that two first connectors for it cannot race.
-        Dataset.objects.select_for_update().filter(pk=dataset.pk).exists()
+        list(Dataset.objects.select_for_update().filter(pk=dataset.pk).values_list("pk"))
         if connector is None:
             if DatasetConnector.objects.filter(dataset=dataset).exists():
                 raise ValidationError(
