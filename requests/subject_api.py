@@ -263,7 +263,14 @@ class SubjectRequestViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewS
     filterset_fields = ["status", "type", "jurisdiction"]
 
     def get_queryset(self):
-        return _annotated(selectors.requests_for(self.request.user)).order_by("-received_at", "-id")
+        rows = selectors.requests_for(self.request.user).order_by("-received_at", "-id")
+        return rows if self.action == "list" else _annotated(rows)
+
+    def list(self, request, *args, **kwargs):
+        """The requests, newest first; task counts for the page's rows only."""
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        data = self.get_serializer(selectors.count_tasks(list(page)), many=True).data
+        return self.get_paginated_response(data)
 
     @extend_schema(request=StaffIntakeSerializer, responses={201: SubjectRequestSerializer})
     def create(self, request, *args, **kwargs):

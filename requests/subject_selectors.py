@@ -69,6 +69,24 @@ def with_task_counts(rows: QuerySet[SubjectRequest]) -> QuerySet[SubjectRequest]
     )
 
 
+def count_tasks(requests: list[SubjectRequest]) -> list[SubjectRequest]:
+    """Set `tasks_total` and `tasks_open` on these requests (a page of them), in one query.
+
+    A list page counts this way rather than with with_task_counts(): PostgreSQL computes a
+    row's subqueries before an OFFSET skips it, so deep pages paid for every row before them."""
+    counts = {
+        row["request_id"]: row
+        for row in SubjectTask.objects.filter(request__in=requests)
+        .values("request_id")
+        .annotate(total=Count("pk"), open=Count("pk", filter=~Q(status=TaskStatus.DONE)))
+        .order_by()
+    }
+    for request in requests:
+        row = counts.get(request.pk, {})
+        request.tasks_total, request.tasks_open = row.get("total", 0), row.get("open", 0)
+    return requests
+
+
 def tasks_for(user) -> QuerySet[SubjectTask]:
     """A data owner's queue: the tasks of their datasets (officers see every task)."""
     rows = SubjectTask.objects.select_related("request", "request__jurisdiction")

@@ -126,6 +126,23 @@ def test_request_list_query_count_does_not_grow_with_rows(
     assert sum(row["tasks_total"] for row in rows.values()) == 2  # the others have none yet
 
 
+def test_a_later_page_counts_its_own_requests_tasks(
+    api_client, in_progress, eu_officer, django_capture_on_commit_callbacks, monkeypatch
+):
+    from rest_framework.pagination import PageNumberPagination
+
+    for number in range(3):
+        ask(django_capture_on_commit_callbacks, email=f"later{number}@example.org")
+    monkeypatch.setattr(PageNumberPagination, "page_size", 1)
+    listing = f"{API}/subject-requests/"
+    pages = [
+        api_client(eu_officer).get(listing, {"page": n}).json()["results"][0] for n in (1, 2, 3, 4)
+    ]
+    counted = {row["id"]: (row["tasks_total"], row["tasks_open"]) for row in pages}
+    assert counted.pop(in_progress.pk) == (2, 2)  # the oldest: the last page
+    assert set(counted.values()) == {(0, 0)}
+
+
 def test_an_officer_sees_only_their_jurisdictions(api_client, in_progress, privacy_officer):
     from catalog.models import Jurisdiction
     from governance.models import Responsibility
