@@ -296,6 +296,7 @@ def test_pages_per_role(client, in_progress, privacy_officer, data_owner, other_
     client.force_login(privacy_officer)
     listing = client.get(reverse("workflows:subject-list"))
     assert listing.status_code == 200 and b"days left" in listing.content
+    assert b"<td>2 / 2</td>" in listing.content  # the request's open / all tasks
     assert client.get(reverse("workflows:subject-detail", args=[in_progress.pk])).status_code == 200
     client.force_login(data_owner)
     queue = client.get(reverse("workflows:subject-task-list"))
