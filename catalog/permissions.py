@@ -14,6 +14,8 @@ and, for actions on one object, a check of the person and the object, run when t
 the object up (before the body is read, too):
 
     object_checks = {"update": services.can_change_dataset}
+
+A refusal says `action_denials[action]` when the view gives one, else DENIED.
 """
 
 from __future__ import annotations
@@ -37,8 +39,13 @@ class ActsWithPermission(permissions.BasePermission):
             return True
         if isinstance(required, str):
             required = (required,)
-        return any(request.user.has_perm(name) for name in required)
+        return any(request.user.has_perm(name) for name in required) or self._refuse(request, view)
 
     def has_object_permission(self, request, view, obj) -> bool:
         check = getattr(view, "object_checks", {}).get(_action(request, view))
-        return check is None or bool(check(request.user, obj))
+        return check is None or bool(check(request.user, obj)) or self._refuse(request, view)
+
+    def _refuse(self, request, view) -> bool:
+        # DRF makes one instance per request, so the message can be set on it.
+        self.message = getattr(view, "action_denials", {}).get(_action(request, view), DENIED)
+        return False

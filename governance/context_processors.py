@@ -1,7 +1,7 @@
 """Template context for every page: the navigation a user may see, and who they are."""
 
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, partial
 
 from django.conf import settings
 from django.http import HttpRequest
@@ -74,8 +74,8 @@ def navigation(request: HttpRequest) -> dict:
     return {
         "nav_items": nav_items(request, user),
         "user_roles": role_labels(user),
-        # A callable: counted only when a template shows it.
-        "unread_notifications": lambda: unread_count(user),
+        # Counted only when a template shows it, and then once (the header and a page may both).
+        "unread_notifications": cache(partial(unread_count, user)),
     }
 
 

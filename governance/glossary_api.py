@@ -10,40 +10,18 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from catalog.models import Dataset
+from catalog.permissions import ActsWithPermission
 from governance import glossary
 from governance.models import LocalityRule, Term, TermRevision, TermVersion
 
-# Checked before the body is read; the services check again with the term in hand.
-WRITE_PERMISSIONS = {
-    "create": "governance.add_term",
-    "update": "governance.change_term",
-    "approve": "governance.approve_term",
-    "reject": "governance.approve_term",
-    "deprecate": "governance.deprecate_term",
-}
-
-DENIALS = {
-    "create": "Only privacy officers and data owners propose glossary terms.",
-    "approve": "Only privacy officers review glossary changes.",
-    "reject": "Only privacy officers review glossary changes.",
-    "deprecate": "Only privacy officers deprecate terms.",
-}
-
 
 class CanUseGlossary(permissions.BasePermission):
-    """Every role reads; proposing needs a proposer's role. Reviews are checked by the services."""
+    """Every role reads. Writes are gated by ActsWithPermission; reviews also by the services."""
 
     message = "Your account has no Locus role."
 
     def has_permission(self, request, view):
-        user = request.user
-        if not (user and user.has_perm("governance.view_term")):
-            return False
-        needed = WRITE_PERMISSIONS.get("update" if view.action == "partial_update" else view.action)
-        if needed and not user.has_perm(needed):
-            self.message = DENIALS.get(view.action, DENIALS["create"])
-            return False
-        return True
+        return bool(request.user and request.user.has_perm("governance.view_term"))
 
 
 class TermSerializer(serializers.ModelSerializer):
@@ -177,7 +155,21 @@ class TermViewSet(
     """The shared glossary. Changes to approved terms are proposals that another person approves."""
 
     serializer_class = TermSerializer
-    permission_classes = [permissions.IsAuthenticated, CanUseGlossary]
+    permission_classes = [permissions.IsAuthenticated, CanUseGlossary, ActsWithPermission]
+    action_permissions = {
+        "create": "governance.add_term",
+        "update": "governance.change_term",
+        "approve": "governance.approve_term",
+        "reject": "governance.approve_term",
+        "deprecate": "governance.deprecate_term",
+    }
+    action_denials = {
+        "create": "Only privacy officers and data owners propose glossary terms.",
+        "update": "Only privacy officers and data owners propose glossary terms.",
+        "approve": "Only privacy officers review glossary changes.",
+        "reject": "Only privacy officers review glossary changes.",
+        "deprecate": "Only privacy officers deprecate terms.",
+    }
     lookup_field = "slug"
     filterset_fields = ["status"]
 

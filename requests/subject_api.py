@@ -218,21 +218,7 @@ class DatasetConnectorSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = DatasetConnector
-        fields = [
-            "id",
-            "dataset",
-            "kind",
-            "identifier_kinds",
-            "database",
-            "dsn_setting",
-            "table",
-            "identifier_column",
-            "identifier_kind",
-            "erase_mode",
-            "mask_columns",
-            "enabled",
-            "updated_at",
-        ]
+        fields = ["id", "dataset", *subjects.CONNECTOR_FIELDS, "updated_at"]
         read_only_fields = ["id", "updated_at"]
 
     def create(self, validated_data):

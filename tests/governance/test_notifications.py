@@ -49,3 +49,19 @@ def test_the_api_lists_yours_and_marks_chosen_ones_read(api_client, told, other_
     assert api_client().get("/api/v1/notifications/").status_code == 401
     bad = client.post("/api/v1/notifications/read/", {"ids": ["x"]}, format="json")
     assert bad.status_code == 400 and "ids" in bad.json()
+
+
+def test_the_unread_count_is_read_once_per_page(client, told):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client.force_login(told)
+    with CaptureQueriesContext(connection) as queries:
+        page = client.get(reverse("governance:notification-list"))
+    assert "Mark all read" in page.text  # the page shows the count as well as the header
+    counts = [
+        q["sql"]
+        for q in queries.captured_queries
+        if "COUNT" in q["sql"].upper() and "governance_notification" in q["sql"]
+    ]
+    assert len(counts) == 1
