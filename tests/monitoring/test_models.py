@@ -45,3 +45,16 @@ def test_art33_clock_only_for_personal_data():
     assert 71.9 <= incident.art33_hours_left <= 72
     incident.authority_notified_at = now
     assert incident.art33_hours_left is None
+
+
+def test_no_event_index_is_the_start_of_another():
+    # Every index is written on every event; one that leads another answers nothing the
+    # longer one does not.
+    with connection.cursor() as cursor:
+        found = connection.introspection.get_constraints(cursor, TelemetryEvent._meta.db_table)
+    indexes = [tuple(c["columns"]) for c in found.values() if c["index"] or c["unique"]]
+    assert ("source_id", "client_id") in indexes
+    assert ("dataset_id", "occurred_at") in indexes
+    for shorter in indexes:
+        for longer in indexes:
+            assert shorter == longer or longer[: len(shorter)] != shorter, (shorter, longer)
