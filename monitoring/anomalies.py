@@ -14,7 +14,6 @@ a second batch in the same hour does not raise it twice.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -25,7 +24,7 @@ from django.db.models import Q
 
 from governance import policy
 from monitoring import alerts as notices
-from monitoring import rollups
+from monitoring import bulk, rollups
 from monitoring.models import ActorFootprint, ActorVolumeHourly, AnomalyAlert
 from monitoring.stream import Message
 
@@ -159,7 +158,7 @@ def _stored_footprints(keys: list[tuple[str, str, str]]) -> Stored:
             f"JOIN {table} f ON f.actor = x.a AND f.kind = x.k AND f.value = x.v"
         )
         with connection.cursor() as cursor:
-            cursor.execute(sql, [json.dumps([{"a": a, "k": k, "v": v} for a, k, v in keys])])
+            cursor.execute(sql, [bulk.dumps([{"a": a, "k": k, "v": v} for a, k, v in keys])])
             rows = cursor.fetchall()
     else:
         wanted = set(keys)

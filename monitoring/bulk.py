@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import json
 from collections.abc import Iterable, Sequence
 
+import orjson
 from django.db import connection, models
 
 ROWS_PER_STATEMENT = 500  # SQLite: rows per VALUES statement
@@ -25,20 +25,20 @@ def q(name: str) -> str:
     return connection.ops.quote_name(name)
 
 
+def dumps(value) -> str:
+    """JSON text for a query parameter. orjson writes dates and datetimes in ISO 8601 itself
+    and encodes a batch's rows several times faster than json.dumps."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
 def _adapt(value):
     if isinstance(value, (list, dict)):  # JSON columns
-        return json.dumps(value)
+        return dumps(value)
     if isinstance(value, dt.datetime):
         return connection.ops.adapt_datetimefield_value(value)
     if isinstance(value, dt.date):
         return connection.ops.adapt_datefield_value(value)
     return value
-
-
-def _iso(value):
-    if isinstance(value, dt.date):  # datetimes too
-        return value.isoformat()
-    raise TypeError(f"Cannot send {type(value).__name__} in a bulk insert")
 
 
 def _sql_type(model: type[models.Model], column: str) -> str:
@@ -52,7 +52,7 @@ def _sql_type(model: type[models.Model], column: str) -> str:
 def _by_column(rows: Sequence[Sequence]) -> str:
     """The rows as one JSON document of columns ([[column 1 values], [column 2 values], ...]):
     no key repeated per row, about half the encoding of a list of objects."""
-    return json.dumps([list(column) for column in zip(*rows, strict=True)], default=_iso)
+    return dumps(list(zip(*rows, strict=True)))
 
 
 @functools.cache
@@ -119,9 +119,7 @@ def update(
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             shape = ", ".join(f"{q(c)} {_sql_type(model, c)}" for c in names)
-            document = json.dumps(
-                [dict(zip(names, row, strict=True)) for row in rows], default=_iso
-            )
+            document = dumps([dict(zip(names, row, strict=True)) for row in rows])
             cursor.execute(
                 f"UPDATE {table} SET {', '.join(sets)} FROM json_to_recordset(%s::json) "
                 f"AS x({shape}) WHERE {table}.{q(key)} = x.{q(key)}",

@@ -9,7 +9,6 @@ the same incident twice.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import zlib
 from collections import defaultdict
 from dataclasses import dataclass, field, fields
@@ -99,7 +98,7 @@ def _open_incidents_postgresql(groups) -> dict[tuple[int, str], Incident]:
     # Only the batch's own groups (not every dataset x every region), and only the latest
     # incident of each: open incidents pile up where nobody resolves them.
     table = connection.ops.quote_name(Incident._meta.db_table)
-    keys = json.dumps([{"d": d, "r": r} for d, r in groups])
+    keys = bulk.dumps([{"d": d, "r": r} for d, r in groups])
     rows = Incident.objects.raw(
         f"SELECT DISTINCT ON (i.dataset_id, i.destination_region) i.* "
         f"FROM json_to_recordset(%s::json) AS x(d bigint, r text) "

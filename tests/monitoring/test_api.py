@@ -44,6 +44,29 @@ def test_ingest_takes_ndjson_and_reports_bad_lines(telemetry_client, eu_dataset)
     assert "Not valid JSON" in data["errors"][0]["errors"]["non_field_errors"]
 
 
+@pytest.mark.parametrize("bad", ["10" * 20, "NaN"])
+def test_a_number_no_event_takes_is_that_events_error(telemetry_client, eu_dataset, bad):
+    # A number beyond 64 bits or NaN is not read by the fast parser; the array is then read
+    # again, and only the event that carries it is refused.
+    good, odd = event(), event(bytes=777)
+    body = json.dumps([good, odd]).replace('"bytes": 777', f'"bytes": {bad}')
+    response = telemetry_client.post(EVENTS_URL, body, content_type="application/json")
+    assert response.status_code == 200, response.content
+    data = response.json()
+    assert (data["stored"], data["rejected"]) == (1, 1)
+    assert data["errors"] == [
+        {"index": 1, "id": odd["id"], "errors": {"bytes": "Must be a whole number, zero or more."}}
+    ]
+    assert list(TelemetryEvent.objects.values_list("client_id", flat=True)) == [good["id"]]
+
+
+def test_a_body_that_is_not_utf8_is_read_with_replacements(telemetry_client, eu_dataset):
+    body = json.dumps([event(actor="cafX")]).encode().replace(b"cafX", b"caf\xe9")  # Latin-1
+    response = telemetry_client.post(EVENTS_URL, body, content_type="application/json")
+    assert response.status_code == 200, response.content
+    assert TelemetryEvent.objects.get().actor == "caf\ufffd"
+
+
 def test_a_broken_json_array_is_a_400(telemetry_client):
     response = telemetry_client.post(EVENTS_URL, '[{"id": 1', content_type="application/json")
     assert response.status_code == 400

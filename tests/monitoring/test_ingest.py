@@ -61,6 +61,21 @@ def test_a_grant_makes_it_granted(source, eu_dataset, privacy_officer):
     assert not Violation.objects.exists()
 
 
+def test_times_are_stored_to_the_microsecond_whatever_their_offset(source, eu_dataset):
+    at = timezone.now().replace(microsecond=123456) - dt.timedelta(minutes=3)
+    india = dt.timezone(dt.timedelta(hours=5, minutes=30))
+    whole = (at - dt.timedelta(seconds=7)).replace(microsecond=0)
+    batch = [
+        event(id="a", at=at.astimezone(india), dest="aws:us-east-1"),
+        event(id="b", at=whole),
+    ]
+    telemetry_ingest(source=source, items=batch)
+    stored = dict(TelemetryEvent.objects.values_list("client_id", "occurred_at"))
+    assert stored == {"a": at, "b": whole}
+    assert Violation.objects.get().occurred_at == at
+    assert FlowDaily.objects.filter(day=at.date(), events=1).exists()
+
+
 def test_a_resent_event_is_not_stored_twice(source, eu_dataset):
     batch = [event(), event(dest="aws:us-east-1"), event(dataset="nowhere")]
     first = telemetry_ingest(source=source, items=batch)
