@@ -58,10 +58,16 @@ def _by_column(rows: Sequence[Sequence]) -> str:
 @functools.cache
 def _columns_of(model: type[models.Model], columns: tuple[str, ...]) -> str:
     """SELECT list and FROM clause that unpack _by_column's document, cast to the columns'
-    types (ROWS FROM zips the per-column arrays back into rows). Built once per shape."""
-    unpack = ", ".join(f"jsonb_array_elements_text(%s -> {i})" for i in range(len(columns)))
-    unpack = unpack.replace("%s", "d.doc")
-    values = ", ".join(f"x.v{i}::{_sql_type(model, c)} AS {q(c)}" for i, c in enumerate(columns))
+    types (ROWS FROM zips the per-column arrays back into rows). JSON columns take their
+    elements as they are, not printed to text and parsed again. Built once per shape."""
+    types = [_sql_type(model, c) for c in columns]
+    unpack = ", ".join(
+        f"jsonb_array_elements{'' if t == 'jsonb' else '_text'}(d.doc -> {i})"
+        for i, t in enumerate(types)
+    )
+    values = ", ".join(
+        f"x.v{i}::{t} AS {q(c)}" for i, (c, t) in enumerate(zip(columns, types, strict=True))
+    )
     aliases = ", ".join(f"v{i}" for i in range(len(columns)))
     return f"{values} FROM (SELECT %s::jsonb AS doc) AS d, ROWS FROM ({unpack}) AS x({aliases})"
 
