@@ -28,8 +28,15 @@ class TelemetryEvent(AppendOnly):
 
     # Neither foreign key gets an index of its own: the unique (source, client id) and the
     # (dataset, time) indexes lead with them, and each index is paid for on every insert.
+    # Nor a database constraint on the source: only ingest writes events, with the source it
+    # authenticated, and sources are revoked, never deleted (PROTECT still refuses it); the
+    # constraint's check, one lookup per event at commit, cost 3 ms per 1,000 events.
     source = models.ForeignKey(
-        TelemetrySource, on_delete=models.PROTECT, related_name="events", db_index=False
+        TelemetrySource,
+        on_delete=models.PROTECT,
+        related_name="events",
+        db_index=False,
+        db_constraint=False,
     )
     client_id = models.CharField(max_length=100, help_text="The sender's id, for idempotency")
     occurred_at = models.DateTimeField()

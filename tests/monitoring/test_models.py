@@ -4,6 +4,7 @@ import datetime as dt
 
 import pytest
 from django.db import DatabaseError, connection, transaction
+from django.db.models import ProtectedError
 from django.utils import timezone
 
 from monitoring.models import Incident, TelemetryEvent, TelemetrySource, token_digest
@@ -58,3 +59,11 @@ def test_no_event_index_is_the_start_of_another():
     for shorter in indexes:
         for longer in indexes:
             assert shorter == longer or longer[: len(shorter)] != shorter, (shorter, longer)
+
+
+def test_a_source_with_events_cannot_be_deleted():
+    source = TelemetrySource.objects.create(name="s", token_hash=token_digest("t"))
+    _event(source)
+    with pytest.raises(ProtectedError):
+        source.delete()
+    assert TelemetrySource.objects.filter(pk=source.pk).exists()
