@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import BigIntegerField, CharField, Value
 from django.utils import timezone
 
 from governance import policy
@@ -110,9 +111,17 @@ class Scope:
 
     @classmethod
     def of(cls, source: TelemetrySource) -> Scope:
+        """Both lists in one query: (dataset id, "") and (NULL, region code) rows."""
+        datasets = TelemetrySource.datasets.through.objects.filter(
+            telemetrysource_id=source.pk
+        ).values_list("dataset_id", Value("", output_field=CharField()))
+        regions = TelemetrySource.regions.through.objects.filter(
+            telemetrysource_id=source.pk
+        ).values_list(Value(None, output_field=BigIntegerField()), "region__code")
+        rows = list(datasets.union(regions, all=True))
         return cls(
-            frozenset(source.datasets.values_list("id", flat=True)),
-            frozenset(source.regions.values_list("code", flat=True)),
+            frozenset(ds for ds, _ in rows if ds is not None),
+            frozenset(code for _, code in rows if code),
         )
 
 

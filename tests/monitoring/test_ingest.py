@@ -152,6 +152,29 @@ def test_scope_by_dataset_and_by_region(privacy_officer, eu_dataset, other_datas
     assert "destination_region" in result.errors[0]["errors"]
 
 
+def test_a_scope_of_datasets_and_regions_needs_both(privacy_officer, eu_dataset, other_dataset):
+    both, _ = services.telemetry_source_register(
+        actor=privacy_officer,
+        name="eu-in-dublin",
+        datasets=[eu_dataset, other_dataset],
+        regions=[eu_dataset.storage_region],
+    )
+    result = telemetry_ingest(
+        source=both,
+        items=[
+            event(dest="aws:eu-west-1"),
+            event(dataset="us-metrics", dest="aws:eu-west-1"),
+            event(dest="aws:us-east-1"),
+            event(dataset="nowhere", dest="aws:eu-west-1"),
+        ],
+    )
+    assert result.stored == 2
+    assert [(e["index"], *e["errors"]) for e in result.errors] == [
+        (2, "destination_region"),
+        (3, "dataset"),
+    ]
+
+
 def test_a_revoked_source_is_refused(source, privacy_officer):
     services.telemetry_source_revoke(actor=privacy_officer, source=source, reason="leaked")
     source.refresh_from_db()
