@@ -226,14 +226,6 @@ BASELINE_CACHE_LIMIT = 50_000
 _baseline_cache: dict[tuple[str, dt.datetime], tuple[float, Baseline | None]] = {}
 
 
-def _hour_totals(candidates: set[tuple[str, dt.datetime]]) -> dict[tuple[str, dt.datetime], int]:
-    """The stored totals (this batch included) of the batch's actor-hours (one query)."""
-    rows = ActorVolumeHourly.objects.filter(
-        actor__in={a for a, _ in candidates}, hour__in={h for _, h in candidates}
-    ).values_list("actor", "hour", "bytes")
-    return {(a, h): size for a, h, size in rows if (a, h) in candidates}
-
-
 def _baselines(
     wanted: set[tuple[str, dt.datetime]],
 ) -> dict[tuple[str, dt.datetime], Baseline | None]:
@@ -265,15 +257,14 @@ def _baselines(
     return found
 
 
-def _volume_alerts(totals, now: dt.datetime) -> list[AnomalyAlert]:
+def _volume_alerts(
+    hour_totals: dict[tuple[str, dt.datetime], int], now: dt.datetime
+) -> list[AnomalyAlert]:
     """Hours of this batch whose (updated) totals stand far above the actor's baseline."""
     k = settings.TELEMETRY_ANOMALY_MAD_K
     min_bytes = settings.TELEMETRY_ANOMALY_MIN_BYTES
     min_points = settings.TELEMETRY_ANOMALY_MIN_HOURS
-    candidates = {key for key, (_, size, _) in totals.items() if size > 0}
-    if not candidates:
-        return []
-    observed_by_key = {k_: v for k_, v in _hour_totals(candidates).items() if v >= min_bytes}
+    observed_by_key = {k_: v for k_, v in hour_totals.items() if v >= min_bytes}
     baselines = _baselines(set(observed_by_key)) if observed_by_key else {}
     found = []
     for (actor, hour), observed in sorted(observed_by_key.items()):
@@ -345,8 +336,7 @@ def detect(stored, *, now: dt.datetime, index: policy.PolicyIndex) -> Raised:
     candidates = _new_place_alerts(seen, known, now, index)
     rollups.footprints_add(_to_write(seen, known))
     _remember(seen, before)
-    totals = rollups.actor_volumes_add(stored)
-    candidates += _volume_alerts(totals, now)
+    candidates += _volume_alerts(rollups.actor_volumes_add(stored), now)
     alerts = _insert(candidates) if candidates else []
     notices.alerts_raised(alerts)
     return Raised(

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 
 import orjson
 from django.db import connection, models
+from django.db.models.expressions import Col
 
 ROWS_PER_STATEMENT = 500  # SQLite: rows per VALUES statement
 
@@ -41,8 +42,12 @@ def _adapt(value):
     return value
 
 
+def _field(model: type[models.Model], column: str) -> models.Field:
+    return next(f for f in model._meta.concrete_fields if f.column == column)
+
+
 def _sql_type(model: type[models.Model], column: str) -> str:
-    field = next(f for f in model._meta.concrete_fields if f.column == column)
+    field = _field(model, column)
     if isinstance(field, models.JSONField):
         return "jsonb"
     db_type = field.db_type(connection)
@@ -103,7 +108,24 @@ def insert(
             cursor.execute(sql, [_adapt(value) for row in chunk for value in row])
             if returning:
                 found += cursor.fetchall()
-    return found
+    return _converted(model, returning, found)
+
+
+def _converted(model: type[models.Model], columns: Sequence[str], rows: list[tuple]) -> list:
+    """Returned values as the ORM would give them (SQLite returns datetimes as text)."""
+    converters = []
+    for i, column in enumerate(columns):
+        field = _field(model, column)
+        expression = Col(model._meta.db_table, field)
+        for convert in connection.ops.get_db_converters(expression):
+            converters.append((i, convert, expression))
+    if not converters:
+        return rows
+    rows = [list(row) for row in rows]
+    for row in rows:
+        for i, convert, expression in converters:
+            row[i] = convert(row[i], expression, connection)
+    return [tuple(row) for row in rows]
 
 
 def update(
@@ -149,12 +171,14 @@ def upsert(
     latest: Sequence[str] = (),
     earliest: Sequence[str] = (),
     replace: Sequence[str] = (),
-) -> None:
+    returning: Sequence[str] = (),
+) -> list[tuple]:
     """Insert rows, or on a key conflict: add `add` columns, keep the max of `latest`, the min
-    of `earliest`, and overwrite `replace` (columns by their db names)."""
+    of `earliest`, and overwrite `replace` (columns by their db names). Returns the
+    `returning` columns of every row as it stands after the statement."""
     rows = sorted(rows, key=lambda row: tuple(str(row[k]) for k in keys))
     if not rows:
-        return
+        return []
     table = q(model._meta.db_table)
     columns = list(rows[0])
     sets = [f"{q(c)} = {table}.{q(c)} + excluded.{q(c)}" for c in add]
@@ -170,9 +194,10 @@ def upsert(
     ]
     sets += [f"{q(c)} = excluded.{q(c)}" for c in replace]
     action = f"DO UPDATE SET {', '.join(sets)}" if sets else "DO NOTHING"
-    insert(
+    return insert(
         model,
         columns,
         [tuple(row[c] for c in columns) for row in rows],
         suffix=f"ON CONFLICT ({', '.join(q(k) for k in keys)}) {action}",
+        returning=returning,
     )

@@ -63,13 +63,14 @@ def hour_of(at: dt.datetime) -> dt.datetime:
     return at.replace(minute=0, second=0, microsecond=0)
 
 
-def actor_volumes_add(stored: Iterable) -> dict[tuple[str, dt.datetime], list[int]]:
-    """Add stored events to the hourly per-actor volumes; returns this batch's totals."""
+def actor_volumes_add(stored: Iterable) -> dict[tuple[str, dt.datetime], int]:
+    """Add stored events to the hourly per-actor volumes; returns the bytes now stored (this
+    batch and every other before it) of each actor-hour to which this batch added bytes."""
     totals: dict[tuple[str, dt.datetime], list[int]] = {}
     for e in stored:
         if e.actor:
             _add(totals, (e.actor, hour_of(e.occurred_at)), 1, e.bytes, e.records)
-    upsert(
+    rows = upsert(
         ActorVolumeHourly,
         keys=["actor", "hour"],
         rows=(
@@ -77,8 +78,9 @@ def actor_volumes_add(stored: Iterable) -> dict[tuple[str, dt.datetime], list[in
             for (actor, hour), (n, size, records) in totals.items()
         ),
         add=["events", "bytes", "records"],
+        returning=["actor", "hour", "bytes"],
     )
-    return totals
+    return {(a, h): size for a, h, size in rows if totals[(a, h)][1] > 0}
 
 
 def footprints_add(seen: dict[tuple[str, str, str], list]) -> None:
