@@ -77,6 +77,19 @@ def _columns_of(model: type[models.Model], columns: tuple[str, ...]) -> str:
     return f"{values} FROM (SELECT %s::jsonb AS doc) AS d, ROWS FROM ({unpack}) AS x({aliases})"
 
 
+def _server_binding_cursor():
+    """A cursor that sends its parameters apart from the statement (the project's connections
+    bind them into the SQL text): PostgreSQL then takes a batch's JSON document as it is
+    instead of scanning it as a quoted literal, and the client does not quote it."""
+    from django.db.backends.postgresql.base import ServerBindingCursor
+
+    connection.ensure_connection()
+    raw = ServerBindingCursor(connection.connection)
+    if connection.queries_logged:
+        return connection.make_debug_cursor(raw)
+    return connection.make_cursor(raw)
+
+
 def insert(
     model: type[models.Model],
     columns: Sequence[str],
@@ -93,14 +106,15 @@ def insert(
     names = ", ".join(q(c) for c in columns)
     back = f" RETURNING {', '.join(q(c) for c in returning)}" if returning else ""
     found: list[tuple] = []
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
+    if connection.vendor == "postgresql":
+        with _server_binding_cursor() as cursor:
             cursor.execute(
                 f"INSERT INTO {table} ({names}) SELECT {_columns_of(model, tuple(columns))} "
                 f"{suffix}{back}",
                 [_by_column(rows)],
             )
             return cursor.fetchall() if returning else []
+    with connection.cursor() as cursor:
         placeholder = "(" + ", ".join(["%s"] * len(columns)) + ")"
         for start in range(0, len(rows), ROWS_PER_STATEMENT):
             chunk = rows[start : start + ROWS_PER_STATEMENT]
