@@ -103,21 +103,27 @@ class RawBodyParser(parsers.BaseParser):
         return body
 
 
+def _as_items(data) -> list:
+    if isinstance(data, dict) and isinstance(data.get("events"), list):
+        return data["events"]
+    return data if isinstance(data, list) else [data]
+
+
 def parse_events(body: bytes, content_type: str) -> list:
     """A JSON array (or {"events": [...]}), else NDJSON: one event per line. A line that is not
     JSON becomes that item's error; a broken array is the request's error."""
-    if "ndjson" not in content_type and "jsonl" not in content_type:
+    ndjson = "ndjson" in content_type or "jsonl" in content_type
+    if not ndjson:
         try:  # the common case, parsed in C straight from the bytes
             data = orjson.loads(body)
         except orjson.JSONDecodeError:
-            pass  # not one JSON document (NDJSON, bad UTF-8, a huge number): read it below
+            pass  # NDJSON, bad UTF-8, a number beyond 64 bits, NaN, broken JSON: read below
         else:
-            if isinstance(data, list):
-                return data
+            if isinstance(data, (list, dict)):
+                return _as_items(data)
     text = body.decode("utf-8", errors="replace").strip()
     if not text:
         raise exceptions.ValidationError({"events": "The body is empty."})
-    ndjson = "ndjson" in content_type or "jsonl" in content_type
     if not ndjson and text[0] in "[{":
         try:
             data = json.loads(text)
@@ -125,9 +131,7 @@ def parse_events(body: bytes, content_type: str) -> list:
             if text[0] == "[":
                 raise exceptions.ValidationError({"events": f"Not valid JSON: {exc}"}) from None
         else:
-            if isinstance(data, dict) and isinstance(data.get("events"), list):
-                return data["events"]
-            return data if isinstance(data, list) else [data]
+            return _as_items(data)
     items = []
     for line in text.splitlines():
         if not line.strip():

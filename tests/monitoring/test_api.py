@@ -67,6 +67,27 @@ def test_a_body_that_is_not_utf8_is_read_with_replacements(telemetry_client, eu_
     assert TelemetryEvent.objects.get().actor == "caf\ufffd"
 
 
+@pytest.mark.parametrize(
+    "shape", ["array", "wrapped", "one object", "lines as JSON", "lines as NDJSON"]
+)
+def test_each_body_shape_is_read(telemetry_client, eu_dataset, shape):
+    a, b = event(), event(dest="aws:us-east-1")
+    body, content_type = {
+        "array": (json.dumps([a, b]), "application/json"),
+        "wrapped": (json.dumps({"events": [a, b]}), "application/json"),
+        "one object": (json.dumps(a), "application/json"),
+        "lines as JSON": (f"{json.dumps(a)}\n{json.dumps(b)}\n", "application/json"),
+        "lines as NDJSON": (f"{json.dumps(a)}\n{json.dumps(b)}\n", "application/x-ndjson"),
+    }[shape]
+    response = telemetry_client.post(EVENTS_URL, body, content_type=content_type)
+    assert response.status_code == 200, response.content
+    sent = [a] if shape == "one object" else [a, b]
+    assert response.json()["stored"] == len(sent)
+    assert set(TelemetryEvent.objects.values_list("client_id", flat=True)) == {
+        e["id"] for e in sent
+    }
+
+
 def test_a_broken_json_array_is_a_400(telemetry_client):
     response = telemetry_client.post(EVENTS_URL, '[{"id": 1', content_type="application/json")
     assert response.status_code == 400
