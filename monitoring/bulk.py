@@ -1,9 +1,10 @@
 """Bulk SQL that the ORM does not offer: additive upserts, and inserts by columns.
 
-On PostgreSQL the rows travel as one JSON parameter, an array per column, unpacked by
-`ROWS FROM (jsonb_array_elements_text(...), ...)`: encoding one document is far cheaper than
-adapting rows x columns parameters, which is where bulk_create spends its time on large batches
-(its UNNEST path quotes every array element with a regular expression). On SQLite they travel as VALUES rows, in chunks under its parameter limit.
+On PostgreSQL the rows travel as one JSON parameter (encoded by orjson, bound server-side), an
+array per column, unpacked by `ROWS FROM (jsonb_array_elements_text(...), ...)`: encoding one
+document is far cheaper than adapting rows x columns parameters, which is where bulk_create
+spends its time on large batches (its UNNEST path quotes every array element with a regular
+expression). On SQLite they travel as VALUES rows, in chunks under its parameter limit.
 `INSERT ... ON CONFLICT (key) DO UPDATE SET n = t.n + excluded.n` is the same on both, adds
 concurrent batches together without a read, and rows are sorted by key so that two batches
 touching the same rows lock them in the same order and never deadlock.
