@@ -78,6 +78,24 @@ def token_client(db):
     return make
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """pytest-django's test database, dropped cleanly: a connection still open at the end
+    (a pooled one left by a thread, a server a test started) would make PostgreSQL refuse to
+    drop it, and the database would stay behind on the server."""
+    yield
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    connection.close()
+
+
 @receiver(connection_created)
 def _allow_ledger_truncate_between_tests(sender, connection, **kwargs):
     """Django resets the database between transactional tests with TRUNCATE, which the
