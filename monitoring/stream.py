@@ -60,7 +60,7 @@ def stream_append(messages: list[Message]) -> list[int]:
         returning=("seq",),
     )
     seqs = sorted(seq for (seq,) in rows)
-    first, last = min(seqs), max(seqs)
+    first, last = seqs[0], seqs[-1]
     transaction.on_commit(lambda: announce(first, last))
     return seqs
 
