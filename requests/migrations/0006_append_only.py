@@ -1,0 +1,11 @@
+# Operations are added as the work that needs them lands.
+
+from django.db import migrations
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("workflows", "0005_subject_verification"),
+    ]
+
+    operations = []
