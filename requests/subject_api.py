@@ -335,8 +335,8 @@ class SubjectRequestViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewS
     def report(self, request, pk=None):
         """Tasks, row counts, model decisions and the package's manifest."""
         target = self.get_object()
-        tasks = target.tasks.select_related("request", "owner")
-        package = getattr(target, "package", None)
+        tasks = selectors.tasks_of(request.user, target).select_related("owner")
+        package = selectors.package_of(request.user, target)
         return Response(
             {
                 "request": self._fresh(target),
@@ -372,7 +372,8 @@ class SubjectTaskViewSet(viewsets.ReadOnlyModelViewSet):
     def retrieve(self, request, *args, **kwargs):
         task = self.get_object()
         body = self.get_serializer(task).data
-        body["identifiers"] = subjects.identifiers_for_task(task)
+        shown = selectors.shows_identifiers(request.user, task)
+        body["identifiers"] = subjects.identifiers_for_task(task) if shown else None
         return Response(body)
 
     @extend_schema(
@@ -418,11 +419,7 @@ class MlDecisionViewSet(viewsets.ReadOnlyModelViewSet):
     filterset_fields = ["request", "decision"]
 
     def get_queryset(self):
-        user = self.request.user
-        rows = MlPropagationDecision.objects.order_by("id")
-        if user.has_perm("workflows.change_subjectrequest"):
-            return rows
-        return rows.filter(request__tasks__owner=user).distinct()
+        return selectors.ml_decisions_for(self.request.user).order_by("id")
 
     @extend_schema(request=DecideSerializer, responses=MlDecisionSerializer)
     @action(detail=True, methods=["post"])
@@ -449,11 +446,7 @@ class DatasetConnectorViewSet(
     permission_classes = [permissions.IsAuthenticated, WorksSubjectTasks]
 
     def get_queryset(self):
-        user = self.request.user
-        rows = DatasetConnector.objects.select_related("dataset").order_by("dataset__slug")
-        if user.has_perm("workflows.change_subjectrequest"):
-            return rows
-        return rows.filter(dataset__owner=user)
+        return selectors.connectors_for(self.request.user).order_by("dataset__slug")
 
 
 # --- Public endpoints (no sign-in) ----------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
@@ -13,6 +14,8 @@ from governance.notifications import jurisdictions_of
 from requests.models.subjects import (
     OPEN_STATUSES,
     DatasetConnector,
+    MlPropagationDecision,
+    SubjectPackage,
     SubjectRequest,
     SubjectTask,
     TaskStatus,
@@ -40,18 +43,51 @@ def candidate_datasets(request: SubjectRequest) -> list[Dataset]:
     return [d for d in datasets if not declared.get(d.pk) or kinds & set(declared[d.pk])]
 
 
-def requests_for(user) -> QuerySet[SubjectRequest]:
-    """The requests a person may list: every one for the read-only roles and officers who
-    answer for all; an officer given jurisdictions sees theirs."""
-    rows = SubjectRequest.objects.select_related("jurisdiction", "duplicate_of")
+@dataclass(frozen=True)
+class ManagedScope:
+    """The subject requests a person manages: every one, those of some jurisdictions, or none.
+
+    The one rule behind every staff read of requests, tasks, model decisions, connectors and
+    packages: an officer given jurisdictions manages theirs; one given none answers for all."""
+
+    everything: bool = False
+    jurisdictions: frozenset[str] = frozenset()
+
+    def condition(self, via: str = "") -> Q:
+        """The filter on rows whose `via` path leads to a request (or "" for requests)."""
+        return Q(**{f"{via}jurisdiction_id__in": sorted(self.jurisdictions)})
+
+
+def managed_scope(user) -> ManagedScope:
+    """Which requests this person manages (their jurisdictions read once)."""
     if user.is_superuser:
+        return ManagedScope(everything=True)
+    if not user.has_perm("workflows.change_subjectrequest"):
+        return ManagedScope()
+    mine = jurisdictions_of(user)
+    return ManagedScope(everything=mine is None, jurisdictions=frozenset(mine or ()))
+
+
+def requests_for(user) -> QuerySet[SubjectRequest]:
+    """The requests a person may list: the ones they manage; every one for the read-only roles
+    (executives, auditors), who never see identifiers."""
+    rows = SubjectRequest.objects.select_related("jurisdiction", "duplicate_of")
+    scope = managed_scope(user)
+    if scope.everything:
         return rows
-    if user.has_perm("workflows.change_subjectrequest"):
-        mine = jurisdictions_of(user)
-        return rows if mine is None else rows.filter(jurisdiction_id__in=mine)
+    if scope.jurisdictions:
+        return rows.filter(scope.condition())
     if user.has_perm("workflows.view_subjectrequest"):
         return rows
     return rows.none()
+
+
+def _owned_or_managed(user, owned: Q, via: str) -> Q | None:
+    """`owned`, or a request in the person's scope; None when every row is theirs to see."""
+    scope = managed_scope(user)
+    if scope.everything:
+        return None
+    return owned | scope.condition(via) if scope.jurisdictions else owned
 
 
 def _task_count(tasks: QuerySet[SubjectTask]) -> Coalesce:
@@ -88,11 +124,59 @@ def count_tasks(requests: list[SubjectRequest]) -> list[SubjectRequest]:
 
 
 def tasks_for(user) -> QuerySet[SubjectTask]:
-    """A data owner's queue: the tasks of their datasets (officers see every task)."""
+    """The tasks a person may see: their own datasets' tasks, and those of the requests they
+    manage (an officer of another jurisdiction sees none of them)."""
     rows = SubjectTask.objects.select_related("request", "request__jurisdiction")
-    if user.has_perm("workflows.change_subjectrequest"):
+    visible = _owned_or_managed(user, Q(owner=user), "request__")
+    return rows if visible is None else rows.filter(visible)
+
+
+def tasks_of(user, request: SubjectRequest) -> QuerySet[SubjectTask]:
+    """One request's tasks, for a person who may read the request (a report, its page)."""
+    readable = requests_for(user).filter(pk=request.pk).values("pk")
+    return SubjectTask.objects.filter(request__in=readable).select_related("request")
+
+
+def ml_decisions_for(user) -> QuerySet[MlPropagationDecision]:
+    """Model decisions of erasures: of requests where the person owns a task, or manages."""
+    rows = MlPropagationDecision.objects.select_related("request")
+    owns = Exists(SubjectTask.objects.filter(request=OuterRef("request"), owner=user))
+    visible = _owned_or_managed(user, Q(owns), "request__")
+    return rows if visible is None else rows.filter(visible)
+
+
+def connectors_for(user) -> QuerySet[DatasetConnector]:
+    """Connectors of the person's own datasets, and of the datasets that answer the requests
+    they manage: about subjects of their jurisdictions, or of unrecorded ones (as discovery
+    decides in candidate_datasets)."""
+    rows = DatasetConnector.objects.select_related("dataset")
+    scope = managed_scope(user)
+    if scope.everything:
         return rows
-    return rows.filter(owner=user)
+    visible = Q(dataset__owner=user)
+    if scope.jurisdictions:
+        places = Dataset.subject_jurisdictions.through.objects.filter(dataset=OuterRef("dataset"))
+        mine = places.filter(jurisdiction__in=sorted(scope.jurisdictions))
+        visible |= Q(Exists(mine)) | ~Q(Exists(places))
+    return rows.filter(visible)
+
+
+def packages_for(user) -> QuerySet[SubjectPackage]:
+    """The answers (export or certificate) of the requests a person may read."""
+    return SubjectPackage.objects.filter(request__in=requests_for(user).values("pk"))
+
+
+def package_of(user, request: SubjectRequest) -> SubjectPackage | None:
+    """A request's package, if this person may read the request."""
+    return packages_for(user).filter(request=request).first()
+
+
+def shows_identifiers(user, task: SubjectTask) -> bool:
+    """Who the subject is: only the task's owner and the officers who manage its request."""
+    if task.owner_id == user.pk:
+        return True
+    scope = managed_scope(user)
+    return scope.everything or task.request.jurisdiction_id in scope.jurisdictions
 
 
 def open_tasks_for(user) -> QuerySet[SubjectTask]:

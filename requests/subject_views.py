@@ -18,7 +18,6 @@ from requests import subject_selectors as selectors
 from requests import subject_uploads, subjects
 from requests.models.subjects import (
     OPEN_STATUSES,
-    MlPropagationDecision,
     SubjectRequest,
     SubjectRequestStatus,
     SubjectTask,
@@ -110,10 +109,10 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "req": target,
         "days_left": selectors.days_left(target) if target.is_open else None,
         "identifiers": target.identifiers if manages else None,
-        "tasks": target.tasks.select_related("owner"),
+        "tasks": selectors.tasks_of(request.user, target).select_related("owner"),
         "decisions": target.ml_decisions.all(),
         "events": target.events.order_by("at", "id"),
-        "package": getattr(target, "package", None),
+        "package": selectors.package_of(request.user, target),
         "manages": manages,
         "reason_form": ReasonForm(),
         "optional_form": OptionalReasonForm(),
@@ -201,7 +200,9 @@ def task_detail(request: HttpRequest, pk: int) -> HttpResponse:
     context = {
         "task": task,
         "req": task.request,
-        "identifiers": subjects.identifiers_for_task(task),
+        "identifiers": subjects.identifiers_for_task(task)
+        if selectors.shows_identifiers(request.user, task)
+        else None,
         "form": form,
         "decisions": decisions,
         "ml_form": MlDecisionForm(),
@@ -228,7 +229,7 @@ def task_retry(request: HttpRequest, pk: int) -> HttpResponse:
 @works_tasks
 def ml_decide(request: HttpRequest, pk: int) -> HttpResponse:
     """Record what happens to one model trained on erased data."""
-    decision = get_object_or_404(MlPropagationDecision, pk=pk)
+    decision = get_object_or_404(selectors.ml_decisions_for(request.user), pk=pk)
     form = MlDecisionForm(request.POST)
     try:
         if not form.is_valid():
