@@ -4,7 +4,9 @@ Nothing set: SQLite, an in-memory channel layer and Celery tasks run in-process,
 DATABASE_URL + REDIS_URL set: PostgreSQL, Redis channel layer and broker, a separate worker.
 """
 
+import base64
 import datetime as dt
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -340,10 +342,27 @@ EXCEPTION_MAX_DAYS = {"art49": 30, "consent": 90, "default": 365}
 # Requester and reviewers are reminded this many days before an active exception ends.
 EXCEPTION_EXPIRY_NOTICE_DAYS = env.list("EXCEPTION_EXPIRY_NOTICE_DAYS", cast=int, default=[7, 1])
 
+
+# --- Keys of their own ---------------------------------------------------------------------
+def _own_key(name: str, debug_default: str) -> str:
+    """A key of its own from the environment. Debug derives one from SECRET_KEY; production
+    refuses to start without it, since a key that follows SECRET_KEY changes (and loses sealed
+    data, pseudonyms or signatures) whenever SECRET_KEY is rotated."""
+    if DEBUG:
+        return env.str(name, default=debug_default)
+    value = env.str(name, default="").strip()
+    if not value or value == SECRET_KEY:
+        raise ImproperlyConfigured(
+            f"DJANGO_DEBUG=0 needs {name} in the environment, a key of its own (not SECRET_KEY)"
+        )
+    return value
+
+
 # --- Data-subject requests ----------------------------------------------------------------
-# The key that seals subjects' identifiers and exports at rest (Fernet, derived by hashing);
-# changing it makes earlier sealed data unreadable, so set it once per deployment.
-SUBJECT_DATA_KEY = env.str("SUBJECT_DATA_KEY", default=SECRET_KEY)
+# The keys that seal subjects' identifiers and exports at rest (Fernet, derived by hashing),
+# separated by commas: the first seals, every one unseals. To rotate, put a new key first, run
+# `manage.py rotate_subject_key`, then drop the old one. A value no key opens is an error.
+SUBJECT_DATA_KEY = _own_key("SUBJECT_DATA_KEY", SECRET_KEY)
 # Jurisdictions with no statutory period get this house deadline (calendar days).
 SUBJECT_REQUEST_DEFAULT_DAYS = env.int("SUBJECT_REQUEST_DEFAULT_DAYS", default=30)
 SUBJECT_VERIFICATION_MINUTES = env.int("SUBJECT_VERIFICATION_MINUTES", default=60 * 24)
@@ -367,13 +386,25 @@ SUBJECT_REQUESTS_QUEUE = env.str("SUBJECT_REQUESTS_QUEUE", default="")
 SUBJECT_INTAKE_RATE = env.str("SUBJECT_INTAKE_RATE", default="10/hour")
 
 # --- Ledger -------------------------------------------------------------------------------
-# Ed25519 seed (32 bytes, base64) that signs ledger checkpoints; without it, HMAC-SHA256 keyed
+# Ed25519 seed (32 bytes, base64) that signs ledger checkpoints and exports; debug derives one
 # from SECRET_KEY. Generate one with: python -c "import os,base64;print(base64.b64encode(os.urandom(32)).decode())"
-LEDGER_SIGNING_KEY = env.str("LEDGER_SIGNING_KEY", default="")
+LEDGER_SIGNING_KEY = _own_key(
+    "LEDGER_SIGNING_KEY",
+    base64.b64encode(
+        hashlib.sha256(b"locus-ledger-signing:" + SECRET_KEY.encode()).digest()
+    ).decode(),
+)
+try:
+    if len(base64.b64decode(LEDGER_SIGNING_KEY, validate=True)) != 32:
+        raise ValueError
+except ValueError as exc:
+    raise ImproperlyConfigured(
+        "LEDGER_SIGNING_KEY must be base64 of a 32-byte Ed25519 seed"
+    ) from exc
 # Public keys (base64) of earlier signing keys whose checkpoints stay trusted after a rotation.
 LEDGER_TRUSTED_PUBLIC_KEYS = env.list("LEDGER_TRUSTED_PUBLIC_KEYS", default=[])
 # The key of the pseudonyms that stand for people in the ledger (never their identifiers).
-LEDGER_PSEUDONYM_KEY = env.str("LEDGER_PSEUDONYM_KEY", default=SECRET_KEY)
+LEDGER_PSEUDONYM_KEY = _own_key("LEDGER_PSEUDONYM_KEY", SECRET_KEY)
 
 # --- Telemetry ----------------------------------------------------------------------------
 # One ingest request: at most this many events and this many bytes (413 beyond).

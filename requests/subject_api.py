@@ -104,7 +104,7 @@ class SubjectRequestSerializer(serializers.ModelSerializer):
         """Only the officers who manage the request see who the subject is."""
         if not hasattr(self, "_manages"):  # one check per answer, not a query per row
             self._manages = subjects.manager_check(self.context["request"].user)
-        return obj.identifiers if self._manages(obj) else None
+        return obj.identifiers_shown if self._manages(obj) else None
 
 
 class IntakeSerializer(serializers.Serializer):

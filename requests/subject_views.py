@@ -108,7 +108,7 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
     context = {
         "req": target,
         "days_left": selectors.days_left(target) if target.is_open else None,
-        "identifiers": target.identifiers if manages else None,
+        "identifiers": target.identifiers_shown if manages else None,
         "tasks": selectors.tasks_of(request.user, target).select_related("owner"),
         "decisions": target.ml_decisions.all(),
         "events": target.events.order_by("at", "id"),

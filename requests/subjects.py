@@ -53,6 +53,7 @@ from requests.models.subjects import (
     seal,
     seal_bytes,
 )
+from requests.sealing import SealedDataUnreadable
 
 S = SubjectRequestStatus
 OPEN = frozenset(OPEN_STATUSES)
@@ -653,7 +654,10 @@ def connector_run(*, task_id: int) -> str:
         _release(task, "")
         return "request-not-in-progress"
     connector = getattr(task.dataset, "connector", None) if task.dataset else None
-    identifier = task.request.identifiers.get(connector.identifier_kind) if connector else None
+    try:
+        identifier = task.request.identifiers.get(connector.identifier_kind) if connector else None
+    except SealedDataUnreadable as exc:  # a key problem: the owner and the log are told
+        return _failed(task, exc, transient=False)
     if connector is None or not connector.automatic or not identifier:
         _to_manual(task, "No connector or no identifier it can look up: answer by hand")
         return "manual"
@@ -1183,4 +1187,4 @@ def _requeue_lost(now: dt.datetime) -> int:
 
 def identifiers_for_task(task: SubjectTask) -> dict[str, str]:
     """What a task's owner needs to find the subject's data by hand (need to know only)."""
-    return task.request.identifiers
+    return task.request.identifiers_shown

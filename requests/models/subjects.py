@@ -7,45 +7,18 @@ the ledger and the timeline, the subject appears only as a keyed pseudonym.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import json
-
-from cryptography.fernet import Fernet, InvalidToken
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
 from catalog.models import AppendOnly, Dataset, Jurisdiction
 from governance.models import TrainingRun
+from requests.sealing import UNREADABLE, SealedDataUnreadable, unseal
 
-
-def _fernet() -> Fernet:
-    secret = settings.SUBJECT_DATA_KEY.encode()
-    return Fernet(base64.urlsafe_b64encode(hashlib.sha256(b"locus-subject:" + secret).digest()))
-
-
-def seal(document) -> str:
-    """Encrypt a JSON-serialisable document for storage."""
-    return _fernet().encrypt(json.dumps(document, default=str).encode()).decode()
-
-
-def unseal(token: str, default=None):
-    """Decrypt what `seal` stored; the default when empty or when the key has changed."""
-    if not token:
-        return default
-    try:
-        return json.loads(_fernet().decrypt(token.encode()))
-    except InvalidToken:
-        return default
-
-
-def seal_bytes(data: bytes) -> bytes:
-    return _fernet().encrypt(data)
-
-
-def unseal_bytes(data: bytes) -> bytes:
-    return _fernet().decrypt(bytes(data))
+# Sealing lives in requests.sealing; these names stay importable from here.
+from requests.sealing import seal as seal
+from requests.sealing import seal_bytes as seal_bytes
+from requests.sealing import unseal_bytes as unseal_bytes
 
 
 class SubjectRequestType(models.TextChoices):
@@ -189,11 +162,23 @@ class SubjectRequest(models.Model):
 
     @property
     def identifiers(self) -> dict:
-        return unseal(self.sealed, {}).get("identifiers", {})
+        """The subject's identifiers; raises SealedDataUnreadable when no key opens them."""
+        return unseal(self.sealed, {}, what=f"identifiers of {self.reference}").get(
+            "identifiers", {}
+        )
+
+    @property
+    def identifiers_shown(self) -> dict:
+        """The identifiers as a page or answer shows them: a stated "cannot be decrypted"
+        (already logged) in place of identifiers no key opens."""
+        try:
+            return self.identifiers
+        except SealedDataUnreadable:
+            return {"sealed identifiers": UNREADABLE}
 
     @property
     def details(self) -> str:
-        return unseal(self.sealed, {}).get("details", "")
+        return unseal(self.sealed, {}, what=f"details of {self.reference}").get("details", "")
 
     @property
     def email(self) -> str:
@@ -257,6 +242,20 @@ class DatasetConnector(models.Model):
     mask_columns = models.JSONField(default=list, blank=True)
     enabled = models.BooleanField(default=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Each change to what the connector reaches is a new version, which runs only once a
+    # privacy officer has approved that very version (on the ledger).
+    version = models.PositiveIntegerField(default=1, editable=False)
+    approved_version = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+    )
+    approved_by_name = models.CharField(max_length=150, blank=True, editable=False)
+    approved_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} for {self.dataset_id}"
@@ -264,6 +263,11 @@ class DatasetConnector(models.Model):
     @property
     def automatic(self) -> bool:
         return self.enabled and self.kind == ConnectorKind.SQL
+
+    @property
+    def approved(self) -> bool:
+        """Its current version is the one a privacy officer approved."""
+        return self.approved_version == self.version
 
 
 class TaskStatus(models.TextChoices):
@@ -317,7 +321,7 @@ class SubjectTask(models.Model):
 
     @property
     def export_rows(self) -> list[dict]:
-        return unseal(self.export_sealed, [])
+        return unseal(self.export_sealed, [], what=f"export of task {self.pk}")
 
 
 class MlDecision(models.TextChoices):
