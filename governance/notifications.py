@@ -50,34 +50,48 @@ def notify_many(notices: Iterable[tuple[Iterable, str, str, str, str]]) -> list[
 
 
 def email_later(ids: list[int]) -> None:
-    """Queue the e-mail task (on commit). With the broker down the notifications stay unsent
-    rows for the periodic sweep: the change that caused them has committed, and its request
-    must not fail because a mail could not be queued."""
+    """Queue the notifications' e-mail task (on commit)."""
     from governance.tasks import notifications_email
 
+    delay_or_leave_for_sweep(notifications_email, ids, what="notifications")
+
+
+def delay_or_leave_for_sweep(task, ids: list[int], *, what: str) -> None:
+    """Queue task(ids) for rows that wait to be e-mailed. With the broker down they stay
+    unsent rows for the periodic sweep: the change that made them has committed, and its
+    request must not fail because a mail could not be queued."""
     try:
-        notifications_email.delay(ids)
+        task.delay(ids)
     except BrokerUnavailable:
-        log.warning("Broker unavailable: notifications %s wait for the sweep", ids, exc_info=True)
+        log.warning("Broker unavailable: %s %s wait for the sweep", what, ids, exc_info=True)
+
+
+def mail_send(*, subject: str, body: str, to: str) -> str:
+    """Hand one e-mail to the mail server: "" when it took it, else the error's name (never
+    its text, which may quote the address). The caller leaves its row for the sweep."""
+    try:
+        send_mail(subject=subject, message=body, from_email=None, recipient_list=[to])
+    except OSError as exc:  # smtplib's errors are OSErrors, as are refused connections
+        log.warning("The mail server did not take a message (%s): left for the sweep",
+                    type(exc).__name__)  # fmt: skip
+        return type(exc).__name__
+    return ""
 
 
 def notifications_send_email(ids: Iterable[int]) -> int:
     """E-mail every notification of ids not yet e-mailed; returns how many went out.
 
     Each one is marked sent only after the mail server took it: a crash in between sends it
-    twice, never zero times."""
+    twice, never zero times. When the server fails, the rest wait for the sweep."""
     sent = 0
     pending = Notification.objects.filter(pk__in=list(ids), emailed_at__isnull=True)
     for note in pending.select_related("recipient"):
         address = note.recipient.email
         if address:
             link = f"{settings.SITE_URL.rstrip('/')}{note.url}" if note.url else ""
-            send_mail(
-                subject=f"[Locus] {note.title}",
-                message="\n\n".join(part for part in (note.body, link) if part),
-                from_email=None,
-                recipient_list=[address],
-            )
+            body = "\n\n".join(part for part in (note.body, link) if part)
+            if mail_send(subject=f"[Locus] {note.title}", body=body, to=address):
+                break
             sent += 1
         Notification.objects.filter(pk=note.pk, emailed_at__isnull=True).update(
             emailed_at=timezone.now()

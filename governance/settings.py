@@ -260,6 +260,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "requests.tasks.exceptions_due",
         "schedule": env.float("EXCEPTIONS_DUE_SECONDS", default=60.0),
     },
+    "subject-mail-sweep": {
+        "task": "requests.tasks.subject_mail_sweep",
+        "schedule": 120.0,
+    },
     "subject-requests-sla": {
         "task": "requests.tasks.subject_sla_watch",
         "schedule": env.float("SUBJECT_SLA_SECONDS", default=900.0),

@@ -18,7 +18,6 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.mail import send_mail
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
@@ -55,6 +54,7 @@ from requests.models.subjects import (
 )
 from requests.sealing import SealedDataUnreadable
 
+from requests.subject_mail import subject_mail_queue
 S = SubjectRequestStatus
 OPEN = frozenset(OPEN_STATUSES)
 MAX_IDENTIFIER_LENGTH = 200
@@ -195,15 +195,8 @@ def _queue(task_name: str, *args) -> None:
 
 
 def _mail_subject(request: SubjectRequest, subject: str, body: str) -> None:
-    """E-mail the data subject after the commit (they have no account to notify)."""
-    address = request.email
-
-    def send():
-        send_mail(subject=f"[{request.reference}] {subject}", message=body, from_email=None,
-                  recipient_list=[address])  # fmt: skip
-
-    if address:
-        transaction.on_commit(send)
+    """E-mail the data subject (they have no account to notify): a row now, sent on commit."""
+    subject_mail_queue(request=request, subject=subject, body=body)
 
 
 def _url(name: str, *args) -> str:

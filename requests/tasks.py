@@ -55,3 +55,19 @@ def subject_sla_watch() -> dict[str, int]:
     from requests.subjects import subject_sla_watch as watch
 
     return watch()
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def subject_mail_send(ids: list[int]) -> int:
+    """E-mail these subject mails (queued on commit by requests.subject_mail)."""
+    from requests.subject_mail import subject_mail_deliver
+
+    return subject_mail_deliver(ids)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def subject_mail_sweep() -> int:
+    """Send the subject e-mails a failure left unsent (periodic)."""
+    from requests.subject_mail import subject_mail_deliver, subject_mail_unsent_ids
+
+    return subject_mail_deliver(subject_mail_unsent_ids())

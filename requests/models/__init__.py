@@ -1,5 +1,6 @@
 """Workflow tables: transfer exceptions (and, beside them, data-subject requests)."""
 
+from requests.models.mail import SubjectMail
 from requests.models.subjects import (
     DatasetConnector,
     MlPropagationDecision,
@@ -31,6 +32,7 @@ __all__ = [
     "MlPropagationDecision",
     "RiskLevel",
     "SubjectEvent",
+    "SubjectMail",
     "SubjectPackage",
     "SubjectReminder",
     "SubjectRequest",
