@@ -383,7 +383,12 @@ SUBJECT_CONNECTOR_LEASE_SECONDS = env.int("SUBJECT_CONNECTOR_LEASE_SECONDS", def
 # started) once it has stood still this long.
 SUBJECT_REQUEUE_AFTER_SECONDS = env.int("SUBJECT_REQUEUE_AFTER_SECONDS", default=600)
 SUBJECT_CONNECTOR_MAX_ATTEMPTS = env.int("SUBJECT_CONNECTOR_MAX_ATTEMPTS", default=5)
-# Named PostgreSQL DSNs that SQL connectors may use instead of a DATABASES alias.
+# Where SQL connectors may read and erase subject data, and nowhere else: DATABASES aliases
+# named for subject data (never Locus's own `default`), and named PostgreSQL DSNs. A target
+# that is Locus's database (same place, or holding its tables) is refused when it is used.
+SUBJECT_CONNECTOR_DATABASES = env.list("SUBJECT_CONNECTOR_DATABASES", default=[])
+if "default" in SUBJECT_CONNECTOR_DATABASES:
+    raise ImproperlyConfigured("SUBJECT_CONNECTOR_DATABASES must not name Locus's own `default`")
 SUBJECT_CONNECTOR_DSNS = env.dict("SUBJECT_CONNECTOR_DSNS", default={})
 # The Celery queue of the subject-request tasks; empty: the default queue.
 SUBJECT_REQUESTS_QUEUE = env.str("SUBJECT_REQUESTS_QUEUE", default="")

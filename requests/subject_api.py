@@ -207,6 +207,9 @@ class DecideSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=2000, required=False, allow_blank=True)
 
 
+APPROVAL_FIELDS = ["version", "approved", "approved_version", "approved_by_name", "approved_at"]
+
+
 class DatasetConnectorSerializer(serializers.ModelSerializer):
     dataset = serializers.SlugRelatedField(slug_field="slug", queryset=Dataset.objects.all())
     identifier_kinds = serializers.ListField(
@@ -216,10 +219,14 @@ class DatasetConnectorSerializer(serializers.ModelSerializer):
         child=serializers.CharField(max_length=63), required=False, default=list
     )
 
+    approved = serializers.BooleanField(
+        read_only=True, help_text="Its current version is approved: only then does it run"
+    )
+
     class Meta:
         model = DatasetConnector
-        fields = ["id", "dataset", *subjects.CONNECTOR_FIELDS, "updated_at"]
-        read_only_fields = ["id", "updated_at"]
+        fields = ["id", "dataset", *subjects.CONNECTOR_FIELDS, "updated_at", *APPROVAL_FIELDS]
+        read_only_fields = ["id", "updated_at", *APPROVAL_FIELDS]
 
     def create(self, validated_data):
         return subjects.connector_save(actor=self.context["request"].user, **validated_data)
@@ -231,6 +238,12 @@ class DatasetConnectorSerializer(serializers.ModelSerializer):
             dataset=validated_data.pop("dataset", instance.dataset),
             **validated_data,
         )
+
+
+class ApproveConnectorSerializer(serializers.Serializer):
+    version = serializers.IntegerField(
+        min_value=1, required=False, help_text="The version reviewed; refused if it changed since"
+    )
 
 
 # --- Staff endpoints -----------------------------------------------------------------------
@@ -447,6 +460,17 @@ class DatasetConnectorViewSet(
 
     def get_queryset(self):
         return selectors.connectors_for(self.request.user).order_by("dataset__slug")
+
+    @extend_schema(request=ApproveConnectorSerializer, responses=DatasetConnectorSerializer)
+    @action(detail=True, methods=["post"])
+    def approve(self, request, pk=None):
+        """A privacy officer approves the connector's current version: only then does it run."""
+        body = ApproveConnectorSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        connector = subjects.connector_approve(
+            actor=request.user, connector=self.get_object(), **body.validated_data
+        )
+        return Response(self.get_serializer(connector).data)
 
 
 # --- Public endpoints (no sign-in) ----------------------------------------------------------

@@ -12,6 +12,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import logging
 import secrets
 from collections import defaultdict
 from collections.abc import Callable
@@ -53,8 +54,9 @@ from requests.models.subjects import (
     seal_bytes,
 )
 from requests.sealing import SealedDataUnreadable
-
 from requests.subject_mail import subject_mail_queue
+
+log = logging.getLogger(__name__)
 S = SubjectRequestStatus
 OPEN = frozenset(OPEN_STATUSES)
 MAX_IDENTIFIER_LENGTH = 200
@@ -566,6 +568,12 @@ CONNECTOR_FIELDS = (
     "mask_columns",
     "enabled",
 )
+# What a connector reaches and does: a change to any of these is a new version to approve.
+CONNECTOR_REACH = tuple(name for name in CONNECTOR_FIELDS if name != "enabled")
+NOT_APPROVED = (
+    "This version of the connector is not approved by a privacy officer yet: it runs once one "
+    "approves it (or answer the task by hand)"
+)
 
 
 def may_set_connector(user, dataset: Dataset) -> bool:
@@ -573,11 +581,33 @@ def may_set_connector(user, dataset: Dataset) -> bool:
     return dataset.owner_id == user.pk or user.has_perm("workflows.change_subjectrequest")
 
 
+def may_approve_connector(user, connector: DatasetConnector) -> bool:
+    """A privacy officer who answers for the dataset's jurisdiction."""
+    if not user.has_perm("workflows.change_subjectrequest"):
+        return False
+    if user.is_superuser:
+        return True
+    from governance.notifications import jurisdictions_of
+
+    mine = jurisdictions_of(user)
+    return mine is None or connector.dataset.jurisdiction_id in mine
+
+
+def _reach(connector: DatasetConnector) -> tuple:
+    return tuple(getattr(connector, name) for name in CONNECTOR_REACH)
+
+
+def _connector_data(connector: DatasetConnector) -> dict:
+    return {**{name: getattr(connector, name) for name in CONNECTOR_FIELDS},
+            "version": connector.version}  # fmt: skip
+
+
 def connector_save(
     *, actor, dataset: Dataset, connector: DatasetConnector | None = None, **fields
 ) -> DatasetConnector:
     """Set how a dataset answers subject requests (a new connector, or changes to its own);
-    on the ledger, since it decides what an erasure removes."""
+    on the ledger, since it decides what an erasure removes. A change to what it reaches is a
+    new version, which does not run until a privacy officer approves it."""
     if not may_set_connector(actor, dataset):
         raise PermissionDenied("Only the dataset's owner or a privacy officer may set this")
     with transaction.atomic():
@@ -594,31 +624,116 @@ def connector_save(
             connector = DatasetConnector(dataset=dataset)
         elif connector.dataset_id != dataset.pk:
             raise ValidationError({"dataset": "A connector stays with its dataset"})
+        else:  # the version in force, not the one the caller read
+            connector = DatasetConnector.objects.select_for_update().get(pk=connector.pk)
+        before = _reach(connector)
         for name in CONNECTOR_FIELDS:
             if name in fields:
                 setattr(connector, name, fields[name])
         _check_connector(connector)
+        if connector.pk and _reach(connector) != before:
+            connector.version += 1  # the approval was of the version before
         connector.save()
         ledger_append(
             actor=actor,
             kind="subject_connector.saved",
             subjects=[f"dataset:{dataset.slug}"],
-            data={name: getattr(connector, name) for name in CONNECTOR_FIELDS},
+            data=_connector_data(connector),
         )
+        if connector.automatic and not connector.approved:
+            _ask_approval(connector)
     return connector
 
 
+def _ask_approval(connector: DatasetConnector) -> None:
+    notify(
+        recipients=officers_for([connector.dataset.jurisdiction_id]),
+        kind="subject_connector.approval",
+        title=f"The connector of {connector.dataset.slug} (version {connector.version}) "
+        "awaits approval",
+        body="It reads and erases subject data once a privacy officer approves it.",
+        url="",
+    )
+
+
 def _check_connector(connector: DatasetConnector) -> None:
+    """A SQL connector names allowed things: plain identifiers, a database named for subject
+    data, and a table and columns its catalog holds; 400 naming the field otherwise."""
     if connector.kind != ConnectorKind.SQL:
         return
     try:
         connectors.validate_config(connector)
     except connectors.ConnectorError as exc:
-        raise ValidationError({"table": str(exc)}) from None
+        raise ValidationError({exc.field: str(exc)}) from None
     if connector.identifier_kind not in connector.identifier_kinds:
         raise ValidationError(
             {"identifier_kind": "It must be one of the identifier kinds declared"}
         )
+    try:
+        connectors.check_catalog(connector)
+    except connectors.TransientError as exc:
+        raise ValidationError(
+            {exc.field: f"Could not reach the database to look the table up ({exc})"}
+        ) from None
+    except connectors.ConnectorError as exc:
+        raise ValidationError({exc.field: str(exc)}) from None
+
+
+def connector_approve(
+    *, actor, connector: DatasetConnector, version: int | None = None
+) -> DatasetConnector:
+    """A privacy officer approves the connector's current version (the one they reviewed,
+    when `version` is given), on the ledger; tasks that waited for it run."""
+    if not may_approve_connector(actor, connector):
+        raise PermissionDenied(
+            "Only a privacy officer who answers for the dataset's jurisdiction may approve"
+        )
+    with transaction.atomic():
+        connector = (
+            DatasetConnector.objects.select_for_update(of=("self",))
+            .select_related("dataset")
+            .get(pk=connector.pk)
+        )
+        if connector.kind != ConnectorKind.SQL:
+            raise StateConflict({"kind": "A manual connector never runs: nothing to approve"})
+        if version is not None and version != connector.version:
+            raise StateConflict(
+                {"version": f"The connector changed meanwhile: review version {connector.version}"}
+            )
+        if connector.approved:
+            raise StateConflict({"version": f"Version {connector.version} is already approved"})
+        _check_connector(connector)
+        connector.approved_version = connector.version
+        connector.approved_by = actor
+        connector.approved_by_name = actor_name(actor)
+        connector.approved_at = timezone.now()
+        connector.save(update_fields=["approved_version", "approved_by", "approved_by_name",
+                                      "approved_at"])  # fmt: skip
+        ledger_append(
+            actor=actor,
+            kind="subject_connector.approved",
+            subjects=[f"dataset:{connector.dataset.slug}"],
+            data=_connector_data(connector),
+        )
+        _rerun_waiting(actor, connector)
+    return connector
+
+
+def _rerun_waiting(actor, connector: DatasetConnector) -> None:
+    """Tasks that stopped because their connector was not approved run now."""
+    waiting = SubjectTask.objects.filter(
+        dataset_id=connector.dataset_id,
+        automatic=True,
+        status=TaskStatus.FAILED,
+        last_error__startswith=f"{connectors.NotApproved.__name__}:",
+        request__status=S.IN_PROGRESS,
+    ).select_related("request")
+    for task in waiting:
+        SubjectTask.objects.filter(pk=task.pk, status=TaskStatus.FAILED).update(
+            status=TaskStatus.OPEN, attempts=0, last_error=""
+        )
+        _event(task.request, actor=actor, action="task_retry", comment=task.dataset_slug)
+        _queue("subject_connector_run", task.pk)
 
 
 # --- Tasks: connectors and manual answers ---------------------------------------------------
@@ -626,6 +741,10 @@ def _check_connector(connector: DatasetConnector) -> None:
 
 class ConnectorRetry(Exception):
     """A connector failed for a reason that may pass (the database was unreachable)."""
+
+
+class ConnectorCrashed(Exception):
+    """A connector run failed on something other than its target; its message is redacted."""
 
 
 def connector_run(*, task_id: int) -> str:
@@ -654,14 +773,23 @@ def connector_run(*, task_id: int) -> str:
     if connector is None or not connector.automatic or not identifier:
         _to_manual(task, "No connector or no identifier it can look up: answer by hand")
         return "manual"
+    values = list(task.request.identifiers.values())  # what every error is redacted of
+    if not connector.approved:
+        return _failed(task, connectors.NotApproved(NOT_APPROVED), transient=False)
     try:
         result = connectors.run(connector, task.request.type, identifier, task)
     except connectors.TransientError as exc:
-        if _failed(task, exc, transient=True) == "retry":
-            raise ConnectorRetry(str(exc)) from exc
+        if _failed(task, exc, transient=True, values=values) == "retry":
+            raise ConnectorRetry(connectors.failure_text(exc, values)) from None
         return "failed"
     except connectors.ConnectorError as exc:
-        return _failed(task, exc, transient=False)
+        return _failed(task, exc, transient=False, values=values)
+    except Exception as exc:
+        # Not the target's answer (a fault of Locus's own): the claim waits for its lease, and
+        # neither the log nor the worker's report of the task carries the identifiers.
+        log.error("The connector run of task %s crashed:\n%s", task.pk,
+                  connectors.failure_traceback(exc, values))  # fmt: skip
+        raise ConnectorCrashed(connectors.failure_text(exc, values)) from None
     return "done" if result else "lost-claim"
 
 
@@ -722,19 +850,32 @@ def _to_manual(task: SubjectTask, why: str) -> None:
     _event(task.request, actor=None, action="task_manual", comment=f"{task.dataset_slug}: {why}")
 
 
+# How the timeline tells a failure: the kind only. The timeline is append-only (an erasure
+# cannot take anything out of it), and a target's own words may quote the subject.
+FAILURE_KINDS = {
+    "NotApproved": "its version is not approved yet",
+    "TransientError": "the database could not be reached",
+    "SealedDataUnreadable": "the subject's identifiers could not be decrypted",
+}
+
+
 @transaction.atomic
-def _failed(task: SubjectTask, exc: Exception, *, transient: bool) -> str:
-    """Surface a connector failure on the task; transient ones are retried until the cap."""
-    message = f"{type(exc).__name__}: {exc}"[:2000]
+def _failed(task: SubjectTask, exc: Exception, *, transient: bool, values=()) -> str:
+    """Surface a connector failure on the task; transient ones are retried until the cap.
+
+    What is kept and sent is redacted of every value in `values` (the subject's identifiers);
+    the timeline says only that it failed, and how."""
+    message = connectors.failure_text(exc, values)
+    log.warning("The connector of task %s failed: %s", task.pk, message)
     if transient and task.attempts < settings.SUBJECT_CONNECTOR_MAX_ATTEMPTS:
         _release(task, message)
         return "retry"
     SubjectTask.objects.filter(pk=task.pk, status=TaskStatus.RUNNING).update(
         status=TaskStatus.FAILED, last_error=message
     )
-    _event(
-        task.request, actor=None, action="task_failed", comment=f"{task.dataset_slug}: {message}"
-    )
+    how = FAILURE_KINDS.get(type(exc).__name__, "the database refused the work")
+    _event(task.request, actor=None, action="task_failed",
+           comment=f"{task.dataset_slug}: the connector failed ({how}); the task says why")  # fmt: skip
     notify(
         recipients=[task.owner],
         kind="subject_request.task_failed",

@@ -1,11 +1,47 @@
-# Operations are added as the work that needs them lands.
+# Connectors run only in the version a privacy officer approved.
 
-from django.db import migrations
+import django.db.models.deletion
+from django.conf import settings
+from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
     dependencies = [
         ("workflows", "0003_list_order_indexes"),
+        migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
-    operations = []
+    operations = [
+        migrations.AddField(
+            model_name="datasetconnector",
+            name="version",
+            field=models.PositiveIntegerField(default=1, editable=False),
+        ),
+        migrations.AddField(
+            model_name="datasetconnector",
+            name="approved_version",
+            field=models.PositiveIntegerField(blank=True, editable=False, null=True),
+        ),
+        migrations.AddField(
+            model_name="datasetconnector",
+            name="approved_by",
+            field=models.ForeignKey(
+                blank=True,
+                editable=False,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
+        ),
+        migrations.AddField(
+            model_name="datasetconnector",
+            name="approved_by_name",
+            field=models.CharField(blank=True, editable=False, max_length=150),
+        ),
+        migrations.AddField(
+            model_name="datasetconnector",
+            name="approved_at",
+            field=models.DateTimeField(blank=True, editable=False, null=True),
+        ),
+    ]

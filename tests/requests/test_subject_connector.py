@@ -1,5 +1,6 @@
-"""The SQL connector on a real table in the test database (PostgreSQL when DATABASE_URL names
-it): access, portability and erasure (delete and mask), failures, and a lost worker's rerun."""
+"""The SQL connector on a real table in a database named for subject data, apart from Locus's
+own (a SQLite file, or a PostgreSQL database when DATABASE_URL names PostgreSQL): access,
+portability and erasure (delete and mask), failures, and a lost worker's rerun."""
 
 # ruff: noqa: F811  (the fixtures imported from subject_setup are parameters of the tests)
 
@@ -10,7 +11,6 @@ import zipfile
 
 import psycopg
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from governance.models import Notification
@@ -19,6 +19,12 @@ from requests.models import DatasetConnector, SubjectTask
 from requests.models.subjects import SubjectRequestStatus as S
 from requests.models.subjects import TaskStatus, unseal_bytes
 from tests.requests.subject_setup import SUBJECT, ask, crm, eager, verify  # noqa: F401
+from tests.requests.subject_targets import (  # noqa: F401
+    subject_alias,
+    subject_cursor,
+    subject_dsn,
+    subject_pg_database,
+)
 
 TABLE = "dsr_scratch_customers"
 ROWS = [
@@ -43,19 +49,29 @@ def _rows(cursor) -> list[tuple]:
     return [tuple(r) for r in cursor.fetchall()]
 
 
+def approved(connector: DatasetConnector) -> DatasetConnector:
+    """As a privacy officer's approval of its current version leaves it."""
+    DatasetConnector.objects.filter(pk=connector.pk).update(approved_version=connector.version)
+    connector.refresh_from_db()
+    return connector
+
+
 @pytest.fixture
-def scratch(db, crm):
-    """The subject's rows in a table of this database, which the crm dataset declares."""
-    with connection.cursor() as cursor:
+def scratch(db, crm, subject_alias):
+    """The subject's rows in a table of the subject database, which the crm dataset declares
+    (its connector approved)."""
+    with subject_cursor() as cursor:
         _create_table(cursor)
-    return DatasetConnector.objects.create(
-        dataset=crm,
-        kind="sql",
-        identifier_kinds=["email"],
-        database="default",
-        table=TABLE,
-        identifier_column="email",
-        identifier_kind="email",
+    return approved(
+        DatasetConnector.objects.create(
+            dataset=crm,
+            kind="sql",
+            identifier_kinds=["email"],
+            database=subject_alias,
+            table=TABLE,
+            identifier_column="email",
+            identifier_kind="email",
+        )
     )
 
 
@@ -79,7 +95,7 @@ def test_export_reads_the_subjects_rows_only(scratch, type_, django_capture_on_c
     assert [r["id"] for r in exported] == [1, 2]
     assert {r["email"] for r in exported} == {SUBJECT}
     assert csv_text.splitlines()[0] == "id,email,name,phone,plan"
-    with connection.cursor() as cursor:
+    with subject_cursor() as cursor:
         assert len(_rows(cursor)) == 3  # nothing changed
 
 
@@ -88,7 +104,7 @@ def test_export_reads_the_subjects_rows_only(scratch, type_, django_capture_on_c
 def test_erasure_deletes_the_subjects_rows_once(scratch, django_capture_on_commit_callbacks):
     request, task = _answered(django_capture_on_commit_callbacks, "erasure")
     assert (task.status, task.rows_erased) == (TaskStatus.DONE, 2)
-    with connection.cursor() as cursor:
+    with subject_cursor() as cursor:
         assert [r[0] for r in _rows(cursor)] == [3]
     assert request.status == S.COMPLETED and request.package.kind == "certificate"
     assert subjects.connector_run(task_id=task.pk) == "not-claimed"  # a redelivery
@@ -104,7 +120,7 @@ def test_erasure_can_mask_declared_columns(scratch, django_capture_on_commit_cal
     scratch.save()
     _, task = _answered(django_capture_on_commit_callbacks, "erasure")
     assert (task.rows_masked, task.rows_erased) == (2, None)
-    with connection.cursor() as cursor:
+    with subject_cursor() as cursor:
         assert _rows(cursor) == [
             (1, None, None, None, "gold"),
             (2, None, None, None, "basic"),
@@ -162,29 +178,19 @@ def test_an_unreachable_database_is_retried_then_surfaced(
 # --- Another database, through a DSN: the count survives a worker lost between commits --------
 
 
-def _dsn() -> str:
-    from tests.live import shared_database_url
-
-    return shared_database_url().replace("postgres://", "postgresql://", 1)
-
-
-@pytest.mark.skipif(
-    "connection.vendor != 'postgresql'", reason="DSN connectors are PostgreSQL connections"
-)
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 @pytest.mark.usefixtures("eager")
 def test_dsn_erasure_lost_before_recording_completes_once(
-    crm, settings, monkeypatch, django_capture_on_commit_callbacks
+    crm, subject_dsn, monkeypatch, django_capture_on_commit_callbacks
 ):
-    dsn = _dsn()
+    dsn = subject_dsn
     with psycopg.connect(dsn) as conn, conn.cursor() as cursor:
         _create_table(cursor)
     try:
-        settings.SUBJECT_CONNECTOR_DSNS = {"scratch": dsn}
-        DatasetConnector.objects.create(
+        approved(DatasetConnector.objects.create(
             dataset=crm, kind="sql", identifier_kinds=["email"], dsn_setting="scratch",
             table=TABLE, identifier_column="email", identifier_kind="email",
-        )  # fmt: skip
+        ))  # fmt: skip
         real_record = subjects.record_connector_result
 
         def worker_dies(*args, **kwargs):
