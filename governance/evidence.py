@@ -49,6 +49,7 @@ MANIFEST = "manifest.json"
 README = "README.txt"
 LEDGER = "ledger.jsonl"
 CHECKPOINTS = "checkpoints.json"
+SIGNING_KEY = "signing-key.txt"
 LATER_CHECKPOINTS = "checkpoints-later.json"
 VERIFIER_DIR = "verifier/governance"
 CORE_FILES = frozenset(
@@ -57,6 +58,7 @@ CORE_FILES = frozenset(
         README,
         LEDGER,
         CHECKPOINTS,
+        SIGNING_KEY,
         LATER_CHECKPOINTS,
         "verification.json",
         "rules.json",
@@ -170,7 +172,10 @@ def _ledger_files(since: dt.datetime, until: dt.datetime) -> tuple[dict[str, byt
     later = [cp for cp in documents if cp["sequence"] > last_sequence]
     uses_hmac = any(cp["algorithm"] == "hmac-sha256" for cp in checkable)
     offline = offline_verifier.verify_export(
-        lines, checkable, signing._hmac_key() if uses_hmac else None
+        lines,
+        checkable,
+        signing._hmac_key() if uses_hmac else None,
+        trusted_keys=signing.trusted_public_keys(),
     )
     database = ledger.verify_ledger().as_dict()
     verification = {
@@ -180,6 +185,7 @@ def _ledger_files(since: dt.datetime, until: dt.datetime) -> tuple[dict[str, byt
     }
     files = {
         LEDGER: "".join(lines).encode(),
+        SIGNING_KEY: (signing.public_key_b64() + "\n").encode(),
         CHECKPOINTS: _json(checkable),
         LATER_CHECKPOINTS: _json(later),
         "verification.json": _json(verification),
@@ -415,21 +421,26 @@ Generated: {generated_at.isoformat()}
 manifest.json lists every other file with its SHA-256 and size. Check them first, e.g.
     sha256sum ledger.jsonl
 
-Verify the decision log offline (Python 3.11+, standard library only):
+Verify the decision log offline (Python 3.11+, standard library only), trusting only the
+public key Locus publishes (signing-key.txt holds the key that signed this package: compare it
+with the published one; a key inside the package proves nothing by itself):
 
-    python -m governance.verify ledger.jsonl --checkpoint checkpoints.json
+    python -m governance.verify ledger.jsonl --checkpoint checkpoints.json \
+        --trusted-key PUBLISHED_KEY        (or --trusted-keys-file FILE, one key a line)
 
 from a Locus checkout, or, with the copy of the verifier shipped in this package (compare it
 with the published source), from this directory:
 
-    PYTHONPATH=verifier python -m governance.verify ledger.jsonl --checkpoint checkpoints.json
+    PYTHONPATH=verifier python -m governance.verify ledger.jsonl \
+        --checkpoint checkpoints.json --trusted-keys-file signing-key.txt
 
-Exit status 0: every link of the chain holds and every checkpoint matches; 1: broken (the
-report names the first broken entry); 2: unreadable input. A period that does not start at
-the chain's first entry is a slice: its first link is pinned by a checkpoint at the entry
-before it when there is one (the report's "first_link"); --from-genesis refuses slices.
-Ed25519 checkpoints are verified with the public key they carry (compare it with the one
-Locus publishes); HMAC checkpoints need the operator's key in hex (--hmac-key; manage.py
+Exit status 0: the header is signed by a trusted key, every link of the chain holds, its ends
+match the header's hashes and every checkpoint matches; 1: broken (the report names the first
+broken entry); 2: unreadable input, or no trusted key given. The signed header names the
+hashes at both ends, so a cut at either end, or an edited header, is found. A period that does
+not start at the chain's first entry is a slice: its first link is pinned by the signed header
+(the report's "first_link"); --from-genesis refuses slices. Checkpoints signed by a key that is
+not trusted fail; earlier HMAC checkpoints need the operator's key in hex (--hmac-key; manage.py
 checkpoint_ledger --show-hmac-key) and otherwise show "signature": null.
 
 Files
@@ -438,6 +449,7 @@ ledger.jsonl            a header line (which entries follow: from_sequence, to_s
                         whether they start at the chain's first entry, "genesis"), then the
                         ledger entries recorded in the period, one JSON object a line
 checkpoints.json        the signed checkpoints up to the last entry of ledger.jsonl
+signing-key.txt         the public key (base64) that signed the header and the checkpoints
 checkpoints-later.json  checkpoints signed past that entry (they pin later parts of the chain)
 verification.json       the offline verifier's report on the two files above, and Locus's
                         verification of the whole chain in its database, at export time

@@ -4,8 +4,11 @@ Every entry's payload is canonical JSON (sorted keys, no spaces, UTF-8) of all i
 hash = SHA-256(bytes.fromhex(previous hash) || payload). Appends lock the chain's head (on
 PostgreSQL a one-row table locked FOR UPDATE; SQLite serialises writers) so the chain never
 forks, and run inside the caller's transaction, so an entry exists exactly when the change it
-records does. Verification streams tuples from a server-side cursor and compares bytes; exports
-start with a header that says which entries they hold.
+records does; each append moves the head row (LedgerHead) too. Verification streams tuples from
+a server-side cursor, compares bytes, and compares the chain's end with the head row, so
+entries cut from the tail are found. Exports start with a signed header that says which
+entries they hold and the hashes at both ends. People appear only as keyed pseudonyms: actors
+as person:..., data subjects as subject:....
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from django.db import connection, transaction
 from django.db.models import Max, Min
 from django.utils import timezone
 
-from governance.models import LedgerCheckpoint, LedgerEntry
+from governance.models import LedgerCheckpoint, LedgerEntry, LedgerHead
 from governance.models.ledger import GENESIS_HASH
 
 
@@ -41,11 +44,19 @@ def chain_hash(prev_hash: str, payload: bytes) -> str:
     return hashlib.sha256(bytes.fromhex(prev_hash) + payload).hexdigest()
 
 
-def pseudonym(value: str) -> str:
-    """A keyed pseudonym for a person: stable, not reversible without the key."""
+def _keyed(value: str) -> str:
     key = settings.LEDGER_PSEUDONYM_KEY.encode()
-    digest = hmac.new(key, value.strip().lower().encode(), hashlib.sha256).hexdigest()
-    return f"subject:{digest[:32]}"
+    return hmac.new(key, value.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def pseudonym(value: str) -> str:
+    """A keyed pseudonym for a data subject: stable, not reversible without the key."""
+    return f"subject:{_keyed(value.strip().lower())}"
+
+
+def person_pseudonym(user_id: int) -> str:
+    """How the ledger names a member of staff: keyed on their account, never their name."""
+    return f"person:{_keyed(f'user:{user_id}')}"
 
 
 HEAD_TABLE = "governance_ledgerhead"  # PostgreSQL only: see migration 0007
@@ -65,6 +76,11 @@ SELECT 1, COALESCE(MAX(sequence), 0), COALESCE(
     (SELECT hash FROM governance_ledgerentry ORDER BY sequence DESC LIMIT 1), %s
 ) FROM governance_ledgerentry
 ON CONFLICT (id) DO NOTHING
+"""
+# SQLite: its writers are serialised, so the head row is simply overwritten after the insert.
+MOVE_HEAD = f"""
+INSERT INTO {HEAD_TABLE} (id, sequence, hash) VALUES (1, %s, %s)
+ON CONFLICT (id) DO UPDATE SET sequence = excluded.sequence, hash = excluded.hash
 """
 # The entry and the new head in one statement (one round trip): the row lock is already held.
 WRITE_ENTRY = f"""
@@ -97,9 +113,10 @@ def _locked_head(cursor) -> tuple[int, str]:
 
 
 def _actor(actor) -> tuple[int | None, str]:
+    """The actor's id and the name an entry carries: a pseudonym, or "system"."""
     if actor is None:
         return None, "system"
-    return actor.pk, (actor.get_full_name() or actor.get_username())
+    return actor.pk, person_pseudonym(actor.pk)
 
 
 def _subject_list(subjects: Iterable[str]) -> list[str]:
@@ -141,6 +158,7 @@ def ledger_append(
         entry.hash = chain_hash(prev_hash, entry.payload)
         if connection.vendor != "postgresql":
             entry.save()
+            cursor.execute(MOVE_HEAD, [entry.sequence, entry.hash])
             return entry
         cursor.execute(WRITE_ENTRY, [*_entry_values(entry), entry.sequence, entry.hash])
         entry.pk = cursor.fetchone()[0]
@@ -419,12 +437,42 @@ def signing_document(cp: LedgerCheckpoint) -> dict:
     }
 
 
+def head_row() -> tuple[int, str] | None:
+    """The head row's (sequence, hash); None when there is none (no append yet)."""
+    return LedgerHead.objects.filter(id=1).values_list("sequence", "hash").first()
+
+
+def verify_head(report: VerifyReport, head: tuple[int, str] | None, hashes: dict) -> None:
+    """The chain must reach the head row's entry, with its hash: a tail cut ends it sooner.
+
+    The head was read before the entries, so entries appended meanwhile only lie past it.
+    """
+    if not report.chain_ok:
+        return
+    if head is None:
+        if report.entries:
+            report.fail(None, "the chain's head row is missing (removed)")
+        return
+    sequence, head_hash = head
+    if sequence > report.head_sequence:
+        report.fail(
+            report.head_sequence + 1,
+            f"the chain ends at entry {report.head_sequence} but its head row says {sequence}: "
+            "entries were cut from its tail (truncated)",
+        )
+    elif (GENESIS_HASH if sequence == 0 else hashes.get(sequence)) != head_hash:
+        report.fail(sequence, f"entry {sequence}'s hash is not the head row's (rewritten)")
+
+
 def verify_ledger() -> VerifyReport:
-    """Verify the whole chain in the database and every stored checkpoint against it."""
+    """Verify the whole chain in the database, its head row, and every stored checkpoint."""
     report = VerifyReport()
     checkpoints = checkpoint_documents()
+    head = head_row()  # before the entries: an append meanwhile only adds entries past it
+    keep = {cp["sequence"] for cp in checkpoints} | ({head[0]} if head else set())
     with streamed_rows() as rows:
-        hashes = verify_rows(rows, report, keep={cp["sequence"] for cp in checkpoints})
+        hashes = verify_rows(rows, report, keep=keep)
+    verify_head(report, head, hashes)
     verify_checkpoints(report, hashes, checkpoints)
     return report
 
@@ -446,7 +494,7 @@ def checkpoint_create(*, actor=None) -> LedgerCheckpoint:
     )
 
 
-EXPORT_FORMAT = 1  # the header's "locus_ledger_export"
+EXPORT_FORMAT = 2  # the header's "locus_ledger_export"
 
 
 def export_range(
@@ -467,25 +515,38 @@ def export_range(
     return (first, last) if first else (last + 1, last)
 
 
+def _hash_at(sequence: int) -> str:
+    if sequence == 0:
+        return GENESIS_HASH
+    return LedgerEntry.objects.filter(sequence=sequence).values_list("hash", flat=True).get()
+
+
 def export_header(
     first: int, last: int, since: dt.datetime | None = None, until: dt.datetime | None = None
 ) -> dict:
-    """The export's first line: where it starts and ends, so that a cut is visible.
+    """The export's first line, signed: where it starts and ends, so that a cut is visible.
 
     `genesis` says the export starts at the chain's first entry: the verifier then insists on
-    entry 1 linked to the genesis hash. Otherwise it is a slice from `from_sequence`, whose first
-    link only a checkpoint at the entry before it can pin.
+    entry 1 linked to the genesis hash. Otherwise it is a slice from `from_sequence`, whose
+    first entry must link to `prev_hash`. Its last entry must have `to_hash`. The signature
+    (LEDGER_SIGNING_KEY) covers every field, so the header cannot be edited to match a cut.
     """
-    return {
+    from governance import signing
+
+    prev_hash = _hash_at(first - 1)
+    header = {
         "locus_ledger_export": EXPORT_FORMAT,
         "genesis": first == 1,
         "from_sequence": first,
         "to_sequence": last,
         "entries": max(0, last - first + 1),
+        "prev_hash": prev_hash,
+        "to_hash": _hash_at(last) if last >= first else prev_hash,
         "from": since.isoformat() if since else None,
         "to": until.isoformat() if until else None,
         "exported_at": timezone.now().isoformat(),
     }
+    return signing.sign_header(header)
 
 
 def export_line(row: dict) -> str:

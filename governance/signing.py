@@ -1,62 +1,60 @@
-"""Checkpoint signatures: Ed25519 with the key from LEDGER_SIGNING_KEY, else HMAC-SHA256."""
+"""Ledger signatures: checkpoints and export headers, Ed25519 with LEDGER_SIGNING_KEY.
+
+Production must set LEDGER_SIGNING_KEY (settings refuse to start without it); debug derives one
+from SECRET_KEY. Checkpoints stored before every checkpoint was Ed25519 may be HMAC-SHA256,
+keyed from SECRET_KEY: they are still checked (with that key), never made any more.
+"""
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import hmac
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from django.conf import settings
 
-from governance.verify import checkpoint_message, checkpoint_signature_ok
+from governance.verify import checkpoint_message, checkpoint_signature_ok, header_message
 
 
-def _ed25519_key() -> Ed25519PrivateKey | None:
-    seed = settings.LEDGER_SIGNING_KEY
-    if not seed:
-        return None
-    return Ed25519PrivateKey.from_private_bytes(base64.b64decode(seed))
+def _ed25519_key() -> Ed25519PrivateKey:
+    return Ed25519PrivateKey.from_private_bytes(base64.b64decode(settings.LEDGER_SIGNING_KEY))
 
 
 def _hmac_key() -> bytes:
-    """The fallback key, derived from SECRET_KEY (so it is never stored beside the ledger)."""
+    """The key of earlier HMAC checkpoints, derived from SECRET_KEY (verification only)."""
     return hashlib.sha256(b"locus-ledger-hmac:" + settings.SECRET_KEY.encode()).digest()
 
 
 def hmac_key_hex() -> str:
-    """The HMAC key as the offline verifier's --hmac-key takes it."""
+    """The HMAC key as the offline verifier's --hmac-key takes it (for earlier checkpoints)."""
     return _hmac_key().hex()
 
 
 def public_key_b64() -> str:
-    key = _ed25519_key()
-    if key is None:
-        return ""
-    raw = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    """The public key (base64) that verifies our signatures: the one to publish and trust."""
+    raw = _ed25519_key().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
     return base64.b64encode(raw).decode()
+
+
+def _signature(message: bytes) -> dict:
+    public = public_key_b64()
+    return {
+        "algorithm": "ed25519",
+        "public_key": public,
+        "key_id": hashlib.sha256(public.encode()).hexdigest()[:16],
+        "signature": base64.b64encode(_ed25519_key().sign(message)).decode(),
+    }
 
 
 def sign_checkpoint(sequence: int, head_hash: str, at: str) -> dict:
     """Sign a head: the fields a checkpoint stores besides sequence, hash and time."""
-    message = checkpoint_message(sequence, head_hash, at)
-    key = _ed25519_key()
-    if key is not None:
-        public = public_key_b64()
-        return {
-            "algorithm": "ed25519",
-            "public_key": public,
-            "key_id": hashlib.sha256(public.encode()).hexdigest()[:16],
-            "signature": base64.b64encode(key.sign(message)).decode(),
-        }
-    secret = _hmac_key()
-    return {
-        "algorithm": "hmac-sha256",
-        "public_key": "",
-        "key_id": hashlib.sha256(secret).hexdigest()[:16],
-        "signature": hmac.new(secret, message, hashlib.sha256).hexdigest(),
-    }
+    return _signature(checkpoint_message(sequence, head_hash, at))
+
+
+def sign_header(header: dict) -> dict:
+    """The export header with its signature (over every other field) added."""
+    return {**header, "signature": _signature(header_message(header))}
 
 
 def trusted_public_keys() -> set[str]:
@@ -70,6 +68,4 @@ def verify_checkpoint(cp: dict) -> bool:
     A checkpoint carries its public key; trusting that key alone would let whoever rewrote the
     chain sign new checkpoints with a key of their own.
     """
-    if cp["algorithm"] == "ed25519" and cp["public_key"] not in trusted_public_keys():
-        return False
-    return bool(checkpoint_signature_ok(cp, _hmac_key()))
+    return bool(checkpoint_signature_ok(cp, _hmac_key(), trusted=trusted_public_keys()))

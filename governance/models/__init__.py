@@ -1,7 +1,12 @@
 """Governance tables: policy (rules, grants, runs, decisions), the ledger, the glossary, people."""
 
 from governance.models.glossary import Term, TermRevision, TermStatus, TermVersion
-from governance.models.ledger import LedgerCheckpoint, LedgerEntry, RecordedDecision
+from governance.models.ledger import (
+    LedgerCheckpoint,
+    LedgerEntry,
+    LedgerHead,
+    RecordedDecision,
+)
 from governance.models.people import Notification, Responsibility
 from governance.models.policy import (
     Action,
@@ -20,6 +25,7 @@ __all__ = [
     "Action",
     "LedgerCheckpoint",
     "LedgerEntry",
+    "LedgerHead",
     "LocalityDecision",
     "LocalityRule",
     "LocalityRuleVersion",

@@ -38,6 +38,24 @@ class LedgerEntry(AppendOnly):
         return self.subjects.split()
 
 
+class LedgerHead(models.Model):
+    """The chain's last entry (one row, id 1), moved by every append in its transaction.
+
+    Appends lock it (on PostgreSQL) so the chain never forks, and verification compares the
+    chain with it, so entries cut from the tail are found even between checkpoints.
+    """
+
+    id = models.SmallIntegerField(primary_key=True)
+    sequence = models.BigIntegerField()
+    hash = models.CharField(max_length=64)
+
+    class Meta:
+        db_table = "governance_ledgerhead"
+
+    def __str__(self) -> str:
+        return f"head @{self.sequence}"
+
+
 class LedgerCheckpoint(AppendOnly):
     """The signed head of the chain at a moment, publishable elsewhere."""
 

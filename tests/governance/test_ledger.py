@@ -37,7 +37,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from catalog.models import Region
-from governance import services, signing, tasks
+from governance import ledger, services, signing, tasks
 from governance.ledger import (
     VerifyReport,
     canonical,
@@ -46,15 +46,17 @@ from governance.ledger import (
     export_lines,
     ledger_append,
     ledger_rows,
+    person_pseudonym,
     pseudonym,
     signing_document,
     verify_ledger,
     verify_rows,
 )
-from governance.models import LedgerCheckpoint, LedgerEntry, LocalityRule, Purpose
+from governance.models import LedgerCheckpoint, LedgerEntry, LedgerHead, LocalityRule, Purpose
 from governance.models.ledger import GENESIS_HASH
 from governance.services import Check
-from governance.verify import checkpoint_message, ed25519_verify, verify_export
+from governance.verify import checkpoint_message, ed25519_verify
+from governance.verify import verify_export as offline_verify_export
 from tests.factories import UserFactory, make_dataset
 
 pytestmark = pytest.mark.django_db
@@ -62,8 +64,16 @@ pytestmark = pytest.mark.django_db
 ON_SQLITE = django_settings.DATABASES["default"]["ENGINE"].endswith("sqlite3")
 postgres_only = pytest.mark.skipif(ON_SQLITE, reason="the trigger exists on PostgreSQL only")
 TABLE = LedgerEntry._meta.db_table
+HEAD_TABLE = LedgerHead._meta.db_table
 CHECKPOINT_TABLE = LedgerCheckpoint._meta.db_table
 FAR = 1_000_000_000  # a sequence no test chain reaches: room to move rows without collisions
+
+
+def verify_export(lines, checkpoints, *args, **kwargs) -> dict:
+    """The offline verifier, trusting the key Locus signs with (as its published key)."""
+    kwargs.setdefault("trusted_keys", signing.trusted_public_keys())
+    return offline_verify_export(lines, checkpoints, *args, **kwargs)
+
 
 # --- Appending and raw SQL ---------------------------------------------------------------------
 
@@ -124,8 +134,10 @@ def stored_payload(sequence: int) -> bytes:
     return bytes(LedgerEntry.objects.get(sequence=sequence).payload)
 
 
-def rewrite_chain(change_at: int) -> None:
-    """Rewrite every entry consistently, with one payload changed: every link still holds."""
+def rewrite_chain(change_at: int, *, move_head: bool = True) -> None:
+    """Rewrite every entry consistently, with one payload changed: every link still holds.
+
+    A careful attacker moves the head row to the new last hash too (`move_head`)."""
     rows = list(LedgerEntry.objects.order_by("sequence").values("sequence", "payload"))
     prev_hash = GENESIS_HASH
     with raw_sql() as cursor:
@@ -141,6 +153,8 @@ def rewrite_chain(change_at: int) -> None:
                 [payload, prev_hash, new_hash, row["sequence"]],
             )
             prev_hash = new_hash
+        if move_head:
+            cursor.execute(f"UPDATE {HEAD_TABLE} SET hash = %s WHERE id = 1", [prev_hash])
 
 
 # --- Hypothesis: generated chains ----------------------------------------------------------------
@@ -372,11 +386,65 @@ def test_truncating_the_tail_is_caught_by_an_earlier_checkpoint(events, data):
         assert [c["ok"] for c in report.checkpoints] == [False]
 
 
-def test_without_a_checkpoint_a_truncated_tail_looks_like_a_shorter_chain():
-    """Why checkpoints exist: the chain alone cannot know it was longer."""
+def test_a_tail_cut_without_a_checkpoint_is_caught_by_the_head_row():
     append(5)
+    assert verify_ledger().ok
     with raw_sql() as cursor:
         cursor.execute(f"DELETE FROM {TABLE} WHERE sequence >= 4")
+
+    report = verify_ledger()
+
+    assert not report.as_dict()["ok"]
+    assert (report.chain_ok, report.head_sequence, report.first_broken_sequence) == (False, 3, 4)
+    assert "head row says 5" in report.problem and "cut from its tail" in report.problem
+    with pytest.raises(CommandError, match="cut from its tail"):
+        call_command("verify_ledger", stdout=io.StringIO())
+
+
+def test_a_tail_cut_that_also_removes_the_head_row_is_caught():
+    append(3)
+    with raw_sql() as cursor:
+        cursor.execute(f"DELETE FROM {TABLE} WHERE sequence >= 3")
+        cursor.execute(f"DELETE FROM {HEAD_TABLE}")
+
+    report = verify_ledger()
+
+    assert not report.ok
+    assert "head row is missing" in report.problem
+
+
+def test_a_rewrite_that_leaves_the_head_row_is_caught_by_it():
+    append(4)
+
+    rewrite_chain(change_at=2, move_head=False)
+    report = verify_ledger()
+
+    assert not report.ok
+    assert report.first_broken_sequence == 4
+    assert "not the head row's (rewritten)" in report.problem
+
+
+def test_appends_after_the_head_was_read_are_not_a_cut():
+    """Verification reads the head row before the entries: entries past it are newer."""
+    append(2)
+    report = VerifyReport()
+    head = ledger.head_row()
+    append(2)
+    with ledger.streamed_rows() as rows:
+        hashes = verify_rows(rows, report, keep={head[0]})
+    ledger.verify_head(report, head, hashes)
+
+    assert report.ok and report.head_sequence == 4
+
+
+def test_a_cut_that_also_moves_the_head_row_back_needs_a_checkpoint():
+    """Why checkpoints exist: whoever can rewrite the head row can hide a cut from it."""
+    entries = append(5)
+    with raw_sql() as cursor:
+        cursor.execute(f"DELETE FROM {TABLE} WHERE sequence >= 4")
+        cursor.execute(
+            f"UPDATE {HEAD_TABLE} SET sequence = 3, hash = %s WHERE id = 1", [entries[2].hash]
+        )
 
     assert verify_ledger().ok
 
@@ -558,21 +626,41 @@ def public_b64(seed: bytes) -> str:
     return base64.b64encode(key.public_bytes(Encoding.Raw, PublicFormat.Raw)).decode()
 
 
-def test_hmac_checkpoint_signs_the_head(auditor):
+def legacy_hmac_checkpoint(sequence: int, head_hash: str) -> LedgerCheckpoint:
+    """A checkpoint as Locus signed them before every checkpoint was Ed25519: HMAC-SHA256."""
+    key = hashlib.sha256(b"locus-ledger-hmac:" + django_settings.SECRET_KEY.encode()).digest()
+    at = timezone.now()
+    message = checkpoint_message(sequence, head_hash, at.isoformat())
+    return LedgerCheckpoint.objects.create(
+        sequence=sequence,
+        hash=head_hash,
+        at=at,
+        algorithm="hmac-sha256",
+        key_id=hashlib.sha256(key).hexdigest()[:16],
+        public_key="",
+        signature=hmac.new(key, message, hashlib.sha256).hexdigest(),
+        created_by_name="system",
+    )
+
+
+def test_checkpoints_are_signed_with_ed25519_by_default(auditor):
+    """Debug derives a signing key from SECRET_KEY: no HMAC checkpoint is made any more."""
     entries = append(4)
 
     checkpoint = checkpoint_create(actor=auditor)
-    document = signing_document(checkpoint)
 
     assert (checkpoint.sequence, checkpoint.hash) == (4, entries[-1].hash)
-    assert checkpoint.algorithm == "hmac-sha256"
-    assert checkpoint.public_key == ""
-    assert checkpoint.created_by_name == auditor.get_full_name()
-    key = hashlib.sha256(b"locus-ledger-hmac:" + django_settings.SECRET_KEY.encode()).digest()
-    message = checkpoint_message(4, entries[-1].hash, checkpoint.at.isoformat())
-    assert checkpoint.signature == hmac.new(key, message, hashlib.sha256).hexdigest()
-    assert checkpoint.key_id == hashlib.sha256(key).hexdigest()[:16]
-    assert signing.verify_checkpoint(document)
+    assert checkpoint.algorithm == "ed25519"
+    assert checkpoint.public_key == signing.public_key_b64()
+    assert checkpoint.created_by_name == person_pseudonym(auditor.pk)  # it is published too
+    assert signing.verify_checkpoint(signing_document(checkpoint))
+
+
+def test_an_earlier_hmac_checkpoint_still_verifies():
+    entries = append(4)
+    checkpoint = legacy_hmac_checkpoint(4, entries[-1].hash)
+
+    assert signing.verify_checkpoint(signing_document(checkpoint))
     assert verify_ledger().checkpoints == [
         {"sequence": 4, "hash": entries[-1].hash, "ok": True, "problem": ""}
     ]
@@ -639,18 +727,21 @@ def flip_signature(document: dict) -> dict:
     ids=["signature", "hash", "sequence", "time"],
 )
 def test_a_forged_checkpoint_does_not_verify(settings, algorithm, forge):
+    settings.LEDGER_SIGNING_KEY = seed_b64(b"\x07" * 32)
+    entries = append(2)
     if algorithm == "ed25519":
-        settings.LEDGER_SIGNING_KEY = seed_b64(b"\x07" * 32)
-    append(2)
-    document = signing_document(checkpoint_create())
+        document = signing_document(checkpoint_create())
+    else:
+        document = signing_document(legacy_hmac_checkpoint(2, entries[-1].hash))
     assert document["algorithm"] == algorithm
+    assert signing.verify_checkpoint(document)
 
     assert not signing.verify_checkpoint(forge(document))
 
 
 def test_an_hmac_checkpoint_does_not_verify_under_another_secret(settings):
-    append(2)
-    document = signing_document(checkpoint_create())
+    entries = append(2)
+    document = signing_document(legacy_hmac_checkpoint(2, entries[-1].hash))
 
     settings.SECRET_KEY = "another-secret-key-entirely-" * 2
 
@@ -995,7 +1086,7 @@ def test_rule_create_writes_rule_created(privacy_officer):
     entry = LedgerEntry.objects.get(kind="rule.created")
 
     assert entry.subject_list == [f"rule:{rule.pk}"]
-    assert entry.actor_name == privacy_officer.get_full_name()
+    assert entry.actor_name == person_pseudonym(privacy_officer.pk)
     data = json.loads(bytes(entry.payload))["data"]
     assert (data["rule"], data["version"]) == (rule.pk, 1)
     assert data["rule_snapshot"]["regions"] == ["aws:ap-south-1"]
@@ -1203,12 +1294,40 @@ def test_the_periodic_task_stores_a_checkpoint():
     assert verify_ledger().as_dict()["ok"]
 
 
-def test_actors_are_kept_as_display_strings_that_survive_the_account(privacy_officer):
+def test_actors_are_kept_as_pseudonyms_that_survive_the_account(privacy_officer):
     new_rule(privacy_officer)
     name = privacy_officer.get_full_name()
 
     get_user_model().objects.filter(pk=privacy_officer.pk).delete()
 
     entry = LedgerEntry.objects.get(kind="rule.created")
-    assert entry.actor_name == name
+    assert entry.actor_name == person_pseudonym(privacy_officer.pk)
+    assert entry.actor_name.startswith("person:")
     assert verify_ledger().ok
+    assert name not in bytes(entry.payload).decode()
+
+
+def test_entries_carry_no_real_names(privacy_officer, auditor):
+    """People appear on the ledger only as keyed pseudonyms, never by name or username."""
+    new_rule(privacy_officer)
+    checkpoint_create(actor=auditor)
+    ledger_append(actor=auditor, kind="test.event", data={})
+    people = [privacy_officer, auditor]
+
+    for entry in LedgerEntry.objects.all():
+        stored = f"{entry.actor_name} {bytes(entry.payload).decode()}"
+        for person in people:
+            for name in (person.get_full_name(), person.first_name, person.last_name):
+                assert name not in stored, (entry.kind, name)
+            assert f'"{person.get_username()}"' not in stored
+    assert {e.actor_name for e in LedgerEntry.objects.exclude(actor_id=None)} == {
+        person_pseudonym(privacy_officer.pk),
+        person_pseudonym(auditor.pk),
+    }
+
+
+def test_a_staff_pseudonym_changes_with_its_key(settings):
+    first = person_pseudonym(7)
+    assert first == person_pseudonym(7) != person_pseudonym(8)
+    settings.LEDGER_PSEUDONYM_KEY = "another key"
+    assert person_pseudonym(7) != first

@@ -15,10 +15,20 @@ class Command(BaseCommand):
         parser.add_argument(
             "--show-hmac-key",
             action="store_true",
-            help="Print the HMAC key (hex) the offline verifier needs for HMAC checkpoints, and stop",
+            help="Print the HMAC key (hex) the offline verifier needs for earlier HMAC checkpoints, "
+            "and stop",
+        )
+        parser.add_argument(
+            "--show-public-key",
+            action="store_true",
+            help="Print the public key (base64) to publish and give the offline verifier "
+            "(--trusted-key), and stop",
         )
 
-    def handle(self, *args, show_hmac_key: bool = False, **options):
+    def handle(self, *args, show_hmac_key: bool = False, show_public_key: bool = False, **options):
+        if show_public_key:
+            self.stdout.write(signing.public_key_b64())
+            return
         if show_hmac_key:
             self.stdout.write(signing.hmac_key_hex())
             return
