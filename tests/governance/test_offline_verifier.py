@@ -26,7 +26,8 @@ from hypothesis import strategies as st
 
 from governance import signing
 from governance.ledger import checkpoint_create, ledger_append, signing_document
-from governance.verify import ed25519_verify, verify_export
+from governance.verify import ed25519_verify
+from governance.verify import verify_export as offline_verify_export
 from tests.live import ROOT
 
 pytestmark = pytest.mark.django_db
@@ -34,6 +35,12 @@ pytestmark = pytest.mark.django_db
 EXPORT = "/api/v1/ledger/export"
 CHECKPOINTS = "/api/v1/ledger/checkpoints/"
 SEED = base64.b64encode(b"\x2a" * 32).decode()
+
+
+def verify_export(lines, checkpoints, *args, **kwargs) -> dict:
+    """The verifier's Python API, trusting the key Locus signs with."""
+    kwargs.setdefault("trusted_keys", signing.trusted_public_keys())
+    return offline_verify_export(lines, checkpoints, *args, **kwargs)
 
 
 def append(n: int, start: int = 1) -> None:
@@ -61,11 +68,19 @@ def write_checkpoint(path: Path, document: dict | list) -> Path:
 
 
 def verify(
-    tmp_path: Path, export_path: Path, *checkpoints: Path, extra: tuple[str, ...] = ()
+    tmp_path: Path,
+    export_path: Path,
+    *checkpoints: Path,
+    extra: tuple[str, ...] = (),
+    trusted: tuple[str, ...] | None = None,
 ) -> subprocess.CompletedProcess[str]:
+    """The CLI on the files, trusting `trusted` (by default the key Locus signs with, as an
+    auditor trusts the key Locus publishes)."""
     arguments = [str(export_path)]
     for checkpoint in checkpoints:
         arguments += ["--checkpoint", str(checkpoint)]
+    for key in (signing.public_key_b64(),) if trusted is None else trusted:
+        arguments += ["--trusted-key", key]
     return subprocess.run(
         [sys.executable, "-S", "-m", "governance.verify", *arguments, *extra],
         cwd=tmp_path,
@@ -117,8 +132,8 @@ def test_a_good_export_verifies(tmp_path, exported):
     assert (report["ok"], report["entries"], report["head_sequence"]) == (True, 6, 6)
     assert (report["genesis"], report["from_sequence"], report["to_sequence"]) == (True, 1, 6)
     assert report["first_link"] == "genesis"
-    # An HMAC checkpoint cannot be checked without the key, but its head is still compared.
-    assert report["checkpoints"] == [{"sequence": 6, "ok": True, "signature": None, "problem": ""}]
+    assert (report["header_signed"], report["signed_by"]) == (True, signing.public_key_b64())
+    assert report["checkpoints"] == [{"sequence": 6, "ok": True, "signature": True, "problem": ""}]
 
 
 def test_a_good_export_verifies_without_checkpoints(tmp_path, exported):
@@ -214,8 +229,9 @@ def test_a_truncated_export_with_a_doctored_header_fails_against_the_checkpoint(
 
     assert result.returncode == 1
     report = report_of(result)
-    assert report["chain_ok"] is True
-    assert "truncated" in report["checkpoints"][0]["problem"]
+    assert (report["ok"], report["header_signed"]) == (False, False)
+    assert report["header_problem"] == "the signature does not verify"
+    assert "to_hash" in report["problem"]  # the header still names entry 6's hash
 
 
 def test_an_export_with_its_first_entries_cut_is_refused(tmp_path, exported):
@@ -282,7 +298,7 @@ def test_a_cut_export_relabelled_as_a_slice_says_so_and_from_genesis_refuses_it(
         {"genesis": True, "from_sequence": 3},
         {"from_sequence": 0},
         {"to_sequence": 0, "from_sequence": 3, "genesis": False},
-        {"locus_ledger_export": 2},
+        {"locus_ledger_export": 3},
         {"from_sequence": "1"},
     ],
     ids=["genesis-not-at-1", "zero", "backwards", "format", "text"],
@@ -334,7 +350,9 @@ def test_a_rewritten_export_fails_against_the_checkpoint(tmp_path, exported):
 
     assert result.returncode == 1
     report = report_of(result)
-    assert report["chain_ok"] is True
+    # The links hold, but the last hash is not the one the signed header names.
+    assert (report["chain_ok"], report["first_broken_sequence"]) == (False, 6)
+    assert "not the header's to_hash (rewritten)" in report["problem"]
     assert "rewritten" in report["checkpoints"][0]["problem"]
 
 
@@ -395,7 +413,7 @@ def test_a_time_slice_verifies_on_its_own(api_client, auditor, tmp_path):
     assert header["entries"] == 3 and header["from"] == since and header["to"] == until
     assert result.returncode == 0, result.stdout
     report = report_of(result)
-    assert (report["genesis"], report["first_link"]) == (False, "unchecked")
+    assert (report["genesis"], report["first_link"]) == (False, "signed header")
     assert report["checkpoints"][0]["ok"] is True
 
 
@@ -428,7 +446,7 @@ def test_a_checkpoint_at_the_entry_before_a_slice_pins_its_first_link(
         3,
         "checkpoint",
     )
-    assert report["checkpoints"][0] == {"sequence": 3, "ok": True, "signature": None, "problem": ""}
+    assert report["checkpoints"][0] == {"sequence": 3, "ok": True, "signature": True, "problem": ""}
 
 
 def test_a_slice_whose_first_link_was_rewritten_fails_against_that_checkpoint(
@@ -455,8 +473,9 @@ def test_a_slice_whose_first_link_was_rewritten_fails_against_that_checkpoint(
 
     assert result.returncode == 1
     report = report_of(result)
-    assert (report["chain_ok"], report["first_link"]) == (True, "unchecked")
-    assert "rewritten" in report["checkpoints"][0]["problem"]
+    # The signed header names the hash before the slice: the first link is broken.
+    assert (report["chain_ok"], report["first_broken_sequence"]) == (False, 4)
+    assert "previous hash does not match" in report["problem"]
 
 
 # --- Ed25519 checkpoints, checked offline -------------------------------------------------------
@@ -500,7 +519,7 @@ def test_a_forged_ed25519_checkpoint_fails_offline(ed25519, api_client, auditor,
         "sequence": 4,
         "ok": False,
         "signature": False,
-        "problem": "signature does not verify",
+        "problem": "the signature does not verify",
     }
 
 
@@ -516,10 +535,35 @@ def test_a_checkpoint_from_the_api_verifies_offline(ed25519, api_client, auditor
     assert result.returncode == 0, result.stdout
 
 
+def legacy_hmac_checkpoint() -> dict:
+    """The head signed as Locus signed checkpoints before they were all Ed25519: HMAC."""
+    import hashlib
+    import hmac
+
+    from governance.ledger import GENESIS_HASH
+    from governance.models import LedgerEntry
+    from governance.verify import checkpoint_message
+
+    head = LedgerEntry.objects.order_by("-sequence").first()
+    sequence, head_hash = (head.sequence, head.hash) if head else (0, GENESIS_HASH)
+    at = "2026-01-01T00:00:00+00:00"
+    key = signing._hmac_key()
+    message = checkpoint_message(sequence, head_hash, at)
+    return {
+        "sequence": sequence,
+        "hash": head_hash,
+        "at": at,
+        "algorithm": "hmac-sha256",
+        "key_id": hashlib.sha256(key).hexdigest()[:16],
+        "public_key": "",
+        "signature": hmac.new(key, message, hashlib.sha256).hexdigest(),
+    }
+
+
 def test_hmac_checkpoints_verify_in_process_with_the_key(api_client, auditor, tmp_path):
     """The verifier's Python API takes the HMAC key as bytes (the CLI's --hmac-key takes hex)."""
     append(3)
-    document = signing_document(checkpoint_create())
+    document = legacy_hmac_checkpoint()
     lines = export(api_client, auditor, tmp_path / "ledger.jsonl")
     key = signing._hmac_key()
 
@@ -597,7 +641,7 @@ def test_ed25519_rejects_malformed_keys_and_signatures():
 
 def test_hmac_checkpoints_verify_offline_with_the_key_in_hex(api_client, auditor, tmp_path):
     append(3)
-    checkpoint = write_checkpoint(tmp_path / "cp.json", signing_document(checkpoint_create()))
+    checkpoint = write_checkpoint(tmp_path / "cp.json", legacy_hmac_checkpoint())
     path = tmp_path / "ledger.jsonl"
     export(api_client, auditor, path)
     key = io.StringIO()
@@ -610,3 +654,158 @@ def test_hmac_checkpoints_verify_offline_with_the_key_in_hex(api_client, auditor
     assert json.loads(good.stdout)["checkpoints"][0]["signature"] is True
     assert wrong.returncode == 1
     assert json.loads(wrong.stdout)["checkpoints"][0]["signature"] is False
+
+
+# --- Trusted keys and the signed header ---------------------------------------------------------
+
+ATTACKER_SEED = base64.b64encode(b"\x66" * 32).decode()
+
+
+def _rewritten_lines(lines: list[str], change_at: int) -> tuple[dict, list[str]]:
+    """The export's entries rewritten consistently (one payload changed, every hash redone);
+    returns the old header and the new entry lines."""
+    import hashlib
+
+    header, *entries = lines
+    prev_hash, out = json.loads(header)["prev_hash"], []
+    for line in entries:
+        entry = json.loads(line)
+        payload = base64.b64decode(entry["payload"])
+        if entry["sequence"] == change_at:
+            payload = payload.replace(b'"i":2', b'"i":20')
+        entry.update(
+            payload=base64.b64encode(payload).decode(),
+            prev_hash=prev_hash,
+            hash=hashlib.sha256(bytes.fromhex(prev_hash) + payload).hexdigest(),
+        )
+        prev_hash = entry["hash"]
+        out.append(json.dumps(entry, ensure_ascii=False) + "\n")
+    return json.loads(header), out
+
+
+def test_a_chain_rewritten_and_re_signed_with_another_key_is_refused(
+    settings, api_client, auditor, tmp_path
+):
+    """The attacker rewrites the chain, then signs a new header and checkpoint with a key of
+    their own: every signature holds, but none is by a trusted key."""
+    append(4)
+    genuine_key = signing.public_key_b64()
+    lines = export(api_client, auditor, tmp_path / "genuine.jsonl")
+    header, entries = _rewritten_lines(lines, change_at=2)
+    last = json.loads(entries[-1])
+    settings.LEDGER_SIGNING_KEY = ATTACKER_SEED
+    forged_header = signing.sign_header({**header, "to_hash": last["hash"]})
+    forged_checkpoint = {
+        "sequence": 4,
+        "hash": last["hash"],
+        "at": "2026-01-01T00:00:00+00:00",
+        **signing.sign_checkpoint(4, last["hash"], "2026-01-01T00:00:00+00:00"),
+    }
+    attacker_key = signing.public_key_b64()
+    path = tmp_path / "forged.jsonl"
+    path.write_text(json.dumps(forged_header) + "\n" + "".join(entries), encoding="utf-8")
+    checkpoint = write_checkpoint(tmp_path / "cp.json", forged_checkpoint)
+
+    refused = verify(tmp_path, path, checkpoint, trusted=(genuine_key,))
+    in_process = offline_verify_export(
+        path.read_text().splitlines(), [forged_checkpoint], trusted_keys={genuine_key}
+    )
+    fooled = verify(tmp_path, path, checkpoint, trusted=(attacker_key,))
+
+    assert refused.returncode == 1, refused.stdout
+    report = report_of(refused)
+    assert (report["ok"], report["chain_ok"], report["header_signed"]) == (False, True, False)
+    assert report["header_problem"] == "signed by a key that is not among the trusted keys"
+    assert report["checkpoints"][0]["signature"] is False
+    assert "not among the trusted keys" in report["checkpoints"][0]["problem"]
+    assert in_process["ok"] is False
+    # The forgery is otherwise perfect: only the choice of trusted key tells it apart.
+    assert fooled.returncode == 0, fooled.stdout
+
+
+def test_without_a_trusted_key_the_verifier_refuses(tmp_path, exported):
+    path, checkpoint = exported
+
+    result = verify(tmp_path, path, checkpoint, trusted=())
+    in_process = offline_verify_export(path.read_text().splitlines(), [])
+
+    assert result.returncode == 2
+    assert "refusing to verify without a trusted public key" in result.stderr
+    assert result.stdout == ""
+    assert in_process["ok"] is False and in_process["chain_ok"] is True
+    assert "no trusted public key" in in_process["header_problem"]
+
+
+def test_trusted_keys_come_from_a_file_too(tmp_path, exported):
+    path, checkpoint = exported
+    keys = tmp_path / "trusted.txt"
+    keys.write_text(
+        f"# Locus's published keys\n{base64.b64encode(b'x' * 32).decode()}\n"
+        f"{signing.public_key_b64()}  # current\n",
+        encoding="utf-8",
+    )
+
+    result = verify(
+        tmp_path, path, checkpoint, trusted=(), extra=("--trusted-keys-file", str(keys))
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_cutting_the_last_lines_and_editing_the_header_is_detected(tmp_path, exported):
+    path, _ = exported
+    header, entries = header_and_entries(path)
+    kept = entries[:4]
+    edited = {
+        **json.loads(header),
+        "to_sequence": 4,
+        "entries": 4,
+        "to_hash": json.loads(kept[-1])["hash"],
+    }
+    path.write_text(json.dumps(edited) + "\n" + "".join(kept), encoding="utf-8")
+
+    result = verify(tmp_path, path)  # no checkpoint: the header's signature alone
+
+    assert result.returncode == 1
+    report = report_of(result)
+    assert (report["ok"], report["chain_ok"], report["header_signed"]) == (False, True, False)
+    assert report["problem"] == "the header: the signature does not verify"
+
+
+def test_cutting_the_first_lines_and_editing_the_header_is_detected(tmp_path, exported):
+    path, _ = exported
+    header, entries = header_and_entries(path)
+    kept = entries[2:]
+    edited = {
+        **json.loads(header),
+        "genesis": False,
+        "from_sequence": 3,
+        "entries": 4,
+        "prev_hash": json.loads(kept[0])["prev_hash"],
+    }
+    path.write_text(json.dumps(edited) + "\n" + "".join(kept), encoding="utf-8")
+
+    result = verify(tmp_path, path)
+
+    assert result.returncode == 1
+    report = report_of(result)
+    assert (report["ok"], report["header_signed"], report["first_link"]) == (
+        False,
+        False,
+        "unchecked",
+    )
+
+
+def test_an_unedited_header_over_cut_lines_names_the_cut(tmp_path, exported):
+    path, _ = exported
+    header, entries = header_and_entries(path)
+    path.write_text(header + "".join(entries[:5]), encoding="utf-8")
+
+    report = report_of(verify(tmp_path, path))
+
+    assert (report["ok"], report["header_signed"], report["first_broken_sequence"]) == (
+        False,
+        True,
+        6,
+    )
+    assert "truncated" in report["problem"]
