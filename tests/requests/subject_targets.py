@@ -79,6 +79,10 @@ def subject_alias(db, settings, tmp_path, subject_pg_database):
     register_alias(ALIAS, database)
     # Opened now: Django's test case refuses to open aliases it did not know when it began.
     connections[ALIAS].connect()
+    if subject_pg_database:  # the database lives as long as the session: start it empty
+        with connections[ALIAS].cursor() as cursor:
+            cursor.execute("DROP SCHEMA public CASCADE")
+            cursor.execute("CREATE SCHEMA public")
     settings.SUBJECT_CONNECTOR_DATABASES = [ALIAS]
     yield ALIAS
     forget_alias(ALIAS)

@@ -21,6 +21,7 @@ from tests.requests.subject_setup import (  # noqa: F401  (fixtures)
     last_code,
     verify,
 )
+from tests.requests.subject_targets import subject_alias, subject_pg_database  # noqa: F401
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("eager", "fresh_throttle")]
 API = "/api/v1"
@@ -259,9 +260,13 @@ def test_staff_create_over_the_api(api_client, privacy_officer, data_owner):
     assert created.json()["channel"] == "post"
 
 
-def test_connectors_owner_colleague(api_client, crm, data_owner, other_owner):
+def test_connectors_owner_colleague(api_client, crm, data_owner, other_owner, subject_alias):
+    from tests.requests.subject_targets import subject_cursor
+
+    with subject_cursor() as cursor:
+        cursor.execute("CREATE TABLE crm_contacts (id INTEGER PRIMARY KEY, email VARCHAR(200))")
     body = {
-        "dataset": "crm", "kind": "sql", "identifier_kinds": ["email"], "database": "default",
+        "dataset": "crm", "kind": "sql", "identifier_kinds": ["email"], "database": subject_alias,
         "table": "crm_contacts", "identifier_column": "email", "identifier_kind": "email",
     }  # fmt: skip
     assert (

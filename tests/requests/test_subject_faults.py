@@ -3,9 +3,10 @@ each request completes exactly once (issue 9's fault injection, on the real serv
 
 (a) Discovery: the test holds a SHARE lock on the task table, so the worker stops inside
     discovery's transaction (request row locked, datasets found, inserting the tasks).
-(b) An erasure by the SQL connector on another connection (a DSN): the test lets the worker
-    delete the subject's rows and commit them on the target, then stops it on the request's row
-    before Locus records the result; the worker dies holding nothing but a lost transaction.
+(b) An erasure by the SQL connector in a database of subject data (a DSN; never Locus's own):
+    the test lets the worker delete the subject's rows and commit them on the target, then stops
+    it on the request's row before Locus records the result; the worker dies holding nothing
+    but a lost transaction.
 
 How the killed work comes back: not by the broker. The killed message is unacknowledged, and
 Redis would hand it out again only after CELERY_VISIBILITY_TIMEOUT, whose restore also
@@ -41,8 +42,8 @@ from requests.models import (
 from requests.models.subjects import SubjectRequestStatus as S
 from requests.models.subjects import TaskStatus, unseal_bytes
 from requests.tasks import subject_sla_watch
-from tests.live import shared_database_url
 from tests.requests.subject_setup import SUBJECT, ask, billing, crm, last_code  # noqa: F401
+from tests.requests.subject_targets import subject_database_url, subject_pg_database  # noqa: F401
 from tests.worker import CeleryWorker, celery_worker, wait_for  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.live
@@ -51,10 +52,11 @@ TABLE = "dsr_fault_customers"
 OTHER = "someone.else@example.org"
 
 
-def _connect():
+def _connect(name: str | None = None):
+    """A session on Locus's test database, or on the subject database `name`."""
     db = connection.settings_dict
     return psycopg.connect(
-        dbname=db["NAME"],
+        dbname=name or db["NAME"],
         user=db["USER"],
         password=db.get("PASSWORD") or None,
         host=db["HOST"] or None,
@@ -66,13 +68,13 @@ def _connect():
 class Hold:
     """Another session holds a lock (one SQL statement) until released."""
 
-    def __init__(self, statement: str, params=()):
-        self.statement, self.params = statement, params
+    def __init__(self, statement: str, params=(), database: str | None = None):
+        self.statement, self.params, self.database = statement, params, database
         self.holding, self.released = threading.Event(), threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self):
-        with _connect() as conn:
+        with _connect(self.database) as conn:
             conn.execute(self.statement, self.params)
             self.holding.set()
             self.released.wait(timeout=120)
@@ -91,13 +93,15 @@ class Hold:
         self.release()
 
 
-def _waiting_on_a_lock(query_start: str) -> bool:
-    """A session of this database is blocked on a lock running a statement that starts so."""
+def _waiting_on_a_lock(query_start: str, database: str | None = None) -> bool:
+    """A session of this database (or of the database named) is blocked on a lock running a
+    statement that starts so."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = coalesce(%s, current_database()) "
             "AND wait_event_type = 'Lock' AND query LIKE %s",
-            [query_start + "%"],
+            [database, query_start + "%"],
         )
         return cursor.fetchone()[0] > 0
 
@@ -109,40 +113,43 @@ def postgres_only():
 
 
 @pytest.fixture
-def scratch_table(postgres_only, django_db_setup, monkeypatch):
-    """The subject's rows (and another person's) in a table the connector reads and erases,
-    reachable as the DSN `scratch` by every worker started after this fixture."""
-    monkeypatch.setenv("SUBJECT_CONNECTOR_DSNS", f"scratch={shared_database_url()}")
+def scratch_table(postgres_only, subject_pg_database, monkeypatch):
+    """The subject's rows (and another person's) in a table of a database of subject data (not
+    Locus's), reachable as the DSN `scratch` by every worker started after this fixture."""
+    dsn = subject_database_url(subject_pg_database)
+    monkeypatch.setenv("SUBJECT_CONNECTOR_DSNS", f"scratch={dsn}")
     yield TABLE
-    with _connect() as conn:  # the test's own connection is closed by now
+    with _connect(subject_pg_database) as conn:
         conn.execute(f"DROP TABLE IF EXISTS {TABLE}")
 
 
-def _fill(table: str) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(f"DROP TABLE IF EXISTS {table}")
-        cursor.execute(f"CREATE TABLE {table} (id INTEGER PRIMARY KEY, email TEXT, plan TEXT)")
-        cursor.executemany(
+def _fill(table: str, database: str) -> None:
+    with _connect(database) as conn:
+        conn.execute(f"DROP TABLE IF EXISTS {table}")
+        conn.execute(f"CREATE TABLE {table} (id INTEGER PRIMARY KEY, email TEXT, plan TEXT)")
+        conn.cursor().executemany(
             f"INSERT INTO {table} VALUES (%s, %s, %s)",
             [(1, SUBJECT, "gold"), (2, SUBJECT, "basic"), (3, OTHER, "gold")],
         )
+        conn.commit()
 
 
-def _rows(table: str) -> list[tuple]:
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT id, email FROM {table} ORDER BY id")
-        return [tuple(row) for row in cursor.fetchall()]
+def _rows(table: str, database: str) -> list[tuple]:
+    with _connect(database) as conn:
+        return [tuple(row) for row in conn.execute(f"SELECT id, email FROM {table} ORDER BY id")]
 
 
-def _connector(dataset, **where) -> DatasetConnector:
+def _connector(dataset) -> DatasetConnector:
+    """The DSN connector to the table, its version approved by a privacy officer."""
     return DatasetConnector.objects.create(
         dataset=dataset,
         kind="sql",
         identifier_kinds=["email"],
+        dsn_setting="scratch",
         table=TABLE,
         identifier_column="email",
         identifier_kind="email",
-        **where,
+        approved_version=1,
     )
 
 
@@ -162,9 +169,21 @@ def _beat_tick_after(moment) -> None:
     subject_sla_watch.delay()
 
 
+def _asked(capture, type_: str) -> SubjectRequest:
+    """The public asks; the verification mail is sent here, where the test reads it (the
+    worker would send it from its own process)."""
+    from governance.celery import app
+
+    before, app.conf.task_always_eager = app.conf.task_always_eager, True
+    try:
+        return ask(capture, type_)
+    finally:
+        app.conf.task_always_eager = before
+
+
 def _asked_and_verified(capture) -> SubjectRequest:
     """The public asks; verifying commits and queues discovery on the worker."""
-    request = ask(capture, "access")
+    request = _asked(capture, "access")
     code, _ = last_code(request)
     subjects.verification_check(request=request, code=code)
     return SubjectRequest.objects.get(pk=request.pk)
@@ -179,6 +198,7 @@ def _package_files(request) -> dict[str, bytes]:
 
 def test_a_worker_killed_mid_discovery_leaves_the_request_to_complete_once(
     scratch_table,
+    subject_pg_database,
     celery_worker,
     crm,
     billing,
@@ -186,9 +206,9 @@ def test_a_worker_killed_mid_discovery_leaves_the_request_to_complete_once(
     monkeypatch,
     django_capture_on_commit_callbacks,
 ):
-    _fill(scratch_table)
-    _connector(crm, database="default")
-    _connector(billing, dsn_setting="scratch")
+    _fill(scratch_table, subject_pg_database)
+    _connector(crm)
+    _connector(billing)
     with Hold("LOCK TABLE workflows_subjecttask IN SHARE MODE"):
         request = _asked_and_verified(django_capture_on_commit_callbacks)
         wait_for(
@@ -225,26 +245,29 @@ def test_a_worker_killed_mid_discovery_leaves_the_request_to_complete_once(
     for slug in ("crm", "billing"):  # no export missing
         rows = json.loads(files[f"datasets/{slug}.json"])
         assert sorted(r["id"] for r in rows) == [1, 2] and {r["email"] for r in rows} == {SUBJECT}
-    assert _rows(scratch_table) == [(1, SUBJECT), (2, SUBJECT), (3, OTHER)]  # access erases none
+    # access erases none
+    assert _rows(scratch_table, subject_pg_database) == [(1, SUBJECT), (2, SUBJECT), (3, OTHER)]
 
 
 def test_a_worker_killed_mid_erasure_erases_each_row_once_and_records_it_once(
     scratch_table,
+    subject_pg_database,
     celery_worker,
     crm,
     tmp_path,
     monkeypatch,
     django_capture_on_commit_callbacks,
 ):
-    _fill(scratch_table)
-    _connector(crm, dsn_setting="scratch")
+    _fill(scratch_table, subject_pg_database)
+    _connector(crm)
     capture = django_capture_on_commit_callbacks
-    with Hold(f"SELECT id FROM {TABLE} WHERE id = 1 FOR UPDATE") as target_row:
-        request = ask(capture, "erasure")
+    target_lock = f"SELECT id FROM {TABLE} WHERE id = 1 FOR UPDATE"
+    with Hold(target_lock, database=subject_pg_database) as target_row:
+        request = _asked(capture, "erasure")
         code, _ = last_code(request)
         subjects.verification_check(request=request, code=code)
         wait_for(
-            lambda: _waiting_on_a_lock(f'DELETE FROM "{TABLE}"'),
+            lambda: _waiting_on_a_lock(f'DELETE FROM "{TABLE}"', subject_pg_database),
             what="the connector to wait for the subject's row",
         )
         # The worker holds no lock on the request now; hold it so that the worker stops after
@@ -257,7 +280,8 @@ def test_a_worker_killed_mid_erasure_erases_each_row_once_and_records_it_once(
             )
             celery_worker.kill()
     task = SubjectTask.objects.get(request=request)
-    assert _rows(scratch_table) == [(3, OTHER)]  # erased on the target and committed there
+    # erased on the target and committed there
+    assert _rows(scratch_table, subject_pg_database) == [(3, OTHER)]
     assert (task.status, task.prepared_rows, task.rows_erased) == (TaskStatus.RUNNING, 2, None)
     assert not LedgerEntry.objects.filter(kind="subject_task.done").exists()
 
@@ -274,7 +298,8 @@ def test_a_worker_killed_mid_erasure_erases_each_row_once_and_records_it_once(
     task.refresh_from_db()
     assert (task.status, task.rows_found, task.rows_erased) == (TaskStatus.DONE, 2, 2)
     assert task.attempts == 2
-    assert _rows(scratch_table) == [(3, OTHER)]  # nothing left, nobody else's row touched
+    # nothing left, nobody else's row touched
+    assert _rows(scratch_table, subject_pg_database) == [(3, OTHER)]
     done = LedgerEntry.objects.filter(kind="subject_task.done")
     assert done.count() == 1
     assert LedgerEntry.objects.filter(kind="subject_request.complete").count() == 1
