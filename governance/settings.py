@@ -161,7 +161,13 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
-AXES_IPWARE_PROXY_COUNT = env.int("PROXY_COUNT", default=0)
+# How many proxies (load balancer, ingress) stand in front of Locus, each appending to
+# X-Forwarded-For. One rule names the client from it (governance.client_address), for
+# throttles, this lock-out and logs: 0 ignores the header, N takes the N-th address from its
+# right. Set it to exactly the number of proxies: more lets a client choose its own address.
+PROXY_COUNT = env.int("PROXY_COUNT", default=0)
+AXES_CLIENT_IP_CALLABLE = "governance.client_address.client_address"
+AXES_IPWARE_PROXY_COUNT = PROXY_COUNT  # used only if the callable above were removed
 
 # Content-Security-Policy on every page (governance.security): scripts only from Locus itself,
 # never inline. Styles allow inline attributes: Plotly positions its figures with them.
@@ -283,6 +289,8 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "governance.api_errors.exception_handler",
+    # DRF's own throttles read X-Forwarded-For by this count (the same rule as PROXY_COUNT's).
+    "NUM_PROXIES": PROXY_COUNT,
 }
 
 SPECTACULAR_SETTINGS = {
@@ -372,6 +380,16 @@ SUBJECT_REQUEST_DEFAULT_DAYS = env.int("SUBJECT_REQUEST_DEFAULT_DAYS", default=3
 SUBJECT_VERIFICATION_MINUTES = env.int("SUBJECT_VERIFICATION_MINUTES", default=60 * 24)
 SUBJECT_VERIFICATION_ATTEMPTS = env.int("SUBJECT_VERIFICATION_ATTEMPTS", default=5)
 SUBJECT_VERIFICATION_CHALLENGES = env.int("SUBJECT_VERIFICATION_CHALLENGES", default=3)
+# Wrong codes slow the next attempt, per request and per client address: the first
+# SUBJECT_VERIFICATION_FREE_FAILURES cost nothing, then each one doubles a wait that starts
+# at SUBJECT_VERIFICATION_WAIT_SECONDS, up to SUBJECT_VERIFICATION_MAX_WAIT_SECONDS. A request
+# is never rejected for wrong codes: when its codes run out, codes stop until an officer
+# unlocks it.
+SUBJECT_VERIFICATION_FREE_FAILURES = env.int("SUBJECT_VERIFICATION_FREE_FAILURES", default=2)
+SUBJECT_VERIFICATION_WAIT_SECONDS = env.int("SUBJECT_VERIFICATION_WAIT_SECONDS", default=30)
+SUBJECT_VERIFICATION_MAX_WAIT_SECONDS = env.int(
+    "SUBJECT_VERIFICATION_MAX_WAIT_SECONDS", default=3600
+)
 SUBJECT_PACKAGE_DAYS = env.int("SUBJECT_PACKAGE_DAYS", default=14)
 # Owners are reminded this many days before a task is due; officers are told this many days
 # before a request's deadline.

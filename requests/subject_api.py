@@ -5,17 +5,19 @@ requests.subjects, which checks who may."""
 from __future__ import annotations
 
 from django.conf import settings
-from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, parsers, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
-from rest_framework.throttling import AnonRateThrottle
+from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
 from catalog.models import Dataset
 from catalog.permissions import ActsWithPermission
+from governance.client_address import client_address
+from governance.errors import StateConflict
 from requests import subject_selectors as selectors
 from requests import subject_uploads, subjects
 from requests.models.subjects import (
@@ -44,13 +46,21 @@ class WorksSubjectTasks(permissions.BasePermission):
         return request.user.has_perm("workflows.view_subjecttask")
 
 
-class IntakeThrottle(AnonRateThrottle):
-    """The public endpoints are open to anyone: a few requests an hour per address."""
+class IntakeThrottle(SimpleRateThrottle):
+    """The public endpoints and pages are open to anyone: a few requests an hour per client
+    address (signed in or not), named by the one PROXY_COUNT rule, so a made-up
+    X-Forwarded-For is a new address only where a trusted proxy wrote it."""
 
     scope = "subject_intake"
 
     def get_rate(self):
         return settings.SUBJECT_INTAKE_RATE
+
+    def get_ident(self, request):
+        return client_address(request)
+
+    def get_cache_key(self, request, view):
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
 
 
 # --- Serializers ---------------------------------------------------------------------------
@@ -336,6 +346,13 @@ class SubjectRequestViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewS
         package = subjects.package_reissue(actor=request.user, request=self.get_object())
         return Response({"expires_at": package.expires_at, "sha256": package.sha256})
 
+    @extend_schema(request=ReasonSerializer, responses=SubjectRequestSerializer)
+    @action(detail=True, methods=["post"], url_path="unlock-verification")
+    def unlock_verification(self, request, pk=None):
+        """Let the subject try codes again after wrong ones locked or slowed them (a new code
+        is sent)."""
+        return self._step(request, subjects.verification_unlock)
+
     @extend_schema(responses=EventSerializer(many=True))
     @action(detail=True, methods=["get"])
     def timeline(self, request, pk=None):
@@ -493,24 +510,37 @@ class PublicIntakeView(APIView):
         return Response(
             {
                 "reference": created.reference,
-                "id": created.pk,
+                "token": created.verify_token,
                 "status": created.status,
                 "deadline": created.deadline,
-                "next": "Enter the code we e-mailed you at POST subject-intake/verify",
+                "next": "POST subject-intake/verify with this token and the code we e-mailed",
             },
             status=status.HTTP_201_CREATED,
         )
 
 
 class VerifySerializer(serializers.Serializer):
-    request = serializers.IntegerField()
+    token = serializers.CharField(
+        max_length=64, help_text="The request's verify token (from the intake answer or e-mail)"
+    )
     code = serializers.CharField(max_length=20, required=False, allow_blank=True)
-    token = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    link = serializers.CharField(
+        max_length=100, required=False, allow_blank=True, help_text="Or the e-mailed link's secret"
+    )
     resend = serializers.BooleanField(default=False)
 
 
+def _wait_response(wait: subjects.VerificationWait) -> Response:
+    return Response(
+        {"code": wait.messages},
+        status=status.HTTP_429_TOO_MANY_REQUESTS,
+        headers={"Retry-After": str(wait.retry_after)},
+    )
+
+
 class PublicVerifyView(APIView):
-    """Confirm a request with the e-mailed code or link token, or ask for a new code."""
+    """Confirm a request with the e-mailed code or link, or ask for a new code. An unknown
+    token and a request not waiting for verification answer the same 404."""
 
     authentication_classes: list = []
     permission_classes = [permissions.AllowAny]
@@ -521,11 +551,19 @@ class PublicVerifyView(APIView):
         body = VerifySerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
-        target = get_object_or_404(SubjectRequest, pk=data["request"])
-        if data["resend"]:
-            subjects.verification_resend(request=target)
-            return Response({"reference": target.reference, "sent": True})
-        verified = subjects.verification_check(
-            request=target, code=data.get("code", ""), token=data.get("token", "")
-        )
+        target = selectors.awaiting_verification(data["token"])
+        if target is None:
+            raise NotFound()
+        client = client_address(request)
+        try:
+            if data["resend"]:
+                subjects.verification_resend(request=target, client=client)
+                return Response({"reference": target.reference, "sent": True})
+            verified = subjects.verification_check(
+                request=target, code=data.get("code", ""), token=data.get("link", ""), client=client
+            )
+        except subjects.VerificationWait as wait:
+            return _wait_response(wait)
+        except StateConflict:  # it stopped waiting meanwhile: as unknown
+            raise NotFound() from None
         return Response({"reference": verified.reference, "status": verified.status})

@@ -17,6 +17,7 @@ from requests.models.subjects import (
     MlPropagationDecision,
     SubjectPackage,
     SubjectRequest,
+    SubjectRequestStatus,
     SubjectTask,
     TaskStatus,
 )
@@ -177,6 +178,20 @@ def shows_identifiers(user, task: SubjectTask) -> bool:
         return True
     scope = managed_scope(user)
     return scope.everything or task.request.jurisdiction_id in scope.jurisdictions
+
+
+def awaiting_verification(token: str) -> SubjectRequest | None:
+    """The request a public verify address names, only while it waits for verification: an
+    unknown token and a request in any other state look the same (None)."""
+    if not token or len(token) > 64:
+        return None
+    return (
+        SubjectRequest.objects.filter(
+            verify_token=token, status=SubjectRequestStatus.AWAITING_VERIFICATION
+        )
+        .select_related("jurisdiction")
+        .first()
+    )
 
 
 def open_tasks_for(user) -> QuerySet[SubjectTask]:

@@ -15,7 +15,9 @@ urlpatterns = [
     path("models/<int:pk>/decide/", views.ml_decide, name="subject-ml-decide"),
     # The public's pages: no sign-in.
     path("ask/", views.public_intake, name="subject-intake"),
-    path("<int:pk>/verify/", views.public_verify, name="subject-verify"),
-    path("<int:pk>/verify/<str:token>/", views.public_verify_link, name="subject-verify-link"),
+    # Addressed by the request's unguessable verify token (never its id); then the e-mailed
+    # link's own secret.
+    path("verify/<str:token>/", views.public_verify, name="subject-verify"),
+    path("verify/<str:token>/<str:link>/", views.public_verify_link, name="subject-verify-link"),
     path("<int:pk>/package/<str:token>/", views.public_package, name="subject-package"),
 ]

@@ -3,6 +3,8 @@ queue, and the public intake, verification and download pages. Thin: forms -> se
 
 from __future__ import annotations
 
+import logging
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -13,12 +15,12 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from catalog.forms import add_service_error
+from governance.client_address import client_address
 from governance.errors import StateConflict
 from requests import subject_selectors as selectors
 from requests import subject_uploads, subjects
 from requests.models.subjects import (
     OPEN_STATUSES,
-    SubjectRequest,
     SubjectRequestStatus,
     SubjectTask,
     TaskStatus,
@@ -35,6 +37,7 @@ from requests.subject_forms import (
     VerifyForm,
 )
 
+logger = logging.getLogger(__name__)
 PAGE_SIZE = 50
 reads_requests = permission_required("workflows.view_subjectrequest", raise_exception=True)
 works_tasks = permission_required("workflows.view_subjecttask", raise_exception=True)
@@ -44,6 +47,7 @@ STEPS = {
     "resume": (subjects.subject_request_resume, OptionalReasonForm),
     "reject": (subjects.subject_request_reject, ReasonForm),
     "withdraw": (subjects.subject_request_withdraw, OptionalReasonForm),
+    "unlock": (subjects.verification_unlock, OptionalReasonForm),
 }
 
 
@@ -114,6 +118,7 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "events": target.events.order_by("at", "id"),
         "package": selectors.package_of(request.user, target),
         "manages": manages,
+        "can_unlock": manages and subjects.verification_unlockable(target),
         "reason_form": ReasonForm(),
         "optional_form": OptionalReasonForm(),
         "S": SubjectRequestStatus,
@@ -256,7 +261,10 @@ def ml_decide(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _throttled(request: HttpRequest) -> bool:
-    return not IntakeThrottle().allow_request(request, None)
+    if IntakeThrottle().allow_request(request, None):
+        return False
+    logger.warning("public subject pages: %s throttled", client_address(request))
+    return True
 
 
 @require_http_methods(["GET", "POST"])
@@ -272,7 +280,7 @@ def public_intake(request: HttpRequest) -> HttpResponse:
             except ValidationError as error:
                 add_service_error(form, error)
             else:
-                return redirect("workflows:subject-verify", created.pk)
+                return redirect("workflows:subject-verify", created.verify_token)
     return render(
         request,
         "requests/subjects/public_intake.html",
@@ -281,53 +289,88 @@ def public_intake(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _verify_page(request, target, form, status=200):
-    return render(
+def _verify_page(request, target, form, status=200, **extra):
+    response = render(
         request,
         "requests/subjects/public_verify.html",
-        {"req": target, "form": form},
+        {"req": target, "form": form, **extra},
         status=status,
     )
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _no_such_verification(request: HttpRequest) -> HttpResponse:
+    """One answer for a wrong address and for a request that no longer waits: nothing told."""
+    problem = "This link is not valid, or there is nothing left to confirm."
+    return _not_available(request, PermissionDenied(problem), 404)
+
+
+def _attempt(request: HttpRequest, target, form, check, *, link: bool = False) -> HttpResponse:
+    """Run one code check or resend; a refusal is shown on the form (429 while waiting)."""
+    client = client_address(request)
+    try:
+        return check(client)
+    except subjects.VerificationWait as wait:
+        logger.warning("subject verification: %s waits %ss", client, wait.retry_after)
+        add_service_error(form, ValidationError({"code": wait.messages}))
+        response = _verify_page(request, target, form, status=429, link=link)
+        response["Retry-After"] = str(wait.retry_after)
+        return response
+    except StateConflict:  # it stopped waiting meanwhile
+        return _no_such_verification(request)
+    except ValidationError as error:
+        add_service_error(form, ValidationError({"code": error.messages}))
+    return _verify_page(request, target, form, status=400, link=link)
+
+
+def _done(request: HttpRequest, target) -> HttpResponse:
+    return render(request, "requests/subjects/public_done.html", {"req": target})
 
 
 @require_http_methods(["GET", "POST"])
-def public_verify(request: HttpRequest, pk: int) -> HttpResponse:
-    """Enter the code; or ask for a new one."""
-    target = get_object_or_404(SubjectRequest, pk=pk)
+def public_verify(request: HttpRequest, token: str) -> HttpResponse:
+    """Enter the code; or ask for a new one. Found by the request's verify token only."""
+    target = selectors.awaiting_verification(token)
+    if target is None:
+        return _no_such_verification(request)
     form = VerifyForm(request.POST or None)
     if request.method != "POST":
         return _verify_page(request, target, form)
     if _throttled(request):
         return HttpResponse("Too many attempts from your address; try later.", status=429)
-    try:
+
+    def check(client: str) -> HttpResponse:
         if "resend" in request.POST:
-            subjects.verification_resend(request=target)
+            subjects.verification_resend(request=target, client=client)
             messages.info(request, "A new code is on its way.")
-            return redirect("workflows:subject-verify", pk)
-        if form.is_valid():
-            subjects.verification_check(request=target, code=form.cleaned_data["code"])
-            return render(request, "requests/subjects/public_done.html", {"req": target})
-    except ValidationError as error:
-        add_service_error(form, error)
-    return _verify_page(request, target, form, status=400)
+            return redirect("workflows:subject-verify", token)
+        if not form.is_valid():
+            raise ValidationError({"code": "Enter the code from the e-mail"})
+        code = form.cleaned_data["code"]
+        subjects.verification_check(request=target, code=code, client=client)
+        return _done(request, target)
+
+    return _attempt(request, target, form, check)
 
 
 @require_http_methods(["GET", "POST"])
-def public_verify_link(request: HttpRequest, pk: int, token: str) -> HttpResponse:
+def public_verify_link(request: HttpRequest, token: str, link: str) -> HttpResponse:
     """The e-mailed link: a button confirms (mail scanners that follow links confirm nothing)."""
-    target = get_object_or_404(SubjectRequest, pk=pk)
+    target = selectors.awaiting_verification(token)
+    if target is None:
+        return _no_such_verification(request)
     form = VerifyForm()
-    if request.method == "POST":
-        if _throttled(request):
-            return HttpResponse("Too many attempts from your address; try later.", status=429)
-        try:
-            subjects.verification_check(request=target, token=token)
-        except ValidationError as error:
-            add_service_error(form, ValidationError({"code": error.messages}))
-            return _verify_page(request, target, form, status=400)
-        return render(request, "requests/subjects/public_done.html", {"req": target})
-    return render(request, "requests/subjects/public_verify.html",
-                  {"req": target, "form": form, "link": True})  # fmt: skip
+    if request.method != "POST":
+        return _verify_page(request, target, form, link=True)
+    if _throttled(request):
+        return HttpResponse("Too many attempts from your address; try later.", status=429)
+
+    def check(client: str) -> HttpResponse:
+        subjects.verification_check(request=target, token=link, client=client)
+        return _done(request, target)
+
+    return _attempt(request, target, form, check, link=True)
 
 
 def _not_available(request: HttpRequest, error: Exception, status: int) -> HttpResponse:

@@ -30,7 +30,7 @@ from governance.errors import StateConflict
 from governance.ledger import ledger_append, pseudonym
 from governance.models import TrainingRunDataset
 from governance.notifications import notify, officers_for
-from requests import connectors, deadlines
+from requests import connectors, deadlines, subject_attempts
 from requests.models.subjects import (
     EXPORTING_TYPES,
     OPEN_STATUSES,
@@ -354,42 +354,82 @@ def _issue_challenge(request: SubjectRequest) -> VerificationChallenge:
         expires_at=timezone.now() + dt.timedelta(minutes=settings.SUBJECT_VERIFICATION_MINUTES),
         max_attempts=settings.SUBJECT_VERIFICATION_ATTEMPTS,
     )
-    link = _absolute(_url("workflows:subject-verify-link", request.pk, token))
+    # Addressed by the request's unguessable token, never by its id.
+    link = _absolute(_url("workflows:subject-verify-link", request.verify_token, token))
     hours = settings.SUBJECT_VERIFICATION_MINUTES // 60
     _mail_subject(
         request,
         "Please confirm your request",
         f"We received your {request.get_type_display()} request ({request.reference}).\n\n"
         f"To confirm it is yours, enter the code {code} at "
-        f"{_absolute(_url('workflows:subject-verify', request.pk))} or open {link}.\n"
+        f"{_absolute(_url('workflows:subject-verify', request.verify_token))} or open {link}.\n"
         f"The code works for {hours} hours. If you did not ask, ignore this message.",
     )
     return challenge
 
 
-@transaction.atomic
-def verification_resend(*, request: SubjectRequest) -> VerificationChallenge:
-    """A fresh code and link (the earlier ones stop working), a limited number of times."""
-    request = SubjectRequest.objects.select_for_update().get(pk=request.pk)
+class VerificationWait(ValidationError):
+    """Wrong codes came too fast (for this request, or from this address): no code is taken
+    or sent for `retry_after` seconds."""
+
+    def __init__(self, retry_after: int):
+        minutes = -(-retry_after // 60)
+        wait = f"{retry_after} seconds" if retry_after < 120 else f"{minutes} minutes"
+        super().__init__({"code": f"Too many wrong codes: try again in {wait}"})
+        self.retry_after = retry_after
+
+
+def _refuse_codes(request: SubjectRequest, client: str, now: dt.datetime) -> None:
+    """No code while verification is locked or while a wait earned by wrong codes runs."""
     if request.status != S.AWAITING_VERIFICATION:
-        raise StateConflict({"status": "This request is not waiting for verification"})
-    if request.challenges.count() >= settings.SUBJECT_VERIFICATION_CHALLENGES:
-        raise ValidationError({"code": "No more codes can be sent for this request"})
-    request.challenges.filter(used_at__isnull=True, locked_at__isnull=True).update(
-        expires_at=timezone.now()
-    )
-    _event(request, actor=None, action="verification_resent", name="the subject")
-    return _issue_challenge(request)
+        raise StateConflict({"code": "This request is not waiting for verification"})
+    if request.verification == VerificationState.LOCKED:
+        raise ValidationError(
+            {"code": "Too many wrong codes: no code is taken until we contact you"}
+        )
+    waits = [request.verify_wait_until, subject_attempts.address_wait_until(client)]
+    until = max((w for w in waits if w is not None), default=None)
+    if until is not None and until > now:
+        raise VerificationWait(int((until - now).total_seconds()) + 1)
+
+
+def verification_resend(
+    *, request: SubjectRequest, client: str = "", now: dt.datetime | None = None
+) -> VerificationChallenge:
+    """A fresh code and link (the earlier ones stop working), a limited number of times; when
+    they run out, verification locks until an officer unlocks it (the request stays open)."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        request = SubjectRequest.objects.select_for_update().get(pk=request.pk)
+        _refuse_codes(request, client, now)
+        if request.codes_resent + 1 < settings.SUBJECT_VERIFICATION_CHALLENGES:
+            SubjectRequest.objects.filter(pk=request.pk).update(codes_resent=F("codes_resent") + 1)
+            _retire_challenges(request, now)
+            _event(request, actor=None, action="verification_resent", name="the subject")
+            return _issue_challenge(request)
+        _lock_verification(request, "A new code was asked for when none was left")
+    raise ValidationError({"code": "No more codes can be sent: we will contact you"})
+
+
+def _retire_challenges(request: SubjectRequest, now: dt.datetime) -> None:
+    request.challenges.filter(used_at__isnull=True, locked_at__isnull=True).update(expires_at=now)
 
 
 def verification_check(
-    *, request: SubjectRequest, code: str = "", token: str = ""
+    *,
+    request: SubjectRequest,
+    code: str = "",
+    token: str = "",
+    client: str = "",
+    now: dt.datetime | None = None,
 ) -> SubjectRequest:
-    """Check a code or link; every attempt counts (committed even when wrong), then it locks."""
+    """Check a code or link token. Every wrong one counts (committed even when wrong) for the
+    request and for the client's address, and slows the next; none ever rejects the request."""
     if not code and not token:
         raise ValidationError({"code": "Enter the code from the e-mail"})
+    now = now or timezone.now()
     with transaction.atomic():
-        challenge = _claim_attempt(request)
+        challenge = _claim_attempt(request, client, now)
     field, secret, purpose, stored = (
         ("code", code, "code", challenge.code_hash)
         if code
@@ -397,26 +437,22 @@ def verification_check(
     )
     if hmac.compare_digest(_secret_hash(request.pk, purpose, secret.strip()), stored):
         return _verified(request, challenge)
-    left = challenge.max_attempts - challenge.attempts
-    if left <= 0:
-        _lock(request, challenge)
-        raise ValidationError({field: "Wrong code: too many attempts, verification is locked"})
-    raise ValidationError({field: f"Wrong code: {left} attempt{'s' if left > 1 else ''} left"})
+    subject_attempts.address_failed(client, now)
+    raise ValidationError({field: _wrong_code(request, challenge, now)})
 
 
-def _claim_attempt(request: SubjectRequest) -> VerificationChallenge:
+def _claim_attempt(request: SubjectRequest, client: str, now: dt.datetime) -> VerificationChallenge:
     """Count one attempt against the current challenge by compare-and-swap."""
     request.refresh_from_db()
-    if request.status != S.AWAITING_VERIFICATION:
-        raise StateConflict({"code": "This request is not waiting for verification"})
+    _refuse_codes(request, client, now)
     challenge = request.challenges.order_by("-created_at", "-id").first()
     if challenge is None:
         raise ValidationError({"code": "No code was sent for this request"})
-    if challenge.locked_at or request.verification == VerificationState.LOCKED:
-        raise ValidationError({"code": "Too many wrong attempts: verification is locked"})
+    if challenge.locked_at:
+        raise ValidationError({"code": "This code was tried too often: ask for a new one"})
     if challenge.used_at:
         raise StateConflict({"code": "This code was already used"})
-    if challenge.expires_at <= timezone.now():
+    if challenge.expires_at <= now:
         raise ValidationError({"code": "The code has expired: ask for a new one"})
     claimed = VerificationChallenge.objects.filter(
         pk=challenge.pk, attempts=challenge.attempts, locked_at__isnull=True, used_at__isnull=True
@@ -428,19 +464,65 @@ def _claim_attempt(request: SubjectRequest) -> VerificationChallenge:
 
 
 @transaction.atomic
-def _lock(request: SubjectRequest, challenge: VerificationChallenge) -> None:
-    VerificationChallenge.objects.filter(pk=challenge.pk).update(locked_at=timezone.now())
-    request.refresh_from_db()
-    out_of_codes = request.challenges.count() >= settings.SUBJECT_VERIFICATION_CHALLENGES
+def _wrong_code(request: SubjectRequest, challenge: VerificationChallenge, now) -> str:
+    """Record a wrong code on the request (its wait grows); say what the subject may do next."""
+    rows = SubjectRequest.objects.select_for_update().filter(pk=request.pk)
+    rows.update(verify_failures=F("verify_failures") + 1)
+    request = rows.get()
+    wait = subject_attempts.wait_after(request.verify_failures)
+    if wait:
+        rows.update(verify_wait_until=now + wait)
+    left = challenge.max_attempts - challenge.attempts
+    if left > 0:
+        later = f"; try again in {int(wait.total_seconds())} seconds" if wait else ""
+        return f"Wrong code: {left} attempt{'s' if left > 1 else ''} left{later}"
+    VerificationChallenge.objects.filter(pk=challenge.pk).update(locked_at=now)
+    if request.codes_resent + 1 >= settings.SUBJECT_VERIFICATION_CHALLENGES:
+        _lock_verification(request, "Every code sent was tried too often")
+        return "Wrong code: no more codes can be tried; we will contact you"
     _event(request, actor=None, action="verification_locked", name="the subject",
-           comment="No more codes may be sent" if out_of_codes else "A new code may be sent")  # fmt: skip
-    _ledger(request, actor=None, kind="verification_locked", data={"final": out_of_codes})
-    if out_of_codes:
-        SubjectRequest.objects.filter(pk=request.pk).update(verification=VerificationState.LOCKED)
-        request.refresh_from_db()
-        _transition(request, "reject", comment="Identity could not be verified",
-                    ledger={"reason": "verification_failed"})  # fmt: skip
-        _officers_notify(request, "verification_locked", "identity could not be verified")
+           comment="This code was tried too often; a new one may be sent")  # fmt: skip
+    _ledger(request, actor=None, kind="verification_locked", data={"final": False})
+    return "Wrong code: this code was tried too often; ask for a new one"
+
+
+def _lock_verification(request: SubjectRequest, why: str) -> None:
+    """Codes stop until an officer unlocks; the request itself stays open, never rejected."""
+    SubjectRequest.objects.filter(pk=request.pk).update(verification=VerificationState.LOCKED)
+    _event(request, actor=None, action="verification_locked", name="the subject",
+           comment=f"{why}: no code is taken until an officer unlocks")  # fmt: skip
+    _ledger(request, actor=None, kind="verification_locked", data={"final": True})
+    _officers_notify(request, "verification_locked", "verification locked: the subject "
+                     "needs an officer to unlock it")  # fmt: skip
+
+
+def verification_unlockable(request: SubjectRequest) -> bool:
+    """Waiting for verification, with codes locked or slowed by wrong ones."""
+    stopped = request.verification == VerificationState.LOCKED or request.verify_failures > 0
+    return request.status == S.AWAITING_VERIFICATION and stopped
+
+
+@transaction.atomic
+def verification_unlock(*, actor, request: SubjectRequest, reason: str = "") -> SubjectRequest:
+    """An officer lets codes be tried again: waits and counts cleared, a fresh code sent."""
+    request = _locked(request)
+    _require_manager(actor, request)
+    if not verification_unlockable(request):
+        raise StateConflict(
+            {"verification": "Only a request waiting for verification after wrong codes unlocks"}
+        )
+    SubjectRequest.objects.filter(pk=request.pk).update(
+        verification=VerificationState.PENDING,
+        verify_failures=0,
+        verify_wait_until=None,
+        codes_resent=0,
+    )
+    request.refresh_from_db()
+    _retire_challenges(request, timezone.now())
+    _event(request, actor=actor, action="verification_unlocked", comment=reason)
+    _ledger(request, actor=actor, kind="verification_unlocked")
+    _issue_challenge(request)
+    return request
 
 
 @transaction.atomic

@@ -197,8 +197,6 @@ def _subject_request(world: World, p: dict, datasets: dict[str, Dataset]) -> Non
     code = re.search(r"code (\d{6})", body).group(1)
     with TestCase.captureOnCommitCallbacks(execute=True):
         subjects.verification_check(request=request, code=code)
-    # A second challenge, never used, for the public verify-link page.
-    link_token = re.search(r"/verify/([^/\s]+)/", body).group(1)
     task = SubjectTask.objects.get(request=request, dataset=datasets["customers"])
     decision = MlPropagationDecision.objects.filter(request=request).first()
     connector = DatasetConnector.objects.create(
@@ -209,7 +207,24 @@ def _subject_request(world: World, p: dict, datasets: dict[str, Dataset]) -> Non
         subject_task=task.pk,
         ml_decision=decision.pk,
         connector=connector.pk,
-        verify_token=link_token,
+    )
+    _pending_request(world)
+
+
+def _pending_request(world: World) -> None:
+    """A request the public made and has not confirmed yet: the verify pages' target."""
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        pending = subjects.subject_request_create(
+            actor=None, type="access", jurisdiction="eu", identifiers={"email": SUBJECT}
+        )
+    body = next(
+        m.body
+        for m in reversed(mail.outbox)
+        if m.subject == f"[{pending.reference}] Please confirm your request"
+    )
+    world.ids.update(
+        verify_token=pending.verify_token,
+        verify_link=re.search(r"/verify/[^/\s]+/([^/\s]+)/", body).group(1),
     )
 
 

@@ -7,6 +7,8 @@ the ledger and the timeline, the subject appears only as a keyed pseudonym.
 
 from __future__ import annotations
 
+import secrets
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -75,7 +77,12 @@ class IdentifierKind(models.TextChoices):
 class VerificationState(models.TextChoices):
     PENDING = "pending", "Pending"
     VERIFIED = "verified", "Verified"
-    LOCKED = "locked", "Locked after too many attempts"
+    LOCKED = "locked", "Locked: no code is taken until an officer unlocks"
+
+
+def new_verify_token() -> str:
+    """A request's verify-page address: 192 random bits, URL-safe."""
+    return secrets.token_urlsafe(24)
 
 
 class SubjectRequest(models.Model):
@@ -110,6 +117,19 @@ class SubjectRequest(models.Model):
         max_length=10, choices=VerificationState.choices, default=VerificationState.PENDING
     )
     verified_at = models.DateTimeField(null=True, blank=True)
+    # The public verify page's address: unguessable, unlike the id (see new_verify_token).
+    verify_token = models.CharField(
+        max_length=64, unique=True, editable=False, default=new_verify_token
+    )
+    verify_failures = models.PositiveIntegerField(
+        default=0, editable=False, help_text="Wrong codes since the last success or unlock"
+    )
+    verify_wait_until = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="No code is checked or sent before"
+    )
+    codes_resent = models.PositiveSmallIntegerField(
+        default=0, editable=False, help_text="New codes asked for since the last unlock"
+    )
     deadline = models.DateField(help_text="The legal deadline, before any extension")
     extended_deadline = models.DateField(null=True, blank=True)
     extension_reason = models.TextField(blank=True)

@@ -88,7 +88,7 @@ def last_code(request: SubjectRequest) -> tuple[str, str]:
         if m.subject == f"[{request.reference}] Please confirm your request"
     )
     code = re.search(r"code (\d{6})", body).group(1)
-    token = re.search(r"/verify/([^/\s]+)/", body).group(1)
+    token = re.search(r"/verify/[^/\s]+/([^/\s]+)/", body).group(1)
     return code, token
 
 

@@ -43,19 +43,21 @@ def test_public_intake_then_verification_over_the_api(
             format="json",
         )
     assert response.status_code == 201, response.content
-    request = SubjectRequest.objects.get(pk=response.json()["id"])
+    request = SubjectRequest.objects.get(verify_token=response.json()["token"])
     assert response.json()["reference"] == request.reference
     code, _ = last_code(request)
     wrong = client.post(
         f"{API}/subject-intake/verify",
-        {"request": request.pk, "code": "000000" if code != "000000" else "111111"},
+        {"token": request.verify_token, "code": "000000" if code != "000000" else "111111"},
         format="json",
     )
     assert wrong.status_code == 400
     assert "attempts left" in wrong.json()["code"][0]
     with django_capture_on_commit_callbacks(execute=True):
         right = client.post(
-            f"{API}/subject-intake/verify", {"request": request.pk, "code": code}, format="json"
+            f"{API}/subject-intake/verify",
+            {"token": request.verify_token, "code": code},
+            format="json",
         )
     assert right.status_code == 200, right.content
     request.refresh_from_db()
@@ -321,9 +323,9 @@ def test_public_pages(client, crm, django_capture_on_commit_callbacks):
         response = client.post(reverse("workflows:subject-intake"), form)
     request = SubjectRequest.objects.get()
     assert response.status_code == 302
-    assert response["Location"] == reverse("workflows:subject-verify", args=[request.pk])
+    assert response["Location"] == reverse("workflows:subject-verify", args=[request.verify_token])
     _, token = last_code(request)
-    link = reverse("workflows:subject-verify-link", args=[request.pk, token])
+    link = reverse("workflows:subject-verify-link", args=[request.verify_token, token])
     assert client.get(link).status_code == 200  # a GET (mail scanner) confirms nothing
     request.refresh_from_db()
     assert request.status == S.AWAITING_VERIFICATION

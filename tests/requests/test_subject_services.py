@@ -136,37 +136,6 @@ def test_the_link_token_verifies(crm):
     assert request.verification == VerificationState.VERIFIED
 
 
-def test_wrong_codes_count_then_lock_and_the_last_lock_rejects(settings):
-    settings.SUBJECT_VERIFICATION_ATTEMPTS = 3
-    settings.SUBJECT_VERIFICATION_CHALLENGES = 2
-    request = ask(capture)
-    code, _ = last_code(request)
-    wrong = f"{(int(code) + 1) % 10**6:06d}"
-    for left in (2, 1):
-        with pytest.raises(ValidationError, match=f"{left} attempt"):
-            subjects.verification_check(request=request, code=wrong)
-    with pytest.raises(ValidationError, match="locked"):
-        subjects.verification_check(request=request, code=wrong)
-    with pytest.raises(ValidationError, match="locked"):  # even the right code, now
-        subjects.verification_check(request=request, code=code)
-    request.refresh_from_db()
-    assert request.status == S.AWAITING_VERIFICATION  # a new code may still be sent
-
-    with capture(execute=True):
-        subjects.verification_resend(request=request)
-    code, _ = last_code(request)
-    for _ in range(3):
-        with pytest.raises(ValidationError):
-            subjects.verification_check(request=request, code=wrong)
-    request.refresh_from_db()
-    assert request.status == S.REJECTED
-    assert request.verification == VerificationState.LOCKED
-    with pytest.raises(ValidationError, match="not waiting"):
-        subjects.verification_check(request=request, code=code)
-    with pytest.raises(ValidationError, match="not waiting"):
-        subjects.verification_resend(request=request)
-
-
 def test_an_expired_code_is_refused_and_a_resend_replaces_it():
     request = ask(capture)
     code, _ = last_code(request)
