@@ -733,8 +733,9 @@ def _ask_approval(connector: DatasetConnector) -> None:
         kind="subject_connector.approval",
         title=f"The connector of {connector.dataset.slug} (version {connector.version}) "
         "awaits approval",
-        body="It reads and erases subject data once a privacy officer approves it.",
-        url="",
+        body="It reads and erases subject data once a privacy officer approves it "
+        "(POST approve/ on its address in the API).",
+        url=_url("v1:dataset-connector-detail", connector.pk),
     )
 
 

@@ -1,8 +1,20 @@
-# Connectors run only in the version a privacy officer approved.
+# Connectors run only in the version a privacy officer approved. Errors kept on tasks before
+# errors were redacted may quote the subject: they are replaced by a note.
 
 import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
+
+EARLIER_ERROR = (
+    "An earlier connector error was removed (it may have quoted the subject's identifiers); "
+    "run the connector again to see a redacted one"
+)
+
+
+def forget_earlier_errors(apps, schema_editor):
+    """Task errors written before redaction existed; the timeline's cannot be rewritten."""
+    tasks = apps.get_model("workflows", "SubjectTask")
+    tasks.objects.filter(automatic=True).exclude(last_error="").update(last_error=EARLIER_ERROR)
 
 
 class Migration(migrations.Migration):
@@ -44,4 +56,5 @@ class Migration(migrations.Migration):
             name="approved_at",
             field=models.DateTimeField(blank=True, editable=False, null=True),
         ),
+        migrations.RunPython(forget_earlier_errors, migrations.RunPython.noop),
     ]
