@@ -4,6 +4,8 @@ requests.subjects, which checks who may."""
 
 from __future__ import annotations
 
+import logging
+
 from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
@@ -30,6 +32,8 @@ from requests.models.subjects import (
     SubjectRequestType,
     SubjectTask,
 )
+
+logger = logging.getLogger(__name__)
 
 
 class ReadsSubjectRequests(permissions.BasePermission):
@@ -563,6 +567,7 @@ class PublicVerifyView(APIView):
                 request=target, code=data.get("code", ""), token=data.get("link", ""), client=client
             )
         except subjects.VerificationWait as wait:
+            logger.warning("subject verification: %s waits %ss", client, wait.retry_after)
             return _wait_response(wait)
         except StateConflict:  # it stopped waiting meanwhile: as unknown
             raise NotFound() from None

@@ -162,3 +162,11 @@ def test_readers_see_the_request_and_its_tasks_but_never_identifiers(
     page = client.get(reverse("workflows:subject-detail", args=[brazil.pk]))
     assert page.status_code == 200 and SUBJECT not in page.content.decode()
     assert b"br-customers" in page.content
+
+
+def test_a_scoped_officers_task_list_costs_a_fixed_number_of_queries(
+    api_client, brazil, br_officer, django_assert_max_num_queries
+):
+    client = api_client(br_officer)
+    with django_assert_max_num_queries(8):
+        assert len(_ids(client.get(f"{API}/subject-tasks/"))) == 1
