@@ -415,6 +415,10 @@ SUBJECT_INTAKE_RATE = env.str("SUBJECT_INTAKE_RATE", default="10/hour")
 # --- Ledger -------------------------------------------------------------------------------
 # Ed25519 seed (32 bytes, base64) that signs ledger checkpoints and exports; debug derives one
 # from SECRET_KEY. Generate one with: python -c "import os,base64;print(base64.b64encode(os.urandom(32)).decode())"
+# Or give them by URL (alias=URL,...): each becomes a DATABASES alias named for subject data.
+for _alias, _url in env.dict("SUBJECT_CONNECTOR_DATABASE_URLS", default={}).items():
+    DATABASES[_alias] = environ.Env.db_url_config(_url)
+    SUBJECT_CONNECTOR_DATABASES.append(_alias)
 LEDGER_SIGNING_KEY = _own_key(
     "LEDGER_SIGNING_KEY",
     base64.b64encode(
