@@ -405,6 +405,10 @@ SUBJECT_CONNECTOR_MAX_ATTEMPTS = env.int("SUBJECT_CONNECTOR_MAX_ATTEMPTS", defau
 # named for subject data (never Locus's own `default`), and named PostgreSQL DSNs. A target
 # that is Locus's database (same place, or holding its tables) is refused when it is used.
 SUBJECT_CONNECTOR_DATABASES = env.list("SUBJECT_CONNECTOR_DATABASES", default=[])
+# Or give them by URL (alias=URL,...): each becomes a DATABASES alias named for subject data.
+for _alias, _url in env.dict("SUBJECT_CONNECTOR_DATABASE_URLS", default={}).items():
+    DATABASES[_alias] = environ.Env.db_url_config(_url)
+    SUBJECT_CONNECTOR_DATABASES.append(_alias)
 if "default" in SUBJECT_CONNECTOR_DATABASES:
     raise ImproperlyConfigured("SUBJECT_CONNECTOR_DATABASES must not name Locus's own `default`")
 SUBJECT_CONNECTOR_DSNS = env.dict("SUBJECT_CONNECTOR_DSNS", default={})
@@ -415,10 +419,6 @@ SUBJECT_INTAKE_RATE = env.str("SUBJECT_INTAKE_RATE", default="10/hour")
 # --- Ledger -------------------------------------------------------------------------------
 # Ed25519 seed (32 bytes, base64) that signs ledger checkpoints and exports; debug derives one
 # from SECRET_KEY. Generate one with: python -c "import os,base64;print(base64.b64encode(os.urandom(32)).decode())"
-# Or give them by URL (alias=URL,...): each becomes a DATABASES alias named for subject data.
-for _alias, _url in env.dict("SUBJECT_CONNECTOR_DATABASE_URLS", default={}).items():
-    DATABASES[_alias] = environ.Env.db_url_config(_url)
-    SUBJECT_CONNECTOR_DATABASES.append(_alias)
 LEDGER_SIGNING_KEY = _own_key(
     "LEDGER_SIGNING_KEY",
     base64.b64encode(

@@ -185,9 +185,9 @@ API: dict[tuple[str, str], str] = {
     ("/api/v1/dataset-connectors/{id}/", "GET"): "DADADDD",
     ("/api/v1/dataset-connectors/{id}/", "PUT"): "DADADDD",
     ("/api/v1/dataset-connectors/{id}/", "PATCH"): "DADADDD",
-    # The public's intake: no sign-in.
     # Only a privacy officer approves a connector's version (the world's is manual: 409).
     ("/api/v1/dataset-connectors/{id}/approve/", "POST"): "DADDDDD",
+    # The public's intake: no sign-in.
     ("/api/v1/subject-intake/", "POST"): "AAAAAAA",
     ("/api/v1/subject-intake/verify", "POST"): "AAAAAAA",
     # Machines with a telemetry source token only (checked separately below); a person's
