@@ -119,13 +119,15 @@ def test_wrong_codes_slow_the_request_and_running_out_locks_codes_but_never_reje
     assert not LedgerEntry.objects.filter(kind="subject_request.reject").exists()
 
 
-def test_asking_for_a_code_when_none_is_left_locks_codes_but_never_rejects(pending):
+def test_asking_for_a_code_when_none_is_left_locks_codes_but_never_rejects(client, pending):
     now = timezone.now()
     subjects.verification_resend(request=pending, now=now)
     with pytest.raises(ValidationError, match="No more codes"):
         subjects.verification_resend(request=pending, now=now)
     pending.refresh_from_db()
     assert (pending.status, pending.verification) == (S.AWAITING_VERIFICATION, "locked")
+    page = client.get(reverse("workflows:subject-verify", args=[pending.verify_token]))
+    assert page.status_code == 200 and "no code is taken for now" in page.content.decode()
 
 
 def _locked_request(request) -> SubjectRequest:
