@@ -25,8 +25,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import connection, transaction
-from django.db.models import Max, Min
+from django.db.models import Max, Min, Q, Value
+from django.db.models.functions import Concat
 from django.utils import timezone
 
 from governance.models import LedgerCheckpoint, LedgerEntry, LedgerHead
@@ -57,6 +59,52 @@ def pseudonym(value: str) -> str:
 def person_pseudonym(user_id: int) -> str:
     """How the ledger names a member of staff: keyed on their account, never their name."""
     return f"person:{_keyed(f'user:{user_id}')}"
+
+
+def _display_name(user) -> str:
+    return user.get_full_name() or user.get_username()
+
+
+def actor_names(entries: Iterable[LedgerEntry]) -> dict[str, str]:
+    """{pseudonym: name} for the entries' actors whose accounts still exist (one query).
+
+    For pages and answers to people who may read the ledger; the entries themselves keep only
+    the pseudonym. An account's pseudonym is checked, so an entry whose actor_id was reused
+    never shows another person's name.
+    """
+    ids = {entry.actor_id for entry in entries if entry.actor_id is not None}
+    if not ids:
+        return {}
+    users = get_user_model().objects.filter(pk__in=ids)
+    return {person_pseudonym(user.pk): _display_name(user) for user in users}
+
+
+def person_names(pseudonyms: Iterable[str]) -> dict[str, str]:
+    """{pseudonym: name} for pseudonyms without an account id beside them (checkpoints): every
+    account's pseudonym is computed, so use it for a page's handful, not in bulk."""
+    wanted = {name for name in pseudonyms if name.startswith("person:")}
+    if not wanted:
+        return {}
+    names = {}
+    for user in get_user_model().objects.only("pk", "username", "first_name", "last_name"):
+        if (key := person_pseudonym(user.pk)) in wanted:
+            names[key] = _display_name(user)
+    return names
+
+
+def actors_matching(text: str) -> list[str]:
+    """The pseudonyms of the accounts whose name or username contains `text` (for filters)."""
+    users = (
+        get_user_model()
+        .objects.annotate(full_name=Concat("first_name", Value(" "), "last_name"))
+        .filter(Q(username__icontains=text) | Q(full_name__icontains=text))
+    )
+    return [person_pseudonym(pk) for pk in users.values_list("pk", flat=True)]
+
+
+def filter_by_actor(queryset, text: str):
+    """Entries whose actor is named by `text`: a pseudonym (or "system"), or a person's name."""
+    return queryset.filter(Q(actor_name__icontains=text) | Q(actor_name__in=actors_matching(text)))
 
 
 HEAD_TABLE = "governance_ledgerhead"  # PostgreSQL only: see migration 0007

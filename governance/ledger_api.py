@@ -28,6 +28,10 @@ class CanReadLedger(permissions.BasePermission):
 
 class LedgerEntrySerializer(serializers.ModelSerializer):
     subjects = serializers.ListField(source="subject_list", child=serializers.CharField())
+    actor_display = serializers.SerializerMethodField(
+        help_text="The actor's name while the account exists, else actor_name (a pseudonym); "
+        "the entry itself holds only the pseudonym"
+    )
     data = serializers.SerializerMethodField()
     payload = serializers.SerializerMethodField(
         help_text="Base64 of the exact bytes that were hashed"
@@ -40,6 +44,7 @@ class LedgerEntrySerializer(serializers.ModelSerializer):
             "at",
             "actor_id",
             "actor_name",
+            "actor_display",
             "kind",
             "subjects",
             "data",
@@ -47,6 +52,12 @@ class LedgerEntrySerializer(serializers.ModelSerializer):
             "prev_hash",
             "hash",
         ]
+
+    def get_actor_display(self, entry) -> str:
+        names = self.context.get("actor_names")
+        if names is None:  # one entry: resolve it alone
+            names = ledger.actor_names([entry])
+        return names.get(entry.actor_name, entry.actor_name)
 
     def get_data(self, entry) -> dict:
         return json.loads(bytes(entry.payload)).get("data", {})
@@ -57,7 +68,9 @@ class LedgerEntrySerializer(serializers.ModelSerializer):
 
 class LedgerEntryFilter(django_filters.FilterSet):
     kind = django_filters.CharFilter(lookup_expr="startswith")
-    actor = django_filters.CharFilter(field_name="actor_name", lookup_expr="icontains")
+    actor = django_filters.CharFilter(
+        method="filter_actor", label="A person's name or username, a pseudonym, or system"
+    )
     dataset = django_filters.CharFilter(method="filter_subject", label="Dataset slug")
     subject = django_filters.CharFilter(
         method="filter_subject_ref", label="Any reference, e.g. rule:12"
@@ -69,6 +82,9 @@ class LedgerEntryFilter(django_filters.FilterSet):
     class Meta:
         model = LedgerEntry
         fields = ["kind", "actor", "dataset", "subject", "since", "until", "q"]
+
+    def filter_actor(self, queryset, name, value):
+        return ledger.filter_by_actor(queryset, value)
 
     def filter_subject(self, queryset, name, value):
         return queryset.filter(subjects__contains=f" dataset:{value} ")
@@ -88,6 +104,13 @@ class LedgerEntryViewSet(viewsets.ReadOnlyModelViewSet):
     queryset = LedgerEntry.objects.order_by("-sequence")
     filterset_class = LedgerEntryFilter
     lookup_field = "sequence"
+
+    def get_serializer(self, *args, **kwargs):
+        """A page of entries resolves its actors' names in one query."""
+        if args and isinstance(args[0], list):
+            context = kwargs.setdefault("context", self.get_serializer_context())
+            context["actor_names"] = ledger.actor_names(args[0])
+        return super().get_serializer(*args, **kwargs)
 
 
 class LedgerVerifyView(APIView):

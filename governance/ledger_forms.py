@@ -40,9 +40,7 @@ class LedgerPageFilter(LedgerEntryFilter):
         label="Kind",
         widget=forms.TextInput(attrs={"placeholder": "e.g. grant. or rule.created"}),
     )
-    actor = django_filters.CharFilter(
-        field_name="actor_name", lookup_expr="icontains", label="Actor"
-    )
+    actor = django_filters.CharFilter(method="filter_actor", label="Actor")
     dataset = django_filters.CharFilter(
         method="filter_subject",
         label="Dataset",

@@ -83,11 +83,14 @@ def subject_link(reference: str) -> SubjectLink:
 
 
 def _decorate(entries) -> list[LedgerEntry]:
-    """Give each entry its subject links and short hash for the templates."""
+    """Give each entry its subject links, short hash and actor's name for the templates (the
+    entry keeps a pseudonym; readers of the log see the name while the account exists)."""
     entries = list(entries)
+    names = ledger.actor_names(entries)
     for entry in entries:
         entry.subject_links = [subject_link(ref) for ref in entry.subject_list]
         entry.short_hash = entry.hash[:SHORT_HASH]
+        entry.actor_display = names.get(entry.actor_name, entry.actor_name)
     return entries
 
 
@@ -177,6 +180,9 @@ def checkpoint_list(request: HttpRequest) -> HttpResponse:
     """The signed heads of the chain, newest first, and whether the current head is signed."""
     checkpoints = LedgerCheckpoint.objects.order_by("-sequence", "-id")
     page = Paginator(checkpoints, PAGE_SIZE).get_page(request.GET.get("page"))
+    names = ledger.person_names(cp.created_by_name for cp in page.object_list)
+    for cp in page.object_list:
+        cp.created_by_display = names.get(cp.created_by_name, cp.created_by_name)
     head = LedgerEntry.objects.order_by("-sequence").values("sequence", "hash").first()
     head_sequence = head["sequence"] if head else 0
     context = {

@@ -19,7 +19,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from catalog.models import Region
-from governance import evidence, ledger, services
+from governance import evidence, ledger, services, signing
 from governance.ledger import ledger_append
 from governance.models import LedgerCheckpoint, LedgerEntry, Outcome
 from governance.services import Check
@@ -35,6 +35,9 @@ VERIFY = [
     "ledger.jsonl",
     "--checkpoint",
     "checkpoints.json",
+    # In the tests the package's own key is the published one an auditor would trust.
+    "--trusted-keys-file",
+    "signing-key.txt",
 ]
 EVIDENCE_URL = "/api/v1/evidence"
 CORE = {
@@ -42,6 +45,7 @@ CORE = {
     "README.txt",
     "ledger.jsonl",
     "checkpoints.json",
+    "signing-key.txt",
     "checkpoints-later.json",
     "verification.json",
     "rules.json",
@@ -148,10 +152,11 @@ def test_the_package_holds_the_ledger_and_a_verification_that_says_ok(history):
     assert verification["ok"] is True
     assert verification["offline"]["ok"] and verification["offline"]["chain_ok"]
     assert verification["offline"]["entries"] == len(lines)
-    # HMAC checkpoints: verified inside Locus with the key, so the signature is checked there.
     assert [cp["signature"] for cp in verification["offline"]["checkpoints"]] == [True]
+    assert verification["offline"]["header_signed"] is True
     assert verification["database"]["ok"] and verification["database"]["entries"] == len(lines)
-    assert [cp["algorithm"] for cp in checkpoints] == ["hmac-sha256"]
+    assert [cp["algorithm"] for cp in checkpoints] == ["ed25519"]
+    assert files["signing-key.txt"].decode().strip() == signing.public_key_b64()
     assert checkpoints[0] == ledger.signing_document(LedgerCheckpoint.objects.get())
 
 

@@ -11,6 +11,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from governance import ledger, signing
 from governance.ledger import canonical, ledger_append
 from governance.models import LedgerCheckpoint, LedgerEntry
 
@@ -158,6 +159,9 @@ def test_an_entry_shows_its_data_and_the_exact_hashed_bytes(api_client, auditor,
     assert payload == bytes(entry.payload) == canonical(json.loads(payload))
     assert (item["prev_hash"], item["hash"]) == (entry.prev_hash, entry.hash)
     assert item["actor_name"] == entry.actor_name
+    assert item["actor_display"] == ledger.actor_names([entry]).get(
+        entry.actor_name, entry.actor_name
+    )
 
 
 def test_unknown_sequence_is_404(api_client, auditor, chain):
@@ -206,6 +210,21 @@ def test_filter_by_actor_name(api_client, auditor, privacy_officer, chain):
 
     assert set(sequences(response)) >= {1, 2, 5}
     assert 3 not in sequences(response)
+
+
+def test_entries_name_their_actor_by_pseudonym_and_show_the_name_to_readers(
+    api_client, auditor, privacy_officer, chain
+):
+    response = api_client(auditor).get(ENTRIES, {"actor": privacy_officer.username})
+
+    items = response.json()["results"]
+    assert items
+    for item in items:
+        assert item["actor_name"] == ledger.person_pseudonym(privacy_officer.pk)
+        assert item["actor_display"] == privacy_officer.get_full_name()
+        assert privacy_officer.get_full_name() not in base64.b64decode(item["payload"]).decode()
+    by_pseudonym = api_client(auditor).get(ENTRIES, {"actor": items[0]["actor_name"]})
+    assert sequences(by_pseudonym) == sequences(response)
 
 
 def test_filter_by_time(api_client, auditor, chain):
@@ -267,8 +286,8 @@ def test_auditors_and_privacy_officers_sign_checkpoints(request, api_client, cha
     assert response.status_code == 201, response.content
     checkpoint = response.json()
     assert (checkpoint["sequence"], checkpoint["hash"]) == (5, chain[-1].hash)
-    assert checkpoint["algorithm"] == "hmac-sha256"
-    assert checkpoint["created_by_name"] == user.get_full_name()
+    assert checkpoint["algorithm"] == "ed25519"
+    assert checkpoint["created_by_name"] == ledger.person_pseudonym(user.pk)
     assert api_client(user).get(VERIFY).json()["checkpoints"][0]["ok"] is True
 
 
@@ -315,8 +334,10 @@ def test_export_streams_every_entry_as_json_lines(api_client, auditor, chain):
     assert response["Content-Type"] == "application/x-ndjson"
     assert "locus-ledger.jsonl" in response["Content-Disposition"]
     header, *lines = [json.loads(line) for line in body(response).decode().splitlines()]
-    assert header["locus_ledger_export"] == 1
+    assert header["locus_ledger_export"] == 2
     assert (header["genesis"], header["from_sequence"], header["to_sequence"]) == (True, 1, 5)
+    assert (header["prev_hash"], header["to_hash"]) == ("0" * 64, chain[-1].hash)
+    assert header["signature"]["public_key"] == signing.public_key_b64()
     assert (header["entries"], header["from"], header["to"]) == (5, None, None)
     assert [line["sequence"] for line in lines] == [1, 2, 3, 4, 5]
     assert lines[0]["subjects"] == ["dataset:eu-customers", "rule:1"]
