@@ -75,6 +75,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # A page that meets an unreachable database answers 503 with a plain page, not 500.
+    "governance.unavailable.DatabaseUnavailableMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -127,14 +129,20 @@ else:
         # Under ASGI, Django's persistent connections are per thread and unsafe; a pool keeps
         # connections open across requests instead (a new connection per request costs more
         # than a whole locality check).
+        pool_timeout = env.float("DB_POOL_TIMEOUT", default=5.0)
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
             "min_size": 1,
             "max_size": env.int("DB_POOL_MAX_SIZE", default=10),
             # How long a request waits for a connection before it is answered 503.
-            # (Django checks each connection as it leaves the pool, so one that broke while
-            # idle, say when PostgreSQL restarted, is replaced rather than used.)
-            "timeout": env.float("DB_POOL_TIMEOUT", default=5.0),
+            "timeout": pool_timeout,
+            # The pool retries a failed connection with a doubling pause (up to a minute after
+            # a long outage) for this long; giving up this soon lets the next request ask for a
+            # fresh connection at once, so the first requests after an outage do not time out.
+            "reconnect_timeout": pool_timeout,
         }
+    # With a pool, Django then has psycopg check each connection as it leaves the pool, so one
+    # that broke while idle (PostgreSQL restarted or was unreachable) is replaced, not used.
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -242,7 +250,11 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
 }
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# django-celery-beat's schedules in the database, read by a scheduler that keeps beat running
+# (and sending from the schedule it read last) while the database is unreachable.
+CELERY_BEAT_SCHEDULER = "governance.beat:OutageTolerantScheduler"
+# How often beat reads the whole schedule table again (changes made in the admin are seen sooner).
+BEAT_FULL_READ_SECONDS = env.float("BEAT_FULL_READ_SECONDS", default=300.0)
 CELERY_TIMEZONE = "UTC"
 # Every periodic task, in one place.
 CELERY_BEAT_SCHEDULE = {

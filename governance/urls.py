@@ -73,3 +73,6 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="swagger-ui"),
     path("admin/", admin.site.urls),
 ]
+
+# An unreachable database met outside a view (a middleware) is a 503 too, not a 500.
+handler500 = "governance.unavailable.server_error"
