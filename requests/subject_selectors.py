@@ -54,6 +54,10 @@ class ManagedScope:
     everything: bool = False
     jurisdictions: frozenset[str] = frozenset()
 
+    def covers(self, request: SubjectRequest) -> bool:
+        """Whether this person manages that request."""
+        return self.everything or request.jurisdiction_id in self.jurisdictions
+
     def condition(self, via: str = "") -> Q:
         """The filter on rows whose `via` path leads to a request (or "" for requests)."""
         return Q(**{f"{via}jurisdiction_id__in": sorted(self.jurisdictions)})
@@ -174,10 +178,7 @@ def package_of(user, request: SubjectRequest) -> SubjectPackage | None:
 
 def shows_identifiers(user, task: SubjectTask) -> bool:
     """Who the subject is: only the task's owner and the officers who manage its request."""
-    if task.owner_id == user.pk:
-        return True
-    scope = managed_scope(user)
-    return scope.everything or task.request.jurisdiction_id in scope.jurisdictions
+    return task.owner_id == user.pk or managed_scope(user).covers(task.request)
 
 
 def awaiting_verification(token: str) -> SubjectRequest | None:

@@ -96,15 +96,11 @@ def can_manage(user, request: SubjectRequest | None = None) -> bool:
 
 
 def manager_check(user) -> Callable[[SubjectRequest], bool]:
-    """`can_manage` for many requests of one person (a list): their jurisdictions read once."""
-    if not user.has_perm("workflows.change_subjectrequest"):
-        return lambda request: False
-    if user.is_superuser:
-        return lambda request: True
-    from governance.notifications import jurisdictions_of
+    """`can_manage` for many requests of one person (a list): their jurisdictions read once,
+    by the one scope the selectors read with."""
+    from requests.subject_selectors import managed_scope
 
-    mine = jurisdictions_of(user)
-    return lambda request: mine is None or request.jurisdiction_id in mine
+    return managed_scope(user).covers
 
 
 def can_view(user, request: SubjectRequest) -> bool:
