@@ -8,6 +8,8 @@ that above 1 always means Locus did better (lower latency, higher throughput).
 from __future__ import annotations
 
 import atexit
+import base64
+import hashlib
 import json
 import math
 import os
@@ -107,6 +109,7 @@ def setup_django() -> str:
     # Measure what production runs (DEBUG off: no query log); the server subprocess inherits it.
     os.environ.setdefault("DJANGO_DEBUG", "0")
     os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
+    production_keys(os.environ)
     os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1,localhost")
     os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
     if str(ROOT) not in sys.path:
@@ -118,6 +121,15 @@ def setup_django() -> str:
     call_command("migrate", verbosity=0, interactive=False)
     _database_url = url
     return url
+
+
+def production_keys(env, name: str = "locus") -> None:
+    """The keys production refuses to start without (each its own, not SECRET_KEY); fixed per
+    benchmark, so that every process of one run seals and signs alike."""
+    env.setdefault("SUBJECT_DATA_KEY", f"{name}-benchmark-subject-data-key")
+    env.setdefault("LEDGER_PSEUDONYM_KEY", f"{name}-benchmark-pseudonym-key")
+    seed = hashlib.sha256(f"{name}-benchmark-signing-key".encode()).digest()
+    env.setdefault("LEDGER_SIGNING_KEY", base64.b64encode(seed).decode())
 
 
 def database_kind(url: str) -> str:
@@ -161,6 +173,7 @@ def server_env(name: str, url: str, redis_url: str, **extra: str) -> dict[str, s
         PYTHONUNBUFFERED="1",
         **extra,
     )
+    production_keys(env, name)
     return env
 
 

@@ -105,6 +105,7 @@ def setup_django(url: str) -> None:
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     os.environ.setdefault("DJANGO_DEBUG", "0")
     os.environ.setdefault("SECRET_KEY", "locus-ledger-benchmark-" + "x" * 40)
+    common.production_keys(os.environ, "ledger")
     os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1,localhost")
     os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
     # One pooled connection per writer thread, and one for the benchmark itself.

@@ -14,6 +14,12 @@ from tests.factories import UserFactory
 from tests.live import ROOT
 
 PASSWORD = "correct horse battery staple"
+# The keys production must be given besides SECRET_KEY (see test_production_keys.py).
+PRODUCTION_KEYS = {
+    "SUBJECT_DATA_KEY": "a-subject-data-key-of-its-own-0123456789",
+    "LEDGER_PSEUDONYM_KEY": "a-pseudonym-key-of-its-own-0123456789",
+    "LEDGER_SIGNING_KEY": "KioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKio=",
+}
 
 
 def test_production_settings_pass_check_deploy():
@@ -26,6 +32,7 @@ def test_production_settings_pass_check_deploy():
         "DJANGO_DEBUG": "0",
         "SECRET_KEY": "x" * 20 + "a-long-random-production-secret-key-0123456789",
         "ALLOWED_HOSTS": "locus.example.com",
+        **PRODUCTION_KEYS,
     }
     run = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
