@@ -20,7 +20,7 @@ from django.utils.text import slugify
 
 from catalog.models import Dataset
 from catalog.revisions import revision_bump, revisions
-from governance.ledger import ledger_append
+from governance.ledger import ledger_append, person_pseudonym
 from governance.models import LocalityRule, Term, TermRevision, TermStatus, TermVersion
 
 GLOSSARY = "glossary"  # the revision counter that tells pages their term links are stale
@@ -276,6 +276,19 @@ def _set_relations(term: Term, fields: dict) -> None:
     term.rules.set(fields["rules"])
 
 
+def _person(user_id: int | None) -> str | None:
+    return person_pseudonym(user_id) if user_id is not None else None
+
+
+def _ledger_snapshot(snapshot: dict) -> dict:
+    """The snapshot as the ledger keeps it: the steward by pseudonym, never by username."""
+    username = snapshot.get("steward")
+    if not username:
+        return snapshot
+    users = get_user_model().objects.filter(username=username)
+    return {**snapshot, "steward": _person(users.values_list("pk", flat=True).first())}
+
+
 def _subjects(term: Term, snapshot: dict | None = None) -> list[str]:
     snapshot = snapshot or {}
     return [
@@ -376,7 +389,7 @@ def term_create(*, actor, note: str = "", **fields) -> Term:
         actor=actor,
         kind="glossary.drafted",
         subjects=_subjects(term, snapshot),
-        data={"term": term.slug, "snapshot": snapshot, "note": note},
+        data={"term": term.slug, "snapshot": _ledger_snapshot(snapshot), "note": note},
     )
     return term
 
@@ -409,7 +422,7 @@ def term_update_draft(*, actor, term: Term, **fields) -> Term:
         actor=actor,
         kind="glossary.draft_updated",
         subjects=_subjects(term, snapshot),
-        data={"term": term.slug, "snapshot": snapshot},
+        data={"term": term.slug, "snapshot": _ledger_snapshot(snapshot)},
     )
     return term
 
@@ -480,7 +493,7 @@ def _ledger_proposal(actor, term: Term, revision: TermRevision, kind: str) -> No
             "term": term.slug,
             "proposal": revision.pk,
             "base_version": revision.base_version,
-            "proposed": revision.proposed,
+            "proposed": _ledger_snapshot(revision.proposed),
             "note": revision.note,
         },
     )
@@ -532,8 +545,8 @@ def _publish(actor, term: Term, action: str, snapshot: dict, *, revision=None, *
             "term": term.slug,
             "version": term.version,
             "proposal": revision.pk if revision else None,
-            "proposed_by": revision.proposer_name if revision else None,
-            "snapshot": snapshot,
+            "proposed_by": _person(revision.proposer_id) if revision else None,
+            "snapshot": _ledger_snapshot(snapshot),
             **data,
         },
     )

@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from governance import glossary
-from governance.ledger import verify_ledger
+from governance.ledger import person_pseudonym, verify_ledger
 from governance.models import LedgerEntry, Term, TermRevision, TermStatus, TermVersion
 from governance.roles import Role
 from governance.templatetags.glossary import forget_link_index, link_terms
@@ -284,10 +284,24 @@ def test_every_approval_is_a_ledger_entry_naming_the_term(data_owner, privacy_of
     assert entry.actor_id == privacy_officer.pk
     data = json.loads(bytes(entry.payload))["data"]
     assert data["version"] == 1
-    assert data["proposed_by"] == glossary.actor_name(data_owner)
+    assert data["proposed_by"] == person_pseudonym(data_owner.pk)  # never a name
+    assert glossary.actor_name(data_owner) not in bytes(entry.payload).decode()
     assert data["snapshot"]["datasets"] == ["events"]
     assert ledger_kinds()[-3:] == ["glossary.drafted", "glossary.submitted", "glossary.approved"]
     assert verify_ledger().ok
+
+
+def test_the_ledger_names_a_terms_steward_by_pseudonym(data_owner, privacy_officer):
+    published(data_owner, privacy_officer, steward=privacy_officer)
+
+    entries = LedgerEntry.objects.filter(kind__startswith="glossary.")
+    datas = [json.loads(bytes(e.payload))["data"] for e in entries]
+    snapshots = [d.get("snapshot") or d.get("proposed") for d in datas]
+    assert [s["steward"] for s in snapshots] == [person_pseudonym(privacy_officer.pk)] * 3
+    for entry in entries:
+        assert privacy_officer.get_username() not in bytes(entry.payload).decode()
+    # The term's own history keeps the username it restores from.
+    assert refreshed(Term.objects.get()).steward == privacy_officer
 
 
 def test_published_versions_are_append_only(data_owner, privacy_officer):
