@@ -151,19 +151,36 @@ def ml_decisions_for(user) -> QuerySet[MlPropagationDecision]:
 
 
 def connectors_for(user) -> QuerySet[DatasetConnector]:
-    """Connectors of the person's own datasets, and of the datasets that answer the requests
-    they manage: about subjects of their jurisdictions, or of unrecorded ones (as discovery
-    decides in candidate_datasets)."""
+    """Connectors of the person's own datasets, and the ones they manage."""
     rows = DatasetConnector.objects.select_related("dataset")
     scope = managed_scope(user)
     if scope.everything:
         return rows
-    visible = Q(dataset__owner=user)
-    if scope.jurisdictions:
-        places = Dataset.subject_jurisdictions.through.objects.filter(dataset=OuterRef("dataset"))
-        mine = places.filter(jurisdiction__in=sorted(scope.jurisdictions))
-        visible |= Q(Exists(mine)) | ~Q(Exists(places))
-    return rows.filter(visible)
+    return rows.filter(Q(dataset__owner=user) | _managed_connectors(scope))
+
+
+def connectors_managed_by(user) -> QuerySet[DatasetConnector]:
+    """The connectors an officer answers for, and so may approve (see _managed_connectors)."""
+    rows = DatasetConnector.objects.select_related("dataset")
+    scope = managed_scope(user)
+    if scope.everything:
+        return rows
+    return rows.filter(_managed_connectors(scope))
+
+
+def _managed_connectors(scope: ManagedScope) -> Q:
+    """Connectors of datasets stored under the officer's jurisdictions, or that answer the
+    requests they manage: about subjects of their jurisdictions, or of unrecorded ones (as
+    discovery decides in candidate_datasets)."""
+    if not scope.jurisdictions:
+        return Q(pk__in=[])
+    mine = sorted(scope.jurisdictions)
+    places = Dataset.subject_jurisdictions.through.objects.filter(dataset=OuterRef("dataset"))
+    return (
+        Q(dataset__jurisdiction__in=mine)
+        | Q(Exists(places.filter(jurisdiction__in=mine)))
+        | ~Q(Exists(places))
+    )
 
 
 def packages_for(user) -> QuerySet[SubjectPackage]:

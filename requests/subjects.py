@@ -660,15 +660,11 @@ def may_set_connector(user, dataset: Dataset) -> bool:
 
 
 def may_approve_connector(user, connector: DatasetConnector) -> bool:
-    """A privacy officer who answers for the dataset's jurisdiction."""
-    if not user.has_perm("workflows.change_subjectrequest"):
-        return False
-    if user.is_superuser:
-        return True
-    from governance.notifications import jurisdictions_of
+    """A privacy officer who answers for the connector: for the dataset's jurisdiction or its
+    subjects' (the same scope in which they see it)."""
+    from requests.subject_selectors import connectors_managed_by
 
-    mine = jurisdictions_of(user)
-    return mine is None or connector.dataset.jurisdiction_id in mine
+    return connectors_managed_by(user).filter(pk=connector.pk).exists()
 
 
 def _reach(connector: DatasetConnector) -> tuple:
@@ -765,7 +761,8 @@ def connector_approve(
     when `version` is given), on the ledger; tasks that waited for it run."""
     if not may_approve_connector(actor, connector):
         raise PermissionDenied(
-            "Only a privacy officer who answers for the dataset's jurisdiction may approve"
+            "Only a privacy officer who answers for the dataset's or its subjects' "
+            "jurisdiction may approve"
         )
     with transaction.atomic():
         connector = (

@@ -170,3 +170,16 @@ def test_a_scoped_officers_task_list_costs_a_fixed_number_of_queries(
     client = api_client(br_officer)
     with django_assert_max_num_queries(8):
         assert len(_ids(client.get(f"{API}/subject-tasks/"))) == 1
+
+
+def test_who_may_approve_a_connector_is_who_answers_for_it(brazil, br_officer, uk_officer):
+    """The officers of its subjects' jurisdiction and of where it is stored; no one else."""
+    from requests.subjects import may_approve_connector
+
+    connector = DatasetConnector.objects.get(dataset__slug="br-customers")
+    eu_officer = _officer_of("eve-eu-officer", connector.dataset.jurisdiction_id)
+    assert connector.dataset.jurisdiction_id not in ("br", "uk")
+    assert may_approve_connector(br_officer, connector)
+    assert may_approve_connector(eu_officer, connector)
+    assert not may_approve_connector(uk_officer, connector)
+    assert not may_approve_connector(connector.dataset.owner, connector)
