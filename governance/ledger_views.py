@@ -28,7 +28,7 @@ from rest_framework.views import APIView
 
 from catalog.forms import add_service_error
 from catalog.models import Dataset
-from governance import evidence, ledger, services
+from governance import evidence, ledger, services, signing
 from governance.ledger_api import optional_datetime
 from governance.ledger_forms import (
     EvidenceForm,
@@ -190,6 +190,7 @@ def checkpoint_list(request: HttpRequest) -> HttpResponse:
         "head": head,
         "head_signed": checkpoints.filter(sequence=head_sequence).exists(),
         "can_sign": request.user.has_perm("governance.add_ledgercheckpoint"),
+        "public_key": signing.public_key_b64(),
     }
     return render(request, "governance/ledger/checkpoint_list.html", context)
 

@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from catalog.models import Country, Region
-from governance import ledger, services
+from governance import ledger, services, signing
 from governance.ledger import ledger_append
 from governance.models import LedgerCheckpoint, LedgerEntry, LocalityRule, RecordedDecision
 from tests.factories import make_dataset
@@ -397,6 +397,7 @@ def test_the_checkpoints_download_as_json_for_publication(client, auditor, chain
     html = _html(client.get(reverse("governance:ledger-checkpoints")))
     assert first.key_id in html and "ed25519" in html
     assert auditor.get_full_name() in html  # the pseudonym resolved for a reader of the log
+    assert signing.public_key_b64() in html  # the key to publish and trust
 
 
 # --- recorded decisions --------------------------------------------------------------------------
