@@ -39,6 +39,13 @@ def key_strings() -> list[str]:
     return keys
 
 
+def hmac_key() -> bytes:
+    """The key of the HMACs kept of codes and link tokens: the oldest key still listed, so
+    putting a new key first does not void links already sent (keep an old key listed until
+    they have expired: SUBJECT_PACKAGE_DAYS)."""
+    return key_strings()[-1].encode()
+
+
 def _derived(secret: str) -> Fernet:
     digest = hashlib.sha256(b"locus-subject:" + secret.encode()).digest()
     return Fernet(base64.urlsafe_b64encode(digest))

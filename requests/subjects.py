@@ -53,7 +53,7 @@ from requests.models.subjects import (
     seal,
     seal_bytes,
 )
-from requests.sealing import SealedDataUnreadable
+from requests.sealing import SealedDataUnreadable, hmac_key
 from requests.subject_mail import subject_mail_queue
 
 log = logging.getLogger(__name__)
@@ -336,7 +336,7 @@ def subject_request_create(
 
 
 def _secret_hash(request_id: int, purpose: str, secret: str) -> str:
-    key = settings.SUBJECT_DATA_KEY.encode()
+    key = hmac_key()
     return hmac.new(key, f"{purpose}:{request_id}:{secret}".encode(), hashlib.sha256).hexdigest()
 
 

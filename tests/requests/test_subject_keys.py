@@ -260,3 +260,13 @@ def test_a_batch_skips_a_row_rewritten_meanwhile(settings, sealed_under_old):
 
     assert SubjectRequest.objects.get(pk=first.pk).sealed == fresh
     assert (counts.resealed, counts.current) == (0, 1)
+
+
+def test_links_already_sent_survive_a_new_key_put_first(settings):
+    """Codes and package links are kept as HMACs under the oldest listed key."""
+    settings.SUBJECT_DATA_KEY = OLD
+    issued = subjects._secret_hash(7, "package", "the-link-token")
+
+    settings.SUBJECT_DATA_KEY = f"{NEW},{OLD}"
+
+    assert subjects._secret_hash(7, "package", "the-link-token") == issued
