@@ -23,6 +23,10 @@ def test_an_auditor_exports_evidence_and_the_offline_verifier_passes(
     make_dataset(slug="journey-clicks")  # catalog changes go on the ledger
     checkpoint_create()
     page = browser.page_as(auditor)
+    # The key to trust, as the auditor would take it from Locus and publish it elsewhere.
+    page.get_by_role("link", name="Decision log").click()
+    page.get_by_role("link", name="Checkpoints").first.click()
+    public_key = page.locator("[data-public-key]").inner_text().strip()
     page.get_by_role("link", name="Evidence").click()
     with page.expect_download() as download:
         page.get_by_role("button", name="Download the evidence package").click()
@@ -42,6 +46,8 @@ def test_an_auditor_exports_evidence_and_the_offline_verifier_passes(
             "ledger.jsonl",
             "--checkpoint",
             "checkpoints.json",
+            "--trusted-key",
+            public_key,
         ],
         cwd=root,
         capture_output=True,
