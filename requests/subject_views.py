@@ -26,6 +26,7 @@ from requests.models.subjects import (
     TaskStatus,
     unseal_bytes,
 )
+from requests.sealing import SealedDataUnreadable
 from requests.subject_api import IntakeThrottle
 from requests.subject_forms import (
     IntakeForm,
@@ -382,6 +383,9 @@ def _not_available(request: HttpRequest, error: Exception, status: int) -> HttpR
     return response
 
 
+PACKAGE_UNREADABLE = "This package cannot be decrypted just now: please contact us."
+
+
 @require_safe
 def public_package(request: HttpRequest, pk: int, token: str) -> HttpResponse:
     """The subject's download, while the link is valid."""
@@ -391,7 +395,11 @@ def public_package(request: HttpRequest, pk: int, token: str) -> HttpResponse:
         return _not_available(request, error, 404)
     except subjects.PackageLinkExpired as error:
         return _not_available(request, error, 410)
-    response = HttpResponse(unseal_bytes(package.content_sealed), content_type="application/zip")
+    try:
+        content = unseal_bytes(package.content_sealed, what=f"package of DSR-{pk}")
+    except SealedDataUnreadable:  # logged with the key problem; the subject is told plainly
+        return _not_available(request, SealedDataUnreadable(PACKAGE_UNREADABLE), 503)
+    response = HttpResponse(content, content_type="application/zip")
     response["Content-Disposition"] = f'attachment; filename="{package.filename}"'
     response["X-Content-SHA256"] = package.sha256
     response["Cache-Control"] = "no-store"

@@ -270,3 +270,25 @@ def test_links_already_sent_survive_a_new_key_put_first(settings):
     settings.SUBJECT_DATA_KEY = f"{NEW},{OLD}"
 
     assert subjects._secret_hash(7, "package", "the-link-token") == issued
+
+
+def test_a_package_that_cannot_be_decrypted_is_a_plain_503_for_the_subject(
+    settings, client, caplog
+):
+    settings.SUBJECT_DATA_KEY = STRANGER
+    request = _request(status=SubjectRequestStatus.COMPLETED)
+    package = _package(request)
+    settings.SUBJECT_DATA_KEY = NEW  # the key that sealed it is gone
+    SubjectPackage.objects.filter(pk=package.pk).update(
+        token_hash=subjects._package_token_hash(request.pk, "the-link-token")
+    )
+
+    with caplog.at_level(logging.ERROR, logger="locus.sealing"):
+        answer = client.get(
+            reverse("workflows:subject-package", args=[request.pk, "the-link-token"])
+        )
+
+    assert answer.status_code == 503
+    assert "cannot be decrypted" in answer.content.decode()
+    assert "SUBJECT_DATA_KEY" not in answer.content.decode()
+    assert f"package of DSR-{request.pk} cannot be decrypted" in caplog.text
