@@ -205,12 +205,17 @@ def grants_active(at: dt.datetime | None = None) -> QuerySet[TransferGrant]:
 
 
 def ledger_search(queryset: QuerySet, text: str) -> QuerySet:
-    """Entries whose kind, subjects or actor mention the text."""
+    """Entries whose kind, subjects or actor (pseudonym, or the name behind it) mention the text."""
     from django.db.models import Q
+
+    from governance.ledger import actors_matching
 
     text = text.strip()
     if not text:
         return queryset
     return queryset.filter(
-        Q(kind__icontains=text) | Q(subjects__icontains=text) | Q(actor_name__icontains=text)
+        Q(kind__icontains=text)
+        | Q(subjects__icontains=text)
+        | Q(actor_name__icontains=text)
+        | Q(actor_name__in=actors_matching(text))
     )

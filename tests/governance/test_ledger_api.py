@@ -225,6 +225,8 @@ def test_entries_name_their_actor_by_pseudonym_and_show_the_name_to_readers(
         assert privacy_officer.get_full_name() not in base64.b64decode(item["payload"]).decode()
     by_pseudonym = api_client(auditor).get(ENTRIES, {"actor": items[0]["actor_name"]})
     assert sequences(by_pseudonym) == sequences(response)
+    searched = api_client(auditor).get(ENTRIES, {"q": privacy_officer.last_name})
+    assert set(sequences(response)) <= set(sequences(searched))
 
 
 def test_filter_by_time(api_client, auditor, chain):
