@@ -6,6 +6,8 @@ from django.db import models
 from django.db.models import Q
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
+from catalog.append_only import append_only_reference
+
 
 class Regime(models.TextChoices):
     GDPR = "gdpr", "GDPR (EU/EEA)"
@@ -349,15 +351,13 @@ class DatasetChange(AppendOnly):
         UPDATED = "updated", "Updated"
         DELETED = "deleted", "Deleted"
 
-    dataset = models.ForeignKey(
-        Dataset, on_delete=models.SET_NULL, null=True, blank=True, related_name="changes"
-    )
+    # References that deleting the dataset or the person leaves alone (the row is append-only);
+    # dataset_slug and actor_name say who and what.
+    dataset = append_only_reference(Dataset, related_name="changes")
     dataset_slug = models.CharField(max_length=120, db_index=True)
     version = models.PositiveIntegerField()
     action = models.CharField(max_length=10, choices=Action.choices)
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
-    )
+    actor = append_only_reference(settings.AUTH_USER_MODEL)
     actor_name = models.CharField(max_length=150)
     at = models.DateTimeField(auto_now_add=True)
     before = models.JSONField(null=True, blank=True)

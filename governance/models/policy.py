@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from catalog.append_only import append_only_reference
 from catalog.models import (
     AppendOnly,
     Country,
@@ -89,16 +90,15 @@ class LocalityRule(models.Model):
 class LocalityRuleVersion(AppendOnly):
     """One version of a locality rule, kept when it is created, changed or deleted."""
 
-    rule = models.ForeignKey(
-        LocalityRule, on_delete=models.SET_NULL, null=True, blank=True, related_name="versions"
-    )
+    # References that deleting the rule or the person leaves alone (the row is append-only).
+    rule = append_only_reference(LocalityRule, related_name="versions")
     rule_ref = models.PositiveBigIntegerField(
         db_index=True, help_text="The rule's id, kept after deletion"
     )
     version = models.PositiveIntegerField()
     action = models.CharField(max_length=10)
     snapshot = models.JSONField()
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True)
+    actor = append_only_reference(settings.AUTH_USER_MODEL)
     actor_name = models.CharField(max_length=150)
     at = models.DateTimeField(auto_now_add=True)
 
@@ -220,25 +220,23 @@ class LocalityDecision(AppendOnly):
 
     at = models.DateTimeField(help_text="The time the work happens (what the rules were judged at)")
     decided_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    dataset = models.ForeignKey(
-        Dataset, on_delete=models.SET_NULL, null=True, related_name="locality_decisions"
-    )
+    # References that deleting their targets leaves alone (the row is append-only); the slug,
+    # the actor's name and the rule text say what was decided for whom.
+    dataset = append_only_reference(Dataset, related_name="locality_decisions")
     dataset_slug = models.CharField(max_length=120, db_index=True)
     action = models.CharField(max_length=20, choices=Action.choices)
     region_code = models.CharField(max_length=60)
     country = models.CharField(max_length=2)
     purpose = models.CharField(max_length=60)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True)
+    actor = append_only_reference(settings.AUTH_USER_MODEL)
     actor_name = models.CharField(max_length=150)
     outcome = models.CharField(max_length=20, choices=Outcome.choices)
     rule = models.CharField(max_length=120)
     reason = models.TextField()
-    grant = models.ForeignKey(TransferGrant, on_delete=models.SET_NULL, null=True, blank=True)
+    grant = append_only_reference(TransferGrant)
     policy_version = models.CharField(max_length=60)
     context = models.CharField(max_length=20, choices=Context.choices, default=Context.CHECK)
-    training_run = models.ForeignKey(
-        TrainingRun, on_delete=models.SET_NULL, null=True, blank=True, related_name="decisions"
-    )
+    training_run = append_only_reference(TrainingRun, related_name="decisions")
 
     class Meta:
         ordering = ["-id"]

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from catalog.append_only import append_only_reference
 from catalog.models import AppendOnly, Dataset, Jurisdiction
 from governance.models import TrainingRun
 from requests.sealing import UNREADABLE, SealedDataUnreadable, unseal
@@ -414,9 +415,8 @@ class SubjectEvent(AppendOnly):
 
     request = models.ForeignKey(SubjectRequest, on_delete=models.CASCADE, related_name="events")
     at = models.DateTimeField(auto_now_add=True)
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
-    )
+    # Deleting the person leaves the event alone (it is append-only); actor_name says who.
+    actor = append_only_reference(settings.AUTH_USER_MODEL, related_name="+")
     actor_name = models.CharField(max_length=150)
     action = models.CharField(max_length=40)
     from_status = models.CharField(max_length=30, blank=True)

@@ -9,6 +9,7 @@ from django.db import models
 from django.db.models import Q
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
+from catalog.append_only import append_only_reference
 from catalog.models import AppendOnly, Dataset, Region
 from governance.models import Purpose, TrainingRun, TransferGrant, TransferMechanism
 
@@ -156,9 +157,8 @@ class ExceptionEvent(AppendOnly):
         TransferException, on_delete=models.CASCADE, related_name="events"
     )
     at = models.DateTimeField(auto_now_add=True)
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
-    )
+    # Deleting the person leaves the event alone (it is append-only); actor_name says who.
+    actor = append_only_reference(settings.AUTH_USER_MODEL, related_name="+")
     actor_name = models.CharField(max_length=150)
     action = models.CharField(max_length=30)
     from_status = models.CharField(max_length=20, choices=ExceptionStatus.choices, blank=True)

@@ -303,6 +303,8 @@ def test_delete_keeps_the_history(data_owner):
     dataset = make_dataset(data_owner, slug="gone")
     dataset = services.dataset_update(actor=fresh(data_owner), dataset=dataset, retention_days=7)
 
+    dataset_id = dataset.pk
+
     services.dataset_delete(actor=fresh(data_owner), dataset=dataset)
 
     assert not Dataset.objects.filter(slug="gone").exists()
@@ -312,7 +314,8 @@ def test_delete_keeps_the_history(data_owner):
         (2, DatasetChange.Action.UPDATED),
         (3, DatasetChange.Action.DELETED),
     ]
-    assert all(c.dataset_id is None for c in history)
+    # Append-only rows are never updated: the earlier versions keep the id of the row now gone.
+    assert [c.dataset_id for c in history] == [dataset_id, dataset_id, None]
     assert history[-1].before == history[-2].after
     assert history[-1].before["retention_days"] == 7
     assert history[-1].after is None

@@ -289,7 +289,9 @@ def test_every_change_of_a_rule_is_a_version(privacy_officer, eu_customers):
     assert updated == {**created, "priority": 120, "countries": ["IN", "US"]}
     assert deleted == updated
     assert all(v.actor == privacy_officer and v.actor_name for v in versions)
-    assert all(v.rule is None for v in versions)  # the rule is gone; its history stays
+    # The rule is gone; its history stays, untouched (the rows are append-only).
+    assert not LocalityRule.objects.filter(pk=rule.pk).exists()
+    assert [v.rule_id for v in versions][:2] == [rule.pk, rule.pk]
     assert not LocalityRule.objects.filter(pk=rule.pk).exists()
 
 
@@ -671,7 +673,9 @@ def test_deleting_a_dataset_keeps_its_decisions(privacy_officer, engineer, eu_cl
     dataset_delete(actor=privacy_officer, dataset=eu_clicks)
 
     decision = LocalityDecision.objects.get()
-    assert decision.dataset is None
+    # The decision is append-only: untouched, it keeps the id of the dataset now gone.
+    assert decision.dataset_id is not None
+    assert not Dataset.objects.filter(pk=decision.dataset_id).exists()
     assert decision.dataset_slug == "eu-clicks"
     assert not Dataset.objects.filter(slug="eu-clicks").exists()
 
