@@ -17,7 +17,7 @@ from catalog.models import (
     Tag,
 )
 from catalog.revisions import CATALOG, revision_bump
-from catalog.signals import dataset_changed
+from catalog.signals import dataset_changed, lineage_edge_changed
 
 LINEAGE_LOCK_KEY = 0x4C696E65  # "Line": one advisory-lock key for the lineage graph
 
@@ -315,9 +315,11 @@ def lineage_edge_create(
         slugs = dict(Dataset.objects.filter(pk__in=path).values_list("pk", "slug"))
         cycle = " -> ".join([upstream.slug, *(slugs[pk] for pk in path)])
         raise ValidationError({"downstream": f"This edge would create a lineage cycle: {cycle}"})
-    return LineageEdge.objects.create(
+    edge = LineageEdge.objects.create(
         upstream=upstream, downstream=downstream, transformation=transformation, created_by=actor
     )
+    lineage_edge_changed.send(sender=LineageEdge, actor=actor, edge=edge, action="added")
+    return edge
 
 
 @transaction.atomic
@@ -374,4 +376,5 @@ def lineage_edge_delete(*, actor, edge: LineageEdge) -> None:
         raise PermissionDenied(
             "Only the downstream dataset's owner or a privacy officer may remove lineage"
         )
+    lineage_edge_changed.send(sender=LineageEdge, actor=actor, edge=edge, action="removed")
     edge.delete()

@@ -23,7 +23,10 @@ class GovernanceConfig(AppConfig):
         import governance.celery  # noqa: F401  (tasks queued from Django use this configured app)
 
         post_migrate.connect(_ensure_roles, sender=self, dispatch_uid="locus_ensure_roles")
-        from catalog.signals import dataset_changed
-        from governance.audit import record_dataset_change
+        from catalog.signals import dataset_changed, lineage_edge_changed
+        from governance.audit import record_dataset_change, record_lineage_edge_change
 
         dataset_changed.connect(record_dataset_change, dispatch_uid="locus_ledger_dataset_changed")
+        lineage_edge_changed.connect(
+            record_lineage_edge_change, dispatch_uid="locus_ledger_lineage_edge_changed"
+        )

@@ -1,6 +1,6 @@
 """Ledger entries for changes that other apps announce (the catalog cannot import governance)."""
 
-from catalog.models import DatasetChange
+from catalog.models import DatasetChange, LineageEdge
 from governance.ledger import ledger_append
 
 # The fields that change where a dataset may go, and so what the policy engine answers.
@@ -35,5 +35,20 @@ def record_dataset_change(sender, *, actor, change: DatasetChange, **kwargs) -> 
             "fields": locality,
             "before": {k: before.get(k) for k in locality},
             "after": {k: after.get(k) for k in locality},
+        },
+    )
+
+
+def record_lineage_edge_change(sender, *, actor, edge: LineageEdge, action: str, **kwargs) -> None:
+    """A lineage edge a person added or removed goes on the chain, as observed edges do."""
+    upstream, downstream = edge.upstream.slug, edge.downstream.slug
+    ledger_append(
+        actor=actor,
+        kind=f"catalog.lineage_edge.{action}",
+        subjects=[f"dataset:{upstream}", f"dataset:{downstream}"],
+        data={
+            "upstream": upstream,
+            "downstream": downstream,
+            "transformation": edge.transformation,
         },
     )
