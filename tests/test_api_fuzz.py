@@ -49,7 +49,7 @@ def test_no_operation_answers_5xx_or_breaks_its_schema(
     role,
     tmp_path,
 ):
-    call_command("seed_demo", "--datasets", "30", stdout=io.StringIO())
+    call_command("seed_demo", "--datasets", "30", "--allow-production", stdout=io.StringIO())
     user = UserFactory(username=f"fuzz-{role}", roles=[role])
     token = Token.objects.create(user=user)
     env = {k: v for k, v in os.environ.items() if k not in {"PYTHONPATH", "DJANGO_SETTINGS_MODULE"}}

@@ -1,8 +1,16 @@
-"""Seed a realistic demo: one user per role and a populated catalog. Safe to run again."""
+"""Seed a realistic demo: one user per role and a populated catalog. Safe to run again.
 
+With debug off (a production settings file) it refuses unless given --allow-production, and
+even then never sets the well-known demo password: each new account gets a random one, printed
+once.
+"""
+
+import secrets
+
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from catalog.demo import seed_catalog
@@ -26,15 +34,28 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--datasets", type=int, default=200, help="How many datasets at least")
+        parser.add_argument(
+            "--allow-production",
+            action="store_true",
+            help="Seed even with DJANGO_DEBUG off; new accounts then get random passwords",
+        )
 
     @transaction.atomic
-    def handle(self, *args, datasets: int, **options):
+    def handle(self, *args, datasets: int, allow_production: bool, **options):
+        if not settings.DEBUG and not allow_production:
+            raise CommandError(
+                "DJANGO_DEBUG is off: this looks like production, and seed_demo creates demo "
+                "accounts (a superuser among them). Give --allow-production to seed anyway."
+            )
+        # A password everyone can read in the docs only where debug is on (a developer's machine).
+        password = DEMO_PASSWORD if settings.DEBUG else None
         ensure_roles()
         users = {role: [] for role in Role.values}
+        created = {}
         for username, first, last, role in DEMO_USERS:
-            user = _demo_user(username, first, last, role)
+            user, created[username] = _demo_user(username, first, last, role, password)
             users[role].append(user)
-        _demo_admin()
+        created["admin"] = _demo_admin(password)[1]
         result = seed_catalog(owners=users[Role.DATA_OWNER], target=datasets)
         self.stdout.write(
             f"Catalog: {result['datasets']} datasets ({result['datasets_created']} new), "
@@ -47,30 +68,44 @@ class Command(BaseCommand):
             f"Governance: {governance['rules']} new locality rules, {governance['grants']} new grants, "
             f"{governance['training_runs']} new training runs."
         )
-        self.stdout.write(f"Demo logins (password '{DEMO_PASSWORD}'):")
-        for username, _first, _last, role in DEMO_USERS:
-            self.stdout.write(f"  {username:<8} {Role(role).label}")
-        self.stdout.write(f"  {'admin':<8} Superuser (Django admin at /admin/)")
+        self._logins(password, created)
+
+    def _logins(self, password: str | None, created: dict[str, str | None]) -> None:
+        """The demo logins; with random passwords, those of the accounts made just now."""
+        if password:
+            self.stdout.write(f"Demo logins (password '{password}'):")
+        else:
+            self.stdout.write("Demo logins (new accounts' random passwords, shown only now):")
+        roles = {username: Role(role).label for username, _f, _l, role in DEMO_USERS}
+        roles["admin"] = "Superuser (Django admin at /admin/)"
+        for username, label in roles.items():
+            shown = f"  {created[username]}" if not password and created[username] else ""
+            self.stdout.write(f"  {username:<8} {label}{shown}")
 
 
-def _demo_user(username: str, first: str, last: str, role: str):
+def _new_password(password: str | None, user) -> str:
+    """Set the demo password, or a random one (returned, to show once)."""
+    chosen = password or secrets.token_urlsafe(18)
+    user.set_password(chosen)
+    user.save(update_fields=["password"])
+    return chosen
+
+
+def _demo_user(username: str, first: str, last: str, role: str, password: str | None):
+    """The demo account (made if missing) and the password it was given now, if made now."""
     user, created = get_user_model().objects.get_or_create(
         username=username,
         defaults={"first_name": first, "last_name": last, "email": f"{username}@locus.example"},
     )
-    if created:
-        user.set_password(DEMO_PASSWORD)
-        user.save(update_fields=["password"])
+    given = _new_password(password, user) if created else None
     user.groups.add(Group.objects.get(name=role))
-    return user
+    return user, given
 
 
-def _demo_admin():
+def _demo_admin(password: str | None):
+    """The demo superuser (made if missing) and the password it was given now, if made now."""
     admin, created = get_user_model().objects.get_or_create(
         username="admin",
         defaults={"is_staff": True, "is_superuser": True, "email": "admin@locus.example"},
     )
-    if created:
-        admin.set_password(DEMO_PASSWORD)
-        admin.save(update_fields=["password"])
-    return admin
+    return admin, _new_password(password, admin) if created else None
