@@ -179,9 +179,11 @@ AXES_IPWARE_PROXY_COUNT = PROXY_COUNT  # used only if the callable above were re
 
 # Content-Security-Policy on every page (governance.security): scripts only from Locus itself,
 # never inline. Styles allow inline attributes: Plotly positions its figures with them.
+# connect-src 'self' covers the live sockets too (CSP Level 3: 'self' matches ws:/wss: of the
+# page's own host and port), and no other host's.
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-    "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self' ws: wss:; "
+    "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; "
     "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
 )
 
@@ -343,6 +345,9 @@ if not DEBUG:
     SECURE_HSTS_PRELOAD = True
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
+# Probes and load balancers speak plain HTTP inside the network: the health checks answer it
+# rather than redirecting to HTTPS (they carry nothing secret).
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
