@@ -15,6 +15,11 @@ per web process: the process's Feed is the group member, reads the new rows once
 them to each of its sockets, filtered per user with monitoring.selectors.message_for. So a
 lost announcement costs a delay, never a message: the next announcement, or the process's
 poll every TELEMETRY_STREAM_POLL_SECONDS (5), reads what it missed.
+
+A socket lives no longer than the session that opened it: logging out closes the session's
+sockets at once (a message to the session's group), and before pushing, a socket checks its
+session again every SOCKET_SESSION_CHECK_SECONDS (30), which catches sessions that expired or
+ended otherwise (a password change, a deleted account). Either way it closes with 4401.
 """
 
 from __future__ import annotations
@@ -22,15 +27,21 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
+import hashlib
 import json
 import logging
 import time
 import weakref
 from concurrent.futures import ThreadPoolExecutor
+from importlib import import_module
+from types import SimpleNamespace
 
+from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from channels.layers import get_channel_layer
 from django.conf import settings
+from django.contrib.auth import get_user
 
 from monitoring import selectors
 from monitoring.models import StreamMessage
@@ -46,6 +57,40 @@ log = logging.getLogger(__name__)
 
 def _poll_seconds() -> float:
     return float(getattr(settings, "TELEMETRY_STREAM_POLL_SECONDS", 5.0))
+
+
+def _session_check_seconds() -> float:
+    return float(getattr(settings, "SOCKET_SESSION_CHECK_SECONDS", 30.0))
+
+
+SESSION_ENDED_TYPE = "session.ended"
+
+
+def session_group(session_key: str) -> str:
+    """The channel-layer group of one session's sockets (named by a digest: the key itself is
+    a credential and does not go to Redis)."""
+    return "session." + hashlib.sha256(session_key.encode()).hexdigest()[:40]
+
+
+def close_session_sockets(sender, request, user, **kwargs) -> None:
+    """On logout (user_logged_out): close the sockets this session opened, in every process.
+    A channel layer that is down must not stop the logout: the sockets' own session check
+    closes them then."""
+    key = getattr(getattr(request, "session", None), "session_key", None)
+    layer = get_channel_layer()
+    if not key or layer is None:
+        return
+    try:
+        async_to_sync(layer.group_send)(session_group(key), {"type": SESSION_ENDED_TYPE})
+    except Exception:
+        log.warning("Could not tell the session's sockets to close", exc_info=True)
+
+
+def _session_user_id(session_key: str) -> int | None:
+    """The id of the user the session still signs in (None: ended, expired or invalidated)."""
+    store = import_module(settings.SESSION_ENGINE).SessionStore(session_key=session_key)
+    user = get_user(SimpleNamespace(session=store))
+    return user.pk if user.is_authenticated else None
 
 
 def _read_after(after: int, limit: int = READ_LIMIT) -> list[StreamMessage]:
@@ -195,9 +240,12 @@ class RiskConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=CLOSE_FORBIDDEN)
             return
         self.sending = asyncio.Lock()
+        self.session_key = self.scope["session"].session_key
+        self.session_checked_at = time.monotonic()
         shared = feed()
         await shared.refresh()
         self.cursor = shared.high
+        await self.channel_layer.group_add(session_group(self.session_key), self.channel_name)
         await self.accept()
         await self.send_json({"type": "hello", "head": self.cursor})
         shared.join(self)
@@ -212,6 +260,29 @@ class RiskConsumer(AsyncJsonWebsocketConsumer):
     async def disconnect(self, code):
         if getattr(self, "sending", None) is not None:
             await feed().leave(self)
+            with contextlib.suppress(Exception):
+                await self.channel_layer.group_discard(
+                    session_group(self.session_key), self.channel_name
+                )
+
+    async def session_ended(self, event) -> None:
+        """The session logged out (close_session_sockets): stop streaming to it."""
+        await self._end(CLOSE_UNAUTHENTICATED)
+
+    async def _end(self, code: int) -> None:
+        """Close: no more pushes from now (the feed may be the caller, so its tasks are left
+        to disconnect() to stop)."""
+        feed().sockets.discard(self)
+        await self.close(code=code)
+
+    async def _session_still_valid(self) -> bool:
+        """Whether the session still signs this user in; asked again at most every
+        SOCKET_SESSION_CHECK_SECONDS (a database read), before a push."""
+        if time.monotonic() - self.session_checked_at < _session_check_seconds():
+            return True
+        user_id = await _on_outbox_thread(_session_user_id)(self.session_key)
+        self.session_checked_at = time.monotonic()
+        return user_id is not None and user_id == self.scope["user"].pk
 
     @classmethod
     async def decode_json(cls, text_data):
@@ -236,6 +307,13 @@ class RiskConsumer(AsyncJsonWebsocketConsumer):
             await self._deliver()
 
     async def _deliver(self) -> None:
+        """Send what is new, if the session that opened the socket is still signed in."""
+        if not await self._session_still_valid():
+            await self._end(CLOSE_UNAUTHENTICATED)
+            return
+        await self._send_new()
+
+    async def _send_new(self) -> None:
         """Send every visible row after this socket's cursor, and the new cursor, as one frame
         per read (one per announcement, usually): fewer frames is what keeps 100s of sockets
         per process quick."""
