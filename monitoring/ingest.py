@@ -250,13 +250,19 @@ class Judge:
         return event
 
     def check_scope(self, ds, source_region: str, destination_region: str) -> None:
+        """A source scoped to regions speaks for what starts there: the event's source region
+        must be in scope (or, when it names none, the region where the work ran). Where the
+        data went may be anywhere: reporting data that leaves its regions is what such a
+        source is for. Either end being enough let a source scoped to one region report
+        events that began in any other, as long as they ended in its own."""
         scope = self.scope
         if scope.dataset_ids and (ds is None or ds.id not in scope.dataset_ids):
             raise ItemError({"dataset": "Outside this source's scope."})
-        if scope.regions and not (
-            source_region in scope.regions or destination_region in scope.regions
-        ):
-            raise ItemError({"destination_region": "Outside this source's scope."})
+        if scope.regions:
+            field = "source_region" if source_region else "destination_region"
+            origin = source_region or destination_region
+            if origin not in scope.regions:
+                raise ItemError({field: f"Outside this source's scope: {origin}."})
 
     def decide(self, event: JudgedEvent, ds) -> None:
         # Most events of a batch repeat a few (dataset, kind, region, purpose): each is judged
