@@ -1,13 +1,14 @@
 """One error shape for the whole API: 4xx with the field and the reason, never a bare 500."""
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import DatabaseError, DataError, InterfaceError, OperationalError
+from django.db import DataError
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from catalog.errors import StateConflict
+from governance.unavailable import RETRY_AFTER_SECONDS, UNAVAILABLE_DETAIL, database_unavailable
 
 
 def _django_validation_detail(exc: DjangoValidationError):
@@ -30,12 +31,10 @@ def exception_handler(exc, context):
         )
     if isinstance(exc, DjangoValidationError):
         exc = ValidationError(_django_validation_detail(exc))
-    if isinstance(exc, OperationalError | InterfaceError) or (
-        isinstance(exc, DatabaseError) and "connection" in str(exc).lower()
-    ):
+    if database_unavailable(exc):
         return Response(
-            {"detail": "The database is unavailable; try again shortly."},
+            {"detail": UNAVAILABLE_DETAIL},
             status=status.HTTP_503_SERVICE_UNAVAILABLE,
-            headers={"Retry-After": "5"},
+            headers={"Retry-After": RETRY_AFTER_SECONDS},
         )
     return drf_exception_handler(exc, context)

@@ -8,6 +8,7 @@ from django.template.loader import render_to_string
 from django.views import defaults
 
 RETRY_AFTER_SECONDS = "5"
+UNAVAILABLE_DETAIL = "The database is unavailable; try again shortly."
 API_PREFIX = "/api/"
 
 
@@ -21,9 +22,7 @@ def database_unavailable(exc: BaseException) -> bool:
 def unavailable_response(request) -> HttpResponse:
     """503 with Retry-After: JSON for the API, a plain page (no database read) for people."""
     if request.path.startswith(API_PREFIX):
-        response = JsonResponse(
-            {"detail": "The database is unavailable; try again shortly."}, status=503
-        )
+        response = JsonResponse({"detail": UNAVAILABLE_DETAIL}, status=503)
     else:
         # No request context: context processors (navigation, unread counts) read the database.
         response = HttpResponse(render_to_string("503.html"), status=503)
