@@ -276,13 +276,13 @@ CELERY_BEAT_SCHEDULE = {
         "task": "governance.tasks.notifications_sweep",
         "schedule": 300.0,
     },
-    "transfer-exceptions-due": {
-        "task": "requests.tasks.exceptions_due",
-        "schedule": env.float("EXCEPTIONS_DUE_SECONDS", default=60.0),
-    },
     "subject-mail-sweep": {
         "task": "requests.tasks.subject_mail_sweep",
         "schedule": 120.0,
+    },
+    "transfer-exceptions-due": {
+        "task": "requests.tasks.exceptions_due",
+        "schedule": env.float("EXCEPTIONS_DUE_SECONDS", default=60.0),
     },
     "subject-requests-sla": {
         "task": "requests.tasks.subject_sla_watch",
