@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
 
 import pytest
 from django.core import mail
@@ -15,15 +16,23 @@ from tests.factories import make_dataset
 SUBJECT = "sam.subject@example.org"
 
 
-@pytest.fixture
-def eager():
-    """Queued tasks run in the test's process (with REDIS_URL set they would wait in Redis)."""
+@contextmanager
+def tasks_in_process():
+    """Queued tasks run in the test's process (with REDIS_URL set they would wait in Redis, or
+    run on a live worker, which sends its e-mails from its own process)."""
     from governance.celery import app
 
-    before = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    yield app
-    app.conf.task_always_eager = before
+    before, app.conf.task_always_eager = app.conf.task_always_eager, True
+    try:
+        yield app
+    finally:
+        app.conf.task_always_eager = before
+
+
+@pytest.fixture
+def eager():
+    with tasks_in_process() as app:
+        yield app
 
 
 @pytest.fixture

@@ -42,7 +42,14 @@ from requests.models import (
 from requests.models.subjects import SubjectRequestStatus as S
 from requests.models.subjects import TaskStatus, unseal_bytes
 from requests.tasks import subject_sla_watch
-from tests.requests.subject_setup import SUBJECT, ask, billing, crm, last_code  # noqa: F401
+from tests.requests.subject_setup import (  # noqa: F401
+    SUBJECT,
+    ask,
+    billing,
+    crm,
+    last_code,
+    tasks_in_process,
+)
 from tests.requests.subject_targets import subject_database_url, subject_pg_database  # noqa: F401
 from tests.worker import CeleryWorker, celery_worker, wait_for  # noqa: F401  (fixture)
 
@@ -172,13 +179,8 @@ def _beat_tick_after(moment) -> None:
 def _asked(capture, type_: str) -> SubjectRequest:
     """The public asks; the verification mail is sent here, where the test reads it (the
     worker would send it from its own process)."""
-    from governance.celery import app
-
-    before, app.conf.task_always_eager = app.conf.task_always_eager, True
-    try:
+    with tasks_in_process():
         return ask(capture, type_)
-    finally:
-        app.conf.task_always_eager = before
 
 
 def _asked_and_verified(capture) -> SubjectRequest:

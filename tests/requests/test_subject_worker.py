@@ -11,7 +11,7 @@ from requests import subjects
 from requests.models import SubjectRequest, SubjectTask
 from requests.models.subjects import SubjectRequestStatus as S
 from requests.tasks import subject_discovery
-from tests.requests.subject_setup import billing, crm, last_code  # noqa: F401
+from tests.requests.subject_setup import billing, crm, last_code, tasks_in_process  # noqa: F401
 from tests.worker import celery_worker, wait_for  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.live
@@ -20,9 +20,10 @@ pytestmark = pytest.mark.live
 def test_discovery_on_a_real_worker_completes_exactly_once(celery_worker, crm, billing):
     if connection.vendor != "postgresql":
         pytest.skip("the worker shares the test database: PostgreSQL")
-    request = subjects.subject_request_create(
-        actor=None, type="access", jurisdiction="eu", identifiers={"email": "w@example.org"}
-    )
+    with tasks_in_process():  # the verification mail is sent here, where the test reads it
+        request = subjects.subject_request_create(
+            actor=None, type="access", jurisdiction="eu", identifiers={"email": "w@example.org"}
+        )
     code, _ = last_code(request)
     subjects.verification_check(request=request, code=code)  # queues discovery on commit
     for _ in range(2):  # a redelivery, a requeue by the SLA watch: both change nothing
