@@ -13,14 +13,13 @@ from collections.abc import Iterable
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
-from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
-from kombu.exceptions import OperationalError as BrokerUnavailable
 
 from catalog.models import Jurisdiction
 from governance.models import Notification, Responsibility
 from governance.roles import Role
+from governance.workflow import queue_after_commit
 
 User = get_user_model()
 log = logging.getLogger(__name__)
@@ -45,25 +44,16 @@ def notify_many(notices: Iterable[tuple[Iterable, str, str, str, str]]) -> list[
     # PostgreSQL and SQLite both return the new ids from a bulk insert.
     ids = [row.pk for row in rows]
     if ids:
-        transaction.on_commit(lambda: email_later(ids))
+        email_later(ids)
     return rows
 
 
 def email_later(ids: list[int]) -> None:
-    """Queue the notifications' e-mail task (on commit)."""
+    """E-mail these notifications once the transaction commits (the sweep, if the broker is
+    down)."""
     from governance.tasks import notifications_email
 
-    delay_or_leave_for_sweep(notifications_email, ids, what="notifications")
-
-
-def delay_or_leave_for_sweep(task, ids: list[int], *, what: str) -> None:
-    """Queue task(ids) for rows that wait to be e-mailed. With the broker down they stay
-    unsent rows for the periodic sweep: the change that made them has committed, and its
-    request must not fail because a mail could not be queued."""
-    try:
-        task.delay(ids)
-    except BrokerUnavailable:
-        log.warning("Broker unavailable: %s %s wait for the sweep", what, ids, exc_info=True)
+    queue_after_commit(notifications_email, ids, sweep="governance.tasks.notifications_sweep")
 
 
 def mail_send(*, subject: str, body: str, to: str) -> str:

@@ -11,10 +11,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 
-from django.db import transaction
 from django.utils import timezone
 
-from governance.notifications import delay_or_leave_for_sweep, mail_send
+from governance.notifications import mail_send
+from governance.workflow import queue_after_commit
 from requests.models import SubjectRequest
 from requests.models.mail import SubjectMail
 from requests.models.subjects import seal, unseal
@@ -31,14 +31,10 @@ def subject_mail_queue(*, request: SubjectRequest, subject: str, body: str) -> S
         title=f"[{request.reference}] {subject}"[:200],
         sealed=seal({"to": address, "body": body}),
     )
-    transaction.on_commit(lambda: _send_later([mail.pk]))
-    return mail
-
-
-def _send_later(ids: list[int]) -> None:
     from requests.tasks import subject_mail_send
 
-    delay_or_leave_for_sweep(subject_mail_send, ids, what="subject e-mails")
+    queue_after_commit(subject_mail_send, [mail.pk], sweep="requests.tasks.subject_mail_sweep")
+    return mail
 
 
 def subject_mail_deliver(ids: Iterable[int]) -> int:

@@ -18,7 +18,7 @@ def test_a_violation_posted_with_the_broker_down_is_stored_and_answered_200(
     def refuse(*args, **kwargs):
         raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
 
-    monkeypatch.setattr(tasks.notifications_email, "delay", refuse)
+    monkeypatch.setattr(tasks.notifications_email, "apply_async", refuse)
     body = [event(dest="aws:us-east-1", id="outage-1"), event(id="outage-2")]
     with django_capture_on_commit_callbacks(execute=True):
         answer = telemetry_client.post("/api/v1/telemetry/events", body, format="json")

@@ -1,0 +1,62 @@
+"""The mechanisms every workflow shares, each written once.
+
+- `status_move`: a compare-and-swap of one row's status. Services check their transition table
+  first (naming why a step is not allowed); the swap then makes sure nobody moved the row
+  meanwhile. A lost race is always a StateConflict, which the API answers 409 and the pages
+  show as a message.
+- `queue_after_commit`: a Celery task sent once the transaction commits. Work that must not be
+  lost is a row first; with the broker down the task is not sent, the reason is logged, and
+  the periodic sweep that looks for such rows does the work later. The change that made the
+  rows has committed, and its caller must not fail because a task could not be queued.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.db import models, transaction
+from kombu.exceptions import OperationalError as BrokerUnavailable
+
+from catalog.errors import StateConflict
+
+log = logging.getLogger(__name__)
+
+
+def status_move(
+    rows: models.QuerySet | type[models.Model],
+    *,
+    pk: Any,
+    current: str,
+    target: str,
+    when: models.Q | None = None,
+    what: str = "record",
+    **changes: Any,
+) -> None:
+    """Move row `pk` from status `current` to `target` (with `changes`) only if it is still
+    `current` (and matches `when`); StateConflict (409) when another change came first."""
+    queryset = rows._default_manager.all() if isinstance(rows, type) else rows
+    matching = queryset.filter(pk=pk, status=current)
+    if when is not None:
+        matching = matching.filter(when)
+    if matching.update(status=target, **changes) != 1:
+        raise StateConflict({"status": f"The {what} changed meanwhile; reload and try again"})
+
+
+def queue_after_commit(task, *args: Any, queue: str | None = None, sweep: str = "") -> None:
+    """Send task(*args) once the transaction commits (to `queue`, or Celery's default). With the
+    broker down, log it: `sweep` names the periodic task that will find the work instead."""
+
+    def send() -> None:
+        try:
+            task.apply_async(args=args, queue=queue)
+        except BrokerUnavailable:
+            log.warning(
+                "Broker unavailable: %s%s not queued; %s",
+                task.name,
+                list(args),
+                f"{sweep} will do the work" if sweep else "nothing will retry it",
+                exc_info=True,
+            )
+
+    transaction.on_commit(send)
