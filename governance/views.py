@@ -19,9 +19,11 @@ from django.core.paginator import Paginator
 from django.db.models import Case, CharField, Count, Prefetch, QuerySet, Value, When
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_safe
 
+from catalog.form_views import form_page
 from catalog.forms import add_service_error
 from catalog.models import Country, Dataset, Jurisdiction, Region, Sensitivity
 from governance import policy, selectors, services
@@ -378,24 +380,16 @@ def _render_grant(
 @permission_required("governance.add_transfergrant", raise_exception=True)
 def grant_create(request: HttpRequest) -> HttpResponse:
     """Record a transfer grant; the engine honours it from its start."""
-    if request.method != "POST":
-        return _render_grant_form(request, TransferGrantForm())
-    form = TransferGrantForm(request.POST)
-    if not form.is_valid():
-        return _render_grant_form(request, form, status=400)
-    try:
-        grant = services.grant_create(actor=request.user, **form.service_fields())
-    except ValidationError as error:
-        add_service_error(form, error)
-        return _render_grant_form(request, form, status=400)
-    messages.success(request, f"Created transfer grant #{grant.pk}.")
-    return redirect("governance:grant-detail", pk=grant.pk)
-
-
-def _render_grant_form(
-    request: HttpRequest, form: TransferGrantForm, status: int = 200
-) -> HttpResponse:
-    return render(request, "governance/grant_form.html", {"form": form}, status=status)
+    return form_page(
+        request,
+        form_class=TransferGrantForm,
+        template="governance/grant_form.html",
+        act=lambda form: services.grant_create(actor=request.user, **form.service_fields()),
+        done=lambda grant: (
+            f"Created transfer grant #{grant.pk}.",
+            reverse("governance:grant-detail", args=[grant.pk]),
+        ),
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -404,25 +398,19 @@ def _render_grant_form(
 def grant_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     """End a grant now, with a reason; the engine stops honouring it at once."""
     grant = get_object_or_404(_grants(timezone.now()), pk=pk)
-    if request.method != "POST":
-        return _render_revoke(request, grant, RevokeForm())
-    form = RevokeForm(request.POST)
-    if not form.is_valid():
-        return _render_revoke(request, grant, form, status=400)
-    try:
-        services.grant_revoke(actor=request.user, grant=grant, reason=form.cleaned_data["reason"])
-    except ValidationError as error:
-        add_service_error(form, error)
-        return _render_revoke(request, grant, form, status=400)
-    messages.success(request, f"Revoked transfer grant #{grant.pk}.")
-    return redirect("governance:grant-detail", pk=grant.pk)
-
-
-def _render_revoke(
-    request: HttpRequest, grant: TransferGrant, form: RevokeForm, status: int = 200
-) -> HttpResponse:
-    context = {"grant": grant, "form": form}
-    return render(request, "governance/grant_revoke.html", context, status=status)
+    return form_page(
+        request,
+        form_class=RevokeForm,
+        template="governance/grant_revoke.html",
+        context={"grant": grant},
+        act=lambda form: services.grant_revoke(
+            actor=request.user, grant=grant, reason=form.cleaned_data["reason"]
+        ),
+        done=lambda _: (
+            f"Revoked transfer grant #{grant.pk}.",
+            reverse("governance:grant-detail", args=[grant.pk]),
+        ),
+    )
 
 
 # --- Training runs ----------------------------------------------------------------------------
