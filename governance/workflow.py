@@ -4,6 +4,8 @@
   first (naming why a step is not allowed); the swap then makes sure nobody moved the row
   meanwhile. A lost race is always a StateConflict, which the API answers 409 and the pages
   show as a message.
+- `Step`: the one shape of a transition table's entry (the statuses a step may start from, the
+  status it leads to). Each workflow keeps its table, named by verb, in its service module.
 - `queue_after_commit`: a Celery task sent once the transaction commits. Work that must not be
   lost is a row first; with the broker down the task is not sent, the reason is logged, and
   the periodic sweep that looks for such rows does the work later. The change that made the
@@ -13,6 +15,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import models, transaction
@@ -21,6 +24,18 @@ from kombu.exceptions import OperationalError as BrokerUnavailable
 from catalog.errors import StateConflict
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One allowed step of a workflow: from any of `sources` to `target` (None keeps the status)."""
+
+    sources: frozenset[str]
+    target: str | None
+
+    def allows(self, status: str) -> bool:
+        """Whether a record in `status` may take this step."""
+        return status in self.sources
 
 
 def status_move(
