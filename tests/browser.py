@@ -49,7 +49,7 @@ class Browser:
     def page_as(self, user):
         context = self.chromium.new_context(base_url=self.base_url, accept_downloads=True)
         page = context.new_page()
-        page.set_default_timeout(20_000)
+        page.set_default_timeout(90_000)  # a bound for a broken page, not a speed to reach
         page.goto("/accounts/login/")
         page.fill("input[name=username]", user.get_username())
         page.fill("input[name=password]", PASSWORD)

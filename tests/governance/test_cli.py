@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -209,12 +208,13 @@ class FailingLocus(BaseHTTPRequestHandler):
         pass
 
 
-class SlowLocus(FailingLocus):
-    """Accepts the connection, then does not answer in time."""
+class SilentLocus(FailingLocus):
+    """Accepts the connection and never answers: it waits until the test is over."""
+
+    test_over: threading.Event
 
     def do_POST(self):
-        time.sleep(2)
-        super().do_POST()
+        self.test_over.wait()
 
 
 def serve(handler: type[BaseHTTPRequestHandler]):
@@ -234,8 +234,10 @@ def failing_server():
 
 @pytest.fixture
 def slow_server():
-    server = serve(SlowLocus)
+    test_over = threading.Event()
+    server = serve(type("SilentLocus", (SilentLocus,), {"test_over": test_over}))
     yield f"http://127.0.0.1:{server.server_address[1]}"
+    test_over.set()
     server.shutdown()
     server.server_close()
 
