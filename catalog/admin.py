@@ -1,4 +1,8 @@
+"""Admin for the catalog, and the read-only base every app's admin uses for records that are
+never edited there: append-only history, rows the workflows and ingest write."""
+
 from django.contrib import admin
+from django.db import models
 from guardian.admin import GuardedModelAdmin
 
 from catalog import services
@@ -7,13 +11,40 @@ from catalog.models import (
     Country,
     Dataset,
     DatasetChange,
+    DatasetGroupObjectPermission,
+    DatasetUserObjectPermission,
     Jurisdiction,
     LineageEdge,
     PersonalDataCategory,
     Region,
+    Revision,
     Tag,
 )
 from catalog.revisions import CATALOG, revision_bump
+
+
+def sealed_fields(model: type[models.Model]) -> list[str]:
+    """The model's sealed fields (`sealed`, `..._sealed`): encrypted subject data, never shown."""
+    names = [field.name for field in model._meta.get_fields()]
+    return [name for name in names if name == "sealed" or name.endswith("_sealed")]
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """For records that are never edited in the admin: append-only history (ledger entries,
+    events, versions), and rows that services, workflows and ingest write. Staff can read
+    them; adding, changing and deleting are refused. Sealed fields are never shown."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_exclude(self, request, obj=None):
+        return [*(super().get_exclude(request, obj) or ()), *sealed_fields(self.model)]
 
 
 class PolicyInputAdmin(admin.ModelAdmin):
@@ -132,18 +163,24 @@ class LineageEdgeAdmin(admin.ModelAdmin):
 
 
 @admin.register(DatasetChange)
-class DatasetChangeAdmin(admin.ModelAdmin):
+class DatasetChangeAdmin(ReadOnlyAdmin):
     """History is read-only."""
 
     list_display = ["dataset_slug", "version", "action", "actor_name", "at"]
     list_filter = ["action"]
     search_fields = ["dataset_slug", "actor_name"]
 
-    def has_add_permission(self, request):
-        return False
 
-    def has_change_permission(self, request, obj=None):
-        return False
+@admin.register(DatasetUserObjectPermission, DatasetGroupObjectPermission)
+class DatasetObjectPermissionAdmin(ReadOnlyAdmin):
+    """Granted by the catalog services; a dataset's own admin page edits them (Object permissions)."""
 
-    def has_delete_permission(self, request, obj=None):
-        return False
+    list_display = ["content_object", "permission", "__str__"]
+    list_select_related = ["content_object", "permission"]
+
+
+@admin.register(Revision)
+class RevisionAdmin(ReadOnlyAdmin):
+    """The counters that tell every process to rebuild its policy index; bumped by writes."""
+
+    list_display = ["key", "value", "stamp"]

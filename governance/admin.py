@@ -1,33 +1,31 @@
 """Admin for governance. Writes go through the services, so the ledger and the policy index
-see every change; append-only records are read-only here."""
+see every change; append-only records are read-only here. Officers' jurisdictions
+(Responsibility) are set on each person's page."""
 
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
 
+from catalog.admin import ReadOnlyAdmin
 from governance import services
 from governance.models import (
     LedgerCheckpoint,
     LedgerEntry,
+    LedgerHead,
     LocalityDecision,
     LocalityRule,
     LocalityRuleVersion,
+    Notification,
     Purpose,
     RecordedDecision,
+    Responsibility,
+    Term,
+    TermRevision,
+    TermVersion,
     TrainingRun,
+    TrainingRunDataset,
     TransferGrant,
 )
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """For records that are never edited: ledger entries, checkpoints, decisions, versions."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Purpose)
@@ -159,3 +157,81 @@ class RecordedDecisionAdmin(ReadOnlyAdmin):
     list_display = ["title", "status", "author_name", "version", "created_at"]
     list_filter = ["status"]
     search_fields = ["title"]
+
+
+@admin.register(LedgerHead)
+class LedgerHeadAdmin(ReadOnlyAdmin):
+    """The chain's last entry, moved by every append."""
+
+    list_display = ["sequence", "hash"]
+
+
+@admin.register(TrainingRunDataset)
+class TrainingRunDatasetAdmin(ReadOnlyAdmin):
+    list_display = ["run", "dataset", "dataset_version"]
+    list_select_related = ["run", "dataset"]
+
+
+@admin.register(Term)
+class TermAdmin(ReadOnlyAdmin):
+    """Terms change on the glossary pages, by reviewed revisions, each version ledgered."""
+
+    list_display = ["name", "slug", "status", "version", "steward", "updated_at"]
+    list_filter = ["status"]
+    search_fields = ["name", "slug"]
+
+
+@admin.register(TermRevision)
+class TermRevisionAdmin(ReadOnlyAdmin):
+    list_display = [
+        "term",
+        "base_version",
+        "status",
+        "proposer_name",
+        "reviewer_name",
+        "created_at",
+    ]
+    list_filter = ["status"]
+    search_fields = ["term__name"]
+
+
+@admin.register(TermVersion)
+class TermVersionAdmin(ReadOnlyAdmin):
+    list_display = ["term", "version", "action", "actor_name", "at"]
+    search_fields = ["term__name"]
+
+
+@admin.register(Notification)
+class NotificationAdmin(ReadOnlyAdmin):
+    list_display = ["recipient", "kind", "title", "created_at", "read_at", "emailed_at"]
+    list_filter = ["kind"]
+    search_fields = ["title", "recipient__username"]
+
+
+@admin.register(Responsibility)
+class ResponsibilityAdmin(admin.ModelAdmin):
+    """Which jurisdictions an officer answers for (also on each person's page)."""
+
+    list_display = ["user", "jurisdiction"]
+    list_filter = ["jurisdiction"]
+    search_fields = ["user__username", "user__first_name", "user__last_name"]
+    autocomplete_fields = ["user", "jurisdiction"]
+
+
+class ResponsibilityInline(admin.TabularInline):
+    """An officer's jurisdictions, on their page: none means they answer for every one."""
+
+    model = Responsibility
+    extra = 0
+    autocomplete_fields = ["jurisdiction"]
+    verbose_name_plural = "responsibilities (jurisdictions this officer answers for; none: all)"
+
+
+class PersonAdmin(UserAdmin):
+    """Django's user admin, with the jurisdictions the person answers for."""
+
+    inlines = [*UserAdmin.inlines, ResponsibilityInline]
+
+
+admin.site.unregister(get_user_model())
+admin.site.register(get_user_model(), PersonAdmin)

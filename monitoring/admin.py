@@ -3,11 +3,14 @@ through the API (services, ledger). Webhook endpoints are plain configuration.""
 
 from django.contrib import admin
 
-from governance.admin import ReadOnlyAdmin
+from catalog.admin import ReadOnlyAdmin
 from monitoring.models import (
+    ActorFootprint,
+    ActorVolumeHourly,
     AnomalyAlert,
     FlowDaily,
     Incident,
+    LineageRunDataset,
     StreamMessage,
     TelemetryEvent,
     TelemetrySource,
@@ -86,6 +89,33 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
 class WebhookDeliveryAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "endpoint", "kind", "status", "attempts", "last_error"]
     list_filter = ["status"]
+
+
+@admin.register(ActorVolumeHourly)
+class ActorVolumeHourlyAdmin(ReadOnlyAdmin):
+    """The volume anomaly rule's baseline, written by ingest."""
+
+    list_display = ["hour", "actor", "events", "bytes", "records"]
+    search_fields = ["actor"]
+    show_full_result_count = False
+
+
+@admin.register(ActorFootprint)
+class ActorFootprintAdmin(ReadOnlyAdmin):
+    """Where each actor has been seen, written by ingest."""
+
+    list_display = ["actor", "kind", "value", "first_seen_at", "last_seen_at", "events"]
+    list_filter = ["kind"]
+    search_fields = ["actor", "value"]
+
+
+@admin.register(LineageRunDataset)
+class LineageRunDatasetAdmin(ReadOnlyAdmin):
+    """What an OpenLineage run read and wrote, written by ingest."""
+
+    list_display = ["run", "role", "uri", "dataset", "bytes", "records"]
+    list_filter = ["role"]
+    list_select_related = ["run", "dataset"]
 
 
 # OpenLineage runs and namespace regions.
