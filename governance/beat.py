@@ -87,12 +87,15 @@ class OutageTolerantScheduler(DatabaseScheduler):
     def _current(self) -> dict:
         return self._schedule if self._schedule is not None else {}
 
+    # django-celery-beat keeps _last_full_sync as a naive local time (it compares it with
+    # datetime.now()), so these two must be naive too.
     def _seconds_since_full_read(self) -> float:
-        return (dt.datetime.now() - self._last_full_sync).total_seconds()
+        return (dt.datetime.now() - self._last_full_sync).total_seconds()  # noqa: DTZ005
 
     def _force_full_read(self) -> None:
         """Make django-celery-beat's next look at its schedule read the whole table."""
-        self._last_full_sync = dt.datetime.now() - dt.timedelta(seconds=SCHEDULE_SYNC_MAX_INTERVAL)
+        interval = dt.timedelta(seconds=SCHEDULE_SYNC_MAX_INTERVAL)
+        self._last_full_sync = dt.datetime.now() - interval  # noqa: DTZ005
 
     def _read_failed(self, exc: Exception) -> None:
         """Keep the last schedule, and ask the database again after a growing pause."""

@@ -47,7 +47,7 @@ def _value(field: models.Field):
     if isinstance(field, models.DateTimeField):
         return timezone.now()
     if isinstance(field, models.DateField):
-        return dt.date.today()
+        return timezone.now().date()
     if isinstance(field, models.DurationField):
         return dt.timedelta(seconds=n)
     if isinstance(field, models.DecimalField):

@@ -113,7 +113,7 @@ def test_receipt_is_the_utc_day_and_needs_a_time_zone():
     late = dt.datetime(2026, 1, 31, 23, 30, tzinfo=dt.timezone(dt.timedelta(hours=-5)))
     assert deadlines.receipt_date(late) == D(2026, 2, 1)
     with pytest.raises(DeadlineError):
-        deadlines.receipt_date(dt.datetime(2026, 1, 31))
+        deadlines.receipt_date(dt.datetime(2026, 1, 31))  # noqa: DTZ001  (naive on purpose)
 
 
 def test_days_left_and_task_due():
