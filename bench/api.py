@@ -21,7 +21,7 @@ both alike): `GET /api/v1/purposes/` with the same user's token, the cheapest au
 endpoint (token lookup, permission check, a one-table query, JSON).
 
 * `POST /api/v1/locality/check`: BENCH_API_SINGLE [400] single checks (p50/p95/p99) beside the
-  floor, and beside the same checks through the engine in this process (`policy.evaluate`,
+  floor, and beside the same checks through the engine in this process (`evaluate`,
   no database) and through the service (`services.locality_check`: engine, decision insert,
   ledger append; no HTTP). Then BENCH_API_BATCHES [10] batches of 1,000 checks: checks/s over
   HTTP, one client on one process, beside the service in this process and the bare engine on
@@ -198,7 +198,7 @@ def create_subject_requests(world, people: People, rng: random.Random) -> None:
     from django.db import transaction
     from django.utils import timezone
 
-    from governance.ledger import pseudonym
+    from governance.ledger.chain import pseudonym
     from requests.models.subjects import (
         SubjectRequest,
         SubjectRequestStatus,
@@ -319,7 +319,7 @@ def engine_per_check_s(index, queries: Sequence) -> tuple[dict, float]:
     """The bare engine on these checks: per-call latencies, and checks/s in a plain loop."""
     from django.utils import timezone
 
-    from governance.policy import evaluate
+    from governance.policy.engine import evaluate
 
     now = timezone.now()
     for query in queries:  # warm: the index's memo, first touches
@@ -526,7 +526,7 @@ def measure() -> list[dict]:
     import redis
 
     from bench import policy as policy_bench
-    from governance import policy
+    from governance.policy.index import current_index
 
     redis.Redis.from_url(redis_url).flushdb()
     rng = random.Random(SEED)
@@ -542,7 +542,7 @@ def measure() -> list[dict]:
         f"seeded {DATASETS:,} datasets, {EXCEPTIONS:,} exceptions, {SUBJECT_REQUESTS:,} "
         f"subject requests in {seeded:.0f} s; load {load('seeded')}"
     )
-    index = policy.current_index()
+    index = current_index()
     slugs = [f"bench-{i:06d}" for i in range(DATASETS)]
     queries = policy_bench.make_queries(index, slugs, SINGLE + BATCHES * BATCH, rng)
     with common.Servers(env, WEB_PROCESSES, "api") as servers:

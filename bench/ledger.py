@@ -190,7 +190,7 @@ def entry_data(writer: int, i: int) -> dict:
 def ledger_work(writer: int, i: int) -> None:
     from django.db import transaction
 
-    from governance.ledger import ledger_append
+    from governance.ledger.chain import ledger_append
 
     with transaction.atomic():
         ledger_append(
@@ -205,7 +205,7 @@ def row_for(sequence: int, prev_hash: str, writer: int, i: int) -> dict:
     """The columns ledger_append would write for this entry."""
     from django.utils import timezone
 
-    from governance.ledger import canonical, chain_hash
+    from governance.ledger.chain import canonical, chain_hash
 
     at = timezone.now()
     subjects = sorted({f"run:{writer}", "dataset:bench-000001"})
@@ -334,7 +334,7 @@ def compare(writers: int, baselines: dict, session: str) -> dict[str, dict]:
 
 def measure_appends(baselines: dict) -> list[dict]:
     """Every writer count, with durable commits (the server's setting) and without."""
-    from governance.ledger import verify_ledger
+    from governance.ledger.verification import verify_ledger
     from governance.models import LedgerEntry
 
     results = []
@@ -376,7 +376,7 @@ KINDS = ("locality.decisions", "rule.updated", "catalog.dataset.updated", "grant
 
 def chained_rows(count: int) -> Iterator[tuple]:
     """Rows exactly as ledger_append would write them, one chain from genesis."""
-    from governance.ledger import canonical, chain_hash
+    from governance.ledger.chain import canonical, chain_hash
     from governance.models.ledger import GENESIS_HASH
 
     start = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
@@ -443,7 +443,7 @@ def timed(function: Callable[[], object]) -> tuple[float, float, object]:
 def previous_verify() -> tuple[int, bool]:
     """The verifier this replaced, as the baseline: the ORM's row dicts, and for every entry a
     json.loads of the payload and its columns (`at` parsed to a datetime) compared with it."""
-    from governance.ledger import chain_hash
+    from governance.ledger.chain import chain_hash
     from governance.models import LedgerEntry
     from governance.models.ledger import GENESIS_HASH
 
@@ -466,8 +466,9 @@ def previous_verify() -> tuple[int, bool]:
 
 
 def measure_verify(count: int) -> dict:
-    from governance.ledger import VerifyReport, checkpoint_create, streamed_rows, verify_rows
-    from governance.ledger import verify_ledger as fast_verify
+    from governance.ledger.export import checkpoint_create
+    from governance.ledger.verification import VerifyReport, streamed_rows, verify_rows
+    from governance.ledger.verification import verify_ledger as fast_verify
 
     load_s = bulk_load(count)
     checkpoint_create()

@@ -437,12 +437,12 @@ Query = tuple[str, str, str, str]  # dataset slug, action, region, purpose
 
 def compile_measured(label: str) -> tuple[object, float, int]:
     """Compile the index from the database: (index, seconds, resident memory it added)."""
-    from governance import policy
+    from governance.policy.index import compile_index
 
     gc.collect()
     before = common.rss_bytes()
     started = time.perf_counter()
-    index = policy.compile_index(version=f"bench-{label}")
+    index = compile_index(version=f"bench-{label}")
     seconds = time.perf_counter() - started
     gc.collect()
     return index, seconds, max(0, common.rss_bytes() - before)
@@ -489,7 +489,7 @@ def _own_copy(text: str) -> str:
 
 
 def _wall_samples(index, queries: Sequence[Query]) -> list[int]:
-    from governance.policy import evaluate
+    from governance.policy.engine import evaluate
 
     clock, at = time.perf_counter_ns, NOW
     samples = [0] * len(queries)
@@ -501,7 +501,7 @@ def _wall_samples(index, queries: Sequence[Query]) -> list[int]:
 
 
 def _cpu_samples(index, queries: Sequence[Query]) -> list[int]:
-    from governance.policy import evaluate
+    from governance.policy.engine import evaluate
 
     clock, at = time.thread_time_ns, NOW
     samples = [0] * len(queries)
@@ -513,7 +513,7 @@ def _cpu_samples(index, queries: Sequence[Query]) -> list[int]:
 
 
 def _loop_ns(index, queries: Sequence[Query]) -> int:
-    from governance.policy import evaluate
+    from governance.policy.engine import evaluate
 
     at = NOW
     started = time.perf_counter_ns()
@@ -561,7 +561,7 @@ def time_engines(indexes: dict[str, object], queries: Sequence[Query], overhead_
 
 def outcome_mix(index, queries: Sequence[Query]) -> dict[str, float]:
     """Share of each outcome, and of decisions a built-in rule made, over the queries."""
-    from governance.policy import evaluate
+    from governance.policy.engine import evaluate
 
     counts: dict[str, int] = {}
     builtin = 0
@@ -576,7 +576,7 @@ def outcome_mix(index, queries: Sequence[Query]) -> dict[str, float]:
 
 def profile_engine(index, queries: Sequence[Query]) -> None:
     """Where `evaluate()` spends its time (BENCH_PROFILE=1)."""
-    from governance.policy import evaluate
+    from governance.policy.engine import evaluate
 
     profiler = cProfile.Profile()
     profiler.enable()
@@ -916,7 +916,7 @@ def agreement(index, queries: Sequence[Query], answers: Sequence[bool]) -> dict:
     A disagreement where Locus allowed while an `allow_only` rule lists the place is the
     priority difference the module docstring describes; any other kind is listed apart.
     """
-    from governance.policy import evaluate
+    from governance.policy.engine import evaluate
 
     same = same_builtin = builtin = by_priority = 0
     others = []

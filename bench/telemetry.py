@@ -94,7 +94,8 @@ class World:
 
         from catalog.models import Dataset, Region
         from catalog.services import dataset_create
-        from governance import policy
+        from governance.policy.engine import evaluate
+        from governance.policy.index import current_index
         from governance.roles import Role
         from monitoring.services import telemetry_source_register
 
@@ -122,14 +123,14 @@ class World:
         )
         for slug, code in through.values_list("dataset__slug", "region__code"):
             self.allowed[slug].append(code)
-        index = policy.current_index()
+        index = current_index()
         self.home = {s: index.datasets_by_slug[s].storage_region for s in self.slugs}
         now = dt.datetime.now(dt.UTC)
         self.denied = {  # a (dataset, region) the engine refuses for a read: the probes' target
             s: next(
                 r
                 for r in self.regions
-                if policy.evaluate(index, s, "process", r, "analytics", now).outcome == "deny"
+                if evaluate(index, s, "process", r, "analytics", now).outcome == "deny"
             )
             for s in self.slugs[:5]
         }

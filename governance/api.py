@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 from catalog.api import CanViewCatalog
 from catalog.models import Country, Dataset, Jurisdiction, PersonalDataCategory, Region
 from catalog.permissions import ActsWithPermission
-from governance import policy, selectors, services
+from governance import selectors, services
 from governance.models import (
     Action,
     LocalityDecision,
@@ -27,6 +27,8 @@ from governance.models import (
     TransferGrant,
     TransferMechanism,
 )
+from governance.policy.facts import RuleFacts
+from governance.policy.index import current_index, load_rules, rule_facts
 
 
 class CheckSerializer(serializers.Serializer):
@@ -155,7 +157,7 @@ class LocalityCheckView(APIView):
         denied = sum(1 for r in results if r.get("outcome") == "deny")
         return Response(
             {
-                "policy_version": policy.current_index().version,
+                "policy_version": current_index().version,
                 "count": len(results),
                 "denied": denied,
                 "errors": sum(1 for r in results if "errors" in r),
@@ -316,11 +318,11 @@ class ReplaySerializer(serializers.Serializer):
         attrs["proposal"] = proposal.validated_data
         return attrs
 
-    def proposed_rules(self) -> list[policy.RuleFacts]:
+    def proposed_rules(self) -> list[RuleFacts]:
         """The saved rules with this proposal applied."""
         data = self.validated_data
         base = data["base"]
-        rules = [r for r in policy.load_rules() if base is None or r.id != base.pk]
+        rules = [r for r in load_rules() if base is None or r.id != base.pk]
         if data["operation"] == "delete":
             return rules
         fields = dict(data["proposal"])
@@ -330,7 +332,7 @@ class ReplaySerializer(serializers.Serializer):
         for name, value in fields.items():
             setattr(rule, name, value)
         if rule.enabled:
-            rules.append(policy.rule_facts(rule, regions, countries))
+            rules.append(rule_facts(rule, regions, countries))
         return rules
 
 

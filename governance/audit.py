@@ -1,7 +1,7 @@
 """Ledger entries for changes that other apps announce (the catalog cannot import governance)."""
 
 from catalog.models import DatasetChange, LineageEdge
-from governance.ledger import ledger_append
+from governance.ledger.chain import ledger_append
 
 # The fields that change where a dataset may go, and so what the policy engine answers.
 LOCALITY_FIELDS = frozenset(

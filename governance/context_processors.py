@@ -8,7 +8,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.module_loading import import_string
 
-from governance.evidence import may_export_evidence
+from governance.ledger.evidence import may_export_evidence
 from governance.roles import Role, has_role, roles_of
 
 

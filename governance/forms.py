@@ -14,7 +14,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from catalog.models import Country, Dataset, Jurisdiction, PersonalDataCategory, Region, Sensitivity
-from governance import policy, services
+from governance import services
 from governance.models import (
     Action,
     LocalityDecision,
@@ -23,6 +23,8 @@ from governance.models import (
     Purpose,
     TransferMechanism,
 )
+from governance.policy.facts import RuleFacts
+from governance.policy.index import load_rules, rule_facts
 
 MAX_PRIORITY = 1_000_000  # well inside a 32-bit integer column on every database
 MAX_GRANT_DATASETS = 1000
@@ -140,26 +142,26 @@ class LocalityRuleForm(forms.ModelForm):
         fields["countries"] = list(fields["countries"])
         return fields
 
-    def proposal(self) -> policy.RuleFacts:
+    def proposal(self) -> RuleFacts:
         """The rule as the engine would see it once saved (id 0 for a new one)."""
-        return policy.rule_facts(
+        return rule_facts(
             self.instance,
             [r.code for r in self.cleaned_data["regions"]],
             [c.code for c in self.cleaned_data["countries"]],
         )
 
-    def proposed_rules(self) -> list[policy.RuleFacts]:
+    def proposed_rules(self) -> list[RuleFacts]:
         """The enabled rules as they would be: the current ones, this one replaced by the proposal."""
-        rules = [r for r in policy.load_rules() if r.id != self.instance.pk]
+        rules = [r for r in load_rules() if r.id != self.instance.pk]
         if self.cleaned_data["enabled"]:
             rules.append(self.proposal())
         return rules
 
-    def conflicts(self) -> list[policy.RuleFacts]:
+    def conflicts(self) -> list[RuleFacts]:
         """Enabled rules the proposal would contradict (saving it would be refused)."""
         if not self.cleaned_data["enabled"]:
             return []
-        return services.rule_conflicts(self.proposal(), policy.load_rules())
+        return services.rule_conflicts(self.proposal(), load_rules())
 
 
 # --- Transfer grants ------------------------------------------------------------------------

@@ -4,7 +4,9 @@ the glossary."""
 
 from django.urls import path
 
-from governance import glossary_views, ledger_views, notification_views, views
+from governance import notification_views, views
+from governance.glossary import views as glossary_views
+from governance.ledger import views as ledger_views
 
 app_name = "governance"
 

@@ -8,8 +8,10 @@ from collections import Counter, defaultdict
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from governance import policy
 from governance.models import LocalityDecision, Outcome, TrainingRun, TransferGrant
+from governance.policy.engine import evaluate
+from governance.policy.facts import AdequacyFacts, Decision, RuleFacts
+from governance.policy.index import current_index, with_adequacy, with_rules
 
 MAX_REPLAY_DAYS = 90
 MAX_REPLAYED_DECISIONS = 200_000
@@ -24,11 +26,11 @@ def _flip_kind(before: str, after: str) -> str | None:
     return None
 
 
-def replay(proposed: list[policy.RuleFacts], *, days: int, now: dt.datetime | None = None) -> dict:
+def replay(proposed: list[RuleFacts], *, days: int, now: dt.datetime | None = None) -> dict:
     """Re-judge the last `days` of recorded decisions under a proposed rule set; list what flips."""
     now = now or timezone.now()
-    current = policy.current_index()
-    candidate = policy.with_rules(current, proposed, f"{current.version}+proposal")
+    current = current_index()
+    candidate = with_rules(current, proposed, f"{current.version}+proposal")
     since = now - dt.timedelta(days=days)
     rows = LocalityDecision.objects.filter(
         decided_at__gte=since, dataset_id__isnull=False
@@ -44,8 +46,8 @@ def replay(proposed: list[policy.RuleFacts], *, days: int, now: dt.datetime | No
         if ds is None or region not in current.regions or purpose not in current.purposes:
             continue
         replayed += 1
-        before = policy.evaluate(current, ds_id, action, region, purpose, at)
-        after = policy.evaluate(candidate, ds_id, action, region, purpose, at)
+        before = evaluate(current, ds_id, action, region, purpose, at)
+        after = evaluate(candidate, ds_id, action, region, purpose, at)
         kind = _flip_kind(before.outcome, after.outcome)
         if kind is None:
             continue
@@ -75,11 +77,11 @@ def replay(proposed: list[policy.RuleFacts], *, days: int, now: dt.datetime | No
 
 def adequacy_what_if(*, decided_by: str, country: str, falls_on: dt.date) -> dict:
     """If `decided_by`'s adequacy decision for `country` ended on `falls_on`: what would be affected?"""
-    current = policy.current_index()
+    current = current_index()
     key = (decided_by, country)
     # Every decision stops applying on falls_on: cut the ones in force, drop those not yet begun.
     ended = tuple(
-        policy.AdequacyFacts(
+        AdequacyFacts(
             a.id,
             a.country,
             a.scope,
@@ -90,17 +92,15 @@ def adequacy_what_if(*, decided_by: str, country: str, falls_on: dt.date) -> dic
         for a in current.adequacy.get(key, ())
         if a.effective_from < falls_on
     )
-    candidate = policy.with_adequacy(
+    candidate = with_adequacy(
         current, {**current.adequacy, key: ended}, f"{current.version}+what-if"
     )
     at = dt.datetime.combine(falls_on, dt.time(12), tzinfo=dt.UTC)
     regions = [r for r in current.regions.values() if r.country == country]
 
-    def flips(
-        ds_id: int, region: str, purpose: str
-    ) -> tuple[policy.Decision, policy.Decision] | None:
-        before = policy.evaluate(current, ds_id, "process", region, purpose, at)
-        after = policy.evaluate(candidate, ds_id, "process", region, purpose, at)
+    def flips(ds_id: int, region: str, purpose: str) -> tuple[Decision, Decision] | None:
+        before = evaluate(current, ds_id, "process", region, purpose, at)
+        after = evaluate(candidate, ds_id, "process", region, purpose, at)
         return (before, after) if before.allowed and not after.allowed else None
 
     datasets = []
@@ -165,8 +165,8 @@ def _runs_in(country, decided_by, current, candidate, at) -> list[dict]:
                 ds = current.datasets.get(item.dataset_id)
                 if ds is None or decided_by not in ds.gdpr_jurisdictions:
                     continue
-                before = policy.evaluate(current, ds.id, "train", region.code, run.purpose_id, at)
-                after = policy.evaluate(candidate, ds.id, "train", region.code, run.purpose_id, at)
+                before = evaluate(current, ds.id, "train", region.code, run.purpose_id, at)
+                after = evaluate(candidate, ds.id, "train", region.code, run.purpose_id, at)
                 if before.allowed and not after.allowed:
                     affected.append({"dataset": ds.slug, "region": region.code})
         if affected:
@@ -208,7 +208,7 @@ def ledger_search(queryset: QuerySet, text: str) -> QuerySet:
     """Entries whose kind, subjects or actor (pseudonym, or the name behind it) mention the text."""
     from django.db.models import Q
 
-    from governance.ledger import actors_matching
+    from governance.ledger.chain import actors_matching
 
     text = text.strip()
     if not text:

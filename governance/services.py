@@ -16,8 +16,7 @@ from django.utils import timezone
 
 from catalog.models import Country, Dataset, Region
 from catalog.revisions import revision_bump
-from governance import policy
-from governance.ledger import ledger_append
+from governance.ledger.chain import ledger_append
 from governance.models import (
     LocalityDecision,
     LocalityRule,
@@ -29,6 +28,9 @@ from governance.models import (
     TrainingRunDataset,
     TransferGrant,
 )
+from governance.policy.engine import evaluate
+from governance.policy.facts import ACTIONS, Decision, PolicyIndex, RuleFacts, UnknownInput
+from governance.policy.index import current_index, load_rules, rule_facts
 
 GOVERNANCE = "governance"
 MAX_CHECKS_PER_REQUEST = 1000
@@ -71,15 +73,13 @@ def rule_snapshot(rule: LocalityRule, regions: Iterable[str], countries: Iterabl
     }
 
 
-def _places_overlap(
-    a: policy.RuleFacts, b: policy.RuleFacts, region_country: dict[str, str]
-) -> bool:
+def _places_overlap(a: RuleFacts, b: RuleFacts, region_country: dict[str, str]) -> bool:
     a_countries = a.countries | {region_country[r] for r in a.regions}
     b_countries = b.countries | {region_country[r] for r in b.regions}
     return bool(a.regions & b.regions or a.countries & b_countries or b.countries & a_countries)
 
 
-def _conditions_overlap(a: policy.RuleFacts, b: policy.RuleFacts) -> bool:
+def _conditions_overlap(a: RuleFacts, b: RuleFacts) -> bool:
     """Could one dataset and action match both rules?
 
     A dataset has one id and one sensitivity, so rules naming different ones never meet; it can
@@ -91,9 +91,7 @@ def _conditions_overlap(a: policy.RuleFacts, b: policy.RuleFacts) -> bool:
     return not a.actions or not b.actions or bool(a.actions & b.actions)
 
 
-def rule_conflicts(
-    candidate: policy.RuleFacts, others: Sequence[policy.RuleFacts]
-) -> list[policy.RuleFacts]:
+def rule_conflicts(candidate: RuleFacts, others: Sequence[RuleFacts]) -> list[RuleFacts]:
     """Enabled rules at the same priority that would answer the same question the other way."""
     region_country = dict(Region.objects.values_list("code", "country_id"))
     found = []
@@ -124,14 +122,14 @@ def _check_rule_editor(actor) -> None:
 def _validate_rule(rule: LocalityRule, regions: list[Region], countries: list[Country]) -> None:
     if not regions and not countries:
         raise ValidationError({"regions": "Name at least one region or country"})
-    unknown_actions = set(rule.actions or []) - policy.ACTIONS
+    unknown_actions = set(rule.actions or []) - ACTIONS
     if unknown_actions:
         raise ValidationError({"actions": f"Unknown actions: {', '.join(sorted(unknown_actions))}"})
     rule.full_clean(exclude=["regions", "countries"])
     if not rule.enabled:
         return
-    facts = policy.rule_facts(rule, [r.code for r in regions], [c.code for c in countries])
-    conflicts = rule_conflicts(facts, policy.load_rules())
+    facts = rule_facts(rule, [r.code for r in regions], [c.code for c in countries])
+    conflicts = rule_conflicts(facts, load_rules())
     if conflicts:
         names = "; ".join(f"#{c.id} {c.name!r}" for c in conflicts)
         raise ValidationError(
@@ -327,15 +325,15 @@ class Check:
 @dataclass(frozen=True)
 class CheckResult:
     check: Check
-    decision: policy.Decision | None = None
+    decision: Decision | None = None
     record: LocalityDecision | None = None
     errors: dict | None = None
 
 
 def _decision_row(
-    index: policy.PolicyIndex,
+    index: PolicyIndex,
     check: Check,
-    decision: policy.Decision,
+    decision: Decision,
     actor,
     context: str,
     run=None,
@@ -369,9 +367,9 @@ def locality_check(
         raise ValidationError(
             {"checks": f"At most {MAX_CHECKS_PER_REQUEST} checks per request, got {len(checks)}"}
         )
-    index = policy.current_index()
+    index = current_index()
     now = timezone.now()
-    answered: list[tuple[int, Check, policy.Decision]] = []
+    answered: list[tuple[int, Check, Decision]] = []
     results: list[CheckResult] = []
     for check in checks:
         check = (
@@ -380,10 +378,10 @@ def locality_check(
             else Check(check.dataset, check.action, check.region, check.purpose, now)
         )
         try:
-            decision = policy.evaluate(
+            decision = evaluate(
                 index, check.dataset, check.action, check.region, check.purpose, check.at
             )
-        except policy.UnknownInput as exc:
+        except UnknownInput as exc:
             results.append(CheckResult(check, errors={exc.field: [exc.message]}))
             continue
         answered.append((len(results), check, decision))

@@ -484,8 +484,9 @@ OPENLINEAGE_NAMESPACE_REGIONS: dict[str, str] = env.json(
 
 # --- Evidence -----------------------------------------------------------------------------
 # Dotted paths of callables `(since, until) -> dict[str filename, bytes]` whose files join the
-# auditor's evidence package (governance/evidence.py). Apps to the right of governance (the
-# workflows' exception and subject-request records) add theirs here: governance cannot import them.
+# auditor's evidence package (governance/ledger/evidence.py). Apps to the right of governance
+# (the workflows' exception and subject-request records) add theirs here: governance cannot
+# import them.
 EVIDENCE_SECTIONS: list[str] = ["requests.evidence.workflow_records"]
 # Navigation items of the apps above governance: dotted paths to tuples shaped like
 # governance.context_processors._NAV.

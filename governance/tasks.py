@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from governance.ledger import checkpoint_create
+from governance.ledger.export import checkpoint_create
 from governance.notifications import notifications_send_email, unsent_notification_ids
 
 

@@ -8,7 +8,10 @@ from rest_framework.routers import DefaultRouter
 
 from catalog import api as catalog_api
 from governance import api as governance_api
-from governance import glossary_api, health, ledger_api, ledger_views, notification_views, views
+from governance import health, notification_views, views
+from governance.glossary import api as glossary_api
+from governance.ledger import api as ledger_api
+from governance.ledger import views as ledger_views
 from monitoring import lineage_api
 
 router = DefaultRouter()

@@ -26,7 +26,7 @@ from django.views.decorators.http import require_http_methods, require_safe
 from catalog.form_views import form_page
 from catalog.forms import add_service_error
 from catalog.models import Country, Dataset, Jurisdiction, Region, Sensitivity
-from governance import policy, selectors, services
+from governance import selectors, services
 from governance.forms import (
     GRANT_STATUSES,
     AdequacyWhatIfForm,
@@ -47,6 +47,8 @@ from governance.models import (
     TrainingRunDataset,
     TransferGrant,
 )
+from governance.policy.facts import RuleFacts
+from governance.policy.index import load_rules
 
 PAGE_SIZE = 50
 MAX_PAGE = 10_000
@@ -145,7 +147,7 @@ def rule_delete(request: HttpRequest, pk: int) -> HttpResponse:
     impact = None
     if request.method == "POST":
         if request.POST.get("intent") == PREVIEW:
-            impact = _impact([r for r in policy.load_rules() if r.id != rule.pk], rule.pk)
+            impact = _impact([r for r in load_rules() if r.id != rule.pk], rule.pk)
         else:
             services.rule_delete(actor=request.user, rule=rule)
             messages.success(request, f"Deleted rule {rule.name!r}. Its history is kept.")
@@ -194,7 +196,7 @@ def _render_rule_form(
     return render(request, "governance/rule_form.html", context, status=status)
 
 
-def _impact(proposed: list[policy.RuleFacts], proposal_id: int | None) -> dict:
+def _impact(proposed: list[RuleFacts], proposal_id: int | None) -> dict:
     """What a proposed rule set would flip among the recorded decisions, ready for a template."""
     result = selectors.replay(proposed, days=REPLAY_DAYS)
     names = dict(Jurisdiction.objects.values_list("code", "name"))

@@ -22,7 +22,7 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 
-from governance import policy
+from governance.policy.facts import PolicyIndex
 from monitoring import alerts as notices
 from monitoring import bulk, rollups
 from monitoring.models import ActorFootprint, ActorVolumeHourly, AnomalyAlert
@@ -328,7 +328,7 @@ def alert_json(alert: AnomalyAlert) -> dict:
     }
 
 
-def detect(stored, *, now: dt.datetime, index: policy.PolicyIndex) -> Raised:
+def detect(stored, *, now: dt.datetime, index: PolicyIndex) -> Raised:
     """Update the actors' footprints and volumes with a stored batch; raise what stands out."""
     seen = _footprints(stored)
     before = _stored_before(seen) if seen else {}

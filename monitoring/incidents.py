@@ -17,8 +17,8 @@ from django.conf import settings
 from django.db import connection
 
 from catalog.models import PersonalDataCategory, Sensitivity
-from governance import policy
-from governance.ledger import ledger_append
+from governance.ledger.chain import ledger_append
+from governance.policy.facts import DatasetFacts, PolicyIndex
 from monitoring import alerts, bulk
 from monitoring.models import SEVERITY_RANK, Incident, Severity, Violation
 from monitoring.stream import Message
@@ -43,7 +43,7 @@ class Recorded:
     messages: list[Message] = field(default_factory=list)
 
 
-def severity_of(ds: policy.DatasetFacts, special: frozenset[str]) -> str:
+def severity_of(ds: DatasetFacts, special: frozenset[str]) -> str:
     """Critical for restricted or special-category data, high for confidential personal data,
     medium for confidential or personal data, low otherwise."""
     if ds.sensitivity == Sensitivity.RESTRICTED or ds.categories & special:
@@ -58,7 +58,7 @@ def _worst(*severities: str) -> str:
     return max(severities, key=SEVERITY_RANK.__getitem__)
 
 
-def jurisdictions_of_event(index: policy.PolicyIndex, ds: policy.DatasetFacts, region: str):
+def jurisdictions_of_event(index: PolicyIndex, ds: DatasetFacts, region: str):
     """The laws a violation involves: where the data is held, its subjects', the destination's."""
     found = {ds.storage_jurisdiction, *ds.subject_jurisdictions}
     place = index.regions.get(region)
@@ -110,9 +110,7 @@ def _open_incidents_postgresql(groups) -> dict[tuple[int, str], Incident]:
     return {(i.dataset_id, i.destination_region): i for i in rows}
 
 
-def record_violations(
-    *, source, events: list, now: dt.datetime, index: policy.PolicyIndex
-) -> Recorded:
+def record_violations(*, source, events: list, now: dt.datetime, index: PolicyIndex) -> Recorded:
     """Store violations for these judged events, grouped into incidents; ledger, notices, stream."""
     special = frozenset(
         PersonalDataCategory.objects.filter(special=True).values_list("code", flat=True)
@@ -165,7 +163,7 @@ def record_violations(
     return outcome
 
 
-def _new_incident(index, ds: policy.DatasetFacts, e, severity: str, now: dt.datetime) -> Incident:
+def _new_incident(index, ds: DatasetFacts, e, severity: str, now: dt.datetime) -> Incident:
     codes = jurisdictions_of_event(index, ds, e.destination_region)
     return Incident(
         dataset_id=ds.id,

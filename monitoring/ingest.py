@@ -17,8 +17,10 @@ from django.db import transaction
 from django.db.models import BigIntegerField, CharField, Value
 from django.utils import timezone
 
-from governance import policy
 from governance.models import Outcome
+from governance.policy.engine import evaluate
+from governance.policy.facts import Decision, PolicyIndex, UnknownInput
+from governance.policy.index import current_index
 from monitoring import anomalies, bulk, incidents, rollups
 from monitoring.models import EventKind, EventOutcome, TelemetryEvent, TelemetrySource
 from monitoring.stream import Message, stream_append
@@ -181,13 +183,13 @@ class Judge:
     """Validates and judges the items of one batch against one policy index."""
 
     def __init__(self, source: TelemetrySource, scope: Scope, now: dt.datetime):
-        self.index = policy.current_index()
+        self.index = current_index()
         self.source = source
         self.scope = scope
         self.now = now
         self.oldest = now - dt.timedelta(days=settings.TELEMETRY_MAX_AGE_DAYS)
         self.newest = now + dt.timedelta(seconds=settings.TELEMETRY_MAX_CLOCK_SKEW_SECONDS)
-        self.decisions: dict[tuple, policy.Decision] = {}
+        self.decisions: dict[tuple, Decision] = {}
 
     def region(self, item: dict, name: str) -> str:
         code = _text(item, name)
@@ -282,7 +284,7 @@ class Judge:
                 self.apply(event, decision)
                 return
         try:
-            decision = policy.evaluate(
+            decision = evaluate(
                 self.index,
                 ds.id,
                 KIND_ACTION[event.kind],
@@ -290,14 +292,14 @@ class Judge:
                 event.purpose,
                 event.occurred_at,
             )
-        except policy.UnknownInput as exc:
+        except UnknownInput as exc:
             raise ItemError({exc.field: exc.message}) from None
         if key is not None:
             self.decisions[key] = decision
         self.apply(event, decision)
 
     @staticmethod
-    def apply(event: JudgedEvent, decision: policy.Decision) -> None:
+    def apply(event: JudgedEvent, decision: Decision) -> None:
         event.outcome = OUTCOME_OF[decision.outcome]
         event.rule = decision.rule
         event.reason = decision.reason
@@ -502,7 +504,7 @@ def _record(
     stored: list[JudgedEvent],
     result: IngestResult,
     now: dt.datetime,
-    index: policy.PolicyIndex,
+    index: PolicyIndex,
 ) -> None:
     """Everything a stored batch changes besides the events: rollups, gaps, violations,
     incidents, alerts, notices and stream messages (the last step)."""

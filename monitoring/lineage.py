@@ -32,8 +32,9 @@ from django.utils import timezone
 
 from catalog import services as catalog_services
 from catalog.models import Dataset
-from governance import policy
-from governance.ledger import ledger_append
+from governance.ledger.chain import ledger_append
+from governance.policy.facts import PolicyIndex
+from governance.policy.index import current_index
 from monitoring import rollups
 from monitoring.ingest import telemetry_ingest
 from monitoring.models import (
@@ -376,7 +377,7 @@ def lineage_event_ingest(
     if not source.is_active:
         raise PermissionDenied("This telemetry source is revoked")
     now = now or timezone.now()
-    index = policy.current_index()
+    index = current_index()
     purpose = _check_facet(index, event)
     run, created = _run_locked(source, event, purpose)
     if run.source_id != source.pk:
@@ -406,7 +407,7 @@ def lineage_event_ingest(
     return result
 
 
-def _check_facet(index: policy.PolicyIndex, event: RunEventIn) -> str:
+def _check_facet(index: PolicyIndex, event: RunEventIn) -> str:
     path = f"run.facets.{LOCATION_FACET}"
     if event.facet_region and event.facet_region not in index.regions:
         raise ValidationError(
@@ -521,7 +522,7 @@ def _refresh(row: LineageRunDataset, dataset: Dataset | None, d: DatasetIn, at) 
 # --- Where the run executed --------------------------------------------------------------------
 
 
-def _namespace_region(namespace: str, index: policy.PolicyIndex):
+def _namespace_region(namespace: str, index: PolicyIndex):
     """(rule, region, detail) from the admin table, else from the setting, else None."""
     row = LineageNamespaceRegion.objects.filter(namespace=namespace).select_related("region")
     row = row.first()
@@ -542,7 +543,7 @@ def _output_region(rows: list[LineageRunDataset]):
     return None
 
 
-def _locate(run: LineageRun, event: RunEventIn, rows, index: policy.PolicyIndex) -> None:
+def _locate(run: LineageRun, event: RunEventIn, rows, index: PolicyIndex) -> None:
     """Decide (or strengthen) where the run executed: run facet > namespace > outputs."""
     found = None
     if event.facet_region:

@@ -17,7 +17,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from catalog.models import Dataset, Region
-from governance.ledger import ledger_append
+from governance.ledger.chain import ledger_append
 from governance.models import Purpose
 from governance.notifications import notify
 from governance.roles import Role, has_role

@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from catalog.models import Dataset, Jurisdiction
 from governance.errors import StateConflict
-from governance.ledger import ledger_append, pseudonym
+from governance.ledger.chain import ledger_append, pseudonym
 from governance.models import TrainingRunDataset
 from governance.notifications import notify, officers_for
 from requests import connectors, deadlines, subject_attempts

@@ -21,11 +21,12 @@ from django.urls import reverse
 from django.utils import timezone
 
 from catalog.models import Dataset, Jurisdiction, Regime, Region, Sensitivity
-from governance import policy
 from governance.errors import StateConflict
-from governance.ledger import ledger_append
+from governance.ledger.chain import ledger_append
 from governance.models import Purpose, TrainingRun, TransferMechanism
 from governance.notifications import notify, officers_for
+from governance.policy.engine import evaluate
+from governance.policy.index import current_index
 from governance.services import actor_name, grant_create, grant_revoke
 from requests.models import (
     ExceptionApproval,
@@ -193,11 +194,11 @@ def rule_answers(
 ) -> list[PairAnswer]:
     """The engine's answer for each dataset and destination: the diff between what is asked and
     what the rules allow (a grant an exception already made counts: it shows as allowed)."""
-    index = policy.current_index()
+    index = current_index()
     answers = []
     for ds in datasets:
         for region in destination_regions:
-            decision = policy.evaluate(index, ds.pk, action, region.code, purpose.pk, at)
+            decision = evaluate(index, ds.pk, action, region.code, purpose.pk, at)
             answers.append(
                 PairAnswer(ds.slug, region.code, decision.outcome, decision.rule, decision.reason)
             )

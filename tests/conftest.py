@@ -109,11 +109,11 @@ def _allow_ledger_truncate_between_tests(sender, connection, **kwargs):
 def fresh_policy_index():
     """Each test starts with no compiled policy index: rolled-back tests reuse revision numbers
     (without their stamps), and some tests change reference data without a revision bump."""
-    from governance import policy
+    from governance.policy.index import forget_index
 
-    policy.forget_index()
+    forget_index()
     yield
-    policy.forget_index()
+    forget_index()
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from django.db import connection
 from rest_framework.authtoken.models import Token
 
 from catalog.models import Dataset
-from governance.ledger import verify_ledger
+from governance.ledger.verification import verify_ledger
 from governance.roles import Role
 from tests.factories import UserFactory, make_dataset
 from tests.live import LiveServer, shared_database_url

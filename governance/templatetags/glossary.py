@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 
-from governance import glossary
+from governance.glossary import selectors
 
 register = template.Library()
 
@@ -32,7 +32,7 @@ _lock = threading.Lock()
 _cached: tuple[object, LinkIndex] | None = None
 
 
-def _compile(targets: list[glossary.LinkTarget]) -> LinkIndex:
+def _compile(targets: list[selectors.LinkTarget]) -> LinkIndex:
     if not targets:
         return LinkIndex(None, {})
     # Longest first: at one position "personal data" wins over "data".
@@ -48,13 +48,13 @@ def _compile(targets: list[glossary.LinkTarget]) -> LinkIndex:
 def link_index() -> LinkIndex:
     """This process's index, rebuilt when the glossary's revision counter has moved."""
     global _cached
-    key = glossary.link_revision()
+    key = selectors.link_revision()
     cached = _cached
     if cached is not None and cached[0] == key:
         return cached[1]
     with _lock:
         if _cached is None or _cached[0] != key:
-            _cached = (key, _compile(glossary.link_targets()))
+            _cached = (key, _compile(selectors.link_targets()))
         return _cached[1]
 
 

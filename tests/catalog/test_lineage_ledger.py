@@ -6,7 +6,7 @@ import json
 import pytest
 
 from catalog.models import LineageEdge
-from governance.ledger import verify_ledger
+from governance.ledger.verification import verify_ledger
 from governance.models import LedgerEntry
 from tests.factories import make_dataset
 

@@ -19,8 +19,11 @@ from django.urls import reverse
 from django.utils import timezone
 
 from catalog.models import Region
-from governance import evidence, ledger, services, signing
-from governance.ledger import ledger_append
+from governance import services
+from governance.ledger import evidence, signing
+from governance.ledger.chain import ledger_append
+from governance.ledger.export import checkpoint_create
+from governance.ledger.verification import signing_document, verify_ledger
 from governance.models import LedgerCheckpoint, LedgerEntry, Outcome
 from governance.services import Check
 from tests.factories import make_dataset
@@ -31,7 +34,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 VERIFY = [
     sys.executable,
     "-m",
-    "governance.verify",
+    "governance.ledger.verify",
     "ledger.jsonl",
     "--checkpoint",
     "checkpoints.json",
@@ -53,7 +56,8 @@ CORE = {
     "decisions-summary.json",
     "recorded-decisions.json",
     "verifier/governance/__init__.py",
-    "verifier/governance/verify.py",
+    "verifier/governance/ledger/__init__.py",
+    "verifier/governance/ledger/verify.py",
 }
 
 
@@ -107,7 +111,7 @@ def history(privacy_officer, auditor, payments):
     services.recorded_decision_create(
         actor=privacy_officer, title="Keep payments in the EU", context="c", decision="d"
     )
-    ledger.checkpoint_create(actor=auditor)
+    checkpoint_create(actor=auditor)
     ledger_append(actor=None, kind="test.after-checkpoint", subjects=["dataset:payments"])
     ledger_append(actor=None, kind="test.last")
 
@@ -134,7 +138,7 @@ def test_the_manifest_lists_every_file_with_its_sha256_and_size(history, setting
     assert manifest["policy_version"].startswith("c")
     assert manifest["format"] == "locus-evidence/1" and manifest["generated_at"]
     assert (
-        "python -m governance.verify ledger.jsonl --checkpoint checkpoints.json"
+        "python -m governance.ledger.verify ledger.jsonl --checkpoint checkpoints.json"
         in files["README.txt"].decode()
     )
 
@@ -158,7 +162,7 @@ def test_the_package_holds_the_ledger_and_a_verification_that_says_ok(history):
     assert verification["database"]["ok"] and verification["database"]["entries"] == len(lines)
     assert [cp["algorithm"] for cp in checkpoints] == ["ed25519"]
     assert files["signing-key.txt"].decode().strip() == signing.public_key_b64()
-    assert checkpoints[0] == ledger.signing_document(LedgerCheckpoint.objects.get())
+    assert checkpoints[0] == signing_document(LedgerCheckpoint.objects.get())
 
 
 def test_the_offline_verifier_passes_the_package_and_fails_it_when_a_line_is_tampered(
@@ -191,8 +195,8 @@ def test_the_shipped_copy_of_the_verifier_runs_without_locus(history, tmp_path):
     )
 
     assert result.returncode == 0, result.stdout + result.stderr
-    assert (directory / "verifier/governance/verify.py").read_bytes() == (
-        REPO_ROOT / "governance/verify.py"
+    assert (directory / "verifier/governance/ledger/verify.py").read_bytes() == (
+        REPO_ROOT / "governance/ledger/verify.py"
     ).read_bytes()
 
 
@@ -201,7 +205,7 @@ def test_ed25519_checkpoints_are_verified_offline_by_their_signature(
 ):
     settings.LEDGER_SIGNING_KEY = base64.b64encode(os.urandom(32)).decode()
     ledger_append(actor=privacy_officer, kind="test.signed")
-    ledger.checkpoint_create(actor=auditor)
+    checkpoint_create(actor=auditor)
 
     data = evidence.build_evidence(*period())
 
@@ -222,11 +226,11 @@ def test_the_period_selects_the_entries_and_later_checkpoints_do_not_break_the_s
     time.sleep(0.002)
     since = timezone.now()
     inside = [ledger_append(actor=None, kind="test.inside") for _ in range(3)]
-    ledger.checkpoint_create(actor=auditor)
+    checkpoint_create(actor=auditor)
     time.sleep(0.002)
     until = timezone.now()
     ledger_append(actor=None, kind="test.after")
-    ledger.checkpoint_create(actor=auditor)
+    checkpoint_create(actor=auditor)
 
     data = evidence.build_evidence(since, until)
 
@@ -399,7 +403,7 @@ def test_auditors_and_privacy_officers_download_the_package_and_the_export_is_lo
     assert data["package_sha256"] == hashlib.sha256(response.content).hexdigest()
     assert (data["from"], data["to"]) == (manifest["period"]["from"], manifest["period"]["to"])
     assert data["via"] == "api"
-    assert ledger.verify_ledger().ok
+    assert verify_ledger().ok
 
 
 def test_the_api_takes_the_period_from_the_query(api_client, auditor, history):

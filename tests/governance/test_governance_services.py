@@ -6,7 +6,7 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 
 from catalog.models import Country, Dataset, Region
-from governance import policy, selectors, services
+from governance import selectors, services
 from governance.models import (
     LocalityDecision,
     LocalityRule,
@@ -16,6 +16,8 @@ from governance.models import (
     TrainingRun,
     TransferGrant,
 )
+from governance.policy.facts import RULE_DATASET_REGIONS, RULE_GDPR_TRANSFER
+from governance.policy.index import current_index, forget_index
 from governance.services import Check
 from tests.factories import make_dataset
 
@@ -31,9 +33,9 @@ NON_WRITERS = ["executive", "data_owner", "engineer", "auditor", "outsider"]
 @pytest.fixture(autouse=True)
 def fresh_policy_cache():
     """Revision counters roll back with each test's transaction, so a cached index could be reused."""
-    policy.forget_index()
+    forget_index()
     yield
-    policy.forget_index()
+    forget_index()
 
 
 @pytest.fixture
@@ -466,14 +468,14 @@ def test_locality_check_records_every_decision(engineer, eu_customers):
     assert (first.region_code, first.country, first.purpose) == (GERMANY, "DE", "model-training")
     assert first.at == at
     assert first.outcome == Outcome.ALLOW
-    assert first.rule == policy.RULE_DATASET_REGIONS
-    assert first.policy_version == policy.current_index().version
+    assert first.rule == RULE_DATASET_REGIONS
+    assert first.policy_version == current_index().version
     assert (first.actor, first.actor_name) == (engineer, engineer.get_full_name())
     assert first.context == LocalityDecision.Context.CHECK
     assert first.training_run is None
     assert (second.outcome, second.rule, second.country) == (
         Outcome.DENY,
-        policy.RULE_GDPR_TRANSFER,
+        RULE_GDPR_TRANSFER,
         "US",
     )
     assert second.at is not None  # "now" when the check named no time

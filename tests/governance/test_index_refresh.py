@@ -15,8 +15,11 @@ from django.db import connection, transaction
 
 from catalog import services as catalog_services
 from catalog.models import Country, Region
-from governance import policy, services
+from governance import services
 from governance.models import Outcome, TransferGrant
+from governance.policy.engine import evaluate
+from governance.policy.facts import RULE_DATASET_REGIONS, Decision, UnknownInput
+from governance.policy.index import current_index, forget_index, policy_version
 from tests.factories import make_dataset
 
 IRELAND = "aws:eu-west-1"
@@ -29,9 +32,9 @@ PROJECT_ROOT = Path(settings.BASE_DIR)
 @pytest.fixture(autouse=True)
 def fresh_policy_cache():
     """Revision counters roll back with each test's transaction, so a cached index could be reused."""
-    policy.forget_index()
+    forget_index()
     yield
-    policy.forget_index()
+    forget_index()
 
 
 @pytest.fixture
@@ -46,8 +49,8 @@ def eu_customers(data_owner):
     )
 
 
-def decide(region, dataset="eu-customers", at=AT) -> policy.Decision:
-    return policy.evaluate(policy.current_index(), dataset, "train", region, "model-training", at)
+def decide(region, dataset="eu-customers", at=AT) -> Decision:
+    return evaluate(current_index(), dataset, "train", region, "model-training", at)
 
 
 def deny_germany(actor, name="No EU data in Germany"):
@@ -77,22 +80,22 @@ def grant_virginia(actor, dataset, around=AT):
 
 @pytest.mark.django_db
 def test_index_is_reused_while_nothing_changes(eu_customers, django_assert_num_queries):
-    first = policy.current_index()
+    first = current_index()
 
     with django_assert_num_queries(1):  # the revision counters, nothing else
-        again = policy.current_index()
+        again = current_index()
 
     assert again is first
 
 
 @pytest.mark.django_db
 def test_index_follows_rule_changes(privacy_officer, eu_customers):
-    before = policy.current_index()
+    before = current_index()
     assert decide(GERMANY).outcome == Outcome.ALLOW
 
     rule = deny_germany(privacy_officer)
 
-    after_create = policy.current_index()
+    after_create = current_index()
     assert after_create is not before
     assert after_create.version != before.version
     assert decide(GERMANY).rule == f"rule:{rule.pk}"
@@ -128,32 +131,32 @@ def test_index_follows_grant_changes(privacy_officer, eu_customers):
 @pytest.mark.django_db
 def test_index_follows_catalog_changes(privacy_officer, eu_customers):
     assert decide(GERMANY).outcome == Outcome.ALLOW
-    version = policy.current_index().version
+    version = current_index().version
 
     catalog_services.dataset_update(
         actor=privacy_officer, dataset=eu_customers, allowed_processing_regions=[]
     )
 
-    assert policy.current_index().version != version
-    assert decide(GERMANY).rule == policy.RULE_DATASET_REGIONS
+    assert current_index().version != version
+    assert decide(GERMANY).rule == RULE_DATASET_REGIONS
     assert decide(GERMANY).outcome == Outcome.DENY
 
     new = make_dataset(slug="brand-new")
     assert decide(IRELAND, dataset="brand-new").outcome == Outcome.ALLOW
     catalog_services.dataset_delete(actor=privacy_officer, dataset=new)
-    with pytest.raises(policy.UnknownInput):
+    with pytest.raises(UnknownInput):
         decide(IRELAND, dataset="brand-new")
 
 
 @pytest.mark.django_db
 def test_policy_version_names_both_counters(privacy_officer, eu_customers):
-    catalog_before, governance_before = _counters(policy.policy_version()[0])
+    catalog_before, governance_before = _counters(policy_version()[0])
 
     deny_germany(privacy_officer)
     make_dataset(slug="another")
 
-    assert _counters(policy.policy_version()[0]) == (catalog_before + 1, governance_before + 1)
-    assert decide(GERMANY).policy_version == policy.policy_version()[0]
+    assert _counters(policy_version()[0]) == (catalog_before + 1, governance_before + 1)
+    assert decide(GERMANY).policy_version == policy_version()[0]
 
 
 def _counters(version: str) -> tuple[int, int]:
@@ -164,7 +167,7 @@ def _counters(version: str) -> tuple[int, int]:
 @pytest.mark.django_db
 def test_a_refused_change_leaves_the_index_alone(privacy_officer, eu_customers):
     deny_germany(privacy_officer)
-    index = policy.current_index()
+    index = current_index()
 
     with pytest.raises(Exception, match="priority"):
         services.rule_create(
@@ -176,7 +179,7 @@ def test_a_refused_change_leaves_the_index_alone(privacy_officer, eu_customers):
             jurisdiction_id="eu",
         )
 
-    assert policy.current_index() is index
+    assert current_index() is index
 
 
 class Abort(Exception):
@@ -233,7 +236,7 @@ def _in_another_process(code: str) -> str:
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_index_follows_a_rule_written_by_another_process(privacy_officer, eu_customers):
     assert decide(GERMANY).outcome == Outcome.ALLOW
-    index = policy.current_index()
+    index = current_index()
 
     rule_id = _in_another_process(
         f"""
@@ -255,7 +258,7 @@ def test_index_follows_a_rule_written_by_another_process(privacy_officer, eu_cus
     )
 
     decision = decide(GERMANY)
-    assert policy.current_index() is not index
+    assert current_index() is not index
     assert (decision.outcome, decision.rule) == (Outcome.DENY, f"rule:{rule_id}")
     assert "Written elsewhere" in decision.reason
 

@@ -37,26 +37,31 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from catalog.models import Region
-from governance import ledger, services, signing, tasks
-from governance.ledger import (
-    VerifyReport,
+from governance import services, tasks
+from governance.ledger import signing
+from governance.ledger.chain import (
     canonical,
     chain_hash,
-    checkpoint_create,
-    export_lines,
     ledger_append,
-    ledger_rows,
     person_pseudonym,
     pseudonym,
+)
+from governance.ledger.export import checkpoint_create, export_lines
+from governance.ledger.verification import (
+    VerifyReport,
+    head_row,
+    ledger_rows,
     signing_document,
+    streamed_rows,
+    verify_head,
     verify_ledger,
     verify_rows,
 )
+from governance.ledger.verify import checkpoint_message, ed25519_verify
+from governance.ledger.verify import verify_export as offline_verify_export
 from governance.models import LedgerCheckpoint, LedgerEntry, LedgerHead, LocalityRule, Purpose
 from governance.models.ledger import GENESIS_HASH
 from governance.services import Check
-from governance.verify import checkpoint_message, ed25519_verify
-from governance.verify import verify_export as offline_verify_export
 from tests.factories import UserFactory, make_dataset
 
 pytestmark = pytest.mark.django_db
@@ -428,11 +433,11 @@ def test_appends_after_the_head_was_read_are_not_a_cut():
     """Verification reads the head row before the entries: entries past it are newer."""
     append(2)
     report = VerifyReport()
-    head = ledger.head_row()
+    head = head_row()
     append(2)
-    with ledger.streamed_rows() as rows:
+    with streamed_rows() as rows:
         hashes = verify_rows(rows, report, keep={head[0]})
-    ledger.verify_head(report, head, hashes)
+    verify_head(report, head, hashes)
 
     assert report.ok and report.head_sequence == 4
 

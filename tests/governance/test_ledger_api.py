@@ -11,8 +11,8 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from governance import ledger, signing
-from governance.ledger import canonical, ledger_append
+from governance.ledger import signing
+from governance.ledger.chain import actor_names, canonical, ledger_append, person_pseudonym
 from governance.models import LedgerCheckpoint, LedgerEntry
 
 pytestmark = pytest.mark.django_db
@@ -159,9 +159,7 @@ def test_an_entry_shows_its_data_and_the_exact_hashed_bytes(api_client, auditor,
     assert payload == bytes(entry.payload) == canonical(json.loads(payload))
     assert (item["prev_hash"], item["hash"]) == (entry.prev_hash, entry.hash)
     assert item["actor_name"] == entry.actor_name
-    assert item["actor_display"] == ledger.actor_names([entry]).get(
-        entry.actor_name, entry.actor_name
-    )
+    assert item["actor_display"] == actor_names([entry]).get(entry.actor_name, entry.actor_name)
 
 
 def test_unknown_sequence_is_404(api_client, auditor, chain):
@@ -220,7 +218,7 @@ def test_entries_name_their_actor_by_pseudonym_and_show_the_name_to_readers(
     items = response.json()["results"]
     assert items
     for item in items:
-        assert item["actor_name"] == ledger.person_pseudonym(privacy_officer.pk)
+        assert item["actor_name"] == person_pseudonym(privacy_officer.pk)
         assert item["actor_display"] == privacy_officer.get_full_name()
         assert privacy_officer.get_full_name() not in base64.b64decode(item["payload"]).decode()
     by_pseudonym = api_client(auditor).get(ENTRIES, {"actor": items[0]["actor_name"]})
@@ -289,7 +287,7 @@ def test_auditors_and_privacy_officers_sign_checkpoints(request, api_client, cha
     checkpoint = response.json()
     assert (checkpoint["sequence"], checkpoint["hash"]) == (5, chain[-1].hash)
     assert checkpoint["algorithm"] == "ed25519"
-    assert checkpoint["created_by_name"] == ledger.person_pseudonym(user.pk)
+    assert checkpoint["created_by_name"] == person_pseudonym(user.pk)
     assert api_client(user).get(VERIFY).json()["checkpoints"][0]["ok"] is True
 
 

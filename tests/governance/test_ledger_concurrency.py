@@ -15,8 +15,8 @@ import pytest
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 
-from governance import ledger
-from governance.ledger import ledger_append, verify_ledger
+from governance.ledger.chain import LOCK_HEAD, ledger_append
+from governance.ledger.verification import verify_ledger
 from governance.models import LedgerEntry
 from tests.live import ROOT, shared_database_url
 
@@ -114,12 +114,12 @@ def test_without_the_lock_simultaneous_appenders_collide(monkeypatch):
     both_read = threading.Barrier(2, timeout=START_TIMEOUT)
 
     def unlocked_head(cursor):
-        cursor.execute(ledger.LOCK_HEAD.partition("; ")[2].removesuffix(" FOR UPDATE"))
+        cursor.execute(LOCK_HEAD.partition("; ")[2].removesuffix(" FOR UPDATE"))
         head = cursor.fetchone()
         both_read.wait()
         return head
 
-    monkeypatch.setattr(ledger, "_locked_head", unlocked_head)
+    monkeypatch.setattr("governance.ledger.chain.locked_head", unlocked_head)
     errors: list[BaseException] = []
 
     def append_one(number: int) -> None:
@@ -143,7 +143,7 @@ def test_without_the_lock_simultaneous_appenders_collide(monkeypatch):
 APPENDER = """
 import os, pathlib, time
 from django.db import transaction
-from governance.ledger import ledger_append
+from governance.ledger.chain import ledger_append
 
 folder = pathlib.Path(os.environ["LEDGER_TEST_DIR"])
 number = int(os.environ["LEDGER_TEST_WRITER"])

@@ -9,8 +9,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from catalog.models import Region
-from governance import policy, services
+from governance import services
 from governance.models import LocalityDecision, LocalityRule, Outcome, Purpose, TransferGrant
+from governance.policy.facts import RULE_DATASET_REGIONS, RULE_GDPR_TRANSFER
+from governance.policy.index import current_index, forget_index
 from tests.factories import make_dataset
 
 pytestmark = pytest.mark.django_db
@@ -32,9 +34,9 @@ READ_ONLY_ROLES = ["executive", "data_owner", "engineer", "auditor"]
 @pytest.fixture(autouse=True)
 def fresh_policy_cache():
     """Revision counters roll back with each test's transaction, so a cached index could be reused."""
-    policy.forget_index()
+    forget_index()
     yield
-    policy.forget_index()
+    forget_index()
 
 
 @pytest.fixture
@@ -79,10 +81,10 @@ def test_every_role_may_check(request, api_client, eu_customers, role):
     assert response.status_code == 200, response.content
     body = response.json()
     assert body["outcome"] == "allow"
-    assert body["rule"] == policy.RULE_DATASET_REGIONS
+    assert body["rule"] == RULE_DATASET_REGIONS
     assert body["reason"]
     assert body["grant"] is None
-    assert body["policy_version"] == policy.current_index().version
+    assert body["policy_version"] == current_index().version
     assert (body["dataset"], body["region"], body["action"]) == ("eu-customers", GERMANY, "train")
     decision = LocalityDecision.objects.get(pk=body["decision_id"])
     assert decision.actor == user
@@ -110,7 +112,7 @@ def test_a_machine_checks_with_a_token(token_client, engineer, eu_customers):
 
     assert response.status_code == 200, response.content
     body = response.json()
-    assert (body["outcome"], body["rule"]) == ("deny", policy.RULE_GDPR_TRANSFER)
+    assert (body["outcome"], body["rule"]) == ("deny", RULE_GDPR_TRANSFER)
     assert body["at"] == "2026-03-02T12:00:00Z"
     assert LocalityDecision.objects.get().actor == engineer
 
@@ -179,7 +181,7 @@ def test_batch_answers_each_item_in_order(api_client, engineer, eu_customers):
     assert response.status_code == 200, response.content
     body = response.json()
     assert (body["count"], body["denied"], body["errors"]) == (6, 2, 3)
-    assert body["policy_version"] == policy.current_index().version
+    assert body["policy_version"] == current_index().version
     results = body["results"]
     assert [r["index"] for r in results] == list(range(6))
     assert [r.get("outcome") for r in results] == ["allow", None, "deny", None, None, "deny"]

@@ -1,4 +1,4 @@
-"""The offline verifier (`python -m governance.verify`): an auditor's own check of an exported
+"""The offline verifier (`python -m governance.ledger.verify`): an auditor's own check of an exported
 ledger against published checkpoints, on the standard library alone.
 
 The command runs as a subprocess without site-packages (`python -S`), from a folder outside
@@ -24,10 +24,12 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from governance import signing
-from governance.ledger import checkpoint_create, ledger_append, signing_document
-from governance.verify import ed25519_verify
-from governance.verify import verify_export as offline_verify_export
+from governance.ledger import signing
+from governance.ledger.chain import ledger_append
+from governance.ledger.export import checkpoint_create
+from governance.ledger.verification import signing_document
+from governance.ledger.verify import ed25519_verify
+from governance.ledger.verify import verify_export as offline_verify_export
 from tests.live import ROOT
 
 pytestmark = pytest.mark.django_db
@@ -82,7 +84,7 @@ def verify(
     for key in (signing.public_key_b64(),) if trusted is None else trusted:
         arguments += ["--trusted-key", key]
     return subprocess.run(
-        [sys.executable, "-S", "-m", "governance.verify", *arguments, *extra],
+        [sys.executable, "-S", "-m", "governance.ledger.verify", *arguments, *extra],
         cwd=tmp_path,
         env={"PYTHONPATH": str(ROOT), "PATH": os.environ.get("PATH", "")},
         capture_output=True,
@@ -540,9 +542,9 @@ def legacy_hmac_checkpoint() -> dict:
     import hashlib
     import hmac
 
-    from governance.ledger import GENESIS_HASH
+    from governance.ledger.verify import checkpoint_message
     from governance.models import LedgerEntry
-    from governance.verify import checkpoint_message
+    from governance.models.ledger import GENESIS_HASH
 
     head = LedgerEntry.objects.order_by("-sequence").first()
     sequence, head_hash = (head.sequence, head.hash) if head else (0, GENESIS_HASH)
@@ -582,7 +584,7 @@ def test_the_verifier_imports_only_the_standard_library(tmp_path):
         "import json, sys\n"
         f"sys.path.insert(0, {str(ROOT)!r})\n"
         "before = set(sys.modules)\n"
-        "import governance.verify\n"
+        "import governance.ledger.verify\n"
         "print(json.dumps(sorted(set(sys.modules) - before)))\n"
     )
     result = subprocess.run(

@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from catalog.models import Country, Region
-from governance import policy, services
+from governance import services
 from governance.models import (
     LocalityDecision,
     LocalityRule,
@@ -21,6 +21,7 @@ from governance.models import (
     TrainingRun,
     TransferGrant,
 )
+from governance.policy.index import forget_index
 from governance.services import Check
 from tests.factories import UserFactory, make_dataset
 
@@ -38,9 +39,9 @@ POLICY_NAV = ["Rules", "Grants", "Training runs", "Decisions", "Check", "What-if
 @pytest.fixture(autouse=True)
 def fresh_policy_cache():
     """Revision counters roll back with each test's transaction, so a cached index could be reused."""
-    policy.forget_index()
+    forget_index()
     yield
-    policy.forget_index()
+    forget_index()
 
 
 # --- local fixtures and helpers ---------------------------------------------------------------
@@ -792,7 +793,7 @@ def test_list_pages_do_not_make_more_queries_for_more_rows(client, privacy_offic
     url = reverse(url_name) + ("?status=all" if url_name == "governance:grant-list" else "")
     signed_in(client, privacy_officer)
     _add_rows(privacy_officer, 1)
-    policy.forget_index()
+    forget_index()
     client.get(url)  # warm the per-process caches (content types, the policy index)
     few = _count_queries(client, url)
     _add_rows(privacy_officer, 4)

@@ -6,8 +6,19 @@ import re
 import pytest
 
 from catalog.models import AdequacyDecision, Country, Dataset, Jurisdiction, Region
-from governance import policy, services
+from governance import services
 from governance.models import LocalityRule, Outcome, Purpose
+from governance.policy.engine import evaluate
+from governance.policy.facts import (
+    RULE_DATASET_REGIONS,
+    RULE_GDPR_ADEQUACY,
+    RULE_GDPR_TRANSFER,
+    RULE_PIPL,
+    RULE_RESTRICTED,
+    RULE_SAME_REGION,
+    UnknownInput,
+)
+from governance.policy.index import compile_index, current_index, forget_index, policy_version
 from tests.factories import make_dataset
 
 pytestmark = pytest.mark.django_db
@@ -17,12 +28,12 @@ pytestmark = pytest.mark.django_db
 AT = dt.datetime(2026, 3, 2, 12, tzinfo=dt.UTC)
 
 ALLOW, GRANT, DENY = Outcome.ALLOW, Outcome.ALLOW_WITH_GRANT, Outcome.DENY
-SAME_REGION = policy.RULE_SAME_REGION
-DATASET_REGIONS = policy.RULE_DATASET_REGIONS
-RESTRICTED = policy.RULE_RESTRICTED
-ADEQUACY = policy.RULE_GDPR_ADEQUACY
-CHAPTER_V = policy.RULE_GDPR_TRANSFER
-PIPL = policy.RULE_PIPL
+SAME_REGION = RULE_SAME_REGION
+DATASET_REGIONS = RULE_DATASET_REGIONS
+RESTRICTED = RULE_RESTRICTED
+ADEQUACY = RULE_GDPR_ADEQUACY
+CHAPTER_V = RULE_GDPR_TRANSFER
+PIPL = RULE_PIPL
 
 # Region codes, by where they are.
 IRELAND = "aws:eu-west-1"
@@ -44,9 +55,9 @@ HONG_KONG = "alibaba:cn-hongkong"
 @pytest.fixture(autouse=True)
 def fresh_policy_cache():
     """Revision counters roll back with each test's transaction, so a cached index could be reused."""
-    policy.forget_index()
+    forget_index()
     yield
-    policy.forget_index()
+    forget_index()
 
 
 def gdpr_personal(**overrides):
@@ -134,7 +145,7 @@ def world(data_owner):
 
 
 def decide(dataset, region, *, action="train", purpose="model-training", at=AT, index=None):
-    return policy.evaluate(index or policy.current_index(), dataset, action, region, purpose, at)
+    return evaluate(index or current_index(), dataset, action, region, purpose, at)
 
 
 def world_dataset(slug: str) -> Dataset:
@@ -294,7 +305,7 @@ def singapore_adequacy(db):
 def test_adequacy_applies_only_between_its_dates(singapore_adequacy, moment, outcome, rule):
     gdpr_personal(slug="eu-people", allowed_processing_regions=[SINGAPORE])
 
-    decision = decide("eu-people", SINGAPORE, at=moment, index=policy.compile_index())
+    decision = decide("eu-people", SINGAPORE, at=moment, index=compile_index())
 
     assert (decision.outcome, decision.rule) == (outcome, rule), decision.reason
     if outcome == ALLOW:
@@ -320,7 +331,7 @@ def test_adequacy_scope(db, scope, outcome):
     )
     gdpr_personal(slug="eu-people", allowed_processing_regions=[SINGAPORE])
 
-    assert decide("eu-people", SINGAPORE, index=policy.compile_index()).outcome == outcome
+    assert decide("eu-people", SINGAPORE, index=compile_index()).outcome == outcome
 
 
 def test_uk_adequacy_decisions_do_not_apply_to_eu_data(db):
@@ -640,8 +651,8 @@ def test_unknown_input_names_its_field(world, field, kwargs):
     }
     question.update(kwargs)
 
-    with pytest.raises(policy.UnknownInput) as excinfo:
-        policy.evaluate(policy.current_index(), at=AT, **question)
+    with pytest.raises(UnknownInput) as excinfo:
+        evaluate(current_index(), at=AT, **question)
 
     assert excinfo.value.field == field
     assert str(kwargs[field]) in excinfo.value.message
@@ -658,13 +669,13 @@ def test_dataset_found_by_slug_uri_or_id(world):
 
 
 def test_decision_carries_rule_reason_and_policy_version(world):
-    index = policy.current_index()
+    index = current_index()
 
     decision = decide("eu-customers", LONDON, index=index)
 
     assert decision.rule == ADEQUACY
     assert decision.reason
-    assert decision.policy_version == index.version == policy.policy_version()[0]
+    assert decision.policy_version == index.version == policy_version()[0]
     assert re.fullmatch(r"c\d+\.g\d+", decision.policy_version)
 
 

@@ -5,8 +5,10 @@ import datetime as dt
 import pytest
 
 from catalog.models import Country, Dataset, Region
-from governance import policy, selectors, services
+from governance import selectors, services
 from governance.models import LocalityDecision, LocalityRule, Purpose
+from governance.policy.facts import RULE_GDPR_ADEQUACY
+from governance.policy.index import forget_index
 from tests.factories import make_dataset
 
 pytestmark = pytest.mark.django_db
@@ -27,9 +29,9 @@ MUMBAI = "aws:ap-south-1"
 @pytest.fixture(autouse=True)
 def fresh_policy_cache():
     """Revision counters roll back with each test's transaction, so a cached index could be reused."""
-    policy.forget_index()
+    forget_index()
     yield
-    policy.forget_index()
+    forget_index()
 
 
 def personal(slug, storage, subjects, allowed, **fields):
@@ -125,7 +127,7 @@ def test_proposed_deny_rule_flips_exactly_the_matching_allows(
     assert flips_of(body) == {(answers["eu-customers", TOKYO]["decision_id"], "allow_to_deny")}
     (flip,) = body["flips"]
     assert (flip["dataset"], flip["region"], flip["action"]) == ("eu-customers", TOKYO, "train")
-    assert flip["before"] == {"outcome": "allow", "rule": policy.RULE_GDPR_ADEQUACY}
+    assert flip["before"] == {"outcome": "allow", "rule": RULE_GDPR_ADEQUACY}
     assert flip["after"]["outcome"] == "deny"
     assert "No EU data in Japan" in flip["after"]["reason"]
     assert body["by_dataset"] == {"eu-customers": {"allow_to_deny": 1}}
@@ -211,7 +213,7 @@ def test_proposed_deletion_of_a_deny_rule_flips_deny_to_allow(
     assert flips_of(body) == {(answers["eu-customers", TOKYO]["decision_id"], "deny_to_allow")}
     assert body["flips"][0]["after"] == {
         "outcome": "allow",
-        "rule": policy.RULE_GDPR_ADEQUACY,
+        "rule": RULE_GDPR_ADEQUACY,
         "reason": body["flips"][0]["after"]["reason"],
     }
     assert body["by_dataset"] == {"eu-customers": {"deny_to_allow": 1}}

@@ -7,7 +7,7 @@ import zipfile
 
 import pytest
 
-from governance.ledger import checkpoint_create
+from governance.ledger.export import checkpoint_create
 from governance.roles import Role
 from tests.browser import browser_user
 from tests.factories import make_dataset
@@ -42,7 +42,7 @@ def test_an_auditor_exports_evidence_and_the_offline_verifier_passes(
             "-I",
             "-c",
             "import sys; sys.path.insert(0, 'verifier');"
-            "from governance.verify import main; sys.exit(main(sys.argv[1:]))",
+            "from governance.ledger.verify import main; sys.exit(main(sys.argv[1:]))",
             "ledger.jsonl",
             "--checkpoint",
             "checkpoints.json",

@@ -4,8 +4,9 @@ import json
 
 from django.core.management.base import BaseCommand
 
-from governance import signing
-from governance.ledger import checkpoint_create, signing_document
+from governance.ledger import signing
+from governance.ledger.export import checkpoint_create
+from governance.ledger.verification import signing_document
 
 
 class Command(BaseCommand):

@@ -5,7 +5,7 @@ import datetime as dt
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import dateparse
 
-from governance.ledger import export_lines
+from governance.ledger.export import export_lines
 
 
 def _moment(option: str, value: str | None) -> dt.datetime | None:
@@ -24,7 +24,7 @@ def _moment(option: str, value: str | None) -> dt.datetime | None:
 class Command(BaseCommand):
     help = (
         "Export the decision log as JSON lines (a header, then one entry a line) for "
-        "`python -m governance.verify`; --from/--to export the slice of a period."
+        "`python -m governance.ledger.verify`; --from/--to export the slice of a period."
     )
 
     def add_arguments(self, parser):

@@ -4,7 +4,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from governance.ledger import verify_ledger
+from governance.ledger.verification import verify_ledger
 
 
 class Command(BaseCommand):

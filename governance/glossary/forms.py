@@ -8,8 +8,8 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 
-from governance import glossary
 from governance.forms import DatasetListField
+from governance.glossary import content, selectors
 from governance.models import LocalityRule, Term, TermStatus
 from governance.roles import Role
 
@@ -24,7 +24,7 @@ class TermListField(forms.CharField):
     def clean(self, value) -> list[Term]:
         text = super().clean(value)
         slugs = list(dict.fromkeys(part for part in re.split(r"[\s,]+", text or "") if part))
-        found = glossary.terms_by_slug(slugs)
+        found = selectors.terms_by_slug(slugs)
         unknown = [slug for slug in slugs if slug not in found]
         if unknown:
             raise ValidationError(f"No glossary term has the slug: {', '.join(unknown[:10])}")
@@ -51,9 +51,9 @@ class StewardField(forms.ModelChoiceField):
 class TermForm(forms.Form):
     """A term as its proposer writes it: a new draft, a draft's edit, or a proposed change."""
 
-    name = forms.CharField(max_length=glossary.MAX_NAME)
+    name = forms.CharField(max_length=content.MAX_NAME)
     definition = forms.CharField(
-        max_length=glossary.MAX_DEFINITION, widget=forms.Textarea(attrs={"rows": 6})
+        max_length=content.MAX_DEFINITION, widget=forms.Textarea(attrs={"rows": 6})
     )
     synonyms = forms.CharField(
         required=False,
@@ -101,7 +101,7 @@ class TermForm(forms.Form):
 
     def service_fields(self) -> dict:
         """The cleaned term as keyword arguments for the glossary services."""
-        fields = {name: self.cleaned_data[name] for name in glossary.CONTENT_FIELDS}
+        fields = {name: self.cleaned_data[name] for name in content.CONTENT_FIELDS}
         fields["rules"] = list(fields["rules"])
         return fields
 

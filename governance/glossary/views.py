@@ -15,8 +15,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from catalog.forms import add_service_error
-from governance import glossary
-from governance.glossary_forms import (
+from governance.glossary import content, selectors, services
+from governance.glossary.forms import (
     STATUS_TABS,
     DeprecateForm,
     GlossarySearchForm,
@@ -50,10 +50,10 @@ def glossary_list(request: HttpRequest) -> HttpResponse:
     valid = form.is_valid()
     query = form.cleaned_data.get("q", "") if valid else ""
     status = form.cleaned_data.get("status", "") if valid else ""
-    found = glossary.term_search(glossary.terms(), query)
+    found = selectors.term_search(selectors.terms(), query)
     if status:
         found = found.filter(status=status)
-    counts = glossary.status_counts()
+    counts = selectors.status_counts()
     tabs = [
         {
             "value": value,
@@ -80,7 +80,7 @@ def glossary_list(request: HttpRequest) -> HttpResponse:
 @can_read_glossary
 def glossary_term(request: HttpRequest, slug: str) -> HttpResponse:
     """A term's stable page: its text, links, history, and proposals awaiting review."""
-    term = get_object_or_404(glossary.terms(), slug=slug)
+    term = get_object_or_404(selectors.terms(), slug=slug)
     return _render_term(request, term)
 
 
@@ -93,18 +93,18 @@ def _render_term(
     status: int = 200,
 ) -> HttpResponse:
     user = request.user
-    proposal = glossary.open_proposal(term)
-    current = glossary.term_snapshot(term)
+    proposal = selectors.open_proposal(term)
+    current = content.term_snapshot(term)
     context = {
         "term": term,
         "proposal": proposal,
         "proposal_changes": _changes(current, proposal.proposed) if proposal else [],
-        "history": _history(list(glossary.term_versions(term).order_by("version"))),
-        "decided": [p for p in glossary.term_proposals(term) if p.status != "proposed"],
-        "can_review": glossary.may_review(user, proposal),
+        "history": _history(list(selectors.term_versions(term).order_by("version"))),
+        "decided": [p for p in selectors.term_proposals(term) if p.status != "proposed"],
+        "can_review": selectors.may_review(user, proposal),
         "is_proposer": proposal is not None and proposal.proposer_id == user.pk,
-        "can_edit": glossary.may_edit(user, term),
-        "can_submit": term.status == TermStatus.DRAFT and glossary.may_edit(user, term),
+        "can_edit": selectors.may_edit(user, term),
+        "can_submit": term.status == TermStatus.DRAFT and selectors.may_edit(user, term),
         "can_deprecate": term.status == TermStatus.APPROVED
         and user.has_perm("governance.deprecate_term"),
         "review_form": ReviewForm(initial={"proposal": proposal.pk if proposal else None}),
@@ -151,7 +151,7 @@ def glossary_create(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         return _render_form(request, form, status=400)
     try:
-        term = glossary.term_create(
+        term = services.term_create(
             actor=request.user, note=form.cleaned_data["note"], **form.service_fields()
         )
     except ValidationError as error:
@@ -166,8 +166,8 @@ def glossary_create(request: HttpRequest) -> HttpResponse:
 @can_read_glossary
 def glossary_edit(request: HttpRequest, slug: str) -> HttpResponse:
     """Edit a draft in place, or propose a change to an approved term."""
-    term = get_object_or_404(glossary.terms(), slug=slug)
-    refusal = glossary.edit_refusal(request.user, term)
+    term = get_object_or_404(selectors.terms(), slug=slug)
+    refusal = selectors.edit_refusal(request.user, term)
     if refusal:
         raise PermissionDenied(refusal)
     if request.method != "POST":
@@ -176,7 +176,7 @@ def glossary_edit(request: HttpRequest, slug: str) -> HttpResponse:
     if not form.is_valid():
         return _render_form(request, form, term, status=400)
     try:
-        result = glossary.term_change(
+        result = services.term_change(
             actor=request.user, term=term, note=form.cleaned_data["note"], **form.service_fields()
         )
     except ValidationError as error:
@@ -203,7 +203,7 @@ def _render_form(
 def glossary_submit(request: HttpRequest, slug: str) -> HttpResponse:
     """Send a draft for review."""
     term = get_object_or_404(Term, slug=slug)
-    return _act(request, term, "Submitted for review.", glossary.term_submit)
+    return _act(request, term, "Submitted for review.", services.term_submit)
 
 
 @require_POST
@@ -212,7 +212,7 @@ def glossary_submit(request: HttpRequest, slug: str) -> HttpResponse:
 def glossary_withdraw(request: HttpRequest, slug: str) -> HttpResponse:
     """The proposer takes their proposal back."""
     term = get_object_or_404(Term, slug=slug)
-    return _act(request, term, "Withdrew the proposal.", glossary.term_withdraw)
+    return _act(request, term, "Withdrew the proposal.", services.term_withdraw)
 
 
 @require_POST
@@ -225,7 +225,7 @@ def glossary_approve(request: HttpRequest, slug: str) -> HttpResponse:
     if not form.is_valid():
         return _render_term(request, term, error=ValidationError(form.errors.as_data()), status=400)
     return _act(
-        request, term, "Approved and published.", glossary.term_approve, **form.cleaned_data
+        request, term, "Approved and published.", services.term_approve, **form.cleaned_data
     )
 
 
@@ -234,11 +234,11 @@ def glossary_approve(request: HttpRequest, slug: str) -> HttpResponse:
 @can_read_glossary
 def glossary_reject(request: HttpRequest, slug: str) -> HttpResponse:
     """Turn the open proposal down, saying why."""
-    term = get_object_or_404(glossary.terms(), slug=slug)
+    term = get_object_or_404(selectors.terms(), slug=slug)
     form = RejectForm(request.POST)
     if not form.is_valid():
         return _render_term(request, term, reject_form=form, status=400)
-    return _act(request, term, "Rejected the proposal.", glossary.term_reject, **form.cleaned_data)
+    return _act(request, term, "Rejected the proposal.", services.term_reject, **form.cleaned_data)
 
 
 def _act(request: HttpRequest, term: Term, done: str, service, **arguments) -> HttpResponse:
@@ -246,7 +246,7 @@ def _act(request: HttpRequest, term: Term, done: str, service, **arguments) -> H
     try:
         service(actor=request.user, term=term, **arguments)
     except ValidationError as error:
-        term = get_object_or_404(glossary.terms(), pk=term.pk)
+        term = get_object_or_404(selectors.terms(), pk=term.pk)
         return _render_term(request, term, error=error, status=400)
     messages.success(request, done)
     return redirect("governance:glossary-term", slug=term.slug)
@@ -261,7 +261,7 @@ def glossary_deprecate(request: HttpRequest, slug: str) -> HttpResponse:
     form = DeprecateForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            glossary.term_deprecate(actor=request.user, term=term, **form.cleaned_data)
+            services.term_deprecate(actor=request.user, term=term, **form.cleaned_data)
         except ValidationError as error:
             add_service_error(form, error)
         else:

@@ -1,6 +1,6 @@
 """Offline verifier for an exported Locus ledger. Standard library only.
 
-    python -m governance.verify export.jsonl --trusted-key KEY [--trusted-keys-file FILE]
+    python -m governance.ledger.verify export.jsonl --trusted-key KEY [--trusted-keys-file FILE]
         [--checkpoint cp.json] [--hmac-key HEX] [--from-genesis]
 
 export.jsonl starts with a signed header line {"locus_ledger_export": 2, "genesis",
@@ -345,7 +345,7 @@ def _load_trusted_keys(keys: list[str] | None, path: str | None) -> set[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m governance.verify", description=__doc__.split("\n")[0]
+        prog="python -m governance.ledger.verify", description=__doc__.split("\n")[0]
     )
     parser.add_argument("export", help="the exported ledger (JSONL)")
     parser.add_argument("--checkpoint", action="append", help="a checkpoint JSON file (repeatable)")

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from django.conf import settings
 
-from governance.verify import checkpoint_message, checkpoint_signature_ok, header_message
+from governance.ledger.verify import checkpoint_message, checkpoint_signature_ok, header_message
 
 
 def _ed25519_key() -> Ed25519PrivateKey:

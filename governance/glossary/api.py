@@ -11,7 +11,7 @@ from rest_framework.response import Response
 
 from catalog.models import Dataset
 from catalog.permissions import ActsWithPermission
-from governance import glossary
+from governance.glossary import content, selectors, services
 from governance.models import LocalityRule, Term, TermRevision, TermVersion
 
 
@@ -67,11 +67,11 @@ class TermSerializer(serializers.ModelSerializer):
 class TermWriteSerializer(serializers.Serializer):
     """A term as a proposer writes it; the services check the rest (case-insensitive names)."""
 
-    name = serializers.CharField(max_length=glossary.MAX_NAME)
-    definition = serializers.CharField(max_length=glossary.MAX_DEFINITION)
+    name = serializers.CharField(max_length=content.MAX_NAME)
+    definition = serializers.CharField(max_length=content.MAX_DEFINITION)
     synonyms = serializers.ListField(
-        child=serializers.CharField(max_length=glossary.MAX_NAME),
-        max_length=glossary.MAX_SYNONYMS,
+        child=serializers.CharField(max_length=content.MAX_NAME),
+        max_length=content.MAX_SYNONYMS,
         required=False,
     )
     related = serializers.SlugRelatedField(
@@ -174,11 +174,11 @@ class TermViewSet(
     filterset_fields = ["status"]
 
     def get_queryset(self):
-        return glossary.terms()
+        return selectors.terms()
 
     def filter_queryset(self, queryset):
         queryset = super().filter_queryset(queryset)
-        return glossary.term_search(queryset, self.request.query_params.get("q", ""))
+        return selectors.term_search(queryset, self.request.query_params.get("q", ""))
 
     @extend_schema(
         parameters=[OpenApiParameter("q", str, description="Search name, synonyms, definition")]
@@ -189,7 +189,7 @@ class TermViewSet(
     @extend_schema(request=TermWriteSerializer, responses={201: TermSerializer})
     def create(self, request, *args, **kwargs):
         data = _valid(TermWriteSerializer, request)
-        term = glossary.term_create(actor=request.user, **data)
+        term = services.term_create(actor=request.user, **data)
         return Response(self._term(term), status=status.HTTP_201_CREATED)
 
     @extend_schema(
@@ -202,19 +202,19 @@ class TermViewSet(
         term = self.get_object()
         serializer = TermWriteSerializer(data=request.data, partial=kwargs.get("partial", False))
         serializer.is_valid(raise_exception=True)
-        result = glossary.term_change(actor=request.user, term=term, **serializer.validated_data)
+        result = services.term_change(actor=request.user, term=term, **serializer.validated_data)
         if isinstance(result, TermRevision):
             return Response(ProposalSerializer(result).data, status=status.HTTP_202_ACCEPTED)
         return Response(self._term(result))
 
     def _term(self, term: Term) -> dict:
-        return TermSerializer(glossary.terms().get(pk=term.pk)).data
+        return TermSerializer(selectors.terms().get(pk=term.pk)).data
 
     @extend_schema(request=NoteSerializer, responses=ProposalSerializer)
     @action(detail=True, methods=["post"])
     def submit(self, request, slug=None):
         """Send a draft for review (its proposer)."""
-        revision = glossary.term_submit(
+        revision = services.term_submit(
             actor=request.user, term=self.get_object(), **_valid(NoteSerializer, request)
         )
         return Response(ProposalSerializer(revision).data)
@@ -223,7 +223,7 @@ class TermViewSet(
     @action(detail=True, methods=["post"])
     def approve(self, request, slug=None):
         """Publish the open proposal; 403 for the person who proposed it."""
-        term = glossary.term_approve(
+        term = services.term_approve(
             actor=request.user, term=self.get_object(), **_valid(ReviewSerializer, request)
         )
         return Response(self._term(term))
@@ -232,7 +232,7 @@ class TermViewSet(
     @action(detail=True, methods=["post"])
     def reject(self, request, slug=None):
         """Turn the open proposal down, saying why; a new term goes back to draft."""
-        term = glossary.term_reject(
+        term = services.term_reject(
             actor=request.user, term=self.get_object(), **_valid(RejectSerializer, request)
         )
         return Response(self._term(term))
@@ -241,14 +241,14 @@ class TermViewSet(
     @action(detail=True, methods=["post"])
     def withdraw(self, request, slug=None):
         """The proposer takes their open proposal back."""
-        term = glossary.term_withdraw(actor=request.user, term=self.get_object())
+        term = services.term_withdraw(actor=request.user, term=self.get_object())
         return Response(self._term(term))
 
     @extend_schema(request=DeprecateSerializer, responses=TermSerializer)
     @action(detail=True, methods=["post"])
     def deprecate(self, request, slug=None):
         """Retire an approved term, saying why (privacy officers)."""
-        term = glossary.term_deprecate(
+        term = services.term_deprecate(
             actor=request.user, term=self.get_object(), **_valid(DeprecateSerializer, request)
         )
         return Response(self._term(term))
@@ -257,12 +257,12 @@ class TermViewSet(
     @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
     def versions(self, request, slug=None):
         """Every published version, newest first."""
-        versions = glossary.term_versions(self.get_object())
+        versions = selectors.term_versions(self.get_object())
         return Response(TermVersionSerializer(versions, many=True).data)
 
     @extend_schema(responses=ProposalSerializer(many=True))
     @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
     def proposals(self, request, slug=None):
         """Every proposal made for the term and how it was decided, newest first."""
-        proposals = glossary.term_proposals(self.get_object())
+        proposals = selectors.term_proposals(self.get_object())
         return Response(ProposalSerializer(proposals, many=True).data)

@@ -15,7 +15,10 @@ from rest_framework.views import APIView
 
 from catalog.models import Dataset
 from catalog.permissions import ActsWithPermission
-from governance import ledger, selectors, services
+from governance import selectors, services
+from governance.ledger.chain import actor_names, filter_by_actor
+from governance.ledger.export import checkpoint_create, export_lines
+from governance.ledger.verification import signing_document, verify_ledger
 from governance.models import LedgerCheckpoint, LedgerEntry, LocalityRule, RecordedDecision
 
 
@@ -56,7 +59,7 @@ class LedgerEntrySerializer(serializers.ModelSerializer):
     def get_actor_display(self, entry) -> str:
         names = self.context.get("actor_names")
         if names is None:  # one entry: resolve it alone
-            names = ledger.actor_names([entry])
+            names = actor_names([entry])
         return names.get(entry.actor_name, entry.actor_name)
 
     def get_data(self, entry) -> dict:
@@ -84,7 +87,7 @@ class LedgerEntryFilter(django_filters.FilterSet):
         fields = ["kind", "actor", "dataset", "subject", "since", "until", "q"]
 
     def filter_actor(self, queryset, name, value):
-        return ledger.filter_by_actor(queryset, value)
+        return filter_by_actor(queryset, value)
 
     def filter_subject(self, queryset, name, value):
         return queryset.filter(subjects__contains=f" dataset:{value} ")
@@ -109,7 +112,7 @@ class LedgerEntryViewSet(viewsets.ReadOnlyModelViewSet):
         """A page of entries resolves its actors' names in one query."""
         if args and isinstance(args[0], list):
             context = kwargs.setdefault("context", self.get_serializer_context())
-            context["actor_names"] = ledger.actor_names(args[0])
+            context["actor_names"] = actor_names(args[0])
         return super().get_serializer(*args, **kwargs)
 
 
@@ -120,7 +123,7 @@ class LedgerVerifyView(APIView):
 
     @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request):
-        return Response(ledger.verify_ledger().as_dict())
+        return Response(verify_ledger().as_dict())
 
 
 class CheckpointSerializer(serializers.ModelSerializer):
@@ -142,7 +145,7 @@ class CheckpointSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def to_representation(self, instance):
-        document = ledger.signing_document(instance)
+        document = signing_document(instance)
         return {"id": instance.pk, **document, "created_by_name": instance.created_by_name}
 
 
@@ -156,7 +159,7 @@ class CheckpointViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     def perform_create(self, serializer):
         if not self.request.user.has_perm("governance.add_ledgercheckpoint"):
             self.permission_denied(self.request, message="Your role may not sign checkpoints")
-        serializer.instance = ledger.checkpoint_create(actor=self.request.user)
+        serializer.instance = checkpoint_create(actor=self.request.user)
 
 
 def optional_datetime(params, name: str):
@@ -185,7 +188,7 @@ class LedgerExportView(APIView):
     def get(self, request):
         since = optional_datetime(request.query_params, "from")
         until = optional_datetime(request.query_params, "to")
-        rows = ledger.export_lines(since=since, until=until)
+        rows = export_lines(since=since, until=until)
         response = StreamingHttpResponse(rows, content_type="application/x-ndjson")
         response["Content-Disposition"] = 'attachment; filename="locus-ledger.jsonl"'
         return response

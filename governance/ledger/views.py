@@ -28,15 +28,19 @@ from rest_framework.views import APIView
 
 from catalog.forms import add_service_error
 from catalog.models import Dataset
-from governance import evidence, ledger, services, signing
-from governance.ledger_api import optional_datetime
-from governance.ledger_forms import (
+from governance import services
+from governance.ledger import evidence, signing
+from governance.ledger.api import optional_datetime
+from governance.ledger.chain import actor_names, person_names
+from governance.ledger.export import checkpoint_create
+from governance.ledger.forms import (
     EvidenceForm,
     LedgerPageFilter,
     RecordedDecisionForm,
     RecordStatusForm,
     default_evidence_period,
 )
+from governance.ledger.verification import checkpoint_documents, verify_ledger
 from governance.models import LedgerCheckpoint, LedgerEntry, LocalityRule, RecordedDecision
 from governance.views import PAGE_SIZE, recent_page
 
@@ -86,7 +90,7 @@ def _decorate(entries) -> list[LedgerEntry]:
     """Give each entry its subject links, short hash and actor's name for the templates (the
     entry keeps a pseudonym; readers of the log see the name while the account exists)."""
     entries = list(entries)
-    names = ledger.actor_names(entries)
+    names = actor_names(entries)
     for entry in entries:
         entry.subject_links = [subject_link(ref) for ref in entry.subject_list]
         entry.short_hash = entry.hash[:SHORT_HASH]
@@ -156,7 +160,7 @@ def _pretty_data(payload: bytes) -> str:
 def _chain_status(sequence: int) -> dict:
     """verify_ledger()'s report, and where this entry stands against the first broken link."""
     try:
-        report = ledger.verify_ledger().as_dict()
+        report = verify_ledger().as_dict()
     except ValueError as error:  # a payload that is not JSON but still hashes (never written so)
         report = {"ok": False, "chain_ok": False, "problem": f"unreadable entry: {error}"}
         report.update(first_broken_sequence=None, checkpoints=[], entries=0, head_sequence=0)
@@ -180,7 +184,7 @@ def checkpoint_list(request: HttpRequest) -> HttpResponse:
     """The signed heads of the chain, newest first, and whether the current head is signed."""
     checkpoints = LedgerCheckpoint.objects.order_by("-sequence", "-id")
     page = Paginator(checkpoints, PAGE_SIZE).get_page(request.GET.get("page"))
-    names = ledger.person_names(cp.created_by_name for cp in page.object_list)
+    names = person_names(cp.created_by_name for cp in page.object_list)
     for cp in page.object_list:
         cp.created_by_display = names.get(cp.created_by_name, cp.created_by_name)
     head = LedgerEntry.objects.order_by("-sequence").values("sequence", "hash").first()
@@ -200,7 +204,7 @@ def checkpoint_list(request: HttpRequest) -> HttpResponse:
 @permission_required("governance.add_ledgercheckpoint", raise_exception=True)
 def checkpoint_sign(request: HttpRequest) -> HttpResponse:
     """Sign the chain's head now."""
-    checkpoint = ledger.checkpoint_create(actor=request.user)
+    checkpoint = checkpoint_create(actor=request.user)
     messages.success(
         request,
         f"Signed the head of the chain at entry #{checkpoint.sequence} ({checkpoint.algorithm}).",
@@ -213,9 +217,7 @@ def checkpoint_sign(request: HttpRequest) -> HttpResponse:
 @can_read_checkpoints
 def checkpoints_json(request: HttpRequest) -> HttpResponse:
     """Every checkpoint as the document it signs, for publication and the offline verifier."""
-    response = JsonResponse(
-        ledger.checkpoint_documents(), safe=False, json_dumps_params={"indent": 2}
-    )
+    response = JsonResponse(checkpoint_documents(), safe=False, json_dumps_params={"indent": 2})
     response["Content-Disposition"] = 'attachment; filename="locus-checkpoints.json"'
     return response
 

@@ -1,6 +1,6 @@
 """Forms for the decision-log pages: the log's filters, recorded decisions, the evidence period.
 
-The filters are the ledger API's (governance.ledger_api.LedgerEntryFilter) with widgets for a
+The filters are the ledger API's (governance.ledger.api.LedgerEntryFilter) with widgets for a
 page; recorded decisions are cleaned here and decided by governance.services.
 """
 
@@ -14,7 +14,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from catalog.models import Dataset
-from governance.ledger_api import LedgerEntryFilter
+from governance.ledger.api import LedgerEntryFilter
 from governance.models import LocalityRule, RecordedDecision
 
 DATETIME_FORMAT = "%Y-%m-%dT%H:%M"

@@ -29,8 +29,11 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from catalog.models import Country, Dataset, Region
-from governance import ledger, policy, signing
-from governance import verify as offline_verifier
+from governance.ledger import signing
+from governance.ledger import verify as offline_verifier
+from governance.ledger.chain import ledger_append
+from governance.ledger.export import export_lines
+from governance.ledger.verification import checkpoint_documents, verify_ledger
 from governance.models import (
     LedgerEntry,
     LocalityDecision,
@@ -40,6 +43,8 @@ from governance.models import (
     RecordedDecision,
     TransferGrant,
 )
+from governance.models.ledger import GENESIS_HASH
+from governance.policy.index import policy_version
 from governance.roles import Role, has_role
 from governance.services import rule_snapshot
 
@@ -51,7 +56,7 @@ LEDGER = "ledger.jsonl"
 CHECKPOINTS = "checkpoints.json"
 SIGNING_KEY = "signing-key.txt"
 LATER_CHECKPOINTS = "checkpoints-later.json"
-VERIFIER_DIR = "verifier/governance"
+VERIFIER_DIR = "verifier/governance"  # the package path of governance.ledger.verify
 CORE_FILES = frozenset(
     {
         MANIFEST,
@@ -66,7 +71,8 @@ CORE_FILES = frozenset(
         "decisions-summary.json",
         "recorded-decisions.json",
         f"{VERIFIER_DIR}/__init__.py",
-        f"{VERIFIER_DIR}/verify.py",
+        f"{VERIFIER_DIR}/ledger/__init__.py",
+        f"{VERIFIER_DIR}/ledger/verify.py",
     }
 )
 # A contributed file's name: relative, plain characters, no '..' (it becomes a path when unzipped).
@@ -102,7 +108,7 @@ def evidence_export(*, actor, since: dt.datetime, until: dt.datetime, via: str =
         raise ValidationError({"to": "The end of the period must be after its start"})
     evidence = assemble(since, until)
     with transaction.atomic():
-        ledger.ledger_append(
+        ledger_append(
             actor=actor,
             kind=EXPORTED_KIND,
             data={
@@ -134,7 +140,7 @@ def assemble(since: dt.datetime, until: dt.datetime) -> Evidence:
         )
         files.update(_verifier_files())
         files.update(contributed_sections(since, until))
-        facts["policy_version"] = policy.policy_version()[0]
+        facts["policy_version"] = policy_version()[0]
     files[README] = readme(since, until, generated_at).encode()
     manifest = manifest_document(files, since, until, generated_at, facts)
     manifest_bytes = _json(manifest)
@@ -162,10 +168,10 @@ def _consistent_reads() -> Iterator[None]:
 
 def _ledger_files(since: dt.datetime, until: dt.datetime) -> tuple[dict[str, bytes], dict]:
     """ledger.jsonl, the checkpoints, and verification.json; plus facts for the manifest."""
-    lines = list(ledger.export_lines(since=since, until=until))
+    lines = list(export_lines(since=since, until=until))
     header = json.loads(lines[0])
     last_sequence = header["to_sequence"]
-    documents = ledger.checkpoint_documents()
+    documents = checkpoint_documents()
     # A checkpoint past the slice cannot be checked against it (the verifier would call the
     # slice truncated): it goes in its own file, so the package still holds every checkpoint.
     checkable = [cp for cp in documents if cp["sequence"] <= last_sequence]
@@ -177,7 +183,7 @@ def _ledger_files(since: dt.datetime, until: dt.datetime) -> tuple[dict[str, byt
         signing._hmac_key() if uses_hmac else None,
         trusted_keys=signing.trusted_public_keys(),
     )
-    database = ledger.verify_ledger().as_dict()
+    database = verify_ledger().as_dict()
     verification = {
         "ok": offline["ok"] and database["ok"],
         "offline": {**offline, "ledger_file": LEDGER, "checkpoint_file": CHECKPOINTS},
@@ -206,7 +212,7 @@ def _ledger_files(since: dt.datetime, until: dt.datetime) -> tuple[dict[str, byt
 
 def _ledger_head() -> dict:
     head = LedgerEntry.objects.order_by("-sequence").values("sequence", "hash").first()
-    return head or {"sequence": 0, "hash": ledger.GENESIS_HASH}
+    return head or {"sequence": 0, "hash": GENESIS_HASH}
 
 
 def _verifier_files() -> dict[str, bytes]:
@@ -214,7 +220,8 @@ def _verifier_files() -> dict[str, bytes]:
     source = Path(offline_verifier.__file__).read_bytes()
     return {
         f"{VERIFIER_DIR}/__init__.py": b'"""The offline verifier shipped with a Locus evidence package."""\n',
-        f"{VERIFIER_DIR}/verify.py": source,
+        f"{VERIFIER_DIR}/ledger/__init__.py": b'"""The decision log\'s offline verifier."""\n',
+        f"{VERIFIER_DIR}/ledger/verify.py": source,
     }
 
 
@@ -425,13 +432,13 @@ Verify the decision log offline (Python 3.11+, standard library only), trusting 
 public key Locus publishes (signing-key.txt holds the key that signed this package: compare it
 with the published one; a key inside the package proves nothing by itself):
 
-    python -m governance.verify ledger.jsonl --checkpoint checkpoints.json \
+    python -m governance.ledger.verify ledger.jsonl --checkpoint checkpoints.json \
         --trusted-key PUBLISHED_KEY        (or --trusted-keys-file FILE, one key a line)
 
 from a Locus checkout, or, with the copy of the verifier shipped in this package (compare it
 with the published source), from this directory:
 
-    PYTHONPATH=verifier python -m governance.verify ledger.jsonl \
+    PYTHONPATH=verifier python -m governance.ledger.verify ledger.jsonl \
         --checkpoint checkpoints.json --trusted-keys-file signing-key.txt
 
 Exit status 0: the header is signed by a trusted key, every link of the chain holds, its ends

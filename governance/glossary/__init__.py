@@ -1,0 +1,2 @@
+"""The shared glossary: term fields and snapshots (fields), reads (selectors), the review
+workflow (services), and its API, forms and pages."""

@@ -1,0 +1,318 @@
+"""Compiling the engine's `PolicyIndex` from the database, and one index per process.
+
+`compile_index()` builds one; `current_index()` keeps one per process and rebuilds it when a
+revision counter moves, so every web and worker process follows changes without a restart (one
+small query per call to `current_index()`, none per evaluation).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+
+from catalog.models import (
+    AdequacyDecision,
+    Dataset,
+    Jurisdiction,
+    LawfulBasis,
+    Regime,
+    Region,
+)
+from catalog.revisions import revisions
+from governance.models import LocalityRule, Purpose, TransferGrant
+from governance.policy.facts import (
+    GDPR_REGIMES,
+    AdequacyFacts,
+    DatasetFacts,
+    GrantFacts,
+    PolicyIndex,
+    RegionFacts,
+    RuleFacts,
+)
+
+# --- Compiling the index ------------------------------------------------------------------
+
+
+def _rule_group(storage_jurisdiction: str, subjects, sensitivity: str, categories) -> frozenset:
+    """The rule keys a dataset can be matched under, besides its own id."""
+    keys: set[tuple[str, object]] = {("any", None), ("sensitivity", sensitivity)}
+    keys.add(("jurisdiction", storage_jurisdiction))
+    keys.update(("jurisdiction", j) for j in subjects)
+    keys.update(("category", c) for c in categories)
+    return frozenset(keys)
+
+
+def _rule_key(rule: RuleFacts) -> tuple[str, object]:
+    """File each rule under its most selective condition; `matches()` checks the rest."""
+    if rule.dataset_id is not None:
+        return ("dataset", rule.dataset_id)
+    if rule.category is not None:
+        return ("category", rule.category)
+    if rule.jurisdiction is not None:
+        return ("jurisdiction", rule.jurisdiction)
+    if rule.sensitivity:
+        return ("sensitivity", rule.sensitivity)
+    return ("any", None)
+
+
+def compile_rules(rules: list[RuleFacts]) -> dict[tuple[str, object], tuple[RuleFacts, ...]]:
+    grouped: dict[tuple[str, object], list[RuleFacts]] = defaultdict(list)
+    for rule in rules:
+        grouped[_rule_key(rule)].append(rule)
+    return {
+        key: tuple(sorted(group, key=lambda r: (-r.priority, r.id)))
+        for key, group in grouped.items()
+    }
+
+
+def rule_facts(
+    rule: LocalityRule, regions: list[str] | None = None, countries: list[str] | None = None
+) -> RuleFacts:
+    """A rule as the engine sees it (regions/countries may be given for an unsaved proposal)."""
+    return RuleFacts(
+        id=rule.pk or 0,
+        name=rule.name,
+        priority=rule.priority,
+        effect=rule.effect,
+        jurisdiction=rule.jurisdiction_id,
+        sensitivity=rule.sensitivity or "",
+        category=rule.category_id,
+        dataset_id=rule.dataset_id,
+        actions=frozenset(rule.actions or ()),
+        regions=frozenset(regions if regions is not None else (r.code for r in rule.regions.all())),
+        countries=frozenset(
+            countries if countries is not None else (c.code for c in rule.countries.all())
+        ),
+    )
+
+
+def load_rules() -> list[RuleFacts]:
+    rules = LocalityRule.objects.filter(enabled=True).prefetch_related("regions", "countries")
+    return [rule_facts(rule) for rule in rules]
+
+
+def _load_datasets(
+    gdpr_jurisdictions: set[str], pipl_jurisdictions: set[str]
+) -> list[DatasetFacts]:
+    through = Dataset.personal_data_categories.through
+    categories: dict[int, set[str]] = defaultdict(set)
+    for ds_id, code in through.objects.values_list(
+        "dataset_id", "personaldatacategory_id"
+    ).iterator(chunk_size=20000):
+        categories[ds_id].add(code)
+    subjects: dict[int, set[str]] = defaultdict(set)
+    through = Dataset.subject_jurisdictions.through
+    for ds_id, code in through.objects.values_list("dataset_id", "jurisdiction_id").iterator(
+        chunk_size=20000
+    ):
+        subjects[ds_id].add(code)
+    allowed: dict[int, set[str]] = defaultdict(set)
+    through = Dataset.allowed_processing_regions.through
+    for ds_id, code in through.objects.values_list("dataset_id", "region__code").iterator(
+        chunk_size=20000
+    ):
+        allowed[ds_id].add(code)
+    rows = Dataset.objects.values_list(
+        "id",
+        "slug",
+        "uri",
+        "storage_region__code",
+        "jurisdiction_id",
+        "sensitivity",
+        "lawful_basis",
+    )
+    facts = []
+    groups: dict[frozenset, frozenset] = {}  # one shared object per distinct group
+    for ds_id, slug, uri, region, storage_jurisdiction, sensitivity, basis in rows.iterator(
+        chunk_size=20000
+    ):
+        personal = basis != LawfulBasis.NOT_PERSONAL or bool(categories.get(ds_id))
+        subj = frozenset(subjects.get(ds_id, ()))
+        cats = frozenset(categories.get(ds_id, ()))
+        # Personal data is protected by the law of its subjects and by the law it is held under.
+        laws = subj | {storage_jurisdiction}
+        group = _rule_group(storage_jurisdiction, subj, sensitivity, cats)
+        facts.append(
+            DatasetFacts(
+                id=ds_id,
+                slug=slug,
+                uri=uri,
+                storage_region=region,
+                storage_jurisdiction=storage_jurisdiction,
+                sensitivity=sensitivity,
+                personal=personal,
+                categories=cats,
+                subject_jurisdictions=subj,
+                allowed_regions=frozenset(allowed.get(ds_id, ())),
+                gdpr_jurisdictions=tuple(sorted(laws & gdpr_jurisdictions)) if personal else (),
+                pipl=personal and bool(laws & pipl_jurisdictions),
+                rule_group=groups.setdefault(group, group),
+            )
+        )
+    return facts
+
+
+def _grant_note(grant: dict) -> str:
+    detail = f" ({grant['mechanism_detail']})" if grant["mechanism_detail"] else ""
+    return (
+        f"allowed by transfer grant #{grant['id']}: {grant['mechanism']}{detail}, "
+        f"valid until {grant['valid_until']:%Y-%m-%d %H:%M} UTC"
+    )
+
+
+def _load_grants() -> dict[int, tuple[GrantFacts, ...]]:
+    regions: dict[int, set[str]] = defaultdict(set)
+    through = TransferGrant.destination_regions.through
+    for grant_id, code in through.objects.values_list("transfergrant_id", "region__code"):
+        regions[grant_id].add(code)
+    grants = {
+        g["id"]: GrantFacts(
+            id=g["id"],
+            regions=frozenset(regions.get(g["id"], ())),
+            purpose=g["purpose_id"],
+            mechanism=g["mechanism"],
+            mechanism_detail=g["mechanism_detail"],
+            valid_from=g["valid_from"],
+            valid_until=g["valid_until"],
+            revoked_at=g["revoked_at"],
+            note=_grant_note(g),
+        )
+        for g in TransferGrant.objects.values(
+            "id",
+            "purpose_id",
+            "mechanism",
+            "mechanism_detail",
+            "valid_from",
+            "valid_until",
+            "revoked_at",
+        )
+    }
+    by_dataset: dict[int, list[GrantFacts]] = defaultdict(list)
+    through = TransferGrant.datasets.through
+    for grant_id, ds_id in through.objects.values_list("transfergrant_id", "dataset_id"):
+        by_dataset[ds_id].append(grants[grant_id])
+    return {ds_id: tuple(sorted(g, key=lambda x: x.id)) for ds_id, g in by_dataset.items()}
+
+
+def _home_countries(jurisdictions: list[Jurisdiction]) -> dict[str, frozenset[str]]:
+    """Where GDPR-family personal data moves freely: its own countries (for UK GDPR, plus the EEA).
+
+    UK law treats the EEA states as adequate (DPA 2018 Sch. 21 paras 4-5).
+    """
+    covered = {j.code: frozenset(c.code for c in j.countries.all()) for j in jurisdictions}
+    eea = frozenset().union(*(covered[j.code] for j in jurisdictions if j.regime == Regime.GDPR))
+    home = {}
+    for j in jurisdictions:
+        if j.regime == Regime.GDPR:
+            home[j.code] = covered[j.code]
+        elif j.regime == Regime.UK_GDPR:
+            home[j.code] = covered[j.code] | eea
+    return home
+
+
+def compile_index(version: str = "", rules: list[RuleFacts] | None = None) -> PolicyIndex:
+    """Build the engine's snapshot from the database (optionally with a proposed rule set)."""
+    jurisdictions = list(Jurisdiction.objects.prefetch_related("countries"))
+    gdpr = {j.code for j in jurisdictions if j.regime in GDPR_REGIMES}
+    pipl = {j.code for j in jurisdictions if j.regime == Regime.PIPL}
+    datasets = _load_datasets(gdpr, pipl)
+    by_uri: dict[str, DatasetFacts] = {}
+    for ds in datasets:
+        if ds.uri:
+            by_uri.setdefault(ds.uri, ds)
+    adequacy: dict[tuple[str, str], list[AdequacyFacts]] = defaultdict(list)
+    for a in AdequacyDecision.objects.all():
+        adequacy[(a.decided_by_id, a.country_id)].append(
+            AdequacyFacts(
+                a.pk, a.country_id, a.scope, a.instrument, a.effective_from, a.effective_until
+            )
+        )
+    rules = load_rules() if rules is None else rules
+    return PolicyIndex(
+        version=version,
+        datasets={ds.id: ds for ds in datasets},
+        datasets_by_slug={ds.slug: ds for ds in datasets},
+        datasets_by_uri=by_uri,
+        regions={
+            code: RegionFacts(code, country, jurisdiction)
+            for code, country, jurisdiction in Region.objects.values_list(
+                "code", "country_id", "jurisdiction_id"
+            )
+        },
+        purposes=frozenset(Purpose.objects.values_list("code", flat=True)),
+        home_countries=_home_countries(jurisdictions),
+        adequacy={key: tuple(value) for key, value in adequacy.items()},
+        rules_by_key=compile_rules(rules),
+        grants=_load_grants(),
+        rules=tuple(rules),
+    )
+
+
+def with_rules(index: PolicyIndex, rules: list[RuleFacts], version: str) -> PolicyIndex:
+    """The same facts under another rule set (for what-if replays): no database access."""
+    return PolicyIndex(
+        version=version,
+        datasets=index.datasets,
+        datasets_by_slug=index.datasets_by_slug,
+        datasets_by_uri=index.datasets_by_uri,
+        regions=index.regions,
+        purposes=index.purposes,
+        home_countries=index.home_countries,
+        adequacy=index.adequacy,
+        rules_by_key=compile_rules(rules),
+        grants=index.grants,
+        rules=tuple(rules),
+    )
+
+
+def with_adequacy(index: PolicyIndex, adequacy: dict, version: str) -> PolicyIndex:
+    """The same facts under other adequacy decisions (for the adequacy what-if)."""
+    return PolicyIndex(
+        version=version,
+        datasets=index.datasets,
+        datasets_by_slug=index.datasets_by_slug,
+        datasets_by_uri=index.datasets_by_uri,
+        regions=index.regions,
+        purposes=index.purposes,
+        home_countries=index.home_countries,
+        adequacy=adequacy,
+        rules_by_key=index.rules_by_key,
+        grants=index.grants,
+        rules=index.rules,
+    )
+
+
+# --- One index per process ------------------------------------------------------------------
+
+_lock = threading.Lock()
+_cached: PolicyIndex | None = None
+_cached_key = ""
+
+
+def policy_version() -> tuple[str, str]:
+    """(version, cache key): "c12.g4" counts catalog and governance changes; the key adds stamps
+    that never repeat, so an index built inside a rolled-back transaction is never reused."""
+    counters = revisions()
+    catalog, catalog_stamp = counters.get("catalog", (0, ""))
+    governance, governance_stamp = counters.get("governance", (0, ""))
+    return f"c{catalog}.g{governance}", f"{catalog_stamp}.{governance_stamp}"
+
+
+def current_index() -> PolicyIndex:
+    """This process's index, rebuilt if any policy input changed since it was compiled."""
+    global _cached, _cached_key
+    version, stamps = policy_version()
+    key = f"{version}/{stamps}"
+    if _cached is not None and _cached_key == key:
+        return _cached
+    with _lock:
+        if _cached is None or _cached_key != key:
+            _cached, _cached_key = compile_index(version), key
+        return _cached
+
+
+def forget_index() -> None:
+    """Drop this process's index (tests whose data change without a revision bump use it)."""
+    global _cached, _cached_key
+    with _lock:
+        _cached, _cached_key = None, ""
