@@ -20,9 +20,13 @@ A refusal says `action_denials[action]` when the view gives one, else DENIED.
 
 from __future__ import annotations
 
+import logging
+
 from rest_framework import permissions
 
 DENIED = "Your role may not do this."
+
+log = logging.getLogger(__name__)
 
 
 def _action(request, view) -> str:
@@ -47,5 +51,8 @@ class ActsWithPermission(permissions.BasePermission):
 
     def _refuse(self, request, view) -> bool:
         # DRF makes one instance per request, so the message can be set on it.
-        self.message = getattr(view, "action_denials", {}).get(_action(request, view), DENIED)
+        action = _action(request, view)
+        self.message = getattr(view, "action_denials", {}).get(action, DENIED)
+        fields = {"view": type(view).__name__, "action": action, "user_id": request.user.pk}
+        log.info("Refused %s.%s to user %s: %s", *fields.values(), self.message, extra=fields)
         return False

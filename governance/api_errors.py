@@ -1,5 +1,8 @@
 """One error shape for the whole API: 4xx with the field and the reason, never a bare 500."""
 
+import json
+import logging
+
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError
 from rest_framework import status
@@ -10,6 +13,10 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from catalog.errors import StateConflict
 from governance.unavailable import RETRY_AFTER_SECONDS, UNAVAILABLE_DETAIL, database_unavailable
 
+log = logging.getLogger(__name__)
+# The answers that refuse a write: not allowed (403), or not in this state / lost a race (409).
+REFUSALS = {status.HTTP_403_FORBIDDEN, status.HTTP_409_CONFLICT}
+
 
 def _django_validation_detail(exc: DjangoValidationError):
     if hasattr(exc, "error_dict"):
@@ -19,7 +26,32 @@ def _django_validation_detail(exc: DjangoValidationError):
 
 def exception_handler(exc, context):
     """DRF's handler, plus Django validation errors (400; 409 for a step the state does not
-    allow) and an unreachable database (503)."""
+    allow) and an unreachable database (503); refusals are logged."""
+    response = _answer(exc, context)
+    if response is not None and response.status_code in REFUSALS:
+        _log_refusal(context["request"], response)
+    return response
+
+
+def _log_refusal(request, response: Response) -> None:
+    fields = {
+        "status": response.status_code,
+        "method": request.method,
+        "path": request.path,
+        "user_id": getattr(request.user, "pk", None),
+    }
+    reason = json.dumps(response.data, ensure_ascii=False)  # ErrorDetails are strings
+    log.warning(
+        "Refused %s %s (%s): %s",
+        request.method,
+        request.path,
+        response.status_code,
+        reason,
+        extra=fields,
+    )
+
+
+def _answer(exc, context):
     if isinstance(exc, StateConflict):
         return Response(_django_validation_detail(exc), status=status.HTTP_409_CONFLICT)
     if isinstance(exc, DataError):

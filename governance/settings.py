@@ -73,6 +73,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every response (a redirect or a 503 too) and every log line carries the request id.
+    "governance.logs.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # A page that meets an unreachable database answers 503 with a plain page, not 500.
@@ -492,10 +494,32 @@ EVIDENCE_SECTIONS: list[str] = ["requests.evidence.workflow_records"]
 # governance.context_processors._NAV.
 NAVIGATION: list[str] = ["requests.nav.NAV", "monitoring.nav.NAV"]
 
+# --- Logs ---------------------------------------------------------------------------------
+# One JSON object per line in production (for a log collector), readable lines in development;
+# each with the request id (governance.logs). Django's, Celery's and Locus's loggers all write
+# through the one handler, to standard error.
+LOG_FORMAT = env.str("LOG_FORMAT", default="readable" if DEBUG else "json")
+if LOG_FORMAT not in {"json", "readable"}:
+    raise ImproperlyConfigured("LOG_FORMAT must be json or readable")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"request_id": {"()": "governance.logs.RequestIdFilter"}},
+    "formatters": {
+        "json": {"()": "governance.logs.JsonFormatter"},
+        "readable": {"()": "governance.logs.ReadableFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "filters": ["request_id"],
+            "formatter": LOG_FORMAT,
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.channels.server": {"level": "WARNING"}},
+    "loggers": {
+        # Django's own lines (a 500's traceback among them) go through the handler above too.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        "django.channels.server": {"level": "WARNING"},
+    },
 }

@@ -54,8 +54,11 @@ def status_move(
     matching = queryset.filter(pk=pk, status=current)
     if when is not None:
         matching = matching.filter(when)
+    fields = {"model": queryset.model._meta.label, "pk": pk, "from": current, "to": target}
     if matching.update(status=target, **changes) != 1:
+        log.info("Refused %s %s: %s → %s, it changed meanwhile", *fields.values(), extra=fields)
         raise StateConflict({"status": f"The {what} changed meanwhile; reload and try again"})
+    log.info("%s %s: %s → %s", *fields.values(), extra=fields)
 
 
 def queue_after_commit(task, *args: Any, queue: str | None = None, sweep: str = "") -> None:
