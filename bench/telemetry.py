@@ -97,7 +97,7 @@ class World:
         from governance.policy.engine import evaluate
         from governance.policy.index import current_index
         from governance.roles import Role
-        from monitoring.services import telemetry_source_register
+        from monitoring.telemetry.services import telemetry_source_register
 
         users = get_user_model()
         admin = users.objects.create_superuser("bench-admin", "admin@bench.invalid", "x")
@@ -243,7 +243,7 @@ def measure_ingest(world: World, servers: common.Servers, rng: random.Random) ->
 
 def measure_ingest_cpu(world: World, rng: random.Random) -> dict:
     """CPU seconds of the ingest service per 1,000 events, in this process (no HTTP)."""
-    from monitoring import ingest
+    from monitoring.telemetry import ingest
 
     batches = [events(world, rng, BATCH, f"cpu-{b}") for b in range(CPU_BATCHES)]
     cpu = wall = 0.0
@@ -428,8 +428,8 @@ def fill_store(world: World, rng: random.Random) -> dict:
     Each chunk goes through `ingest.telemetry_backfill`: ingest's validation, judgement, insert
     and daily flow rollup; violations, incidents and alerts are not made for these (the
     dashboard counts them from the rollup; incidents come from the API phase)."""
-    from monitoring import ingest
     from monitoring.models import FlowDaily, TelemetryEvent
+    from monitoring.telemetry import ingest
 
     have = start = TelemetryEvent.objects.count()
     log(f"store: {have:,} events, filling to {STORED:,}; load {load()}")
@@ -458,8 +458,8 @@ def measure_dashboard(world: World, servers: common.Servers) -> dict:
     import httpx
     from django.core.cache import cache
 
-    from monitoring.dashboard_selectors import Filters
-    from monitoring.stream import stream_head
+    from monitoring.dashboards.selectors import Filters
+    from monitoring.telemetry.stream import stream_head
 
     def forget_numbers() -> None:
         """Drop the shared executive numbers, so that the request computes them (cold)."""

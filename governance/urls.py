@@ -12,7 +12,6 @@ from governance import health, notification_views, views
 from governance.glossary import api as glossary_api
 from governance.ledger import api as ledger_api
 from governance.ledger import views as ledger_views
-from monitoring import lineage_api
 
 router = DefaultRouter()
 router.register("countries", catalog_api.CountryViewSet, basename="country")
@@ -49,7 +48,6 @@ api_v1 = [
     path("ledger/verify", ledger_api.LedgerVerifyView.as_view(), name="ledger-verify"),
     path("ledger/export", ledger_api.LedgerExportView.as_view(), name="ledger-export"),
     path("evidence", ledger_views.EvidenceAPIView.as_view(), name="evidence"),
-    path("lineage", lineage_api.OpenLineageView.as_view(), name="openlineage"),
     path("locality/check", governance_api.LocalityCheckView.as_view(), name="locality-check"),
     path("locality/replay", governance_api.ReplayView.as_view(), name="locality-replay"),
     path(
@@ -69,7 +67,7 @@ urlpatterns = [
     path("governance/", include("governance.page_urls")),
     path("workflows/", include("requests.urls")),
     path("monitoring/", include("monitoring.urls")),
-    path("monitoring/lineage/", include("monitoring.lineage_urls")),
+    path("monitoring/lineage/", include("monitoring.lineage.urls")),
     path("api/v1/", include((api_v1, "api"), namespace="v1")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves Swagger UI's start-up script as a file: no inline script for the CSP.

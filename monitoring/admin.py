@@ -119,4 +119,4 @@ class LineageRunDatasetAdmin(ReadOnlyAdmin):
 
 
 # OpenLineage runs and namespace regions.
-from monitoring import lineage_admin  # noqa: E402, F401
+from monitoring.lineage import admin as lineage_admin  # noqa: E402, F401

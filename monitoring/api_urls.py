@@ -3,17 +3,22 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from monitoring import api
+from monitoring.incidents import api as incidents_api
+from monitoring.lineage import api as lineage_api
+from monitoring.telemetry import api as telemetry_api
 
 router = SimpleRouter()
-router.register("telemetry/sources", api.TelemetrySourceViewSet, basename="telemetry-source")
-router.register("violations", api.ViolationViewSet, basename="violation")
-router.register("incidents", api.IncidentViewSet, basename="incident")
-router.register("anomaly-alerts", api.AnomalyAlertViewSet, basename="anomaly-alert")
-router.register("catalog-gaps", api.CatalogGapViewSet, basename="catalog-gap")
+router.register(
+    "telemetry/sources", telemetry_api.TelemetrySourceViewSet, basename="telemetry-source"
+)
+router.register("violations", incidents_api.ViolationViewSet, basename="violation")
+router.register("incidents", incidents_api.IncidentViewSet, basename="incident")
+router.register("anomaly-alerts", incidents_api.AnomalyAlertViewSet, basename="anomaly-alert")
+router.register("catalog-gaps", lineage_api.CatalogGapViewSet, basename="catalog-gap")
 
 urlpatterns = [
-    path("telemetry/events", api.TelemetryIngestView.as_view(), name="telemetry-events"),
-    path("risk/stream", api.RiskStreamView.as_view(), name="risk-stream"),
+    path("telemetry/events", telemetry_api.TelemetryIngestView.as_view(), name="telemetry-events"),
+    path("risk/stream", telemetry_api.RiskStreamView.as_view(), name="risk-stream"),
+    path("lineage", lineage_api.OpenLineageView.as_view(), name="openlineage"),
     *router.urls,
 ]

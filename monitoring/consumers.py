@@ -1,4 +1,4 @@
-"""The risk stream over WebSockets: `/ws/risk/`, fed from the outbox (monitoring.stream).
+"""The risk stream over WebSockets: `/ws/risk/`, fed from the outbox (monitoring.telemetry.stream).
 
 Protocol (JSON frames):
 
@@ -45,7 +45,7 @@ from django.contrib.auth import get_user
 
 from monitoring import selectors
 from monitoring.models import StreamMessage
-from monitoring.stream import ANNOUNCE_TYPE, RISK_GROUP, stream_head
+from monitoring.telemetry.stream import ANNOUNCE_TYPE, RISK_GROUP, stream_head
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
@@ -112,7 +112,7 @@ class Feed:
 
     The process joins the "risk" group once (not once per socket): an announcement makes it
     read the new rows once and hand them to every socket it serves, in memory. Rows commit in
-    seq order (monitoring.stream takes a lock before numbering them), so after reading
+    seq order (monitoring.telemetry.stream takes a lock before numbering them), so after reading
     `seq > high` every committed row up to the last one read is known: the window (low, high]
     is complete, and a socket whose cursor is inside it needs no query of its own. A poll every
     STREAM_POLL_SECONDS reads what a lost announcement would have told.

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from monitoring.services import stream_prune
-from monitoring.webhooks import due_webhook_delivery_ids, webhook_deliveries_send
+from monitoring.incidents.webhooks import due_webhook_delivery_ids, webhook_deliveries_send
+from monitoring.telemetry.stream import stream_prune
 
 
 class WebhookNotDelivered(Exception):

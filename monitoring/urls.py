@@ -2,18 +2,19 @@
 
 from django.urls import path
 
-from monitoring import views
+from monitoring.dashboards import views as dashboards
+from monitoring.incidents import views as incidents
 
 app_name = "monitoring"
 
 urlpatterns = [
-    path("", views.home, name="home"),
-    path("executive/", views.executive, name="executive"),
-    path("executive/data", views.executive_data, name="executive-data"),
-    path("officer/", views.officer, name="officer"),
-    path("officer/data", views.officer_data, name="officer-data"),
-    path("owner/", views.owner, name="owner"),
-    path("owner/data", views.owner_data, name="owner-data"),
-    path("incidents/<int:pk>/<slug:verb>", views.incident_action, name="incident-action"),
-    path("alerts/<int:pk>/<slug:verb>", views.alert_action, name="alert-action"),
+    path("", dashboards.home, name="home"),
+    path("executive/", dashboards.executive, name="executive"),
+    path("executive/data", dashboards.executive_data, name="executive-data"),
+    path("officer/", dashboards.officer, name="officer"),
+    path("officer/data", dashboards.officer_data, name="officer-data"),
+    path("owner/", dashboards.owner, name="owner"),
+    path("owner/data", dashboards.owner_data, name="owner-data"),
+    path("incidents/<int:pk>/<slug:verb>", incidents.incident_action, name="incident-action"),
+    path("alerts/<int:pk>/<slug:verb>", incidents.alert_action, name="alert-action"),
 ]

@@ -25,9 +25,9 @@ from governance.glossary import services as glossary_services
 from governance.ledger.export import checkpoint_create
 from governance.models import LedgerEntry, LocalityDecision, LocalityRule, Purpose
 from governance.roles import Role
-from monitoring import services as monitoring_services
-from monitoring.ingest import telemetry_ingest
 from monitoring.models import AnomalyAlert, UnregisteredAsset, Violation
+from monitoring.telemetry import services as monitoring_services
+from monitoring.telemetry.ingest import telemetry_ingest
 from requests import subjects, transfers
 from requests.models import DatasetConnector, MlPropagationDecision, SubjectTask
 from tests.factories import UserFactory, make_dataset

@@ -24,8 +24,8 @@ from django.conf import settings
 from django.db import connection, connections
 from django.test import Client
 
-from monitoring import services
 from monitoring.models import StreamMessage, TelemetryEvent
+from monitoring.telemetry import services
 from tests import wsclient
 from tests.factories import make_dataset
 from tests.live import LiveServer

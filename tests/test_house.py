@@ -44,7 +44,6 @@ STILL_OVER: dict[str, str] = {
 STILL_SWAPPING: dict[str, str] = {
     "requests/subjects/connectors.py": "a failed task's retry",
     "requests/subjects/work.py": "a task's claim, release and move to manual",
-    "monitoring/incidents/webhooks.py": "a delivery's outcome",
 }
 STILL_QUEUEING: dict[str, str] = {}
 TRIGGER_SQL = re.compile(r"\bCREATE\s+(?:OR\s+REPLACE\s+)?(?:CONSTRAINT\s+)?TRIGGER\b", re.I)

@@ -7,7 +7,8 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from monitoring import anomalies, services
+from monitoring.incidents import anomalies
+from monitoring.telemetry import services
 from tests.factories import make_dataset
 
 _ids = itertools.count(1)

@@ -5,10 +5,10 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from monitoring.anomalies import robust_baseline
-from monitoring.ingest import telemetry_ingest
+from monitoring.incidents.anomalies import robust_baseline
 from monitoring.models import ActorFootprint, ActorVolumeHourly, AnomalyAlert
-from monitoring.rollups import hour_of
+from monitoring.telemetry.ingest import telemetry_ingest
+from monitoring.telemetry.rollups import hour_of
 from tests.monitoring.conftest import event
 
 pytestmark = pytest.mark.django_db

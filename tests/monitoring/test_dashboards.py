@@ -12,9 +12,9 @@ from django.test import Client
 from django.utils import timezone
 
 from governance.models import Responsibility
-from monitoring import dashboard_selectors as reads
-from monitoring.ingest import telemetry_ingest
+from monitoring.dashboards import selectors as reads
 from monitoring.models import EventOutcome, Incident, TelemetryEvent
+from monitoring.telemetry.ingest import telemetry_ingest
 from requests.models import SubjectRequest
 from requests.models.subjects import SubjectRequestStatus
 from tests.factories import UserFactory

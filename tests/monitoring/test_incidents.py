@@ -7,9 +7,9 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 
 from governance.models import LedgerEntry, Responsibility
-from monitoring import services
-from monitoring.ingest import telemetry_ingest
+from monitoring.incidents import services
 from monitoring.models import Incident, StreamMessage
+from monitoring.telemetry.ingest import telemetry_ingest
 from tests.monitoring.conftest import event
 
 pytestmark = pytest.mark.django_db

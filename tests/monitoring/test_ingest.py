@@ -9,8 +9,6 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from governance import services as governance_services
-from monitoring import services
-from monitoring.ingest import telemetry_ingest
 from monitoring.models import (
     FlowDaily,
     StreamMessage,
@@ -18,6 +16,8 @@ from monitoring.models import (
     UnregisteredAsset,
     Violation,
 )
+from monitoring.telemetry import services
+from monitoring.telemetry.ingest import telemetry_ingest
 from tests.monitoring.conftest import event
 
 pytestmark = pytest.mark.django_db

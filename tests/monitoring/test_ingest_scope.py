@@ -5,9 +5,9 @@ may be anywhere. An event that only ends in scope is refused, naming the field."
 import pytest
 
 from catalog.models import Region
-from monitoring import services
-from monitoring.ingest import telemetry_ingest
 from monitoring.models import TelemetryEvent
+from monitoring.telemetry import services
+from monitoring.telemetry.ingest import telemetry_ingest
 from tests.monitoring.conftest import event
 
 pytestmark = pytest.mark.django_db

@@ -16,7 +16,8 @@ from rest_framework.test import APIClient
 
 from catalog.models import Dataset, LineageEdge, Region
 from governance.models import LedgerEntry
-from monitoring import lineage, services
+from monitoring.lineage import events as lineage
+from monitoring.lineage.selectors import gap_names
 from monitoring.models import (
     LineageEvent,
     LineageNamespaceRegion,
@@ -26,6 +27,7 @@ from monitoring.models import (
     UnregisteredAsset,
     Violation,
 )
+from monitoring.telemetry import services
 from tests.factories import make_dataset
 from tests.monitoring.lineage_events import dataset, facet, run_event
 
@@ -77,7 +79,7 @@ def test_datasets_map_by_uri_conventions(post, eu_dataset, warehouse, other_owne
     assert answer.json()["catalog_gaps"] == ["s3://nobody/a/b"]
     gap = UnregisteredAsset.objects.get()
     assert gap.dataset_ref == "s3://nobody/a/b"
-    assert lineage.gap_names([gap]) == {"s3://nobody/a/b": ("s3://nobody", "a/b")}
+    assert gap_names([gap]) == {"s3://nobody/a/b": ("s3://nobody", "a/b")}
 
 
 def test_naming_helpers():

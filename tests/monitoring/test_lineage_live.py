@@ -137,7 +137,7 @@ def _time(seconds_ago: int) -> str:
 
 @pytest.fixture
 def source_token(privacy_officer):
-    from monitoring import services
+    from monitoring.telemetry import services
 
     return services.telemetry_source_register(actor=privacy_officer, name="airflow-prod")[1]
 

@@ -9,9 +9,9 @@ from django.core import mail
 from django.db import transaction
 
 from governance.models import Notification, Responsibility
-from monitoring.ingest import telemetry_ingest
+from monitoring.incidents.webhooks import webhook_deliveries_send
 from monitoring.models import WebhookDelivery, WebhookEndpoint
-from monitoring.webhooks import webhook_deliveries_send
+from monitoring.telemetry.ingest import telemetry_ingest
 from tests.factories import UserFactory
 from tests.monitoring.conftest import event
 

@@ -13,10 +13,11 @@ from django.test import Client
 
 from governance.asgi import application
 from governance.models import Responsibility
-from monitoring import consumers, stream
-from monitoring.ingest import telemetry_ingest
+from monitoring import consumers
 from monitoring.models import StreamMessage
-from monitoring.stream import stream_head
+from monitoring.telemetry import stream
+from monitoring.telemetry.ingest import telemetry_ingest
+from monitoring.telemetry.stream import stream_head
 from tests.factories import UserFactory
 from tests.monitoring.conftest import event
 

@@ -14,7 +14,7 @@ from django.conf import settings
 from django.test import Client
 
 from governance.models import Notification
-from monitoring import services
+from monitoring.telemetry import services
 from tests import wsclient
 from tests.factories import UserFactory
 from tests.live import LiveServer

@@ -24,8 +24,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from catalog.models import Dataset, Region
 from governance.roles import Role
-from monitoring import services
 from monitoring.models import TelemetrySource
+from monitoring.telemetry import services
 
 SOURCE_NAME = "simulator"
 KINDS = ["read"] * 6 + ["write"] * 2 + ["transfer", "training_step", "access"]

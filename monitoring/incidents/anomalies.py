@@ -23,10 +23,10 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 
 from governance.policy.facts import PolicyIndex
-from monitoring import alerts as notices
-from monitoring import bulk, rollups
+from monitoring.incidents import notices
 from monitoring.models import ActorFootprint, ActorVolumeHourly, AnomalyAlert
-from monitoring.stream import Message
+from monitoring.telemetry import bulk, rollups
+from monitoring.telemetry.stream import Message
 
 MAD_SCALE = 1.4826  # makes the MAD estimate the standard deviation of normal data
 FOOTPRINT_REFRESH = dt.timedelta(hours=1)

@@ -1,10 +1,10 @@
-"""Forms of the risk pages: the dashboards' filters and the incident queue's actions."""
+"""The dashboards' filters."""
 
 from __future__ import annotations
 
 from django import forms
 
-from monitoring.dashboard_selectors import Filters
+from monitoring.dashboards.selectors import Filters
 
 PERIODS = [(7, "Last 7 days"), (30, "Last 30 days"), (90, "Last 90 days"), (365, "Last year")]
 
@@ -24,11 +24,3 @@ class DashboardFilterForm(forms.Form):
     def filters(self) -> Filters:
         data = self.cleaned_data if self.is_valid() else {}
         return Filters.last_days(data.get("days") or 30, data.get("jurisdiction") or "")
-
-
-class NoteForm(forms.Form):
-    note = forms.CharField(max_length=2000, required=False, widget=forms.TextInput)
-
-
-class AssignForm(forms.Form):
-    owner = forms.IntegerField(min_value=1, error_messages={"required": "Choose who handles it"})

@@ -19,9 +19,10 @@ from django.db import connection
 from catalog.models import PersonalDataCategory, Sensitivity
 from governance.ledger.chain import ledger_append
 from governance.policy.facts import DatasetFacts, PolicyIndex
-from monitoring import alerts, bulk
+from monitoring.incidents import notices
 from monitoring.models import SEVERITY_RANK, Incident, Severity, Violation
-from monitoring.stream import Message
+from monitoring.telemetry import bulk
+from monitoring.telemetry.stream import Message
 
 INCIDENT_LOCK_NAMESPACE = 0x496E63  # "Inc"
 OPEN_STATUSES = (Incident.Status.OPEN, Incident.Status.ACKNOWLEDGED, Incident.Status.CONTAINED)
@@ -159,7 +160,7 @@ def record_violations(*, source, events: list, now: dt.datetime, index: PolicyIn
     )
     _ledger(source, violations, outcome)
     outcome.messages = _messages(violations, outcome.opened, list(touched.values()))
-    alerts.incidents_opened(outcome.opened)
+    notices.incidents_opened(outcome.opened)
     return outcome
 
 
@@ -245,7 +246,7 @@ def _violation_row(e, incident: Incident, severity: str, now: dt.datetime) -> St
 
 
 def _insert_violations(violations: list[StoredViolation]) -> list[StoredViolation]:
-    """One INSERT for the batch's violations (monitoring.bulk); sets their ids."""
+    """One INSERT for the batch's violations (monitoring.telemetry.bulk); sets their ids."""
     written = bulk.insert(
         Violation,
         VIOLATION_COLUMNS,

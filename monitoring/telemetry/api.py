@@ -1,14 +1,12 @@
-"""The monitoring API: telemetry ingest (source tokens), sources, violations, incidents and
-their transitions, anomaly alerts, catalog gaps, and the risk stream's catch-up."""
+"""The telemetry API: ingest (source tokens), the sources themselves (privacy officers), and
+the risk stream's catch-up."""
 
 from __future__ import annotations
 
 import json
 
-import django_filters
 import orjson
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.types import OpenApiTypes
@@ -28,19 +26,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from catalog.models import Dataset, Region
-from catalog.permissions import ActsWithPermission
-from monitoring import ingest, selectors, services
-from monitoring.models import (
-    PLAYBOOK_STEPS,
-    AnomalyAlert,
-    Incident,
-    Severity,
-    TelemetrySource,
-    UnregisteredAsset,
-    Violation,
-)
-
-User = get_user_model()
+from monitoring import selectors
+from monitoring.models import TelemetrySource
+from monitoring.permissions import CanViewMonitoring
+from monitoring.telemetry import ingest, services
+from monitoring.telemetry.judge import ItemError
 
 # --- Ingest -----------------------------------------------------------------------------------
 
@@ -78,7 +68,7 @@ class SourceTokenAuthentication(authentication.BaseAuthentication):
 class SourceTokenScheme(OpenApiAuthenticationExtension):
     """How the OpenAPI schema names the telemetry sources' bearer tokens."""
 
-    target_class = "monitoring.api.SourceTokenAuthentication"
+    target_class = "monitoring.telemetry.api.SourceTokenAuthentication"
     name = "telemetrySourceToken"
 
     def get_security_definition(self, auto_schema):
@@ -139,7 +129,7 @@ def parse_events(body: bytes, content_type: str) -> list:
         try:
             items.append(json.loads(line))
         except ValueError as exc:
-            items.append(ingest.ItemError({"non_field_errors": f"Not valid JSON: {exc}"}))
+            items.append(ItemError({"non_field_errors": f"Not valid JSON: {exc}"}))
     return items
 
 
@@ -285,274 +275,6 @@ class TelemetrySourceViewSet(
             actor=request.user, source=self.get_object(), reason=body.validated_data["reason"]
         )
         return Response(self.get_serializer(source).data)
-
-
-# --- Violations, incidents, alerts, gaps ----------------------------------------------------
-
-
-class CanViewMonitoring(permissions.BasePermission):
-    message = "Your account has no Locus role that may see violations."
-
-    def has_permission(self, request, view):
-        return bool(request.user and request.user.has_perm("monitoring.view_violation"))
-
-
-class ViolationFilter(django_filters.FilterSet):
-    dataset = django_filters.CharFilter(field_name="dataset_slug")
-    severity = django_filters.MultipleChoiceFilter(choices=Severity.choices)
-    since = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
-    until = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
-    destination_region = django_filters.CharFilter()
-
-    class Meta:
-        model = Violation
-        fields = ["dataset", "severity", "since", "until", "incident", "destination_region"]
-
-
-class ViolationSerializer(serializers.ModelSerializer):
-    jurisdictions = serializers.ListField(source="jurisdiction_codes", read_only=True)
-    dataset = serializers.CharField(source="dataset_slug", read_only=True)
-
-    class Meta:
-        model = Violation
-        fields = [
-            "id",
-            "incident",
-            "event",
-            "occurred_at",
-            "detected_at",
-            "dataset",
-            "kind",
-            "actor",
-            "source_region",
-            "destination_region",
-            "source_country",
-            "destination_country",
-            "bytes",
-            "records",
-            "rule",
-            "reason",
-            "policy_version",
-            "severity",
-            "jurisdictions",
-        ]
-
-
-class ViolationViewSet(viewsets.ReadOnlyModelViewSet):
-    """Violations the user may see (their jurisdictions, or their datasets)."""
-
-    serializer_class = ViolationSerializer
-    permission_classes = [permissions.IsAuthenticated, CanViewMonitoring]
-    filterset_class = ViolationFilter
-
-    def get_queryset(self):
-        return selectors.violations_visible_to(self.request.user)
-
-
-class IncidentFilter(django_filters.FilterSet):
-    status = django_filters.MultipleChoiceFilter(choices=Incident.Status.choices)
-    severity = django_filters.MultipleChoiceFilter(choices=Severity.choices)
-    dataset = django_filters.CharFilter(field_name="dataset_slug")
-    jurisdiction = django_filters.CharFilter(field_name="jurisdictions__code", distinct=True)
-    owner = django_filters.CharFilter(field_name="owner__username")
-
-    class Meta:
-        model = Incident
-        fields = ["status", "severity", "dataset", "jurisdiction", "owner"]
-
-
-class IncidentSerializer(serializers.ModelSerializer):
-    dataset = serializers.CharField(source="dataset_slug", read_only=True)
-    jurisdictions = serializers.ListField(source="jurisdiction_codes", read_only=True)
-    owner = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    art33_deadline = serializers.DateTimeField(read_only=True, allow_null=True)
-    art33_hours_left = serializers.FloatField(read_only=True, allow_null=True)
-
-    class Meta:
-        model = Incident
-        fields = [
-            "id",
-            "title",
-            "status",
-            "severity",
-            "dataset",
-            "destination_region",
-            "destination_country",
-            "jurisdictions",
-            "owner",
-            "personal_data",
-            "art33_deadline",
-            "art33_hours_left",
-            "authority_notified_at",
-            "opened_at",
-            "first_violation_at",
-            "last_violation_at",
-            "violation_count",
-            "bytes",
-            "records",
-            "playbook",
-            "acknowledged_at",
-            "contained_at",
-            "resolved_at",
-            "resolution",
-            "version",
-        ]
-
-
-class IncidentNoteSerializer(serializers.Serializer):
-    note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
-
-
-class AssignSerializer(serializers.Serializer):
-    owner = serializers.SlugRelatedField(slug_field="username", queryset=User.objects.all())
-
-
-class PlaybookSerializer(serializers.Serializer):
-    step = serializers.ChoiceField(choices=PLAYBOOK_STEPS)
-    done = serializers.BooleanField(default=True)
-    note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
-
-
-class IncidentViewSet(viewsets.ReadOnlyModelViewSet):
-    """Incidents the user may see; privacy officers move them along with the actions."""
-
-    serializer_class = IncidentSerializer
-    permission_classes = [permissions.IsAuthenticated, CanViewMonitoring, ActsWithPermission]
-    action_permissions = dict.fromkeys(
-        ("acknowledge", "contain", "resolve", "assign", "playbook"), "monitoring.change_incident"
-    )
-    filterset_class = IncidentFilter
-
-    def get_queryset(self):
-        return selectors.incidents_visible_to(self.request.user).select_related("owner")
-
-    def _note_action(self, request, verb):
-        body = IncidentNoteSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        incident = verb(actor=request.user, incident=self.get_object(), **body.validated_data)
-        return Response(self.get_serializer(incident).data)
-
-    @extend_schema(request=IncidentNoteSerializer, responses=IncidentSerializer)
-    @action(detail=True, methods=["post"])
-    def acknowledge(self, request, pk=None):
-        """Take note of it (you own it unless someone does)."""
-        return self._note_action(request, services.incident_acknowledge)
-
-    @extend_schema(request=IncidentNoteSerializer, responses=IncidentSerializer)
-    @action(detail=True, methods=["post"])
-    def contain(self, request, pk=None):
-        """The flow is stopped."""
-        return self._note_action(request, services.incident_contain)
-
-    @extend_schema(request=IncidentNoteSerializer, responses=IncidentSerializer)
-    @action(detail=True, methods=["post"])
-    def resolve(self, request, pk=None):
-        """Close it, saying how (note required)."""
-        return self._note_action(request, services.incident_resolve)
-
-    @extend_schema(request=AssignSerializer, responses=IncidentSerializer)
-    @action(detail=True, methods=["post"])
-    def assign(self, request, pk=None):
-        """Hand it to a privacy officer or the dataset's owner."""
-        body = AssignSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        incident = services.incident_assign(
-            actor=request.user, incident=self.get_object(), owner=body.validated_data["owner"]
-        )
-        return Response(self.get_serializer(incident).data)
-
-    @extend_schema(request=PlaybookSerializer, responses=IncidentSerializer)
-    @action(detail=True, methods=["post"])
-    def playbook(self, request, pk=None):
-        """Tick or untick a step: contain, assess, notify (the authority), remediate, review."""
-        body = PlaybookSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        incident = services.incident_playbook_step(
-            actor=request.user, incident=self.get_object(), **body.validated_data
-        )
-        return Response(self.get_serializer(incident).data)
-
-
-class AnomalyAlertSerializer(serializers.ModelSerializer):
-    jurisdiction = serializers.CharField(source="jurisdiction_id", read_only=True, allow_null=True)
-
-    class Meta:
-        model = AnomalyAlert
-        fields = [
-            "id",
-            "kind",
-            "status",
-            "actor",
-            "dataset_ref",
-            "region",
-            "jurisdiction",
-            "detected_at",
-            "occurred_at",
-            "observed",
-            "baseline_median",
-            "baseline_mad",
-            "threshold",
-            "detail",
-            "handled_at",
-        ]
-
-
-class AnomalyAlertViewSet(viewsets.ReadOnlyModelViewSet):
-    """Access anomalies the user may see; officers acknowledge or dismiss them."""
-
-    serializer_class = AnomalyAlertSerializer
-    permission_classes = [permissions.IsAuthenticated, CanViewMonitoring, ActsWithPermission]
-    action_permissions = dict.fromkeys(("acknowledge", "dismiss"), "monitoring.change_anomalyalert")
-    filterset_fields = ["kind", "status", "actor"]
-
-    def get_queryset(self):
-        return selectors.alerts_visible_to(self.request.user)
-
-    def _move(self, request, to):
-        body = IncidentNoteSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        alert = services.alert_transition(
-            actor=request.user, alert=self.get_object(), to=to, note=body.validated_data["note"]
-        )
-        return Response(self.get_serializer(alert).data)
-
-    @extend_schema(request=IncidentNoteSerializer, responses=AnomalyAlertSerializer)
-    @action(detail=True, methods=["post"])
-    def acknowledge(self, request, pk=None):
-        return self._move(request, AnomalyAlert.Status.ACKNOWLEDGED)
-
-    @extend_schema(request=IncidentNoteSerializer, responses=AnomalyAlertSerializer)
-    @action(detail=True, methods=["post"])
-    def dismiss(self, request, pk=None):
-        return self._move(request, AnomalyAlert.Status.DISMISSED)
-
-
-class CatalogGapSerializer(serializers.ModelSerializer):
-    last_source = serializers.SlugRelatedField(slug_field="name", read_only=True)
-
-    class Meta:
-        model = UnregisteredAsset
-        fields = [
-            "id",
-            "dataset_ref",
-            "first_seen_at",
-            "last_seen_at",
-            "events",
-            "bytes",
-            "last_source",
-            "last_actor",
-            "last_region",
-        ]
-
-
-class CatalogGapViewSet(viewsets.ReadOnlyModelViewSet):
-    """Datasets telemetry names that the catalog does not know."""
-
-    serializer_class = CatalogGapSerializer
-    permission_classes = [permissions.IsAuthenticated, CanViewMonitoring]
-
-    def get_queryset(self):
-        return selectors.gaps_visible_to(self.request.user)
 
 
 class RiskStreamView(APIView):

@@ -11,14 +11,16 @@ layer delivers at most once; a consumer that sees a gap (or reconnects) reads th
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from monitoring import bulk
 from monitoring.models import StreamMessage
+from monitoring.telemetry import bulk
 
 log = logging.getLogger(__name__)
 
@@ -84,3 +86,10 @@ def announce(first: int, last: int) -> None:
 def stream_head() -> int:
     """The highest seq committed so far (0 when empty)."""
     return StreamMessage.objects.order_by("-seq").values_list("seq", flat=True).first() or 0
+
+
+def stream_prune(now: dt.datetime | None = None) -> int:
+    """Delete stream messages past their retention (clients older than that reload)."""
+    cutoff = (now or timezone.now()) - dt.timedelta(hours=settings.TELEMETRY_STREAM_RETENTION_HOURS)
+    deleted, _ = StreamMessage.objects.filter(created_at__lt=cutoff).delete()
+    return deleted

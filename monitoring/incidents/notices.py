@@ -1,7 +1,8 @@
 """Telling people about incidents and anomalies: in-app and e-mail notices to the privacy
 officers who answer for the jurisdictions involved (and the dataset's owner), and outgoing
 Slack-compatible webhooks per jurisdiction. Rows are written in the caller's transaction; the
-sending happens after the commit, in Celery, and never blocks ingest.
+sending happens after the commit, in Celery, and never blocks ingest (with the broker down,
+monitoring.tasks.webhooks_sweep sends what is pending).
 """
 
 from __future__ import annotations
@@ -11,12 +12,13 @@ from collections import defaultdict
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import transaction
 
 from catalog.models import Dataset, Jurisdiction
 from governance.models import Responsibility
 from governance.notifications import notify_many, officers_for, privacy_officers
+from governance.workflow import queue_after_commit
 from monitoring.models import AnomalyAlert, Incident, WebhookDelivery, WebhookEndpoint
+from monitoring.tasks import webhooks_deliver
 
 log = logging.getLogger(__name__)
 User = get_user_model()
@@ -173,11 +175,5 @@ def webhooks_queue(messages: list[tuple[list[str], str, dict]]) -> list[int]:
     ]
     ids = [row.pk for row in WebhookDelivery.objects.bulk_create(rows)]
     if ids:
-        transaction.on_commit(lambda: _send_later(ids), robust=True)
+        queue_after_commit(webhooks_deliver, ids, sweep="monitoring.tasks.webhooks_sweep")
     return ids
-
-
-def _send_later(ids: list[int]) -> None:
-    from monitoring.tasks import webhooks_deliver
-
-    webhooks_deliver.delay(ids)

@@ -1,8 +1,9 @@
-"""`POST /api/v1/lineage`: where OpenLineage's HTTP transport sends RunEvents by default.
+"""`POST /api/v1/lineage`, where OpenLineage's HTTP transport sends RunEvents by default.
 
 Authenticated like telemetry: `Authorization: Bearer <telemetry source token>`, which is what
 the transport sends for `auth: {type: api_key, apiKey: <token>}`. Bodies may be gzip-compressed
-(`compression: gzip` in the transport's config).
+(`compression: gzip` in the transport's config). And the catalog gaps (`/api/v1/catalog-gaps/`):
+datasets telemetry and OpenLineage name that the catalog does not know.
 """
 
 from __future__ import annotations
@@ -13,12 +14,16 @@ import zlib
 from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
-from rest_framework import exceptions, status
+from rest_framework import exceptions, permissions, serializers, status, viewsets
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from monitoring import lineage
-from monitoring.api import (
+from monitoring import selectors
+from monitoring.lineage.events import parse_run_event
+from monitoring.lineage.ingest import lineage_event_ingest
+from monitoring.models import UnregisteredAsset
+from monitoring.permissions import CanViewMonitoring
+from monitoring.telemetry.api import (
     IsTelemetrySource,
     PayloadTooLarge,
     RawBodyParser,
@@ -70,7 +75,35 @@ class OpenLineageView(APIView):
             data = json.loads(body)
         except ValueError as exc:
             raise exceptions.ValidationError({"$": f"Not valid JSON: {exc}"}) from None
-        event = lineage.parse_run_event(data)
-        result = lineage.lineage_event_ingest(source=request.auth, event=event)
+        event = parse_run_event(data)
+        result = lineage_event_ingest(source=request.auth, event=event)
         code = status.HTTP_200_OK if result.duplicate else status.HTTP_201_CREATED
         return Response(result.as_json(), status=code)
+
+
+class CatalogGapSerializer(serializers.ModelSerializer):
+    last_source = serializers.SlugRelatedField(slug_field="name", read_only=True)
+
+    class Meta:
+        model = UnregisteredAsset
+        fields = [
+            "id",
+            "dataset_ref",
+            "first_seen_at",
+            "last_seen_at",
+            "events",
+            "bytes",
+            "last_source",
+            "last_actor",
+            "last_region",
+        ]
+
+
+class CatalogGapViewSet(viewsets.ReadOnlyModelViewSet):
+    """Datasets telemetry names that the catalog does not know."""
+
+    serializer_class = CatalogGapSerializer
+    permission_classes = [permissions.IsAuthenticated, CanViewMonitoring]
+
+    def get_queryset(self):
+        return selectors.gaps_visible_to(self.request.user)

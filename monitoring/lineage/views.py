@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import re
 
-from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
-from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_safe
 
-from catalog.forms import DatasetForm, add_service_error
-from monitoring import lineage, selectors
+from catalog.form_views import form_page
+from catalog.forms import DatasetForm
+from monitoring import selectors
+from monitoring.lineage import services
+from monitoring.lineage.selectors import gap_names
 
 PAGE_SIZE = 50
 
@@ -34,7 +36,7 @@ def gap_list(request: HttpRequest) -> HttpResponse:
     page = Paginator(selectors.gaps_visible_to(request.user), PAGE_SIZE).get_page(
         request.GET.get("page")
     )
-    names = lineage.gap_names(list(page.object_list))
+    names = gap_names(list(page.object_list))
     rows = [(gap, names.get(gap.dataset_ref)) for gap in page.object_list]
     context = {
         "page": page,
@@ -44,6 +46,14 @@ def gap_list(request: HttpRequest) -> HttpResponse:
     return render(request, "monitoring/gaps/gap_list.html", context)
 
 
+class GapDatasetForm(DatasetForm):
+    """The dataset form without its URI: the gap's reference is what pipelines call it."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        del self.fields["uri"]
+
+
 @require_http_methods(["GET", "POST"])
 @login_required
 @permission_required("monitoring.view_unregisteredasset", raise_exception=True)
@@ -51,27 +61,18 @@ def gap_list(request: HttpRequest) -> HttpResponse:
 def gap_register(request: HttpRequest, pk: int) -> HttpResponse:
     """Register the dataset a gap names, its URI fixed to the gap's reference."""
     gap = get_object_or_404(selectors.gaps_visible_to(request.user), pk=pk)
-    names = lineage.gap_names([gap]).get(gap.dataset_ref)
-    if request.method != "POST":
-        form = DatasetForm(user=request.user, initial=_suggested_names(gap.dataset_ref, names))
-        return _render_form(request, gap, names, _without_uri(form))
-    form = _without_uri(DatasetForm(request.POST, user=request.user))
-    if not form.is_valid():
-        return _render_form(request, gap, names, form, status=400)
-    try:
-        dataset = lineage.catalog_gap_register(actor=request.user, gap=gap, **form.service_fields())
-    except ValidationError as error:
-        add_service_error(form, error)
-        return _render_form(request, gap, names, form, status=400)
-    messages.success(request, f"Registered {dataset.name}; the gap is closed.")
-    return redirect("catalog:dataset-detail", slug=dataset.slug)
-
-
-def _without_uri(form: DatasetForm) -> DatasetForm:
-    del form.fields["uri"]  # the gap's reference: what pipelines call it
-    return form
-
-
-def _render_form(request, gap, names, form, status: int = 200) -> HttpResponse:
-    context = {"gap": gap, "names": names, "form": form}
-    return render(request, "monitoring/gaps/gap_register.html", context, status=status)
+    names = gap_names([gap]).get(gap.dataset_ref)
+    return form_page(
+        request,
+        form_class=GapDatasetForm,
+        template="monitoring/gaps/gap_register.html",
+        form_kwargs={"user": request.user, "initial": _suggested_names(gap.dataset_ref, names)},
+        context={"gap": gap, "names": names},
+        act=lambda form: services.catalog_gap_register(
+            actor=request.user, gap=gap, **form.service_fields()
+        ),
+        done=lambda dataset: (
+            f"Registered {dataset.name}; the gap is closed.",
+            reverse("catalog:dataset-detail", kwargs={"slug": dataset.slug}),
+        ),
+    )

@@ -1,44 +1,39 @@
-"""Risk pages: the executive, privacy-officer and data-owner dashboards, and the queue's actions.
+"""Risk pages: the executive, privacy-officer and data-owner dashboards.
 
-Thin: figures come from monitoring.dashboards over monitoring.dashboard_selectors (rollups),
-lists from monitoring.selectors (permission-filtered), writes from monitoring.services. Each
+Thin: figures come from monitoring.dashboards.figures over monitoring.dashboards.selectors
+(rollups), lists from monitoring.selectors (permission-filtered); the queue's buttons post to
+monitoring.incidents.views. Each
 dashboard has a `.../data` twin that answers the same numbers as JSON, which the page's script
 (static monitoring/risk.js) fetches when the risk stream says something changed.
 """
 
 from __future__ import annotations
 
-from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.db.models import Case, IntegerField, Q, Value, When
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.views.decorators.http import require_POST, require_safe
+from django.views.decorators.http import require_safe
 
 from catalog.models import Country
 from governance.roles import Role, has_role
-from monitoring import dashboard_selectors as reads
-from monitoring import dashboards, selectors, services
-from monitoring.forms import AssignForm, DashboardFilterForm, NoteForm
+from monitoring import selectors
+from monitoring.dashboards import figures as charts
+from monitoring.dashboards import selectors as reads
+from monitoring.dashboards.forms import DashboardFilterForm
 from monitoring.models import AnomalyAlert, EventOutcome, Incident, Severity
-from monitoring.stream import stream_head
+from monitoring.telemetry.stream import stream_head
 
 User = get_user_model()
 QUEUE_SHOWN = 100
 EXECUTIVE_CACHE_SECONDS = 30
 ALERTS_SHOWN = 50
 VIOLATIONS_SHOWN = 50
-INCIDENT_VERBS = {
-    "acknowledge": services.incident_acknowledge,
-    "contain": services.incident_contain,
-    "resolve": services.incident_resolve,
-}
-ALERT_VERBS = {"acknowledge": AnomalyAlert.Status.ACKNOWLEDGED, "dismiss": "dismissed"}
 
 
 # --- Who sees which dashboard ---------------------------------------------------------------
@@ -117,11 +112,11 @@ def executive_numbers(filters: reads.Filters) -> dict:
         "dsr_overdue": f"{requests['overdue']:,}",
     }
     figures = {
-        "trend": dashboards.trend_figure(filters.days, trend),
-        "jurisdictions": dashboards.jurisdiction_map_figure(reads.risk_by_jurisdiction(filters)),
-        "flows": dashboards.sankey_figure(flows, _country_names(flows)),
-        "top_datasets": dashboards.top_datasets_figure(top),
-        "subject_requests": dashboards.subject_requests_figure(requests),
+        "trend": charts.trend_figure(filters.days, trend),
+        "jurisdictions": charts.jurisdiction_map_figure(reads.risk_by_jurisdiction(filters)),
+        "flows": charts.sankey_figure(flows, _country_names(flows)),
+        "top_datasets": charts.top_datasets_figure(top),
+        "subject_requests": charts.subject_requests_figure(requests),
     }
     return {
         "kpis": kpis,
@@ -161,7 +156,7 @@ def executive(request: HttpRequest) -> HttpResponse:
         "filters": form.filters(),
         "head": head,
         "refresh_url": _with_query(reverse("monitoring:executive-data"), request),
-        "topojson_name": dashboards.TOPOJSON_NAME,
+        "topojson_name": charts.TOPOJSON_NAME,
     }
     return render(request, "monitoring/executive.html", context)
 
@@ -255,63 +250,6 @@ def officer_data(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"kpis": {k: f"{v:,}" for k, v in counts.items()}, "fragments": fragments})
 
 
-def _back(request: HttpRequest) -> HttpResponse:
-    return redirect(reverse("monitoring:officer") + "#queue")
-
-
-def _service_error(request: HttpRequest, error: ValidationError) -> None:
-    for field, problems in error.message_dict.items():
-        messages.error(request, f"{field}: {' '.join(problems)}")
-
-
-@login_required
-@require_POST
-def incident_action(request: HttpRequest, pk: int, verb: str) -> HttpResponse:
-    """Acknowledge, contain, resolve or assign an incident (the services check permission)."""
-    _require(handles_incidents, request.user)
-    incident = get_object_or_404(selectors.incidents_visible_to(request.user), pk=pk)
-    try:
-        if verb == "assign":
-            form = AssignForm(request.POST)
-            if not form.is_valid():
-                raise ValidationError(form.errors.get_json_data())
-            owner = User.objects.filter(pk=form.cleaned_data["owner"]).first()
-            if owner is None:
-                raise ValidationError({"owner": "No such person"})
-            services.incident_assign(actor=request.user, incident=incident, owner=owner)
-        elif verb in INCIDENT_VERBS:
-            note = NoteForm(request.POST)
-            note.is_valid()
-            INCIDENT_VERBS[verb](
-                actor=request.user, incident=incident, note=note.cleaned_data.get("note", "")
-            )
-        else:
-            raise ValidationError({"action": f"Unknown action {verb!r}"})
-    except ValidationError as error:
-        _service_error(request, error)
-        return _back(request)
-    messages.success(request, f"Incident #{incident.pk}: {verb} done.")
-    return _back(request)
-
-
-@login_required
-@require_POST
-def alert_action(request: HttpRequest, pk: int, verb: str) -> HttpResponse:
-    """Acknowledge or dismiss an anomaly alert."""
-    _require(handles_incidents, request.user)
-    alert = get_object_or_404(selectors.alerts_visible_to(request.user), pk=pk)
-    if verb not in ALERT_VERBS:
-        messages.error(request, f"action: Unknown action {verb!r}")
-        return _back(request)
-    try:
-        services.alert_transition(actor=request.user, alert=alert, to=ALERT_VERBS[verb])
-    except ValidationError as error:
-        _service_error(request, error)
-        return _back(request)
-    messages.success(request, f"Alert #{alert.pk}: {verb} done.")
-    return _back(request)
-
-
 # --- Data owner -----------------------------------------------------------------------------
 
 
@@ -330,9 +268,9 @@ def owner_numbers(user, filters: reads.Filters) -> dict:
         "open_incidents": f"{incidents['incidents']:,}",
     }
     figures = {
-        "trend": dashboards.trend_figure(filters.days, trend),
-        "flows": dashboards.sankey_figure(flows, _country_names(flows)),
-        "top_datasets": dashboards.top_datasets_figure(reads.top_datasets(filters, mine)),
+        "trend": charts.trend_figure(filters.days, trend),
+        "flows": charts.sankey_figure(flows, _country_names(flows)),
+        "top_datasets": charts.top_datasets_figure(reads.top_datasets(filters, mine)),
     }
     return {"kpis": kpis, "figures": figures, "seen": seen}
 

@@ -1,17 +1,17 @@
-"""Counters kept on ingest with one additive upsert per table per batch (see monitoring.bulk)."""
+"""Counters kept on ingest with one additive upsert per table per batch (see monitoring.telemetry.bulk)."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
 
-from monitoring.bulk import upsert
 from monitoring.models import (
     ActorFootprint,
     ActorVolumeHourly,
     FlowDaily,
     UnregisteredAsset,
 )
+from monitoring.telemetry.bulk import upsert
 
 
 def _add(totals: dict, key: tuple, events: int, size: int, records: int) -> None:

@@ -4,7 +4,7 @@ runs and their events are read-only."""
 from django.contrib import admin
 
 from governance.admin import ReadOnlyAdmin
-from monitoring import lineage
+from monitoring.lineage import services
 from monitoring.models import LineageEvent, LineageNamespaceRegion, LineageRun
 
 
@@ -14,14 +14,14 @@ class LineageNamespaceRegionAdmin(admin.ModelAdmin):
     search_fields = ["namespace"]
 
     def save_model(self, request, obj, form, change):
-        lineage.namespace_region_save(actor=request.user, row=obj)
+        services.namespace_region_save(actor=request.user, row=obj)
 
     def delete_model(self, request, obj):
-        lineage.namespace_region_delete(actor=request.user, row=obj)
+        services.namespace_region_delete(actor=request.user, row=obj)
 
     def delete_queryset(self, request, queryset):
         for row in queryset:
-            lineage.namespace_region_delete(actor=request.user, row=row)
+            services.namespace_region_delete(actor=request.user, row=row)
 
 
 @admin.register(LineageRun)

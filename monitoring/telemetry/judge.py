@@ -1,29 +1,19 @@
-"""Telemetry ingest: validate, judge and store a batch of events in one transaction.
-
-Batch-oriented end to end: one policy index for the batch, one insert for the events (which
-skips those already stored), one upsert per rollup table, one insert each for violations,
-alerts and stream messages. Nothing per event touches the database or Celery.
-"""
+"""Telemetry events checked and judged: each item of a batch becomes a JudgedEvent (or an
+ItemError naming its field), judged by the policy engine against one index for the batch."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
 from django.db.models import BigIntegerField, CharField, Value
-from django.utils import timezone
 
 from governance.models import Outcome
 from governance.policy.engine import evaluate
-from governance.policy.facts import Decision, PolicyIndex, UnknownInput
+from governance.policy.facts import Decision, UnknownInput
 from governance.policy.index import current_index
-from monitoring import anomalies, bulk, incidents, rollups
-from monitoring.models import EventKind, EventOutcome, TelemetryEvent, TelemetrySource
-from monitoring.stream import Message, stream_append
+from monitoring.models import EventKind, EventOutcome, TelemetrySource
 
 # What each kind of event asks the engine, and whether it must name where the data went.
 KIND_ACTION = {
@@ -70,38 +60,6 @@ class JudgedEvent:
     policy_version: str = ""
     jurisdiction: str = ""
     pk: int | None = None
-
-
-@dataclass
-class IngestResult:
-    """What happened to a batch: counts and the errors of the items that were refused."""
-
-    received: int = 0
-    stored: int = 0
-    duplicates: int = 0
-    rejected: int = 0
-    outcomes: dict = field(default_factory=dict)
-    violations: int = 0
-    incidents_opened: int = 0
-    incidents_updated: int = 0
-    alerts: int = 0
-    catalog_gaps: int = 0
-    errors: list = field(default_factory=list)
-
-    def as_json(self) -> dict:
-        return {
-            "received": self.received,
-            "stored": self.stored,
-            "duplicates": self.duplicates,
-            "rejected": self.rejected,
-            "outcomes": self.outcomes,
-            "violations": self.violations,
-            "incidents_opened": self.incidents_opened,
-            "incidents_updated": self.incidents_updated,
-            "alerts": self.alerts,
-            "catalog_gaps": self.catalog_gaps,
-            "errors": self.errors,
-        }
 
 
 @dataclass
@@ -307,132 +265,6 @@ class Judge:
         event.policy_version = decision.policy_version
 
 
-EVENT_COLUMNS = (
-    "source_id",
-    "client_id",
-    "occurred_at",
-    "received_at",
-    "kind",
-    "dataset_id",
-    "dataset_ref",
-    "actor",
-    "source_region",
-    "destination_region",
-    "source_country",
-    "destination_country",
-    "bytes",
-    "records",
-    "run_id",
-    "purpose",
-    "outcome",
-    "rule",
-    "reason",
-    "grant_id",
-    "policy_version",
-)
-
-
-def _event_row(source_id: int, e: JudgedEvent, now: dt.datetime) -> tuple:
-    return (
-        source_id,
-        e.client_id,
-        e.occurred_at,
-        now,
-        str(e.kind),
-        e.dataset_id,
-        e.dataset_ref,
-        e.actor,
-        e.source_region,
-        e.destination_region,
-        e.source_country,
-        e.destination_country,
-        e.bytes,
-        e.records,
-        e.run_id,
-        e.purpose,
-        str(e.outcome),
-        e.rule,
-        e.reason,
-        e.grant_id,
-        e.policy_version,
-    )
-
-
-def _store(source: TelemetrySource, events: list[JudgedEvent], now) -> list[JudgedEvent]:
-    """Insert the events this source has not sent before; returns those inserted, with ids.
-
-    One statement: ON CONFLICT DO NOTHING on (source, client id) skips what is already stored,
-    including what a concurrent request stores at the same moment, and RETURNING names the
-    rows written."""
-    written = bulk.insert(
-        TelemetryEvent,
-        EVENT_COLUMNS,
-        [_event_row(source.pk, e, now) for e in events],
-        suffix="ON CONFLICT (source_id, client_id) DO NOTHING",
-        returning=("id", "client_id"),
-    )
-    ids = dict((client_id, pk) for pk, client_id in written)
-    fresh = []
-    for e in events:
-        e.pk = ids.get(e.client_id)
-        if e.pk is not None:
-            fresh.append(e)
-    return fresh
-
-
-def _kpi_message(stored: list[JudgedEvent], result: IngestResult) -> Message:
-    """The batch's effect on the figures, by jurisdiction and by dataset (trimmed per user)."""
-    by_jurisdiction: dict[str, Counter] = defaultdict(Counter)
-    by_dataset: dict[int, Counter] = defaultdict(Counter)
-    for e in stored:
-        if e.jurisdiction:
-            by_jurisdiction[e.jurisdiction][e.outcome] += 1
-        if e.dataset_id:
-            by_dataset[e.dataset_id][e.outcome] += 1
-    return Message(
-        kind="kpi.delta",
-        payload={
-            "events": len(stored),
-            "bytes": sum(e.bytes for e in stored),
-            "outcomes": dict(Counter(str(e.outcome) for e in stored)),
-            "by_jurisdiction": {k: dict(v) for k, v in by_jurisdiction.items()},
-            "by_dataset": {str(k): dict(v) for k, v in by_dataset.items()},
-            "incidents_opened": result.incidents_opened,
-            "alerts": result.alerts,
-        },
-        jurisdictions=list(by_jurisdiction),
-        dataset_ids=list(by_dataset),
-    )
-
-
-def _gaps(source: TelemetrySource, stored: list[JudgedEvent]) -> dict[str, dict]:
-    gaps: dict[str, dict] = {}
-    for e in stored:
-        if e.outcome != EventOutcome.UNKNOWN_DATASET:
-            continue
-        gap = gaps.get(e.dataset_ref)
-        if gap is None:
-            gaps[e.dataset_ref] = {
-                "dataset_ref": e.dataset_ref,
-                "first_seen_at": e.occurred_at,
-                "last_seen_at": e.occurred_at,
-                "events": 1,
-                "bytes": e.bytes,
-                "last_source_id": source.pk,
-                "last_actor": e.actor,
-                "last_region": e.destination_region,
-            }
-            continue
-        gap["events"] += 1
-        gap["bytes"] += e.bytes
-        gap["first_seen_at"] = min(gap["first_seen_at"], e.occurred_at)
-        if e.occurred_at >= gap["last_seen_at"]:
-            gap.update(
-                last_seen_at=e.occurred_at, last_actor=e.actor, last_region=e.destination_region
-            )
-    return gaps
-
-
 def judge_items(judge: Judge, items: list) -> tuple[list[JudgedEvent], list[dict], int]:
     """Validate and judge each item: (events, errors, duplicates within the batch)."""
     events: list[JudgedEvent] = []
@@ -452,79 +284,3 @@ def judge_items(judge: Judge, items: list) -> tuple[list[JudgedEvent], list[dict
         seen.add(event.client_id)
         events.append(event)
     return events, errors, repeated
-
-
-def telemetry_ingest(
-    *, source: TelemetrySource, items: list, now: dt.datetime | None = None
-) -> IngestResult:
-    """Judge and store a batch of events from a source; bad items are reported, not fatal."""
-    if not source.is_active:
-        raise PermissionDenied("This telemetry source is revoked")
-    if len(items) > settings.TELEMETRY_MAX_EVENTS:
-        raise ValidationError(
-            {"events": f"At most {settings.TELEMETRY_MAX_EVENTS} events per request"}
-        )
-    now = now or timezone.now()
-    judge = Judge(source, Scope.of(source), now)
-    events, errors, repeated = judge_items(judge, items)
-    result = IngestResult(received=len(items), rejected=len(errors), errors=errors)
-    with transaction.atomic():
-        stored = _store(source, events, now)
-        result.stored = len(stored)
-        result.duplicates = repeated + len(events) - len(stored)
-        result.outcomes = dict(Counter(str(e.outcome) for e in stored))
-        if stored:
-            _record(source, stored, result, now, judge.index)
-    return result
-
-
-def telemetry_backfill(
-    *, source: TelemetrySource, items: list, now: dt.datetime | None = None
-) -> IngestResult:
-    """Judge and store a batch of past events with their daily flow rollup only: no
-    violations, incidents, alerts, notices or stream messages (history loaded in bulk, e.g.
-    the benchmark's million events, would otherwise flood officers with old news)."""
-    if not source.is_active:
-        raise PermissionDenied("This telemetry source is revoked")
-    now = now or timezone.now()
-    judge = Judge(source, Scope.of(source), now)
-    events, errors, repeated = judge_items(judge, items)
-    result = IngestResult(received=len(items), rejected=len(errors), errors=errors)
-    with transaction.atomic():
-        stored = _store(source, events, now)
-        rollups.flows_add(stored)
-    result.stored = len(stored)
-    result.duplicates = repeated + len(events) - len(stored)
-    result.outcomes = dict(Counter(str(e.outcome) for e in stored))
-    return result
-
-
-def _record(
-    source: TelemetrySource,
-    stored: list[JudgedEvent],
-    result: IngestResult,
-    now: dt.datetime,
-    index: PolicyIndex,
-) -> None:
-    """Everything a stored batch changes besides the events: rollups, gaps, violations,
-    incidents, alerts, notices and stream messages (the last step)."""
-    rollups.flows_add(stored)
-    gaps = _gaps(source, stored)
-    rollups.gaps_add(gaps)
-    result.catalog_gaps = len(gaps)
-    messages: list[Message] = []
-    violated = [e for e in stored if e.outcome == EventOutcome.VIOLATION]
-    if violated:
-        outcome = incidents.record_violations(source=source, events=violated, now=now, index=index)
-        result.violations = len(violated)
-        result.incidents_opened = len(outcome.opened)
-        result.incidents_updated = len(outcome.updated)
-        messages += outcome.messages
-    raised = anomalies.detect(stored, now=now, index=index)
-    result.alerts = len(raised.alerts)
-    messages += raised.messages
-    TelemetrySource.objects.filter(pk=source.pk).exclude(
-        last_seen_at__gt=now - dt.timedelta(seconds=60)
-    ).update(last_seen_at=now)
-    messages.append(_kpi_message(stored, result))
-    stream_append(messages)

@@ -1,0 +1,1 @@
+"""The risk dashboards: figures built from rollups, for executives, officers and owners."""

@@ -1,0 +1,234 @@
+"""Writes on incidents and anomaly alerts: the steps people take on them.
+
+Each verb is one transaction, checks permission, takes its step of the workflow's table with a
+compare-and-swap (governance.workflow.status_move: a lost race is a StateConflict, 409), writes
+the ledger and queues its stream message as its last step. An incident step also carries the
+version the person read: a batch of violations that changed the incident since refuses it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from catalog.errors import StateConflict
+from governance.ledger.chain import ledger_append
+from governance.notifications import notify
+from governance.roles import Role, has_role
+from governance.workflow import Step, status_move
+from monitoring import selectors
+from monitoring.incidents.anomalies import alert_json
+from monitoring.incidents.violations import incident_message
+from monitoring.models import PLAYBOOK_STEPS, AnomalyAlert, Incident
+from monitoring.telemetry.stream import Message, stream_append
+
+# --- Incidents -------------------------------------------------------------------------------
+
+S = Incident.Status
+UNRESOLVED = frozenset({S.OPEN, S.ACKNOWLEDGED, S.CONTAINED})
+INCIDENT_STEPS: dict[str, Step] = {
+    "acknowledge": Step(frozenset({S.OPEN}), S.ACKNOWLEDGED),
+    "contain": Step(frozenset({S.OPEN, S.ACKNOWLEDGED}), S.CONTAINED),
+    "resolve": Step(UNRESOLVED, S.RESOLVED),
+    "assign": Step(UNRESOLVED, None),
+    "playbook": Step(UNRESOLVED, None),
+}
+STAMP = {S.ACKNOWLEDGED: "acknowledged_at", S.CONTAINED: "contained_at", S.RESOLVED: "resolved_at"}
+
+
+def _check_handler(actor, incident: Incident) -> None:
+    if not actor.has_perm("monitoring.change_incident"):
+        raise PermissionDenied("Your role may not handle incidents")
+    if not selectors.incidents_visible_to(actor).filter(pk=incident.pk).exists():
+        raise PermissionDenied("This incident is outside your jurisdictions")
+
+
+def _refusal(incident: Incident, action: str) -> str:
+    if action == "assign":
+        return "A resolved incident is not assigned"
+    if action == "playbook":
+        return "A resolved incident's playbook is closed"
+    return f"An incident that is {incident.status} cannot become {INCIDENT_STEPS[action].target}"
+
+
+def _check_step(incident: Incident, action: str) -> None:
+    """StateConflict (409) unless the incident's status allows this step."""
+    if not INCIDENT_STEPS[action].allows(incident.status):
+        raise StateConflict({"status": _refusal(incident, action)})
+
+
+def _incident_step(incident: Incident, action: str, **changes) -> str:
+    """Take one step of INCIDENT_STEPS, only if nobody changed the incident since it was read
+    (its status and version); returns the status it now has."""
+    _check_step(incident, action)
+    target = INCIDENT_STEPS[action].target or incident.status
+    status_move(
+        Incident,
+        pk=incident.pk,
+        current=incident.status,
+        target=target,
+        when=Q(version=incident.version),
+        what="incident",
+        version=F("version") + 1,
+        updated_at=timezone.now(),
+        **changes,
+    )
+    return target
+
+
+def _changed(incident: Incident, *, actor, kind: str, data: dict) -> Incident:
+    """After a successful step: reload, write the ledger, queue the stream message (last)."""
+    incident.refresh_from_db()
+    ledger_append(
+        actor=actor,
+        kind=kind,
+        subjects=[f"incident:{incident.pk}", f"dataset:{incident.dataset_slug}"],
+        data={"incident": incident.pk, "status": incident.status, **data},
+    )
+    stream_append([incident_message(incident)])
+    return incident
+
+
+@transaction.atomic
+def incident_transition(*, actor, incident: Incident, action: str, note: str = "") -> Incident:
+    """Move an incident along open -> acknowledged -> contained -> resolved."""
+    _check_handler(actor, incident)
+    if action not in ("acknowledge", "contain", "resolve"):
+        raise ValidationError({"action": f"Unknown step {action!r}"})
+    _check_step(incident, action)
+    to = INCIDENT_STEPS[action].target
+    if to == S.RESOLVED and not note.strip():
+        raise ValidationError({"note": "Say how the incident was resolved"})
+    now = timezone.now()
+    changes: dict = {STAMP[to]: now}
+    if to == S.RESOLVED:
+        changes["resolution"] = note
+    playbook = dict(incident.playbook)
+    if to == S.CONTAINED and not playbook.get("contain"):
+        playbook["contain"] = _step_done(actor, now, note)
+        changes["playbook"] = playbook
+    if incident.owner_id is None and to != S.RESOLVED:
+        changes["owner"] = actor
+    _incident_step(incident, action, **changes)
+    return _changed(incident, actor=actor, kind=f"incident.{to}", data={"note": note})
+
+
+def incident_acknowledge(*, actor, incident: Incident, note: str = "") -> Incident:
+    """Take note of an incident (the acknowledging officer owns it unless someone does)."""
+    return incident_transition(actor=actor, incident=incident, action="acknowledge", note=note)
+
+
+def incident_contain(*, actor, incident: Incident, note: str = "") -> Incident:
+    """The flow is stopped."""
+    return incident_transition(actor=actor, incident=incident, action="contain", note=note)
+
+
+def incident_resolve(*, actor, incident: Incident, note: str) -> Incident:
+    """Close the incident, saying how."""
+    return incident_transition(actor=actor, incident=incident, action="resolve", note=note)
+
+
+def _may_own(user, incident: Incident) -> bool:
+    owns_dataset = incident.dataset_id is not None and incident.dataset.owner_id == user.pk
+    return user.is_active and (owns_dataset or has_role(user, Role.PRIVACY_OFFICER))
+
+
+@transaction.atomic
+def incident_assign(*, actor, incident: Incident, owner) -> Incident:
+    """Hand the incident to a privacy officer or the dataset's owner; they are told."""
+    _check_handler(actor, incident)
+    _check_step(incident, "assign")
+    if not _may_own(owner, incident):
+        raise ValidationError({"owner": "Assign to a privacy officer or the dataset's owner"})
+    _incident_step(incident, "assign", owner=owner)
+    incident = _changed(incident, actor=actor, kind="incident.assigned", data={"owner": owner.pk})
+    if owner.pk != actor.pk:
+        notify(
+            recipients=[owner],
+            kind="monitoring.incident_assigned",
+            title=f"Incident #{incident.pk} is yours: {incident.title}",
+            url=f"/api/v1/incidents/{incident.pk}/",
+        )
+    return incident
+
+
+def _step_done(actor, at: dt.datetime, note: str) -> dict:
+    return {"done_at": at.isoformat(), "by": actor.get_username(), "note": note}
+
+
+@transaction.atomic
+def incident_playbook_step(
+    *, actor, incident: Incident, step: str, done: bool = True, note: str = ""
+) -> Incident:
+    """Tick (or untick) a playbook step; ticking 'notify' records when the authority was told."""
+    _check_handler(actor, incident)
+    if step not in PLAYBOOK_STEPS:
+        raise ValidationError({"step": f"One of {', '.join(PLAYBOOK_STEPS)}"})
+    now = timezone.now()
+    playbook = {**incident.playbook, step: _step_done(actor, now, note) if done else None}
+    changes: dict = {"playbook": playbook}
+    if step == "notify":
+        changes["authority_notified_at"] = now if done else None
+    _incident_step(incident, "playbook", **changes)
+    return _changed(
+        incident,
+        actor=actor,
+        kind="incident.playbook",
+        data={"step": step, "done": done, "note": note},
+    )
+
+
+# --- Anomaly alerts --------------------------------------------------------------------------
+
+A = AnomalyAlert.Status
+ALERT_STEPS: dict[str, Step] = {
+    "acknowledge": Step(frozenset({A.OPEN}), A.ACKNOWLEDGED),
+    "dismiss": Step(frozenset({A.OPEN, A.ACKNOWLEDGED}), A.DISMISSED),
+}
+
+
+@transaction.atomic
+def alert_transition(*, actor, alert: AnomalyAlert, action: str, note: str = "") -> AnomalyAlert:
+    """Acknowledge or dismiss an anomaly alert."""
+    if not actor.has_perm("monitoring.change_anomalyalert"):
+        raise PermissionDenied("Your role may not handle anomaly alerts")
+    if not selectors.alerts_visible_to(actor).filter(pk=alert.pk).exists():
+        raise PermissionDenied("This alert is outside your jurisdictions")
+    step = ALERT_STEPS.get(action)
+    if step is None:
+        raise ValidationError({"action": f"One of {', '.join(ALERT_STEPS)}"})
+    if not step.allows(alert.status):
+        raise StateConflict(
+            {"status": f"An alert that is {alert.status} cannot become {step.target}"}
+        )
+    status_move(
+        AnomalyAlert,
+        pk=alert.pk,
+        current=alert.status,
+        target=step.target,
+        what="alert",
+        handled_by=actor,
+        handled_at=timezone.now(),
+    )
+    alert.refresh_from_db()
+    ledger_append(
+        actor=actor,
+        kind=f"anomaly.{step.target}",
+        subjects=[f"anomaly:{alert.pk}"],
+        data={"alert": alert.pk, "kind": alert.kind, "note": note},
+    )
+    stream_append(
+        [
+            Message(
+                kind="alert.updated",
+                payload=alert_json(alert),
+                jurisdictions=[alert.jurisdiction_id] if alert.jurisdiction_id else [],
+                dataset_ids=[alert.dataset_id] if alert.dataset_id else [],
+            )
+        ]
+    )
+    return alert

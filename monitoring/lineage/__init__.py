@@ -1,0 +1,1 @@
+"""OpenLineage ingest: RunEvents become runs, judged reads, lineage edges and catalog gaps."""
