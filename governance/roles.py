@@ -107,7 +107,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
 
 
 # Data-subject requests: officers manage them, executives and auditors read them, data owners
-# work the tasks of their own datasets (filtered in requests.subject_selectors) and describe
+# work the tasks of their own datasets (filtered in requests.subjects.selectors) and describe
 # their datasets' connectors (checked per dataset by the API).
 _SUBJECTS_READ = ["workflows.view_subjectrequest", "workflows.view_subjectevent"]
 _SUBJECT_PERMISSIONS: dict[str, list[str]] = {

@@ -3,7 +3,9 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from requests import subject_api, transfer_api
+from requests.subjects import api as subject_api
+from requests.subjects import public_api
+from requests.transfers import api as transfer_api
 
 router = SimpleRouter()
 router.register("subject-requests", subject_api.SubjectRequestViewSet, basename="subject-request")
@@ -33,6 +35,6 @@ urlpatterns = [
 
 # The public's endpoints (no sign-in, throttled): ask, then confirm with the e-mailed code.
 urlpatterns += [
-    path("subject-intake/", subject_api.PublicIntakeView.as_view(), name="subject-intake"),
-    path("subject-intake/verify", subject_api.PublicVerifyView.as_view(), name="subject-verify"),
+    path("subject-intake/", public_api.PublicIntakeView.as_view(), name="subject-intake"),
+    path("subject-intake/verify", public_api.PublicVerifyView.as_view(), name="subject-verify"),
 ]

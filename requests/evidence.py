@@ -8,7 +8,6 @@ status and timeliness, never a subject's identifier, a pseudonym or a request re
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 import json
@@ -16,8 +15,9 @@ from collections import Counter
 
 from django.utils import timezone
 
-from requests import transfer_selectors
 from requests.models.subjects import OPEN_STATUSES, SubjectRequest, SubjectRequestStatus
+from requests.transfers import selectors as transfer_selectors
+from requests.transfers.register import register_csv_write
 
 S = SubjectRequestStatus
 REGISTER_JSON = "workflows/transfer-register.json"
@@ -56,14 +56,8 @@ def transfer_register(since: dt.datetime, until: dt.datetime) -> list[dict]:
 
 
 def _register_csv(rows: list[dict]) -> bytes:
-    columns = list(transfer_selectors.REGISTER_COLUMNS)
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow(
-            {key: transfer_selectors.register_csv_value(row.get(key)) for key in columns}
-        )
+    register_csv_write(out, rows, lineterminator="\n")
     return out.getvalue().encode()
 
 

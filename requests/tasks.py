@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from requests.transfers import exceptions_due as _exceptions_due
+from requests.transfers.services import exceptions_due as _exceptions_due
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
@@ -11,13 +11,13 @@ def exceptions_due() -> dict[str, int]:
     return _exceptions_due()
 
 
-# --- Data-subject requests (requests/subjects.py) ------------------------------------------
+# --- Data-subject requests (requests/subjects/) ------------------------------------------
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def subject_discovery(request_id: int) -> int:
     """Find the datasets that may hold a verified subject's data; one task each (once)."""
-    from requests.subjects import discovery_run
+    from requests.subjects.discovery import discovery_run
 
     return discovery_run(request_id=request_id)
 
@@ -31,7 +31,7 @@ def subject_discovery(request_id: int) -> int:
 )
 def subject_connector_run(self, task_id: int) -> str:
     """Run a task's connector; an unreachable database is retried with backoff."""
-    from requests.subjects import ConnectorRetry, connector_run
+    from requests.subjects.work import ConnectorRetry, connector_run
 
     try:
         return connector_run(task_id=task_id)
@@ -44,7 +44,7 @@ def subject_connector_run(self, task_id: int) -> str:
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def subject_fulfil(request_id: int) -> bool:
     """Build a ready request's package or certificate and send the subject the link (once)."""
-    from requests.subjects import subject_request_fulfil
+    from requests.subjects.packages import subject_request_fulfil
 
     return subject_request_fulfil(request_id=request_id) is not None
 
@@ -52,15 +52,15 @@ def subject_fulfil(request_id: int) -> bool:
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def subject_sla_watch() -> dict[str, int]:
     """Remind owners, escalate to officers, requeue lost work (periodic)."""
-    from requests.subjects import subject_sla_watch as watch
+    from requests.subjects.sla import subject_sla_watch as watch
 
     return watch()
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def subject_mail_send(ids: list[int]) -> int:
-    """E-mail these subject mails (queued on commit by requests.subject_mail)."""
-    from requests.subject_mail import subject_mail_deliver
+    """E-mail these subject mails (queued on commit by requests.subjects.mail)."""
+    from requests.subjects.mail import subject_mail_deliver
 
     return subject_mail_deliver(ids)
 
@@ -68,6 +68,6 @@ def subject_mail_send(ids: list[int]) -> int:
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def subject_mail_sweep() -> int:
     """Send the subject e-mails a failure left unsent (periodic)."""
-    from requests.subject_mail import subject_mail_deliver, subject_mail_unsent_ids
+    from requests.subjects.mail import subject_mail_deliver, subject_mail_unsent_ids
 
     return subject_mail_deliver(subject_mail_unsent_ids())

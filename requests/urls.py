@@ -2,7 +2,7 @@
 
 from django.urls import include, path
 
-from requests import transfer_views
+from requests.transfers import views as transfer_views
 
 app_name = "workflows"
 
@@ -23,4 +23,4 @@ urlpatterns: list = [
     path("register.csv", transfer_views.transfer_register_csv, name="transfer-register-csv"),
 ]
 
-urlpatterns += [path("subjects/", include("requests.subject_urls"))]
+urlpatterns += [path("subjects/", include("requests.subjects.urls"))]

@@ -20,16 +20,16 @@ from django.utils import timezone
 
 from catalog import services as catalog_services
 from catalog.models import Country, Dataset, LineageEdge, Region
+from governance import glossary, ledger
 from governance import services as governance_services
-from governance.glossary import services as glossary_services
-from governance.ledger.export import checkpoint_create
 from governance.models import LedgerEntry, LocalityDecision, LocalityRule, Purpose
 from governance.roles import Role
+from monitoring import services as monitoring_services
+from monitoring.ingest import telemetry_ingest
 from monitoring.models import AnomalyAlert, UnregisteredAsset, Violation
-from monitoring.telemetry import services as monitoring_services
-from monitoring.telemetry.ingest import telemetry_ingest
-from requests import subjects, transfers
 from requests.models import DatasetConnector, MlPropagationDecision, SubjectTask
+from requests.subjects import intake, verification
+from requests.transfers import services as transfer_services
 from tests.factories import UserFactory, make_dataset
 
 IRELAND = "aws:eu-west-1"
@@ -133,7 +133,7 @@ def _governance(world: World, p: dict, datasets: dict[str, Dataset]) -> None:
         decision="No transfer outside the EU without a grant.",
         datasets=[datasets["customers"]],
     )
-    checkpoint = checkpoint_create(actor=officer)
+    checkpoint = ledger.checkpoint_create(actor=officer)
     world.ids.update(
         rule=rule.pk,
         grant=grant.pk,
@@ -149,21 +149,21 @@ def _governance(world: World, p: dict, datasets: dict[str, Dataset]) -> None:
 
 def _glossary(world: World, p: dict) -> None:
     owner, officer = p["data_owner"], p["privacy_officer"]
-    approved = glossary_services.term_create(
+    approved = glossary.term_create(
         actor=owner, name="Data subject", definition="The person the data is about."
     )
-    glossary_services.term_submit(actor=owner, term=approved)
-    glossary_services.term_approve(actor=officer, term=approved)
-    in_review = glossary_services.term_create(
+    glossary.term_submit(actor=owner, term=approved)
+    glossary.term_approve(actor=officer, term=approved)
+    in_review = glossary.term_create(
         actor=owner, name="Controller", definition="Who decides why and how data is processed."
     )
-    glossary_services.term_submit(actor=owner, term=in_review)
+    glossary.term_submit(actor=owner, term=in_review)
     world.ids.update(term_approved=approved.slug, term_in_review=in_review.slug)
 
 
 def _transfer_exception(world: World, p: dict, datasets: dict[str, Dataset]) -> None:
     start = timezone.now()
-    exception = transfers.exception_create(
+    exception = transfer_services.exception_create(
         actor=p["data_owner"],
         datasets=[datasets["customers"]],
         destination_regions=_regions(VIRGINIA),
@@ -183,7 +183,7 @@ def _transfer_exception(world: World, p: dict, datasets: dict[str, Dataset]) -> 
 def _subject_request(world: World, p: dict, datasets: dict[str, Dataset]) -> None:
     """An erasure the subject verified: discovery gave the owner a task and a model decision."""
     with TestCase.captureOnCommitCallbacks(execute=True):
-        request = subjects.subject_request_create(
+        request = intake.subject_request_create(
             actor=p["privacy_officer"],
             type="erasure",
             jurisdiction="eu",
@@ -197,7 +197,7 @@ def _subject_request(world: World, p: dict, datasets: dict[str, Dataset]) -> Non
     )
     code = re.search(r"code (\d{6})", body).group(1)
     with TestCase.captureOnCommitCallbacks(execute=True):
-        subjects.verification_check(request=request, code=code)
+        verification.verification_check(subject_request=request, code=code)
     task = SubjectTask.objects.get(request=request, dataset=datasets["customers"])
     decision = MlPropagationDecision.objects.filter(request=request).first()
     connector = DatasetConnector.objects.create(
@@ -215,7 +215,7 @@ def _subject_request(world: World, p: dict, datasets: dict[str, Dataset]) -> Non
 def _pending_request(world: World) -> None:
     """A request the public made and has not confirmed yet: the verify pages' target."""
     with TestCase.captureOnCommitCallbacks(execute=True):
-        pending = subjects.subject_request_create(
+        pending = intake.subject_request_create(
             actor=None, type="access", jurisdiction="eu", identifiers={"email": SUBJECT}
         )
     body = next(

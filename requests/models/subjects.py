@@ -1,6 +1,6 @@
 """Data-subject requests: a person asks to see, take, correct, limit or erase their data.
 
-The workflow lives in `requests/subjects.py`. The subject's identifiers are sealed (Fernet,
+The workflow lives in `requests/subjects/`. The subject's identifiers are sealed (Fernet,
 keyed by settings.SUBJECT_DATA_KEY) on the request and on exports; everywhere else, including
 the ledger and the timeline, the subject appears only as a keyed pseudonym.
 """

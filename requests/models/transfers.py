@@ -1,6 +1,6 @@
 """Transfer exceptions: a request to let work touch data outside its allowed regions for a while.
 
-The workflow lives in `requests/transfers.py`; an approved exception becomes a
+The workflow lives in `requests/transfers/`; an approved exception becomes a
 `governance.TransferGrant`, which is what the policy engine honours.
 """
 

@@ -20,9 +20,9 @@ from django.urls import reverse
 from playwright.sync_api import Error as PlaywrightError
 
 from governance.roles import Role
-from requests import subject_package, subjects
 from requests.models import SubjectRequest, SubjectTask
 from requests.models.subjects import SubjectRequestStatus as S
+from requests.subjects import intake, packages, verification
 from tests.browser import browser_user
 from tests.factories import make_dataset
 from tests.worker import wait_for
@@ -60,12 +60,12 @@ def _mails(maildir: Path) -> list[str]:
 def _verified_request(request_fixture) -> SubjectRequest:
     """The subject asked and confirmed their code (services, tasks run in the test's process)."""
     request_fixture.getfixturevalue("celery_eager")
-    request = subjects.subject_request_create(
+    request = intake.subject_request_create(
         actor=None, type="access", jurisdiction="eu", identifiers={"email": SUBJECT}
     )
     body = next(m.body for m in mail.outbox if "Please confirm" in m.subject)
     code = re.search(r"code (\d{6})", body).group(1)
-    subjects.verification_check(request=request, code=code)
+    verification.verification_check(subject_request=request, code=code)
     request.refresh_from_db()
     assert request.status == S.IN_PROGRESS
     return request
@@ -128,7 +128,7 @@ def test_a_data_owner_answers_a_task_and_the_subjects_package_verifies(
 
     assert hashlib.sha256(content).hexdigest() == package.sha256
     assert f"SHA-256 of the file: {package.sha256}" in letter
-    assert subject_package.verify_zip(content) == []
+    assert packages.verify_zip(content) == []
     with zipfile.ZipFile(io.BytesIO(content)) as archive:
         manifest = json.loads(archive.read("manifest.json"))
         for entry in manifest["files"]:

@@ -7,7 +7,7 @@ from django.utils import timezone
 from catalog.models import Jurisdiction, Region
 from governance.models import Purpose, Responsibility
 from governance.roles import Role
-from requests import transfers
+from requests.transfers import services
 from tests.browser import browser_user
 from tests.factories import make_dataset
 
@@ -27,7 +27,7 @@ def test_an_officer_approves_and_the_check_flips_to_allow_with_grant(browser):
         allowed_processing_regions=["aws:eu-west-1"],
     )
     purpose = Purpose.objects.get(code="model-training")
-    exception = transfers.exception_create(
+    exception = services.exception_create(
         actor=owner,
         datasets=[dataset],
         destination_regions=[Region.objects.get(code=US)],

@@ -9,8 +9,8 @@ import pytest
 from django.core import mail
 from django.core.cache import cache
 
-from requests import subjects
 from requests.models import SubjectRequest
+from requests.subjects import intake, verification
 from tests.factories import make_dataset
 
 SUBJECT = "sam.subject@example.org"
@@ -80,7 +80,7 @@ def unrelated(data_owner, other_owner):
 def ask(capture, type_="access", email=SUBJECT, jurisdiction="eu", **extra) -> SubjectRequest:
     """The public asks (the verification mail goes out on commit)."""
     with capture(execute=True):
-        return subjects.subject_request_create(
+        return intake.subject_request_create(
             actor=None,
             type=type_,
             jurisdiction=jurisdiction,
@@ -104,6 +104,6 @@ def last_code(request: SubjectRequest) -> tuple[str, str]:
 def verify(capture, request: SubjectRequest) -> SubjectRequest:
     code, _ = last_code(request)
     with capture(execute=True):
-        verified = subjects.verification_check(request=request, code=code)
+        verified = verification.verification_check(subject_request=request, code=code)
     verified.refresh_from_db()  # discovery ran on commit
     return verified

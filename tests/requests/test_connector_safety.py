@@ -16,10 +16,11 @@ from django.urls import reverse
 from rest_framework.authtoken.models import Token
 
 from governance.models import LedgerEntry, Notification
-from requests import connectors, subjects
+from requests import tasks
 from requests.models import DatasetConnector, SubjectEvent, SubjectPackage, SubjectTask
 from requests.models.subjects import SubjectRequestStatus as S
 from requests.models.subjects import TaskStatus
+from requests.subjects import targets, work
 from tests.live import shared_database_url
 from tests.requests.subject_setup import (  # noqa: F401  (fixtures)
     SUBJECT,
@@ -315,7 +316,7 @@ FORMS = [
 ]
 
 
-@pytest.mark.parametrize("error", [connectors.ConnectorError, connectors.TransientError])
+@pytest.mark.parametrize("error", [targets.ConnectorError, targets.TransientError])
 def test_errors_are_redacted_of_every_identifier_in_every_form(
     crm, data_owner, customers, monkeypatch, caplog, error, django_capture_on_commit_callbacks
 ):
@@ -327,11 +328,11 @@ def test_errors_are_redacted_of_every_identifier_in_every_form(
     def target_answers(*args, **kwargs):
         raise error(f"rejected {' / '.join(FORMS)} (phone +44 20 7946 0000)")
 
-    monkeypatch.setattr(connectors, "run", target_answers)
+    monkeypatch.setattr(targets, "run", target_answers)
     verify(capture, ask(capture, "access", identifiers={"phone": "+44 20 7946 0000"}))
     task = SubjectTask.objects.get()
     assert task.last_error.startswith(f"{error.__name__}: rejected [redacted]")
-    assert task.status == (TaskStatus.OPEN if error is connectors.TransientError else "failed")
+    assert task.status == (TaskStatus.OPEN if error is targets.TransientError else "failed")
     for needle in ["sam.subject", "sam subject", "73616d2e", "7946", "sam.subject%40"]:
         _nowhere(needle, caplog)
 
@@ -343,22 +344,17 @@ def test_a_crash_of_the_run_is_logged_and_reported_redacted(
     caplog.set_level(logging.DEBUG)
     _legacy(crm, identifier_kinds=["email"], database="subject_data", table="customers",
             identifier_column="email", identifier_kind="email")  # fmt: skip
-    queue = subjects._queue
-
-    def all_but_connectors(name, *args):  # the connector is run here, below
-        if name != "subject_connector_run":
-            queue(name, *args)
-
-    monkeypatch.setattr(subjects, "_queue", all_but_connectors)
+    # The connector is run here, below, not by the queued task.
+    monkeypatch.setattr(tasks.subject_connector_run, "apply_async", lambda **kwargs: None)
     verify(capture, ask(capture, "access"))
     task = SubjectTask.objects.get()
 
     def crashes(*args, **kwargs):
         raise ValueError(f"cannot encode {SUBJECT}")
 
-    monkeypatch.setattr(connectors, "run", crashes)
-    with pytest.raises(subjects.ConnectorCrashed) as crashed:
-        subjects.connector_run(task_id=task.pk)
+    monkeypatch.setattr(targets, "run", crashes)
+    with pytest.raises(work.ConnectorCrashed) as crashed:
+        work.connector_run(task_id=task.pk)
     assert "[redacted]" in str(crashed.value) and SUBJECT not in str(crashed.value)
     assert crashed.value.__suppress_context__
     assert "ValueError: cannot encode [redacted]" in caplog.text

@@ -14,10 +14,10 @@ import pytest
 from django.utils import timezone
 
 from governance.models import Notification
-from requests import subjects
 from requests.models import DatasetConnector, SubjectTask
 from requests.models.subjects import SubjectRequestStatus as S
 from requests.models.subjects import TaskStatus, unseal_bytes
+from requests.subjects import sla, work
 from tests.requests.subject_setup import SUBJECT, ask, crm, eager, verify  # noqa: F401
 from tests.requests.subject_targets import (  # noqa: F401
     subject_alias,
@@ -107,7 +107,7 @@ def test_erasure_deletes_the_subjects_rows_once(scratch, django_capture_on_commi
     with subject_cursor() as cursor:
         assert [r[0] for r in _rows(cursor)] == [3]
     assert request.status == S.COMPLETED and request.package.kind == "certificate"
-    assert subjects.connector_run(task_id=task.pk) == "not-claimed"  # a redelivery
+    assert work.connector_run(task_id=task.pk) == "not-claimed"  # a redelivery
     task.refresh_from_db()
     assert task.rows_erased == 2
 
@@ -143,7 +143,7 @@ def test_a_broken_connector_fails_on_the_task_and_tells_the_owner(
     scratch.table = TABLE
     scratch.save()
     with django_capture_on_commit_callbacks(execute=True):
-        subjects.task_retry(actor=data_owner, task=task)
+        work.task_retry(actor=data_owner, task=task)
     task.refresh_from_db()
     assert (task.status, task.rows_erased) == (TaskStatus.DONE, 2)
 
@@ -153,12 +153,12 @@ def test_a_broken_connector_fails_on_the_task_and_tells_the_owner(
 def test_an_unreachable_database_is_retried_then_surfaced(
     scratch, settings, monkeypatch, django_capture_on_commit_callbacks
 ):
-    from requests import connectors
+    from requests.subjects import targets
 
     def unreachable(*args, **kwargs):
-        raise connectors.TransientError("connection refused")
+        raise targets.TransientError("connection refused")
 
-    monkeypatch.setattr(connectors, "run", unreachable)
+    monkeypatch.setattr(targets, "run", unreachable)
     settings.SUBJECT_CONNECTOR_MAX_ATTEMPTS = 3
     _, task = _answered(django_capture_on_commit_callbacks, "access")
     # Released for a later attempt, the error kept on the task.
@@ -169,7 +169,7 @@ def test_an_unreachable_database_is_retried_then_surfaced(
             created_at=timezone.now() - dt.timedelta(hours=1)
         )
         with django_capture_on_commit_callbacks(execute=True):
-            subjects.subject_sla_watch()  # requeues the released task
+            sla.subject_sla_watch()  # requeues the released task
         task.refresh_from_db()
         assert task.attempts == attempt
     assert task.status == TaskStatus.FAILED  # the cap: surfaced to the owner
@@ -191,12 +191,12 @@ def test_dsn_erasure_lost_before_recording_completes_once(
             dataset=crm, kind="sql", identifier_kinds=["email"], dsn_setting="scratch",
             table=TABLE, identifier_column="email", identifier_kind="email",
         ))  # fmt: skip
-        real_record = subjects.record_connector_result
+        real_record = work.record_connector_result
 
         def worker_dies(*args, **kwargs):
             raise SystemExit("worker lost after the target committed")
 
-        monkeypatch.setattr(subjects, "record_connector_result", worker_dies)
+        monkeypatch.setattr(work, "record_connector_result", worker_dies)
         with pytest.raises(SystemExit):
             verify(
                 django_capture_on_commit_callbacks,
@@ -207,13 +207,13 @@ def test_dsn_erasure_lost_before_recording_completes_once(
         with psycopg.connect(dsn) as conn, conn.cursor() as cursor:
             assert [r[0] for r in _rows(cursor)] == [3]  # the target committed
 
-        monkeypatch.setattr(subjects, "record_connector_result", real_record)
-        assert subjects.connector_run(task_id=task.pk) == "not-claimed"  # lease still held
+        monkeypatch.setattr(work, "record_connector_result", real_record)
+        assert work.connector_run(task_id=task.pk) == "not-claimed"  # lease still held
         SubjectTask.objects.filter(pk=task.pk).update(
             claimed_at=timezone.now() - dt.timedelta(hours=1)
         )
         with django_capture_on_commit_callbacks(execute=True):
-            assert subjects.connector_run(task_id=task.pk) == "done"
+            assert work.connector_run(task_id=task.pk) == "done"
         task.refresh_from_db()
         assert (task.status, task.rows_erased, task.attempts) == (TaskStatus.DONE, 2, 2)
         assert task.request.status == S.COMPLETED

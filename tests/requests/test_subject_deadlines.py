@@ -5,8 +5,8 @@ import datetime as dt
 
 import pytest
 
-from requests import deadlines
-from requests.deadlines import Clock, DeadlineError
+from requests.subjects import deadlines
+from requests.subjects.deadlines import Clock, DeadlineError
 
 D = dt.date
 GDPR = Clock(1, "months", 2, "months")

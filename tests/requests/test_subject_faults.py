@@ -31,7 +31,6 @@ from django.db import connection
 from django.utils import timezone
 
 from governance.models import LedgerEntry, Notification
-from requests import subject_package, subjects
 from requests.models import (
     DatasetConnector,
     SubjectEvent,
@@ -41,6 +40,7 @@ from requests.models import (
 )
 from requests.models.subjects import SubjectRequestStatus as S
 from requests.models.subjects import TaskStatus, unseal_bytes
+from requests.subjects import packages, verification
 from requests.tasks import subject_sla_watch
 from tests.requests.subject_setup import (  # noqa: F401
     SUBJECT,
@@ -187,13 +187,13 @@ def _asked_and_verified(capture) -> SubjectRequest:
     """The public asks; verifying commits and queues discovery on the worker."""
     request = _asked(capture, "access")
     code, _ = last_code(request)
-    subjects.verification_check(request=request, code=code)
+    verification.verification_check(subject_request=request, code=code)
     return SubjectRequest.objects.get(pk=request.pk)
 
 
 def _package_files(request) -> dict[str, bytes]:
     content = unseal_bytes(SubjectPackage.objects.get(request=request).content_sealed)
-    assert subject_package.verify_zip(content) == []
+    assert packages.verify_zip(content) == []
     with zipfile.ZipFile(io.BytesIO(content)) as archive:
         return {name: archive.read(name) for name in archive.namelist()}
 
@@ -267,7 +267,7 @@ def test_a_worker_killed_mid_erasure_erases_each_row_once_and_records_it_once(
     with Hold(target_lock, database=subject_pg_database) as target_row:
         request = _asked(capture, "erasure")
         code, _ = last_code(request)
-        subjects.verification_check(request=request, code=code)
+        verification.verification_check(subject_request=request, code=code)
         wait_for(
             lambda: _waiting_on_a_lock(f'DELETE FROM "{TABLE}"', subject_pg_database),
             what="the connector to wait for the subject's row",

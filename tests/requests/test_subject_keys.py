@@ -13,11 +13,12 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 from django.utils import timezone
 
-from requests import sealing, subjects
+from requests import sealing
 from requests.management.commands.rotate_subject_key import sealed_fields
 from requests.models import DatasetConnector, SubjectPackage, SubjectRequest, SubjectTask
 from requests.models.subjects import SubjectRequestStatus, TaskStatus
 from requests.sealing import SealedDataUnreadable, seal, seal_bytes, unseal, unseal_bytes
+from requests.subjects import packages, verification, work
 from tests.factories import make_dataset
 
 pytestmark = pytest.mark.django_db
@@ -148,7 +149,7 @@ def test_a_connector_whose_identifiers_cannot_be_decrypted_fails_the_task(settin
     )
     settings.SUBJECT_DATA_KEY = STRANGER
 
-    outcome = subjects.connector_run(task_id=task.pk)
+    outcome = work.connector_run(task_id=task.pk)
 
     task.refresh_from_db()
     assert outcome == "failed"
@@ -265,11 +266,11 @@ def test_a_batch_skips_a_row_rewritten_meanwhile(settings, sealed_under_old):
 def test_links_already_sent_survive_a_new_key_put_first(settings):
     """Codes and package links are kept as HMACs under the oldest listed key."""
     settings.SUBJECT_DATA_KEY = OLD
-    issued = subjects._secret_hash(7, "package", "the-link-token")
+    issued = verification.secret_hash(7, "package", "the-link-token")
 
     settings.SUBJECT_DATA_KEY = f"{NEW},{OLD}"
 
-    assert subjects._secret_hash(7, "package", "the-link-token") == issued
+    assert verification.secret_hash(7, "package", "the-link-token") == issued
 
 
 def test_a_package_that_cannot_be_decrypted_is_a_plain_503_for_the_subject(
@@ -280,7 +281,7 @@ def test_a_package_that_cannot_be_decrypted_is_a_plain_503_for_the_subject(
     package = _package(request)
     settings.SUBJECT_DATA_KEY = NEW  # the key that sealed it is gone
     SubjectPackage.objects.filter(pk=package.pk).update(
-        token_hash=subjects._package_token_hash(request.pk, "the-link-token")
+        token_hash=packages._package_token_hash(request.pk, "the-link-token")
     )
 
     with caplog.at_level(logging.ERROR, logger="locus.sealing"):

@@ -14,7 +14,7 @@ from django.utils import timezone
 from requests import tasks
 from requests.models import SubjectMail
 from requests.models.subjects import SubjectRequestStatus as S
-from requests.subject_mail import subject_mail_deliver, subject_mail_unsent_ids
+from requests.subjects.mail import subject_mail_deliver, subject_mail_unsent_ids
 from tests.requests.subject_setup import (  # noqa: F401  (fixtures)
     SUBJECT,
     ask,

@@ -174,7 +174,7 @@ def test_a_scoped_officers_task_list_costs_a_fixed_number_of_queries(
 
 def test_who_may_approve_a_connector_is_who_answers_for_it(brazil, br_officer, uk_officer):
     """The officers of its subjects' jurisdiction and of where it is stored; no one else."""
-    from requests.subjects import may_approve_connector
+    from requests.subjects.connectors import may_approve_connector
 
     connector = DatasetConnector.objects.get(dataset__slug="br-customers")
     eu_officer = _officer_of("eve-eu-officer", connector.dataset.jurisdiction_id)

@@ -14,9 +14,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 
 from governance.errors import StateConflict
-from governance.ledger.chain import pseudonym
+from governance.ledger import pseudonym
 from governance.models import LedgerEntry, Notification, Purpose, TrainingRun, TrainingRunDataset
-from requests import subject_package, subject_uploads, subjects
 from requests.models import (
     DatasetConnector,
     MlPropagationDecision,
@@ -26,6 +25,18 @@ from requests.models import (
 )
 from requests.models.subjects import SubjectRequestStatus as S
 from requests.models.subjects import TaskStatus, VerificationState, unseal_bytes
+from requests.subjects import (
+    discovery,
+    intake,
+    ml,
+    officer_steps,
+    packages,
+    sla,
+    uploads,
+    verification,
+    work,
+    workflow,
+)
 from tests.factories import make_dataset
 from tests.requests.subject_setup import (  # noqa: F401  (fixtures)
     SUBJECT,
@@ -95,17 +106,17 @@ def test_bad_intake_names_the_field_and_creates_nothing(kwargs, field, reason):
     arguments = {"type": "access", "jurisdiction": "eu", "identifiers": {"email": SUBJECT}}
     arguments.update(kwargs)
     with pytest.raises(ValidationError) as caught:
-        subjects.subject_request_create(actor=None, **arguments)
+        intake.subject_request_create(actor=None, **arguments)
     assert reason in " ".join(caught.value.message_dict[field])
     assert not SubjectRequest.objects.exists()
 
 
 def test_only_officers_record_requests_for_others(data_owner, privacy_officer):
     with pytest.raises(PermissionDenied):
-        subjects.subject_request_create(
+        intake.subject_request_create(
             actor=data_owner, type="access", jurisdiction="eu", identifiers={"email": SUBJECT}
         )
-    request = subjects.subject_request_create(
+    request = intake.subject_request_create(
         actor=privacy_officer,
         type="access",
         jurisdiction="us-ca",
@@ -132,7 +143,7 @@ def test_the_link_token_verifies(crm):
     request = ask(capture)
     _, token = last_code(request)
     with capture(execute=True):
-        request = subjects.verification_check(request=request, token=token)
+        request = verification.verification_check(subject_request=request, token=token)
     assert request.verification == VerificationState.VERIFIED
 
 
@@ -141,15 +152,15 @@ def test_an_expired_code_is_refused_and_a_resend_replaces_it():
     code, _ = last_code(request)
     request.challenges.update(expires_at=timezone.now() - dt.timedelta(seconds=1))
     with pytest.raises(ValidationError, match="expired"):
-        subjects.verification_check(request=request, code=code)
+        verification.verification_check(subject_request=request, code=code)
     with capture(execute=True):
-        subjects.verification_resend(request=request)
+        verification.verification_resend(subject_request=request)
     new_code, _ = last_code(request)
     if new_code != code:
         with pytest.raises(ValidationError):
-            subjects.verification_check(request=request, code=code)
+            verification.verification_check(subject_request=request, code=code)
     with capture(execute=True):
-        subjects.verification_check(request=request, code=new_code)
+        verification.verification_check(subject_request=request, code=new_code)
     request.refresh_from_db()
     assert request.status == S.COMPLETED  # verified; no dataset holds data: answered at once
 
@@ -159,7 +170,7 @@ def test_a_used_code_cannot_be_used_again():
     code, _ = last_code(request)
     verify(capture, request)
     with pytest.raises(ValidationError, match="not waiting"):
-        subjects.verification_check(request=request, code=code)
+        verification.verification_check(subject_request=request, code=code)
 
 
 # --- Duplicates -----------------------------------------------------------------------------
@@ -186,7 +197,9 @@ def test_a_duplicate_waits_for_its_original_and_goes_on_if_the_original_ends(crm
     duplicate = verify(capture, ask(capture, "access"))
     assert duplicate.status == S.DUPLICATE
     with capture(execute=True):
-        subjects.subject_request_withdraw(actor=privacy_officer, request=original, reason="asked")
+        officer_steps.subject_request_withdraw(
+            actor=privacy_officer, subject_request=original, reason="asked"
+        )
     duplicate.refresh_from_db()
     assert duplicate.status == S.IN_PROGRESS
     assert duplicate.tasks.count() == 1
@@ -219,9 +232,9 @@ def test_discovery_is_idempotent(crm, billing):
     request = _ready_request()
     ledger_before = LedgerEntry.objects.count()
     SubjectRequest.objects.filter(pk=request.pk).update(status=S.VERIFIED)  # a redelivery
-    assert subjects.discovery_run(request_id=request.pk) == 2
+    assert discovery.discovery_run(request_id=request.pk) == 2
     assert request.tasks.count() == 2
-    assert subjects.discovery_run(request_id=request.pk) == 0
+    assert discovery.discovery_run(request_id=request.pk) == 0
     assert request.tasks.count() == 2
     assert LedgerEntry.objects.count() == ledger_before + 1
 
@@ -241,23 +254,23 @@ def test_manual_tasks_then_the_package_verifies(crm, billing, data_owner, other_
     crm_task = request.tasks.get(dataset_slug="crm")
     billing_task = request.tasks.get(dataset_slug="billing")
     with pytest.raises(PermissionDenied):
-        subjects.task_complete(actor=other_owner, task=crm_task, rows=[])
+        work.task_complete(actor=other_owner, task=crm_task, rows=[])
     with pytest.raises(ValidationError, match="Upload the subject's records"):
-        subjects.task_complete(actor=data_owner, task=crm_task)
-    rows = subject_uploads.parse_upload("crm.csv", b"email,name\nsam.subject@example.org,Sam\n")
+        work.task_complete(actor=data_owner, task=crm_task)
+    rows = uploads.parse_upload("crm.csv", b"email,name\nsam.subject@example.org,Sam\n")
     with capture(execute=True):
-        subjects.task_complete(actor=data_owner, task=crm_task, rows=rows)
+        work.task_complete(actor=data_owner, task=crm_task, rows=rows)
     request.refresh_from_db()
     assert request.status == S.IN_PROGRESS
     with pytest.raises(StateConflict, match="already done"):
-        subjects.task_complete(actor=data_owner, task=crm_task, note="again")
+        work.task_complete(actor=data_owner, task=crm_task, note="again")
     with capture(execute=True):
-        subjects.task_complete(actor=other_owner, task=billing_task, note="No records held")
+        work.task_complete(actor=other_owner, task=billing_task, note="No records held")
     request.refresh_from_db()
     assert request.status == S.COMPLETED
     package = request.package
     content = unseal_bytes(package.content_sealed)
-    assert subject_package.verify_zip(content) == []
+    assert packages.verify_zip(content) == []
     with zipfile.ZipFile(io.BytesIO(content)) as archive:
         names = set(archive.namelist())
         assert {"datasets/crm.json", "datasets/crm.csv", "datasets/billing.json"} <= names
@@ -267,16 +280,16 @@ def test_manual_tasks_then_the_package_verifies(crm, billing, data_owner, other_
     # The subject gets a link; the link is bound to this request and expires.
     body = mail.outbox[-1].body
     token = body.split("/package/")[1].split("/")[0]
-    assert subjects.package_for_download(request_id=request.pk, token=token).pk == package.pk
-    with pytest.raises(subjects.PackageLinkInvalid):
-        subjects.package_for_download(request_id=request.pk, token=token + "x")
+    assert packages.package_for_download(request_id=request.pk, token=token).pk == package.pk
+    with pytest.raises(packages.PackageLinkInvalid):
+        packages.package_for_download(request_id=request.pk, token=token + "x")
     other = _ready_request()
-    with pytest.raises(subjects.PackageLinkInvalid):
-        subjects.package_for_download(request_id=other.pk, token=token)
+    with pytest.raises(packages.PackageLinkInvalid):
+        packages.package_for_download(request_id=other.pk, token=token)
     package.expires_at = timezone.now()
     package.save()
-    with pytest.raises(subjects.PackageLinkExpired, match="expired"):
-        subjects.package_for_download(request_id=request.pk, token=token)
+    with pytest.raises(packages.PackageLinkExpired, match="expired"):
+        packages.package_for_download(request_id=request.pk, token=token)
 
 
 def test_a_tampered_package_fails_verification():
@@ -286,7 +299,7 @@ def test_a_tampered_package_fails_verification():
         for name in source.namelist():
             data = source.read(name)
             target.writestr(name, data + b"!" if name == "cover-letter.txt" else data)
-    assert subject_package.verify_zip(buffer.getvalue()) == ["cover-letter.txt: SHA-256 differs"]
+    assert packages.verify_zip(buffer.getvalue()) == ["cover-letter.txt: SHA-256 differs"]
 
 
 # --- Erasure and model propagation ----------------------------------------------------------
@@ -316,33 +329,25 @@ def test_erasure_lists_the_models_and_needs_a_decision_for_each(
     assert decisions["fraud-v1"].datasets == ["billing", "crm"]
     for task in request.tasks.all():
         with pytest.raises(ValidationError, match="Say what was done"):
-            subjects.task_complete(actor=task.owner, task=task, note="")
+            work.task_complete(actor=task.owner, task=task, note="")
         with capture(execute=True):
-            subjects.task_complete(actor=task.owner, task=task, note="Deleted the rows")
+            work.task_complete(actor=task.owner, task=task, note="Deleted the rows")
     request.refresh_from_db()
     assert request.status == S.IN_PROGRESS  # models still to decide
     with pytest.raises(StateConflict) as caught:
-        subjects.subject_request_close(actor=_officer(), request=request)
+        officer_steps.subject_request_close(actor=_officer(), subject_request=request)
     assert "model decision" in caught.value.message_dict["tasks"][0]
     with pytest.raises(PermissionDenied):
-        subjects.ml_decision_record(
-            actor=other_owner, decision=decisions["churn-v3"], choice="retrain"
-        )
+        ml.ml_decision_record(actor=other_owner, decision=decisions["churn-v3"], choice="retrain")
     with pytest.raises(PermissionDenied):
-        subjects.ml_decision_record(
-            actor=engineer, decision=decisions["churn-v3"], choice="retrain"
-        )
+        ml.ml_decision_record(actor=engineer, decision=decisions["churn-v3"], choice="retrain")
     with pytest.raises(ValidationError, match="needs a reason"):
-        subjects.ml_decision_record(
-            actor=data_owner, decision=decisions["churn-v3"], choice="accept"
-        )
-    subjects.ml_decision_record(actor=data_owner, decision=decisions["churn-v3"], choice="retrain")
+        ml.ml_decision_record(actor=data_owner, decision=decisions["churn-v3"], choice="accept")
+    ml.ml_decision_record(actor=data_owner, decision=decisions["churn-v3"], choice="retrain")
     with pytest.raises(ValidationError, match="already recorded"):
-        subjects.ml_decision_record(
-            actor=data_owner, decision=decisions["churn-v3"], choice="unlearn"
-        )
+        ml.ml_decision_record(actor=data_owner, decision=decisions["churn-v3"], choice="unlearn")
     with capture(execute=True):
-        subjects.ml_decision_record(
+        ml.ml_decision_record(
             actor=other_owner,
             decision=decisions["fraud-v1"],
             choice="accept",
@@ -374,24 +379,30 @@ def _officer():
 def test_close_with_open_tasks_is_refused_with_the_reason(crm, privacy_officer):
     request = _ready_request()
     with pytest.raises(StateConflict) as caught:
-        subjects.subject_request_close(actor=privacy_officer, request=request)
+        officer_steps.subject_request_close(actor=privacy_officer, subject_request=request)
     assert "1 task(s) still open: crm" in caught.value.message_dict["tasks"][0]
 
 
 def test_extend_once_before_the_deadline_and_tell_the_subject(crm, privacy_officer, executive):
     request = _ready_request()
     with pytest.raises(PermissionDenied):
-        subjects.subject_request_extend(actor=executive, request=request, reason="complex")
+        officer_steps.subject_request_extend(
+            actor=executive, subject_request=request, reason="complex"
+        )
     with pytest.raises(ValidationError, match="reason"):
-        subjects.subject_request_extend(actor=privacy_officer, request=request, reason=" ")
+        officer_steps.subject_request_extend(
+            actor=privacy_officer, subject_request=request, reason=" "
+        )
     with capture(execute=True):
-        request = subjects.subject_request_extend(
-            actor=privacy_officer, request=request, reason="Many systems"
+        request = officer_steps.subject_request_extend(
+            actor=privacy_officer, subject_request=request, reason="Many systems"
         )
     assert request.extended_deadline > request.deadline
     assert "Many systems" in mail.outbox[-1].body
     with pytest.raises(StateConflict, match="already been extended"):
-        subjects.subject_request_extend(actor=privacy_officer, request=request, reason="again")
+        officer_steps.subject_request_extend(
+            actor=privacy_officer, subject_request=request, reason="again"
+        )
 
 
 def test_an_extension_after_the_deadline_is_refused(crm, privacy_officer):
@@ -400,7 +411,9 @@ def test_an_extension_after_the_deadline_is_refused(crm, privacy_officer):
         deadline=timezone.now().date() - dt.timedelta(days=1)
     )
     with pytest.raises(StateConflict) as caught:
-        subjects.subject_request_extend(actor=privacy_officer, request=request, reason="late")
+        officer_steps.subject_request_extend(
+            actor=privacy_officer, subject_request=request, reason="late"
+        )
     assert "has passed" in caught.value.message_dict["deadline"][0]
 
 
@@ -409,38 +422,40 @@ def test_an_extension_where_the_law_has_none_is_refused(privacy_officer):
     request.refresh_from_db()
     SubjectRequest.objects.filter(pk=request.pk).update(status=S.IN_PROGRESS)
     with pytest.raises(ValidationError, match="no extension"):
-        subjects.subject_request_extend(actor=privacy_officer, request=request, reason="x")
+        officer_steps.subject_request_extend(
+            actor=privacy_officer, subject_request=request, reason="x"
+        )
 
 
 def test_pause_and_resume_move_the_deadline_on(crm, privacy_officer):
     request = _ready_request()
     deadline = request.deadline
-    request = subjects.subject_request_pause(
-        actor=privacy_officer, request=request, reason="Waiting for ID"
+    request = officer_steps.subject_request_pause(
+        actor=privacy_officer, subject_request=request, reason="Waiting for ID"
     )
     assert request.status == S.PAUSED
     SubjectRequest.objects.filter(pk=request.pk).update(
         paused_at=timezone.now() - dt.timedelta(days=3) + dt.timedelta(minutes=1)
     )
-    request = subjects.subject_request_resume(actor=privacy_officer, request=request)
+    request = officer_steps.subject_request_resume(actor=privacy_officer, subject_request=request)
     assert request.status == S.IN_PROGRESS
     assert request.deadline == deadline + dt.timedelta(days=3)
     assert request.paused_days == 3
     with pytest.raises(StateConflict, match="not paused"):
-        subjects.subject_request_resume(actor=privacy_officer, request=request)
+        officer_steps.subject_request_resume(actor=privacy_officer, subject_request=request)
 
 
 def test_every_transition_has_an_event_and_a_ledger_entry(crm, privacy_officer):
     request = _ready_request()
-    subjects.subject_request_reject(
-        actor=privacy_officer, request=request, reason="Manifestly unfounded"
+    officer_steps.subject_request_reject(
+        actor=privacy_officer, subject_request=request, reason="Manifestly unfounded"
     )
     actions = list(request.events.values_list("action", flat=True))
     assert actions[:1] == ["received"] and {"verify", "discover", "reject"} <= set(actions)
     kinds = set(LedgerEntry.objects.values_list("kind", flat=True))
     assert {"subject_request.verify", "subject_request.discover", "subject_request.reject"} <= kinds
     with pytest.raises(StateConflict, match="cannot"):
-        subjects.subject_request_withdraw(actor=privacy_officer, request=request)
+        officer_steps.subject_request_withdraw(actor=privacy_officer, subject_request=request)
     with pytest.raises(PermissionError):
         request.events.first().delete()
 
@@ -450,7 +465,7 @@ def test_a_stale_status_loses_the_compare_and_swap(crm, privacy_officer):
     stale = SubjectRequest.objects.get(pk=request.pk)
     SubjectRequest.objects.filter(pk=request.pk).update(status=S.PAUSED)
     with pytest.raises(StateConflict, match="changed meanwhile"):
-        subjects._transition(stale, "reject", actor=privacy_officer)
+        workflow.transition(stale, "reject", actor=privacy_officer)
 
 
 # --- SLA watch ------------------------------------------------------------------------------
@@ -461,8 +476,8 @@ def test_sla_watch_reminds_owners_and_escalates_to_officers_once(crm, data_owner
     today = timezone.now().date()
     SubjectRequest.objects.filter(pk=request.pk).update(deadline=today + dt.timedelta(days=2))
     SubjectTask.objects.filter(request=request).update(due_on=today - dt.timedelta(days=1))
-    first = subjects.subject_sla_watch()
-    again = subjects.subject_sla_watch()
+    first = sla.subject_sla_watch()
+    again = sla.subject_sla_watch()
     assert first["reminded"] == 1 and first["escalated"] == 1
     assert again["reminded"] == 0 and again["escalated"] == 0
     assert Notification.objects.filter(recipient=data_owner, kind="subject_request.task-overdue")
@@ -473,26 +488,26 @@ def test_sla_watch_reminds_owners_and_escalates_to_officers_once(crm, data_owner
         == 1
     )
     SubjectRequest.objects.filter(pk=request.pk).update(deadline=today - dt.timedelta(days=1))
-    assert subjects.subject_sla_watch()["escalated"] == 1  # overdue: told once more
+    assert sla.subject_sla_watch()["escalated"] == 1  # overdue: told once more
 
 
 def test_sla_watch_restarts_a_lost_discovery():
     request = ask(capture)
     code, _ = last_code(request)
     with capture(execute=False):  # the discovery message is lost
-        subjects.verification_check(request=request, code=code)
+        verification.verification_check(subject_request=request, code=code)
     SubjectRequest.objects.filter(pk=request.pk).update(
         verified_at=timezone.now() - dt.timedelta(hours=1)
     )
     with capture(execute=True):
-        counts = subjects.subject_sla_watch()
+        counts = sla.subject_sla_watch()
     assert counts["requeued"] >= 1
     request.refresh_from_db()
     assert request.status == S.COMPLETED  # no dataset: answered at once
 
 
 def test_task_status_table_is_what_the_queue_shows(crm, data_owner, other_owner):
-    from requests.subject_selectors import open_tasks_for
+    from requests.subjects.selectors import open_tasks_for
 
     _ready_request()
     assert open_tasks_for(data_owner).count() == 1

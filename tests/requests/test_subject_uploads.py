@@ -17,10 +17,10 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone
 
-from requests import subject_package, subject_uploads, subjects
-from requests.models import SubjectPackage, SubjectTask
+from requests.models import SubjectPackage, SubjectRequest, SubjectTask
 from requests.models.subjects import SubjectRequestStatus as S
 from requests.models.subjects import TaskStatus
+from requests.subjects import packages, uploads, work
 from tests.requests.subject_setup import SUBJECT, ask, crm, eager, verify  # noqa: F401
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("eager")]
@@ -48,7 +48,7 @@ def _zip(files: dict[str, bytes]) -> bytes:
     ],
 )  # fmt: skip
 def test_json_csv_and_zip_exports_that_parse_are_read(name, content, rows):
-    assert subject_uploads.parse_upload(name, content) == rows
+    assert uploads.parse_upload(name, content) == rows
 
 
 @pytest.mark.parametrize(
@@ -77,7 +77,7 @@ def test_json_csv_and_zip_exports_that_parse_are_read(name, content, rows):
 )
 def test_anything_else_is_refused_naming_the_upload_field(name, content, reason):
     with pytest.raises(ValidationError) as caught:
-        subject_uploads.parse_upload(name, content)
+        uploads.parse_upload(name, content)
     assert reason in caught.value.message_dict["upload"][0]
 
 
@@ -86,17 +86,17 @@ def test_a_zip_that_unpacks_past_the_limit_is_refused_without_unpacking_it(setti
     bomb = _zip({"a.csv": b"x\n" + b"1\n" * 50_000})  # ~100 kB of text, a few hundred bytes zipped
     assert len(bomb) < settings.UPLOAD_MAX_BYTES
     with pytest.raises(ValidationError, match="unpacks to more than"):
-        subject_uploads.parse_upload("bomb.zip", bomb)
+        uploads.parse_upload("bomb.zip", bomb)
 
 
 def test_a_file_over_the_size_limit_is_refused_before_it_is_read(settings):
     settings.UPLOAD_MAX_BYTES = 100
     big = SimpleUploadedFile("big.json", b"[" + b'{"a": 1},' * 20 + b'{"a": 1}]')
     with pytest.raises(ValidationError) as caught:
-        subject_uploads.read_upload(big)
+        uploads.read_upload(big)
     assert "limit of 100 bytes" in caught.value.message_dict["upload"][0]
     small = SimpleUploadedFile("small.json", b'[{"a": 1}]')
-    assert subject_uploads.read_upload(small) == [{"a": 1}]
+    assert uploads.read_upload(small) == [{"a": 1}]
 
 
 # --- The page and the API -------------------------------------------------------------------
@@ -196,7 +196,7 @@ def _answered(capture, crm, owner, email: str) -> tuple[int, str]:
     request = verify(capture, ask(capture, email=email))
     task = SubjectTask.objects.get(request=request, dataset_slug=crm.slug)
     with capture(execute=True):
-        subjects.task_complete(actor=owner, task=task, rows=[{"email": email}])
+        work.task_complete(actor=owner, task=task, rows=[{"email": email}])
     request.refresh_from_db()
     assert request.status == S.COMPLETED
     body = next(m.body for m in reversed(mail.outbox) if "/package/" in m.body and email in m.to)
@@ -216,7 +216,7 @@ def test_the_download_link_is_bound_to_its_request_and_expires(
     served = get(a, token_a)
     assert served.status_code == 200 and served["Cache-Control"] == "no-store"
     assert served["X-Content-SHA256"] == hashlib.sha256(served.content).hexdigest()
-    assert subject_package.verify_zip(served.content) == []
+    assert packages.verify_zip(served.content) == []
     with zipfile.ZipFile(io.BytesIO(served.content)) as archive:
         assert json.loads(archive.read("datasets/crm.json")) == [{"email": "alice@example.org"}]
     # A's link never opens B's package, nor B's link A's: as if there were nothing there.
@@ -235,8 +235,8 @@ def test_the_download_link_is_bound_to_its_request_and_expires(
     assert get(b, token_b).status_code == 200  # B's own link still works
     # Reissued: a new link for another period; the old one is gone for good.
     with capture(execute=True):
-        subjects.package_reissue(
-            actor=privacy_officer, request=subjects.SubjectRequest.objects.get(pk=a)
+        packages.package_reissue(
+            actor=privacy_officer, subject_request=SubjectRequest.objects.get(pk=a)
         )
     fresh = mail.outbox[-1].body.split("/package/")[1].split("/")[0]
     assert get(a, token_a).status_code == 404

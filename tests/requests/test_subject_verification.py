@@ -13,10 +13,10 @@ from django.utils import timezone
 
 from governance.errors import StateConflict
 from governance.models import LedgerEntry, Notification
-from requests import subject_attempts, subjects
 from requests.models import SubjectEvent, SubjectRequest
 from requests.models.subjects import SubjectRequestStatus as S
 from requests.models.subjects import VerificationState
+from requests.subjects import attempts, verification
 from tests.requests.subject_setup import (  # noqa: F401  (fixtures)
     SUBJECT,
     ask,
@@ -52,7 +52,9 @@ def _wrong(code: str) -> str:
 
 
 def _check(request, code, at, client=ATTACKER):
-    return subjects.verification_check(request=request, code=code, client=client, now=at)
+    return verification.verification_check(
+        subject_request=request, code=code, client=client, now=at
+    )
 
 
 def _refused(request, code, at, match, client=ATTACKER):
@@ -66,7 +68,7 @@ def _refused(request, code, at, match, client=ATTACKER):
 
 def test_the_wait_doubles_after_the_free_failures_up_to_its_cap(settings):
     settings.SUBJECT_VERIFICATION_MAX_WAIT_SECONDS = 200
-    waits = [subject_attempts.wait_after(n).total_seconds() for n in range(8)]
+    waits = [attempts.wait_after(n).total_seconds() for n in range(8)]
     assert waits == [0, 0, 0, 30, 60, 120, 200, 200]
 
 
@@ -89,15 +91,15 @@ def test_wrong_codes_slow_the_request_and_running_out_locks_codes_but_never_reje
     )
 
     # The wait holds whatever address asks: no new code, no check.
-    with pytest.raises(subjects.VerificationWait) as waiting:
-        subjects.verification_resend(request=pending, client="198.51.100.4", now=t0)
+    with pytest.raises(verification.VerificationWait) as waiting:
+        verification.verification_resend(subject_request=pending, client="198.51.100.4", now=t0)
     assert waiting.value.retry_after == 31
     with django_capture_on_commit_callbacks(execute=True):
-        subjects.verification_resend(request=pending, now=t0 + dt.timedelta(seconds=31))
+        verification.verification_resend(subject_request=pending, now=t0 + dt.timedelta(seconds=31))
     code, _ = last_code(pending)
     t1 = t0 + dt.timedelta(seconds=31)
     _refused(pending, _wrong(code), t1, "2 attempts left; try again in 60 seconds", client="")
-    with pytest.raises(subjects.VerificationWait):  # even the right code waits its turn
+    with pytest.raises(verification.VerificationWait):  # even the right code waits its turn
         _check(pending, code, t1 + dt.timedelta(seconds=59), client="")
     t2 = t1 + dt.timedelta(seconds=61)
     _refused(pending, _wrong(code), t2, "1 attempt left; try again in 120 seconds", client="")
@@ -110,7 +112,7 @@ def test_wrong_codes_slow_the_request_and_running_out_locks_codes_but_never_reje
     later = t3 + dt.timedelta(days=1)
     _refused(pending, code, later, "until we contact you", client="")
     with pytest.raises(ValidationError, match="until we contact you"):
-        subjects.verification_resend(request=pending, now=later)
+        verification.verification_resend(subject_request=pending, now=later)
     final = LedgerEntry.objects.filter(kind="subject_request.verification_locked")
     assert final.count() == 2  # the first code spent, then verification locked
     assert SubjectEvent.objects.filter(request=pending, action="verification_locked").count() == 2
@@ -121,9 +123,9 @@ def test_wrong_codes_slow_the_request_and_running_out_locks_codes_but_never_reje
 
 def test_asking_for_a_code_when_none_is_left_locks_codes_but_never_rejects(client, pending):
     now = timezone.now()
-    subjects.verification_resend(request=pending, now=now)
+    verification.verification_resend(subject_request=pending, now=now)
     with pytest.raises(ValidationError, match="No more codes"):
-        subjects.verification_resend(request=pending, now=now)
+        verification.verification_resend(subject_request=pending, now=now)
     pending.refresh_from_db()
     assert (pending.status, pending.verification) == (S.AWAITING_VERIFICATION, "locked")
     page = client.get(reverse("workflows:subject-verify", args=[pending.verify_token]))
@@ -132,9 +134,9 @@ def test_asking_for_a_code_when_none_is_left_locks_codes_but_never_rejects(clien
 
 def _locked_request(request) -> SubjectRequest:
     now = timezone.now()
-    subjects.verification_resend(request=request, now=now)
+    verification.verification_resend(subject_request=request, now=now)
     with pytest.raises(ValidationError):
-        subjects.verification_resend(request=request, now=now)
+        verification.verification_resend(subject_request=request, now=now)
     request.refresh_from_db()
     return request
 
@@ -145,11 +147,11 @@ def test_an_officer_unlocks_and_the_subject_gets_a_fresh_code(
     locked = _locked_request(pending)
     for stranger in (cn_officer, data_owner):
         with pytest.raises(PermissionDenied):
-            subjects.verification_unlock(actor=stranger, request=locked)
+            verification.verification_unlock(actor=stranger, subject_request=locked)
     sent = len(mail.outbox)
     with django_capture_on_commit_callbacks(execute=True):
-        unlocked = subjects.verification_unlock(
-            actor=privacy_officer, request=locked, reason="The subject phoned us"
+        unlocked = verification.verification_unlock(
+            actor=privacy_officer, subject_request=locked, reason="The subject phoned us"
         )
     assert (unlocked.verification, unlocked.verify_failures, unlocked.codes_resent) == (
         "pending",
@@ -163,12 +165,12 @@ def test_an_officer_unlocks_and_the_subject_gets_a_fresh_code(
     verified = verify(django_capture_on_commit_callbacks, unlocked)
     assert verified.verification == VerificationState.VERIFIED
     with pytest.raises(StateConflict):
-        subjects.verification_unlock(actor=privacy_officer, request=verified)
+        verification.verification_unlock(actor=privacy_officer, subject_request=verified)
 
 
 def test_a_request_with_no_wrong_code_has_nothing_to_unlock(pending, privacy_officer):
     with pytest.raises(StateConflict, match="after wrong codes"):
-        subjects.verification_unlock(actor=privacy_officer, request=pending)
+        verification.verification_unlock(actor=privacy_officer, subject_request=pending)
 
 
 # --- Per client address -----------------------------------------------------------------------
@@ -186,7 +188,7 @@ def test_wrong_codes_from_one_address_slow_it_on_every_request(
     _refused(pending, _wrong(first), t0, "attempt")  # the address's third: it waits 30 s
     other.refresh_from_db()
     assert other.verify_failures == 1 and other.verify_wait_until is None
-    with pytest.raises(subjects.VerificationWait):
+    with pytest.raises(verification.VerificationWait):
         _check(other, second, t0 + dt.timedelta(seconds=29))
     assert (
         _check(other, second, t0 + dt.timedelta(seconds=29), client="192.0.2.10").verification

@@ -7,9 +7,9 @@ import pytest
 from django.db import connection
 
 from governance.models import LedgerEntry
-from requests import subjects
 from requests.models import SubjectRequest, SubjectTask
 from requests.models.subjects import SubjectRequestStatus as S
+from requests.subjects import intake, verification
 from requests.tasks import subject_discovery
 from tests.requests.subject_setup import billing, crm, last_code, tasks_in_process  # noqa: F401
 from tests.worker import celery_worker, wait_for  # noqa: F401  (fixture)
@@ -21,11 +21,13 @@ def test_discovery_on_a_real_worker_completes_exactly_once(celery_worker, crm, b
     if connection.vendor != "postgresql":
         pytest.skip("the worker shares the test database: PostgreSQL")
     with tasks_in_process():  # the verification mail is sent here, where the test reads it
-        request = subjects.subject_request_create(
+        request = intake.subject_request_create(
             actor=None, type="access", jurisdiction="eu", identifiers={"email": "w@example.org"}
         )
     code, _ = last_code(request)
-    subjects.verification_check(request=request, code=code)  # queues discovery on commit
+    verification.verification_check(
+        subject_request=request, code=code
+    )  # queues discovery on commit
     for _ in range(2):  # a redelivery, a requeue by the SLA watch: both change nothing
         subject_discovery.apply_async(args=[request.pk], queue=celery_worker.queue)
     wait_for(

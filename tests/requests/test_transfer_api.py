@@ -8,9 +8,8 @@ import io
 import pytest
 from django.utils import timezone
 
+from governance import policy
 from governance.models import TransferGrant
-from governance.policy.engine import evaluate
-from governance.policy.index import current_index, forget_index
 from requests.models import ExceptionStatus as S
 from requests.models import TransferException
 from tests.factories import make_dataset
@@ -318,9 +317,9 @@ def test_the_whole_way_to_a_grant_and_its_revocation(
         "submit",
         "approve",
     ]
-    forget_index()
-    index = current_index()
-    decision = evaluate(
+    policy.forget_index()
+    index = policy.current_index()
+    decision = policy.evaluate(
         index, eu_customers.pk, "transfer", VIRGINIA, "model-training", timezone.now()
     )
     assert decision.outcome == "allow_with_grant"
@@ -451,10 +450,10 @@ def test_cn_officer_cannot_decide(api_client, cn_officer, submitted):
 
 @pytest.fixture
 def granted(data_owner, eu_customers, eu_officer):
-    from requests import transfers
+    from requests.transfers import services
 
     exception = ask(data_owner, [eu_customers], submit=True)
-    return transfers.exception_transition(actor=eu_officer, exception=exception, action="approve")
+    return services.exception_transition(actor=eu_officer, exception=exception, action="approve")
 
 
 @pytest.mark.parametrize("role", ["eu_officer", "auditor", "executive"])
@@ -476,9 +475,9 @@ def test_register_refused(request, api_client, granted, role):
 
 
 def test_register_filters_and_past_grants(api_client, auditor, granted, eu_officer):
-    from requests import transfers
+    from requests.transfers import services
 
-    transfers.exception_transition(
+    services.exception_transition(
         actor=eu_officer, exception=granted, action="revoke", comment="=HYPERLINK(evil)"
     )
     client = api_client(auditor)
@@ -495,9 +494,9 @@ def test_register_filters_and_past_grants(api_client, auditor, granted, eu_offic
 
 @pytest.mark.parametrize("url", [f"{REGISTER}?format=csv", "/api/v1/transfer-register.csv"])
 def test_register_csv(api_client, auditor, granted, eu_officer, url):
-    from requests import transfers
+    from requests.transfers import services
 
-    transfers.exception_transition(
+    services.exception_transition(
         actor=eu_officer, exception=granted, action="revoke", comment="=HYPERLINK(evil)"
     )
 

@@ -11,9 +11,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from governance.models import TransferGrant
-from requests import transfers
 from requests.models import ExceptionStatus as S
 from requests.models import TransferException
+from requests.transfers import services
 from tests.requests.transfer_setup import *  # noqa: F403 (fixtures)
 from tests.requests.transfer_setup import GERMANY, VIRGINIA, ask
 
@@ -422,7 +422,7 @@ def test_review_queue_is_for_privacy_officers(request, role):
 @pytest.fixture
 def granted(data_owner, eu_customers, eu_officer):
     exception = ask(data_owner, [eu_customers], submit=True, days=3)
-    return transfers.exception_transition(actor=eu_officer, exception=exception, action="approve")
+    return services.exception_transition(actor=eu_officer, exception=exception, action="approve")
 
 
 def test_active_and_expiring(data_owner, granted):

@@ -11,14 +11,13 @@ from django.db import connection
 from django.utils import timezone
 
 from catalog.models import Region
+from governance import policy
 from governance.errors import StateConflict
 from governance.models import LedgerEntry, Notification
-from governance.policy.engine import evaluate
-from governance.policy.index import current_index
 from governance.roles import Role
-from requests import transfers
 from requests.models import ExceptionStatus as S
 from requests.models import TransferException
+from requests.transfers import selectors, services, workflow
 from tests.factories import UserFactory, make_dataset
 
 US = "aws:us-east-1"
@@ -35,7 +34,7 @@ def ask(requester, datasets, purpose, *, regions=(US,), days=10, start=None, **t
         "tia_measures": ["encryption_in_transit", "pseudonymisation"],
         **terms,
     }
-    return transfers.exception_create(
+    return services.exception_create(
         actor=requester,
         datasets=list(datasets),
         destination_regions=[Region.objects.get(code=code) for code in regions],
@@ -47,14 +46,14 @@ def ask(requester, datasets, purpose, *, regions=(US,), days=10, start=None, **t
 
 
 def step(actor, exception, action, comment=""):
-    return transfers.exception_transition(
+    return services.exception_transition(
         actor=actor, exception=exception, action=action, comment=comment
     )
 
 
 def engine_says(dataset, region, purpose, at=None):
-    return evaluate(
-        current_index(), dataset.slug, "train", region, purpose.pk, at or timezone.now()
+    return policy.evaluate(
+        policy.current_index(), dataset.slug, "train", region, purpose.pk, at or timezone.now()
     )
 
 
@@ -135,10 +134,10 @@ def test_submit_gives_it_to_the_officers_of_its_jurisdiction_only(
         exception = step(data_owner, exception, "submit")
     assert exception.status == S.SUBMITTED
     assert exception.approvals_required == 1
-    assert transfers.is_reviewer(eu_officer, exception)
-    assert not transfers.is_reviewer(cn_officer, exception)
-    assert list(transfers.exceptions_visible_to(cn_officer)) == []
-    assert list(transfers.exceptions_visible_to(eu_officer)) == [exception]
+    assert workflow.is_reviewer(eu_officer, exception)
+    assert not workflow.is_reviewer(cn_officer, exception)
+    assert list(selectors.exceptions_visible_to(cn_officer)) == []
+    assert list(selectors.exceptions_visible_to(eu_officer)) == [exception]
     assert Notification.objects.get(recipient=eu_officer).kind == "exception.submitted"
     assert not Notification.objects.filter(recipient=cn_officer).exists()
     assert [m.to for m in mail.outbox] == [[eu_officer.email]]
@@ -176,7 +175,7 @@ def test_an_officer_of_another_jurisdiction_cannot_decide(
 
 @pytest.mark.parametrize(
     ("action", "allowed_from"),
-    [(action, move.sources) for action, move in transfers.TRANSITIONS.items()],
+    [(action, move.sources) for action, move in workflow.TRANSITIONS.items()],
 )
 def test_each_transition_is_refused_from_every_other_state(
     action, allowed_from, data_owner, eu_officer, eu_dataset, purpose
@@ -186,8 +185,8 @@ def test_each_transition_is_refused_from_every_other_state(
         "requester": data_owner,
         "reviewer": eu_officer,
         "system": None,
-    }[transfers.TRANSITIONS[action].by]
-    transfers._grant_review(exception, [eu_officer])
+    }[workflow.ACTED_BY[action]]
+    workflow.review_grant(exception, [eu_officer])
     for status in S.values:
         if status in allowed_from:
             continue
@@ -207,7 +206,7 @@ def test_the_whole_way_from_draft_to_expiry(
     exception = step(eu_officer, exception, "start_review")
     exception = step(eu_officer, exception, "request_changes", "Add pseudonymisation")
     assert exception.status == S.CHANGES_REQUESTED
-    exception = transfers.exception_update(
+    exception = services.exception_update(
         actor=data_owner, exception=exception, tia_measures=["pseudonymisation"]
     )
     exception = step(data_owner, exception, "submit")
@@ -223,10 +222,10 @@ def test_the_whole_way_from_draft_to_expiry(
     assert (decision.outcome, decision.grant_id) == ("allow_with_grant", grant.pk)
     assert Notification.objects.filter(recipient=data_owner, kind="exception.approved").exists()
 
-    assert transfers.exceptions_due(now=start)["activated"] == 1
+    assert services.exceptions_due(now=start)["activated"] == 1
     assert TransferException.objects.get().status == S.ACTIVE
     end = exception.ends_at
-    assert transfers.exceptions_due(now=end)["expired"] == 1
+    assert services.exceptions_due(now=end)["expired"] == 1
     assert TransferException.objects.get().status == S.EXPIRED
     assert engine_says(eu_dataset, US, purpose, end).outcome == "deny"
     kinds = list(
@@ -274,7 +273,7 @@ def test_revocation_is_immediate_and_needs_a_reason(data_owner, eu_officer, eu_d
     exception.grant.refresh_from_db()
     assert exception.grant.revoke_reason == "The vendor lost its certification"
     assert engine_says(eu_dataset, US, purpose).outcome == "deny"
-    assert transfers.exceptions_due(now=exception.ends_at) == {
+    assert services.exceptions_due(now=exception.ends_at) == {
         "expired": 0,
         "lapsed": 0,
         "activated": 0,
@@ -301,10 +300,10 @@ def test_only_drafts_and_sent_back_exceptions_are_edited(
 ):
     exception = ask(data_owner, [eu_dataset], purpose)
     with pytest.raises(PermissionDenied):
-        transfers.exception_update(actor=other_owner, exception=exception, title="Mine now")
+        services.exception_update(actor=other_owner, exception=exception, title="Mine now")
     step(data_owner, exception, "submit")
     with pytest.raises(StateConflict):
-        transfers.exception_update(actor=data_owner, exception=exception, title="Sneaky")
+        services.exception_update(actor=data_owner, exception=exception, title="Sneaky")
     assert TransferException.objects.get().title != "Sneaky"
 
 
@@ -351,7 +350,7 @@ def test_approvals_of_an_earlier_round_do_not_count(
     exception = step(data_owner, ask(data_owner, [secret], purpose), "submit")
     step(eu_officer, exception, "approve")
     step(second_eu_officer, exception, "request_changes", "Shorter please")
-    transfers.exception_update(
+    services.exception_update(
         actor=data_owner, exception=exception, ends_at=exception.starts_at + dt.timedelta(days=3)
     )
     exception = step(data_owner, exception, "submit")
@@ -367,10 +366,10 @@ def test_expiry_notices_go_out_once_per_threshold(data_owner, eu_officer, eu_dat
     exception = step(data_owner, ask(data_owner, [eu_dataset], purpose, days=10), "submit")
     exception = step(eu_officer, exception, "approve")
     six_days_before = exception.ends_at - dt.timedelta(days=6)
-    assert transfers.exceptions_due(now=six_days_before)["reminded"] == 1
-    assert transfers.exceptions_due(now=six_days_before)["reminded"] == 0
+    assert services.exceptions_due(now=six_days_before)["reminded"] == 1
+    assert services.exceptions_due(now=six_days_before)["reminded"] == 0
     hours_before = exception.ends_at - dt.timedelta(hours=5)
-    assert transfers.exceptions_due(now=hours_before)["reminded"] == 1
+    assert services.exceptions_due(now=hours_before)["reminded"] == 1
     notices = Notification.objects.filter(kind="exception.expiring")
     assert sorted(notices.values_list("recipient__username", flat=True)) == sorted(
         [data_owner.username, eu_officer.username] * 2
@@ -401,7 +400,7 @@ def test_two_workers_at_once_expire_each_exception_once(
     def worker():
         try:
             barrier.wait()
-            results.append(transfers.exceptions_due(now=later))
+            results.append(services.exceptions_due(now=later))
         except Exception as exc:  # surfaced below
             errors.append(exc)
         finally:
@@ -429,7 +428,7 @@ def test_an_exception_undecided_when_its_period_ends_lapses(
         purpose,
         days=3,
     )
-    assert transfers.exceptions_due(now=draft.ends_at)["lapsed"] == 2
+    assert services.exceptions_due(now=draft.ends_at)["lapsed"] == 2
     for lapsed in (exception, draft):
         lapsed.refresh_from_db()
         assert lapsed.status == S.EXPIRED
@@ -443,5 +442,5 @@ def test_an_exception_undecided_when_its_period_ends_lapses(
 
 def test_a_blank_title_on_edit_gets_the_default(data_owner, eu_dataset, purpose):
     exception = ask(data_owner, [eu_dataset], purpose, title="Mine")
-    exception = transfers.exception_update(actor=data_owner, exception=exception, title=" ")
+    exception = services.exception_update(actor=data_owner, exception=exception, title=" ")
     assert exception.title == f"{eu_dataset.slug} to {US}"

@@ -13,12 +13,11 @@ import pytest
 from django.utils import timezone
 
 from catalog.models import Region
-from governance import services
-from governance.ledger import evidence
+from governance import evidence, services
 from requests import evidence as workflow_evidence
-from requests import subjects
 from requests.models import SubjectRequest
 from requests.models.subjects import SubjectRequestStatus as S
+from requests.subjects import officer_steps, work
 from tests.factories import make_dataset
 from tests.requests.subject_setup import SUBJECT, ask, crm, eager, verify  # noqa: F401
 from tests.requests.test_transfer_services import EU, step
@@ -78,9 +77,11 @@ def test_the_subject_request_summary_counts_and_never_names_anyone(
     since = now - dt.timedelta(days=30)
     answered = verify(capture, ask(capture, "access", email="ann@example.org"))
     with capture(execute=True):
-        subjects.task_complete(actor=data_owner, task=answered.tasks.get(), rows=[{"a": 1}])
+        work.task_complete(actor=data_owner, task=answered.tasks.get(), rows=[{"a": 1}])
     late = verify(capture, ask(capture, "erasure", email="lee@example.org"))
-    subjects.subject_request_reject(actor=privacy_officer, request=late, reason="unfounded")
+    officer_steps.subject_request_reject(
+        actor=privacy_officer, subject_request=late, reason="unfounded"
+    )
     SubjectRequest.objects.filter(pk=late.pk).update(deadline=now.date() - dt.timedelta(days=2))
     overdue = verify(capture, ask(capture, "access", email="ove@example.org"))
     SubjectRequest.objects.filter(pk=overdue.pk).update(deadline=now.date() - dt.timedelta(days=1))

@@ -12,7 +12,7 @@ from django.utils import timezone
 from catalog.models import Jurisdiction, Region
 from governance.models import Purpose, Responsibility
 from governance.roles import Role
-from requests import transfers
+from requests.transfers import services
 from tests.factories import UserFactory, make_dataset
 
 IRELAND = "aws:eu-west-1"
@@ -119,7 +119,7 @@ def ask(requester, datasets, *, submit=False, regions=(VIRGINIA,), days=14, **ov
         "ends_at": start + dt.timedelta(days=days),
         **overrides,
     }
-    return transfers.exception_create(
+    return services.exception_create(
         actor=requester,
         datasets=list(datasets),
         destination_regions=[Region.objects.get(code=code) for code in regions],

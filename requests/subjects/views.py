@@ -11,24 +11,35 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
+from catalog.form_views import form_page
 from catalog.forms import add_service_error
 from governance.client_address import client_address
 from governance.errors import StateConflict
-from requests import subject_selectors as selectors
-from requests import subject_uploads, subjects
 from requests.models.subjects import (
     OPEN_STATUSES,
+    SubjectRequest,
     SubjectRequestStatus,
     SubjectTask,
     TaskStatus,
     unseal_bytes,
 )
 from requests.sealing import SealedDataUnreadable
-from requests.subject_api import IntakeThrottle
-from requests.subject_forms import (
+from requests.subjects import (
+    access,
+    intake,
+    ml,
+    officer_steps,
+    packages,
+    selectors,
+    uploads,
+    verification,
+    work,
+)
+from requests.subjects.forms import (
     IntakeForm,
     MlDecisionForm,
     OptionalReasonForm,
@@ -37,18 +48,19 @@ from requests.subject_forms import (
     TaskCompleteForm,
     VerifyForm,
 )
+from requests.subjects.public_api import IntakeThrottle
 
 logger = logging.getLogger(__name__)
 PAGE_SIZE = 50
 reads_requests = permission_required("workflows.view_subjectrequest", raise_exception=True)
 works_tasks = permission_required("workflows.view_subjecttask", raise_exception=True)
 STEPS = {
-    "extend": (subjects.subject_request_extend, ReasonForm),
-    "pause": (subjects.subject_request_pause, ReasonForm),
-    "resume": (subjects.subject_request_resume, OptionalReasonForm),
-    "reject": (subjects.subject_request_reject, ReasonForm),
-    "withdraw": (subjects.subject_request_withdraw, OptionalReasonForm),
-    "unlock": (subjects.verification_unlock, OptionalReasonForm),
+    "extend": (officer_steps.subject_request_extend, ReasonForm),
+    "pause": (officer_steps.subject_request_pause, ReasonForm),
+    "resume": (officer_steps.subject_request_resume, OptionalReasonForm),
+    "reject": (officer_steps.subject_request_reject, ReasonForm),
+    "withdraw": (officer_steps.subject_request_withdraw, OptionalReasonForm),
+    "unlock": (verification.verification_unlock, OptionalReasonForm),
 }
 
 
@@ -91,16 +103,18 @@ def request_list(request: HttpRequest) -> HttpResponse:
 @permission_required("workflows.add_subjectrequest", raise_exception=True)
 def request_create(request: HttpRequest) -> HttpResponse:
     """Record a request that came by e-mail, post, phone or in person."""
-    form = StaffIntakeForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            created = subjects.subject_request_create(actor=request.user, **form.service_kwargs())
-        except ValidationError as error:
-            add_service_error(form, error)
-        else:
-            messages.success(request, f"{created.reference} recorded; the subject must verify.")
-            return redirect("workflows:subject-detail", created.pk)
-    return render(request, "requests/subjects/request_form.html", {"form": form})
+
+    def done(created: SubjectRequest) -> tuple[str, str]:
+        recorded = f"{created.reference} recorded; the subject must verify."
+        return recorded, reverse("workflows:subject-detail", args=[created.pk])
+
+    return form_page(
+        request,
+        form_class=StaffIntakeForm,
+        template="requests/subjects/request_form.html",
+        act=lambda form: intake.subject_request_create(actor=request.user, **form.service_kwargs()),
+        done=done,
+    )
 
 
 @require_safe
@@ -109,7 +123,7 @@ def request_create(request: HttpRequest) -> HttpResponse:
 def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """A request: its clock, tasks, model decisions, package and timeline."""
     target = get_object_or_404(selectors.requests_for(request.user), pk=pk)
-    manages = subjects.can_manage(request.user, target)
+    manages = access.can_manage(request.user, target)
     context = {
         "req": target,
         "days_left": selectors.days_left(target) if target.is_open else None,
@@ -119,7 +133,7 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "events": target.events.order_by("at", "id"),
         "package": selectors.package_of(request.user, target),
         "manages": manages,
-        "can_unlock": manages and subjects.verification_unlockable(target),
+        "can_unlock": manages and verification.verification_unlockable(target),
         "reason_form": ReasonForm(),
         "optional_form": OptionalReasonForm(),
         "S": SubjectRequestStatus,
@@ -135,15 +149,15 @@ def request_step(request: HttpRequest, pk: int, step: str) -> HttpResponse:
     target = get_object_or_404(selectors.requests_for(request.user), pk=pk)
     try:
         if step == "close":
-            subjects.subject_request_close(actor=request.user, request=target)
+            officer_steps.subject_request_close(actor=request.user, subject_request=target)
         elif step == "reissue":
-            subjects.package_reissue(actor=request.user, request=target)
+            packages.package_reissue(actor=request.user, subject_request=target)
         elif step in STEPS:
             service, form_class = STEPS[step]
             form = form_class(request.POST)
             if not form.is_valid():
                 raise ValidationError({"reason": "Give the reason"})
-            service(actor=request.user, request=target, reason=form.cleaned_data["reason"])
+            service(actor=request.user, subject_request=target, reason=form.cleaned_data["reason"])
         else:
             raise Http404("No such step")
     except ValidationError as error:
@@ -185,37 +199,37 @@ def _task_for(user, pk: int) -> SubjectTask:
 def task_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """One task: who the subject is (need to know), the answer form, model decisions."""
     task = _task_for(request.user, pk)
-    form = TaskCompleteForm(request.POST or None, request.FILES or None)
-    status = 200
-    if request.method == "POST":
-        status = 400
-        if form.is_valid():
-            try:
-                upload = form.cleaned_data.get("upload")
-                rows = subject_uploads.read_upload(upload) if upload else None
-                subjects.task_complete(
-                    actor=request.user, task=task, note=form.cleaned_data["note"], rows=rows
-                )
-            except ValidationError as error:
-                add_service_error(form, error)
-                status = 409 if isinstance(error, StateConflict) else 400
-            else:
-                messages.success(request, f"{task.dataset_slug}: answered.")
-                return redirect("workflows:subject-task-detail", pk)
+
+    def act(form: TaskCompleteForm) -> SubjectTask:
+        upload = form.cleaned_data.get("upload")
+        rows = uploads.read_upload(upload) if upload else None
+        note = form.cleaned_data["note"]
+        return work.task_complete(actor=request.user, task=task, note=note, rows=rows)
+
+    def done(answered: SubjectTask) -> tuple[str, str]:
+        return f"{answered.dataset_slug}: answered.", reverse(
+            "workflows:subject-task-detail", args=[pk]
+        )
+
     decisions = [d for d in task.request.ml_decisions.all() if task.dataset_slug in d.datasets]
+    shown = selectors.shows_identifiers(request.user, task)
     context = {
         "task": task,
         "req": task.request,
-        "identifiers": subjects.identifiers_for_task(task)
-        if selectors.shows_identifiers(request.user, task)
-        else None,
-        "form": form,
+        "identifiers": work.identifiers_for_task(task) if shown else None,
         "decisions": decisions,
         "ml_form": MlDecisionForm(),
         "answerable": task.status in (TaskStatus.OPEN, TaskStatus.FAILED)
         and task.request.status == SubjectRequestStatus.IN_PROGRESS,
     }
-    return render(request, "requests/subjects/task_detail.html", context, status=status)
+    return form_page(
+        request,
+        form_class=TaskCompleteForm,
+        template="requests/subjects/task_detail.html",
+        act=act,
+        done=done,
+        context=context,
+    )
 
 
 @require_POST
@@ -224,7 +238,7 @@ def task_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def task_retry(request: HttpRequest, pk: int) -> HttpResponse:
     task = _task_for(request.user, pk)
     try:
-        subjects.task_retry(actor=request.user, task=task)
+        work.task_retry(actor=request.user, task=task)
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     return redirect("workflows:subject-task-detail", pk)
@@ -240,7 +254,7 @@ def ml_decide(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         if not form.is_valid():
             raise ValidationError({"decision": "Choose a decision"})
-        subjects.ml_decision_record(
+        ml.ml_decision_record(
             actor=request.user,
             decision=decision,
             choice=form.cleaned_data["decision"],
@@ -271,22 +285,14 @@ def _throttled(request: HttpRequest) -> bool:
 @require_http_methods(["GET", "POST"])
 def public_intake(request: HttpRequest) -> HttpResponse:
     """Anyone may ask about their data; the e-mailed code confirms it is theirs."""
-    form = IntakeForm(request.POST or None)
-    if request.method == "POST":
-        if _throttled(request):
-            return HttpResponse("Too many requests from your address; try later.", status=429)
-        if form.is_valid():
-            try:
-                created = subjects.subject_request_create(actor=None, **form.service_kwargs())
-            except ValidationError as error:
-                add_service_error(form, error)
-            else:
-                return redirect("workflows:subject-verify", created.verify_token)
-    return render(
+    if request.method == "POST" and _throttled(request):
+        return HttpResponse("Too many requests from your address; try later.", status=429)
+    return form_page(
         request,
-        "requests/subjects/public_intake.html",
-        {"form": form},
-        status=400 if form.errors else 200,
+        form_class=IntakeForm,
+        template="requests/subjects/public_intake.html",
+        act=lambda form: intake.subject_request_create(actor=None, **form.service_kwargs()),
+        done=lambda created: ("", reverse("workflows:subject-verify", args=[created.verify_token])),
     )
 
 
@@ -312,7 +318,7 @@ def _attempt(request: HttpRequest, target, form, check, *, link: bool = False) -
     client = client_address(request)
     try:
         return check(client)
-    except subjects.VerificationWait as wait:
+    except verification.VerificationWait as wait:
         logger.warning("subject verification: %s waits %ss", client, wait.retry_after)
         add_service_error(form, ValidationError({"code": wait.messages}))
         response = _verify_page(request, target, form, status=429, link=link)
@@ -343,13 +349,13 @@ def public_verify(request: HttpRequest, token: str) -> HttpResponse:
 
     def check(client: str) -> HttpResponse:
         if "resend" in request.POST:
-            subjects.verification_resend(request=target, client=client)
+            verification.verification_resend(subject_request=target, client=client)
             messages.info(request, "A new code is on its way.")
             return redirect("workflows:subject-verify", token)
         if not form.is_valid():
             raise ValidationError({"code": "Enter the code from the e-mail"})
         code = form.cleaned_data["code"]
-        subjects.verification_check(request=target, code=code, client=client)
+        verification.verification_check(subject_request=target, code=code, client=client)
         return _done(request, target)
 
     return _attempt(request, target, form, check)
@@ -368,7 +374,7 @@ def public_verify_link(request: HttpRequest, token: str, link: str) -> HttpRespo
         return HttpResponse("Too many attempts from your address; try later.", status=429)
 
     def check(client: str) -> HttpResponse:
-        subjects.verification_check(request=target, token=link, client=client)
+        verification.verification_check(subject_request=target, token=link, client=client)
         return _done(request, target)
 
     return _attempt(request, target, form, check, link=True)
@@ -390,10 +396,10 @@ PACKAGE_UNREADABLE = "This package cannot be decrypted just now: please contact 
 def public_package(request: HttpRequest, pk: int, token: str) -> HttpResponse:
     """The subject's download, while the link is valid."""
     try:
-        package = subjects.package_for_download(request_id=pk, token=token)
-    except subjects.PackageLinkInvalid as error:  # as if nothing were there: 404
+        package = packages.package_for_download(request_id=pk, token=token)
+    except packages.PackageLinkInvalid as error:  # as if nothing were there: 404
         return _not_available(request, error, 404)
-    except subjects.PackageLinkExpired as error:
+    except packages.PackageLinkExpired as error:
         return _not_available(request, error, 410)
     try:
         content = unseal_bytes(package.content_sealed, what=f"package of DSR-{pk}")

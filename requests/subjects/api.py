@@ -4,24 +4,14 @@ requests.subjects, which checks who may."""
 
 from __future__ import annotations
 
-import logging
-
-from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, parsers, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
-from rest_framework.throttling import SimpleRateThrottle
-from rest_framework.views import APIView
 
 from catalog.models import Dataset
 from catalog.permissions import ActsWithPermission
-from governance.client_address import client_address
-from governance.errors import StateConflict
-from requests import subject_selectors as selectors
-from requests import subject_uploads, subjects
 from requests.models.subjects import (
     Channel,
     DatasetConnector,
@@ -32,8 +22,18 @@ from requests.models.subjects import (
     SubjectRequestType,
     SubjectTask,
 )
-
-logger = logging.getLogger(__name__)
+from requests.subjects import (
+    access,
+    connectors,
+    intake,
+    ml,
+    officer_steps,
+    packages,
+    selectors,
+    uploads,
+    verification,
+    work,
+)
 
 
 class ReadsSubjectRequests(permissions.BasePermission):
@@ -48,23 +48,6 @@ class WorksSubjectTasks(permissions.BasePermission):
 
     def has_permission(self, request, view):
         return request.user.has_perm("workflows.view_subjecttask")
-
-
-class IntakeThrottle(SimpleRateThrottle):
-    """The public endpoints and pages are open to anyone: a few requests an hour per client
-    address (signed in or not), named by the one PROXY_COUNT rule, so a made-up
-    X-Forwarded-For is a new address only where a trusted proxy wrote it."""
-
-    scope = "subject_intake"
-
-    def get_rate(self):
-        return settings.SUBJECT_INTAKE_RATE
-
-    def get_ident(self, request):
-        return client_address(request)
-
-    def get_cache_key(self, request, view):
-        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
 
 
 # --- Serializers ---------------------------------------------------------------------------
@@ -117,7 +100,7 @@ class SubjectRequestSerializer(serializers.ModelSerializer):
     def get_identifiers(self, obj) -> dict | None:
         """Only the officers who manage the request see who the subject is."""
         if not hasattr(self, "_manages"):  # one check per answer, not a query per row
-            self._manages = subjects.manager_check(self.context["request"].user)
+            self._manages = access.manager_check(self.context["request"].user)
         return obj.identifiers_shown if self._manages(obj) else None
 
 
@@ -239,14 +222,14 @@ class DatasetConnectorSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = DatasetConnector
-        fields = ["id", "dataset", *subjects.CONNECTOR_FIELDS, "updated_at", *APPROVAL_FIELDS]
+        fields = ["id", "dataset", *connectors.CONNECTOR_FIELDS, "updated_at", *APPROVAL_FIELDS]
         read_only_fields = ["id", "updated_at", *APPROVAL_FIELDS]
 
     def create(self, validated_data):
-        return subjects.connector_save(actor=self.context["request"].user, **validated_data)
+        return connectors.connector_save(actor=self.context["request"].user, **validated_data)
 
     def update(self, instance, validated_data):
-        return subjects.connector_save(
+        return connectors.connector_save(
             actor=self.context["request"].user,
             connector=instance,
             dataset=validated_data.pop("dataset", instance.dataset),
@@ -290,7 +273,7 @@ class SubjectRequestViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewS
         """Record a request received by e-mail, post, phone or in person."""
         body = StaffIntakeSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        created = subjects.subject_request_create(actor=request.user, **body.validated_data)
+        created = intake.subject_request_create(actor=request.user, **body.validated_data)
         return Response(self._fresh(created), status=status.HTTP_201_CREATED)
 
     def _fresh(self, obj) -> dict:
@@ -303,51 +286,53 @@ class SubjectRequestViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewS
         body.is_valid(raise_exception=True)
         if reason_required or "reason" in body.validated_data:
             kwargs["reason"] = body.validated_data.get("reason", "")
-        changed = service(actor=request.user, request=target, **kwargs)
+        changed = service(actor=request.user, subject_request=target, **kwargs)
         return Response(self._fresh(changed))
 
     @extend_schema(request=ReasonSerializer, responses=SubjectRequestSerializer)
     @action(detail=True, methods=["post"])
     def extend(self, request, pk=None):
         """Extend the deadline once, before it passes, with the reason the subject is told."""
-        return self._step(request, subjects.subject_request_extend, reason_required=True)
+        return self._step(request, officer_steps.subject_request_extend, reason_required=True)
 
     @extend_schema(request=ReasonSerializer, responses=SubjectRequestSerializer)
     @action(detail=True, methods=["post"])
     def pause(self, request, pk=None):
         """Stop the clock while waiting for the subject."""
-        return self._step(request, subjects.subject_request_pause, reason_required=True)
+        return self._step(request, officer_steps.subject_request_pause, reason_required=True)
 
     @extend_schema(request=ReasonSerializer, responses=SubjectRequestSerializer)
     @action(detail=True, methods=["post"])
     def resume(self, request, pk=None):
         """Start the clock again; the deadlines move on by the days paused."""
-        return self._step(request, subjects.subject_request_resume)
+        return self._step(request, officer_steps.subject_request_resume)
 
     @extend_schema(request=ReasonSerializer, responses=SubjectRequestSerializer)
     @action(detail=True, methods=["post"])
     def reject(self, request, pk=None):
         """Refuse, with reasons (the subject is told of the right to complain)."""
-        return self._step(request, subjects.subject_request_reject, reason_required=True)
+        return self._step(request, officer_steps.subject_request_reject, reason_required=True)
 
     @extend_schema(request=ReasonSerializer, responses=SubjectRequestSerializer)
     @action(detail=True, methods=["post"])
     def withdraw(self, request, pk=None):
         """The subject withdrew the request."""
-        return self._step(request, subjects.subject_request_withdraw)
+        return self._step(request, officer_steps.subject_request_withdraw)
 
     @extend_schema(request=None, responses=SubjectRequestSerializer)
     @action(detail=True, methods=["post"])
     def close(self, request, pk=None):
         """Put the answer together now (refused while tasks or model decisions are open)."""
-        changed = subjects.subject_request_close(actor=request.user, request=self.get_object())
+        changed = officer_steps.subject_request_close(
+            actor=request.user, subject_request=self.get_object()
+        )
         return Response(self._fresh(changed))
 
     @extend_schema(request=None, responses=OpenApiTypes.OBJECT)
     @action(detail=True, methods=["post"], url_path="reissue-package")
     def reissue_package(self, request, pk=None):
         """Send the subject a new download link (the old one stops working)."""
-        package = subjects.package_reissue(actor=request.user, request=self.get_object())
+        package = packages.package_reissue(actor=request.user, subject_request=self.get_object())
         return Response({"expires_at": package.expires_at, "sha256": package.sha256})
 
     @extend_schema(request=ReasonSerializer, responses=SubjectRequestSerializer)
@@ -355,7 +340,7 @@ class SubjectRequestViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewS
     def unlock_verification(self, request, pk=None):
         """Let the subject try codes again after wrong ones locked or slowed them (a new code
         is sent)."""
-        return self._step(request, subjects.verification_unlock)
+        return self._step(request, verification.verification_unlock)
 
     @extend_schema(responses=EventSerializer(many=True))
     @action(detail=True, methods=["get"])
@@ -407,7 +392,7 @@ class SubjectTaskViewSet(viewsets.ReadOnlyModelViewSet):
         task = self.get_object()
         body = self.get_serializer(task).data
         shown = selectors.shows_identifiers(request.user, task)
-        body["identifiers"] = subjects.identifiers_for_task(task) if shown else None
+        body["identifiers"] = work.identifiers_for_task(task) if shown else None
         return Response(body)
 
     @extend_schema(
@@ -430,15 +415,15 @@ class SubjectTaskViewSet(viewsets.ReadOnlyModelViewSet):
         data = dict(body.validated_data)
         upload = data.pop("upload", None)
         if upload is not None:
-            data["rows"] = subject_uploads.read_upload(upload)
-        task = subjects.task_complete(actor=request.user, task=task, **data)
+            data["rows"] = uploads.read_upload(upload)
+        task = work.task_complete(actor=request.user, task=task, **data)
         return Response(self.get_serializer(task).data)
 
     @extend_schema(request=None, responses=SubjectTaskSerializer)
     @action(detail=True, methods=["post"])
     def retry(self, request, pk=None):
         """Run a failed connector again."""
-        task = subjects.task_retry(actor=request.user, task=self.get_object())
+        task = work.task_retry(actor=request.user, task=self.get_object())
         return Response(self.get_serializer(task).data)
 
 
@@ -461,7 +446,7 @@ class MlDecisionViewSet(viewsets.ReadOnlyModelViewSet):
         """Record retrain, unlearn, suppress or accept (accept needs a reason)."""
         body = DecideSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        decision = subjects.ml_decision_record(
+        decision = ml.ml_decision_record(
             actor=request.user,
             decision=self.get_object(),
             choice=body.validated_data["decision"],
@@ -488,87 +473,7 @@ class DatasetConnectorViewSet(
         """A privacy officer approves the connector's current version: only then does it run."""
         body = ApproveConnectorSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        connector = subjects.connector_approve(
+        connector = connectors.connector_approve(
             actor=request.user, connector=self.get_object(), **body.validated_data
         )
         return Response(self.get_serializer(connector).data)
-
-
-# --- Public endpoints (no sign-in) ----------------------------------------------------------
-
-
-class PublicIntakeView(APIView):
-    """Anyone may ask; nothing happens until they confirm the code sent to their e-mail."""
-
-    authentication_classes: list = []
-    permission_classes = [permissions.AllowAny]
-    throttle_classes = [IntakeThrottle]
-
-    @extend_schema(request=IntakeSerializer, responses={201: OpenApiTypes.OBJECT})
-    def post(self, request):
-        body = IntakeSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        created = subjects.subject_request_create(
-            actor=None, channel=Channel.API, **body.validated_data
-        )
-        return Response(
-            {
-                "reference": created.reference,
-                "token": created.verify_token,
-                "status": created.status,
-                "deadline": created.deadline,
-                "next": "POST subject-intake/verify with this token and the code we e-mailed",
-            },
-            status=status.HTTP_201_CREATED,
-        )
-
-
-class VerifySerializer(serializers.Serializer):
-    token = serializers.CharField(
-        max_length=64, help_text="The request's verify token (from the intake answer or e-mail)"
-    )
-    code = serializers.CharField(max_length=20, required=False, allow_blank=True)
-    link = serializers.CharField(
-        max_length=100, required=False, allow_blank=True, help_text="Or the e-mailed link's secret"
-    )
-    resend = serializers.BooleanField(default=False)
-
-
-def _wait_response(wait: subjects.VerificationWait) -> Response:
-    return Response(
-        {"code": wait.messages},
-        status=status.HTTP_429_TOO_MANY_REQUESTS,
-        headers={"Retry-After": str(wait.retry_after)},
-    )
-
-
-class PublicVerifyView(APIView):
-    """Confirm a request with the e-mailed code or link, or ask for a new code. An unknown
-    token and a request not waiting for verification answer the same 404."""
-
-    authentication_classes: list = []
-    permission_classes = [permissions.AllowAny]
-    throttle_classes = [IntakeThrottle]
-
-    @extend_schema(request=VerifySerializer, responses=OpenApiTypes.OBJECT)
-    def post(self, request):
-        body = VerifySerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        data = body.validated_data
-        target = selectors.awaiting_verification(data["token"])
-        if target is None:
-            raise NotFound()
-        client = client_address(request)
-        try:
-            if data["resend"]:
-                subjects.verification_resend(request=target, client=client)
-                return Response({"reference": target.reference, "sent": True})
-            verified = subjects.verification_check(
-                request=target, code=data.get("code", ""), token=data.get("link", ""), client=client
-            )
-        except subjects.VerificationWait as wait:
-            logger.warning("subject verification: %s waits %ss", client, wait.retry_after)
-            return _wait_response(wait)
-        except StateConflict:  # it stopped waiting meanwhile: as unknown
-            raise NotFound() from None
-        return Response({"reference": verified.reference, "status": verified.status})

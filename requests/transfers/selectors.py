@@ -8,13 +8,12 @@ import datetime as dt
 from dataclasses import asdict, dataclass
 
 from django.conf import settings
-from django.db.models import Case, IntegerField, Prefetch, QuerySet, Value, When
+from django.db.models import Case, IntegerField, Prefetch, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from catalog.models import Dataset, Region
 from governance.models import TransferGrant
 from governance.roles import Role, has_role
-from requests import transfers
 from requests.models import (
     ExceptionApproval,
     ExceptionEvent,
@@ -22,6 +21,7 @@ from requests.models import (
     TransferException,
     TransferExceptionUserObjectPermission,
 )
+from requests.transfers import assessment, workflow
 
 S = ExceptionStatus
 # The URL spelling of each step a person takes (the service names them with underscores).
@@ -58,7 +58,7 @@ def with_places(rows: QuerySet[TransferException]) -> QuerySet[TransferException
 
 def exceptions_for(user) -> QuerySet[TransferException]:
     """The exceptions this person may see, ready for a list."""
-    return with_places(transfers.exceptions_visible_to(user))
+    return with_places(exceptions_visible_to(user))
 
 
 def exception_for(user, pk: int) -> TransferException | None:
@@ -78,26 +78,26 @@ def current_approvals(exception: TransferException) -> list[ExceptionApproval]:
 def available_actions(user, exception: TransferException) -> list[str]:
     """The steps this person may take now (the service checks again when they do)."""
     is_requester = exception.requester_id == user.pk
-    reviewer = not is_requester and transfers.is_reviewer(user, exception)
+    reviewer = not is_requester and workflow.is_reviewer(user, exception)
     approved_by_me = any(a.approver_id == user.pk for a in current_approvals(exception))
     allowed = []
     for action in PERSON_ACTIONS:
-        move = transfers.TRANSITIONS[action]
-        if exception.status not in move.sources:
+        if not workflow.TRANSITIONS[action].allows(exception.status):
             continue
-        by_requester = move.by == transfers.REQUESTER and is_requester
-        by_reviewer = move.by == transfers.REVIEWER and reviewer
+        by = workflow.ACTED_BY[action]
+        by_requester = by == workflow.REQUESTER and is_requester
+        by_reviewer = by == workflow.REVIEWER and reviewer
         if by_requester or (by_reviewer and not (action == "approve" and approved_by_me)):
             allowed.append(action)
     return allowed
 
 
 def may_edit(user, exception: TransferException) -> bool:
-    return exception.requester_id == user.pk and exception.status in transfers.EDITABLE
+    return exception.requester_id == user.pk and exception.status in workflow.EDITABLE
 
 
 def may_comment(user, exception: TransferException) -> bool:
-    return exception.requester_id == user.pk or transfers.is_reviewer(user, exception)
+    return exception.requester_id == user.pk or workflow.is_reviewer(user, exception)
 
 
 @dataclass(frozen=True)
@@ -122,14 +122,14 @@ def answers(exception: TransferException, at: dt.datetime | None = None) -> list
     datasets = list(exception.datasets.all())
     destinations = list(exception.destination_regions.all())
     per_action = {
-        action: transfers.rule_answers(
+        action: assessment.rule_answers(
             datasets=datasets,
             destination_regions=destinations,
             purpose=exception.purpose,
             at=at,
             action=action,
         )
-        for action in transfers.JUDGED_ACTIONS
+        for action in workflow.JUDGED_ACTIONS
     }
     rows = []
     for position, transfer in enumerate(per_action["transfer"]):
@@ -158,7 +158,7 @@ def review_queue(user) -> QuerySet[TransferException]:
     ).values("content_object_id")
     rows = (
         TransferException.objects.select_related("requester", "purpose")
-        .filter(pk__in=given, status__in=transfers.OPEN)
+        .filter(pk__in=given, status__in=workflow.OPEN)
         .exclude(requester=user)
         .annotate(risk_rank=RISK_ORDER)
         .order_by("starts_at", "risk_rank", "id")
@@ -197,7 +197,6 @@ def exception_of(grants) -> dict[int, TransferException]:
 
 # --- The register of transfers ---------------------------------------------------------------
 
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 REGISTER_COLUMNS = (
     "grant",
     "exception",
@@ -302,15 +301,12 @@ def _register_rows_of(grant: TransferGrant, state: str, exception) -> list[dict]
     ]
 
 
-def register_csv_value(value) -> str:
-    """A register cell as CSV text: lists joined, times in ISO 8601, nothing as empty; text that
-    a spreadsheet would run as a formula is quoted with a leading apostrophe."""
-    if value is None:
-        return ""
-    if isinstance(value, list | tuple):
-        text = " ".join(str(item) for item in value)
-    elif isinstance(value, dt.datetime):
-        text = value.isoformat()
-    else:
-        text = str(value)
-    return f"'{text}" if text[:1] in FORMULA_STARTS else text
+def exceptions_visible_to(user) -> QuerySet[TransferException]:
+    """Auditors and executives see all; privacy officers the ones given them; people their own."""
+    rows = TransferException.objects.select_related("requester", "purpose", "grant")
+    if user.has_perm("workflows.view_transferexception"):
+        return rows
+    given = TransferExceptionUserObjectPermission.objects.filter(
+        user=user, permission__codename="view_transferexception"
+    ).values("content_object_id")
+    return rows.filter(Q(requester=user) | Q(pk__in=given))

@@ -1,13 +1,12 @@
 """Transfer-exception pages: thin views, every write through requests.transfers.
 
-Reads come from requests.transfer_selectors. A service's ValidationError lands on the form that
+Reads come from requests.transfers.selectors. A service's ValidationError lands on the form that
 was posted and the page is shown again (400, or 409 when the exception's state does not allow
 the step); an exception the person may not see is a 404.
 """
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 
 from django.contrib import messages
@@ -16,23 +15,26 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
+from catalog.form_views import form_page
 from catalog.forms import add_service_error
 from governance.errors import StateConflict
 from governance.roles import Role, has_role
-from requests import transfer_selectors as selectors
-from requests import transfers
-from requests.models import SupplementaryMeasure
-from requests.transfer_forms import (
+from requests.models import SupplementaryMeasure, TransferException
+from requests.transfers import selectors, services, workflow
+from requests.transfers.forms import (
     CommentForm,
     ExceptionFilterForm,
     ExceptionForm,
     RegisterFilterForm,
     StepForm,
 )
+from requests.transfers.register import register_csv_write
 
+FORM_TEMPLATE = "requests/transfers/form.html"
 PAGE_SIZE = 50
 MEASURES = dict(SupplementaryMeasure.choices)
 # URL spelling of each step -> the service's action name.
@@ -90,7 +92,7 @@ def exception_list(request: HttpRequest) -> HttpResponse:
     context = {
         "form": form,
         "page": Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page")),
-        "may_request": transfers.may_request(request.user),
+        "may_request": workflow.may_request(request.user),
         "status": form.cleaned_data["status"],
     }
     return render(request, "requests/transfers/list.html", context)
@@ -100,24 +102,25 @@ def exception_list(request: HttpRequest) -> HttpResponse:
 @login_required
 def exception_create(request: HttpRequest) -> HttpResponse:
     """File an exception (a draft, or submitted at once)."""
-    if not transfers.may_request(request.user):
+    if not workflow.may_request(request.user):
         raise PermissionDenied("Data owners, engineers and privacy officers ask for exceptions")
-    if request.method != "POST":
-        return _render_form(request, ExceptionForm())
-    form = ExceptionForm(request.POST)
-    if not form.is_valid():
-        return _render_form(request, form, status=400)
-    try:
-        exception = transfers.exception_create(
-            actor=request.user,
-            submit=request.POST.get("intent") == "submit",
-            **form.service_fields(),
-        )
-    except ValidationError as error:
-        add_service_error(form, error)
-        return _render_form(request, form, status=_error_status(error))
-    messages.success(request, f"Filed {exception.reference} ({exception.get_status_display()}).")
-    return redirect("workflows:exception-detail", pk=exception.pk)
+
+    def act(form: ExceptionForm) -> TransferException:
+        submit = request.POST.get("intent") == "submit"
+        return services.exception_create(actor=request.user, submit=submit, **form.service_fields())
+
+    def done(exception: TransferException) -> tuple[str, str]:
+        filed = f"Filed {exception.reference} ({exception.get_status_display()})."
+        return filed, _detail_url(exception)
+
+    return form_page(
+        request,
+        form_class=ExceptionForm,
+        template=FORM_TEMPLATE,
+        act=act,
+        done=done,
+        context={"exception": None},
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -127,31 +130,30 @@ def exception_edit(request: HttpRequest, pk: int) -> HttpResponse:
     exception = _visible(request, pk)
     if exception.requester_id != request.user.pk:
         raise PermissionDenied("Only the requester may change this exception")
-    if request.method != "POST":
-        if not selectors.may_edit(request.user, exception):
-            messages.error(
-                request,
-                f"A {exception.get_status_display().lower()} exception cannot be changed.",
-            )
-            return redirect("workflows:exception-detail", pk=pk)
-        return _render_form(request, ExceptionForm(exception=exception), exception)
-    form = ExceptionForm(request.POST, exception=exception)
-    if not form.is_valid():
-        return _render_form(request, form, exception, status=400)
-    try:
-        transfers.exception_update(actor=request.user, exception=exception, **form.service_fields())
+    if request.method != "POST" and not selectors.may_edit(request.user, exception):
+        status = exception.get_status_display().lower()
+        messages.error(request, f"A {status} exception cannot be changed.")
+        return redirect("workflows:exception-detail", pk=pk)
+
+    def act(form: ExceptionForm) -> TransferException:
+        services.exception_update(actor=request.user, exception=exception, **form.service_fields())
         if request.POST.get("intent") == "submit":
-            transfers.exception_transition(actor=request.user, exception=exception, action="submit")
-    except ValidationError as error:
-        add_service_error(form, error)
-        return _render_form(request, form, exception, status=_error_status(error))
-    messages.success(request, f"Saved {exception.reference}.")
-    return redirect("workflows:exception-detail", pk=pk)
+            services.exception_transition(actor=request.user, exception=exception, action="submit")
+        return exception
+
+    return form_page(
+        request,
+        form_class=ExceptionForm,
+        template=FORM_TEMPLATE,
+        act=act,
+        done=lambda _: (f"Saved {exception.reference}.", _detail_url(exception)),
+        context={"exception": exception},
+        form_kwargs={"exception": exception},
+    )
 
 
-def _render_form(request, form: ExceptionForm, exception=None, status: int = 200) -> HttpResponse:
-    context = {"form": form, "exception": exception}
-    return render(request, "requests/transfers/form.html", context, status=status)
+def _detail_url(exception: TransferException) -> str:
+    return reverse("workflows:exception-detail", args=[exception.pk])
 
 
 # --- One exception, its steps ---------------------------------------------------------------
@@ -193,7 +195,7 @@ def _render_detail(
                 "label": STEP_LABELS[action],
                 "form": form,
                 "danger": action in DANGER,
-                "needs_comment": action in transfers.NEEDS_COMMENT,
+                "needs_comment": action in workflow.NEEDS_COMMENT,
             }
         )
     approvals = selectors.current_approvals(exception)
@@ -213,7 +215,7 @@ def _render_detail(
         )
         if selectors.may_comment(user, exception)
         else None,
-        "is_reviewer": transfers.is_reviewer(user, exception),
+        "is_reviewer": workflow.is_reviewer(user, exception),
         "measures": [MEASURES.get(code, code) for code in exception.tia_measures],
         "grant_status": (
             selectors.grant_status(exception.grant, timezone.now()) if exception.grant else ""
@@ -233,7 +235,7 @@ def exception_step(request: HttpRequest, pk: int, step: str) -> HttpResponse:
     form = StepForm(request.POST, auto_id=f"id_{action}_%s")
     if form.is_valid():
         try:
-            exception = transfers.exception_transition(
+            exception = services.exception_transition(
                 actor=request.user,
                 exception=exception,
                 action=action,
@@ -255,7 +257,7 @@ def exception_step(request: HttpRequest, pk: int, step: str) -> HttpResponse:
 
 
 def _done_message(exception, action: str) -> str:
-    if action == "approve" and exception.status in transfers.OPEN:
+    if action == "approve" and exception.status in workflow.OPEN:
         return (
             f"Your approval of {exception.reference} is recorded; another privacy officer "
             "must approve it too."
@@ -275,7 +277,7 @@ def exception_comment(request: HttpRequest, pk: int) -> HttpResponse:
     form = CommentForm(request.POST, auto_id="id_comment_%s")
     if form.is_valid():
         try:
-            transfers.exception_comment(
+            services.exception_comment(
                 actor=request.user, exception=exception, comment=form.cleaned_data["comment"]
             )
         except ValidationError as error:
@@ -370,8 +372,5 @@ def transfer_register_csv(request: HttpRequest) -> HttpResponse:
         return HttpResponse("; ".join(_errors(form)), status=400, content_type="text/plain")
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="transfer-register.csv"'
-    writer = csv.writer(response)
-    writer.writerow(selectors.REGISTER_COLUMNS)
-    for row in rows:
-        writer.writerow([selectors.register_csv_value(row[c]) for c in selectors.REGISTER_COLUMNS])
+    register_csv_write(response, rows)
     return response

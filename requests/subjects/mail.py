@@ -20,15 +20,17 @@ from requests.models.mail import SubjectMail
 from requests.models.subjects import seal, unseal
 
 
-def subject_mail_queue(*, request: SubjectRequest, subject: str, body: str) -> SubjectMail | None:
+def subject_mail_queue(
+    *, subject_request: SubjectRequest, subject: str, body: str
+) -> SubjectMail | None:
     """Write an e-mail to the request's subject and send it once the transaction commits
     (None when the request holds no address: the subject asked by post or phone)."""
-    address = request.email
+    address = subject_request.email
     if not address:
         return None
     mail = SubjectMail.objects.create(
-        request=request,
-        title=f"[{request.reference}] {subject}"[:200],
+        request=subject_request,
+        title=f"[{subject_request.reference}] {subject}"[:200],
         sealed=seal({"to": address, "body": body}),
     )
     from requests.tasks import subject_mail_send

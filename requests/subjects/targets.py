@@ -14,7 +14,8 @@ true count for the rerun, which erases nothing twice (deleted rows are gone, mas
 longer match).
 
 Errors from targets may quote the subject's identifiers (`invalid input syntax for type
-integer: "<e-mail>"`): `redact` takes every form of them out before an error is kept or sent.
+integer: "<e-mail>"`): requests.subjects.redaction takes every form of them out before an error is
+kept or sent.
 """
 
 from __future__ import annotations
@@ -22,16 +23,11 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import decimal
-import html
-import json
 import re
-import traceback
 import uuid
-from collections.abc import Iterable
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from urllib.parse import quote, quote_plus
 
 import psycopg
 from django.conf import settings
@@ -64,7 +60,6 @@ SYSTEM_SCHEMAS = ("pg_catalog", "information_schema")
 # Relation kinds a connector may name (PostgreSQL): tables, partitioned tables, views, foreign.
 TABLE_KINDS = ("r", "p", "v", "f")
 LOCAL_HOSTS = {"", "localhost", "127.0.0.1", "::1"}
-REDACTED = "[redacted]"
 
 
 class ConnectorError(Exception):
@@ -112,63 +107,6 @@ def json_safe(value):
     if isinstance(value, dict | list | str | int | float | bool) or value is None:
         return value
     return str(value)
-
-
-# --- Redaction: a target's error never carries the subject's identifiers on --------------------
-
-
-def _forms(value: str) -> set[str]:
-    """The ways a target may print a value: as is, or quoted or escaped for SQL, JSON, Python,
-    URLs and HTML, or as its bytes in hex or base64."""
-    raw = value.encode()
-    return {
-        value,
-        value.replace("'", "''"),
-        json.dumps(value)[1:-1],
-        repr(value)[1:-1],
-        value.encode("unicode_escape").decode(),
-        quote(value, safe=""),
-        quote_plus(value),
-        html.escape(value),
-        raw.hex(),
-        base64.b64encode(raw).decode().rstrip("="),
-    }
-
-
-def _loose(value: str) -> str:
-    """The value's letters and digits in order, whatever separates them (spaces, quotes,
-    backslashes, dots): `Sam.Subject@Example.org` also as `sam subject example org`."""
-    return r"[\W_]*".join(re.escape(c) for c in value if c.isalnum())
-
-
-def _pattern(values: Iterable[str]) -> re.Pattern | None:
-    parts = []
-    # Longer values first, so that one inside another is not half taken out.
-    for value in sorted({str(v).strip() for v in values if v is not None} - {""}, key=len)[::-1]:
-        cased = {value, value.lower(), value.upper()}  # hex and base64 differ by case
-        forms = {re.escape(f) for v in cased for f in _forms(v)} | {_loose(value)}
-        part = "|".join(sorted(forms - {""}, key=len, reverse=True))
-        if sum(c.isalnum() for c in value) < 6:
-            # A short value (an account id "17") would take every such digit out of the text.
-            part = rf"(?<![0-9A-Za-z])(?:{part})(?![0-9A-Za-z])"
-        parts.append(f"(?:{part})")
-    return re.compile("|".join(parts), re.IGNORECASE) if parts else None
-
-
-def redact(text: str, values: Iterable[str]) -> str:
-    """The text with every form of each value taken out (case-insensitive)."""
-    pattern = _pattern(values)
-    return pattern.sub(REDACTED, text) if pattern and text else text
-
-
-def failure_text(exc: BaseException, values: Iterable[str], limit: int = 2000) -> str:
-    """What is kept and sent about a failure: its kind and its redacted message."""
-    return redact(f"{type(exc).__name__}: {exc}", values)[:limit]
-
-
-def failure_traceback(exc: BaseException, values: Iterable[str]) -> str:
-    """The failure's traceback for the log, redacted like its message."""
-    return redact("".join(traceback.format_exception(exc)), values)
 
 
 # --- Where a connector may go -----------------------------------------------------------------
@@ -490,7 +428,7 @@ def run(connector, request_type: str, identifier: str, task) -> bool:
     """Answer the task; False when its claim was lost (nothing was recorded).
 
     The target's catalog is checked again first, in the same transaction as the work."""
-    from requests import subjects
+    from requests.subjects import work
 
     target = target_of(connector)
     if request_type in EXPORTING_TYPES:
@@ -499,7 +437,7 @@ def run(connector, request_type: str, identifier: str, task) -> bool:
             cursor.execute(target.statements(connector)["select"], [identifier])
             rows = _rows(cursor)
         with transaction.atomic():
-            return subjects.record_connector_result(task, Result(found=len(rows), rows=rows))
+            return work.record_connector_result(task, Result(found=len(rows), rows=rows))
     if request_type != SubjectRequestType.ERASURE:
         raise ConnectorError(f"A connector cannot answer a {request_type} request")
     statement = target.statements(connector)[connector.erase_mode]
@@ -508,12 +446,12 @@ def run(connector, request_type: str, identifier: str, task) -> bool:
         cursor.execute(statement, [identifier])
         count = cursor.rowcount
         if count:  # never overwrite an earlier run's count with this rerun's zero
-            subjects.prepare_connector_count(task, count)
+            work.prepare_connector_count(task, count)
     task.refresh_from_db(fields=["prepared_rows"])
     if count == 0 and task.prepared_rows:
         count = task.prepared_rows  # an earlier run erased them and was lost before recording
     with transaction.atomic():
-        return subjects.record_connector_result(task, _erasure(connector, count))
+        return work.record_connector_result(task, _erasure(connector, count))
 
 
 def _erasure(connector, count: int) -> Result:

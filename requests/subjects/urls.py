@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from requests import subject_views as views
+from requests.subjects import views
 
 urlpatterns = [
     path("", views.request_list, name="subject-list"),

@@ -3,7 +3,6 @@ transfers. Thin: every write goes through requests.transfers, which checks who m
 
 from __future__ import annotations
 
-import csv
 import io
 from functools import partial
 
@@ -21,8 +20,6 @@ from catalog.models import Dataset, Region
 from catalog.permissions import ActsWithPermission
 from governance.models import Purpose, TrainingRun, TransferGrant, TransferMechanism
 from governance.roles import Role, has_role
-from requests import transfer_selectors as selectors
-from requests import transfers
 from requests.models import (
     ExceptionApproval,
     ExceptionEvent,
@@ -31,6 +28,8 @@ from requests.models import (
     TransferException,
 )
 from requests.models.transfers import Derogation, SccModule
+from requests.transfers import selectors, services, workflow
+from requests.transfers.register import register_csv_write
 
 
 class HasLocusRole(permissions.BasePermission):
@@ -190,14 +189,14 @@ class TransferExceptionSerializer(serializers.ModelSerializer):
         return data
 
     def create(self, validated_data):
-        return transfers.exception_create(
+        return services.exception_create(
             actor=self.context["request"].user,
             submit=validated_data.get("submit", False),
             **self.service_fields(),
         )
 
     def update(self, instance, validated_data):
-        return transfers.exception_update(
+        return services.exception_update(
             actor=self.context["request"].user, exception=instance, **self.service_fields()
         )
 
@@ -271,7 +270,7 @@ class ExceptionFilter(django_filters.FilterSet):
 
 
 def _may_take(step: str, user, exception: TransferException) -> bool:
-    return transfers.may_act(user, exception, step)
+    return workflow.may_act(user, exception, step)
 
 
 def _step(name: str, description: str):
@@ -282,7 +281,7 @@ def _step(name: str, description: str):
         exception = self.get_object()
         body = StepCommentSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        transfers.exception_transition(
+        services.exception_transition(
             actor=request.user,
             exception=exception,
             action=name,
@@ -308,8 +307,8 @@ class TransferExceptionViewSet(
     # A step by someone who may not take it is refused before its comment is read.
     object_checks = {
         name: partial(_may_take, name)
-        for name, move in transfers.TRANSITIONS.items()
-        if move.by != transfers.SYSTEM
+        for name, by in workflow.ACTED_BY.items()
+        if by != workflow.SYSTEM
     }
     filterset_class = ExceptionFilter
     http_method_names = ["get", "post", "patch", "head", "options"]
@@ -376,7 +375,7 @@ class TransferExceptionViewSet(
         exception = self.get_object()
         body = StepCommentSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        event = transfers.exception_comment(
+        event = services.exception_comment(
             actor=request.user, exception=exception, comment=body.validated_data["comment"]
         )
         return Response(ExceptionEventSerializer(event).data, status=201)
@@ -396,11 +395,10 @@ class CSVRenderer(renderers.BaseRenderer):
         if not isinstance(data, list):  # an error: its detail, one line
             data = [{"error": str(data)}]
         out = io.StringIO()
-        columns = list(data[0]) if data and "error" in data[0] else selectors.REGISTER_COLUMNS
-        writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore")
-        writer.writeheader()
-        for row in data:
-            writer.writerow({key: selectors.register_csv_value(row.get(key)) for key in columns})
+        if data and "error" in data[0]:
+            register_csv_write(out, data, columns=list(data[0]))
+        else:
+            register_csv_write(out, data)
         return out.getvalue().encode(self.charset)
 
 

@@ -1,0 +1,54 @@
+"""Who may do what with subject requests: the officers who manage them, the roles that read
+them, and the owners who work their datasets' tasks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.core.exceptions import PermissionDenied
+
+from requests.models.subjects import (
+    SubjectRequest,
+    SubjectTask,
+)
+
+
+def actor_name(user) -> str:
+    """How a person is shown in records that outlive their account."""
+    return (user.get_full_name() or user.get_username()) if user else "system"
+
+
+# --- Who may do what ------------------------------------------------------------------------
+
+
+def can_manage(user, subject_request: SubjectRequest | None = None) -> bool:
+    """Privacy officers manage requests; one given jurisdictions manages only theirs."""
+    if subject_request is None:
+        return user.has_perm("workflows.change_subjectrequest")
+    return manager_check(user)(subject_request)
+
+
+def manager_check(user) -> Callable[[SubjectRequest], bool]:
+    """`can_manage` for many requests of one person (a list): their jurisdictions read once,
+    by the one scope the selectors read with."""
+    from requests.subjects.selectors import managed_scope
+
+    return managed_scope(user).covers
+
+
+def can_view(user, subject_request: SubjectRequest) -> bool:
+    """Officers who manage it, and the read-only roles (executives, auditors)."""
+    return can_manage(user, subject_request) or user.has_perm("workflows.view_subjectrequest")
+
+
+def can_work_task(user, task: SubjectTask) -> bool:
+    """The task's owner, or an officer who manages its request."""
+    return task.owner_id == user.pk or can_manage(user, task.request)
+
+
+def require_manager(user, subject_request: SubjectRequest | None = None) -> None:
+    if not can_manage(user, subject_request):
+        raise PermissionDenied("Only a privacy officer who answers for it may do this")
+
+
+# --- Transitions ----------------------------------------------------------------------------

@@ -1,0 +1,81 @@
+"""Models trained on data being erased: one decision per training run, made by an owner of the
+erased datasets or an officer."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from governance.errors import StateConflict
+from governance.ledger import ledger_append
+from governance.models import TrainingRunDataset
+from requests.models.subjects import (
+    OPEN_STATUSES,
+    MlDecision,
+    MlPropagationDecision,
+    SubjectRequest,
+)
+from requests.subjects.access import actor_name, can_manage
+from requests.subjects.workflow import event_add, maybe_ready
+
+OPEN = frozenset(OPEN_STATUSES)
+
+
+def decisions_create(subject_request: SubjectRequest, datasets) -> None:
+    """One decision to make per training run that read any of the datasets to erase from."""
+    by_run: dict[int, list[str]] = defaultdict(list)
+    runs = {}
+    reads = TrainingRunDataset.objects.filter(dataset__in=datasets).select_related("run", "dataset")
+    for read in reads:
+        by_run[read.run_id].append(read.dataset.slug)
+        runs[read.run_id] = read.run
+    MlPropagationDecision.objects.bulk_create(
+        [
+            MlPropagationDecision(
+                request=subject_request,
+                training_run=runs[run_id],
+                run_name=runs[run_id].name,
+                model_name=runs[run_id].model_name,
+                datasets=sorted(set(slugs)),
+            )
+            for run_id, slugs in by_run.items()
+        ],
+        ignore_conflicts=True,
+    )
+
+
+@transaction.atomic
+def ml_decision_record(
+    *, actor, decision: MlPropagationDecision, choice: str, reason: str = ""
+) -> MlPropagationDecision:
+    """The owner decides what happens to a model trained on data being erased."""
+    subject_request = SubjectRequest.objects.select_for_update().get(pk=decision.request_id)
+    owns = subject_request.tasks.filter(owner=actor, dataset_slug__in=decision.datasets).exists()
+    if not (owns or can_manage(actor, subject_request)):
+        raise PermissionDenied("Only an owner of the erased datasets or a privacy officer decides")
+    if choice not in MlDecision.values:
+        raise ValidationError(
+            {"decision": f"Unknown decision {choice!r}; use {', '.join(MlDecision.values)}"}
+        )
+    reason = (reason or "").strip()
+    if choice == MlDecision.ACCEPT and not reason:
+        raise ValidationError({"reason": "Accepting the risk needs a reason"})
+    if subject_request.status not in OPEN:
+        raise StateConflict({"status": "The request is closed"})
+    changed = MlPropagationDecision.objects.filter(pk=decision.pk, decision="").update(
+        decision=choice, reason=reason, decided_by=actor, decided_by_name=actor_name(actor),
+        decided_at=timezone.now(),
+    )  # fmt: skip
+    if changed != 1:
+        raise StateConflict({"decision": "This model's decision was already recorded"})
+    decision.refresh_from_db()
+    event_add(subject_request, actor=actor, action="ml_decision",
+           comment=f"{decision.run_name}: {choice}" + (f" ({reason})" if reason else ""))  # fmt: skip
+    ledger_append(actor=actor, kind="subject_request.ml_decision",
+                  subjects=[subject_request.ref, subject_request.subject_key, f"training-run:{decision.training_run_id}"],
+                  data={"decision": choice, "model": decision.model_name})  # fmt: skip
+    maybe_ready(subject_request)
+    return decision

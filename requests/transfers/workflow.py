@@ -1,0 +1,236 @@
+"""The transfer exception's workflow: its table of allowed steps and who takes each, who may
+do what, and the one function that moves the status (a compare-and-swap) with its timeline
+event and ledger entry; the notices and ledger details every step shares."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import Permission
+from django.core.exceptions import PermissionDenied
+from django.urls import reverse
+from django.utils import timezone
+
+from governance.ledger import ledger_append
+from governance.models import TransferMechanism
+from governance.notifications import notify
+from governance.services import actor_name
+from governance.workflow import Step, status_move
+from requests.models import (
+    ExceptionEvent,
+    ExceptionStatus,
+    TransferException,
+    TransferExceptionUserObjectPermission,
+)
+
+S = ExceptionStatus
+REQUESTER, REVIEWER, SYSTEM = "requester", "reviewer", "system"
+# The actions the engine is asked about when judging what an exception would change.
+JUDGED_ACTIONS = ("transfer", "process", "train")
+EDITABLE = (S.DRAFT, S.CHANGES_REQUESTED)
+OPEN = (S.SUBMITTED, S.UNDER_REVIEW)
+FOUR_EYES_MECHANISMS = {
+    TransferMechanism.ART49,
+    TransferMechanism.PIPL_STANDARD_CONTRACT,
+    TransferMechanism.PIPL_CERTIFICATION,
+    TransferMechanism.PIPL_SECURITY_ASSESSMENT,
+}
+
+
+# The one table of allowed transitions. `approve` lands on approved (or active when the
+# start has come) once enough people approved; before that it moves to under review.
+TRANSITIONS: dict[str, Step] = {
+    "submit": Step(frozenset(EDITABLE), S.SUBMITTED),
+    "withdraw": Step(frozenset({*EDITABLE, *OPEN}), S.WITHDRAWN),
+    "start_review": Step(frozenset({S.SUBMITTED}), S.UNDER_REVIEW),
+    "request_changes": Step(frozenset(OPEN), S.CHANGES_REQUESTED),
+    "approve": Step(frozenset(OPEN), S.APPROVED),
+    "reject": Step(frozenset(OPEN), S.REJECTED),
+    "revoke": Step(frozenset({S.APPROVED, S.ACTIVE}), S.REVOKED),
+    "activate": Step(frozenset({S.APPROVED}), S.ACTIVE),
+    "expire": Step(frozenset({S.APPROVED, S.ACTIVE}), S.EXPIRED),
+    # Its whole period passed before anyone decided: it can no longer be approved.
+    "lapse": Step(frozenset({*EDITABLE, *OPEN}), S.EXPIRED),
+}
+# Who takes each step: its requester, a reviewer, or Locus itself when the time comes.
+ACTED_BY: dict[str, str] = {
+    "submit": REQUESTER,
+    "withdraw": REQUESTER,
+    "start_review": REVIEWER,
+    "request_changes": REVIEWER,
+    "approve": REVIEWER,
+    "reject": REVIEWER,
+    "revoke": REVIEWER,
+    "activate": SYSTEM,
+    "expire": SYSTEM,
+    "lapse": SYSTEM,
+}
+# A decision by a reviewer needs a comment saying why, except an approval.
+NEEDS_COMMENT = {"request_changes", "reject", "revoke"}
+
+
+# --- Who may do what -------------------------------------------------------------------------
+
+
+def is_reviewer(user, exception: TransferException) -> bool:
+    """A privacy officer given this exception to review when it was submitted."""
+    return bool(user and user.is_authenticated) and user.has_perm(
+        "workflows.review_transferexception", exception
+    )
+
+
+def may_view(user, exception: TransferException) -> bool:
+    return (
+        exception.requester_id == user.pk
+        or user.has_perm("workflows.view_transferexception")
+        or user.has_perm("workflows.view_transferexception", exception)
+    )
+
+
+def may_request(user) -> bool:
+    """Data owners and engineers ask for exceptions (privacy officers too, for their teams)."""
+    return user.has_perm("workflows.add_transferexception")
+
+
+def may_act(user, exception: TransferException, action: str) -> bool:
+    """Whether this person may take this step on this exception, whatever its state."""
+    if action not in TRANSITIONS:
+        return False
+    try:
+        check_actor(user, exception, action, ACTED_BY[action])
+    except PermissionDenied:
+        return False
+    return True
+
+
+def check_actor(actor, exception: TransferException, action: str, by: str) -> None:
+    if by == SYSTEM:
+        if actor is not None:
+            raise PermissionDenied(f"{action} is done by Locus itself, when its time comes")
+        return
+    if by == REQUESTER and exception.requester_id != actor.pk:
+        raise PermissionDenied(f"Only the requester may {action.replace('_', ' ')} this exception")
+    if by == REVIEWER:
+        if exception.requester_id == actor.pk:
+            raise PermissionDenied("The requester can never review their own exception")
+        if not is_reviewer(actor, exception):
+            raise PermissionDenied(
+                "Only the privacy officers responsible for its source jurisdictions may "
+                f"{action.replace('_', ' ')} this exception"
+            )
+
+
+def move_status(
+    exception: TransferException,
+    target: str,
+    actor,
+    action: str,
+    comment: str,
+    *,
+    partial: bool = False,
+) -> None:
+    """Compare-and-swap the status, then write the timeline and the ledger."""
+    current = exception.status
+    status_move(TransferException, pk=exception.pk, current=current, target=target,
+                what="exception", updated_at=timezone.now())  # fmt: skip
+    exception.status = target
+    event_add(exception, actor, action, current, target, comment)
+    ledger_append(
+        actor=actor,
+        kind="exception.approval" if partial else f"exception.{target}",
+        subjects=ledger_subjects(exception),
+        data={
+            "exception": exception.pk,
+            "action": action,
+            "from": current,
+            "to": target,
+            "comment": comment,
+            "grant": exception.grant_id,
+            "review_round": exception.review_round,
+        },
+    )
+
+
+def event_add(
+    exception, actor, action: str, from_status: str, to_status: str, comment: str
+) -> None:
+    ExceptionEvent.objects.create(
+        exception=exception,
+        actor=actor,
+        actor_name=actor_name(actor),
+        action=action,
+        from_status=from_status,
+        to_status=to_status,
+        comment=comment,
+    )
+
+
+def review_grant(exception: TransferException, reviewers: list) -> None:
+    """Give these privacy officers the object permissions to see and decide this exception."""
+    perms = Permission.objects.filter(
+        content_type__app_label="workflows",
+        codename__in=["view_transferexception", "review_transferexception"],
+    )
+    TransferExceptionUserObjectPermission.objects.bulk_create(
+        [
+            TransferExceptionUserObjectPermission(
+                user=user, permission=perm, content_object=exception
+            )
+            for user in reviewers
+            for perm in perms
+        ],
+        ignore_conflicts=True,
+    )
+
+
+def reviewers_of(exception: TransferException) -> list:
+    from django.contrib.auth import get_user_model
+
+    return list(
+        get_user_model()
+        .objects.filter(
+            transferexceptionuserobjectpermission__content_object=exception,
+            transferexceptionuserobjectpermission__permission__codename="review_transferexception",
+        )
+        .distinct()
+    )
+
+
+def tell(recipients, exception: TransferException, kind: str, title: str, body: str) -> None:
+    notify(
+        recipients=recipients,
+        kind=kind,
+        title=title,
+        body=body,
+        url=reverse("workflows:exception-detail", args=[exception.pk]),
+    )
+
+
+def mechanism_detail(exception: TransferException) -> str:
+    parts = [
+        exception.get_scc_module_display() if exception.scc_module else "",
+        exception.get_derogation_display() if exception.derogation else "",
+        exception.mechanism_detail,
+    ]
+    return "; ".join(p for p in parts if p)[:200]
+
+
+def ledger_subjects(exception: TransferException) -> list[str]:
+    return [
+        f"exception:{exception.pk}",
+        *(f"dataset:{slug}" for slug in exception.datasets.values_list("slug", flat=True)),
+    ]
+
+
+def ledger_terms(exception: TransferException) -> dict:
+    return {
+        "exception": exception.pk,
+        "datasets": sorted(exception.datasets.values_list("slug", flat=True)),
+        "source_regions": sorted(exception.source_regions.values_list("code", flat=True)),
+        "destination_regions": sorted(exception.destination_regions.values_list("code", flat=True)),
+        "purpose": exception.purpose_id,
+        "mechanism": exception.mechanism,
+        "mechanism_detail": mechanism_detail(exception),
+        "starts_at": exception.starts_at.isoformat(),
+        "ends_at": exception.ends_at.isoformat(),
+        "tia_risk_level": exception.tia_risk_level,
+        "tia_measures": sorted(exception.tia_measures),
+    }
