@@ -20,13 +20,14 @@ from django.utils import timezone
 
 from catalog import services as catalog_services
 from catalog.models import Country, Dataset, LineageEdge, Region
-from governance import glossary, ledger
 from governance import services as governance_services
+from governance.glossary import services as glossary_services
+from governance.ledger.export import checkpoint_create
 from governance.models import LedgerEntry, LocalityDecision, LocalityRule, Purpose
 from governance.roles import Role
-from monitoring import services as monitoring_services
-from monitoring.ingest import telemetry_ingest
 from monitoring.models import AnomalyAlert, UnregisteredAsset, Violation
+from monitoring.telemetry import services as monitoring_services
+from monitoring.telemetry.ingest import telemetry_ingest
 from requests.models import DatasetConnector, MlPropagationDecision, SubjectTask
 from requests.subjects import intake, verification
 from requests.transfers import services as transfer_services
@@ -133,7 +134,7 @@ def _governance(world: World, p: dict, datasets: dict[str, Dataset]) -> None:
         decision="No transfer outside the EU without a grant.",
         datasets=[datasets["customers"]],
     )
-    checkpoint = ledger.checkpoint_create(actor=officer)
+    checkpoint = checkpoint_create(actor=officer)
     world.ids.update(
         rule=rule.pk,
         grant=grant.pk,
@@ -149,15 +150,15 @@ def _governance(world: World, p: dict, datasets: dict[str, Dataset]) -> None:
 
 def _glossary(world: World, p: dict) -> None:
     owner, officer = p["data_owner"], p["privacy_officer"]
-    approved = glossary.term_create(
+    approved = glossary_services.term_create(
         actor=owner, name="Data subject", definition="The person the data is about."
     )
-    glossary.term_submit(actor=owner, term=approved)
-    glossary.term_approve(actor=officer, term=approved)
-    in_review = glossary.term_create(
+    glossary_services.term_submit(actor=owner, term=approved)
+    glossary_services.term_approve(actor=officer, term=approved)
+    in_review = glossary_services.term_create(
         actor=owner, name="Controller", definition="Who decides why and how data is processed."
     )
-    glossary.term_submit(actor=owner, term=in_review)
+    glossary_services.term_submit(actor=owner, term=in_review)
     world.ids.update(term_approved=approved.slug, term_in_review=in_review.slug)
 
 

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from catalog.models import Dataset
 from governance.errors import StateConflict
-from governance.ledger import ledger_append
+from governance.ledger.chain import ledger_append
 from governance.notifications import notify, officers_for
 from requests import tasks
 from requests.models.subjects import (

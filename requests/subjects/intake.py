@@ -12,7 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from catalog.models import Jurisdiction
-from governance.ledger import pseudonym
+from governance.ledger.chain import pseudonym
 from requests.models.subjects import (
     OPEN_STATUSES,
     Channel,

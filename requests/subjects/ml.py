@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from governance.errors import StateConflict
-from governance.ledger import ledger_append
+from governance.ledger.chain import ledger_append
 from governance.models import TrainingRunDataset
 from requests.models.subjects import (
     OPEN_STATUSES,

@@ -14,7 +14,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from governance.errors import StateConflict
-from governance.ledger import ledger_append
+from governance.ledger.chain import ledger_append
 from governance.notifications import notify
 from requests import tasks
 from requests.models.subjects import (

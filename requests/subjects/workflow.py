@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from governance.errors import StateConflict
-from governance.ledger import ledger_append
+from governance.ledger.chain import ledger_append
 from governance.notifications import notify, officers_for
 from governance.workflow import Step, queue_after_commit, status_move
 from requests import tasks

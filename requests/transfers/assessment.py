@@ -12,7 +12,8 @@ from django.core.exceptions import ValidationError
 
 from catalog.models import Dataset, Jurisdiction, Regime, Region, Sensitivity
 from governance.models import Purpose, TransferMechanism
-from governance.policy import current_index, evaluate
+from governance.policy.engine import evaluate
+from governance.policy.index import current_index
 from requests.models import (
     RiskLevel,
     SupplementaryMeasure,

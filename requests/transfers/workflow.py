@@ -9,7 +9,7 @@ from django.core.exceptions import PermissionDenied
 from django.urls import reverse
 from django.utils import timezone
 
-from governance.ledger import ledger_append
+from governance.ledger.chain import ledger_append
 from governance.models import TransferMechanism
 from governance.notifications import notify
 from governance.services import actor_name

@@ -14,7 +14,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 
 from governance.errors import StateConflict
-from governance.ledger import pseudonym
+from governance.ledger.chain import pseudonym
 from governance.models import LedgerEntry, Notification, Purpose, TrainingRun, TrainingRunDataset
 from requests.models import (
     DatasetConnector,

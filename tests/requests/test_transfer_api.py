@@ -8,8 +8,9 @@ import io
 import pytest
 from django.utils import timezone
 
-from governance import policy
 from governance.models import TransferGrant
+from governance.policy.engine import evaluate
+from governance.policy.index import current_index, forget_index
 from requests.models import ExceptionStatus as S
 from requests.models import TransferException
 from tests.factories import make_dataset
@@ -317,9 +318,9 @@ def test_the_whole_way_to_a_grant_and_its_revocation(
         "submit",
         "approve",
     ]
-    policy.forget_index()
-    index = policy.current_index()
-    decision = policy.evaluate(
+    forget_index()
+    index = current_index()
+    decision = evaluate(
         index, eu_customers.pk, "transfer", VIRGINIA, "model-training", timezone.now()
     )
     assert decision.outcome == "allow_with_grant"

@@ -11,9 +11,10 @@ from django.db import connection
 from django.utils import timezone
 
 from catalog.models import Region
-from governance import policy
 from governance.errors import StateConflict
 from governance.models import LedgerEntry, Notification
+from governance.policy.engine import evaluate
+from governance.policy.index import current_index
 from governance.roles import Role
 from requests.models import ExceptionStatus as S
 from requests.models import TransferException
@@ -52,8 +53,8 @@ def step(actor, exception, action, comment=""):
 
 
 def engine_says(dataset, region, purpose, at=None):
-    return policy.evaluate(
-        policy.current_index(), dataset.slug, "train", region, purpose.pk, at or timezone.now()
+    return evaluate(
+        current_index(), dataset.slug, "train", region, purpose.pk, at or timezone.now()
     )
 
 

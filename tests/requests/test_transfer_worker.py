@@ -5,8 +5,8 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from governance import policy
 from governance.models import LedgerEntry, Notification, TransferGrant
+from governance.policy.index import forget_index
 from requests.models import ExceptionStatus, TransferException
 from requests.tasks import exceptions_due
 from tests.requests.test_transfer_services import US, ask, engine_says, step
@@ -20,7 +20,7 @@ def _end_now(exception: TransferException) -> None:
     ended = timezone.now()
     TransferException.objects.filter(pk=exception.pk).update(ends_at=ended)
     TransferGrant.objects.filter(pk=exception.grant_id).update(valid_until=ended)
-    policy.forget_index()  # the grant changed under the services
+    forget_index()  # the grant changed under the services
 
 
 def test_the_worker_expires_an_ended_exception_once(

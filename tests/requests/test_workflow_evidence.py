@@ -13,7 +13,8 @@ import pytest
 from django.utils import timezone
 
 from catalog.models import Region
-from governance import evidence, services
+from governance import services
+from governance.ledger import evidence
 from requests import evidence as workflow_evidence
 from requests.models import SubjectRequest
 from requests.models.subjects import SubjectRequestStatus as S
