@@ -130,7 +130,7 @@ def _export_files(tasks: list[SubjectTask]) -> tuple[dict[str, bytes], int]:
 def _cover_letter(subject_request: SubjectRequest, tasks: list[SubjectTask], body: str) -> bytes:
     lines = [
         f"Your {subject_request.get_type_display()} request {subject_request.reference}",
-        f"Received: {subject_request.received_at:%Y-%m-%d}. Answered: {dt.date.today().isoformat()}.",
+        f"Received: {subject_request.received_at:%Y-%m-%d}. Answered: {timezone.now():%Y-%m-%d}.",
         "",
         body,
         "",
