@@ -18,10 +18,11 @@ from collections.abc import Iterable
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
-from django.db.models import Q, Value
+from django.db.models import Q, QuerySet, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
 
+from governance.logs import current_request_id
 from governance.models import LedgerEntry
 from governance.models.ledger import GENESIS_HASH
 
@@ -99,6 +100,19 @@ def filter_by_actor(queryset, text: str):
     return queryset.filter(Q(actor_name__icontains=text) | Q(actor_name__in=actors_matching(text)))
 
 
+def ledger_search(queryset: QuerySet, text: str) -> QuerySet:
+    """Entries whose kind, subjects or actor (pseudonym, or the name behind it) mention the text."""
+    text = text.strip()
+    if not text:
+        return queryset
+    return queryset.filter(
+        Q(kind__icontains=text)
+        | Q(subjects__icontains=text)
+        | Q(actor_name__icontains=text)
+        | Q(actor_name__in=actors_matching(text))
+    )
+
+
 HEAD_TABLE = "governance_ledgerhead"  # PostgreSQL only: see migration 0007
 ENTRY_COLUMNS = "sequence, at, actor_id, actor_name, kind, subjects, payload, prev_hash, hash"
 LEDGER_LOCK_KEY = 0x4C656467  # "Ledg": the advisory lock appenders queue on, first come first
@@ -166,12 +180,21 @@ def _subject_list(subjects: Iterable[str]) -> list[str]:
     return subject_list
 
 
+def _with_request_id(data: dict | None) -> dict:
+    """The entry's data, with the id of the HTTP request (or of the request that queued the
+    task) that writes it, when there is one, so that entries and log lines can be matched.
+    It is part of the data, inside the hashed payload: hashing and verification are unchanged."""
+    request_id = current_request_id()
+    return {"request_id": request_id, **(data or {})} if request_id else (data or {})
+
+
 def ledger_append(
     *, actor, kind: str, subjects: Iterable[str] = (), data: dict | None = None
 ) -> LedgerEntry:
     """Add one event to the chain, inside the caller's transaction."""
     actor_id, actor_name = actor_identity(actor)
     subject_list = _subject_list(subjects)
+    data = _with_request_id(data)
     # No savepoint: an append that fails must take the caller's change down with it anyway.
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
         head_sequence, prev_hash = locked_head(cursor)
@@ -192,7 +215,7 @@ def ledger_append(
                 "actor_name": actor_name,
                 "kind": kind,
                 "subjects": subject_list,
-                "data": data or {},
+                "data": data,
             }
         )
         entry.hash = chain_hash(prev_hash, entry.payload)

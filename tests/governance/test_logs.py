@@ -16,7 +16,11 @@ from celery import signals
 from django.test import AsyncClient
 
 from governance import logs
-from governance.models import Term
+from governance.ledger import signing
+from governance.ledger.export import export_lines
+from governance.ledger.verification import verify_ledger
+from governance.ledger.verify import verify_export
+from governance.models import LedgerEntry, Term
 from governance.workflow import status_move
 from tests.factories import UserFactory
 from tests.worker import celery_worker, wait_for  # noqa: F401  (fixture)
@@ -153,7 +157,7 @@ def tasks_seen():
     signals.task_prerun.disconnect(record)
 
 
-def test_a_request_id_reaches_the_tasks_it_queues(
+def test_a_request_id_reaches_its_ledger_entries_and_tasks(
     transactional_db, django_db_serialized_rollback, api_client, celery_eager, tasks_seen, settings
 ):
     # Committed for real, so the tasks are sent at the commit inside the request, as in use.
@@ -164,8 +168,23 @@ def test_a_request_id_reaches_the_tasks_it_queues(
 
     assert response.status_code == 201
     assert response["X-Request-ID"] == GIVEN
+    received = LedgerEntry.objects.filter(kind__endswith="received").get()
+    assert json.loads(bytes(received.payload))["data"]["request_id"] == GIVEN
     assert ("requests.tasks.subject_mail_send", GIVEN) in tasks_seen
     assert logs.current_request_id() is None  # the request's id ended with it
+    # In the hashed data: the chain verifies, in the database and offline.
+    assert verify_ledger().ok
+    exported = list(export_lines())
+    assert verify_export(exported, [], trusted_keys=signing.trusted_public_keys())["ok"]
+
+
+def test_entries_written_outside_a_request_have_no_request_id(db):
+    from tests.factories import make_dataset
+
+    make_dataset(slug="quiet")
+
+    entry = LedgerEntry.objects.latest("sequence")
+    assert "request_id" not in json.loads(bytes(entry.payload))["data"]
 
 
 @pytest.mark.live
