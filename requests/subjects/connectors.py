@@ -11,6 +11,7 @@ from catalog.models import Dataset
 from governance.errors import StateConflict
 from governance.ledger.chain import ledger_append
 from governance.notifications import notify, officers_for
+from governance.workflow import status_move
 from requests import tasks
 from requests.models.subjects import (
     ConnectorKind,
@@ -197,9 +198,11 @@ def _rerun_waiting(actor, connector: DatasetConnector) -> None:
         request__status=S.IN_PROGRESS,
     ).select_related("request")
     for task in waiting:
-        SubjectTask.objects.filter(pk=task.pk, status=TaskStatus.FAILED).update(
-            status=TaskStatus.OPEN, attempts=0, last_error=""
-        )
+        try:
+            status_move(SubjectTask, pk=task.pk, current=TaskStatus.FAILED,
+                        target=TaskStatus.OPEN, what="task", attempts=0, last_error="")  # fmt: skip
+        except StateConflict:
+            continue  # retried or answered meanwhile
         event_add(task.request, actor=actor, action="task_retry", comment=task.dataset_slug)
         queue_work(tasks.subject_connector_run, task.pk)
 

@@ -4,6 +4,7 @@ from django import forms
 
 from catalog.models import Jurisdiction
 from requests.models.subjects import Channel, IdentifierKind, MlDecision, SubjectRequestType
+from requests.subjects.intake import INTAKE_FIELDS, STAFF_INTAKE_FIELDS
 
 OPTIONAL_IDENTIFIERS = [k for k in IdentifierKind if k != IdentifierKind.EMAIL]
 
@@ -42,14 +43,11 @@ class IntakeForm(forms.Form):
         data = self.cleaned_data
         identifiers = {IdentifierKind.EMAIL.value: data["email"]}
         identifiers.update({k.value: data[k] for k in OPTIONAL_IDENTIFIERS if data.get(k)})
-        return {
-            "type": data["type"],
-            "jurisdiction": data["jurisdiction"],
-            "identifiers": identifiers,
-            "details": data["details"],
-            "agent_name": data["agent_name"],
-            "agent_authority": data["agent_authority"],
-        }
+        return {**self._given(INTAKE_FIELDS), "identifiers": identifiers}
+
+    def _given(self, names: tuple[str, ...]) -> dict:
+        """The cleaned values of these service fields (identifiers are gathered separately)."""
+        return {name: self.cleaned_data.get(name) for name in names if name != "identifiers"}
 
 
 class StaffIntakeForm(IntakeForm):
@@ -61,11 +59,7 @@ class StaffIntakeForm(IntakeForm):
     channel = forms.ChoiceField(choices=Channel.choices, initial=Channel.EMAIL)
 
     def service_kwargs(self) -> dict:
-        return {
-            **super().service_kwargs(),
-            "received_at": self.cleaned_data.get("received_at"),
-            "channel": self.cleaned_data["channel"],
-        }
+        return {**super().service_kwargs(), **self._given(STAFF_INTAKE_FIELDS)}
 
 
 class VerifyForm(forms.Form):

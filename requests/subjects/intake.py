@@ -26,6 +26,10 @@ from requests.subjects.verification import issue_challenge
 from requests.subjects.workflow import event_add, ledger_add, officers_notify
 
 MAX_IDENTIFIER_LENGTH = 200
+# What the public gives when asking, and what an officer recording a request adds: defined here
+# once, the API's serializers and the pages' forms hand exactly these to subject_request_create.
+INTAKE_FIELDS = ("type", "jurisdiction", "identifiers", "details", "agent_name", "agent_authority")
+STAFF_INTAKE_FIELDS = (*INTAKE_FIELDS, "received_at", "channel")
 OPEN = frozenset(OPEN_STATUSES)
 
 

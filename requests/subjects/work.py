@@ -16,6 +16,7 @@ from django.utils import timezone
 from governance.errors import StateConflict
 from governance.ledger.chain import ledger_append
 from governance.notifications import notify
+from governance.workflow import status_move
 from requests import tasks
 from requests.models.subjects import (
     EXPORTING_TYPES,
@@ -93,11 +94,7 @@ def connector_run(*, task_id: int) -> str:
 def record_connector_result(task: SubjectTask, result: targets.Result) -> bool:
     """Write a connector's counts and export and finish the task, inside the caller's
     transaction; False when the claim was lost meanwhile."""
-    rows = SubjectTask.objects.filter(
-        pk=task.pk, status=TaskStatus.RUNNING, claimed_at=task.claimed_at
-    )
     changes = {
-        "status": TaskStatus.DONE,
         "rows_found": result.found,
         "completed_at": timezone.now(),
         "completed_by_name": "connector",
@@ -109,7 +106,8 @@ def record_connector_result(task: SubjectTask, result: targets.Result) -> bool:
         changes["rows_erased"] = result.erased
     if result.masked is not None:
         changes["rows_masked"] = result.masked
-    if rows.update(**changes) != 1:
+    claim = Q(claimed_at=task.claimed_at)
+    if not _task_move(task, TaskStatus.RUNNING, TaskStatus.DONE, when=claim, **changes):
         return False
     subject_request = SubjectRequest.objects.select_for_update().get(pk=task.request_id)
     _task_ledger(subject_request, task, "connector", result.as_dict())
@@ -133,17 +131,27 @@ def _task_ledger(subject_request, task, mode: str, data: dict) -> None:
     )
 
 
+def _task_move(task: SubjectTask, current: str, target: str, **changes) -> bool:
+    """Move the task's status by compare-and-swap; False when another run or person moved it
+    first (a worker's lost claim is no error: the other one goes on)."""
+    try:
+        status_move(SubjectTask, pk=task.pk, current=current, target=target, what="task", **changes)
+    except StateConflict:
+        return False
+    return True
+
+
+def _current_status(task: SubjectTask) -> str:
+    return SubjectTask.objects.filter(pk=task.pk).values_list("status", flat=True).get()
+
+
 def _release(task: SubjectTask, error: str) -> None:
-    SubjectTask.objects.filter(pk=task.pk, status=TaskStatus.RUNNING).update(
-        status=TaskStatus.OPEN, last_error=error
-    )
+    _task_move(task, TaskStatus.RUNNING, TaskStatus.OPEN, last_error=error)
 
 
 @transaction.atomic
 def _to_manual(task: SubjectTask, why: str) -> None:
-    SubjectTask.objects.filter(pk=task.pk, status=TaskStatus.RUNNING).update(
-        status=TaskStatus.OPEN, automatic=False, last_error=why
-    )
+    _task_move(task, TaskStatus.RUNNING, TaskStatus.OPEN, automatic=False, last_error=why)
     event_add(task.request, actor=None, action="task_manual", comment=f"{task.dataset_slug}: {why}")
 
 
@@ -167,9 +175,7 @@ def _failed(task: SubjectTask, exc: Exception, *, transient: bool, values=()) ->
     if transient and task.attempts < settings.SUBJECT_CONNECTOR_MAX_ATTEMPTS:
         _release(task, message)
         return "retry"
-    SubjectTask.objects.filter(pk=task.pk, status=TaskStatus.RUNNING).update(
-        status=TaskStatus.FAILED, last_error=message
-    )
+    _task_move(task, TaskStatus.RUNNING, TaskStatus.FAILED, last_error=message)
     how = FAILURE_KINDS.get(type(exc).__name__, "the database refused the work")
     event_add(task.request, actor=None, action="task_failed",
            comment=f"{task.dataset_slug}: the connector failed ({how}); the task says why")  # fmt: skip
@@ -190,13 +196,10 @@ def task_retry(*, actor, task: SubjectTask) -> SubjectTask:
         raise PermissionDenied("Only the task's owner or a privacy officer may retry it")
     if not task.automatic:
         raise StateConflict({"task": "This task has no connector: answer it by hand"})
-    if (
-        SubjectTask.objects.filter(pk=task.pk, status=TaskStatus.FAILED).update(
-            status=TaskStatus.OPEN, attempts=0, last_error=""
-        )
-        != 1
-    ):
+    if _current_status(task) != TaskStatus.FAILED:
         raise StateConflict({"status": "Only a failed connector run can be retried"})
+    status_move(SubjectTask, pk=task.pk, current=TaskStatus.FAILED, target=TaskStatus.OPEN,
+                what="task", attempts=0, last_error="")  # fmt: skip
     event_add(task.request, actor=actor, action="task_retry", comment=task.dataset_slug)
     queue_work(tasks.subject_connector_run, task.pk)
     task.refresh_from_db()
@@ -229,18 +232,17 @@ def task_complete(*, actor, task: SubjectTask, note: str = "", rows=None) -> Sub
     if not exporting and not note:
         raise ValidationError({"note": "Say what was done (for an erasure: what was erased, how)"})
     changes = {
-        "status": TaskStatus.DONE,
         "note": note,
         "completed_at": timezone.now(),
         "completed_by_name": actor_name(actor),
     }
     if exporting:
         changes.update(rows_exported=len(cleaned or []), export_sealed=seal(cleaned or []))
-    done = SubjectTask.objects.filter(
-        pk=task.pk, status__in=[TaskStatus.OPEN, TaskStatus.FAILED]
-    ).update(**changes)
-    if done != 1:
+    current = _current_status(task)
+    if current not in (TaskStatus.OPEN, TaskStatus.FAILED):
         raise StateConflict({"status": "This task is already done or its connector is running"})
+    status_move(SubjectTask, pk=task.pk, current=current, target=TaskStatus.DONE, what="task",
+                **changes)  # fmt: skip
     task.refresh_from_db()
     data = {"dataset": task.dataset_slug, "rows": task.rows_exported}  # the entry names the actor
     _task_ledger(subject_request, task, "manual", data)

@@ -137,38 +137,6 @@ class TransferExceptionSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = TransferException
-        fields = [
-            "id",
-            "reference",
-            "title",
-            "status",
-            "requester",
-            "datasets",
-            "source_regions",
-            "destination_regions",
-            "purpose",
-            "training_runs",
-            "mechanism",
-            "scc_module",
-            "derogation",
-            "mechanism_detail",
-            "tia_destination_laws",
-            "tia_risks",
-            "tia_risk_level",
-            "tia_measures",
-            "starts_at",
-            "ends_at",
-            "justification",
-            "risk",
-            "approvals_required",
-            "review_round",
-            "grant",
-            "created_at",
-            "updated_at",
-            "submitted_at",
-            "decided_at",
-            "submit",
-        ]
         read_only_fields = [
             "status",
             "risk",
@@ -179,6 +147,15 @@ class TransferExceptionSerializer(serializers.ModelSerializer):
             "updated_at",
             "submitted_at",
             "decided_at",
+        ]
+        fields = [
+            "id",
+            "reference",
+            "requester",
+            *services.PLACE_FIELDS,
+            *services.TERM_FIELDS,
+            *read_only_fields,
+            "submit",
         ]
         extra_kwargs = {"title": {"required": False, "allow_blank": True}}
 

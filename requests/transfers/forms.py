@@ -15,6 +15,7 @@ from governance.forms import DatasetListField, RegionChoiceField
 from governance.models import Purpose, TrainingRun, TransferMechanism
 from requests.models import ExceptionStatus, RiskLevel, SupplementaryMeasure
 from requests.models.transfers import Derogation, SccModule
+from requests.transfers import services
 
 MAX_RUNS = 100
 MAX_RISKS = 50
@@ -113,25 +114,17 @@ class ExceptionForm(forms.Form):
 
     @staticmethod
     def initial_from(exception) -> dict:
-        return {
-            "title": exception.title,
-            "datasets": "\n".join(d.slug for d in exception.datasets.all()),
-            "destination_regions": [r.code for r in exception.destination_regions.all()],
-            "source_regions": [r.code for r in exception.source_regions.all()],
-            "purpose": exception.purpose_id,
-            "training_runs": ", ".join(str(r.pk) for r in exception.training_runs.all()),
-            "mechanism": exception.mechanism,
-            "scc_module": exception.scc_module,
-            "derogation": exception.derogation,
-            "mechanism_detail": exception.mechanism_detail,
-            "tia_destination_laws": exception.tia_destination_laws,
-            "tia_risks": "\n".join(exception.tia_risks),
-            "tia_risk_level": exception.tia_risk_level,
-            "tia_measures": list(exception.tia_measures),
-            "starts_at": exception.starts_at,
-            "ends_at": exception.ends_at,
-            "justification": exception.justification,
-        }
+        initial = {name: getattr(exception, name) for name in services.TERM_FIELDS}
+        initial.update(
+            purpose=exception.purpose_id,
+            tia_risks="\n".join(exception.tia_risks),
+            tia_measures=list(exception.tia_measures),
+            datasets="\n".join(d.slug for d in exception.datasets.all()),
+            destination_regions=[r.code for r in exception.destination_regions.all()],
+            source_regions=[r.code for r in exception.source_regions.all()],
+            training_runs=", ".join(str(r.pk) for r in exception.training_runs.all()),
+        )
+        return initial
 
     def clean_tia_risks(self) -> list[str]:
         risks = [line.strip() for line in self.cleaned_data["tia_risks"].splitlines()]
@@ -141,7 +134,9 @@ class ExceptionForm(forms.Form):
         return risks
 
     def service_fields(self) -> dict:
-        return dict(self.cleaned_data)
+        """The cleaned input, named as exception_create / exception_update take it."""
+        names = (*services.PLACE_FIELDS, *services.TERM_FIELDS)
+        return {name: self.cleaned_data[name] for name in names}
 
 
 class StepForm(forms.Form):

@@ -52,6 +52,9 @@ from requests.transfers.workflow import (
 
 # --- Writes ----------------------------------------------------------------------------------
 
+# What a requester writes, defined here once: the API's serializer and the page's form take
+# their fields from these.
+PLACE_FIELDS = ("datasets", "source_regions", "destination_regions", "training_runs")
 TERM_FIELDS = (
     "title",
     "purpose",
