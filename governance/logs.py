@@ -28,7 +28,7 @@ from django.http import HttpRequest, HttpResponseBase
 
 HEADER = "X-Request-ID"
 TASK_HEADER = "locus_request_id"
-_SANE = re.compile(r"[0-9A-Fa-f-]{16,64}")
+_SANE = re.compile(r"[0-9A-Fa-f][0-9A-Fa-f-]{14,62}[0-9A-Fa-f]")
 
 _request_id: ContextVar[str | None] = ContextVar("locus_request_id", default=None)
 
@@ -162,7 +162,7 @@ class RequestIdMiddleware:
                     "status": 403,
                     "method": request.method,
                     "path": request.path,
-                    "user_id": getattr(request.user, "pk", None),
+                    "user_id": getattr(getattr(request, "user", None), "pk", None),
                 },
             )
 

@@ -72,6 +72,7 @@ def test_each_request_gets_an_id_returned_in_the_response(client):
         ("not hex at all, with spaces and long enough", False),
         ("0123456789abcdef\nforged log line", False),
         ("a" * 65, False),
+        ("-" * 32, False),
     ],
 )
 def test_an_incoming_id_is_kept_only_when_it_looks_like_one(client, given, kept):
