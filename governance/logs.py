@@ -53,11 +53,15 @@ def new_request_id() -> str:
 
 
 class RequestIdFilter(logging.Filter):
-    """Puts the current request id on each record the handler writes (None outside requests)."""
+    """Puts the current request id on each record the handler writes (None outside requests).
+
+    Django logs a response's 4xx/5xx status after the middleware has returned: such a record
+    names its request, which holds the id."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if getattr(record, "request_id", None) is None:
-            record.request_id = _request_id.get()
+            request = getattr(record, "request", None)
+            record.request_id = _request_id.get() or getattr(request, "request_id", None)
         return True
 
 
