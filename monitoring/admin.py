@@ -10,7 +10,6 @@ from monitoring.models import (
     AnomalyAlert,
     FlowDaily,
     Incident,
-    LineageRunDataset,
     StreamMessage,
     TelemetryEvent,
     TelemetrySource,
@@ -107,15 +106,6 @@ class ActorFootprintAdmin(ReadOnlyAdmin):
     list_display = ["actor", "kind", "value", "first_seen_at", "last_seen_at", "events"]
     list_filter = ["kind"]
     search_fields = ["actor", "value"]
-
-
-@admin.register(LineageRunDataset)
-class LineageRunDatasetAdmin(ReadOnlyAdmin):
-    """What an OpenLineage run read and wrote, written by ingest."""
-
-    list_display = ["run", "role", "uri", "dataset", "bytes", "records"]
-    list_filter = ["role"]
-    list_select_related = ["run", "dataset"]
 
 
 # OpenLineage runs and namespace regions.

@@ -3,9 +3,14 @@ runs and their events are read-only."""
 
 from django.contrib import admin
 
-from governance.admin import ReadOnlyAdmin
+from catalog.admin import ReadOnlyAdmin
 from monitoring.lineage import services
-from monitoring.models import LineageEvent, LineageNamespaceRegion, LineageRun
+from monitoring.models import (
+    LineageEvent,
+    LineageNamespaceRegion,
+    LineageRun,
+    LineageRunDataset,
+)
 
 
 @admin.register(LineageNamespaceRegion)
@@ -36,3 +41,12 @@ class LineageEventAdmin(ReadOnlyAdmin):
     list_display = ["event_time", "event_type", "run", "received_at"]
     list_filter = ["event_type"]
     show_full_result_count = False
+
+
+@admin.register(LineageRunDataset)
+class LineageRunDatasetAdmin(ReadOnlyAdmin):
+    """What an OpenLineage run read and wrote, written by ingest."""
+
+    list_display = ["run", "role", "uri", "dataset", "bytes", "records"]
+    list_filter = ["role"]
+    list_select_related = ["run", "dataset"]
