@@ -65,8 +65,10 @@ def _reach(connector: DatasetConnector) -> tuple:
 
 
 def _connector_data(connector: DatasetConnector) -> dict:
-    return {**{name: getattr(connector, name) for name in CONNECTOR_FIELDS},
-            "version": connector.version}  # fmt: skip
+    return {
+        **{name: getattr(connector, name) for name in CONNECTOR_FIELDS},
+        "version": connector.version,
+    }
 
 
 def connector_save(
@@ -176,8 +178,9 @@ def connector_approve(
         connector.approved_by = actor
         connector.approved_by_name = actor_name(actor)
         connector.approved_at = timezone.now()
-        connector.save(update_fields=["approved_version", "approved_by", "approved_by_name",
-                                      "approved_at"])  # fmt: skip
+        connector.save(
+            update_fields=["approved_version", "approved_by", "approved_by_name", "approved_at"]
+        )
         ledger_append(
             actor=actor,
             kind="subject_connector.approved",
@@ -199,8 +202,15 @@ def _rerun_waiting(actor, connector: DatasetConnector) -> None:
     ).select_related("request")
     for task in waiting:
         try:
-            status_move(SubjectTask, pk=task.pk, current=TaskStatus.FAILED,
-                        target=TaskStatus.OPEN, what="task", attempts=0, last_error="")  # fmt: skip
+            status_move(
+                SubjectTask,
+                pk=task.pk,
+                current=TaskStatus.FAILED,
+                target=TaskStatus.OPEN,
+                what="task",
+                attempts=0,
+                last_error="",
+            )
         except StateConflict:
             continue  # retried or answered meanwhile
         event_add(task.request, actor=actor, action="task_retry", comment=task.dataset_slug)

@@ -64,9 +64,13 @@ def discovery_run(*, request_id: int) -> int:
         if subject_request.type == SubjectRequestType.ERASURE:
             decisions_create(subject_request, datasets)
         slugs = sorted(d.slug for d in datasets)
-        subject_request = transition(subject_request, "discover", fields={"discovered_at": timezone.now()},
-                              ledger={"datasets": slugs},
-                              comment=f"{len(slugs)} dataset(s) may hold the subject's data")  # fmt: skip
+        subject_request = transition(
+            subject_request,
+            "discover",
+            fields={"discovered_at": timezone.now()},
+            ledger={"datasets": slugs},
+            comment=f"{len(slugs)} dataset(s) may hold the subject's data",
+        )
         created = list(subject_request.tasks.select_related("owner"))
         _tell_owners(subject_request, created)
         for task in created:

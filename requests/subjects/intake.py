@@ -135,15 +135,32 @@ def subject_request_create(
     )
     original = subject_request.duplicate_of
     comment = f"Duplicate of {original.reference}: verified on its own" if original else ""
-    event_add(subject_request, actor=actor, action="received", to_status=subject_request.status, comment=comment,
-           name=None if actor else "the subject")  # fmt: skip
-    ledger_add(subject_request, actor=actor, kind="received", data={
-        "channel": channel, "deadline": subject_request.deadline.isoformat(),
-        "agent": bool(agent_name), "duplicate_of": original.pk if original else None,
-    })  # fmt: skip
+    event_add(
+        subject_request,
+        actor=actor,
+        action="received",
+        to_status=subject_request.status,
+        comment=comment,
+        name=None if actor else "the subject",
+    )
+    ledger_add(
+        subject_request,
+        actor=actor,
+        kind="received",
+        data={
+            "channel": channel,
+            "deadline": subject_request.deadline.isoformat(),
+            "agent": bool(agent_name),
+            "duplicate_of": original.pk if original else None,
+        },
+    )
     issue_challenge(subject_request)
-    officers_notify(subject_request, "received", f"new {subject_request.get_type_display()} request",
-                     f"Due {subject_request.deadline.isoformat()}.")  # fmt: skip
+    officers_notify(
+        subject_request,
+        "received",
+        f"new {subject_request.get_type_display()} request",
+        f"Due {subject_request.deadline.isoformat()}.",
+    )
     return subject_request
 
 

@@ -66,16 +66,30 @@ def ml_decision_record(
     if subject_request.status not in OPEN:
         raise StateConflict({"status": "The request is closed"})
     changed = MlPropagationDecision.objects.filter(pk=decision.pk, decision="").update(
-        decision=choice, reason=reason, decided_by=actor, decided_by_name=actor_name(actor),
+        decision=choice,
+        reason=reason,
+        decided_by=actor,
+        decided_by_name=actor_name(actor),
         decided_at=timezone.now(),
-    )  # fmt: skip
+    )
     if changed != 1:
         raise StateConflict({"decision": "This model's decision was already recorded"})
     decision.refresh_from_db()
-    event_add(subject_request, actor=actor, action="ml_decision",
-           comment=f"{decision.run_name}: {choice}" + (f" ({reason})" if reason else ""))  # fmt: skip
-    ledger_append(actor=actor, kind="subject_request.ml_decision",
-                  subjects=[subject_request.ref, subject_request.subject_key, f"training-run:{decision.training_run_id}"],
-                  data={"decision": choice, "model": decision.model_name})  # fmt: skip
+    event_add(
+        subject_request,
+        actor=actor,
+        action="ml_decision",
+        comment=f"{decision.run_name}: {choice}" + (f" ({reason})" if reason else ""),
+    )
+    ledger_append(
+        actor=actor,
+        kind="subject_request.ml_decision",
+        subjects=[
+            subject_request.ref,
+            subject_request.subject_key,
+            f"training-run:{decision.training_run_id}",
+        ],
+        data={"decision": choice, "model": decision.model_name},
+    )
     maybe_ready(subject_request)
     return decision

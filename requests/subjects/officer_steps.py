@@ -47,13 +47,21 @@ def subject_request_extend(
         extended = deadlines.extended_due_date(subject_request.deadline, clock)
     except deadlines.DeadlineError as exc:
         raise StateConflict({"deadline": str(exc)}) from None
-    subject_request = transition(subject_request, "extend", actor=actor, comment=reason,
-                          fields={"extended_deadline": extended, "extension_reason": reason},
-                          when=Q(extended_deadline__isnull=True),
-                          ledger={"extended_deadline": extended.isoformat()})  # fmt: skip
-    mail_subject(subject_request, "We need more time",
-                  f"We will answer by {extended.isoformat()} instead of "
-                  f"{subject_request.deadline.isoformat()}, because: {reason}")  # fmt: skip
+    subject_request = transition(
+        subject_request,
+        "extend",
+        actor=actor,
+        comment=reason,
+        fields={"extended_deadline": extended, "extension_reason": reason},
+        when=Q(extended_deadline__isnull=True),
+        ledger={"extended_deadline": extended.isoformat()},
+    )
+    mail_subject(
+        subject_request,
+        "We need more time",
+        f"We will answer by {extended.isoformat()} instead of "
+        f"{subject_request.deadline.isoformat()}, because: {reason}",
+    )
     return subject_request
 
 
@@ -63,8 +71,13 @@ def subject_request_pause(*, actor, subject_request: SubjectRequest, reason: str
     subject_request = locked(subject_request)
     require_manager(actor, subject_request)
     reason = required_reason(reason, "the pause")
-    return transition(subject_request, "pause", actor=actor, comment=reason,
-                       fields={"paused_at": timezone.now(), "resume_status": subject_request.status})  # fmt: skip
+    return transition(
+        subject_request,
+        "pause",
+        actor=actor,
+        comment=reason,
+        fields={"paused_at": timezone.now(), "resume_status": subject_request.status},
+    )
 
 
 @transaction.atomic
@@ -85,8 +98,14 @@ def subject_request_resume(
         "deadline": deadlines.shift(subject_request.deadline, days),
         "extended_deadline": deadlines.shift(subject_request.extended_deadline, days),
     }
-    subject_request = transition(subject_request, "resume", actor=actor, comment=reason, fields=fields,
-                          ledger={"paused_days": days})  # fmt: skip
+    subject_request = transition(
+        subject_request,
+        "resume",
+        actor=actor,
+        comment=reason,
+        fields=fields,
+        ledger={"paused_days": days},
+    )
     if subject_request.status == S.VERIFIED:
         queue_work(tasks.subject_discovery, subject_request.pk)
     maybe_ready(subject_request)
@@ -104,9 +123,12 @@ def subject_request_reject(
     subject_request = transition(
         subject_request, "reject", actor=actor, comment=reason, fields={"outcome": reason}
     )
-    mail_subject(subject_request, "We cannot act on your request",
-                  f"Reason: {reason}\n\nYou may complain to a data-protection supervisory "
-                  "authority and seek a judicial remedy.")  # fmt: skip
+    mail_subject(
+        subject_request,
+        "We cannot act on your request",
+        f"Reason: {reason}\n\nYou may complain to a data-protection supervisory "
+        "authority and seek a judicial remedy.",
+    )
     _revive_duplicates(subject_request)
     return subject_request
 
@@ -147,7 +169,8 @@ def subject_request_close(*, actor, subject_request: SubjectRequest) -> SubjectR
     elif subject_request.status != S.READY:
         raise StateConflict(
             {
-                "status": f"A request that is {subject_request.get_status_display().lower()} cannot be closed"
+                "status": f"A request that is {subject_request.get_status_display().lower()} "
+                "cannot be closed"
             }
         )
     return subject_request_fulfil(request_id=subject_request.pk) or subject_request

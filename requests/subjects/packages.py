@@ -2,8 +2,8 @@
 
 An export holds one JSON and one CSV file per dataset, a cover letter and a manifest that gives
 every other file's SHA-256; a certificate lists what was erased where and what happens to the
-models trained on it. The build is pure, from the request's rows; the services below store it, send the link and
-open it for download.
+models trained on it. The build is pure, from the request's rows; the services below store
+it, send the link and open it for download.
 """
 
 from __future__ import annotations
@@ -259,9 +259,13 @@ def subject_request_fulfil(*, request_id: int) -> SubjectRequest | None:
         token_hash=_package_token_hash(subject_request.pk, token),
         expires_at=timezone.now() + dt.timedelta(days=settings.SUBJECT_PACKAGE_DAYS),
     )
-    subject_request = transition(subject_request, "complete", fields={"outcome": built.summary},
-                          comment=built.summary, ledger={"package_sha256": package.sha256,
-                          "manifest_sha256": built.manifest_sha256})  # fmt: skip
+    subject_request = transition(
+        subject_request,
+        "complete",
+        fields={"outcome": built.summary},
+        comment=built.summary,
+        ledger={"package_sha256": package.sha256, "manifest_sha256": built.manifest_sha256},
+    )
     _send_package_link(subject_request, package, token)
     for duplicate in subject_request.duplicates.filter(status=S.DUPLICATE):
         transition(
@@ -278,9 +282,12 @@ def _send_package_link(
 ) -> None:
     link = absolute(page_url("workflows:subject-package", subject_request.pk, token))
     what = "your data" if package.kind == SubjectPackage.Kind.EXPORT else "our confirmation"
-    mail_subject(subject_request, "Your request is answered",
-                  f"Download {what} at {link} until {package.expires_at:%Y-%m-%d %H:%M} UTC.\n"
-                  f"SHA-256 of the file: {package.sha256}")  # fmt: skip
+    mail_subject(
+        subject_request,
+        "Your request is answered",
+        f"Download {what} at {link} until {package.expires_at:%Y-%m-%d %H:%M} UTC.\n"
+        f"SHA-256 of the file: {package.sha256}",
+    )
 
 
 @transaction.atomic

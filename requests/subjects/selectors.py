@@ -23,7 +23,7 @@ from requests.models.subjects import (
 )
 
 
-def candidate_datasets(request: SubjectRequest) -> list[Dataset]:
+def candidate_datasets(subject_request: SubjectRequest) -> list[Dataset]:
     """Datasets that may hold the subject's data: personal data, about subjects of the
     request's jurisdiction (or of unrecorded ones), holding an identifier kind the request gives
     (or not saying which they hold). When unsure, a dataset is included: a task an owner closes
@@ -32,7 +32,10 @@ def candidate_datasets(request: SubjectRequest) -> list[Dataset]:
     places = Dataset.subject_jurisdictions.through.objects.filter(dataset=OuterRef("pk"))
     datasets = (
         Dataset.objects.filter(Q(Exists(categories)) | ~Q(lawful_basis=LawfulBasis.NOT_PERSONAL))
-        .filter(Q(Exists(places.filter(jurisdiction=request.jurisdiction_id))) | ~Q(Exists(places)))
+        .filter(
+            Q(Exists(places.filter(jurisdiction=subject_request.jurisdiction_id)))
+            | ~Q(Exists(places))
+        )
         .order_by("slug")
     )
     declared = dict(
@@ -40,7 +43,7 @@ def candidate_datasets(request: SubjectRequest) -> list[Dataset]:
             "dataset_id", "identifier_kinds"
         )
     )
-    kinds = set(request.identifier_kinds)
+    kinds = set(subject_request.identifier_kinds)
     return [d for d in datasets if not declared.get(d.pk) or kinds & set(declared[d.pk])]
 
 
@@ -54,9 +57,9 @@ class ManagedScope:
     everything: bool = False
     jurisdictions: frozenset[str] = frozenset()
 
-    def covers(self, request: SubjectRequest) -> bool:
+    def covers(self, subject_request: SubjectRequest) -> bool:
         """Whether this person manages that request."""
-        return self.everything or request.jurisdiction_id in self.jurisdictions
+        return self.everything or subject_request.jurisdiction_id in self.jurisdictions
 
     def condition(self, via: str = "") -> Q:
         """The filter on rows whose `via` path leads to a request (or "" for requests)."""
@@ -122,9 +125,12 @@ def count_tasks(requests: list[SubjectRequest]) -> list[SubjectRequest]:
         .annotate(total=Count("pk"), open=Count("pk", filter=~Q(status=TaskStatus.DONE)))
         .order_by()
     }
-    for request in requests:
-        row = counts.get(request.pk, {})
-        request.tasks_total, request.tasks_open = row.get("total", 0), row.get("open", 0)
+    for subject_request in requests:
+        row = counts.get(subject_request.pk, {})
+        subject_request.tasks_total, subject_request.tasks_open = (
+            row.get("total", 0),
+            row.get("open", 0),
+        )
     return requests
 
 
@@ -136,9 +142,9 @@ def tasks_for(user) -> QuerySet[SubjectTask]:
     return rows if visible is None else rows.filter(visible)
 
 
-def tasks_of(user, request: SubjectRequest) -> QuerySet[SubjectTask]:
+def tasks_of(user, subject_request: SubjectRequest) -> QuerySet[SubjectTask]:
     """One request's tasks, for a person who may read the request (a report, its page)."""
-    readable = requests_for(user).filter(pk=request.pk).values("pk")
+    readable = requests_for(user).filter(pk=subject_request.pk).values("pk")
     return SubjectTask.objects.filter(request__in=readable).select_related("request")
 
 
@@ -188,9 +194,9 @@ def packages_for(user) -> QuerySet[SubjectPackage]:
     return SubjectPackage.objects.filter(request__in=requests_for(user).values("pk"))
 
 
-def package_of(user, request: SubjectRequest) -> SubjectPackage | None:
+def package_of(user, subject_request: SubjectRequest) -> SubjectPackage | None:
     """A request's package, if this person may read the request."""
-    return packages_for(user).filter(request=request).first()
+    return packages_for(user).filter(request=subject_request).first()
 
 
 def shows_identifiers(user, task: SubjectTask) -> bool:
@@ -216,8 +222,8 @@ def open_tasks_for(user) -> QuerySet[SubjectTask]:
     return tasks_for(user).exclude(status=TaskStatus.DONE).filter(request__status__in=OPEN_STATUSES)
 
 
-def days_left(request: SubjectRequest, today: dt.date | None = None) -> int:
-    return (request.due - (today or timezone.now().date())).days
+def days_left(subject_request: SubjectRequest, today: dt.date | None = None) -> int:
+    return (subject_request.due - (today or timezone.now().date())).days
 
 
 def overdue(today: dt.date | None = None) -> QuerySet[SubjectRequest]:
@@ -228,7 +234,7 @@ def overdue(today: dt.date | None = None) -> QuerySet[SubjectRequest]:
     )
 
 
-def ml_report(request: SubjectRequest) -> list[dict]:
+def ml_report(subject_request: SubjectRequest) -> list[dict]:
     """The erasure's reach into models: each training run that read the erased data."""
     return [
         {
@@ -242,5 +248,5 @@ def ml_report(request: SubjectRequest) -> list[dict]:
             "decided_by": d.decided_by_name,
             "decided_at": d.decided_at,
         }
-        for d in request.ml_decisions.all()
+        for d in subject_request.ml_decisions.all()
     ]

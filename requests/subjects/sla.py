@@ -65,9 +65,13 @@ def _remind_owners(today: dt.date) -> int:
         with transaction.atomic():
             if not _claim_reminder(task.request_id, task.pk, kind):
                 continue
-            notify(recipients=[task.owner], kind=f"subject_request.{kind}",
-                   title=f"{task.request.reference}: {task.dataset_slug} is due {task.due_on.isoformat()}",
-                   url=page_url("workflows:subject-task-detail", task.pk))  # fmt: skip
+            notify(
+                recipients=[task.owner],
+                kind=f"subject_request.{kind}",
+                title=f"{task.request.reference}: {task.dataset_slug} is due "
+                f"{task.due_on.isoformat()}",
+                url=page_url("workflows:subject-task-detail", task.pk),
+            )
             sent += 1
     return sent
 
@@ -87,8 +91,13 @@ def _escalate(today: dt.date) -> int:
                 subject_request.pk, None, f"{kind}-{subject_request.due.isoformat()}"
             ):
                 continue
-            officers_notify(subject_request, kind, "overdue" if left < 0 else f"{left} day(s) left",
-                             f"Deadline {subject_request.due.isoformat()}; status {subject_request.get_status_display()}.")  # fmt: skip
+            officers_notify(
+                subject_request,
+                kind,
+                "overdue" if left < 0 else f"{left} day(s) left",
+                f"Deadline {subject_request.due.isoformat()}; "
+                f"status {subject_request.get_status_display()}.",
+            )
             event_add(subject_request, actor=None, action=kind, comment=f"{left} day(s) left")
             sent += 1
     return sent

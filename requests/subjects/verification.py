@@ -61,9 +61,11 @@ def issue_challenge(subject_request: SubjectRequest) -> VerificationChallenge:
     mail_subject(
         subject_request,
         "Please confirm your request",
-        f"We received your {subject_request.get_type_display()} request ({subject_request.reference}).\n\n"
+        f"We received your {subject_request.get_type_display()} request "
+        f"({subject_request.reference}).\n\n"
         f"To confirm it is yours, enter the code {code} at "
-        f"{absolute(page_url('workflows:subject-verify', subject_request.verify_token))} or open {link}.\n"
+        f"{absolute(page_url('workflows:subject-verify', subject_request.verify_token))} "
+        f"or open {link}.\n"
         f"The code works for {hours} hours. If you did not ask, ignore this message.",
     )
     return challenge
@@ -187,8 +189,13 @@ def _wrong_code(subject_request: SubjectRequest, challenge: VerificationChalleng
     if subject_request.codes_resent + 1 >= settings.SUBJECT_VERIFICATION_CHALLENGES:
         _lock_verification(subject_request, "Every code sent was tried too often")
         return "Wrong code: no more codes can be tried; we will contact you"
-    event_add(subject_request, actor=None, action="verification_locked", name="the subject",
-           comment="This code was tried too often; a new one may be sent")  # fmt: skip
+    event_add(
+        subject_request,
+        actor=None,
+        action="verification_locked",
+        name="the subject",
+        comment="This code was tried too often; a new one may be sent",
+    )
     ledger_add(subject_request, actor=None, kind="verification_locked", data={"final": False})
     return "Wrong code: this code was tried too often; ask for a new one"
 
@@ -198,11 +205,19 @@ def _lock_verification(subject_request: SubjectRequest, why: str) -> None:
     SubjectRequest.objects.filter(pk=subject_request.pk).update(
         verification=VerificationState.LOCKED
     )
-    event_add(subject_request, actor=None, action="verification_locked", name="the subject",
-           comment=f"{why}: no code is taken until an officer unlocks")  # fmt: skip
+    event_add(
+        subject_request,
+        actor=None,
+        action="verification_locked",
+        name="the subject",
+        comment=f"{why}: no code is taken until an officer unlocks",
+    )
     ledger_add(subject_request, actor=None, kind="verification_locked", data={"final": True})
-    officers_notify(subject_request, "verification_locked", "verification locked: the subject "
-                     "needs an officer to unlock it")  # fmt: skip
+    officers_notify(
+        subject_request,
+        "verification_locked",
+        "verification locked: the subject needs an officer to unlock it",
+    )
 
 
 def verification_unlockable(subject_request: SubjectRequest) -> bool:
@@ -250,11 +265,19 @@ def _verified(subject_request: SubjectRequest, challenge: VerificationChallenge)
     original = subject_request.duplicate_of
     fields = {"verification": VerificationState.VERIFIED, "verified_at": timezone.now()}
     if original is not None and original.is_open:
-        subject_request = transition(subject_request, "link_duplicate", fields=fields, name="the subject",
-                              comment=f"Answered with {original.reference}")  # fmt: skip
-        mail_subject(subject_request, "We are already working on this",
-                      f"Your request duplicates {original.reference}, which is already open; "
-                      "you will receive one answer.")  # fmt: skip
+        subject_request = transition(
+            subject_request,
+            "link_duplicate",
+            fields=fields,
+            name="the subject",
+            comment=f"Answered with {original.reference}",
+        )
+        mail_subject(
+            subject_request,
+            "We are already working on this",
+            f"Your request duplicates {original.reference}, which is already open; "
+            "you will receive one answer.",
+        )
         return subject_request
     subject_request = transition(subject_request, "verify", fields=fields, name="the subject")
     queue_work(tasks.subject_discovery, subject_request.pk)

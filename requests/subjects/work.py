@@ -85,8 +85,11 @@ def connector_run(*, task_id: int) -> str:
     except Exception as exc:
         # Not the target's answer (a fault of Locus's own): the claim waits for its lease, and
         # neither the log nor the worker's report of the task carries the identifiers.
-        log.error("The connector run of task %s crashed:\n%s", task.pk,
-                  redaction.failure_traceback(exc, values))  # fmt: skip
+        log.error(
+            "The connector run of task %s crashed:\n%s",
+            task.pk,
+            redaction.failure_traceback(exc, values),
+        )
         raise ConnectorCrashed(redaction.failure_text(exc, values)) from None
     return "done" if result else "lost-claim"
 
@@ -121,8 +124,13 @@ def prepare_connector_count(task: SubjectTask, count: int) -> None:
 
 
 def _task_ledger(subject_request, task, mode: str, data: dict) -> None:
-    event_add(subject_request, actor=None, action="task_done",
-           comment=f"{task.dataset_slug}: {json.dumps(data, sort_keys=True)}", name=mode)  # fmt: skip
+    event_add(
+        subject_request,
+        actor=None,
+        action="task_done",
+        comment=f"{task.dataset_slug}: {json.dumps(data, sort_keys=True)}",
+        name=mode,
+    )
     ledger_append(
         actor=None,
         kind="subject_task.done",
@@ -177,8 +185,12 @@ def _failed(task: SubjectTask, exc: Exception, *, transient: bool, values=()) ->
         return "retry"
     _task_move(task, TaskStatus.RUNNING, TaskStatus.FAILED, last_error=message)
     how = FAILURE_KINDS.get(type(exc).__name__, "the database refused the work")
-    event_add(task.request, actor=None, action="task_failed",
-           comment=f"{task.dataset_slug}: the connector failed ({how}); the task says why")  # fmt: skip
+    event_add(
+        task.request,
+        actor=None,
+        action="task_failed",
+        comment=f"{task.dataset_slug}: the connector failed ({how}); the task says why",
+    )
     notify(
         recipients=[task.owner],
         kind="subject_request.task_failed",
@@ -198,8 +210,15 @@ def task_retry(*, actor, task: SubjectTask) -> SubjectTask:
         raise StateConflict({"task": "This task has no connector: answer it by hand"})
     if _current_status(task) != TaskStatus.FAILED:
         raise StateConflict({"status": "Only a failed connector run can be retried"})
-    status_move(SubjectTask, pk=task.pk, current=TaskStatus.FAILED, target=TaskStatus.OPEN,
-                what="task", attempts=0, last_error="")  # fmt: skip
+    status_move(
+        SubjectTask,
+        pk=task.pk,
+        current=TaskStatus.FAILED,
+        target=TaskStatus.OPEN,
+        what="task",
+        attempts=0,
+        last_error="",
+    )
     event_add(task.request, actor=actor, action="task_retry", comment=task.dataset_slug)
     queue_work(tasks.subject_connector_run, task.pk)
     task.refresh_from_db()
@@ -241,8 +260,9 @@ def task_complete(*, actor, task: SubjectTask, note: str = "", rows=None) -> Sub
     current = _current_status(task)
     if current not in (TaskStatus.OPEN, TaskStatus.FAILED):
         raise StateConflict({"status": "This task is already done or its connector is running"})
-    status_move(SubjectTask, pk=task.pk, current=current, target=TaskStatus.DONE, what="task",
-                **changes)  # fmt: skip
+    status_move(
+        SubjectTask, pk=task.pk, current=current, target=TaskStatus.DONE, what="task", **changes
+    )
     task.refresh_from_db()
     data = {"dataset": task.dataset_slug, "rows": task.rows_exported}  # the entry names the actor
     _task_ledger(subject_request, task, "manual", data)

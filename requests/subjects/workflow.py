@@ -92,18 +92,33 @@ def transition(
     if not step.allows(current):
         raise StateConflict(
             {
-                "status": f"A request that is {S(current).label.lower()} cannot {action.replace('_', ' ')}"
+                "status": f"A request that is {S(current).label.lower()} "
+                f"cannot {action.replace('_', ' ')}"
             }
         )
     changes = dict(fields or {})
     target = step.target or changes.pop("status", current)
     if target in CLOSING:
         changes.setdefault("closed_at", timezone.now())
-    status_move(SubjectRequest, pk=subject_request.pk, current=current, target=target,
-                when=when, what="request", **changes)  # fmt: skip
+    status_move(
+        SubjectRequest,
+        pk=subject_request.pk,
+        current=current,
+        target=target,
+        when=when,
+        what="request",
+        **changes,
+    )
     subject_request.refresh_from_db()
-    event_add(subject_request, actor=actor, action=action, from_status=current, to_status=target,
-           comment=comment, name=name)  # fmt: skip
+    event_add(
+        subject_request,
+        actor=actor,
+        action=action,
+        from_status=current,
+        to_status=target,
+        comment=comment,
+        name=name,
+    )
     ledger_add(
         subject_request,
         actor=actor,

@@ -129,8 +129,14 @@ def move_status(
 ) -> None:
     """Compare-and-swap the status, then write the timeline and the ledger."""
     current = exception.status
-    status_move(TransferException, pk=exception.pk, current=current, target=target,
-                what="exception", updated_at=timezone.now())  # fmt: skip
+    status_move(
+        TransferException,
+        pk=exception.pk,
+        current=current,
+        target=target,
+        what="exception",
+        updated_at=timezone.now(),
+    )
     exception.status = target
     event_add(exception, actor, action, current, target, comment)
     ledger_append(
