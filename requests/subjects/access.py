@@ -47,6 +47,7 @@ def can_work_task(user, task: SubjectTask) -> bool:
 
 
 def require_manager(user, subject_request: SubjectRequest | None = None) -> None:
+    """PermissionDenied unless the user manages the request (or requests at all)."""
     if not can_manage(user, subject_request):
         raise PermissionDenied("Only a privacy officer who answers for it may do this")
 

@@ -70,6 +70,7 @@ def _jurisdiction(value) -> Jurisdiction:
 
 
 def clock_of(jurisdiction: Jurisdiction) -> deadlines.Clock:
+    """The jurisdiction's clock for answering (its law's periods, or the default)."""
     return deadlines.Clock.of(jurisdiction, settings.SUBJECT_REQUEST_DEFAULT_DAYS)
 
 

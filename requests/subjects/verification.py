@@ -41,11 +41,13 @@ S = SubjectRequestStatus
 
 
 def secret_hash(request_id: int, purpose: str, secret: str) -> str:
+    """A keyed hash of a code, link or package token, bound to its request and purpose."""
     key = hmac_key()
     return hmac.new(key, f"{purpose}:{request_id}:{secret}".encode(), hashlib.sha256).hexdigest()
 
 
 def issue_challenge(subject_request: SubjectRequest) -> VerificationChallenge:
+    """A fresh code and link for the subject, e-mailed on commit; only their hashes are kept."""
     code = f"{secrets.randbelow(10**6):06d}"
     token = secrets.token_urlsafe(32)
     challenge = VerificationChallenge.objects.create(

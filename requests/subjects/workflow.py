@@ -51,6 +51,7 @@ CLOSING = {S.COMPLETED, S.REJECTED, S.WITHDRAWN}
 def event_add(
     subject_request, *, actor, action, from_status="", to_status="", comment="", name=None
 ):
+    """A line on the request's timeline (append-only)."""
     SubjectEvent.objects.create(
         request=subject_request,
         actor=actor,
@@ -63,6 +64,7 @@ def event_add(
 
 
 def ledger_add(subject_request, *, actor, kind: str, data: dict | None = None) -> None:
+    """The request's ledger entry: its kind, pseudonymous subject, type and jurisdiction."""
     ledger_append(
         actor=actor,
         kind=f"subject_request.{kind}",
@@ -140,14 +142,17 @@ def mail_subject(subject_request: SubjectRequest, subject: str, body: str) -> No
 
 
 def page_url(name: str, *args) -> str:
+    """A page's path by its URL name."""
     return reverse(name, args=args)
 
 
 def absolute(path: str) -> str:
+    """The path as a link for e-mail (SITE_URL in front)."""
     return f"{settings.SITE_URL.rstrip('/')}{path}"
 
 
 def officers_notify(subject_request: SubjectRequest, kind: str, title: str, body: str = "") -> None:
+    """Tell the officers of the request's jurisdiction, linking to the request."""
     notify(
         recipients=officers_for([subject_request.jurisdiction]),
         kind=f"subject_request.{kind}",
@@ -186,10 +191,12 @@ def maybe_ready(subject_request: SubjectRequest) -> bool:
 
 
 def locked(subject_request: SubjectRequest) -> SubjectRequest:
+    """The request's row as stored, locked until the transaction ends."""
     return SubjectRequest.objects.select_for_update().get(pk=subject_request.pk)
 
 
 def required_reason(reason: str, what: str) -> str:
+    """The stripped reason; a 400 naming `reason` when there is none."""
     reason = (reason or "").strip()
     if not reason:
         raise ValidationError({"reason": f"Give the reason for {what}"})

@@ -78,6 +78,7 @@ def is_reviewer(user, exception: TransferException) -> bool:
 
 
 def may_view(user, exception: TransferException) -> bool:
+    """The requester, the roles that read every exception, and its reviewers."""
     return (
         exception.requester_id == user.pk
         or user.has_perm("workflows.view_transferexception")
@@ -102,6 +103,7 @@ def may_act(user, exception: TransferException, action: str) -> bool:
 
 
 def check_actor(actor, exception: TransferException, action: str, by: str) -> None:
+    """PermissionDenied unless `actor` is who takes this step (`by`) on this exception."""
     if by == SYSTEM:
         if actor is not None:
             raise PermissionDenied(f"{action} is done by Locus itself, when its time comes")
@@ -158,6 +160,7 @@ def move_status(
 def event_add(
     exception, actor, action: str, from_status: str, to_status: str, comment: str
 ) -> None:
+    """A line on the exception's timeline (append-only)."""
     ExceptionEvent.objects.create(
         exception=exception,
         actor=actor,
@@ -188,6 +191,7 @@ def review_grant(exception: TransferException, reviewers: list) -> None:
 
 
 def reviewers_of(exception: TransferException) -> list:
+    """The privacy officers given this exception to review."""
     from django.contrib.auth import get_user_model
 
     return list(
@@ -201,6 +205,7 @@ def reviewers_of(exception: TransferException) -> list:
 
 
 def tell(recipients, exception: TransferException, kind: str, title: str, body: str) -> None:
+    """Notify these people about the exception, linking to it."""
     notify(
         recipients=recipients,
         kind=kind,
@@ -211,6 +216,7 @@ def tell(recipients, exception: TransferException, kind: str, title: str, body: 
 
 
 def mechanism_detail(exception: TransferException) -> str:
+    """The transfer mechanism in words, for the grant an approval creates."""
     parts = [
         exception.get_scc_module_display() if exception.scc_module else "",
         exception.get_derogation_display() if exception.derogation else "",
@@ -220,6 +226,7 @@ def mechanism_detail(exception: TransferException) -> str:
 
 
 def ledger_subjects(exception: TransferException) -> list[str]:
+    """What the exception's ledger entries are about: it and its datasets."""
     return [
         f"exception:{exception.pk}",
         *(f"dataset:{slug}" for slug in exception.datasets.values_list("slug", flat=True)),
@@ -227,6 +234,7 @@ def ledger_subjects(exception: TransferException) -> list[str]:
 
 
 def ledger_terms(exception: TransferException) -> dict:
+    """The exception's terms as its ledger entries keep them."""
     return {
         "exception": exception.pk,
         "datasets": sorted(exception.datasets.values_list("slug", flat=True)),
