@@ -1,9 +1,10 @@
-"""`POST /api/v1/lineage`, where OpenLineage's HTTP transport sends RunEvents by default.
+"""The OpenLineage API: `POST /api/v1/lineage`, where OpenLineage's HTTP transport sends
+RunEvents by default, and the catalog gaps (`/api/v1/catalog-gaps/`): datasets that telemetry
+and OpenLineage name and the catalog does not know.
 
-Authenticated like telemetry: `Authorization: Bearer <telemetry source token>`, which is what
-the transport sends for `auth: {type: api_key, apiKey: <token>}`. Bodies may be gzip-compressed
-(`compression: gzip` in the transport's config). And the catalog gaps (`/api/v1/catalog-gaps/`):
-datasets telemetry and OpenLineage name that the catalog does not know.
+RunEvents are authenticated like telemetry: `Authorization: Bearer <telemetry source token>`,
+which is what the transport sends for `auth: {type: api_key, apiKey: <token>}`. Bodies may be
+gzip-compressed (`compression: gzip` in the transport's config).
 """
 
 from __future__ import annotations
