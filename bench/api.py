@@ -22,7 +22,7 @@ endpoint (token lookup, permission check, a one-table query, JSON).
 
 * `POST /api/v1/locality/check`: BENCH_API_SINGLE [400] single checks (p50/p95/p99) beside the
   floor, and beside the same checks through the engine in this process (`evaluate`,
-  no database) and through the service (`services.locality_check`: engine, decision insert,
+  no database) and through the service (`locality_check`: engine, decision insert,
   ledger append; no HTTP). Then BENCH_API_BATCHES [10] batches of 1,000 checks: checks/s over
   HTTP, one client on one process, beside the service in this process and the bare engine on
   the same checks; and then two clients on two web processes at once.
@@ -310,7 +310,7 @@ def _body(query) -> dict:
 
 
 def _check(query):
-    from governance.services import Check
+    from governance.checks.services import Check
 
     return Check(*query)
 
@@ -337,7 +337,7 @@ def engine_per_check_s(index, queries: Sequence) -> tuple[dict, float]:
 
 def measure_single(servers: common.Servers, people: People, index, queries: Sequence) -> dict:
     """Single checks over HTTP (with the floor), through the service, through the engine."""
-    from governance import services
+    from governance.checks.services import locality_check
 
     result: dict = {}
     with _client(servers.urls[0], people.engineer_token) as client:
@@ -351,7 +351,7 @@ def measure_single(servers: common.Servers, people: People, index, queries: Sequ
     samples = []
     for query in queries[:SINGLE]:
         began = time.perf_counter()
-        services.locality_check(actor=people.engineer, checks=[_check(query)])
+        locality_check(actor=people.engineer, checks=[_check(query)])
         samples.append(time.perf_counter() - began)
     result["service"] = _summary(samples)
     result["engine"], _ = engine_per_check_s(index, queries[:SINGLE])
@@ -374,7 +374,7 @@ def _post_batches(base_url: str, token: str, batches: Sequence[dict], out: list)
 def measure_batches(servers: common.Servers, people: People, index, queries: Sequence) -> dict:
     """Batches of 1,000: one client on one process, the service in-process, then two clients
     on two processes at once."""
-    from governance import services
+    from governance.checks.services import locality_check
 
     chunks = [queries[i * BATCH : (i + 1) * BATCH] for i in range(BATCHES)]
     bodies = [{"checks": [_body(q) for q in chunk]} for chunk in chunks]
@@ -394,7 +394,7 @@ def measure_batches(servers: common.Servers, people: People, index, queries: Seq
     for chunk in chunks:
         checks = [_check(q) for q in chunk]
         started = time.perf_counter()
-        services.locality_check(actor=people.engineer, checks=checks)
+        locality_check(actor=people.engineer, checks=checks)
         samples.append(time.perf_counter() - started)
     result["service"] = {**_summary(samples), "per_s": BATCH * len(chunks) / sum(samples)}
     _, result["engine_per_s"] = engine_per_check_s(index, [q for c in chunks for q in c])

@@ -7,7 +7,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 
 from catalog.admin import ReadOnlyAdmin
-from governance import services
+from governance.grants.services import grant_create, grant_revoke
 from governance.models import (
     LedgerCheckpoint,
     LedgerEntry,
@@ -26,6 +26,7 @@ from governance.models import (
     TrainingRunDataset,
     TransferGrant,
 )
+from governance.policy.rules import purposes_changed
 
 
 @admin.register(Purpose)
@@ -35,11 +36,11 @@ class PurposeAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
-        services.purposes_changed()
+        purposes_changed()
 
     def delete_model(self, request, obj):
         super().delete_model(request, obj)
-        services.purposes_changed()
+        purposes_changed()
 
 
 @admin.register(LocalityRule)
@@ -99,7 +100,7 @@ class TransferGrantAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         data = form.cleaned_data
-        grant = services.grant_create(
+        grant = grant_create(
             actor=request.user,
             datasets=list(data["datasets"]),
             destination_regions=list(data["destination_regions"]),
@@ -118,7 +119,7 @@ class TransferGrantAdmin(admin.ModelAdmin):
     @admin.action(description="Revoke the selected grants now")
     def revoke_selected(self, request, queryset):
         for grant in queryset.filter(revoked_at__isnull=True):
-            services.grant_revoke(
+            grant_revoke(
                 actor=request.user, grant=grant, reason=f"Revoked in the admin by {request.user}"
             )
         messages.success(request, "Revoked.")

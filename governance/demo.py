@@ -6,8 +6,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from catalog.models import Country, Dataset, Jurisdiction, PersonalDataCategory, Region
-from governance import services
+from governance.checks.services import training_run_register
+from governance.grants.services import grant_create
 from governance.models import LocalityRule, Purpose, TrainingRun, TransferGrant
+from governance.policy.rules import rule_create
 
 DEMO_RULES = [
     {
@@ -62,7 +64,7 @@ def _seed_rules(officer) -> int:
             fields["category"] = PersonalDataCategory.objects.get(code=spec["category"])
         if "jurisdiction" in spec:
             fields["jurisdiction"] = Jurisdiction.objects.get(code=spec["jurisdiction"])
-        services.rule_create(actor=officer, regions=[], **_places(spec["countries"]), **fields)
+        rule_create(actor=officer, regions=[], **_places(spec["countries"]), **fields)
         created += 1
     return created
 
@@ -95,7 +97,7 @@ def _seed_grants(officer, now: dt.datetime) -> int:
     for datasets, regions, mechanism, detail, days, reference in grants:
         if not datasets or not regions:
             continue
-        services.grant_create(
+        grant_create(
             actor=officer,
             datasets=datasets,
             destination_regions=regions,
@@ -120,7 +122,7 @@ def _seed_runs(engineer) -> int:
         ]
         if not inputs:
             continue
-        services.training_run_register(
+        training_run_register(
             actor=engineer,
             name=name,
             purpose=purpose,

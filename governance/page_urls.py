@@ -4,30 +4,33 @@ the glossary."""
 
 from django.urls import path
 
-from governance import notification_views, views
+from governance import notification_views
+from governance.checks import views as check_views
 from governance.glossary import views as glossary_views
+from governance.grants import views as grant_views
 from governance.ledger import views as ledger_views
+from governance.policy import views as policy_views
 
 app_name = "governance"
 
 urlpatterns = [
     path("notifications/", notification_views.notification_list, name="notification-list"),
     path("notifications/read/", notification_views.notifications_read, name="notifications-read"),
-    path("rules/", views.rule_list, name="rule-list"),
-    path("rules/new/", views.rule_create, name="rule-create"),
-    path("rules/<int:pk>/", views.rule_detail, name="rule-detail"),
-    path("rules/<int:pk>/edit/", views.rule_edit, name="rule-edit"),
-    path("rules/<int:pk>/delete/", views.rule_delete, name="rule-delete"),
-    path("grants/", views.grant_list, name="grant-list"),
-    path("grants/new/", views.grant_create, name="grant-create"),
-    path("grants/<int:pk>/", views.grant_detail, name="grant-detail"),
-    path("grants/<int:pk>/revoke/", views.grant_revoke, name="grant-revoke"),
-    path("runs/", views.run_list, name="run-list"),
-    path("runs/<int:pk>/", views.run_detail, name="run-detail"),
-    path("decisions/", views.decision_list, name="decision-list"),
-    path("decisions/<int:pk>/", views.decision_detail, name="decision-detail"),
-    path("check/", views.check, name="check"),
-    path("what-if/", views.what_if, name="what-if"),
+    path("rules/", policy_views.rule_list, name="rule-list"),
+    path("rules/new/", policy_views.rule_create, name="rule-create"),
+    path("rules/<int:pk>/", policy_views.rule_detail, name="rule-detail"),
+    path("rules/<int:pk>/edit/", policy_views.rule_edit, name="rule-edit"),
+    path("rules/<int:pk>/delete/", policy_views.rule_delete, name="rule-delete"),
+    path("grants/", grant_views.grant_list, name="grant-list"),
+    path("grants/new/", grant_views.grant_create, name="grant-create"),
+    path("grants/<int:pk>/", grant_views.grant_detail, name="grant-detail"),
+    path("grants/<int:pk>/revoke/", grant_views.grant_revoke, name="grant-revoke"),
+    path("runs/", check_views.run_list, name="run-list"),
+    path("runs/<int:pk>/", check_views.run_detail, name="run-detail"),
+    path("decisions/", check_views.decision_list, name="decision-list"),
+    path("decisions/<int:pk>/", check_views.decision_detail, name="decision-detail"),
+    path("check/", check_views.check, name="check"),
+    path("what-if/", policy_views.what_if, name="what-if"),
     path("glossary/", glossary_views.glossary_list, name="glossary-list"),
     path("glossary/new/", glossary_views.glossary_create, name="glossary-create"),
     path("glossary/<slug:slug>/", glossary_views.glossary_term, name="glossary-term"),

@@ -7,11 +7,13 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from rest_framework.routers import DefaultRouter
 
 from catalog import api as catalog_api
-from governance import api as governance_api
 from governance import health, notification_views, views
+from governance.checks import api as check_api
 from governance.glossary import api as glossary_api
+from governance.grants import api as grant_api
 from governance.ledger import api as ledger_api
 from governance.ledger import views as ledger_views
+from governance.policy import api as policy_api
 
 router = DefaultRouter()
 router.register("countries", catalog_api.CountryViewSet, basename="country")
@@ -27,11 +29,11 @@ router.register(
 )
 router.register("datasets", catalog_api.DatasetViewSet, basename="dataset")
 router.register("lineage-edges", catalog_api.LineageEdgeViewSet, basename="lineage-edge")
-router.register("purposes", governance_api.PurposeViewSet, basename="purpose")
-router.register("locality-rules", governance_api.LocalityRuleViewSet, basename="locality-rule")
-router.register("transfer-grants", governance_api.TransferGrantViewSet, basename="transfer-grant")
-router.register("training-runs", governance_api.TrainingRunViewSet, basename="training-run")
-router.register("decisions", governance_api.LocalityDecisionViewSet, basename="decision")
+router.register("purposes", policy_api.PurposeViewSet, basename="purpose")
+router.register("locality-rules", policy_api.LocalityRuleViewSet, basename="locality-rule")
+router.register("transfer-grants", grant_api.TransferGrantViewSet, basename="transfer-grant")
+router.register("training-runs", check_api.TrainingRunViewSet, basename="training-run")
+router.register("decisions", check_api.LocalityDecisionViewSet, basename="decision")
 router.register("ledger/entries", ledger_api.LedgerEntryViewSet, basename="ledger-entry")
 router.register("ledger/checkpoints", ledger_api.CheckpointViewSet, basename="ledger-checkpoint")
 router.register(
@@ -48,11 +50,11 @@ api_v1 = [
     path("ledger/verify", ledger_api.LedgerVerifyView.as_view(), name="ledger-verify"),
     path("ledger/export", ledger_api.LedgerExportView.as_view(), name="ledger-export"),
     path("evidence", ledger_views.EvidenceAPIView.as_view(), name="evidence"),
-    path("locality/check", governance_api.LocalityCheckView.as_view(), name="locality-check"),
-    path("locality/replay", governance_api.ReplayView.as_view(), name="locality-replay"),
+    path("locality/check", check_api.LocalityCheckView.as_view(), name="locality-check"),
+    path("locality/replay", policy_api.ReplayView.as_view(), name="locality-replay"),
     path(
         "locality/what-if/adequacy",
-        governance_api.AdequacyWhatIfView.as_view(),
+        policy_api.AdequacyWhatIfView.as_view(),
         name="adequacy-what-if",
     ),
 ]

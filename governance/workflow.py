@@ -4,6 +4,7 @@
   first (naming why a step is not allowed); the swap then makes sure nobody moved the row
   meanwhile. A lost race is always a StateConflict, which the API answers 409 and the pages
   show as a message.
+- `row_move`: the compare-and-swap behind status_move, for a one-way move kept in other columns.
 - `Step`: the one shape of a transition table's entry (the statuses a step may start from, the
   status it leads to). Each workflow keeps its table, named by verb, in its service module.
 - `queue_after_commit`: a Celery task sent once the transaction commits. Work that must not be
@@ -51,14 +52,30 @@ def status_move(
     """Move row `pk` from status `current` to `target` (with `changes`) only if it is still
     `current` (and matches `when`); StateConflict (409) when another change came first."""
     queryset = rows._default_manager.all() if isinstance(rows, type) else rows
-    matching = queryset.filter(pk=pk, status=current)
-    if when is not None:
-        matching = matching.filter(when)
+    expect = models.Q(status=current) & (when if when is not None else models.Q())
     fields = {"model": queryset.model._meta.label, "pk": pk, "from": current, "to": target}
-    if matching.update(status=target, **changes) != 1:
+    try:
+        row_move(queryset, pk=pk, expect=expect, what=what, status=target, **changes)
+    except StateConflict:
         log.info("Refused %s %s: %s → %s, it changed meanwhile", *fields.values(), extra=fields)
-        raise StateConflict({"status": f"The {what} changed meanwhile; reload and try again"})
+        raise
     log.info("%s %s: %s → %s", *fields.values(), extra=fields)
+
+
+def row_move(
+    rows: models.QuerySet | type[models.Model],
+    *,
+    pk: Any,
+    expect: models.Q,
+    what: str = "record",
+    **changes: Any,
+) -> None:
+    """The compare-and-swap itself: write `changes` to row `pk` only if it still matches
+    `expect`; StateConflict (409) when another change came first. status_move uses it; so does
+    a one-way move kept in other columns (a grant's revocation: revoked_at set once)."""
+    queryset = rows._default_manager.all() if isinstance(rows, type) else rows
+    if queryset.filter(expect, pk=pk).update(**changes) != 1:
+        raise StateConflict({"status": f"The {what} changed meanwhile; reload and try again"})
 
 
 def queue_after_commit(task, *args: Any, queue: str | None = None, sweep: str = "") -> None:

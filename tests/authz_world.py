@@ -20,10 +20,13 @@ from django.utils import timezone
 
 from catalog import services as catalog_services
 from catalog.models import Country, Dataset, LineageEdge, Region
-from governance import services as governance_services
+from governance.checks.services import training_run_register
 from governance.glossary import services as glossary_services
+from governance.grants.services import grant_create
 from governance.ledger.export import checkpoint_create
+from governance.ledger.records import recorded_decision_create
 from governance.models import LedgerEntry, LocalityDecision, LocalityRule, Purpose
+from governance.policy.rules import rule_create
 from governance.roles import Role
 from monitoring.models import AnomalyAlert, UnregisteredAsset, Violation
 from monitoring.telemetry import services as monitoring_services
@@ -103,7 +106,7 @@ def _catalog(world: World, p: dict) -> dict[str, Dataset]:
 
 def _governance(world: World, p: dict, datasets: dict[str, Dataset]) -> None:
     officer, now = p["privacy_officer"], timezone.now()
-    rule = governance_services.rule_create(
+    rule = rule_create(
         actor=officer,
         name="metrics stay out of China",
         effect=LocalityRule.Effect.DENY,
@@ -111,7 +114,7 @@ def _governance(world: World, p: dict, datasets: dict[str, Dataset]) -> None:
         regions=[],
         countries=[Country.objects.get(code="CN")],
     )
-    grant = governance_services.grant_create(
+    grant = grant_create(
         actor=officer,
         datasets=[datasets["features"]],
         destination_regions=_regions(VIRGINIA),
@@ -119,7 +122,7 @@ def _governance(world: World, p: dict, datasets: dict[str, Dataset]) -> None:
         valid_from=now - dt.timedelta(days=1),
         valid_until=now + dt.timedelta(days=30),
     )
-    run, _ = governance_services.training_run_register(
+    run, _ = training_run_register(
         actor=p["engineer"],
         name="churn-v3",
         purpose=Purpose.objects.get(code="model-training"),
@@ -127,7 +130,7 @@ def _governance(world: World, p: dict, datasets: dict[str, Dataset]) -> None:
         inputs=[(datasets["customers"], "v1")],
         model_name="churn-model",
     )
-    record = governance_services.recorded_decision_create(
+    record = recorded_decision_create(
         actor=officer,
         title="Keep customers in the EU",
         context="Customer data is EU personal data.",

@@ -12,9 +12,11 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from catalog.forms import add_service_error
+from catalog.errors import StateConflict
+from catalog.form_views import form_page
 from governance.glossary import content, selectors, services
 from governance.glossary.forms import (
     STATUS_TABS,
@@ -38,6 +40,7 @@ FIELD_LABELS = {
     "rules": "Locality rules",
 }
 
+TERM_FORM = "governance/glossary/term_form.html"
 can_read_glossary = permission_required("governance.view_term", raise_exception=True)
 
 
@@ -145,20 +148,19 @@ def _history(versions: list[TermVersion]) -> list[dict]:
 @permission_required("governance.add_term", raise_exception=True)
 def glossary_create(request: HttpRequest) -> HttpResponse:
     """Write a new term as a draft."""
-    form = TermForm(request.POST or None)
-    if request.method != "POST":
-        return _render_form(request, form)
-    if not form.is_valid():
-        return _render_form(request, form, status=400)
-    try:
-        term = services.term_create(
+    return form_page(
+        request,
+        form_class=TermForm,
+        template=TERM_FORM,
+        context={"term": None, "proposing": False},
+        act=lambda form: services.term_create(
             actor=request.user, note=form.cleaned_data["note"], **form.service_fields()
-        )
-    except ValidationError as error:
-        add_service_error(form, error)
-        return _render_form(request, form, status=400)
-    messages.success(request, f"Saved the draft of {term.name!r}. Submit it for review when ready.")
-    return redirect("governance:glossary-term", slug=term.slug)
+        ),
+        done=lambda term: (
+            f"Saved the draft of {term.name!r}. Submit it for review when ready.",
+            reverse("governance:glossary-term", args=[term.slug]),
+        ),
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -170,31 +172,23 @@ def glossary_edit(request: HttpRequest, slug: str) -> HttpResponse:
     refusal = selectors.edit_refusal(request.user, term)
     if refusal:
         raise PermissionDenied(refusal)
-    if request.method != "POST":
-        return _render_form(request, TermForm(initial=TermForm.initial_for(term)), term)
-    form = TermForm(request.POST)
-    if not form.is_valid():
-        return _render_form(request, form, term, status=400)
-    try:
-        result = services.term_change(
+    return form_page(
+        request,
+        form_class=TermForm,
+        template=TERM_FORM,
+        context={"term": term, "proposing": term.status == TermStatus.APPROVED},
+        form_kwargs={"initial": TermForm.initial_for(term)},
+        act=lambda form: services.term_change(
             actor=request.user, term=term, note=form.cleaned_data["note"], **form.service_fields()
-        )
-    except ValidationError as error:
-        add_service_error(form, error)
-        return _render_form(request, form, term, status=400)
+        ),
+        done=lambda result: (_changed(result), reverse("governance:glossary-term", args=[slug])),
+    )
+
+
+def _changed(result: Term | TermRevision) -> str:
     if isinstance(result, TermRevision):
-        messages.success(request, "Proposed the change; the term keeps its text until approved.")
-    else:
-        messages.success(request, f"Saved the draft of {result.name!r}.")
-    return redirect("governance:glossary-term", slug=term.slug)
-
-
-def _render_form(
-    request: HttpRequest, form: TermForm, term: Term | None = None, status: int = 200
-) -> HttpResponse:
-    proposing = term is not None and term.status == TermStatus.APPROVED
-    context = {"form": form, "term": term, "proposing": proposing}
-    return render(request, "governance/glossary/term_form.html", context, status=status)
+        return "Proposed the change; the term keeps its text until approved."
+    return f"Saved the draft of {result.name!r}."
 
 
 @require_POST
@@ -242,12 +236,14 @@ def glossary_reject(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 def _act(request: HttpRequest, term: Term, done: str, service, **arguments) -> HttpResponse:
-    """Run one workflow step; a refusal shows on the term's page (400)."""
+    """Run one workflow step; a refusal shows on the term's page (400, or 409 when the term's
+    state does not allow it or it changed meanwhile)."""
     try:
         service(actor=request.user, term=term, **arguments)
     except ValidationError as error:
         term = get_object_or_404(selectors.terms(), pk=term.pk)
-        return _render_term(request, term, error=error, status=400)
+        status = 409 if isinstance(error, StateConflict) else 400
+        return _render_term(request, term, error=error, status=status)
     messages.success(request, done)
     return redirect("governance:glossary-term", slug=term.slug)
 
@@ -258,15 +254,16 @@ def _act(request: HttpRequest, term: Term, done: str, service, **arguments) -> H
 def glossary_deprecate(request: HttpRequest, slug: str) -> HttpResponse:
     """Ask why, then retire an approved term."""
     term = get_object_or_404(Term, slug=slug)
-    form = DeprecateForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.term_deprecate(actor=request.user, term=term, **form.cleaned_data)
-        except ValidationError as error:
-            add_service_error(form, error)
-        else:
-            messages.success(request, f"Deprecated {term.name!r}.")
-            return redirect("governance:glossary-term", slug=term.slug)
-    status = 400 if request.method == "POST" else 200
-    context = {"term": term, "form": form}
-    return render(request, "governance/glossary/term_deprecate.html", context, status=status)
+    return form_page(
+        request,
+        form_class=DeprecateForm,
+        template="governance/glossary/term_deprecate.html",
+        context={"term": term},
+        act=lambda form: services.term_deprecate(
+            actor=request.user, term=term, **form.cleaned_data
+        ),
+        done=lambda _: (
+            f"Deprecated {term.name!r}.",
+            reverse("governance:glossary-term", args=[term.slug]),
+        ),
+    )

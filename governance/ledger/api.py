@@ -15,9 +15,9 @@ from rest_framework.views import APIView
 
 from catalog.models import Dataset
 from catalog.permissions import ActsWithPermission
-from governance import selectors, services
-from governance.ledger.chain import actor_names, filter_by_actor
+from governance.ledger.chain import actor_names, filter_by_actor, ledger_search
 from governance.ledger.export import checkpoint_create, export_lines
+from governance.ledger.records import recorded_decision_create, recorded_decision_update
 from governance.ledger.verification import signing_document, verify_ledger
 from governance.models import LedgerCheckpoint, LedgerEntry, LocalityRule, RecordedDecision
 
@@ -96,7 +96,7 @@ class LedgerEntryFilter(django_filters.FilterSet):
         return queryset.filter(subjects__contains=f" {value} ")
 
     def search(self, queryset, name, value):
-        return selectors.ledger_search(queryset, value)
+        return ledger_search(queryset, value)
 
 
 class LedgerEntryViewSet(viewsets.ReadOnlyModelViewSet):
@@ -224,12 +224,10 @@ class RecordedDecisionSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "author_name", "version", "created_at", "updated_at"]
 
     def create(self, validated_data):
-        return services.recorded_decision_create(
-            actor=self.context["request"].user, **validated_data
-        )
+        return recorded_decision_create(actor=self.context["request"].user, **validated_data)
 
     def update(self, instance, validated_data):
-        return services.recorded_decision_update(
+        return recorded_decision_update(
             actor=self.context["request"].user, record=instance, **validated_data
         )
 

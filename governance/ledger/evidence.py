@@ -45,8 +45,8 @@ from governance.models import (
 )
 from governance.models.ledger import GENESIS_HASH
 from governance.policy.index import policy_version
+from governance.policy.rules import rule_snapshot
 from governance.roles import Role, has_role
-from governance.services import rule_snapshot
 
 FORMAT = "locus-evidence/1"
 EXPORTED_KIND = "evidence.exported"

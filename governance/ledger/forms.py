@@ -1,7 +1,7 @@
 """Forms for the decision-log pages: the log's filters, recorded decisions, the evidence period.
 
 The filters are the ledger API's (governance.ledger.api.LedgerEntryFilter) with widgets for a
-page; recorded decisions are cleaned here and decided by governance.services.
+page; recorded decisions are cleaned here and decided by governance.ledger.records.
 """
 
 from __future__ import annotations
@@ -137,12 +137,12 @@ class RecordedDecisionForm(forms.Form):
     FIELDS = ("title", "context", "decision", "rationale", "alternatives", "status", "links")
 
     @classmethod
-    def for_record(cls, record: RecordedDecision) -> RecordedDecisionForm:
-        """An unbound form showing a recorded decision as it stands."""
+    def initial_for(cls, record: RecordedDecision) -> dict:
+        """A recorded decision as it stands, as the form's initial values."""
         initial = {name: getattr(record, name) for name in cls.FIELDS}
         initial["datasets"] = list(record.datasets.all())
         initial["rules"] = list(record.rules.all())
-        return cls(initial=initial)
+        return initial
 
     def service_fields(self) -> dict:
         """Keyword arguments for recorded_decision_create / recorded_decision_update."""

@@ -3,7 +3,7 @@ decisions, the evidence export page, and the evidence API.
 
 Privacy officers, executives and auditors read the log (governance.view_ledgerentry); the list
 never verifies the chain (it must stay fast), an entry's page does. Writes go through
-governance.services and governance.ledger.
+the ledger package (records, checkpoints, exports).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Prefetch, QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -26,9 +26,8 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import permissions, serializers
 from rest_framework.views import APIView
 
-from catalog.forms import add_service_error
+from catalog.form_views import form_page
 from catalog.models import Dataset
-from governance import services
 from governance.ledger import evidence, signing
 from governance.ledger.api import optional_datetime
 from governance.ledger.chain import actor_names, person_names
@@ -40,6 +39,7 @@ from governance.ledger.forms import (
     RecordStatusForm,
     default_evidence_period,
 )
+from governance.ledger.records import recorded_decision_create, recorded_decision_update
 from governance.ledger.verification import checkpoint_documents, verify_ledger
 from governance.models import LedgerCheckpoint, LedgerEntry, LocalityRule, RecordedDecision
 from governance.views import PAGE_SIZE, recent_page
@@ -108,6 +108,9 @@ def _page_number(value: str | None) -> int:
 def _entries() -> QuerySet[LedgerEntry]:
     """Entries without their payloads (the list never needs the hashed bytes)."""
     return LedgerEntry.objects.defer("payload").order_by("-sequence")
+
+
+RECORD_FORM = "governance/ledger/record_form.html"
 
 
 @require_safe
@@ -276,18 +279,17 @@ def record_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @permission_required("governance.add_recordeddecision", raise_exception=True)
 def record_create(request: HttpRequest) -> HttpResponse:
     """Write a decision down; it goes on the ledger at once."""
-    if request.method != "POST":
-        return _render_record_form(request, RecordedDecisionForm())
-    form = RecordedDecisionForm(request.POST)
-    if not form.is_valid():
-        return _render_record_form(request, form, status=400)
-    try:
-        record = services.recorded_decision_create(actor=request.user, **form.service_fields())
-    except ValidationError as error:
-        add_service_error(form, error)
-        return _render_record_form(request, form, status=400)
-    messages.success(request, f"Recorded decision #{record.pk}; it is on the ledger.")
-    return redirect("governance:ledger-record-detail", pk=record.pk)
+    return form_page(
+        request,
+        form_class=RecordedDecisionForm,
+        template=RECORD_FORM,
+        context={"record": None},
+        act=lambda form: recorded_decision_create(actor=request.user, **form.service_fields()),
+        done=lambda record: (
+            f"Recorded decision #{record.pk}; it is on the ledger.",
+            reverse("governance:ledger-record-detail", args=[record.pk]),
+        ),
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -296,30 +298,20 @@ def record_create(request: HttpRequest) -> HttpResponse:
 def record_edit(request: HttpRequest, pk: int) -> HttpResponse:
     """Amend a recorded decision: a new version on the ledger; the old one stays there."""
     record = get_object_or_404(_records(), pk=pk)
-    if request.method != "POST":
-        return _render_record_form(request, RecordedDecisionForm.for_record(record), record)
-    form = RecordedDecisionForm(request.POST)
-    if not form.is_valid():
-        return _render_record_form(request, form, record, status=400)
-    try:
-        saved = services.recorded_decision_update(
+    return form_page(
+        request,
+        form_class=RecordedDecisionForm,
+        template=RECORD_FORM,
+        context={"record": record},
+        form_kwargs={"initial": RecordedDecisionForm.initial_for(record)},
+        act=lambda form: recorded_decision_update(
             actor=request.user, record=record, **form.service_fields()
-        )
-    except ValidationError as error:
-        add_service_error(form, error)
-        return _render_record_form(request, form, record, status=400)
-    messages.success(request, f"Saved version {saved.version} of decision #{saved.pk}.")
-    return redirect("governance:ledger-record-detail", pk=saved.pk)
-
-
-def _render_record_form(
-    request: HttpRequest,
-    form: RecordedDecisionForm,
-    record: RecordedDecision | None = None,
-    status: int = 200,
-) -> HttpResponse:
-    context = {"form": form, "record": record}
-    return render(request, "governance/ledger/record_form.html", context, status=status)
+        ),
+        done=lambda saved: (
+            f"Saved version {saved.version} of decision #{saved.pk}.",
+            reverse("governance:ledger-record-detail", args=[saved.pk]),
+        ),
+    )
 
 
 def _may_write_records(user) -> bool:

@@ -32,6 +32,8 @@ from governance.policy.facts import (
 
 # --- Compiling the index ------------------------------------------------------------------
 
+GOVERNANCE = "governance"  # the revision counter every change the engine sees bumps
+
 
 def _rule_group(storage_jurisdiction: str, subjects, sensitivity: str, categories) -> frozenset:
     """The rule keys a dataset can be matched under, besides its own id."""
@@ -294,7 +296,7 @@ def policy_version() -> tuple[str, str]:
     that never repeat, so an index built inside a rolled-back transaction is never reused."""
     counters = revisions()
     catalog, catalog_stamp = counters.get("catalog", (0, ""))
-    governance, governance_stamp = counters.get("governance", (0, ""))
+    governance, governance_stamp = counters.get(GOVERNANCE, (0, ""))
     return f"c{catalog}.g{governance}", f"{catalog_stamp}.{governance_stamp}"
 
 

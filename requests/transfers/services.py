@@ -13,10 +13,10 @@ from django.utils import timezone
 
 from catalog.models import Dataset, Region
 from governance.errors import StateConflict
-from governance.ledger.chain import ledger_append
+from governance.grants.services import grant_create, grant_revoke
+from governance.ledger.chain import actor_name, ledger_append
 from governance.models import TrainingRun
 from governance.notifications import officers_for
-from governance.services import actor_name, grant_create, grant_revoke
 from requests.models import (
     ExceptionApproval,
     ExceptionEvent,

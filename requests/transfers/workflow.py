@@ -9,10 +9,9 @@ from django.core.exceptions import PermissionDenied
 from django.urls import reverse
 from django.utils import timezone
 
-from governance.ledger.chain import ledger_append
+from governance.ledger.chain import actor_name, ledger_append
 from governance.models import TransferMechanism
 from governance.notifications import notify
-from governance.services import actor_name
 from governance.workflow import Step, status_move
 from requests.models import (
     ExceptionEvent,

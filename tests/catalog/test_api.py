@@ -268,8 +268,8 @@ def test_delete_permissions(role, status, request, api_client, owned):
 
 def test_a_dataset_a_training_run_read_is_not_deleted_409(api_client, owned, engineer):
     from catalog.models import Region
+    from governance.checks.services import training_run_register
     from governance.models import Purpose
-    from governance.services import training_run_register
 
     training_run_register(
         actor=engineer,

@@ -19,13 +19,15 @@ from django.urls import reverse
 from django.utils import timezone
 
 from catalog.models import Region
-from governance import services
+from governance.checks.services import Check, locality_check
+from governance.grants.services import grant_create
 from governance.ledger import evidence, signing
 from governance.ledger.chain import ledger_append
 from governance.ledger.export import checkpoint_create
+from governance.ledger.records import recorded_decision_create
 from governance.ledger.verification import signing_document, verify_ledger
 from governance.models import LedgerCheckpoint, LedgerEntry, Outcome
-from governance.services import Check
+from governance.policy.rules import rule_create
 from tests.factories import make_dataset
 
 pytestmark = pytest.mark.django_db
@@ -100,7 +102,7 @@ def payments(privacy_officer):
 def history(privacy_officer, auditor, payments):
     """A dataset, a grant, a recorded decision, a checkpoint, then two more entries."""
     now = timezone.now()
-    services.grant_create(
+    grant_create(
         actor=privacy_officer,
         datasets=[payments],
         destination_regions=[Region.objects.get(code="aws:us-east-1")],
@@ -108,7 +110,7 @@ def history(privacy_officer, auditor, payments):
         valid_from=now - dt.timedelta(days=2),
         valid_until=now + dt.timedelta(days=30),
     )
-    services.recorded_decision_create(
+    recorded_decision_create(
         actor=privacy_officer, title="Keep payments in the EU", context="c", decision="d"
     )
     checkpoint_create(actor=auditor)
@@ -258,7 +260,7 @@ def test_the_period_selects_the_entries_and_later_checkpoints_do_not_break_the_s
 def test_grants_rules_decisions_and_recorded_decisions_are_in_the_package(
     privacy_officer, engineer, payments
 ):
-    rule = services.rule_create(
+    rule = rule_create(
         actor=privacy_officer,
         name="no payments in London",
         effect="deny",
@@ -267,7 +269,7 @@ def test_grants_rules_decisions_and_recorded_decisions_are_in_the_package(
         countries=[],
     )
     now = timezone.now()
-    grant = services.grant_create(
+    grant = grant_create(
         actor=privacy_officer,
         datasets=[payments],
         destination_regions=[Region.objects.get(code="aws:us-east-1")],
@@ -275,7 +277,7 @@ def test_grants_rules_decisions_and_recorded_decisions_are_in_the_package(
         valid_from=now - dt.timedelta(days=3),
         valid_until=now + dt.timedelta(days=3),
     )
-    ended = services.grant_create(
+    ended = grant_create(
         actor=privacy_officer,
         datasets=[payments],
         destination_regions=[Region.objects.get(code="aws:us-east-1")],
@@ -283,7 +285,7 @@ def test_grants_rules_decisions_and_recorded_decisions_are_in_the_package(
         valid_from=now - dt.timedelta(days=30),
         valid_until=now - dt.timedelta(days=20),
     )
-    services.locality_check(
+    locality_check(
         actor=engineer,
         checks=[
             Check("payments", "process", "aws:eu-central-1", "analytics"),
@@ -291,7 +293,7 @@ def test_grants_rules_decisions_and_recorded_decisions_are_in_the_package(
             Check("payments", "process", "aws:eu-west-2", "analytics"),
         ],
     )
-    record = services.recorded_decision_create(
+    record = recorded_decision_create(
         actor=privacy_officer,
         title="T",
         context="c",
@@ -323,7 +325,7 @@ def test_grants_rules_decisions_and_recorded_decisions_are_in_the_package(
 
 
 def test_an_old_period_counts_no_decision_and_no_grant(privacy_officer, engineer, payments):
-    services.locality_check(
+    locality_check(
         actor=engineer, checks=[Check("payments", "process", "aws:eu-central-1", "analytics")]
     )
     until = timezone.now() - dt.timedelta(days=100)

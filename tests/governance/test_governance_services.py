@@ -4,9 +4,19 @@ import datetime as dt
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.utils import timezone
 
+from catalog.errors import StateConflict
 from catalog.models import Country, Dataset, Region
-from governance import selectors, services
+from governance.checks.selectors import run_footprint
+from governance.checks.services import (
+    Check,
+    locality_check,
+    training_run_register,
+    training_run_report_reads,
+)
+from governance.grants.selectors import grants_active
+from governance.grants.services import grant_create, grant_revoke
 from governance.models import (
     LocalityDecision,
     LocalityRule,
@@ -18,7 +28,7 @@ from governance.models import (
 )
 from governance.policy.facts import RULE_DATASET_REGIONS, RULE_GDPR_TRANSFER
 from governance.policy.index import current_index, forget_index
-from governance.services import Check
+from governance.policy.rules import rule_create, rule_delete, rule_update
 from tests.factories import make_dataset
 
 pytestmark = pytest.mark.django_db
@@ -74,7 +84,7 @@ def purpose(code="model-training") -> Purpose:
 def new_rule(actor, *, places=(), nations=(), **fields) -> LocalityRule:
     fields.setdefault("name", "a rule")
     fields.setdefault("effect", LocalityRule.Effect.DENY)
-    return services.rule_create(
+    return rule_create(
         actor=actor, regions=regions(*places), countries=countries(*nations), **fields
     )
 
@@ -84,7 +94,7 @@ def new_grant(actor, dataset, *, places=(VIRGINIA,), **fields) -> TransferGrant:
     fields.setdefault("mechanism", "scc")
     fields.setdefault("valid_from", now - dt.timedelta(days=1))
     fields.setdefault("valid_until", now + dt.timedelta(days=90))
-    return services.grant_create(
+    return grant_create(
         actor=actor, datasets=[dataset], destination_regions=regions(*places), **fields
     )
 
@@ -219,13 +229,13 @@ def test_an_update_into_a_contradiction_is_refused(privacy_officer):
     )
 
     with pytest.raises(ValidationError) as excinfo:
-        services.rule_update(actor=privacy_officer, rule=allow_only, priority=100)
+        rule_update(actor=privacy_officer, rule=allow_only, priority=100)
 
     assert "No US" in excinfo.value.message_dict["priority"][0]
     allow_only.refresh_from_db()
     assert (allow_only.priority, allow_only.version) == (50, 1)
     # An update that leaves a rule as it was does not conflict with itself.
-    assert services.rule_update(actor=privacy_officer, rule=deny, name="No US at all").version == 2
+    assert rule_update(actor=privacy_officer, rule=deny, name="No US at all").version == 2
 
 
 @pytest.mark.parametrize(
@@ -259,13 +269,13 @@ def test_every_change_of_a_rule_is_a_version(privacy_officer, eu_customers):
         nations=["US"],
         actions=["train"],
     )
-    services.rule_update(
+    rule_update(
         actor=privacy_officer,
         rule=rule,
         priority=120,
         countries=countries("US", "IN"),
     )
-    services.rule_delete(actor=privacy_officer, rule=LocalityRule.objects.get(pk=rule.pk))
+    rule_delete(actor=privacy_officer, rule=LocalityRule.objects.get(pk=rule.pk))
 
     versions = list(LocalityRuleVersion.objects.filter(rule_ref=rule.pk).order_by("version"))
     assert [(v.version, v.action) for v in versions] == [
@@ -317,9 +327,9 @@ def test_only_privacy_officers_write_rules(request, privacy_officer, role):
     with pytest.raises(PermissionDenied):
         new_rule(user, name="mine", nations=["IN"])
     with pytest.raises(PermissionDenied):
-        services.rule_update(actor=user, rule=rule, priority=1)
+        rule_update(actor=user, rule=rule, priority=1)
     with pytest.raises(PermissionDenied):
-        services.rule_delete(actor=user, rule=rule)
+        rule_delete(actor=user, rule=rule)
 
     assert list(LocalityRule.objects.values_list("version", flat=True)) == [1]
     assert LocalityRuleVersion.objects.count() == 1
@@ -333,7 +343,7 @@ def test_only_privacy_officers_write_grants(request, privacy_officer, eu_custome
     with pytest.raises(PermissionDenied):
         new_grant(user, eu_customers)
     with pytest.raises(PermissionDenied):
-        services.grant_revoke(actor=user, grant=grant, reason="no")
+        grant_revoke(actor=user, grant=grant, reason="no")
 
     assert TransferGrant.objects.get().revoked_at is None
 
@@ -350,7 +360,7 @@ def test_grant_create_records_who_approved(privacy_officer, eu_customers):
     assert [r.code for r in grant.destination_regions.all()] == [VIRGINIA]
     assert grant.approved_by == privacy_officer
     assert grant.approved_by_name == privacy_officer.get_full_name()
-    assert grant in selectors.grants_active()
+    assert grant in grants_active()
 
 
 @pytest.mark.parametrize(
@@ -380,9 +390,9 @@ def test_grant_needs_datasets_and_regions(privacy_officer, eu_customers):
     }
 
     with pytest.raises(ValidationError) as no_datasets:
-        services.grant_create(datasets=[], destination_regions=regions(VIRGINIA), **common)
+        grant_create(datasets=[], destination_regions=regions(VIRGINIA), **common)
     with pytest.raises(ValidationError) as no_regions:
-        services.grant_create(datasets=[eu_customers], destination_regions=[], **common)
+        grant_create(datasets=[eu_customers], destination_regions=[], **common)
 
     assert "datasets" in no_datasets.value.message_dict
     assert "destination_regions" in no_regions.value.message_dict
@@ -398,22 +408,30 @@ def test_grant_with_an_unknown_mechanism_is_refused(privacy_officer, eu_customer
 def test_grant_revoke_once(privacy_officer, eu_customers):
     grant = new_grant(privacy_officer, eu_customers)
 
-    revoked = services.grant_revoke(actor=privacy_officer, grant=grant, reason="TIA expired")
+    revoked = grant_revoke(actor=privacy_officer, grant=grant, reason="TIA expired")
     with pytest.raises(ValidationError) as excinfo:
-        services.grant_revoke(actor=privacy_officer, grant=grant, reason="again")
+        grant_revoke(actor=privacy_officer, grant=grant, reason="again")
 
     assert "already revoked" in excinfo.value.message_dict["grant"][0]
     revoked.refresh_from_db()
     assert revoked.revoked_by == privacy_officer
     assert revoked.revoke_reason == "TIA expired"
-    assert revoked not in selectors.grants_active()
+    assert revoked not in grants_active()
+
+
+def test_revoking_a_grant_someone_else_revoked_is_a_state_conflict(privacy_officer, eu_customers):
+    grant = new_grant(privacy_officer, eu_customers)
+    # Another officer revoked it after this one read it.
+    TransferGrant.objects.filter(pk=grant.pk).update(revoked_at=timezone.now())
+    with pytest.raises(StateConflict, match="already revoked"):
+        grant_revoke(actor=privacy_officer, grant=grant, reason="again")
 
 
 def test_grant_revoke_needs_a_reason(privacy_officer, eu_customers):
     grant = new_grant(privacy_officer, eu_customers)
 
     with pytest.raises(ValidationError) as excinfo:
-        services.grant_revoke(actor=privacy_officer, grant=grant, reason="  ")
+        grant_revoke(actor=privacy_officer, grant=grant, reason="  ")
 
     assert "reason" in excinfo.value.message_dict
     grant.refresh_from_db()
@@ -429,9 +447,9 @@ def test_grants_active_at_a_moment(privacy_officer, eu_customers):
         valid_until=start + dt.timedelta(days=10),
     )
 
-    assert grant in selectors.grants_active(start)
-    assert grant not in selectors.grants_active(start - dt.timedelta(seconds=1))
-    assert grant not in selectors.grants_active(start + dt.timedelta(days=10))
+    assert grant in grants_active(start)
+    assert grant not in grants_active(start - dt.timedelta(seconds=1))
+    assert grant not in grants_active(start + dt.timedelta(days=10))
 
 
 # --- Locality checks -----------------------------------------------------------------------------
@@ -446,7 +464,7 @@ def test_locality_check_records_every_decision(engineer, eu_customers):
         Check("eu-customers", "train", "aws:mars-1", "model-training"),
     ]
 
-    results = services.locality_check(actor=engineer, checks=checks)
+    results = locality_check(actor=engineer, checks=checks)
 
     assert [r.decision.outcome if r.decision else None for r in results] == [
         Outcome.ALLOW,
@@ -484,7 +502,7 @@ def test_locality_check_records_every_decision(engineer, eu_customers):
 def test_locality_check_records_the_grant(engineer, privacy_officer, eu_customers):
     grant = new_grant(privacy_officer, eu_customers)
 
-    (result,) = services.locality_check(
+    (result,) = locality_check(
         actor=engineer, checks=[Check("eu-customers", "train", VIRGINIA, "model-training")]
     )
 
@@ -493,7 +511,7 @@ def test_locality_check_records_the_grant(engineer, privacy_officer, eu_customer
 
 
 def test_locality_decisions_are_append_only(engineer, eu_customers):
-    (result,) = services.locality_check(
+    (result,) = locality_check(
         actor=engineer, checks=[Check("eu-customers", "train", GERMANY, "model-training")]
     )
     record = result.record
@@ -509,7 +527,7 @@ def test_locality_decisions_are_append_only(engineer, eu_customers):
 def test_a_batch_of_a_thousand_checks_is_answered(engineer, eu_customers):
     checks = [Check("eu-customers", "train", GERMANY, "model-training")] * 1000
 
-    results = services.locality_check(actor=engineer, checks=checks)
+    results = locality_check(actor=engineer, checks=checks)
 
     assert len(results) == 1000
     assert LocalityDecision.objects.count() == 1000
@@ -519,7 +537,7 @@ def test_an_over_limit_batch_is_refused(engineer, eu_customers):
     checks = [Check("eu-customers", "train", GERMANY, "model-training")] * 1001
 
     with pytest.raises(ValidationError) as excinfo:
-        services.locality_check(actor=engineer, checks=checks)
+        locality_check(actor=engineer, checks=checks)
 
     assert "1000" in excinfo.value.message_dict["checks"][0]
     assert not LocalityDecision.objects.exists()
@@ -531,7 +549,7 @@ def test_an_over_limit_batch_is_refused(engineer, eu_customers):
 def register(actor, datasets, places, **fields):
     fields.setdefault("name", "run")
     fields.setdefault("purpose", purpose())
-    return services.training_run_register(
+    return training_run_register(
         actor=actor,
         compute_regions=regions(*places),
         inputs=[(ds, "v1") for ds in datasets],
@@ -606,7 +624,7 @@ def test_reads_are_judged_and_recorded_against_the_run(engineer, eu_customers):
     run, _ = register(engineer, [eu_customers], [GERMANY])
     read_at = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
 
-    results = services.training_run_report_reads(
+    results = training_run_report_reads(
         actor=engineer,
         run=run,
         reads=[
@@ -637,19 +655,19 @@ def test_only_the_registrant_or_a_privacy_officer_reports_reads(
     read = [Check("eu-customers", "train", GERMANY, "model-training")]
 
     with pytest.raises(PermissionDenied):
-        services.training_run_report_reads(actor=data_owner, run=run, reads=read)
-    services.training_run_report_reads(actor=privacy_officer, run=run, reads=read)
+        training_run_report_reads(actor=data_owner, run=run, reads=read)
+    training_run_report_reads(actor=privacy_officer, run=run, reads=read)
 
     assert run.decisions.filter(context=LocalityDecision.Context.TRAINING_READ).count() == 1
 
 
 def test_run_footprint_lists_regions_and_decisions(engineer, eu_customers):
     run, _ = register(engineer, [eu_customers], [GERMANY, IRELAND])
-    services.training_run_report_reads(
+    training_run_report_reads(
         actor=engineer, run=run, reads=[Check("eu-customers", "train", VIRGINIA, "")]
     )
 
-    footprint = selectors.run_footprint(run)
+    footprint = run_footprint(run)
 
     assert [(r["region"], r["country"]) for r in footprint] == [
         (GERMANY, "DE"),
@@ -668,9 +686,7 @@ def test_run_footprint_lists_regions_and_decisions(engineer, eu_customers):
 def test_deleting_a_dataset_keeps_its_decisions(privacy_officer, engineer, eu_clicks):
     from catalog.services import dataset_delete
 
-    services.locality_check(
-        actor=engineer, checks=[Check("eu-clicks", "process", VIRGINIA, "analytics")]
-    )
+    locality_check(actor=engineer, checks=[Check("eu-clicks", "process", VIRGINIA, "analytics")])
 
     dataset_delete(actor=privacy_officer, dataset=eu_clicks)
 
@@ -684,9 +700,9 @@ def test_deleting_a_dataset_keeps_its_decisions(privacy_officer, engineer, eu_cl
 
 def test_deleting_through_a_stale_instance_records_the_next_version(privacy_officer):
     rule = new_rule(privacy_officer, nations=["US"])
-    services.rule_update(actor=privacy_officer, rule=rule, priority=120)  # now at version 2
+    rule_update(actor=privacy_officer, rule=rule, priority=120)  # now at version 2
 
-    services.rule_delete(actor=privacy_officer, rule=rule)  # `rule` still says version 1
+    rule_delete(actor=privacy_officer, rule=rule)  # `rule` still says version 1
 
     actions = LocalityRuleVersion.objects.filter(rule_ref=rule.pk).order_by("version")
     assert [(v.version, v.action) for v in actions] == [

@@ -15,11 +15,12 @@ from django.db import connection, transaction
 
 from catalog import services as catalog_services
 from catalog.models import Country, Region
-from governance import services
+from governance.grants.services import grant_create, grant_revoke
 from governance.models import Outcome, TransferGrant
 from governance.policy.engine import evaluate
 from governance.policy.facts import RULE_DATASET_REGIONS, Decision, UnknownInput
 from governance.policy.index import current_index, forget_index, policy_version
+from governance.policy.rules import rule_create, rule_delete, rule_update
 from tests.factories import make_dataset
 
 IRELAND = "aws:eu-west-1"
@@ -54,7 +55,7 @@ def decide(region, dataset="eu-customers", at=AT) -> Decision:
 
 
 def deny_germany(actor, name="No EU data in Germany"):
-    return services.rule_create(
+    return rule_create(
         actor=actor,
         regions=[],
         countries=[Country.objects.get(code="DE")],
@@ -65,7 +66,7 @@ def deny_germany(actor, name="No EU data in Germany"):
 
 
 def grant_virginia(actor, dataset, around=AT):
-    return services.grant_create(
+    return grant_create(
         actor=actor,
         datasets=[dataset],
         destination_regions=[Region.objects.get(code=VIRGINIA)],
@@ -100,17 +101,13 @@ def test_index_follows_rule_changes(privacy_officer, eu_customers):
     assert after_create.version != before.version
     assert decide(GERMANY).rule == f"rule:{rule.pk}"
 
-    rule = services.rule_update(
-        actor=privacy_officer, rule=rule, countries=[Country.objects.get(code="FR")]
-    )
+    rule = rule_update(actor=privacy_officer, rule=rule, countries=[Country.objects.get(code="FR")])
     assert decide(GERMANY).outcome == Outcome.ALLOW
 
-    rule = services.rule_update(
-        actor=privacy_officer, rule=rule, countries=[Country.objects.get(code="DE")]
-    )
+    rule = rule_update(actor=privacy_officer, rule=rule, countries=[Country.objects.get(code="DE")])
     assert decide(GERMANY).outcome == Outcome.DENY
 
-    services.rule_delete(actor=privacy_officer, rule=rule)
+    rule_delete(actor=privacy_officer, rule=rule)
     assert decide(GERMANY).outcome == Outcome.ALLOW
 
 
@@ -123,7 +120,7 @@ def test_index_follows_grant_changes(privacy_officer, eu_customers):
     granted = decide(VIRGINIA, at=now)
     assert (granted.outcome, granted.grant_id) == (Outcome.ALLOW_WITH_GRANT, grant.pk)
 
-    revoked = services.grant_revoke(actor=privacy_officer, grant=grant, reason="TIA withdrawn")
+    revoked = grant_revoke(actor=privacy_officer, grant=grant, reason="TIA withdrawn")
     after = revoked.revoked_at + dt.timedelta(seconds=1)
     assert decide(VIRGINIA, at=after).outcome == Outcome.DENY
 
@@ -170,7 +167,7 @@ def test_a_refused_change_leaves_the_index_alone(privacy_officer, eu_customers):
     index = current_index()
 
     with pytest.raises(Exception, match="priority"):
-        services.rule_create(
+        rule_create(
             actor=privacy_officer,
             regions=[Region.objects.get(code=GERMANY)],
             countries=[],
@@ -242,10 +239,10 @@ def test_index_follows_a_rule_written_by_another_process(privacy_officer, eu_cus
         f"""
         from django.contrib.auth import get_user_model
         from catalog.models import Country
-        from governance import services
+        from governance.policy.rules import rule_create
 
         officer = get_user_model().objects.get(username={privacy_officer.username!r})
-        rule = services.rule_create(
+        rule = rule_create(
             actor=officer,
             regions=[],
             countries=[Country.objects.get(code="DE")],
@@ -272,12 +269,12 @@ def test_index_follows_a_grant_revoked_by_another_process(privacy_officer, eu_cu
     _in_another_process(
         f"""
         from django.contrib.auth import get_user_model
-        from governance import services
+        from governance.grants.services import grant_revoke
         from governance.models import TransferGrant
 
         officer = get_user_model().objects.get(username={privacy_officer.username!r})
         grant = TransferGrant.objects.get(pk={grant.pk})
-        services.grant_revoke(actor=officer, grant=grant, reason="revoked elsewhere")
+        grant_revoke(actor=officer, grant=grant, reason="revoked elsewhere")
         """
     )
 

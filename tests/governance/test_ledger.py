@@ -37,7 +37,9 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from catalog.models import Region
-from governance import services, tasks
+from governance import tasks
+from governance.checks.services import Check, locality_check
+from governance.grants.services import grant_create, grant_revoke
 from governance.ledger import signing
 from governance.ledger.chain import (
     canonical,
@@ -47,6 +49,7 @@ from governance.ledger.chain import (
     pseudonym,
 )
 from governance.ledger.export import checkpoint_create, export_lines
+from governance.ledger.records import recorded_decision_create, recorded_decision_update
 from governance.ledger.verification import (
     VerifyReport,
     head_row,
@@ -61,7 +64,7 @@ from governance.ledger.verify import checkpoint_message, ed25519_verify
 from governance.ledger.verify import verify_export as offline_verify_export
 from governance.models import LedgerCheckpoint, LedgerEntry, LedgerHead, LocalityRule, Purpose
 from governance.models.ledger import GENESIS_HASH
-from governance.services import Check
+from governance.policy.rules import rule_create, rule_delete, rule_update
 from tests.factories import UserFactory, make_dataset
 
 pytestmark = pytest.mark.django_db
@@ -1066,9 +1069,7 @@ def regions(*codes) -> list[Region]:
 def new_rule(actor, **fields) -> LocalityRule:
     fields.setdefault("name", "no personal data to Mumbai")
     fields.setdefault("effect", LocalityRule.Effect.DENY)
-    return services.rule_create(
-        actor=actor, regions=regions("aws:ap-south-1"), countries=[], **fields
-    )
+    return rule_create(actor=actor, regions=regions("aws:ap-south-1"), countries=[], **fields)
 
 
 def test_dataset_create_writes_catalog_dataset_created(data_owner):
@@ -1102,7 +1103,7 @@ def test_a_service_that_fails_after_appending_leaves_no_entry(privacy_officer, m
     def fail(scope):
         raise RuntimeError("the revision counter is unavailable")
 
-    monkeypatch.setattr(services, "revision_bump", fail)
+    monkeypatch.setattr("governance.policy.rules.revision_bump", fail)
 
     with pytest.raises(RuntimeError):
         new_rule(privacy_officer)
@@ -1134,8 +1135,8 @@ def test_a_refused_service_call_writes_nothing(data_owner):
 def test_the_services_ledger_their_changes_and_the_chain_verifies(privacy_officer, data_owner):
     dataset = make_dataset(data_owner, slug="eu-customers")
     rule = new_rule(privacy_officer)
-    services.rule_update(actor=privacy_officer, rule=rule, priority=7)
-    grant = services.grant_create(
+    rule_update(actor=privacy_officer, rule=rule, priority=7)
+    grant = grant_create(
         actor=privacy_officer,
         datasets=[dataset],
         destination_regions=regions("aws:us-east-1"),
@@ -1143,12 +1144,12 @@ def test_the_services_ledger_their_changes_and_the_chain_verifies(privacy_office
         valid_from=timezone.now(),
         valid_until=timezone.now() + dt.timedelta(days=30),
     )
-    services.grant_revoke(actor=privacy_officer, grant=grant, reason="no longer needed")
-    record = services.recorded_decision_create(
+    grant_revoke(actor=privacy_officer, grant=grant, reason="no longer needed")
+    record = recorded_decision_create(
         actor=privacy_officer, title="Keep EU data in the EU", context="c", decision="d"
     )
-    services.recorded_decision_update(actor=privacy_officer, record=record, rationale="r")
-    services.rule_delete(actor=privacy_officer, rule=rule)
+    recorded_decision_update(actor=privacy_officer, record=record, rationale="r")
+    rule_delete(actor=privacy_officer, rule=rule)
 
     assert kinds() == [
         "catalog.dataset.created",
@@ -1168,7 +1169,7 @@ def test_locality_checks_are_ledgered(engineer, data_owner):
     purpose = Purpose.objects.get(code="model-training")
 
     with transaction.atomic():
-        services.locality_check(
+        locality_check(
             actor=engineer,
             checks=[Check("eu-customers", "train", "aws:ap-south-1", purpose.code)],
         )

@@ -13,12 +13,14 @@ from django.urls import reverse
 from django.utils import timezone
 
 from catalog.models import Country, Region
-from governance import services
+from governance.grants.services import grant_create
 from governance.ledger import signing
 from governance.ledger.chain import ledger_append
 from governance.ledger.export import checkpoint_create
+from governance.ledger.records import recorded_decision_create
 from governance.ledger.verification import signing_document, verify_ledger
 from governance.models import LedgerCheckpoint, LedgerEntry, LocalityRule, RecordedDecision
+from governance.policy.rules import rule_create
 from tests.factories import make_dataset
 
 pytestmark = pytest.mark.django_db
@@ -53,7 +55,7 @@ def payments(privacy_officer):
 
 @pytest.fixture
 def rule(privacy_officer, payments):
-    return services.rule_create(
+    return rule_create(
         actor=privacy_officer,
         name="payments stay out of the US",
         effect=LocalityRule.Effect.DENY,
@@ -66,7 +68,7 @@ def rule(privacy_officer, payments):
 @pytest.fixture
 def grant(privacy_officer, payments):
     now = timezone.now()
-    return services.grant_create(
+    return grant_create(
         actor=privacy_officer,
         datasets=[payments],
         destination_regions=[Region.objects.get(code=VIRGINIA)],
@@ -78,7 +80,7 @@ def grant(privacy_officer, payments):
 
 @pytest.fixture
 def record(privacy_officer, payments, rule):
-    return services.recorded_decision_create(
+    return recorded_decision_create(
         actor=privacy_officer,
         title="Keep payments in the EU",
         context="Payments data is EU personal data.",
@@ -524,7 +526,7 @@ def test_any_role_reads_recorded_decisions_but_only_log_readers_see_the_entries(
 
 
 def test_the_recorded_decisions_list_filters_by_status(client, executive, record, privacy_officer):
-    services.recorded_decision_create(
+    recorded_decision_create(
         actor=privacy_officer, title="Old idea", context="c", decision="d", status="rejected"
     )
     client.force_login(executive)

@@ -13,7 +13,7 @@ import re
 import pytest
 
 from catalog.models import Country, Dataset, Jurisdiction, Region
-from governance import services
+from governance.grants.services import grant_create, grant_revoke
 from governance.models import LocalityRule, Outcome, Purpose
 from governance.policy.engine import evaluate
 from governance.policy.facts import (
@@ -26,6 +26,7 @@ from governance.policy.facts import (
     UnknownInput,
 )
 from governance.policy.index import compile_index, current_index, policy_version
+from governance.policy.rules import rule_create
 from tests.factories import make_dataset
 from tests.governance.policy_facts import World
 
@@ -647,7 +648,7 @@ def test_decision_carries_rule_reason_and_policy_version(catalog_world):
 
 
 def test_an_officers_rule_made_through_the_service_decides_at_once(catalog_world, privacy_officer):
-    rule = services.rule_create(
+    rule = rule_create(
         actor=privacy_officer,
         name="No EU data in Japan",
         jurisdiction=Jurisdiction.objects.get(code="eu"),
@@ -663,7 +664,7 @@ def test_an_officers_rule_made_through_the_service_decides_at_once(catalog_world
 
 
 def test_disabled_rule_is_ignored(catalog_world, privacy_officer):
-    services.rule_create(
+    rule_create(
         actor=privacy_officer,
         name="test rule",
         jurisdiction_id="eu",
@@ -680,7 +681,7 @@ def test_a_grant_made_and_revoked_through_the_services_reaches_the_engine(
     catalog_world, privacy_officer
 ):
     now = dt.datetime.now(dt.UTC)
-    given = services.grant_create(
+    given = grant_create(
         actor=privacy_officer,
         datasets=[Dataset.objects.get(slug="eu-customers")],
         destination_regions=[Region.objects.get(code=VIRGINIA)],
@@ -695,7 +696,7 @@ def test_a_grant_made_and_revoked_through_the_services_reaches_the_engine(
     assert f"transfer grant #{given.pk}" in decision.reason and "SCC module 1" in decision.reason
     assert served("eu-customers", VIRGINIA, purpose="analytics", at=now).outcome == DENY
 
-    services.grant_revoke(actor=privacy_officer, grant=given, reason="Transfer impact changed")
+    grant_revoke(actor=privacy_officer, grant=given, reason="Transfer impact changed")
     given.refresh_from_db()
 
     after = served("eu-customers", VIRGINIA, at=given.revoked_at + dt.timedelta(minutes=1))

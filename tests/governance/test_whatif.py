@@ -5,10 +5,13 @@ import datetime as dt
 import pytest
 
 from catalog.models import Country, Dataset, Region
-from governance import selectors, services
+from governance.checks.services import training_run_register
+from governance.grants.services import grant_create
 from governance.models import LocalityDecision, LocalityRule, Purpose
 from governance.policy.facts import RULE_GDPR_ADEQUACY
 from governance.policy.index import forget_index
+from governance.policy.rules import rule_create
+from governance.policy.selectors import replay
 from tests.factories import make_dataset
 
 pytestmark = pytest.mark.django_db
@@ -59,7 +62,7 @@ def catalog(data_owner):
 def rule(actor, *, nations, **fields) -> LocalityRule:
     fields.setdefault("name", "proposal")
     fields.setdefault("effect", "deny")
-    return services.rule_create(
+    return rule_create(
         actor=actor,
         regions=[],
         countries=[Country.objects.get(code=code) for code in nations],
@@ -271,9 +274,9 @@ def test_proposed_update_may_name_only_the_changed_fields(
 def test_replay_only_looks_back_the_days_asked(api_client, engineer, catalog, monkeypatch):
     record(api_client(engineer), ("eu-customers", TOKYO))
     later = dt.datetime.now(dt.UTC) + dt.timedelta(days=8)
-    real_replay = selectors.replay
     monkeypatch.setattr(
-        selectors, "replay", lambda proposed, *, days: real_replay(proposed, days=days, now=later)
+        "governance.policy.api.replay",
+        lambda proposed, *, days: replay(proposed, days=days, now=later),
     )
     proposal = {"operation": "create", "rule": {"name": "x", "effect": "deny", "countries": ["JP"]}}
     client = api_client(engineer)
@@ -343,14 +346,14 @@ def japan_setup(catalog, engineer):
         allowed_processing_regions=[GERMANY],
     )
     eu_customers = catalog_dataset("eu-customers")
-    in_japan, _ = services.training_run_register(
+    in_japan, _ = training_run_register(
         actor=engineer,
         name="ranker-tokyo",
         purpose=purpose,
         compute_regions=list(Region.objects.filter(code__in=[TOKYO, GERMANY])),
         inputs=[(eu_customers, "v1"), (catalog_dataset("us-clicks"), "v1")],
     )
-    in_germany, _ = services.training_run_register(
+    in_germany, _ = training_run_register(
         actor=engineer,
         name="ranker-frankfurt",
         purpose=purpose,
@@ -385,7 +388,7 @@ def test_adequacy_what_if_lists_grants_that_rely_on_adequacy(
     api_client, privacy_officer, japan_setup
 ):
     now = dt.datetime.now(dt.UTC)
-    grant = services.grant_create(
+    grant = grant_create(
         actor=privacy_officer,
         datasets=[catalog_dataset("eu-customers")],
         destination_regions=list(Region.objects.filter(code__in=[TOKYO, OSAKA])),
@@ -393,7 +396,7 @@ def test_adequacy_what_if_lists_grants_that_rely_on_adequacy(
         valid_from=now,
         valid_until=now + dt.timedelta(days=365),
     )
-    services.grant_create(
+    grant_create(
         actor=privacy_officer,
         datasets=[catalog_dataset("eu-customers")],
         destination_regions=list(Region.objects.filter(code=TOKYO)),
@@ -442,7 +445,7 @@ def test_adequacy_what_if_for_another_decider(api_client, executive, data_owner)
 def test_country_without_an_adequacy_decision_lists_nothing(
     api_client, executive, catalog, engineer, country
 ):
-    services.training_run_register(
+    training_run_register(
         actor=engineer,
         name="in-mumbai",
         purpose=Purpose.objects.get(code="model-training"),

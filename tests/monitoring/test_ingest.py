@@ -8,7 +8,7 @@ from django.db.models import Count, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from governance import services as governance_services
+from governance.grants.services import grant_create
 from monitoring.models import (
     FlowDaily,
     StreamMessage,
@@ -47,7 +47,7 @@ def test_each_kind_is_judged_at_home_and_abroad(source, eu_dataset, kind):
 
 def test_a_grant_makes_it_granted(source, eu_dataset, privacy_officer):
     now = timezone.now()
-    grant = governance_services.grant_create(
+    grant = grant_create(
         actor=privacy_officer,
         datasets=[eu_dataset],
         destination_regions=[eu_dataset.storage_region.__class__.objects.get(code="aws:us-east-1")],

@@ -8,6 +8,7 @@ import io
 import pytest
 from django.utils import timezone
 
+from governance.grants.services import grant_create
 from governance.models import TransferGrant
 from governance.policy.engine import evaluate
 from governance.policy.index import current_index, forget_index
@@ -527,9 +528,8 @@ def test_register_counts_grants_made_without_an_exception(
     api_client, auditor, eu_officer, eu_customers
 ):
     from catalog.models import Region
-    from governance import services
 
-    services.grant_create(
+    grant_create(
         actor=eu_officer,
         datasets=[eu_customers],
         destination_regions=[

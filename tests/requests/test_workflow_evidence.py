@@ -13,7 +13,7 @@ import pytest
 from django.utils import timezone
 
 from catalog.models import Region
-from governance import services
+from governance.grants.services import grant_create
 from governance.ledger import evidence
 from requests import evidence as workflow_evidence
 from requests.models import SubjectRequest
@@ -28,7 +28,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("eager")]
 
 
 def _grant(officer, slug, start, end):
-    return services.grant_create(
+    return grant_create(
         actor=officer,
         datasets=[make_dataset(officer, slug=slug, allowed_processing_regions=[EU])],
         destination_regions=[Region.objects.get(code="aws:us-east-1")],

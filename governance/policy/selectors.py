@@ -1,14 +1,23 @@
-"""Reads in governance shared by the API and the pages: replays, what-ifs, run footprints."""
+"""Reads of the policy shared by the API and the pages: locality rules, and what-ifs (a
+proposed rule set replayed against recorded decisions, an adequacy decision falling).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections import Counter, defaultdict
 
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 
-from governance.models import LocalityDecision, Outcome, TrainingRun, TransferGrant
+from catalog.models import Country, Region
+from governance.models import (
+    LocalityDecision,
+    LocalityRule,
+    Outcome,
+    TrainingRun,
+    TransferGrant,
+)
 from governance.policy.engine import evaluate
 from governance.policy.facts import AdequacyFacts, Decision, RuleFacts
 from governance.policy.index import current_index, with_adequacy, with_rules
@@ -174,48 +183,11 @@ def _runs_in(country, decided_by, current, candidate, at) -> list[dict]:
     return runs
 
 
-def run_footprint(run: TrainingRun) -> list[dict]:
-    """Which regions a run touched (planned and read), and under which decisions."""
-    regions: dict[str, dict] = {}
-    for decision in run.decisions.order_by("id"):
-        entry = regions.setdefault(
-            decision.region_code,
-            {"region": decision.region_code, "country": decision.country, "decisions": []},
-        )
-        entry["decisions"].append(
-            {
-                "decision_id": decision.pk,
-                "context": decision.context,
-                "dataset": decision.dataset_slug,
-                "outcome": decision.outcome,
-                "rule": decision.rule,
-                "grant": decision.grant_id,
-                "at": decision.at,
-            }
-        )
-    return sorted(regions.values(), key=lambda r: r["region"])
-
-
-def grants_active(at: dt.datetime | None = None) -> QuerySet[TransferGrant]:
-    """Grants the engine honours at a moment."""
-    at = at or timezone.now()
-    return TransferGrant.objects.filter(
-        valid_from__lte=at, valid_until__gt=at, revoked_at__isnull=True
-    )
-
-
-def ledger_search(queryset: QuerySet, text: str) -> QuerySet:
-    """Entries whose kind, subjects or actor (pseudonym, or the name behind it) mention the text."""
-    from django.db.models import Q
-
-    from governance.ledger.chain import actors_matching
-
-    text = text.strip()
-    if not text:
-        return queryset
-    return queryset.filter(
-        Q(kind__icontains=text)
-        | Q(subjects__icontains=text)
-        | Q(actor_name__icontains=text)
-        | Q(actor_name__in=actors_matching(text))
+def locality_rules() -> QuerySet[LocalityRule]:
+    """Rules with everything the list and the detail show, in a fixed number of queries."""
+    return LocalityRule.objects.select_related(
+        "jurisdiction", "category", "dataset"
+    ).prefetch_related(
+        Prefetch("regions", Region.objects.order_by("code")),
+        Prefetch("countries", Country.objects.order_by("code")),
     )

@@ -1,0 +1,296 @@
+"""The locality check API (one check or a batch), training runs and the decisions recorded."""
+
+from __future__ import annotations
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, permissions, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from catalog.models import Dataset, Region
+from catalog.permissions import ActsWithPermission
+from governance.api import CanUseGovernance
+from governance.checks.selectors import run_footprint, training_runs
+from governance.checks.services import (
+    MAX_CHECKS_PER_REQUEST,
+    Check,
+    CheckResult,
+    can_report_reads,
+    locality_check,
+    training_run_register,
+    training_run_report_reads,
+)
+from governance.models import (
+    Action,
+    LocalityDecision,
+    Purpose,
+    TrainingRun,
+)
+from governance.policy.index import current_index
+
+
+class CheckSerializer(serializers.Serializer):
+    """One question: may this action on this dataset run in this region, for this purpose, then?"""
+
+    dataset = serializers.CharField(max_length=500, help_text="Slug or URI")
+    action = serializers.ChoiceField(choices=Action.choices)
+    region = serializers.CharField(max_length=60)
+    purpose = serializers.CharField(max_length=60)
+    at = serializers.DateTimeField(required=False, help_text="When the work runs (default: now)")
+
+    def to_check(self) -> Check:
+        return self.check_of(self.validated_data)
+
+    @staticmethod
+    def check_of(data: dict) -> Check:
+        return Check(
+            data["dataset"], data["action"], data["region"], data["purpose"], data.get("at")
+        )
+
+
+class BatchCheckSerializer(serializers.Serializer):
+    # Items are checked one by one (parse_checks), so one malformed item never rejects the rest.
+    checks = serializers.ListField(
+        child=serializers.JSONField(allow_null=True),
+        max_length=MAX_CHECKS_PER_REQUEST,
+        allow_empty=False,
+    )
+
+
+class DecisionSerializer(serializers.Serializer):
+    decision_id = serializers.IntegerField(allow_null=True)
+    outcome = serializers.CharField()
+    rule = serializers.CharField()
+    reason = serializers.CharField()
+    grant = serializers.IntegerField(allow_null=True)
+    policy_version = serializers.CharField()
+    dataset = serializers.CharField()
+    action = serializers.CharField()
+    region = serializers.CharField()
+    purpose = serializers.CharField()
+    at = serializers.DateTimeField()
+
+
+def result_json(result: CheckResult, position: int | None = None) -> dict:
+    """A check's answer as the API gives it; errors per item in a batch."""
+    body: dict = {} if position is None else {"index": position}
+    if result.errors:
+        return {**body, "errors": result.errors}
+    check, decision = result.check, result.decision
+    return {
+        **body,
+        "decision_id": result.record.pk if result.record else None,
+        "outcome": decision.outcome,
+        "rule": decision.rule,
+        "reason": decision.reason,
+        "grant": decision.grant_id,
+        "policy_version": decision.policy_version,
+        "dataset": check.dataset,
+        "action": check.action,
+        "region": check.region,
+        "purpose": check.purpose,
+        "at": check.at,
+    }
+
+
+def parse_checks(items: list) -> tuple[list[Check | None], dict[int, dict]]:
+    """Validate each item on its own, so one malformed item never rejects the others."""
+    checks: list[Check | None] = []
+    errors: dict[int, dict] = {}
+    validator = CheckSerializer()  # one for the batch: a serializer per item copies its fields
+    for position, item in enumerate(items):
+        try:
+            if item is None:  # as a serializer given `data=None` says it
+                raise serializers.ValidationError("No data provided")
+            data = validator.run_validation(item)
+        except serializers.ValidationError as exc:
+            checks.append(None)
+            errors[position] = serializers.as_serializer_error(exc)
+            continue
+        checks.append(CheckSerializer.check_of(data))
+    return checks, errors
+
+
+class LocalityCheckView(APIView):
+    """Ask the policy engine; one check, or a batch of up to 1,000 as {"checks": [...]}."""
+
+    permission_classes = [permissions.IsAuthenticated, CanUseGovernance]
+
+    @extend_schema(
+        request={"application/json": CheckSerializer},
+        responses={200: DecisionSerializer, 400: OpenApiTypes.OBJECT},
+        description='Send one check object, or {"checks": [check, ...]} (at most 1,000). '
+        "Batch answers come back in order with an index; a bad item has `errors`, the others are answered.",
+    )
+    def post(self, request):
+        if isinstance(request.data, dict) and "checks" in request.data:
+            return self._batch(request)
+        serializer = CheckSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        (result,) = locality_check(actor=request.user, checks=[serializer.to_check()])
+        if result.errors:
+            raise ValidationError(result.errors)
+        return Response(result_json(result))
+
+    def _batch(self, request):
+        batch = BatchCheckSerializer(data=request.data)
+        batch.is_valid(raise_exception=True)
+        checks, errors = parse_checks(batch.validated_data["checks"])
+        valid = [c for c in checks if c is not None]
+        answered = iter(locality_check(actor=request.user, checks=valid))
+        results = []
+        for position, check in enumerate(checks):
+            results.append(
+                {"index": position, "errors": errors[position]}
+                if check is None
+                else result_json(next(answered), position)
+            )
+        denied = sum(1 for r in results if r.get("outcome") == "deny")
+        return Response(
+            {
+                "policy_version": current_index().version,
+                "count": len(results),
+                "denied": denied,
+                "errors": sum(1 for r in results if "errors" in r),
+                "results": results,
+            }
+        )
+
+
+class TrainingInputSerializer(serializers.Serializer):
+    dataset = serializers.SlugRelatedField(slug_field="slug", queryset=Dataset.objects.all())
+    version = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+
+
+class TrainingRunSerializer(serializers.ModelSerializer):
+    compute_regions = serializers.SlugRelatedField(
+        slug_field="code", many=True, queryset=Region.objects.all()
+    )
+    purpose = serializers.SlugRelatedField(slug_field="code", queryset=Purpose.objects.all())
+    datasets = TrainingInputSerializer(many=True, write_only=True)
+    inputs = serializers.SerializerMethodField()
+
+    class Meta:
+        model = TrainingRun
+        fields = [
+            "id",
+            "name",
+            "external_id",
+            "mode",
+            "purpose",
+            "justification",
+            "model_name",
+            "compute_regions",
+            "datasets",
+            "inputs",
+            "verdict",
+            "created_by_name",
+            "created_at",
+        ]
+        read_only_fields = ["id", "verdict", "created_by_name", "created_at"]
+
+    def get_inputs(self, run) -> list[dict]:
+        return [{"dataset": i.dataset.slug, "version": i.dataset_version} for i in run.inputs.all()]
+
+    def validate_datasets(self, value):
+        if not value:
+            raise ValidationError("Name at least one dataset")
+        slugs = [item["dataset"].slug for item in value]
+        if len(set(slugs)) != len(slugs):
+            raise ValidationError("A dataset is listed twice")
+        return value
+
+
+class ReadSerializer(serializers.Serializer):
+    dataset = serializers.CharField(max_length=500)
+    region = serializers.CharField(max_length=60)
+    action = serializers.ChoiceField(choices=Action.choices, default=Action.TRAIN)
+    at = serializers.DateTimeField(required=False)
+
+
+class ReadsSerializer(serializers.Serializer):
+    reads = ReadSerializer(many=True, allow_empty=False, max_length=MAX_CHECKS_PER_REQUEST)
+
+
+class TrainingRunViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+    """Training runs: registered with their inputs and compute regions, judged pair by pair."""
+
+    serializer_class = TrainingRunSerializer
+    permission_classes = [permissions.IsAuthenticated, CanUseGovernance, ActsWithPermission]
+    action_permissions = {"create": "governance.add_trainingrun"}
+    object_checks = {"reads": can_report_reads}
+    queryset = training_runs()
+    filterset_fields = ["verdict", "purpose", "mode"]
+
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        inputs = [(item["dataset"], item["version"]) for item in data.pop("datasets")]
+        run, results = training_run_register(actor=request.user, inputs=inputs, **data)
+        body = self.get_serializer(run).data
+        body["decisions"] = [result_json(r) for r in results]
+        return Response(body, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=ReadsSerializer, responses=OpenApiTypes.OBJECT)
+    @action(detail=True, methods=["post"])
+    def reads(self, request, pk=None):
+        """Report what the run actually read; each read is judged and recorded."""
+        run = self.get_object()
+        body = ReadsSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        reads = [
+            Check(r["dataset"], r["action"], r["region"], run.purpose_id, r.get("at"))
+            for r in body.validated_data["reads"]
+        ]
+        results = training_run_report_reads(actor=request.user, run=run, reads=reads)
+        return Response({"results": [result_json(r, i) for i, r in enumerate(results)]})
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
+    def regions(self, request, pk=None):
+        """Which regions the run touched, and under which decisions."""
+        run = self.get_object()
+        return Response({"run": run.pk, "regions": run_footprint(run)})
+
+
+class LocalityDecisionSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = LocalityDecision
+        fields = [
+            "id",
+            "at",
+            "decided_at",
+            "dataset_slug",
+            "action",
+            "region_code",
+            "country",
+            "purpose",
+            "actor_name",
+            "outcome",
+            "rule",
+            "reason",
+            "grant",
+            "policy_version",
+            "context",
+            "training_run",
+        ]
+
+
+class LocalityDecisionViewSet(viewsets.ReadOnlyModelViewSet):
+    """Every answer the engine gave, as given."""
+
+    serializer_class = LocalityDecisionSerializer
+    permission_classes = [permissions.IsAuthenticated, CanUseGovernance]
+    queryset = LocalityDecision.objects.all()
+    filterset_fields = [
+        "outcome",
+        "dataset_slug",
+        "region_code",
+        "context",
+        "training_run",
+        "action",
+    ]

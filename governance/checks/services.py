@@ -1,0 +1,217 @@
+"""Locality checks and training runs: questions to the policy engine, each answer recorded as a
+LocalityDecision and put on the ledger.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from catalog.models import Dataset, Region
+from governance.ledger.chain import actor_name, ledger_append
+from governance.models import (
+    LocalityDecision,
+    Outcome,
+    Purpose,
+    TrainingRun,
+    TrainingRunDataset,
+)
+from governance.policy.engine import evaluate
+from governance.policy.facts import Decision, PolicyIndex, UnknownInput
+from governance.policy.index import current_index
+
+MAX_CHECKS_PER_REQUEST = 1000
+
+
+@dataclass(frozen=True)
+class Check:
+    """One question to the engine."""
+
+    dataset: str
+    action: str
+    region: str
+    purpose: str
+    at: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    check: Check
+    decision: Decision | None = None
+    record: LocalityDecision | None = None
+    errors: dict | None = None
+
+
+def _decision_row(
+    index: PolicyIndex,
+    check: Check,
+    decision: Decision,
+    actor,
+    context: str,
+    run=None,
+) -> LocalityDecision:
+    ds = index.dataset(check.dataset)
+    return LocalityDecision(
+        at=check.at,
+        dataset_id=ds.id,
+        dataset_slug=ds.slug,
+        action=check.action,
+        region_code=check.region,
+        country=index.regions[check.region].country,
+        purpose=check.purpose,
+        actor=actor,
+        actor_name=actor_name(actor),
+        outcome=decision.outcome,
+        rule=decision.rule,
+        reason=decision.reason,
+        grant_id=decision.grant_id,
+        policy_version=decision.policy_version,
+        context=context,
+        training_run=run,
+    )
+
+
+def locality_check(
+    *, actor, checks: Sequence[Check], context: str = LocalityDecision.Context.CHECK, run=None
+) -> list[CheckResult]:
+    """Answer a batch of checks and record every decision in one insert; bad items get errors."""
+    if len(checks) > MAX_CHECKS_PER_REQUEST:
+        raise ValidationError(
+            {"checks": f"At most {MAX_CHECKS_PER_REQUEST} checks per request, got {len(checks)}"}
+        )
+    index = current_index()
+    now = timezone.now()
+    answered: list[tuple[int, Check, Decision]] = []
+    results: list[CheckResult] = []
+    for check in checks:
+        check = (
+            check
+            if check.at
+            else Check(check.dataset, check.action, check.region, check.purpose, now)
+        )
+        try:
+            decision = evaluate(
+                index, check.dataset, check.action, check.region, check.purpose, check.at
+            )
+        except UnknownInput as exc:
+            results.append(CheckResult(check, errors={exc.field: [exc.message]}))
+            continue
+        answered.append((len(results), check, decision))
+        results.append(CheckResult(check, decision))
+    rows = [
+        _decision_row(index, check, decision, actor, context, run)
+        for _, check, decision in answered
+    ]
+    with transaction.atomic():
+        records = LocalityDecision.objects.bulk_create(rows)
+        if records:
+            _ledger_decisions(actor, records, context, run)
+    for (position, check, decision), record in zip(answered, records, strict=True):
+        results[position] = CheckResult(check, decision, record)
+    return results
+
+
+def _ledger_decisions(actor, records: list[LocalityDecision], context: str, run) -> None:
+    """One ledger entry per batch, naming its decisions by reference (ids and counts)."""
+    ids = [r.pk for r in records]
+    outcomes = {o: sum(1 for r in records if r.outcome == o) for o in Outcome.values}
+    denied = sorted({f"dataset:{r.dataset_slug}" for r in records if r.outcome != Outcome.ALLOW})
+    ledger_append(
+        actor=actor,
+        kind="locality.decisions",
+        subjects=[*denied[:50], *([f"run:{run.pk}"] if run else [])],
+        data={
+            "context": context,
+            "first_decision": min(ids),
+            "last_decision": max(ids),
+            "count": len(ids),
+            "outcomes": outcomes,
+            "not_allowed": [r.pk for r in records if r.outcome != Outcome.ALLOW][:1000],
+            "policy_version": records[0].policy_version,
+        },
+    )
+
+
+# --- Training runs --------------------------------------------------------------------------
+
+
+def _verdict(outcomes: Iterable[str]) -> str:
+    outcomes = set(outcomes)
+    if Outcome.DENY in outcomes:
+        return Outcome.DENY
+    return Outcome.ALLOW_WITH_GRANT if Outcome.ALLOW_WITH_GRANT in outcomes else Outcome.ALLOW
+
+
+@transaction.atomic
+def training_run_register(
+    *,
+    actor,
+    name: str,
+    purpose: Purpose,
+    compute_regions: list[Region],
+    inputs: list[tuple[Dataset, str]],
+    mode: str = TrainingRun.Mode.CENTRALIZED,
+    justification: str = "",
+    external_id: str = "",
+    model_name: str = "",
+) -> tuple[TrainingRun, list[CheckResult]]:
+    """Register a run and judge every dataset against every compute region."""
+    if not actor.has_perm("governance.add_trainingrun"):
+        raise PermissionDenied("Your role may not register training runs")
+    if not compute_regions:
+        raise ValidationError({"compute_regions": "Name at least one compute region"})
+    if not inputs:
+        raise ValidationError({"datasets": "Name at least one dataset"})
+    run = TrainingRun.objects.create(
+        name=name,
+        purpose=purpose,
+        mode=mode,
+        justification=justification,
+        external_id=external_id,
+        model_name=model_name,
+        verdict=Outcome.DENY,
+        created_by=actor,
+        created_by_name=actor_name(actor),
+    )
+    run.compute_regions.set(compute_regions)
+    TrainingRunDataset.objects.bulk_create(
+        [TrainingRunDataset(run=run, dataset=ds, dataset_version=version) for ds, version in inputs]
+    )
+    checks = [
+        Check(ds.slug, "train", region.code, purpose.code)
+        for ds, _ in inputs
+        for region in compute_regions
+    ]
+    results = locality_check(
+        actor=actor, checks=checks, context=LocalityDecision.Context.TRAINING_PLAN, run=run
+    )
+    run.verdict = _verdict(r.decision.outcome for r in results if r.decision)
+    run.save(update_fields=["verdict"])
+    return run, results
+
+
+def can_report_reads(user, run: TrainingRun) -> bool:
+    """The run's registrant, or a privacy officer, reports what it read."""
+    return user.has_perm("governance.add_trainingrun") and (
+        run.created_by_id == user.pk or user.has_perm("governance.change_trainingrun")
+    )
+
+
+def training_run_report_reads(
+    *, actor, run: TrainingRun, reads: Sequence[Check]
+) -> list[CheckResult]:
+    """Judge what a run actually read; each read is recorded against the run."""
+    if not can_report_reads(actor, run):
+        raise PermissionDenied(
+            "Only the run's registrant or a privacy officer may report its reads"
+        )
+    checks = [Check(r.dataset, r.action, r.region, run.purpose_id, r.at) for r in reads]
+    with transaction.atomic():
+        return locality_check(
+            actor=actor, checks=checks, context=LocalityDecision.Context.TRAINING_READ, run=run
+        )
