@@ -4,11 +4,11 @@ the glossary."""
 
 from django.urls import path
 
-from governance import notification_views
 from governance.checks import views as check_views
 from governance.glossary import views as glossary_views
 from governance.grants import views as grant_views
 from governance.ledger import views as ledger_views
+from governance.notifications import views as notification_views
 from governance.policy import views as policy_views
 
 app_name = "governance"

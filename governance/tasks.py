@@ -3,7 +3,7 @@
 from celery import shared_task
 
 from governance.ledger.export import checkpoint_create
-from governance.notifications import notifications_send_email, unsent_notification_ids
+from governance.notifications.services import notifications_send_email, unsent_notification_ids
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
@@ -20,7 +20,7 @@ def ledger_checkpoint() -> int:
     max_retries=5,
 )
 def notifications_email(ids: list[int]) -> int:
-    """E-mail these notifications (queued on commit by governance.notifications.notify)."""
+    """E-mail these notifications (queued on commit by governance.notifications.services.notify)."""
     return notifications_send_email(ids)
 
 

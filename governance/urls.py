@@ -7,12 +7,13 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from rest_framework.routers import DefaultRouter
 
 from catalog import api as catalog_api
-from governance import health, notification_views, views
+from governance import health, views
 from governance.checks import api as check_api
 from governance.glossary import api as glossary_api
 from governance.grants import api as grant_api
 from governance.ledger import api as ledger_api
 from governance.ledger import views as ledger_views
+from governance.notifications import views as notification_views
 from governance.policy import api as policy_api
 
 router = DefaultRouter()

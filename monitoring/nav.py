@@ -1,6 +1,6 @@
 """The risk pages' navigation items (see governance.context_processors)."""
 
-from governance.notifications import jurisdictions_of
+from governance.notifications.services import jurisdictions_of
 from governance.roles import Role, has_role
 
 

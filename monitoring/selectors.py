@@ -2,7 +2,7 @@
 
 - Executives, auditors and superusers see everything.
 - A privacy officer sees what involves the jurisdictions they answer for (all of them when
-  they answer for none: governance.notifications.jurisdictions_of).
+  they answer for none: governance.notifications.services.jurisdictions_of).
 - A data owner sees what concerns the datasets they own or steward.
 - Anyone else sees nothing.
 """
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from django.db.models import Q, QuerySet
 
 from catalog.models import Dataset
-from governance.notifications import jurisdictions_of
+from governance.notifications.services import jurisdictions_of
 from governance.roles import Role, has_role, roles_of
 from monitoring.models import (
     AnomalyAlert,

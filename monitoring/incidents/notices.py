@@ -15,7 +15,7 @@ from django.contrib.auth import get_user_model
 
 from catalog.models import Dataset, Jurisdiction
 from governance.models import Responsibility
-from governance.notifications import notify_many, officers_for, privacy_officers
+from governance.notifications.services import notify_many, officers_for, privacy_officers
 from governance.workflow import queue_after_commit
 from monitoring.models import AnomalyAlert, Incident, WebhookDelivery, WebhookEndpoint
 from monitoring.tasks import webhooks_deliver

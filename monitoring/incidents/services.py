@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from catalog.errors import StateConflict
 from governance.ledger.chain import ledger_append
-from governance.notifications import notify
+from governance.notifications.services import notify
 from governance.roles import Role, has_role
 from governance.workflow import Step, status_move
 from monitoring import selectors

@@ -10,7 +10,7 @@ from django.utils import timezone
 from catalog.models import Dataset
 from governance.errors import StateConflict
 from governance.ledger.chain import ledger_append
-from governance.notifications import notify, officers_for
+from governance.notifications.services import notify, officers_for
 from governance.workflow import status_move
 from requests import tasks
 from requests.models.subjects import (

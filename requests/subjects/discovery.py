@@ -8,7 +8,7 @@ from collections import defaultdict
 from django.db import transaction
 from django.utils import timezone
 
-from governance.notifications import notify
+from governance.notifications.services import notify
 from requests import tasks
 from requests.models.subjects import (
     EXPORTING_TYPES,

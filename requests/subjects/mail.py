@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 from django.utils import timezone
 
-from governance.notifications import mail_send
+from governance.notifications.services import mail_send
 from governance.workflow import queue_after_commit
 from requests.models import SubjectRequest
 from requests.models.mail import SubjectMail

@@ -10,7 +10,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from catalog.models import Dataset, LawfulBasis
-from governance.notifications import jurisdictions_of
+from governance.notifications.services import jurisdictions_of
 from requests.models.subjects import (
     OPEN_STATUSES,
     DatasetConnector,

@@ -11,7 +11,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from governance.notifications import notify
+from governance.notifications.services import notify
 from requests import tasks
 from requests.models.subjects import (
     OPEN_STATUSES,

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from governance.errors import StateConflict
 from governance.ledger.chain import ledger_append
-from governance.notifications import notify
+from governance.notifications.services import notify
 from governance.workflow import status_move
 from requests import tasks
 from requests.models.subjects import (

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from governance.errors import StateConflict
 from governance.ledger.chain import ledger_append
-from governance.notifications import notify, officers_for
+from governance.notifications.services import notify, officers_for
 from governance.workflow import Step, queue_after_commit, status_move
 from requests import tasks
 from requests.models.subjects import (

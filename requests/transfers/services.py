@@ -16,7 +16,7 @@ from governance.errors import StateConflict
 from governance.grants.services import grant_create, grant_revoke
 from governance.ledger.chain import actor_name, ledger_append
 from governance.models import TrainingRun
-from governance.notifications import officers_for
+from governance.notifications.services import officers_for
 from requests.models import (
     ExceptionApproval,
     ExceptionEvent,

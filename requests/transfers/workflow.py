@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from governance.ledger.chain import actor_name, ledger_append
 from governance.models import TransferMechanism
-from governance.notifications import notify
+from governance.notifications.services import notify
 from governance.workflow import Step, status_move
 from requests.models import (
     ExceptionEvent,

@@ -4,7 +4,7 @@ import pytest
 from django.urls import reverse
 
 from governance.models import Notification
-from governance.notifications import notify
+from governance.notifications.services import notify
 
 
 @pytest.fixture

@@ -9,7 +9,11 @@ from kombu.exceptions import OperationalError
 
 from governance import tasks
 from governance.models import Notification
-from governance.notifications import notifications_send_email, notify, unsent_notification_ids
+from governance.notifications.services import (
+    notifications_send_email,
+    notify,
+    unsent_notification_ids,
+)
 
 pytestmark = pytest.mark.django_db
 

@@ -91,7 +91,7 @@ def test_a_notification_the_mail_server_refuses_waits_for_the_sweep(
     privacy_officer, mail_server_down, django_capture_on_commit_callbacks
 ):
     from governance.models import Notification
-    from governance.notifications import notifications_send_email, notify
+    from governance.notifications.services import notifications_send_email, notify
 
     with django_capture_on_commit_callbacks(execute=True):
         (note,) = notify(recipients=[privacy_officer], kind="test.smtp", title="Server gone")

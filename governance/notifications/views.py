@@ -10,7 +10,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from governance.models import Notification
-from governance.notifications import notifications_mark_read
+from governance.notifications.services import notifications_mark_read
 
 PAGE_SIZE = 100
 
