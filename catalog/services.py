@@ -7,6 +7,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Max, ProtectedError, RestrictedError
 from guardian.shortcuts import assign_perm, remove_perm
 
+from catalog.actors import Actor
 from catalog.errors import StateConflict
 from catalog.models import (
     Dataset,
@@ -83,7 +84,7 @@ def dataset_snapshot(dataset: Dataset) -> dict:
     }
 
 
-def _check_owner_assignment(actor, owner, *, previous) -> None:
+def _check_owner_assignment(actor: Actor, owner, *, previous) -> None:
     """A dataset's owner may hand it over; otherwise only privacy officers name someone else."""
     if owner is None:
         raise ValidationError({"owner": "A dataset needs an owner"})
@@ -125,7 +126,7 @@ def _set_many(dataset: Dataset, many: dict) -> None:
         getattr(dataset, field).set(values)
 
 
-def _record_change(*, actor, dataset: Dataset, action: str, before, after) -> DatasetChange:
+def _record_change(*, actor: Actor, dataset: Dataset, action: str, before, after) -> DatasetChange:
     last = DatasetChange.objects.filter(dataset_slug=dataset.slug).aggregate(v=Max("version"))["v"]
     changed = sorted(k for k in (after or before) if (before or {}).get(k) != (after or {}).get(k))
     change = DatasetChange.objects.create(
@@ -163,7 +164,7 @@ def _split(fields: dict) -> tuple[dict, dict]:
 
 
 @transaction.atomic
-def dataset_create(*, actor, **fields) -> Dataset:
+def dataset_create(*, actor: Actor, **fields) -> Dataset:
     """Register a dataset; its owner (the actor unless named) may then edit it."""
     if not actor.has_perm("catalog.add_dataset"):
         raise PermissionDenied("Your role may not register datasets")
@@ -199,7 +200,7 @@ def dataset_create(*, actor, **fields) -> Dataset:
 
 
 @transaction.atomic
-def dataset_update(*, actor, dataset: Dataset, **fields) -> Dataset:
+def dataset_update(*, actor: Actor, dataset: Dataset, **fields) -> Dataset:
     """Change a dataset's catalog entry; records before and after as a new version."""
     dataset = Dataset.objects.select_for_update().get(pk=dataset.pk)
     if not can_change_dataset(actor, dataset):
@@ -237,7 +238,7 @@ def dataset_update(*, actor, dataset: Dataset, **fields) -> Dataset:
 
 
 @transaction.atomic
-def dataset_delete(*, actor, dataset: Dataset) -> None:
+def dataset_delete(*, actor: Actor, dataset: Dataset) -> None:
     """Remove a dataset from the catalog; its history stays, keyed by slug."""
     dataset = Dataset.objects.select_for_update().get(pk=dataset.pk)
     if not can_delete_dataset(actor, dataset):
@@ -296,7 +297,7 @@ def _lock_lineage_graph() -> None:
 
 @transaction.atomic
 def lineage_edge_create(
-    *, actor, upstream: Dataset, downstream: Dataset, transformation: str = ""
+    *, actor: Actor, upstream: Dataset, downstream: Dataset, transformation: str = ""
 ) -> LineageEdge:
     """Record that downstream is derived from upstream; refuses edges that would close a cycle."""
     if not can_change_dataset(actor, downstream) and not actor.has_perm("catalog.add_lineageedge"):
@@ -368,7 +369,7 @@ def lineage_edges_observe(
 
 
 @transaction.atomic
-def lineage_edge_delete(*, actor, edge: LineageEdge) -> None:
+def lineage_edge_delete(*, actor: Actor, edge: LineageEdge) -> None:
     """Remove a lineage edge."""
     if not can_change_dataset(actor, edge.downstream) and not actor.has_perm(
         "catalog.delete_lineageedge"

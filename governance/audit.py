@@ -1,5 +1,6 @@
 """Ledger entries for changes that other apps announce (the catalog cannot import governance)."""
 
+from catalog.actors import Actor
 from catalog.models import DatasetChange, LineageEdge
 from governance.ledger.chain import ledger_append
 
@@ -19,7 +20,7 @@ LOCALITY_FIELDS = frozenset(
 )
 
 
-def record_dataset_change(sender, *, actor, change: DatasetChange, **kwargs) -> None:
+def record_dataset_change(sender, *, actor: Actor, change: DatasetChange, **kwargs) -> None:
     """Creations, deletions and changes to locality fields go on the chain."""
     locality = sorted(LOCALITY_FIELDS & set(change.changed_fields))
     if change.action == DatasetChange.Action.UPDATED and not locality:
@@ -39,7 +40,9 @@ def record_dataset_change(sender, *, actor, change: DatasetChange, **kwargs) -> 
     )
 
 
-def record_lineage_edge_change(sender, *, actor, edge: LineageEdge, action: str, **kwargs) -> None:
+def record_lineage_edge_change(
+    sender, *, actor: Actor, edge: LineageEdge, action: str, **kwargs
+) -> None:
     """A lineage edge a person added or removed goes on the chain, as observed edges do."""
     upstream, downstream = edge.upstream.slug, edge.downstream.slug
     ledger_append(

@@ -12,6 +12,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from catalog.actors import Actor
 from catalog.models import Dataset, Region
 from governance.ledger.chain import actor_name, ledger_append
 from governance.models import (
@@ -51,7 +52,7 @@ def _decision_row(
     index: PolicyIndex,
     check: Check,
     decision: Decision,
-    actor,
+    actor: Actor,
     context: str,
     run=None,
 ) -> LocalityDecision:
@@ -77,7 +78,11 @@ def _decision_row(
 
 
 def locality_check(
-    *, actor, checks: Sequence[Check], context: str = LocalityDecision.Context.CHECK, run=None
+    *,
+    actor: Actor,
+    checks: Sequence[Check],
+    context: str = LocalityDecision.Context.CHECK,
+    run=None,
 ) -> list[CheckResult]:
     """Answer a batch of checks and record every decision in one insert; bad items get errors."""
     if len(checks) > MAX_CHECKS_PER_REQUEST:
@@ -116,7 +121,7 @@ def locality_check(
     return results
 
 
-def _ledger_decisions(actor, records: list[LocalityDecision], context: str, run) -> None:
+def _ledger_decisions(actor: Actor, records: list[LocalityDecision], context: str, run) -> None:
     """One ledger entry per batch, naming its decisions by reference (ids and counts)."""
     ids = [r.pk for r in records]
     outcomes = {o: sum(1 for r in records if r.outcome == o) for o in Outcome.values}
@@ -150,7 +155,7 @@ def _verdict(outcomes: Iterable[str]) -> str:
 @transaction.atomic
 def training_run_register(
     *,
-    actor,
+    actor: Actor,
     name: str,
     purpose: Purpose,
     compute_regions: list[Region],
@@ -203,7 +208,7 @@ def can_report_reads(user, run: TrainingRun) -> bool:
 
 
 def training_run_report_reads(
-    *, actor, run: TrainingRun, reads: Sequence[Check]
+    *, actor: Actor, run: TrainingRun, reads: Sequence[Check]
 ) -> list[CheckResult]:
     """Judge what a run actually read; each read is recorded against the run."""
     if not can_report_reads(actor, run):

@@ -14,6 +14,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from catalog.actors import Actor
 from catalog.errors import StateConflict
 from catalog.revisions import revision_bump
 from governance.glossary.content import (
@@ -49,12 +50,12 @@ TRANSITIONS: dict[str, Step] = {
 # --- Permissions and compare-and-swap ------------------------------------------------------------
 
 
-def _require(actor, permission: str, reason: str) -> None:
+def _require(actor: Actor, permission: str, reason: str) -> None:
     if actor is None or not actor.has_perm(permission):
         raise PermissionDenied(reason)
 
 
-def _check_reviewer(actor, revision: TermRevision) -> None:
+def _check_reviewer(actor: Actor, revision: TermRevision) -> None:
     _require(actor, "governance.approve_term", "Only privacy officers review glossary changes")
     if revision.proposer_id is not None and revision.proposer_id == actor.pk:
         raise PermissionDenied(
@@ -122,7 +123,7 @@ def _open_revision_for(term: Term, revision_id: int | None) -> TermRevision:
 
 
 @transaction.atomic
-def term_create(*, actor, note: str = "", **fields) -> Term:
+def term_create(*, actor: Actor, note: str = "", **fields) -> Term:
     """Write a new term as a draft that its proposer can edit and then submit."""
     _require(actor, "governance.add_term", "Only privacy officers and data owners propose terms")
     cleaned = clean_fields(fields)
@@ -158,7 +159,7 @@ def _save_new(term: Term) -> None:
 
 
 @transaction.atomic
-def term_update_draft(*, actor, term: Term, **fields) -> Term:
+def term_update_draft(*, actor: Actor, term: Term, **fields) -> Term:
     """Change a draft in place (only its proposer may; drafts are not published)."""
     term = _locked(term)
     if term.status != TermStatus.DRAFT:
@@ -182,7 +183,7 @@ def term_update_draft(*, actor, term: Term, **fields) -> Term:
 
 
 @transaction.atomic
-def term_submit(*, actor, term: Term, note: str = "") -> TermRevision:
+def term_submit(*, actor: Actor, term: Term, note: str = "") -> TermRevision:
     """Send a draft for review: its text is frozen until a reviewer decides."""
     term = _locked(term)
     if term.created_by_id != actor.pk or not actor.has_perm("governance.add_term"):
@@ -204,7 +205,7 @@ def term_submit(*, actor, term: Term, note: str = "") -> TermRevision:
 
 
 @transaction.atomic
-def term_propose(*, actor, term: Term, note: str = "", **fields) -> TermRevision:
+def term_propose(*, actor: Actor, term: Term, note: str = "", **fields) -> TermRevision:
     """Propose a change to an approved term; it stays published as it is until approved."""
     _require(
         actor, "governance.change_term", "Only privacy officers and data owners propose changes"
@@ -227,7 +228,7 @@ def term_propose(*, actor, term: Term, note: str = "", **fields) -> TermRevision
     return revision
 
 
-def term_change(*, actor, term: Term, note: str = "", **fields) -> Term | TermRevision:
+def term_change(*, actor: Actor, term: Term, note: str = "", **fields) -> Term | TermRevision:
     """Edit a draft, or propose a change to an approved term: as its status calls for."""
     if term.status == TermStatus.DRAFT:
         return term_update_draft(actor=actor, term=term, **fields)
@@ -238,7 +239,7 @@ def term_change(*, actor, term: Term, note: str = "", **fields) -> Term | TermRe
     )
 
 
-def _ledger_proposal(actor, term: Term, revision: TermRevision, kind: str) -> None:
+def _ledger_proposal(actor: Actor, term: Term, revision: TermRevision, kind: str) -> None:
     ledger_append(
         actor=actor,
         kind=kind,
@@ -254,7 +255,9 @@ def _ledger_proposal(actor, term: Term, revision: TermRevision, kind: str) -> No
 
 
 @transaction.atomic
-def term_approve(*, actor, term: Term, comment: str = "", proposal: int | None = None) -> Term:
+def term_approve(
+    *, actor: Actor, term: Term, comment: str = "", proposal: int | None = None
+) -> Term:
     """Publish the open proposal (never the approver's own): a new version, on the ledger."""
     term = _locked(term)
     revision = _open_revision_for(term, proposal)
@@ -280,7 +283,9 @@ def term_approve(*, actor, term: Term, comment: str = "", proposal: int | None =
     return term
 
 
-def _publish(actor, term: Term, action: str, snapshot: dict, *, revision=None, **data) -> None:
+def _publish(
+    actor: Actor, term: Term, action: str, snapshot: dict, *, revision=None, **data
+) -> None:
     """Keep the published version, put it on the ledger, and tell pages their links are stale."""
     TermVersion.objects.create(
         term=term,
@@ -308,7 +313,7 @@ def _publish(actor, term: Term, action: str, snapshot: dict, *, revision=None, *
 
 
 @transaction.atomic
-def term_reject(*, actor, term: Term, comment: str, proposal: int | None = None) -> Term:
+def term_reject(*, actor: Actor, term: Term, comment: str, proposal: int | None = None) -> Term:
     """Turn down the open proposal with a reason; a new term goes back to draft."""
     if not (comment or "").strip():
         raise ValidationError({"comment": "Say why the proposal is rejected"})
@@ -329,7 +334,7 @@ def term_reject(*, actor, term: Term, comment: str, proposal: int | None = None)
 
 
 @transaction.atomic
-def term_withdraw(*, actor, term: Term) -> Term:
+def term_withdraw(*, actor: Actor, term: Term) -> Term:
     """The proposer takes back their open proposal; a new term goes back to draft."""
     term = _locked(term)
     revision = _open_revision(term)
@@ -349,7 +354,7 @@ def term_withdraw(*, actor, term: Term) -> Term:
 
 
 @transaction.atomic
-def term_deprecate(*, actor, term: Term, reason: str) -> Term:
+def term_deprecate(*, actor: Actor, term: Term, reason: str) -> Term:
     """Retire an approved term with a reason; it stays readable, and is no longer linked."""
     _require(actor, "governance.deprecate_term", "Only privacy officers deprecate terms")
     if not (reason or "").strip():

@@ -11,6 +11,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from catalog.actors import Actor
 from catalog.errors import StateConflict
 from catalog.models import Dataset, Region
 from catalog.revisions import revision_bump
@@ -26,7 +27,7 @@ from governance.workflow import row_move
 @transaction.atomic
 def grant_create(
     *,
-    actor,
+    actor: Actor,
     datasets: list[Dataset],
     destination_regions: list[Region],
     mechanism: str,
@@ -80,7 +81,7 @@ def grant_create(
 
 
 @transaction.atomic
-def grant_revoke(*, actor, grant: TransferGrant, reason: str) -> TransferGrant:
+def grant_revoke(*, actor: Actor, grant: TransferGrant, reason: str) -> TransferGrant:
     """End a grant now; the engine stops honouring it at once."""
     if not actor.has_perm("governance.change_transfergrant"):
         raise PermissionDenied("Only privacy officers may revoke transfer grants")

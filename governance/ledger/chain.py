@@ -22,6 +22,7 @@ from django.db.models import Q, QuerySet, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
 
+from catalog.actors import Actor
 from governance.logs import current_request_id
 from governance.models import LedgerEntry
 from governance.models.ledger import GENESIS_HASH
@@ -166,7 +167,7 @@ def locked_head(cursor) -> tuple[int, str]:
     return head
 
 
-def actor_identity(actor) -> tuple[int | None, str]:
+def actor_identity(actor: Actor) -> tuple[int | None, str]:
     """The actor's id and the name an entry carries: a pseudonym, or "system"."""
     if actor is None:
         return None, "system"
@@ -189,7 +190,7 @@ def _with_request_id(data: dict | None) -> dict:
 
 
 def ledger_append(
-    *, actor, kind: str, subjects: Iterable[str] = (), data: dict | None = None
+    *, actor: Actor, kind: str, subjects: Iterable[str] = (), data: dict | None = None
 ) -> LedgerEntry:
     """Add one event to the chain, inside the caller's transaction."""
     actor_id, actor_name = actor_identity(actor)

@@ -28,6 +28,7 @@ from django.db.models import Count, Prefetch
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from catalog.actors import Actor
 from catalog.models import Country, Dataset, Region
 from governance.ledger import signing
 from governance.ledger import verify as offline_verifier
@@ -100,7 +101,9 @@ def build_evidence(since: dt.datetime, until: dt.datetime) -> bytes:
     return assemble(since, until).data
 
 
-def evidence_export(*, actor, since: dt.datetime, until: dt.datetime, via: str = "api") -> bytes:
+def evidence_export(
+    *, actor: Actor, since: dt.datetime, until: dt.datetime, via: str = "api"
+) -> bytes:
     """Build the package for a person and record the export on the ledger: it is auditable."""
     if not may_export_evidence(actor):
         raise PermissionDenied("Only auditors and privacy officers export evidence")

@@ -13,13 +13,14 @@ from django.db import connection, transaction
 from django.db.models import Max, Min
 from django.utils import timezone
 
+from catalog.actors import Actor
 from governance.ledger.chain import actor_identity, locked_head
 from governance.models import LedgerCheckpoint, LedgerEntry
 from governance.models.ledger import GENESIS_HASH
 
 
 @transaction.atomic
-def checkpoint_create(*, actor=None) -> LedgerCheckpoint:
+def checkpoint_create(*, actor: Actor = None) -> LedgerCheckpoint:
     """Sign the current head and keep the signature; published, it pins the chain."""
     from governance.ledger import signing
 

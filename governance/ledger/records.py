@@ -7,6 +7,7 @@ from __future__ import annotations
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
+from catalog.actors import Actor
 from governance.ledger.chain import actor_name, ledger_append
 from governance.models import (
     RecordedDecision,
@@ -34,13 +35,13 @@ def _decision_subjects(record: RecordedDecision) -> list[str]:
     ]
 
 
-def _check_decision_writer(actor) -> None:
+def _check_decision_writer(actor: Actor) -> None:
     if not actor.has_perm("governance.add_recordeddecision"):
         raise PermissionDenied("Only privacy officers may record decisions")
 
 
 @transaction.atomic
-def recorded_decision_create(*, actor, datasets=(), rules=(), **fields) -> RecordedDecision:
+def recorded_decision_create(*, actor: Actor, datasets=(), rules=(), **fields) -> RecordedDecision:
     """Write a decision down; it is a ledger entry from the start."""
     _check_decision_writer(actor)
     record = RecordedDecision(author=actor, author_name=actor_name(actor), **fields)
@@ -59,7 +60,7 @@ def recorded_decision_create(*, actor, datasets=(), rules=(), **fields) -> Recor
 
 @transaction.atomic
 def recorded_decision_update(
-    *, actor, record: RecordedDecision, datasets=None, rules=None, **fields
+    *, actor: Actor, record: RecordedDecision, datasets=None, rules=None, **fields
 ) -> RecordedDecision:
     """Amend a recorded decision; the new version goes on the ledger, the old one stays there."""
     _check_decision_writer(actor)

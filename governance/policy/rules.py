@@ -10,6 +10,7 @@ from collections.abc import Iterable, Sequence
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
+from catalog.actors import Actor
 from catalog.models import Country, Region
 from catalog.revisions import revision_bump
 from governance.ledger.chain import actor_name, ledger_append
@@ -96,7 +97,7 @@ def rule_conflicts(candidate: RuleFacts, others: Sequence[RuleFacts]) -> list[Ru
     return found
 
 
-def _check_rule_editor(actor) -> None:
+def _check_rule_editor(actor: Actor) -> None:
     if not actor.has_perm("governance.change_localityrule"):
         raise PermissionDenied("Only privacy officers may write locality rules")
 
@@ -121,7 +122,9 @@ def _validate_rule(rule: LocalityRule, regions: list[Region], countries: list[Co
         )
 
 
-def _record_rule_version(*, actor, rule: LocalityRule, action: str, regions, countries) -> None:
+def _record_rule_version(
+    *, actor: Actor, rule: LocalityRule, action: str, regions, countries
+) -> None:
     """Keep the version, and put it on the ledger."""
     snapshot = rule_snapshot(rule, [r.code for r in regions], [c.code for c in countries])
     LocalityRuleVersion.objects.create(
@@ -146,7 +149,7 @@ def _record_rule_version(*, actor, rule: LocalityRule, action: str, regions, cou
 
 @transaction.atomic
 def rule_create(
-    *, actor, regions: list[Region], countries: list[Country], **fields
+    *, actor: Actor, regions: list[Region], countries: list[Country], **fields
 ) -> LocalityRule:
     """Write a new locality rule; refused if it contradicts another at the same priority."""
     _check_rule_editor(actor)
@@ -165,7 +168,7 @@ def rule_create(
 @transaction.atomic
 def rule_update(
     *,
-    actor,
+    actor: Actor,
     rule: LocalityRule,
     regions: list[Region] | None = None,
     countries: list[Country] | None = None,
@@ -191,7 +194,7 @@ def rule_update(
 
 
 @transaction.atomic
-def rule_delete(*, actor, rule: LocalityRule) -> None:
+def rule_delete(*, actor: Actor, rule: LocalityRule) -> None:
     """Remove a rule; its history stays."""
     _check_rule_editor(actor)
     rule = LocalityRule.objects.select_for_update().get(pk=rule.pk)

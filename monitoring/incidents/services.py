@@ -15,6 +15,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from catalog.actors import Actor
 from catalog.errors import StateConflict
 from governance.ledger.chain import ledger_append
 from governance.notifications.services import notify
@@ -40,7 +41,7 @@ INCIDENT_STEPS: dict[str, Step] = {
 STAMP = {S.ACKNOWLEDGED: "acknowledged_at", S.CONTAINED: "contained_at", S.RESOLVED: "resolved_at"}
 
 
-def _check_handler(actor, incident: Incident) -> None:
+def _check_handler(actor: Actor, incident: Incident) -> None:
     if not actor.has_perm("monitoring.change_incident"):
         raise PermissionDenied("Your role may not handle incidents")
     if not selectors.incidents_visible_to(actor).filter(pk=incident.pk).exists():
@@ -80,7 +81,7 @@ def _incident_step(incident: Incident, action: str, **changes) -> str:
     return target
 
 
-def _changed(incident: Incident, *, actor, kind: str, data: dict) -> Incident:
+def _changed(incident: Incident, *, actor: Actor, kind: str, data: dict) -> Incident:
     """After a successful step: reload, write the ledger, queue the stream message (last)."""
     incident.refresh_from_db()
     ledger_append(
@@ -94,7 +95,9 @@ def _changed(incident: Incident, *, actor, kind: str, data: dict) -> Incident:
 
 
 @transaction.atomic
-def incident_transition(*, actor, incident: Incident, action: str, note: str = "") -> Incident:
+def incident_transition(
+    *, actor: Actor, incident: Incident, action: str, note: str = ""
+) -> Incident:
     """Move an incident along open -> acknowledged -> contained -> resolved."""
     _check_handler(actor, incident)
     if action not in ("acknowledge", "contain", "resolve"):
@@ -117,17 +120,17 @@ def incident_transition(*, actor, incident: Incident, action: str, note: str = "
     return _changed(incident, actor=actor, kind=f"incident.{to}", data={"note": note})
 
 
-def incident_acknowledge(*, actor, incident: Incident, note: str = "") -> Incident:
+def incident_acknowledge(*, actor: Actor, incident: Incident, note: str = "") -> Incident:
     """Take note of an incident (the acknowledging officer owns it unless someone does)."""
     return incident_transition(actor=actor, incident=incident, action="acknowledge", note=note)
 
 
-def incident_contain(*, actor, incident: Incident, note: str = "") -> Incident:
+def incident_contain(*, actor: Actor, incident: Incident, note: str = "") -> Incident:
     """The flow is stopped."""
     return incident_transition(actor=actor, incident=incident, action="contain", note=note)
 
 
-def incident_resolve(*, actor, incident: Incident, note: str) -> Incident:
+def incident_resolve(*, actor: Actor, incident: Incident, note: str) -> Incident:
     """Close the incident, saying how."""
     return incident_transition(actor=actor, incident=incident, action="resolve", note=note)
 
@@ -138,7 +141,7 @@ def _may_own(user, incident: Incident) -> bool:
 
 
 @transaction.atomic
-def incident_assign(*, actor, incident: Incident, owner) -> Incident:
+def incident_assign(*, actor: Actor, incident: Incident, owner) -> Incident:
     """Hand the incident to a privacy officer or the dataset's owner; they are told."""
     _check_handler(actor, incident)
     _check_step(incident, "assign")
@@ -156,13 +159,13 @@ def incident_assign(*, actor, incident: Incident, owner) -> Incident:
     return incident
 
 
-def _step_done(actor, at: dt.datetime, note: str) -> dict:
+def _step_done(actor: Actor, at: dt.datetime, note: str) -> dict:
     return {"done_at": at.isoformat(), "by": actor.get_username(), "note": note}
 
 
 @transaction.atomic
 def incident_playbook_step(
-    *, actor, incident: Incident, step: str, done: bool = True, note: str = ""
+    *, actor: Actor, incident: Incident, step: str, done: bool = True, note: str = ""
 ) -> Incident:
     """Tick (or untick) a playbook step; ticking 'notify' records when the authority was told."""
     _check_handler(actor, incident)
@@ -192,7 +195,9 @@ ALERT_STEPS: dict[str, Step] = {
 
 
 @transaction.atomic
-def alert_transition(*, actor, alert: AnomalyAlert, action: str, note: str = "") -> AnomalyAlert:
+def alert_transition(
+    *, actor: Actor, alert: AnomalyAlert, action: str, note: str = ""
+) -> AnomalyAlert:
     """Acknowledge or dismiss an anomaly alert."""
     if not actor.has_perm("monitoring.change_anomalyalert"):
         raise PermissionDenied("Your role may not handle anomaly alerts")

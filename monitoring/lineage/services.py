@@ -7,6 +7,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
 from catalog import services as catalog_services
+from catalog.actors import Actor
 from catalog.models import Dataset
 from governance.ledger.chain import ledger_append
 from monitoring.lineage.ingest import LineageResult, link_run
@@ -19,7 +20,7 @@ from monitoring.models import (
 
 
 @transaction.atomic
-def catalog_gap_register(*, actor, gap: UnregisteredAsset, **fields) -> Dataset:
+def catalog_gap_register(*, actor: Actor, gap: UnregisteredAsset, **fields) -> Dataset:
     """Register the dataset a catalog gap names (its URI is the gap's reference) and close the
     gap; lineage runs that named it gain their edges to it."""
     gap = UnregisteredAsset.objects.select_for_update().filter(pk=gap.pk).first()
@@ -54,13 +55,13 @@ def catalog_gap_register(*, actor, gap: UnregisteredAsset, **fields) -> Dataset:
 # --- Namespace regions (admin) -----------------------------------------------------------------
 
 
-def _check_namespace_editor(actor) -> None:
+def _check_namespace_editor(actor: Actor) -> None:
     if not actor.has_perm("monitoring.change_lineagenamespaceregion"):
         raise PermissionDenied("Only privacy officers may say where job namespaces run")
 
 
 @transaction.atomic
-def namespace_region_save(*, actor, row: LineageNamespaceRegion) -> LineageNamespaceRegion:
+def namespace_region_save(*, actor: Actor, row: LineageNamespaceRegion) -> LineageNamespaceRegion:
     """Say where the jobs of a namespace run (later runs are located by it)."""
     _check_namespace_editor(actor)
     row.full_clean()
@@ -75,7 +76,7 @@ def namespace_region_save(*, actor, row: LineageNamespaceRegion) -> LineageNames
 
 
 @transaction.atomic
-def namespace_region_delete(*, actor, row: LineageNamespaceRegion) -> None:
+def namespace_region_delete(*, actor: Actor, row: LineageNamespaceRegion) -> None:
     """Forget where the jobs of a namespace run."""
     _check_namespace_editor(actor)
     ledger_append(

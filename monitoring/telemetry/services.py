@@ -12,6 +12,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from catalog.actors import Actor
 from catalog.errors import StateConflict
 from catalog.models import Dataset, Region
 from governance.ledger.chain import ledger_append
@@ -27,7 +28,7 @@ def _new_token() -> tuple[str, str, str]:
     return token, token_digest(token), token[:12]
 
 
-def _check_source_admin(actor) -> None:
+def _check_source_admin(actor: Actor) -> None:
     if not actor.has_perm("monitoring.change_telemetrysource"):
         raise PermissionDenied("Only privacy officers may manage telemetry sources")
 
@@ -50,7 +51,7 @@ def _scope_data(source: TelemetrySource) -> dict:
 @transaction.atomic
 def telemetry_source_register(
     *,
-    actor,
+    actor: Actor,
     name: str,
     datasets: list[Dataset] = (),
     regions: list[Region] = (),
@@ -88,7 +89,7 @@ def telemetry_source_register(
 @transaction.atomic
 def telemetry_source_update(
     *,
-    actor,
+    actor: Actor,
     source: TelemetrySource,
     name: str | None = None,
     description: str | None = None,
@@ -151,7 +152,9 @@ def _source_step(source: TelemetrySource, action: str, **changes) -> None:
 
 
 @transaction.atomic
-def telemetry_source_rotate(*, actor, source: TelemetrySource) -> tuple[TelemetrySource, str]:
+def telemetry_source_rotate(
+    *, actor: Actor, source: TelemetrySource
+) -> tuple[TelemetrySource, str]:
     """Give an active source a new token; the old one stops working at once."""
     _check_source_admin(actor)
     token, digest, prefix = _new_token()
@@ -169,7 +172,9 @@ def telemetry_source_rotate(*, actor, source: TelemetrySource) -> tuple[Telemetr
 
 
 @transaction.atomic
-def telemetry_source_revoke(*, actor, source: TelemetrySource, reason: str = "") -> TelemetrySource:
+def telemetry_source_revoke(
+    *, actor: Actor, source: TelemetrySource, reason: str = ""
+) -> TelemetrySource:
     """Stop accepting a source's telemetry for good (what it sent stays)."""
     _check_source_admin(actor)
     _source_step(source, "revoke", revoked_at=timezone.now())

@@ -7,6 +7,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from catalog.actors import Actor
 from catalog.models import Dataset
 from governance.errors import StateConflict
 from governance.ledger.chain import ledger_append
@@ -72,7 +73,7 @@ def _connector_data(connector: DatasetConnector) -> dict:
 
 
 def connector_save(
-    *, actor, dataset: Dataset, connector: DatasetConnector | None = None, **fields
+    *, actor: Actor, dataset: Dataset, connector: DatasetConnector | None = None, **fields
 ) -> DatasetConnector:
     """Set how a dataset answers subject requests (a new connector, or changes to its own);
     on the ledger, since it decides what an erasure removes. A change to what it reaches is a
@@ -150,7 +151,7 @@ def _check_connector(connector: DatasetConnector) -> None:
 
 
 def connector_approve(
-    *, actor, connector: DatasetConnector, version: int | None = None
+    *, actor: Actor, connector: DatasetConnector, version: int | None = None
 ) -> DatasetConnector:
     """A privacy officer approves the connector's current version (the one they reviewed,
     when `version` is given), on the ledger; tasks that waited for it run."""
@@ -191,7 +192,7 @@ def connector_approve(
     return connector
 
 
-def _rerun_waiting(actor, connector: DatasetConnector) -> None:
+def _rerun_waiting(actor: Actor, connector: DatasetConnector) -> None:
     """Tasks that stopped because their connector was not approved run now."""
     waiting = SubjectTask.objects.filter(
         dataset_id=connector.dataset_id,

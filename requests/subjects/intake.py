@@ -11,6 +11,7 @@ from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
 
+from catalog.actors import Actor
 from catalog.models import Jurisdiction
 from governance.ledger.chain import pseudonym
 from requests.models.subjects import (
@@ -88,7 +89,7 @@ def _open_original(subject_key: str, type_: str) -> SubjectRequest | None:
 @transaction.atomic
 def subject_request_create(
     *,
-    actor,
+    actor: Actor,
     type: str,
     jurisdiction,
     identifiers: dict,

@@ -9,6 +9,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from catalog.actors import Actor
 from governance.errors import StateConflict
 from governance.ledger.chain import ledger_append
 from governance.models import TrainingRunDataset
@@ -49,7 +50,7 @@ def decisions_create(subject_request: SubjectRequest, datasets) -> None:
 
 @transaction.atomic
 def ml_decision_record(
-    *, actor, decision: MlPropagationDecision, choice: str, reason: str = ""
+    *, actor: Actor, decision: MlPropagationDecision, choice: str, reason: str = ""
 ) -> MlPropagationDecision:
     """The owner decides what happens to a model trained on data being erased."""
     subject_request = SubjectRequest.objects.select_for_update().get(pk=decision.request_id)

@@ -6,6 +6,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from catalog.actors import Actor
 from governance.errors import StateConflict
 from requests import tasks
 from requests.models.subjects import (
@@ -31,7 +32,7 @@ S = SubjectRequestStatus
 
 @transaction.atomic
 def subject_request_extend(
-    *, actor, subject_request: SubjectRequest, reason: str
+    *, actor: Actor, subject_request: SubjectRequest, reason: str
 ) -> SubjectRequest:
     """Extend once, before the first deadline, telling the subject why (GDPR Art. 12(3))."""
     subject_request = locked(subject_request)
@@ -66,7 +67,9 @@ def subject_request_extend(
 
 
 @transaction.atomic
-def subject_request_pause(*, actor, subject_request: SubjectRequest, reason: str) -> SubjectRequest:
+def subject_request_pause(
+    *, actor: Actor, subject_request: SubjectRequest, reason: str
+) -> SubjectRequest:
     """Stop the clock while waiting for the subject (e.g. for identity information)."""
     subject_request = locked(subject_request)
     require_manager(actor, subject_request)
@@ -82,7 +85,7 @@ def subject_request_pause(*, actor, subject_request: SubjectRequest, reason: str
 
 @transaction.atomic
 def subject_request_resume(
-    *, actor, subject_request: SubjectRequest, reason: str = ""
+    *, actor: Actor, subject_request: SubjectRequest, reason: str = ""
 ) -> SubjectRequest:
     """Start the clock again; the deadlines move on by the days it stood still."""
     subject_request = locked(subject_request)
@@ -114,7 +117,7 @@ def subject_request_resume(
 
 @transaction.atomic
 def subject_request_reject(
-    *, actor, subject_request: SubjectRequest, reason: str
+    *, actor: Actor, subject_request: SubjectRequest, reason: str
 ) -> SubjectRequest:
     """Refuse, with reasons and the right to complain (GDPR Art. 12(4))."""
     subject_request = locked(subject_request)
@@ -135,7 +138,7 @@ def subject_request_reject(
 
 @transaction.atomic
 def subject_request_withdraw(
-    *, actor, subject_request: SubjectRequest, reason: str = ""
+    *, actor: Actor, subject_request: SubjectRequest, reason: str = ""
 ) -> SubjectRequest:
     """The subject withdrew the request."""
     subject_request = locked(subject_request)
@@ -157,7 +160,7 @@ def _revive_duplicates(subject_request: SubjectRequest) -> None:
 
 
 @transaction.atomic
-def subject_request_close(*, actor, subject_request: SubjectRequest) -> SubjectRequest:
+def subject_request_close(*, actor: Actor, subject_request: SubjectRequest) -> SubjectRequest:
     """Close a request whose tasks are all done: put the answer together now."""
     subject_request = locked(subject_request)
     require_manager(actor, subject_request)

@@ -24,6 +24,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from catalog.actors import Actor
 from governance.errors import StateConflict
 from requests.models.subjects import (
     EXPORTING_TYPES,
@@ -291,7 +292,7 @@ def _send_package_link(
 
 
 @transaction.atomic
-def package_reissue(*, actor, subject_request: SubjectRequest) -> SubjectPackage:
+def package_reissue(*, actor: Actor, subject_request: SubjectRequest) -> SubjectPackage:
     """A new download link (the old one stops working), for another SUBJECT_PACKAGE_DAYS."""
     subject_request = locked(subject_request)
     require_manager(actor, subject_request)

@@ -14,6 +14,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from catalog.actors import Actor
 from governance.errors import StateConflict
 from requests import tasks
 from requests.models.subjects import (
@@ -233,7 +234,7 @@ def verification_unlockable(subject_request: SubjectRequest) -> bool:
 
 @transaction.atomic
 def verification_unlock(
-    *, actor, subject_request: SubjectRequest, reason: str = ""
+    *, actor: Actor, subject_request: SubjectRequest, reason: str = ""
 ) -> SubjectRequest:
     """An officer lets codes be tried again: waits and counts cleared, a fresh code sent."""
     subject_request = locked(subject_request)

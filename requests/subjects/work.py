@@ -13,6 +13,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from catalog.actors import Actor
 from governance.errors import StateConflict
 from governance.ledger.chain import ledger_append
 from governance.notifications.services import notify
@@ -202,7 +203,7 @@ def _failed(task: SubjectTask, exc: Exception, *, transient: bool, values=()) ->
 
 
 @transaction.atomic
-def task_retry(*, actor, task: SubjectTask) -> SubjectTask:
+def task_retry(*, actor: Actor, task: SubjectTask) -> SubjectTask:
     """Run a failed connector again (after the owner fixed its configuration)."""
     if not can_work_task(actor, task):
         raise PermissionDenied("Only the task's owner or a privacy officer may retry it")
@@ -234,7 +235,7 @@ def _clean_rows(rows) -> list[dict]:
 
 
 @transaction.atomic
-def task_complete(*, actor, task: SubjectTask, note: str = "", rows=None) -> SubjectTask:
+def task_complete(*, actor: Actor, task: SubjectTask, note: str = "", rows=None) -> SubjectTask:
     """The owner answers a task by hand: the export they made, or how the data was erased."""
     if not can_work_task(actor, task):
         raise PermissionDenied("Only the task's owner or a privacy officer may answer it")

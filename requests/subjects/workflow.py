@@ -10,6 +10,7 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
+from catalog.actors import Actor
 from governance.errors import StateConflict
 from governance.ledger.chain import ledger_append
 from governance.notifications.services import notify, officers_for
@@ -49,7 +50,7 @@ CLOSING = {S.COMPLETED, S.REJECTED, S.WITHDRAWN}
 
 
 def event_add(
-    subject_request, *, actor, action, from_status="", to_status="", comment="", name=None
+    subject_request, *, actor: Actor, action, from_status="", to_status="", comment="", name=None
 ):
     """A line on the request's timeline (append-only)."""
     SubjectEvent.objects.create(
@@ -63,7 +64,7 @@ def event_add(
     )
 
 
-def ledger_add(subject_request, *, actor, kind: str, data: dict | None = None) -> None:
+def ledger_add(subject_request, *, actor: Actor, kind: str, data: dict | None = None) -> None:
     """The request's ledger entry: its kind, pseudonymous subject, type and jurisdiction."""
     ledger_append(
         actor=actor,
@@ -81,7 +82,7 @@ def transition(
     subject_request: SubjectRequest,
     action: str,
     *,
-    actor=None,
+    actor: Actor = None,
     comment: str = "",
     fields: dict | None = None,
     when: Q | None = None,

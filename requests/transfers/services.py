@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from catalog.actors import Actor
 from catalog.models import Dataset, Region
 from governance.errors import StateConflict
 from governance.grants.services import grant_create, grant_revoke
@@ -108,7 +109,7 @@ def _set_places(
 @transaction.atomic
 def exception_create(
     *,
-    actor,
+    actor: Actor,
     datasets: list[Dataset],
     destination_regions: list[Region],
     source_regions: list[Region] | None = None,
@@ -149,7 +150,7 @@ def exception_create(
 @transaction.atomic
 def exception_update(
     *,
-    actor,
+    actor: Actor,
     exception: TransferException,
     datasets: list[Dataset] | None = None,
     destination_regions: list[Region] | None = None,
@@ -193,7 +194,7 @@ def exception_update(
 
 
 def exception_transition(
-    *, actor, exception: TransferException, action: str, comment: str = ""
+    *, actor: Actor, exception: TransferException, action: str, comment: str = ""
 ) -> TransferException:
     """Take one step of the workflow, or refuse it naming why; nothing is half done."""
     move = TRANSITIONS.get(action)
@@ -220,12 +221,12 @@ def exception_transition(
         return step(actor, exception, action, move, comment)
 
 
-def _plain_step(actor, exception, action, move, comment) -> TransferException:
+def _plain_step(actor: Actor, exception, action, move, comment) -> TransferException:
     move_status(exception, move.target, actor, action, comment)
     return exception
 
 
-def _submit_step(actor, exception, action, move, comment) -> TransferException:
+def _submit_step(actor: Actor, exception, action, move, comment) -> TransferException:
     now = timezone.now()
     if exception.ends_at <= now:
         raise ValidationError({"ends_at": "The requested period has already ended"})
@@ -262,7 +263,7 @@ def _submit_step(actor, exception, action, move, comment) -> TransferException:
     return exception
 
 
-def _approve_step(actor, exception, action, move, comment) -> TransferException:
+def _approve_step(actor: Actor, exception, action, move, comment) -> TransferException:
     try:
         with transaction.atomic():
             ExceptionApproval.objects.create(
@@ -314,7 +315,7 @@ def _approve_step(actor, exception, action, move, comment) -> TransferException:
     return exception
 
 
-def _decision_step(actor, exception, action, move, comment) -> TransferException:
+def _decision_step(actor: Actor, exception, action, move, comment) -> TransferException:
     TransferException.objects.filter(pk=exception.pk).update(
         decided_at=timezone.now() if action == "reject" else None
     )
@@ -330,7 +331,7 @@ def _decision_step(actor, exception, action, move, comment) -> TransferException
     return exception
 
 
-def _revoke_step(actor, exception, action, move, comment) -> TransferException:
+def _revoke_step(actor: Actor, exception, action, move, comment) -> TransferException:
     if exception.grant_id and exception.grant.revoked_at is None:
         grant_revoke(actor=actor, grant=exception.grant, reason=comment)
     move_status(exception, move.target, actor, action, comment)
@@ -344,7 +345,7 @@ def _revoke_step(actor, exception, action, move, comment) -> TransferException:
     return exception
 
 
-def _expire_step(actor, exception, action, move, comment) -> TransferException:
+def _expire_step(actor: Actor, exception, action, move, comment) -> TransferException:
     move_status(exception, move.target, actor, action, comment or "Its end time has come")
     tell(
         [exception.requester, *reviewers_of(exception)],
@@ -356,7 +357,7 @@ def _expire_step(actor, exception, action, move, comment) -> TransferException:
     return exception
 
 
-def _lapse_step(actor, exception, action, move, comment) -> TransferException:
+def _lapse_step(actor: Actor, exception, action, move, comment) -> TransferException:
     move_status(exception, move.target, actor, action, "Its period ended before a decision")
     tell(
         [exception.requester, *reviewers_of(exception)],
@@ -381,7 +382,9 @@ _STEPS = {
 
 
 @transaction.atomic
-def exception_comment(*, actor, exception: TransferException, comment: str) -> ExceptionEvent:
+def exception_comment(
+    *, actor: Actor, exception: TransferException, comment: str
+) -> ExceptionEvent:
     """A remark on the timeline by the requester or a reviewer (no change of state)."""
     if not (exception.requester_id == actor.pk or is_reviewer(actor, exception)):
         raise PermissionDenied("Only the requester and its reviewers comment on an exception")

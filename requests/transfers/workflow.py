@@ -9,6 +9,7 @@ from django.core.exceptions import PermissionDenied
 from django.urls import reverse
 from django.utils import timezone
 
+from catalog.actors import Actor
 from governance.ledger.chain import actor_name, ledger_append
 from governance.models import TransferMechanism
 from governance.notifications.services import notify
@@ -101,7 +102,7 @@ def may_act(user, exception: TransferException, action: str) -> bool:
     return True
 
 
-def check_actor(actor, exception: TransferException, action: str, by: str) -> None:
+def check_actor(actor: Actor, exception: TransferException, action: str, by: str) -> None:
     """PermissionDenied unless `actor` is who takes this step (`by`) on this exception."""
     if by == SYSTEM:
         if actor is not None:
@@ -122,7 +123,7 @@ def check_actor(actor, exception: TransferException, action: str, by: str) -> No
 def move_status(
     exception: TransferException,
     target: str,
-    actor,
+    actor: Actor,
     action: str,
     comment: str,
     *,
@@ -157,7 +158,7 @@ def move_status(
 
 
 def event_add(
-    exception, actor, action: str, from_status: str, to_status: str, comment: str
+    exception, actor: Actor, action: str, from_status: str, to_status: str, comment: str
 ) -> None:
     """A line on the exception's timeline (append-only)."""
     ExceptionEvent.objects.create(
