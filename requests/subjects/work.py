@@ -17,7 +17,7 @@ from catalog.actors import Actor
 from governance.errors import StateConflict
 from governance.ledger.chain import ledger_append
 from governance.notifications.services import notify
-from governance.workflow import status_move
+from governance.workflow import row_move, status_move
 from requests import tasks
 from requests.models.subjects import (
     EXPORTING_TYPES,
@@ -53,12 +53,11 @@ def connector_run(*, task_id: int) -> str:
     erasures are idempotent (deleted rows are gone, masked rows no longer match)."""
     now = timezone.now()
     stale = now - dt.timedelta(seconds=settings.SUBJECT_CONNECTOR_LEASE_SECONDS)
-    claimed = (
-        SubjectTask.objects.filter(pk=task_id, automatic=True)
-        .filter(Q(status=TaskStatus.OPEN) | Q(status=TaskStatus.RUNNING, claimed_at__lt=stale))
-        .update(status=TaskStatus.RUNNING, claimed_at=now, attempts=F("attempts") + 1)
-    )
-    if not claimed:
+    claimable = Q(status=TaskStatus.OPEN) | Q(status=TaskStatus.RUNNING, claimed_at__lt=stale)
+    try:
+        row_move(SubjectTask, pk=task_id, expect=Q(automatic=True) & claimable, what="task",
+                 status=TaskStatus.RUNNING, claimed_at=now, attempts=F("attempts") + 1)  # fmt: skip
+    except StateConflict:
         return "not-claimed"
     task = SubjectTask.objects.select_related("request", "dataset__connector").get(pk=task_id)
     if task.request.status != S.IN_PROGRESS:
