@@ -89,6 +89,7 @@ def test_anonymous_sockets_are_refused(db):
         ws = socket()
         connected, code = await ws.connect(timeout=WAIT)
         assert (connected, code) == (False, 4401)
+        await ws.disconnect()  # the refused consumer ends, not cancelled with the loop
 
     run(scenario)
 
@@ -100,6 +101,7 @@ def test_a_foreign_origin_is_refused(executive):
         ws = socket(cookie, origin=(b"origin", b"https://evil.example"))
         connected, _ = await ws.connect(timeout=WAIT)
         assert not connected
+        await ws.disconnect()  # the refused consumer ends, not cancelled with the loop
 
     run(scenario)
 
@@ -109,6 +111,7 @@ def test_people_without_a_monitoring_role_are_refused(outsider, engineer):
         ws = socket(cookie)
         connected, code = await ws.connect(timeout=WAIT)
         assert (connected, code) == (False, 4403)
+        await ws.disconnect()  # the refused consumer ends, not cancelled with the loop
 
     for user in (outsider, engineer):
         async_to_sync(scenario)(cookie_for(user))
