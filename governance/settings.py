@@ -4,9 +4,7 @@ Nothing set: SQLite, an in-memory channel layer and Celery tasks run in-process,
 DATABASE_URL + REDIS_URL set: PostgreSQL, Redis channel layer and broker, a separate worker.
 """
 
-import base64
 import datetime as dt
-import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -15,6 +13,8 @@ import environ
 import plotly
 import rest_framework.compat
 from django.core.exceptions import ImproperlyConfigured
+
+from governance.config import logging_config, own_key, signing_key
 
 # The app folder `requests/` shadows PyPI's `requests`. DRF imports `requests` if it can, for an
 # optional test helper, and would take our app for it; tell DRF the package is absent.
@@ -374,26 +374,16 @@ EXCEPTION_MAX_DAYS = {"art49": 30, "consent": 90, "default": 365}
 EXCEPTION_EXPIRY_NOTICE_DAYS = env.list("EXCEPTION_EXPIRY_NOTICE_DAYS", cast=int, default=[7, 1])
 
 
-# --- Keys of their own ---------------------------------------------------------------------
-def _own_key(name: str, debug_default: str) -> str:
-    """A key of its own from the environment. Debug derives one from SECRET_KEY; production
-    refuses to start without it, since a key that follows SECRET_KEY changes (and loses sealed
-    data, pseudonyms or signatures) whenever SECRET_KEY is rotated."""
-    if DEBUG:
-        return env.str(name, default=debug_default)
-    value = env.str(name, default="").strip()
-    if not value or value == SECRET_KEY:
-        raise ImproperlyConfigured(
-            f"DJANGO_DEBUG=0 needs {name} in the environment, a key of its own (not SECRET_KEY)"
-        )
-    return value
+# --- Keys of their own (production refuses to start without them: governance.config) ------
+def _own_key(name: str) -> str:
+    return own_key(env, name, debug=DEBUG, secret_key=SECRET_KEY, debug_default=SECRET_KEY)
 
 
 # --- Data-subject requests ----------------------------------------------------------------
 # The keys that seal subjects' identifiers and exports at rest (Fernet, derived by hashing),
 # separated by commas: the first seals, every one unseals. To rotate, put a new key first, run
 # `manage.py rotate_subject_key`, then drop the old one. A value no key opens is an error.
-SUBJECT_DATA_KEY = _own_key("SUBJECT_DATA_KEY", SECRET_KEY)
+SUBJECT_DATA_KEY = _own_key("SUBJECT_DATA_KEY")
 # Jurisdictions with no statutory period get this house deadline (calendar days).
 SUBJECT_REQUEST_DEFAULT_DAYS = env.int("SUBJECT_REQUEST_DEFAULT_DAYS", default=30)
 SUBJECT_VERIFICATION_MINUTES = env.int("SUBJECT_VERIFICATION_MINUTES", default=60 * 24)
@@ -438,23 +428,11 @@ SUBJECT_INTAKE_RATE = env.str("SUBJECT_INTAKE_RATE", default="10/hour")
 # --- Ledger -------------------------------------------------------------------------------
 # Ed25519 seed (32 bytes, base64) that signs ledger checkpoints and exports; debug derives one
 # from SECRET_KEY. Generate one with: python -c "import os,base64;print(base64.b64encode(os.urandom(32)).decode())"
-LEDGER_SIGNING_KEY = _own_key(
-    "LEDGER_SIGNING_KEY",
-    base64.b64encode(
-        hashlib.sha256(b"locus-ledger-signing:" + SECRET_KEY.encode()).digest()
-    ).decode(),
-)
-try:
-    if len(base64.b64decode(LEDGER_SIGNING_KEY, validate=True)) != 32:
-        raise ValueError
-except ValueError as exc:
-    raise ImproperlyConfigured(
-        "LEDGER_SIGNING_KEY must be base64 of a 32-byte Ed25519 seed"
-    ) from exc
+LEDGER_SIGNING_KEY = signing_key(env, debug=DEBUG, secret_key=SECRET_KEY)
 # Public keys (base64) of earlier signing keys whose checkpoints stay trusted after a rotation.
 LEDGER_TRUSTED_PUBLIC_KEYS = env.list("LEDGER_TRUSTED_PUBLIC_KEYS", default=[])
 # The key of the pseudonyms that stand for people in the ledger (never their identifiers).
-LEDGER_PSEUDONYM_KEY = _own_key("LEDGER_PSEUDONYM_KEY", SECRET_KEY)
+LEDGER_PSEUDONYM_KEY = _own_key("LEDGER_PSEUDONYM_KEY")
 
 # --- Telemetry ----------------------------------------------------------------------------
 # One ingest request: at most this many events and this many bytes (413 beyond).
@@ -499,27 +477,4 @@ NAVIGATION: list[str] = ["requests.nav.NAV", "monitoring.nav.NAV"]
 # each with the request id (governance.logs). Django's, Celery's and Locus's loggers all write
 # through the one handler, to standard error.
 LOG_FORMAT = env.str("LOG_FORMAT", default="readable" if DEBUG else "json")
-if LOG_FORMAT not in {"json", "readable"}:
-    raise ImproperlyConfigured("LOG_FORMAT must be json or readable")
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "governance.logs.RequestIdFilter"}},
-    "formatters": {
-        "json": {"()": "governance.logs.JsonFormatter"},
-        "readable": {"()": "governance.logs.ReadableFormatter"},
-    },
-    "handlers": {
-        "console": {
-            "class": "logging.StreamHandler",
-            "filters": ["request_id"],
-            "formatter": LOG_FORMAT,
-        }
-    },
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {
-        # Django's own lines (a 500's traceback among them) go through the handler above too.
-        "django": {"handlers": [], "level": "INFO", "propagate": True},
-        "django.channels.server": {"level": "WARNING"},
-    },
-}
+LOGGING = logging_config(LOG_FORMAT, env.str("LOG_LEVEL", default="INFO"))

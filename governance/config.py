@@ -1,0 +1,76 @@
+"""Pieces of governance/settings.py that are functions: the keys production must set itself,
+and the logging configuration. Plain Python (no models, no Django app imports), because
+settings load before any app does."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+
+def own_key(
+    env: environ.Env, name: str, *, debug: bool, secret_key: str, debug_default: str
+) -> str:
+    """A key of its own from the environment. Debug takes `debug_default` (derived from
+    SECRET_KEY); production refuses to start without it, since a key that follows SECRET_KEY
+    changes (and loses sealed data, pseudonyms or signatures) whenever SECRET_KEY is rotated."""
+    if debug:
+        return env.str(name, default=debug_default)
+    value = env.str(name, default="").strip()
+    if not value or value == secret_key:
+        raise ImproperlyConfigured(
+            f"DJANGO_DEBUG=0 needs {name} in the environment, a key of its own (not SECRET_KEY)"
+        )
+    return value
+
+
+def signing_key(env: environ.Env, *, debug: bool, secret_key: str) -> str:
+    """LEDGER_SIGNING_KEY: base64 of a 32-byte Ed25519 seed (debug derives one)."""
+    derived = hashlib.sha256(b"locus-ledger-signing:" + secret_key.encode()).digest()
+    key = own_key(
+        env,
+        "LEDGER_SIGNING_KEY",
+        debug=debug,
+        secret_key=secret_key,
+        debug_default=base64.b64encode(derived).decode(),
+    )
+    try:
+        if len(base64.b64decode(key, validate=True)) != 32:
+            raise ValueError
+    except ValueError as exc:
+        raise ImproperlyConfigured(
+            "LEDGER_SIGNING_KEY must be base64 of a 32-byte Ed25519 seed"
+        ) from exc
+    return key
+
+
+def logging_config(log_format: str, level: str) -> dict:
+    """One handler to standard error for Django's, Celery's and Locus's loggers: JSON lines or
+    readable ones, each with the request id (governance.logs)."""
+    if log_format not in {"json", "readable"}:
+        raise ImproperlyConfigured("LOG_FORMAT must be json or readable")
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"request_id": {"()": "governance.logs.RequestIdFilter"}},
+        "formatters": {
+            "json": {"()": "governance.logs.JsonFormatter"},
+            "readable": {"()": "governance.logs.ReadableFormatter"},
+        },
+        "handlers": {
+            "console": {
+                "class": "logging.StreamHandler",
+                "filters": ["request_id"],
+                "formatter": log_format,
+            }
+        },
+        "root": {"handlers": ["console"], "level": level},
+        "loggers": {
+            # Django's own lines (a 500's traceback among them) go through the handler too.
+            "django": {"handlers": [], "level": "INFO", "propagate": True},
+            "django.channels.server": {"level": "WARNING"},
+        },
+    }
