@@ -7,8 +7,30 @@ sweep, a management command. Defined here, in the app every other one may import
 
 from __future__ import annotations
 
-from typing import TypeAlias
+from typing import TypeAlias, TypeGuard
 
 from django.contrib.auth.models import AnonymousUser, User
+from django.db.models import Model
 
 Actor: TypeAlias = User | AnonymousUser | None
+
+
+def may(actor: Actor, permission: str, obj: Model | None = None) -> TypeGuard[User]:
+    """Whether the actor holds the permission (on `obj`, when given).
+
+    Only a signed-in person can: the anonymous visitor holds nothing (guardian has no anonymous
+    user row), nor does Locus itself (None) by this check; a service that lets Locus act tests
+    `actor is None` first. True tells the type checker the actor is a User.
+    """
+    return actor is not None and actor.has_perm(permission, obj)
+
+
+def actor_account(actor: Actor) -> User | None:
+    """The account a row records for the actor: the person's, or None for Locus itself.
+
+    The anonymous visitor has none; services refuse them by permission before they write, so
+    one here is a bug, refused with the ValueError Django raises for the assignment.
+    """
+    if isinstance(actor, AnonymousUser):
+        raise ValueError("An anonymous visitor cannot be recorded as who did a write")
+    return actor

@@ -1,5 +1,9 @@
 """The catalog API: jurisdictions, regions, datasets, lineage, history, the data map."""
 
+from __future__ import annotations
+
+from typing import Any
+
 from django.contrib.auth import get_user_model
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
@@ -57,7 +61,9 @@ class AdequacyDecisionSerializer(serializers.ModelSerializer):
 
 
 class JurisdictionSerializer(serializers.ModelSerializer):
-    countries = serializers.SlugRelatedField(slug_field="code", many=True, read_only=True)
+    countries: serializers.SlugRelatedField[Country] = serializers.SlugRelatedField(
+        slug_field="code", many=True, read_only=True
+    )
 
     class Meta:
         model = Jurisdiction
@@ -188,7 +194,7 @@ class LineageEdgeSerializer(serializers.ModelSerializer):
         model = LineageEdge
         fields = ["id", "upstream", "downstream", "transformation", "created_at"]
         read_only_fields = ["id", "created_at"]
-        validators = []  # the service names the reason (duplicate, self-loop, cycle)
+        validators: list[Any] = []  # the service names the reason (duplicate, self-loop, cycle)
 
     def create(self, validated_data):
         return services.lineage_edge_create(actor=self.context["request"].user, **validated_data)

@@ -1,27 +1,40 @@
 """Forms for the catalog pages: a dataset's entry, and the list's filter menus."""
 
+from __future__ import annotations
+
+from typing import Any, TypeGuard
+
 from django import forms
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_slug
 
+from catalog.actors import Actor, may
 from catalog.filters import DatasetFilter
-from catalog.models import Country, Dataset, Jurisdiction, PersonalDataCategory, Region, Tag
+from catalog.models import (
+    TAG_NAME_MAX_LENGTH,
+    Country,
+    Dataset,
+    Jurisdiction,
+    PersonalDataCategory,
+    Region,
+)
 from catalog.services import RESERVED_SLUGS
 
 User = get_user_model()
 
 MAX_RETENTION_DAYS = 365 * 200  # the API's bound too: a typo of extra digits is caught
-TAG_MAX_LENGTH = Tag._meta.get_field("name").max_length
+TAG_MAX_LENGTH = TAG_NAME_MAX_LENGTH
 
 
-def may_assign_owner(user) -> bool:
+def may_assign_owner(user: Actor) -> TypeGuard[AbstractUser]:
     """Whoever may change every dataset (privacy officers, superusers) may name its owner."""
     # A model-wide permission, not a role name: catalog may not import governance.roles.
-    return user.has_perm("catalog.change_dataset")
+    return may(user, "catalog.change_dataset")
 
 
-def _user_label(user) -> str:
+def _user_label(user: AbstractUser) -> str:
     full_name = user.get_full_name()
     return f"{full_name} ({user.get_username()})" if full_name else user.get_username()
 
@@ -80,25 +93,36 @@ class DatasetForm(forms.ModelForm):
         self._set_people(user, editing)
         self._set_places()
 
-    def _set_people(self, user, editing: bool) -> None:
+    # The menus label their choices with the functions above, set on the field (the type
+    # ignores): Django calls the field's label_from_instance, which the stubs type as a method.
+    def _choices(self, name: str) -> forms.ModelChoiceField[Any]:
+        """A relation's form field (ModelMultipleChoiceField is one too), to set its menu."""
+        field = self.fields[name]
+        assert isinstance(field, forms.ModelChoiceField), f"{name} is not a relation's field"
+        return field
+
+    def _set_people(self, user: Actor, editing: bool) -> None:
         people = User.objects.filter(is_active=True).order_by("username")
         if may_assign_owner(user):
-            self.fields["owner"].queryset = people
-            self.fields["owner"].label_from_instance = _user_label
+            owner = self._choices("owner")
+            owner.queryset = people
+            owner.label_from_instance = _user_label  # type: ignore[method-assign, assignment]
             if not editing:
                 self.initial.setdefault("owner", user.pk)
         else:
             # A data owner registers datasets as themselves and cannot give theirs away.
             del self.fields["owner"]
-        self.fields["steward"].queryset = people
-        self.fields["steward"].label_from_instance = _user_label
+        steward = self._choices("steward")
+        steward.queryset = people
+        steward.label_from_instance = _user_label  # type: ignore[method-assign, assignment]
 
     def _set_places(self) -> None:
         regions = Region.objects.select_related("country").order_by("code")
         for name in ("storage_region", "allowed_processing_regions"):
-            self.fields[name].queryset = regions
-            self.fields[name].label_from_instance = _region_label
-        jurisdiction = self.fields["jurisdiction"]
+            field = self._choices(name)
+            field.queryset = regions
+            field.label_from_instance = _region_label  # type: ignore[method-assign, assignment]
+        jurisdiction = self._choices("jurisdiction")
         jurisdiction.required = False
         jurisdiction.empty_label = "The storage region's jurisdiction"
         jurisdiction.help_text = (
@@ -134,7 +158,7 @@ class DatasetForm(forms.ModelForm):
         return fields
 
 
-def add_service_error(form: forms.Form, error: ValidationError) -> None:
+def add_service_error(form: forms.BaseForm, error: ValidationError) -> None:
     """Show a service's ValidationError on the form: next to the field it names, else on top."""
     if not hasattr(error, "error_dict"):
         form.add_error(None, error)

@@ -187,10 +187,13 @@ class PersonalDataCategory(models.Model):
         return self.name
 
 
+TAG_NAME_MAX_LENGTH = 50
+
+
 class Tag(models.Model):
     """A free label on datasets."""
 
-    name = models.SlugField(max_length=50, unique=True)
+    name = models.SlugField(max_length=TAG_NAME_MAX_LENGTH, unique=True)
 
     class Meta:
         ordering = ["name"]

@@ -1,6 +1,7 @@
 """Reads of the catalog shared by the API, the pages and the dashboards."""
 
 from collections import defaultdict
+from typing import Any, TypedDict
 
 from django.contrib.postgres.search import SearchQuery, SearchVector
 from django.db import connection
@@ -9,6 +10,28 @@ from django.db.models import Count, Q, QuerySet
 from catalog.models import Dataset, DatasetChange, LineageEdge, Sensitivity
 
 MAX_LINEAGE_DEPTH = 10
+
+
+class LineageNode(TypedDict):
+    slug: str
+    name: str
+    sensitivity: str
+    storage_region: str
+    country: str
+    root: bool
+
+
+class LineageLink(TypedDict):
+    id: int
+    upstream: str
+    downstream: str
+    transformation: str
+
+
+class LineageGraph(TypedDict):
+    root: str
+    nodes: list[LineageNode]
+    edges: list[LineageLink]
 
 
 def dataset_queryset() -> QuerySet[Dataset]:
@@ -43,7 +66,7 @@ def dataset_history(slug: str) -> QuerySet[DatasetChange]:
     return DatasetChange.objects.filter(dataset_slug=slug).order_by("-version")
 
 
-def lineage_graph(dataset: Dataset, *, direction: str = "both", depth: int = 3) -> dict:
+def lineage_graph(dataset: Dataset, *, direction: str = "both", depth: int = 3) -> LineageGraph:
     """The datasets upstream and/or downstream of one, breadth first, one query per level."""
     depth = max(1, min(depth, MAX_LINEAGE_DEPTH))
     edges: dict[int, LineageEdge] = {}
@@ -85,7 +108,7 @@ def _directions(direction: str) -> list[bool]:
     return {"upstream": [True], "downstream": [False]}.get(direction, [True, False])
 
 
-def _node(dataset: Dataset, is_root: bool) -> dict:
+def _node(dataset: Dataset, is_root: bool) -> LineageNode:
     return {
         "slug": dataset.slug,
         "name": dataset.name,
@@ -96,8 +119,11 @@ def _node(dataset: Dataset, is_root: bool) -> dict:
     }
 
 
-def data_map(queryset: QuerySet[Dataset]) -> list[dict]:
-    """Where datasets are stored: one row per country with its count per sensitivity."""
+def data_map(queryset: QuerySet[Dataset]) -> list[dict[str, Any]]:
+    """Where datasets are stored: one row per country with its count per sensitivity.
+
+    Rows are the map's and the API's JSON: country, iso3, name, latitude, longitude, total,
+    by_sensitivity ({level: count}) and highest_sensitivity."""
     rows = (
         queryset.order_by()
         .values(
@@ -110,7 +136,7 @@ def data_map(queryset: QuerySet[Dataset]) -> list[dict]:
         )
         .annotate(count=Count("id"))
     )
-    countries: dict[str, dict] = {}
+    countries: dict[str, dict[str, Any]] = {}
     for row in rows:
         code = row["storage_region__country__code"]
         entry = countries.setdefault(

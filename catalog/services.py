@@ -1,13 +1,15 @@
 """Writes to the catalog: each verb is one transaction, checks permission, and records history."""
 
 from collections.abc import Iterable
+from typing import Any, TypeGuard
 
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Max, ProtectedError, RestrictedError
 from guardian.shortcuts import assign_perm, remove_perm
 
-from catalog.actors import Actor
+from catalog.actors import Actor, may
 from catalog.errors import StateConflict
 from catalog.models import (
     Dataset,
@@ -48,20 +50,16 @@ MANY_FIELDS = (
 )
 
 
-def can_change_dataset(user, dataset: Dataset) -> bool:
+def can_change_dataset(user: Actor, dataset: Dataset) -> TypeGuard[User]:
     """A user may edit a dataset with the model-wide permission, or as its owner (object permission)."""
-    return user.has_perm("catalog.change_dataset") or user.has_perm(
-        "catalog.change_dataset", dataset
-    )
+    return may(user, "catalog.change_dataset") or may(user, "catalog.change_dataset", dataset)
 
 
-def can_delete_dataset(user, dataset: Dataset) -> bool:
-    return user.has_perm("catalog.delete_dataset") or user.has_perm(
-        "catalog.delete_dataset", dataset
-    )
+def can_delete_dataset(user: Actor, dataset: Dataset) -> TypeGuard[User]:
+    return may(user, "catalog.delete_dataset") or may(user, "catalog.delete_dataset", dataset)
 
 
-def dataset_snapshot(dataset: Dataset) -> dict:
+def dataset_snapshot(dataset: Dataset) -> dict[str, Any]:
     """The catalog entry as plain, comparable values (codes and usernames, lists sorted)."""
     return {
         "name": dataset.name,
@@ -84,13 +82,13 @@ def dataset_snapshot(dataset: Dataset) -> dict:
     }
 
 
-def _check_owner_assignment(actor: Actor, owner, *, previous) -> None:
+def _check_owner_assignment(actor: User, owner: User | None, *, previous: User | None) -> None:
     """A dataset's owner may hand it over; otherwise only privacy officers name someone else."""
     if owner is None:
         raise ValidationError({"owner": "A dataset needs an owner"})
     if actor.pk in (owner.pk, getattr(previous, "pk", None)):
         return
-    if not actor.has_perm("catalog.change_dataset"):
+    if not may(actor, "catalog.change_dataset"):
         raise PermissionDenied("Only a privacy officer may make someone else a dataset's owner")
 
 
@@ -106,7 +104,7 @@ def _validate_jurisdiction_covers_region(jurisdiction: Jurisdiction, region: Reg
         )
 
 
-def _validate_retention(retention_days) -> None:
+def _validate_retention(retention_days: int | str | None) -> None:
     if retention_days is None or int(retention_days) < 1:
         raise ValidationError(
             {"retention_days": "The retention period must be a positive number of days"}
@@ -115,20 +113,29 @@ def _validate_retention(retention_days) -> None:
 
 def _tags_from_names(names: Iterable[str | Tag]) -> list[Tag]:
     """Tags by name, created on first use."""
-    names = {str(name) for name in names}
-    return [Tag.objects.get_or_create(name=name)[0] for name in sorted(names)]
+    unique = {str(name) for name in names}
+    return [Tag.objects.get_or_create(name=name)[0] for name in sorted(unique)]
 
 
-def _set_many(dataset: Dataset, many: dict) -> None:
+def _set_many(dataset: Dataset, many: dict[str, Any]) -> None:
     for field, values in many.items():
         if field == "tags":
             values = _tags_from_names(values)
         getattr(dataset, field).set(values)
 
 
-def _record_change(*, actor: Actor, dataset: Dataset, action: str, before, after) -> DatasetChange:
+def _record_change(
+    *,
+    actor: User,
+    dataset: Dataset,
+    action: str,
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+) -> DatasetChange:
     last = DatasetChange.objects.filter(dataset_slug=dataset.slug).aggregate(v=Max("version"))["v"]
-    changed = sorted(k for k in (after or before) if (before or {}).get(k) != (after or {}).get(k))
+    changed = sorted(
+        k for k in (after or before or {}) if (before or {}).get(k) != (after or {}).get(k)
+    )
     change = DatasetChange.objects.create(
         dataset=dataset if action != DatasetChange.Action.DELETED else None,
         dataset_slug=dataset.slug,
@@ -144,17 +151,17 @@ def _record_change(*, actor: Actor, dataset: Dataset, action: str, before, after
     return change
 
 
-def _grant_owner(dataset: Dataset, owner) -> None:
+def _grant_owner(dataset: Dataset, owner: User) -> None:
     for perm in OWNER_PERMISSIONS:
         assign_perm(perm, owner, dataset)
 
 
-def _revoke_owner(dataset: Dataset, owner) -> None:
+def _revoke_owner(dataset: Dataset, owner: User) -> None:
     for perm in OWNER_PERMISSIONS:
         remove_perm(perm, owner, dataset)
 
 
-def _split(fields: dict) -> tuple[dict, dict]:
+def _split(fields: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     unknown = set(fields) - set(SCALAR_FIELDS) - set(MANY_FIELDS)
     if unknown:
         raise ValidationError({name: "Not a dataset field" for name in sorted(unknown)})
@@ -164,9 +171,9 @@ def _split(fields: dict) -> tuple[dict, dict]:
 
 
 @transaction.atomic
-def dataset_create(*, actor: Actor, **fields) -> Dataset:
+def dataset_create(*, actor: Actor, **fields: Any) -> Dataset:
     """Register a dataset; its owner (the actor unless named) may then edit it."""
-    if not actor.has_perm("catalog.add_dataset"):
+    if not may(actor, "catalog.add_dataset"):
         raise PermissionDenied("Your role may not register datasets")
     scalars, many = _split(fields)
     scalars.setdefault("owner", actor)
@@ -200,7 +207,7 @@ def dataset_create(*, actor: Actor, **fields) -> Dataset:
 
 
 @transaction.atomic
-def dataset_update(*, actor: Actor, dataset: Dataset, **fields) -> Dataset:
+def dataset_update(*, actor: Actor, dataset: Dataset, **fields: Any) -> Dataset:
     """Change a dataset's catalog entry; records before and after as a new version."""
     dataset = Dataset.objects.select_for_update().get(pk=dataset.pk)
     if not can_change_dataset(actor, dataset):
@@ -278,8 +285,8 @@ def _reaches(start: Dataset, target: Dataset) -> list[int] | None:
             parents[down] = up
             if down == target.pk:
                 path = [down]
-                while parents[path[-1]] is not None:
-                    path.append(parents[path[-1]])
+                while (parent := parents[path[-1]]) is not None:
+                    path.append(parent)
                 return list(reversed(path))
             frontier.append(down)
     return None
@@ -300,7 +307,7 @@ def lineage_edge_create(
     *, actor: Actor, upstream: Dataset, downstream: Dataset, transformation: str = ""
 ) -> LineageEdge:
     """Record that downstream is derived from upstream; refuses edges that would close a cycle."""
-    if not can_change_dataset(actor, downstream) and not actor.has_perm("catalog.add_lineageedge"):
+    if not can_change_dataset(actor, downstream) and not may(actor, "catalog.add_lineageedge"):
         raise PermissionDenied(
             "Only the downstream dataset's owner or a privacy officer may add lineage"
         )
@@ -325,8 +332,8 @@ def lineage_edge_create(
 
 @transaction.atomic
 def lineage_edges_observe(
-    *, pairs: list[tuple[Dataset, Dataset]], transformation: str, created_by
-) -> tuple[list, list[dict]]:
+    *, pairs: list[tuple[Dataset, Dataset]], transformation: str, created_by: User | None
+) -> tuple[list[tuple[Dataset, Dataset]], list[dict[str, str]]]:
     """Record lineage that running jobs showed (OpenLineage): create the missing upstream ->
     downstream edges, skip (and return, with the reason) those that would close a cycle.
 
@@ -343,7 +350,8 @@ def lineage_edges_observe(
     if not missing:
         return [], []
     _lock_lineage_graph()
-    created, skipped = [], []
+    created: list[tuple[Dataset, Dataset]] = []
+    skipped: list[dict[str, str]] = []
     for upstream, downstream in sorted(missing, key=lambda p: (p[0].slug, p[1].slug)):
         if _reaches(downstream, upstream) is not None:
             skipped.append(
@@ -371,8 +379,8 @@ def lineage_edges_observe(
 @transaction.atomic
 def lineage_edge_delete(*, actor: Actor, edge: LineageEdge) -> None:
     """Remove a lineage edge."""
-    if not can_change_dataset(actor, edge.downstream) and not actor.has_perm(
-        "catalog.delete_lineageedge"
+    if not can_change_dataset(actor, edge.downstream) and not may(
+        actor, "catalog.delete_lineageedge"
     ):
         raise PermissionDenied(
             "Only the downstream dataset's owner or a privacy officer may remove lineage"

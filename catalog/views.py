@@ -8,6 +8,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import FieldDoesNotExist, PermissionDenied, ValidationError
 from django.core.paginator import Paginator
+from django.db.models import Field
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_safe
@@ -178,9 +179,12 @@ def _field_label(name: str) -> str:
     if name in FIELD_LABELS:
         return FIELD_LABELS[name]
     try:
-        return str(Dataset._meta.get_field(name).verbose_name)
+        field = Dataset._meta.get_field(name)
     except FieldDoesNotExist:  # a field since removed from the model still has its history
         return name.replace("_", " ")
+    # Snapshots name the dataset's own fields, never the other end of a relation.
+    assert isinstance(field, Field), f"{name} is not one of the dataset's fields"
+    return str(field.verbose_name)
 
 
 def _shown(value) -> str:
