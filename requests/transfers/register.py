@@ -6,15 +6,18 @@ from __future__ import annotations
 import csv
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from typing import IO
+from typing import TYPE_CHECKING
 
 from requests.transfers.selectors import REGISTER_COLUMNS
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsWrite
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def register_csv_write(
-    out: IO[str],
+    out: SupportsWrite[str],
     rows: Iterable[dict],
     *,
     columns: Sequence[str] = REGISTER_COLUMNS,

@@ -5,9 +5,12 @@ expiring grants, and the register of transfers (GDPR Art. 30(1)(e) style)."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
+from typing import Any, TypeAlias
 
 from django.conf import settings
+from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Case, IntegerField, Prefetch, Q, QuerySet, Value, When
 from django.utils import timezone
 
@@ -24,6 +27,8 @@ from requests.models import (
 from requests.transfers import assessment, workflow
 
 S = ExceptionStatus
+# Who reads: the person signed in on a page or the API (`request.user`).
+Viewer: TypeAlias = User | AnonymousUser
 # The URL spelling of each step a person takes (the service names them with underscores).
 PERSON_ACTIONS = (
     "submit",
@@ -56,12 +61,12 @@ def with_places(rows: QuerySet[TransferException]) -> QuerySet[TransferException
     )
 
 
-def exceptions_for(user) -> QuerySet[TransferException]:
+def exceptions_for(user: Viewer) -> QuerySet[TransferException]:
     """The exceptions this person may see, ready for a list."""
     return with_places(exceptions_visible_to(user))
 
 
-def exception_for(user, pk: int) -> TransferException | None:
+def exception_for(user: Viewer, pk: int) -> TransferException | None:
     """One exception this person may see, with its timeline and approvals; None otherwise."""
     rows = exceptions_for(user).prefetch_related(
         Prefetch("events", ExceptionEvent.objects.order_by("at", "id")),
@@ -75,7 +80,7 @@ def current_approvals(exception: TransferException) -> list[ExceptionApproval]:
     return [a for a in exception.approvals.all() if a.review_round == exception.review_round]
 
 
-def available_actions(user, exception: TransferException) -> list[str]:
+def available_actions(user: Viewer, exception: TransferException) -> list[str]:
     """The steps this person may take now (the service checks again when they do)."""
     is_requester = exception.requester_id == user.pk
     reviewer = not is_requester and workflow.is_reviewer(user, exception)
@@ -92,11 +97,11 @@ def available_actions(user, exception: TransferException) -> list[str]:
     return allowed
 
 
-def may_edit(user, exception: TransferException) -> bool:
+def may_edit(user: Viewer, exception: TransferException) -> bool:
     return exception.requester_id == user.pk and exception.status in workflow.EDITABLE
 
 
-def may_comment(user, exception: TransferException) -> bool:
+def may_comment(user: Viewer, exception: TransferException) -> bool:
     return exception.requester_id == user.pk or workflow.is_reviewer(user, exception)
 
 
@@ -112,7 +117,7 @@ class Answer:
     allowed: bool
     by_action: dict[str, str]
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -151,8 +156,10 @@ def answers(exception: TransferException, at: dt.datetime | None = None) -> list
 # --- The privacy officer's queue -------------------------------------------------------------
 
 
-def review_queue(user) -> QuerySet[TransferException]:
+def review_queue(user: Viewer) -> QuerySet[TransferException]:
     """Exceptions waiting for this officer's decision: earliest start first, then riskiest."""
+    if not isinstance(user, User):  # the anonymous visitor reviews nothing
+        return TransferException.objects.none()
     given = TransferExceptionUserObjectPermission.objects.filter(
         user=user, permission__codename="review_transferexception"
     ).values("content_object_id")
@@ -171,7 +178,8 @@ def review_queue(user) -> QuerySet[TransferException]:
 
 def expiring_days() -> int:
     """How far ahead "expiring" looks: the earliest expiry notice people get."""
-    return max(settings.EXCEPTION_EXPIRY_NOTICE_DAYS or [7])
+    days: list[int] = settings.EXCEPTION_EXPIRY_NOTICE_DAYS or [7]
+    return max(days)
 
 
 def live_grants(now: dt.datetime | None = None) -> QuerySet[TransferGrant]:
@@ -188,11 +196,11 @@ def live_grants(now: dt.datetime | None = None) -> QuerySet[TransferGrant]:
     )
 
 
-def exception_of(grants) -> dict[int, TransferException]:
+def exception_of(grants: Iterable[TransferGrant]) -> dict[int, TransferException]:
     """The exception each grant came from, by grant id (one query)."""
     ids = [grant.pk for grant in grants]
     rows = TransferException.objects.filter(grant_id__in=ids).only("id", "grant_id", "title")
-    return {row.grant_id: row for row in rows}
+    return {row.grant_id: row for row in rows if row.grant_id is not None}
 
 
 # --- The register of transfers ---------------------------------------------------------------
@@ -216,7 +224,7 @@ REGISTER_COLUMNS = (
 )
 
 
-def may_read_register(user) -> bool:
+def may_read_register(user: Viewer) -> bool:
     """Privacy officers, auditors and executives read the register of transfers."""
     return has_role(user, Role.PRIVACY_OFFICER, Role.AUDITOR, Role.EXECUTIVE)
 
@@ -238,7 +246,7 @@ def register_rows(
     mechanism: str = "",
     status: str = "",
     now: dt.datetime | None = None,
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     """Every grant, once per source country and destination country it spans, sorted by source,
     destination and mechanism; filters by country code, mechanism and state."""
     now = now or timezone.now()
@@ -268,7 +276,9 @@ def register_rows(
     return rows
 
 
-def _register_rows_of(grant: TransferGrant, state: str, exception) -> list[dict]:
+def _register_rows_of(
+    grant: TransferGrant, state: str, exception: TransferException | None
+) -> list[dict[str, Any]]:
     """One row per (source country, destination country) pair the grant lets data cross."""
     by_source: dict[str, list[str]] = {}
     for dataset in grant.datasets.all():
@@ -301,11 +311,13 @@ def _register_rows_of(grant: TransferGrant, state: str, exception) -> list[dict]
     ]
 
 
-def exceptions_visible_to(user) -> QuerySet[TransferException]:
+def exceptions_visible_to(user: Viewer) -> QuerySet[TransferException]:
     """Auditors and executives see all; privacy officers the ones given them; people their own."""
     rows = TransferException.objects.select_related("requester", "purpose", "grant")
     if user.has_perm("workflows.view_transferexception"):
         return rows
+    if not isinstance(user, User):  # the anonymous visitor asked for none
+        return rows.none()
     given = TransferExceptionUserObjectPermission.objects.filter(
         user=user, permission__codename="view_transferexception"
     ).values("content_object_id")

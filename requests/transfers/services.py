@@ -4,8 +4,11 @@ grant, reject, revoke, expire, lapse), comment; and the periodic run of what tim
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
@@ -115,7 +118,7 @@ def exception_create(
     source_regions: list[Region] | None = None,
     training_runs: list[TrainingRun] | None = None,
     submit: bool = False,
-    **terms,
+    **terms: Any,
 ) -> TransferException:
     """File a draft exception (and submit it at once when asked)."""
     if not may_request(actor):
@@ -156,11 +159,11 @@ def exception_update(
     destination_regions: list[Region] | None = None,
     source_regions: list[Region] | None = None,
     training_runs: list[TrainingRun] | None = None,
-    **terms,
+    **terms: Any,
 ) -> TransferException:
     """Change a draft, or an exception sent back for changes; only its requester may."""
     exception = TransferException.objects.select_for_update().get(pk=exception.pk)
-    if exception.requester_id != actor.pk:
+    if actor is None or exception.requester_id != actor.pk:
         raise PermissionDenied("Only the requester may change this exception")
     if exception.status not in EDITABLE:
         raise StateConflict(
@@ -203,9 +206,8 @@ def exception_transition(
     with transaction.atomic():
         # Locked so that two approvals of a four-eyes exception are counted one after the other.
         exception = TransferException.objects.select_for_update().get(pk=exception.pk)
-        check_actor(
-            actor, exception, action, ACTED_BY[action]
-        )  # who may act first, then what they send
+        # Who may act first, then what they send.
+        person = check_actor(actor, exception, action, ACTED_BY[action])
         if action in NEEDS_COMMENT and not comment.strip():
             raise ValidationError(
                 {"comment": f"Say why ({action.replace('_', ' ')} needs a reason)"}
@@ -218,15 +220,20 @@ def exception_transition(
                 }
             )
         step = _STEPS.get(action, _plain_step)
-        return step(actor, exception, action, move, comment)
+        # Each step of this table names its status (a target of None would keep it).
+        return step(person, exception, action, move.target or exception.status, comment)
 
 
-def _plain_step(actor: Actor, exception, action, move, comment) -> TransferException:
-    move_status(exception, move.target, actor, action, comment)
+def _plain_step(
+    actor: User | None, exception: TransferException, action: str, target: str, comment: str
+) -> TransferException:
+    move_status(exception, target, actor, action, comment)
     return exception
 
 
-def _submit_step(actor: Actor, exception, action, move, comment) -> TransferException:
+def _submit_step(
+    actor: User | None, exception: TransferException, action: str, target: str, comment: str
+) -> TransferException:
     now = timezone.now()
     if exception.ends_at <= now:
         raise ValidationError({"ends_at": "The requested period has already ended"})
@@ -250,7 +257,7 @@ def _submit_step(actor: Actor, exception, action, move, comment) -> TransferExce
         submitted_at=now,
     )
     exception.refresh_from_db()
-    move_status(exception, move.target, actor, action, comment)
+    move_status(exception, target, actor, action, comment)
     tell(
         reviewers,
         exception,
@@ -263,7 +270,11 @@ def _submit_step(actor: Actor, exception, action, move, comment) -> TransferExce
     return exception
 
 
-def _approve_step(actor: Actor, exception, action, move, comment) -> TransferException:
+def _approve_step(
+    actor: User | None, exception: TransferException, action: str, target: str, comment: str
+) -> TransferException:
+    if actor is None:  # check_actor already lets only a reviewer approve
+        raise PermissionDenied("Only a privacy officer may approve this exception")
     try:
         with transaction.atomic():
             ExceptionApproval.objects.create(
@@ -315,11 +326,13 @@ def _approve_step(actor: Actor, exception, action, move, comment) -> TransferExc
     return exception
 
 
-def _decision_step(actor: Actor, exception, action, move, comment) -> TransferException:
+def _decision_step(
+    actor: User | None, exception: TransferException, action: str, target: str, comment: str
+) -> TransferException:
     TransferException.objects.filter(pk=exception.pk).update(
         decided_at=timezone.now() if action == "reject" else None
     )
-    move_status(exception, move.target, actor, action, comment)
+    move_status(exception, target, actor, action, comment)
     verb = {"reject": "rejected", "request_changes": "sent back for changes"}[action]
     tell(
         [exception.requester],
@@ -331,10 +344,13 @@ def _decision_step(actor: Actor, exception, action, move, comment) -> TransferEx
     return exception
 
 
-def _revoke_step(actor: Actor, exception, action, move, comment) -> TransferException:
-    if exception.grant_id and exception.grant.revoked_at is None:
-        grant_revoke(actor=actor, grant=exception.grant, reason=comment)
-    move_status(exception, move.target, actor, action, comment)
+def _revoke_step(
+    actor: User | None, exception: TransferException, action: str, target: str, comment: str
+) -> TransferException:
+    grant = exception.grant
+    if grant is not None and grant.revoked_at is None:
+        grant_revoke(actor=actor, grant=grant, reason=comment)
+    move_status(exception, target, actor, action, comment)
     tell(
         [exception.requester, *reviewers_of(exception)],
         exception,
@@ -345,8 +361,10 @@ def _revoke_step(actor: Actor, exception, action, move, comment) -> TransferExce
     return exception
 
 
-def _expire_step(actor: Actor, exception, action, move, comment) -> TransferException:
-    move_status(exception, move.target, actor, action, comment or "Its end time has come")
+def _expire_step(
+    actor: User | None, exception: TransferException, action: str, target: str, comment: str
+) -> TransferException:
+    move_status(exception, target, actor, action, comment or "Its end time has come")
     tell(
         [exception.requester, *reviewers_of(exception)],
         exception,
@@ -357,8 +375,10 @@ def _expire_step(actor: Actor, exception, action, move, comment) -> TransferExce
     return exception
 
 
-def _lapse_step(actor: Actor, exception, action, move, comment) -> TransferException:
-    move_status(exception, move.target, actor, action, "Its period ended before a decision")
+def _lapse_step(
+    actor: User | None, exception: TransferException, action: str, target: str, comment: str
+) -> TransferException:
+    move_status(exception, target, actor, action, "Its period ended before a decision")
     tell(
         [exception.requester, *reviewers_of(exception)],
         exception,
@@ -370,7 +390,10 @@ def _lapse_step(actor: Actor, exception, action, move, comment) -> TransferExcep
     return exception
 
 
-_STEPS = {
+# A step on the locked row, by the person check_actor let take it (None: Locus itself), to
+# the status its transition names.
+StepFunction = Callable[[User | None, TransferException, str, str, str], TransferException]
+_STEPS: dict[str, StepFunction] = {
     "submit": _submit_step,
     "approve": _approve_step,
     "reject": _decision_step,
@@ -386,12 +409,12 @@ def exception_comment(
     *, actor: Actor, exception: TransferException, comment: str
 ) -> ExceptionEvent:
     """A remark on the timeline by the requester or a reviewer (no change of state)."""
-    if not (exception.requester_id == actor.pk or is_reviewer(actor, exception)):
+    if actor is None or not (exception.requester_id == actor.pk or is_reviewer(actor, exception)):
         raise PermissionDenied("Only the requester and its reviewers comment on an exception")
     if not comment.strip():
         raise ValidationError({"comment": "Write something"})
     event_add(exception, actor, "comment", exception.status, exception.status, comment)
-    return exception.events.order_by("-id").first()
+    return exception.events.latest("id")
 
 
 # --- Time: activation, expiry, reminders -----------------------------------------------------

@@ -84,8 +84,8 @@ def exception_list(request: HttpRequest) -> HttpResponse:
     _any_role(request.user)
     form = ExceptionFilterForm(request.GET)
     if not form.is_valid():
-        context = {"form": form, "page": None, "may_request": False}
-        return render(request, "requests/transfers/list.html", context, status=400)
+        invalid = {"form": form, "page": None, "may_request": False}
+        return render(request, "requests/transfers/list.html", invalid, status=400)
     rows = selectors.exceptions_for(request.user).order_by("-created_at", "-id")
     if form.cleaned_data["status"]:
         rows = rows.filter(status=form.cleaned_data["status"])
@@ -159,7 +159,7 @@ def _detail_url(exception: TransferException) -> str:
 # --- One exception, its steps ---------------------------------------------------------------
 
 
-def _visible(request: HttpRequest, pk: int):
+def _visible(request: HttpRequest, pk: int) -> TransferException:
     _any_role(request.user)
     exception = selectors.exception_for(request.user, pk)
     if exception is None:
@@ -249,11 +249,13 @@ def exception_step(request: HttpRequest, pk: int, step: str) -> HttpResponse:
             return redirect("workflows:exception-detail", pk=pk)
     else:
         status = 400
-    exception = selectors.exception_for(request.user, pk)
-    if action not in selectors.available_actions(request.user, exception):
+    shown = selectors.exception_for(request.user, pk)
+    if shown is None:  # no longer this person's to see
+        raise Http404("No such transfer exception")
+    if action not in selectors.available_actions(request.user, shown):
         form.add_error(None, f"{STEP_LABELS[action]} is not possible now.")
         messages.error(request, "; ".join(_errors(form)))
-    return _render_detail(request, exception, failed=action, failed_form=form, status=status)
+    return _render_detail(request, shown, failed=action, failed_form=form, status=status)
 
 
 def _done_message(exception, action: str) -> str:

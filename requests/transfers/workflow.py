@@ -4,12 +4,15 @@ event and ledger entry; the notices and ledger details every step shares."""
 
 from __future__ import annotations
 
-from django.contrib.auth.models import Permission
+from collections.abc import Iterable
+from typing import Any, TypeGuard
+
+from django.contrib.auth.models import AnonymousUser, Permission, User
 from django.core.exceptions import PermissionDenied
 from django.urls import reverse
 from django.utils import timezone
 
-from catalog.actors import Actor
+from catalog.actors import Actor, actor_account, may
 from governance.ledger.chain import actor_name, ledger_append
 from governance.models import TransferMechanism
 from governance.notifications.services import notify
@@ -70,14 +73,14 @@ NEEDS_COMMENT = {"request_changes", "reject", "revoke"}
 # --- Who may do what -------------------------------------------------------------------------
 
 
-def is_reviewer(user, exception: TransferException) -> bool:
+def is_reviewer(user: Actor, exception: TransferException) -> TypeGuard[User]:
     """A privacy officer given this exception to review when it was submitted."""
-    return bool(user and user.is_authenticated) and user.has_perm(
-        "workflows.review_transferexception", exception
+    return bool(user and user.is_authenticated) and may(
+        user, "workflows.review_transferexception", exception
     )
 
 
-def may_view(user, exception: TransferException) -> bool:
+def may_view(user: User | AnonymousUser, exception: TransferException) -> bool:
     """The requester, the roles that read every exception, and its reviewers."""
     return (
         exception.requester_id == user.pk
@@ -86,12 +89,12 @@ def may_view(user, exception: TransferException) -> bool:
     )
 
 
-def may_request(user) -> bool:
+def may_request(user: Actor) -> TypeGuard[User]:
     """Data owners and engineers ask for exceptions (privacy officers too, for their teams)."""
-    return user.has_perm("workflows.add_transferexception")
+    return may(user, "workflows.add_transferexception")
 
 
-def may_act(user, exception: TransferException, action: str) -> bool:
+def may_act(user: Actor, exception: TransferException, action: str) -> bool:
     """Whether this person may take this step on this exception, whatever its state."""
     if action not in TRANSITIONS:
         return False
@@ -102,12 +105,15 @@ def may_act(user, exception: TransferException, action: str) -> bool:
     return True
 
 
-def check_actor(actor: Actor, exception: TransferException, action: str, by: str) -> None:
-    """PermissionDenied unless `actor` is who takes this step (`by`) on this exception."""
+def check_actor(actor: Actor, exception: TransferException, action: str, by: str) -> User | None:
+    """PermissionDenied unless `actor` is who takes this step (`by`) on this exception; the
+    person who takes it, or None when Locus itself does."""
     if by == SYSTEM:
         if actor is not None:
             raise PermissionDenied(f"{action} is done by Locus itself, when its time comes")
-        return
+        return None
+    if actor is None:
+        raise PermissionDenied(f"Only a person may {action.replace('_', ' ')} this exception")
     if by == REQUESTER and exception.requester_id != actor.pk:
         raise PermissionDenied(f"Only the requester may {action.replace('_', ' ')} this exception")
     if by == REVIEWER:
@@ -118,6 +124,7 @@ def check_actor(actor: Actor, exception: TransferException, action: str, by: str
                 "Only the privacy officers responsible for its source jurisdictions may "
                 f"{action.replace('_', ' ')} this exception"
             )
+    return actor_account(actor)  # the anonymous visitor was refused above: a User
 
 
 def move_status(
@@ -158,12 +165,17 @@ def move_status(
 
 
 def event_add(
-    exception, actor: Actor, action: str, from_status: str, to_status: str, comment: str
+    exception: TransferException,
+    actor: Actor,
+    action: str,
+    from_status: str,
+    to_status: str,
+    comment: str,
 ) -> None:
     """A line on the exception's timeline (append-only)."""
     ExceptionEvent.objects.create(
         exception=exception,
-        actor=actor,
+        actor=actor_account(actor),
         actor_name=actor_name(actor),
         action=action,
         from_status=from_status,
@@ -172,7 +184,7 @@ def event_add(
     )
 
 
-def review_grant(exception: TransferException, reviewers: list) -> None:
+def review_grant(exception: TransferException, reviewers: Iterable[User]) -> None:
     """Give these privacy officers the object permissions to see and decide this exception."""
     perms = Permission.objects.filter(
         content_type__app_label="workflows",
@@ -190,7 +202,7 @@ def review_grant(exception: TransferException, reviewers: list) -> None:
     )
 
 
-def reviewers_of(exception: TransferException) -> list:
+def reviewers_of(exception: TransferException) -> list[User]:
     """The privacy officers given this exception to review."""
     from django.contrib.auth import get_user_model
 
@@ -204,7 +216,9 @@ def reviewers_of(exception: TransferException) -> list:
     )
 
 
-def tell(recipients, exception: TransferException, kind: str, title: str, body: str) -> None:
+def tell(
+    recipients: Iterable[User], exception: TransferException, kind: str, title: str, body: str
+) -> None:
     """Notify these people about the exception, linking to it."""
     notify(
         recipients=recipients,
@@ -233,7 +247,7 @@ def ledger_subjects(exception: TransferException) -> list[str]:
     ]
 
 
-def ledger_terms(exception: TransferException) -> dict:
+def ledger_terms(exception: TransferException) -> dict[str, Any]:
     """The exception's terms as its ledger entries keep them."""
     return {
         "exception": exception.pk,
