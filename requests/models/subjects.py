@@ -7,6 +7,7 @@ the ledger and the timeline, the subject appears only as a keyed pseudonym.
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 
 from django.conf import settings
@@ -150,6 +151,9 @@ class SubjectRequest(models.Model):
     discovered_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     closed_at = models.DateTimeField(null=True, blank=True)
+    # Not columns: the counts a list's rows carry (selectors.with_task_counts, count_tasks).
+    tasks_total: int
+    tasks_open: int
 
     class Meta:
         ordering = ["-received_at", "-id"]
@@ -173,7 +177,7 @@ class SubjectRequest(models.Model):
         return f"subject-request:{self.pk}"
 
     @property
-    def due(self):
+    def due(self) -> dt.date:
         """The deadline in force: the extended one when extended."""
         return self.extended_deadline or self.deadline
 

@@ -4,31 +4,38 @@ them, and the owners who work their datasets' tasks."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeGuard
 
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 
+from catalog.actors import Actor, actor_account, may
 from requests.models.subjects import (
     SubjectRequest,
     SubjectTask,
 )
 
+if TYPE_CHECKING:
+    from requests.subjects.selectors import Viewer
 
-def actor_name(user) -> str:
+
+def actor_name(user: Actor) -> str:
     """How a person is shown in records that outlive their account."""
-    return (user.get_full_name() or user.get_username()) if user else "system"
+    account = actor_account(user)
+    return (account.get_full_name() or account.get_username()) if account else "system"
 
 
 # --- Who may do what ------------------------------------------------------------------------
 
 
-def can_manage(user, subject_request: SubjectRequest | None = None) -> bool:
+def can_manage(user: Actor, subject_request: SubjectRequest | None = None) -> TypeGuard[User]:
     """Privacy officers manage requests; one given jurisdictions manages only theirs."""
     if subject_request is None:
-        return user.has_perm("workflows.change_subjectrequest")
-    return manager_check(user)(subject_request)
+        return may(user, "workflows.change_subjectrequest")
+    return user is not None and manager_check(user)(subject_request)
 
 
-def manager_check(user) -> Callable[[SubjectRequest], bool]:
+def manager_check(user: Viewer) -> Callable[[SubjectRequest], bool]:
     """`can_manage` for many requests of one person (a list): their jurisdictions read once,
     by the one scope the selectors read with."""
     from requests.subjects.selectors import managed_scope
@@ -36,17 +43,17 @@ def manager_check(user) -> Callable[[SubjectRequest], bool]:
     return managed_scope(user).covers
 
 
-def can_view(user, subject_request: SubjectRequest) -> bool:
+def can_view(user: Viewer, subject_request: SubjectRequest) -> bool:
     """Officers who manage it, and the read-only roles (executives, auditors)."""
     return can_manage(user, subject_request) or user.has_perm("workflows.view_subjectrequest")
 
 
-def can_work_task(user, task: SubjectTask) -> bool:
+def can_work_task(user: Actor, task: SubjectTask) -> TypeGuard[User]:
     """The task's owner, or an officer who manages its request."""
-    return task.owner_id == user.pk or can_manage(user, task.request)
+    return isinstance(user, User) and (task.owner_id == user.pk or can_manage(user, task.request))
 
 
-def require_manager(user, subject_request: SubjectRequest | None = None) -> None:
+def require_manager(user: Actor, subject_request: SubjectRequest | None = None) -> None:
     """PermissionDenied unless the user manages the request (or requests at all)."""
     if not can_manage(user, subject_request):
         raise PermissionDenied("Only a privacy officer who answers for it may do this")

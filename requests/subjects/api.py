@@ -58,7 +58,9 @@ class SubjectRequestSerializer(serializers.ModelSerializer):
     due = serializers.DateField(read_only=True)
     days_left = serializers.SerializerMethodField()
     identifiers = serializers.SerializerMethodField()
-    duplicate_of = serializers.PrimaryKeyRelatedField(read_only=True)
+    duplicate_of: serializers.PrimaryKeyRelatedField[SubjectRequest] = (
+        serializers.PrimaryKeyRelatedField(read_only=True)
+    )
     tasks_open = serializers.IntegerField(read_only=True, default=None)
     tasks_total = serializers.IntegerField(read_only=True, default=None)
 

@@ -3,11 +3,14 @@ catalog, versioned, and approved by a privacy officer before it runs."""
 
 from __future__ import annotations
 
+from typing import Any, TypeGuard
+
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from catalog.actors import Actor
+from catalog.actors import Actor, may
 from catalog.models import Dataset
 from governance.errors import StateConflict
 from governance.ledger.chain import ledger_append
@@ -48,24 +51,26 @@ NOT_APPROVED = (
 )
 
 
-def may_set_connector(user, dataset: Dataset) -> bool:
+def may_set_connector(user: Actor, dataset: Dataset) -> TypeGuard[User]:
     """The dataset's owner, or a privacy officer."""
-    return dataset.owner_id == user.pk or user.has_perm("workflows.change_subjectrequest")
+    return isinstance(user, User) and (
+        dataset.owner_id == user.pk or may(user, "workflows.change_subjectrequest")
+    )
 
 
-def may_approve_connector(user, connector: DatasetConnector) -> bool:
+def may_approve_connector(user: Actor, connector: DatasetConnector) -> TypeGuard[User]:
     """A privacy officer who answers for the connector: for the dataset's jurisdiction or its
     subjects' (the same scope in which they see it)."""
     from requests.subjects.selectors import connectors_managed_by
 
-    return connectors_managed_by(user).filter(pk=connector.pk).exists()
+    return isinstance(user, User) and connectors_managed_by(user).filter(pk=connector.pk).exists()
 
 
-def _reach(connector: DatasetConnector) -> tuple:
+def _reach(connector: DatasetConnector) -> tuple[Any, ...]:
     return tuple(getattr(connector, name) for name in CONNECTOR_REACH)
 
 
-def _connector_data(connector: DatasetConnector) -> dict:
+def _connector_data(connector: DatasetConnector) -> dict[str, Any]:
     return {
         **{name: getattr(connector, name) for name in CONNECTOR_FIELDS},
         "version": connector.version,
@@ -73,7 +78,11 @@ def _connector_data(connector: DatasetConnector) -> dict:
 
 
 def connector_save(
-    *, actor: Actor, dataset: Dataset, connector: DatasetConnector | None = None, **fields
+    *,
+    actor: Actor,
+    dataset: Dataset,
+    connector: DatasetConnector | None = None,
+    **fields: Any,
 ) -> DatasetConnector:
     """Set how a dataset answers subject requests (a new connector, or changes to its own);
     on the ledger, since it decides what an erasure removes. A change to what it reaches is a

@@ -4,6 +4,7 @@ the clock started, duplicates noticed, verification sent."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -11,7 +12,7 @@ from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
 
-from catalog.actors import Actor
+from catalog.actors import Actor, actor_account
 from catalog.models import Jurisdiction
 from governance.ledger.chain import pseudonym
 from requests.models.subjects import (
@@ -34,10 +35,10 @@ STAFF_INTAKE_FIELDS = (*INTAKE_FIELDS, "received_at", "channel")
 OPEN = frozenset(OPEN_STATUSES)
 
 
-def _clean_identifiers(identifiers) -> dict[str, str]:
+def _clean_identifiers(identifiers: object) -> dict[str, str]:
     if not isinstance(identifiers, dict) or not identifiers:
         raise ValidationError({"identifiers": "Give at least the subject's e-mail address"})
-    cleaned = {}
+    cleaned: dict[str, str] = {}
     for kind, value in identifiers.items():
         if kind not in IdentifierKind.values:
             known = ", ".join(IdentifierKind.values)
@@ -61,7 +62,7 @@ def _clean_identifiers(identifiers) -> dict[str, str]:
     return cleaned
 
 
-def _jurisdiction(value) -> Jurisdiction:
+def _jurisdiction(value: Jurisdiction | str | None) -> Jurisdiction:
     if isinstance(value, Jurisdiction):
         return value
     found = Jurisdiction.objects.filter(pk=str(value or "")).first()
@@ -91,8 +92,8 @@ def subject_request_create(
     *,
     actor: Actor,
     type: str,
-    jurisdiction,
-    identifiers: dict,
+    jurisdiction: Jurisdiction | str,
+    identifiers: dict[str, Any],
     received_at: dt.datetime | None = None,
     channel: str = Channel.WEB_FORM,
     agent_name: str = "",
@@ -133,7 +134,7 @@ def subject_request_create(
         acknowledged_at=now,
         deadline_basis=deadlines.basis(clock, jurisdiction.dsr_citation)[:300],
         duplicate_of=_open_original(subject_key, type),
-        created_by=actor,
+        created_by=actor_account(actor),
     )
     original = subject_request.duplicate_of
     comment = f"Duplicate of {original.reference}: verified on its own" if original else ""

@@ -4,15 +4,18 @@ erased datasets or an officer."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
 from catalog.actors import Actor
+from catalog.models import Dataset
 from governance.errors import StateConflict
 from governance.ledger.chain import ledger_append
-from governance.models import TrainingRunDataset
+from governance.models import TrainingRun, TrainingRunDataset
 from requests.models.subjects import (
     OPEN_STATUSES,
     MlDecision,
@@ -25,10 +28,10 @@ from requests.subjects.workflow import event_add, maybe_ready
 OPEN = frozenset(OPEN_STATUSES)
 
 
-def decisions_create(subject_request: SubjectRequest, datasets) -> None:
+def decisions_create(subject_request: SubjectRequest, datasets: Iterable[Dataset]) -> None:
     """One decision to make per training run that read any of the datasets to erase from."""
     by_run: dict[int, list[str]] = defaultdict(list)
-    runs = {}
+    runs: dict[int, TrainingRun] = {}
     reads = TrainingRunDataset.objects.filter(dataset__in=datasets).select_related("run", "dataset")
     for read in reads:
         by_run[read.run_id].append(read.dataset.slug)
@@ -54,7 +57,10 @@ def ml_decision_record(
 ) -> MlPropagationDecision:
     """The owner decides what happens to a model trained on data being erased."""
     subject_request = SubjectRequest.objects.select_for_update().get(pk=decision.request_id)
-    owns = subject_request.tasks.filter(owner=actor, dataset_slug__in=decision.datasets).exists()
+    owns = (
+        isinstance(actor, User)
+        and subject_request.tasks.filter(owner=actor, dataset_slug__in=decision.datasets).exists()
+    )
     if not (owns or can_manage(actor, subject_request)):
         raise PermissionDenied("Only an owner of the erased datasets or a privacy officer decides")
     if choice not in MlDecision.values:

@@ -90,9 +90,10 @@ def subject_request_resume(
     """Start the clock again; the deadlines move on by the days it stood still."""
     subject_request = locked(subject_request)
     require_manager(actor, subject_request)
-    if subject_request.status != S.PAUSED:
+    paused_at = subject_request.paused_at  # the pause step sets it with the status
+    if subject_request.status != S.PAUSED or paused_at is None:
         raise StateConflict({"status": "The request is not paused"})
-    days = deadlines.paused_days(subject_request.paused_at, timezone.now())
+    days = deadlines.paused_days(paused_at, timezone.now())
     fields = {
         "status": subject_request.resume_status,
         "paused_at": None,

@@ -17,6 +17,7 @@ import json
 import secrets
 import zipfile
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
@@ -58,12 +59,12 @@ class Built:
     kind: str
     filename: str
     content: bytes
-    manifest: dict
+    manifest: dict[str, Any]
     manifest_sha256: str
     summary: str
 
 
-def to_csv(rows: list[dict]) -> str:
+def to_csv(rows: list[dict[str, Any]]) -> str:
     """Rows as CSV, columns in order of first appearance; nested values as JSON."""
     columns: list[str] = []
     for row in rows:
@@ -87,7 +88,9 @@ def _zip(files: dict[str, bytes], at: dt.datetime) -> bytes:
     return buffer.getvalue()
 
 
-def manifest_of(subject_request: SubjectRequest, files: dict[str, bytes], at: dt.datetime) -> dict:
+def manifest_of(
+    subject_request: SubjectRequest, files: dict[str, bytes], at: dt.datetime
+) -> dict[str, Any]:
     return {
         "request": subject_request.reference,
         "type": subject_request.type,
@@ -162,7 +165,7 @@ def _certificate(
     subject_request: SubjectRequest,
     tasks: list[SubjectTask],
     decisions: list[MlPropagationDecision],
-) -> dict:
+) -> dict[str, Any]:
     return {
         "request": subject_request.reference,
         "type": subject_request.type,

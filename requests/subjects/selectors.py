@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any, TypeAlias
 
+from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -21,6 +23,9 @@ from requests.models.subjects import (
     SubjectTask,
     TaskStatus,
 )
+
+# Who reads: the person signed in on a page or the API (`request.user`).
+Viewer: TypeAlias = User | AnonymousUser
 
 
 def candidate_datasets(subject_request: SubjectRequest) -> list[Dataset]:
@@ -66,7 +71,7 @@ class ManagedScope:
         return Q(**{f"{via}jurisdiction_id__in": sorted(self.jurisdictions)})
 
 
-def managed_scope(user) -> ManagedScope:
+def managed_scope(user: Viewer) -> ManagedScope:
     """Which requests this person manages (their jurisdictions read once)."""
     if user.is_superuser:
         return ManagedScope(everything=True)
@@ -76,7 +81,7 @@ def managed_scope(user) -> ManagedScope:
     return ManagedScope(everything=mine is None, jurisdictions=frozenset(mine or ()))
 
 
-def requests_for(user) -> QuerySet[SubjectRequest]:
+def requests_for(user: Viewer) -> QuerySet[SubjectRequest]:
     """The requests a person may list: the ones they manage; every one for the read-only roles
     (executives, auditors), who never see identifiers."""
     rows = SubjectRequest.objects.select_related("jurisdiction", "duplicate_of")
@@ -90,7 +95,7 @@ def requests_for(user) -> QuerySet[SubjectRequest]:
     return rows.none()
 
 
-def _owned_or_managed(user, owned: Q, via: str) -> Q | None:
+def _owned_or_managed(user: Viewer, owned: Q, via: str) -> Q | None:
     """`owned`, or a request in the person's scope; None when every row is theirs to see."""
     scope = managed_scope(user)
     if scope.everything:
@@ -107,7 +112,9 @@ def _task_count(tasks: QuerySet[SubjectTask]) -> Coalesce:
 def with_task_counts(rows: QuerySet[SubjectRequest]) -> QuerySet[SubjectRequest]:
     """Requests with `tasks_total` and `tasks_open`, as subqueries: counted for the rows a page
     shows, not grouped over every request before the page is cut (and not in its count)."""
-    return rows.annotate(
+    # SubjectRequest declares both (count_tasks sets them); the Django plugin refuses an
+    # annotation of a name the model declares.
+    return rows.annotate(  # type: ignore[no-redef]
         tasks_total=_task_count(SubjectTask.objects.all()),
         tasks_open=_task_count(SubjectTask.objects.exclude(status=TaskStatus.DONE)),
     )
@@ -134,7 +141,7 @@ def count_tasks(requests: list[SubjectRequest]) -> list[SubjectRequest]:
     return requests
 
 
-def tasks_for(user) -> QuerySet[SubjectTask]:
+def tasks_for(user: Viewer) -> QuerySet[SubjectTask]:
     """The tasks a person may see: their own datasets' tasks, and those of the requests they
     manage (an officer of another jurisdiction sees none of them)."""
     rows = SubjectTask.objects.select_related("request", "request__jurisdiction")
@@ -142,21 +149,23 @@ def tasks_for(user) -> QuerySet[SubjectTask]:
     return rows if visible is None else rows.filter(visible)
 
 
-def tasks_of(user, subject_request: SubjectRequest) -> QuerySet[SubjectTask]:
+def tasks_of(user: Viewer, subject_request: SubjectRequest) -> QuerySet[SubjectTask]:
     """One request's tasks, for a person who may read the request (a report, its page)."""
     readable = requests_for(user).filter(pk=subject_request.pk).values("pk")
     return SubjectTask.objects.filter(request__in=readable).select_related("request")
 
 
-def ml_decisions_for(user) -> QuerySet[MlPropagationDecision]:
+def ml_decisions_for(user: Viewer) -> QuerySet[MlPropagationDecision]:
     """Model decisions of erasures: of requests where the person owns a task, or manages."""
     rows = MlPropagationDecision.objects.select_related("request")
+    if not isinstance(user, User):  # the anonymous visitor owns no task and manages nothing
+        return rows.none()
     owns = Exists(SubjectTask.objects.filter(request=OuterRef("request"), owner=user))
     visible = _owned_or_managed(user, Q(owns), "request__")
     return rows if visible is None else rows.filter(visible)
 
 
-def connectors_for(user) -> QuerySet[DatasetConnector]:
+def connectors_for(user: Viewer) -> QuerySet[DatasetConnector]:
     """Connectors of the person's own datasets, and the ones they manage."""
     rows = DatasetConnector.objects.select_related("dataset")
     scope = managed_scope(user)
@@ -165,7 +174,7 @@ def connectors_for(user) -> QuerySet[DatasetConnector]:
     return rows.filter(Q(dataset__owner=user) | _managed_connectors(scope))
 
 
-def connectors_managed_by(user) -> QuerySet[DatasetConnector]:
+def connectors_managed_by(user: Viewer) -> QuerySet[DatasetConnector]:
     """The connectors an officer answers for, and so may approve (see _managed_connectors)."""
     rows = DatasetConnector.objects.select_related("dataset")
     scope = managed_scope(user)
@@ -189,17 +198,17 @@ def _managed_connectors(scope: ManagedScope) -> Q:
     )
 
 
-def packages_for(user) -> QuerySet[SubjectPackage]:
+def packages_for(user: Viewer) -> QuerySet[SubjectPackage]:
     """The answers (export or certificate) of the requests a person may read."""
     return SubjectPackage.objects.filter(request__in=requests_for(user).values("pk"))
 
 
-def package_of(user, subject_request: SubjectRequest) -> SubjectPackage | None:
+def package_of(user: Viewer, subject_request: SubjectRequest) -> SubjectPackage | None:
     """A request's package, if this person may read the request."""
     return packages_for(user).filter(request=subject_request).first()
 
 
-def shows_identifiers(user, task: SubjectTask) -> bool:
+def shows_identifiers(user: Viewer, task: SubjectTask) -> bool:
     """Who the subject is: only the task's owner and the officers who manage its request."""
     return task.owner_id == user.pk or managed_scope(user).covers(task.request)
 
@@ -218,7 +227,7 @@ def awaiting_verification(token: str) -> SubjectRequest | None:
     )
 
 
-def open_tasks_for(user) -> QuerySet[SubjectTask]:
+def open_tasks_for(user: Viewer) -> QuerySet[SubjectTask]:
     return tasks_for(user).exclude(status=TaskStatus.DONE).filter(request__status__in=OPEN_STATUSES)
 
 
@@ -234,7 +243,7 @@ def overdue(today: dt.date | None = None) -> QuerySet[SubjectRequest]:
     )
 
 
-def ml_report(subject_request: SubjectRequest) -> list[dict]:
+def ml_report(subject_request: SubjectRequest) -> list[dict[str, Any]]:
     """The erasure's reach into models: each training run that read the erased data."""
     return [
         {

@@ -25,9 +25,10 @@ import datetime as dt
 import decimal
 import re
 import uuid
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any, TypeAlias
 
 import psycopg
 from django.conf import settings
@@ -39,6 +40,7 @@ from django.db import (
     connections,
     transaction,
 )
+from django.db.backends.base.base import BaseDatabaseWrapper
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
@@ -60,6 +62,8 @@ SYSTEM_SCHEMAS = ("pg_catalog", "information_schema")
 # Relation kinds a connector may name (PostgreSQL): tables, partitioned tables, views, foreign.
 TABLE_KINDS = ("r", "p", "v", "f")
 LOCAL_HOSTS = {"", "localhost", "127.0.0.1", "::1"}
+# A value JSON holds (a database's JSON column gives objects and arrays as they are).
+JsonValue: TypeAlias = str | int | float | bool | dict[str, Any] | list[Any] | None
 
 
 class ConnectorError(Exception):
@@ -85,18 +89,18 @@ class Result:
     """What a connector run did."""
 
     found: int
-    rows: list[dict] | None = None
+    rows: list[dict[str, JsonValue]] | None = None
     erased: int | None = None
     masked: int | None = None
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("rows")
         data["exported"] = None if self.rows is None else len(self.rows)
         return {k: v for k, v in data.items() if v is not None}
 
 
-def json_safe(value):
+def json_safe(value: object) -> JsonValue:
     """A database value as JSON can hold it."""
     if isinstance(value, dt.datetime | dt.date | dt.time):
         return value.isoformat()
@@ -212,6 +216,14 @@ class Target:
     field = "database"  # the connector's field that names it
     fold_case = False  # whether the target's column names ignore case (SQLite does)
 
+    def quote(self, name: str) -> str:
+        """The identifier quoted as the target's SQL spells it."""
+        raise NotImplementedError
+
+    def transaction(self) -> AbstractContextManager[Any]:
+        """A cursor (Django's or psycopg's) in one transaction on the target."""
+        raise NotImplementedError
+
     def quoted_table(self, connector) -> str:
         return ".".join(self.quote(p) for p in connector.table.split("."))
 
@@ -257,7 +269,7 @@ class Target:
         raise NotImplementedError
 
 
-class PostgresCatalog:
+class PostgresCatalog(Target):
     """PostgreSQL's catalog: names resolve as the statements resolve them (search_path)."""
 
     def holds_locus_tables(self, cursor) -> bool:
@@ -289,7 +301,7 @@ class PostgresCatalog:
         return [row[0] for row in cursor.fetchall()]
 
 
-class SqliteCatalog:
+class SqliteCatalog(Target):
     """SQLite's catalog: the main schema only, never its internal sqlite_ tables."""
 
     fold_case = True
@@ -317,10 +329,11 @@ class SqliteCatalog:
         return [row[0] for row in cursor.fetchall()]
 
 
-class IntrospectedCatalog:
+class IntrospectedCatalog(Target):
     """Other databases Django knows: its introspection, unqualified table names only."""
 
     fold_case = True
+    connection: BaseDatabaseWrapper  # a DjangoTarget's
 
     def _tables(self, cursor) -> set[str]:
         return {t.name for t in self.connection.introspection.get_table_list(cursor)}

@@ -176,7 +176,9 @@ def _claim_attempt(
 
 
 @transaction.atomic
-def _wrong_code(subject_request: SubjectRequest, challenge: VerificationChallenge, now) -> str:
+def _wrong_code(
+    subject_request: SubjectRequest, challenge: VerificationChallenge, now: dt.datetime
+) -> str:
     """Record a wrong code on the request (its wait grows); say what the subject may do next."""
     rows = SubjectRequest.objects.select_for_update().filter(pk=subject_request.pk)
     rows.update(verify_failures=F("verify_failures") + 1)

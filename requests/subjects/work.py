@@ -6,6 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+from collections.abc import Iterable
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -97,7 +99,7 @@ def connector_run(*, task_id: int) -> str:
 def record_connector_result(task: SubjectTask, result: targets.Result) -> bool:
     """Write a connector's counts and export and finish the task, inside the caller's
     transaction; False when the claim was lost meanwhile."""
-    changes = {
+    changes: dict[str, Any] = {
         "rows_found": result.found,
         "completed_at": timezone.now(),
         "completed_by_name": "connector",
@@ -123,7 +125,9 @@ def prepare_connector_count(task: SubjectTask, count: int) -> None:
     SubjectTask.objects.filter(pk=task.pk, claimed_at=task.claimed_at).update(prepared_rows=count)
 
 
-def _task_ledger(subject_request, task, mode: str, data: dict) -> None:
+def _task_ledger(
+    subject_request: SubjectRequest, task: SubjectTask, mode: str, data: dict[str, Any]
+) -> None:
     event_add(
         subject_request,
         actor=None,
@@ -139,7 +143,7 @@ def _task_ledger(subject_request, task, mode: str, data: dict) -> None:
     )
 
 
-def _task_move(task: SubjectTask, current: str, target: str, **changes) -> bool:
+def _task_move(task: SubjectTask, current: str, target: str, **changes: Any) -> bool:
     """Move the task's status by compare-and-swap; False when another run or person moved it
     first (a worker's lost claim is no error: the other one goes on)."""
     try:
@@ -173,7 +177,9 @@ FAILURE_KINDS = {
 
 
 @transaction.atomic
-def _failed(task: SubjectTask, exc: Exception, *, transient: bool, values=()) -> str:
+def _failed(
+    task: SubjectTask, exc: Exception, *, transient: bool, values: Iterable[str] = ()
+) -> str:
     """Surface a connector failure on the task; transient ones are retried until the cap.
 
     What is kept and sent is redacted of every value in `values` (the subject's identifiers);
@@ -225,7 +231,7 @@ def task_retry(*, actor: Actor, task: SubjectTask) -> SubjectTask:
     return task
 
 
-def _clean_rows(rows) -> list[dict]:
+def _clean_rows(rows: object) -> list[dict[str, targets.JsonValue]]:
     if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
         raise ValidationError({"rows": "Give the export as a list of records (objects)"})
     if len(rows) > MAX_MANUAL_ROWS:
@@ -234,7 +240,9 @@ def _clean_rows(rows) -> list[dict]:
 
 
 @transaction.atomic
-def task_complete(*, actor: Actor, task: SubjectTask, note: str = "", rows=None) -> SubjectTask:
+def task_complete(
+    *, actor: Actor, task: SubjectTask, note: str = "", rows: object = None
+) -> SubjectTask:
     """The owner answers a task by hand: the export they made, or how the data was erased."""
     if not can_work_task(actor, task):
         raise PermissionDenied("Only the task's owner or a privacy officer may answer it")
@@ -250,7 +258,7 @@ def task_complete(*, actor: Actor, task: SubjectTask, note: str = "", rows=None)
         )
     if not exporting and not note:
         raise ValidationError({"note": "Say what was done (for an erasure: what was erased, how)"})
-    changes = {
+    changes: dict[str, Any] = {
         "note": note,
         "completed_at": timezone.now(),
         "completed_by_name": actor_name(actor),

@@ -4,13 +4,16 @@ helpers every step uses to tell people and to queue work on commit."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from celery import Task
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
-from catalog.actors import Actor
+from catalog.actors import Actor, actor_account
 from governance.errors import StateConflict
 from governance.ledger.chain import ledger_append
 from governance.notifications.services import notify, officers_for
@@ -50,12 +53,19 @@ CLOSING = {S.COMPLETED, S.REJECTED, S.WITHDRAWN}
 
 
 def event_add(
-    subject_request, *, actor: Actor, action, from_status="", to_status="", comment="", name=None
-):
+    subject_request: SubjectRequest,
+    *,
+    actor: Actor,
+    action: str,
+    from_status: str = "",
+    to_status: str = "",
+    comment: str = "",
+    name: str | None = None,
+) -> None:
     """A line on the request's timeline (append-only)."""
     SubjectEvent.objects.create(
         request=subject_request,
-        actor=actor,
+        actor=actor_account(actor),
         actor_name=name or actor_name(actor),
         action=action,
         from_status=from_status,
@@ -64,7 +74,9 @@ def event_add(
     )
 
 
-def ledger_add(subject_request, *, actor: Actor, kind: str, data: dict | None = None) -> None:
+def ledger_add(
+    subject_request: SubjectRequest, *, actor: Actor, kind: str, data: dict[str, Any] | None = None
+) -> None:
     """The request's ledger entry: its kind, pseudonymous subject, type and jurisdiction."""
     ledger_append(
         actor=actor,
@@ -84,9 +96,9 @@ def transition(
     *,
     actor: Actor = None,
     comment: str = "",
-    fields: dict | None = None,
+    fields: dict[str, Any] | None = None,
     when: Q | None = None,
-    ledger: dict | None = None,
+    ledger: dict[str, Any] | None = None,
     name: str | None = None,
 ) -> SubjectRequest:
     """Take one step of TRANSITIONS with a compare-and-swap; write event and ledger."""
@@ -131,7 +143,7 @@ def transition(
     return subject_request
 
 
-def queue_work(task, *args) -> None:
+def queue_work(task: Task, *args: int) -> None:
     """Queue a task of requests.tasks once the transaction commits, on the subject requests'
     queue (or Celery's default); with the broker down the SLA watch finds the work later."""
     queue_after_commit(task, *args, queue=settings.SUBJECT_REQUESTS_QUEUE or None, sweep=SWEEP)
@@ -142,7 +154,7 @@ def mail_subject(subject_request: SubjectRequest, subject: str, body: str) -> No
     subject_mail_queue(subject_request=subject_request, subject=subject, body=body)
 
 
-def page_url(name: str, *args) -> str:
+def page_url(name: str, *args: object) -> str:
     """A page's path by its URL name."""
     return reverse(name, args=args)
 
