@@ -9,7 +9,7 @@ state does not allow the step) with status 409.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from django import forms
 from django.contrib import messages
@@ -20,16 +20,19 @@ from django.shortcuts import redirect, render
 from catalog.errors import StateConflict
 from catalog.forms import add_service_error
 
+FormT = TypeVar("FormT", bound=forms.BaseForm)
+ResultT = TypeVar("ResultT")
+
 
 def form_page(
     request: HttpRequest,
     *,
-    form_class: type[forms.BaseForm],
+    form_class: type[FormT],
     template: str,
-    act: Callable[[forms.BaseForm], Any],
-    done: Callable[[Any], tuple[str, str]],
-    context: dict | None = None,
-    form_kwargs: dict | None = None,
+    act: Callable[[FormT], ResultT],
+    done: Callable[[ResultT], tuple[str, str]],
+    context: dict[str, Any] | None = None,
+    form_kwargs: dict[str, Any] | None = None,
 ) -> HttpResponse:
     """Run the form → service → redirect page: `act(form)` calls the service with the valid
     form and returns what it made or changed; `done(result)` gives the success message and
@@ -56,7 +59,7 @@ def _render(
     request: HttpRequest,
     template: str,
     form: forms.BaseForm,
-    context: dict | None,
+    context: dict[str, Any] | None,
     status: int = 200,
 ) -> HttpResponse:
     return render(request, template, {**(context or {}), "form": form}, status=status)

@@ -1,5 +1,7 @@
 """The geography-tagged data catalog: jurisdictions, regions, datasets, lineage, history."""
 
+from typing import Any
+
 from django.conf import settings
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
@@ -335,7 +337,7 @@ class AppendOnly(models.Model):
     class Meta:
         abstract = True
 
-    def save(self, *args, **kwargs):
+    def save(self, *args: Any, **kwargs: Any) -> None:
         # A new instance carrying an existing primary key would UPDATE that row: refuse any pk.
         if not self._state.adding or self.pk is not None:
             raise PermissionError(f"{type(self).__name__} rows are append-only")

@@ -35,7 +35,8 @@ class LedgerEntrySerializer(serializers.ModelSerializer):
         help_text="The actor's name while the account exists, else actor_name (a pseudonym); "
         "the entry itself holds only the pseudonym"
     )
-    data = serializers.SerializerMethodField()
+    # The metaclass moves declared fields off the class, so Serializer.data stays the property.
+    data = serializers.SerializerMethodField()  # type: ignore[assignment]
     payload = serializers.SerializerMethodField(
         help_text="Base64 of the exact bytes that were hashed"
     )

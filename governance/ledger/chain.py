@@ -10,25 +10,28 @@ pseudonyms: actors as person:..., data subjects as subject:....
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import json
 from collections.abc import Iterable
+from typing import Any, cast
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
+from django.db.backends.utils import CursorWrapper
 from django.db.models import Q, QuerySet, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
 
-from catalog.actors import Actor
+from catalog.actors import Actor, actor_account
 from governance.logs import current_request_id
 from governance.models import LedgerEntry
 from governance.models.ledger import GENESIS_HASH
 
 
-def canonical(document: dict) -> bytes:
+def canonical(document: dict[str, Any]) -> bytes:
     """The one byte form of a document that is hashed and stored."""
     return json.dumps(
         document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
@@ -54,9 +57,10 @@ def person_pseudonym(user_id: int) -> str:
     return f"person:{_keyed(f'user:{user_id}')}"
 
 
-def actor_name(user) -> str:
+def actor_name(user: Actor) -> str:
     """How a person is shown in records that outlive their account."""
-    return (user.get_full_name() or user.get_username()) if user else "system"
+    account = actor_account(user)
+    return (account.get_full_name() or account.get_username()) if account else "system"
 
 
 def actor_names(entries: Iterable[LedgerEntry]) -> dict[str, str]:
@@ -96,12 +100,12 @@ def actors_matching(text: str) -> list[str]:
     return [person_pseudonym(pk) for pk in users.values_list("pk", flat=True)]
 
 
-def filter_by_actor(queryset, text: str):
+def filter_by_actor(queryset: QuerySet[LedgerEntry], text: str) -> QuerySet[LedgerEntry]:
     """Entries whose actor is named by `text`: a pseudonym (or "system"), or a person's name."""
     return queryset.filter(Q(actor_name__icontains=text) | Q(actor_name__in=actors_matching(text)))
 
 
-def ledger_search(queryset: QuerySet, text: str) -> QuerySet:
+def ledger_search(queryset: QuerySet[LedgerEntry], text: str) -> QuerySet[LedgerEntry]:
     """Entries whose kind, subjects or actor (pseudonym, or the name behind it) mention the text."""
     text = text.strip()
     if not text:
@@ -147,7 +151,7 @@ UPDATE {HEAD_TABLE} SET sequence = %s, hash = %s WHERE id = 1 RETURNING (SELECT 
 """
 
 
-def locked_head(cursor) -> tuple[int, str]:
+def locked_head(cursor: CursorWrapper) -> tuple[int, str]:
     """The head (sequence, hash), locked until the transaction ends; appenders queue here.
 
     PostgreSQL: one round trip that waits for the previous appender's commit (an advisory
@@ -164,14 +168,16 @@ def locked_head(cursor) -> tuple[int, str]:
         cursor.execute(START_HEAD, [GENESIS_HASH])
         cursor.execute(LOCK_HEAD.partition("; ")[2])
         head = cursor.fetchone()
-    return head
+    # The head row always exists by now (START_HEAD made it): (sequence, hash).
+    return cast(tuple[int, str], head)
 
 
 def actor_identity(actor: Actor) -> tuple[int | None, str]:
     """The actor's id and the name an entry carries: a pseudonym, or "system"."""
-    if actor is None:
+    account = actor_account(actor)
+    if account is None:
         return None, "system"
-    return actor.pk, person_pseudonym(actor.pk)
+    return account.pk, person_pseudonym(account.pk)
 
 
 def _subject_list(subjects: Iterable[str]) -> list[str]:
@@ -181,7 +187,7 @@ def _subject_list(subjects: Iterable[str]) -> list[str]:
     return subject_list
 
 
-def _with_request_id(data: dict | None) -> dict:
+def _with_request_id(data: dict[str, Any] | None) -> dict[str, Any]:
     """The entry's data, with the id of the HTTP request (or of the request that queued the
     task) that writes it, when there is one, so that entries and log lines can be matched.
     It is part of the data, inside the hashed payload: hashing and verification are unchanged."""
@@ -190,7 +196,7 @@ def _with_request_id(data: dict | None) -> dict:
 
 
 def ledger_append(
-    *, actor: Actor, kind: str, subjects: Iterable[str] = (), data: dict | None = None
+    *, actor: Actor, kind: str, subjects: Iterable[str] = (), data: dict[str, Any] | None = None
 ) -> LedgerEntry:
     """Add one event to the chain, inside the caller's transaction."""
     actor_id, actor_name = actor_identity(actor)
@@ -230,7 +236,7 @@ def ledger_append(
     return entry
 
 
-def _entry_values(entry: LedgerEntry) -> list:
+def _entry_values(entry: LedgerEntry) -> list[int | str | bytes | dt.datetime | None]:
     return [
         entry.sequence,
         entry.at,

@@ -20,11 +20,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeAlias
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied, ValidationError
 from django.db import connection, transaction
-from django.db.models import Count, Prefetch
+from django.db.models import Count, Prefetch, QuerySet
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -80,6 +81,8 @@ CORE_FILES = frozenset(
 SECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)*$")
 
 Section = Callable[[dt.datetime, dt.datetime], dict[str, bytes]]
+# A JSON document of the package (or a part of one), as json.dumps writes it.
+Document: TypeAlias = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -87,11 +90,11 @@ class Evidence:
     """A built package: the zip's bytes, its manifest, and the manifest's SHA-256."""
 
     data: bytes
-    manifest: dict
+    manifest: Document
     manifest_sha256: str
 
 
-def may_export_evidence(user) -> bool:
+def may_export_evidence(user: Actor) -> bool:
     """Auditors and privacy officers export evidence (superusers hold every role)."""
     return has_role(user, Role.AUDITOR, Role.PRIVACY_OFFICER)
 
@@ -169,7 +172,7 @@ def _consistent_reads() -> Iterator[None]:
 # --- The ledger and its verification ---------------------------------------------------------
 
 
-def _ledger_files(since: dt.datetime, until: dt.datetime) -> tuple[dict[str, bytes], dict]:
+def _ledger_files(since: dt.datetime, until: dt.datetime) -> tuple[dict[str, bytes], Document]:
     """ledger.jsonl, the checkpoints, and verification.json; plus facts for the manifest."""
     lines = list(export_lines(since=since, until=until))
     header = json.loads(lines[0])
@@ -213,7 +216,7 @@ def _ledger_files(since: dt.datetime, until: dt.datetime) -> tuple[dict[str, byt
     return files, facts
 
 
-def _ledger_head() -> dict:
+def _ledger_head() -> Document:
     head = LedgerEntry.objects.order_by("-sequence").values("sequence", "hash").first()
     return head or {"sequence": 0, "hash": GENESIS_HASH}
 
@@ -231,7 +234,7 @@ def _verifier_files() -> dict[str, bytes]:
 # --- Rules, grants, decisions ------------------------------------------------------------------
 
 
-def rules_document(since: dt.datetime, until: dt.datetime) -> dict:
+def rules_document(since: dt.datetime, until: dt.datetime) -> Document:
     """The enabled locality rules now, with their snapshots, and every rule change of the period."""
     rules = (
         LocalityRule.objects.filter(enabled=True)
@@ -278,7 +281,7 @@ def _in_force(grant: TransferGrant, at: dt.datetime) -> bool:
     return grant.valid_from <= at < grant.valid_until and not revoked
 
 
-def grants_document(since: dt.datetime, until: dt.datetime) -> dict:
+def grants_document(since: dt.datetime, until: dt.datetime) -> Document:
     """Every grant honoured at some moment of the period or at its end."""
     grants = (
         TransferGrant.objects.filter(valid_from__lte=until, valid_until__gt=since)
@@ -298,7 +301,7 @@ def grants_document(since: dt.datetime, until: dt.datetime) -> dict:
     }
 
 
-def _grant_row(grant: TransferGrant, until: dt.datetime) -> dict:
+def _grant_row(grant: TransferGrant, until: dt.datetime) -> Document:
     return {
         "grant": f"grant:{grant.pk}",
         "id": grant.pk,
@@ -318,7 +321,7 @@ def _grant_row(grant: TransferGrant, until: dt.datetime) -> dict:
     }
 
 
-def decisions_summary(since: dt.datetime, until: dt.datetime) -> dict:
+def decisions_summary(since: dt.datetime, until: dt.datetime) -> Document:
     """The engine's answers of the period, counted per outcome, per rule and per country."""
     decisions = LocalityDecision.objects.filter(decided_at__gte=since, decided_at__lt=until)
     by_rule = _counts(decisions, "rule")
@@ -336,7 +339,7 @@ def decisions_summary(since: dt.datetime, until: dt.datetime) -> dict:
     }
 
 
-def _counts(decisions, key: str) -> dict[str, dict[str, int]]:
+def _counts(decisions: QuerySet[LocalityDecision], key: str) -> dict[str, dict[str, int]]:
     """{key value: {outcome: count}}, in one grouped query."""
     rows = decisions.order_by().values_list(key, "outcome").annotate(count=Count("id"))
     counts: dict[str, dict[str, int]] = defaultdict(dict)
@@ -345,7 +348,7 @@ def _counts(decisions, key: str) -> dict[str, dict[str, int]]:
     return dict(sorted(counts.items()))
 
 
-def recorded_decisions_document() -> dict:
+def recorded_decisions_document() -> Document:
     """Every recorded decision as it stands (each version is also on the ledger)."""
     records = RecordedDecision.objects.prefetch_related(
         Prefetch("datasets", Dataset.objects.only("id", "slug").order_by("slug")),
@@ -389,7 +392,9 @@ def contributed_sections(since: dt.datetime, until: dt.datetime) -> dict[str, by
     return files
 
 
-def _check_section_file(dotted: str, name, content, taken: dict) -> None:
+def _check_section_file(
+    dotted: str, name: object, content: object, taken: dict[str, bytes]
+) -> None:
     if not isinstance(name, str) or not SECTION_NAME.match(name) or ".." in name.split("/"):
         raise ImproperlyConfigured(f"Evidence section {dotted} gave a bad file name: {name!r}")
     if name in CORE_FILES or name in taken:
@@ -406,8 +411,8 @@ def manifest_document(
     since: dt.datetime,
     until: dt.datetime,
     generated_at: dt.datetime,
-    facts: dict,
-) -> dict:
+    facts: Document,
+) -> Document:
     """Every file with its SHA-256 and size; the period, time, policy version and ledger head."""
     return {
         "format": FORMAT,
@@ -482,11 +487,11 @@ def _zip(files: dict[str, bytes]) -> bytes:
     return buffer.getvalue()
 
 
-def _period(since: dt.datetime, until: dt.datetime) -> dict:
+def _period(since: dt.datetime, until: dt.datetime) -> Document:
     return {"from": since.isoformat(), "to": until.isoformat()}
 
 
-def _json(document) -> bytes:
+def _json(document: object) -> bytes:
     return (
         json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False, default=str) + "\n"
     ).encode()

@@ -8,6 +8,7 @@ import base64
 import datetime as dt
 import json
 from collections.abc import Iterator
+from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import Max, Min
@@ -60,12 +61,15 @@ def export_range(
 def _hash_at(sequence: int) -> str:
     if sequence == 0:
         return GENESIS_HASH
-    return LedgerEntry.objects.filter(sequence=sequence).values_list("hash", flat=True).get()
+    entry_hash: str = (
+        LedgerEntry.objects.filter(sequence=sequence).values_list("hash", flat=True).get()
+    )
+    return entry_hash
 
 
 def export_header(
     first: int, last: int, since: dt.datetime | None = None, until: dt.datetime | None = None
-) -> dict:
+) -> dict[str, Any]:
     """The export's first line, signed: where it starts and ends, so that a cut is visible.
 
     `genesis` says the export starts at the chain's first entry: the verifier then insists on
@@ -91,7 +95,7 @@ def export_header(
     return signing.sign_header(header)
 
 
-def export_line(row: dict) -> str:
+def export_line(row: dict[str, Any]) -> str:
     """One entry as the offline verifier reads it."""
     payload = bytes(row["payload"])
     document = json.loads(payload)

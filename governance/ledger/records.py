@@ -4,19 +4,22 @@ change on the ledger.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
-from catalog.actors import Actor
+from catalog.actors import Actor, may
+from catalog.models import Dataset
 from governance.ledger.chain import actor_name, ledger_append
-from governance.models import (
-    RecordedDecision,
-)
+from governance.models import LocalityRule, RecordedDecision
 
 DECISION_FIELDS = ("title", "context", "decision", "rationale", "alternatives", "status", "links")
 
 
-def _decision_ledger_data(record: RecordedDecision) -> dict:
+def _decision_ledger_data(record: RecordedDecision) -> dict[str, Any]:
     return {
         "recorded_decision": record.pk,
         "version": record.version,
@@ -35,16 +38,23 @@ def _decision_subjects(record: RecordedDecision) -> list[str]:
     ]
 
 
-def _check_decision_writer(actor: Actor) -> None:
-    if not actor.has_perm("governance.add_recordeddecision"):
+def _check_decision_writer(actor: Actor) -> User:
+    if not may(actor, "governance.add_recordeddecision"):
         raise PermissionDenied("Only privacy officers may record decisions")
+    return actor
 
 
 @transaction.atomic
-def recorded_decision_create(*, actor: Actor, datasets=(), rules=(), **fields) -> RecordedDecision:
+def recorded_decision_create(
+    *,
+    actor: Actor,
+    datasets: Iterable[Dataset] = (),
+    rules: Iterable[LocalityRule] = (),
+    **fields: Any,
+) -> RecordedDecision:
     """Write a decision down; it is a ledger entry from the start."""
-    _check_decision_writer(actor)
-    record = RecordedDecision(author=actor, author_name=actor_name(actor), **fields)
+    author = _check_decision_writer(actor)
+    record = RecordedDecision(author=author, author_name=actor_name(author), **fields)
     record.full_clean()
     record.save()
     record.datasets.set(datasets)
@@ -60,7 +70,12 @@ def recorded_decision_create(*, actor: Actor, datasets=(), rules=(), **fields) -
 
 @transaction.atomic
 def recorded_decision_update(
-    *, actor: Actor, record: RecordedDecision, datasets=None, rules=None, **fields
+    *,
+    actor: Actor,
+    record: RecordedDecision,
+    datasets: Iterable[Dataset] | None = None,
+    rules: Iterable[LocalityRule] | None = None,
+    **fields: Any,
 ) -> RecordedDecision:
     """Amend a recorded decision; the new version goes on the ledger, the old one stays there."""
     _check_decision_writer(actor)

@@ -8,7 +8,7 @@ import datetime as dt
 import hashlib
 import itertools
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -243,7 +243,7 @@ def _utc_text(at: dt.datetime) -> str:
     return at.astimezone(dt.UTC).isoformat(timespec="microseconds")
 
 
-def _batches(cursor, chunk: int) -> Iterator[tuple]:
+def _batches(cursor, chunk: int) -> Generator[tuple, None, None]:
     """The cursor's rows; the next chunk is fetched on a second thread meanwhile (psycopg waits
     for the server without the GIL), so PostgreSQL's work overlaps the verifier's."""
     with ThreadPoolExecutor(1, thread_name_prefix="ledger-rows") as fetcher:

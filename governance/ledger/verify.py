@@ -88,7 +88,9 @@ def _same(a: tuple, b: tuple) -> bool:
 
 
 _BY = 4 * pow(5, _P - 2, _P) % _P
-_B = (_recover_x(_BY, 0), _BY, 1, _recover_x(_BY, 0) * _BY % _P)
+_BX = _recover_x(_BY, 0)
+assert _BX is not None  # the standard base point is on the curve
+_B = (_BX, _BY, 1, _BX * _BY % _P)
 
 
 def ed25519_verify(public_key: bytes, message: bytes, signature: bytes) -> bool:
@@ -135,7 +137,7 @@ def checkpoint_signature_ok(
     return False
 
 
-def signature_problem(signed: dict, message: bytes, trusted: Collection[str]) -> str:
+def signature_problem(signed: object, message: bytes, trusted: Collection[str]) -> str:
     """Why `signed` (its algorithm, public_key, signature) is not a trusted key's Ed25519
     signature of `message` ("" when it is)."""
     if not isinstance(signed, dict) or signed.get("algorithm") != "ed25519":

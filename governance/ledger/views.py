@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
@@ -120,7 +121,7 @@ def ledger_list(request: HttpRequest) -> HttpResponse:
     """The decision log, newest first, searchable and filtered; never verifies the chain."""
     filterset = LedgerPageFilter(request.GET, queryset=_entries())
     if not filterset.is_valid():
-        context = {"filter": filterset, "page": None}
+        context: dict[str, Any] = {"filter": filterset, "page": None}
         return render(request, "governance/ledger/entry_list.html", context, status=400)
     page = recent_page(filterset.qs, _page_number(request.GET.get("page")))
     page.object_list[:] = _decorate(page.object_list)
@@ -242,7 +243,11 @@ def record_list(request: HttpRequest) -> HttpResponse:
     """Decisions people recorded, newest first, by status."""
     form = RecordStatusForm(request.GET)
     if not form.is_valid():
-        context = {"form": form, "page": None, "can_create": _may_write_records(request.user)}
+        context: dict[str, Any] = {
+            "form": form,
+            "page": None,
+            "can_create": _may_write_records(request.user),
+        }
         return render(request, "governance/ledger/record_list.html", context, status=400)
     records = _records().order_by("-created_at", "-id")
     if form.cleaned_data["status"]:
