@@ -89,7 +89,8 @@ def close_session_sockets(sender, request, user, **kwargs) -> None:
 def _session_user_id(session_key: str) -> int | None:
     """The id of the user the session still signs in (None: ended, expired or invalidated)."""
     store = import_module(settings.SESSION_ENGINE).SessionStore(session_key=session_key)
-    user = get_user(SimpleNamespace(session=store))
+    # get_user reads only the request's session; the stubs ask for a whole HttpRequest.
+    user = get_user(SimpleNamespace(session=store))  # type: ignore[arg-type]
     return user.pk if user.is_authenticated else None
 
 

@@ -9,9 +9,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any, TypeAlias, TypedDict
 
-from django.db.models import Q, QuerySet
+from django.contrib.auth.models import AnonymousUser, User
+from django.db.models import Model, Q, QuerySet
 
 from catalog.models import Dataset
 from governance.notifications.services import jurisdictions_of
@@ -25,6 +28,9 @@ from monitoring.models import (
     Violation,
     token_digest,
 )
+
+# Who reads: the signed-in person or the anonymous visitor of a page, API call or socket.
+Viewer: TypeAlias = User | AnonymousUser
 
 
 @dataclass(frozen=True)
@@ -40,13 +46,13 @@ class Visibility:
         return not (self.everything or self.jurisdictions or self.dataset_ids)
 
 
-def _owned_dataset_ids(user) -> frozenset[int]:
+def _owned_dataset_ids(user: Viewer) -> frozenset[int]:
     return frozenset(
         Dataset.objects.filter(Q(owner=user) | Q(steward=user)).values_list("pk", flat=True)
     )
 
 
-def visibility(user) -> Visibility:
+def visibility(user: Viewer) -> Visibility:
     """Work out once (per request or per socket) what a user may see."""
     if not user.is_authenticated:
         return Visibility()
@@ -62,13 +68,13 @@ def visibility(user) -> Visibility:
     return Visibility(jurisdictions=jurisdictions, dataset_ids=datasets)
 
 
-def _incidents_in(jurisdictions: frozenset[str]) -> QuerySet:
+def _incidents_in(jurisdictions: frozenset[str]) -> QuerySet[Model, Mapping[str, object]]:
     """The ids of incidents that involve any of these jurisdictions (a subquery)."""
     through = Incident.jurisdictions.through
     return through.objects.filter(jurisdiction_id__in=jurisdictions).values("incident_id")
 
 
-def incidents_visible_to(user, seen: Visibility | None = None) -> QuerySet[Incident]:
+def incidents_visible_to(user: Viewer, seen: Visibility | None = None) -> QuerySet[Incident]:
     seen = seen or visibility(user)
     rows = Incident.objects.all()
     if seen.everything:
@@ -80,7 +86,7 @@ def incidents_visible_to(user, seen: Visibility | None = None) -> QuerySet[Incid
     )
 
 
-def violations_visible_to(user, seen: Visibility | None = None) -> QuerySet[Violation]:
+def violations_visible_to(user: Viewer, seen: Visibility | None = None) -> QuerySet[Violation]:
     seen = seen or visibility(user)
     rows = Violation.objects.all()
     if seen.everything:
@@ -92,7 +98,7 @@ def violations_visible_to(user, seen: Visibility | None = None) -> QuerySet[Viol
     )
 
 
-def alerts_visible_to(user, seen: Visibility | None = None) -> QuerySet[AnomalyAlert]:
+def alerts_visible_to(user: Viewer, seen: Visibility | None = None) -> QuerySet[AnomalyAlert]:
     """Officers see alerts of their jurisdictions and those of none (an actor's volume)."""
     seen = seen or visibility(user)
     rows = AnomalyAlert.objects.all()
@@ -106,7 +112,7 @@ def alerts_visible_to(user, seen: Visibility | None = None) -> QuerySet[AnomalyA
     return rows.filter(condition)
 
 
-def gaps_visible_to(user) -> QuerySet[UnregisteredAsset]:
+def gaps_visible_to(user: Viewer) -> QuerySet[UnregisteredAsset]:
     """Catalog gaps name no registered dataset: every role that reads the catalog sees them."""
     if user.has_perm("monitoring.view_unregisteredasset"):
         return UnregisteredAsset.objects.select_related("last_source")
@@ -123,7 +129,15 @@ def source_for_token(token: str) -> TelemetrySource | None:
 # --- The risk stream -----------------------------------------------------------------------
 
 
-def message_for(seen: Visibility, message: StreamMessage) -> dict | None:
+class Delivered(TypedDict):
+    """A stream message as one viewer receives it."""
+
+    seq: int
+    kind: str
+    payload: dict[str, Any]
+
+
+def message_for(seen: Visibility, message: StreamMessage) -> Delivered | None:
     """The message as this viewer may receive it (KPI deltas trimmed), or None."""
     if seen.everything:
         return {"seq": message.seq, "kind": message.kind, "payload": message.payload}
@@ -151,7 +165,7 @@ def message_for(seen: Visibility, message: StreamMessage) -> dict | None:
     return {"seq": message.seq, "kind": message.kind, "payload": payload}
 
 
-def stream_since(seen: Visibility, after: int, limit: int = 500) -> tuple[list[dict], int]:
+def stream_since(seen: Visibility, after: int, limit: int = 500) -> tuple[list[Delivered], int]:
     """Messages after seq `after` this viewer may see, and the seq to resume from.
 
     The resume seq is the last row read (visible or not), so a viewer who may see few messages

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import datetime as dt
 
+from monitoring.dashboards.selectors import JurisdictionRisk
 from monitoring.models import EventOutcome
 
-OUTCOME_COLOURS = {
+# Keyed by outcome value: rollup rows name outcomes as plain strings.
+OUTCOME_COLOURS: dict[str, str] = {
     EventOutcome.COMPLIANT: "#2e7d32",
     EventOutcome.GRANTED: "#b7791f",
     EventOutcome.VIOLATION: "#c62828",
     EventOutcome.UNKNOWN_DATASET: "#78849e",
 }
-OUTCOME_LINKS = {  # translucent, so crossing flows stay readable
+OUTCOME_LINKS: dict[str, str] = {  # translucent, so crossing flows stay readable
     EventOutcome.COMPLIANT: "rgba(46,125,50,0.45)",
     EventOutcome.GRANTED: "rgba(183,121,31,0.5)",
     EventOutcome.VIOLATION: "rgba(198,40,40,0.6)",
@@ -88,7 +90,7 @@ def trend_figure(days: list[dt.date], series: dict[str, list[int]]) -> dict:
     )
 
 
-def jurisdiction_map_figure(rows: list[dict]) -> dict:
+def jurisdiction_map_figure(rows: list[JurisdictionRisk]) -> dict:
     """Countries shaded by the violations of the jurisdiction(s) they belong to."""
     by_country: dict[str, dict] = {}
     for row in rows:

@@ -19,7 +19,9 @@ class DashboardFilterForm(forms.Form):
 
     def __init__(self, *args, jurisdictions: list[tuple[str, str]], **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["jurisdiction"].choices = [("", "All jurisdictions"), *jurisdictions]
+        field = self.fields["jurisdiction"]
+        assert isinstance(field, forms.ChoiceField)  # declared above; `fields` holds any Field
+        field.choices = [("", "All jurisdictions"), *jurisdictions]
 
     def filters(self) -> Filters:
         data = self.cleaned_data if self.is_valid() else {}

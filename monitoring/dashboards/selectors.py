@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import Any, Self, TypedDict
 
 from django.conf import settings
 from django.db.models import Count, F, Q, QuerySet, Sum
@@ -27,6 +28,38 @@ TOP_DATASETS = 10
 EXPIRING_SHOWN = 10
 
 
+class CountryRef(TypedDict):
+    code: str
+    iso3: str
+    name: str
+
+
+class JurisdictionRisk(TypedDict):
+    """One storage jurisdiction's row of risk_by_jurisdiction."""
+
+    code: str
+    name: str
+    events: int
+    violations: int
+    share: float
+    countries: list[CountryRef]
+
+
+class ExpiringException(TypedDict):
+    pk: int
+    reference: str
+    title: str
+    ends_at: dt.datetime
+
+
+class ExceptionCounts(TypedDict):
+    """transfer_exceptions: how many are active, and those ending soon."""
+
+    active: int
+    expiring_count: int
+    expiring: list[ExpiringException]
+
+
 @dataclass(frozen=True)
 class Filters:
     """A dashboard's period (inclusive days) and, optionally, one storage jurisdiction."""
@@ -36,7 +69,9 @@ class Filters:
     jurisdiction: str = ""
 
     @classmethod
-    def last_days(cls, days: int = 30, jurisdiction: str = "", today: dt.date | None = None):
+    def last_days(
+        cls, days: int = 30, jurisdiction: str = "", today: dt.date | None = None
+    ) -> Self:
         today = today or timezone.now().date()
         days = max(1, min(days, MAX_PERIOD_DAYS))
         return cls(today - dt.timedelta(days=days - 1), today, jurisdiction)
@@ -57,7 +92,7 @@ def flows(filters: Filters, dataset_ids: frozenset[int] | None = None) -> QueryS
     return rows
 
 
-def outcome_totals(filters: Filters, dataset_ids=None) -> dict[str, int]:
+def outcome_totals(filters: Filters, dataset_ids: frozenset[int] | None = None) -> dict[str, int]:
     """Events per outcome in the period: {"compliant": n, "granted": n, ...} (all outcomes)."""
     totals = dict.fromkeys(EventOutcome.values, 0)
     for row in flows(filters, dataset_ids).values("outcome").annotate(n=Sum("events")):
@@ -65,7 +100,9 @@ def outcome_totals(filters: Filters, dataset_ids=None) -> dict[str, int]:
     return totals
 
 
-def daily_trend(filters: Filters, dataset_ids=None) -> dict[str, list[int]]:
+def daily_trend(
+    filters: Filters, dataset_ids: frozenset[int] | None = None
+) -> dict[str, list[int]]:
     """Events per outcome per day of the period: {outcome: [count for each day]}."""
     index = {day: i for i, day in enumerate(filters.days)}
     series = {outcome: [0] * len(index) for outcome in EventOutcome.values}
@@ -75,7 +112,9 @@ def daily_trend(filters: Filters, dataset_ids=None) -> dict[str, list[int]]:
     return series
 
 
-def cross_border(filters: Filters, dataset_ids=None) -> list[dict]:
+def cross_border(
+    filters: Filters, dataset_ids: frozenset[int] | None = None
+) -> list[dict[str, Any]]:
     """Events that left their country: source x destination x outcome, biggest first."""
     rows = (
         flows(filters, dataset_ids)
@@ -89,7 +128,7 @@ def cross_border(filters: Filters, dataset_ids=None) -> list[dict]:
     return list(rows)
 
 
-def risk_by_jurisdiction(filters: Filters) -> list[dict]:
+def risk_by_jurisdiction(filters: Filters) -> list[JurisdictionRisk]:
     """Per storage jurisdiction: events, violations, violation share, and its countries."""
     counts: dict[str, dict[str, int]] = defaultdict(lambda: {"events": 0, "violations": 0})
     rows = flows(filters).exclude(jurisdiction="").values("jurisdiction", "outcome")
@@ -99,7 +138,7 @@ def risk_by_jurisdiction(filters: Filters) -> list[dict]:
         if row["outcome"] == EventOutcome.VIOLATION:
             entry["violations"] += row["n"]
     found = Jurisdiction.objects.filter(code__in=counts).prefetch_related("countries")
-    result = []
+    result: list[JurisdictionRisk] = []
     for jurisdiction in found.order_by("code"):
         entry = counts[jurisdiction.code]
         result.append(
@@ -118,7 +157,9 @@ def risk_by_jurisdiction(filters: Filters) -> list[dict]:
     return result
 
 
-def top_datasets(filters: Filters, dataset_ids=None, limit: int = TOP_DATASETS) -> list[dict]:
+def top_datasets(
+    filters: Filters, dataset_ids: frozenset[int] | None = None, limit: int = TOP_DATASETS
+) -> list[dict[str, Any]]:
     """The datasets with the most violating events in the period, with their names."""
     rows = list(
         flows(filters, dataset_ids)
@@ -136,7 +177,7 @@ def top_datasets(filters: Filters, dataset_ids=None, limit: int = TOP_DATASETS) 
     return rows
 
 
-def open_incident_counts(incidents: QuerySet[Incident], filters: Filters) -> dict:
+def open_incident_counts(incidents: QuerySet[Incident], filters: Filters) -> dict[str, int]:
     """Open incidents and the violations they hold, those with personal data, Art. 33 overdue."""
     rows = incidents.exclude(status=Incident.Status.RESOLVED)
     if filters.jurisdiction:
@@ -156,7 +197,7 @@ def open_incident_counts(incidents: QuerySet[Incident], filters: Filters) -> dic
     return counts
 
 
-def transfer_exceptions(filters: Filters, now: dt.datetime | None = None) -> dict:
+def transfer_exceptions(filters: Filters, now: dt.datetime | None = None) -> ExceptionCounts:
     """Active transfer exceptions, and those ending within the notice period (soonest first)."""
     now = now or timezone.now()
     soon = now + dt.timedelta(days=max(settings.EXCEPTION_EXPIRY_NOTICE_DAYS, default=7))
@@ -178,7 +219,7 @@ def transfer_exceptions(filters: Filters, now: dt.datetime | None = None) -> dic
     }
 
 
-def subject_requests(filters: Filters, today: dt.date | None = None) -> dict:
+def subject_requests(filters: Filters, today: dt.date | None = None) -> dict[str, float | None]:
     """Requests answered (completed or refused) in the period, how many by their deadline in
     force, and open ones past it."""
     today = today or timezone.now().date()

@@ -21,7 +21,12 @@ class Severity(models.TextChoices):
     CRITICAL = "critical", "Critical"
 
 
-SEVERITY_RANK = {Severity.LOW: 0, Severity.MEDIUM: 1, Severity.HIGH: 2, Severity.CRITICAL: 3}
+SEVERITY_RANK: dict[str, int] = {
+    Severity.LOW: 0,
+    Severity.MEDIUM: 1,
+    Severity.HIGH: 2,
+    Severity.CRITICAL: 3,
+}
 PLAYBOOK_STEPS = ("contain", "assess", "notify", "remediate", "review")
 
 
@@ -215,6 +220,9 @@ class StreamMessage(models.Model):
     jurisdictions = models.JSONField(default=list)
     dataset_ids = models.JSONField(default=list)
     payload = models.JSONField()
+    # Not a column: monitoring.consumers keeps the row's JSON for those who see everything on
+    # the row (encoded once per process); unset until then.
+    _json_for_all: str | None
 
     class Meta:
         ordering = ["seq"]
