@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import statistics
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -50,7 +51,7 @@ class Baseline:
         return self.median + k * spread
 
 
-def robust_baseline(values: list[float]) -> Baseline | None:
+def robust_baseline(values: Sequence[float]) -> Baseline | None:
     """Median and median absolute deviation of the values (None when empty)."""
     if not values:
         return None

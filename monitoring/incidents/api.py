@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import django_filters
 from django.contrib.auth import get_user_model
+from django.contrib.auth import models as auth
 from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, serializers, viewsets
 from rest_framework.decorators import action
@@ -86,7 +87,9 @@ class IncidentFilter(django_filters.FilterSet):
 class IncidentSerializer(serializers.ModelSerializer):
     dataset = serializers.CharField(source="dataset_slug", read_only=True)
     jurisdictions = serializers.ListField(source="jurisdiction_codes", read_only=True)
-    owner = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    owner: serializers.SlugRelatedField[auth.User] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
     art33_deadline = serializers.DateTimeField(read_only=True, allow_null=True)
     art33_hours_left = serializers.FloatField(read_only=True, allow_null=True)
 

@@ -71,7 +71,8 @@ def incidents_opened(incidents: list[Incident]) -> None:
     """Tell the responsible officers and the dataset owners; queue the webhooks."""
     if not incidents:
         return
-    owners = dict(
+    # Keyed by dataset id, None included: an incident whose dataset is gone has no owner.
+    owners: dict[int | None, int] = dict(
         Dataset.objects.filter(pk__in={i.dataset_id for i in incidents}).values_list(
             "pk", "owner_id"
         )

@@ -9,13 +9,15 @@ version the person read: a batch of violations that changed the incident since r
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from catalog.actors import Actor
+from catalog.actors import Actor, may
 from catalog.errors import StateConflict
 from governance.ledger.chain import ledger_append
 from governance.notifications.services import notify
@@ -38,14 +40,20 @@ INCIDENT_STEPS: dict[str, Step] = {
     "assign": Step(UNRESOLVED, None),
     "playbook": Step(UNRESOLVED, None),
 }
-STAMP = {S.ACKNOWLEDGED: "acknowledged_at", S.CONTAINED: "contained_at", S.RESOLVED: "resolved_at"}
+STAMP: dict[str, str] = {
+    S.ACKNOWLEDGED: "acknowledged_at",
+    S.CONTAINED: "contained_at",
+    S.RESOLVED: "resolved_at",
+}
 
 
-def _check_handler(actor: Actor, incident: Incident) -> None:
-    if not actor.has_perm("monitoring.change_incident"):
+def _check_handler(actor: Actor, incident: Incident) -> User:
+    """The person handling the incident, if they may (PermissionDenied otherwise)."""
+    if not may(actor, "monitoring.change_incident"):
         raise PermissionDenied("Your role may not handle incidents")
     if not selectors.incidents_visible_to(actor).filter(pk=incident.pk).exists():
         raise PermissionDenied("This incident is outside your jurisdictions")
+    return actor
 
 
 def _refusal(incident: Incident, action: str) -> str:
@@ -62,7 +70,7 @@ def _check_step(incident: Incident, action: str) -> None:
         raise StateConflict({"status": _refusal(incident, action)})
 
 
-def _incident_step(incident: Incident, action: str, **changes) -> str:
+def _incident_step(incident: Incident, action: str, **changes: Any) -> str:
     """Take one step of INCIDENT_STEPS, only if nobody changed the incident since it was read
     (its status and version); returns the status it now has."""
     _check_step(incident, action)
@@ -81,7 +89,7 @@ def _incident_step(incident: Incident, action: str, **changes) -> str:
     return target
 
 
-def _changed(incident: Incident, *, actor: Actor, kind: str, data: dict) -> Incident:
+def _changed(incident: Incident, *, actor: Actor, kind: str, data: dict[str, Any]) -> Incident:
     """After a successful step: reload, write the ledger, queue the stream message (last)."""
     incident.refresh_from_db()
     ledger_append(
@@ -99,15 +107,16 @@ def incident_transition(
     *, actor: Actor, incident: Incident, action: str, note: str = ""
 ) -> Incident:
     """Move an incident along open -> acknowledged -> contained -> resolved."""
-    _check_handler(actor, incident)
+    actor = _check_handler(actor, incident)
     if action not in ("acknowledge", "contain", "resolve"):
         raise ValidationError({"action": f"Unknown step {action!r}"})
     _check_step(incident, action)
     to = INCIDENT_STEPS[action].target
+    assert to is not None  # acknowledge, contain and resolve each lead to a status
     if to == S.RESOLVED and not note.strip():
         raise ValidationError({"note": "Say how the incident was resolved"})
     now = timezone.now()
-    changes: dict = {STAMP[to]: now}
+    changes: dict[str, Any] = {STAMP[to]: now}
     if to == S.RESOLVED:
         changes["resolution"] = note
     playbook = dict(incident.playbook)
@@ -135,15 +144,15 @@ def incident_resolve(*, actor: Actor, incident: Incident, note: str) -> Incident
     return incident_transition(actor=actor, incident=incident, action="resolve", note=note)
 
 
-def _may_own(user, incident: Incident) -> bool:
-    owns_dataset = incident.dataset_id is not None and incident.dataset.owner_id == user.pk
+def _may_own(user: User, incident: Incident) -> bool:
+    owns_dataset = incident.dataset is not None and incident.dataset.owner_id == user.pk
     return user.is_active and (owns_dataset or has_role(user, Role.PRIVACY_OFFICER))
 
 
 @transaction.atomic
-def incident_assign(*, actor: Actor, incident: Incident, owner) -> Incident:
+def incident_assign(*, actor: Actor, incident: Incident, owner: User) -> Incident:
     """Hand the incident to a privacy officer or the dataset's owner; they are told."""
-    _check_handler(actor, incident)
+    actor = _check_handler(actor, incident)
     _check_step(incident, "assign")
     if not _may_own(owner, incident):
         raise ValidationError({"owner": "Assign to a privacy officer or the dataset's owner"})
@@ -159,7 +168,7 @@ def incident_assign(*, actor: Actor, incident: Incident, owner) -> Incident:
     return incident
 
 
-def _step_done(actor: Actor, at: dt.datetime, note: str) -> dict:
+def _step_done(actor: User, at: dt.datetime, note: str) -> dict[str, str]:
     return {"done_at": at.isoformat(), "by": actor.get_username(), "note": note}
 
 
@@ -168,12 +177,12 @@ def incident_playbook_step(
     *, actor: Actor, incident: Incident, step: str, done: bool = True, note: str = ""
 ) -> Incident:
     """Tick (or untick) a playbook step; ticking 'notify' records when the authority was told."""
-    _check_handler(actor, incident)
+    actor = _check_handler(actor, incident)
     if step not in PLAYBOOK_STEPS:
         raise ValidationError({"step": f"One of {', '.join(PLAYBOOK_STEPS)}"})
     now = timezone.now()
     playbook = {**incident.playbook, step: _step_done(actor, now, note) if done else None}
-    changes: dict = {"playbook": playbook}
+    changes: dict[str, Any] = {"playbook": playbook}
     if step == "notify":
         changes["authority_notified_at"] = now if done else None
     _incident_step(incident, "playbook", **changes)
@@ -199,7 +208,7 @@ def alert_transition(
     *, actor: Actor, alert: AnomalyAlert, action: str, note: str = ""
 ) -> AnomalyAlert:
     """Acknowledge or dismiss an anomaly alert."""
-    if not actor.has_perm("monitoring.change_anomalyalert"):
+    if not may(actor, "monitoring.change_anomalyalert"):
         raise PermissionDenied("Your role may not handle anomaly alerts")
     if not selectors.alerts_visible_to(actor).filter(pk=alert.pk).exists():
         raise PermissionDenied("This alert is outside your jurisdictions")
@@ -210,6 +219,7 @@ def alert_transition(
         raise StateConflict(
             {"status": f"An alert that is {alert.status} cannot become {step.target}"}
         )
+    assert step.target is not None  # both alert steps lead to a status
     status_move(
         AnomalyAlert,
         pk=alert.pk,

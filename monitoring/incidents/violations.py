@@ -12,6 +12,7 @@ import datetime as dt
 import zlib
 from collections import defaultdict
 from dataclasses import dataclass, field, fields
+from typing import Any
 
 from django.conf import settings
 from django.db import connection
@@ -80,13 +81,13 @@ def _lock_groups(keys) -> None:
         )
 
 
-def _open_incidents(groups) -> dict[tuple[int, str], Incident]:
+def _open_incidents(groups) -> dict[tuple[int | None, str], Incident]:
     """The latest unresolved incident of each group (one query)."""
     if connection.vendor == "postgresql":
         return _open_incidents_postgresql(groups)
     ds_ids = {k[0] for k in groups}
     regions = {k[1] for k in groups}
-    found: dict[tuple[int, str], Incident] = {}
+    found: dict[tuple[int | None, str], Incident] = {}
     rows = Incident.objects.filter(
         dataset_id__in=ds_ids, destination_region__in=regions, status__in=OPEN_STATUSES
     ).order_by("last_violation_at", "id")
@@ -95,7 +96,7 @@ def _open_incidents(groups) -> dict[tuple[int, str], Incident]:
     return found
 
 
-def _open_incidents_postgresql(groups) -> dict[tuple[int, str], Incident]:
+def _open_incidents_postgresql(groups) -> dict[tuple[int | None, str], Incident]:
     # Only the batch's own groups (not every dataset x every region), and only the latest
     # incident of each: open incidents pile up where nobody resolves them.
     table = connection.ops.quote_name(Incident._meta.db_table)
@@ -123,7 +124,8 @@ def record_violations(*, source, events: list, now: dt.datetime, index: PolicyIn
     _lock_groups(groups)
     current = _open_incidents(groups)
     outcome = Recorded()
-    assigned: list[tuple[object, Incident]] = []  # (event, incident) in event order
+    # (event, incident) in event order; the events are JudgedEvents stored with a dataset.
+    assigned: list[tuple[Any, Incident]] = []
     touched: dict[int, Incident] = {}
     for key, group in groups.items():
         ds = index.datasets[key[0]]
@@ -261,7 +263,7 @@ def _insert_violations(violations: list[StoredViolation]) -> list[StoredViolatio
 
 def _ledger(source, violations: list[StoredViolation], outcome: Recorded) -> None:
     """One entry per batch, naming the violations by reference and the incidents it touched."""
-    ids = [v.pk for v in violations]
+    ids = [v.pk for v in violations if v.pk is not None]  # all of them: inserted, so numbered
     datasets = sorted({f"dataset:{v.dataset_slug}" for v in violations})
     incident_ids = sorted({v.incident_id for v in violations})
     ledger_append(

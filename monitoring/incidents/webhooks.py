@@ -3,6 +3,8 @@ another sender recorded meanwhile (status_move's compare-and-swap) is left as it
 
 from __future__ import annotations
 
+import datetime as dt
+
 import httpx
 from django.conf import settings
 from django.db.models import F
@@ -76,7 +78,7 @@ def _record_outcome(delivery: WebhookDelivery, error: str) -> str:
 
 def due_webhook_delivery_ids(limit: int = 500) -> list[int]:
     """Pending deliveries older than a minute: what a lost task or a failure left behind."""
-    cutoff = timezone.now() - timezone.timedelta(minutes=1)
+    cutoff = timezone.now() - dt.timedelta(minutes=1)
     return list(
         WebhookDelivery.objects.filter(status=WebhookDelivery.Status.PENDING, created_at__lt=cutoff)
         .order_by("id")
