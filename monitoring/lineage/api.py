@@ -22,7 +22,7 @@ from rest_framework.views import APIView
 from monitoring import selectors
 from monitoring.lineage.events import parse_run_event
 from monitoring.lineage.ingest import lineage_event_ingest
-from monitoring.models import UnregisteredAsset
+from monitoring.models import TelemetrySource, UnregisteredAsset
 from monitoring.permissions import CanViewMonitoring
 from monitoring.telemetry.api import (
     IsTelemetrySource,
@@ -83,7 +83,9 @@ class OpenLineageView(APIView):
 
 
 class CatalogGapSerializer(serializers.ModelSerializer):
-    last_source = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    last_source: serializers.SlugRelatedField[TelemetrySource] = serializers.SlugRelatedField(
+        slug_field="name", read_only=True
+    )
 
     class Meta:
         model = UnregisteredAsset

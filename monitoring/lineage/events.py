@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass
+from typing import TypeGuard
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
@@ -163,14 +164,18 @@ def _facets(errors: SpecErrors, value, path: str) -> dict:
     return facets
 
 
+def _is_count(value: object) -> TypeGuard[int]:
+    """A whole number a bigint column holds (not a bool, not negative)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**63
+
+
 def _statistic(facets: dict, key: str) -> tuple[int, int]:
     """(bytes, records) of an input/outputStatistics facet; anything odd counts as 0."""
     facet = facets.get(key)
     if not isinstance(facet, dict):
         return 0, 0
     size, rows = facet.get("size"), facet.get("rowCount")
-    ok = lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**63  # noqa: E731
-    return (size if ok(size) else 0), (rows if ok(rows) else 0)
+    return (size if _is_count(size) else 0), (rows if _is_count(rows) else 0)
 
 
 def _datasets(errors: SpecErrors, data: dict, key: str) -> list[DatasetIn]:
@@ -243,6 +248,9 @@ def parse_run_event(data) -> RunEventIn:
     region, purpose = _location_facet(errors, run_facets)
     parent = _parent_run(errors, run_facets)
     errors.raise_any()
+    # Each was read or named an error above. (A run given as {} slips through with no runId
+    # and no error, and fails here, as it failed later before: a 500 either way.)
+    assert run_id is not None and at is not None
     return RunEventIn(
         run_id=run_id,
         event_type=event_type,

@@ -53,7 +53,8 @@ from monitoring.telemetry import rollups
 from monitoring.telemetry.ingest import telemetry_ingest
 
 # The state a run is in moves only forward; among events of equal rank the later one wins.
-STATE_RANK = {
+# Keyed by value: runs and events carry their state and rule as plain strings.
+STATE_RANK: dict[str, int] = {
     RunEventType.OTHER: 0,
     RunEventType.START: 1,
     RunEventType.RUNNING: 2,
@@ -63,7 +64,7 @@ STATE_RANK = {
 }
 # Several of these may come for one run: each is told apart by its eventTime.
 TERMINAL = frozenset({RunEventType.COMPLETE, RunEventType.FAIL, RunEventType.ABORT})
-RULE_RANK = {
+RULE_RANK: dict[str, int] = {
     LocationRule.UNKNOWN: 0,
     LocationRule.OUTPUT_STORAGE: 1,
     LocationRule.NAMESPACE_SETTING: 2,
@@ -275,8 +276,8 @@ def _refresh(row: LineageRunDataset, dataset: Dataset | None, d: DatasetIn, at) 
 
 def _namespace_region(namespace: str, index: PolicyIndex):
     """(rule, region, detail) from the admin table, else from the setting, else None."""
-    row = LineageNamespaceRegion.objects.filter(namespace=namespace).select_related("region")
-    row = row.first()
+    rows = LineageNamespaceRegion.objects.filter(namespace=namespace).select_related("region")
+    row = rows.first()
     if row is not None:
         return LocationRule.NAMESPACE_TABLE, row.region.code, f"job namespace {namespace!r}"
     region = getattr(settings, "OPENLINEAGE_NAMESPACE_REGIONS", {}).get(namespace)
@@ -287,7 +288,7 @@ def _namespace_region(namespace: str, index: PolicyIndex):
 
 def _output_region(rows: list[LineageRunDataset]):
     regions = sorted(
-        {r.dataset.storage_region.code for r in rows if r.role == "output" and r.dataset_id}
+        {r.dataset.storage_region.code for r in rows if r.role == "output" and r.dataset}
     )
     if len(regions) == 1:
         return LocationRule.OUTPUT_STORAGE, regions[0], "the storage region of its outputs"
@@ -387,8 +388,8 @@ def _in_scope(source: TelemetrySource):
 def link_run(source: TelemetrySource, run: LineageRun, result: LineageResult) -> None:
     """Every matched input -> matched output of the run becomes a catalog lineage edge."""
     allowed = _in_scope(source)
-    ups = {r.dataset for r in result.datasets if r.role == "input" and r.dataset_id}
-    downs = {r.dataset for r in result.datasets if r.role == "output" and r.dataset_id}
+    ups = {r.dataset for r in result.datasets if r.role == "input" and r.dataset}
+    downs = {r.dataset for r in result.datasets if r.role == "output" and r.dataset}
     pairs = [(u, d) for u in ups for d in downs if u.pk != d.pk and allowed(u) and allowed(d)]
     created, skipped = catalog_services.lineage_edges_observe(
         pairs=pairs,

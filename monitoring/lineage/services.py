@@ -3,11 +3,13 @@ names, and saying where the jobs of a namespace run."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
 from catalog import services as catalog_services
-from catalog.actors import Actor
+from catalog.actors import Actor, may
 from catalog.models import Dataset
 from governance.ledger.chain import ledger_append
 from monitoring.lineage.ingest import LineageResult, link_run
@@ -20,12 +22,13 @@ from monitoring.models import (
 
 
 @transaction.atomic
-def catalog_gap_register(*, actor: Actor, gap: UnregisteredAsset, **fields) -> Dataset:
+def catalog_gap_register(*, actor: Actor, gap: UnregisteredAsset, **fields: Any) -> Dataset:
     """Register the dataset a catalog gap names (its URI is the gap's reference) and close the
     gap; lineage runs that named it gain their edges to it."""
-    gap = UnregisteredAsset.objects.select_for_update().filter(pk=gap.pk).first()
-    if gap is None:
+    locked = UnregisteredAsset.objects.select_for_update().filter(pk=gap.pk).first()
+    if locked is None:
         raise ValidationError({"gap": "This catalog gap is closed already."})
+    gap = locked
     fields["uri"] = gap.dataset_ref
     dataset = catalog_services.dataset_create(actor=actor, **fields)
     rows = LineageRunDataset.objects.filter(uri=gap.dataset_ref, dataset__isnull=True)
@@ -56,7 +59,7 @@ def catalog_gap_register(*, actor: Actor, gap: UnregisteredAsset, **fields) -> D
 
 
 def _check_namespace_editor(actor: Actor) -> None:
-    if not actor.has_perm("monitoring.change_lineagenamespaceregion"):
+    if not may(actor, "monitoring.change_lineagenamespaceregion"):
         raise PermissionDenied("Only privacy officers may say where job namespaces run")
 
 
