@@ -52,6 +52,7 @@ def _sql_type(model: type[models.Model], column: str) -> str:
     if isinstance(field, models.JSONField):
         return "jsonb"
     db_type = field.db_type(connection)
+    assert db_type is not None  # a concrete field has a column type (only relations lack one)
     return db_type.split(" CHECK")[0]  # positive integers carry a CHECK clause
 
 
@@ -136,11 +137,11 @@ def _converted(model: type[models.Model], columns: Sequence[str], rows: list[tup
             converters.append((i, convert, expression))
     if not converters:
         return rows
-    rows = [list(row) for row in rows]
-    for row in rows:
+    converted = [list(row) for row in rows]
+    for row in converted:
         for i, convert, expression in converters:
             row[i] = convert(row[i], expression, connection)
-    return [tuple(row) for row in rows]
+    return [tuple(row) for row in converted]
 
 
 def update(

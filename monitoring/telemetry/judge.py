@@ -16,7 +16,8 @@ from governance.policy.index import current_index
 from monitoring.models import EventKind, EventOutcome, TelemetrySource
 
 # What each kind of event asks the engine, and whether it must name where the data went.
-KIND_ACTION = {
+# Keyed by value: an event's kind and the engine's outcome arrive as plain strings.
+KIND_ACTION: dict[str, str] = {
     EventKind.READ: "process",
     EventKind.WRITE: "store",
     EventKind.TRANSFER: "transfer",
@@ -24,7 +25,7 @@ KIND_ACTION = {
     EventKind.ACCESS: "access",
 }
 KINDS = frozenset(KIND_ACTION)
-OUTCOME_OF = {
+OUTCOME_OF: dict[str, str] = {
     Outcome.ALLOW: EventOutcome.COMPLIANT,
     Outcome.ALLOW_WITH_GRANT: EventOutcome.GRANTED,
     Outcome.DENY: EventOutcome.VIOLATION,

@@ -7,12 +7,14 @@ monitoring.telemetry.ingest.telemetry_ingest.)
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable
+from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from catalog.actors import Actor
+from catalog.actors import Actor, may
 from catalog.errors import StateConflict
 from catalog.models import Dataset, Region
 from governance.ledger.chain import ledger_append
@@ -29,7 +31,7 @@ def _new_token() -> tuple[str, str, str]:
 
 
 def _check_source_admin(actor: Actor) -> None:
-    if not actor.has_perm("monitoring.change_telemetrysource"):
+    if not may(actor, "monitoring.change_telemetrysource"):
         raise PermissionDenied("Only privacy officers may manage telemetry sources")
 
 
@@ -38,7 +40,7 @@ def _check_purpose(code: str) -> None:
         raise ValidationError({"default_purpose": f"Unknown purpose {code!r}"})
 
 
-def _scope_data(source: TelemetrySource) -> dict:
+def _scope_data(source: TelemetrySource) -> dict[str, Any]:
     return {
         "source": source.pk,
         "name": source.name,
@@ -53,13 +55,13 @@ def telemetry_source_register(
     *,
     actor: Actor,
     name: str,
-    datasets: list[Dataset] = (),
-    regions: list[Region] = (),
+    datasets: Iterable[Dataset] = (),
+    regions: Iterable[Region] = (),
     default_purpose: str = "analytics",
     description: str = "",
 ) -> tuple[TelemetrySource, str]:
     """Register a source; returns it and its token (shown once, stored only as a hash)."""
-    if not actor.has_perm("monitoring.add_telemetrysource"):
+    if not may(actor, "monitoring.add_telemetrysource"):
         raise PermissionDenied("Only privacy officers may register telemetry sources")
     if not name.strip():
         raise ValidationError({"name": "Give the source a name"})
@@ -136,7 +138,7 @@ REFUSED = {
 }
 
 
-def _source_step(source: TelemetrySource, action: str, **changes) -> None:
+def _source_step(source: TelemetrySource, action: str, **changes: Any) -> None:
     """Take one step of SOURCE_STEPS with a compare-and-swap (a lost race is a 409)."""
     step = SOURCE_STEPS[action]
     if not step.allows(source.status):
