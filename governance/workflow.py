@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from django.db import models, transaction
 from kombu.exceptions import OperationalError as BrokerUnavailable
@@ -40,7 +40,7 @@ class Step:
 
 
 def status_move(
-    rows: models.QuerySet | type[models.Model],
+    rows: models.QuerySet[Any] | type[models.Model],
     *,
     pk: Any,
     current: str,
@@ -63,7 +63,7 @@ def status_move(
 
 
 def row_move(
-    rows: models.QuerySet | type[models.Model],
+    rows: models.QuerySet[Any] | type[models.Model],
     *,
     pk: Any,
     expect: models.Q,
@@ -78,7 +78,15 @@ def row_move(
         raise StateConflict({"status": f"The {what} changed meanwhile; reload and try again"})
 
 
-def queue_after_commit(task, *args: Any, queue: str | None = None, sweep: str = "") -> None:
+class Task(Protocol):
+    """What queue_after_commit needs of a Celery task."""
+
+    name: str
+
+    def apply_async(self, *, args: tuple[Any, ...], queue: str | None) -> object: ...
+
+
+def queue_after_commit(task: Task, *args: Any, queue: str | None = None, sweep: str = "") -> None:
     """Send task(*args) once the transaction commits (to `queue`, or Celery's default). With the
     broker down, log it: `sweep` names the periodic task that will find the work instead."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, permissions, serializers, status, viewsets
@@ -25,10 +26,18 @@ class CanUseGlossary(permissions.BasePermission):
 
 
 class TermSerializer(serializers.ModelSerializer):
-    related = serializers.SlugRelatedField(slug_field="slug", many=True, read_only=True)
-    steward = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
-    datasets = serializers.SlugRelatedField(slug_field="slug", many=True, read_only=True)
-    rules = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
+    related: serializers.SlugRelatedField[Term] = serializers.SlugRelatedField(
+        slug_field="slug", many=True, read_only=True
+    )
+    steward: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
+    datasets: serializers.SlugRelatedField[Dataset] = serializers.SlugRelatedField(
+        slug_field="slug", many=True, read_only=True
+    )
+    rules: serializers.PrimaryKeyRelatedField[LocalityRule] = serializers.PrimaryKeyRelatedField(
+        many=True, read_only=True
+    )
     url = serializers.SerializerMethodField(help_text="The term's page: a stable address")
     open_proposal = serializers.SerializerMethodField()
 
@@ -95,7 +104,9 @@ class TermWriteSerializer(serializers.Serializer):
 
 
 class ProposalSerializer(serializers.ModelSerializer):
-    term = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    term: serializers.SlugRelatedField[Term] = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True
+    )
 
     class Meta:
         model = TermRevision

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Count, Prefetch, QuerySet
 
 from catalog.models import Dataset
@@ -60,7 +61,7 @@ def open_proposal(term: Term) -> TermRevision | None:
     return TermRevision.objects.filter(term=term, status=TermRevision.Status.PROPOSED).first()
 
 
-def may_review(user, revision: TermRevision | None) -> bool:
+def may_review(user: User | AnonymousUser, revision: TermRevision | None) -> bool:
     """May this person approve or reject this proposal? Never their own."""
     return bool(
         revision is not None
@@ -70,7 +71,7 @@ def may_review(user, revision: TermRevision | None) -> bool:
     )
 
 
-def edit_refusal(user, term: Term) -> str:
+def edit_refusal(user: User | AnonymousUser, term: Term) -> str:
     """Why this person may not edit the term or propose a change to it ("" if they may)."""
     if term.status == TermStatus.DRAFT:
         if term.created_by_id == user.pk and user.has_perm("governance.add_term"):
@@ -85,7 +86,7 @@ def edit_refusal(user, term: Term) -> str:
     return "A deprecated term no longer changes"
 
 
-def may_edit(user, term: Term) -> bool:
+def may_edit(user: User | AnonymousUser, term: Term) -> bool:
     """Drafts are edited by their proposer; approved terms take proposals from proposers."""
     return not edit_refusal(user, term)
 

@@ -9,12 +9,15 @@ loser gets a StateConflict, 409).
 
 from __future__ import annotations
 
+from typing import Any, TypeGuard
+
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from catalog.actors import Actor
+from catalog.actors import Actor, may
 from catalog.errors import StateConflict
 from catalog.revisions import revision_bump
 from governance.glossary.content import (
@@ -50,20 +53,25 @@ TRANSITIONS: dict[str, Step] = {
 # --- Permissions and compare-and-swap ------------------------------------------------------------
 
 
-def _require(actor: Actor, permission: str, reason: str) -> None:
-    if actor is None or not actor.has_perm(permission):
+def _require(actor: Actor, permission: str, reason: str) -> User:
+    """The actor, refused unless they hold the permission."""
+    if not may(actor, permission):
         raise PermissionDenied(reason)
+    return actor
 
 
-def _check_reviewer(actor: Actor, revision: TermRevision) -> None:
-    _require(actor, "governance.approve_term", "Only privacy officers review glossary changes")
-    if revision.proposer_id is not None and revision.proposer_id == actor.pk:
+def _check_reviewer(actor: Actor, revision: TermRevision) -> User:
+    reviewer = _require(
+        actor, "governance.approve_term", "Only privacy officers review glossary changes"
+    )
+    if revision.proposer_id is not None and revision.proposer_id == reviewer.pk:
         raise PermissionDenied(
             "You proposed this change, so you cannot review it: another privacy officer must"
         )
+    return reviewer
 
 
-def term_move(term: Term, action: str, **changes) -> None:
+def term_move(term: Term, action: str, **changes: Any) -> None:
     """Take one step of TRANSITIONS if the term is still as we read it (status and version);
     a StateConflict (409) when the step is not allowed or someone else moved it first."""
     step = TRANSITIONS[action]
@@ -74,7 +82,7 @@ def term_move(term: Term, action: str, **changes) -> None:
         Term,
         pk=term.pk,
         current=term.status,
-        target=step.target,
+        target=term.status if step.target is None else step.target,
         when=Q(version=term.version),
         what="term",
         updated_at=timezone.now(),
@@ -82,7 +90,9 @@ def term_move(term: Term, action: str, **changes) -> None:
     )
 
 
-def _close_revision(revision: TermRevision, status: str, *, reviewer=None, comment="") -> None:
+def _close_revision(
+    revision: TermRevision, status: str, *, reviewer: User | None = None, comment: str = ""
+) -> None:
     """Decide an open proposal exactly once (a StateConflict if it was decided meanwhile)."""
     status_move(
         TermRevision,
@@ -123,9 +133,11 @@ def _open_revision_for(term: Term, revision_id: int | None) -> TermRevision:
 
 
 @transaction.atomic
-def term_create(*, actor: Actor, note: str = "", **fields) -> Term:
+def term_create(*, actor: Actor, note: str = "", **fields: Any) -> Term:
     """Write a new term as a draft that its proposer can edit and then submit."""
-    _require(actor, "governance.add_term", "Only privacy officers and data owners propose terms")
+    author = _require(
+        actor, "governance.add_term", "Only privacy officers and data owners propose terms"
+    )
     cleaned = clean_fields(fields)
     term = Term(
         name=cleaned["name"],
@@ -134,8 +146,8 @@ def term_create(*, actor: Actor, note: str = "", **fields) -> Term:
         synonyms=cleaned["synonyms"],
         steward=cleaned["steward"],
         search_text=search_text_of(cleaned),
-        created_by=actor,
-        created_by_name=actor_name(actor),
+        created_by=author,
+        created_by_name=actor_name(author),
     )
     _save_new(term)
     relations_set(term, cleaned)
@@ -158,13 +170,18 @@ def _save_new(term: Term) -> None:
         raise ValidationError({"name": "The glossary already has a term by this name"}) from error
 
 
+def _is_proposer(actor: Actor, term: Term) -> TypeGuard[User]:
+    """Whether the actor wrote the draft, and may still propose terms."""
+    return may(actor, "governance.add_term") and term.created_by_id == actor.pk
+
+
 @transaction.atomic
-def term_update_draft(*, actor: Actor, term: Term, **fields) -> Term:
+def term_update_draft(*, actor: Actor, term: Term, **fields: Any) -> Term:
     """Change a draft in place (only its proposer may; drafts are not published)."""
     term = _locked(term)
     if term.status != TermStatus.DRAFT:
         raise ValidationError({"status": "Only a draft is edited in place; propose a change"})
-    if term.created_by_id != actor.pk or not actor.has_perm("governance.add_term"):
+    if not _is_proposer(actor, term):
         raise PermissionDenied("Only the draft's proposer may edit it")
     cleaned = clean_fields({**current_fields(term), **fields}, term)
     for name in ("name", "definition", "synonyms", "steward"):
@@ -186,7 +203,7 @@ def term_update_draft(*, actor: Actor, term: Term, **fields) -> Term:
 def term_submit(*, actor: Actor, term: Term, note: str = "") -> TermRevision:
     """Send a draft for review: its text is frozen until a reviewer decides."""
     term = _locked(term)
-    if term.created_by_id != actor.pk or not actor.has_perm("governance.add_term"):
+    if not _is_proposer(actor, term):
         raise PermissionDenied("Only the draft's proposer may submit it")
     if term.status != TermStatus.DRAFT:
         raise ValidationError({"status": "Only a draft can be submitted for review"})
@@ -205,9 +222,9 @@ def term_submit(*, actor: Actor, term: Term, note: str = "") -> TermRevision:
 
 
 @transaction.atomic
-def term_propose(*, actor: Actor, term: Term, note: str = "", **fields) -> TermRevision:
+def term_propose(*, actor: Actor, term: Term, note: str = "", **fields: Any) -> TermRevision:
     """Propose a change to an approved term; it stays published as it is until approved."""
-    _require(
+    proposer = _require(
         actor, "governance.change_term", "Only privacy officers and data owners propose changes"
     )
     term = _locked(term)
@@ -221,14 +238,14 @@ def term_propose(*, actor: Actor, term: Term, note: str = "", **fields) -> TermR
         base_version=term.version,
         proposed=snapshot_of(cleaned),
         note=note,
-        proposer=actor,
-        proposer_name=actor_name(actor),
+        proposer=proposer,
+        proposer_name=actor_name(proposer),
     )
     _ledger_proposal(actor, term, revision, "glossary.proposed")
     return revision
 
 
-def term_change(*, actor: Actor, term: Term, note: str = "", **fields) -> Term | TermRevision:
+def term_change(*, actor: Actor, term: Term, note: str = "", **fields: Any) -> Term | TermRevision:
     """Edit a draft, or propose a change to an approved term: as its status calls for."""
     if term.status == TermStatus.DRAFT:
         return term_update_draft(actor=actor, term=term, **fields)
@@ -261,7 +278,7 @@ def term_approve(
     """Publish the open proposal (never the approver's own): a new version, on the ledger."""
     term = _locked(term)
     revision = _open_revision_for(term, proposal)
-    _check_reviewer(actor, revision)
+    reviewer = _check_reviewer(actor, revision)
     if revision.base_version != term.version:
         raise ValidationError({"status": "The term changed since this proposal was made"})
     fields = clean_fields(fields_from_snapshot(revision.proposed), term)
@@ -277,14 +294,20 @@ def term_approve(
         version=term.version + 1,
     )
     relations_set(term, fields)
-    _close_revision(revision, TermRevision.Status.APPROVED, reviewer=actor, comment=comment)
+    _close_revision(revision, TermRevision.Status.APPROVED, reviewer=reviewer, comment=comment)
     term.refresh_from_db()
     _publish(actor, term, "approved", snapshot, revision=revision, comment=comment)
     return term
 
 
 def _publish(
-    actor: Actor, term: Term, action: str, snapshot: dict, *, revision=None, **data
+    actor: Actor,
+    term: Term,
+    action: str,
+    snapshot: dict[str, Any],
+    *,
+    revision: TermRevision | None = None,
+    **data: object,
 ) -> None:
     """Keep the published version, put it on the ledger, and tell pages their links are stale."""
     TermVersion.objects.create(
@@ -319,10 +342,10 @@ def term_reject(*, actor: Actor, term: Term, comment: str, proposal: int | None 
         raise ValidationError({"comment": "Say why the proposal is rejected"})
     term = _locked(term)
     revision = _open_revision_for(term, proposal)
-    _check_reviewer(actor, revision)
+    reviewer = _check_reviewer(actor, revision)
     if term.status == TermStatus.IN_REVIEW:
         term_move(term, "reject")
-    _close_revision(revision, TermRevision.Status.REJECTED, reviewer=actor, comment=comment)
+    _close_revision(revision, TermRevision.Status.REJECTED, reviewer=reviewer, comment=comment)
     ledger_append(
         actor=actor,
         kind="glossary.rejected",
@@ -338,7 +361,7 @@ def term_withdraw(*, actor: Actor, term: Term) -> Term:
     """The proposer takes back their open proposal; a new term goes back to draft."""
     term = _locked(term)
     revision = _open_revision(term)
-    if revision.proposer_id != actor.pk:
+    if actor is None or revision.proposer_id != actor.pk:
         raise PermissionDenied("Only the person who proposed it may withdraw a proposal")
     if term.status == TermStatus.IN_REVIEW:
         term_move(term, "withdraw")
