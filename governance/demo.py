@@ -1,6 +1,7 @@
 """Demo governance state: locality rules, grants, training runs and a day of checks."""
 
 import datetime as dt
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -11,7 +12,7 @@ from governance.grants.services import grant_create
 from governance.models import LocalityRule, Purpose, TrainingRun, TransferGrant
 from governance.policy.rules import rule_create
 
-DEMO_RULES = [
+DEMO_RULES: list[dict[str, Any]] = [
     {
         "name": "Health data never leaves the EEA",
         "description": "Board decision 2026-03: special-category health data is processed in the EEA only.",
@@ -46,7 +47,7 @@ DEMO_RUNS = [
 ]
 
 
-def _places(spec) -> dict:
+def _places(spec: str | list[str]) -> dict[str, list[Country]]:
     if spec == "eea":
         return {"countries": list(Country.objects.filter(in_eea=True))}
     return {"countries": list(Country.objects.filter(code__in=spec))}
@@ -57,7 +58,7 @@ def _seed_rules(officer) -> int:
     for spec in DEMO_RULES:
         if LocalityRule.objects.filter(name=spec["name"]).exists():
             continue
-        fields = {
+        fields: dict[str, Any] = {
             k: v for k, v in spec.items() if k not in ("countries", "category", "jurisdiction")
         }
         if "category" in spec:

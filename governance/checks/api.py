@@ -80,6 +80,7 @@ def result_json(result: CheckResult, position: int | None = None) -> dict:
     if result.errors:
         return {**body, "errors": result.errors}
     check, decision = result.check, result.decision
+    assert decision is not None  # a result without errors carries its decision
     return {
         **body,
         "decision_id": result.record.pk if result.record else None,
@@ -212,7 +213,12 @@ class ReadSerializer(serializers.Serializer):
 
 
 class ReadsSerializer(serializers.Serializer):
-    reads = ReadSerializer(many=True, allow_empty=False, max_length=MAX_CHECKS_PER_REQUEST)
+    # many=True makes a ListSerializer, which takes max_length (the stubs know only Serializer's).
+    reads = ReadSerializer(
+        many=True,
+        allow_empty=False,
+        max_length=MAX_CHECKS_PER_REQUEST,  # type: ignore[call-arg]
+    )
 
 
 class TrainingRunViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):

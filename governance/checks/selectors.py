@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db.models import Prefetch, QuerySet
 
 from catalog.models import Region
@@ -11,9 +13,9 @@ from governance.models import (
 )
 
 
-def run_footprint(run: TrainingRun) -> list[dict]:
+def run_footprint(run: TrainingRun) -> list[dict[str, Any]]:
     """Which regions a run touched (planned and read), and under which decisions."""
-    regions: dict[str, dict] = {}
+    regions: dict[str, dict[str, Any]] = {}
     for decision in run.decisions.order_by("id"):
         entry = regions.setdefault(
             decision.region_code,

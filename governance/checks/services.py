@@ -7,12 +7,14 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TypeGuard
 
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from catalog.actors import Actor
+from catalog.actors import Actor, actor_account, may
 from catalog.models import Dataset, Region
 from governance.ledger.chain import actor_name, ledger_append
 from governance.models import (
@@ -45,27 +47,28 @@ class CheckResult:
     check: Check
     decision: Decision | None = None
     record: LocalityDecision | None = None
-    errors: dict | None = None
+    errors: dict[str, list[str]] | None = None
 
 
 def _decision_row(
     index: PolicyIndex,
     check: Check,
+    at: dt.datetime,
     decision: Decision,
     actor: Actor,
     context: str,
-    run=None,
+    run: TrainingRun | None = None,
 ) -> LocalityDecision:
     ds = index.dataset(check.dataset)
     return LocalityDecision(
-        at=check.at,
+        at=at,
         dataset_id=ds.id,
         dataset_slug=ds.slug,
         action=check.action,
         region_code=check.region,
         country=index.regions[check.region].country,
         purpose=check.purpose,
-        actor=actor,
+        actor=actor_account(actor),
         actor_name=actor_name(actor),
         outcome=decision.outcome,
         rule=decision.rule,
@@ -82,7 +85,7 @@ def locality_check(
     actor: Actor,
     checks: Sequence[Check],
     context: str = LocalityDecision.Context.CHECK,
-    run=None,
+    run: TrainingRun | None = None,
 ) -> list[CheckResult]:
     """Answer a batch of checks and record every decision in one insert; bad items get errors."""
     if len(checks) > MAX_CHECKS_PER_REQUEST:
@@ -91,37 +94,35 @@ def locality_check(
         )
     index = current_index()
     now = timezone.now()
-    answered: list[tuple[int, Check, Decision]] = []
+    answered: list[tuple[int, Check, dt.datetime, Decision]] = []
     results: list[CheckResult] = []
     for check in checks:
-        check = (
-            check
-            if check.at
-            else Check(check.dataset, check.action, check.region, check.purpose, now)
-        )
+        at = check.at or now
+        if not check.at:
+            check = Check(check.dataset, check.action, check.region, check.purpose, at)
         try:
-            decision = evaluate(
-                index, check.dataset, check.action, check.region, check.purpose, check.at
-            )
+            decision = evaluate(index, check.dataset, check.action, check.region, check.purpose, at)
         except UnknownInput as exc:
             results.append(CheckResult(check, errors={exc.field: [exc.message]}))
             continue
-        answered.append((len(results), check, decision))
+        answered.append((len(results), check, at, decision))
         results.append(CheckResult(check, decision))
     rows = [
-        _decision_row(index, check, decision, actor, context, run)
-        for _, check, decision in answered
+        _decision_row(index, check, at, decision, actor, context, run)
+        for _, check, at, decision in answered
     ]
     with transaction.atomic():
         records = LocalityDecision.objects.bulk_create(rows)
         if records:
             _ledger_decisions(actor, records, context, run)
-    for (position, check, decision), record in zip(answered, records, strict=True):
+    for (position, check, _, decision), record in zip(answered, records, strict=True):
         results[position] = CheckResult(check, decision, record)
     return results
 
 
-def _ledger_decisions(actor: Actor, records: list[LocalityDecision], context: str, run) -> None:
+def _ledger_decisions(
+    actor: Actor, records: list[LocalityDecision], context: str, run: TrainingRun | None
+) -> None:
     """One ledger entry per batch, naming its decisions by reference (ids and counts)."""
     ids = [r.pk for r in records]
     outcomes = {o: sum(1 for r in records if r.outcome == o) for o in Outcome.values}
@@ -146,10 +147,10 @@ def _ledger_decisions(actor: Actor, records: list[LocalityDecision], context: st
 
 
 def _verdict(outcomes: Iterable[str]) -> str:
-    outcomes = set(outcomes)
-    if Outcome.DENY in outcomes:
+    found = set(outcomes)
+    if Outcome.DENY in found:
         return Outcome.DENY
-    return Outcome.ALLOW_WITH_GRANT if Outcome.ALLOW_WITH_GRANT in outcomes else Outcome.ALLOW
+    return Outcome.ALLOW_WITH_GRANT if Outcome.ALLOW_WITH_GRANT in found else Outcome.ALLOW
 
 
 @transaction.atomic
@@ -166,7 +167,7 @@ def training_run_register(
     model_name: str = "",
 ) -> tuple[TrainingRun, list[CheckResult]]:
     """Register a run and judge every dataset against every compute region."""
-    if not actor.has_perm("governance.add_trainingrun"):
+    if not may(actor, "governance.add_trainingrun"):
         raise PermissionDenied("Your role may not register training runs")
     if not compute_regions:
         raise ValidationError({"compute_regions": "Name at least one compute region"})
@@ -200,10 +201,10 @@ def training_run_register(
     return run, results
 
 
-def can_report_reads(user, run: TrainingRun) -> bool:
+def can_report_reads(user: Actor, run: TrainingRun) -> TypeGuard[User]:
     """The run's registrant, or a privacy officer, reports what it read."""
-    return user.has_perm("governance.add_trainingrun") and (
-        run.created_by_id == user.pk or user.has_perm("governance.change_trainingrun")
+    return may(user, "governance.add_trainingrun") and (
+        run.created_by_id == user.pk or may(user, "governance.change_trainingrun")
     )
 
 

@@ -5,6 +5,7 @@ the decision log of locality decisions.
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -34,7 +35,7 @@ def run_list(request: HttpRequest) -> HttpResponse:
     """Registered training runs with their verdicts, newest first."""
     form = RunFilterForm(request.GET)
     if not form.is_valid():
-        context = {"form": form, "page": None, "verdicts": _verdict_tabs("")}
+        context: dict[str, Any] = {"form": form, "page": None, "verdicts": _verdict_tabs("")}
         return render(request, "governance/run_list.html", context, status=400)
     verdict = form.cleaned_data["verdict"]
     runs = training_runs().order_by("-created_at", "-id")

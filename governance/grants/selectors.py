@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING, TypedDict
 
 from django.db.models import Case, CharField, Prefetch, QuerySet, Value, When
 from django.utils import timezone
@@ -11,6 +12,15 @@ from catalog.models import Dataset, Region
 from governance.models import (
     TransferGrant,
 )
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+
+class GrantState(TypedDict):
+    """What grants_at adds to each grant: grant_status's answer."""
+
+    status: str
 
 
 def grants_active(at: dt.datetime | None = None) -> QuerySet[TransferGrant]:
@@ -32,7 +42,7 @@ def grant_status(now: dt.datetime) -> Case:
     )
 
 
-def grants_at(now: dt.datetime) -> QuerySet[TransferGrant]:
+def grants_at(now: dt.datetime) -> QuerySet[WithAnnotations[TransferGrant, GrantState]]:
     """Grants with what lists and pages show, each with its `status` at `now`."""
     return (
         TransferGrant.objects.select_related("purpose", "revoked_by")

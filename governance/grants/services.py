@@ -11,7 +11,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from catalog.actors import Actor
+from catalog.actors import Actor, may
 from catalog.errors import StateConflict
 from catalog.models import Dataset, Region
 from catalog.revisions import revision_bump
@@ -38,7 +38,7 @@ def grant_create(
     reference: str = "",
 ) -> TransferGrant:
     """Create the effective permission an approved exception gives; honoured from valid_from."""
-    if not actor.has_perm("governance.add_transfergrant"):
+    if not may(actor, "governance.add_transfergrant"):
         raise PermissionDenied("Only privacy officers may create transfer grants")
     if not datasets:
         raise ValidationError({"datasets": "Name at least one dataset"})
@@ -83,7 +83,7 @@ def grant_create(
 @transaction.atomic
 def grant_revoke(*, actor: Actor, grant: TransferGrant, reason: str) -> TransferGrant:
     """End a grant now; the engine stops honouring it at once."""
-    if not actor.has_perm("governance.change_transfergrant"):
+    if not may(actor, "governance.change_transfergrant"):
         raise PermissionDenied("Only privacy officers may revoke transfer grants")
     if not reason.strip():
         raise ValidationError({"reason": "Give the reason for revoking"})

@@ -8,6 +8,7 @@ decisions and the transfer grants (governance.policy.index builds and caches it)
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 from catalog.models import (
     Sensitivity,
@@ -120,7 +121,7 @@ def _officer_rules(
         return index.officer_memo[memo_key]
     except KeyError:
         pass
-    candidates = _group_rules(index, ds.rule_group)
+    candidates: Sequence[RuleFacts] = _group_rules(index, ds.rule_group)
     if own:
         candidates = sorted((*own, *candidates), key=_rule_order)
     answer = _first_speaking(candidates, ds, action, place)

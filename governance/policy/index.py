@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
+from collections.abc import Mapping
 
 from catalog.models import (
     AdequacyDecision,
@@ -96,21 +97,21 @@ def load_rules() -> list[RuleFacts]:
 def _load_datasets(
     gdpr_jurisdictions: set[str], pipl_jurisdictions: set[str]
 ) -> list[DatasetFacts]:
-    through = Dataset.personal_data_categories.through
+    categories_of = Dataset.personal_data_categories.through
     categories: dict[int, set[str]] = defaultdict(set)
-    for ds_id, code in through.objects.values_list(
+    for ds_id, code in categories_of.objects.values_list(
         "dataset_id", "personaldatacategory_id"
     ).iterator(chunk_size=20000):
         categories[ds_id].add(code)
     subjects: dict[int, set[str]] = defaultdict(set)
-    through = Dataset.subject_jurisdictions.through
-    for ds_id, code in through.objects.values_list("dataset_id", "jurisdiction_id").iterator(
+    subjects_of = Dataset.subject_jurisdictions.through
+    for ds_id, code in subjects_of.objects.values_list("dataset_id", "jurisdiction_id").iterator(
         chunk_size=20000
     ):
         subjects[ds_id].add(code)
     allowed: dict[int, set[str]] = defaultdict(set)
-    through = Dataset.allowed_processing_regions.through
-    for ds_id, code in through.objects.values_list("dataset_id", "region__code").iterator(
+    regions_of = Dataset.allowed_processing_regions.through
+    for ds_id, code in regions_of.objects.values_list("dataset_id", "region__code").iterator(
         chunk_size=20000
     ):
         allowed[ds_id].add(code)
@@ -154,7 +155,7 @@ def _load_datasets(
     return facts
 
 
-def _grant_note(grant: dict) -> str:
+def _grant_note(grant: Mapping[str, object]) -> str:
     detail = f" ({grant['mechanism_detail']})" if grant["mechanism_detail"] else ""
     return (
         f"allowed by transfer grant #{grant['id']}: {grant['mechanism']}{detail}, "
@@ -164,8 +165,8 @@ def _grant_note(grant: dict) -> str:
 
 def _load_grants() -> dict[int, tuple[GrantFacts, ...]]:
     regions: dict[int, set[str]] = defaultdict(set)
-    through = TransferGrant.destination_regions.through
-    for grant_id, code in through.objects.values_list("transfergrant_id", "region__code"):
+    destinations_of = TransferGrant.destination_regions.through
+    for grant_id, code in destinations_of.objects.values_list("transfergrant_id", "region__code"):
         regions[grant_id].add(code)
     grants = {
         g["id"]: GrantFacts(
@@ -190,8 +191,8 @@ def _load_grants() -> dict[int, tuple[GrantFacts, ...]]:
         )
     }
     by_dataset: dict[int, list[GrantFacts]] = defaultdict(list)
-    through = TransferGrant.datasets.through
-    for grant_id, ds_id in through.objects.values_list("transfergrant_id", "dataset_id"):
+    datasets_of = TransferGrant.datasets.through
+    for grant_id, ds_id in datasets_of.objects.values_list("transfergrant_id", "dataset_id"):
         by_dataset[ds_id].append(grants[grant_id])
     return {ds_id: tuple(sorted(g, key=lambda x: x.id)) for ds_id, g in by_dataset.items()}
 

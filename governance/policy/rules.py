@@ -6,11 +6,13 @@ set of purposes.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
-from catalog.actors import Actor
+from catalog.actors import Actor, may
 from catalog.models import Country, Region
 from catalog.revisions import revision_bump
 from governance.ledger.chain import actor_name, ledger_append
@@ -40,7 +42,9 @@ RULE_FIELDS = (
 RULE_PLACES = ("regions", "countries")  # many-to-many: set after the rule is saved
 
 
-def rule_snapshot(rule: LocalityRule, regions: Iterable[str], countries: Iterable[str]) -> dict:
+def rule_snapshot(
+    rule: LocalityRule, regions: Iterable[str], countries: Iterable[str]
+) -> dict[str, Any]:
     """The rule as its versions and the ledger keep it: references by code or slug."""
     places = {"regions": sorted(regions), "countries": sorted(countries)}
     return {name: places.get(name, _snapshot_value(rule, name)) for name in RULE_FIELDS}
@@ -48,7 +52,7 @@ def rule_snapshot(rule: LocalityRule, regions: Iterable[str], countries: Iterabl
 
 def _snapshot_value(rule: LocalityRule, name: str) -> object:
     if name == "dataset":
-        return rule.dataset.slug if rule.dataset_id else None
+        return rule.dataset.slug if rule.dataset is not None else None
     if name == "actions":
         return sorted(rule.actions or [])
     if name in ("jurisdiction", "category"):
@@ -97,9 +101,10 @@ def rule_conflicts(candidate: RuleFacts, others: Sequence[RuleFacts]) -> list[Ru
     return found
 
 
-def _check_rule_editor(actor: Actor) -> None:
-    if not actor.has_perm("governance.change_localityrule"):
+def _check_rule_editor(actor: Actor) -> User:
+    if not may(actor, "governance.change_localityrule"):
         raise PermissionDenied("Only privacy officers may write locality rules")
+    return actor
 
 
 def _validate_rule(rule: LocalityRule, regions: list[Region], countries: list[Country]) -> None:
@@ -123,7 +128,12 @@ def _validate_rule(rule: LocalityRule, regions: list[Region], countries: list[Co
 
 
 def _record_rule_version(
-    *, actor: Actor, rule: LocalityRule, action: str, regions, countries
+    *,
+    actor: User,
+    rule: LocalityRule,
+    action: str,
+    regions: Iterable[Region],
+    countries: Iterable[Country],
 ) -> None:
     """Keep the version, and put it on the ledger."""
     snapshot = rule_snapshot(rule, [r.code for r in regions], [c.code for c in countries])
@@ -149,17 +159,17 @@ def _record_rule_version(
 
 @transaction.atomic
 def rule_create(
-    *, actor: Actor, regions: list[Region], countries: list[Country], **fields
+    *, actor: Actor, regions: list[Region], countries: list[Country], **fields: Any
 ) -> LocalityRule:
     """Write a new locality rule; refused if it contradicts another at the same priority."""
-    _check_rule_editor(actor)
-    rule = LocalityRule(created_by=actor, version=1, **fields)
+    editor = _check_rule_editor(actor)
+    rule = LocalityRule(created_by=editor, version=1, **fields)
     _validate_rule(rule, regions, countries)
     rule.save()
     rule.regions.set(regions)
     rule.countries.set(countries)
     _record_rule_version(
-        actor=actor, rule=rule, action="created", regions=regions, countries=countries
+        actor=editor, rule=rule, action="created", regions=regions, countries=countries
     )
     revision_bump(GOVERNANCE)
     return rule
@@ -172,10 +182,10 @@ def rule_update(
     rule: LocalityRule,
     regions: list[Region] | None = None,
     countries: list[Country] | None = None,
-    **fields,
+    **fields: Any,
 ) -> LocalityRule:
     """Change a rule; the previous version stays in its history."""
-    _check_rule_editor(actor)
+    editor = _check_rule_editor(actor)
     rule = LocalityRule.objects.select_for_update().get(pk=rule.pk)
     regions = list(rule.regions.all()) if regions is None else regions
     countries = list(rule.countries.all()) if countries is None else countries
@@ -187,7 +197,7 @@ def rule_update(
     rule.regions.set(regions)
     rule.countries.set(countries)
     _record_rule_version(
-        actor=actor, rule=rule, action="updated", regions=regions, countries=countries
+        actor=editor, rule=rule, action="updated", regions=regions, countries=countries
     )
     revision_bump(GOVERNANCE)
     return rule
@@ -196,12 +206,12 @@ def rule_update(
 @transaction.atomic
 def rule_delete(*, actor: Actor, rule: LocalityRule) -> None:
     """Remove a rule; its history stays."""
-    _check_rule_editor(actor)
+    editor = _check_rule_editor(actor)
     rule = LocalityRule.objects.select_for_update().get(pk=rule.pk)
     regions, countries = list(rule.regions.all()), list(rule.countries.all())
     rule.version += 1
     _record_rule_version(
-        actor=actor, rule=rule, action="deleted", regions=regions, countries=countries
+        actor=editor, rule=rule, action="deleted", regions=regions, countries=countries
     )
     rule.delete()
     revision_bump(GOVERNANCE)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter, defaultdict
+from typing import Any
 
 from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
@@ -19,7 +20,7 @@ from governance.models import (
     TransferGrant,
 )
 from governance.policy.engine import evaluate
-from governance.policy.facts import AdequacyFacts, Decision, RuleFacts
+from governance.policy.facts import AdequacyFacts, Decision, PolicyIndex, RuleFacts
 from governance.policy.index import current_index, with_adequacy, with_rules
 
 MAX_REPLAY_DAYS = 90
@@ -35,7 +36,9 @@ def _flip_kind(before: str, after: str) -> str | None:
     return None
 
 
-def replay(proposed: list[RuleFacts], *, days: int, now: dt.datetime | None = None) -> dict:
+def replay(
+    proposed: list[RuleFacts], *, days: int, now: dt.datetime | None = None
+) -> dict[str, Any]:
     """Re-judge the last `days` of recorded decisions under a proposed rule set; list what flips."""
     now = now or timezone.now()
     current = current_index()
@@ -47,8 +50,8 @@ def replay(proposed: list[RuleFacts], *, days: int, now: dt.datetime | None = No
         :MAX_REPLAYED_DECISIONS
     ]
     flips = []
-    by_dataset: dict[str, Counter] = defaultdict(Counter)
-    by_jurisdiction: dict[str, Counter] = defaultdict(Counter)
+    by_dataset: dict[str, Counter[str]] = defaultdict(Counter)
+    by_jurisdiction: dict[str, Counter[str]] = defaultdict(Counter)
     replayed = 0
     for decision_id, ds_id, action, region, purpose, at in rows.iterator(chunk_size=5000):
         ds = current.datasets.get(ds_id)
@@ -84,7 +87,7 @@ def replay(proposed: list[RuleFacts], *, days: int, now: dt.datetime | None = No
     }
 
 
-def adequacy_what_if(*, decided_by: str, country: str, falls_on: dt.date) -> dict:
+def adequacy_what_if(*, decided_by: str, country: str, falls_on: dt.date) -> dict[str, Any]:
     """If `decided_by`'s adequacy decision for `country` ended on `falls_on`: what would be affected?"""
     current = current_index()
     key = (decided_by, country)
@@ -119,8 +122,7 @@ def adequacy_what_if(*, decided_by: str, country: str, falls_on: dt.date) -> dic
         places = [
             r.code for r in regions if r.code == ds.storage_region or r.code in ds.allowed_regions
         ]
-        hits = [(code, flips(ds.id, code, "analytics")) for code in places]
-        hits = [(code, pair) for code, pair in hits if pair]
+        hits = [(code, pair) for code in places if (pair := flips(ds.id, code, "analytics"))]
         if hits:
             datasets.append(
                 {
@@ -158,7 +160,13 @@ def adequacy_what_if(*, decided_by: str, country: str, falls_on: dt.date) -> dic
     }
 
 
-def _runs_in(country, decided_by, current, candidate, at) -> list[dict]:
+def _runs_in(
+    country: str,
+    decided_by: str,
+    current: PolicyIndex,
+    candidate: PolicyIndex,
+    at: dt.datetime,
+) -> list[dict[str, Any]]:
     runs = []
     queryset = (
         TrainingRun.objects.filter(compute_regions__country_id=country)

@@ -220,7 +220,8 @@ def _history_entry(version: LocalityRuleVersion, previous: dict | None) -> dict:
     elif created:
         names = [name for name in SNAPSHOT_FIELDS if _shown(name, snapshot.get(name)) != EMPTY]
     else:
-        names = [name for name in SNAPSHOT_FIELDS if snapshot.get(name) != previous.get(name)]
+        before = previous or {}  # not None here: `created` covers the first version
+        names = [name for name in SNAPSHOT_FIELDS if snapshot.get(name) != before.get(name)]
     fields = [
         {
             "label": SNAPSHOT_FIELDS[name],
