@@ -11,6 +11,7 @@ from typing import TypeAlias, TypeGuard
 
 from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Model
+from django.http import HttpRequest
 
 Actor: TypeAlias = User | AnonymousUser | None
 
@@ -34,3 +35,12 @@ def actor_account(actor: Actor) -> User | None:
     if isinstance(actor, AnonymousUser):
         raise ValueError("An anonymous visitor cannot be recorded as who did a write")
     return actor
+
+
+class SignedInRequest(HttpRequest):
+    """The request a view behind login_required receives: its user is a person.
+
+    For annotations only (Django builds the request); the decorator is what makes it true.
+    """
+
+    user: User

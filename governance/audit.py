@@ -1,5 +1,7 @@
 """Ledger entries for changes that other apps announce (the catalog cannot import governance)."""
 
+from typing import Any
+
 from catalog.actors import Actor
 from catalog.models import DatasetChange, LineageEdge
 from governance.ledger.chain import ledger_append
@@ -20,7 +22,9 @@ LOCALITY_FIELDS = frozenset(
 )
 
 
-def record_dataset_change(sender, *, actor: Actor, change: DatasetChange, **kwargs) -> None:
+def record_dataset_change(
+    sender: type[DatasetChange], *, actor: Actor, change: DatasetChange, **kwargs: Any
+) -> None:
     """Creations, deletions and changes to locality fields go on the chain."""
     locality = sorted(LOCALITY_FIELDS & set(change.changed_fields))
     if change.action == DatasetChange.Action.UPDATED and not locality:
@@ -41,7 +45,7 @@ def record_dataset_change(sender, *, actor: Actor, change: DatasetChange, **kwar
 
 
 def record_lineage_edge_change(
-    sender, *, actor: Actor, edge: LineageEdge, action: str, **kwargs
+    sender: type[LineageEdge], *, actor: Actor, edge: LineageEdge, action: str, **kwargs: Any
 ) -> None:
     """A lineage edge a person added or removed goes on the chain, as observed edges do."""
     upstream, downstream = edge.upstream.slug, edge.downstream.slug

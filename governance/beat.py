@@ -27,6 +27,8 @@ MAX_RETRY_SECONDS = 60.0
 class OutageTolerantScheduler(DatabaseScheduler):
     """django-celery-beat's DatabaseScheduler that survives an unreachable database."""
 
+    _last_timestamp: dt.datetime | None  # the DatabaseScheduler's: when a schedule last changed
+
     def __init__(self, *args, **kwargs):
         self._retry_at = 0.0  # time.monotonic() before which the database is not asked again
         self._retry_seconds = 0.0

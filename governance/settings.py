@@ -17,8 +17,9 @@ from django.core.exceptions import ImproperlyConfigured
 from governance.config import logging_config, own_key, signing_key
 
 # The app folder `requests/` shadows PyPI's `requests`. DRF imports `requests` if it can, for an
-# optional test helper, and would take our app for it; tell DRF the package is absent.
-rest_framework.compat.requests = None
+# optional test helper, and would take our app for it; tell DRF the package is absent (DRF
+# itself sets None when the import fails; its stubs type the name as the module only).
+rest_framework.compat.requests = None  # type: ignore[assignment]
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 

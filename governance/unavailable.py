@@ -22,7 +22,7 @@ def database_unavailable(exc: BaseException) -> bool:
 def unavailable_response(request) -> HttpResponse:
     """503 with Retry-After: JSON for the API, a plain page (no database read) for people."""
     if request.path.startswith(API_PREFIX):
-        response = JsonResponse({"detail": UNAVAILABLE_DETAIL}, status=503)
+        response: HttpResponse = JsonResponse({"detail": UNAVAILABLE_DETAIL}, status=503)
     else:
         # No request context: context processors (navigation, unread counts) read the database.
         response = HttpResponse(render_to_string("503.html"), status=503)

@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import URLPattern, URLResolver, include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
@@ -43,7 +43,7 @@ router.register(
 router.register("glossary/terms", glossary_api.TermViewSet, basename="glossary-term")
 router.register("notifications", notification_views.NotificationViewSet, basename="notification")
 
-api_v1 = [
+api_v1: list[URLPattern | URLResolver] = [
     path("", include(router.urls)),
     path("", include("requests.api_urls")),
     path("", include("monitoring.api_urls")),

@@ -50,7 +50,8 @@ class Term(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        ordering = [Lower("name"), "id"]
+        # Django orders by expressions too; the stubs accept only names and OrderBy.
+        ordering = [Lower("name"), "id"]  # type: ignore[list-item]
         constraints = [models.UniqueConstraint(Lower("name"), name="term_name_ci_unique")]
         permissions = [
             ("approve_term", "Can approve or reject glossary changes"),

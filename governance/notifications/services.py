@@ -11,7 +11,7 @@ import logging
 from collections.abc import Iterable
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AnonymousUser, User
 from django.core.mail import send_mail
 from django.db.models import Q, QuerySet
 from django.utils import timezone
@@ -21,18 +21,19 @@ from governance.models import Notification, Responsibility
 from governance.roles import Role
 from governance.workflow import queue_after_commit
 
-User = get_user_model()
 log = logging.getLogger(__name__)
 
 
 def notify(
-    *, recipients: Iterable, kind: str, title: str, body: str = "", url: str = ""
+    *, recipients: Iterable[User | None], kind: str, title: str, body: str = "", url: str = ""
 ) -> list[Notification]:
     """Leave each recipient (once) a notification and queue its e-mail for after the commit."""
     return notify_many([(recipients, kind, title, body, url)])
 
 
-def notify_many(notices: Iterable[tuple[Iterable, str, str, str, str]]) -> list[Notification]:
+def notify_many(
+    notices: Iterable[tuple[Iterable[User | None], str, str, str, str]],
+) -> list[Notification]:
     """notify() for each (recipients, kind, title, body, url): every active recipient once per
     notice, all written in one insert, with one e-mail task for all of them after the commit
     (a batch of telemetry tells many people about many incidents at once)."""
@@ -99,7 +100,7 @@ def unsent_notification_ids(older_than: dt.timedelta = dt.timedelta(minutes=5)) 
     )
 
 
-def notifications_mark_read(*, user, ids: Iterable[int] | None = None) -> int:
+def notifications_mark_read(*, user: User, ids: Iterable[int] | None = None) -> int:
     """Mark the user's notifications read (all of them when ids is None)."""
     rows = Notification.objects.filter(recipient=user, read_at__isnull=True)
     if ids is not None:
@@ -110,12 +111,12 @@ def notifications_mark_read(*, user, ids: Iterable[int] | None = None) -> int:
 # --- Who answers for a jurisdiction ----------------------------------------------------------
 
 
-def privacy_officers() -> QuerySet:
+def privacy_officers() -> QuerySet[User]:
     """Active people who hold the privacy-officer role."""
     return User.objects.filter(is_active=True, groups__name=Role.PRIVACY_OFFICER).distinct()
 
 
-def officers_for(jurisdictions: Iterable[Jurisdiction | str]) -> QuerySet:
+def officers_for(jurisdictions: Iterable[Jurisdiction | str]) -> QuerySet[User]:
     """The privacy officers who answer for any of these jurisdictions (instances or codes):
     those given one of them, and those given none (who answer for all)."""
     ids = [j.pk if isinstance(j, Jurisdiction) else j for j in jurisdictions]
@@ -126,7 +127,9 @@ def officers_for(jurisdictions: Iterable[Jurisdiction | str]) -> QuerySet:
     )
 
 
-def jurisdictions_of(user) -> set[str] | None:
+def jurisdictions_of(user: User | AnonymousUser) -> set[str] | None:
     """The jurisdiction codes a privacy officer answers for; None means every jurisdiction."""
+    if isinstance(user, AnonymousUser):  # as the query would refuse it: it has no id
+        raise TypeError("An anonymous visitor answers for no jurisdiction")
     ids = set(Responsibility.objects.filter(user=user).values_list("jurisdiction_id", flat=True))
     return ids or None

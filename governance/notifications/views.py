@@ -1,7 +1,7 @@
 """Your notifications: the in-app copy of what Locus e-mailed you. Thin: reads and one write."""
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST, require_safe
 from drf_spectacular.utils import extend_schema, inline_serializer
@@ -9,6 +9,7 @@ from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from catalog.actors import SignedInRequest
 from governance.models import Notification
 from governance.notifications.services import notifications_mark_read
 
@@ -17,14 +18,14 @@ PAGE_SIZE = 100
 
 @require_safe
 @login_required
-def notification_list(request: HttpRequest) -> HttpResponse:
+def notification_list(request: SignedInRequest) -> HttpResponse:
     rows = Notification.objects.filter(recipient=request.user).order_by("-created_at", "-id")
     return render(request, "governance/notifications.html", {"notifications": rows[:PAGE_SIZE]})
 
 
 @require_POST
 @login_required
-def notifications_read(request: HttpRequest) -> HttpResponse:
+def notifications_read(request: SignedInRequest) -> HttpResponse:
     notifications_mark_read(user=request.user)
     return redirect("governance:notification-list")
 

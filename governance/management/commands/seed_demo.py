@@ -9,7 +9,7 @@ import secrets
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import AbstractUser, Group
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
@@ -50,7 +50,7 @@ class Command(BaseCommand):
         # A password everyone can read in the docs only where debug is on (a developer's machine).
         password = DEMO_PASSWORD if settings.DEBUG else None
         ensure_roles()
-        users = {role: [] for role in Role.values}
+        users: dict[str, list[AbstractUser]] = {role: [] for role in Role.values}
         created = {}
         for username, first, last, role in DEMO_USERS:
             user, created[username] = _demo_user(username, first, last, role, password)
