@@ -8,7 +8,7 @@ from channels import DEFAULT_CHANNEL_LAYER
 from channels.layers import channel_layers
 from django.conf import settings
 from django.db import connection
-from django.http import JsonResponse
+from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -17,7 +17,7 @@ CHECK_TIMEOUT_SECONDS = 2.0
 
 @require_GET
 @never_cache
-def healthz(request):
+def healthz(request: HttpRequest) -> JsonResponse:
     """The process is up and serving requests."""
     return JsonResponse({"status": "ok"})
 
@@ -69,7 +69,7 @@ CHECKS = {"database": check_database, "channel_layer": check_channel_layer, "bro
 
 @require_GET
 @never_cache
-def readyz(request):
+def readyz(request: HttpRequest) -> JsonResponse:
     """Every service Locus depends on answers; otherwise 503 naming the ones that did not."""
     results: dict[str, str] = {}
     failed: list[str] = []
