@@ -1,6 +1,12 @@
 """Shared fixtures: one person per role, an outsider, and API clients for people and machines."""
 
+from __future__ import annotations
+
+import json
+from collections import Counter
+
 import pytest
+from django.db import transaction
 from django.db.backends.signals import connection_created
 from django.dispatch import receiver
 from rest_framework.authtoken.models import Token
@@ -80,12 +86,16 @@ def token_client(db):
 
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup, django_db_blocker):
-    """pytest-django's test database, dropped cleanly: a connection still open at the end
-    (a pooled one left by a thread, a server a test started) would make PostgreSQL refuse to
-    drop it, and the database would stay behind on the server."""
-    yield
+    """pytest-django's test database, with a quick reload of its reference data (PostgreSQL),
+    dropped cleanly: a connection still open at the end (a pooled one left by a thread, a server
+    a test started) would make PostgreSQL refuse to drop it, and the database would stay behind
+    on the server."""
     from django.db import connection
 
+    if connection.vendor == "postgresql":
+        with django_db_blocker.unblock():
+            ReferenceSnapshot.install(connection)
+    yield
     if connection.vendor != "postgresql":
         return
     with django_db_blocker.unblock(), connection.cursor() as cursor:
@@ -94,6 +104,98 @@ def django_db_setup(django_db_setup, django_db_blocker):
             "WHERE datname = current_database() AND pid <> pg_backend_pid()"
         )
     connection.close()
+
+
+class ReferenceSnapshot:
+    """The rows the migrations loaded, copied aside once, for serialized rollback to copy back.
+
+    A transactional test with serialized rollback starts by loading what the migrations wrote
+    (reference data, permissions: over a thousand objects); Django saves each one from JSON,
+    which takes seconds per test. On PostgreSQL, the same rows are copied once into a schema of
+    the test database and copied back with one INSERT ... SELECT per table. Used only when the
+    copy holds, model by model, as many rows as Django's serialized data has objects.
+    """
+
+    SCHEMA = "locus_test_snapshot"
+
+    def __init__(self, connection, tables: dict[str, str]):
+        self.connection = connection
+        self.tables = tables  # each table that had rows (copied to SCHEMA): the SQL copying back
+
+    @classmethod
+    def install(cls, connection) -> None:
+        serialized = getattr(connection, "_test_serialized_contents", None)
+        if serialized is None:
+            return
+        snapshot = cls.take(connection)
+        if snapshot.matches(serialized):
+            # Django calls this (and only this) to reload the data before each such test.
+            connection.creation.deserialize_db_from_string = snapshot.restore
+
+    @classmethod
+    def take(cls, connection) -> ReferenceSnapshot:
+        names = connection.introspection.django_table_names(only_existing=True)
+        copied = {}
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP SCHEMA IF EXISTS {cls.SCHEMA} CASCADE")
+            cursor.execute(f"CREATE SCHEMA {cls.SCHEMA}")
+            for name in sorted(names):
+                table = connection.ops.quote_name(name)
+                cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {table})")
+                if cursor.fetchone()[0]:
+                    cursor.execute(f"CREATE TABLE {cls.SCHEMA}.{table} AS TABLE {table}")
+                    copied[name] = cls._copy_back(connection, cursor, name)
+        return cls(connection, copied)
+
+    @classmethod
+    def _copy_back(cls, connection, cursor, name: str) -> str:
+        """INSERT ... SELECT, overwriting a row that is there already, as Django's reload
+        does (the first such test, or one after a rolled-back test, finds the rows in place)."""
+        quote = connection.ops.quote_name
+        key = connection.introspection.get_primary_key_column(cursor, name)
+        columns = [
+            quote(column.name)
+            for column in connection.introspection.get_table_description(cursor, name)
+            if column.name != key
+        ]
+        update = ", ".join(f"{column} = EXCLUDED.{column}" for column in columns)
+        return (
+            f"INSERT INTO {quote(name)} SELECT * FROM {cls.SCHEMA}.{quote(name)} "
+            f"ON CONFLICT ({quote(key)}) DO " + (f"UPDATE SET {update}" if update else "NOTHING")
+        )
+
+    def matches(self, serialized: str) -> bool:
+        """Whether the copy holds what Django's serialized data does: every serialized model's
+        table with as many rows as it has objects, and no other table but their many-to-many
+        ones (whose rows Django saves with the objects)."""
+        from django.apps import apps
+
+        quote = self.connection.ops.quote_name
+        expected = Counter(item["model"] for item in json.loads(serialized))
+        models = [apps.get_model(label) for label in expected]
+        allowed = {model._meta.db_table for model in models} | {
+            field.remote_field.through._meta.db_table
+            for model in models
+            for field in model._meta.local_many_to_many
+            if field.remote_field.through._meta.auto_created
+        }
+        if not set(self.tables) <= allowed:
+            return False
+        with self.connection.cursor() as cursor:
+            for model in models:
+                table = model._meta.db_table
+                if table not in self.tables:
+                    return False
+                cursor.execute(f"SELECT count(*) FROM {self.SCHEMA}.{quote(table)}")
+                if cursor.fetchone()[0] != expected[model._meta.label_lower]:
+                    return False
+        return True
+
+    def restore(self, serialized: str) -> None:
+        """Copy the rows back (Django's constraints are deferred to the commit)."""
+        with transaction.atomic(using=self.connection.alias), self.connection.cursor() as cursor:
+            for sql in self.tables.values():
+                cursor.execute(sql)
 
 
 @receiver(connection_created)
