@@ -163,3 +163,23 @@ def live_locus(live_locus_process, transactional_db, django_db_serialized_rollba
     finally:
         # Stopped before transactional_db flushes the tables the server was using.
         live_locus_process.stop()
+
+
+@pytest.fixture(scope="module")
+def shared_live_locus_process(django_db_setup, tmp_path_factory):
+    """One Daphne for every test of a module that takes `shared_live_locus`."""
+    server = LiveServer(tmp_path_factory.mktemp("live-locus"))
+    server.launch()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def shared_live_locus(shared_live_locus_process, transactional_db, django_db_serialized_rollback):
+    """Like `live_locus`, but the server outlives the test: for tests that need only a database
+    of their own, not a fresh process. Its connections are idle between requests (they hold no
+    lock), so the tables are flushed under it; what it caches follows the database (the policy
+    index is keyed by revision stamps, new with every change)."""
+    return shared_live_locus_process.ready()

@@ -18,15 +18,22 @@ from governance.roles import Role
 from locus_client import LocusClient, LocusError, LocusUnavailable
 from locus_client.cli import field_errors
 from tests.factories import UserFactory, make_dataset
-from tests.live import ROOT, free_port, live_locus, live_locus_process
+from tests.live import ROOT, free_port, shared_live_locus, shared_live_locus_process
 
 # Imported for pytest, which finds the fixture by name in this module.
-__all__ = ["live_locus", "live_locus_process"]
+__all__ = ["shared_live_locus", "shared_live_locus_process"]
 
 STORAGE_REGION = "aws:eu-west-1"  # Ireland, where the dataset lives
 OTHER_CONTINENT = "aws:sa-east-1"  # São Paulo: no EU adequacy decision for Brazil
 PURPOSE = "model-training"
 DATASET = "customer-events"
+
+
+@pytest.fixture
+def live_locus(shared_live_locus) -> str:
+    """One server for the module (each test still has a database of its own): the client and
+    the command only make requests, so a fresh server per test would only cost its start."""
+    return shared_live_locus
 
 
 @pytest.fixture
