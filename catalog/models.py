@@ -119,11 +119,22 @@ class AdequacyDecision(models.Model):
         Country, on_delete=models.PROTECT, related_name="adequacy_decisions"
     )
     scope = models.CharField(max_length=10, choices=Scope.choices, default=Scope.FULL)
+    scope_code = models.SlugField(
+        max_length=40,
+        blank=True,
+        help_text="Who is in scope of a partial or certified decision, as a locality check names "
+        "its recipient (e.g. dpf-certified, pipeda-commercial); empty for a full decision",
+    )
     scope_description = models.CharField(max_length=300, blank=True)
     instrument = models.CharField(max_length=200)
     effective_from = models.DateField()
     effective_until = models.DateField(null=True, blank=True)
     citation = models.CharField(max_length=300)
+    verified = models.BooleanField(
+        default=False,
+        help_text="Checked against the instrument's own text or the regulator's official page",
+    )
+    source = models.CharField(max_length=300, blank=True, help_text="The address that was read")
     notes = models.TextField(blank=True)
 
     class Meta:
@@ -392,3 +403,14 @@ class Revision(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key}@{self.value}"
+
+
+# The law's facts live in their own module; importing them here registers them with the app.
+from catalog.law import (  # noqa: E402, F401
+    BreachClock,
+    DestinationRestriction,
+    LocalisationDuty,
+    SubjectRights,
+    TransferLaw,
+    TransferModel,
+)

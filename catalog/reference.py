@@ -18,6 +18,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from catalog.reference_law import LAW_SECTIONS, load_law, validate_law
+
 REFERENCE_DATA_PATH = Path(__file__).with_name("reference_data.json")
 
 SECTIONS = (
@@ -171,6 +173,9 @@ def validate_reference_data(data: dict[str, Any]) -> list[str]:
             problems.append(f"{label}: unknown country code {a.get('country')!r}")
         if a.get("scope") not in scopes:
             problems.append(f"{label}: unknown scope {a.get('scope')!r}")
+        scope_code = a.get("scope_code") or ""
+        if (a.get("scope") == "full") != (scope_code == "") or not _SLUG.match(scope_code or "-"):
+            problems.append(f"{label}: a partial or certified decision names its scope_code")
         if not a.get("instrument") or not a.get("citation"):
             problems.append(f"{label}: instrument and citation are required")
         start = _parse_date(a.get("effective_from"))
@@ -217,6 +222,12 @@ def validate_reference_data(data: dict[str, Any]) -> list[str]:
         if not isinstance(c.get("special"), bool):
             problems.append(f"personal data category {c.get('code')!r}: special must be a bool")
 
+    problems += validate_law(
+        data,
+        known_countries,
+        set(coverage),
+        {c.get("code") for c in categories},
+    )
     return problems
 
 
@@ -287,4 +298,6 @@ def load_reference_data(apps=None, data: dict[str, Any] | None = None) -> dict[s
                 code=row["code"], defaults=_defaults(PersonalDataCategory, row, ("code",))
             )
 
-    return {section: len(data[section]) for section in SECTIONS}
+        load_law(apps, data)
+
+    return {section: len(data[section]) for section in (*SECTIONS, *LAW_SECTIONS)}

@@ -323,6 +323,8 @@ SPECTACULAR_SETTINGS = {
         "DeadlineUnitEnum": "catalog.models.DeadlineUnit",
         "LocalityActionEnum": "governance.models.Action",
         "OutcomeEnum": "governance.models.Outcome",
+        "LegalOutcomeEnum": "governance.models.LegalOutcome",
+        "HouseOutcomeEnum": "governance.models.HouseOutcome",
         "DatasetChangeActionEnum": "catalog.models.DatasetChange.Action",
         # One name per choice set that several fields share (the workflow and monitoring states).
         "ExceptionStatusEnum": "requests.models.transfers.ExceptionStatus",

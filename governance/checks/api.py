@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, permissions, serializers, status, viewsets
@@ -25,11 +27,15 @@ from governance.checks.services import (
 )
 from governance.models import (
     Action,
+    HouseOutcome,
+    LegalOutcome,
     LocalityDecision,
     Purpose,
     TrainingRun,
 )
+from governance.policy.facts import HouseVerdict
 from governance.policy.index import current_index
+from governance.policy.law import NOT_PERSONAL, LegalVerdict
 
 
 class CheckSerializer(serializers.Serializer):
@@ -40,6 +46,13 @@ class CheckSerializer(serializers.Serializer):
     region = serializers.CharField(max_length=60)
     purpose = serializers.CharField(max_length=60)
     at = serializers.DateTimeField(required=False, help_text="When the work runs (default: now)")
+    scopes = serializers.ListField(
+        child=serializers.SlugField(max_length=40),
+        required=False,
+        max_length=20,
+        help_text="What you declare about the recipient there, answering the scope question of "
+        "an adequacy decision limited to some recipients (e.g. dpf-certified, pipeda-commercial)",
+    )
 
     def to_check(self) -> Check:
         return self.check_of(self.validated_data)
@@ -47,7 +60,12 @@ class CheckSerializer(serializers.Serializer):
     @staticmethod
     def check_of(data: dict) -> Check:
         return Check(
-            data["dataset"], data["action"], data["region"], data["purpose"], data.get("at")
+            data["dataset"],
+            data["action"],
+            data["region"],
+            data["purpose"],
+            data.get("at"),
+            frozenset(data.get("scopes", ())),
         )
 
 
@@ -60,11 +78,35 @@ class BatchCheckSerializer(serializers.Serializer):
     )
 
 
-class DecisionSerializer(serializers.Serializer):
-    decision_id = serializers.IntegerField(allow_null=True)
-    outcome = serializers.CharField()
+class LegalVerdictSerializer(serializers.Serializer):
+    """What the law says, apart from the house rules."""
+
+    outcome = serializers.ChoiceField(choices=LegalOutcome.choices)
     rule = serializers.CharField()
     reason = serializers.CharField()
+    citation = serializers.CharField(help_text="The article or decision")
+    regime = serializers.CharField(help_text="The jurisdiction whose law decided ('' if none)")
+    mechanisms = serializers.ListField(
+        child=serializers.CharField(), help_text="Mechanisms any of which would make it lawful"
+    )
+
+
+class HouseVerdictSerializer(serializers.Serializer):
+    """What the organisation's own rules say (officers' rules, the dataset's declared regions)."""
+
+    outcome = serializers.ChoiceField(choices=HouseOutcome.choices)
+    rule = serializers.CharField()
+    reason = serializers.CharField()
+
+
+class DecisionSerializer(serializers.Serializer):
+    decision_id = serializers.IntegerField(allow_null=True)
+    outcome = serializers.CharField(help_text="The stricter of the legal and the house verdict")
+    rule = serializers.CharField()
+    reason = serializers.CharField()
+    legal = LegalVerdictSerializer()
+    house = HouseVerdictSerializer()
+    scopes = serializers.ListField(child=serializers.CharField())
     grant = serializers.IntegerField(allow_null=True)
     policy_version = serializers.CharField()
     dataset = serializers.CharField()
@@ -87,6 +129,9 @@ def result_json(result: CheckResult, position: int | None = None) -> dict:
         "outcome": decision.outcome,
         "rule": decision.rule,
         "reason": decision.reason,
+        "legal": legal_json(decision.legal),
+        "house": house_json(decision.house),
+        "scopes": sorted(check.scopes),
         "grant": decision.grant_id,
         "policy_version": decision.policy_version,
         "dataset": check.dataset,
@@ -95,6 +140,24 @@ def result_json(result: CheckResult, position: int | None = None) -> dict:
         "purpose": check.purpose,
         "at": check.at,
     }
+
+
+def legal_json(legal: LegalVerdict | None) -> dict[str, Any]:
+    verdict = legal or NOT_PERSONAL
+    return {
+        "outcome": verdict.outcome,
+        "rule": verdict.rule,
+        "reason": verdict.reason,
+        "citation": verdict.citation,
+        "regime": verdict.regime,
+        "mechanisms": sorted(verdict.mechanisms),
+    }
+
+
+def house_json(house: HouseVerdict | None) -> dict[str, str]:
+    if house is None:
+        return {"outcome": "", "rule": "", "reason": ""}
+    return {"outcome": house.outcome, "rule": house.rule, "reason": house.reason}
 
 
 def parse_checks(items: list) -> tuple[list[Check | None], dict[int, dict]]:
@@ -173,6 +236,13 @@ class TrainingRunSerializer(serializers.ModelSerializer):
     purpose = serializers.SlugRelatedField(slug_field="code", queryset=Purpose.objects.all())
     datasets = TrainingInputSerializer(many=True, write_only=True)
     inputs = serializers.SerializerMethodField()
+    scopes = serializers.ListField(
+        child=serializers.SlugField(max_length=40),
+        required=False,
+        max_length=20,
+        help_text="What the run declares about the recipients where it computes (e.g. "
+        "appi-private-sector): the answer to a partial adequacy decision's scope question",
+    )
 
     class Meta:
         model = TrainingRun
@@ -184,6 +254,7 @@ class TrainingRunSerializer(serializers.ModelSerializer):
             "purpose",
             "justification",
             "model_name",
+            "scopes",
             "compute_regions",
             "datasets",
             "inputs",
@@ -279,6 +350,15 @@ class LocalityDecisionSerializer(serializers.ModelSerializer):
             "outcome",
             "rule",
             "reason",
+            "legal_outcome",
+            "legal_rule",
+            "legal_reason",
+            "legal_citation",
+            "legal_regime",
+            "house_outcome",
+            "house_rule",
+            "house_reason",
+            "scopes",
             "grant",
             "policy_version",
             "context",
@@ -294,6 +374,8 @@ class LocalityDecisionViewSet(viewsets.ReadOnlyModelViewSet):
     queryset = LocalityDecision.objects.all()
     filterset_fields = [
         "outcome",
+        "legal_outcome",
+        "house_outcome",
         "dataset_slug",
         "region_code",
         "context",

@@ -40,6 +40,9 @@ class Check:
     region: str
     purpose: str
     at: dt.datetime | None = None
+    # What the caller declares about the recipient (e.g. "dpf-certified"): the answer to the
+    # scope question of an adequacy decision limited to some recipients.
+    scopes: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -73,11 +76,31 @@ def _decision_row(
         outcome=decision.outcome,
         rule=decision.rule,
         reason=decision.reason,
+        **_verdict_columns(decision),
+        scopes=sorted(check.scopes),
         grant_id=decision.grant_id,
         policy_version=decision.policy_version,
         context=context,
         training_run=run,
     )
+
+
+def _verdict_columns(decision: Decision) -> dict[str, str]:
+    legal, house = decision.legal, decision.house
+    columns: dict[str, str] = {}
+    if legal is not None:
+        columns.update(
+            legal_outcome=legal.outcome,
+            legal_rule=legal.rule,
+            legal_reason=legal.reason,
+            legal_citation=legal.citation[:300],
+            legal_regime=legal.regime,
+        )
+    if house is not None:
+        columns.update(
+            house_outcome=house.outcome, house_rule=house.rule, house_reason=house.reason
+        )
+    return columns
 
 
 def locality_check(
@@ -99,9 +122,13 @@ def locality_check(
     for check in checks:
         at = check.at or now
         if not check.at:
-            check = Check(check.dataset, check.action, check.region, check.purpose, at)
+            check = Check(
+                check.dataset, check.action, check.region, check.purpose, at, check.scopes
+            )
         try:
-            decision = evaluate(index, check.dataset, check.action, check.region, check.purpose, at)
+            decision = evaluate(
+                index, check.dataset, check.action, check.region, check.purpose, at, check.scopes
+            )
         except UnknownInput as exc:
             results.append(CheckResult(check, errors={exc.field: [exc.message]}))
             continue
@@ -137,10 +164,19 @@ def _ledger_decisions(
             "last_decision": max(ids),
             "count": len(ids),
             "outcomes": outcomes,
+            "legal_outcomes": _counts(r.legal_outcome for r in records),
+            "house_outcomes": _counts(r.house_outcome for r in records),
             "not_allowed": [r.pk for r in records if r.outcome != Outcome.ALLOW][:1000],
             "policy_version": records[0].policy_version,
         },
     )
+
+
+def _counts(values: Iterable[str]) -> dict[str, int]:
+    counted: dict[str, int] = {}
+    for value in values:
+        counted[value] = counted.get(value, 0) + 1
+    return dict(sorted(counted.items()))
 
 
 # --- Training runs --------------------------------------------------------------------------
@@ -165,6 +201,7 @@ def training_run_register(
     justification: str = "",
     external_id: str = "",
     model_name: str = "",
+    scopes: Sequence[str] = (),
 ) -> tuple[TrainingRun, list[CheckResult]]:
     """Register a run and judge every dataset against every compute region."""
     if not may(actor, "governance.add_trainingrun"):
@@ -180,6 +217,7 @@ def training_run_register(
         justification=justification,
         external_id=external_id,
         model_name=model_name,
+        scopes=sorted(set(scopes)),
         verdict=Outcome.DENY,
         created_by=actor,
         created_by_name=actor_name(actor),
@@ -189,7 +227,7 @@ def training_run_register(
         [TrainingRunDataset(run=run, dataset=ds, dataset_version=version) for ds, version in inputs]
     )
     checks = [
-        Check(ds.slug, "train", region.code, purpose.code)
+        Check(ds.slug, "train", region.code, purpose.code, scopes=frozenset(scopes))
         for ds, _ in inputs
         for region in compute_regions
     ]
@@ -216,7 +254,11 @@ def training_run_report_reads(
         raise PermissionDenied(
             "Only the run's registrant or a privacy officer may report its reads"
         )
-    checks = [Check(r.dataset, r.action, r.region, run.purpose_id, r.at) for r in reads]
+    declared = frozenset(run.scopes)
+    checks = [
+        Check(r.dataset, r.action, r.region, run.purpose_id, r.at, r.scopes | declared)
+        for r in reads
+    ]
     with transaction.atomic():
         return locality_check(
             actor=actor, checks=checks, context=LocalityDecision.Context.TRAINING_READ, run=run

@@ -10,6 +10,8 @@ from governance.models.ledger import (
 from governance.models.people import Notification, Responsibility
 from governance.models.policy import (
     Action,
+    HouseOutcome,
+    LegalOutcome,
     LocalityDecision,
     LocalityRule,
     LocalityRuleVersion,
@@ -23,9 +25,11 @@ from governance.models.policy import (
 
 __all__ = [
     "Action",
+    "HouseOutcome",
     "LedgerCheckpoint",
     "LedgerEntry",
     "LedgerHead",
+    "LegalOutcome",
     "LocalityDecision",
     "LocalityRule",
     "LocalityRuleVersion",

@@ -30,6 +30,22 @@ class Outcome(models.TextChoices):
     DENY = "deny", "Deny"
 
 
+class LegalOutcome(models.TextChoices):
+    """What the law says of a transfer (governance.policy.law)."""
+
+    ALLOW = "allow", "Lawful"
+    NOT_ENCODED = "not_encoded", "No transfer rule encoded"
+    NEEDS_MECHANISM = "needs_mechanism", "Needs a transfer mechanism"
+    DENY = "deny", "Unlawful"
+
+
+class HouseOutcome(models.TextChoices):
+    """What the organisation's own rules say (officers' rules, declared regions)."""
+
+    ALLOW = "allow", "Allowed by the house rules"
+    DENY = "deny", "Denied by the house rules"
+
+
 class Purpose(models.Model):
     """A registered purpose of processing; checks and grants name one."""
 
@@ -180,6 +196,12 @@ class TrainingRun(models.Model):
     compute_regions = models.ManyToManyField(Region, related_name="training_runs")
     verdict = models.CharField(max_length=20, choices=Outcome.choices)
     model_name = models.CharField(max_length=200, blank=True, help_text="The model it produces")
+    scopes = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="What the run declares about the recipients where it computes (e.g. "
+        "appi-private-sector), answering the scope question of a partial adequacy decision",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
     )
@@ -233,6 +255,19 @@ class LocalityDecision(AppendOnly):
     outcome = models.CharField(max_length=20, choices=Outcome.choices)
     rule = models.CharField(max_length=120)
     reason = models.TextField()
+    # The two halves of the answer, apart: the final outcome is the stricter. Empty on answers
+    # recorded before the law and the house rules were told apart.
+    legal_outcome = models.CharField(max_length=20, choices=LegalOutcome.choices, blank=True)
+    legal_rule = models.CharField(max_length=120, blank=True)
+    legal_reason = models.TextField(blank=True)
+    legal_citation = models.CharField(max_length=300, blank=True)
+    legal_regime = models.CharField(max_length=20, blank=True, help_text="The jurisdiction")
+    house_outcome = models.CharField(max_length=10, choices=HouseOutcome.choices, blank=True)
+    house_rule = models.CharField(max_length=120, blank=True)
+    house_reason = models.TextField(blank=True)
+    scopes = models.JSONField(
+        default=list, blank=True, help_text="What the caller declared about the recipient"
+    )
     grant = append_only_reference(TransferGrant)
     policy_version = models.CharField(max_length=60)
     context = models.CharField(max_length=20, choices=Context.choices, default=Context.CHECK)

@@ -10,27 +10,27 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from catalog.models import (
-    Sensitivity,
-)
+from catalog.models import Sensitivity
 from governance.models import LocalityRule, Outcome
 from governance.policy.facts import (
     ACTIONS,
+    HOUSE_ALLOW,
+    HOUSE_DENY,
     MEMO_LIMIT,
     RULE_DATASET_REGIONS,
-    RULE_GDPR_ADEQUACY,
-    RULE_GDPR_HOME,
-    RULE_GDPR_TRANSFER,
-    RULE_PIPL,
     RULE_RESTRICTED,
     RULE_SAME_REGION,
     DatasetFacts,
     Decision,
+    HouseVerdict,
     PolicyIndex,
     RegionFacts,
     RuleFacts,
     UnknownInput,
 )
+from governance.policy.law import LAW_DENY, NOT_PERSONAL, LegalVerdict, judge_law
+
+NO_SCOPES: frozenset[str] = frozenset()
 
 
 def evaluate(
@@ -40,8 +40,14 @@ def evaluate(
     region: str,
     purpose: str,
     at: dt.datetime,
+    scopes: frozenset[str] = NO_SCOPES,
 ) -> Decision:
-    """May `action` on `dataset` run in `region` for `purpose` at time `at`? Allow, allow with grant, or deny."""
+    """May `action` on `dataset` run in `region` for `purpose` at time `at`? Allow, allow with
+    grant, or deny; with what the law says and what the house rules say, each apart.
+
+    `scopes` are what the caller declares about the recipient there (e.g. "dpf-certified"),
+    which answer the scope question of an adequacy decision limited to some recipients.
+    """
     ds = index.dataset(dataset)
     place = index.region(region)
     if action not in ACTIONS:
@@ -50,60 +56,85 @@ def evaluate(
         )
     if purpose not in index.purposes:
         raise UnknownInput("purpose", f"Unknown purpose {purpose!r}")
-    allowed, rule, reason = _judge(index, ds, action, place, at)
-    if allowed:
-        return Decision(Outcome.ALLOW, rule, reason, index.version)
+    house = _house(index, ds, action, place)
+    legal = _legal(index, ds, place, at, scopes)
+    version = index.version
+    if legal.outcome == LAW_DENY:  # no grant makes unlawful work lawful
+        return Decision(Outcome.DENY, legal.rule, legal.reason, version, None, legal, house)
+    if house.outcome == HOUSE_ALLOW and not legal.stricter_than_allow:
+        shown = legal if legal.crossing else house  # the law is the telling reason abroad
+        return Decision(Outcome.ALLOW, shown.rule, shown.reason, version, None, legal, house)
+    shown_rule, reason = (
+        (house.rule, house.reason) if house.outcome == HOUSE_DENY else (legal.rule, legal.reason)
+    )
     for grant in index.grants.get(ds.id, ()):
-        if grant.honours(place.code, purpose, at):
+        if grant.honours(place.code, purpose, at) and legal.lifted_by(grant.mechanism):
             return Decision(
-                Outcome.ALLOW_WITH_GRANT, rule, f"{reason}; {grant.note}", index.version, grant.id
+                Outcome.ALLOW_WITH_GRANT,
+                shown_rule,
+                f"{reason}; {grant.note}",
+                version,
+                grant.id,
+                legal,
+                house,
             )
-    return Decision(Outcome.DENY, rule, reason, index.version)
+    return Decision(Outcome.DENY, shown_rule, reason, version, None, legal, house)
 
 
-def _judge(
-    index: PolicyIndex, ds: DatasetFacts, action: str, place: RegionFacts, at: dt.datetime
-) -> tuple[bool, str, str]:
-    """(allowed, rule, reason): the first rule that forbids the work, else the one that allows it."""
+def _legal(
+    index: PolicyIndex,
+    ds: DatasetFacts,
+    place: RegionFacts,
+    at: dt.datetime,
+    scopes: frozenset[str],
+) -> LegalVerdict:
+    """The law's verdict, memoised per group of datasets the law sees alike."""
+    group = ds.legal_group
+    if not group[0]:
+        return NOT_PERSONAL
+    key = (group, place.country, at.date(), scopes)
+    try:
+        return index.legal_memo[key]
+    except KeyError:
+        pass
+    verdict = judge_law(index.law, index.adequacy, *group, place.country, at.date(), scopes)
+    if len(index.legal_memo) >= MEMO_LIMIT:
+        index.legal_memo.clear()
+    index.legal_memo[key] = verdict
+    return verdict
+
+
+def _house(index: PolicyIndex, ds: DatasetFacts, action: str, place: RegionFacts) -> HouseVerdict:
+    """The organisation's own rules: officers' locality rules first, then the dataset's
+    declared storage and processing regions (a restricted dataset stays where it is stored)."""
     officer = _officer_rules(index, ds, action, place)
     if officer is not None and officer[0] == LocalityRule.Effect.DENY:
-        return False, officer[1], officer[2]
+        return HouseVerdict(HOUSE_DENY, officer[1], officer[2])
     at_home = place.code == ds.storage_region
     if not at_home:
         if ds.sensitivity == Sensitivity.RESTRICTED:
-            return (
-                False,
+            return HouseVerdict(
+                HOUSE_DENY,
                 RULE_RESTRICTED,
                 f"{ds.slug} is restricted and stays in {ds.storage_region}",
             )
         if place.code not in ds.allowed_regions:
-            return (
-                False,
+            return HouseVerdict(
+                HOUSE_DENY,
                 RULE_DATASET_REGIONS,
                 f"{place.code} is not {ds.slug}'s storage region nor one of its allowed processing regions",
             )
-    if ds.pipl and place.country != "CN":
-        return (
-            False,
-            RULE_PIPL,
-            f"{ds.slug} holds PIPL personal data, which stays in mainland China",
-        )
     if officer is not None:
-        allowed_by = officer[1], officer[2]
-    elif at_home:
-        allowed_by = RULE_SAME_REGION, f"{place.code} is where {ds.slug} is stored"
-    else:
-        allowed_by = (
-            RULE_DATASET_REGIONS,
-            f"{place.code} is one of {ds.slug}'s allowed processing regions",
+        return HouseVerdict(HOUSE_ALLOW, officer[1], officer[2])
+    if at_home:
+        return HouseVerdict(
+            HOUSE_ALLOW, RULE_SAME_REGION, f"{place.code} is where {ds.slug} is stored"
         )
-    for jurisdiction in ds.gdpr_jurisdictions:
-        ok, rule, reason = _gdpr_transfer(index, jurisdiction, ds, place, at)
-        if not ok:
-            return False, rule, reason
-        if rule == RULE_GDPR_ADEQUACY:
-            allowed_by = rule, reason  # the legal basis is the most telling reason to show
-    return True, *allowed_by
+    return HouseVerdict(
+        HOUSE_ALLOW,
+        RULE_DATASET_REGIONS,
+        f"{place.code} is one of {ds.slug}'s allowed processing regions",
+    )
 
 
 def _officer_rules(
@@ -170,37 +201,3 @@ def _first_speaking(
                 f"locality rule {rule.name!r} allows only its listed places, not {place.code}",
             )
     return None
-
-
-def _gdpr_transfer(
-    index: PolicyIndex, jurisdiction: str, ds: DatasetFacts, place: RegionFacts, at: dt.datetime
-) -> tuple[bool, str, str]:
-    """GDPR / UK GDPR Chapter V: home area, adequacy in force for that scope, or a grant."""
-    if place.country in index.home_countries.get(jurisdiction, frozenset()):
-        return True, RULE_GDPR_HOME, f"{place.country} is inside {jurisdiction}'s home area"
-    day = at.date()
-    certified_only = None
-    for decision in index.adequacy.get((jurisdiction, place.country), ()):
-        if not decision.in_force(day):
-            continue
-        if decision.scope == "certified":
-            certified_only = decision
-            continue
-        return (
-            True,
-            RULE_GDPR_ADEQUACY,
-            f"{jurisdiction} adequacy for {place.country} in force on {day}: {decision.instrument}",
-        )
-    if certified_only is not None:
-        return (
-            False,
-            RULE_GDPR_TRANSFER,
-            f"{jurisdiction} adequacy for {place.country} covers certified organisations only "
-            f"({certified_only.instrument}); a grant must name the mechanism",
-        )
-    return (
-        False,
-        RULE_GDPR_TRANSFER,
-        f"{ds.slug} holds {jurisdiction} personal data and {place.country} has no adequacy decision "
-        f"in force on {day}; needs a grant naming SCCs, BCRs or an Art. 49 derogation",
-    )

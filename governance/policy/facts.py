@@ -7,23 +7,18 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from catalog.models import (
-    Regime,
-)
 from governance.models import Action, Outcome
+from governance.policy.law import LawBook, LegalVerdict
 
 ACTIONS = frozenset(Action.values)
 MEMO_LIMIT = 500_000  # memoised officer-rule answers kept per index
-GDPR_REGIMES = frozenset({Regime.GDPR, Regime.UK_GDPR})
 
 # Rule names as they appear in decisions ("the rule that decided").
 RULE_SAME_REGION = "builtin:storage-region"
 RULE_DATASET_REGIONS = "builtin:dataset-allowed-regions"
 RULE_RESTRICTED = "builtin:restricted-stays-in-storage-region"
-RULE_GDPR_HOME = "builtin:gdpr-home-area"
-RULE_GDPR_ADEQUACY = "builtin:gdpr-adequacy"
-RULE_GDPR_TRANSFER = "builtin:gdpr-chapter-v-transfer"
-RULE_PIPL = "builtin:pipl-stays-in-mainland-china"
+HOUSE_ALLOW = "allow"
+HOUSE_DENY = "deny"
 
 
 class UnknownInput(ValueError):
@@ -55,9 +50,14 @@ class DatasetFacts:
     subject_jurisdictions: frozenset[str]
     allowed_regions: frozenset[str]
     # Derived once at compile time so evaluation does no set algebra it can avoid.
-    gdpr_jurisdictions: tuple[str, ...]
-    pipl: bool
     rule_group: frozenset  # the conditions it offers to rules (all but its own id)
+    # The laws protecting it (none if it holds no personal data), with the country it is stored
+    # in and its categories: what the law's verdict depends on, one shared object per group.
+    legal_group: tuple[tuple[str, ...], str, frozenset[str]] = ((), "", frozenset())
+
+    @property
+    def laws(self) -> tuple[str, ...]:
+        return self.legal_group[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +99,8 @@ class AdequacyFacts:
     instrument: str
     effective_from: dt.date
     effective_until: dt.date | None
+    scope_code: str = ""
+    scope_description: str = ""
 
     def in_force(self, day: dt.date) -> bool:
         return self.effective_from <= day and (
@@ -128,6 +130,16 @@ class GrantFacts:
 
 
 @dataclass(frozen=True, slots=True)
+class HouseVerdict:
+    """What the organisation's own rules say: its officers' locality rules and the dataset's
+    declared storage and processing regions."""
+
+    outcome: str  # allow | deny
+    rule: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class Decision:
     """The engine's answer."""
 
@@ -136,6 +148,8 @@ class Decision:
     reason: str
     policy_version: str
     grant_id: int | None = None
+    legal: LegalVerdict | None = None  # what the law says
+    house: HouseVerdict | None = None  # what the organisation's own rules say
 
     @property
     def allowed(self) -> bool:
@@ -152,9 +166,7 @@ class PolicyIndex:
     datasets_by_uri: dict[str, DatasetFacts]
     regions: dict[str, RegionFacts]
     purposes: frozenset[str]
-    home_countries: dict[
-        str, frozenset[str]
-    ]  # GDPR-family jurisdiction -> countries free of transfer rules
+    law: LawBook
     adequacy: dict[tuple[str, str], tuple[AdequacyFacts, ...]]
     rules_by_key: dict[tuple[str, object], tuple[RuleFacts, ...]]
     grants: dict[int, tuple[GrantFacts, ...]]
@@ -162,6 +174,7 @@ class PolicyIndex:
     # Filled as the engine answers; never shared between indexes.
     group_rules: dict[frozenset, tuple[RuleFacts, ...]] = field(default_factory=dict)
     officer_memo: dict[tuple, tuple[str, str, str] | None] = field(default_factory=dict)
+    legal_memo: dict[tuple, LegalVerdict] = field(default_factory=dict)
 
     def named(self, name: str) -> DatasetFacts | None:
         """The dataset with this slug, else with this URI (None if neither)."""

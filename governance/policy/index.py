@@ -14,15 +14,12 @@ from collections.abc import Mapping
 from catalog.models import (
     AdequacyDecision,
     Dataset,
-    Jurisdiction,
     LawfulBasis,
-    Regime,
     Region,
 )
 from catalog.revisions import revisions
 from governance.models import LocalityRule, Purpose, TransferGrant
 from governance.policy.facts import (
-    GDPR_REGIMES,
     AdequacyFacts,
     DatasetFacts,
     GrantFacts,
@@ -30,6 +27,7 @@ from governance.policy.facts import (
     RegionFacts,
     RuleFacts,
 )
+from governance.policy.law_index import compile_law_book, law_jurisdictions
 
 # --- Compiling the index ------------------------------------------------------------------
 
@@ -94,9 +92,7 @@ def load_rules() -> list[RuleFacts]:
     return [rule_facts(rule) for rule in rules]
 
 
-def _load_datasets(
-    gdpr_jurisdictions: set[str], pipl_jurisdictions: set[str]
-) -> list[DatasetFacts]:
+def _load_datasets(parents: dict[str, str]) -> list[DatasetFacts]:
     categories_of = Dataset.personal_data_categories.through
     categories: dict[int, set[str]] = defaultdict(set)
     for ds_id, code in categories_of.objects.values_list(
@@ -120,20 +116,29 @@ def _load_datasets(
         "slug",
         "uri",
         "storage_region__code",
+        "storage_region__country_id",
         "jurisdiction_id",
         "sensitivity",
         "lawful_basis",
     )
     facts = []
     groups: dict[frozenset, frozenset] = {}  # one shared object per distinct group
-    for ds_id, slug, uri, region, storage_jurisdiction, sensitivity, basis in rows.iterator(
-        chunk_size=20000
-    ):
+    legal_groups: dict[tuple, tuple] = {}
+    for (
+        ds_id,
+        slug,
+        uri,
+        region,
+        stored_in,
+        storage_jurisdiction,
+        sensitivity,
+        basis,
+    ) in rows.iterator(chunk_size=20000):
         personal = basis != LawfulBasis.NOT_PERSONAL or bool(categories.get(ds_id))
         subj = frozenset(subjects.get(ds_id, ()))
         cats = frozenset(categories.get(ds_id, ()))
-        # Personal data is protected by the law of its subjects and by the law it is held under.
-        laws = subj | {storage_jurisdiction}
+        laws = law_jurisdictions(subj | {storage_jurisdiction}, parents) if personal else ()
+        legal = (laws, stored_in, cats)
         group = _rule_group(storage_jurisdiction, subj, sensitivity, cats)
         facts.append(
             DatasetFacts(
@@ -147,9 +152,8 @@ def _load_datasets(
                 categories=cats,
                 subject_jurisdictions=subj,
                 allowed_regions=frozenset(allowed.get(ds_id, ())),
-                gdpr_jurisdictions=tuple(sorted(laws & gdpr_jurisdictions)) if personal else (),
-                pipl=personal and bool(laws & pipl_jurisdictions),
                 rule_group=groups.setdefault(group, group),
+                legal_group=legal_groups.setdefault(legal, legal),
             )
         )
     return facts
@@ -197,28 +201,10 @@ def _load_grants() -> dict[int, tuple[GrantFacts, ...]]:
     return {ds_id: tuple(sorted(g, key=lambda x: x.id)) for ds_id, g in by_dataset.items()}
 
 
-def _home_countries(jurisdictions: list[Jurisdiction]) -> dict[str, frozenset[str]]:
-    """Where GDPR-family personal data moves freely: its own countries (for UK GDPR, plus the EEA).
-
-    UK law treats the EEA states as adequate (DPA 2018 Sch. 21 paras 4-5).
-    """
-    covered = {j.code: frozenset(c.code for c in j.countries.all()) for j in jurisdictions}
-    eea = frozenset().union(*(covered[j.code] for j in jurisdictions if j.regime == Regime.GDPR))
-    home = {}
-    for j in jurisdictions:
-        if j.regime == Regime.GDPR:
-            home[j.code] = covered[j.code]
-        elif j.regime == Regime.UK_GDPR:
-            home[j.code] = covered[j.code] | eea
-    return home
-
-
 def compile_index(version: str = "", rules: list[RuleFacts] | None = None) -> PolicyIndex:
     """Build the engine's snapshot from the database (optionally with a proposed rule set)."""
-    jurisdictions = list(Jurisdiction.objects.prefetch_related("countries"))
-    gdpr = {j.code for j in jurisdictions if j.regime in GDPR_REGIMES}
-    pipl = {j.code for j in jurisdictions if j.regime == Regime.PIPL}
-    datasets = _load_datasets(gdpr, pipl)
+    book, parents = compile_law_book()
+    datasets = _load_datasets(parents)
     by_uri: dict[str, DatasetFacts] = {}
     for ds in datasets:
         if ds.uri:
@@ -227,7 +213,14 @@ def compile_index(version: str = "", rules: list[RuleFacts] | None = None) -> Po
     for a in AdequacyDecision.objects.all():
         adequacy[(a.decided_by_id, a.country_id)].append(
             AdequacyFacts(
-                a.pk, a.country_id, a.scope, a.instrument, a.effective_from, a.effective_until
+                a.pk,
+                a.country_id,
+                a.scope,
+                a.instrument,
+                a.effective_from,
+                a.effective_until,
+                a.scope_code,
+                a.scope_description,
             )
         )
     rules = load_rules() if rules is None else rules
@@ -243,7 +236,7 @@ def compile_index(version: str = "", rules: list[RuleFacts] | None = None) -> Po
             )
         },
         purposes=frozenset(Purpose.objects.values_list("code", flat=True)),
-        home_countries=_home_countries(jurisdictions),
+        law=book,
         adequacy={key: tuple(value) for key, value in adequacy.items()},
         rules_by_key=compile_rules(rules),
         grants=_load_grants(),
@@ -260,7 +253,7 @@ def with_rules(index: PolicyIndex, rules: list[RuleFacts], version: str) -> Poli
         datasets_by_uri=index.datasets_by_uri,
         regions=index.regions,
         purposes=index.purposes,
-        home_countries=index.home_countries,
+        law=index.law,
         adequacy=index.adequacy,
         rules_by_key=compile_rules(rules),
         grants=index.grants,
@@ -277,7 +270,7 @@ def with_adequacy(index: PolicyIndex, adequacy: dict, version: str) -> PolicyInd
         datasets_by_uri=index.datasets_by_uri,
         regions=index.regions,
         purposes=index.purposes,
-        home_countries=index.home_countries,
+        law=index.law,
         adequacy=adequacy,
         rules_by_key=index.rules_by_key,
         grants=index.grants,

@@ -46,20 +46,21 @@ def replay(
     since = now - dt.timedelta(days=days)
     rows = LocalityDecision.objects.filter(
         decided_at__gte=since, dataset_id__isnull=False
-    ).values_list("id", "dataset_id", "action", "region_code", "purpose", "at")[
+    ).values_list("id", "dataset_id", "action", "region_code", "purpose", "at", "scopes")[
         :MAX_REPLAYED_DECISIONS
     ]
     flips = []
     by_dataset: dict[str, Counter[str]] = defaultdict(Counter)
     by_jurisdiction: dict[str, Counter[str]] = defaultdict(Counter)
     replayed = 0
-    for decision_id, ds_id, action, region, purpose, at in rows.iterator(chunk_size=5000):
+    for decision_id, ds_id, action, region, purpose, at, declared in rows.iterator(chunk_size=5000):
         ds = current.datasets.get(ds_id)
         if ds is None or region not in current.regions or purpose not in current.purposes:
             continue
         replayed += 1
-        before = evaluate(current, ds_id, action, region, purpose, at)
-        after = evaluate(candidate, ds_id, action, region, purpose, at)
+        scopes = frozenset(declared or ())  # as the caller declared them then
+        before = evaluate(current, ds_id, action, region, purpose, at, scopes)
+        after = evaluate(candidate, ds_id, action, region, purpose, at, scopes)
         kind = _flip_kind(before.outcome, after.outcome)
         if kind is None:
             continue
@@ -100,6 +101,8 @@ def adequacy_what_if(*, decided_by: str, country: str, falls_on: dt.date) -> dic
             a.instrument,
             a.effective_from,
             min(a.effective_until or falls_on, falls_on),
+            a.scope_code,
+            a.scope_description,
         )
         for a in current.adequacy.get(key, ())
         if a.effective_from < falls_on
@@ -109,15 +112,17 @@ def adequacy_what_if(*, decided_by: str, country: str, falls_on: dt.date) -> dic
     )
     at = dt.datetime.combine(falls_on, dt.time(12), tzinfo=dt.UTC)
     regions = [r for r in current.regions.values() if r.country == country]
+    # What relies on a decision limited to some recipients is work with recipients in scope.
+    in_scope = frozenset(a.scope_code for a in current.adequacy.get(key, ()) if a.scope_code)
 
     def flips(ds_id: int, region: str, purpose: str) -> tuple[Decision, Decision] | None:
-        before = evaluate(current, ds_id, "process", region, purpose, at)
-        after = evaluate(candidate, ds_id, "process", region, purpose, at)
+        before = evaluate(current, ds_id, "process", region, purpose, at, in_scope)
+        after = evaluate(candidate, ds_id, "process", region, purpose, at, in_scope)
         return (before, after) if before.allowed and not after.allowed else None
 
     datasets = []
     for ds in current.datasets.values():
-        if decided_by not in ds.gdpr_jurisdictions:
+        if decided_by not in ds.laws:
             continue
         places = [
             r.code for r in regions if r.code == ds.storage_region or r.code in ds.allowed_regions
@@ -180,10 +185,11 @@ def _runs_in(
                 continue
             for item in run.inputs.all():
                 ds = current.datasets.get(item.dataset_id)
-                if ds is None or decided_by not in ds.gdpr_jurisdictions:
+                if ds is None or decided_by not in ds.laws:
                     continue
-                before = evaluate(current, ds.id, "train", region.code, run.purpose_id, at)
-                after = evaluate(candidate, ds.id, "train", region.code, run.purpose_id, at)
+                scopes = frozenset(run.scopes)
+                before = evaluate(current, ds.id, "train", region.code, run.purpose_id, at, scopes)
+                after = evaluate(candidate, ds.id, "train", region.code, run.purpose_id, at, scopes)
                 if before.allowed and not after.allowed:
                     affected.append({"dataset": ds.slug, "region": region.code})
         if affected:

@@ -8,14 +8,20 @@ from django.db.models import Q
 
 from catalog.models import (
     AdequacyDecision,
+    BreachClock,
     Country,
     DeadlineUnit,
+    DestinationRestriction,
     Jurisdiction,
+    LocalisationDuty,
     PersonalDataCategory,
     Regime,
     Region,
+    SubjectRights,
+    TransferLaw,
 )
 from catalog.reference import (
+    LAW_SECTIONS,
     SECTIONS,
     load_reference_data,
     read_reference_data,
@@ -47,6 +53,11 @@ def table_counts() -> dict[str, int]:
         "adequacy_decisions": AdequacyDecision.objects.count(),
         "regions": Region.objects.count(),
         "personal_data_categories": PersonalDataCategory.objects.count(),
+        "transfer_laws": TransferLaw.objects.count(),
+        "localisation_duties": LocalisationDuty.objects.count(),
+        "destination_restrictions": DestinationRestriction.objects.count(),
+        "breach_clocks": BreachClock.objects.count(),
+        "subject_rights": SubjectRights.objects.count(),
     }
 
 
@@ -172,9 +183,9 @@ def test_loading_twice_changes_no_counts():
     second = load_reference_data()
 
     assert first == second
-    assert set(first) == set(SECTIONS)
+    assert set(first) == {*SECTIONS, *LAW_SECTIONS}
     assert after_first == before == table_counts()
-    for section in SECTIONS:
+    for section in (*SECTIONS, *LAW_SECTIONS):
         assert before[section] == first[section]
 
 

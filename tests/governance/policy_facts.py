@@ -15,10 +15,9 @@ import itertools
 from collections import defaultdict
 from collections.abc import Iterable
 
-from catalog.models import LawfulBasis, Regime
+from catalog.models import LawfulBasis
 from catalog.reference import read_reference_data
 from governance.policy.facts import (
-    GDPR_REGIMES,
     AdequacyFacts,
     DatasetFacts,
     GrantFacts,
@@ -27,6 +26,7 @@ from governance.policy.facts import (
     RuleFacts,
 )
 from governance.policy.index import _grant_note, _rule_group, compile_rules
+from governance.policy.law_index import build_law_book, law_jurisdictions
 
 REFERENCE = read_reference_data()
 REGIONS = {
@@ -35,22 +35,13 @@ REGIONS = {
 PURPOSES = frozenset(
     code for code, *_ in importlib.import_module("governance.migrations.0002_purposes").PURPOSES
 )
-_REGIMES = {j["code"]: j["regime"] for j in REFERENCE["jurisdictions"]}
-
-
-def home_countries() -> dict[str, frozenset[str]]:
-    """Where GDPR-family data moves freely: its own countries (UK GDPR: plus the EEA)."""
-    covered = {j["code"]: frozenset(j["countries"]) for j in REFERENCE["jurisdictions"]}
-    eea = frozenset().union(
-        *(covered[c] for c, regime in _REGIMES.items() if regime == Regime.GDPR)
-    )
-    home = {}
-    for code, regime in _REGIMES.items():
-        if regime == Regime.GDPR:
-            home[code] = covered[code]
-        elif regime == Regime.UK_GDPR:
-            home[code] = covered[code] | eea
-    return home
+COUNTRY_OF = {r["code"]: r["country"] for r in REFERENCE["regions"]}
+LAW_BOOK, PARENTS = build_law_book(
+    REFERENCE["jurisdictions"],
+    REFERENCE["transfer_laws"],
+    REFERENCE["localisation_duties"],
+    REFERENCE["destination_restrictions"],
+)
 
 
 def shipped_adequacy() -> list[tuple[str, AdequacyFacts]]:
@@ -65,14 +56,27 @@ def shipped_adequacy() -> list[tuple[str, AdequacyFacts]]:
                 a["instrument"],
                 a["effective_from"],
                 a["effective_until"],
+                a["scope_code"],
+                a["scope_description"],
             ),
         )
         for number, a in enumerate(REFERENCE["adequacy_decisions"], start=1)
     ]
 
 
-def _adequacy(number, country, scope, instrument, start, end) -> AdequacyFacts:
-    return AdequacyFacts(number, country, scope, instrument, _day(start), end and _day(end))
+def _adequacy(
+    number, country, scope, instrument, start, end, scope_code="", scope_description=""
+) -> AdequacyFacts:
+    return AdequacyFacts(
+        number,
+        country,
+        scope,
+        instrument,
+        _day(start),
+        end and _day(end),
+        scope_code,
+        scope_description,
+    )
 
 
 def _day(value: dt.date | str) -> dt.date:
@@ -107,9 +111,7 @@ class World:
         categories = frozenset(personal_data_categories)
         subjects = frozenset(subject_jurisdictions)
         personal = lawful_basis != LawfulBasis.NOT_PERSONAL or bool(categories)
-        laws = subjects | {storage}
-        gdpr = {code for code, regime in _REGIMES.items() if regime in GDPR_REGIMES}
-        pipl = {code for code, regime in _REGIMES.items() if regime == Regime.PIPL}
+        laws = law_jurisdictions(subjects | {storage}, PARENTS) if personal else ()
         facts = DatasetFacts(
             id=next(self._ids),
             slug=slug,
@@ -121,9 +123,8 @@ class World:
             categories=categories,
             subject_jurisdictions=subjects,
             allowed_regions=frozenset(allowed_processing_regions),
-            gdpr_jurisdictions=tuple(sorted(laws & gdpr)) if personal else (),
-            pipl=personal and bool(laws & pipl),
             rule_group=_rule_group(storage, subjects, sensitivity, categories),
+            legal_group=(laws, COUNTRY_OF[storage_region], categories),
         )
         self.datasets[slug] = facts
         return facts
@@ -206,6 +207,8 @@ class World:
             fields["instrument"],
             fields["effective_from"],
             fields.get("effective_until"),
+            fields.get("scope_code", ""),
+            fields.get("scope_description", ""),
         )
         self.adequacy.append((decided_by, facts))
         return facts
@@ -223,7 +226,7 @@ class World:
             datasets_by_uri={ds.uri: ds for ds in reversed(datasets) if ds.uri},
             regions=REGIONS,
             purposes=PURPOSES,
-            home_countries=home_countries(),
+            law=LAW_BOOK,
             adequacy={
                 key: tuple(
                     sorted(value, key=lambda a: a.effective_from)

@@ -26,7 +26,7 @@ from governance.models import (
     TrainingRun,
     TransferGrant,
 )
-from governance.policy.facts import RULE_DATASET_REGIONS, RULE_GDPR_TRANSFER
+from governance.policy.facts import RULE_DATASET_REGIONS
 from governance.policy.index import current_index, forget_index
 from governance.policy.rules import rule_create, rule_delete, rule_update
 from tests.factories import make_dataset
@@ -493,7 +493,7 @@ def test_locality_check_records_every_decision(engineer, eu_customers):
     assert first.training_run is None
     assert (second.outcome, second.rule, second.country) == (
         Outcome.DENY,
-        RULE_GDPR_TRANSFER,
+        "law:eu:scope",
         "US",
     )
     assert second.at is not None  # "now" when the check named no time

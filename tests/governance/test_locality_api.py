@@ -12,7 +12,7 @@ from catalog.models import Region
 from governance.checks.services import training_run_register
 from governance.grants.services import grant_create
 from governance.models import LocalityDecision, LocalityRule, Outcome, Purpose, TransferGrant
-from governance.policy.facts import RULE_DATASET_REGIONS, RULE_GDPR_TRANSFER
+from governance.policy.facts import RULE_DATASET_REGIONS
 from governance.policy.index import current_index, forget_index
 from governance.policy.rules import rule_create
 from tests.factories import make_dataset
@@ -114,7 +114,7 @@ def test_a_machine_checks_with_a_token(token_client, engineer, eu_customers):
 
     assert response.status_code == 200, response.content
     body = response.json()
-    assert (body["outcome"], body["rule"]) == ("deny", RULE_GDPR_TRANSFER)
+    assert (body["outcome"], body["rule"]) == ("deny", "law:eu:scope")
     assert body["at"] == "2026-03-02T12:00:00Z"
     assert LocalityDecision.objects.get().actor == engineer
 
@@ -711,7 +711,9 @@ def test_check_query_count_does_not_grow_with_the_batch(api_client, engineer, eu
         assert response.status_code == 200
         return len(queries)
 
-    assert count_queries(3) == count_queries(50)
+    # 30 rows stay within one INSERT on every backend (SQLite binds at most 999 parameters in a
+    # statement, so Django splits larger batches there).
+    assert count_queries(3) == count_queries(30)
 
 
 def test_response_body_is_json(api_client, engineer, eu_customers):

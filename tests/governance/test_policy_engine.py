@@ -18,9 +18,6 @@ from governance.models import LocalityRule, Outcome, Purpose
 from governance.policy.engine import evaluate
 from governance.policy.facts import (
     RULE_DATASET_REGIONS,
-    RULE_GDPR_ADEQUACY,
-    RULE_GDPR_TRANSFER,
-    RULE_PIPL,
     RULE_RESTRICTED,
     RULE_SAME_REGION,
     UnknownInput,
@@ -38,9 +35,12 @@ ALLOW, GRANT, DENY = Outcome.ALLOW, Outcome.ALLOW_WITH_GRANT, Outcome.DENY
 SAME_REGION = RULE_SAME_REGION
 DATASET_REGIONS = RULE_DATASET_REGIONS
 RESTRICTED = RULE_RESTRICTED
-ADEQUACY = RULE_GDPR_ADEQUACY
-CHAPTER_V = RULE_GDPR_TRANSFER
-PIPL = RULE_PIPL
+# The law's rules, as decisions name them.
+ADEQUACY = "law:eu:adequacy"  # a destination GDPR recognises
+CHAPTER_V = "law:eu:transfer"  # GDPR Chapter V: needs a mechanism
+EU_SCOPE = "law:eu:scope"  # recognised for some recipients only: is the recipient in scope?
+UK_SCOPE = "law:uk:scope"
+PIPL = "law:cn:transfer"  # PIPL Art. 38: needs a security assessment, certification or contract
 
 # Region codes, by where they are.
 IRELAND = "aws:eu-west-1"
@@ -136,8 +136,10 @@ def gdpr_personal(world: World, slug: str, **overrides):
     return world.dataset(slug, **fields)
 
 
-def decide(world: World, dataset, region, *, action="train", purpose="model-training", at=AT):
-    return evaluate(world.index(), dataset, action, region, purpose, at)
+def decide(
+    world: World, dataset, region, *, action="train", purpose="model-training", at=AT, scopes=()
+):
+    return evaluate(world.index(), dataset, action, region, purpose, at, frozenset(scopes))
 
 
 # --- The shipped rules, one row per case ------------------------------------------------------
@@ -160,13 +162,14 @@ SHIPPED_RULES = [
     ),
     pytest.param("eu-customers", NORWAY, ALLOW, DATASET_REGIONS, id="gdpr-inside-eea-allowed"),
     pytest.param("eu-customers", LONDON, ALLOW, ADEQUACY, id="gdpr-to-uk-by-adequacy"),
-    pytest.param("eu-customers", TOKYO, ALLOW, ADEQUACY, id="gdpr-to-japan-partial-adequacy"),
+    pytest.param("eu-customers", TOKYO, DENY, EU_SCOPE, id="gdpr-to-japan-asks-the-scope"),
     pytest.param("eu-customers", ZURICH, ALLOW, ADEQUACY, id="gdpr-to-switzerland-adequacy"),
-    pytest.param("eu-customers", VIRGINIA, DENY, CHAPTER_V, id="gdpr-to-us-needs-a-grant"),
+    pytest.param("eu-customers", VIRGINIA, DENY, EU_SCOPE, id="gdpr-to-us-certified-only"),
     pytest.param("eu-customers", MUMBAI, DENY, CHAPTER_V, id="gdpr-to-india-denied"),
-    pytest.param("uk-customers", IRELAND, ALLOW, DATASET_REGIONS, id="uk-gdpr-to-eu-home-area"),
-    pytest.param("uk-customers", NORWAY, ALLOW, DATASET_REGIONS, id="uk-gdpr-to-eea-home-area"),
-    pytest.param("uk-customers", VIRGINIA, DENY, CHAPTER_V, id="uk-gdpr-to-us-needs-a-grant"),
+    # UK law keeps the EEA states as adequate (DPA 2018 Sch. 21 paras 4-5).
+    pytest.param("uk-customers", IRELAND, ALLOW, "law:uk:adequacy", id="uk-gdpr-to-eu-adequate"),
+    pytest.param("uk-customers", NORWAY, ALLOW, "law:uk:adequacy", id="uk-gdpr-to-eea-adequate"),
+    pytest.param("uk-customers", VIRGINIA, DENY, UK_SCOPE, id="uk-gdpr-to-us-certified-only"),
     pytest.param("cn-users", BEIJING, ALLOW, SAME_REGION, id="pipl-at-home-allowed"),
     pytest.param("cn-users", NINGXIA, ALLOW, DATASET_REGIONS, id="pipl-within-mainland-allowed"),
     pytest.param("cn-users", HONG_KONG, DENY, PIPL, id="pipl-to-hong-kong-denied"),
@@ -196,13 +199,15 @@ def test_every_action_is_judged_by_the_same_shipped_rules(world, action):
 def test_reasons_say_why(world):
     assert "restricted" in decide(world, "eu-restricted", GERMANY).reason
     assert "allowed processing regions" in decide(world, "eu-home-only", GERMANY).reason
-    assert "mainland China" in decide(world, "cn-users", HONG_KONG).reason
+    to_hong_kong = decide(world, "cn-users", HONG_KONG).reason
+    assert "does not recognise HK" in to_hong_kong and "security_assessment" in to_hong_kong
     to_uk = decide(world, "eu-customers", LONDON).reason
     assert "GB" in to_uk and "renewing UK adequacy" in to_uk
     to_us = decide(world, "eu-customers", VIRGINIA).reason
-    assert "certified organisations only" in to_us and "2023/1795" in to_us
+    assert "only for some recipients" in to_us and "2023/1795" in to_us
+    assert "dpf-certified" in to_us
     to_india = decide(world, "eu-customers", MUMBAI).reason
-    assert "no adequacy decision in force on 2026-03-02" in to_india
+    assert "does not recognise IN on 2026-03-02" in to_india and "GDPR Art. 46" in to_india
 
 
 def test_personal_categories_make_data_personal_whatever_the_lawful_basis(world):
@@ -214,28 +219,36 @@ def test_personal_categories_make_data_personal_whatever_the_lawful_basis(world)
         allowed_processing_regions=[VIRGINIA],
     )
 
-    assert decide(world, "mislabelled", VIRGINIA).rule == CHAPTER_V
+    assert decide(world, "mislabelled", VIRGINIA).rule == EU_SCOPE
 
 
 # --- Adequacy decisions in force on the day of the work ----------------------------------------
 
 
 @pytest.mark.parametrize(
-    ("day", "instrument"),
+    ("day", "instrument", "scope"),
     [
-        pytest.param(dt.date(2012, 1, 10), "2000/520/EC", id="safe-harbor-2012"),
-        pytest.param(dt.date(2018, 6, 1), "2016/1250", id="privacy-shield-2018"),
-        pytest.param(dt.date(2026, 3, 2), "2023/1795", id="data-privacy-framework-2026"),
+        pytest.param(
+            dt.date(2012, 1, 10), "2000/520/EC", "safe-harbor-certified", id="safe-harbor-2012"
+        ),
+        pytest.param(
+            dt.date(2018, 6, 1), "2016/1250", "privacy-shield-certified", id="privacy-shield-2018"
+        ),
+        pytest.param(
+            dt.date(2026, 3, 2), "2023/1795", "dpf-certified", id="data-privacy-framework-2026"
+        ),
     ],
 )
-def test_eu_to_us_frameworks_cover_certified_organisations_only(world, day, instrument):
+def test_eu_to_us_frameworks_cover_certified_organisations_only(world, day, instrument, scope):
     at = dt.datetime.combine(day, dt.time(9), dt.UTC)
 
     decision = decide(world, "eu-customers", VIRGINIA, at=at)
+    certified = decide(world, "eu-customers", VIRGINIA, at=at, scopes=[scope])
 
-    assert (decision.outcome, decision.rule) == (DENY, CHAPTER_V)
-    assert "certified organisations only" in decision.reason
+    assert (decision.outcome, decision.rule) == (DENY, EU_SCOPE)
+    assert "only for some recipients" in decision.reason
     assert instrument in decision.reason
+    assert (certified.outcome, certified.rule) == (ALLOW, ADEQUACY)
 
 
 @pytest.mark.parametrize(
@@ -252,14 +265,21 @@ def test_eu_to_us_with_no_framework_in_force(world, day):
     decision = decide(world, "eu-customers", VIRGINIA, at=at)
 
     assert decision.outcome == DENY
-    assert f"no adequacy decision in force on {day}" in decision.reason
+    assert f"does not recognise US on {day}" in decision.reason
 
 
 def singapore_adequacy(world: World, scope: str = "full", **dates):
     """A made-up EU adequacy decision for Singapore (by default in force for 2024 only)."""
     dates.setdefault("effective_from", dt.date(2024, 1, 1))
     dates.setdefault("effective_until", dt.date(2025, 1, 1))
-    world.adequacy_decision("eu", "SG", scope=scope, instrument="Test decision 2024/1", **dates)
+    world.adequacy_decision(
+        "eu",
+        "SG",
+        scope=scope,
+        scope_code="" if scope == "full" else "sg-in-scope",
+        instrument="Test decision 2024/1",
+        **dates,
+    )
 
 
 @pytest.mark.parametrize(
@@ -291,18 +311,26 @@ def test_adequacy_applies_only_between_its_dates(empty, moment, outcome, rule):
 
 
 @pytest.mark.parametrize(
-    ("scope", "outcome"),
+    ("scope", "declared", "outcome", "rule"),
     [
-        pytest.param("full", ALLOW, id="full"),
-        pytest.param("partial", ALLOW, id="partial"),
-        pytest.param("certified", DENY, id="certified-needs-a-grant"),
+        pytest.param("full", (), ALLOW, ADEQUACY, id="full"),
+        pytest.param("partial", (), DENY, EU_SCOPE, id="partial-asks-the-scope"),
+        pytest.param("partial", ("sg-in-scope",), ALLOW, ADEQUACY, id="partial-in-scope"),
+        pytest.param("partial", ("dpf-certified",), DENY, EU_SCOPE, id="partial-other-scope"),
+        pytest.param("certified", (), DENY, EU_SCOPE, id="certified-asks-the-scope"),
+        pytest.param("certified", ("sg-in-scope",), ALLOW, ADEQUACY, id="certified-in-scope"),
     ],
 )
-def test_adequacy_scope(empty, scope, outcome):
+def test_adequacy_scope(empty, scope, declared, outcome, rule):
     singapore_adequacy(empty, scope, effective_from=dt.date(2020, 1, 1), effective_until=None)
     gdpr_personal(empty, "eu-people", allowed_processing_regions=[SINGAPORE])
 
-    assert decide(empty, "eu-people", SINGAPORE).outcome == outcome
+    decision = decide(empty, "eu-people", SINGAPORE, scopes=declared)
+
+    assert (decision.outcome, decision.rule) == (outcome, rule), decision.reason
+    if outcome == DENY:
+        assert "is the recipient sg-in-scope" in decision.reason
+        assert decision.legal.outcome == "needs_mechanism"
 
 
 def test_uk_adequacy_decisions_do_not_apply_to_eu_data(empty):
@@ -479,7 +507,7 @@ def test_deny_rule_elsewhere_lets_lower_rules_speak(world):
 def test_officer_rule_cannot_lift_a_legal_restriction(world):
     world.rule(jurisdiction="eu", effect="allow_only", countries=["US"])
 
-    assert decide(world, "eu-customers", VIRGINIA).rule == CHAPTER_V
+    assert decide(world, "eu-customers", VIRGINIA).rule == EU_SCOPE
 
 
 # --- Transfer grants ---------------------------------------------------------------------------
@@ -499,7 +527,7 @@ def test_grant_allows_with_its_id(world):
     assert decision.outcome == GRANT
     assert decision.grant_id == given.id
     assert decision.allowed
-    assert decision.rule == CHAPTER_V  # the rule that would have denied
+    assert decision.rule == EU_SCOPE  # the rule that would have denied
     assert f"transfer grant #{given.id}" in decision.reason
     assert "SCC module 1" in decision.reason
 
@@ -621,7 +649,7 @@ def test_the_catalog_compiles_the_facts_the_memory_world_holds(catalog_world, wo
     assert set(compiled.datasets_by_uri) == set(memory.datasets_by_uri)
     assert compiled.regions == memory.regions
     assert compiled.purposes == memory.purposes
-    assert compiled.home_countries == memory.home_countries
+    assert compiled.law == memory.law
     assert {key: [without_id(a) for a in found] for key, found in compiled.adequacy.items()} == {
         key: [without_id(a) for a in found] for key, found in memory.adequacy.items()
     }

@@ -8,7 +8,6 @@ from catalog.models import Country, Dataset, Region
 from governance.checks.services import training_run_register
 from governance.grants.services import grant_create
 from governance.models import LocalityDecision, LocalityRule, Purpose
-from governance.policy.facts import RULE_GDPR_ADEQUACY
 from governance.policy.index import forget_index
 from governance.policy.rules import rule_create
 from governance.policy.selectors import replay
@@ -73,7 +72,14 @@ def rule(actor, *, nations, **fields) -> LocalityRule:
 def record(client, *pairs) -> dict[tuple[str, str], dict]:
     """Ask the check API about (dataset, region) pairs; the answers by pair."""
     checks = [
-        {"dataset": ds, "region": where, "action": "train", "purpose": "model-training"}
+        {
+            "dataset": ds,
+            "region": where,
+            "action": "train",
+            "purpose": "model-training",
+            # The recipient in Japan is in the scope of the EU's and the UK's adequacy findings.
+            "scopes": ["appi-private-sector"],
+        }
         for ds, where in pairs
     ]
     response = client.post(CHECK, {"checks": checks}, format="json")
@@ -130,7 +136,7 @@ def test_proposed_deny_rule_flips_exactly_the_matching_allows(
     assert flips_of(body) == {(answers["eu-customers", TOKYO]["decision_id"], "allow_to_deny")}
     (flip,) = body["flips"]
     assert (flip["dataset"], flip["region"], flip["action"]) == ("eu-customers", TOKYO, "train")
-    assert flip["before"] == {"outcome": "allow", "rule": RULE_GDPR_ADEQUACY}
+    assert flip["before"] == {"outcome": "allow", "rule": "law:eu:adequacy"}
     assert flip["after"]["outcome"] == "deny"
     assert "No EU data in Japan" in flip["after"]["reason"]
     assert body["by_dataset"] == {"eu-customers": {"allow_to_deny": 1}}
@@ -216,7 +222,7 @@ def test_proposed_deletion_of_a_deny_rule_flips_deny_to_allow(
     assert flips_of(body) == {(answers["eu-customers", TOKYO]["decision_id"], "deny_to_allow")}
     assert body["flips"][0]["after"] == {
         "outcome": "allow",
-        "rule": RULE_GDPR_ADEQUACY,
+        "rule": "law:eu:adequacy",
         "reason": body["flips"][0]["after"]["reason"],
     }
     assert body["by_dataset"] == {"eu-customers": {"deny_to_allow": 1}}
@@ -352,6 +358,7 @@ def japan_setup(catalog, engineer):
         purpose=purpose,
         compute_regions=list(Region.objects.filter(code__in=[TOKYO, GERMANY])),
         inputs=[(eu_customers, "v1"), (catalog_dataset("us-clicks"), "v1")],
+        scopes=["appi-private-sector"],  # the recipient is in scope of the EU's decision
     )
     in_germany, _ = training_run_register(
         actor=engineer,
@@ -373,7 +380,7 @@ def test_adequacy_what_if_lists_datasets_and_runs(api_client, executive, japan_s
     assert body["falls_on"] == str(dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1))
     assert body["decisions_ending"] == ["Commission Implementing Decision (EU) 2019/419"]
     assert [(d["dataset"], d["regions"]) for d in body["datasets"]] == [("eu-customers", [TOKYO])]
-    assert "no adequacy decision in force" in body["datasets"][0]["reason"]
+    assert "does not recognise JP" in body["datasets"][0]["reason"]
     assert body["training_runs"] == [
         {
             "id": japan_setup.pk,
