@@ -54,6 +54,7 @@ _NAV = (
     ("Decisions", "governance:decision-list", _reads_policy, ("governance:decision-",), "policy"),
     ("Check", "governance:check", _reads_policy, (), "policy"),
     ("What-if", "governance:what-if", _reads_policy, (), "policy"),
+    ("Law", "governance:legal-coverage", _reads_policy, (), "policy"),
 )
 _ADMIN = (("Admin", "admin:index", lambda user: user.is_staff, (), "admin"),)
 

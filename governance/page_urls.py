@@ -31,6 +31,7 @@ urlpatterns = [
     path("decisions/<int:pk>/", check_views.decision_detail, name="decision-detail"),
     path("check/", check_views.check, name="check"),
     path("what-if/", policy_views.what_if, name="what-if"),
+    path("legal-coverage/", policy_views.legal_coverage_page, name="legal-coverage"),
     path("glossary/", glossary_views.glossary_list, name="glossary-list"),
     path("glossary/new/", glossary_views.glossary_create, name="glossary-create"),
     path("glossary/<slug:slug>/", glossary_views.glossary_term, name="glossary-term"),

@@ -72,6 +72,14 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--purpose", required=True, help="purpose code, e.g. model-training")
     check.add_argument("--action", default="train", help="store, process, train, transfer, access")
     check.add_argument("--at", help="when the work runs, ISO 8601 (default: now)")
+    check.add_argument(
+        "--scope",
+        action="append",
+        dest="scopes",
+        metavar="SCOPE",
+        help="what the recipient there is, e.g. dpf-certified (repeatable): answers the scope "
+        "question of an adequacy decision limited to some recipients",
+    )
     check.set_defaults(handler=run_check)
 
     register = commands.add_parser(
@@ -147,11 +155,25 @@ def describe_decision(decision: dict[str, Any]) -> str:
         f"{decision.get('dataset')} in {decision.get('region')} for {decision.get('purpose')}",
         f"  rule:     {decision.get('rule')}",
         f"  reason:   {decision.get('reason')}",
+        *_verdict_lines(decision),
         f"  decision: #{decision_id}" if decision_id is not None else "  decision: (not recorded)",
     ]
     if decision.get("grant") is not None:
         lines.append(f"  grant:    #{decision['grant']}")
     return "\n".join(lines)
+
+
+def _verdict_lines(decision: dict[str, Any]) -> list[str]:
+    """What the law says and what the house rules say, each on its own line."""
+    lines = []
+    legal, house = decision.get("legal"), decision.get("house")
+    if legal:
+        where = f" ({legal['regime']})" if legal.get("regime") else ""
+        cited = f" [{legal['citation']}]" if legal.get("citation") else ""
+        lines.append(f"  law:      {legal.get('outcome')}{where}: {legal.get('reason')}{cited}")
+    if house:
+        lines.append(f"  house:    {house.get('outcome')}: {house.get('reason')}")
+    return lines
 
 
 # --- Commands -------------------------------------------------------------------------------
@@ -164,6 +186,7 @@ def run_check(client: LocusClient, args: argparse.Namespace) -> int:
         purpose=args.purpose,
         action=args.action,
         at=args.at,
+        scopes=args.scopes,
     )
     if args.json:
         print_json(decision)

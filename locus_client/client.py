@@ -87,9 +87,14 @@ class LocusClient:
         purpose: str,
         action: str = "train",
         at: dt.datetime | str | None = None,
+        scopes: list[str] | None = None,
     ) -> dict[str, Any]:
-        """May `action` on `dataset` run in `region` for `purpose` (at `at`, default now)?"""
-        return self._post(CHECK_PATH, _check_body(dataset, region, purpose, action, at))
+        """May `action` on `dataset` run in `region` for `purpose` (at `at`, default now)?
+
+        `scopes` declare what the recipient there is (e.g. "dpf-certified"), answering the scope
+        question of an adequacy decision limited to some recipients.
+        """
+        return self._post(CHECK_PATH, _check_body(dataset, region, purpose, action, at, scopes))
 
     def check_many(self, checks: list[dict[str, Any]]) -> dict[str, Any]:
         """Ask up to 1,000 checks at once; answers come back in order, a bad item with `errors`."""
@@ -147,7 +152,12 @@ def _jsonable(item: dict[str, Any]) -> dict[str, Any]:
 
 
 def _check_body(
-    dataset: str, region: str, purpose: str, action: str, at: dt.datetime | str | None
+    dataset: str,
+    region: str,
+    purpose: str,
+    action: str,
+    at: dt.datetime | str | None,
+    scopes: list[str] | None = None,
 ) -> dict[str, Any]:
     body: dict[str, Any] = {
         "dataset": dataset,
@@ -157,4 +167,6 @@ def _check_body(
     }
     if at is not None:
         body["at"] = at
+    if scopes:
+        body["scopes"] = list(scopes)
     return _jsonable(body)

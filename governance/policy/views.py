@@ -22,7 +22,7 @@ from governance.models import (
     LocalityRule,
     LocalityRuleVersion,
 )
-from governance.policy import rules
+from governance.policy import coverage, rules
 from governance.policy.facts import RuleFacts
 from governance.policy.forms import AdequacyWhatIfForm, LocalityRuleForm
 from governance.policy.index import load_rules
@@ -267,3 +267,22 @@ def _render_what_if(
 ) -> HttpResponse:
     context = {"form": form, "result": result}
     return render(request, "governance/what_if.html", context, status=status)
+
+
+@require_safe
+@login_required
+@can_use_governance
+def legal_coverage_page(request: HttpRequest) -> HttpResponse:
+    """What Locus encodes of each jurisdiction's law, with citations; one jurisdiction's detail
+    (every fact, and the destinations its law recognises) with ?jurisdiction=<code>."""
+    rows = coverage.legal_coverage()
+    chosen = request.GET.get("jurisdiction", "")
+    detail = next((row for row in rows if row.code == chosen), None)
+    if chosen and detail is None:
+        raise Http404("No such jurisdiction")
+    context = {
+        "rows": rows,
+        "detail": detail,
+        "recognised": coverage.recognised_destinations(chosen) if detail else [],
+    }
+    return render(request, "governance/legal_coverage.html", context)
