@@ -22,8 +22,11 @@ from tests.proxy import CuttableProxy
 
 pytestmark = pytest.mark.live
 
-# Long enough for the pool's reconnection pauses to grow past what a request waits (5 s).
-OUTAGE_SECONDS = 20.0
+# How long a request waits for a connection (DB_POOL_TIMEOUT), and an outage long enough for the
+# pool's doubling reconnection pauses (1, 2, 4, 8 s) to grow well past it: a pool left to wait
+# out its pause would still be in the 8 s one (from 7 s to 15 s) when the outage ends.
+POOL_TIMEOUT_SECONDS = 2.0
+OUTAGE_SECONDS = 10.0
 
 
 @pytest.fixture
@@ -33,7 +36,9 @@ def locus_behind_proxy(transactional_db, django_db_serialized_rollback, tmp_path
     db = connection.settings_dict
     proxy = CuttableProxy(db["HOST"] or "127.0.0.1", int(db["PORT"] or 5432))
     url = shared_database_url().replace(f"{db['HOST']}:{db['PORT']}", f"127.0.0.1:{proxy.port}")
-    server = LiveServer(tmp_path, env={"DATABASE_URL": url, "DB_POOL_TIMEOUT": "5"})
+    server = LiveServer(
+        tmp_path, env={"DATABASE_URL": url, "DB_POOL_TIMEOUT": f"{POOL_TIMEOUT_SECONDS:g}"}
+    )
     server.launch()
     try:
         yield server.ready(), proxy
