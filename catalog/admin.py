@@ -6,6 +6,13 @@ from django.db import models
 from guardian.admin import GuardedModelAdmin
 
 from catalog import services
+from catalog.law import (
+    BreachClock,
+    DestinationRestriction,
+    LocalisationDuty,
+    SubjectRights,
+    TransferLaw,
+)
 from catalog.models import (
     AdequacyDecision,
     Country,
@@ -91,8 +98,9 @@ class AdequacyDecisionAdmin(PolicyInputAdmin):
         "instrument",
         "effective_from",
         "effective_until",
+        "verified",
     ]
-    list_filter = ["decided_by", "scope"]
+    list_filter = ["decided_by", "scope", "verified"]
     search_fields = ["country__name", "instrument"]
 
 
@@ -184,3 +192,34 @@ class RevisionAdmin(ReadOnlyAdmin):
     """The counters that tell every process to rebuild its policy index; bumped by writes."""
 
     list_display = ["key", "value", "stamp"]
+
+
+# The law's facts come from the shipped reference data, which the next load writes over: they
+# are read here, and changed in reference_data.json (with their citations) and a migration.
+@admin.register(TransferLaw)
+class TransferLawAdmin(ReadOnlyAdmin):
+    list_display = ["jurisdiction", "model", "citation", "verified"]
+    list_filter = ["model", "verified"]
+
+
+@admin.register(LocalisationDuty)
+class LocalisationDutyAdmin(ReadOnlyAdmin):
+    list_display = ["jurisdiction", "duty", "applies_to", "citation", "verified"]
+    list_filter = ["duty", "verified"]
+
+
+@admin.register(DestinationRestriction)
+class DestinationRestrictionAdmin(ReadOnlyAdmin):
+    list_display = ["code", "jurisdiction", "effect", "citation", "verified"]
+
+
+@admin.register(BreachClock)
+class BreachClockAdmin(ReadOnlyAdmin):
+    list_display = ["jurisdiction", "regulator_hours", "regulator_deadline_text", "verified"]
+    list_filter = ["verified"]
+
+
+@admin.register(SubjectRights)
+class SubjectRightsAdmin(ReadOnlyAdmin):
+    list_display = ["jurisdiction", "citation", "verified"]
+    list_filter = ["verified"]

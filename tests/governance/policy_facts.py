@@ -35,7 +35,6 @@ REGIONS = {
 PURPOSES = frozenset(
     code for code, *_ in importlib.import_module("governance.migrations.0002_purposes").PURPOSES
 )
-COUNTRY_OF = {r["code"]: r["country"] for r in REFERENCE["regions"]}
 LAW_BOOK, PARENTS = build_law_book(
     REFERENCE["jurisdictions"],
     REFERENCE["transfer_laws"],
@@ -92,6 +91,7 @@ class World:
         self.rules: list[RuleFacts] = []
         self.grants: dict[int, list[GrantFacts]] = defaultdict(list)
         self.adequacy = shipped_adequacy()
+        self.regions = dict(REGIONS)
 
     def dataset(
         self,
@@ -107,7 +107,7 @@ class World:
         allowed_processing_regions: Iterable[str] = (),
     ) -> DatasetFacts:
         """A dataset as the catalog would hold it (its law is its storage region's by default)."""
-        storage = jurisdiction or REGIONS[storage_region].jurisdiction
+        storage = jurisdiction or self.regions[storage_region].jurisdiction
         categories = frozenset(personal_data_categories)
         subjects = frozenset(subject_jurisdictions)
         personal = lawful_basis != LawfulBasis.NOT_PERSONAL or bool(categories)
@@ -124,10 +124,15 @@ class World:
             subject_jurisdictions=subjects,
             allowed_regions=frozenset(allowed_processing_regions),
             rule_group=_rule_group(storage, subjects, sensitivity, categories),
-            legal_group=(laws, COUNTRY_OF[storage_region], categories),
+            legal_group=(laws, self.regions[storage_region].country, categories),
         )
         self.datasets[slug] = facts
         return facts
+
+    def region(self, code: str, country: str, jurisdiction: str) -> RegionFacts:
+        """A place the shipped regions lack (e.g. an on-premises site in Argentina)."""
+        self.regions[code] = RegionFacts(code, country, jurisdiction)
+        return self.regions[code]
 
     def rule(
         self,
@@ -224,7 +229,7 @@ class World:
             datasets={ds.id: ds for ds in datasets},
             datasets_by_slug={ds.slug: ds for ds in datasets},
             datasets_by_uri={ds.uri: ds for ds in reversed(datasets) if ds.uri},
-            regions=REGIONS,
+            regions=self.regions,
             purposes=PURPOSES,
             law=LAW_BOOK,
             adequacy={
