@@ -32,13 +32,14 @@ run: install
 	trap 'kill 0' INT TERM; \
 	$(BIN)/daphne -b $(HOST) -p $(PORT) governance.asgi:application
 
-## Lint, format check, then the whole test suite.
+## Lint (ruff, format check, mypy), then the whole test suite.
 test: install lint
 	$(BIN)/pytest -n 2
 
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	PYTHONPATH=. $(BIN)/mypy
 
 format: install
 	$(BIN)/ruff check --fix .
