@@ -48,8 +48,9 @@ def evaluate(
     `scopes` are what the caller declares about the recipient there (e.g. "dpf-certified"),
     which answer the scope question of an adequacy decision limited to some recipients.
     """
-    ds = index.dataset(dataset)
-    place = index.region(region)
+    # The common case, a known slug and region, in one lookup each; the methods say what is unknown.
+    ds = index.datasets_by_slug.get(dataset) or index.dataset(dataset)  # type: ignore[arg-type]
+    place = index.regions.get(region) or index.region(region)
     if action not in ACTIONS:
         raise UnknownInput(
             "action", f"Unknown action {action!r}; one of {', '.join(sorted(ACTIONS))}"
@@ -57,7 +58,14 @@ def evaluate(
     if purpose not in index.purposes:
         raise UnknownInput("purpose", f"Unknown purpose {purpose!r}")
     house = _house(index, ds, action, place)
-    legal = _legal(index, ds, place, at, scopes)
+    group = ds.legal_group
+    if group[0]:  # inline: the memo hit is the common case, and a call costs as much as it
+        try:
+            legal = index.legal_memo[(group, place.country, at.date(), scopes)]
+        except KeyError:
+            legal = _legal(index, ds, place, at, scopes)
+    else:
+        legal = NOT_PERSONAL
     version = index.version
     if legal.outcome == LAW_DENY:  # no grant makes unlawful work lawful
         return Decision(Outcome.DENY, legal.rule, legal.reason, version, None, legal, house)
