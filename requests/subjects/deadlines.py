@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
-from collections.abc import Collection
 from dataclasses import dataclass
+from typing import Protocol
 
 MONTHS = "months"
 DAYS = "days"
@@ -65,25 +65,43 @@ def add_months(start: dt.date, months: int) -> dt.date:
     return dt.date(year, month, min(start.day, calendar.monthrange(year, month)[1]))
 
 
-def is_business_day(day: dt.date, holidays: Collection[dt.date] = ()) -> bool:
-    return day.weekday() < 5 and day not in holidays
+class Calendar(Protocol):
+    """Which days count as business (working) days, and how to say so in a deadline's basis."""
+
+    def is_business_day(self, day: dt.date) -> bool: ...
+
+    @property
+    def description(self) -> str: ...
 
 
-def add_business_days(start: dt.date, days: int, holidays: Collection[dt.date] = ()) -> dt.date:
-    """The date `days` business days after start (weekends and the given holidays skipped)."""
+@dataclass(frozen=True)
+class FixedCalendar:
+    """Weekend days (Monday is 0) and a given set of holidays."""
+
+    holidays: frozenset[dt.date] = frozenset()
+    weekend: frozenset[int] = frozenset({5, 6})
+    description: str = "weekends excluded"
+
+    def is_business_day(self, day: dt.date) -> bool:
+        return day.weekday() not in self.weekend and day not in self.holidays
+
+
+WEEKDAYS = FixedCalendar()
+
+
+def add_business_days(start: dt.date, days: int, calendar: Calendar = WEEKDAYS) -> dt.date:
+    """The date `days` business days after start (the calendar's closed days skipped)."""
     if days < 0:
         raise DeadlineError("A count of business days cannot be negative")
     day = start
     while days:
         day += dt.timedelta(days=1)
-        if is_business_day(day, holidays):
+        if calendar.is_business_day(day):
             days -= 1
     return day
 
 
-def add_period(
-    start: dt.date, amount: int, unit: str, holidays: Collection[dt.date] = ()
-) -> dt.date:
+def add_period(start: dt.date, amount: int, unit: str, calendar: Calendar = WEEKDAYS) -> dt.date:
     """start + amount units (calendar months, calendar days or business days)."""
     if amount < 0:
         raise DeadlineError("A period cannot be negative")
@@ -92,7 +110,7 @@ def add_period(
     if unit == DAYS:
         return start + dt.timedelta(days=amount)
     if unit == BUSINESS_DAYS:
-        return add_business_days(start, amount, holidays)
+        return add_business_days(start, amount, calendar)
     raise DeadlineError(f"Unknown deadline unit {unit!r}")
 
 
@@ -103,20 +121,29 @@ def receipt_date(received_at: dt.datetime, tz: dt.tzinfo = dt.UTC) -> dt.date:
     return received_at.astimezone(tz).date()
 
 
-def due_date(received: dt.date, clock: Clock, holidays: Collection[dt.date] = ()) -> dt.date:
+def due_date(received: dt.date, clock: Clock, calendar: Calendar = WEEKDAYS) -> dt.date:
     """The first deadline: the statutory period from receipt, or the house fallback."""
     if not clock.statutory:
         return received + dt.timedelta(days=clock.fallback_days)
-    return add_period(received, clock.amount, clock.unit, holidays)
+    return add_period(received, clock.amount, clock.unit, calendar)
 
 
-def extended_due_date(
-    deadline: dt.date, clock: Clock, holidays: Collection[dt.date] = ()
-) -> dt.date:
-    """The deadline once extended: the extension runs on from the first deadline."""
+def extended_due_date(received: dt.date, clock: Clock, calendar: Calendar = WEEKDAYS) -> dt.date:
+    """The deadline once extended, before any pause: the whole period counted from receipt.
+
+    GDPR and UK GDPR Art. 12(3) give one month "extended by two further months": three months
+    from receipt (the ICO: "up to two further months", i.e. three in all). Counting two months
+    on from the first deadline would lose the days a short month clipped (31 January ->
+    28 February -> 28 April, not 30 April). For days and business days the total from receipt
+    is the same date as the extension counted on from the first deadline (CCPA 45 + 45 days;
+    PIPEDA s.8(4): 30 more days); where the units differ, the extension runs on from the
+    first deadline."""
     if not clock.extendable:
         raise DeadlineError("This jurisdiction's law provides no extension")
-    return add_period(deadline, clock.extension_amount, clock.extension_unit, holidays)
+    if clock.statutory and clock.extension_unit == clock.unit:
+        return add_period(received, clock.amount + clock.extension_amount, clock.unit, calendar)
+    first = due_date(received, clock, calendar)
+    return add_period(first, clock.extension_amount, clock.extension_unit, calendar)
 
 
 def check_extension(*, today: dt.date, deadline: dt.date, already_extended: bool) -> None:
@@ -130,12 +157,13 @@ def check_extension(*, today: dt.date, deadline: dt.date, already_extended: bool
 
 
 def acknowledge_by(
-    received: dt.date, clock: Clock, holidays: Collection[dt.date] = ()
+    received: dt.date, clock: Clock, calendar: Calendar = WEEKDAYS
 ) -> dt.date | None:
-    """When receipt must be acknowledged (CCPA: 10 business days), or None."""
+    """When receipt must be acknowledged (CCPA: 10 business days, state holidays excluded by
+    11 CCR §7001), or None."""
     if clock.acknowledge_business_days is None:
         return None
-    return add_business_days(received, clock.acknowledge_business_days, holidays)
+    return add_business_days(received, clock.acknowledge_business_days, calendar)
 
 
 def paused_days(paused_at: dt.datetime, resumed_at: dt.datetime) -> int:
@@ -164,11 +192,14 @@ def task_due(deadline: dt.date, today: dt.date) -> dt.date:
     return max(today, deadline - dt.timedelta(days=margin))
 
 
-def basis(clock: Clock, citation: str = "") -> str:
-    """How the deadline was worked out, in words, for the record."""
+def basis(clock: Clock, citation: str = "", calendar: Calendar = WEEKDAYS) -> str:
+    """How the deadline was worked out, in words, for the record (with the calendar's
+    closed days where business days are counted)."""
     if not clock.statutory:
         return f"No statutory period: house deadline of {clock.fallback_days} days"
     text = f"{clock.amount} {clock.unit.replace('_', ' ')} from receipt"
     if clock.extendable:
         text += f", extendable by {clock.extension_amount} {clock.extension_unit.replace('_', ' ')}"
+    if BUSINESS_DAYS in (clock.unit, clock.extension_unit) or clock.acknowledge_business_days:
+        text += f"; business days: {calendar.description}"
     return f"{text} ({citation})" if citation else text

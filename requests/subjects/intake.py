@@ -24,6 +24,7 @@ from requests.models.subjects import (
     seal,
 )
 from requests.subjects import deadlines
+from requests.subjects.calendars import calendar_of
 from requests.subjects.verification import issue_challenge
 from requests.subjects.workflow import event_add, ledger_add, officers_notify
 
@@ -117,6 +118,7 @@ def subject_request_create(
     if agent_authority and not agent_name:
         raise ValidationError({"agent_name": "Name the agent whose authority is described"})
     clock = clock_of(jurisdiction)
+    calendar = calendar_of(jurisdiction)
     received = deadlines.receipt_date(received_at)
     subject_key = pseudonym(identifiers[IdentifierKind.EMAIL])
     subject_request = SubjectRequest.objects.create(
@@ -129,10 +131,10 @@ def subject_request_create(
         channel=channel,
         agent_name=agent_name,
         agent_authority=agent_authority,
-        deadline=deadlines.due_date(received, clock),
-        acknowledge_by=deadlines.acknowledge_by(received, clock),
+        deadline=deadlines.due_date(received, clock, calendar),
+        acknowledge_by=deadlines.acknowledge_by(received, clock, calendar),
         acknowledged_at=now,
-        deadline_basis=deadlines.basis(clock, jurisdiction.dsr_citation)[:300],
+        deadline_basis=deadlines.basis(clock, jurisdiction.dsr_citation, calendar)[:300],
         duplicate_of=_open_original(subject_key, type),
         created_by=actor_account(actor),
     )

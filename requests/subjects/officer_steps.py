@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -15,6 +17,7 @@ from requests.models.subjects import (
 )
 from requests.subjects import deadlines
 from requests.subjects.access import require_manager
+from requests.subjects.calendars import calendar_of
 from requests.subjects.intake import clock_of
 from requests.subjects.packages import subject_request_fulfil
 from requests.subjects.workflow import (
@@ -34,18 +37,24 @@ S = SubjectRequestStatus
 def subject_request_extend(
     *, actor: Actor, subject_request: SubjectRequest, reason: str
 ) -> SubjectRequest:
-    """Extend once, before the first deadline, telling the subject why (GDPR Art. 12(3))."""
+    """Extend once, before the first deadline, telling the subject why (GDPR Art. 12(3)).
+
+    The extended deadline is counted from receipt (three months in all under the GDPR and UK
+    GDPR), then moved on by the days the clock stood still, as the first deadline was."""
     subject_request = locked(subject_request)
     require_manager(actor, subject_request)
     reason = required_reason(reason, "the extension")
-    clock = clock_of(subject_request.jurisdiction)
+    jurisdiction = subject_request.jurisdiction
+    clock = clock_of(jurisdiction)
     try:
         deadlines.check_extension(
             today=timezone.now().date(),
             deadline=subject_request.deadline,
             already_extended=subject_request.extended_deadline is not None,
         )
-        extended = deadlines.extended_due_date(subject_request.deadline, clock)
+        received = deadlines.receipt_date(subject_request.received_at)
+        extended = deadlines.extended_due_date(received, clock, calendar_of(jurisdiction))
+        extended += dt.timedelta(days=subject_request.paused_days)
     except deadlines.DeadlineError as exc:
         raise StateConflict({"deadline": str(exc)}) from None
     subject_request = transition(

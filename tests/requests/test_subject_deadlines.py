@@ -6,7 +6,7 @@ import datetime as dt
 import pytest
 
 from requests.subjects import deadlines
-from requests.subjects.deadlines import Clock, DeadlineError
+from requests.subjects.deadlines import Clock, DeadlineError, FixedCalendar
 
 D = dt.date
 GDPR = Clock(1, "months", 2, "months")
@@ -34,22 +34,25 @@ def test_gdpr_one_calendar_month(received, due):
 
 
 @pytest.mark.parametrize(
-    ("deadline", "extended"),
+    ("received", "extended"),
     [
-        (D(2026, 2, 28), D(2026, 4, 28)),
-        (D(2026, 12, 31), D(2027, 2, 28)),
-        (D(2027, 12, 31), D(2028, 2, 29)),
+        # Three months from receipt (Art. 12(3), the ICO), not two on from a clipped deadline:
+        # 31 January -> 28 February -> 28 April would lose two days.
+        (D(2026, 1, 31), D(2026, 4, 30)),
+        (D(2026, 11, 30), D(2027, 2, 28)),
+        (D(2027, 11, 30), D(2028, 2, 29)),
+        (D(2026, 9, 3), D(2026, 12, 3)),
     ],
 )
-def test_gdpr_extension_two_further_months(deadline, extended):
-    assert deadlines.extended_due_date(deadline, GDPR) == extended
+def test_gdpr_extension_two_further_months_from_receipt(received, extended):
+    assert deadlines.extended_due_date(received, GDPR) == extended
 
 
 def test_ccpa_45_days_and_one_extension_of_45():
     received = D(2026, 1, 1)
     deadline = deadlines.due_date(received, CCPA)
     assert deadline == D(2026, 2, 15)
-    assert deadlines.extended_due_date(deadline, CCPA) == D(2026, 4, 1)
+    assert deadlines.extended_due_date(received, CCPA) == D(2026, 4, 1)  # 90 days from receipt
     assert deadlines.due_date(D(2028, 2, 1), CCPA) == D(2028, 3, 17)  # 29 February counted
 
 
@@ -67,16 +70,15 @@ def test_ccpa_acknowledgement_in_10_business_days(received, acknowledge):
 
 
 def test_business_days_skip_given_holidays():
-    assert deadlines.add_business_days(D(2026, 12, 24), 1, holidays={D(2026, 12, 25)}) == D(
-        2026, 12, 28
-    )
+    christmas = FixedCalendar(holidays=frozenset({D(2026, 12, 25)}))
+    assert deadlines.add_business_days(D(2026, 12, 24), 1, christmas) == D(2026, 12, 28)
     assert deadlines.due_date(D(2026, 1, 2), NZ) == D(2026, 1, 30)
 
 
 def test_lgpd_15_days_and_no_extension():
     assert deadlines.due_date(D(2026, 2, 20), LGPD) == D(2026, 3, 7)
     with pytest.raises(DeadlineError, match="no extension"):
-        deadlines.extended_due_date(D(2026, 3, 7), LGPD)
+        deadlines.extended_due_date(D(2026, 2, 20), LGPD)
 
 
 def test_no_statutory_period_uses_the_house_fallback():
@@ -135,8 +137,8 @@ def test_unknown_unit_and_negative_periods_are_refused():
 @pytest.mark.parametrize(
     ("code", "received", "due", "extended"),
     [
-        ("eu", D(2026, 1, 31), D(2026, 2, 28), D(2026, 4, 28)),
-        ("uk", D(2028, 1, 31), D(2028, 2, 29), D(2028, 4, 29)),
+        ("eu", D(2026, 1, 31), D(2026, 2, 28), D(2026, 4, 30)),
+        ("uk", D(2028, 1, 31), D(2028, 2, 29), D(2028, 4, 30)),
         ("us-ca", D(2026, 1, 1), D(2026, 2, 15), D(2026, 4, 1)),
         ("us-va", D(2026, 1, 1), D(2026, 2, 15), D(2026, 4, 1)),
         ("br", D(2026, 1, 1), D(2026, 1, 16), None),
@@ -144,18 +146,23 @@ def test_unknown_unit_and_negative_periods_are_refused():
         ("kr", D(2026, 1, 1), D(2026, 1, 11), None),
         ("cn", D(2026, 1, 1), D(2026, 1, 31), None),
         ("jp", D(2026, 1, 1), D(2026, 1, 31), None),  # "without delay": house fallback
-        ("nz", D(2026, 1, 2), D(2026, 1, 30), None),  # 20 working days
+        # 20 working days: none from 25 December to 15 January (Privacy Act 2020 s.7), nor
+        # Waitangi Day (Fri 6 Feb): 16 Jan is the 1st, 19-23 Jan the 2nd-6th, 26-30 Jan the
+        # 7th-11th, 2-5 Feb the 12th-15th, 9-13 Feb the 16th-20th.
+        ("nz", D(2026, 1, 2), D(2026, 2, 13), None),
     ],
 )
 def test_reference_data_clocks(code, received, due, extended):
     from catalog.models import Jurisdiction
+    from requests.subjects.calendars import calendar_of
 
-    clock = Clock.of(Jurisdiction.objects.get(code=code), fallback_days=30)
-    assert deadlines.due_date(received, clock) == due
+    jurisdiction = Jurisdiction.objects.get(code=code)
+    clock, calendar = Clock.of(jurisdiction, fallback_days=30), calendar_of(jurisdiction)
+    assert deadlines.due_date(received, clock, calendar) == due
     if extended is None:
         assert not clock.extendable
     else:
-        assert deadlines.extended_due_date(due, clock) == extended
+        assert deadlines.extended_due_date(received, clock, calendar) == extended
 
 
 @pytest.mark.django_db
