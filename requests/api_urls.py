@@ -37,4 +37,5 @@ urlpatterns = [
 urlpatterns += [
     path("subject-intake/", public_api.PublicIntakeView.as_view(), name="subject-intake"),
     path("subject-intake/verify", public_api.PublicVerifyView.as_view(), name="subject-verify"),
+    path("subject-intake/rights", public_api.PublicRightsView.as_view(), name="subject-rights"),
 ]

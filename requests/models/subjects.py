@@ -26,12 +26,18 @@ from requests.sealing import unseal_bytes as unseal_bytes
 
 
 class SubjectRequestType(models.TextChoices):
-    ACCESS = "access", "Access (GDPR Art. 15)"
-    ERASURE = "erasure", "Erasure (GDPR Art. 17)"
-    PORTABILITY = "portability", "Portability (GDPR Art. 20)"
-    RECTIFICATION = "rectification", "Rectification (GDPR Art. 16)"
-    RESTRICTION = "restriction", "Restriction (GDPR Art. 18)"
-    OBJECTION = "objection", "Objection (GDPR Art. 21)"
+    """What the workflow answers. The subject's law names each right and its article
+    (requests.subjects.rights, from the catalog's SubjectRights); these labels name no law."""
+
+    ACCESS = "access", "Access"
+    ERASURE = "erasure", "Erasure"
+    PORTABILITY = "portability", "Portability"
+    RECTIFICATION = "rectification", "Rectification"
+    RESTRICTION = "restriction", "Restriction"
+    OBJECTION = "objection", "Objection"
+    # Answered as an objection is: each dataset's owner stops the processing and says so.
+    OPT_OUT_SALE = "opt_out_sale", "Opt-out of sale or sharing"
+    WITHDRAW_CONSENT = "withdraw_consent", "Withdrawal of consent"
 
 
 EXPORTING_TYPES = {SubjectRequestType.ACCESS, SubjectRequestType.PORTABILITY}
@@ -138,6 +144,11 @@ class SubjectRequest(models.Model):
     acknowledge_by = models.DateField(null=True, blank=True)
     acknowledged_at = models.DateTimeField(null=True, blank=True)
     deadline_basis = models.CharField(max_length=300, blank=True)
+    right_basis = models.CharField(
+        max_length=300,
+        blank=True,
+        help_text="The right as the subject's law names it, with its article",
+    )
     paused_at = models.DateTimeField(null=True, blank=True)
     resume_status = models.CharField(max_length=30, blank=True, editable=False)
     paused_days = models.PositiveIntegerField(default=0)
@@ -180,6 +191,11 @@ class SubjectRequest(models.Model):
     def due(self) -> dt.date:
         """The deadline in force: the extended one when extended."""
         return self.extended_deadline or self.deadline
+
+    @property
+    def right_shown(self) -> str:
+        """The right asked for, as the subject's law names it (the type where not recorded)."""
+        return self.right_basis or self.get_type_display()
 
     @property
     def is_open(self) -> bool:

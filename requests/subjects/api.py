@@ -84,6 +84,7 @@ class SubjectRequestSerializer(serializers.ModelSerializer):
             "days_left",
             "acknowledge_by",
             "deadline_basis",
+            "right_basis",
             "paused_at",
             "paused_days",
             "duplicate_of",
@@ -107,7 +108,12 @@ class SubjectRequestSerializer(serializers.ModelSerializer):
 
 
 class IntakeSerializer(serializers.Serializer):
-    type = serializers.CharField(max_length=20, help_text=", ".join(SubjectRequestType.values))
+    type = serializers.CharField(
+        max_length=20,
+        help_text=f"One of {', '.join(SubjectRequestType.values)} that the jurisdiction's law "
+        "gives (GET subject-intake/rights?jurisdiction=<code> lists them); another is refused "
+        "with a 400 naming `type`",
+    )
     jurisdiction = serializers.CharField(max_length=20, help_text="A jurisdiction code, e.g. eu")
     identifiers = serializers.DictField(
         child=serializers.CharField(max_length=200, allow_blank=True),

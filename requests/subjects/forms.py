@@ -5,6 +5,7 @@ from django import forms
 from catalog.models import Jurisdiction
 from requests.models.subjects import Channel, IdentifierKind, MlDecision, SubjectRequestType
 from requests.subjects.intake import INTAKE_FIELDS, STAFF_INTAKE_FIELDS
+from requests.subjects.rights import RegimeRights
 
 OPTIONAL_IDENTIFIERS = [k for k in IdentifierKind if k != IdentifierKind.EMAIL]
 
@@ -34,8 +35,13 @@ class IntakeForm(forms.Form):
         required=False, max_length=300, label="How you are authorised to act for them"
     )
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, regime: RegimeRights | None = None, **kwargs):
         super().__init__(*args, **kwargs)
+        if regime is not None:
+            # The regime's rights, as its law names them. Only the list shown changes: a type
+            # the law does not give is refused by the service, naming the field and the law.
+            self.fields["type"].widget.choices = [(o.type, o.shown) for o in regime.offered]
+            self.fields["jurisdiction"].initial = regime.jurisdiction
         for kind in OPTIONAL_IDENTIFIERS:
             self.fields[kind] = forms.CharField(required=False, max_length=200, label=kind.label)
 

@@ -23,7 +23,7 @@ from requests.models.subjects import (
     SubjectRequestType,
     seal,
 )
-from requests.subjects import deadlines
+from requests.subjects import deadlines, rights
 from requests.subjects.calendars import calendar_of
 from requests.subjects.verification import issue_challenge
 from requests.subjects.workflow import event_add, ledger_add, officers_notify
@@ -72,9 +72,32 @@ def _jurisdiction(value: Jurisdiction | str | None) -> Jurisdiction:
     return found
 
 
-def clock_of(jurisdiction: Jurisdiction) -> deadlines.Clock:
+# Where a law answers one kind of request sooner than the rest: (jurisdiction, type) -> the
+# clock and its citation.
+TYPE_CLOCKS: dict[tuple[str, str], tuple[deadlines.Clock, str]] = {
+    ("us-ca", SubjectRequestType.OPT_OUT_SALE): (
+        deadlines.Clock(15, deadlines.BUSINESS_DAYS),
+        "11 CCR §7026(f) (comply with a request to opt out of sale/sharing within 15 business "
+        "days of receipt)",
+    ),
+    ("us-or", SubjectRequestType.WITHDRAW_CONSENT): (
+        deadlines.Clock(15, deadlines.DAYS),
+        "ORS 646A.578(1)(d) (stop processing within 15 days of a revocation of consent)",
+    ),
+}
+
+
+def clock_of(jurisdiction: Jurisdiction, type_: str = "") -> deadlines.Clock:
     """The jurisdiction's clock for answering (its law's periods, or the default)."""
+    special = TYPE_CLOCKS.get((jurisdiction.code, type_))
+    if special is not None:
+        return special[0]
     return deadlines.Clock.of(jurisdiction, settings.SUBJECT_REQUEST_DEFAULT_DAYS)
+
+
+def clock_citation(jurisdiction: Jurisdiction, type_: str = "") -> str:
+    special = TYPE_CLOCKS.get((jurisdiction.code, type_))
+    return special[1] if special is not None else jurisdiction.dsr_citation
 
 
 def _open_original(subject_key: str, type_: str) -> SubjectRequest | None:
@@ -110,6 +133,7 @@ def subject_request_create(
     if channel not in Channel.values:
         raise ValidationError({"channel": f"Unknown channel {channel!r}"})
     jurisdiction = _jurisdiction(jurisdiction)
+    right = rights.check_type(jurisdiction, type)
     identifiers = _clean_identifiers(identifiers)
     now = timezone.now()
     received_at = received_at or now
@@ -117,7 +141,7 @@ def subject_request_create(
         raise ValidationError({"received_at": "A request cannot be received in the future"})
     if agent_authority and not agent_name:
         raise ValidationError({"agent_name": "Name the agent whose authority is described"})
-    clock = clock_of(jurisdiction)
+    clock = clock_of(jurisdiction, type)
     calendar = calendar_of(jurisdiction)
     received = deadlines.receipt_date(received_at)
     subject_key = pseudonym(identifiers[IdentifierKind.EMAIL])
@@ -134,7 +158,8 @@ def subject_request_create(
         deadline=deadlines.due_date(received, clock, calendar),
         acknowledge_by=deadlines.acknowledge_by(received, clock, calendar),
         acknowledged_at=now,
-        deadline_basis=deadlines.basis(clock, jurisdiction.dsr_citation, calendar)[:300],
+        deadline_basis=deadlines.basis(clock, clock_citation(jurisdiction, type), calendar)[:300],
+        right_basis=right.shown[:300],
         duplicate_of=_open_original(subject_key, type),
         created_by=actor_account(actor),
     )

@@ -45,7 +45,7 @@ def subject_request_extend(
     require_manager(actor, subject_request)
     reason = required_reason(reason, "the extension")
     jurisdiction = subject_request.jurisdiction
-    clock = clock_of(jurisdiction)
+    clock = clock_of(jurisdiction, subject_request.type)
     try:
         deadlines.check_extension(
             today=timezone.now().date(),

@@ -135,6 +135,7 @@ def _cover_letter(subject_request: SubjectRequest, tasks: list[SubjectTask], bod
     lines = [
         f"Your {subject_request.get_type_display()} request {subject_request.reference}",
         f"Received: {subject_request.received_at:%Y-%m-%d}. Answered: {timezone.now():%Y-%m-%d}.",
+        f"Your right: {subject_request.right_shown}.",
         "",
         body,
         "",

@@ -7,13 +7,14 @@ import logging
 
 from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import permissions, serializers, status
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
+from catalog.models import Jurisdiction
 from governance.client_address import client_address
 from governance.errors import StateConflict
 from requests.models.subjects import (
@@ -21,6 +22,7 @@ from requests.models.subjects import (
 )
 from requests.subjects import (
     intake,
+    rights,
     selectors,
     verification,
 )
@@ -66,10 +68,56 @@ class PublicIntakeView(APIView):
                 "token": created.verify_token,
                 "status": created.status,
                 "deadline": created.deadline,
+                "right": created.right_basis,
                 "next": "POST subject-intake/verify with this token and the code we e-mailed",
             },
             status=status.HTTP_201_CREATED,
         )
+
+
+class RightSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="The law's right, as the catalog codes it")
+    # A field named "label": the stubs type the Field attribute of that name (its own label).
+    label = serializers.CharField(help_text="As the law names it")  # type: ignore[assignment]
+    citation = serializers.CharField()
+
+
+class OfferedSerializer(RightSerializer):
+    type = serializers.CharField(help_text="The request type to send to subject-intake")
+
+
+class RegimeRightsSerializer(serializers.Serializer):
+    jurisdiction = serializers.CharField()
+    regime = serializers.CharField()
+    encoded = serializers.BooleanField(
+        help_text="False where the law encodes no general rights: the types are house policy"
+    )
+    verified = serializers.BooleanField(help_text="Checked against the law's own text")
+    offered = OfferedSerializer(many=True, help_text="The requests subject-intake takes")
+    not_handled = RightSerializer(many=True, help_text="Rights Locus does not take requests for")
+
+
+class PublicRightsView(APIView):
+    """The requests a subject of a jurisdiction may make, with the law's label and article for
+    each, and the rights Locus does not handle."""
+
+    authentication_classes: list = []
+    permission_classes = [permissions.AllowAny]
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "jurisdiction", str, required=True, description="A jurisdiction code, e.g. us-ca"
+            )
+        ],
+        responses=RegimeRightsSerializer,
+    )
+    def get(self, request):
+        code = request.query_params.get("jurisdiction", "")
+        jurisdiction = Jurisdiction.objects.select_related("subject_rights").filter(pk=code).first()
+        if jurisdiction is None:
+            raise ValidationError({"jurisdiction": f"Unknown jurisdiction {code!r}"})
+        return Response(RegimeRightsSerializer(rights.rights_of(jurisdiction)).data)
 
 
 class VerifySerializer(serializers.Serializer):

@@ -18,6 +18,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 
 from catalog.form_views import form_page
 from catalog.forms import add_service_error
+from catalog.models import Jurisdiction
 from governance.client_address import client_address
 from governance.errors import StateConflict
 from requests.models.subjects import (
@@ -35,6 +36,7 @@ from requests.subjects import (
     ml,
     officer_steps,
     packages,
+    rights,
     selectors,
     uploads,
     verification,
@@ -109,13 +111,32 @@ def request_create(request: HttpRequest) -> HttpResponse:
         recorded = f"{created.reference} recorded; the subject must verify."
         return recorded, reverse("workflows:subject-detail", args=[created.pk])
 
+    regime = _regime(request)
     return form_page(
         request,
         form_class=StaffIntakeForm,
         template="requests/subjects/request_form.html",
         act=lambda form: intake.subject_request_create(actor=request.user, **form.service_kwargs()),
         done=done,
+        context=_regime_context(regime),
+        form_kwargs={"regime": regime},
     )
+
+
+def _regime(request: HttpRequest) -> rights.RegimeRights | None:
+    """The rights of the jurisdiction the page was asked about (the posted one, or
+    ?jurisdiction=), or None before one is chosen."""
+    code = request.POST.get("jurisdiction") or request.GET.get("jurisdiction") or ""
+    jurisdiction = (
+        Jurisdiction.objects.select_related("subject_rights").filter(pk=code).first()
+        if code
+        else None
+    )
+    return rights.rights_of(jurisdiction) if jurisdiction else None
+
+
+def _regime_context(regime: rights.RegimeRights | None) -> dict:
+    return {"regime": regime, "jurisdictions": Jurisdiction.objects.order_by("name")}
 
 
 @require_safe
@@ -291,12 +312,15 @@ def public_intake(request: HttpRequest) -> HttpResponse:
     """Anyone may ask about their data; the e-mailed code confirms it is theirs."""
     if request.method == "POST" and _throttled(request):
         return HttpResponse("Too many requests from your address; try later.", status=429)
+    regime = _regime(request)
     return form_page(
         request,
         form_class=IntakeForm,
         template="requests/subjects/public_intake.html",
         act=lambda form: intake.subject_request_create(actor=None, **form.service_kwargs()),
         done=lambda created: ("", reverse("workflows:subject-verify", args=[created.verify_token])),
+        context=_regime_context(regime),
+        form_kwargs={"regime": regime},
     )
 
 
