@@ -77,11 +77,12 @@ def _jurisdiction(value: Jurisdiction | str | None) -> Jurisdiction:
 TYPE_CLOCKS: dict[tuple[str, str], tuple[deadlines.Clock, str]] = {
     ("us-ca", SubjectRequestType.OPT_OUT_SALE): (
         deadlines.Clock(15, deadlines.BUSINESS_DAYS),
-        "11 CCR §7026(f) (comply with a request to opt out of sale/sharing within 15 business "
-        "days of receipt)",
+        "11 CCR §7026 (comply with a request to opt out of sale/sharing no later than 15 "
+        "business days from receipt)",
     ),
     ("us-or", SubjectRequestType.WITHDRAW_CONSENT): (
         deadlines.Clock(15, deadlines.DAYS),
+        # As the catalog's Oregon rights row (verified) states it.
         "ORS 646A.578(1)(d) (stop processing within 15 days of a revocation of consent)",
     ),
 }

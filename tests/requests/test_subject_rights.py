@@ -101,6 +101,28 @@ def test_uk_extension_runs_three_months_from_receipt(
     assert request.extended_deadline == D(2027, 4, 30)
 
 
+def test_an_extension_from_receipt_still_moves_on_by_the_days_paused(
+    frozen, privacy_officer, django_capture_on_commit_callbacks
+):
+    now = frozen(dt.datetime(2027, 2, 1, 9, tzinfo=UTC))
+    request = ask(
+        django_capture_on_commit_callbacks,
+        jurisdiction="eu",
+        received_at=dt.datetime(2027, 1, 31, 12, tzinfo=UTC),
+    )
+    request = officer_steps.subject_request_pause(
+        actor=privacy_officer, subject_request=request, reason="Waiting for ID"
+    )
+    frozen(now + dt.timedelta(days=3))
+    request = officer_steps.subject_request_resume(actor=privacy_officer, subject_request=request)
+    assert request.deadline == D(2027, 2, 28) + dt.timedelta(days=3)
+    with django_capture_on_commit_callbacks(execute=True):
+        request = officer_steps.subject_request_extend(
+            actor=privacy_officer, subject_request=request, reason="Many systems"
+        )
+    assert request.extended_deadline == D(2027, 4, 30) + dt.timedelta(days=3)
+
+
 # --- The rights each regime gives --------------------------------------------------------------
 
 
