@@ -247,3 +247,19 @@ def test_the_request_records_the_right_as_its_law_names_it(
     assert response.status_code == 201, response.content
     assert response.json()["right"] == "Erasure (DPDP Act 2023 s.12(3))"
     assert SubjectRequest.objects.get().right_shown == "Erasure (DPDP Act 2023 s.12(3))"
+
+
+def test_every_jurisdiction_offers_requests_and_names_their_articles(api_client, client):
+    for jurisdiction in Jurisdiction.objects.all():
+        body = (
+            api_client()
+            .get(f"{API}/subject-intake/rights", {"jurisdiction": jurisdiction.code})
+            .json()
+        )
+        assert body["offered"], jurisdiction.code
+        assert all(o["type"] in rights.HANDLED.values() for o in body["offered"])
+        assert all(o["citation"] for o in body["offered"]), jurisdiction.code
+        page = client.get(reverse("workflows:subject-intake"), {"jurisdiction": jurisdiction.code})
+        assert page.status_code == 200
+    unknown = api_client().get(f"{API}/subject-intake/rights", {"jurisdiction": "atlantis"})
+    assert unknown.status_code == 400 and "jurisdiction" in unknown.json()
