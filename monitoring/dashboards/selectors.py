@@ -18,7 +18,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from catalog.models import Dataset, Jurisdiction
-from monitoring.models import EventOutcome, FlowDaily, Incident
+from monitoring.models import Basis, BreachAssessment, EventOutcome, FlowDaily, Incident
 from requests.models import ExceptionStatus, SubjectRequest, TransferException
 from requests.models.subjects import OPEN_STATUSES as SUBJECT_OPEN_STATUSES
 from requests.models.subjects import SubjectRequestStatus
@@ -178,19 +178,26 @@ def top_datasets(
 
 
 def open_incident_counts(incidents: QuerySet[Incident], filters: Filters) -> dict[str, int]:
-    """Open incidents and the violations they hold, those with personal data, Art. 33 overdue."""
+    """Open incidents and the violations they hold, those with personal data, and those past
+    their regulator deadline without the regulator told: notifiable breaches, and unlawful
+    transfers of personal data not yet assessed (past the deadline they would have)."""
     rows = incidents.exclude(status=Incident.Status.RESOLVED)
     if filters.jurisdiction:
         rows = rows.filter(jurisdictions=filters.jurisdiction)
-    art33_start = timezone.now() - dt.timedelta(hours=72)
+    clock_runs = Q(breach_assessment=BreachAssessment.NOTIFIABLE) | Q(
+        breach_assessment=BreachAssessment.NOT_ASSESSED, basis=Basis.LEGAL
+    )
     counts = rows.aggregate(
         incidents=Count("pk"),
         violations=Coalesce(Sum("violation_count"), 0),
         personal=Count("pk", filter=Q(personal_data=True)),
-        art33_overdue=Count(
+        regulator_overdue=Count(
             "pk",
-            filter=Q(
-                personal_data=True, authority_notified_at__isnull=True, opened_at__lt=art33_start
+            filter=clock_runs
+            & Q(
+                personal_data=True,
+                authority_notified_at__isnull=True,
+                regulator_due_at__lt=timezone.now(),
             ),
         ),
     )

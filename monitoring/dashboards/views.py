@@ -26,7 +26,7 @@ from monitoring import selectors
 from monitoring.dashboards import figures as charts
 from monitoring.dashboards import selectors as reads
 from monitoring.dashboards.forms import DashboardFilterForm
-from monitoring.models import AnomalyAlert, EventOutcome, Incident, Severity
+from monitoring.models import AnomalyAlert, BreachAssessment, EventOutcome, Incident, Severity
 from monitoring.telemetry.stream import stream_head
 
 User = get_user_model()
@@ -34,6 +34,8 @@ QUEUE_SHOWN = 100
 EXECUTIVE_CACHE_SECONDS = 30
 ALERTS_SHOWN = 50
 VIOLATIONS_SHOWN = 50
+# The findings the queue's assessment form offers (not "not assessed": that is no finding).
+ASSESSMENTS = [(v, label) for v, label in BreachAssessment.choices if v != "not_assessed"]
 
 
 # --- Who sees which dashboard ---------------------------------------------------------------
@@ -101,7 +103,7 @@ def executive_numbers(filters: reads.Filters) -> dict:
     kpis = {
         "open_incidents": f"{incidents['incidents']:,}",
         "open_violations": f"{incidents['violations']:,}",
-        "art33_overdue": f"{incidents['art33_overdue']:,}",
+        "regulator_overdue": f"{incidents['regulator_overdue']:,}",
         "events": f"{events:,}",
         "violations": f"{totals[EventOutcome.VIOLATION]:,}",
         "violation_share": _percent(totals[EventOutcome.VIOLATION] / events if events else None),
@@ -220,6 +222,7 @@ def officer_lists(user) -> dict:
         "violations": list(violations[:VIOLATIONS_SHOWN]),
         "assignees": list(officers.order_by("username").only("pk", "username", "first_name")),
         "seen": seen,
+        "assessments": ASSESSMENTS,
     }
 
 

@@ -14,7 +14,17 @@ from rest_framework.response import Response
 from catalog.permissions import ActsWithPermission
 from monitoring import selectors
 from monitoring.incidents import services
-from monitoring.models import PLAYBOOK_STEPS, AnomalyAlert, Incident, Severity, Violation
+from monitoring.incidents.services import FINDINGS
+from monitoring.models import (
+    PLAYBOOK_STEPS,
+    AnomalyAlert,
+    Basis,
+    BreachAssessment,
+    ClockState,
+    Incident,
+    Severity,
+    Violation,
+)
 from monitoring.permissions import CanViewMonitoring
 
 User = get_user_model()
@@ -23,13 +33,22 @@ User = get_user_model()
 class ViolationFilter(django_filters.FilterSet):
     dataset = django_filters.CharFilter(field_name="dataset_slug")
     severity = django_filters.MultipleChoiceFilter(choices=Severity.choices)
+    basis = django_filters.ChoiceFilter(choices=Basis.choices)
     since = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
     until = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
     destination_region = django_filters.CharFilter()
 
     class Meta:
         model = Violation
-        fields = ["dataset", "severity", "since", "until", "incident", "destination_region"]
+        fields = [
+            "dataset",
+            "severity",
+            "basis",
+            "since",
+            "until",
+            "incident",
+            "destination_region",
+        ]
 
 
 class ViolationSerializer(serializers.ModelSerializer):
@@ -46,6 +65,7 @@ class ViolationSerializer(serializers.ModelSerializer):
             "detected_at",
             "dataset",
             "kind",
+            "basis",
             "actor",
             "source_region",
             "destination_region",
@@ -75,13 +95,35 @@ class ViolationViewSet(viewsets.ReadOnlyModelViewSet):
 class IncidentFilter(django_filters.FilterSet):
     status = django_filters.MultipleChoiceFilter(choices=Incident.Status.choices)
     severity = django_filters.MultipleChoiceFilter(choices=Severity.choices)
+    basis = django_filters.ChoiceFilter(choices=Basis.choices)
+    breach_assessment = django_filters.MultipleChoiceFilter(choices=BreachAssessment.choices)
     dataset = django_filters.CharFilter(field_name="dataset_slug")
     jurisdiction = django_filters.CharFilter(field_name="jurisdictions__code", distinct=True)
     owner = django_filters.CharFilter(field_name="owner__username")
 
     class Meta:
         model = Incident
-        fields = ["status", "severity", "dataset", "jurisdiction", "owner"]
+        fields = [
+            "status",
+            "severity",
+            "basis",
+            "breach_assessment",
+            "dataset",
+            "jurisdiction",
+            "owner",
+        ]
+
+
+class BreachClockSerializer(serializers.Serializer):
+    """One law's breach clock, as the incident keeps it (monitoring.incidents.breach)."""
+
+    jurisdiction = serializers.CharField()
+    law = serializers.CharField()
+    hours = serializers.IntegerField(allow_null=True, help_text="Empty: the law gives no hours")
+    deadline = serializers.CharField(help_text="The law's words")
+    citation = serializers.CharField(allow_blank=True)
+    regulator = serializers.CharField(allow_blank=True)
+    verified = serializers.BooleanField()
 
 
 class IncidentSerializer(serializers.ModelSerializer):
@@ -90,8 +132,36 @@ class IncidentSerializer(serializers.ModelSerializer):
     owner: serializers.SlugRelatedField[auth.User] = serializers.SlugRelatedField(
         slug_field="username", read_only=True
     )
-    art33_deadline = serializers.DateTimeField(read_only=True, allow_null=True)
-    art33_hours_left = serializers.FloatField(read_only=True, allow_null=True)
+    breach_assessed_by: serializers.SlugRelatedField[auth.User] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
+    clock_state = serializers.ChoiceField(
+        choices=ClockState.choices,
+        read_only=True,
+        help_text="due: a notifiable breach; if_breach: an unlawful transfer of personal data "
+        "not yet assessed (the deadline it would have); empty: no regulator clock",
+    )
+    regulator_deadline = serializers.DateTimeField(
+        read_only=True,
+        allow_null=True,
+        help_text="A notifiable breach's earliest deadline among its laws' clocks in hours",
+    )
+    possible_regulator_deadline = serializers.DateTimeField(
+        read_only=True,
+        allow_null=True,
+        help_text="Not yet assessed: the deadline if it is a notifiable breach",
+    )
+    regulator_hours_left = serializers.FloatField(
+        read_only=True,
+        allow_null=True,
+        help_text="Hours to the deadline shown (negative: overdue); empty once the regulator "
+        "was told or where no clock in hours runs",
+    )
+    regulator_clocks = BreachClockSerializer(
+        many=True,
+        read_only=True,
+        help_text="The clocks of the data's laws, when a clock runs (shortest first)",
+    )
 
     class Meta:
         model = Incident
@@ -106,8 +176,16 @@ class IncidentSerializer(serializers.ModelSerializer):
             "jurisdictions",
             "owner",
             "personal_data",
-            "art33_deadline",
-            "art33_hours_left",
+            "basis",
+            "breach_assessment",
+            "breach_reasoning",
+            "breach_assessed_by",
+            "breach_assessed_at",
+            "clock_state",
+            "regulator_deadline",
+            "possible_regulator_deadline",
+            "regulator_hours_left",
+            "regulator_clocks",
             "authority_notified_at",
             "opened_at",
             "first_violation_at",
@@ -132,6 +210,11 @@ class AssignSerializer(serializers.Serializer):
     owner = serializers.SlugRelatedField(slug_field="username", queryset=User.objects.all())
 
 
+class AssessSerializer(serializers.Serializer):
+    assessment = serializers.ChoiceField(choices=sorted(FINDINGS))
+    reasoning = serializers.CharField(max_length=4000)
+
+
 class PlaybookSerializer(serializers.Serializer):
     step = serializers.ChoiceField(choices=PLAYBOOK_STEPS)
     done = serializers.BooleanField(default=True)
@@ -144,12 +227,15 @@ class IncidentViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = IncidentSerializer
     permission_classes = [permissions.IsAuthenticated, CanViewMonitoring, ActsWithPermission]
     action_permissions = dict.fromkeys(
-        ("acknowledge", "contain", "resolve", "assign", "playbook"), "monitoring.change_incident"
+        ("acknowledge", "contain", "resolve", "assign", "playbook", "assess"),
+        "monitoring.change_incident",
     )
     filterset_class = IncidentFilter
 
     def get_queryset(self):
-        return selectors.incidents_visible_to(self.request.user).select_related("owner")
+        return selectors.incidents_visible_to(self.request.user).select_related(
+            "owner", "breach_assessed_by"
+        )
 
     def _note_action(self, request, verb):
         body = IncidentNoteSerializer(data=request.data)
@@ -193,6 +279,19 @@ class IncidentViewSet(viewsets.ReadOnlyModelViewSet):
         body = PlaybookSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         incident = services.incident_playbook_step(
+            actor=request.user, incident=self.get_object(), **body.validated_data
+        )
+        return Response(self.get_serializer(incident).data)
+
+    @extend_schema(request=AssessSerializer, responses=IncidentSerializer)
+    @action(detail=True, methods=["post"])
+    def assess(self, request, pk=None):
+        """Record whether it is a personal-data breach (not_a_breach, breach_notifiable,
+        breach_not_notifiable), with the reasoning. A notifiable breach runs the regulator clocks
+        of its data's laws."""
+        body = AssessSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        incident = services.incident_assess(
             actor=request.user, incident=self.get_object(), **body.validated_data
         )
         return Response(self.get_serializer(incident).data)

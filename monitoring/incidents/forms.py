@@ -11,3 +11,17 @@ class NoteForm(forms.Form):
 
 class AssignForm(forms.Form):
     owner = forms.IntegerField(min_value=1, error_messages={"required": "Choose who handles it"})
+
+
+class AssessForm(forms.Form):
+    assessment = forms.ChoiceField(
+        choices=[
+            ("not_a_breach", "Not a personal-data breach"),
+            ("breach_notifiable", "Breach, notifiable"),
+            ("breach_not_notifiable", "Breach, not notifiable"),
+        ],
+        error_messages={"required": "Choose the finding"},
+    )
+    reasoning = forms.CharField(
+        max_length=4000, error_messages={"required": "Give the reasoning for the assessment"}
+    )

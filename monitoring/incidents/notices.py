@@ -17,7 +17,15 @@ from catalog.models import Dataset, Jurisdiction
 from governance.models import Responsibility
 from governance.notifications.services import notify_many, officers_for, privacy_officers
 from governance.workflow import queue_after_commit
-from monitoring.models import AnomalyAlert, Incident, WebhookDelivery, WebhookEndpoint
+from monitoring.incidents import breach
+from monitoring.models import (
+    AnomalyAlert,
+    Basis,
+    ClockState,
+    Incident,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from monitoring.tasks import webhooks_deliver
 
 log = logging.getLogger(__name__)
@@ -36,17 +44,34 @@ def incident_url(incident: Incident) -> str:
     return f"/api/v1/incidents/{incident.pk}/"
 
 
-def _incident_text(incident: Incident) -> str:
-    clock = ""
-    if incident.personal_data:
-        clock = (
-            f" Personal data: GDPR Art. 33 notification due by "
-            f"{incident.art33_deadline:%Y-%m-%d %H:%M} UTC where it applies."
+def clock_text(incident: Incident) -> str:
+    """What the incident means for the regulator: which laws' clocks run (with their citations),
+    or why none does. Named from the data's own laws, never GDPR for everyone."""
+    state = incident.clock_state
+    if not incident.personal_data:
+        return "No personal data: no regulator clock."
+    if state == ClockState.NONE:
+        if incident.basis == Basis.HOUSE and incident.breach_assessment == "not_assessed":
+            return (
+                "House rules only (the law allows this transfer): not a personal-data breach "
+                "by itself; no regulator clock."
+            )
+        return f"Assessed: {incident.get_breach_assessment_display().lower()}; no regulator clock."
+    clocks = "; ".join(breach.describe(c, incident.opened_at) for c in incident.breach_clocks)
+    clocks = clocks or "no breach clock encoded for its laws"
+    if state == ClockState.POSSIBLE:
+        return (
+            f"Unlawful transfer of personal data under {breach.regimes(incident)}: assess whether "
+            f"it is a personal-data breach. If it is a notifiable one: {clocks}."
         )
+    return f"Notifiable personal-data breach under {breach.regimes(incident)}: {clocks}."
+
+
+def _incident_text(incident: Incident) -> str:
     return (
         f"[{incident.severity}] {incident.title}: {incident.violation_count} violation(s) "
         f"since {incident.first_violation_at:%Y-%m-%d %H:%M} UTC; "
-        f"jurisdictions {', '.join(incident.jurisdiction_codes) or '-'}.{clock}"
+        f"jurisdictions {', '.join(incident.jurisdiction_codes) or '-'}. {clock_text(incident)}"
     )
 
 
@@ -106,6 +131,39 @@ def incidents_opened(incidents: list[Incident]) -> None:
                 ),
             )
             for incident in incidents
+        ]
+    )
+
+
+def breach_assessed(incident: Incident) -> None:
+    """A breach found notifiable: tell the officers of its jurisdictions and the owner which
+    regulators' clocks run, by when; queue the webhooks."""
+    owner = incident.dataset.owner if incident.dataset is not None else None
+    officers = _Officers(set(incident.jurisdiction_codes))
+    title = f"Incident #{incident.pk} is a notifiable breach: {incident.title}"
+    text = _incident_text(incident)
+    notify_many(
+        [
+            (
+                [*officers.of(incident.jurisdiction_codes), owner],
+                "monitoring.breach_notifiable",
+                title,
+                text,
+                incident_url(incident),
+            )
+        ]
+    )
+    webhooks_queue(
+        [
+            (
+                incident.jurisdiction_codes,
+                "incident.breach_notifiable",
+                slack_message(
+                    f"Locus incident #{incident.pk}: notifiable breach",
+                    text,
+                    incident_url(incident),
+                ),
+            )
         ]
     )
 

@@ -24,9 +24,10 @@ from governance.notifications.services import notify
 from governance.roles import Role, has_role
 from governance.workflow import Step, status_move
 from monitoring import selectors
+from monitoring.incidents import notices
 from monitoring.incidents.anomalies import alert_json
 from monitoring.incidents.violations import incident_message
-from monitoring.models import PLAYBOOK_STEPS, AnomalyAlert, Incident
+from monitoring.models import PLAYBOOK_STEPS, AnomalyAlert, BreachAssessment, Incident
 from monitoring.telemetry.stream import Message, stream_append
 
 # --- Incidents -------------------------------------------------------------------------------
@@ -39,6 +40,7 @@ INCIDENT_STEPS: dict[str, Step] = {
     "resolve": Step(UNRESOLVED, S.RESOLVED),
     "assign": Step(UNRESOLVED, None),
     "playbook": Step(UNRESOLVED, None),
+    "assess": Step(UNRESOLVED, None),
 }
 STAMP: dict[str, str] = {
     S.ACKNOWLEDGED: "acknowledged_at",
@@ -61,6 +63,8 @@ def _refusal(incident: Incident, action: str) -> str:
         return "A resolved incident is not assigned"
     if action == "playbook":
         return "A resolved incident's playbook is closed"
+    if action == "assess":
+        return "A resolved incident is not assessed again"
     return f"An incident that is {incident.status} cannot become {INCIDENT_STEPS[action].target}"
 
 
@@ -191,6 +195,58 @@ def incident_playbook_step(
         actor=actor,
         kind="incident.playbook",
         data={"step": step, "done": done, "note": note},
+    )
+
+
+B = BreachAssessment
+FINDINGS = frozenset({B.NOT_A_BREACH, B.NOTIFIABLE, B.NOT_NOTIFIABLE})
+
+
+@transaction.atomic
+def incident_assess(
+    *, actor: Actor, incident: Incident, assessment: str, reasoning: str
+) -> Incident:
+    """Record whether the incident is a personal-data breach and whether a regulator must be
+    told, with the reasoning. Only a breach found notifiable runs the regulator clock of its
+    data's laws (Incident.clock_state); its officers are told which, by when. An officer may
+    assess again while the incident is unresolved (each finding is on the ledger)."""
+    actor = _check_handler(actor, incident)
+    if assessment not in FINDINGS:
+        raise ValidationError({"assessment": f"One of {', '.join(sorted(FINDINGS))}"})
+    if not reasoning.strip():
+        raise ValidationError({"reasoning": "Give the reasoning for the assessment"})
+    if assessment != B.NOT_A_BREACH and not incident.personal_data:
+        raise ValidationError(
+            {"assessment": "Without personal data this is not a personal-data breach"}
+        )
+    now = timezone.now()
+    previous = incident.breach_assessment
+    playbook = dict(incident.playbook)
+    if not playbook.get("assess"):
+        playbook["assess"] = _step_done(actor, now, reasoning)
+    _incident_step(
+        incident,
+        "assess",
+        breach_assessment=assessment,
+        breach_reasoning=reasoning,
+        breach_assessed_by=actor,
+        breach_assessed_at=now,
+        playbook=playbook,
+    )
+    if assessment == B.NOTIFIABLE and previous != B.NOTIFIABLE:
+        incident.refresh_from_db()
+        notices.breach_assessed(incident)  # before the stream message, the last step
+    return _changed(
+        incident,
+        actor=actor,
+        kind="incident.assessed",
+        data={
+            "assessment": assessment,
+            "reasoning": reasoning,
+            "previous": previous,
+            "basis": incident.basis,
+            "regulator_clocks": [c["jurisdiction"] for c in incident.breach_clocks],
+        },
     )
 
 

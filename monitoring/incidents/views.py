@@ -1,5 +1,5 @@
-"""The incident queue's buttons (on the privacy officer's page): acknowledge, contain, resolve
-or assign an incident, acknowledge or dismiss an alert. Each posts, calls the service, and goes
+"""The incident queue's buttons (on the privacy officer's page): acknowledge, contain, resolve,
+assign or assess an incident, acknowledge or dismiss an alert. Each posts, calls the service, and goes
 back to the queue with a message saying what happened or why it did not."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from django.views.decorators.http import require_POST
 
 from monitoring import selectors
 from monitoring.incidents import services
-from monitoring.incidents.forms import AssignForm, NoteForm
+from monitoring.incidents.forms import AssessForm, AssignForm, NoteForm
 
 User = get_user_model()
 INCIDENT_VERBS = {
@@ -42,7 +42,8 @@ def _service_error(request: HttpRequest, error: ValidationError) -> None:
 @login_required
 @require_POST
 def incident_action(request: HttpRequest, pk: int, verb: str) -> HttpResponse:
-    """Acknowledge, contain, resolve or assign an incident (the services check permission)."""
+    """Acknowledge, contain, resolve, assign or assess an incident (the services check
+    permission)."""
     _require_handler(request.user)
     incident = get_object_or_404(selectors.incidents_visible_to(request.user), pk=pk)
     try:
@@ -54,6 +55,11 @@ def incident_action(request: HttpRequest, pk: int, verb: str) -> HttpResponse:
             if owner is None:
                 raise ValidationError({"owner": "No such person"})
             services.incident_assign(actor=request.user, incident=incident, owner=owner)
+        elif verb == "assess":
+            assess = AssessForm(request.POST)
+            if not assess.is_valid():
+                raise ValidationError(assess.errors.get_json_data())
+            services.incident_assess(actor=request.user, incident=incident, **assess.cleaned_data)
         elif verb in INCIDENT_VERBS:
             note = NoteForm(request.POST)
             note.is_valid()

@@ -4,6 +4,11 @@ Violations of one dataset towards one destination region join the unresolved inc
 group whose last violation is within TELEMETRY_INCIDENT_WINDOW_MINUTES; otherwise they open a
 new one. Groups are locked (PostgreSQL advisory locks, in key order) so two batches never open
 the same incident twice.
+
+Each violation records which rules it broke (its `basis`): the law's, when the legal verdict was
+deny or needs a mechanism, else only the house's; an incident is legal if any of its violations
+is. Severity follows monitoring.incidents.severity; an incident with personal data keeps the
+breach clocks of its data's laws (monitoring.incidents.breach).
 """
 
 from __future__ import annotations
@@ -17,11 +22,12 @@ from typing import Any
 from django.conf import settings
 from django.db import connection
 
-from catalog.models import PersonalDataCategory, Sensitivity
+from catalog.models import PersonalDataCategory
 from governance.ledger.chain import ledger_append
 from governance.policy.facts import DatasetFacts, PolicyIndex
-from monitoring.incidents import notices
-from monitoring.models import SEVERITY_RANK, Incident, Severity, Violation
+from monitoring.incidents import breach, notices
+from monitoring.incidents.severity import severity_of
+from monitoring.models import SEVERITY_RANK, Basis, Incident, Violation
 from monitoring.telemetry import bulk
 from monitoring.telemetry.stream import Message
 
@@ -35,6 +41,7 @@ INCIDENT_TOTALS = (
     "last_violation_at",
     "first_violation_at",
     "severity",
+    "basis",
 )
 
 
@@ -43,17 +50,6 @@ class Recorded:
     opened: list[Incident] = field(default_factory=list)
     updated: list[int] = field(default_factory=list)
     messages: list[Message] = field(default_factory=list)
-
-
-def severity_of(ds: DatasetFacts, special: frozenset[str]) -> str:
-    """Critical for restricted or special-category data, high for confidential personal data,
-    medium for confidential or personal data, low otherwise."""
-    if ds.sensitivity == Sensitivity.RESTRICTED or ds.categories & special:
-        return Severity.CRITICAL
-    confidential = ds.sensitivity == Sensitivity.CONFIDENTIAL
-    if ds.personal and confidential:
-        return Severity.HIGH
-    return Severity.MEDIUM if ds.personal or confidential else Severity.LOW
 
 
 def _worst(*severities: str) -> str:
@@ -124,21 +120,25 @@ def record_violations(*, source, events: list, now: dt.datetime, index: PolicyIn
     _lock_groups(groups)
     current = _open_incidents(groups)
     outcome = Recorded()
-    # (event, incident) in event order; the events are JudgedEvents stored with a dataset.
-    assigned: list[tuple[Any, Incident]] = []
+    # (event, incident, severity) in event order; the events are JudgedEvents with a dataset.
+    assigned: list[tuple[Any, Incident, str]] = []
     touched: dict[int, Incident] = {}
+    severities: dict[tuple[int, str], str] = {}  # (dataset id, basis) -> severity
     for key, group in groups.items():
         ds = index.datasets[key[0]]
-        severity = severity_of(ds, special)
         incident = current.get(key)
         for e in group:
+            severity = severities.get((ds.id, e.basis))
+            if severity is None:
+                severity = severities[(ds.id, e.basis)] = severity_of(e.basis, ds, special)
             if incident is None or e.occurred_at - incident.last_violation_at > window:
                 incident = _new_incident(index, ds, e, severity, now)
                 outcome.opened.append(incident)
             _add_violation(incident, e, severity)
-            assigned.append((e, incident))
+            assigned.append((e, incident, severity))
             if incident.pk is not None:
                 touched[incident.pk] = incident
+    _clocks(index, outcome.opened)
     created = Incident.objects.bulk_create(outcome.opened)
     through = Incident.jurisdictions.through
     through.objects.bulk_create(
@@ -153,17 +153,32 @@ def record_violations(*, source, events: list, now: dt.datetime, index: PolicyIn
         increment=["version"],
     )
     outcome.updated = sorted(touched)
-    severities = {key: severity_of(index.datasets[key[0]], special) for key in groups}
     violations = _insert_violations(
-        [
-            _violation_row(e, incident, severities[(e.dataset_id, e.destination_region)], now)
-            for e, incident in assigned
-        ]
+        [_violation_row(e, incident, severity, now) for e, incident, severity in assigned]
     )
     _ledger(source, violations, outcome)
     outcome.messages = _messages(violations, outcome.opened, list(touched.values()))
     notices.incidents_opened(outcome.opened)
     return outcome
+
+
+def _clocks(index: PolicyIndex, opened: list[Incident]) -> None:
+    """Give each new incident with personal data the breach clocks of its data's laws (one
+    query for the batch), whichever rules it broke: a later violation may make it legal, and
+    an officer may find any of them a notifiable breach."""
+    # Pairs, not a dict: an unsaved model instance is unhashable.
+    laws = [
+        (i, index.datasets[i.dataset_id].laws)
+        for i in opened
+        if i.personal_data and i.dataset_id is not None
+    ]
+    if not laws:
+        return
+    found = breach.clocks_for(group for _, group in laws)
+    for incident, group in laws:
+        clocks = found[group]
+        incident.breach_clocks = clocks
+        incident.regulator_due_at = breach.due_at(incident.opened_at, clocks)
 
 
 def _new_incident(index, ds: DatasetFacts, e, severity: str, now: dt.datetime) -> Incident:
@@ -175,6 +190,7 @@ def _new_incident(index, ds: DatasetFacts, e, severity: str, now: dt.datetime) -
         destination_country=e.destination_country,
         title=f"{ds.slug} reached {e.destination_region} against policy",
         severity=severity,
+        basis=e.basis,
         jurisdiction_codes=codes,
         personal_data=ds.personal,
         opened_at=now,
@@ -191,6 +207,8 @@ def _add_violation(incident: Incident, e, severity: str) -> None:
     incident.first_violation_at = min(incident.first_violation_at, e.occurred_at)
     incident.last_violation_at = max(incident.last_violation_at, e.occurred_at)
     incident.severity = _worst(incident.severity, severity)
+    if e.basis == Basis.LEGAL:
+        incident.basis = Basis.LEGAL
 
 
 @dataclass(slots=True)
@@ -205,6 +223,7 @@ class StoredViolation:
     dataset_id: int
     dataset_slug: str
     kind: str
+    basis: str
     actor: str
     source_region: str
     destination_region: str
@@ -232,6 +251,7 @@ def _violation_row(e, incident: Incident, severity: str, now: dt.datetime) -> St
         e.dataset_id,
         e.dataset_slug,
         str(e.kind),
+        str(e.basis),
         e.actor,
         e.source_region,
         e.destination_region,
@@ -301,7 +321,12 @@ def incident_json(incident: Incident) -> dict:
         "jurisdictions": incident.jurisdiction_codes,
         "owner_id": incident.owner_id,
         "personal_data": incident.personal_data,
-        "art33_deadline": incident.art33_deadline.isoformat() if incident.art33_deadline else None,
+        "basis": incident.basis,
+        "breach_assessment": incident.breach_assessment,
+        "clock_state": incident.clock_state,
+        "regulator_deadline": _iso(incident.regulator_deadline),
+        "possible_regulator_deadline": _iso(incident.possible_regulator_deadline),
+        "regulator_clocks": incident.regulator_clocks,
         "violation_count": incident.violation_count,
         "bytes": incident.bytes,
         "first_violation_at": incident.first_violation_at.isoformat(),
@@ -309,6 +334,10 @@ def incident_json(incident: Incident) -> dict:
         "playbook": incident.playbook,
         "version": incident.version,
     }
+
+
+def _iso(at: dt.datetime | None) -> str | None:
+    return at.isoformat() if at is not None else None
 
 
 def violation_json(v: Violation | StoredViolation) -> dict:
@@ -319,6 +348,7 @@ def violation_json(v: Violation | StoredViolation) -> dict:
         "dataset": v.dataset_slug,
         "dataset_id": v.dataset_id,
         "kind": v.kind,
+        "basis": v.basis,
         "actor": v.actor,
         "source_country": v.source_country,
         "destination_region": v.destination_region,

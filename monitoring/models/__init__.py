@@ -11,10 +11,12 @@ from monitoring.models.events import (
     UnregisteredAsset,
 )
 from monitoring.models.incidents import (
-    ART33_HOURS,
     PLAYBOOK_STEPS,
     SEVERITY_RANK,
     AnomalyAlert,
+    Basis,
+    BreachAssessment,
+    ClockState,
     Incident,
     Severity,
     StreamMessage,
@@ -36,12 +38,14 @@ from monitoring.models.sources import (
 )
 
 __all__ = [
-    "ART33_HOURS",
     "PLAYBOOK_STEPS",
     "SEVERITY_RANK",
     "ActorFootprint",
     "ActorVolumeHourly",
     "AnomalyAlert",
+    "Basis",
+    "BreachAssessment",
+    "ClockState",
     "EventKind",
     "EventOutcome",
     "FlowDaily",

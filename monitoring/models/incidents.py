@@ -11,7 +11,30 @@ from django.utils import timezone
 from catalog.models import Dataset, Jurisdiction
 from monitoring.models.events import TelemetryEvent
 
-ART33_HOURS = 72  # GDPR Art. 33(1): notify the supervisory authority within 72 hours of awareness
+
+class Basis(models.TextChoices):
+    """Which rules a violation broke: the law (the transfer was unlawful: the legal verdict was
+    deny, or needs a mechanism none was recorded for), or only the house's own rules."""
+
+    LEGAL = "legal", "The law"
+    HOUSE = "house", "House rules only"
+
+
+class BreachAssessment(models.TextChoices):
+    """A privacy officer's finding: was this a personal-data breach, and must it be reported?"""
+
+    NOT_ASSESSED = "not_assessed", "Not assessed"
+    NOT_A_BREACH = "not_a_breach", "Not a personal-data breach"
+    NOTIFIABLE = "breach_notifiable", "Breach, notifiable"
+    NOT_NOTIFIABLE = "breach_not_notifiable", "Breach, not notifiable"
+
+
+class ClockState(models.TextChoices):
+    """Whether an incident's regulator clock runs."""
+
+    NONE = "", "No regulator clock"
+    POSSIBLE = "if_breach", "If this is a notifiable breach"
+    DUE = "due", "Notifiable breach"
 
 
 class Severity(models.TextChoices):
@@ -65,7 +88,15 @@ class Incident(models.Model):
         help_text="Who handles it",
     )
     personal_data = models.BooleanField(default=False)
-    opened_at = models.DateTimeField(help_text="When Locus became aware (Art. 33 clock starts)")
+    basis = models.CharField(
+        max_length=10,
+        choices=Basis.choices,
+        default=Basis.HOUSE,
+        help_text="Legal if any of its violations broke the law, else house rules only",
+    )
+    opened_at = models.DateTimeField(
+        help_text="When Locus became aware (where the laws' breach clocks start)"
+    )
     first_violation_at = models.DateTimeField()
     last_violation_at = models.DateTimeField()
     violation_count = models.PositiveIntegerField(default=0)
@@ -76,6 +107,28 @@ class Incident(models.Model):
     contained_at = models.DateTimeField(null=True, blank=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
     authority_notified_at = models.DateTimeField(null=True, blank=True)
+    breach_assessment = models.CharField(
+        max_length=30,
+        choices=BreachAssessment.choices,
+        default=BreachAssessment.NOT_ASSESSED,
+        editable=False,
+    )
+    breach_reasoning = models.TextField(blank=True)
+    breach_assessed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    breach_assessed_at = models.DateTimeField(null=True, blank=True)
+    breach_clocks = models.JSONField(
+        default=list,
+        help_text="The breach clocks of the data's laws when it opened "
+        "(monitoring.incidents.breach.clocks_for)",
+    )
+    regulator_due_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="opened_at plus the shortest clock given in hours: when a regulator must be "
+        "told by, if this is a notifiable breach",
+    )
     resolution = models.TextField(blank=True)
     version = models.PositiveIntegerField(default=1, help_text="Bumped by every change (CAS)")
     updated_at = models.DateTimeField(auto_now=True)
@@ -95,19 +148,44 @@ class Incident(models.Model):
         return self.status != self.Status.RESOLVED
 
     @property
-    def art33_deadline(self) -> dt.datetime | None:
-        """Where personal data is involved: when the supervisory authority must be told by."""
+    def clock_state(self) -> str:
+        """Whether the regulator clock runs. The laws' clocks start when a controller becomes
+        aware of a personal-data breach. A house-rule deviation is no breach by itself: no clock
+        until an officer finds it a notifiable one. An unlawful transfer of personal data may be
+        one: until assessed, its clock is shown as what it would be ("if a breach")."""
         if not self.personal_data:
-            return None
-        return self.opened_at + dt.timedelta(hours=ART33_HOURS)
+            return ClockState.NONE
+        if self.breach_assessment == BreachAssessment.NOTIFIABLE:
+            return ClockState.DUE
+        if self.breach_assessment == BreachAssessment.NOT_ASSESSED and self.basis == Basis.LEGAL:
+            return ClockState.POSSIBLE
+        return ClockState.NONE
 
     @property
-    def art33_hours_left(self) -> float | None:
-        """Hours to the Art. 33 deadline (negative: overdue); None when not applicable or done."""
-        deadline = self.art33_deadline
-        if deadline is None or self.authority_notified_at is not None:
+    def regulator_deadline(self) -> dt.datetime | None:
+        """When the regulator must be told by: only for a breach assessed notifiable, and only
+        where one of its laws gives a number of hours."""
+        return self.regulator_due_at if self.clock_state == ClockState.DUE else None
+
+    @property
+    def possible_regulator_deadline(self) -> dt.datetime | None:
+        """The deadline the incident would have if it is a notifiable breach (not assessed)."""
+        return self.regulator_due_at if self.clock_state == ClockState.POSSIBLE else None
+
+    @property
+    def regulator_hours_left(self) -> float | None:
+        """Hours to the deadline shown, real or possible (negative: overdue); None when there is
+        none or the regulator was told."""
+        if not self.clock_state or self.regulator_due_at is None:
             return None
-        return round((deadline - timezone.now()).total_seconds() / 3600, 1)
+        if self.authority_notified_at is not None:
+            return None
+        return round((self.regulator_due_at - timezone.now()).total_seconds() / 3600, 1)
+
+    @property
+    def regulator_clocks(self) -> list[dict]:
+        """The clocks that apply now (those of the data's laws, when a clock runs)."""
+        return list(self.breach_clocks) if self.clock_state else []
 
 
 class Violation(models.Model):
@@ -122,6 +200,7 @@ class Violation(models.Model):
     )
     dataset_slug = models.CharField(max_length=120)
     kind = models.CharField(max_length=20)
+    basis = models.CharField(max_length=10, choices=Basis.choices, default=Basis.HOUSE)
     actor = models.CharField(max_length=200, blank=True)
     source_region = models.CharField(max_length=60, blank=True)
     destination_region = models.CharField(max_length=60)

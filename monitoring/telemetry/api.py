@@ -140,6 +140,10 @@ class IngestResultSerializer(serializers.Serializer):
     rejected = serializers.IntegerField()
     outcomes = serializers.DictField(child=serializers.IntegerField())
     violations = serializers.IntegerField()
+    violations_by_basis = serializers.DictField(
+        child=serializers.IntegerField(),
+        help_text="Violations of the law (legal) and of house rules only (house)",
+    )
     incidents_opened = serializers.IntegerField()
     incidents_updated = serializers.IntegerField()
     alerts = serializers.IntegerField()

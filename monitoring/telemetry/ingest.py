@@ -34,6 +34,7 @@ class IngestResult:
     rejected: int = 0
     outcomes: dict = field(default_factory=dict)
     violations: int = 0
+    violations_by_basis: dict = field(default_factory=dict)  # {"legal": n, "house": m}
     incidents_opened: int = 0
     incidents_updated: int = 0
     alerts: int = 0
@@ -48,6 +49,7 @@ class IngestResult:
             "rejected": self.rejected,
             "outcomes": self.outcomes,
             "violations": self.violations,
+            "violations_by_basis": self.violations_by_basis,
             "incidents_opened": self.incidents_opened,
             "incidents_updated": self.incidents_updated,
             "alerts": self.alerts,
@@ -245,6 +247,7 @@ def _record(
     if violated:
         outcome = violations.record_violations(source=source, events=violated, now=now, index=index)
         result.violations = len(violated)
+        result.violations_by_basis = dict(Counter(e.basis for e in violated))
         result.incidents_opened = len(outcome.opened)
         result.incidents_updated = len(outcome.updated)
         messages += outcome.messages

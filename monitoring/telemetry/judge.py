@@ -13,7 +13,7 @@ from governance.models import Outcome
 from governance.policy.engine import evaluate
 from governance.policy.facts import Decision, UnknownInput
 from governance.policy.index import current_index
-from monitoring.models import EventKind, EventOutcome, TelemetrySource
+from monitoring.models import Basis, EventKind, EventOutcome, TelemetrySource
 
 # What each kind of event asks the engine, and whether it must name where the data went.
 # Keyed by value: an event's kind and the engine's outcome arrive as plain strings.
@@ -60,6 +60,9 @@ class JudgedEvent:
     grant_id: int | None = None
     policy_version: str = ""
     jurisdiction: str = ""
+    # Of a violation: whether it broke the law or only house rules (kept on the Violation row,
+    # not on the event's: events carry the final outcome only).
+    basis: str = Basis.HOUSE.value
     pk: int | None = None
 
 
@@ -264,6 +267,17 @@ class Judge:
         event.reason = decision.reason
         event.grant_id = decision.grant_id
         event.policy_version = decision.policy_version
+        if decision.outcome == Outcome.DENY:
+            event.basis = basis_of(decision)
+
+
+def basis_of(decision: Decision) -> str:
+    """A denial breaks the law when the law's verdict is deny or needs a mechanism (no grant
+    supplied one); otherwise only the house rules denied it."""
+    legal = decision.legal
+    return (
+        Basis.LEGAL.value if legal is not None and legal.stricter_than_allow else Basis.HOUSE.value
+    )
 
 
 def judge_items(judge: Judge, items: list) -> tuple[list[JudgedEvent], list[dict], int]:

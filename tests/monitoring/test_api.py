@@ -203,7 +203,7 @@ def test_incident_actions(api_client, two_incidents, privacy_officer, data_owner
     officer = api_client(privacy_officer)
     response = officer.post(f"{base}/acknowledge/", {"note": "looking"}, format="json")
     assert response.status_code == 200 and response.json()["status"] == "acknowledged"
-    assert response.json()["art33_hours_left"] > 71
+    assert response.json()["regulator_hours_left"] > 71
     response = officer.post(f"{base}/assign/", {"owner": data_owner.username}, format="json")
     assert response.json()["owner"] == data_owner.username
     response = officer.post(f"{base}/playbook/", {"step": "assess"}, format="json")

@@ -36,7 +36,9 @@ def test_violations_of_one_dataset_and_destination_make_one_incident(source, eu_
         "aws:us-east-1",
     )
     assert second.destination_region == "aws:ap-south-1" and second.violation_count == 1
-    assert first.personal_data and first.art33_deadline == first.opened_at + dt.timedelta(hours=72)
+    # EU personal data in the US with no mechanism: unlawful, so GDPR's clock shows until assessed.
+    assert first.personal_data and first.basis == "legal" and first.clock_state == "if_breach"
+    assert first.possible_regulator_deadline == first.opened_at + dt.timedelta(hours=72)
     assert sorted(first.jurisdictions.values_list("code", flat=True)) == ["eu", "us-va"]
     assert LedgerEntry.objects.filter(kind="telemetry.violations").count() == 3
 
@@ -77,7 +79,7 @@ def test_transitions_move_forward_with_ledger_and_stream(source, eu_dataset, pri
     incident = services.incident_playbook_step(
         actor=privacy_officer, incident=incident, step="notify"
     )
-    assert incident.authority_notified_at is not None and incident.art33_hours_left is None
+    assert incident.authority_notified_at is not None and incident.regulator_hours_left is None
     with pytest.raises(ValidationError):
         services.incident_resolve(actor=privacy_officer, incident=incident, note="")
     incident = services.incident_resolve(actor=privacy_officer, incident=incident, note="fixed")
@@ -154,8 +156,9 @@ def test_severity_follows_the_data(source, privacy_officer, data_owner):
         source=source,
         items=[_abroad(dataset="public-stats"), _abroad(dataset="vault")],
     )
+    # Neither holds personal data: only house rules are broken, never critical.
     assert dict(Incident.objects.values_list("dataset_slug", "severity")) == {
         "public-stats": "low",
-        "vault": "critical",
+        "vault": "medium",
     }
     assert not Incident.objects.get(dataset_slug="public-stats").personal_data

@@ -37,15 +37,31 @@ def test_events_are_append_only():
             cursor.execute("UPDATE monitoring_telemetryevent SET actor = 'x'")
 
 
-def test_art33_clock_only_for_personal_data():
+def test_regulator_clock_only_for_personal_data_and_by_the_assessment():
     now = timezone.now()
-    incident = Incident(opened_at=now, personal_data=False)
-    assert incident.art33_deadline is None
+    due = now + dt.timedelta(hours=72)
+    incident = Incident(opened_at=now, personal_data=False, basis="legal", regulator_due_at=due)
+    assert incident.clock_state == "" and incident.regulator_hours_left is None
     incident.personal_data = True
-    assert incident.art33_deadline == now + dt.timedelta(hours=72)
-    assert 71.9 <= incident.art33_hours_left <= 72
+    # Unlawful and not assessed: the deadline it would have, not a deadline yet.
+    assert incident.clock_state == "if_breach" and incident.regulator_deadline is None
+    assert incident.possible_regulator_deadline == due
+    assert 71.9 <= incident.regulator_hours_left <= 72
+    incident.breach_assessment = "breach_notifiable"
+    assert incident.clock_state == "due" and incident.regulator_deadline == due
     incident.authority_notified_at = now
-    assert incident.art33_hours_left is None
+    assert incident.regulator_hours_left is None
+    for finding in ("not_a_breach", "breach_not_notifiable"):
+        incident.breach_assessment = finding
+        assert incident.clock_state == "" and incident.regulator_deadline is None
+
+
+def test_a_house_rule_incident_has_no_clock_until_found_notifiable():
+    now = timezone.now()
+    due = now + dt.timedelta(hours=72)
+    incident = Incident(opened_at=now, personal_data=True, basis="house", regulator_due_at=due)
+    assert incident.clock_state == "" and incident.possible_regulator_deadline is None
+    assert incident.regulator_clocks == [] and incident.regulator_hours_left is None
 
 
 def test_no_event_index_is_the_start_of_another():

@@ -84,7 +84,8 @@ def test_officers_of_the_jurisdictions_and_the_owner_are_told_after_commit(
     assert sorted(m.to[0] for m in mail.outbox) == sorted(
         f"{name}@example.com" for name in ("eva-eu-officer", "olga-owner", "pat-privacy")
     )
-    assert "Art. 33" in mail.outbox[0].body
+    # The clock of the data's own law (EU data: GDPR), with its citation.
+    assert "GDPR (EU/EEA)" in mail.outbox[0].body and "GDPR Arts. 33-34" in mail.outbox[0].body
 
 
 def test_nothing_is_told_when_the_transaction_rolls_back(
