@@ -32,6 +32,14 @@ from governance.policy.law import LAW_DENY, NOT_PERSONAL, LegalVerdict, judge_la
 
 NO_SCOPES: frozenset[str] = frozenset()
 
+# The enum members the hot path compares with or answers, read once: an enum member read from
+# its class costs as much as a dictionary lookup of the check.
+_DENY = Outcome.DENY
+_ALLOW = Outcome.ALLOW
+_ALLOW_WITH_GRANT = Outcome.ALLOW_WITH_GRANT
+_RULE_DENIES = LocalityRule.Effect.DENY
+_RESTRICTED_DATA = Sensitivity.RESTRICTED
+
 
 def evaluate(
     index: PolicyIndex,
@@ -68,17 +76,17 @@ def evaluate(
         legal = NOT_PERSONAL
     version = index.version
     if legal.outcome == LAW_DENY:  # no grant makes unlawful work lawful
-        return Decision(Outcome.DENY, legal.rule, legal.reason, version, None, legal, house)
+        return Decision(_DENY, legal.rule, legal.reason, version, None, legal, house)
     if house.outcome == HOUSE_ALLOW and not legal.stricter_than_allow:
         shown = legal if legal.crossing else house  # the law is the telling reason abroad
-        return Decision(Outcome.ALLOW, shown.rule, shown.reason, version, None, legal, house)
+        return Decision(_ALLOW, shown.rule, shown.reason, version, None, legal, house)
     shown_rule, reason = (
         (house.rule, house.reason) if house.outcome == HOUSE_DENY else (legal.rule, legal.reason)
     )
     for grant in index.grants.get(ds.id, ()):
         if grant.honours(place.code, purpose, at) and legal.lifted_by(grant.mechanism):
             return Decision(
-                Outcome.ALLOW_WITH_GRANT,
+                _ALLOW_WITH_GRANT,
                 shown_rule,
                 f"{reason}; {grant.note}",
                 version,
@@ -86,7 +94,7 @@ def evaluate(
                 legal,
                 house,
             )
-    return Decision(Outcome.DENY, shown_rule, reason, version, None, legal, house)
+    return Decision(_DENY, shown_rule, reason, version, None, legal, house)
 
 
 def _legal(
@@ -115,12 +123,18 @@ def _legal(
 def _house(index: PolicyIndex, ds: DatasetFacts, action: str, place: RegionFacts) -> HouseVerdict:
     """The organisation's own rules: officers' locality rules first, then the dataset's
     declared storage and processing regions (a restricted dataset stays where it is stored)."""
-    officer = _officer_rules(index, ds, action, place)
-    if officer is not None and officer[0] == LocalityRule.Effect.DENY:
+    # The memo hit inline (a call costs as much as the lookup); `_officer_rules` fills the memo
+    # under the same key, and answers by itself should the two keys ever differ.
+    own = index.rules_by_key.get(("dataset", ds.id))
+    try:
+        officer = index.officer_memo[(ds.id if own else ds.rule_group, action, place.code)]
+    except KeyError:
+        officer = _officer_rules(index, ds, action, place)
+    if officer is not None and officer[0] == _RULE_DENIES:
         return HouseVerdict(HOUSE_DENY, officer[1], officer[2])
     at_home = place.code == ds.storage_region
     if not at_home:
-        if ds.sensitivity == Sensitivity.RESTRICTED:
+        if ds.sensitivity == _RESTRICTED_DATA:
             return HouseVerdict(
                 HOUSE_DENY,
                 RULE_RESTRICTED,
