@@ -183,6 +183,9 @@ def test_inputs_become_reads_judged_by_the_engine(post, eu_dataset, source):
     assert read.source == source
     violation = Violation.objects.get()
     assert violation.destination_region == "aws:us-east-1"
+    # EU personal data read in the US with no mechanism: the law's violation, not the house's.
+    assert reads["violations_by_basis"] == {"legal": 1}
+    assert violation.basis == "legal" and violation.incident.basis == "legal"
     kinds = set(StreamMessage.objects.values_list("kind", flat=True))
     assert {"violation.created", "kpi.delta"} <= kinds
 
