@@ -53,8 +53,8 @@ def clock_text(incident: Incident) -> str:
     if state == ClockState.NONE:
         if incident.basis == Basis.HOUSE and incident.breach_assessment == "not_assessed":
             return (
-                "House rules only (the law allows this transfer): not a personal-data breach "
-                "by itself; no regulator clock."
+                "House rules only (the law does not forbid this transfer): not a "
+                "personal-data breach by itself; no regulator clock."
             )
         return f"Assessed: {incident.get_breach_assessment_display().lower()}; no regulator clock."
     clocks = "; ".join(breach.describe(c, incident.opened_at) for c in incident.breach_clocks)
