@@ -189,6 +189,7 @@ API: dict[tuple[str, str], str] = {
     ("/api/v1/dataset-connectors/{id}/approve/", "POST"): "DADDDDD",
     # The public's intake: no sign-in.
     ("/api/v1/subject-intake/", "POST"): "AAAAAAA",
+    ("/api/v1/subject-intake/rights", "GET"): "AAAAAAA",
     ("/api/v1/subject-intake/verify", "POST"): "AAAAAAA",
     # Machines with a telemetry source token only (checked separately below); a person's
     # session is not a source.
@@ -254,6 +255,7 @@ PAGES: dict[tuple[str, str], str] = {
     ("governance:decision-detail", "GET"): "DAAAAAD",
     ("governance:check", "GET"): "DAAAAAD",
     ("governance:what-if", "GET"): "DAAAAAD",
+    ("governance:legal-coverage", "GET"): "DAAAAAD",
     ("governance:glossary-list", "GET"): "DAAAAAD",
     ("governance:glossary-create", "GET"): "DADADDD",
     ("governance:glossary-term", "GET"): "DAAAAAD",
