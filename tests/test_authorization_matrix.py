@@ -214,6 +214,7 @@ API: dict[tuple[str, str], str] = {
     ("/api/v1/incidents/{id}/resolve/", "POST"): "DADDDDD",
     ("/api/v1/incidents/{id}/assign/", "POST"): "DADDDDD",
     ("/api/v1/incidents/{id}/playbook/", "POST"): "DADDDDD",
+    ("/api/v1/incidents/{id}/assess/", "POST"): "DADDDDD",
     ("/api/v1/anomaly-alerts/", "GET"): "DAAADAD",
     ("/api/v1/anomaly-alerts/{id}/", "GET"): "DAAADAD",
     ("/api/v1/anomaly-alerts/{id}/acknowledge/", "POST"): "DADDDDD",
@@ -462,6 +463,10 @@ API_BODIES = {
     ("/api/v1/telemetry/sources/", "POST"): lambda w: {"name": "matrix-source"},
     ("/api/v1/incidents/{id}/assign/", "POST"): lambda w: {"owner": "mx-officer"},
     ("/api/v1/incidents/{id}/playbook/", "POST"): lambda w: {"step": "contain", "done": True},
+    ("/api/v1/incidents/{id}/assess/", "POST"): lambda w: {
+        "assessment": "not_a_breach",
+        "reasoning": "A house-rule deviation: no personal data left its lawful places.",
+    },
     ("/api/v1/subject-ml-decisions/{id}/decide/", "POST"): lambda w: {"decision": "retrain"},
     ("/api/v1/subject-tasks/{id}/complete/", "POST"): lambda w: {"note": "Deleted the rows"},
 }
