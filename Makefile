@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 DEMO_TELEMETRY_RATE ?= 5
 
-.PHONY: install run serve test lint format bench clean
+.PHONY: install run serve test fuzz lint format bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,7 +34,12 @@ run: install
 
 ## Lint (ruff, format check, mypy), then the whole test suite.
 test: install lint
-	$(BIN)/pytest -n 2
+	$(BIN)/pytest -n 2 --dist worksteal
+
+## The API fuzz run with every schemathesis phase, "coverage" included (every boundary and bad
+## value of every field): over ten minutes, so not part of `make test`.
+fuzz: install
+	LOCUS_FUZZ_COVERAGE=1 $(BIN)/pytest -n 2 tests/test_api_fuzz.py
 
 lint: install
 	$(BIN)/ruff check .

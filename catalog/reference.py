@@ -18,7 +18,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from catalog.reference_law import LAW_SECTIONS, load_law, validate_law
+from catalog.reference_law import LAW_SECTIONS, load_law, upsert_rows, validate_law
 
 REFERENCE_DATA_PATH = Path(__file__).with_name("reference_data.json")
 
@@ -240,15 +240,6 @@ def _get_models(apps):
     return tuple(apps.get_model("catalog", name) for name in names)
 
 
-def _defaults(model, row: dict[str, Any], exclude: tuple[str, ...]) -> dict[str, Any]:
-    """The row's values for the model's concrete fields, skipping keys and unknown columns.
-
-    Unknown keys are dropped so that an older (historical) model can still load newer data.
-    """
-    fields = {f.name for f in model._meta.concrete_fields}
-    return {k: v for k, v in row.items() if k in fields and k not in exclude}
-
-
 def load_reference_data(apps=None, data: dict[str, Any] | None = None) -> dict[str, int]:
     """Create or update the reference data; safe to run repeatedly. Returns rows per section.
 
@@ -265,39 +256,30 @@ def load_reference_data(apps=None, data: dict[str, Any] | None = None) -> dict[s
         raise ValueError("Invalid reference data:\n  " + "\n  ".join(problems))
 
     Country, Jurisdiction, AdequacyDecision, Region, PersonalDataCategory = _get_models(apps)
+    countries_of = {row["code"]: row["countries"] for row in data["jurisdictions"]}
 
     with transaction.atomic():
-        for row in data["countries"]:
-            Country.objects.update_or_create(
-                code=row["code"], defaults=_defaults(Country, row, ("code",))
-            )
-
-        for row in data["jurisdictions"]:
-            jurisdiction, _ = Jurisdiction.objects.update_or_create(
-                code=row["code"], defaults=_defaults(Jurisdiction, row, ("code", "countries"))
-            )
-            jurisdiction.countries.set(row["countries"])
-
-        for row in data["adequacy_decisions"]:
-            defaults = _defaults(AdequacyDecision, row, ("decided_by", "country", "instrument"))
-            AdequacyDecision.objects.update_or_create(
-                decided_by_id=row["decided_by"],
-                country_id=row["country"],
-                instrument=row["instrument"],
-                defaults=defaults,
-            )
-
-        for row in data["regions"]:
-            defaults = _defaults(Region, row, ("code", "country", "jurisdiction"))
-            defaults["country_id"] = row["country"]
-            defaults["jurisdiction_id"] = row["jurisdiction"]
-            Region.objects.update_or_create(code=row["code"], defaults=defaults)
-
-        for row in data["personal_data_categories"]:
-            PersonalDataCategory.objects.update_or_create(
-                code=row["code"], defaults=_defaults(PersonalDataCategory, row, ("code",))
-            )
-
+        upsert_rows(Country, data["countries"], ("code",))
+        upsert_rows(Jurisdiction, data["jurisdictions"], ("code",))
+        for jurisdiction in Jurisdiction.objects.filter(code__in=countries_of):
+            jurisdiction.countries.set(countries_of[jurisdiction.code])
+        upsert_rows(
+            AdequacyDecision,
+            [
+                {**row, "decided_by_id": row["decided_by"], "country_id": row["country"]}
+                for row in data["adequacy_decisions"]
+            ],
+            ("decided_by_id", "country_id", "instrument"),
+        )
+        upsert_rows(
+            Region,
+            [
+                {**row, "country_id": row["country"], "jurisdiction_id": row["jurisdiction"]}
+                for row in data["regions"]
+            ],
+            ("code",),
+        )
+        upsert_rows(PersonalDataCategory, data["personal_data_categories"], ("code",))
         load_law(apps, data)
 
     return {section: len(data[section]) for section in (*SECTIONS, *LAW_SECTIONS)}

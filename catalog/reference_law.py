@@ -26,7 +26,7 @@ _MODELS = {
     "breach_clocks": "BreachClock",
     "subject_rights": "SubjectRights",
 }
-_KEYS = {
+_KEYS: dict[str, tuple[str, ...]] = {
     "transfer_laws": ("jurisdiction_id",),
     "localisation_duties": ("jurisdiction_id", "applies_to"),
     "destination_restrictions": ("code",),
@@ -138,15 +138,38 @@ def load_law(apps: Any, data: dict[str, Any]) -> None:
         except LookupError:
             return  # a migration older than the law tables: the later migration loads them
     for section, model in models.items():
-        fields = {f.name for f in model._meta.concrete_fields}
-        kept = []
-        for row in data[section]:
-            values = {k: v for k, v in row.items() if k in fields}
-            values["jurisdiction_id"] = values.pop("jurisdiction")
-            key = {name: values.pop(name) for name in _KEYS[section]}
-            kept.append(model.objects.update_or_create(**key, defaults=values)[0].pk)
+        rows = [{**row, "jurisdiction_id": row["jurisdiction"]} for row in data[section]]
+        kept = upsert_rows(model, rows, _KEYS[section])
         # The shipped data is the whole of the law: a row it no longer holds is gone.
         model.objects.exclude(pk__in=kept).delete()
+
+
+def upsert_rows(model: Any, rows: list[dict[str, Any]], key: tuple[str, ...]) -> list[Any]:
+    """Create or update rows found by `key` in a few bulk queries; their primary keys, in order.
+
+    Row keys are the model's column names (`country_id`); keys the model lacks are dropped, so
+    a migration's older model can still load newer data.
+    """
+    columns = {f.attname: f for f in model._meta.concrete_fields}
+    existing = {tuple(getattr(obj, name) for name in key): obj for obj in model.objects.all()}
+    created, updated, kept = [], [], []
+    changed: set[str] = set()
+    for row in rows:
+        values = {name: value for name, value in row.items() if name in columns}
+        obj = existing.get(tuple(values[name] for name in key))
+        if obj is None:
+            obj = model(**values)
+            created.append(obj)
+        else:
+            for name, value in values.items():
+                setattr(obj, name, value)
+            updated.append(obj)
+            changed.update(n for n in values if n not in key and not columns[n].primary_key)
+        kept.append(obj)
+    model.objects.bulk_create(created, batch_size=500)
+    if updated and changed:
+        model.objects.bulk_update(updated, sorted(changed), batch_size=200)
+    return [obj.pk for obj in kept]
 
 
 def _current(name: str) -> Any:
