@@ -83,17 +83,19 @@ def evaluate(
     shown_rule, reason = (
         (house.rule, house.reason) if house.outcome == HOUSE_DENY else (legal.rule, legal.reason)
     )
-    for grant in index.grants.get(ds.id, ()):
-        if grant.honours(place.code, purpose, at) and legal.lifted_by(grant.mechanism):
-            return Decision(
-                _ALLOW_WITH_GRANT,
-                shown_rule,
-                f"{reason}; {grant.note}",
-                version,
-                grant.id,
-                legal,
-                house,
-            )
+    honoured = [g for g in index.grants.get(ds.id, ()) if g.honours(place.code, purpose, at)]
+    if honoured and legal.lifted_by([g.mechanism for g in honoured]):
+        # Named: the first grant whose mechanism the law lists (for a house denial, the first).
+        grant = next((g for g in honoured if legal.lifted_by([g.mechanism])), honoured[0])
+        return Decision(
+            _ALLOW_WITH_GRANT,
+            shown_rule,
+            f"{reason}; {grant.note}",
+            version,
+            grant.id,
+            legal,
+            house,
+        )
     return Decision(_DENY, shown_rule, reason, version, None, legal, house)
 
 

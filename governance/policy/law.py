@@ -46,7 +46,7 @@ SCOPE_QUESTION = "adequacy"  # a grant naming "adequacy" answers a scope questio
 # laws' own mechanisms it stands for. "other" is a route the approving officer named in words.
 GRANT_MECHANISMS: dict[str, frozenset[str]] = {
     "adequacy": frozenset({SCOPE_QUESTION, "adequate_law"}),
-    "scc": frozenset({"scc", "standard_contract"}),
+    "scc": frozenset({"scc"}),
     "bcr": frozenset({"bcr"}),
     "art49": frozenset({"derogation", "contract_necessity"}),
     "pipl_standard_contract": frozenset({"standard_contract"}),
@@ -130,17 +130,27 @@ class LegalVerdict:
     # True when the data leaves one of its laws' home areas (the legal reason is then the
     # telling one); False when every law it is under is at home there.
     crossing: bool = False
+    # Where several laws each need a mechanism: each one's routes (a grant must fit them all).
+    needs: tuple[frozenset[str], ...] = ()
 
     @property
     def stricter_than_allow(self) -> bool:
         return _STRICTNESS[self.outcome] >= _STRICTNESS[LAW_NEEDS_MECHANISM]
 
-    def lifted_by(self, grant_mechanism: str) -> bool:
-        """Would a grant naming this mechanism make the transfer lawful?"""
+    def lifted_by(self, grant_mechanisms: Sequence[str]) -> bool:
+        """Would grants naming these mechanisms make the transfer lawful? Each law that needs a
+        mechanism must find one of its routes among them."""
         if self.outcome != LAW_NEEDS_MECHANISM:
             return self.outcome != LAW_DENY
-        fits = GRANT_MECHANISMS.get(grant_mechanism)
-        return fits is None or bool(fits & self.mechanisms)
+        for routes in self.needs or (self.mechanisms,):
+            if not any(_fits(mechanism, routes) for mechanism in grant_mechanisms):
+                return False
+        return True
+
+
+def _fits(grant_mechanism: str, routes: frozenset[str]) -> bool:
+    fits = GRANT_MECHANISMS.get(grant_mechanism)
+    return fits is None or bool(fits & routes)  # "other": a route the officer named in words
 
 
 @dataclass(slots=True)
@@ -201,21 +211,25 @@ def judge_law(
     """The strictest verdict of the laws protecting the data, for work in `country` on `day`."""
     verdict: LegalVerdict | None = None
     notes: list[str] = []
+    needs: list[frozenset[str]] = []
     for jurisdiction in laws:
         one = _one_law(book, adequacy, jurisdiction, stored_in, categories, country, day, scopes)
         verdict = one if verdict is None else stricter(verdict, one)
         notes += _conditional_duties(book, jurisdiction, categories, country, day)
+        if one.outcome == LAW_NEEDS_MECHANISM:
+            needs.append(one.mechanisms)
     if verdict is None:
         return NOT_PERSONAL
-    if notes and verdict.outcome != LAW_DENY:
+    if (notes or len(needs) > 1) and verdict.outcome != LAW_DENY:
         return LegalVerdict(
             verdict.outcome,
             verdict.rule,
-            f"{verdict.reason}; {'; '.join(notes)}",
+            "; ".join([verdict.reason, *notes]),
             verdict.citation,
             verdict.regime,
             verdict.mechanisms,
             verdict.crossing,
+            tuple(needs) if len(needs) > 1 else (),
         )
     return verdict
 

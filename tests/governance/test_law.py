@@ -374,3 +374,31 @@ def test_personal_data_to_a_country_its_law_restricts_never_gets_a_bare_allow(
         assert in_force, legal.reason
     if legal.outcome in (LAW_NEEDS_MECHANISM, LAW_DENY):
         assert not decision.allowed
+
+
+def test_data_under_two_laws_that_each_need_a_mechanism_needs_a_grant_that_fits_both():
+    """EU and Chinese subjects' data in Singapore: GDPR needs SCCs (or another of its routes),
+    PIPL its standard contract, certification or security assessment; a grant naming SCCs
+    answers GDPR only, so the work stays denied until PIPL's own route is granted too."""
+    world = World()
+    where = region_in(world, "SG", "sg")
+    world.dataset(
+        "eu-and-cn-people",
+        storage_region=region_in(world, "DE", "eu"),
+        lawful_basis="consent",
+        personal_data_categories=["contact"],
+        subject_jurisdictions=["eu", "cn"],
+        allowed_processing_regions=[where],
+    )
+
+    asked = decide(world, "eu-and-cn-people", where)
+    grant(world, "eu-and-cn-people", where, "scc")
+    with_scc = decide(world, "eu-and-cn-people", where)
+    grant(world, "eu-and-cn-people", where, "pipl_standard_contract")
+    with_both = decide(world, "eu-and-cn-people", where)
+
+    assert asked.legal.outcome == LAW_NEEDS_MECHANISM
+    assert len(asked.legal.needs) == 2
+    assert with_scc.outcome == Outcome.DENY  # GDPR's route only: PIPL still needs its own
+    assert with_both.outcome == Outcome.ALLOW_WITH_GRANT
+    assert with_both.grant_id in {g.id for g in world.grants[world.datasets["eu-and-cn-people"].id]}
