@@ -133,7 +133,8 @@ def evaluate(
     shown_rule, reason = (
         (house.rule, house.reason) if house.outcome == HOUSE_DENY else (legal.rule, legal.reason)
     )
-    honoured = [g for g in index.grants.get(ds.id, ()) if g.honours(place.code, purpose, at)]
+    grants = index.grants.get(ds.id)  # most datasets have none: no list built for them
+    honoured = [g for g in grants if g.honours(place.code, purpose, at)] if grants else None
     if honoured and legal.lifted_by([g.mechanism for g in honoured]):
         # Named: the first grant whose mechanism the law lists (for a house denial, the first).
         grant = next((g for g in honoured if legal.lifted_by([g.mechanism])), honoured[0])
