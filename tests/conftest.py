@@ -228,22 +228,3 @@ def celery_eager():
     app.conf.task_always_eager = True
     yield app
     app.conf.task_always_eager = before
-
-
-# The two longest tests (the API fuzz runs) each start one half of the suite: `-n 2 --dist
-# worksteal` hands each worker a contiguous half, so each worker begins with one of them and the
-# rest balances by stealing, instead of both landing on one worker's tail.
-LONGEST = ("tests/test_api_fuzz.py::",)
-
-
-@pytest.hookimpl(trylast=True)
-def pytest_collection_modifyitems(config, items):
-    longest = [item for item in items if item.nodeid.startswith(LONGEST)]
-    if not longest:
-        return
-    rest = [item for item in items if not item.nodeid.startswith(LONGEST)]
-    half = (len(rest) + len(longest)) // 2
-    ordered = [longest[0], *rest]
-    for item in longest[1:]:
-        ordered.insert(half, item)
-    items[:] = ordered
