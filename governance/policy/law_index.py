@@ -113,7 +113,9 @@ def _duty(row: Row) -> DutyFacts:
 
 
 def _restriction(row: Row) -> RestrictionFacts:
-    thresholds = ", ".join(f"{k} > {v}" for k, v in (row.get("bulk_thresholds") or {}).items())
+    # Sorted: PostgreSQL's jsonb keeps keys in its own order, not the document's.
+    limits = sorted((row.get("bulk_thresholds") or {}).items())
+    thresholds = ", ".join(f"{k} > {v}" for k, v in limits)
     return RestrictionFacts(
         row["code"],
         row["jurisdiction"],
