@@ -238,19 +238,20 @@ def parse_run_event(data) -> RunEventIn:
     job = _object(errors, data.get("job"), "job", required=True) or {}
     if not run and "dataset" in data:
         errors.add("run", "Locus takes RunEvents; a DatasetEvent or JobEvent has no run.")
-    run_id = _run_uuid(errors, run.get("runId"), "run.runId") if run else None
+    # A run or job given as {} still needs its runId, namespace and name (only a missing or
+    # malformed object is named as such above).
+    given = isinstance(data.get("run"), dict), isinstance(data.get("job"), dict)
+    run_id = _run_uuid(errors, run.get("runId"), "run.runId") if given[0] else None
     run_facets = _facets(errors, run.get("facets"), "run.facets")
-    job_namespace = _text(errors, job, "namespace", "job", MAX_NAMESPACE) if job else ""
-    job_name = _text(errors, job, "name", "job", MAX_NAME) if job else ""
+    job_namespace = _text(errors, job, "namespace", "job", MAX_NAMESPACE) if given[1] else ""
+    job_name = _text(errors, job, "name", "job", MAX_NAME) if given[1] else ""
     _facets(errors, job.get("facets"), "job.facets")
     inputs = _datasets(errors, data, "inputs")
     outputs = _datasets(errors, data, "outputs")
     region, purpose = _location_facet(errors, run_facets)
     parent = _parent_run(errors, run_facets)
     errors.raise_any()
-    # Each was read or named an error above. (A run given as {} slips through with no runId
-    # and no error, and fails here, as it failed later before: a 500 either way.)
-    assert run_id is not None and at is not None
+    assert run_id is not None and at is not None  # each was read or named an error above
     return RunEventIn(
         run_id=run_id,
         event_type=event_type,

@@ -337,6 +337,8 @@ def test_missing_required_field_gives_its_path(post, path):
         ({"eventTime": "2026-01-01T10:00:00"}, "eventTime"),
         ({"producer": "not a uri"}, "producer"),
         ({"run": {"runId": "42"}}, "run.runId"),
+        ({"run": {}}, "run.runId"),  # an empty run still needs its id (it was a 500)
+        ({"job": {}}, "job.namespace"),
         (
             {"inputs": [{"namespace": "s3://a", "name": "b"}, {"namespace": "s3://a"}]},
             "inputs[1].name",
