@@ -14,6 +14,8 @@ from django.db.models import Model
 from django.http import HttpRequest
 
 Actor: TypeAlias = User | AnonymousUser | None
+# Who reads: the signed-in person or the anonymous visitor of a page, API call or socket.
+Viewer: TypeAlias = User | AnonymousUser
 
 
 def may(actor: Actor, permission: str, obj: Model | None = None) -> TypeGuard[User]:

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, TypeAlias, TypedDict
+from typing import Any, TypedDict
 
-from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Model, Q, QuerySet
 
+from catalog.actors import Viewer
 from catalog.models import Dataset
 from governance.notifications.services import jurisdictions_of
 from governance.roles import Role, has_role, roles_of
@@ -28,9 +28,6 @@ from monitoring.models import (
     Violation,
     token_digest,
 )
-
-# Who reads: the signed-in person or the anonymous visitor of a page, API call or socket.
-Viewer: TypeAlias = User | AnonymousUser
 
 
 @dataclass(frozen=True)

@@ -4,26 +4,16 @@ them, and the owners who work their datasets' tasks."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeGuard
+from typing import TypeGuard
 
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 
-from catalog.actors import Actor, actor_account, may
+from catalog.actors import Actor, Viewer, may
 from requests.models.subjects import (
     SubjectRequest,
     SubjectTask,
 )
-
-if TYPE_CHECKING:
-    from requests.subjects.selectors import Viewer
-
-
-def actor_name(user: Actor) -> str:
-    """How a person is shown in records that outlive their account."""
-    account = actor_account(user)
-    return (account.get_full_name() or account.get_username()) if account else "system"
-
 
 # --- Who may do what ------------------------------------------------------------------------
 

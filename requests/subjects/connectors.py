@@ -13,7 +13,7 @@ from django.utils import timezone
 from catalog.actors import Actor, may
 from catalog.models import Dataset
 from governance.errors import StateConflict
-from governance.ledger.chain import ledger_append
+from governance.ledger.chain import actor_name, ledger_append
 from governance.notifications.services import notify, officers_for
 from governance.workflow import status_move
 from requests import tasks
@@ -25,7 +25,6 @@ from requests.models.subjects import (
     TaskStatus,
 )
 from requests.subjects import targets
-from requests.subjects.access import actor_name
 from requests.subjects.workflow import event_add, page_url, queue_work
 
 S = SubjectRequestStatus

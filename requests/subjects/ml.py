@@ -14,7 +14,7 @@ from django.utils import timezone
 from catalog.actors import Actor
 from catalog.models import Dataset
 from governance.errors import StateConflict
-from governance.ledger.chain import ledger_append
+from governance.ledger.chain import actor_name, ledger_append
 from governance.models import TrainingRun, TrainingRunDataset
 from requests.models.subjects import (
     OPEN_STATUSES,
@@ -22,7 +22,7 @@ from requests.models.subjects import (
     MlPropagationDecision,
     SubjectRequest,
 )
-from requests.subjects.access import actor_name, can_manage
+from requests.subjects.access import can_manage
 from requests.subjects.workflow import event_add, maybe_ready
 
 OPEN = frozenset(OPEN_STATUSES)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any, TypeAlias
+from typing import Any
 
-from django.contrib.auth.models import AnonymousUser, User
+from django.contrib.auth.models import User
 from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from catalog.actors import Viewer
 from catalog.models import Dataset, LawfulBasis
 from governance.notifications.services import jurisdictions_of
 from requests.models.subjects import (
@@ -23,9 +24,6 @@ from requests.models.subjects import (
     SubjectTask,
     TaskStatus,
 )
-
-# Who reads: the person signed in on a page or the API (`request.user`).
-Viewer: TypeAlias = User | AnonymousUser
 
 
 def candidate_datasets(subject_request: SubjectRequest) -> list[Dataset]:

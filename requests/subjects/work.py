@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from catalog.actors import Actor
 from governance.errors import StateConflict
-from governance.ledger.chain import ledger_append
+from governance.ledger.chain import actor_name, ledger_append
 from governance.notifications.services import notify
 from governance.workflow import row_move, status_move
 from requests import tasks
@@ -31,7 +31,7 @@ from requests.models.subjects import (
 )
 from requests.sealing import SealedDataUnreadable
 from requests.subjects import redaction, targets
-from requests.subjects.access import actor_name, can_work_task
+from requests.subjects.access import can_work_task
 from requests.subjects.connectors import NOT_APPROVED
 from requests.subjects.workflow import event_add, maybe_ready, page_url, queue_work
 

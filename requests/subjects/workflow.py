@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from catalog.actors import Actor, actor_account
 from governance.errors import StateConflict
-from governance.ledger.chain import ledger_append
+from governance.ledger.chain import actor_name, ledger_append
 from governance.notifications.services import notify, officers_for
 from governance.workflow import Step, queue_after_commit, status_move
 from requests import tasks
@@ -26,7 +26,6 @@ from requests.models.subjects import (
     SubjectRequestStatus,
     TaskStatus,
 )
-from requests.subjects.access import actor_name
 from requests.subjects.mail import subject_mail_queue
 
 S = SubjectRequestStatus

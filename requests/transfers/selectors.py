@@ -7,13 +7,14 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from typing import Any, TypeAlias
+from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AnonymousUser, User
+from django.contrib.auth.models import User
 from django.db.models import Case, IntegerField, Prefetch, Q, QuerySet, Value, When
 from django.utils import timezone
 
+from catalog.actors import Viewer
 from catalog.models import Dataset, Region
 from governance.models import TransferGrant
 from governance.roles import Role, has_role
@@ -27,8 +28,6 @@ from requests.models import (
 from requests.transfers import assessment, workflow
 
 S = ExceptionStatus
-# Who reads: the person signed in on a page or the API (`request.user`).
-Viewer: TypeAlias = User | AnonymousUser
 # The URL spelling of each step a person takes (the service names them with underscores).
 PERSON_ACTIONS = (
     "submit",
