@@ -24,8 +24,9 @@ from django.core.management.base import BaseCommand, CommandError
 
 from catalog.models import Dataset, Region
 from governance.roles import Role
-from monitoring.models import TelemetrySource
+from monitoring.models import Incident, TelemetrySource
 from monitoring.telemetry import services
+from monitoring.telemetry.ingest import telemetry_ingest
 
 SOURCE_NAME = "simulator"
 KINDS = ["read"] * 6 + ["write"] * 2 + ["transfer", "training_step", "access"]
@@ -68,7 +69,7 @@ class Traffic:
         self.run = uuid.uuid4().hex[:8]
         self.numbers = itertools.count(1)
 
-    def event(self) -> dict:
+    def event(self, at: dt.datetime | None = None) -> dict:
         rng = self.rng
         roll = rng.random()
         if roll < self.gap_share or not self.targets:
@@ -86,7 +87,7 @@ class Traffic:
                 dest = rng.choice((target.home, *target.allowed))
         return {
             "id": f"sim-{self.run}-{next(self.numbers)}",
-            "time": dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z"),
+            "time": (at or dt.datetime.now(dt.UTC)).isoformat().replace("+00:00", "Z"),
             "kind": rng.choice(KINDS),
             "dataset": dataset,
             "actor": rng.choice(ACTORS),
@@ -98,7 +99,7 @@ class Traffic:
         }
 
 
-def _demo_token() -> str:
+def _demo_officer():
     officer = (
         get_user_model()
         .objects.filter(is_active=True, groups__name=Role.PRIVACY_OFFICER)
@@ -109,6 +110,11 @@ def _demo_token() -> str:
         raise CommandError(
             "No privacy officer to register the demo source: run seed_demo, or give --token"
         )
+    return officer
+
+
+def _demo_token() -> str:
+    officer = _demo_officer()
     source = TelemetrySource.objects.filter(name=SOURCE_NAME).first()
     if source is None:
         _, token = services.telemetry_source_register(
@@ -144,13 +150,27 @@ class Command(BaseCommand):
             "--gaps", type=float, default=0.01, help="Share naming unknown datasets"
         )
         parser.add_argument("--seed", type=int, default=None)
+        parser.add_argument(
+            "--offline",
+            action="store_true",
+            help="Ingest in this process (no server), on a simulated clock; needs --simulated-hours",
+        )
+        parser.add_argument(
+            "--simulated-hours",
+            type=float,
+            default=0,
+            help="With --offline: simulate this many hours, ending now, as fast as ingest goes",
+        )
 
     def handle(self, *args, rate, seconds, url, token, batch, violations, gaps, seed, **options):
         if rate < 1 or batch < 1:
             raise CommandError("--rate and --batch must be 1 or more")
-        token = token or _demo_token()
         regions = list(Region.objects.values_list("code", flat=True))
         traffic = Traffic(_targets(), regions, violations, gaps, seed)
+        if options["offline"]:
+            self._offline(traffic, rate, options["simulated_hours"])
+            return
+        token = token or _demo_token()
         endpoint = f"{url.rstrip('/')}/api/v1/telemetry/events"
         totals = {"sent": 0, "stored": 0, "violations": 0, "rejected": 0, "failed_requests": 0}
         started = time.monotonic()
@@ -202,3 +222,35 @@ class Command(BaseCommand):
         totals["stored"] += data["stored"]
         totals["violations"] += data["violations"]
         totals["rejected"] += data["rejected"]
+
+    def _offline(self, traffic: Traffic, rate: int, hours: float) -> None:
+        """Simulate `hours` of traffic ending now, one ingest per simulated second (as the
+        HTTP mode sends), the clock advanced per second instead of waited for."""
+        if hours <= 0:
+            raise CommandError("--offline needs --simulated-hours above 0")
+        source = TelemetrySource.objects.filter(name=SOURCE_NAME).first()
+        if source is None:
+            source, _ = services.telemetry_source_register(
+                actor=_demo_officer(), name=SOURCE_NAME, description="manage.py simulate_telemetry"
+            )
+        start = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(hours=hours)
+        last = Incident.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+        totals = {"sent": 0, "stored": 0, "violations": 0, "rejected": 0}
+        for second in range(round(hours * 3600)):
+            clock = start + dt.timedelta(seconds=second)
+            step = dt.timedelta(seconds=1) / rate
+            events = [traffic.event(clock + i * step) for i in range(rate)]
+            result = telemetry_ingest(
+                source=source, items=events, now=clock + dt.timedelta(seconds=1)
+            )
+            totals["sent"] += len(events)
+            totals["stored"] += result.stored
+            totals["violations"] += result.violations
+            totals["rejected"] += result.rejected
+        opened = Incident.objects.filter(pk__gt=last)
+        share = totals["violations"] / totals["stored"] if totals["stored"] else 0.0
+        self.stdout.write(
+            f"Simulated {hours:g} h at {rate}/s: {totals['sent']} events, stored {totals['stored']}, "
+            f"violations {totals['violations']} ({share:.1%}), rejected {totals['rejected']}; "
+            f"incidents opened {opened.count()}"
+        )
