@@ -22,6 +22,38 @@ def fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def static_files_listed_once():
+    """Every test client loads the middleware anew, and WhiteNoise's then lists and stats every
+    static file the finders know (Plotly's and the apps': about 0.1 s a client, half the time of
+    a typical API test). The files do not change during a run: list them once per static
+    configuration and give each later middleware the same table."""
+    from django.conf import settings
+    from whitenoise.middleware import WhiteNoiseMiddleware
+
+    listed: dict[tuple, dict] = {}
+    original = WhiteNoiseMiddleware.add_files_from_finders
+
+    def add_files_from_finders(self) -> None:
+        key = (
+            self.static_prefix,
+            tuple(settings.INSTALLED_APPS),
+            tuple(map(str, settings.STATICFILES_FINDERS)),
+            repr(settings.STATICFILES_DIRS),
+        )
+        if key not in listed:
+            before = dict(self.files)
+            original(self)
+            listed[key] = {
+                url: found for url, found in self.files.items() if before.get(url) is not found
+            }
+        self.files.update(listed[key])
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(WhiteNoiseMiddleware, "add_files_from_finders", add_files_from_finders)
+        yield
+
+
 @pytest.fixture
 def privacy_officer(db):
     return UserFactory(username="pat-privacy", roles=[Role.PRIVACY_OFFICER])
