@@ -444,8 +444,9 @@ TELEMETRY_MAX_BYTES = env.int("TELEMETRY_MAX_BYTES", default=8 * 1024 * 1024)
 # Events older than this or further in the future than the skew are refused (per item).
 TELEMETRY_MAX_AGE_DAYS = env.int("TELEMETRY_MAX_AGE_DAYS", default=30)
 TELEMETRY_MAX_CLOCK_SKEW_SECONDS = env.int("TELEMETRY_MAX_CLOCK_SKEW_SECONDS", default=300)
-# Violations of one dataset towards one region this close together make one incident.
-TELEMETRY_INCIDENT_WINDOW_MINUTES = env.int("TELEMETRY_INCIDENT_WINDOW_MINUTES", default=60)
+# Violations of one dataset towards one region under one rule join its unresolved incident; one
+# resolved less than this long ago is reopened instead of a new one opening.
+TELEMETRY_INCIDENT_REOPEN_HOURS = env.int("TELEMETRY_INCIDENT_REOPEN_HOURS", default=24)
 # Access anomalies: an actor is new (no new-place alerts) for the warm-up; the volume rule
 # compares an hour with median + K x 1.4826 x MAD of the actor's active hours in the window.
 TELEMETRY_ANOMALY_WARMUP_HOURS = env.int("TELEMETRY_ANOMALY_WARMUP_HOURS", default=24)

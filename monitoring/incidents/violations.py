@@ -1,14 +1,18 @@
 """Violations found by ingest: rows, grouped into incidents, on the ledger, told to people.
 
-Violations of one dataset towards one destination region join the unresolved incident of that
-group whose last violation is within TELEMETRY_INCIDENT_WINDOW_MINUTES; otherwise they open a
-new one. Groups are locked (PostgreSQL advisory locks, in key order) so two batches never open
-the same incident twice.
+Violations of one dataset towards one destination region under one rule (the engine's name for
+it) make one group. A group has at most one unresolved incident, and its violations join it
+however far apart they come; when the group's incident was resolved less than
+TELEMETRY_INCIDENT_REOPEN_HOURS ago it is reopened (a timeline line says so) instead of a new one
+opening; otherwise a new incident opens. Groups are locked (PostgreSQL advisory locks, in key
+order) so two batches never open or reopen the same incident twice.
 
 Each violation records which rules it broke (its `basis`): the law's, when the legal verdict was
 deny or needs a mechanism, else only the house's; an incident is legal if any of its violations
-is. Severity follows monitoring.incidents.severity; an incident with personal data keeps the
-breach clocks of its data's laws (monitoring.incidents.breach).
+is. A new incident keeps what the law and the house rules said (its `explanation`: the article,
+the officers' rule or the dataset's declared regions). Severity follows
+monitoring.incidents.severity; an incident with personal data keeps the breach clocks of its
+data's laws (monitoring.incidents.breach).
 """
 
 from __future__ import annotations
@@ -21,14 +25,17 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection
+from django.db.models import Q
 
 from catalog.models import PersonalDataCategory
 from governance.ledger.chain import ledger_append
-from governance.policy.facts import DatasetFacts, PolicyIndex
+from governance.policy.engine import evaluate
+from governance.policy.facts import DatasetFacts, PolicyIndex, UnknownInput
 from monitoring.incidents import breach, notices
 from monitoring.incidents.severity import severity_of
-from monitoring.models import SEVERITY_RANK, Basis, Incident, Violation
+from monitoring.models import SEVERITY_RANK, Basis, Incident, IncidentEvent, Violation
 from monitoring.telemetry import bulk
+from monitoring.telemetry.judge import KIND_ACTION
 from monitoring.telemetry.stream import Message
 
 INCIDENT_LOCK_NAMESPACE = 0x496E63  # "Inc"
@@ -45,10 +52,14 @@ INCIDENT_TOTALS = (
 )
 
 
+GroupKey = tuple[int, str, str]  # dataset id, destination region, rule
+
+
 @dataclass
 class Recorded:
     opened: list[Incident] = field(default_factory=list)
     updated: list[int] = field(default_factory=list)
+    reopened: list[int] = field(default_factory=list)
     messages: list[Message] = field(default_factory=list)
 
 
@@ -66,10 +77,11 @@ def jurisdictions_of_event(index: PolicyIndex, ds: DatasetFacts, region: str):
 
 
 def _lock_groups(keys) -> None:
-    """Lock the groups in key order, in one statement (unnest hands the locks over in order)."""
+    """Lock the groups in key order, in one statement (unnest hands the locks over in order).
+    A lock covers a dataset and destination, whatever the rule: fewer locks, same safety."""
     if connection.vendor != "postgresql":
         return  # SQLite runs one writer at a time
-    digests = [zlib.crc32(f"{key[0]}|{key[1]}".encode()) - 2**31 for key in sorted(keys)]
+    digests = sorted({zlib.crc32(f"{key[0]}|{key[1]}".encode()) - 2**31 for key in keys})
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT count(pg_advisory_xact_lock(%s, k)) FROM unnest(%s::integer[]) AS k",
@@ -77,35 +89,50 @@ def _lock_groups(keys) -> None:
         )
 
 
-def _open_incidents(groups) -> dict[tuple[int | None, str], Incident]:
-    """The latest unresolved incident of each group (one query)."""
+def _reopen_cutoff(now: dt.datetime) -> dt.datetime:
+    return now - dt.timedelta(hours=settings.TELEMETRY_INCIDENT_REOPEN_HOURS)
+
+
+def _open_incidents(groups, now: dt.datetime) -> dict[GroupKey, Incident]:
+    """Each group's incident to add to (one query): its unresolved one, else the one resolved
+    within the reopening window; the latest when there are several."""
     if connection.vendor == "postgresql":
-        return _open_incidents_postgresql(groups)
-    ds_ids = {k[0] for k in groups}
-    regions = {k[1] for k in groups}
-    found: dict[tuple[int | None, str], Incident] = {}
+        return _open_incidents_postgresql(groups, now)
+    found: dict[GroupKey, Incident] = {}
     rows = Incident.objects.filter(
-        dataset_id__in=ds_ids, destination_region__in=regions, status__in=OPEN_STATUSES
+        Q(status__in=OPEN_STATUSES) | Q(resolved_at__gte=_reopen_cutoff(now)),
+        dataset_id__in={k[0] for k in groups},
+        destination_region__in={k[1] for k in groups},
+        rule__in={k[2] for k in groups},
     ).order_by("last_violation_at", "id")
     for incident in rows:
-        found[(incident.dataset_id, incident.destination_region)] = incident
-    return found
+        key = (incident.dataset_id, incident.destination_region, incident.rule)
+        held = found.get(key)
+        if held is None or incident.is_open or not held.is_open:
+            found[key] = incident
+    return {key: found[key] for key in groups if key in found}
 
 
-def _open_incidents_postgresql(groups) -> dict[tuple[int | None, str], Incident]:
-    # Only the batch's own groups (not every dataset x every region), and only the latest
-    # incident of each: open incidents pile up where nobody resolves them.
+def _open_incidents_postgresql(groups, now: dt.datetime) -> dict[GroupKey, Incident]:
+    # Only the batch's own groups (not every dataset x every region), and only the incident
+    # each adds to: unresolved incidents pile up where nobody resolves them.
     table = connection.ops.quote_name(Incident._meta.db_table)
-    keys = bulk.dumps([{"d": d, "r": r} for d, r in groups])
+    keys = bulk.dumps([{"d": d, "r": r, "u": u} for d, r, u in groups])
     rows = Incident.objects.raw(
-        f"SELECT DISTINCT ON (i.dataset_id, i.destination_region) i.* "
-        f"FROM json_to_recordset(%s::json) AS x(d bigint, r text) "
-        f"JOIN {table} i ON i.dataset_id = x.d AND i.destination_region = x.r "
-        f"WHERE i.status = ANY(%s) "
-        f"ORDER BY i.dataset_id, i.destination_region, i.last_violation_at DESC, i.id DESC",
-        [keys, [str(s) for s in OPEN_STATUSES]],
+        f"SELECT DISTINCT ON (i.dataset_id, i.destination_region, i.rule) i.* "
+        f"FROM json_to_recordset(%s::json) AS x(d bigint, r text, u text) "
+        f"JOIN {table} i ON i.dataset_id = x.d AND i.destination_region = x.r AND i.rule = x.u "
+        f"WHERE i.status = ANY(%s) OR i.resolved_at >= %s "
+        f"ORDER BY i.dataset_id, i.destination_region, i.rule, "
+        f"(i.status = %s), i.last_violation_at DESC, i.id DESC",
+        [
+            keys,
+            [str(s) for s in OPEN_STATUSES],
+            _reopen_cutoff(now),
+            str(Incident.Status.RESOLVED),
+        ],
     )
-    return {(i.dataset_id, i.destination_region): i for i in rows}
+    return {(i.dataset_id, i.destination_region, i.rule): i for i in rows}
 
 
 def record_violations(*, source, events: list, now: dt.datetime, index: PolicyIndex) -> Recorded:
@@ -113,12 +140,11 @@ def record_violations(*, source, events: list, now: dt.datetime, index: PolicyIn
     special = frozenset(
         PersonalDataCategory.objects.filter(special=True).values_list("code", flat=True)
     )
-    window = dt.timedelta(minutes=settings.TELEMETRY_INCIDENT_WINDOW_MINUTES)
-    groups: dict[tuple[int, str], list] = defaultdict(list)
+    groups: dict[GroupKey, list] = defaultdict(list)
     for e in sorted(events, key=lambda e: e.occurred_at):
-        groups[(e.dataset_id, e.destination_region)].append(e)
+        groups[(e.dataset_id, e.destination_region, e.rule)].append(e)
     _lock_groups(groups)
-    current = _open_incidents(groups)
+    current = _open_incidents(groups, now)
     outcome = Recorded()
     # (event, incident, severity) in event order; the events are JudgedEvents with a dataset.
     assigned: list[tuple[Any, Incident, str]] = []
@@ -127,11 +153,14 @@ def record_violations(*, source, events: list, now: dt.datetime, index: PolicyIn
     for key, group in groups.items():
         ds = index.datasets[key[0]]
         incident = current.get(key)
+        if incident is not None and not incident.is_open:
+            _reopen(incident, now)
+            outcome.reopened.append(incident.pk)
         for e in group:
             severity = severities.get((ds.id, e.basis))
             if severity is None:
                 severity = severities[(ds.id, e.basis)] = severity_of(e.basis, ds, special)
-            if incident is None or e.occurred_at - incident.last_violation_at > window:
+            if incident is None:
                 incident = _new_incident(index, ds, e, severity, now)
                 outcome.opened.append(incident)
             _add_violation(incident, e, severity)
@@ -162,6 +191,27 @@ def record_violations(*, source, events: list, now: dt.datetime, index: PolicyIn
     return outcome
 
 
+def _reopen(incident: Incident, now: dt.datetime) -> None:
+    """A violation came within the reopening window of its group's resolved incident: open it
+    again (under the group's lock; nothing else moves a resolved incident), with a timeline line."""
+    Incident.objects.filter(pk=incident.pk, status=Incident.Status.RESOLVED).update(
+        status=Incident.Status.OPEN, resolved_at=None, reopened_at=now
+    )
+    IncidentEvent.objects.create(
+        incident=incident,
+        kind=IncidentEvent.Kind.REOPENED,
+        at=now,
+        note=f"A new violation came {_ago(now, incident.resolved_at)} after it was resolved",
+        data={"resolution": incident.resolution},
+    )
+    incident.status, incident.resolved_at, incident.reopened_at = Incident.Status.OPEN, None, now
+
+
+def _ago(now: dt.datetime, then: dt.datetime | None) -> str:
+    minutes = int((now - then).total_seconds() // 60) if then else 0
+    return f"{minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"{minutes} min"
+
+
 def _clocks(index: PolicyIndex, opened: list[Incident]) -> None:
     """Give each new incident with personal data the breach clocks of its data's laws (one
     query for the batch), whichever rules it broke: a later violation may make it legal, and
@@ -181,14 +231,53 @@ def _clocks(index: PolicyIndex, opened: list[Incident]) -> None:
         incident.regulator_due_at = breach.due_at(incident.opened_at, clocks)
 
 
+def explain(index: PolicyIndex, e) -> dict:
+    """What the law and the house rules said about this event, apart (the engine asked again
+    with the index that judged it: its answers are memoised, and only new incidents ask)."""
+    try:
+        decision = evaluate(
+            index,
+            e.dataset_id,
+            KIND_ACTION[e.kind],
+            e.destination_region,
+            e.purpose,
+            e.occurred_at,
+        )
+    except (UnknownInput, KeyError):
+        return {}
+    legal, house = decision.legal, decision.house
+    return {
+        "legal": None
+        if legal is None
+        else {
+            "outcome": legal.outcome,
+            "rule": legal.rule,
+            "reason": legal.reason,
+            "citation": legal.citation,
+            "regime": legal.regime,
+        },
+        "house": None
+        if house is None
+        else {"outcome": house.outcome, "rule": house.rule, "reason": house.reason},
+        "policy_version": decision.policy_version,
+    }
+
+
+def _title(incident: Incident) -> str:
+    """What happened and the rule it broke, e.g. "health-claims reached aws:us-west-2 against
+    officers' rule 'health data never leaves the EEA'"."""
+    return f"{incident.dataset_slug} reached {incident.destination_region} against {incident.rule_label}"
+
+
 def _new_incident(index, ds: DatasetFacts, e, severity: str, now: dt.datetime) -> Incident:
     codes = jurisdictions_of_event(index, ds, e.destination_region)
-    return Incident(
+    incident = Incident(
         dataset_id=ds.id,
         dataset_slug=ds.slug,
         destination_region=e.destination_region,
         destination_country=e.destination_country,
-        title=f"{ds.slug} reached {e.destination_region} against policy",
+        rule=e.rule,
+        explanation=explain(index, e),
         severity=severity,
         basis=e.basis,
         jurisdiction_codes=codes,
@@ -198,6 +287,8 @@ def _new_incident(index, ds: DatasetFacts, e, severity: str, now: dt.datetime) -
         last_violation_at=e.occurred_at,
         violation_count=0,
     )
+    incident.title = _title(incident)[:300]
+    return incident
 
 
 def _add_violation(incident: Incident, e, severity: str) -> None:
@@ -302,6 +393,7 @@ def _ledger(source, violations: list[StoredViolation], outcome: Recorded) -> Non
             "violations": ids[:1000],
             "incidents_opened": [i.pk for i in outcome.opened],
             "incidents_updated": outcome.updated,
+            "incidents_reopened": outcome.reopened,
             "policy_version": violations[0].policy_version,
         },
     )
@@ -322,6 +414,9 @@ def incident_json(incident: Incident) -> dict:
         "owner_id": incident.owner_id,
         "personal_data": incident.personal_data,
         "basis": incident.basis,
+        "rule": incident.rule,
+        "rule_kind": incident.rule_kind,
+        "rule_label": incident.rule_label,
         "breach_assessment": incident.breach_assessment,
         "clock_state": incident.clock_state,
         "regulator_deadline": _iso(incident.regulator_deadline),

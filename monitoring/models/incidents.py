@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from catalog.models import Dataset, Jurisdiction
+from catalog.models import AppendOnly, Dataset, Jurisdiction
 from monitoring.models.events import TelemetryEvent
 
 
@@ -58,7 +58,9 @@ def empty_playbook() -> dict:
 
 
 class Incident(models.Model):
-    """Violations of one dataset towards one destination within a window, handled as one case."""
+    """The violations of one dataset towards one destination under one rule, handled as one
+    case: at most one is unresolved per group, and a recently resolved one is reopened
+    (monitoring.incidents.violations)."""
 
     class Status(models.TextChoices):
         OPEN = "open", "Open"
@@ -72,6 +74,17 @@ class Incident(models.Model):
     dataset_slug = models.CharField(max_length=120)
     destination_region = models.CharField(max_length=60)
     destination_country = models.CharField(max_length=2, blank=True)
+    rule = models.CharField(
+        max_length=120,
+        blank=True,
+        help_text="The rule its violations broke, as the engine names it (law:..., rule:<id>, "
+        "builtin:...): with the dataset and destination, what groups violations",
+    )
+    explanation = models.JSONField(
+        default=dict,
+        help_text="What the law and the house rules said when it opened: {legal: {outcome, "
+        "rule, reason, citation, regime}, house: {outcome, rule, reason}, policy_version}",
+    )
     title = models.CharField(max_length=300)
     status = models.CharField(
         max_length=20, choices=Status.choices, default=Status.OPEN, editable=False
@@ -106,6 +119,9 @@ class Incident(models.Model):
     acknowledged_at = models.DateTimeField(null=True, blank=True)
     contained_at = models.DateTimeField(null=True, blank=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
+    reopened_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a violation last reopened it after it was resolved"
+    )
     authority_notified_at = models.DateTimeField(null=True, blank=True)
     breach_assessment = models.CharField(
         max_length=30,
@@ -137,7 +153,10 @@ class Incident(models.Model):
         ordering = ["-last_violation_at", "-id"]
         indexes = [
             models.Index(fields=["status", "last_violation_at"], name="incident_status"),
-            models.Index(fields=["dataset", "destination_region", "status"], name="incident_group"),
+            models.Index(
+                fields=["dataset", "destination_region", "rule", "status"],
+                name="incident_rule_group",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -146,6 +165,34 @@ class Incident(models.Model):
     @property
     def is_open(self) -> bool:
         return self.status != self.Status.RESOLVED
+
+    @property
+    def legal_verdict(self) -> dict:
+        """What the law said when it opened ({} when not recorded)."""
+        return self.explanation.get("legal") or {}
+
+    @property
+    def house_verdict(self) -> dict:
+        """What the house rules said when it opened ({} when not recorded)."""
+        return self.explanation.get("house") or {}
+
+    @property
+    def rule_kind(self) -> str:
+        """ "law" when the law was broken, else "house"."""
+        return "law" if self.basis == Basis.LEGAL else "house"
+
+    @property
+    def rule_label(self) -> str:
+        """The broken rule in a few words: the article for the law, the officers' rule or the
+        dataset's declared regions for house rules."""
+        legal, house = self.legal_verdict, self.house_verdict
+        if self.basis == Basis.LEGAL and legal:
+            cited = legal.get("citation") or legal.get("rule") or self.rule
+            scoped = legal.get("rule", "").endswith(":scope")
+            return f"{cited} (only for some recipients)" if scoped else cited
+        if house.get("outcome") == "deny":
+            return house_rule_label(house.get("rule", ""), house.get("reason", ""))
+        return house_rule_label(self.rule, "")
 
     @property
     def clock_state(self) -> str:
@@ -186,6 +233,54 @@ class Incident(models.Model):
     def regulator_clocks(self) -> list[dict]:
         """The clocks that apply now (those of the data's laws, when a clock runs)."""
         return list(self.breach_clocks) if self.clock_state else []
+
+
+HOUSE_RULE_LABELS = {
+    "builtin:dataset-allowed-regions": "the dataset's declared regions",
+    "builtin:restricted-stays-in-storage-region": "restricted data stays where it is stored",
+    "builtin:storage-region": "the dataset's storage region",
+}
+
+
+def house_rule_label(rule: str, reason: str) -> str:
+    """A house rule in words: an officers' rule by its name (from the engine's reason), or the
+    dataset's declared regions."""
+    if rule in HOUSE_RULE_LABELS:
+        return HOUSE_RULE_LABELS[rule]
+    if rule.startswith("rule:") and "'" in reason:
+        return "officers' rule " + reason[reason.index("'") : reason.rindex("'") + 1]
+    return rule or "a house rule"
+
+
+class IncidentEvent(AppendOnly):
+    """One line of an incident's timeline: a step someone took, a comment, a reopening."""
+
+    class Kind(models.TextChoices):
+        REOPENED = "reopened", "Reopened by a new violation"
+        ACKNOWLEDGED = "acknowledged", "Acknowledged"
+        CONTAINED = "contained", "Contained"
+        RESOLVED = "resolved", "Resolved"
+        ASSIGNED = "assigned", "Assigned"
+        ASSESSED = "assessed", "Breach assessed"
+        PLAYBOOK = "playbook", "Playbook step"
+        COMMENT = "comment", "Comment"
+
+    incident = models.ForeignKey(Incident, on_delete=models.PROTECT, related_name="events")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    at = models.DateTimeField()
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    actor_name = models.CharField(max_length=150, blank=True, help_text="Empty: Locus itself")
+    note = models.TextField(blank=True)
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["incident", "at"], name="incident_event_time")]
+
+    def __str__(self) -> str:
+        return f"#{self.incident_id} {self.kind} at {self.at:%Y-%m-%d %H:%M}"
 
 
 class Violation(models.Model):

@@ -43,27 +43,8 @@ def test_violations_of_one_dataset_and_destination_make_one_incident(source, eu_
     assert LedgerEntry.objects.filter(kind="telemetry.violations").count() == 3
 
 
-def test_a_violation_after_the_window_opens_a_new_incident(source, eu_dataset, settings):
-    settings.TELEMETRY_INCIDENT_WINDOW_MINUTES = 60
-    now = timezone.now()
-    telemetry_ingest(
-        source=source,
-        items=[
-            _abroad(now - dt.timedelta(hours=5)),
-            _abroad(now - dt.timedelta(hours=4, minutes=30)),
-        ],
-    )
-    telemetry_ingest(source=source, items=[_abroad(now - dt.timedelta(minutes=5))])
-    assert list(Incident.objects.order_by("id").values_list("violation_count", flat=True)) == [2, 1]
-
-
-def test_a_resolved_incident_is_not_reopened(source, eu_dataset, privacy_officer):
-    telemetry_ingest(source=source, items=[_abroad()])
-    incident = Incident.objects.get()
-    services.incident_resolve(actor=privacy_officer, incident=incident, note="pipeline moved")
-    telemetry_ingest(source=source, items=[_abroad()])
-    assert Incident.objects.count() == 2
-    assert Incident.objects.get(pk=incident.pk).violation_count == 1
+# Grouping over time (one unresolved incident per group, reopening a resolved one within
+# TELEMETRY_INCIDENT_REOPEN_HOURS): tests/monitoring/test_incident_grouping.py.
 
 
 def test_transitions_move_forward_with_ledger_and_stream(source, eu_dataset, privacy_officer):
