@@ -16,6 +16,9 @@ from governance.models import (
     LocalityRule,
     LocalityRuleVersion,
     Notification,
+    NotificationDigest,
+    NotificationPreference,
+    NotificationSettings,
     Purpose,
     RecordedDecision,
     Responsibility,
@@ -204,9 +207,37 @@ class TermVersionAdmin(ReadOnlyAdmin):
 
 @admin.register(Notification)
 class NotificationAdmin(ReadOnlyAdmin):
-    list_display = ["recipient", "kind", "title", "created_at", "read_at", "emailed_at"]
-    list_filter = ["kind"]
+    list_display = ["recipient", "topic", "severity", "delivery", "title", "created_at", "read_at",
+                    "emailed_at"]  # fmt: skip
+    list_filter = ["topic", "severity", "delivery", "kind"]
     search_fields = ["title", "recipient__username"]
+
+
+@admin.register(NotificationPreference)
+class NotificationPreferenceAdmin(admin.ModelAdmin):
+    """A person's delivery for one kind and severity (people set theirs on their preferences
+    page; without a row, their role's default applies)."""
+
+    list_display = ["user", "topic", "severity", "delivery"]
+    list_filter = ["topic", "severity", "delivery"]
+    search_fields = ["user__username"]
+    autocomplete_fields = ["user"]
+
+
+@admin.register(NotificationSettings)
+class NotificationSettingsAdmin(admin.ModelAdmin):
+    list_display = ["user", "daily_digest_hour"]
+    search_fields = ["user__username"]
+    autocomplete_fields = ["user"]
+
+
+@admin.register(NotificationDigest)
+class NotificationDigestAdmin(ReadOnlyAdmin):
+    """The digests sent: whom, which period, how many items (the digest task writes them)."""
+
+    list_display = ["recipient", "frequency", "since", "until", "item_count", "created_at"]
+    list_filter = ["frequency"]
+    search_fields = ["recipient__username"]
 
 
 @admin.register(Responsibility)

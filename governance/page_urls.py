@@ -16,6 +16,11 @@ app_name = "governance"
 urlpatterns = [
     path("notifications/", notification_views.notification_list, name="notification-list"),
     path("notifications/read/", notification_views.notifications_read, name="notifications-read"),
+    path(
+        "notifications/preferences/",
+        notification_views.notification_preferences,
+        name="notification-preferences",
+    ),
     path("rules/", policy_views.rule_list, name="rule-list"),
     path("rules/new/", policy_views.rule_create, name="rule-create"),
     path("rules/<int:pk>/", policy_views.rule_detail, name="rule-detail"),

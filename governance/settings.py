@@ -12,6 +12,7 @@ from pathlib import Path
 import environ
 import plotly
 import rest_framework.compat
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 from governance.config import logging_config, own_key, signing_key
@@ -261,6 +262,8 @@ CELERY_BEAT_SCHEDULER = "governance.beat:OutageTolerantScheduler"
 # How often beat reads the whole schedule table again (changes made in the admin are seen sooner).
 BEAT_FULL_READ_SECONDS = env.float("BEAT_FULL_READ_SECONDS", default=300.0)
 CELERY_TIMEZONE = "UTC"
+# The hour (UTC) of the daily notification digest for people who chose none.
+NOTIFICATION_DAILY_DIGEST_HOUR = env.int("NOTIFICATION_DAILY_DIGEST_HOUR", default=7)
 # Every periodic task, in one place.
 CELERY_BEAT_SCHEDULE = {
     "telemetry-webhooks-sweep": {
@@ -278,6 +281,11 @@ CELERY_BEAT_SCHEDULE = {
     "notifications-sweep": {
         "task": "governance.tasks.notifications_sweep",
         "schedule": 300.0,
+    },
+    # Hourly digests, and each person's daily digest at their hour (at minute 0 of every hour).
+    "notifications-digest": {
+        "task": "governance.tasks.notifications_digest",
+        "schedule": crontab(minute="0"),
     },
     "subject-mail-sweep": {
         "task": "requests.tasks.subject_mail_sweep",

@@ -3,6 +3,7 @@
 from celery import shared_task
 
 from governance.ledger.export import checkpoint_create
+from governance.notifications.digests import digests_send
 from governance.notifications.services import notifications_send_email, unsent_notification_ids
 
 
@@ -28,3 +29,9 @@ def notifications_email(ids: list[int]) -> int:
 def notifications_sweep() -> int:
     """Send the e-mails a failure left unsent (periodic)."""
     return notifications_send_email(unsent_notification_ids())
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def notifications_digest() -> int:
+    """Send the hourly digests, and the daily ones whose hour has come (periodic, hourly)."""
+    return digests_send()

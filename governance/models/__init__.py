@@ -7,7 +7,17 @@ from governance.models.ledger import (
     LedgerHead,
     RecordedDecision,
 )
-from governance.models.people import Notification, Responsibility
+from governance.models.people import (
+    Delivery,
+    DigestFrequency,
+    Notification,
+    NotificationDigest,
+    NotificationPreference,
+    NotificationSettings,
+    NotificationSeverity,
+    NotificationTopic,
+    Responsibility,
+)
 from governance.models.policy import (
     Action,
     HouseOutcome,
@@ -25,6 +35,8 @@ from governance.models.policy import (
 
 __all__ = [
     "Action",
+    "Delivery",
+    "DigestFrequency",
     "HouseOutcome",
     "LedgerCheckpoint",
     "LedgerEntry",
@@ -34,6 +46,11 @@ __all__ = [
     "LocalityRule",
     "LocalityRuleVersion",
     "Notification",
+    "NotificationDigest",
+    "NotificationPreference",
+    "NotificationSettings",
+    "NotificationSeverity",
+    "NotificationTopic",
     "Outcome",
     "Purpose",
     "RecordedDecision",

@@ -1,4 +1,5 @@
-"""Telling people: in-app notifications, with an e-mail copy sent once the change has committed.
+"""Telling people: in-app notifications, with an e-mail copy sent once the change has committed
+(or, as each person chose, in their hourly or daily digest: governance.notifications.digests).
 
 A notification is a row first, so nothing is lost when the mail server or a worker is down: the
 e-mail task sends what is still unsent, and the periodic sweep retries whatever a failure left.
@@ -17,7 +18,8 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from catalog.models import Jurisdiction
-from governance.models import Notification, Responsibility
+from governance.models import Delivery, Notification, Responsibility
+from governance.notifications.preferences import Deliveries, severity_of, topic_of
 from governance.roles import Role
 from governance.workflow import queue_after_commit
 
@@ -25,28 +27,65 @@ log = logging.getLogger(__name__)
 
 
 def notify(
-    *, recipients: Iterable[User | None], kind: str, title: str, body: str = "", url: str = ""
+    *,
+    recipients: Iterable[User | None],
+    kind: str,
+    title: str,
+    body: str = "",
+    url: str = "",
+    severity: str | None = None,
 ) -> list[Notification]:
-    """Leave each recipient (once) a notification and queue its e-mail for after the commit."""
-    return notify_many([(recipients, kind, title, body, url)])
+    """Leave each recipient (once) a notification, delivered as they chose (at once, in a
+    digest, or not at all); the immediate ones' e-mail is queued for after the commit."""
+    return notify_many([(recipients, kind, title, body, url, severity)])
 
 
-def notify_many(
-    notices: Iterable[tuple[Iterable[User | None], str, str, str, str]],
-) -> list[Notification]:
-    """notify() for each (recipients, kind, title, body, url): every active recipient once per
-    notice, all written in one insert, with one e-mail task for all of them after the commit
-    (a batch of telemetry tells many people about many incidents at once)."""
+Notice = (
+    tuple[Iterable[User | None], str, str, str, str]
+    | tuple[Iterable[User | None], str, str, str, str, str | None]
+)
+
+
+def notify_many(notices: Iterable[Notice]) -> list[Notification]:
+    """notify() for each (recipients, kind, title, body, url[, severity]): every active
+    recipient once per notice, all written in one insert, with one e-mail task for all the
+    immediate ones after the commit (a batch of telemetry tells many people about many
+    incidents at once). Each person's delivery for the notice's topic and severity decides:
+    off writes nothing, a digest writes the row and leaves the e-mail to the digest."""
+    planned = [(_people(notice[0]), *_classified(notice)) for notice in notices]
+    deliveries = Deliveries.of(user.pk for people, *_ in planned for user in people)
     rows = Notification.objects.bulk_create(
-        Notification(recipient=user, kind=kind, title=title[:200], body=body, url=url)
-        for recipients, kind, title, body, url in notices
-        for user in {u.pk: u for u in recipients if u is not None and u.is_active}.values()
+        Notification(
+            recipient=user,
+            kind=kind,
+            topic=topic,
+            severity=severity,
+            delivery=delivery,
+            title=title[:200],
+            body=body,
+            url=url,
+        )
+        for people, kind, topic, severity, title, body, url in planned
+        for user in people
+        if (delivery := deliveries.delivery(user.pk, topic, severity)) != Delivery.OFF
     )
     # PostgreSQL and SQLite both return the new ids from a bulk insert.
-    ids = [row.pk for row in rows]
+    ids = [row.pk for row in rows if row.delivery == Delivery.IMMEDIATE]
     if ids:
         email_later(ids)
     return rows
+
+
+def _people(recipients: Iterable[User | None]) -> list[User]:
+    """Each active recipient once."""
+    return list({u.pk: u for u in recipients if u is not None and u.is_active}.values())
+
+
+def _classified(notice: Notice) -> tuple[str, str, str, str, str, str]:
+    """(kind, topic, severity, title, body, url) of a notice."""
+    kind, title, body, url = notice[1:5]
+    given = notice[5] if len(notice) > 5 else None
+    return kind, topic_of(kind), severity_of(kind, body, given), title, body, url
 
 
 def email_later(ids: list[int]) -> None:
@@ -75,7 +114,9 @@ def notifications_send_email(ids: Iterable[int]) -> int:
     Each one is marked sent only after the mail server took it: a crash in between sends it
     twice, never zero times. When the server fails, the rest wait for the sweep."""
     sent = 0
-    pending = Notification.objects.filter(pk__in=list(ids), emailed_at__isnull=True)
+    pending = Notification.objects.filter(
+        pk__in=list(ids), emailed_at__isnull=True, delivery=Delivery.IMMEDIATE
+    )
     for note in pending.select_related("recipient"):
         address = note.recipient.email
         if address:
@@ -94,17 +135,30 @@ def unsent_notification_ids(older_than: dt.timedelta = dt.timedelta(minutes=5)) 
     """Notifications whose e-mail should have gone out by now (the sweep's work)."""
     cutoff = timezone.now() - older_than
     return list(
-        Notification.objects.filter(emailed_at__isnull=True, created_at__lt=cutoff)
+        Notification.objects.filter(
+            emailed_at__isnull=True, created_at__lt=cutoff, delivery=Delivery.IMMEDIATE
+        )
         .order_by("id")
         .values_list("pk", flat=True)[:500]
     )
 
 
-def notifications_mark_read(*, user: User, ids: Iterable[int] | None = None) -> int:
-    """Mark the user's notifications read (all of them when ids is None)."""
+def notifications_mark_read(
+    *,
+    user: User,
+    ids: Iterable[int] | None = None,
+    topic: str = "",
+    severity: str = "",
+) -> int:
+    """Mark the user's notifications read: those of ids (all when None), of a topic and a
+    severity when given."""
     rows = Notification.objects.filter(recipient=user, read_at__isnull=True)
     if ids is not None:
         rows = rows.filter(pk__in=list(ids))
+    if topic:
+        rows = rows.filter(topic=topic)
+    if severity:
+        rows = rows.filter(severity=severity)
     return rows.update(read_at=timezone.now())
 
 

@@ -1,5 +1,6 @@
 """A notification whose e-mail cannot be queued (the broker is down) is kept for the sweep; the
-change that caused it still commits and its caller does not fail."""
+change that caused it still commits and its caller does not fail. (Critical ones: an officer
+gets those at once; the rest wait for a digest, see test_notification_digests.)"""
 
 import datetime as dt
 
@@ -30,7 +31,12 @@ def test_a_broker_outage_leaves_the_email_to_the_sweep(
     privacy_officer, broker_down, django_capture_on_commit_callbacks, caplog
 ):
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        (note,) = notify(recipients=[privacy_officer], kind="test.outage", title="Broker gone")
+        (note,) = notify(
+            recipients=[privacy_officer],
+            kind="test.outage",
+            title="Broker gone",
+            severity="critical",
+        )
     assert len(callbacks) == 1  # it ran, and did not raise
     assert "notifications_sweep will do the work" in caplog.text
     note.refresh_from_db()
@@ -50,7 +56,9 @@ def test_with_the_broker_up_the_email_task_is_queued_on_commit(
         tasks.notifications_email, "apply_async", lambda args, queue: queued.append(args[0])
     )
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        (note,) = notify(recipients=[privacy_officer], kind="test.up", title="Broker here")
+        (note,) = notify(
+            recipients=[privacy_officer], kind="test.up", title="Broker here", severity="critical"
+        )
     assert queued == []  # nothing before the commit
     for callback in callbacks:
         callback()

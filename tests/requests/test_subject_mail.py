@@ -94,7 +94,9 @@ def test_a_notification_the_mail_server_refuses_waits_for_the_sweep(
     from governance.notifications.services import notifications_send_email, notify
 
     with django_capture_on_commit_callbacks(execute=True):
-        (note,) = notify(recipients=[privacy_officer], kind="test.smtp", title="Server gone")
+        (note,) = notify(
+            recipients=[privacy_officer], kind="test.smtp", title="Server gone", severity="high"
+        )
     note.refresh_from_db()
     assert note.emailed_at is None
     mail_server_down.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
