@@ -42,14 +42,6 @@ def subject_connector_run(self, task_id: int) -> str:
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
-def subject_fulfil(request_id: int) -> bool:
-    """Build a ready request's package or certificate and send the subject the link (once)."""
-    from requests.subjects.packages import subject_request_fulfil
-
-    return subject_request_fulfil(request_id=request_id) is not None
-
-
-@shared_task(acks_late=True, reject_on_worker_lost=True)
 def subject_sla_watch() -> dict[str, int]:
     """Remind owners, escalate to officers, requeue lost work (periodic)."""
     from requests.subjects.sla import subject_sla_watch as watch

@@ -305,7 +305,7 @@ PAGES: dict[tuple[str, str], str] = {
     ("workflows:subject-package", "GET"): "HHHHHHH",
     # Risk dashboards: the officer here answers for every jurisdiction, so sees the executive
     # dashboard too.
-    ("monitoring:home", "GET"): "DAAADAD",
+    ("monitoring:home", "GET"): "DAAAAAD",
     ("monitoring:executive", "GET"): "DAADDAD",
     ("monitoring:executive-data", "GET"): "DAADDAD",
     ("monitoring:officer", "GET"): "DADDDDD",

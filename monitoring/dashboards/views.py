@@ -21,7 +21,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_safe
 
 from catalog.models import Country
-from governance.roles import Role, has_role
+from governance.roles import Role, has_role, roles_of
 from monitoring import selectors
 from monitoring.dashboards import figures as charts
 from monitoring.dashboards import selectors as reads
@@ -62,15 +62,21 @@ def _require(check, user) -> None:
 @login_required
 @require_safe
 def home(request: HttpRequest) -> HttpResponse:
-    """The first risk dashboard this person may see."""
+    """Where a person lands after signing in: executives and auditors on the Risk page,
+    privacy officers on their queue, data owners on their datasets' risk, anyone else with a
+    role on the catalog."""
+    user = request.user
     for check, name in (
-        (sees_everything, "monitoring:executive"),
-        (handles_incidents, "monitoring:officer"),
-        (owns_data, "monitoring:owner"),
+        (lambda u: has_role(u, Role.EXECUTIVE, Role.AUDITOR) and sees_everything(u), "executive"),
+        (handles_incidents, "officer"),
+        (owns_data, "owner"),
+        (sees_everything, "executive"),
     ):
-        if check(request.user):
-            return redirect(name)
-    raise PermissionDenied("Your role shows no risk dashboard")
+        if check(user):
+            return redirect(f"monitoring:{name}")
+    if not (user.is_superuser or roles_of(user)):
+        raise PermissionDenied("Your account has no role yet: ask an administrator for one")
+    return redirect("catalog:dataset-list")
 
 
 # --- Executive ------------------------------------------------------------------------------
@@ -89,6 +95,36 @@ def _country_names(rows: list[dict]) -> dict[str, str]:
     return dict(Country.objects.filter(code__in=codes).values_list("code", "name"))
 
 
+ARROWS = {"up": "▲", "down": "▼", "flat": "="}
+
+
+def _delta(change: reads.Change, percent: bool = False) -> str:
+    """The difference from the previous period: "▲ 1,204", "▼ 0.4 pts" or "= no change"."""
+    if change["direction"] == "flat":
+        return "= no change"
+    size = abs(change["delta"])
+    amount = f"{size * 100:.1f} pts" if percent else f"{size:,.0f}"
+    return f"{ARROWS[change['direction']]} {amount}"
+
+
+def _changes(changes: dict[str, reads.Change]) -> dict[str, dict[str, str]]:
+    """Each change as the page shows it: the delta's text, its direction, the previous value."""
+    shown = {}
+    for name, item in changes.items():
+        percent = name == "violation_share"
+        before = _percent(item["before"]) if percent else f"{item['before']:,.0f}"
+        shown[name] = {
+            "text": _delta(item, percent),
+            "direction": item["direction"],
+            "before": before,
+        }
+    return shown
+
+
+def _with_text(drivers: list[reads.Driver]) -> list[dict]:
+    return [{**driver, "change_text": _delta(driver["change"])} for driver in drivers]
+
+
 def executive_numbers(filters: reads.Filters) -> dict:
     """Every number and figure of the executive dashboard (pure reads of rollups and small
     tables; the same for the page and its JSON twin)."""
@@ -100,16 +136,19 @@ def executive_numbers(filters: reads.Filters) -> dict:
     incidents = reads.open_incident_counts(Incident.objects.all(), filters)
     exceptions = reads.transfer_exceptions(filters)
     requests = reads.subject_requests(filters)
+    changes = reads.period_changes(filters, Incident.objects.all())
     kpis = {
-        "open_incidents": f"{incidents['incidents']:,}",
+        "open_incidents": f"{selectors.open_incident_count(jurisdiction=filters.jurisdiction):,}",
         "open_violations": f"{incidents['violations']:,}",
         "regulator_overdue": f"{incidents['regulator_overdue']:,}",
         "events": f"{events:,}",
         "violations": f"{totals[EventOutcome.VIOLATION]:,}",
         "violation_share": _percent(totals[EventOutcome.VIOLATION] / events if events else None),
+        "incidents_opened": f"{changes['incidents_opened']['now']:,.0f}",
         "catalog_gaps": f"{totals[EventOutcome.UNKNOWN_DATASET]:,}",
         "active_exceptions": f"{exceptions['active']:,}",
         "expiring_exceptions": f"{exceptions['expiring_count']:,}",
+        "exceptions_awaiting": f"{reads.exceptions_awaiting_decision(filters):,}",
         "dsr_on_time": _percent(requests["rate"]),
         "dsr_overdue": f"{requests['overdue']:,}",
     }
@@ -122,11 +161,17 @@ def executive_numbers(filters: reads.Filters) -> dict:
     }
     return {
         "kpis": kpis,
+        "changes": _changes(changes),
+        "drivers": {
+            "jurisdictions": _with_text(reads.jurisdiction_drivers(filters)),
+            "datasets": _with_text(reads.dataset_drivers(filters)),
+        },
         "figures": figures,
         "exceptions": exceptions,
         "requests": requests,
         "top": top,
         "flows": flows[:20],
+        "period_days": filters.length,
     }
 
 
@@ -136,7 +181,7 @@ def shared_executive_numbers(filters: reads.Filters, head: int) -> dict:
     Every open dashboard refetches its numbers when the stream moves; keyed by the head, they
     are computed once per change, not once per viewer. (Transfer exceptions and subject
     requests do not move the stream: they may lag by EXECUTIVE_CACHE_SECONDS.)"""
-    key = f"monitoring:executive:{filters.since}:{filters.until}:{filters.jurisdiction}:{head}"
+    key = f"monitoring:risk:{filters.since}:{filters.until}:{filters.jurisdiction}:{head}"
     numbers = cache.get(key)
     if numbers is None:
         numbers = executive_numbers(filters)
@@ -170,11 +215,14 @@ def executive_data(request: HttpRequest) -> JsonResponse:
     _require(sees_everything, request.user)
     numbers = shared_executive_numbers(_filter_form(request).filters(), stream_head())
     table = render_to_string("monitoring/_flows_table.html", {"flows": numbers["flows"]})
+    drivers = render_to_string("monitoring/_drivers.html", numbers, request=request)
+    decisions = render_to_string("monitoring/_decisions.html", numbers, request=request)
     return JsonResponse(
         {
             "kpis": numbers["kpis"],
+            "changes": numbers["changes"],
             "figures": numbers["figures"],
-            "fragments": {"flows_table": table},
+            "fragments": {"flows_table": table, "drivers": drivers, "decisions": decisions},
         }
     )
 

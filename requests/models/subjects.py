@@ -48,7 +48,7 @@ class SubjectRequestStatus(models.TextChoices):
     VERIFIED = "verified", "Verified: finding the data"
     IN_PROGRESS = "in_progress", "In progress"
     PAUSED = "paused", "Paused: waiting for the subject"
-    READY = "ready", "Ready: every task done"
+    READY = "ready", "Ready: awaiting the officer's review"
     COMPLETED = "completed", "Completed"
     REJECTED = "rejected", "Rejected"
     WITHDRAWN = "withdrawn", "Withdrawn"

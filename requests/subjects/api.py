@@ -8,6 +8,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, parsers, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
 from catalog.models import Dataset
@@ -29,6 +30,7 @@ from requests.subjects import (
     ml,
     officer_steps,
     packages,
+    review,
     selectors,
     uploads,
     verification,
@@ -131,6 +133,36 @@ class StaffIntakeSerializer(IntakeSerializer):
 
 class ReasonSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+
+
+class CloseSerializer(serializers.Serializer):
+    confirm_empty = serializers.BooleanField(
+        default=False, help_text="The officer confirms that an answer with no record is right"
+    )
+
+
+class DatasetLineSerializer(serializers.Serializer):
+    dataset = serializers.CharField()
+    automatic = serializers.BooleanField()
+    records = serializers.IntegerField(allow_null=True)
+    erased = serializers.IntegerField(allow_null=True)
+    masked = serializers.IntegerField(allow_null=True)
+    note = serializers.CharField()
+
+
+class ReviewFileSerializer(serializers.Serializer):
+    path = serializers.CharField()
+    bytes = serializers.IntegerField()
+    sha256 = serializers.CharField()
+
+
+class ReviewSerializer(serializers.Serializer):
+    kind = serializers.CharField()
+    summary = serializers.CharField()
+    files = ReviewFileSerializer(many=True)
+    datasets = DatasetLineSerializer(many=True)
+    records = serializers.IntegerField()
+    empty = serializers.BooleanField()
 
 
 class EventSerializer(serializers.Serializer):
@@ -327,12 +359,27 @@ class SubjectRequestViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewS
         """The subject withdrew the request."""
         return self._step(request, officer_steps.subject_request_withdraw)
 
-    @extend_schema(request=None, responses=SubjectRequestSerializer)
+    @extend_schema(request=None, responses=ReviewSerializer)
+    @action(detail=True, methods=["get"])
+    def review(self, request, pk=None):
+        """The answer as it would be sent now: per dataset what was found and done, the files,
+        and whether it is empty (officers of the request)."""
+        target = self.get_object()
+        if not access.can_manage(request.user, target):
+            raise PermissionDenied("Only the request's officers review its answer")
+        return Response(ReviewSerializer(review.review_of(target)).data)
+
+    @extend_schema(request=CloseSerializer, responses=SubjectRequestSerializer)
     @action(detail=True, methods=["post"])
     def close(self, request, pk=None):
-        """Put the answer together now (refused while tasks or model decisions are open)."""
+        """Approve the reviewed answer and send it (refused while tasks or model decisions are
+        open, and, for an empty answer, without `confirm_empty`)."""
+        body = CloseSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
         changed = officer_steps.subject_request_close(
-            actor=request.user, subject_request=self.get_object()
+            actor=request.user,
+            subject_request=self.get_object(),
+            confirm_empty=body.validated_data["confirm_empty"],
         )
         return Response(self._fresh(changed))
 

@@ -20,6 +20,7 @@ from requests.subjects.access import require_manager
 from requests.subjects.calendars import calendar_of
 from requests.subjects.intake import clock_of
 from requests.subjects.packages import subject_request_fulfil
+from requests.subjects.review import require_confirmed_if_empty
 from requests.subjects.workflow import (
     locked,
     mail_subject,
@@ -170,15 +171,18 @@ def _revive_duplicates(subject_request: SubjectRequest) -> None:
 
 
 @transaction.atomic
-def subject_request_close(*, actor: Actor, subject_request: SubjectRequest) -> SubjectRequest:
-    """Close a request whose tasks are all done: put the answer together now."""
+def subject_request_close(
+    *, actor: Actor, subject_request: SubjectRequest, confirm_empty: bool = False
+) -> SubjectRequest:
+    """The officer's approval of the reviewed answer: build it and send it to the subject.
+    Refused while tasks or model decisions are open, and, for an empty answer, until the
+    officer confirms it (`confirm_empty`)."""
     subject_request = locked(subject_request)
     require_manager(actor, subject_request)
     if subject_request.status == S.IN_PROGRESS:
         missing = outstanding(subject_request)
         if missing:
             raise StateConflict({"tasks": "; ".join(missing)})
-        transition(subject_request, "ready", actor=actor, comment="Closed by an officer")
     elif subject_request.status != S.READY:
         raise StateConflict(
             {
@@ -186,7 +190,10 @@ def subject_request_close(*, actor: Actor, subject_request: SubjectRequest) -> S
                 "cannot be closed"
             }
         )
-    return subject_request_fulfil(request_id=subject_request.pk) or subject_request
+    require_confirmed_if_empty(subject_request, confirm_empty)
+    if subject_request.status == S.IN_PROGRESS:
+        transition(subject_request, "ready", actor=actor, comment="Closed by an officer")
+    return subject_request_fulfil(request_id=subject_request.pk, actor=actor) or subject_request
 
 
 # --- The answer: package or certificate -----------------------------------------------------

@@ -244,8 +244,9 @@ def _package_token_hash(request_id: int, token: str) -> str:
 
 
 @transaction.atomic
-def subject_request_fulfil(*, request_id: int) -> SubjectRequest | None:
-    """Build the answer of a ready request, send the subject its link, close it (once)."""
+def subject_request_fulfil(*, request_id: int, actor: Actor = None) -> SubjectRequest | None:
+    """Build the answer of a ready request, send the subject its link, close it (once);
+    `actor` is the officer who approved it."""
     subject_request = SubjectRequest.objects.select_for_update().filter(pk=request_id).first()
     if subject_request is None or subject_request.status != S.READY:
         return None
@@ -267,6 +268,7 @@ def subject_request_fulfil(*, request_id: int) -> SubjectRequest | None:
     subject_request = transition(
         subject_request,
         "complete",
+        actor=actor,
         fields={"outcome": built.summary},
         comment=built.summary,
         ledger={"package_sha256": package.sha256, "manifest_sha256": built.manifest_sha256},

@@ -105,7 +105,7 @@ def _escalate(today: dt.date) -> int:
 
 def _requeue_lost(now: dt.datetime) -> int:
     """Work whose Celery message was lost: verified but never discovered, connectors never
-    run or whose worker died, ready but never fulfilled."""
+    run or whose worker died. A ready request waits for its officer, not for a worker."""
     quiet = now - dt.timedelta(seconds=settings.SUBJECT_REQUEUE_AFTER_SECONDS)
     stale = now - dt.timedelta(seconds=settings.SUBJECT_CONNECTOR_LEASE_SECONDS)
     jobs: list[tuple[Any, int]] = []
@@ -113,8 +113,6 @@ def _requeue_lost(now: dt.datetime) -> int:
         "pk", flat=True
     ):
         jobs.append((tasks.subject_discovery, pk))
-    for pk in SubjectRequest.objects.filter(status=S.READY).values_list("pk", flat=True):
-        jobs.append((tasks.subject_fulfil, pk))
     lost = SubjectTask.objects.filter(request__status=S.IN_PROGRESS, automatic=True).filter(
         Q(status=TaskStatus.OPEN, created_at__lt=quiet)
         | Q(status=TaskStatus.RUNNING, claimed_at__lt=stale)

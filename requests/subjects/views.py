@@ -10,6 +10,7 @@ from django.contrib.auth.decorators import login_required, permission_required
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
+from django.db.models import Case, Value, When
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -36,6 +37,7 @@ from requests.subjects import (
     ml,
     officer_steps,
     packages,
+    review,
     rights,
     selectors,
     uploads,
@@ -80,11 +82,15 @@ def _with_days_left(rows, today):
 @login_required
 @reads_requests
 def request_list(request: HttpRequest) -> HttpResponse:
-    """Every request the reader may see, soonest deadline first, with days left."""
+    """Every request the reader may see, with days left: open ones awaiting review first,
+    then soonest deadline first."""
     state = request.GET.get("state", "open")
     rows = selectors.requests_for(request.user)
     if state == "open":
-        rows = rows.filter(status__in=OPEN_STATUSES).order_by("deadline", "id")
+        awaiting_review = Case(
+            When(status=SubjectRequestStatus.READY, then=Value(0)), default=Value(1)
+        )
+        rows = rows.filter(status__in=OPEN_STATUSES).order_by(awaiting_review, "deadline", "id")
     elif state == "closed":
         rows = rows.exclude(status__in=OPEN_STATUSES).order_by("-closed_at", "-id")
     else:
@@ -154,6 +160,9 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "decisions": target.ml_decisions.all(),
         "events": target.events.order_by("at", "id"),
         "package": selectors.package_of(request.user, target),
+        "review": review.review_of(target)
+        if manages and target.status == SubjectRequestStatus.READY
+        else None,
         "manages": manages,
         "can_unlock": manages and verification.verification_unlockable(target),
         "reason_form": ReasonForm(),
@@ -171,7 +180,11 @@ def request_step(request: HttpRequest, pk: int, step: str) -> HttpResponse:
     target = get_object_or_404(selectors.requests_for(request.user), pk=pk)
     try:
         if step == "close":
-            officer_steps.subject_request_close(actor=request.user, subject_request=target)
+            officer_steps.subject_request_close(
+                actor=request.user,
+                subject_request=target,
+                confirm_empty=request.POST.get("confirm_empty") == "on",
+            )
         elif step == "reissue":
             packages.package_reissue(actor=request.user, subject_request=target)
         elif step in STEPS:

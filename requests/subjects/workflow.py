@@ -18,7 +18,6 @@ from governance.errors import StateConflict
 from governance.ledger.chain import actor_name, ledger_append
 from governance.notifications.services import notify, officers_for
 from governance.workflow import Step, queue_after_commit, status_move
-from requests import tasks
 from requests.models.subjects import (
     OPEN_STATUSES,
     SubjectEvent,
@@ -191,11 +190,17 @@ def outstanding(subject_request: SubjectRequest) -> list[str]:
 
 
 def maybe_ready(subject_request: SubjectRequest) -> bool:
-    """Once every task is done and every model decided, the answer is put together."""
+    """Once every task is done and every model decided, the answer waits for an officer's
+    review: nothing goes to the subject until a person has looked at what will be sent."""
     if subject_request.status != S.IN_PROGRESS or outstanding(subject_request):
         return False
-    transition(subject_request, "ready", comment="Every task is done")
-    queue_work(tasks.subject_fulfil, subject_request.pk)
+    transition(subject_request, "ready", comment="Every task is done: the answer awaits review")
+    officers_notify(
+        subject_request,
+        "review",
+        "ready for review",
+        "Every task is done. Review the answer and send it.",
+    )
     return True
 
 

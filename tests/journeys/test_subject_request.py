@@ -16,7 +16,6 @@ from urllib.parse import urlparse
 
 import pytest
 from django.core import mail
-from django.urls import reverse
 from playwright.sync_api import Error as PlaywrightError
 
 from governance.roles import Role
@@ -85,7 +84,7 @@ def test_a_data_owner_answers_a_task_and_the_subjects_package_verifies(
     )
     dsr = _verified_request(request)
     if os.environ.get("REDIS_URL"):
-        request.getfixturevalue("celery_worker")  # builds the package once the task is done
+        request.getfixturevalue("celery_worker")  # sends the subject's mail once approved
     task = SubjectTask.objects.get(request=dsr)
 
     page = browser.page_as(owner)
@@ -101,12 +100,25 @@ def test_a_data_owner_answers_a_task_and_the_subjects_package_verifies(
     assert "answered" in page.content()
     browser.shot(page, "subject-request-owner-answered")
 
+    # The last task done, the answer waits for the officer: she reviews what will be sent.
+    assert SubjectRequest.objects.get(pk=dsr.pk).status == S.READY
+    assert not any("/package/" in m for m in _mails(subject_mailbox))
+    officer_page = browser.page_as(officer)
+    officer_page.get_by_role("link", name="Subject requests").first.click()
+    officer_page.get_by_role("link", name=dsr.reference).click()
+    review = officer_page.locator("#review")
+    assert (
+        "journey-crm" in review.inner_text() and "datasets/journey-crm.json" in review.inner_text()
+    )
+    assert "This answer is empty" not in review.inner_text()
+    browser.shot(officer_page, "subject-request-officer-review")
+    review.get_by_role("button", name="Approve and send the answer").click()
+    officer_page.wait_for_url(f"**/{dsr.pk}/")
     wait_for(
         lambda: SubjectRequest.objects.get(pk=dsr.pk).status == S.COMPLETED,
-        what="the answer to be put together",
+        what="the answer to be sent",
     )
-    officer_page = browser.page_as(officer)
-    officer_page.goto(reverse("workflows:subject-detail", args=[dsr.pk]))
+    officer_page.reload()
     assert "Completed" in officer_page.content()
     package = SubjectRequest.objects.get(pk=dsr.pk).package
     assert package.sha256 in officer_page.content()

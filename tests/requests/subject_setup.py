@@ -107,3 +107,15 @@ def verify(capture, request: SubjectRequest) -> SubjectRequest:
         verified = verification.verification_check(subject_request=request, code=code)
     verified.refresh_from_db()  # discovery ran on commit
     return verified
+
+
+def approve(capture, request: SubjectRequest, officer, *, confirm_empty: bool = False):
+    """The officer's approval of a reviewed answer: it is built and sent."""
+    from requests.subjects import officer_steps
+
+    with capture(execute=True):
+        officer_steps.subject_request_close(
+            actor=officer, subject_request=request, confirm_empty=confirm_empty
+        )
+    request.refresh_from_db()
+    return request

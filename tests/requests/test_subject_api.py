@@ -199,11 +199,35 @@ def test_complete_tasks_over_the_api_and_close(api_client, in_progress, data_own
         api_client(other_owner).post(
             f"{API}/subject-tasks/{billing_task.pk}/complete/", {"note": "none"}, format="json"
         )
+    # Every task is done: nothing goes out until the officer has reviewed the answer.
+    in_progress.refresh_from_db()
+    assert in_progress.status == S.READY and not hasattr(in_progress, "package")
+    assert api_client(data_owner).get(f"{API}/subject-requests/{in_progress.pk}/review/").status_code in (403, 404)  # fmt: skip
+    review = api_client(privacy_officer).get(f"{API}/subject-requests/{in_progress.pk}/review/")
+    assert review.status_code == 200
+    assert review.json()["records"] == 1 and review.json()["empty"] is False
+    assert {d["dataset"]: d["records"] for d in review.json()["datasets"]} == {
+        "billing": 0,
+        "crm": 1,
+    }
+    assert len(review.json()["files"]) == 5
+    bad_body = api_client(privacy_officer).post(
+        f"{API}/subject-requests/{in_progress.pk}/close/",
+        {"confirm_empty": "perhaps"},
+        format="json",
+    )
+    assert bad_body.status_code == 400 and "confirm_empty" in bad_body.json()
+    with django_capture_on_commit_callbacks(execute=True):
+        approved = api_client(privacy_officer).post(
+            f"{API}/subject-requests/{in_progress.pk}/close/"
+        )
+    assert approved.status_code == 200 and approved.json()["status"] == S.COMPLETED
     report = api_client(privacy_officer).get(f"{API}/subject-requests/{in_progress.pk}/report/")
     assert report.json()["request"]["status"] == S.COMPLETED
     assert len(report.json()["package"]["manifest"]["files"]) == 5
     timeline = api_client(privacy_officer).get(f"{API}/subject-requests/{in_progress.pk}/timeline/")
-    assert [e["action"] for e in timeline.json()][-1] == "complete"
+    last = timeline.json()[-1]
+    assert last["action"] == "complete" and last["actor_name"] != ""
 
 
 def test_steps_as_actions_with_reasons(api_client, in_progress, privacy_officer, executive):

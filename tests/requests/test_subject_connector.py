@@ -18,7 +18,8 @@ from requests.models import DatasetConnector, SubjectTask
 from requests.models.subjects import SubjectRequestStatus as S
 from requests.models.subjects import TaskStatus, unseal_bytes
 from requests.subjects import sla, work
-from tests.requests.subject_setup import SUBJECT, ask, crm, eager, verify  # noqa: F401
+from requests.subjects.review import review_of
+from tests.requests.subject_setup import SUBJECT, approve, ask, crm, eager, verify  # noqa: F401
 from tests.requests.subject_targets import (  # noqa: F401
     subject_alias,
     subject_cursor,
@@ -84,10 +85,12 @@ def _answered(capture, type_):
 @pytest.mark.django_db
 @pytest.mark.usefixtures("eager")
 @pytest.mark.parametrize("type_", ["access", "portability"])
-def test_export_reads_the_subjects_rows_only(scratch, type_, django_capture_on_commit_callbacks):
+def test_export_reads_the_subjects_rows_only(scratch, type_, privacy_officer, django_capture_on_commit_callbacks):  # fmt: skip
     request, task = _answered(django_capture_on_commit_callbacks, type_)
     assert task.status == TaskStatus.DONE and task.automatic
     assert (task.rows_found, task.rows_exported) == (2, 2)
+    assert request.status == S.READY
+    request = approve(django_capture_on_commit_callbacks, request, privacy_officer)
     assert request.status == S.COMPLETED
     with zipfile.ZipFile(io.BytesIO(unseal_bytes(request.package.content_sealed))) as archive:
         exported = json.loads(archive.read("datasets/crm.json"))
@@ -101,11 +104,13 @@ def test_export_reads_the_subjects_rows_only(scratch, type_, django_capture_on_c
 
 @pytest.mark.django_db
 @pytest.mark.usefixtures("eager")
-def test_erasure_deletes_the_subjects_rows_once(scratch, django_capture_on_commit_callbacks):
+def test_erasure_deletes_the_subjects_rows_once(scratch, privacy_officer, django_capture_on_commit_callbacks):  # fmt: skip
     request, task = _answered(django_capture_on_commit_callbacks, "erasure")
     assert (task.status, task.rows_erased) == (TaskStatus.DONE, 2)
     with subject_cursor() as cursor:
         assert [r[0] for r in _rows(cursor)] == [3]
+    assert request.status == S.READY and not review_of(request).empty
+    request = approve(django_capture_on_commit_callbacks, request, privacy_officer)
     assert request.status == S.COMPLETED and request.package.kind == "certificate"
     assert work.connector_run(task_id=task.pk) == "not-claimed"  # a redelivery
     task.refresh_from_db()
@@ -181,7 +186,7 @@ def test_an_unreachable_database_is_retried_then_surfaced(
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 @pytest.mark.usefixtures("eager")
 def test_dsn_erasure_lost_before_recording_completes_once(
-    crm, subject_dsn, monkeypatch, django_capture_on_commit_callbacks
+    crm, subject_dsn, privacy_officer, monkeypatch, django_capture_on_commit_callbacks
 ):
     dsn = subject_dsn
     with psycopg.connect(dsn) as conn, conn.cursor() as cursor:
@@ -216,7 +221,10 @@ def test_dsn_erasure_lost_before_recording_completes_once(
             assert work.connector_run(task_id=task.pk) == "done"
         task.refresh_from_db()
         assert (task.status, task.rows_erased, task.attempts) == (TaskStatus.DONE, 2, 2)
-        assert task.request.status == S.COMPLETED
+        assert task.request.status == S.READY
+        request = approve(django_capture_on_commit_callbacks, task.request, privacy_officer)
+        assert request.status == S.COMPLETED
+        assert request.events.filter(action="complete").count() == 1
     finally:
         with psycopg.connect(dsn) as conn:
             conn.execute(f"DROP TABLE IF EXISTS {TABLE}")

@@ -31,6 +31,7 @@ from requests.subjects import (
     ml,
     officer_steps,
     packages,
+    review,
     sla,
     uploads,
     verification,
@@ -40,6 +41,7 @@ from requests.subjects import (
 from tests.factories import make_dataset
 from tests.requests.subject_setup import (  # noqa: F401  (fixtures)
     SUBJECT,
+    approve,
     ask,
     billing,
     crm,
@@ -162,7 +164,7 @@ def test_an_expired_code_is_refused_and_a_resend_replaces_it():
     with capture(execute=True):
         verification.verification_check(subject_request=request, code=new_code)
     request.refresh_from_db()
-    assert request.status == S.COMPLETED  # verified; no dataset holds data: answered at once
+    assert request.status == S.READY  # verified; no dataset holds data: awaits review
 
 
 def test_a_used_code_cannot_be_used_again():
@@ -239,17 +241,28 @@ def test_discovery_is_idempotent(crm, billing):
     assert LedgerEntry.objects.count() == ledger_before + 1
 
 
-def test_a_request_with_no_dataset_is_answered_at_once():
+def test_a_request_with_no_dataset_awaits_review_and_its_empty_answer_must_be_confirmed():
     request = _ready_request()
+    assert request.status == S.READY and not hasattr(request, "package")
+    assert not mail.outbox or "answered" not in mail.outbox[-1].subject
+    answer = review.review_of(request)
+    assert answer.empty and answer.records == 0 and answer.datasets == []
+    with pytest.raises(ValidationError) as caught:
+        officer_steps.subject_request_close(actor=_officer(), subject_request=request)
+    assert "confirm_empty" in caught.value.message_dict
     request.refresh_from_db()
+    assert request.status == S.READY
+    officer = _officer()
+    request = approve(capture, request, officer, confirm_empty=True)
     assert request.status == S.COMPLETED
     assert request.package.manifest["files"]
+    assert request.events.get(action="complete").actor_name == officer.get_full_name()
 
 
 # --- Manual tasks and the package -----------------------------------------------------------
 
 
-def test_manual_tasks_then_the_package_verifies(crm, billing, data_owner, other_owner):
+def test_manual_tasks_then_the_package_verifies(crm, billing, data_owner, other_owner):  # fmt: skip
     request = _ready_request("portability")
     crm_task = request.tasks.get(dataset_slug="crm")
     billing_task = request.tasks.get(dataset_slug="billing")
@@ -267,7 +280,13 @@ def test_manual_tasks_then_the_package_verifies(crm, billing, data_owner, other_
     with capture(execute=True):
         work.task_complete(actor=other_owner, task=billing_task, note="No records held")
     request.refresh_from_db()
-    assert request.status == S.COMPLETED
+    assert request.status == S.READY  # nothing is sent before the officer's review
+    sent_before = len(mail.outbox)
+    answer = review.review_of(request)
+    assert not answer.empty and answer.records == 1
+    assert {line.dataset: line.records for line in answer.datasets} == {"billing": 0, "crm": 1}
+    request = approve(capture, request, _officer())
+    assert request.status == S.COMPLETED and len(mail.outbox) == sent_before + 1
     package = request.package
     content = unseal_bytes(package.content_sealed)
     assert packages.verify_zip(content) == []
@@ -293,7 +312,8 @@ def test_manual_tasks_then_the_package_verifies(crm, billing, data_owner, other_
 
 
 def test_a_tampered_package_fails_verification():
-    content = unseal_bytes(_ready_request().package.content_sealed)
+    answered = approve(capture, _ready_request(), _officer(), confirm_empty=True)
+    content = unseal_bytes(answered.package.content_sealed)
     buffer = io.BytesIO()
     with zipfile.ZipFile(io.BytesIO(content)) as source, zipfile.ZipFile(buffer, "w") as target:
         for name in source.namelist():
@@ -354,6 +374,9 @@ def test_erasure_lists_the_models_and_needs_a_decision_for_each(
             reason="aggregated features only",
         )
     request.refresh_from_db()
+    assert request.status == S.READY
+    assert not review.review_of(request).empty  # erased by hand: said in words, not counted
+    request = approve(capture, request, _officer())
     assert request.status == S.COMPLETED
     assert request.package.kind == "certificate"
     with zipfile.ZipFile(io.BytesIO(unseal_bytes(request.package.content_sealed))) as archive:
@@ -503,7 +526,7 @@ def test_sla_watch_restarts_a_lost_discovery():
         counts = sla.subject_sla_watch()
     assert counts["requeued"] >= 1
     request.refresh_from_db()
-    assert request.status == S.COMPLETED  # no dataset: answered at once
+    assert request.status == S.READY  # no dataset: the empty answer awaits review
 
 
 def test_task_status_table_is_what_the_queue_shows(crm, data_owner, other_owner):

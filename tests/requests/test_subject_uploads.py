@@ -21,7 +21,7 @@ from requests.models import SubjectPackage, SubjectRequest, SubjectTask
 from requests.models.subjects import SubjectRequestStatus as S
 from requests.models.subjects import TaskStatus
 from requests.subjects import packages, uploads, work
-from tests.requests.subject_setup import SUBJECT, ask, crm, eager, verify  # noqa: F401
+from tests.requests.subject_setup import SUBJECT, approve, ask, crm, eager, verify  # noqa: F401
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("eager")]
 API = "/api/v1"
@@ -191,14 +191,15 @@ def test_the_api_takes_a_multipart_upload_and_refuses_a_bad_one_naming_the_field
 # --- The download link ----------------------------------------------------------------------
 
 
-def _answered(capture, crm, owner, email: str) -> tuple[int, str]:
+def _answered(capture, crm, owner, officer, email: str) -> tuple[int, str]:
     """A finished access request for `email`, and the token of the link e-mailed to them."""
     request = verify(capture, ask(capture, email=email))
     task = SubjectTask.objects.get(request=request, dataset_slug=crm.slug)
     with capture(execute=True):
         work.task_complete(actor=owner, task=task, rows=[{"email": email}])
     request.refresh_from_db()
-    assert request.status == S.COMPLETED
+    assert request.status == S.READY
+    assert approve(capture, request, officer).status == S.COMPLETED
     body = next(m.body for m in reversed(mail.outbox) if "/package/" in m.body and email in m.to)
     return request.pk, body.split("/package/")[1].split("/")[0]
 
@@ -207,8 +208,8 @@ def test_the_download_link_is_bound_to_its_request_and_expires(
     client, crm, data_owner, privacy_officer, django_capture_on_commit_callbacks
 ):
     capture = django_capture_on_commit_callbacks
-    a, token_a = _answered(capture, crm, data_owner, "alice@example.org")
-    b, token_b = _answered(capture, crm, data_owner, "bob@example.org")
+    a, token_a = _answered(capture, crm, data_owner, privacy_officer, "alice@example.org")
+    b, token_b = _answered(capture, crm, data_owner, privacy_officer, "bob@example.org")
 
     def get(pk, token):
         return client.get(reverse("workflows:subject-package", args=[pk, token]))

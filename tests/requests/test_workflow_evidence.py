@@ -20,7 +20,7 @@ from requests.models import SubjectRequest
 from requests.models.subjects import SubjectRequestStatus as S
 from requests.subjects import officer_steps, work
 from tests.factories import make_dataset
-from tests.requests.subject_setup import SUBJECT, ask, crm, eager, verify  # noqa: F401
+from tests.requests.subject_setup import SUBJECT, approve, ask, crm, eager, verify  # noqa: F401
 from tests.requests.test_transfer_services import EU, step
 from tests.requests.test_transfer_services import ask as ask_transfer
 
@@ -79,6 +79,7 @@ def test_the_subject_request_summary_counts_and_never_names_anyone(
     answered = verify(capture, ask(capture, "access", email="ann@example.org"))
     with capture(execute=True):
         work.task_complete(actor=data_owner, task=answered.tasks.get(), rows=[{"a": 1}])
+    approve(capture, answered, privacy_officer)
     late = verify(capture, ask(capture, "erasure", email="lee@example.org"))
     officer_steps.subject_request_reject(
         actor=privacy_officer, subject_request=late, reason="unfounded"
