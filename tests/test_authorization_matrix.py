@@ -165,6 +165,7 @@ API: dict[tuple[str, str], str] = {
     ("/api/v1/subject-requests/{id}/", "GET"): "DAADDAD",
     ("/api/v1/subject-requests/{id}/timeline/", "GET"): "DAADDAD",
     ("/api/v1/subject-requests/{id}/report/", "GET"): "DAADDAD",
+    ("/api/v1/subject-requests/{id}/review/", "GET"): "DADDDDD",
     ("/api/v1/subject-requests/{id}/extend/", "POST"): "DADDDDD",
     ("/api/v1/subject-requests/{id}/pause/", "POST"): "DADDDDD",
     ("/api/v1/subject-requests/{id}/resume/", "POST"): "DADDDDD",
