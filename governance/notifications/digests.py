@@ -143,7 +143,6 @@ def _summary(digest: NotificationDigest, count: int) -> Notification:
             "top": top,
             "more": max(count - len(top), 0),
             "site": settings.SITE_URL.rstrip("/"),
-            "list_url": list_url,
             "preferences_url": reverse("governance:notification-preferences"),
         },
     ).strip()

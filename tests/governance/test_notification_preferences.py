@@ -82,8 +82,12 @@ def test_routing_at_once_into_a_digest_or_not_at_all(
 ):
     preferences_set(user=data_owner, deliveries={("other", "medium"): "off"})
     with django_capture_on_commit_callbacks(execute=True):
-        notify(recipients=[privacy_officer, data_owner], kind="test.x", title="Urgent",
-               severity="critical")  # fmt: skip
+        notify(
+            recipients=[privacy_officer, data_owner],
+            kind="test.x",
+            title="Urgent",
+            severity="critical",
+        )
         notify(recipients=[privacy_officer, data_owner], kind="test.x", title="Routine")
     rows = {(n.recipient.username, n.title): n for n in Notification.objects.all()}
     assert rows[("pat-privacy", "Urgent")].delivery == "immediate"
@@ -113,9 +117,12 @@ def test_the_sweep_leaves_digest_items_to_the_digest(
 
 
 def test_a_batch_reads_everyones_preferences_at_once(
-    privacy_officer, data_owner, other_owner, django_assert_num_queries,
+    privacy_officer,
+    data_owner,
+    other_owner,
+    django_assert_num_queries,
     django_capture_on_commit_callbacks,
-):  # fmt: skip
+):
     preferences_set(user=other_owner, deliveries={("incident", "high"): "daily"})
     notices = [
         (
@@ -176,8 +183,11 @@ def test_the_api_reads_and_replaces_your_preferences(api_client, data_owner):
     cells = {(c["topic"], c["severity"]): c for c in got["preferences"]}
     assert len(cells) == 20
     assert cells[("incident", "medium")] == {
-        "topic": "incident", "severity": "medium", "delivery": "daily", "default": "daily"
-    }  # fmt: skip
+        "topic": "incident",
+        "severity": "medium",
+        "delivery": "daily",
+        "default": "daily",
+    }
     body = {
         "preferences": [{"topic": "incident", "severity": "medium", "delivery": "hourly"}],
         "daily_digest_hour": 6,
