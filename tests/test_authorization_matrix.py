@@ -73,6 +73,8 @@ API: dict[tuple[str, str], str] = {
     # Your own notifications: anyone signed in, role or not.
     ("/api/v1/notifications/", "GET"): "DAAAAAA",
     ("/api/v1/notifications/read/", "POST"): "DAAAAAA",
+    ("/api/v1/notifications/preferences/", "GET"): "DAAAAAA",
+    ("/api/v1/notifications/preferences/", "PUT"): "DAAAAAA",
     ("/api/v1/purposes/{code}/", "GET"): "DAAAAAD",
     # The catalog: every role reads; data owners (their own) and privacy officers write.
     ("/api/v1/datasets/", "GET"): "DAAAAAD",
@@ -174,6 +176,7 @@ API: dict[tuple[str, str], str] = {
     ("/api/v1/subject-requests/{id}/close/", "POST"): "DADDDDD",
     ("/api/v1/subject-requests/{id}/reissue-package/", "POST"): "DADDDDD",
     ("/api/v1/subject-requests/{id}/unlock-verification/", "POST"): "DADDDDD",
+    ("/api/v1/subject-requests/{id}/verify-identity/", "POST"): "DADDDDD",
     ("/api/v1/subject-tasks/", "GET"): "DADADDD",
     ("/api/v1/subject-tasks/{id}/", "GET"): "DADADDD",
     ("/api/v1/subject-tasks/{id}/complete/", "POST"): "DADADDD",
@@ -279,6 +282,7 @@ PAGES: dict[tuple[str, str], str] = {
     ("governance:evidence", "GET"): "DADDDAD",
     ("governance:notification-list", "GET"): "DAAAAAA",
     ("governance:notifications-read", "POST"): "DAAAAAA",
+    ("governance:notification-preferences", "GET"): "DAAAAAA",
     # Transfer exceptions (the data owner's, submitted) and the register.
     ("workflows:exception-list", "GET"): "DAAAAAD",
     ("workflows:exception-create", "GET"): "DADAADD",

@@ -93,6 +93,16 @@ def new_verify_token() -> str:
     return secrets.token_urlsafe(24)
 
 
+class OtherMeans(models.TextChoices):
+    """How an officer may have verified a subject's identity without the e-mailed code."""
+
+    CALL_BACK = "call_back", "Called back on a number already on file"
+    IN_PERSON = "in_person", "In person, with an identity document"
+    SIGNED_ACCOUNT = "signed_in_account", "From the subject's signed-in account"
+    POSTAL = "postal", "By post, to an address already on file"
+    KNOWLEDGE = "knowledge", "Answers only the subject could know (account details)"
+
+
 class SubjectRequest(models.Model):
     """One person's request about their data, with its legal clock."""
 

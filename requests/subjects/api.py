@@ -19,6 +19,7 @@ from requests.models.subjects import (
     IdentifierKind,
     MlDecision,
     MlPropagationDecision,
+    OtherMeans,
     SubjectRequest,
     SubjectRequestType,
     SubjectTask,
@@ -133,6 +134,13 @@ class StaffIntakeSerializer(IntakeSerializer):
 
 class ReasonSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+
+
+class VerifyIdentitySerializer(serializers.Serializer):
+    method = serializers.ChoiceField(choices=OtherMeans.choices)
+    checked = serializers.CharField(
+        max_length=500, help_text="What was checked, and against what (not a document's number)"
+    )
 
 
 class CloseSerializer(serializers.Serializer):
@@ -396,6 +404,18 @@ class SubjectRequestViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewS
         """Let the subject try codes again after wrong ones locked or slowed them (a new code
         is sent)."""
         return self._step(request, verification.verification_unlock)
+
+    @extend_schema(request=VerifyIdentitySerializer, responses=SubjectRequestSerializer)
+    @action(detail=True, methods=["post"], url_path="verify-identity")
+    def verify_identity(self, request, pk=None):
+        """Record that the subject's identity was verified by other means than the e-mailed
+        code (how, and what was checked); the request goes on to discovery."""
+        body = VerifyIdentitySerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        changed = verification.verification_record(
+            actor=request.user, subject_request=self.get_object(), **body.validated_data
+        )
+        return Response(self._fresh(changed))
 
     @extend_schema(responses=EventSerializer(many=True))
     @action(detail=True, methods=["get"])

@@ -3,7 +3,13 @@
 from django import forms
 
 from catalog.models import Jurisdiction
-from requests.models.subjects import Channel, IdentifierKind, MlDecision, SubjectRequestType
+from requests.models.subjects import (
+    Channel,
+    IdentifierKind,
+    MlDecision,
+    OtherMeans,
+    SubjectRequestType,
+)
 from requests.subjects.intake import INTAKE_FIELDS, STAFF_INTAKE_FIELDS
 from requests.subjects.rights import RegimeRights
 
@@ -79,6 +85,16 @@ class ReasonForm(forms.Form):
 class OptionalReasonForm(forms.Form):
     reason = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 2}), max_length=2000, required=False
+    )
+
+
+class VerifyIdentityForm(forms.Form):
+    method = forms.ChoiceField(choices=OtherMeans.choices, label="How")
+    checked = forms.CharField(
+        label="What was checked",
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Against what, and what matched; not a document's number",
     )
 
 

@@ -18,6 +18,7 @@ from catalog.actors import Actor
 from governance.errors import StateConflict
 from requests import tasks
 from requests.models.subjects import (
+    OtherMeans,
     SubjectRequest,
     SubjectRequestStatus,
     VerificationChallenge,
@@ -260,6 +261,33 @@ def verification_unlock(
 
 
 @transaction.atomic
+@transaction.atomic
+def verification_record(
+    *, actor: Actor, subject_request: SubjectRequest, method: str, checked: str
+) -> SubjectRequest:
+    """An officer records that the subject's identity was verified by other means (a request
+    that came by phone or post, say): what was checked and how, on the timeline and the ledger.
+    The e-mailed codes stop working."""
+    subject_request = locked(subject_request)
+    require_manager(actor, subject_request)
+    if method not in OtherMeans.values:
+        raise ValidationError(
+            {"method": f"Choose one of: {', '.join(OtherMeans.values)} (not {method[:40]!r})"}
+        )
+    checked = (checked or "").strip()
+    if not checked:
+        raise ValidationError({"checked": "Say what was checked, and against what"})
+    if subject_request.status != S.AWAITING_VERIFICATION:
+        raise StateConflict({"status": "This request is not waiting for verification"})
+    _retire_challenges(subject_request, timezone.now())
+    return _mark_verified(
+        subject_request,
+        actor=actor,
+        comment=f"Identity verified by an officer: {OtherMeans(method).label}. Checked: {checked}",
+        ledger={"method": method},
+    )
+
+
 def _verified(subject_request: SubjectRequest, challenge: VerificationChallenge) -> SubjectRequest:
     used = VerificationChallenge.objects.filter(pk=challenge.pk, used_at__isnull=True).update(
         used_at=timezone.now()
@@ -267,15 +295,30 @@ def _verified(subject_request: SubjectRequest, challenge: VerificationChallenge)
     if not used:
         raise StateConflict({"code": "This code was already used"})
     subject_request = SubjectRequest.objects.select_for_update().get(pk=subject_request.pk)
+    return _mark_verified(subject_request, actor=None, comment="", ledger=None)
+
+
+def _mark_verified(
+    subject_request: SubjectRequest,
+    *,
+    actor: Actor,
+    comment: str,
+    ledger: dict | None,
+) -> SubjectRequest:
+    """Verified (by the subject's code, or by an officer): linked to an open original it
+    duplicates, or on to discovery."""
+    name = None if actor is not None else "the subject"
     original = subject_request.duplicate_of
     fields = {"verification": VerificationState.VERIFIED, "verified_at": timezone.now()}
     if original is not None and original.is_open:
         subject_request = transition(
             subject_request,
             "link_duplicate",
+            actor=actor,
             fields=fields,
-            name="the subject",
-            comment=f"Answered with {original.reference}",
+            name=name,
+            comment=" ".join(filter(None, [comment, f"Answered with {original.reference}"])),
+            ledger=ledger,
         )
         mail_subject(
             subject_request,
@@ -284,7 +327,15 @@ def _verified(subject_request: SubjectRequest, challenge: VerificationChallenge)
             "you will receive one answer.",
         )
         return subject_request
-    subject_request = transition(subject_request, "verify", fields=fields, name="the subject")
+    subject_request = transition(
+        subject_request,
+        "verify",
+        actor=actor,
+        fields=fields,
+        name=name,
+        comment=comment,
+        ledger=ledger,
+    )
     queue_work(tasks.subject_discovery, subject_request.pk)
     return subject_request
 

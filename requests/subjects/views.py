@@ -52,6 +52,7 @@ from requests.subjects.forms import (
     StaffIntakeForm,
     TaskCompleteForm,
     VerifyForm,
+    VerifyIdentityForm,
 )
 from requests.subjects.public_api import IntakeThrottle
 
@@ -167,6 +168,7 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "can_unlock": manages and verification.verification_unlockable(target),
         "reason_form": ReasonForm(),
         "optional_form": OptionalReasonForm(),
+        "verify_form": VerifyIdentityForm(),
         "S": SubjectRequestStatus,
     }
     return render(request, "requests/subjects/request_detail.html", context)
@@ -184,6 +186,15 @@ def request_step(request: HttpRequest, pk: int, step: str) -> HttpResponse:
                 actor=request.user,
                 subject_request=target,
                 confirm_empty=request.POST.get("confirm_empty") == "on",
+            )
+        elif step == "verify-identity":
+            form = VerifyIdentityForm(request.POST)
+            if not form.is_valid():
+                raise ValidationError(
+                    [f"{name}: {' '.join(errs)}" for name, errs in form.errors.items()]
+                )
+            verification.verification_record(
+                actor=request.user, subject_request=target, **form.cleaned_data
             )
         elif step == "reissue":
             packages.package_reissue(actor=request.user, subject_request=target)

@@ -4,6 +4,7 @@ slow the next attempt, per request and per client address, and never reject the 
 codes that run out lock verification until an officer unlocks it. Time is injected."""
 
 import datetime as dt
+import json
 
 import pytest
 from django.core import mail
@@ -285,3 +286,74 @@ def test_officers_unlock_over_the_api_and_on_the_request_page(
     assert locked.verification == "pending"
     timeline = client.get(reverse("workflows:subject-detail", args=[locked.pk])).content.decode()
     assert timeline.count("verification_unlocked") == 2
+
+
+# --- Verified by other means ----------------------------------------------------------------
+
+
+def test_an_officer_records_identity_verified_by_phone_and_the_codes_stop(
+    pending, eu_officer, cn_officer, data_owner, django_capture_on_commit_callbacks
+):
+    code, _ = last_code(pending)
+    for actor in (cn_officer, data_owner):  # not an officer who answers for the request
+        with pytest.raises(PermissionDenied):
+            verification.verification_record(
+                actor=actor, subject_request=pending, method="call_back", checked="x"
+            )
+    with pytest.raises(ValidationError) as blank:
+        verification.verification_record(
+            actor=eu_officer, subject_request=pending, method="call_back", checked="  "
+        )
+    assert "checked" in blank.value.message_dict
+    with pytest.raises(ValidationError) as unknown:
+        verification.verification_record(
+            actor=eu_officer, subject_request=pending, method="vibes", checked="x"
+        )
+    assert "method" in unknown.value.message_dict
+    with django_capture_on_commit_callbacks(execute=True):
+        done = verification.verification_record(
+            actor=eu_officer,
+            subject_request=pending,
+            method="call_back",
+            checked="Called the number on the customer record; date of birth and last order matched",
+        )
+    done.refresh_from_db()
+    assert done.verification == VerificationState.VERIFIED and done.verified_at is not None
+    assert done.status in (S.VERIFIED, S.IN_PROGRESS, S.READY)  # discovery ran on commit
+    event = SubjectEvent.objects.get(request=done, action="verify")
+    assert event.actor_id == eu_officer.pk
+    assert "Called back on a number already on file" in event.comment
+    assert "last order matched" in event.comment
+    entry = LedgerEntry.objects.filter(kind="subject_request.verify").latest("id")
+    assert json.loads(bytes(entry.payload))["data"]["method"] == "call_back"
+    assert SUBJECT not in bytes(entry.payload).decode()
+    with pytest.raises(StateConflict):  # the e-mailed code no longer verifies anything
+        verification.verification_check(subject_request=done, code=code)
+    with pytest.raises(StateConflict):
+        verification.verification_record(
+            actor=eu_officer, subject_request=done, method="postal", checked="again"
+        )
+
+
+def test_identity_verified_by_other_means_over_the_api_and_on_the_request_page(
+    api_client, client, pending, eu_officer, django_capture_on_commit_callbacks
+):
+    url = f"{API}/subject-requests/{pending.pk}/verify-identity/"
+    missing = api_client(eu_officer).post(url, {"method": "in_person"}, format="json")
+    assert missing.status_code == 400 and "checked" in missing.json()
+    wrong = api_client(eu_officer).post(url, {"method": "x", "checked": "y"}, format="json")
+    assert wrong.status_code == 400 and "method" in wrong.json()
+    too_long = {"method": "in_person", "checked": "y" * 501}
+    assert "checked" in api_client(eu_officer).post(url, too_long, format="json").json()
+    client.force_login(eu_officer)
+    page = client.get(reverse("workflows:subject-detail", args=[pending.pk]))
+    assert b"Record identity verified another way" in page.content
+    step = reverse("workflows:subject-step", args=[pending.pk, "verify-identity"])
+    with django_capture_on_commit_callbacks(execute=True):
+        posted = client.post(step, {"method": "in_person", "checked": "Passport seen at the desk"})
+    assert posted.status_code == 302
+    pending.refresh_from_db()
+    assert pending.verification == VerificationState.VERIFIED
+    assert api_client(eu_officer).post(url, too_long, format="json").status_code == 400
+    again = {"method": "in_person", "checked": "again"}
+    assert api_client(eu_officer).post(url, again, format="json").status_code == 409
