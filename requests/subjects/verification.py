@@ -303,7 +303,7 @@ def _mark_verified(
     *,
     actor: Actor,
     comment: str,
-    ledger: dict | None,
+    ledger: dict[str, str] | None,
 ) -> SubjectRequest:
     """Verified (by the subject's code, or by an officer): linked to an open original it
     duplicates, or on to discovery."""

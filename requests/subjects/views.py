@@ -188,14 +188,7 @@ def request_step(request: HttpRequest, pk: int, step: str) -> HttpResponse:
                 confirm_empty=request.POST.get("confirm_empty") == "on",
             )
         elif step == "verify-identity":
-            form = VerifyIdentityForm(request.POST)
-            if not form.is_valid():
-                raise ValidationError(
-                    [f"{name}: {' '.join(errs)}" for name, errs in form.errors.items()]
-                )
-            verification.verification_record(
-                actor=request.user, subject_request=target, **form.cleaned_data
-            )
+            _verify_identity(request, target)
         elif step == "reissue":
             packages.package_reissue(actor=request.user, subject_request=target)
         elif step in STEPS:
@@ -212,6 +205,17 @@ def request_step(request: HttpRequest, pk: int, step: str) -> HttpResponse:
     else:
         messages.success(request, f"{target.reference}: {step} done.")
     return redirect("workflows:subject-detail", pk)
+
+
+def _verify_identity(request: HttpRequest, target: SubjectRequest) -> None:
+    form = VerifyIdentityForm(request.POST)
+    if not form.is_valid():
+        raise ValidationError(
+            [f"{name}: {' '.join(map(str, errors))}" for name, errors in form.errors.items()]
+        )
+    verification.verification_record(
+        actor=request.user, subject_request=target, **form.cleaned_data
+    )
 
 
 # --- Data owners --------------------------------------------------------------------------
