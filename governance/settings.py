@@ -346,6 +346,7 @@ SPECTACULAR_SETTINGS = {
         "WebhookDeliveryStatusEnum": "monitoring.models.sources.WebhookDelivery.Status",
         "TermStatusEnum": "governance.models.glossary.TermStatus",
         "RecordedDecisionStatusEnum": "governance.models.ledger.RecordedDecision.Status",
+        "NotificationDeliveryEnum": "governance.models.people.Delivery",
     },
 }
 

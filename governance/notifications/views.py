@@ -149,7 +149,7 @@ class MarkReadSerializer(serializers.Serializer):
 
 class PreferenceCellSerializer(serializers.Serializer):
     topic = serializers.ChoiceField(choices=CHOSEN_TOPICS, help_text="What it is about")
-    severity = serializers.ChoiceField(choices=SEVERITIES)
+    severity = serializers.ChoiceField(choices=NotificationSeverity.choices)
     delivery = serializers.ChoiceField(choices=Delivery.choices)
     default = serializers.ChoiceField(
         choices=Delivery.choices, read_only=True, help_text="Your role's default for this cell"
