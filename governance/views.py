@@ -18,8 +18,9 @@ can_use_governance = permission_required("governance.view_localitydecision", rai
 
 @login_required
 def home(request):
-    """Everyone starts at the catalog until the dashboards exist."""
-    return redirect("catalog:dataset-list")
+    """Signing in lands here: on to the page for the person's role (the monitoring home
+    decides, by name: governance does not import monitoring)."""
+    return redirect("monitoring:home")
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,8 @@ FONT = {"family": "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif", "s
 TOPOJSON_NAME = "world_110m"  # the base map, loaded from Locus's own static files
 
 
-MAX_FLOW_LINKS = 60  # the largest flows; a Sankey with hundreds of links is unreadable
+TOP_FLOWS = 8  # country pairs drawn apart; the rest join "Other" (more is unreadable)
+OTHER = "Other"
 
 
 def _figure(data: list[dict], height: int, **layout) -> dict:
@@ -40,6 +41,9 @@ def _figure(data: list[dict], height: int, **layout) -> dict:
         "hoverlabel": {"align": "left"},
         "paper_bgcolor": "#ffffff",
         "plot_bgcolor": "#ffffff",
+        # A live update redraws with Plotly.react: a constant uirevision keeps what the reader
+        # did (zoom, hidden series, the point under the cursor) across it.
+        "uirevision": "risk",
     }
     return {"data": data, "layout": {**base, **layout}}
 
@@ -84,9 +88,15 @@ def trend_figure(days: list[dt.date], series: dict[str, list[int]]) -> dict:
     return _figure(
         data,
         300,
-        legend={"orientation": "h", "y": -0.2},
-        yaxis={"title": {"text": "events"}, "rangemode": "tozero", "gridcolor": "#eef1f5"},
-        xaxis={"gridcolor": "#eef1f5"},
+        margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        legend={"orientation": "h", "x": 0, "y": 1.02, "yanchor": "bottom"},
+        yaxis={
+            "title": {"text": "events", "standoff": 12},
+            "automargin": True,
+            "rangemode": "tozero",
+            "gridcolor": "#eef1f5",
+        },
+        xaxis={"automargin": True, "gridcolor": "#eef1f5"},
     )
 
 
@@ -134,22 +144,70 @@ def jurisdiction_map_figure(rows: list[JurisdictionRisk]) -> dict:
     )
 
 
+def group_flows(rows: list[dict], top: int = TOP_FLOWS) -> list[dict]:
+    """The `top` largest country pairs as they are; every other flow joins "Other" at the end
+    that is not itself drawn (a source or destination of a kept pair), per outcome. Totals are
+    kept; rows come out biggest first."""
+    pairs: dict[tuple[str, str], int] = {}
+    for row in rows:
+        pair = (row["source_country"], row["destination_country"])
+        pairs[pair] = pairs.get(pair, 0) + row["events"]
+    kept = set(sorted(pairs, key=lambda p: (-pairs[p], p))[:top])
+    sources = {s for s, _ in kept}
+    destinations = {d for _, d in kept}
+    grouped: dict[tuple[str, str, str], dict] = {}
+    for row in rows:
+        src, dst = row["source_country"], row["destination_country"]
+        if (src, dst) not in kept:
+            src = src if src in sources else OTHER
+            dst = dst if dst in destinations else OTHER
+        key = (src, dst, row["outcome"])
+        entry = grouped.setdefault(
+            key,
+            {
+                "source_country": src,
+                "destination_country": dst,
+                "outcome": row["outcome"],
+                "events": 0,
+                "bytes": 0,
+            },
+        )
+        entry["events"] += row["events"]
+        entry["bytes"] += row.get("bytes") or 0
+    return sorted(
+        grouped.values(),
+        key=lambda r: (-r["events"], r["source_country"], r["destination_country"], r["outcome"]),
+    )
+
+
 def sankey_figure(rows: list[dict], names: dict[str, str] | None = None) -> dict:
-    """Source country -> destination country, one link per outcome, coloured by outcome (the
-    MAX_FLOW_LINKS largest; rows come biggest first)."""
+    """Source country -> destination country, one link per outcome, coloured by outcome: the
+    TOP_FLOWS largest country pairs, the rest grouped as "Other". Nodes are named by country
+    name; a link's hover reads "Germany → Sweden: 1,234 events"."""
     if not rows:
         return empty_figure("No cross-border flows in the period.")
-    names = names or {}
-    rows = rows[:MAX_FLOW_LINKS]
-    sources = sorted({row["source_country"] for row in rows})
-    destinations = sorted({row["destination_country"] for row in rows})
+    names = {**(names or {}), OTHER: "Other countries"}
+    rows = group_flows(rows)
+
+    def order(codes):  # by name, "Other" last
+        return sorted(codes, key=lambda c: (c == OTHER, names.get(c, c)))
+
+    sources = order({row["source_country"] for row in rows})
+    destinations = order({row["destination_country"] for row in rows})
     node = {code: i for i, code in enumerate(sources)}
     node.update({f"to:{code}": len(sources) + i for i, code in enumerate(destinations)})
-    labels = [names.get(c, c) for c in sources] + [f"→ {names.get(c, c)}" for c in destinations]
+    labels = [names.get(c, c) for c in sources] + [names.get(c, c) for c in destinations]
     trace = {
         "type": "sankey",
         "arrangement": "snap",
-        "node": {"label": labels, "pad": 14, "thickness": 14, "color": "#90a4ae"},
+        "valueformat": ",d",
+        "node": {
+            "label": labels,
+            "pad": 14,
+            "thickness": 14,
+            "color": "#90a4ae",
+            "hovertemplate": "%{label}: %{value:,} events<extra></extra>",
+        },
         "link": {
             "source": [node[row["source_country"]] for row in rows],
             "target": [node[f"to:{row['destination_country']}"] for row in rows],
@@ -160,7 +218,8 @@ def sankey_figure(rows: list[dict], names: dict[str, str] | None = None) -> dict
             "<br>%{customdata}<extra></extra>",
         },
     }
-    return _figure([trace], max(260, 28 * max(len(sources), len(destinations), 1)))
+    height = max(260, 34 * max(len(sources), len(destinations), 1))
+    return _figure([trace], height, margin={"l": 10, "r": 10, "t": 10, "b": 10})
 
 
 def top_datasets_figure(rows: list[dict]) -> dict:
@@ -172,16 +231,22 @@ def top_datasets_figure(rows: list[dict]) -> dict:
         "type": "bar",
         "orientation": "h",
         "x": [row["violations"] for row in ordered],
-        "y": [row["slug"] for row in ordered],
+        "y": [row["name"] for row in ordered],
+        "customdata": [row["slug"] for row in ordered],
         "marker": {"color": OUTCOME_COLOURS[EventOutcome.VIOLATION]},
-        "hovertemplate": "%{y}: %{x:,} violating events<extra></extra>",
+        "hovertemplate": "%{y}<br>%{customdata}: %{x:,} violating events<extra></extra>",
     }
     return _figure(
         [trace],
         max(200, 30 * len(rows) + 60),
-        margin={"l": 160, "r": 10, "t": 10, "b": 40},
-        xaxis={"title": {"text": "violating events"}, "rangemode": "tozero"},
-        yaxis={"type": "category"},
+        margin={"l": 10, "r": 10, "t": 10, "b": 10},
+        xaxis={
+            "title": {"text": "violating events", "standoff": 8},
+            "automargin": True,
+            "rangemode": "tozero",
+        },
+        # Full names: the axis makes room for them (automargin), nothing is cut.
+        yaxis={"type": "category", "automargin": True},
     )
 
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from dataclasses import dataclass
-from typing import Any, Self, TypedDict
+from dataclasses import dataclass, replace
+from typing import Any, Literal, Self, TypedDict
 
 from django.conf import settings
 from django.db.models import Count, F, Q, QuerySet, Sum
@@ -26,6 +26,8 @@ from requests.models.subjects import SubjectRequestStatus
 MAX_PERIOD_DAYS = 366
 TOP_DATASETS = 10
 EXPIRING_SHOWN = 10
+DRIVERS_SHOWN = 3
+AWAITING_DECISION = (ExceptionStatus.SUBMITTED, ExceptionStatus.UNDER_REVIEW)
 
 
 class CountryRef(TypedDict):
@@ -80,6 +82,52 @@ class Filters:
     def days(self) -> list[dt.date]:
         count = (self.until - self.since).days + 1
         return [self.since + dt.timedelta(days=i) for i in range(count)]
+
+    @property
+    def length(self) -> int:
+        return (self.until - self.since).days + 1
+
+    def previous(self) -> Filters:
+        """The period of the same length that ends the day before this one starts."""
+        return replace(
+            self,
+            since=self.since - dt.timedelta(days=self.length),
+            until=self.since - dt.timedelta(days=1),
+        )
+
+    def ends_at(self) -> dt.datetime:
+        """The first instant after the period (midnight UTC after `until`)."""
+        day = self.until + dt.timedelta(days=1)
+        return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
+
+
+Direction = Literal["up", "down", "flat"]
+
+
+class Change(TypedDict):
+    """A figure in the period, the same figure in the previous period, and the difference."""
+
+    now: float
+    before: float
+    delta: float
+    direction: Direction
+
+
+def change(now: float, before: float) -> Change:
+    delta = now - before
+    direction: Direction = "up" if delta > 0 else "down" if delta < 0 else "flat"
+    return {"now": now, "before": before, "delta": delta, "direction": direction}
+
+
+class Driver(TypedDict):
+    """A jurisdiction or dataset behind the period's violations, with its change."""
+
+    key: str
+    name: str
+    detail: str
+    violations: int
+    previous: int
+    change: Change
 
 
 def flows(filters: Filters, dataset_ids: frozenset[int] | None = None) -> QuerySet[FlowDaily]:
@@ -169,19 +217,25 @@ def top_datasets(
         .annotate(violations=Sum("events"), bytes=Sum("bytes"))
         .order_by("-violations", "dataset_key")[:limit]
     )
-    names = dict(
-        Dataset.objects.filter(pk__in=[r["dataset_key"] for r in rows]).values_list("pk", "slug")
-    )
+    found = Dataset.objects.filter(pk__in=[r["dataset_key"] for r in rows])
+    names = {pk: (name, slug) for pk, name, slug in found.values_list("pk", "name", "slug")}
     for row in rows:
-        row["slug"] = names.get(row["dataset_key"], f"dataset #{row['dataset_key']}")
+        fallback = f"dataset #{row['dataset_key']}"
+        row["name"], row["slug"] = names.get(row["dataset_key"], (fallback, fallback))
     return rows
+
+
+def still_open(incidents: QuerySet[Incident]) -> QuerySet[Incident]:
+    """The incidents not resolved (open, acknowledged or contained): the one definition of
+    "open" behind every count on the risk pages."""
+    return incidents.exclude(status=Incident.Status.RESOLVED)
 
 
 def open_incident_counts(incidents: QuerySet[Incident], filters: Filters) -> dict[str, int]:
     """Open incidents and the violations they hold, those with personal data, and those past
     their regulator deadline without the regulator told: notifiable breaches, and unlawful
     transfers of personal data not yet assessed (past the deadline they would have)."""
-    rows = incidents.exclude(status=Incident.Status.RESOLVED)
+    rows = still_open(incidents)
     if filters.jurisdiction:
         rows = rows.filter(jurisdictions=filters.jurisdiction)
     clock_runs = Q(breach_assessment=BreachAssessment.NOTIFIABLE) | Q(
@@ -251,3 +305,134 @@ def subject_requests(filters: Filters, today: dt.date | None = None) -> dict[str
 
 def jurisdiction_choices() -> list[tuple[str, str]]:
     return list(Jurisdiction.objects.order_by("code").values_list("code", "name"))
+
+
+# --- What changed since the previous period, and who drives it ---------------------------------
+
+
+def _share(totals: dict[str, int]) -> float:
+    events = sum(totals.values())
+    return totals[EventOutcome.VIOLATION] / events if events else 0.0
+
+
+def _both_periods(filters: Filters) -> Filters:
+    return replace(filters, since=filters.previous().since)
+
+
+def _now_and_before(
+    filters: Filters, field: str, dataset_ids: frozenset[int] | None = None, **only: str
+) -> dict[Any, tuple[int, int]]:
+    """{value of `field`: (events in the period, events in the previous period)}, one query."""
+    current = Q(day__gte=filters.since)
+    rows = (
+        flows(_both_periods(filters), dataset_ids)
+        .filter(**only)
+        .values(field)
+        .annotate(now=Sum("events", filter=current), before=Sum("events", filter=~current))
+    )
+    return {row[field]: (row["now"] or 0, row["before"] or 0) for row in rows}
+
+
+def period_changes(filters: Filters, incidents: QuerySet[Incident]) -> dict[str, Change]:
+    """Events, violating events and their share in the period against the previous period of
+    the same length; incidents opened in each; open incidents at the end of each (the open
+    count at the end of this period is what a queue shows when the period ends today)."""
+    counts = _now_and_before(filters, "outcome")
+    now = {o: counts.get(o, (0, 0))[0] for o in EventOutcome.values}
+    before = {o: counts.get(o, (0, 0))[1] for o in EventOutcome.values}
+    rows = (
+        incidents.filter(jurisdictions=filters.jurisdiction) if filters.jurisdiction else incidents
+    )
+    found = incident_changes(rows, filters)
+    return {
+        "events": change(sum(now.values()), sum(before.values())),
+        "violations": change(now[EventOutcome.VIOLATION], before[EventOutcome.VIOLATION]),
+        "violation_share": change(_share(now), _share(before)),
+        "incidents_opened": change(found["opened_now"], found["opened_before"]),
+        "open_incidents": change(found["open_now"], found["open_before"]),
+    }
+
+
+def incident_changes(incidents: QuerySet[Incident], filters: Filters) -> dict[str, int]:
+    """Incidents opened in the period and in the previous one, and open at the end of each
+    (one query). Open at an instant: opened before it and not resolved by then; one resolved
+    and reopened since counts as open from its reopening. The end of a period still running
+    is now: the incidents not resolved, as every other open count on the risk pages."""
+    previous = filters.previous()
+
+    def opened(period: Filters) -> Q:
+        return Q(opened_at__date__gte=period.since, opened_at__date__lte=period.until)
+
+    def open_at(when: dt.datetime) -> Q:
+        if when > timezone.now():
+            return ~Q(status=Incident.Status.RESOLVED)
+        unresolved = Q(resolved_at__isnull=True) | Q(resolved_at__gt=when)
+        reopened = Q(reopened_at__lte=when) & ~Q(status=Incident.Status.RESOLVED)
+        return Q(opened_at__lt=when) & (unresolved | reopened)
+
+    return incidents.aggregate(
+        opened_now=Count("pk", filter=opened(filters)),
+        opened_before=Count("pk", filter=opened(previous)),
+        open_now=Count("pk", filter=open_at(filters.ends_at())),
+        open_before=Count("pk", filter=open_at(previous.ends_at())),
+    )
+
+
+def _ranked(counts: dict[Any, tuple[int, int]], limit: int) -> list[Any]:
+    """The keys with violations in the period, the most first, then the largest rise."""
+    order = sorted(
+        (k for k, (now, _) in counts.items() if k and now),
+        key=lambda k: (-counts[k][0], counts[k][1], str(k)),
+    )
+    return order[:limit]
+
+
+def jurisdiction_drivers(filters: Filters, limit: int = DRIVERS_SHOWN) -> list[Driver]:
+    """The storage jurisdictions with the most violating events in the period, by full name,
+    with their change against the previous period."""
+    counts = _now_and_before(filters, "jurisdiction", outcome=EventOutcome.VIOLATION)
+    codes = _ranked(counts, limit)
+    names = dict(Jurisdiction.objects.filter(code__in=codes).values_list("code", "name"))
+    return [_driver(code, names.get(code, code), code, counts[code]) for code in codes]
+
+
+def dataset_drivers(
+    filters: Filters, dataset_ids: frozenset[int] | None = None, limit: int = DRIVERS_SHOWN
+) -> list[Driver]:
+    """The datasets with the most violating events in the period, by full name, with their
+    change against the previous period."""
+    counts = _now_and_before(filters, "dataset_key", dataset_ids, outcome=EventOutcome.VIOLATION)
+    keys = _ranked(counts, limit)
+    found = {
+        pk: (name, slug)
+        for pk, name, slug in Dataset.objects.filter(pk__in=keys).values_list("pk", "name", "slug")
+    }
+    drivers = []
+    for key in keys:
+        name, slug = found.get(key, (f"dataset #{key}", ""))
+        drivers.append(_driver(key, name, slug, counts[key]))
+    return drivers
+
+
+def _driver(key: object, name: str, detail: str, counts: tuple[int, int]) -> Driver:
+    now, before = counts
+    return {
+        "key": str(key),
+        "name": name,
+        "detail": detail,
+        "violations": now,
+        "previous": before,
+        "change": change(now, before),
+    }
+
+
+def exceptions_awaiting_decision(filters: Filters) -> int:
+    """Transfer exceptions submitted or under review: waiting for an officer's decision."""
+    rows = TransferException.objects.filter(status__in=AWAITING_DECISION)
+    if filters.jurisdiction:
+        rows = rows.filter(
+            pk__in=TransferException.datasets.through.objects.filter(
+                dataset__jurisdiction_id=filters.jurisdiction
+            ).values("transferexception_id")
+        )
+    return rows.count()

@@ -164,10 +164,10 @@ def test_every_role_reads_the_list_the_detail_and_the_map(client, role, owner, r
         assert client.get(url).status_code == 200, url
 
 
-def test_home_redirects_to_the_catalog(client, executive):
+def test_home_sends_each_role_to_its_landing(client, executive):
     response = signed_in(client, executive).get("/")
     assert response.status_code == 302
-    assert response.url == reverse("catalog:dataset-list")
+    assert response.url == reverse("monitoring:home")
 
 
 POLICY_NAV = ["Rules", "Grants", "Training runs", "Decisions", "Check", "What-if"]

@@ -282,10 +282,10 @@ def test_a_detail_page_marks_its_section_in_the_navigation(client, executive, wo
     assert [item.label for item in page.context["nav_items"] if item.active] == ["Training runs"]
 
 
-def test_home_still_redirects_to_the_catalog(client, executive):
+def test_home_sends_each_role_to_its_landing(client, executive):
     response = signed_in(client, executive).get("/")
     assert response.status_code == 302
-    assert response.url == reverse("catalog:dataset-list")
+    assert response.url == reverse("monitoring:home")
 
 
 # --- locality rules -------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from django.core.cache import cache
 from django.test import Client
 from django.utils import timezone
 
+from catalog.models import Dataset
 from governance.models import Responsibility
 from monitoring.dashboards import selectors as reads
 from monitoring.models import EventOutcome, Incident, TelemetryEvent
@@ -160,7 +161,10 @@ def test_the_figures_match_a_recount(executive, traffic):
             "dataset_ref", flat=True
         )
     )
-    assert dict(zip(bars["y"], bars["x"], strict=True)) == dict(violating)
+    assert dict(zip(bars["customdata"], bars["x"], strict=True)) == dict(violating)  # slugs
+    assert set(bars["y"]) == set(
+        Dataset.objects.filter(slug__in=violating).values_list("name", flat=True)
+    )
 
 
 def test_every_figure_is_valid_plotly(executive, data_owner, traffic):

@@ -57,6 +57,29 @@
     return baseMap;
   }
 
+  // What the reader hovers, per chart, so that a live redraw puts the tooltip back.
+  var hovered = {};
+  var drawn = {};
+
+  function follow(name, container) {
+    if (container.dataset.following) { return; }
+    container.dataset.following = "1";
+    container.on("plotly_hover", function (event) {
+      hovered[name] = event.points.map(function (p) { return { curveNumber: p.curveNumber, pointNumber: p.pointNumber }; });
+    });
+    container.on("plotly_unhover", function () { delete hovered[name]; });
+  }
+
+  function hoverAgain(name, container) {
+    // Plotly.react keeps zoom and hidden series (layout.uirevision) but drops the hover label;
+    // show it again on the same points while the pointer is still there.
+    var points = hovered[name];
+    if (!points || !container.matches(":hover")) { return; }
+    try {
+      window.Plotly.Fx.hover(container, points);
+    } catch (error) { /* a chart type Fx.hover does not know (Sankey): the next move redraws it */ }
+  }
+
   function draw(name, figure) {
     var container = document.querySelector('[data-figure="' + name + '"]');
     if (!container) { return; }
@@ -65,9 +88,17 @@
       container.textContent = "The chart could not be drawn: its script did not load.";
       return;
     }
+    var text = JSON.stringify(figure);
+    if (drawn[name] === text) { return; } // nothing changed: leave the chart (and its tooltip) alone
+    drawn[name] = text;
     var ready = hasMap(figure) ? loadBaseMap() : Promise.resolve();
     ready
       .then(function () { return window.Plotly.react(container, figure.data, figure.layout, config); })
+      .then(function () {
+        follow(name, container);
+        hoverAgain(name, container);
+        container.dataset.revision = String((parseInt(container.dataset.revision, 10) || 0) + 1);
+      })
       .catch(function (error) {
         container.classList.add("chart-failed");
         container.textContent = "The chart could not be drawn (" + error.message + ").";
@@ -90,6 +121,16 @@
           void element.offsetWidth; // restart the highlight
           element.classList.add("changed");
         }
+      });
+    });
+    Object.keys(data.changes || {}).forEach(function (name) {
+      var change = data.changes[name];
+      document.querySelectorAll('[data-change="' + name + '"]').forEach(function (element) {
+        element.textContent = change.text;
+        element.dataset.direction = change.direction;
+      });
+      document.querySelectorAll('[data-change-before="' + name + '"]').forEach(function (element) {
+        element.textContent = change.before;
       });
     });
     Object.keys(data.figures || {}).forEach(function (name) { draw(name, data.figures[name]); });
