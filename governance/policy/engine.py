@@ -22,6 +22,7 @@ from governance.policy.facts import (
     RULE_SAME_REGION,
     DatasetFacts,
     Decision,
+    GrantFacts,
     HouseVerdict,
     PolicyIndex,
     RegionFacts,
@@ -37,7 +38,6 @@ NO_SCOPES: frozenset[str] = frozenset()
 _DENY = Outcome.DENY
 _ALLOW = Outcome.ALLOW
 _ALLOW_WITH_GRANT = Outcome.ALLOW_WITH_GRANT
-_RULE_DENIES = LocalityRule.Effect.DENY
 _RESTRICTED_DATA = Sensitivity.RESTRICTED
 
 
@@ -65,39 +65,59 @@ def evaluate(
         )
     if purpose not in index.purposes:
         raise UnknownInput("purpose", f"Unknown purpose {purpose!r}")
-    house = _house(index, ds, action, place)
+    # The officer-rule memo hit inline (a call costs as much as the lookup); `_officer_rules`
+    # fills the memo. Most checks are of data where it is stored, with no officer rule speaking.
+    key = ds.id if ds.id in index.own_rule_datasets else ds.rule_group
+    try:
+        officer = index.officer_memo[(key, action, place.code)]
+    except KeyError:
+        officer = _officer_rules(index, ds, action, place)
+    if officer is None and place.code == ds.storage_region:
+        house = index.home_verdicts.get(ds.id) or _at_home(index, ds)
+    else:
+        house = _house(ds, place, officer)
     group = ds.legal_group
     if group[0]:  # inline: the memo hit is the common case, and a call costs as much as it
         try:
-            legal = index.legal_memo[(group, place.country, at.date(), scopes)]
+            legal = index.legal_memo[(ds.legal_key or group, place.country, at.date(), scopes)]
         except KeyError:
             legal = _legal(index, ds, place, at, scopes)
     else:
         legal = NOT_PERSONAL
-    version = index.version
     if legal.outcome == LAW_DENY:  # no grant makes unlawful work lawful
-        return Decision(_DENY, legal.rule, legal.reason, version, None, legal, house)
+        return Decision(_DENY, legal.rule, legal.reason, index.version, None, legal, house)
     if house.outcome == HOUSE_ALLOW and not legal.stricter_than_allow:
         shown = legal if legal.crossing else house  # the law is the telling reason abroad
-        return Decision(_ALLOW, shown.rule, shown.reason, version, None, legal, house)
-    shown_rule, reason = (
-        (house.rule, house.reason) if house.outcome == HOUSE_DENY else (legal.rule, legal.reason)
-    )
-    grants = index.grants.get(ds.id)  # most datasets have none: no list built for them
-    honoured = [g for g in grants if g.honours(place.code, purpose, at)] if grants else None
-    if honoured and legal.lifted_by([g.mechanism for g in honoured]):
-        # Named: the first grant whose mechanism the law lists (for a house denial, the first).
-        grant = next((g for g in honoured if legal.lifted_by([g.mechanism])), honoured[0])
-        return Decision(
-            _ALLOW_WITH_GRANT,
-            shown_rule,
-            f"{reason}; {grant.note}",
-            version,
-            grant.id,
-            legal,
-            house,
-        )
-    return Decision(_DENY, shown_rule, reason, version, None, legal, house)
+        return Decision(_ALLOW, shown.rule, shown.reason, index.version, None, legal, house)
+    shown = house if house.outcome == HOUSE_DENY else legal
+    here = index.grants_by_region.get(ds.id)  # most datasets have no grants
+    grants = here.get(place.code) if here else None  # and those that do, none for most places
+    if grants:
+        grant = _granted(legal, grants, purpose, at)
+        if grant is not None:
+            return Decision(
+                _ALLOW_WITH_GRANT,
+                shown.rule,
+                f"{shown.reason}; {grant.note}",
+                index.version,
+                grant.id,
+                legal,
+                house,
+            )
+    return Decision(_DENY, shown.rule, shown.reason, index.version, None, legal, house)
+
+
+def _granted(
+    legal: LegalVerdict, grants: Sequence[GrantFacts], purpose: str, at: dt.datetime
+) -> GrantFacts | None:
+    """The grant that lifts a denial, if the grants honoured here lift it together: the first
+    whose mechanism the law lists alone (for a house denial, the first honoured)."""
+    honoured = [g for g in grants if g.honours_there(purpose, at)]
+    if not honoured or not legal.lifted_by_grants(honoured):
+        return None
+    if len(honoured) == 1:
+        return honoured[0]
+    return next((g for g in honoured if legal.lifted_by_grants((g,))), honoured[0])
 
 
 def _legal(
@@ -111,7 +131,7 @@ def _legal(
     group = ds.legal_group
     if not group[0]:
         return NOT_PERSONAL
-    key = (group, place.country, at.date(), scopes)
+    key = (ds.legal_key or group, place.country, at.date(), scopes)
     try:
         return index.legal_memo[key]
     except KeyError:
@@ -123,20 +143,23 @@ def _legal(
     return verdict
 
 
-def _house(index: PolicyIndex, ds: DatasetFacts, action: str, place: RegionFacts) -> HouseVerdict:
-    """The organisation's own rules: officers' locality rules first, then the dataset's
-    declared storage and processing regions (a restricted dataset stays where it is stored)."""
-    # The memo hit inline (a call costs as much as the lookup); `_officer_rules` fills the memo
-    # under the same key, and answers by itself should the two keys ever differ.
-    own = index.rules_by_key.get(("dataset", ds.id))
-    try:
-        officer = index.officer_memo[(ds.id if own else ds.rule_group, action, place.code)]
-    except KeyError:
-        officer = _officer_rules(index, ds, action, place)
-    if officer is not None and officer[0] == _RULE_DENIES:
-        return HouseVerdict(HOUSE_DENY, officer[1], officer[2])
-    at_home = place.code == ds.storage_region
-    if not at_home:
+def _at_home(index: PolicyIndex, ds: DatasetFacts) -> HouseVerdict:
+    """The house's verdict on a dataset where it is stored, no officer rule speaking: one per
+    dataset, kept on the index once asked for (at most one per dataset)."""
+    verdict = HouseVerdict(
+        HOUSE_ALLOW, RULE_SAME_REGION, f"{ds.storage_region} is where {ds.slug} is stored"
+    )
+    index.home_verdicts[ds.id] = verdict
+    return verdict
+
+
+def _house(ds: DatasetFacts, place: RegionFacts, officer: HouseVerdict | None) -> HouseVerdict:
+    """The organisation's own rules: the officer rule that speaks (`officer`) first, then the
+    dataset's declared storage and processing regions (a restricted dataset stays where it is
+    stored)."""
+    if officer is not None and officer.outcome == HOUSE_DENY:
+        return officer
+    if place.code != ds.storage_region:
         if ds.sensitivity == _RESTRICTED_DATA:
             return HouseVerdict(
                 HOUSE_DENY,
@@ -149,27 +172,26 @@ def _house(index: PolicyIndex, ds: DatasetFacts, action: str, place: RegionFacts
                 RULE_DATASET_REGIONS,
                 f"{place.code} is not {ds.slug}'s storage region nor one of its allowed processing regions",
             )
-    if officer is not None:
-        return HouseVerdict(HOUSE_ALLOW, officer[1], officer[2])
-    if at_home:
+        if officer is not None:
+            return officer
         return HouseVerdict(
-            HOUSE_ALLOW, RULE_SAME_REGION, f"{place.code} is where {ds.slug} is stored"
+            HOUSE_ALLOW,
+            RULE_DATASET_REGIONS,
+            f"{place.code} is one of {ds.slug}'s allowed processing regions",
         )
-    return HouseVerdict(
-        HOUSE_ALLOW,
-        RULE_DATASET_REGIONS,
-        f"{place.code} is one of {ds.slug}'s allowed processing regions",
-    )
+    if officer is not None:
+        return officer
+    return HouseVerdict(HOUSE_ALLOW, RULE_SAME_REGION, f"{place.code} is where {ds.slug} is stored")
 
 
 def _officer_rules(
     index: PolicyIndex, ds: DatasetFacts, action: str, place: RegionFacts
-) -> tuple[str, str, str] | None:
-    """The highest-priority officer rule that speaks about this place: (effect, rule, reason).
+) -> HouseVerdict | None:
+    """The highest-priority officer rule that speaks about this place, as a verdict.
 
     Without rules of its own, a dataset's answer depends only on its rule group (the conditions
     it offers to rules), the action and the place; with them, on itself, the action and the
-    place. Either way the answer is memoised on the index.
+    place. Either way the answer is memoised on the index (one shared verdict per entry).
     """
     own = index.rules_by_key.get(("dataset", ds.id))
     memo_key = (ds.id if own else ds.rule_group, action, place.code)
@@ -202,26 +224,24 @@ def _group_rules(index: PolicyIndex, group: frozenset) -> tuple[RuleFacts, ...]:
 
 def _first_speaking(
     candidates, ds: DatasetFacts, action: str, place: RegionFacts
-) -> tuple[str, str, str] | None:
+) -> HouseVerdict | None:
     for rule in candidates:
         if not rule.matches(ds, action):
             continue
         inside = rule.covers(place)
         if rule.effect == LocalityRule.Effect.DENY and inside:
-            return (
-                rule.effect,
-                f"rule:{rule.id}",
-                f"locality rule {rule.name!r} denies {place.code}",
+            return HouseVerdict(
+                HOUSE_DENY, f"rule:{rule.id}", f"locality rule {rule.name!r} denies {place.code}"
             )
         if rule.effect == LocalityRule.Effect.ALLOW_ONLY:
             if inside:
-                return (
-                    "allow",
+                return HouseVerdict(
+                    HOUSE_ALLOW,
                     f"rule:{rule.id}",
                     f"locality rule {rule.name!r} allows {place.code}",
                 )
-            return (
-                LocalityRule.Effect.DENY,
+            return HouseVerdict(
+                HOUSE_DENY,
                 f"rule:{rule.id}",
                 f"locality rule {rule.name!r} allows only its listed places, not {place.code}",
             )

@@ -54,6 +54,11 @@ class DatasetFacts:
     # The laws protecting it (none if it holds no personal data), with the country it is stored
     # in and its categories: what the law's verdict depends on, one shared object per group.
     legal_group: tuple[tuple[str, ...], str, frozenset[str]] = ((), "", frozenset())
+    # The number of its group as the law's verdicts see it (its categories cut to those some
+    # duty or restriction of its laws names), given by the index: the legal memo's key, shared
+    # by far more datasets than the group itself and hashed at no cost. 0: not given (the memo
+    # is then keyed by the group).
+    legal_key: int = field(default=0, compare=False)
 
     @property
     def laws(self) -> tuple[str, ...]:
@@ -121,9 +126,12 @@ class GrantFacts:
     note: str = ""  # how a decision names it, built once
 
     def honours(self, region: str, purpose: str, at: dt.datetime) -> bool:
+        return region in self.regions and self.honours_there(purpose, at)
+
+    def honours_there(self, purpose: str, at: dt.datetime) -> bool:
+        """Honoured for this purpose at this time, in a region it names."""
         return (
-            region in self.regions
-            and (self.purpose is None or self.purpose == purpose)
+            (self.purpose is None or self.purpose == purpose)
             and self.valid_from <= at < self.valid_until
             and (self.revoked_at is None or at < self.revoked_at)
         )
@@ -174,10 +182,34 @@ class PolicyIndex:
     rules_by_key: dict[tuple[str, object], tuple[RuleFacts, ...]]
     grants: dict[int, tuple[GrantFacts, ...]]
     rules: tuple[RuleFacts, ...] = field(default=())
+    # Derived from the above when the index is built (__post_init__), so that a check builds no
+    # key tuple and scans no grant it does not need:
+    # the datasets some officer rule names by id (their own rules decide before their group's);
+    own_rule_datasets: frozenset[int] = field(init=False)
+    # each dataset's grants by destination region, in id order.
+    grants_by_region: dict[int, dict[str, tuple[GrantFacts, ...]]] = field(init=False)
     # Filled as the engine answers; never shared between indexes.
     group_rules: dict[frozenset, tuple[RuleFacts, ...]] = field(default_factory=dict)
-    officer_memo: dict[tuple, tuple[str, str, str] | None] = field(default_factory=dict)
+    # (dataset id or rule group, action, region) -> the officer rule's verdict, or None.
+    officer_memo: dict[tuple, HouseVerdict | None] = field(default_factory=dict)
     legal_memo: dict[tuple, LegalVerdict] = field(default_factory=dict)
+    # dataset id -> the house's verdict where it is stored (no officer rule speaking), shared
+    # by every such check: at most one per dataset.
+    home_verdicts: dict[int, HouseVerdict] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.own_rule_datasets = frozenset(
+            key[1]  # type: ignore[misc]
+            for key in self.rules_by_key
+            if key[0] == "dataset"
+        )
+        by_region: dict[int, dict[str, tuple[GrantFacts, ...]]] = {}
+        for ds_id, grants in self.grants.items():
+            regions = sorted({code for grant in grants for code in grant.regions})
+            by_region[ds_id] = {
+                code: tuple(g for g in grants if code in g.regions) for code in regions
+            }
+        self.grants_by_region = by_region
 
     def named(self, name: str) -> DatasetFacts | None:
         """The dataset with this slug, else with this URI (None if neither)."""

@@ -27,6 +27,7 @@ from governance.policy.facts import (
     RegionFacts,
     RuleFacts,
 )
+from governance.policy.law import LawBook
 from governance.policy.law_index import compile_law_book, law_jurisdictions
 
 # --- Compiling the index ------------------------------------------------------------------
@@ -92,7 +93,7 @@ def load_rules() -> list[RuleFacts]:
     return [rule_facts(rule) for rule in rules]
 
 
-def _load_datasets(parents: dict[str, str]) -> list[DatasetFacts]:
+def _load_datasets(book: LawBook, parents: dict[str, str]) -> list[DatasetFacts]:
     categories_of = Dataset.personal_data_categories.through
     categories: dict[int, set[str]] = defaultdict(set)
     for ds_id, code in categories_of.objects.values_list(
@@ -124,6 +125,8 @@ def _load_datasets(parents: dict[str, str]) -> list[DatasetFacts]:
     facts = []
     groups: dict[frozenset, frozenset] = {}  # one shared object per distinct group
     legal_groups: dict[tuple, tuple] = {}
+    legal_keys: dict[tuple, int] = {}  # (laws, country, categories the laws tell apart) -> key
+    telling: dict[tuple[str, ...], frozenset[str]] = {}
     for (
         ds_id,
         slug,
@@ -139,6 +142,10 @@ def _load_datasets(parents: dict[str, str]) -> list[DatasetFacts]:
         cats = frozenset(categories.get(ds_id, ()))
         laws = law_jurisdictions(subj | {storage_jurisdiction}, parents) if personal else ()
         legal = (laws, stored_in, cats)
+        if laws not in telling:
+            telling[laws] = book.telling_categories(laws)
+        seen_alike = (laws, stored_in, cats & telling[laws])
+        legal_key = legal_keys.setdefault(seen_alike, len(legal_keys) + 1)
         group = _rule_group(storage_jurisdiction, subj, sensitivity, cats)
         facts.append(
             DatasetFacts(
@@ -154,6 +161,7 @@ def _load_datasets(parents: dict[str, str]) -> list[DatasetFacts]:
                 allowed_regions=frozenset(allowed.get(ds_id, ())),
                 rule_group=groups.setdefault(group, group),
                 legal_group=legal_groups.setdefault(legal, legal),
+                legal_key=legal_key,
             )
         )
     return facts
@@ -204,7 +212,7 @@ def _load_grants() -> dict[int, tuple[GrantFacts, ...]]:
 def compile_index(version: str = "", rules: list[RuleFacts] | None = None) -> PolicyIndex:
     """Build the engine's snapshot from the database (optionally with a proposed rule set)."""
     book, parents = compile_law_book()
-    datasets = _load_datasets(parents)
+    datasets = _load_datasets(book, parents)
     by_uri: dict[str, DatasetFacts] = {}
     for ds in datasets:
         if ds.uri:

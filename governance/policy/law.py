@@ -132,10 +132,34 @@ class LegalVerdict:
     crossing: bool = False
     # Where several laws each need a mechanism: each one's routes (a grant must fit them all).
     needs: tuple[frozenset[str], ...] = ()
+    # Derived once when the verdict is made (verdicts are memoised, checks are not): whether
+    # only a grant can make the work lawful, and for each law needing a mechanism, the grant
+    # mechanisms that fit it (a grant naming none of GRANT_MECHANISMS fits every law).
+    stricter_than_allow: bool = field(init=False, repr=False, compare=False)
+    grant_fits: tuple[frozenset[str], ...] = field(init=False, repr=False, compare=False)
 
-    @property
-    def stricter_than_allow(self) -> bool:
-        return _STRICTNESS[self.outcome] >= _STRICTNESS[LAW_NEEDS_MECHANISM]
+    def __post_init__(self) -> None:
+        strict = _STRICTNESS[self.outcome] >= _STRICTNESS[LAW_NEEDS_MECHANISM]
+        object.__setattr__(self, "stricter_than_allow", strict)
+        fits: tuple[frozenset[str], ...] = ()
+        if self.outcome == LAW_NEEDS_MECHANISM:
+            fits = tuple(
+                frozenset(grant for grant, codes in GRANT_MECHANISMS.items() if codes & routes)
+                for routes in self.needs or (self.mechanisms,)
+            )
+        object.__setattr__(self, "grant_fits", fits)
+
+    def lifted_by_grants(self, grants: Sequence[GrantLike]) -> bool:
+        """`lifted_by` for grants (the engine's form: no list of mechanisms built)."""
+        if self.outcome != LAW_NEEDS_MECHANISM:
+            return self.outcome != LAW_DENY
+        for fits in self.grant_fits:
+            for grant in grants:
+                if grant.mechanism in fits or grant.mechanism not in GRANT_MECHANISMS:
+                    break
+            else:
+                return False
+        return True
 
     def lifted_by(self, grant_mechanisms: Sequence[str]) -> bool:
         """Would grants naming these mechanisms make the transfer lawful? Each law that needs a
@@ -146,6 +170,13 @@ class LegalVerdict:
             if not any(_fits(mechanism, routes) for mechanism in grant_mechanisms):
                 return False
         return True
+
+
+class GrantLike(Protocol):
+    """What this module reads of a transfer grant (facts.GrantFacts)."""
+
+    @property
+    def mechanism(self) -> str: ...
 
 
 def _fits(grant_mechanism: str, routes: frozenset[str]) -> bool:
@@ -164,6 +195,17 @@ class LawBook:
 
     def name(self, jurisdiction: str) -> str:
         return self.names.get(jurisdiction, jurisdiction)
+
+    def telling_categories(self, laws: Sequence[str]) -> frozenset[str]:
+        """The data categories some duty or destination restriction of these laws names: the
+        only ones the laws' verdicts depend on."""
+        found: set[str] = set()
+        for jurisdiction in laws:
+            for duty in self.duties.get(jurisdiction, ()):
+                found |= duty.categories
+            for restriction in self.restrictions.get(jurisdiction, ()):
+                found |= restriction.categories
+        return frozenset(found)
 
 
 def stricter(a: LegalVerdict, b: LegalVerdict) -> LegalVerdict:
