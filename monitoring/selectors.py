@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
-from django.db.models import Model, Q, QuerySet
+from django.db.models import Case, IntegerField, Model, Q, QuerySet, Value, When
 
 from catalog.actors import Viewer
 from catalog.models import Dataset
@@ -21,7 +21,9 @@ from governance.notifications.services import jurisdictions_of
 from governance.roles import Role, has_role, roles_of
 from monitoring.models import (
     AnomalyAlert,
+    Basis,
     Incident,
+    Severity,
     StreamMessage,
     TelemetrySource,
     UnregisteredAsset,
@@ -71,8 +73,10 @@ def _incidents_in(jurisdictions: frozenset[str]) -> QuerySet[Model, Mapping[str,
     return through.objects.filter(jurisdiction_id__in=jurisdictions).values("incident_id")
 
 
-def incidents_visible_to(user: Viewer, seen: Visibility | None = None) -> QuerySet[Incident]:
-    seen = seen or visibility(user)
+def incidents_visible_to(user: Viewer | None, seen: Visibility | None = None) -> QuerySet[Incident]:
+    if seen is None:
+        assert user is not None, "give the user or what they may see"
+        seen = visibility(user)
     rows = Incident.objects.all()
     if seen.everything:
         return rows
@@ -80,6 +84,92 @@ def incidents_visible_to(user: Viewer, seen: Visibility | None = None) -> QueryS
         return rows.none()
     return rows.filter(
         Q(pk__in=_incidents_in(seen.jurisdictions)) | Q(dataset_id__in=seen.dataset_ids)
+    )
+
+
+# --- Open incidents: the queue and the Risk page count them the same way ----------------------
+
+EVERYTHING = Visibility(everything=True)
+UNRESOLVED = (Incident.Status.OPEN, Incident.Status.ACKNOWLEDGED, Incident.Status.CONTAINED)
+
+
+def open_incidents(seen: Visibility = EVERYTHING, *, jurisdiction: str = "") -> QuerySet[Incident]:
+    """Unresolved incidents this viewer may see (open, acknowledged or contained), of one
+    jurisdiction when given."""
+    rows = incidents_visible_to(None, seen).filter(status__in=UNRESOLVED)
+    if jurisdiction:
+        rows = rows.filter(pk__in=_incidents_in(frozenset({jurisdiction})))
+    return rows
+
+
+def open_incident_count(seen: Visibility = EVERYTHING, *, jurisdiction: str = "") -> int:
+    """The number of open incidents: the officer's queue and the Risk page both show this."""
+    return open_incidents(seen, jurisdiction=jurisdiction).count()
+
+
+@dataclass(frozen=True)
+class QueueFilters:
+    """The queue's filters; empty: no filter (status empty: every unresolved status)."""
+
+    jurisdiction: str = ""
+    severity: str = ""
+    status: str = ""  # a status, "all", or empty (unresolved)
+    owner: str = ""  # "me", "nobody", a user id, or empty
+    kind: str = ""  # "law" or "house"
+
+
+SEVERITY_ORDER = Case(
+    *(
+        When(severity=s, then=Value(rank))
+        for s, rank in ((Severity.CRITICAL, 0), (Severity.HIGH, 1), (Severity.MEDIUM, 2))
+    ),
+    default=Value(3),
+    output_field=IntegerField(),
+)
+
+
+def incident_queue(
+    seen: Visibility, filters: QueueFilters = QueueFilters(), *, me: int | None = None
+) -> QuerySet[Incident]:
+    """The officer's queue: incidents this viewer may see, filtered, worst first."""
+    if filters.status == "all":
+        rows = incidents_visible_to(None, seen)
+        if filters.jurisdiction:
+            rows = rows.filter(pk__in=_incidents_in(frozenset({filters.jurisdiction})))
+    else:
+        rows = open_incidents(seen, jurisdiction=filters.jurisdiction)
+        if filters.status:
+            rows = rows.filter(status=filters.status)
+    if filters.severity:
+        rows = rows.filter(severity=filters.severity)
+    if filters.kind:
+        rows = rows.filter(basis=Basis.LEGAL if filters.kind == "law" else Basis.HOUSE)
+    if filters.owner == "nobody":
+        rows = rows.filter(owner__isnull=True)
+    elif filters.owner == "me":
+        rows = rows.filter(owner_id=me)
+    elif filters.owner:
+        rows = rows.filter(owner_id=int(filters.owner))
+    return (
+        rows.select_related("owner")
+        .annotate(severity_rank=SEVERITY_ORDER)
+        .order_by("severity_rank", "-last_violation_at", "-id")
+    )
+
+
+def related_incidents(incident: Incident, seen: Visibility, limit: int = 20) -> list[Incident]:
+    """Other incidents of the same pipeline runs or the same actors (asked when read: no link
+    is stored, so a later incident of the run shows up too)."""
+    mine = Violation.objects.filter(incident=incident)
+    runs = mine.exclude(event__run_id="").values("event__run_id")
+    actors = mine.exclude(actor="").values("actor")
+    others = Violation.objects.filter(Q(event__run_id__in=runs) | Q(actor__in=actors)).exclude(
+        incident=incident
+    )
+    return list(
+        incidents_visible_to(None, seen)
+        .filter(pk__in=others.values("incident_id"))
+        .order_by("-last_violation_at", "-id")[:limit]
     )
 
 

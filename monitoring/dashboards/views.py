@@ -12,8 +12,9 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
-from django.core.exceptions import PermissionDenied
-from django.db.models import Case, IntegerField, Q, Value, When
+from django.core.exceptions import BadRequest, PermissionDenied
+from django.core.paginator import Paginator
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
@@ -26,7 +27,8 @@ from monitoring import selectors
 from monitoring.dashboards import figures as charts
 from monitoring.dashboards import selectors as reads
 from monitoring.dashboards.forms import DashboardFilterForm
-from monitoring.models import AnomalyAlert, BreachAssessment, EventOutcome, Incident, Severity
+from monitoring.incidents.forms import QueueFilterForm
+from monitoring.models import AnomalyAlert, EventOutcome, Incident
 from monitoring.telemetry.stream import stream_head
 
 User = get_user_model()
@@ -34,8 +36,6 @@ QUEUE_SHOWN = 100
 EXECUTIVE_CACHE_SECONDS = 30
 ALERTS_SHOWN = 50
 VIOLATIONS_SHOWN = 50
-# The findings the queue's assessment form offers (not "not assessed": that is no finding).
-ASSESSMENTS = [(v, label) for v, label in BreachAssessment.choices if v != "not_assessed"]
 
 
 # --- Who sees which dashboard ---------------------------------------------------------------
@@ -234,55 +234,75 @@ def _with_query(url: str, request: HttpRequest) -> str:
 
 # --- Privacy officer ------------------------------------------------------------------------
 
-_SEVERITY_ORDER = Case(
-    *(
-        When(severity=s, then=Value(rank))
-        for s, rank in ((Severity.CRITICAL, 0), (Severity.HIGH, 1), (Severity.MEDIUM, 2))
-    ),
-    default=Value(3),
-    output_field=IntegerField(),
-)
+QUEUE_PER_PAGE = 25
 
 
-def officer_lists(user) -> dict:
-    """The queue (open incidents, worst first), open alerts and recent violations this officer
-    may see, and the people an incident may be handed to."""
-    seen = selectors.visibility(user)
-    queue = (
-        selectors.incidents_visible_to(user, seen)
-        .exclude(status=Incident.Status.RESOLVED)
-        .select_related("owner")
-        .annotate(severity_rank=_SEVERITY_ORDER)
-        .order_by("severity_rank", "-last_violation_at", "-id")[:QUEUE_SHOWN]
+def _queue_form(request: HttpRequest, people) -> QueueFilterForm:
+    return QueueFilterForm(
+        request.GET or None, jurisdictions=reads.jurisdiction_choices(), people=people
     )
+
+
+def _queue_filters(form: QueueFilterForm) -> selectors.QueueFilters:
+    if not form.is_bound:
+        return selectors.QueueFilters()
+    if not form.is_valid():
+        field, problems = next(iter(form.errors.items()))
+        raise BadRequest(f"{field}: {' '.join(problems)}")
+    return selectors.QueueFilters(**form.cleaned_data)
+
+
+def officer_lists(request: HttpRequest) -> dict:
+    """The queue (filtered, paged, worst first), open alerts and recent violations this officer
+    may see, the people incidents may be handed to, and the open-incident count the Risk page
+    shows too (monitoring.selectors.open_incident_count)."""
+    user = request.user
+    seen = selectors.visibility(user)
+    officers = User.objects.filter(
+        Q(groups__name=Role.PRIVACY_OFFICER) | Q(is_superuser=True), is_active=True
+    ).distinct()
+    assignees = list(officers.order_by("username").only("pk", "username", "first_name"))
+    form = _queue_form(request, assignees)
+    queue = selectors.incident_queue(seen, _queue_filters(form), me=user.pk)
+    page = Paginator(queue, QUEUE_PER_PAGE).get_page(request.GET.get("page"))
     alerts = (
         selectors.alerts_visible_to(user, seen)
         .filter(status=AnomalyAlert.Status.OPEN)
         .order_by("-detected_at", "-id")[:ALERTS_SHOWN]
     )
     violations = selectors.violations_visible_to(user, seen).order_by("-occurred_at", "-id")
-    officers = User.objects.filter(
-        Q(groups__name=Role.PRIVACY_OFFICER) | Q(is_superuser=True), is_active=True
-    ).distinct()
     return {
-        "queue": list(queue),
+        "queue": list(page.object_list),
+        "page": page,
+        "queue_form": form,
+        "open_incidents": selectors.open_incident_count(seen),
         "alerts": list(alerts),
         "violations": list(violations[:VIOLATIONS_SHOWN]),
-        "assignees": list(officers.order_by("username").only("pk", "username", "first_name")),
+        "assignees": assignees,
         "seen": seen,
-        "assessments": ASSESSMENTS,
+        "here": request.get_full_path(),
+    }
+
+
+def _officer_kpis(context: dict) -> dict[str, str]:
+    return {
+        "queue": f"{context['open_incidents']:,}",
+        "shown": f"{context['page'].paginator.count:,}",
+        "alerts": f"{len(context['alerts']):,}",
     }
 
 
 @login_required
 @require_safe
 def officer(request: HttpRequest) -> HttpResponse:
-    """A privacy officer's queue: incidents to acknowledge, assign, contain and resolve."""
+    """A privacy officer's queue: incidents to open, acknowledge and assign (one by one or
+    ticked together), filtered and paged; it holds still while the stream runs (queue.js)."""
     _require(handles_incidents, request.user)
-    context = {
-        **officer_lists(request.user),
+    context = officer_lists(request)
+    context |= {
+        "kpis": _officer_kpis(context),
         "head": stream_head(),
-        "refresh_url": reverse("monitoring:officer-data"),
+        "refresh_url": _with_query(reverse("monitoring:officer-data"), request),
     }
     return render(request, "monitoring/officer.html", context)
 
@@ -290,15 +310,15 @@ def officer(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_safe
 def officer_data(request: HttpRequest) -> JsonResponse:
-    """The queue's parts re-rendered, for the page's live refresh."""
+    """The queue's parts re-rendered with the page's filters: the script swaps alerts and
+    violations in, and the queue only when the officer asks for it ("n new — show")."""
     _require(handles_incidents, request.user)
-    context = officer_lists(request.user)
+    context = officer_lists(request)
     fragments = {
         name: render_to_string(f"monitoring/_{name}.html", context, request=request)
         for name in ("queue", "alerts", "violations")
     }
-    counts = {"queue": len(context["queue"]), "alerts": len(context["alerts"])}
-    return JsonResponse({"kpis": {k: f"{v:,}" for k, v in counts.items()}, "fragments": fragments})
+    return JsonResponse({"kpis": _officer_kpis(context), "fragments": fragments})
 
 
 # --- Data owner -----------------------------------------------------------------------------

@@ -7,13 +7,13 @@ import django_filters
 from django.contrib.auth import get_user_model
 from django.contrib.auth import models as auth
 from drf_spectacular.utils import extend_schema
-from rest_framework import permissions, serializers, viewsets
+from rest_framework import permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from catalog.permissions import ActsWithPermission
 from monitoring import selectors
-from monitoring.incidents import services
+from monitoring.incidents import detail, services
 from monitoring.incidents.services import FINDINGS
 from monitoring.models import (
     PLAYBOOK_STEPS,
@@ -202,6 +202,114 @@ class IncidentSerializer(serializers.ModelSerializer):
         ]
 
 
+class IncidentDetailSerializer(IncidentSerializer):
+    """An incident with what explains it: the rule broken and its kind, the dataset and its
+    owner, where the data came from, the first runs, the timeline, related incidents and the
+    ways out (the incident page shows the same)."""
+
+    rule = serializers.CharField(read_only=True)
+    rule_kind = serializers.ChoiceField(choices=["law", "house"], read_only=True)
+    why = serializers.SerializerMethodField()
+    dataset_detail = serializers.SerializerMethodField()
+    source_regions = serializers.SerializerMethodField()
+    runs = serializers.SerializerMethodField()
+    timeline = serializers.SerializerMethodField()
+    related = serializers.SerializerMethodField()
+    ways_out = serializers.SerializerMethodField()
+    events_url = serializers.SerializerMethodField()
+
+    class Meta(IncidentSerializer.Meta):
+        fields = [
+            *IncidentSerializer.Meta.fields,
+            "rule",
+            "rule_kind",
+            "why",
+            "dataset_detail",
+            "source_regions",
+            "runs",
+            "timeline",
+            "related",
+            "ways_out",
+            "events_url",
+        ]
+
+    def _facts(self, incident) -> detail.Facts:
+        cached = self.context.get("facts")
+        if cached is None:
+            seen = selectors.visibility(self.context["request"].user)
+            cached = self.context["facts"] = detail.facts(incident, seen)
+        return cached
+
+    def get_why(self, incident) -> dict:
+        return self._facts(incident).why.as_json()
+
+    def get_dataset_detail(self, incident) -> dict | None:
+        ds = self._facts(incident).dataset
+        if ds is None:
+            return None
+        return {
+            "slug": ds.slug,
+            "name": ds.name,
+            "owner": ds.owner.get_username(),
+            "steward": ds.steward.get_username() if ds.steward else None,
+            "storage_region": ds.storage_region.code,
+            "jurisdiction": ds.jurisdiction_id,
+            "declared_regions": self._facts(incident).why.declared_regions,
+        }
+
+    def get_source_regions(self, incident) -> list[dict]:
+        return self._facts(incident).sources
+
+    def get_runs(self, incident) -> dict:
+        rows = detail.runs(incident)
+        first = list(rows[: detail.RUNS_PER_PAGE])
+        return {
+            "count": rows.count(),
+            "first": [run.as_json() for run in detail.known_runs(first)],
+            "url": f"/api/v1/incidents/{incident.pk}/runs/",
+        }
+
+    def get_timeline(self, incident) -> list[dict]:
+        return [moment.as_json() for moment in self._facts(incident).timeline]
+
+    def get_related(self, incident) -> list[dict]:
+        return [
+            {"id": i.pk, "title": i.title, "status": i.status}
+            for i in self._facts(incident).related
+        ]
+
+    def get_ways_out(self, incident) -> dict[str, str]:
+        return self._facts(incident).ways_out
+
+    def get_events_url(self, incident) -> str:
+        return f"/api/v1/violations/?incident={incident.pk}"
+
+
+class CommentSerializer(serializers.Serializer):
+    text = serializers.CharField(max_length=services.COMMENT_LIMIT)
+
+
+class TimelineEntrySerializer(serializers.Serializer):
+    at = serializers.DateTimeField()
+    kind = serializers.CharField()
+    label = serializers.CharField()
+    by = serializers.CharField()
+    note = serializers.CharField(allow_blank=True)
+    data = serializers.DictField()
+
+
+class BulkSerializer(serializers.Serializer):
+    action = serializers.ChoiceField(choices=services.BULK_ACTIONS)
+    incidents = serializers.ListField(
+        child=serializers.IntegerField(min_value=1),
+        min_length=1,
+        max_length=services.BULK_LIMIT,
+    )
+    owner = serializers.SlugRelatedField(
+        slug_field="username", queryset=User.objects.all(), required=False
+    )
+
+
 class IncidentNoteSerializer(serializers.Serializer):
     note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
 
@@ -227,7 +335,7 @@ class IncidentViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = IncidentSerializer
     permission_classes = [permissions.IsAuthenticated, CanViewMonitoring, ActsWithPermission]
     action_permissions = dict.fromkeys(
-        ("acknowledge", "contain", "resolve", "assign", "playbook", "assess"),
+        ("acknowledge", "contain", "resolve", "assign", "playbook", "assess", "comment", "bulk"),
         "monitoring.change_incident",
     )
     filterset_class = IncidentFilter
@@ -236,6 +344,60 @@ class IncidentViewSet(viewsets.ReadOnlyModelViewSet):
         return selectors.incidents_visible_to(self.request.user).select_related(
             "owner", "breach_assessed_by"
         )
+
+    def get_serializer_class(self):
+        return IncidentDetailSerializer if self.action == "retrieve" else IncidentSerializer
+
+    @extend_schema(responses=TimelineEntrySerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def timeline(self, request, pk=None):
+        """Opened, then every step, comment and reopening, oldest first."""
+        moments = detail.timeline(self.get_object())
+        return Response([moment.as_json() for moment in moments])
+
+    @extend_schema(responses=dict)
+    @action(detail=True, methods=["get"])
+    def runs(self, request, pk=None):
+        """The runs its events came from (paged), with the OpenLineage or training run each is."""
+        rows = detail.runs(self.get_object())
+        page = self.paginate_queryset(rows)
+        shown = detail.known_runs(list(page if page is not None else rows))
+        data = [run.as_json() for run in shown]
+        return self.get_paginated_response(data) if page is not None else Response(data)
+
+    @extend_schema(request=CommentSerializer, responses={201: TimelineEntrySerializer})
+    @action(detail=True, methods=["post"])
+    def comment(self, request, pk=None):
+        """Add a comment to its timeline."""
+        body = CommentSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        entry = services.incident_comment(
+            actor=request.user, incident=self.get_object(), **body.validated_data
+        )
+        moment = detail.Moment(
+            entry.at, entry.kind, entry.get_kind_display(), entry.actor_name, entry.note
+        )
+        return Response(moment.as_json(), status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=BulkSerializer, responses=IncidentSerializer(many=True))
+    @action(detail=False, methods=["post"])
+    def bulk(self, request):
+        """Acknowledge or assign several incidents, all or none (409 naming the one that
+        cannot be taken)."""
+        body = BulkSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        wanted = body.validated_data["incidents"]
+        rows = {i.pk: i for i in self.get_queryset().filter(pk__in=wanted)}
+        missing = [pk for pk in wanted if pk not in rows]
+        if missing:
+            raise serializers.ValidationError({"incidents": f"No incident #{missing[0]}"})
+        done = services.incidents_bulk(
+            actor=request.user,
+            incidents=[rows[pk] for pk in dict.fromkeys(wanted)],
+            action=body.validated_data["action"],
+            owner=body.validated_data.get("owner"),
+        )
+        return Response(IncidentSerializer(done, many=True).data)
 
     def _note_action(self, request, verb):
         body = IncidentNoteSerializer(data=request.data)

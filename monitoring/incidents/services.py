@@ -27,7 +27,13 @@ from monitoring import selectors
 from monitoring.incidents import notices
 from monitoring.incidents.anomalies import alert_json
 from monitoring.incidents.violations import incident_message
-from monitoring.models import PLAYBOOK_STEPS, AnomalyAlert, BreachAssessment, Incident
+from monitoring.models import (
+    PLAYBOOK_STEPS,
+    AnomalyAlert,
+    BreachAssessment,
+    Incident,
+    IncidentEvent,
+)
 from monitoring.telemetry.stream import Message, stream_append
 
 # --- Incidents -------------------------------------------------------------------------------
@@ -93,9 +99,27 @@ def _incident_step(incident: Incident, action: str, **changes: Any) -> str:
     return target
 
 
+def _timeline(incident: Incident, *, actor: User, kind: str, note: str, data: dict) -> None:
+    """A line of the incident's timeline (monitoring.models.IncidentEvent)."""
+    IncidentEvent.objects.create(
+        incident=incident,
+        kind=kind,
+        at=timezone.now(),
+        actor=actor,
+        actor_name=actor.get_username(),
+        note=note,
+        data=data,
+    )
+
+
 def _changed(incident: Incident, *, actor: Actor, kind: str, data: dict[str, Any]) -> Incident:
-    """After a successful step: reload, write the ledger, queue the stream message (last)."""
+    """After a successful step: reload, write the timeline and the ledger, queue the stream
+    message (last)."""
     incident.refresh_from_db()
+    assert isinstance(actor, User)  # _check_handler let only a signed-in person through
+    note = str(data.get("note") or data.get("reasoning") or "")
+    extra = {k: v for k, v in data.items() if k not in ("note", "reasoning")}
+    _timeline(incident, actor=actor, kind=kind.removeprefix("incident."), note=note, data=extra)
     ledger_append(
         actor=actor,
         kind=kind,
@@ -248,6 +272,76 @@ def incident_assess(
             "regulator_clocks": [c["jurisdiction"] for c in incident.breach_clocks],
         },
     )
+
+
+COMMENT_LIMIT = 4000
+
+
+@transaction.atomic
+def incident_comment(*, actor: Actor, incident: Incident, text: str) -> IncidentEvent:
+    """Add a comment to the incident's timeline (resolved ones too: what was learnt later).
+    It changes nothing on the incident, so nobody's open form goes stale."""
+    actor = _check_handler(actor, incident)
+    text = text.strip()
+    if not text:
+        raise ValidationError({"text": "Write the comment"})
+    if len(text) > COMMENT_LIMIT:
+        raise ValidationError({"text": f"At most {COMMENT_LIMIT} characters"})
+    _timeline(incident, actor=actor, kind=IncidentEvent.Kind.COMMENT, note=text, data={})
+    ledger_append(
+        actor=actor,
+        kind="incident.comment",
+        subjects=[f"incident:{incident.pk}", f"dataset:{incident.dataset_slug}"],
+        data={"incident": incident.pk, "comment": text},
+    )
+    return IncidentEvent.objects.filter(incident=incident).order_by("-id")[0]
+
+
+BULK_ACTIONS = ("acknowledge", "assign")
+BULK_LIMIT = 200
+
+
+@transaction.atomic
+def incidents_bulk(
+    *,
+    actor: Actor,
+    incidents: list[Incident],
+    action: str,
+    owner: User | None = None,
+) -> list[Incident]:
+    """Acknowledge or assign several incidents at once, all or none: each step is the one the
+    incident would take alone (permission, its table, the version the person read, ledger and
+    stream message); one that cannot be taken refuses the whole batch, naming it."""
+    if action not in BULK_ACTIONS:
+        raise ValidationError({"action": f"One of {', '.join(BULK_ACTIONS)}"})
+    if not incidents:
+        raise ValidationError({"incidents": "Choose at least one incident"})
+    if len(incidents) > BULK_LIMIT:
+        raise ValidationError({"incidents": f"At most {BULK_LIMIT} at once"})
+    if action == "assign" and owner is None:
+        raise ValidationError({"owner": "Choose who handles them"})
+    done = []
+    for incident in incidents:
+        try:
+            if action == "acknowledge":
+                done.append(incident_acknowledge(actor=actor, incident=incident))
+            else:
+                assert owner is not None
+                done.append(incident_assign(actor=actor, incident=incident, owner=owner))
+        except StateConflict as conflict:
+            raise StateConflict(_named(incident, conflict)) from conflict
+        except ValidationError as error:
+            raise ValidationError(_named(incident, error)) from error
+    return done
+
+
+def _named(incident: Incident, error: ValidationError) -> dict[str, list[str]]:
+    """The error of one incident of a batch, saying which one and that nothing was changed."""
+    problems = error.message_dict if hasattr(error, "error_dict") else {"incidents": error.messages}
+    return {
+        field: [f"Incident #{incident.pk}: {' '.join(messages)} (none of the batch was changed)"]
+        for field, messages in problems.items()
+    }
 
 
 # --- Anomaly alerts --------------------------------------------------------------------------

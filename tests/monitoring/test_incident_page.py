@@ -1,0 +1,143 @@
+"""An incident's own page and its API detail: why (the rule and its kind), whose data from where
+to where, the events and runs (paged), the timeline with comments, related incidents, the ways
+out; who may read it and who may act."""
+
+import datetime as dt
+import re
+import uuid
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from governance.models import LedgerEntry, Responsibility
+from monitoring.incidents import detail, services
+from monitoring.models import Incident, IncidentEvent
+from monitoring.telemetry.ingest import telemetry_ingest
+from tests.factories import UserFactory
+from tests.monitoring.conftest import event
+
+pytestmark = pytest.mark.django_db
+
+INDIA = "aws:ap-south-1"
+
+
+def _as(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def incident(source, eu_dataset):
+    run = str(uuid.uuid4())
+    now = timezone.now()
+    items = [
+        event(dest=INDIA, at=now - dt.timedelta(minutes=m), run_id=run, actor="trainer")
+        for m in range(1, 26)
+    ]
+    telemetry_ingest(source=source, items=items)
+    return Incident.objects.get()
+
+
+def test_the_page_says_why_whose_data_and_what_to_do(incident, privacy_officer, data_owner):
+    page = _as(privacy_officer).get(f"/monitoring/incidents/{incident.pk}/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "Why: the law was broken" in html
+    assert "GDPR Arts. 44-49 (Chapter V)" in html  # the article
+    assert "the dataset's declared regions (aws:eu-west-1, aws:eu-central-1)" in html
+    assert data_owner.get_username() in html or data_owner.get_full_name() in html
+    assert "Events (25)" in html and "Page 1 of 2" in html
+    assert "Runs (1)" in html
+    assert f'href="/monitoring/incidents/{incident.pk}/exception/"' in html
+    assert "Request a transfer exception" in html and "Mark contained" in html
+    assert '<option value="" selected>— choose a person —</option>' in html
+    second = _as(privacy_officer).get(f"/monitoring/incidents/{incident.pk}/?events=2")
+    assert "Page 2 of 2" in second.content.decode()
+
+
+def test_a_house_rule_incident_names_the_officers_rule(source, other_dataset, privacy_officer):
+    from catalog.models import Country
+    from governance.policy.rules import rule_create
+
+    rule_create(
+        actor=privacy_officer,
+        regions=[],
+        countries=[Country.objects.get(code="US")],
+        name="metrics stay out of the US",
+        dataset=other_dataset,
+        effect="deny",
+        priority=500,
+    )
+    telemetry_ingest(source=source, items=[event("us-metrics", dest="aws:us-east-1")])
+    incident = Incident.objects.get()
+    html = _as(privacy_officer).get(f"/monitoring/incidents/{incident.pk}/").content.decode()
+    assert "Why: a house rule was broken" in html
+    assert "“metrics stay out of the US”" in html
+
+
+def test_comments_and_steps_make_the_timeline(incident, privacy_officer):
+    client = _as(privacy_officer)
+    url = f"/monitoring/incidents/{incident.pk}/"
+    answer = client.post(url + "acknowledge", {"next": url})
+    assert answer.status_code == 302 and answer.url == url
+    answer = client.post(url + "comment", {"text": "Asked the ML team", "next": url})
+    assert answer.status_code == 302 and answer.url == url
+    client.post(url + "comment", {"text": "  ", "next": url})  # refused: nothing written
+    kinds = list(IncidentEvent.objects.values_list("kind", flat=True))
+    assert kinds == ["acknowledged", "comment"]
+    assert LedgerEntry.objects.filter(kind="incident.comment").count() == 1
+    html = client.get(url).content.decode()
+    assert "Asked the ML team" in html and "Acknowledged" in html
+    timeline = [m.kind for m in detail.timeline(incident)]
+    assert timeline == ["opened", "acknowledged", "comment"]
+
+
+def test_the_api_detail_has_the_same_facts(incident, privacy_officer, source, eu_dataset):
+    telemetry_ingest(source=source, items=[event(dest="aws:us-east-1", actor="trainer")])
+    other = Incident.objects.exclude(pk=incident.pk).get()
+    api = APIClient()
+    api.force_authenticate(privacy_officer)
+    data = api.get(f"/api/v1/incidents/{incident.pk}/").json()
+    assert data["rule_kind"] == "law" and data["why"]["label"] == "GDPR Arts. 44-49 (Chapter V)"
+    assert data["why"]["law"]["rule"] == "law:eu:transfer"
+    assert data["why"]["house"]["rule"] == "builtin:dataset-allowed-regions"
+    assert data["dataset_detail"]["owner"] == "olga-owner"
+    assert data["runs"]["count"] == 1 and data["runs"]["first"][0]["violations"] == 25
+    assert [m["kind"] for m in data["timeline"]] == ["opened"]
+    assert data["related"] == [{"id": other.pk, "title": other.title, "status": "open"}]
+    assert data["ways_out"]["exception"] == f"/monitoring/incidents/{incident.pk}/exception/"
+    # The list stays light: no per-row facts.
+    listed = api.get("/api/v1/incidents/").json()["results"][0]
+    assert "timeline" not in listed
+    answer = api.post(f"/api/v1/incidents/{incident.pk}/comment/", {"text": "Noted"})
+    assert answer.status_code == 201 and answer.json()["note"] == "Noted"
+    assert api.post(f"/api/v1/incidents/{incident.pk}/comment/", {}).json() == {
+        "text": ["This field is required."]
+    }
+    runs = api.get(f"/api/v1/incidents/{incident.pk}/runs/").json()
+    assert runs["count"] == 1
+
+
+def test_who_may_read_and_who_may_act(incident, executive, data_owner, other_owner, outsider):
+    url = f"/monitoring/incidents/{incident.pk}/"
+    assert "Add the comment" not in _as(executive).get(url).content.decode()  # reads only
+    assert _as(data_owner).get(url).status_code == 200  # their dataset
+    assert _as(other_owner).get(url).status_code == 404
+    assert _as(outsider).get(url).status_code == 403
+    assert _as(executive).post(url + "comment", {"text": "x"}).status_code == 403
+    scoped = UserFactory(roles=["privacy_officer"])
+    Responsibility.objects.create(user=scoped, jurisdiction_id="br")
+    assert _as(scoped).get(url).status_code == 404  # not their jurisdictions
+    with pytest.raises(Exception, match="outside your jurisdictions"):
+        services.incident_comment(actor=scoped, incident=incident, text="x")
+
+
+def test_the_exception_link_is_pre_filled(incident, data_owner):
+    html = _as(data_owner).get(f"/monitoring/incidents/{incident.pk}/exception/").content.decode()
+    assert "New transfer exception" in html
+    assert "eu-customers</textarea>" in html
+    assert re.search(rf'value="{INDIA}"[^>]*checked', html)
+    assert f"incident #{incident.pk}" in html
