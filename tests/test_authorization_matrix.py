@@ -219,6 +219,10 @@ API: dict[tuple[str, str], str] = {
     ("/api/v1/incidents/{id}/assign/", "POST"): "DADDDDD",
     ("/api/v1/incidents/{id}/playbook/", "POST"): "DADDDDD",
     ("/api/v1/incidents/{id}/assess/", "POST"): "DADDDDD",
+    ("/api/v1/incidents/{id}/comment/", "POST"): "DADDDDD",
+    ("/api/v1/incidents/bulk/", "POST"): "DADDDDD",
+    ("/api/v1/incidents/{id}/runs/", "GET"): "DAAADAD",
+    ("/api/v1/incidents/{id}/timeline/", "GET"): "DAAADAD",
     ("/api/v1/anomaly-alerts/", "GET"): "DAAADAD",
     ("/api/v1/anomaly-alerts/{id}/", "GET"): "DAAADAD",
     ("/api/v1/anomaly-alerts/{id}/acknowledge/", "POST"): "DADDDDD",
@@ -232,6 +236,8 @@ API: dict[tuple[str, str], str] = {
 #                                                            anon PO  EX  DO  EN  AU  outsider
 PAGES: dict[tuple[str, str], str] = {
     ("home", "GET"): "DAAAAAA",
+    # The development mailbox: staff only (no role here is staff).
+    ("mailbox", "GET"): "DDDDDDD",
     ("login", "GET"): "AAAAAAA",
     ("logout", "POST"): "AAAAAAA",
     # The catalog.
@@ -318,6 +324,12 @@ PAGES: dict[tuple[str, str], str] = {
     ("monitoring:owner", "GET"): "DDDADDD",
     ("monitoring:owner-data", "GET"): "DDDADDD",
     ("monitoring:incident-action", "POST"): "DADDDDD",  # acknowledge
+    # An incident's page: whoever may read it (its dataset's owner too); officers act on it.
+    ("monitoring:incident-detail", "GET"): "DAAADAD",
+    ("monitoring:incident-comment", "POST"): "DADDDDD",
+    ("monitoring:queue-bulk", "POST"): "DADDDDD",
+    # A transfer exception pre-filled from an incident: those who may ask for one and may see it.
+    ("monitoring:incident-exception", "GET"): "DADADDD",
     ("monitoring:alert-action", "POST"): "DADDDDD",  # acknowledge
     ("lineage:gap-list", "GET"): "DAAADAD",
     ("lineage:gap-register", "GET"): "DADADDD",
@@ -397,6 +409,9 @@ PAGE_KWARGS = {
     },
     "workflows:subject-package": lambda w: {"pk": w.ids["subject_request"], "token": "not-it"},
     "monitoring:incident-action": lambda w: {"pk": w.ids["incident"], "verb": "acknowledge"},
+    "monitoring:incident-detail": lambda w: {"pk": w.ids["incident"]},
+    "monitoring:incident-comment": lambda w: {"pk": w.ids["incident"]},
+    "monitoring:incident-exception": lambda w: {"pk": w.ids["incident"]},
     "monitoring:alert-action": lambda w: {"pk": w.ids["alert"], "verb": "acknowledge"},
     "lineage:gap-register": lambda w: {"pk": w.ids["gap"]},
 }
@@ -468,6 +483,11 @@ API_BODIES = {
     ("/api/v1/telemetry/sources/", "POST"): lambda w: {"name": "matrix-source"},
     ("/api/v1/incidents/{id}/assign/", "POST"): lambda w: {"owner": "mx-officer"},
     ("/api/v1/incidents/{id}/playbook/", "POST"): lambda w: {"step": "contain", "done": True},
+    ("/api/v1/incidents/{id}/comment/", "POST"): lambda w: {"text": "matrix"},
+    ("/api/v1/incidents/bulk/", "POST"): lambda w: {
+        "action": "acknowledge",
+        "incidents": [w.ids["incident"]],
+    },
     ("/api/v1/incidents/{id}/assess/", "POST"): lambda w: {
         "assessment": "not_a_breach",
         "reasoning": "A house-rule deviation: no personal data left its lawful places.",
@@ -476,6 +496,8 @@ API_BODIES = {
     ("/api/v1/subject-tasks/{id}/complete/", "POST"): lambda w: {"note": "Deleted the rows"},
 }
 PAGE_BODIES = {
+    "monitoring:incident-comment": {"text": "matrix"},
+    "monitoring:queue-bulk": {"action": "acknowledge", "incidents": ["1"]},
     "governance:grant-revoke": {"reason": "matrix"},
     "workflows:subject-step": {"reason": "Complex request"},
     "workflows:subject-ml-decide": {"decision": "retrain"},
