@@ -79,6 +79,8 @@ MIDDLEWARE = [
     "governance.logs.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # The base of e-mailed links when SITE_URL is unset: the address this request came in on.
+    "governance.site.RequestOriginMiddleware",
     # A page that meets an unreachable database answers 503 with a plain page, not 500.
     "governance.unavailable.DatabaseUnavailableMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -367,15 +369,18 @@ SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
 
+# With debug on, mail is kept in MAILBOX_DIR and read by staff at /mailbox/ (governance.mailbox).
 EMAIL_BACKEND = env.str(
     "EMAIL_BACKEND",
-    default="django.core.mail.backends.console.EmailBackend"
+    default="governance.mailbox.EmailBackend"
     if DEBUG
     else "django.core.mail.backends.smtp.EmailBackend",
 )
+MAILBOX_DIR = env.str("MAILBOX_DIR", default=str(BASE_DIR / "var" / "mailbox"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="locus@localhost")
-# Where people reach Locus: the base of the links in e-mails.
-SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
+# Where people reach Locus: the base of the links in e-mails. Unset, a link uses the address the
+# request that caused the mail came in on (governance.site), else http://127.0.0.1:8000.
+SITE_URL = env.str("SITE_URL", default="")
 
 # --- Transfer exceptions ------------------------------------------------------------------
 # An exception asked for without an end lasts this long; no exception lasts longer than its

@@ -7,7 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from rest_framework.routers import DefaultRouter
 
 from catalog import api as catalog_api
-from governance import health, views
+from governance import health, mailbox, views
 from governance.checks import api as check_api
 from governance.glossary import api as glossary_api
 from governance.grants import api as grant_api
@@ -63,6 +63,7 @@ api_v1: list[URLPattern | URLResolver] = [
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", health.healthz, name="healthz"),
+    path("mailbox/", mailbox.mailbox, name="mailbox"),
     path("readyz", health.readyz, name="readyz"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

@@ -18,7 +18,6 @@ import datetime as dt
 from collections import Counter
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.db.models import Case, IntegerField, Value, When
@@ -40,6 +39,7 @@ from governance.notifications.preferences import (
     digest_hours,
     hourly_slot,
 )
+from governance.site import site_url
 
 TOP_ITEMS = 10  # the items a digest names, most severe and newest first
 DIGEST_KIND = "notifications.digest"
@@ -142,7 +142,7 @@ def _summary(digest: NotificationDigest, count: int) -> Notification:
             "topics": topics,
             "top": top,
             "more": max(count - len(top), 0),
-            "site": settings.SITE_URL.rstrip("/"),
+            "site": site_url(),
             "preferences_url": reverse("governance:notification-preferences"),
         },
     ).strip()

@@ -11,7 +11,6 @@ import datetime as dt
 import logging
 from collections.abc import Iterable
 
-from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
 from django.core.mail import send_mail
 from django.db.models import Q, QuerySet
@@ -21,6 +20,7 @@ from catalog.models import Jurisdiction
 from governance.models import Delivery, Notification, Responsibility
 from governance.notifications.preferences import Deliveries, severity_of, topic_of
 from governance.roles import Role
+from governance.site import absolute
 from governance.workflow import queue_after_commit
 
 log = logging.getLogger(__name__)
@@ -120,7 +120,7 @@ def notifications_send_email(ids: Iterable[int]) -> int:
     for note in pending.select_related("recipient"):
         address = note.recipient.email
         if address:
-            link = f"{settings.SITE_URL.rstrip('/')}{note.url}" if note.url else ""
+            link = absolute(note.url) if note.url else ""
             body = "\n\n".join(part for part in (note.body, link) if part)
             if mail_send(subject=f"[Locus] {note.title}", body=body, to=address):
                 break

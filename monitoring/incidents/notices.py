@@ -10,12 +10,12 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 
 from catalog.models import Dataset, Jurisdiction
 from governance.models import Responsibility
 from governance.notifications.services import notify_many, officers_for, privacy_officers
+from governance.site import absolute
 from governance.workflow import queue_after_commit
 from monitoring.incidents import breach
 from monitoring.models import (
@@ -33,7 +33,7 @@ User = get_user_model()
 
 
 def _link(path: str) -> str:
-    return f"{settings.SITE_URL.rstrip('/')}{path}"
+    return absolute(path)
 
 
 def _jurisdictions(codes) -> list[Jurisdiction]:

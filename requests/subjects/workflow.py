@@ -17,6 +17,7 @@ from catalog.actors import Actor, actor_account
 from governance.errors import StateConflict
 from governance.ledger.chain import actor_name, ledger_append
 from governance.notifications.services import notify, officers_for
+from governance.site import absolute as site_absolute
 from governance.workflow import Step, queue_after_commit, status_move
 from requests.models.subjects import (
     OPEN_STATUSES,
@@ -158,8 +159,8 @@ def page_url(name: str, *args: object) -> str:
 
 
 def absolute(path: str) -> str:
-    """The path as a link for e-mail (SITE_URL in front)."""
-    return f"{settings.SITE_URL.rstrip('/')}{path}"
+    """The path as a link for e-mail (governance.site decides the base)."""
+    return site_absolute(path)
 
 
 def officers_notify(subject_request: SubjectRequest, kind: str, title: str, body: str = "") -> None:
