@@ -205,6 +205,17 @@ class NotificationViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     serializer_class = NotificationSerializer
     queryset = Notification.objects.none()  # for the schema; get_queryset is per person
 
+    def get_serializer_class(self):
+        # By route, not self.action: an OPTIONS request's action is "metadata".
+        route = set(getattr(self, "action_map", {}).values())
+        if "preferences" in route:
+            return PreferencesSerializer
+        return MarkReadSerializer if "read" in route else NotificationSerializer
+
+    def get_object(self):
+        """Your preferences: the one object here (DRF's OPTIONS asks for it to describe PUT)."""
+        return preferences_of(self.request.user)
+
     def get_queryset(self):
         params = self.request.query_params
         form = NotificationFilterForm(

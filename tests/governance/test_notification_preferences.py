@@ -232,3 +232,9 @@ def test_the_api_refuses_a_cell_given_twice(api_client, data_owner):
     answer = api_client(data_owner).put(URL, {"preferences": [cell, cell]}, format="json")
     assert answer.status_code == 400
     assert "alert/low is given twice" in str(answer.json()["preferences"])
+
+
+def test_the_api_describes_itself_to_options(api_client, data_owner):
+    answer = api_client(data_owner).options(URL)
+    assert answer.status_code == 200
+    assert "daily_digest_hour" in str(answer.json()["actions"]["PUT"])
