@@ -220,3 +220,43 @@ def test_the_task_sends_what_is_due(
         assert tasks.notifications_digest.apply().get() == 1
         assert tasks.notifications_digest.apply().get() == 0
     assert len(digest_mails(privacy_officer)) == 1
+
+
+# --- Two runs at once (PostgreSQL: SQLite serialises writers) -------------------------------
+
+ON_SQLITE = settings.DATABASES["default"]["ENGINE"].endswith("sqlite3")
+
+
+@pytest.mark.skipif(ON_SQLITE, reason="SQLite serialises writers")
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_runs_at_the_same_moment_send_each_digest_once(privacy_officer, data_owner, celery_eager):
+    import threading
+
+    from django.db import connection
+
+    preferences_set(user=data_owner, deliveries={("other", "medium"): "hourly"})
+    for i in range(20):
+        told(privacy_officer, f"Officer {i}", at(9, i))
+        told(data_owner, f"Owner {i}", at(9, i))
+    runs = 6
+    start, made, errors = threading.Barrier(runs), [], []
+
+    def run() -> None:
+        try:
+            start.wait(timeout=60)
+            made.append(digests_send(now=at(10)))
+        except BaseException as exc:  # reported below, not lost in the thread
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(runs)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert errors == [] and sum(made) == 2
+    assert NotificationDigest.objects.count() == 2
+    assert not Notification.objects.filter(delivery="hourly", digest__isnull=True).exists()
+    assert sorted(d.item_count for d in NotificationDigest.objects.all()) == [20, 20]
+    assert len(digest_mails(privacy_officer)) == 1 and len(digest_mails(data_owner)) == 1
