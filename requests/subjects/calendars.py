@@ -6,6 +6,9 @@ A law counting "business days" or "working days" means the days its own state wo
 Zealand's 20 working days exclude its holidays and 25 December-15 January, Russia's working
 days include the Saturdays its government moves a holiday to. Holiday sets are cached per
 (country, subdivision, year).
+
+Where a state's own statute lists its holidays, that list is used rather than the package's:
+California's are those of Cal. Gov. Code §6700 and §6701 (`STATE_HOLIDAY_LAWS`).
 """
 
 from __future__ import annotations
@@ -13,9 +16,11 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import holidays
+from holidays.calendars.chinese import _ChineseLunisolar
 
 from catalog.models import Jurisdiction
 from requests.subjects.deadlines import WEEKDAYS, Calendar
@@ -49,6 +54,97 @@ class YearDays:
     weekend_workdays: frozenset[dt.date]
 
 
+@dataclass(frozen=True)
+class StateHolidayLaw:
+    """A state's own list of its holidays, which its laws' "business days" skip."""
+
+    citation: str
+    verified: bool
+    notes: str
+    days: Callable[[int], frozenset[dt.date]]
+
+
+def _nth_weekday(year: int, month: int, weekday: int, nth: int) -> dt.date:
+    """The nth (1-based; -1 for the last) given weekday (Monday 0) of a month."""
+    if nth > 0:
+        first = dt.date(year, month, 1)
+        return first + dt.timedelta(days=(weekday - first.weekday()) % 7 + 7 * (nth - 1))
+    following = dt.date(year + month // 12, month % 12 + 1, 1)
+    last = following - dt.timedelta(days=1)
+    return last - dt.timedelta(days=(last.weekday() - weekday) % 7)
+
+
+MON, THU, FRI = 0, 3, 4
+# Cal. Gov. Code §6701: these dates move to the Monday when they fall on a Sunday, and
+# 11 November to the Friday when it falls on a Saturday. No other holiday moves: a holiday on a
+# Saturday gives no Friday (the `holidays` package adds one, as federal holidays have).
+CA_SUNDAY_MOVES = ((1, 1), (2, 12), (3, 31), (7, 4), (9, 9), (11, 11), (12, 25))
+
+
+def california_holidays(year: int) -> frozenset[dt.date]:
+    """The holidays in California under Cal. Gov. Code §6700(a), moved as §6701 says."""
+    fixed = [(1, 1), (2, 12), (3, 31), (7, 4), (9, 9), (11, 11), (12, 25)]
+    if year >= 2023:  # Stats. 2022: Genocide Remembrance Day (AB 1801) and Juneteenth (AB 1655)
+        fixed += [(4, 24), (6, 19)]
+    days = {dt.date(year, month, day) for month, day in fixed}
+    days |= {
+        _nth_weekday(year, 1, MON, 3),  # Dr. Martin Luther King, Jr. Day
+        _nth_weekday(year, 2, MON, 3),
+        _nth_weekday(year, 5, MON, -1),
+        _nth_weekday(year, 9, MON, 1),
+        _nth_weekday(year, 9, FRI, 4),  # Native American Day
+        _nth_weekday(year, 10, MON, 2),  # Columbus Day
+        # The Thursday in November appointed as Thanksgiving Day (§6700(a), the paragraph on
+        # days appointed by the President or Governor).
+        _nth_weekday(year, 11, THU, 4),
+    }
+    if year >= 2023:  # Lunar New Year (AB 2596, Stats. 2022): the Chinese lunisolar new year
+        new_year, _ = _ChineseLunisolar().lunar_new_year_date(year)
+        if new_year is not None:  # None outside the package's tables (1901-2099)
+            days.add(new_year)
+    if year >= 2026:  # Diwali (AB 268, Stats. 2025, ch. 358): the package's date for it
+        found = holidays.country_holidays("US", subdiv="CA", years=year)
+        days.update(found.get_named("Diwali", lookup="exact"))
+    for month, day in CA_SUNDAY_MOVES:
+        date = dt.date(year, month, day)
+        if date.weekday() == 6:
+            days.add(date + dt.timedelta(days=1))
+    veterans = dt.date(year, 11, 11)
+    if veterans.weekday() == 5:
+        days.add(veterans - dt.timedelta(days=1))
+    return frozenset(days)
+
+
+# Jurisdictions whose business days skip their state's own statutory list of holidays.
+STATE_HOLIDAY_LAWS: dict[str, StateHolidayLaw] = {
+    "us-ca": StateHolidayLaw(
+        citation="Cal. Gov. Code §§6700(a), 6701 (11 CCR §7001: business days exclude state "
+        "holidays)",
+        verified=False,
+        notes=(
+            "§6700 and §6701 seen on the Legislature's site as amended in 2016 (Stats. 2015, "
+            "ch. 303); §6700(a)(1)-(16) as amended since (Lunar New Year, Genocide Remembrance "
+            "Day, Juneteenth) seen in a reproduction; Diwali (AB 268, Stats. 2025, ch. 358) from "
+            "the bill's summaries, the amended text not seen. Not holidays under §6700, though "
+            "the holidays package lists them for US-CA: Susan B. Anthony Day, the day after "
+            "Thanksgiving (a state employees' holiday under Gov. Code §19853, not a holiday in "
+            "the state), and a Friday for a holiday falling on a Saturday (except 11 November). "
+            "Good Friday from noon to 3 p.m. (§6700(a)) does not close the day: it counts."
+        ),
+        days=california_holidays,
+    ),
+}
+
+
+@functools.lru_cache(maxsize=256)
+def state_year_days(jurisdiction: str, year: int) -> YearDays:
+    """One year of a state's statutory holidays (Saturday and Sunday are its weekend)."""
+    law = STATE_HOLIDAY_LAWS[jurisdiction]
+    return YearDays(
+        holidays=law.days(year), weekend=frozenset({5, 6}), weekend_workdays=frozenset()
+    )
+
+
 @functools.lru_cache(maxsize=1024)
 def year_days(country: str, subdivision: str | None, year: int) -> YearDays | None:
     """The official holidays of one year, or None where the package has no calendar."""
@@ -79,11 +175,16 @@ class OfficialCalendar:
     country: str
     subdivision: str | None = None
     closed: tuple[tuple[int, int], tuple[int, int]] | None = None
+    # A jurisdiction in STATE_HOLIDAY_LAWS: its statute's holidays, not the package's.
+    statute: str | None = None
 
     def is_business_day(self, day: dt.date) -> bool:
         if self.closed and _in_period(day, self.closed):
             return False
-        year = year_days(self.country, self.subdivision, day.year)
+        if self.statute is not None:
+            year: YearDays | None = state_year_days(self.statute, day.year)
+        else:
+            year = year_days(self.country, self.subdivision, day.year)
         if year is None:
             return WEEKDAYS.is_business_day(day)
         if day in year.weekend_workdays:
@@ -93,6 +194,9 @@ class OfficialCalendar:
     @property
     def description(self) -> str:
         place = f"{self.country}-{self.subdivision}" if self.subdivision else self.country
+        if self.statute is not None:
+            law = STATE_HOLIDAY_LAWS[self.statute]
+            return f"weekends and {place} state holidays excluded ({law.citation})"
         text = f"weekends and {place} public holidays excluded"
         if self.closed:
             (m1, d1), (m2, d2) = self.closed
@@ -124,4 +228,6 @@ def calendar_of(jurisdiction: Jurisdiction, country: str | None = None) -> Calen
     place = place_of(jurisdiction, country)
     if place is None:
         return WEEKDAYS
-    return OfficialCalendar(place[0], place[1], CLOSED_PERIODS.get(jurisdiction.code))
+    code = jurisdiction.code
+    statute = code if code in STATE_HOLIDAY_LAWS else None
+    return OfficialCalendar(place[0], place[1], CLOSED_PERIODS.get(code), statute)

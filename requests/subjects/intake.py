@@ -1,5 +1,6 @@
 """Taking a subject request in (staff, API or the public form): identifiers checked and sealed,
-the clock started, duplicates noticed, verification sent."""
+the clock started, duplicates noticed, verification sent (or, where the subject's law forbids
+asking for it, waived with its article: requests.subjects.rights.NO_VERIFICATION)."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from requests.models.subjects import (
 )
 from requests.subjects import deadlines, rights
 from requests.subjects.calendars import calendar_of
-from requests.subjects.verification import issue_challenge
+from requests.subjects.verification import issue_challenge, verification_waive
 from requests.subjects.workflow import event_add, ledger_add, officers_notify
 
 MAX_IDENTIFIER_LENGTH = 200
@@ -185,7 +186,13 @@ def subject_request_create(
             "duplicate_of": original.pk if original else None,
         },
     )
-    issue_challenge(subject_request)
+    waived = rights.no_verification(jurisdiction, type)
+    if waived is None:
+        issue_challenge(subject_request)
+    else:
+        subject_request = verification_waive(
+            subject_request, why=waived.shown, basis=waived.citation
+        )
     officers_notify(
         subject_request,
         "received",

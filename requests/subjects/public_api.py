@@ -9,16 +9,16 @@ from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import permissions, serializers, status
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
-from catalog.models import Jurisdiction
 from governance.client_address import client_address
 from governance.errors import StateConflict
 from requests.models.subjects import (
     Channel,
+    SubjectRequestStatus,
 )
 from requests.subjects import (
     intake,
@@ -69,7 +69,9 @@ class PublicIntakeView(APIView):
                 "status": created.status,
                 "deadline": created.deadline,
                 "right": created.right_basis,
-                "next": "POST subject-intake/verify with this token and the code we e-mailed",
+                "next": "POST subject-intake/verify with this token and the code we e-mailed"
+                if created.status == SubjectRequestStatus.AWAITING_VERIFICATION
+                else "nothing: the subject's law forbids asking for proof of identity here",
             },
             status=status.HTTP_201_CREATED,
         )
@@ -113,10 +115,7 @@ class PublicRightsView(APIView):
         responses=RegimeRightsSerializer,
     )
     def get(self, request):
-        code = request.query_params.get("jurisdiction", "")
-        jurisdiction = Jurisdiction.objects.select_related("subject_rights").filter(pk=code).first()
-        if jurisdiction is None:
-            raise ValidationError({"jurisdiction": f"Unknown jurisdiction {code!r}"})
+        jurisdiction = rights.jurisdiction_named(request.query_params.get("jurisdiction"))
         return Response(RegimeRightsSerializer(rights.rights_of(jurisdiction)).data)
 
 

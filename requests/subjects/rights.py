@@ -35,6 +35,49 @@ HOUSE_TYPES = (T.ACCESS, T.RECTIFICATION, T.ERASURE, T.RESTRICTION, T.PORTABILIT
 
 
 @dataclass(frozen=True)
+class NoVerification:
+    """A request the subject's law forbids making wait for proof of identity: it is taken at
+    once (the waiver recorded with its article), never sent a code."""
+
+    citation: str
+    reason: str
+    verified: bool
+    notes: str = ""
+
+    @property
+    def shown(self) -> str:
+        return f"{self.reason} ({self.citation})"
+
+
+# (jurisdiction, request type) -> why no identity verification may be asked for. A business
+# may still refuse a request it documents as fraudulent (§7026, §7027(f)): an officer's step.
+NO_VERIFICATION: dict[tuple[str, str], NoVerification] = {
+    ("us-ca", T.OPT_OUT_SALE): NoVerification(
+        "11 CCR §7026(d)",
+        "a request to opt out of sale or sharing is not a verifiable consumer request",
+        verified=False,
+        notes="The current subsection's text was not seen; its predecessor (11 CCR "
+        "§999.315(h), 2020) was: 'A request to opt-out need not be a verifiable consumer "
+        "request.'",
+    ),
+    # The catalog's us-ca rights code "restriction" is the right to limit (§1798.121).
+    ("us-ca", T.RESTRICTION): NoVerification(
+        "11 CCR §7027(e)",
+        "a business shall not require a verifiable consumer request for a request to limit "
+        "the use of sensitive personal information",
+        verified=True,
+        notes="Text of §7027(e) seen in a reproduction of the regulations.",
+    ),
+}
+
+
+def no_verification(jurisdiction: Jurisdiction | str, type_: str) -> NoVerification | None:
+    """Why this request may not be made to wait for proof of identity, if its law says so."""
+    code = jurisdiction if isinstance(jurisdiction, str) else jurisdiction.code
+    return NO_VERIFICATION.get((code, type_))
+
+
+@dataclass(frozen=True)
 class Right:
     """One right as the law names it: several rows of one code are joined (CCPA's two rights
     to know are both answered by an access request)."""
@@ -118,6 +161,21 @@ def rights_of(jurisdiction: Jurisdiction) -> RegimeRights:
         tuple(offered),
         tuple(not_handled),
     )
+
+
+def jurisdiction_named(code: str | None) -> Jurisdiction:
+    """The jurisdiction a subject names; a ValidationError naming `jurisdiction`, with the
+    valid codes, when it is missing or unknown."""
+    found = (
+        Jurisdiction.objects.select_related("subject_rights").filter(pk=code).first()
+        if code
+        else None
+    )
+    if found is not None:
+        return found
+    codes = ", ".join(Jurisdiction.objects.order_by("code").values_list("code", flat=True))
+    problem = f"Unknown jurisdiction {code!r}" if code else "Give the subject's jurisdiction"
+    raise ValidationError({"jurisdiction": f"{problem}: one of {codes}"})
 
 
 def check_type(jurisdiction: Jurisdiction, type_: str) -> Offered:

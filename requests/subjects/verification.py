@@ -298,18 +298,36 @@ def _verified(subject_request: SubjectRequest, challenge: VerificationChallenge)
     return _mark_verified(subject_request, actor=None, comment="", ledger=None)
 
 
+@transaction.atomic
+def verification_waive(subject_request: SubjectRequest, *, why: str, basis: str) -> SubjectRequest:
+    """A request its law forbids making wait for proof of identity (a CCPA opt-out, 11 CCR
+    §7026): no code is sent, it goes on at once, and the timeline and ledger record the waiver
+    with its article. Its verification state stays as it was: nobody's identity was proven."""
+    subject_request = SubjectRequest.objects.select_for_update().get(pk=subject_request.pk)
+    return _mark_verified(
+        subject_request,
+        actor=None,
+        comment=f"No identity verification: {why}",
+        ledger={"verification": "not_required", "basis": basis},
+        proven=False,
+    )
+
+
 def _mark_verified(
     subject_request: SubjectRequest,
     *,
     actor: Actor,
     comment: str,
     ledger: dict[str, str] | None,
+    proven: bool = True,
 ) -> SubjectRequest:
-    """Verified (by the subject's code, or by an officer): linked to an open original it
-    duplicates, or on to discovery."""
-    name = None if actor is not None else "the subject"
+    """Verified (by the subject's code, or by an officer; or, not `proven`, waived by law):
+    linked to an open original it duplicates, or on to discovery."""
+    name = None if actor is not None or not proven else "the subject"
     original = subject_request.duplicate_of
-    fields = {"verification": VerificationState.VERIFIED, "verified_at": timezone.now()}
+    fields: dict[str, object] = {}
+    if proven:
+        fields = {"verification": VerificationState.VERIFIED, "verified_at": timezone.now()}
     if original is not None and original.is_open:
         subject_request = transition(
             subject_request,

@@ -346,9 +346,20 @@ def public_intake(request: HttpRequest) -> HttpResponse:
         form_class=IntakeForm,
         template="requests/subjects/public_intake.html",
         act=lambda form: intake.subject_request_create(actor=None, **form.service_kwargs()),
-        done=lambda created: ("", reverse("workflows:subject-verify", args=[created.verify_token])),
+        done=_after_intake,
         context=_regime_context(regime),
         form_kwargs={"regime": regime},
+    )
+
+
+def _after_intake(created: SubjectRequest) -> tuple[str, str]:
+    """On to the code page; a request its law takes without proof of identity needs no code."""
+    if created.status == SubjectRequestStatus.AWAITING_VERIFICATION:
+        return "", reverse("workflows:subject-verify", args=[created.verify_token])
+    return (
+        f"We received your request ({created.reference}). The law does not let us ask you to "
+        "prove who you are for it: we are acting on it.",
+        f"{reverse('workflows:subject-intake')}?jurisdiction={created.jurisdiction_id}",
     )
 
 

@@ -5,6 +5,7 @@ business days skip the jurisdiction's official holidays; extensions count from r
 Time is frozen (timezone.now patched), never slept on."""
 
 import datetime as dt
+import json
 
 import pytest
 from django.urls import reverse
@@ -50,7 +51,8 @@ def test_ccpa_acknowledgement_skips_christmas_and_new_years_day(
     # Fri 1 January New Year's Day (a state holiday), Mon 4 (7), Tue 5 (8), Wed 6 (9), Thu 7 (10).
     assert request.acknowledge_by == D(2027, 1, 7)
     assert request.deadline == D(2027, 2, 5)  # 45 calendar days: 9 days of December + 36
-    assert "US-CA public holidays" in request.deadline_basis
+    assert "US-CA state holidays" in request.deadline_basis
+    assert "Cal. Gov. Code §§6700(a), 6701" in request.deadline_basis
 
 
 def test_ccpa_opt_out_of_sale_within_15_business_days(frozen, django_capture_on_commit_callbacks):
@@ -67,6 +69,35 @@ def test_ccpa_opt_out_of_sale_within_15_business_days(frozen, django_capture_on_
     assert "§7026" in request.deadline_basis
 
 
+@pytest.mark.parametrize(
+    ("day", "business", "why"),
+    [
+        # Holidays under Cal. Gov. Code §6700(a) that the holidays package leaves out.
+        (D(2027, 2, 12), False, "Lincoln Day, a Friday"),
+        (D(2026, 9, 9), False, "Admission Day, a Wednesday"),
+        (D(2026, 9, 25), False, "Native American Day, the fourth Friday in September"),
+        (D(2026, 10, 12), False, "Columbus Day, the second Monday in October"),
+        (D(2026, 4, 24), False, "Genocide Remembrance Day"),
+        (D(2026, 2, 17), False, "Lunar New Year"),
+        (D(2028, 11, 10), False, "§6701: 11 November 2028 is a Saturday, the Friday before"),
+        (D(2027, 7, 5), False, "§6701: 4 July 2027 is a Sunday, the Monday after"),
+        # Days the package lists for US-CA that are not holidays in the state.
+        (D(2028, 2, 15), True, "Susan B. Anthony Day, a Tuesday"),
+        (D(2026, 11, 27), True, "the day after Thanksgiving (Gov. Code §19853, state staff)"),
+        (D(2026, 7, 3), True, "a Friday for 4 July on a Saturday (no §6701 move)"),
+        (D(2027, 12, 24), True, "a Friday for Christmas on a Saturday (no §6701 move)"),
+        # And the days both agree on.
+        (D(2026, 11, 26), False, "Thanksgiving Day"),
+        (D(2026, 12, 25), False, "Christmas Day"),
+        (D(2026, 12, 28), True, "an ordinary Monday"),
+    ],
+)
+def test_california_business_days_follow_the_state_holiday_statute(day, business, why):
+    california = calendar_of(Jurisdiction.objects.get(code="us-ca"))
+    assert california.is_business_day(day) is business, why
+    assert "Cal. Gov. Code §§6700(a), 6701" in california.description
+
+
 def test_weekends_only_where_the_law_spans_countries_and_moved_working_days_count():
     eu, ru = Jurisdiction.objects.get(code="eu"), Jurisdiction.objects.get(code="ru")
     assert calendar_of(eu) is deadlines.WEEKDAYS  # no subject country recorded: weekends only
@@ -78,6 +109,58 @@ def test_weekends_only_where_the_law_spans_countries_and_moved_working_days_coun
     russia.is_business_day(D(2025, 11, 5))
     russia.is_business_day(D(2025, 11, 6))
     assert year_days.cache_info().misses == 1  # one holiday set per (country, subdivision, year)
+
+
+# --- Requests the law takes without proof of identity --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("type_", "citation"), [("opt_out_sale", "11 CCR §7026(d)"), ("restriction", "11 CCR §7027(e)")]
+)
+def test_ccpa_opt_outs_and_limits_skip_identity_verification_and_say_why(
+    frozen, django_capture_on_commit_callbacks, mailoutbox, type_, citation
+):
+    from governance.models import LedgerEntry
+    from requests.models.subjects import SubjectRequestStatus, VerificationState
+
+    frozen(dt.datetime(2027, 1, 4, 9, tzinfo=UTC))
+    request = ask(django_capture_on_commit_callbacks, type_, jurisdiction="us-ca")
+    request.refresh_from_db()
+    assert request.status != SubjectRequestStatus.AWAITING_VERIFICATION
+    assert request.verification == VerificationState.PENDING  # nobody's identity was proven
+    assert not request.challenges.exists()
+    assert not [m for m in mailoutbox if "Please confirm your request" in m.subject]
+    waived = request.events.get(action="verify")
+    assert waived.comment.startswith("No identity verification: ") and citation in waived.comment
+    assert waived.actor_name != "the subject"
+    entry = LedgerEntry.objects.get(kind="subject_request.verify")
+    data = json.loads(bytes(entry.payload))["data"]
+    assert data["verification"] == "not_required" and data["basis"] == citation
+
+
+@pytest.mark.parametrize(("type_", "code"), [("access", "us-ca"), ("objection", "eu")])
+def test_other_requests_still_wait_for_the_code(
+    frozen, django_capture_on_commit_callbacks, mailoutbox, type_, code
+):
+    from requests.models.subjects import SubjectRequestStatus
+
+    frozen(dt.datetime(2027, 1, 4, 9, tzinfo=UTC))
+    request = ask(django_capture_on_commit_callbacks, type_, jurisdiction=code)
+    assert request.status == SubjectRequestStatus.AWAITING_VERIFICATION
+    assert [m for m in mailoutbox if "Please confirm your request" in m.subject]
+    assert rights.no_verification(code, type_) is None
+
+
+def test_the_public_form_takes_an_opt_out_without_sending_to_the_code_page(
+    client, django_capture_on_commit_callbacks
+):
+    form = {"type": "opt_out_sale", "jurisdiction": "us-ca", "email": SUBJECT}
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("workflows:subject-intake"), form)
+    assert response.status_code == 302
+    assert "/verify/" not in response["Location"]
+    page = client.get(response["Location"]).content.decode()
+    assert "does not let us ask you to prove who you are" in page
 
 
 # --- Extensions from receipt -------------------------------------------------------------------
@@ -183,6 +266,16 @@ def test_the_types_and_citations_offered(api_client, code):
     for right, citation in NOT_HANDLED[code].items():
         assert citation in not_handled[right]
     assert not set(not_handled) & set(rights.HANDLED)
+
+
+@pytest.mark.parametrize("query", [{}, {"jurisdiction": ""}, {"jurisdiction": "xx"}])
+def test_the_rights_endpoint_without_a_known_jurisdiction_is_a_400_naming_it(api_client, query):
+    response = api_client().get(f"{API}/subject-intake/rights", query)
+    assert response.status_code == 400, response.content
+    message = " ".join(response.json()["jurisdiction"])
+    assert "one of " in message
+    for code in ("eu", "uk", "us-ca", "br"):  # the valid codes are listed
+        assert code in message.split("one of ", 1)[1].split(", ")
 
 
 def test_ccpa_labels_are_the_laws_own(api_client):
