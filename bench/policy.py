@@ -37,6 +37,10 @@ comes from a separate loop without per-call clocks. On a shared machine the wall
 mostly other processes preempting this one, so each stream is also timed in thread CPU time
 (`time.thread_time_ns`), and the run records a fixed pure-Python loop's speed before and after
 (`python_speed_us` in the JSON) so that runs on different machines or moments can be compared.
+The timed loops run pinned to one CPU (`os.sched_setaffinity`, where the OS allows it) with the
+garbage collector left on, and the collections that ran during them are counted per generation
+(`gc_collections_timed` in the JSON, and in the log): a check keeps nothing once its answer is
+dropped, so the collector has nothing to do there.
 
 The peers encode the same catalog, rules, grants and law, from the compiled Locus index. The
 law is every jurisdiction's transfer law in the index's law book and adequacy rows, in force at
@@ -618,6 +622,40 @@ def _sweep(indexes: dict[str, object], queries: Sequence[Query], measure: Callab
     return results
 
 
+class Collections:
+    """Counts the garbage collections, per generation, that run while it is entered: the timed
+    loops leave the collector on, and this says whether it ran in them."""
+
+    def __init__(self) -> None:
+        self.counts = [0, 0, 0]
+
+    def __call__(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self.counts[info["generation"]] += 1
+
+    def __enter__(self) -> Collections:
+        gc.callbacks.append(self)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        gc.callbacks.remove(self)
+
+
+class OneCpu:
+    """Pins this thread to one CPU while entered (the last one, where the OS allows it), so the
+    timed loops are not moved between cores; the affinity is restored on exit."""
+
+    def __enter__(self) -> OneCpu:
+        self.before = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+        if self.before and len(self.before) > 1:
+            os.sched_setaffinity(0, {max(self.before)})
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.before and len(self.before) > 1:
+            os.sched_setaffinity(0, self.before)
+
+
 def time_engines(indexes: dict[str, object], queries: Sequence[Query], overhead_ns: int) -> dict:
     """Each index's per-call latency (wall clock and thread CPU time, µs) and decisions/s."""
     cpu_overhead_ns = common.timer_overhead_ns(clock=time.thread_time_ns)
@@ -625,10 +663,12 @@ def time_engines(indexes: dict[str, object], queries: Sequence[Query], overhead_
         # A freshly compiled index answers its first pass more slowly (memo filling, first touch
         # of its objects); a serving process is past that, so one untimed pass comes first.
         _loop_ns(index, queries)
-    wall = _sweep(indexes, queries, _wall_samples)
-    subset = queries[:THROUGHPUT_QUERIES]
-    loops = _sweep(indexes, subset, _loop_ns)
-    cpu = _sweep(indexes, subset, _cpu_samples)
+    with OneCpu(), Collections() as collections:
+        wall = _sweep(indexes, queries, _wall_samples)
+        subset = queries[:THROUGHPUT_QUERIES]
+        loops = _sweep(indexes, subset, _loop_ns)
+        cpu = _sweep(indexes, subset, _cpu_samples)
+    details.setdefault("gc_collections_timed", {})["+".join(indexes)] = collections.counts
     return {
         label: {
             **common.summarize_ns([s for chunk in wall[label] for s in chunk], overhead_ns),
@@ -1407,6 +1447,7 @@ def measure_engine(world: World, rng: random.Random, overhead_ns: int) -> tuple[
     queries = make_queries(index, all_slugs, QUERIES, random.Random(SEED + 2))
     results["full"] = time_engines({"full": index}, queries, overhead_ns)["full"]
     log(f"@{DATASETS:,}, queries over all datasets: {_brief(results['full'])}")
+    log(f"garbage collections (gen 0, 1, 2) in the timed loops: {details['gc_collections_timed']}")
     results["queries"] = queries
     results["hot_queries"] = hot_queries  # where the grants are: more checks a grant decides
     # Entries the engine memoised (a memo is cleared when it reaches MEMO_LIMIT).
