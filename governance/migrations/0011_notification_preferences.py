@@ -98,7 +98,7 @@ class Migration(migrations.Migration):
                     "delivery",
                     models.CharField(
                         choices=[
-                            ("immediate", "At once (in the app and by e-mail)"),
+                            ("immediate", "At once"),
                             ("hourly", "Hourly digest"),
                             ("daily", "Daily digest"),
                             ("off", "Off"),
@@ -144,7 +144,7 @@ class Migration(migrations.Migration):
             name="delivery",
             field=models.CharField(
                 choices=[
-                    ("immediate", "At once (in the app and by e-mail)"),
+                    ("immediate", "At once"),
                     ("hourly", "Hourly digest"),
                     ("daily", "Daily digest"),
                     ("off", "Off"),

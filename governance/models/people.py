@@ -54,7 +54,7 @@ class NotificationSeverity(models.TextChoices):
 class Delivery(models.TextChoices):
     """How a person wants one topic and severity delivered."""
 
-    IMMEDIATE = "immediate", "At once (in the app and by e-mail)"
+    IMMEDIATE = "immediate", "At once"
     HOURLY = "hourly", "Hourly digest"
     DAILY = "daily", "Daily digest"
     OFF = "off", "Off"
