@@ -12,10 +12,10 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
-from django.core.exceptions import BadRequest, PermissionDenied
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Q
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -243,13 +243,17 @@ def _queue_form(request: HttpRequest, people) -> QueueFilterForm:
     )
 
 
+class BadFilter(Exception):
+    """A queue filter with a value it does not offer (a 400 naming the field)."""
+
+
 def _queue_filters(form: QueueFilterForm) -> selectors.QueueFilters:
     if not form.is_bound:
         return selectors.QueueFilters()
     if not form.is_valid():
         field, problems = next(iter(form.errors.items()))
-        raise BadRequest(f"{field}: {' '.join(problems)}")
-    return selectors.QueueFilters(**form.cleaned_data)
+        raise BadFilter(f"{field}: {' '.join(problems)}")
+    return selectors.QueueFilters(**{k: v for k, v in form.cleaned_data.items() if v})
 
 
 def officer_lists(request: HttpRequest) -> dict:
@@ -298,7 +302,10 @@ def officer(request: HttpRequest) -> HttpResponse:
     """A privacy officer's queue: incidents to open, acknowledge and assign (one by one or
     ticked together), filtered and paged; it holds still while the stream runs (queue.js)."""
     _require(handles_incidents, request.user)
-    context = officer_lists(request)
+    try:
+        context = officer_lists(request)
+    except BadFilter as problem:
+        return HttpResponseBadRequest(str(problem), content_type="text/plain")
     context |= {
         "kpis": _officer_kpis(context),
         "head": stream_head(),
@@ -313,7 +320,10 @@ def officer_data(request: HttpRequest) -> JsonResponse:
     """The queue's parts re-rendered with the page's filters: the script swaps alerts and
     violations in, and the queue only when the officer asks for it ("n new — show")."""
     _require(handles_incidents, request.user)
-    context = officer_lists(request)
+    try:
+        context = officer_lists(request)
+    except BadFilter as problem:
+        return JsonResponse({"errors": str(problem)}, status=400)
     fragments = {
         name: render_to_string(f"monitoring/_{name}.html", context, request=request)
         for name in ("queue", "alerts", "violations")
