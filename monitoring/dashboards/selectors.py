@@ -18,6 +18,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from catalog.models import Dataset, Jurisdiction
+from monitoring import selectors as queue
 from monitoring.models import Basis, BreachAssessment, EventOutcome, FlowDaily, Incident
 from requests.models import ExceptionStatus, SubjectRequest, TransferException
 from requests.models.subjects import OPEN_STATUSES as SUBJECT_OPEN_STATUSES
@@ -225,24 +226,22 @@ def top_datasets(
     return rows
 
 
-def still_open(incidents: QuerySet[Incident]) -> QuerySet[Incident]:
-    """The incidents not resolved (open, acknowledged or contained): the one definition of
-    "open" behind every count on the risk pages."""
-    return incidents.exclude(status=Incident.Status.RESOLVED)
-
-
-def open_incident_counts(incidents: QuerySet[Incident], filters: Filters) -> dict[str, int]:
+def open_incident_counts(
+    filters: Filters, dataset_ids: frozenset[int] | None = None
+) -> dict[str, int]:
     """Open incidents and the violations they hold, those with personal data, and those past
     their regulator deadline without the regulator told: notifiable breaches, and unlawful
-    transfers of personal data not yet assessed (past the deadline they would have)."""
-    rows = still_open(incidents)
-    if filters.jurisdiction:
-        rows = rows.filter(jurisdictions=filters.jurisdiction)
+    transfers of personal data not yet assessed (past the deadline they would have).
+
+    Open incidents are the officers' queue's (monitoring.selectors.open_incidents), and their
+    number is its open_incident_count: the Risk page and the queue show the same figure."""
+    rows = queue.open_incidents(jurisdiction=filters.jurisdiction)
+    if dataset_ids is not None:
+        rows = rows.filter(dataset_id__in=dataset_ids)
     clock_runs = Q(breach_assessment=BreachAssessment.NOTIFIABLE) | Q(
         breach_assessment=BreachAssessment.NOT_ASSESSED, basis=Basis.LEGAL
     )
     counts = rows.aggregate(
-        incidents=Count("pk"),
         violations=Coalesce(Sum("violation_count"), 0),
         personal=Count("pk", filter=Q(personal_data=True)),
         regulator_overdue=Count(
@@ -255,6 +254,10 @@ def open_incident_counts(incidents: QuerySet[Incident], filters: Filters) -> dic
             ),
         ),
     )
+    if dataset_ids is None:
+        counts["incidents"] = queue.open_incident_count(jurisdiction=filters.jurisdiction)
+    else:
+        counts["incidents"] = rows.count()
     return counts
 
 
@@ -333,17 +336,23 @@ def _now_and_before(
     return {row[field]: (row["now"] or 0, row["before"] or 0) for row in rows}
 
 
-def period_changes(filters: Filters, incidents: QuerySet[Incident]) -> dict[str, Change]:
+def period_changes(
+    filters: Filters, dataset_ids: frozenset[int] | None = None, open_now: int | None = None
+) -> dict[str, Change]:
     """Events, violating events and their share in the period against the previous period of
-    the same length; incidents opened in each; open incidents at the end of each (the open
-    count at the end of this period is what a queue shows when the period ends today)."""
-    counts = _now_and_before(filters, "outcome")
+    the same length; incidents opened in each; open incidents at the end of each. A period
+    that runs to today ends now: give `open_now`, the queue's open count, to use it as is."""
+    counts = _now_and_before(filters, "outcome", dataset_ids)
     now = {o: counts.get(o, (0, 0))[0] for o in EventOutcome.values}
     before = {o: counts.get(o, (0, 0))[1] for o in EventOutcome.values}
-    rows = (
-        incidents.filter(jurisdictions=filters.jurisdiction) if filters.jurisdiction else incidents
-    )
+    rows = Incident.objects.all()
+    if filters.jurisdiction:
+        rows = rows.filter(jurisdictions=filters.jurisdiction)
+    if dataset_ids is not None:
+        rows = rows.filter(dataset_id__in=dataset_ids)
     found = incident_changes(rows, filters)
+    if open_now is not None and filters.ends_at() > timezone.now():
+        found["open_now"] = open_now
     return {
         "events": change(sum(now.values()), sum(before.values())),
         "violations": change(now[EventOutcome.VIOLATION], before[EventOutcome.VIOLATION]),

@@ -11,6 +11,7 @@ from django.test import Client
 from django.utils import timezone
 
 from catalog.models import Jurisdiction
+from monitoring import selectors as queue
 from monitoring.dashboards import figures
 from monitoring.dashboards import selectors as reads
 from monitoring.models import Incident
@@ -79,7 +80,7 @@ def test_the_previous_period_is_as_long_and_ends_the_day_before():
 
 
 def test_changes_against_the_previous_period(two_weeks):
-    changes = reads.period_changes(WEEK, Incident.objects.all())
+    changes = reads.period_changes(WEEK)
     assert changes["events"] == {"now": 4, "before": 4, "delta": 0, "direction": "flat"}
     assert changes["violations"] == {"now": 3, "before": 1, "delta": 2, "direction": "up"}
     share = changes["violation_share"]
@@ -91,13 +92,13 @@ def test_changes_against_the_previous_period(two_weeks):
 
 def test_an_incident_resolved_after_the_previous_period_counted_open_then(two_weeks):
     Incident.objects.filter(destination_region="aws:us-east-1").update(resolved_at=at(15))
-    changes = reads.period_changes(WEEK, Incident.objects.all())
+    changes = reads.period_changes(WEEK)
     assert changes["open_incidents"]["before"] == 1
 
 
 def test_a_jurisdiction_filter_narrows_both_periods(two_weeks):
     eu = reads.Filters(WEEK.since, WEEK.until, "eu")
-    changes = reads.period_changes(eu, Incident.objects.all())
+    changes = reads.period_changes(eu)
     assert changes["events"]["now"] == 3  # us-metrics is stored in the US
     assert changes["violations"] == {"now": 3, "before": 1, "delta": 2, "direction": "up"}
 
@@ -163,7 +164,8 @@ def test_the_live_data_carries_changes_and_the_first_screen(executive, this_week
 
 def test_the_open_incident_count_is_the_queues(executive, privacy_officer, this_week_and_last):
     data = browser(executive).get("/monitoring/executive/data").json()
-    assert data["kpis"]["open_incidents"] == f"{reads.still_open(Incident.objects.all()).count():,}"
+    assert data["kpis"]["open_incidents"] == f"{queue.open_incident_count():,}"
+    assert queue.open_incident_count() > 0
     Incident.objects.update(status=Incident.Status.RESOLVED, resolved_at=timezone.now())
     cache.clear()
     assert (
