@@ -133,10 +133,10 @@ def executive_numbers(filters: reads.Filters) -> dict:
     events = sum(totals.values())
     flows = reads.cross_border(filters)
     top = reads.top_datasets(filters)
-    incidents = reads.open_incident_counts(Incident.objects.all(), filters)
+    incidents = reads.open_incident_counts(filters)
     exceptions = reads.transfer_exceptions(filters)
     requests = reads.subject_requests(filters)
-    changes = reads.period_changes(filters, Incident.objects.all())
+    changes = reads.period_changes(filters, open_now=incidents["incidents"])
     kpis = {
         "open_incidents": f"{selectors.open_incident_count(jurisdiction=filters.jurisdiction):,}",
         "open_violations": f"{incidents['violations']:,}",
@@ -341,7 +341,7 @@ def owner_numbers(user, filters: reads.Filters) -> dict:
     trend = reads.daily_trend(filters, mine)
     totals = {outcome: sum(counts) for outcome, counts in trend.items()}
     flows = reads.cross_border(filters, mine)
-    incidents = reads.open_incident_counts(Incident.objects.filter(dataset_id__in=mine), filters)
+    incidents = reads.open_incident_counts(filters, mine)
     kpis = {
         "datasets": f"{len(mine):,}",
         "events": f"{sum(totals.values()):,}",
