@@ -60,7 +60,9 @@ def digests_send(*, now: dt.datetime | None = None) -> int:
     now = now or timezone.now()
     waiting = (
         Notification.objects.filter(
-            digest__isnull=True, delivery__in=[Delivery.HOURLY, Delivery.DAILY]
+            digest__isnull=True,
+            delivery__in=[Delivery.HOURLY, Delivery.DAILY],
+            recipient__is_active=True,  # someone who left gets no more digests
         )
         .order_by()
         .values_list("recipient_id", "delivery")

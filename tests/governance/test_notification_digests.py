@@ -191,6 +191,14 @@ def test_the_summary_counts_in_the_badge_and_lists_on_the_page(
     assert 'aria-label="2 unread"' in page.text  # the item and its summary
 
 
+def test_someone_who_left_gets_no_digest(privacy_officer, sent, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=False):
+        told(privacy_officer, "One", at(9, 5))
+    privacy_officer.is_active = False
+    privacy_officer.save(update_fields=["is_active"])
+    assert sent(at(10)) == 0 and mail.outbox == []
+
+
 # --- The beat schedule and the task -------------------------------------------------------
 
 
