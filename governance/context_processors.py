@@ -38,25 +38,65 @@ def _reads_ledger(user) -> bool:
     return user.has_perm("governance.view_ledgerentry")
 
 
-# (label, URL name, who may see it, the URL names under it); every role may read the catalog,
-# its map and the policy pages; privacy officers, executives and auditors read the decision log;
-# auditors and privacy officers export evidence.
+# The menus, in order: each item names its menu (its group).
+GROUPS = {
+    "catalog": "Catalog",
+    "governance": "Governance",
+    "workflows": "Workflows",
+    "monitoring": "Monitoring",
+    "admin": "Admin",
+}
+
+# (label, URL name, who may see it, the URL names under it, menu); every role may read the
+# catalog, its map and the policy pages; privacy officers, executives and auditors read the
+# decision log; auditors and privacy officers export evidence.
 _NAV = (
-    ("Catalog", "catalog:dataset-list", _any_role, (), "catalog"),
+    ("Datasets", "catalog:dataset-list", _any_role, ("catalog:dataset-",), "catalog"),
     ("Data map", "catalog:data-map", _any_role, (), "catalog"),
     ("New dataset", "catalog:dataset-create", _adds_datasets, (), "catalog"),
     ("Glossary", "governance:glossary-list", _any_role, ("governance:glossary-",), "catalog"),
-    ("Decision log", "governance:ledger-list", _reads_ledger, ("governance:ledger-",), "record"),
-    ("Evidence", "governance:evidence", may_export_evidence, (), "record"),
-    ("Rules", "governance:rule-list", _reads_policy, ("governance:rule-",), "policy"),
-    ("Grants", "governance:grant-list", _reads_policy, ("governance:grant-",), "policy"),
-    ("Training runs", "governance:run-list", _reads_policy, ("governance:run-",), "policy"),
-    ("Decisions", "governance:decision-list", _reads_policy, ("governance:decision-",), "policy"),
-    ("Check", "governance:check", _reads_policy, (), "policy"),
-    ("What-if", "governance:what-if", _reads_policy, (), "policy"),
-    ("Law", "governance:legal-coverage", _reads_policy, (), "policy"),
+    ("Check a transfer", "governance:check", _reads_policy, (), "governance"),
+    (
+        "Past checks",
+        "governance:decision-list",
+        _reads_policy,
+        ("governance:decision-",),
+        "governance",
+    ),
+    ("Rules", "governance:rule-list", _reads_policy, ("governance:rule-",), "governance"),
+    (
+        "Grants",
+        "governance:grant-list",
+        _reads_policy,
+        # The grants in force now, kept by the workflows, are a view of the same grants.
+        ("governance:grant-", "workflows:exception-active"),
+        "governance",
+    ),
+    ("Training runs", "governance:run-list", _reads_policy, ("governance:run-",), "governance"),
+    ("What-if", "governance:what-if", _reads_policy, (), "governance"),
+    ("Law by jurisdiction", "governance:legal-coverage", _reads_policy, (), "governance"),
+    (
+        "Decision log",
+        "governance:ledger-list",
+        _reads_ledger,
+        ("governance:ledger-",),
+        "governance",
+    ),
+    ("Evidence for auditors", "governance:evidence", may_export_evidence, (), "governance"),
 )
-_ADMIN = (("Admin", "admin:index", lambda user: user.is_staff, (), "admin"),)
+_ADMIN = (("Django admin", "admin:index", lambda user: user.is_staff, (), "admin"),)
+
+
+@dataclass(frozen=True)
+class NavGroup:
+    """One menu of the main navigation: its items, and whether the current page is in it."""
+
+    label: str
+    items: tuple[NavItem, ...]
+
+    @property
+    def active(self) -> bool:
+        return any(item.active for item in self.items)
 
 
 @cache
@@ -72,8 +112,10 @@ def navigation(request: HttpRequest) -> dict:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {"nav_items": [], "user_roles": []}
+    items = nav_items(request, user)
     return {
-        "nav_items": nav_items(request, user),
+        "nav_items": items,
+        "nav_groups": nav_groups(items),
         "user_roles": role_labels(user),
         # Counted only when a template shows it, and then once (the header and a page may both).
         "unread_notifications": cache(partial(unread_count, user)),
@@ -94,6 +136,15 @@ def nav_items(request: HttpRequest, user) -> list[NavItem]:
         NavItem(label, reverse(name), _is_current(current, name, sections), group)
         for label, name, may_see, sections, group in _all_nav()
         if may_see(user)
+    ]
+
+
+def nav_groups(items: list[NavItem]) -> list[NavGroup]:
+    """The items by menu, menus in GROUPS order; a menu with no item for this user is left out."""
+    return [
+        NavGroup(label, tuple(item for item in items if item.group == key))
+        for key, label in GROUPS.items()
+        if any(item.group == key for item in items)
     ]
 
 

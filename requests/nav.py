@@ -13,10 +13,6 @@ def _reviews_exceptions(user) -> bool:
     return has_role(user, Role.PRIVACY_OFFICER)
 
 
-def _reads_grants(user) -> bool:
-    return user.has_perm("governance.view_transfergrant")
-
-
 def _reads_register(user) -> bool:
     return has_role(user, Role.PRIVACY_OFFICER, Role.AUDITOR, Role.EXECUTIVE)
 
@@ -31,7 +27,7 @@ def _works_subject_tasks(user) -> bool:
 
 NAV: tuple = (
     (
-        "Exceptions",
+        "Transfer exceptions",
         "workflows:exception-list",
         _asks_or_reads_exceptions,
         (
@@ -43,8 +39,7 @@ NAV: tuple = (
         ),
         "workflows",
     ),
-    ("Review queue", "workflows:exception-queue", _reviews_exceptions, (), "workflows"),
-    ("Active grants", "workflows:exception-active", _reads_grants, (), "workflows"),
+    ("Exceptions to review", "workflows:exception-queue", _reviews_exceptions, (), "workflows"),
     ("Transfer register", "workflows:transfer-register", _reads_register, (), "workflows"),
     (
         "Subject requests",

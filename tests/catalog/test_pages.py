@@ -170,47 +170,68 @@ def test_home_sends_each_role_to_its_landing(client, executive):
     assert response.url == reverse("monitoring:home")
 
 
-POLICY_NAV = ["Rules", "Grants", "Training runs", "Decisions", "Check", "What-if"]
+POLICY_NAV = [
+    "Check a transfer",
+    "Past checks",
+    "Rules",
+    "Grants",
+    "Training runs",
+    "What-if",
+    "Law by jurisdiction",
+]
+
+
+def _menus(page) -> dict[str, list[str]]:
+    return {g.label: [item.label for item in g.items] for g in page.context["nav_groups"]}
 
 
 def test_navigation_follows_the_role(client, owner, executive, officer):
     signed_in(client, owner)
     page = client.get(reverse("catalog:dataset-list"))
-    labels = [item.label for item in page.context["nav_items"]]
-    # The catalog's and governance's items come first; the workflows' and risk pages' follow.
-    assert labels[:10] == ["Catalog", "Data map", "New dataset", "Glossary", *POLICY_NAV]
-    assert {"Exceptions", "My subject tasks", "My datasets' risk"} <= set(labels)
-    assert "Review queue" not in labels
+    menus = _menus(page)
+    # Menus in order, each with only what the role uses.
+    assert list(menus) == ["Catalog", "Governance", "Workflows", "Monitoring"]
+    assert menus["Catalog"] == ["Datasets", "Data map", "New dataset", "Glossary"]
+    assert menus["Governance"] == POLICY_NAV
+    assert {"Transfer exceptions", "My subject tasks"} <= set(menus["Workflows"])
+    assert menus["Monitoring"] == ["My datasets' risk"]
+    assert "Exceptions to review" not in menus["Workflows"]
     assert page.context["user_roles"] == ["Data owner"]
     content = page.content.decode()
     assert re.search(
         r'<form class="logout-form" method="post" action="/accounts/logout/">', content
     )
     assert "csrfmiddlewaretoken" in content
+    assert '<summary class="nav-current">Catalog</summary>' in content
 
     signed_in(client, executive)
-    labels = [item.label for item in client.get(reverse("catalog:data-map")).context["nav_items"]]
-    assert labels[:10] == ["Catalog", "Data map", "Glossary", "Decision log", *POLICY_NAV]
-    assert {"Risk", "Transfer register"} <= set(labels)
-    assert "My subject tasks" not in labels
+    menus = _menus(client.get(reverse("catalog:data-map")))
+    assert menus["Catalog"] == ["Datasets", "Data map", "Glossary"]
+    assert menus["Governance"] == [*POLICY_NAV, "Decision log"]
+    assert "Transfer register" in menus["Workflows"] and "Risk" in menus["Monitoring"]
+    assert "My subject tasks" not in menus["Workflows"]
 
     officer.is_staff = True
     officer.save()
     signed_in(client, officer)
-    labels = [
-        item.label for item in client.get(reverse("catalog:dataset-list")).context["nav_items"]
-    ]
-    assert labels[:12] == [
-        "Catalog",
-        "Data map",
-        "New dataset",
-        "Glossary",
-        "Decision log",
-        "Evidence",
-        *POLICY_NAV,
-    ]
-    assert {"Review queue", "Incident queue"} <= set(labels)
-    assert labels[-1] == "Admin"
+    menus = _menus(client.get(reverse("catalog:dataset-list")))
+    assert menus["Governance"] == [*POLICY_NAV, "Decision log", "Evidence for auditors"]
+    assert "Exceptions to review" in menus["Workflows"]
+    assert "Incident queue" in menus["Monitoring"]
+    assert list(menus)[-1] == "Admin" and menus["Admin"] == ["Django admin"]
+
+
+def test_no_two_navigation_items_lead_to_the_same_kind_of_page(client, officer, auditor):
+    """No near-duplicates: each item its own page and label; the decision log is the only
+    "decision" item, and the grants in force are a view of the one "Grants" item."""
+    for user in (officer, auditor):
+        signed_in(client, user)
+        items = client.get(reverse("catalog:dataset-list")).context["nav_items"]
+        labels = [item.label for item in items]
+        assert len(labels) == len(set(labels))
+        assert len({item.url for item in items}) == len(items)
+        assert [label for label in labels if "decision" in label.lower()] == ["Decision log"]
+        assert [label for label in labels if "grant" in label.lower()] == ["Grants"]
 
 
 def test_logout_is_a_post(client, owner):

@@ -24,6 +24,7 @@ from requests.models.subjects import SubjectRequestStatus as S
 from requests.subjects import intake, packages, verification
 from tests.browser import browser_user
 from tests.factories import make_dataset
+from tests.navigation import follow
 from tests.worker import wait_for
 
 pytestmark = pytest.mark.live
@@ -88,7 +89,7 @@ def test_a_data_owner_answers_a_task_and_the_subjects_package_verifies(
     task = SubjectTask.objects.get(request=dsr)
 
     page = browser.page_as(owner)
-    page.get_by_role("link", name="My subject tasks").click()
+    follow(page, "Workflows", "My subject tasks")
     page.get_by_role("link", name=dsr.reference).click()
     assert SUBJECT in page.content()  # the owner sees who to look for, on a need-to-know basis
     export = tmp_path / "journey-crm.json"
@@ -104,7 +105,7 @@ def test_a_data_owner_answers_a_task_and_the_subjects_package_verifies(
     assert SubjectRequest.objects.get(pk=dsr.pk).status == S.READY
     assert not any("/package/" in m for m in _mails(subject_mailbox))
     officer_page = browser.page_as(officer)
-    officer_page.get_by_role("link", name="Subject requests").first.click()
+    follow(officer_page, "Workflows", "Subject requests")
     officer_page.get_by_role("link", name=dsr.reference).click()
     review = officer_page.locator("#review")
     assert (

@@ -10,6 +10,7 @@ from governance.roles import Role
 from requests.transfers import services
 from tests.browser import browser_user
 from tests.factories import make_dataset
+from tests.navigation import follow
 
 pytestmark = pytest.mark.live
 
@@ -49,7 +50,7 @@ def test_an_officer_approves_and_the_check_flips_to_allow_with_grant(browser):
     assert requester.locator(".check-result .badge").inner_text() == "Deny"
 
     page = browser.page_as(officer)
-    page.get_by_role("link", name="Review queue").click()
+    follow(page, "Workflows", "Exceptions to review")
     page.get_by_role("link", name=exception.reference).click()
     page.locator("form.step-form", has=page.get_by_role("button", name="Approve")).locator(
         "textarea"
@@ -57,7 +58,7 @@ def test_an_officer_approves_and_the_check_flips_to_allow_with_grant(browser):
     page.get_by_role("button", name="Approve").click()
     assert page.locator("h1 .badge").inner_text() == "Active"
 
-    requester.get_by_role("link", name="Exceptions").click()
+    follow(requester, "Workflows", "Transfer exceptions")
     row = requester.locator("tr", has=requester.get_by_text(exception.reference))
     assert "Active" in row.inner_text()
     requester.goto(check_url)

@@ -496,11 +496,16 @@ def test_navigation_per_role(data_owner, eu_officer, auditor):
         response = as_user(user).get(reverse("workflows:exception-active"))
         return {item.label for item in response.context["nav_items"]}
 
-    assert {"Exceptions", "Active grants"} <= labels(data_owner)
-    assert not {"Review queue", "Transfer register"} & labels(data_owner)
-    assert {"Exceptions", "Review queue", "Transfer register"} <= labels(eu_officer)
-    assert {"Exceptions", "Transfer register"} <= labels(auditor)
-    assert "Review queue" not in labels(auditor)
+    assert {"Transfer exceptions", "Grants"} <= labels(data_owner)
+    assert not {"Exceptions to review", "Transfer register"} & labels(data_owner)
+    assert {"Transfer exceptions", "Exceptions to review", "Transfer register"} <= labels(
+        eu_officer
+    )
+    assert {"Transfer exceptions", "Transfer register"} <= labels(auditor)
+    assert "Exceptions to review" not in labels(auditor)
+    # The grants in force are a view of the grants: that menu item is the current one.
+    active = as_user(data_owner).get(reverse("workflows:exception-active")).context["nav_items"]
+    assert [item.label for item in active if item.active] == ["Grants"]
 
 
 def test_edit_needs_a_title(data_owner, eu_customers):
