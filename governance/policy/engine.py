@@ -39,6 +39,9 @@ _DENY = Outcome.DENY
 _ALLOW = Outcome.ALLOW
 _ALLOW_WITH_GRANT = Outcome.ALLOW_WITH_GRANT
 _RESTRICTED_DATA = Sensitivity.RESTRICTED
+_ACTIONS = {action: action for action in ACTIONS}
+# One date object per day the engine has judged (a few a year): the legal memo's keys share it.
+_DAYS: dict[dt.date, dt.date] = {}
 
 
 def evaluate(
@@ -59,10 +62,15 @@ def evaluate(
     # The common case, a known slug and region, in one lookup each; the methods say what is unknown.
     ds = index.datasets_by_slug.get(dataset) or index.dataset(dataset)  # type: ignore[arg-type]
     place = index.regions.get(region) or index.region(region)
-    if action not in ACTIONS:
+    # Memo keys are made of the index's own objects (the action's canonical string, the
+    # region's code, the index's day and empty scopes), not of the caller's equal copies: a
+    # lookup then compares them by identity, without reading the stored key's objects.
+    known = _ACTIONS.get(action)
+    if known is None:
         raise UnknownInput(
             "action", f"Unknown action {action!r}; one of {', '.join(sorted(ACTIONS))}"
         )
+    action = known
     if purpose not in index.purposes:
         raise UnknownInput("purpose", f"Unknown purpose {purpose!r}")
     # The officer-rule memo hit inline (a call costs as much as the lookup); `_officer_rules`
@@ -79,9 +87,17 @@ def evaluate(
     group = ds.legal_group
     if group[0]:  # inline: the memo hit is the common case, and a call costs as much as it
         try:
-            legal = index.legal_memo[(ds.legal_key or group, place.country, at.date(), scopes)]
+            day = at.date()
+            legal = index.legal_memo[
+                (
+                    ds.legal_key or group,
+                    place.country,
+                    _DAYS.setdefault(day, day),
+                    scopes or NO_SCOPES,
+                )
+            ]
         except KeyError:
-            legal = _legal(index, ds, place, at, scopes)
+            legal = _legal(index, ds, place, at, scopes or NO_SCOPES)
     else:
         legal = NOT_PERSONAL
     if legal.outcome == LAW_DENY:  # no grant makes unlawful work lawful
@@ -131,7 +147,8 @@ def _legal(
     group = ds.legal_group
     if not group[0]:
         return NOT_PERSONAL
-    key = (ds.legal_key or group, place.country, at.date(), scopes)
+    day = at.date()
+    key = (ds.legal_key or group, place.country, _DAYS.setdefault(day, day), scopes)
     try:
         return index.legal_memo[key]
     except KeyError:
