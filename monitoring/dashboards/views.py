@@ -342,6 +342,7 @@ def owner_numbers(user, filters: reads.Filters) -> dict:
     totals = {outcome: sum(counts) for outcome, counts in trend.items()}
     flows = reads.cross_border(filters, mine)
     incidents = reads.open_incident_counts(filters, mine)
+    changes = reads.period_changes(filters, mine, open_now=incidents["incidents"])
     kpis = {
         "datasets": f"{len(mine):,}",
         "events": f"{sum(totals.values()):,}",
@@ -353,7 +354,14 @@ def owner_numbers(user, filters: reads.Filters) -> dict:
         "flows": charts.sankey_figure(flows, _country_names(flows)),
         "top_datasets": charts.top_datasets_figure(reads.top_datasets(filters, mine)),
     }
-    return {"kpis": kpis, "figures": figures, "seen": seen}
+    return {
+        "kpis": kpis,
+        "changes": _changes(changes),
+        "drivers": {"datasets": _with_text(reads.dataset_drivers(filters, mine))},
+        "figures": figures,
+        "seen": seen,
+        "period_days": filters.length,
+    }
 
 
 def owner_lists(user, seen) -> dict:
@@ -394,8 +402,14 @@ def owner_data(request: HttpRequest) -> JsonResponse:
     numbers = owner_numbers(request.user, _filter_form(request).filters())
     context = owner_lists(request.user, numbers["seen"])
     fragments = {
-        "violations": render_to_string("monitoring/_violations.html", context, request=request)
+        "violations": render_to_string("monitoring/_violations.html", context, request=request),
+        "drivers": render_to_string("monitoring/_drivers.html", numbers, request=request),
     }
     return JsonResponse(
-        {"kpis": numbers["kpis"], "figures": numbers["figures"], "fragments": fragments}
+        {
+            "kpis": numbers["kpis"],
+            "changes": numbers["changes"],
+            "figures": numbers["figures"],
+            "fragments": fragments,
+        }
     )
