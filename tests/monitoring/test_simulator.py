@@ -124,3 +124,18 @@ def test_offline_simulation_ingests_on_a_simulated_clock(catalog_of_a_few, priva
 def test_offline_needs_a_length(catalog_of_a_few, privacy_officer):
     with pytest.raises(CommandError, match="simulated-hours"):
         call_command("simulate_telemetry", rate=5, offline=True, stdout=io.StringIO())
+
+
+def test_offline_history_ends_days_ago(catalog_of_a_few, privacy_officer):
+    call_command(
+        "simulate_telemetry",
+        rate=5,
+        offline=True,
+        simulated_hours=0.005,
+        ending_days_ago=35,
+        seed=4,
+        stdout=io.StringIO(),
+    )
+    times = list(TelemetryEvent.objects.values_list("occurred_at", flat=True))
+    assert len(times) == 90  # 18 simulated seconds x 5, older than ingest takes from a live feed
+    assert max(times) < timezone.now() - dt.timedelta(days=34)

@@ -339,6 +339,13 @@ class Command(BaseCommand):
             default=0,
             help="With --offline: simulate this many hours, ending now, as fast as ingest goes",
         )
+        parser.add_argument(
+            "--ending-days-ago",
+            type=float,
+            default=0,
+            help="With --offline: the simulated hours end this many days ago (history for "
+            "the Risk page's previous period)",
+        )
 
     def handle(self, *args, rate, seconds, url, token, batch, violations, gaps, seed, **options):
         if rate < 1 or batch < 1:
@@ -354,7 +361,8 @@ class Command(BaseCommand):
                 f"{problem.slug} to {problem.destination}"
             )
         if options["offline"]:
-            self._offline(traffic, rate, options["simulated_hours"])
+            ending = dt.datetime.now(dt.UTC) - dt.timedelta(days=options["ending_days_ago"])
+            self._offline(traffic, rate, options["simulated_hours"], ending)
             return
         token = token or _demo_token()
         endpoint = f"{url.rstrip('/')}/api/v1/telemetry/events"
@@ -409,8 +417,8 @@ class Command(BaseCommand):
         totals["violations"] += data["violations"]
         totals["rejected"] += data["rejected"]
 
-    def _offline(self, traffic: Traffic, rate: int, hours: float) -> None:
-        """Simulate `hours` of traffic ending now, one ingest per simulated second (as the
+    def _offline(self, traffic: Traffic, rate: int, hours: float, ending: dt.datetime) -> None:
+        """Simulate `hours` of traffic up to `ending`, one ingest per simulated second (as the
         HTTP mode sends), the clock advanced per second instead of waited for."""
         if hours <= 0:
             raise CommandError("--offline needs --simulated-hours above 0")
@@ -419,7 +427,7 @@ class Command(BaseCommand):
             source, _ = services.telemetry_source_register(
                 actor=_demo_officer(), name=SOURCE_NAME, description="manage.py simulate_telemetry"
             )
-        start = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(hours=hours)
+        start = ending.replace(microsecond=0) - dt.timedelta(hours=hours)
         last = Incident.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
         totals = {"sent": 0, "stored": 0, "violations": 0, "rejected": 0}
         for second in range(round(hours * 3600)):
