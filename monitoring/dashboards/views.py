@@ -252,7 +252,7 @@ def _queue_filters(form: QueueFilterForm) -> selectors.QueueFilters:
         return selectors.QueueFilters()
     if not form.is_valid():
         field, problems = next(iter(form.errors.items()))
-        raise BadFilter(f"{field}: {' '.join(problems)}")
+        raise BadFilter(f"{field}: {' '.join(str(p) for p in problems)}")
     return selectors.QueueFilters(**{k: v for k, v in form.cleaned_data.items() if v})
 
 

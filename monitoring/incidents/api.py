@@ -285,17 +285,34 @@ class IncidentDetailSerializer(IncidentSerializer):
         return f"/api/v1/violations/?incident={incident.pk}"
 
 
+class IncidentRunSerializer(serializers.Serializer):
+    """A run an incident's events came from (for the schema: the views answer Run.as_json)."""
+
+    run_id = serializers.CharField()
+    violations = serializers.IntegerField()
+    first_violation_at = serializers.DateTimeField()
+    last_violation_at = serializers.DateTimeField()
+    openlineage = serializers.DictField(
+        allow_null=True, help_text="The OpenLineage run: job, state, region"
+    )
+    training_run = serializers.DictField(
+        allow_null=True, help_text="The registered training run: id, name, verdict"
+    )
+
+
 class CommentSerializer(serializers.Serializer):
     text = serializers.CharField(max_length=services.COMMENT_LIMIT)
 
 
 class TimelineEntrySerializer(serializers.Serializer):
+    """One line of an incident's timeline (for the schema: the views answer Moment.as_json)."""
+
     at = serializers.DateTimeField()
     kind = serializers.CharField()
-    label = serializers.CharField()
+    what = serializers.CharField()
     by = serializers.CharField()
     note = serializers.CharField(allow_blank=True)
-    data = serializers.DictField()
+    details = serializers.DictField(source="data")
 
 
 class BulkSerializer(serializers.Serializer):
@@ -348,14 +365,14 @@ class IncidentViewSet(viewsets.ReadOnlyModelViewSet):
     def get_serializer_class(self):
         return IncidentDetailSerializer if self.action == "retrieve" else IncidentSerializer
 
-    @extend_schema(responses=TimelineEntrySerializer(many=True))
+    @extend_schema(responses=TimelineEntrySerializer(many=True), filters=False)
     @action(detail=True, methods=["get"])
     def timeline(self, request, pk=None):
         """Opened, then every step, comment and reopening, oldest first."""
         moments = detail.timeline(self.get_object())
         return Response([moment.as_json() for moment in moments])
 
-    @extend_schema(responses=dict)
+    @extend_schema(responses=IncidentRunSerializer(many=True), filters=False)
     @action(detail=True, methods=["get"])
     def runs(self, request, pk=None):
         """The runs its events came from (paged), with the OpenLineage or training run each is."""

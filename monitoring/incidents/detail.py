@@ -205,10 +205,10 @@ class Moment:
         return {
             "at": self.at.isoformat(),
             "kind": self.kind,
-            "label": self.label,
+            "what": self.label,
             "by": self.who,
             "note": self.note,
-            "data": self.data,
+            "details": self.data,
         }
 
 
@@ -270,11 +270,13 @@ class Facts:
 
 def facts(incident: Incident, seen: Visibility) -> Facts:
     """The incident's facts for one viewer (related incidents are those they may see)."""
-    dataset = (
-        Dataset.objects.select_related("owner", "steward", "storage_region", "jurisdiction")
-        .filter(pk=incident.dataset_id)
-        .first()
-    )
+    dataset = None
+    if incident.dataset_id is not None:
+        dataset = (
+            Dataset.objects.select_related("owner", "steward", "storage_region", "jurisdiction")
+            .filter(pk=incident.dataset_id)
+            .first()
+        )
     return Facts(
         incident=incident,
         dataset=dataset,

@@ -99,9 +99,11 @@ def _incident_step(incident: Incident, action: str, **changes: Any) -> str:
     return target
 
 
-def _timeline(incident: Incident, *, actor: User, kind: str, note: str, data: dict) -> None:
+def _timeline(
+    incident: Incident, *, actor: User, kind: str, note: str, data: dict[str, Any]
+) -> IncidentEvent:
     """A line of the incident's timeline (monitoring.models.IncidentEvent)."""
-    IncidentEvent.objects.create(
+    return IncidentEvent.objects.create(
         incident=incident,
         kind=kind,
         at=timezone.now(),
@@ -287,14 +289,14 @@ def incident_comment(*, actor: Actor, incident: Incident, text: str) -> Incident
         raise ValidationError({"text": "Write the comment"})
     if len(text) > COMMENT_LIMIT:
         raise ValidationError({"text": f"At most {COMMENT_LIMIT} characters"})
-    _timeline(incident, actor=actor, kind=IncidentEvent.Kind.COMMENT, note=text, data={})
+    entry = _timeline(incident, actor=actor, kind=IncidentEvent.Kind.COMMENT, note=text, data={})
     ledger_append(
         actor=actor,
         kind="incident.comment",
         subjects=[f"incident:{incident.pk}", f"dataset:{incident.dataset_slug}"],
         data={"incident": incident.pk, "comment": text},
     )
-    return IncidentEvent.objects.filter(incident=incident).order_by("-id")[0]
+    return entry
 
 
 BULK_ACTIONS = ("acknowledge", "assign")

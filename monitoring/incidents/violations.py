@@ -52,7 +52,7 @@ INCIDENT_TOTALS = (
 )
 
 
-GroupKey = tuple[int, str, str]  # dataset id, destination region, rule
+GroupKey = tuple[int | None, str, str]  # dataset id, destination region, rule
 
 
 @dataclass
@@ -151,6 +151,7 @@ def record_violations(*, source, events: list, now: dt.datetime, index: PolicyIn
     touched: dict[int, Incident] = {}
     severities: dict[tuple[int, str], str] = {}  # (dataset id, basis) -> severity
     for key, group in groups.items():
+        assert key[0] is not None  # the events are violations of registered datasets
         ds = index.datasets[key[0]]
         incident = current.get(key)
         if incident is not None and not incident.is_open:
