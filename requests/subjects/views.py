@@ -40,6 +40,7 @@ from requests.subjects import (
     review,
     rights,
     selectors,
+    timeline,
     uploads,
     verification,
     work,
@@ -159,7 +160,7 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "identifiers": target.identifiers_shown if manages else None,
         "tasks": selectors.tasks_of(request.user, target).select_related("owner"),
         "decisions": target.ml_decisions.all(),
-        "events": target.events.order_by("at", "id"),
+        "timeline": timeline.lines(target.events.order_by("at", "id")),
         "package": selectors.package_of(request.user, target),
         "review": review.review_of(target)
         if manages and target.status == SubjectRequestStatus.READY

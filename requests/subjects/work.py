@@ -4,7 +4,6 @@ the target is unreachable, redacted of the subject's identifiers) and answers gi
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 from collections.abc import Iterable
 from typing import Any
@@ -120,20 +119,40 @@ def record_connector_result(task: SubjectTask, result: targets.Result) -> bool:
     return True
 
 
+def _task_words(task: SubjectTask, mode: str) -> str:
+    """What a finished task did, in words, for the timeline (counts, never the rows)."""
+    counts = [
+        f"{n} {what}"
+        for n, what in (
+            (task.rows_exported, "record(s) exported"),
+            (task.rows_erased, "row(s) erased"),
+            (task.rows_masked, "row(s) masked"),
+        )
+        if n is not None
+    ]
+    how = "by its connector" if mode == "connector" else "by hand"
+    return f"{how}: {', '.join(counts) or 'done, as the task notes say'}"
+
+
 def prepare_connector_count(task: SubjectTask, count: int) -> None:
     """Keep the count of rows about to be erased, committed before the target commits."""
     SubjectTask.objects.filter(pk=task.pk, claimed_at=task.claimed_at).update(prepared_rows=count)
 
 
 def _task_ledger(
-    subject_request: SubjectRequest, task: SubjectTask, mode: str, data: dict[str, Any]
+    subject_request: SubjectRequest,
+    task: SubjectTask,
+    mode: str,
+    data: dict[str, Any],
+    actor: Actor = None,
 ) -> None:
+    task.refresh_from_db(fields=["rows_exported", "rows_erased", "rows_masked"])
     event_add(
         subject_request,
-        actor=None,
+        actor=actor,
         action="task_done",
-        comment=f"{task.dataset_slug}: {json.dumps(data, sort_keys=True)}",
-        name=mode,
+        comment=f"{task.dataset_slug}, {_task_words(task, mode)}",
+        name=None if actor is not None else "Locus (a connector)",
     )
     ledger_append(
         actor=None,
@@ -273,7 +292,7 @@ def task_complete(
     )
     task.refresh_from_db()
     data = {"dataset": task.dataset_slug, "rows": task.rows_exported}  # the entry names the actor
-    _task_ledger(subject_request, task, "manual", data)
+    _task_ledger(subject_request, task, "manual", data, actor=actor)
     maybe_ready(subject_request)
     return task
 

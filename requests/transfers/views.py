@@ -22,6 +22,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from catalog.form_views import form_page
 from catalog.forms import add_service_error
 from governance.errors import StateConflict
+from governance.models import Purpose
 from governance.roles import Role, has_role
 from requests.models import SupplementaryMeasure, TransferException
 from requests.transfers import selectors, services, workflow
@@ -120,7 +121,27 @@ def exception_create(request: HttpRequest) -> HttpResponse:
         act=act,
         done=done,
         context={"exception": None},
+        form_kwargs={"initial": initial_from_query(request.GET)},
     )
+
+
+def initial_from_query(query) -> dict:
+    """A form pre-filled from a link (a denied check offers one): `dataset`, `region` (the
+    destination) and `purpose` (its code); anything unknown is left for the person to fill."""
+    initial: dict = {}
+    datasets = [slug for slug in query.getlist("dataset") if slug][:20]
+    if datasets:
+        initial["datasets"] = ", ".join(datasets)
+    regions = [code for code in query.getlist("region") if code][:20]
+    if regions:
+        initial["destination_regions"] = regions
+    code = query.get("purpose", "")
+    purpose = Purpose.objects.filter(code=code).first() if code else None
+    if purpose is not None:
+        initial["purpose"] = purpose.pk
+    if datasets and regions:
+        initial["title"] = f"{', '.join(datasets)} to {', '.join(regions)}"[:200]
+    return initial
 
 
 @require_http_methods(["GET", "POST"])

@@ -11,6 +11,7 @@ import zipfile
 import pytest
 from django.core import mail
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.urls import reverse
 from django.utils import timezone
 
 from governance.errors import StateConflict
@@ -33,6 +34,7 @@ from requests.subjects import (
     packages,
     review,
     sla,
+    timeline,
     uploads,
     verification,
     work,
@@ -536,3 +538,25 @@ def test_task_status_table_is_what_the_queue_shows(crm, data_owner, other_owner)
     assert open_tasks_for(data_owner).count() == 1
     assert open_tasks_for(other_owner).count() == 0
     assert open_tasks_for(data_owner).first().status == TaskStatus.OPEN
+
+
+def test_the_timeline_says_who_did_what_in_words(client, crm, data_owner):
+    request = _ready_request("access")
+    (task,) = request.tasks.all()
+    rows = uploads.parse_upload("crm.csv", b"email,name\nsam.subject@example.org,Sam\n")
+    with capture(execute=True):
+        work.task_complete(actor=data_owner, task=task, rows=rows)
+    request = approve(capture, request, _officer())
+    said = [(line.who, line.what, line.detail, line.status) for line in timeline.lines(request.events.all())]  # fmt: skip
+    assert said[0][:2] == ("the subject", "received the request")
+    assert ("the subject", "verified the subject's identity") in [s[:2] for s in said]
+    done = next(s for s in said if s[1] == "finished a task")
+    assert done[0] == data_owner.get_full_name()
+    assert done[2] == "crm, by hand: 1 record(s) exported"
+    assert said[-1][1:2] == ("approved the answer and sent it to the subject",)
+    assert said[-1][3] == "Completed"
+    assert not any("{" in s[2] or "_" in s[1] for s in said)  # no codes, no JSON
+    client.force_login(_officer())
+    page = client.get(reverse("workflows:subject-detail", args=[request.pk])).content.decode()
+    assert "approved the answer and sent it to the subject" in page
+    assert "task_done" not in page

@@ -540,3 +540,44 @@ def test_first_of_two_approvals_says_another_is_needed(
 
     assert b"another privacy officer must approve" in response.content
     assert "Encryption in transit" in response.content.decode()  # measures by their labels
+
+
+# --- From a denied check to an exception ------------------------------------------------------
+
+
+def test_a_denied_check_offers_an_exception_pre_filled_with_its_question(
+    data_owner, executive, eu_customers
+):
+    question = {
+        "dataset": eu_customers.slug,
+        "action": "train",
+        "region": VIRGINIA,
+        "purpose": "model-training",
+    }
+    answer = as_user(data_owner).post(reverse("governance:check"), question)
+    assert answer.status_code == 200 and answer.context["result"].decision.outcome == "deny"
+    link = (
+        f"{reverse('workflows:exception-create')}?dataset={eu_customers.slug}"
+        f"&amp;region={VIRGINIA.replace(':', '%3A')}&amp;purpose=model-training"
+    )
+    assert link in answer.content.decode()
+    # Those who may not ask for an exception are not offered one.
+    seen = as_user(executive).post(reverse("governance:check"), question).content.decode()
+    assert "Ask for a transfer exception" not in seen
+
+    form = (
+        as_user(data_owner)
+        .get(
+            reverse("workflows:exception-create"),
+            {"dataset": eu_customers.slug, "region": VIRGINIA, "purpose": "model-training"},
+        )
+        .context["form"]
+    )
+    assert form.initial["datasets"] == eu_customers.slug
+    assert form.initial["destination_regions"] == [VIRGINIA]
+    assert form.initial["purpose"] == "model-training"
+    assert form.initial["title"] == f"{eu_customers.slug} to {VIRGINIA}"
+    unknown = as_user(data_owner).get(
+        reverse("workflows:exception-create"), {"purpose": "no-such-purpose"}
+    )
+    assert unknown.status_code == 200 and "purpose" not in unknown.context["form"].initial
