@@ -141,3 +141,17 @@ def test_the_exception_link_is_pre_filled(incident, data_owner):
     assert "eu-customers</textarea>" in html
     assert re.search(rf'value="{INDIA}"[^>]*checked', html)
     assert f"incident #{incident.pk}" in html
+
+
+def test_the_pre_filled_exception_is_filed_by_the_transfer_workflow(incident, data_owner):
+    from requests.models import TransferException
+    from tests.requests.test_transfer_pages import form_data
+
+    url = f"/monitoring/incidents/{incident.pk}/exception/"
+    answer = _as(data_owner).post(
+        url, form_data(destination_regions=[INDIA], title="Train in Mumbai", intent="save")
+    )
+    exception = TransferException.objects.get()
+    assert answer.status_code == 302 and str(exception.pk) in answer["Location"]
+    assert exception.title == "Train in Mumbai"
+    assert _as(data_owner).post(url, {"title": "x"}).status_code == 400  # the form's own errors
