@@ -103,7 +103,8 @@ def _delta(change: reads.Change, percent: bool = False) -> str:
     if change["direction"] == "flat":
         return "= no change"
     size = abs(change["delta"])
-    amount = f"{size * 100:.1f} pts" if percent else f"{size:,.0f}"
+    points = size * 100
+    amount = f"{points:.{1 if points >= 0.1 else 2}f} pts" if percent else f"{size:,.0f}"
     return f"{ARROWS[change['direction']]} {amount}"
 
 
