@@ -41,7 +41,9 @@ def _jurisdictions(codes) -> list[Jurisdiction]:
 
 
 def incident_url(incident: Incident) -> str:
-    return f"/api/v1/incidents/{incident.pk}/"
+    """The incident's page: why it opened and the ways out (its API twin is
+    /api/v1/incidents/<id>/)."""
+    return f"/monitoring/incidents/{incident.pk}/"
 
 
 def clock_text(incident: Incident) -> str:

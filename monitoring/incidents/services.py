@@ -193,7 +193,7 @@ def incident_assign(*, actor: Actor, incident: Incident, owner: User) -> Inciden
             recipients=[owner],
             kind="monitoring.incident_assigned",
             title=f"Incident #{incident.pk} is yours: {incident.title}",
-            url=f"/api/v1/incidents/{incident.pk}/",
+            url=notices.incident_url(incident),
         )
     return incident
 
