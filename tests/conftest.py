@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
+import os
 from collections import Counter
 
 import pytest
@@ -117,6 +120,93 @@ def token_client(db):
 
 
 @pytest.fixture(scope="session")
+def django_db_modify_db_settings(
+    django_db_modify_db_settings_parallel_suffix, django_db_blocker, request
+):
+    """Under pytest-xdist on PostgreSQL, each worker's test database is a copy of one migrated
+    template (CREATE DATABASE ... TEMPLATE) instead of running the migrations itself."""
+    from django.db import connection
+
+    if MigratedTemplate.wanted(request.config, connection):
+        with django_db_blocker.unblock():
+            MigratedTemplate(connection, os.environ["PYTEST_XDIST_TESTRUNUID"]).use()
+
+
+class MigratedTemplate:
+    """A database migrated once per test run, which every worker's test database copies.
+
+    The first worker to come takes a PostgreSQL advisory lock, migrates a database under a
+    temporary name and renames it to the template's, so the template's name exists only once it
+    is complete; the others wait for the lock and find it there. Each worker's own test database
+    is then created WITH TEMPLATE (Django's TEST["TEMPLATE"]) and its `migrate` finds nothing to
+    apply. Each worker drops the template when its run ends (one that comes later builds it
+    again). Not used with --reuse-db, --no-migrations, or a single process.
+    """
+
+    in_use: MigratedTemplate | None = None  # this process's, dropped at the end of its run
+
+    def __init__(self, connection, run_id: str):
+        self.connection = connection
+        self.name = f"test_{connection.settings_dict['NAME']}_{run_id[:10]}_template"
+        digest = hashlib.blake2b(self.name.encode(), digest_size=8).digest()
+        self.lock_key = int.from_bytes(digest, "big", signed=True)
+
+    @staticmethod
+    def wanted(config, connection) -> bool:
+        return (
+            connection.vendor == "postgresql"
+            and int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1
+            and bool(os.environ.get("PYTEST_XDIST_TESTRUNUID"))
+            and not config.getvalue("reuse_db")
+            and not config.getvalue("nomigrations")
+        )
+
+    def use(self) -> None:
+        with self._locked() as cursor:
+            cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [self.name])
+            if cursor.fetchone() is None:
+                self._build(cursor)
+        self.connection.settings_dict["TEST"]["TEMPLATE"] = self.name
+        MigratedTemplate.in_use = self
+
+    def drop(self) -> None:
+        with self._locked() as cursor:
+            cursor.execute(f"DROP DATABASE IF EXISTS {self._quoted(self.name)}")
+
+    @contextlib.contextmanager
+    def _locked(self):
+        with self.connection._nodb_cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s)", [self.lock_key])
+            try:
+                yield cursor
+            finally:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [self.lock_key])
+
+    def _build(self, cursor) -> None:
+        """Migrate a database as Django creates a test database, under a temporary name."""
+        settings_dict = self.connection.settings_dict
+        name, test_name = settings_dict["NAME"], settings_dict["TEST"]["NAME"]
+        building = f"{self.name[:50]}_building"
+        settings_dict["TEST"]["NAME"] = building
+        try:
+            self.connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
+        finally:
+            # A copy is refused while anything is connected to its template.
+            self.connection.close()
+            self.connection.close_pool()
+            settings_dict["NAME"], settings_dict["TEST"]["NAME"] = name, test_name
+            from django.conf import settings
+
+            settings.DATABASES[self.connection.alias]["NAME"] = name
+        cursor.execute(
+            f"ALTER DATABASE {self._quoted(building)} RENAME TO {self._quoted(self.name)}"
+        )
+
+    def _quoted(self, name: str) -> str:
+        return self.connection.ops.quote_name(name)
+
+
+@pytest.fixture(scope="session")
 def django_db_setup(django_db_setup, django_db_blocker):
     """pytest-django's test database, with a quick reload of its reference data (PostgreSQL),
     dropped cleanly: a connection still open at the end (a pooled one left by a thread, a server
@@ -131,6 +221,9 @@ def django_db_setup(django_db_setup, django_db_blocker):
     yield
     if connection.vendor != "postgresql":
         return
+    if MigratedTemplate.in_use is not None:
+        with django_db_blocker.unblock():
+            MigratedTemplate.in_use.drop()
     with django_db_blocker.unblock(), connection.cursor() as cursor:
         cursor.execute(
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
