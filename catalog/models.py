@@ -9,6 +9,7 @@ from django.db.models import Q
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
 from catalog.append_only import append_only_reference
+from catalog.fields import LONG_TEXT, BoundedTextField
 
 
 class Regime(models.TextChoices):
@@ -220,7 +221,7 @@ class Dataset(models.Model):
 
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=120, unique=True)
-    description = models.TextField(blank=True)
+    description = BoundedTextField(max_length=LONG_TEXT, blank=True)
     uri = models.CharField(
         max_length=500,
         blank=True,

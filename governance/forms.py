@@ -11,6 +11,7 @@ import re
 from django import forms
 from django.core.exceptions import ValidationError
 
+from catalog.fields import LIST_TEXT
 from catalog.models import Dataset, Region
 
 MAX_GRANT_DATASETS = 1000
@@ -48,6 +49,9 @@ class RegionChoiceField(forms.ModelMultipleChoiceField):
 
 class DatasetListField(forms.CharField):
     """Dataset slugs separated by commas, spaces or new lines → the datasets, in that order."""
+
+    def __init__(self, *args, max_length: int = LIST_TEXT, **kwargs):
+        super().__init__(*args, max_length=max_length, **kwargs)
 
     widget = forms.Textarea(attrs={"rows": 3, "placeholder": "customer-profiles-aws-eu-west-1"})
 

@@ -8,6 +8,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 
+from catalog.fields import LIST_TEXT
 from governance.forms import DatasetListField
 from governance.glossary import content, selectors
 from governance.models import LocalityRule, Term, TermStatus
@@ -18,6 +19,9 @@ STATUS_TABS = [("", "All"), *TermStatus.choices]
 
 class TermListField(forms.CharField):
     """Term slugs separated by commas, spaces or new lines → the terms, in that order."""
+
+    def __init__(self, *args, max_length: int = LIST_TEXT, **kwargs):
+        super().__init__(*args, max_length=max_length, **kwargs)
 
     widget = forms.Textarea(attrs={"rows": 2, "placeholder": "personal-data"})
 
@@ -56,6 +60,7 @@ class TermForm(forms.Form):
         max_length=content.MAX_DEFINITION, widget=forms.Textarea(attrs={"rows": 6})
     )
     synonyms = forms.CharField(
+        max_length=LIST_TEXT,
         required=False,
         widget=forms.Textarea(attrs={"rows": 3}),
         help_text="One per line; pages link these to the term too",

@@ -13,6 +13,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from catalog.fields import LIST_TEXT, LONG_TEXT
 from catalog.models import Dataset
 from governance.ledger.api import LedgerEntryFilter
 from governance.models import LocalityRule, RecordedDecision
@@ -69,6 +70,9 @@ class LedgerPageFilter(LedgerEntryFilter):
 class LinksField(forms.CharField):
     """References, one a line (e.g. exception:12 or a URL) -> a list, blank lines dropped."""
 
+    def __init__(self, *args, max_length: int = LIST_TEXT, **kwargs):
+        super().__init__(*args, max_length=max_length, **kwargs)
+
     widget = forms.Textarea(attrs={"rows": 3, "placeholder": "exception:12"})
 
     def prepare_value(self, value):
@@ -105,13 +109,18 @@ class RecordedDecisionForm(forms.Form):
         choices=RecordedDecision.Status.choices, initial=RecordedDecision.Status.PROPOSED
     )
     context = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 4}), help_text="The situation that asks for a decision"
+        max_length=LONG_TEXT,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="The situation that asks for a decision",
     )
     decision = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 4}), help_text="What is decided"
+        max_length=LONG_TEXT, widget=forms.Textarea(attrs={"rows": 4}), help_text="What is decided"
     )
-    rationale = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+    rationale = forms.CharField(
+        max_length=LONG_TEXT, widget=forms.Textarea(attrs={"rows": 3}), required=False
+    )
     alternatives = forms.CharField(
+        max_length=LONG_TEXT,
         widget=forms.Textarea(attrs={"rows": 3}),
         required=False,
         help_text="What else was considered, and why not",

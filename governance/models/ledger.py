@@ -4,6 +4,7 @@ decisions people record in it."""
 from django.conf import settings
 from django.db import models
 
+from catalog.fields import LONG_TEXT, BoundedTextField
 from catalog.models import AppendOnly
 
 GENESIS_HASH = "0" * 64
@@ -85,10 +86,10 @@ class RecordedDecision(models.Model):
         SUPERSEDED = "superseded", "Superseded"
 
     title = models.CharField(max_length=200)
-    context = models.TextField()
-    decision = models.TextField()
-    rationale = models.TextField(blank=True)
-    alternatives = models.TextField(blank=True)
+    context = BoundedTextField(max_length=LONG_TEXT)
+    decision = BoundedTextField(max_length=LONG_TEXT)
+    rationale = BoundedTextField(max_length=LONG_TEXT, blank=True)
+    alternatives = BoundedTextField(max_length=LONG_TEXT, blank=True)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PROPOSED)
     datasets = models.ManyToManyField(
         "catalog.Dataset", blank=True, related_name="recorded_decisions"

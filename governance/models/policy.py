@@ -5,6 +5,7 @@ from django.db import models
 from django.db.models import Q
 
 from catalog.append_only import append_only_reference
+from catalog.fields import REASON, TEXT, BoundedTextField
 from catalog.models import (
     AppendOnly,
     Country,
@@ -68,7 +69,7 @@ class LocalityRule(models.Model):
         DENY = "deny", "Never to these places"
 
     name = models.CharField(max_length=200)
-    description = models.TextField(blank=True)
+    description = BoundedTextField(max_length=TEXT, blank=True)
     jurisdiction = models.ForeignKey(
         Jurisdiction,
         on_delete=models.PROTECT,
@@ -167,7 +168,7 @@ class TransferGrant(models.Model):
     revoked_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
-    revoke_reason = models.TextField(blank=True)
+    revoke_reason = BoundedTextField(max_length=REASON, blank=True)
 
     class Meta:
         ordering = ["-valid_from", "id"]
@@ -192,7 +193,7 @@ class TrainingRun(models.Model):
     external_id = models.CharField(max_length=200, blank=True, db_index=True)
     mode = models.CharField(max_length=20, choices=Mode.choices, default=Mode.CENTRALIZED)
     purpose = models.ForeignKey(Purpose, on_delete=models.PROTECT)
-    justification = models.TextField(blank=True)
+    justification = BoundedTextField(max_length=TEXT, blank=True)
     compute_regions = models.ManyToManyField(Region, related_name="training_runs")
     verdict = models.CharField(max_length=20, choices=Outcome.choices)
     model_name = models.CharField(max_length=200, blank=True, help_text="The model it produces")

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from catalog.fields import TEXT, BoundedTextField
 from catalog.models import AppendOnly, Dataset, Jurisdiction
 from monitoring.models.events import TelemetryEvent
 
@@ -129,7 +130,7 @@ class Incident(models.Model):
         default=BreachAssessment.NOT_ASSESSED,
         editable=False,
     )
-    breach_reasoning = models.TextField(blank=True)
+    breach_reasoning = BoundedTextField(max_length=TEXT, blank=True)
     breach_assessed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -145,7 +146,7 @@ class Incident(models.Model):
         help_text="opened_at plus the shortest clock given in hours: when a regulator must be "
         "told by, if this is a notifiable breach",
     )
-    resolution = models.TextField(blank=True)
+    resolution = BoundedTextField(max_length=TEXT, blank=True)
     version = models.PositiveIntegerField(default=1, help_text="Bumped by every change (CAS)")
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -272,7 +273,7 @@ class IncidentEvent(AppendOnly):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     actor_name = models.CharField(max_length=150, blank=True, help_text="Empty: Locus itself")
-    note = models.TextField(blank=True)
+    note = BoundedTextField(max_length=TEXT, blank=True)
     data = models.JSONField(default=dict, blank=True)
 
     class Meta:

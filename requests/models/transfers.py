@@ -10,6 +10,7 @@ from django.db.models import Q
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
 from catalog.append_only import append_only_reference
+from catalog.fields import TEXT, BoundedTextField
 from catalog.models import AppendOnly, Dataset, Region
 from governance.models import Purpose, TrainingRun, TransferGrant, TransferMechanism
 
@@ -85,8 +86,10 @@ class TransferException(models.Model):
     derogation = models.CharField(max_length=10, choices=Derogation.choices, blank=True)
     mechanism_detail = models.CharField(max_length=200, blank=True)
     # The transfer impact assessment, as structured fields.
-    tia_destination_laws = models.TextField(
-        blank=True, help_text="The destination's laws and practices that bear on the transfer"
+    tia_destination_laws = BoundedTextField(
+        max_length=TEXT,
+        blank=True,
+        help_text="The destination's laws and practices that bear on the transfer",
     )
     tia_risks = models.JSONField(default=list, blank=True, help_text="The risks found, one each")
     tia_risk_level = models.CharField(
@@ -97,7 +100,7 @@ class TransferException(models.Model):
     )
     starts_at = models.DateTimeField()
     ends_at = models.DateTimeField()
-    justification = models.TextField()
+    justification = BoundedTextField(max_length=TEXT)
     status = models.CharField(
         max_length=20,
         choices=ExceptionStatus.choices,
@@ -163,7 +166,7 @@ class ExceptionEvent(AppendOnly):
     action = models.CharField(max_length=30)
     from_status = models.CharField(max_length=20, choices=ExceptionStatus.choices, blank=True)
     to_status = models.CharField(max_length=20, choices=ExceptionStatus.choices, blank=True)
-    comment = models.TextField(blank=True)
+    comment = BoundedTextField(max_length=TEXT, blank=True)
 
     class Meta:
         ordering = ["at", "id"]

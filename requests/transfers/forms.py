@@ -11,6 +11,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from catalog.fields import LIST_TEXT, TEXT
 from governance.forms import DatasetListField, RegionChoiceField
 from governance.models import Purpose, TrainingRun, TransferMechanism
 from requests.models import ExceptionStatus, RiskLevel, SupplementaryMeasure
@@ -27,6 +28,9 @@ def _datetime_input() -> forms.DateTimeInput:
 
 class TrainingRunListField(forms.CharField):
     """Training run ids separated by commas or spaces → the runs."""
+
+    def __init__(self, *args, max_length: int = LIST_TEXT, **kwargs):
+        super().__init__(*args, max_length=max_length, **kwargs)
 
     def clean(self, value) -> list[TrainingRun]:
         text = super().clean(value) or ""
@@ -69,11 +73,13 @@ class ExceptionForm(forms.Form):
     )
     mechanism_detail = forms.CharField(max_length=200, required=False)
     tia_destination_laws = forms.CharField(
+        max_length=TEXT,
         required=False,
         label="Destination laws and practices",
         widget=forms.Textarea(attrs={"rows": 3}),
     )
     tia_risks = forms.CharField(
+        max_length=TEXT,
         required=False,
         label="Risks found",
         widget=forms.Textarea(attrs={"rows": 3}),
@@ -96,7 +102,7 @@ class ExceptionForm(forms.Form):
             f"{settings.EXCEPTION_MAX_DAYS.get('art49', 30)} days"
         ),
     )
-    justification = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}))
+    justification = forms.CharField(max_length=TEXT, widget=forms.Textarea(attrs={"rows": 4}))
 
     def __init__(self, *args, exception=None, **kwargs):
         if exception is not None and "initial" not in kwargs:

@@ -1,0 +1,22 @@
+"""Free text a person writes, with a limit every layer enforces: the model's validation
+(full_clean, which services and model forms run), the form field and the serializer (both
+built from max_length), and the OpenAPI schema (maxLength). A 400 names the field and the
+limit; nothing longer is stored."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.validators import MaxLengthValidator
+from django.db import models
+
+REASON = 2_000  # why a step was taken: a reason, a comment, a note
+TEXT = 4_000  # a justification, a description of a rule, a list of laws
+LONG_TEXT = 20_000  # a dataset's description, a definition, a recorded decision's sections
+LIST_TEXT = 10_000  # a typed list: slugs, ids, links or synonyms, separated by commas or lines
+
+
+class BoundedTextField(models.TextField):
+    def __init__(self, *args: Any, max_length: int = TEXT, **kwargs: Any) -> None:
+        super().__init__(*args, max_length=max_length, **kwargs)
+        self.validators.append(MaxLengthValidator(max_length))
