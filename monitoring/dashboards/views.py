@@ -153,10 +153,11 @@ def executive_numbers(filters: reads.Filters) -> dict:
         "dsr_on_time": _percent(requests["rate"]),
         "dsr_overdue": f"{requests['overdue']:,}",
     }
+    names = _country_names(flows)
     figures = {
         "trend": charts.trend_figure(filters.days, trend),
         "jurisdictions": charts.jurisdiction_map_figure(reads.risk_by_jurisdiction(filters)),
-        "flows": charts.sankey_figure(flows, _country_names(flows)),
+        "flows": charts.sankey_figure(flows, names),
         "top_datasets": charts.top_datasets_figure(top),
         "subject_requests": charts.subject_requests_figure(requests),
     }
@@ -171,7 +172,16 @@ def executive_numbers(filters: reads.Filters) -> dict:
         "exceptions": exceptions,
         "requests": requests,
         "top": top,
-        "flows": flows[:20],
+        "flows": [
+            {
+                **row,
+                "source_name": names.get(row["source_country"], row["source_country"]),
+                "destination_name": names.get(
+                    row["destination_country"], row["destination_country"]
+                ),
+            }
+            for row in flows[:20]
+        ],
         "period_days": filters.length,
     }
 
