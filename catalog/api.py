@@ -259,6 +259,21 @@ class DatasetViewSet(viewsets.ModelViewSet):
     def get_queryset(self):
         return selectors.dataset_queryset().order_by("name", "id")
 
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("q", str, description="What was typed (2 characters or more)")
+        ],
+        responses=inline_serializer(
+            "DatasetSuggestion",
+            {"slug": serializers.CharField(), "name": serializers.CharField()},
+            many=True,
+        ),
+    )
+    @action(detail=False, methods=["get"], pagination_class=None, filterset_class=None)
+    def suggest(self, request):
+        """Datasets whose slug or name matches what is being typed, for a field to offer."""
+        return Response(selectors.dataset_suggestions(request.query_params.get("q", "")))
+
     def perform_destroy(self, instance):
         services.dataset_delete(actor=self.request.user, dataset=instance)
 

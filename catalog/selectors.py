@@ -163,3 +163,21 @@ def highest_sensitivity(counts: dict[str, int]) -> str:
     """The most sensitive level present in a country, which decides its colour on the map."""
     present = [s for s in Sensitivity.values if counts.get(s)]
     return present[-1] if present else Sensitivity.PUBLIC
+
+
+SUGGESTIONS = 10
+
+
+def dataset_suggestions(text: str) -> list[dict[str, str]]:
+    """Up to SUGGESTIONS datasets for a field being typed: slugs that start with the text
+    first, then names or slugs that contain it; slug and name only (one small query each)."""
+    text = text.strip()[:100]
+    if len(text) < 2:
+        return []
+    rows = Dataset.objects.order_by("slug").values_list("slug", "name")
+    found = list(rows.filter(slug__istartswith=text)[:SUGGESTIONS])
+    if len(found) < SUGGESTIONS:
+        seen = [slug for slug, _ in found]
+        more = rows.filter(Q(name__icontains=text) | Q(slug__icontains=text)).exclude(slug__in=seen)
+        found += list(more[: SUGGESTIONS - len(found)])
+    return [{"slug": slug, "name": name} for slug, name in found]

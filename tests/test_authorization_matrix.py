@@ -78,6 +78,7 @@ API: dict[tuple[str, str], str] = {
     ("/api/v1/purposes/{code}/", "GET"): "DAAAAAD",
     # The catalog: every role reads; data owners (their own) and privacy officers write.
     ("/api/v1/datasets/", "GET"): "DAAAAAD",
+    ("/api/v1/datasets/suggest/", "GET"): "DAAAAAD",
     ("/api/v1/datasets/", "POST"): "DADADDD",
     ("/api/v1/datasets/{slug}/", "GET"): "DAAAAAD",
     ("/api/v1/datasets/{slug}/", "PUT"): "DADADDD",

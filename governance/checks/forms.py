@@ -60,7 +60,9 @@ class CheckForm(forms.Form):
     dataset = forms.CharField(
         max_length=500,
         help_text="Its slug or URI",
-        widget=forms.TextInput(attrs={"placeholder": "customer-profiles-aws-eu-west-1"}),
+        widget=forms.TextInput(
+            attrs={"placeholder": "customer-profiles-aws-eu-west-1", "data-suggest": "datasets"}
+        ),
     )
     action = forms.ChoiceField(choices=Action.choices, initial=Action.PROCESS)
     region = forms.ChoiceField(help_text="Where the work runs")

@@ -31,7 +31,12 @@ class LocalityRuleForm(forms.ModelForm):
         queryset=Dataset.objects.all(),
         to_field_name="slug",
         required=False,
-        widget=forms.TextInput(attrs={"placeholder": "a dataset's slug, e.g. customer-profiles"}),
+        widget=forms.TextInput(
+            attrs={
+                "placeholder": "a dataset's slug, e.g. customer-profiles",
+                "data-suggest": "datasets",
+            }
+        ),
         error_messages={"invalid_choice": "No dataset has the slug %(value)s"},
         help_text="Blank: every dataset that matches the other conditions",
     )
