@@ -1,14 +1,16 @@
 """A real browser (Debian's Chromium, driven by Playwright's Python API) against a live Locus.
 
-Take `browser` in a test: `page = browser.page_as(user)` signs that person in through the real
-login form and returns the page; `browser.shot(page, "name")` saves a screenshot under
-test-artifacts/journeys/. People who sign in through the form need a password the live server
-can check, so make them with `browser_user()` (the suite's fast test hasher is not the
-server's).
+Take `shared_browser` in a test (on the module's server) or `browser` (on a server of the test's
+own, for a test that sets the server's environment): `page = browser.page_as(user)` signs that
+person in through the real login form and returns the page; `browser.shot(page, "name")` saves
+a screenshot under test-artifacts/journeys/. People who sign in through the form need a
+password the live server can check, so make them with `browser_user()` (the suite's fast test
+hasher is not the server's).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from pathlib import Path
@@ -17,7 +19,13 @@ import pytest
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
 
 from tests.factories import UserFactory
-from tests.live import ROOT, live_locus, live_locus_process  # noqa: F401  (fixtures)
+from tests.live import (  # noqa: F401  (fixtures)
+    ROOT,
+    live_locus,
+    live_locus_process,
+    shared_live_locus,
+    shared_live_locus_process,
+)
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -64,8 +72,8 @@ class Browser:
         return path
 
 
-@pytest.fixture
-def browser(live_locus):  # noqa: F811
+@contextlib.contextmanager
+def _chromium(base_url: str):
     if not Path(CHROMIUM).exists() or shutil.which("chromium") is None:
         pytest.fail("Browser journeys need Debian's Chromium: apt-get install -y chromium")
     from playwright.sync_api import sync_playwright
@@ -77,8 +85,23 @@ def browser(live_locus):  # noqa: F811
         with sync_playwright() as playwright:
             chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             try:
-                yield Browser(chromium, live_locus)
+                yield Browser(chromium, base_url)
             finally:
                 chromium.close()
     finally:
         os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+
+
+@pytest.fixture
+def browser(live_locus):  # noqa: F811
+    """A browser on a server of the test's own (for a test that sets the server's environment)."""
+    with _chromium(live_locus) as opened:
+        yield opened
+
+
+@pytest.fixture
+def shared_browser(shared_live_locus):  # noqa: F811
+    """A browser on the module's server (tests.live.shared_live_locus): the test still has a
+    database of its own; only the server process is shared."""
+    with _chromium(shared_live_locus) as opened:
+        yield opened

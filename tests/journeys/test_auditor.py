@@ -17,9 +17,10 @@ pytestmark = pytest.mark.live
 
 
 def test_an_auditor_exports_evidence_and_the_offline_verifier_passes(
-    browser,
+    shared_browser,
     tmp_path,
 ):
+    browser = shared_browser
     auditor = browser_user("aude-auditor", [Role.AUDITOR])
     make_dataset(slug="journey-clicks")  # catalog changes go on the ledger
     checkpoint_create()
@@ -74,12 +75,13 @@ def test_an_auditor_exports_evidence_and_the_offline_verifier_passes(
     ],
 )
 def test_each_role_sees_its_navigation_and_is_refused_elsewhere(
-    browser,
+    shared_browser,
     role,
     sees,
     does_not_see,
     forbidden,
 ):
+    browser = shared_browser
     person = browser_user(f"journey-{role}", [role])
     page = browser.page_as(person)
     nav = page.locator("nav.main-nav").text_content()  # the closed menus' items too

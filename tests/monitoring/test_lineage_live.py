@@ -25,9 +25,9 @@ from monitoring.models import (
     Violation,
 )
 from tests.factories import make_dataset
-from tests.live import ROOT, live_locus, live_locus_process
+from tests.live import ROOT, shared_live_locus, shared_live_locus_process
 
-__all__ = ["live_locus", "live_locus_process"]
+__all__ = ["shared_live_locus", "shared_live_locus_process"]
 
 pytestmark = pytest.mark.live
 
@@ -133,6 +133,13 @@ def _time(seconds_ago: int) -> str:
     from django.utils import timezone
 
     return (timezone.now() - dt.timedelta(seconds=seconds_ago)).isoformat()
+
+
+@pytest.fixture
+def live_locus(shared_live_locus) -> str:
+    """One server for the module (each test still has a database of its own): the client only
+    makes requests, and the namespace table is read from the database on each one."""
+    return shared_live_locus
 
 
 @pytest.fixture

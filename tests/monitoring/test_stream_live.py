@@ -30,19 +30,26 @@ pytestmark = [
 WAIT = 30.0
 
 
-@pytest.fixture
-def two_servers(django_db_setup, tmp_path_factory, celery_worker, monkeypatch):  # noqa: F811
-    """Two Daphne processes on the test database (stopped before its tables are flushed),
-    queueing their tasks where the test's worker takes them."""
-    monkeypatch.setenv("CELERY_TASK_DEFAULT_QUEUE", celery_worker.queue)
-    servers = [LiveServer(tmp_path_factory.mktemp(f"live-{name}")) for name in "ab"]
+@pytest.fixture(scope="module")
+def server_pair(django_db_setup, tmp_path_factory):
+    """Two Daphne processes on the test database for the module's tests (each test still has a
+    database of its own), queueing their tasks on this test process's worker queue (the one
+    tests/worker.py's `celery_worker` takes from)."""
+    queue = {"CELERY_TASK_DEFAULT_QUEUE": f"locus-test-{os.getpid()}"}
+    servers = [LiveServer(tmp_path_factory.mktemp(f"live-{name}"), env=queue) for name in "ab"]
     for server in servers:
         server.launch()
     try:
-        yield [server.ready() for server in servers]
+        yield servers
     finally:
         for server in servers:
             server.stop()
+
+
+@pytest.fixture
+def two_servers(server_pair, transactional_db, django_db_serialized_rollback):
+    """The pair's base URLs; what the test writes is committed, so both servers see it."""
+    return [server.ready() for server in server_pair]
 
 
 def session_cookie(user) -> str:
