@@ -156,3 +156,56 @@ def test_a_data_owner_answers_a_task_and_the_subjects_package_verifies(
     officer_page.reload()
     assert "downloaded 1 time" in officer_page.content()
     browser.shot(officer_page, "subject-request-answered-and-downloaded")
+
+
+def test_a_request_by_phone_is_verified_by_the_officer_and_answered_after_her_review(
+    browser, request, subject_mailbox
+):
+    officer = browser_user("pat-phone-officer", [Role.PRIVACY_OFFICER])
+    owner = browser_user("olga-phone-owner", [Role.DATA_OWNER])
+    make_dataset(
+        owner,
+        slug="phone-crm",
+        lawful_basis="contract",
+        personal_data_categories=["contact"],
+        subject_jurisdictions=["eu"],
+    )
+    if os.environ.get("REDIS_URL"):
+        request.getfixturevalue("celery_worker")  # discovery, and the subject's mail
+    page = browser.page_as(officer)
+    # The officer records what the subject asked on the phone.
+    page.goto("/workflows/subjects/new/?jurisdiction=eu")
+    page.select_option("select[name=type]", "access")
+    page.fill("input[name=email]", SUBJECT)
+    page.select_option("select[name=channel]", "phone")
+    page.get_by_role("button", name="Record").click()
+    page.wait_for_url(lambda url: re.search(r"/subjects/\d+/$", url) is not None)
+    dsr = SubjectRequest.objects.get(channel="phone")
+    assert dsr.status == S.AWAITING_VERIFICATION
+    # She called back on the number on file: she records it instead of waiting for an e-mail.
+    page.locator("summary", has_text="Record identity verified another way").click()
+    page.select_option("select[name=method]", "call_back")
+    page.fill("textarea[name=checked]", "Called the number on the account; date of birth matched")
+    page.get_by_role("button", name="Identity verified: find the data").click()
+    wait_for(
+        lambda: SubjectRequest.objects.get(pk=dsr.pk).status == S.IN_PROGRESS,
+        what="discovery after the officer's verification",
+    )
+    # The owner answers the task (her own journey is the test above).
+    task = SubjectTask.objects.get(request=dsr)
+    from requests.subjects import work
+
+    work.task_complete(actor=owner, task=task, rows=[{"email": SUBJECT, "plan": "basic"}])
+    assert SubjectRequest.objects.get(pk=dsr.pk).status == S.READY
+    page.reload()
+    timeline = page.locator("#timeline-heading + ol").inner_text()
+    assert f"{officer.get_full_name()} verified the subject's identity" in timeline
+    assert "Called back on a number already on file" in timeline
+    review = page.locator("#review")
+    assert "phone-crm" in review.inner_text()
+    review.get_by_role("button", name="Approve and send the answer").click()
+    wait_for(
+        lambda: SubjectRequest.objects.get(pk=dsr.pk).status == S.COMPLETED,
+        what="the answer to be sent on her approval",
+    )
+    browser.shot(page, "subject-request-phone-verified-and-answered")
