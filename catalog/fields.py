@@ -18,5 +18,6 @@ LIST_TEXT = 10_000  # a typed list: slugs, ids, links or synonyms, separated by 
 
 class BoundedTextField(models.TextField):
     def __init__(self, *args: Any, max_length: int = TEXT, **kwargs: Any) -> None:
-        super().__init__(*args, max_length=max_length, **kwargs)
+        kwargs["max_length"] = max_length
+        super().__init__(*args, **kwargs)
         self.validators.append(MaxLengthValidator(max_length))
