@@ -17,9 +17,7 @@ urlpatterns = [
     path("owner/", dashboards.owner, name="owner"),
     path("owner/data", dashboards.owner_data, name="owner-data"),
     path("incidents/<int:pk>/", incidents.incident_detail, name="incident-detail"),
-    path(
-        "incidents/<int:pk>/exception/", incidents.incident_exception, name="incident-exception"
-    ),
+    path("incidents/<int:pk>/exception/", incidents.incident_exception, name="incident-exception"),
     path("incidents/<int:pk>/comment", incidents.incident_comment, name="incident-comment"),
     path("incidents/<int:pk>/<slug:verb>", incidents.incident_action, name="incident-action"),
     path("alerts/<int:pk>/<slug:verb>", incidents.alert_action, name="alert-action"),
