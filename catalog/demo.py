@@ -148,6 +148,21 @@ DERIVED = [
 ]
 
 
+# The datasets the demo's workflows are about (transfer exceptions, subject requests, glossary):
+# made first, whatever the size asked for, so every story has its datasets. (theme, region,
+# index of the owner among those given: the first data owner keeps the EU's and the UK's.)
+STORY_DATASETS = [
+    ("clickstream", "aws:eu-central-1", 0),
+    ("customer-profiles", "aws:eu-west-1", 0),
+    ("payments", "gcp:europe-west3", 0),
+    ("support-tickets", "azure:uksouth", 0),
+    ("geo-pings", "aws:sa-east-1", 1),
+    ("search-queries", "aws:ap-south-1", 1),
+    ("customer-profiles", "aws:us-west-1", 1),
+    ("voice-samples", "alibaba:cn-shanghai", 1),
+]
+
+
 def _themed_regions(regions: list[Region], rng: random.Random) -> list[Region]:
     """Every region gets at least one dataset, then the rest at random, so the map is full."""
     picks = list(regions)
@@ -196,14 +211,26 @@ def seed_catalog(*, owners: list, target: int = 200) -> dict[str, int]:
     categories = {c.code: c for c in PersonalDataCategory.objects.all()}
     created = 0
     base_slots = _themed_regions(regions, rng)
+    by_code = {region.code: region for region in regions}
+    themes = {theme.slug: theme for theme in THEMES}
+    story = [
+        (by_code[code], themes[theme], owners[index % len(owners)])
+        for theme, code, index in STORY_DATASETS
+        if code in by_code
+    ]
     bases: list[tuple[Dataset, Theme]] = []
     index = 0
-    while len(bases) * (1 + len(DERIVED)) < target:
-        region = base_slots[index % len(base_slots)]
-        theme = THEMES[index % len(THEMES)]
-        index += 1
+    while len(bases) * (1 + len(DERIVED)) < target or story:
+        if story:
+            region, theme, owner = story.pop(0)
+        else:
+            region = base_slots[index % len(base_slots)]
+            theme = THEMES[index % len(THEMES)]
+            index += 1
+            owner = owners[index % len(owners)]
         slug = f"{theme.slug}-{region.code.replace(':', '-')}"
-        owner = owners[index % len(owners)]
+        if any(slug == base.slug for base, _theme in bases):
+            continue  # a story dataset the shuffle picked again
         dataset = Dataset.objects.filter(slug=slug).first()
         if dataset is None:
             same_law = [

@@ -1,15 +1,13 @@
-"""Demo governance state: locality rules, grants, training runs and a day of checks."""
+"""Demo governance state: locality rules and training runs. (The demo's grants are made by
+approving its transfer exceptions: requests.demo.)"""
 
-import datetime as dt
 from typing import Any
 
 from django.db import transaction
-from django.utils import timezone
 
 from catalog.models import Country, Dataset, Jurisdiction, PersonalDataCategory, Region
 from governance.checks.services import training_run_register
-from governance.grants.services import grant_create
-from governance.models import LocalityRule, Purpose, TrainingRun, TransferGrant
+from governance.models import LocalityRule, Purpose, TrainingRun
 from governance.policy.rules import rule_create
 
 DEMO_RULES: list[dict[str, Any]] = [
@@ -70,48 +68,6 @@ def _seed_rules(officer) -> int:
     return created
 
 
-def _seed_grants(officer, now: dt.datetime) -> int:
-    if TransferGrant.objects.filter(reference__startswith="demo-").exists():
-        return 0
-    eu_clicks = list(
-        Dataset.objects.filter(slug__startswith="clickstream-", jurisdiction_id="eu")[:2]
-    )
-    us_regions = list(Region.objects.filter(code__in=["aws:us-east-1", "gcp:us-central1"]))
-    grants = [
-        (
-            eu_clicks,
-            us_regions,
-            "scc",
-            "SCC module 1 (controller to controller), TIA 2026-07",
-            90,
-            "demo-exc-101",
-        ),
-        (
-            eu_clicks[:1],
-            us_regions[:1],
-            "art49",
-            "Art. 49(1)(a) explicit consent, one-off",
-            7,
-            "demo-exc-102",
-        ),
-    ]
-    for datasets, regions, mechanism, detail, days, reference in grants:
-        if not datasets or not regions:
-            continue
-        grant_create(
-            actor=officer,
-            datasets=datasets,
-            destination_regions=regions,
-            purpose=Purpose.objects.get(code="model-training"),
-            mechanism=mechanism,
-            mechanism_detail=detail,
-            valid_from=now - dt.timedelta(days=1),
-            valid_until=now + dt.timedelta(days=days),
-            reference=reference,
-        )
-    return len(grants)
-
-
 def _seed_runs(engineer) -> int:
     created = 0
     purpose = Purpose.objects.get(code="model-training")
@@ -138,9 +94,7 @@ def _seed_runs(engineer) -> int:
 @transaction.atomic
 def seed_governance(*, officer, engineer) -> dict[str, int]:
     """Create the demo rules, grants and runs once; running again changes nothing."""
-    now = timezone.now()
     return {
         "rules": _seed_rules(officer),
-        "grants": _seed_grants(officer, now),
         "training_runs": _seed_runs(engineer),
     }

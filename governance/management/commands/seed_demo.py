@@ -1,32 +1,49 @@
-"""Seed a realistic demo: one user per role and a populated catalog. Safe to run again.
+"""Seed a believable organisation: its people (two privacy officers for the EU), its catalog,
+rules, transfer exceptions in every state with the grants approved ones made, subject requests
+in every state under several laws, a glossary under review, and optionally weeks of simulated
+telemetry. Everything goes through the product's own services. Safe to run again.
 
 With debug off (a production settings file) it refuses unless given --allow-production, and
 even then never sets the well-known demo password: each new account gets a random one, printed
 once.
 """
 
+import datetime as dt
 import secrets
 
+from django.apps import apps
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser, Group
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+from django.utils import timezone
 
 from catalog.demo import seed_catalog
 from governance.demo import seed_governance
+from governance.glossary.demo import seed_glossary
+from governance.models import Responsibility
 from governance.roles import Role, ensure_roles
 
 DEMO_PASSWORD = "locus-demo"
 
 DEMO_USERS = [
     ("priya", "Priya", "Raman", Role.PRIVACY_OFFICER),
+    ("marco", "Marco", "Bianchi", Role.PRIVACY_OFFICER),
     ("elena", "Elena", "Costa", Role.EXECUTIVE),
     ("omar", "Omar", "Haddad", Role.DATA_OWNER),
     ("dana", "Dana", "Kim", Role.DATA_OWNER),
     ("eli", "Eli", "Novak", Role.ENGINEER),
     ("aude", "Aude", "Laurent", Role.AUDITOR),
 ]
+
+# Officers given jurisdictions answer for those alone; one given none answers for all. Priya
+# answers for every jurisdiction, Marco for the EU: the EU's four-eyes exceptions have two.
+RESPONSIBILITIES = {"marco": ["eu"]}
+# --history H: H simulated hours of telemetry, cut into this many runs spread over 30 days.
+HISTORY_RUNS = 10
+HISTORY_DAYS = 30
 
 
 class Command(BaseCommand):
@@ -39,9 +56,16 @@ class Command(BaseCommand):
             action="store_true",
             help="Seed even with DJANGO_DEBUG off; new accounts then get random passwords",
         )
+        parser.add_argument(
+            "--history",
+            type=float,
+            default=0,
+            metavar="HOURS",
+            help="Also simulate this many hours of telemetry, spread over the last 30 days "
+            "(once: skipped when older telemetry is there)",
+        )
 
-    @transaction.atomic
-    def handle(self, *args, datasets: int, allow_production: bool, **options):
+    def handle(self, *args, datasets: int, allow_production: bool, history: float, **options):
         if not settings.DEBUG and not allow_production:
             raise CommandError(
                 "DJANGO_DEBUG is off: this looks like production, and seed_demo creates demo "
@@ -49,6 +73,13 @@ class Command(BaseCommand):
             )
         # A password everyone can read in the docs only where debug is on (a developer's machine).
         password = DEMO_PASSWORD if settings.DEBUG else None
+        with transaction.atomic():
+            created = self._seed(datasets, password)
+        if history > 0:
+            self._history(history)
+        self._logins(password, created)
+
+    def _seed(self, datasets: int, password: str | None) -> dict[str, str | None]:
         ensure_roles()
         users: dict[str, list[AbstractUser]] = {role: [] for role in Role.values}
         created = {}
@@ -56,6 +87,15 @@ class Command(BaseCommand):
             user, created[username] = _demo_user(username, first, last, role, password)
             users[role].append(user)
         created["admin"] = _demo_admin(password)[1]
+        people = {user.username: user for group in users.values() for user in group}
+        for username, codes in RESPONSIBILITIES.items():
+            for code in codes:
+                Responsibility.objects.get_or_create(user=people[username], jurisdiction_id=code)
+        self._seed_world(people, users, datasets)
+        return created
+
+    def _seed_world(self, people: dict, users: dict[str, list[AbstractUser]], datasets: int):
+        """Everything but the accounts: catalog, rules, glossary, workflows."""
         result = seed_catalog(owners=users[Role.DATA_OWNER], target=datasets)
         self.stdout.write(
             f"Catalog: {result['datasets']} datasets ({result['datasets_created']} new), "
@@ -65,10 +105,36 @@ class Command(BaseCommand):
             officer=users[Role.PRIVACY_OFFICER][0], engineer=users[Role.ENGINEER][0]
         )
         self.stdout.write(
-            f"Governance: {governance['rules']} new locality rules, {governance['grants']} new grants, "
+            f"Governance: {governance['rules']} new locality rules, "
             f"{governance['training_runs']} new training runs."
         )
-        self._logins(password, created)
+        self.stdout.write(f"Glossary: {seed_glossary(people)} new terms.")
+        # The workflows live in requests/, to the right of governance: the command composes.
+        from requests.demo import seed_workflows
+
+        workflows = seed_workflows(people)
+        self.stdout.write(
+            f"Workflows: {workflows['exceptions']} new transfer exceptions, "
+            f"{workflows['subject_requests']} new subject requests."
+        )
+
+    def _history(self, hours: float) -> None:
+        """Simulated telemetry over the last 30 days, through ingest (once)."""
+        events = apps.get_model("monitoring", "TelemetryEvent").objects
+        if events.filter(occurred_at__lt=timezone.now() - dt.timedelta(days=1)).exists():
+            self.stdout.write("History: older telemetry is already there.")
+            return
+        for run in range(HISTORY_RUNS):
+            call_command(
+                "simulate_telemetry",
+                offline=True,
+                rate=5,
+                simulated_hours=hours / HISTORY_RUNS,
+                ending_days_ago=HISTORY_DAYS * (HISTORY_RUNS - run) / HISTORY_RUNS,
+                seed=run,
+                skip_checks=True,
+                stdout=self.stdout,
+            )
 
     def _logins(self, password: str | None, created: dict[str, str | None]) -> None:
         """The demo logins; with random passwords, those of the accounts made just now."""
