@@ -1,5 +1,6 @@
-"""Demo governance state: locality rules and training runs. (The demo's grants are made by
-approving its transfer exceptions: requests.demo.)"""
+"""Demo governance state: locality rules, training runs, recorded decisions and a signed
+checkpoint of the decision log. (The demo's grants are made by approving its transfer
+exceptions: requests.demo.)"""
 
 from typing import Any
 
@@ -7,7 +8,15 @@ from django.db import transaction
 
 from catalog.models import Country, Dataset, Jurisdiction, PersonalDataCategory, Region
 from governance.checks.services import training_run_register
-from governance.models import LocalityRule, Purpose, TrainingRun
+from governance.ledger.export import checkpoint_create
+from governance.ledger.records import recorded_decision_create
+from governance.models import (
+    LedgerCheckpoint,
+    LocalityRule,
+    Purpose,
+    RecordedDecision,
+    TrainingRun,
+)
 from governance.policy.rules import rule_create
 
 DEMO_RULES: list[dict[str, Any]] = [
@@ -91,10 +100,59 @@ def _seed_runs(engineer) -> int:
     return created
 
 
+DEMO_DECISIONS: list[dict[str, Any]] = [
+    {
+        "title": "Health data is processed in the EEA only",
+        "context": "Claims data is special-category data (GDPR Art. 9); two vendors offered "
+        "cheaper GPU capacity in the US.",
+        "decision": "Health data never leaves the EEA, whatever the mechanism offered.",
+        "rationale": "The risk to claimants outweighs the saving; EU capacity is enough.",
+        "alternatives": "SCCs with a US vendor and pseudonymisation (rejected: re-identifiable).",
+        "status": RecordedDecision.Status.ACCEPTED,
+        "rule": "Health data never leaves the EEA",
+        "dataset_prefix": "health-claims-",
+    },
+    {
+        "title": "EU card payments scored by the US fraud platform",
+        "context": "The group's fraud platform runs in Virginia; EU cards are scored there.",
+        "decision": "Allow under SCC module 2 with the keys held in Frankfurt, once two officers "
+        "approve the transfer exception.",
+        "status": RecordedDecision.Status.PROPOSED,
+        "dataset_prefix": "payments-",
+    },
+]
+
+
+def _seed_decisions(officer) -> int:
+    created = 0
+    for spec in DEMO_DECISIONS:
+        if RecordedDecision.objects.filter(title=spec["title"]).exists():
+            continue
+        fields = {k: v for k, v in spec.items() if k not in ("rule", "dataset_prefix")}
+        dataset = Dataset.objects.filter(slug__startswith=spec["dataset_prefix"]).first()
+        recorded_decision_create(
+            actor=officer,
+            datasets=[dataset] if dataset else [],
+            rules=list(LocalityRule.objects.filter(name=spec.get("rule", ""))),
+            **fields,
+        )
+        created += 1
+    return created
+
+
+def seed_checkpoint(auditor) -> bool:
+    """Sign the decision log's head once, as an auditor does before taking an export."""
+    if LedgerCheckpoint.objects.exists():
+        return False
+    checkpoint_create(actor=auditor)
+    return True
+
+
 @transaction.atomic
 def seed_governance(*, officer, engineer) -> dict[str, int]:
-    """Create the demo rules, grants and runs once; running again changes nothing."""
+    """Create the demo rules, runs and recorded decisions once; running again changes nothing."""
     return {
         "rules": _seed_rules(officer),
         "training_runs": _seed_runs(engineer),
+        "decisions": _seed_decisions(officer),
     }

@@ -13,7 +13,15 @@ from django.utils import timezone
 
 from catalog.models import Dataset
 from governance.management.commands.seed_demo import DEMO_PASSWORD, DEMO_USERS, Command
-from governance.models import LedgerEntry, Responsibility, Term, TermStatus, TransferGrant
+from governance.models import (
+    LedgerCheckpoint,
+    LedgerEntry,
+    RecordedDecision,
+    Responsibility,
+    Term,
+    TermStatus,
+    TransferGrant,
+)
 from governance.notifications.services import officers_for
 from requests.models import ExceptionStatus, TransferException
 from requests.models.subjects import (
@@ -109,6 +117,8 @@ def counts() -> dict[str, int]:
             SubjectTask,
             Term,
             LedgerEntry,
+            LedgerCheckpoint,
+            RecordedDecision,
         )
     }
 
@@ -192,6 +202,13 @@ def test_glossary_terms_in_draft_review_and_approved(seeded):
     for term in Term.objects.filter(status=TermStatus.APPROVED):
         version = term.versions.get(version=term.version)
         assert version.proposer_name != version.actor_name  # never approved by its proposer
+
+
+def test_decisions_recorded_and_the_log_signed(seeded):
+    assert RecordedDecision.objects.filter(status=RecordedDecision.Status.ACCEPTED).exists()
+    assert RecordedDecision.objects.filter(status=RecordedDecision.Status.PROPOSED).exists()
+    checkpoint = LedgerCheckpoint.objects.get()
+    assert checkpoint.sequence == LedgerEntry.objects.order_by("-sequence").first().sequence
 
 
 def test_seeding_again_changes_nothing(seeded, settings):

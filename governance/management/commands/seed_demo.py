@@ -21,7 +21,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from catalog.demo import seed_catalog
-from governance.demo import seed_governance
+from governance.demo import seed_checkpoint, seed_governance
 from governance.glossary.demo import seed_glossary
 from governance.models import Responsibility
 from governance.roles import Role, ensure_roles
@@ -106,7 +106,8 @@ class Command(BaseCommand):
         )
         self.stdout.write(
             f"Governance: {governance['rules']} new locality rules, "
-            f"{governance['training_runs']} new training runs."
+            f"{governance['training_runs']} new training runs, "
+            f"{governance['decisions']} new recorded decisions."
         )
         self.stdout.write(f"Glossary: {seed_glossary(people)} new terms.")
         # The workflows live in requests/, to the right of governance: the command composes.
@@ -117,6 +118,8 @@ class Command(BaseCommand):
             f"Workflows: {workflows['exceptions']} new transfer exceptions, "
             f"{workflows['subject_requests']} new subject requests."
         )
+        if seed_checkpoint(people["aude"]):
+            self.stdout.write("Decision log: its head signed in a checkpoint.")
 
     def _history(self, hours: float) -> None:
         """Simulated telemetry over the last 30 days, through ingest (once)."""
