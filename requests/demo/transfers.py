@@ -40,6 +40,7 @@ class ExceptionStory:
     ended_days_ago: int | None = None
 
 
+# "{requester}" in a step: the story's requester takes it.
 SUBMIT = ("{requester}", "submit", "")
 EXCEPTIONS = [
     ExceptionStory(
