@@ -10,8 +10,7 @@ from typing import Any
 from django.core.validators import MaxLengthValidator
 from django.db import models
 
-REASON = 2_000  # why a step was taken: a reason, a comment, a note
-TEXT = 4_000  # a justification, a description of a rule, a list of laws
+TEXT = 5_000  # a reason, a comment, a note, a justification, a rule's description, laws
 LONG_TEXT = 20_000  # a dataset's description, a definition, a recorded decision's sections
 LIST_TEXT = 10_000  # a typed list: slugs, ids, links or synonyms, separated by commas or lines
 

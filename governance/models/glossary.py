@@ -5,7 +5,7 @@ from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
 
-from catalog.fields import LONG_TEXT, REASON, BoundedTextField
+from catalog.fields import LONG_TEXT, TEXT, BoundedTextField
 from catalog.models import AppendOnly
 
 
@@ -42,7 +42,7 @@ class Term(models.Model):
     # Casefolded name, synonyms and definition: one column that every database searches the same
     # way, Unicode included (SQLite's LIKE folds only ASCII, JSON text escapes non-ASCII).
     search_text = models.TextField(editable=False, default="")
-    deprecation_reason = BoundedTextField(max_length=REASON, blank=True)
+    deprecation_reason = BoundedTextField(max_length=TEXT, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
     )
@@ -76,7 +76,7 @@ class TermRevision(models.Model):
     term = models.ForeignKey(Term, on_delete=models.PROTECT, related_name="revisions")
     base_version = models.PositiveIntegerField(help_text="The version it changes; 0: the first")
     proposed = models.JSONField(help_text="The proposed fields")
-    note = BoundedTextField(max_length=REASON, blank=True, help_text="Why, in the proposer's words")
+    note = BoundedTextField(max_length=TEXT, blank=True, help_text="Why, in the proposer's words")
     status = models.CharField(
         max_length=20, choices=Status.choices, default=Status.PROPOSED, editable=False
     )
@@ -88,7 +88,7 @@ class TermRevision(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     reviewer_name = models.CharField(max_length=150, blank=True)
-    comment = BoundedTextField(max_length=REASON, blank=True, help_text="The reviewer's")
+    comment = BoundedTextField(max_length=TEXT, blank=True, help_text="The reviewer's")
     created_at = models.DateTimeField(auto_now_add=True)
     decided_at = models.DateTimeField(null=True, blank=True)
 

@@ -5,7 +5,7 @@ from django.db import models
 from django.db.models import Q
 
 from catalog.append_only import append_only_reference
-from catalog.fields import REASON, TEXT, BoundedTextField
+from catalog.fields import TEXT, BoundedTextField
 from catalog.models import (
     AppendOnly,
     Country,
@@ -168,7 +168,7 @@ class TransferGrant(models.Model):
     revoked_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
-    revoke_reason = BoundedTextField(max_length=REASON, blank=True)
+    revoke_reason = BoundedTextField(max_length=TEXT, blank=True)
 
     class Meta:
         ordering = ["-valid_from", "id"]

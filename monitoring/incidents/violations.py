@@ -31,6 +31,7 @@ from catalog.models import PersonalDataCategory
 from governance.ledger.chain import ledger_append
 from governance.policy.engine import evaluate
 from governance.policy.facts import DatasetFacts, PolicyIndex, UnknownInput
+from governance.workflow import status_move
 from monitoring.incidents import breach, notices
 from monitoring.incidents.severity import severity_of
 from monitoring.models import SEVERITY_RANK, Basis, Incident, IncidentEvent, Violation
@@ -195,8 +196,14 @@ def record_violations(*, source, events: list, now: dt.datetime, index: PolicyIn
 def _reopen(incident: Incident, now: dt.datetime) -> None:
     """A violation came within the reopening window of its group's resolved incident: open it
     again (under the group's lock; nothing else moves a resolved incident), with a timeline line."""
-    Incident.objects.filter(pk=incident.pk, status=Incident.Status.RESOLVED).update(
-        status=Incident.Status.OPEN, resolved_at=None, reopened_at=now
+    status_move(
+        Incident,
+        pk=incident.pk,
+        current=Incident.Status.RESOLVED,
+        target=Incident.Status.OPEN,
+        what="incident",
+        resolved_at=None,
+        reopened_at=now,
     )
     IncidentEvent.objects.create(
         incident=incident,

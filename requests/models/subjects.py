@@ -15,7 +15,7 @@ from django.db import models
 from django.db.models import Q
 
 from catalog.append_only import append_only_reference
-from catalog.fields import REASON, TEXT, BoundedTextField
+from catalog.fields import TEXT, BoundedTextField
 from catalog.models import AppendOnly, Dataset, Jurisdiction
 from governance.models import TrainingRun
 from requests.sealing import UNREADABLE, SealedDataUnreadable, unseal
@@ -151,7 +151,7 @@ class SubjectRequest(models.Model):
     )
     deadline = models.DateField(help_text="The legal deadline, before any extension")
     extended_deadline = models.DateField(null=True, blank=True)
-    extension_reason = BoundedTextField(max_length=REASON, blank=True)
+    extension_reason = BoundedTextField(max_length=TEXT, blank=True)
     acknowledge_by = models.DateField(null=True, blank=True)
     acknowledged_at = models.DateTimeField(null=True, blank=True)
     deadline_basis = models.CharField(max_length=300, blank=True)
@@ -396,7 +396,7 @@ class MlPropagationDecision(models.Model):
     model_name = models.CharField(max_length=200, blank=True)
     datasets = models.JSONField(default=list, help_text="Slugs of the erased datasets it read")
     decision = models.CharField(max_length=10, choices=MlDecision.choices, blank=True)
-    reason = BoundedTextField(max_length=REASON, blank=True)
+    reason = BoundedTextField(max_length=TEXT, blank=True)
     decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
