@@ -10,6 +10,7 @@ from monitoring.models import (
     AnomalyAlert,
     FlowDaily,
     Incident,
+    IncidentEvent,
     StreamMessage,
     TelemetryEvent,
     TelemetrySource,
@@ -45,6 +46,13 @@ class ViolationAdmin(ReadOnlyAdmin):
 class IncidentAdmin(ReadOnlyAdmin):
     list_display = ["id", "title", "status", "severity", "owner", "violation_count", "opened_at"]
     list_filter = ["status", "severity", "personal_data"]
+
+
+@admin.register(IncidentEvent)
+class IncidentEventAdmin(ReadOnlyAdmin):
+    list_display = ["at", "incident", "kind", "actor_name"]
+    list_filter = ["kind"]
+    list_select_related = ["incident"]
 
 
 @admin.register(AnomalyAlert)

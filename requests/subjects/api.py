@@ -17,6 +17,7 @@ from requests.models.subjects import (
     Channel,
     DatasetConnector,
     IdentifierKind,
+    MlDecision,
     MlPropagationDecision,
     SubjectRequest,
     SubjectRequestType,
@@ -70,7 +71,7 @@ class SubjectRequestSerializer(serializers.ModelSerializer):
     days_left = serializers.SerializerMethodField()
     identifiers = serializers.SerializerMethodField()
     duplicate_of: serializers.PrimaryKeyRelatedField[SubjectRequest] = (
-        serializers.PrimaryKeyRelatedField(read_only=True)
+        serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
     )
     tasks_open = serializers.IntegerField(read_only=True, default=None)
     tasks_total = serializers.IntegerField(read_only=True, default=None)
@@ -173,6 +174,13 @@ class SubjectTaskSerializer(serializers.ModelSerializer):
 
 
 class MlDecisionSerializer(serializers.ModelSerializer):
+    decision = serializers.ChoiceField(
+        choices=MlDecision.choices,
+        allow_blank=True,
+        read_only=True,
+        help_text="Empty until someone decides",
+    )
+
     class Meta:
         model = MlPropagationDecision
         fields = [
@@ -342,15 +350,18 @@ class SubjectRequestViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewS
     def verify_identity(self, request, pk=None):
         """Record that the subject's identity was verified by other means than the e-mailed
         code (how, and what was checked); the request goes on to discovery."""
+        target = self.get_object()
+        if not access.can_manage(request.user, target):  # refused before the body is read
+            raise PermissionDenied("Only the request's officers verify its subject")
         body = VerifyIdentitySerializer(data=request.data)
         body.is_valid(raise_exception=True)
         changed = verification.verification_record(
-            actor=request.user, subject_request=self.get_object(), **body.validated_data
+            actor=request.user, subject_request=target, **body.validated_data
         )
         return Response(self._fresh(changed))
 
     @extend_schema(responses=EventSerializer(many=True))
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], pagination_class=None)
     def timeline(self, request, pk=None):
         """Every step of the request, as it happened."""
         events = self.get_object().events.order_by("at", "id")

@@ -261,7 +261,6 @@ def verification_unlock(
 
 
 @transaction.atomic
-@transaction.atomic
 def verification_record(
     *, actor: Actor, subject_request: SubjectRequest, method: str, checked: str
 ) -> SubjectRequest:
@@ -288,6 +287,7 @@ def verification_record(
     )
 
 
+@transaction.atomic
 def _verified(subject_request: SubjectRequest, challenge: VerificationChallenge) -> SubjectRequest:
     used = VerificationChallenge.objects.filter(pk=challenge.pk, used_at__isnull=True).update(
         used_at=timezone.now()

@@ -3,6 +3,7 @@ use the address the request came in on unless SITE_URL is set."""
 
 import pytest
 from django.core import mail
+from django.core.cache import cache
 from django.core.mail import send_mail
 from django.urls import reverse
 from rest_framework.test import APIClient
@@ -12,6 +13,14 @@ from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 INTAKE = {"type": "access", "jurisdiction": "eu", "identifiers": {"email": "sam@example.org"}}
+
+
+@pytest.fixture(autouse=True)
+def intake_unthrottled(settings):
+    settings.SUBJECT_INTAKE_RATE = "1000/hour"
+    cache.clear()
+    yield
+    cache.clear()
 
 
 @pytest.fixture
@@ -39,7 +48,9 @@ def test_the_mailbox_is_not_there_where_mail_is_sent(client, settings):
     assert client.get(reverse("mailbox")).status_code == 404
 
 
-def test_links_use_the_host_the_request_came_in_on(settings, django_capture_on_commit_callbacks):
+def test_links_use_the_host_the_request_came_in_on(
+    settings, celery_eager, django_capture_on_commit_callbacks
+):
     settings.SITE_URL = ""
     settings.ALLOWED_HOSTS = ["demo.locus.example"]
     with django_capture_on_commit_callbacks(execute=True):
@@ -53,7 +64,7 @@ def test_links_use_the_host_the_request_came_in_on(settings, django_capture_on_c
     assert site_url() == FALLBACK  # outside a request: the fallback
 
 
-def test_site_url_wins_when_set(settings, django_capture_on_commit_callbacks):
+def test_site_url_wins_when_set(settings, celery_eager, django_capture_on_commit_callbacks):
     settings.SITE_URL = "https://locus.example.org/"
     with django_capture_on_commit_callbacks(execute=True):
         APIClient().post("/api/v1/subject-intake/", INTAKE, format="json")

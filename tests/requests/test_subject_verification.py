@@ -285,7 +285,7 @@ def test_officers_unlock_over_the_api_and_on_the_request_page(
     locked.refresh_from_db()
     assert locked.verification == "pending"
     timeline = client.get(reverse("workflows:subject-detail", args=[locked.pk])).content.decode()
-    assert timeline.count("verification_unlocked") == 2
+    assert timeline.count("unlocked verification") == 2
 
 
 # --- Verified by other means ----------------------------------------------------------------
