@@ -56,12 +56,18 @@ def _status(code: str) -> str:
         return code
 
 
+# What the subject themself did, said from their side.
+BY_THE_SUBJECT = {"verify": "confirmed it is theirs with the e-mailed code"}
+
+
 def line(event: SubjectEvent) -> Line:
     moved = event.to_status and event.to_status != event.from_status
+    who = NOBODY.get(event.actor_name, event.actor_name)
+    said = BY_THE_SUBJECT.get(event.action) if who == "the subject" else None
     return Line(
         at=event.at,
-        who=NOBODY.get(event.actor_name, event.actor_name),
-        what=WHAT.get(event.action, event.action.replace("_", " ").replace("-", " ")),
+        who=who,
+        what=said or WHAT.get(event.action, event.action.replace("_", " ").replace("-", " ")),
         detail=event.comment,
         status=_status(event.to_status) if moved else "",
     )

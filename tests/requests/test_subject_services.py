@@ -549,7 +549,7 @@ def test_the_timeline_says_who_did_what_in_words(client, crm, data_owner):
     request = approve(capture, request, _officer())
     said = [(line.who, line.what, line.detail, line.status) for line in timeline.lines(request.events.all())]  # fmt: skip
     assert said[0][:2] == ("the subject", "received the request")
-    assert ("the subject", "verified the subject's identity") in [s[:2] for s in said]
+    assert ("the subject", "confirmed it is theirs with the e-mailed code") in [s[:2] for s in said]
     done = next(s for s in said if s[1] == "finished a task")
     assert done[0] == data_owner.get_full_name()
     assert done[2] == "crm, by hand: 1 record(s) exported"
