@@ -9,12 +9,13 @@ from collections import Counter
 import pytest
 from django.core.cache import cache
 from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 
 from catalog.models import Dataset
 from governance.models import Responsibility
 from monitoring.dashboards import selectors as reads
-from monitoring.models import EventOutcome, Incident, TelemetryEvent
+from monitoring.models import EventOutcome, Incident, TelemetryEvent, Violation
 from monitoring.telemetry.ingest import telemetry_ingest
 from requests.models import SubjectRequest
 from requests.models.subjects import SubjectRequestStatus
@@ -306,6 +307,10 @@ def test_a_data_owner_sees_only_their_datasets(
     assert data["kpis"]["violations"] == f"{mine[EventOutcome.VIOLATION]:,}"
     assert "eu-customers" in data["fragments"]["violations"]
     assert "us-metrics" not in data["fragments"]["violations"]
+    incident = Violation.objects.filter(dataset=eu_dataset).latest("id").incident_id
+    link = reverse("monitoring:incident-detail", args=[incident])
+    assert f'href="{link}"' in data["fragments"]["violations"]  # each row leads to its incident
+    assert client.get(link).status_code == 200  # which its owner may read
     theirs = browser(other_owner).get("/monitoring/owner/data").json()
     assert "eu-customers" not in theirs["fragments"]["violations"]
     assert theirs["kpis"]["events"] == f"{sum(recount(dataset__owner=other_owner).values()):,}"
