@@ -159,8 +159,8 @@ def test_a_four_eyes_exception_awaits_a_second_eu_officer_who_can_approve_it(see
 
 
 def test_subject_requests_in_every_state_and_several_laws(seeded):
-    requests = SubjectRequest.objects.all()
-    statuses = set(requests.values_list("status", flat=True))
+    asked = SubjectRequest.objects.all()
+    statuses = set(asked.values_list("status", flat=True))
     today = timezone.now().date()
 
     assert {
@@ -171,19 +171,19 @@ def test_subject_requests_in_every_state_and_several_laws(seeded):
         SubjectRequestStatus.COMPLETED,
         SubjectRequestStatus.REJECTED,
     } <= statuses
-    assert {"eu", "uk", "us-ca", "br", "in"} <= set(requests.values_list("jurisdiction", flat=True))
-    overdue = requests.get(
+    assert {"eu", "uk", "us-ca", "br", "in"} <= set(asked.values_list("jurisdiction", flat=True))
+    overdue = asked.get(
         status=SubjectRequestStatus.IN_PROGRESS, deadline__lt=today, extended_deadline=None
     )
     assert overdue.received_at.date() < overdue.deadline
-    extended = requests.get(extended_deadline__isnull=False)
+    extended = asked.get(extended_deadline__isnull=False)
     assert extended.extension_reason and extended.extended_deadline > extended.deadline
     assert extended.events.filter(action="extend").exists()
     owners = SubjectTask.objects.filter(
         status=TaskStatus.OPEN, request__status=SubjectRequestStatus.IN_PROGRESS
     ).values_list("owner__username", flat=True)
     assert {"omar", "dana"} <= set(owners)
-    ready = requests.get(status=SubjectRequestStatus.READY)
+    ready = asked.get(status=SubjectRequestStatus.READY)
     assert not ready.tasks.exclude(status=TaskStatus.DONE).exists()
 
 

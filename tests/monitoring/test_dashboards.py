@@ -110,6 +110,7 @@ def test_the_executive_page_renders_figures_without_inline_script(
     for name in ("trend", "jurisdictions", "flows", "top_datasets", "subject_requests"):
         assert f'id="figure-{name}" type="application/json"' in html
     assert "<script>" not in html  # only src= scripts and JSON data blocks
+    assert 'src="/static/monitoring/stream.js"' in html
     assert 'src="/static/monitoring/risk.js"' in html
     assert 'data-socket-path="/ws/risk/"' in html
 
