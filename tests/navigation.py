@@ -1,4 +1,17 @@
-"""Following the main navigation in a browser: open the menu, then follow its item."""
+"""The main navigation in tests: the Governance menu's items every role sees, and following a
+menu in a browser (open the menu, then follow its item)."""
+
+# The Governance menu's items every role sees, in order (the decision log and the evidence
+# follow for those who read them).
+POLICY_NAV = [
+    "Check a transfer",
+    "Past checks",
+    "Rules",
+    "Grants",
+    "Training runs",
+    "What-if",
+    "Law by jurisdiction",
+]
 
 
 def follow(page, menu: str, item: str) -> None:

@@ -13,6 +13,7 @@ from django.urls import reverse
 
 from catalog import dashboards, services
 from catalog.models import Dataset, DatasetChange, PersonalDataCategory, Region
+from tests.navigation import POLICY_NAV
 
 pytestmark = pytest.mark.django_db
 
@@ -168,17 +169,6 @@ def test_home_sends_each_role_to_its_landing(client, executive):
     response = signed_in(client, executive).get("/")
     assert response.status_code == 302
     assert response.url == reverse("monitoring:home")
-
-
-POLICY_NAV = [
-    "Check a transfer",
-    "Past checks",
-    "Rules",
-    "Grants",
-    "Training runs",
-    "What-if",
-    "Law by jurisdiction",
-]
 
 
 def _menus(page) -> dict[str, list[str]]:

@@ -30,6 +30,7 @@ from governance.models import (
 from governance.policy.index import forget_index
 from governance.policy.rules import rule_create
 from tests.factories import UserFactory, make_dataset
+from tests.navigation import POLICY_NAV
 
 pytestmark = pytest.mark.django_db
 
@@ -39,15 +40,6 @@ LONDON = "aws:eu-west-2"
 VIRGINIA = "aws:us-east-1"
 ROLES = ["privacy_officer", "executive", "data_owner", "engineer", "auditor"]
 READ_ONLY_ROLES = ["executive", "data_owner", "engineer", "auditor"]
-POLICY_NAV = [
-    "Check a transfer",
-    "Past checks",
-    "Rules",
-    "Grants",
-    "Training runs",
-    "What-if",
-    "Law by jurisdiction",
-]
 
 
 @pytest.fixture(autouse=True)

@@ -5,17 +5,13 @@ arrives through the ingest API (changed rows are marked in place, new incidents 
 
 from __future__ import annotations
 
-import os
-import shutil
-from pathlib import Path
-
 import httpx
 import pytest
 
 from catalog.models import Country
 from governance.policy.rules import rule_create
 from monitoring.models import Incident
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, Browser, browser_user
+from tests.browser import browser_user
 from tests.live import shared_live_locus, shared_live_locus_process
 from tests.monitoring.conftest import eu_dataset, event, other_dataset, source_and_token
 
@@ -33,22 +29,9 @@ QUEUE = "/monitoring/officer/"
 
 
 @pytest.fixture
-def browser(shared_live_locus):
+def browser(shared_browser):
     """Chromium against the module's one live server (each test has a database of its own)."""
-    if not Path(CHROMIUM).exists() or shutil.which("chromium") is None:
-        pytest.fail("Browser journeys need Debian's Chromium: apt-get install -y chromium")
-    from playwright.sync_api import sync_playwright
-
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    try:
-        with sync_playwright() as playwright:
-            chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            try:
-                yield Browser(chromium, shared_live_locus)
-            finally:
-                chromium.close()
-    finally:
-        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    return shared_browser
 
 
 @pytest.fixture

@@ -5,9 +5,6 @@ top jurisdiction and its change against the previous period without scrolling (a
 from __future__ import annotations
 
 import datetime as dt
-import os
-import shutil
-from pathlib import Path
 
 import httpx
 import pytest
@@ -16,7 +13,7 @@ from django.utils import timezone
 from catalog.models import Jurisdiction
 from monitoring.telemetry import services
 from monitoring.telemetry.ingest import telemetry_ingest
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, PASSWORD, browser_user
+from tests.browser import PASSWORD, browser_user
 from tests.factories import make_dataset
 from tests.live import shared_live_locus, shared_live_locus_process  # noqa: F401
 from tests.monitoring.conftest import event
@@ -36,21 +33,9 @@ TREND_POINT = """() => {
 
 
 @pytest.fixture
-def chromium(shared_live_locus):  # noqa: F811
-    if not Path(CHROMIUM).exists() or shutil.which("chromium") is None:
-        pytest.fail("Browser journeys need Debian's Chromium: apt-get install -y chromium")
-    from playwright.sync_api import sync_playwright
-
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            try:
-                yield browser
-            finally:
-                browser.close()
-    finally:
-        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+def chromium(shared_browser):
+    """The module's Chromium (tests.browser.shared_browser), to open pages at a chosen size."""
+    return shared_browser.chromium
 
 
 def viewport(size: tuple[int, int]) -> dict[str, int]:
