@@ -7,7 +7,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import User
-from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery
+from django.db.models import (
+    Case,
+    Count,
+    Exists,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -91,6 +102,12 @@ def requests_for(user: Viewer) -> QuerySet[SubjectRequest]:
     if user.has_perm("workflows.view_subjectrequest"):
         return rows
     return rows.none()
+
+
+def open_for_officers(rows: QuerySet[SubjectRequest]) -> QuerySet[SubjectRequest]:
+    """The open ones, those awaiting an officer's review first, then soonest deadline first."""
+    awaiting_review = Case(When(status=SubjectRequestStatus.READY, then=Value(0)), default=Value(1))
+    return rows.filter(status__in=OPEN_STATUSES).order_by(awaiting_review, "deadline", "id")
 
 
 def _owned_or_managed(user: Viewer, owned: Q, via: str) -> Q | None:

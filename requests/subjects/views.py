@@ -10,7 +10,6 @@ from django.contrib.auth.decorators import login_required, permission_required
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Case, Value, When
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -89,10 +88,7 @@ def request_list(request: HttpRequest) -> HttpResponse:
     state = request.GET.get("state", "open")
     rows = selectors.requests_for(request.user)
     if state == "open":
-        awaiting_review = Case(
-            When(status=SubjectRequestStatus.READY, then=Value(0)), default=Value(1)
-        )
-        rows = rows.filter(status__in=OPEN_STATUSES).order_by(awaiting_review, "deadline", "id")
+        rows = selectors.open_for_officers(rows)
     elif state == "closed":
         rows = rows.exclude(status__in=OPEN_STATUSES).order_by("-closed_at", "-id")
     else:

@@ -33,6 +33,7 @@ from requests.subjects import (
     officer_steps,
     packages,
     review,
+    selectors,
     sla,
     timeline,
     uploads,
@@ -560,3 +561,15 @@ def test_the_timeline_says_who_did_what_in_words(client, crm, data_owner):
     page = client.get(reverse("workflows:subject-detail", args=[request.pk])).content.decode()
     assert "approved the answer and sent it to the subject" in page
     assert "task_done" not in page
+
+
+def test_the_officers_open_list_puts_requests_awaiting_review_first(crm, data_owner):
+    soon = _ready_request("access")  # no task done: in progress, deadline first
+    later = _ready_request("portability")  # another type: not a duplicate of the first
+    SubjectRequest.objects.filter(pk=later.pk).update(deadline=soon.deadline + dt.timedelta(days=9))
+    (task,) = later.tasks.all()
+    with capture(execute=True):
+        work.task_complete(actor=data_owner, task=task, rows=[{"email": SUBJECT}])
+    rows = list(selectors.open_for_officers(SubjectRequest.objects.all()))
+    assert [r.pk for r in rows] == [later.pk, soon.pk]
+    assert rows[0].status == S.READY
