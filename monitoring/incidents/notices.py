@@ -32,10 +32,6 @@ log = logging.getLogger(__name__)
 User = get_user_model()
 
 
-def _link(path: str) -> str:
-    return absolute(path)
-
-
 def _jurisdictions(codes) -> list[Jurisdiction]:
     return [Jurisdiction(pk=code) for code in codes]
 
@@ -214,7 +210,7 @@ def slack_message(title: str, text: str, path: str) -> dict:
             {"type": "section", "text": {"type": "mrkdwn", "text": text[:2900]}},
             {
                 "type": "section",
-                "text": {"type": "mrkdwn", "text": f"<{_link(path)}|Open in Locus>"},
+                "text": {"type": "mrkdwn", "text": f"<{absolute(path)}|Open in Locus>"},
             },
         ],
     }

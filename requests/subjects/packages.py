@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from catalog.actors import Actor
 from governance.errors import StateConflict
+from governance.site import absolute
 from requests.models.subjects import (
     EXPORTING_TYPES,
     MlPropagationDecision,
@@ -39,7 +40,6 @@ from requests.models.subjects import (
 from requests.subjects.access import require_manager
 from requests.subjects.verification import secret_hash
 from requests.subjects.workflow import (
-    absolute,
     event_add,
     ledger_add,
     locked,

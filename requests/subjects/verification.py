@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from catalog.actors import Actor
 from governance.errors import StateConflict
+from governance.site import absolute
 from requests import tasks
 from requests.models.subjects import (
     OtherMeans,
@@ -28,7 +29,6 @@ from requests.sealing import hmac_key
 from requests.subjects import attempts
 from requests.subjects.access import require_manager
 from requests.subjects.workflow import (
-    absolute,
     event_add,
     ledger_add,
     locked,

@@ -17,7 +17,6 @@ from catalog.actors import Actor, actor_account
 from governance.errors import StateConflict
 from governance.ledger.chain import actor_name, ledger_append
 from governance.notifications.services import notify, officers_for
-from governance.site import absolute as site_absolute
 from governance.workflow import Step, queue_after_commit, status_move
 from requests.models.subjects import (
     OPEN_STATUSES,
@@ -156,11 +155,6 @@ def mail_subject(subject_request: SubjectRequest, subject: str, body: str) -> No
 def page_url(name: str, *args: object) -> str:
     """A page's path by its URL name."""
     return reverse(name, args=args)
-
-
-def absolute(path: str) -> str:
-    """The path as a link for e-mail (governance.site decides the base)."""
-    return site_absolute(path)
 
 
 def officers_notify(subject_request: SubjectRequest, kind: str, title: str, body: str = "") -> None:
