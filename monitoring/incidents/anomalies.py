@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Q
 
 from governance.policy.facts import PolicyIndex
 from monitoring.incidents import notices
@@ -149,32 +148,33 @@ def _remember(seen, stored: Stored) -> None:
 
 
 def _stored_footprints(keys: list[tuple[str, str, str]]) -> Stored:
-    """The stored (first seen, for actors; last seen) of these footprint keys."""
+    """The stored (first seen, for actors; last seen) of these footprint keys: one statement
+    joins the keys (one JSON parameter) to the unique index, on PostgreSQL and SQLite alike."""
+    table = connection.ops.quote_name(ActorFootprint._meta.db_table)
     if connection.vendor == "postgresql":
-        # One statement joins the keys (one JSON parameter) to the unique index.
-        table = connection.ops.quote_name(ActorFootprint._meta.db_table)
-        sql = (
-            "SELECT f.actor, f.kind, f.value, f.first_seen_at, f.last_seen_at "
-            "FROM json_to_recordset(%s::json) AS x(a text, k text, v text) "
-            f"JOIN {table} f ON f.actor = x.a AND f.kind = x.k AND f.value = x.v"
-        )
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [bulk.dumps([{"a": a, "k": k, "v": v} for a, k, v in keys])])
-            rows = cursor.fetchall()
+        keyed = "json_to_recordset(%s::json) AS x(a text, k text, v text)"
+        a, k, v = "x.a", "x.k", "x.v"
     else:
-        wanted = set(keys)
-        rows = [
-            row
-            for row in ActorFootprint.objects.filter(actor__in={k[0] for k in keys})
-            .filter(
-                Q(kind="actor")
-                | Q(kind="region", value__in={k[2] for k in keys if k[1] == "region"})
-                | Q(kind="dataset", value__in={k[2] for k in keys if k[1] == "dataset"})
-            )
-            .values_list("actor", "kind", "value", "first_seen_at", "last_seen_at")
-            if row[:3] in wanted
-        ]
-    return {(a, k, v): (first if k == "actor" else None, last) for a, k, v, first, last in rows}
+        keyed = "json_each(%s) AS x"
+        a, k, v = (f"json_extract(x.value, '$.{name}')" for name in "akv")
+    sql = (
+        "SELECT f.actor, f.kind, f.value, f.first_seen_at, f.last_seen_at "
+        f"FROM {keyed} JOIN {table} f ON f.actor = {a} AND f.kind = {k} AND f.value = {v}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [bulk.dumps([{"a": a, "k": k, "v": v} for a, k, v in keys])])
+        rows = cursor.fetchall()
+    return {
+        (a, k, v): (_aware(first) if k == "actor" and first else None, _aware(last))
+        for a, k, v, first, last in rows
+    }
+
+
+def _aware(at: dt.datetime | str) -> dt.datetime:
+    """A time read by a raw query: SQLite gives naive UTC (or text), PostgreSQL aware."""
+    if isinstance(at, str):
+        at = dt.datetime.fromisoformat(at)
+    return at if at.tzinfo else at.replace(tzinfo=dt.UTC)
 
 
 def _to_write(seen, known) -> dict[tuple[str, str, str], list]:

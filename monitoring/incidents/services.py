@@ -80,7 +80,9 @@ def _check_step(incident: Incident, action: str) -> None:
         raise StateConflict({"status": _refusal(incident, action)})
 
 
-def _incident_step(incident: Incident, action: str, **changes: Any) -> str:
+def _incident_step(
+    incident: Incident, action: str, *, at: dt.datetime | None = None, **changes: Any
+) -> str:
     """Take one step of INCIDENT_STEPS, only if nobody changed the incident since it was read
     (its status and version); returns the status it now has."""
     _check_step(incident, action)
@@ -93,20 +95,26 @@ def _incident_step(incident: Incident, action: str, **changes: Any) -> str:
         when=Q(version=incident.version),
         what="incident",
         version=F("version") + 1,
-        updated_at=timezone.now(),
+        updated_at=at or timezone.now(),
         **changes,
     )
     return target
 
 
 def _timeline(
-    incident: Incident, *, actor: User, kind: str, note: str, data: dict[str, Any]
+    incident: Incident,
+    *,
+    actor: User,
+    kind: str,
+    note: str,
+    data: dict[str, Any],
+    at: dt.datetime | None = None,
 ) -> IncidentEvent:
     """A line of the incident's timeline (monitoring.models.IncidentEvent)."""
     return IncidentEvent.objects.create(
         incident=incident,
         kind=kind,
-        at=timezone.now(),
+        at=at or timezone.now(),
         actor=actor,
         actor_name=actor.get_username(),
         note=note,
@@ -114,14 +122,24 @@ def _timeline(
     )
 
 
-def _changed(incident: Incident, *, actor: Actor, kind: str, data: dict[str, Any]) -> Incident:
+def _changed(
+    incident: Incident,
+    *,
+    actor: Actor,
+    kind: str,
+    data: dict[str, Any],
+    at: dt.datetime | None = None,
+) -> Incident:
     """After a successful step: reload, write the timeline and the ledger, queue the stream
-    message (last)."""
+    message (last). The ledger entry is dated when it is written, whatever `at` says: the
+    decision log records when something was recorded and cannot be backdated."""
     incident.refresh_from_db()
     assert isinstance(actor, User)  # _check_handler let only a signed-in person through
     note = str(data.get("note") or data.get("reasoning") or "")
     extra = {k: v for k, v in data.items() if k not in ("note", "reasoning")}
-    _timeline(incident, actor=actor, kind=kind.removeprefix("incident."), note=note, data=extra)
+    _timeline(
+        incident, actor=actor, kind=kind.removeprefix("incident."), note=note, data=extra, at=at
+    )
     ledger_append(
         actor=actor,
         kind=kind,
@@ -134,9 +152,11 @@ def _changed(incident: Incident, *, actor: Actor, kind: str, data: dict[str, Any
 
 @transaction.atomic
 def incident_transition(
-    *, actor: Actor, incident: Incident, action: str, note: str = ""
+    *, actor: Actor, incident: Incident, action: str, note: str = "", at: dt.datetime | None = None
 ) -> Incident:
-    """Move an incident along open -> acknowledged -> contained -> resolved."""
+    """Move an incident along open -> acknowledged -> contained -> resolved; `at` says when the
+    step was taken, if earlier than now (a step recorded after the fact, e.g. the demo's
+    history)."""
     actor = _check_handler(actor, incident)
     if action not in ("acknowledge", "contain", "resolve"):
         raise ValidationError({"action": f"Unknown step {action!r}"})
@@ -145,7 +165,7 @@ def incident_transition(
     assert to is not None  # acknowledge, contain and resolve each lead to a status
     if to == S.RESOLVED and not note.strip():
         raise ValidationError({"note": "Say how the incident was resolved"})
-    now = timezone.now()
+    now = at or timezone.now()
     changes: dict[str, Any] = {STAMP[to]: now}
     if to == S.RESOLVED:
         changes["resolution"] = note
@@ -155,13 +175,17 @@ def incident_transition(
         changes["playbook"] = playbook
     if incident.owner_id is None and to != S.RESOLVED:
         changes["owner"] = actor
-    _incident_step(incident, action, **changes)
-    return _changed(incident, actor=actor, kind=f"incident.{to}", data={"note": note})
+    _incident_step(incident, action, at=now, **changes)
+    return _changed(incident, actor=actor, kind=f"incident.{to}", data={"note": note}, at=now)
 
 
-def incident_acknowledge(*, actor: Actor, incident: Incident, note: str = "") -> Incident:
+def incident_acknowledge(
+    *, actor: Actor, incident: Incident, note: str = "", at: dt.datetime | None = None
+) -> Incident:
     """Take note of an incident (the acknowledging officer owns it unless someone does)."""
-    return incident_transition(actor=actor, incident=incident, action="acknowledge", note=note)
+    return incident_transition(
+        actor=actor, incident=incident, action="acknowledge", note=note, at=at
+    )
 
 
 def incident_contain(*, actor: Actor, incident: Incident, note: str = "") -> Incident:
@@ -169,9 +193,11 @@ def incident_contain(*, actor: Actor, incident: Incident, note: str = "") -> Inc
     return incident_transition(actor=actor, incident=incident, action="contain", note=note)
 
 
-def incident_resolve(*, actor: Actor, incident: Incident, note: str) -> Incident:
+def incident_resolve(
+    *, actor: Actor, incident: Incident, note: str, at: dt.datetime | None = None
+) -> Incident:
     """Close the incident, saying how."""
-    return incident_transition(actor=actor, incident=incident, action="resolve", note=note)
+    return incident_transition(actor=actor, incident=incident, action="resolve", note=note, at=at)
 
 
 def _may_own(user: User, incident: Incident) -> bool:

@@ -7,6 +7,7 @@ service, and goes back where it came from with a message saying what happened or
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 
 from django.contrib import messages
 from django.contrib.auth import get_user_model
@@ -31,7 +32,7 @@ from requests.transfers.forms import ExceptionForm
 from requests.transfers.workflow import may_request
 
 User = get_user_model()
-INCIDENT_VERBS = {
+INCIDENT_VERBS: dict[str, Callable[..., Incident]] = {
     "acknowledge": services.incident_acknowledge,
     "contain": services.incident_contain,
     "resolve": services.incident_resolve,

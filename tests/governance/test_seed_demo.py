@@ -2,6 +2,7 @@
 well-known demo password (each new account gets a random one, printed once). With it, an
 organisation: exceptions, subject requests and glossary terms in every state, two EU officers."""
 
+import datetime as dt
 import io
 
 import pytest
@@ -23,6 +24,7 @@ from governance.models import (
     TransferGrant,
 )
 from governance.notifications.services import officers_for
+from monitoring.models import Incident, TelemetryEvent
 from requests.models import ExceptionStatus, TransferException
 from requests.models.subjects import (
     Channel,
@@ -45,9 +47,11 @@ def accounts_only(monkeypatch):
     monkeypatch.setattr(Command, "_seed_world", lambda *args: None)
 
 
-def seed(*args: str) -> str:
+def seed(*args: str, history_days: int = 0) -> str:
     out = io.StringIO()
-    call_command("seed_demo", "--datasets", "1", *args, stdout=out)
+    call_command(
+        "seed_demo", "--datasets", "1", "--history-days", str(history_days), *args, stdout=out
+    )
     return out.getvalue()
 
 
@@ -96,7 +100,7 @@ def seeded(django_db_setup, django_db_blocker):
         override_settings(DEBUG=True, PASSWORD_HASHERS=hashers),
         transaction.atomic(),
     ):
-        call_command("seed_demo", "--datasets", "1", stdout=io.StringIO())
+        call_command("seed_demo", "--datasets", "1", "--history-days", "2", stdout=io.StringIO())
         yield
         transaction.set_rollback(True)
 
@@ -118,6 +122,8 @@ def counts() -> dict[str, int]:
             Term,
             LedgerEntry,
             LedgerCheckpoint,
+            TelemetryEvent,
+            Incident,
             RecordedDecision,
         )
     }
@@ -215,6 +221,17 @@ def test_seeding_again_changes_nothing(seeded, settings):
     settings.DEBUG = True
     before = counts()
 
-    seed()
+    out = seed(history_days=2)
 
     assert counts() == before
+    assert "History: older telemetry is already there." in out
+
+
+def test_a_history_of_telemetry_with_incidents_handled_over_time(seeded):
+    now = timezone.now()
+    oldest = TelemetryEvent.objects.order_by("occurred_at").first()
+    assert now - oldest.occurred_at > dt.timedelta(days=1, hours=20)
+    resolved = Incident.objects.filter(status=Incident.Status.RESOLVED)
+    assert resolved.exists()
+    assert all(now - i.resolved_at > dt.timedelta(hours=7) for i in resolved)  # 6 periods
+    assert all(i.opened_at <= i.acknowledged_at <= i.resolved_at for i in resolved)

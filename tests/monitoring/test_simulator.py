@@ -15,9 +15,9 @@ from catalog.models import Region
 from governance.models import Outcome
 from governance.policy.engine import evaluate
 from governance.policy.index import current_index
-from monitoring.management.commands.simulate_telemetry import SHADOW_DATASETS, Plan, Traffic
 from monitoring.models import Incident, TelemetryEvent, TelemetrySource, Violation
 from monitoring.telemetry.judge import KIND_ACTION
+from monitoring.telemetry.simulator import SHADOW_DATASETS, Plan, Traffic
 from tests.factories import make_dataset
 from tests.live import live_locus, live_locus_process
 from tests.monitoring.conftest import eu_dataset  # noqa: F401 (a fixture)

@@ -1,24 +1,22 @@
 """Seed a believable organisation: its people (two privacy officers for the EU), its catalog,
 rules, transfer exceptions in every state with the grants approved ones made, subject requests
-in every state under several laws, a glossary under review, and optionally weeks of simulated
-telemetry. Everything goes through the product's own services. Safe to run again.
+in every state under several laws, a glossary under review, and a month of telemetry with the
+incidents it opened, handled over time. Everything goes through the product's own services.
+Safe to run again.
 
 With debug off (a production settings file) it refuses unless given --allow-production, and
 even then never sets the well-known demo password: each new account gets a random one, printed
 once.
 """
 
-import datetime as dt
 import secrets
+import time
 
-from django.apps import apps
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser, Group
-from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
-from django.utils import timezone
 
 from catalog.demo import seed_catalog
 from governance.demo import seed_checkpoint, seed_governance
@@ -41,9 +39,6 @@ DEMO_USERS = [
 # Officers given jurisdictions answer for those alone; one given none answers for all. Priya
 # answers for every jurisdiction, Marco for the EU: the EU's four-eyes exceptions have two.
 RESPONSIBILITIES = {"marco": ["eu"]}
-# --history H: H simulated hours of telemetry, cut into this many runs spread over 30 days.
-HISTORY_RUNS = 10
-HISTORY_DAYS = 30
 
 
 class Command(BaseCommand):
@@ -57,15 +52,17 @@ class Command(BaseCommand):
             help="Seed even with DJANGO_DEBUG off; new accounts then get random passwords",
         )
         parser.add_argument(
-            "--history",
-            type=float,
-            default=0,
-            metavar="HOURS",
-            help="Also simulate this many hours of telemetry, spread over the last 30 days "
-            "(once: skipped when older telemetry is there)",
+            "--history-days",
+            type=int,
+            default=30,
+            metavar="DAYS",
+            help="Simulate this many days of past telemetry, with the incidents it opened "
+            "(once: skipped when older telemetry is there; 0: none)",
         )
 
-    def handle(self, *args, datasets: int, allow_production: bool, history: float, **options):
+    def handle(self, *args, datasets: int, allow_production: bool, history_days: int, **options):
+        if history_days < 0:
+            raise CommandError("--history-days is 0 or more")
         if not settings.DEBUG and not allow_production:
             raise CommandError(
                 "DJANGO_DEBUG is off: this looks like production, and seed_demo creates demo "
@@ -75,8 +72,12 @@ class Command(BaseCommand):
         password = DEMO_PASSWORD if settings.DEBUG else None
         with transaction.atomic():
             created = self._seed(datasets, password)
-        if history > 0:
-            self._history(history)
+        if history_days:
+            self._history(history_days)
+        # Signed last, once all of the above is on the log.
+        auditor = get_user_model().objects.get(username="aude")
+        if seed_checkpoint(auditor):
+            self.stdout.write("Decision log: its head signed in a checkpoint.")
         self._logins(password, created)
 
     def _seed(self, datasets: int, password: str | None) -> dict[str, str | None]:
@@ -118,26 +119,24 @@ class Command(BaseCommand):
             f"Workflows: {workflows['exceptions']} new transfer exceptions, "
             f"{workflows['subject_requests']} new subject requests."
         )
-        if seed_checkpoint(people["aude"]):
-            self.stdout.write("Decision log: its head signed in a checkpoint.")
 
-    def _history(self, hours: float) -> None:
-        """Simulated telemetry over the last 30 days, through ingest (once)."""
-        events = apps.get_model("monitoring", "TelemetryEvent").objects
-        if events.filter(occurred_at__lt=timezone.now() - dt.timedelta(days=1)).exists():
+    def _history(self, days: int) -> None:
+        """Simulated telemetry over the last `days` days, through ingest (once)."""
+        # Telemetry lives in monitoring/, the rightmost app: the command composes.
+        from monitoring.demo import seed_history
+
+        officer = get_user_model().objects.get(username=DEMO_USERS[0][0])
+        started = time.monotonic()
+        history = seed_history(officer=officer, days=days)
+        if history is None:
             self.stdout.write("History: older telemetry is already there.")
             return
-        for run in range(HISTORY_RUNS):
-            call_command(
-                "simulate_telemetry",
-                offline=True,
-                rate=5,
-                simulated_hours=hours / HISTORY_RUNS,
-                ending_days_ago=HISTORY_DAYS * (HISTORY_RUNS - run) / HISTORY_RUNS,
-                seed=run,
-                skip_checks=True,
-                stdout=self.stdout,
-            )
+        self.stdout.write(
+            f"History: {history.totals.stored} events over {days} days "
+            f"({history.totals.violations} violations), {history.incidents_opened} incidents "
+            f"opened, {history.incidents_resolved} resolved since "
+            f"({time.monotonic() - started:.1f} s)."
+        )
 
     def _logins(self, password: str | None, created: dict[str, str | None]) -> None:
         """The demo logins; with random passwords, those of the accounts made just now."""
