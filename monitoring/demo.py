@@ -18,8 +18,12 @@ from django.utils import timezone
 
 from catalog.models import Region
 from governance.notifications.services import notifications_withheld
-from monitoring.incidents.services import incident_acknowledge, incident_resolve
-from monitoring.models import Incident, TelemetryEvent
+from monitoring.incidents.services import (
+    incident_acknowledge,
+    incident_assess,
+    incident_resolve,
+)
+from monitoring.models import BreachAssessment, Incident, TelemetryEvent
 from monitoring.telemetry.simulator import (
     Plan,
     Totals,
@@ -33,6 +37,13 @@ STEP_HOURS = 3  # one ingest per step of history: the dashboards count by day
 STEP = dt.timedelta(hours=STEP_HOURS)
 # How long officers took: to acknowledge a new incident, and to resolve it (the fix deployed).
 ACKNOWLEDGED_AFTER = dt.timedelta(hours=3)
+# The officer's finding on each, as GDPR Art. 33(1) frames it (notify "unless the personal
+# data breach is unlikely to result in a risk"): the copies were found and deleted early.
+NOT_NOTIFIABLE = (
+    "The copies at the destination were found within hours, held by our own processor and "
+    "deleted; no one else had access. Unlikely to result in a risk to the data subjects "
+    "(GDPR Art. 33(1)); recorded under Art. 33(5)."
+)
 RESOLUTIONS = [
     "The pipeline's destination was corrected and the copies deleted.",
     "The job was moved back to a region its grant covers.",
@@ -92,17 +103,26 @@ def seed_history(
 
 
 def _handle(officer: User, *, opened_after: int, fixed_at: dt.datetime) -> int:
-    """The officer acknowledges each unresolved incident a few hours after it opened and
-    resolves it when its period's problems were fixed."""
+    """The officer acknowledges each unresolved incident a few hours after it opened, assesses
+    those of personal data as breaches not to notify, and resolves them when its period's
+    problems were fixed."""
     unresolved = list(
         Incident.objects.filter(pk__gt=opened_after)
         .exclude(status=Incident.Status.RESOLVED)
         .order_by("pk")
     )
     for number, incident in enumerate(unresolved):
+        seen = min(incident.opened_at + ACKNOWLEDGED_AFTER, fixed_at)
         if incident.status == Incident.Status.OPEN:
-            seen = min(incident.opened_at + ACKNOWLEDGED_AFTER, fixed_at)
             incident = incident_acknowledge(actor=officer, incident=incident, at=seen)
+        if incident.personal_data:
+            incident = incident_assess(
+                actor=officer,
+                incident=incident,
+                assessment=BreachAssessment.NOT_NOTIFIABLE,
+                reasoning=NOT_NOTIFIABLE,
+                at=seen,
+            )
         note = RESOLUTIONS[number % len(RESOLUTIONS)]
         incident_resolve(actor=officer, incident=incident, note=note, at=fixed_at)
     return len(unresolved)

@@ -256,7 +256,12 @@ FINDINGS = frozenset({B.NOT_A_BREACH, B.NOTIFIABLE, B.NOT_NOTIFIABLE})
 
 @transaction.atomic
 def incident_assess(
-    *, actor: Actor, incident: Incident, assessment: str, reasoning: str
+    *,
+    actor: Actor,
+    incident: Incident,
+    assessment: str,
+    reasoning: str,
+    at: dt.datetime | None = None,
 ) -> Incident:
     """Record whether the incident is a personal-data breach and whether a regulator must be
     told, with the reasoning. Only a breach found notifiable runs the regulator clock of its
@@ -271,7 +276,7 @@ def incident_assess(
         raise ValidationError(
             {"assessment": "Without personal data this is not a personal-data breach"}
         )
-    now = timezone.now()
+    now = at or timezone.now()
     previous = incident.breach_assessment
     playbook = dict(incident.playbook)
     if not playbook.get("assess"):
@@ -284,6 +289,7 @@ def incident_assess(
         breach_assessed_by=actor,
         breach_assessed_at=now,
         playbook=playbook,
+        at=now,
     )
     if assessment == B.NOTIFIABLE and previous != B.NOTIFIABLE:
         incident.refresh_from_db()
@@ -299,6 +305,7 @@ def incident_assess(
             "basis": incident.basis,
             "regulator_clocks": [c["jurisdiction"] for c in incident.breach_clocks],
         },
+        at=now,
     )
 
 

@@ -107,7 +107,7 @@ def _problems(index, datasets, regions, violating, rng, now) -> list[Route]:
     cover, and a reporting job reading from a region outside the dataset's own."""
     found: list[Route] = []
     personal = [ds for ds in datasets if ds.personal]
-    for ds in personal:
+    for ds in rng.sample(personal, len(personal)):  # a different pipeline for each seed
         dest = _denied_region(index, ds, regions, rng, now, "transfer")
         if dest:
             found.append(
@@ -122,7 +122,7 @@ def _problems(index, datasets, regions, violating, rng, now) -> list[Route]:
                 )
             )
             break
-    for ds in datasets:
+    for ds in rng.sample(datasets, len(datasets)):
         grants = index.grants.get(ds.id) or ()
         granted = {r for g in grants for r in g.regions}
         nearby = [

@@ -7,7 +7,7 @@ import pytest
 
 from governance.models import LedgerEntry, Notification
 from monitoring.demo import ACKNOWLEDGED_AFTER, seed_history
-from monitoring.models import Incident, TelemetryEvent
+from monitoring.models import BreachAssessment, Incident, TelemetryEvent
 from tests.monitoring.test_simulator import catalog_of_a_few  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.django_db
@@ -39,10 +39,15 @@ def test_the_first_periods_incidents_are_handled_at_the_simulated_times(history)
         assert incident.resolved_at == middle
         assert incident.acknowledged_at == min(incident.opened_at + ACKNOWLEDGED_AFTER, middle)
         assert incident.resolution
-        assert list(incident.events.values_list("kind", flat=True).order_by("at"))[-2:] == [
-            "acknowledged",
-            "resolved",
-        ]
+        steps = ["acknowledged", "resolved"]
+        if incident.personal_data:
+            steps.insert(1, "assessed")
+        kinds = incident.events.order_by("at", "pk").values_list("kind", flat=True)
+        assert list(kinds)[-len(steps) :] == steps
+        if incident.personal_data:  # assessed as the officer saw it: no clock left running
+            assert incident.breach_assessment == BreachAssessment.NOT_NOTIFIABLE
+            assert incident.breach_assessed_at == incident.acknowledged_at
+            assert incident.regulator_hours_left is None
     assert history.incidents_resolved == earlier.count()
     assert history.incidents_opened == Incident.objects.count()
 
