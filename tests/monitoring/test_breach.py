@@ -354,3 +354,19 @@ def test_the_queue_assesses_and_shows_the_clock(client, source, eu_dataset, priv
     assert Incident.objects.get().breach_assessment == "not_a_breach"
     answer = client.post(f"/monitoring/incidents/{incident.pk}/assess", {"assessment": "x"})
     assert Incident.objects.get().breach_assessment == "not_a_breach"
+
+
+def test_a_possible_breach_resolved_unassessed_says_so_instead_of_counting_on(
+    client, source, eu_dataset, privacy_officer
+):
+    telemetry_ingest(source=source, items=[event(dest="aws:us-east-1")])
+    incident = Incident.objects.get()
+    client.force_login(privacy_officer)
+    url = f"/monitoring/incidents/{incident.pk}/"
+    assert "if a breach:" in client.get(url).content.decode()
+
+    services.incident_resolve(actor=privacy_officer, incident=incident, note="Copies deleted")
+
+    page = client.get(url).content.decode()
+    assert "resolved without a breach assessment" in page
+    assert "if a breach:" not in page
