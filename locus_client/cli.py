@@ -1,6 +1,7 @@
 """`locus`: ask Locus from a pipeline whether work may run, and register training runs.
 
-Exit codes: 0 allowed, 1 denied, 2 bad input or a refused request, 3 Locus unreachable or 5xx.
+Exit codes: 0 allowed, 1 denied, 2 bad input, a refused request or a redirect (a wrong URL),
+3 Locus unreachable, failing (5xx) or rate limiting (429) after its retries: try again later.
 """
 
 from __future__ import annotations
@@ -12,7 +13,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from locus_client.client import DEFAULT_TIMEOUT, LocusClient, LocusError, LocusUnavailable
+from locus_client.client import (
+    DEFAULT_RETRIES,
+    DEFAULT_TIMEOUT,
+    LocusClient,
+    LocusError,
+    LocusUnavailable,
+)
 
 EXIT_ALLOWED = 0
 EXIT_DENIED = 1
@@ -46,6 +53,13 @@ def _connection_options(*, suppress: bool) -> argparse.ArgumentParser:
         help=f"seconds to wait for an answer (env LOCUS_TIMEOUT, default {DEFAULT_TIMEOUT:g})",
     )
     group.add_argument(
+        "--retries",
+        type=int,
+        default=unset,
+        help="times to ask again a busy or restarting Locus (429, 502-504), honouring its "
+        f"Retry-After (env LOCUS_RETRIES, default {DEFAULT_RETRIES})",
+    )
+    group.add_argument(
         "--json",
         action="store_true",
         default=argparse.SUPPRESS if suppress else False,
@@ -58,7 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="locus",
         description="Ask Locus whether work may touch a dataset from a region.",
-        epilog="Exit codes: 0 allowed, 1 denied, 2 bad input or refused, 3 Locus unreachable.",
+        epilog="Exit codes: 0 allowed, 1 denied, 2 bad input, refused or redirected, "
+        "3 Locus unreachable, failing or rate limiting (try again later).",
         parents=[_connection_options(suppress=False)],
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -107,8 +122,14 @@ def make_client(args: argparse.Namespace) -> LocusClient:
             timeout = float(os.environ.get("LOCUS_TIMEOUT") or DEFAULT_TIMEOUT)
         except ValueError as exc:
             raise UsageError(f"LOCUS_TIMEOUT is not a number of seconds: {exc}") from exc
+    retries = args.retries
+    if retries is None:
+        try:
+            retries = int(os.environ.get("LOCUS_RETRIES") or DEFAULT_RETRIES)
+        except ValueError as exc:
+            raise UsageError(f"LOCUS_RETRIES is not a whole number: {exc}") from exc
     try:
-        return LocusClient(url, token, timeout=timeout)
+        return LocusClient(url, token, timeout=timeout, retries=retries)
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
 

@@ -1,11 +1,20 @@
 """A small typed client for Locus's pipeline API: locality checks and training runs.
 
 Standard library and httpx only, so a pipeline can vendor this file on its own.
+
+A busy or restarting Locus (429, 502, 503, 504) is asked again, up to `retries` times, after
+the wait its `Retry-After` header gives or, without one, an exponential backoff; a wait longer
+than `max_wait` is not waited for. A registration carries one `Idempotency-Key` across its
+retries, so a retried request is the same request.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import email.utils
+import time
+import uuid
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -13,6 +22,10 @@ import httpx
 __all__ = ["DEFAULT_TIMEOUT", "LocusClient", "LocusError", "LocusUnavailable"]
 
 DEFAULT_TIMEOUT = 10.0
+DEFAULT_RETRIES = 3
+DEFAULT_MAX_WAIT = 30.0  # seconds: a pipeline step waits this long at most for one retry
+RETRYABLE = frozenset({429, 502, 503, 504})
+BACKOFF_FIRST = 0.5  # seconds before the first retry without Retry-After, doubling after
 CHECK_PATH = "/api/v1/locality/check"
 RUNS_PATH = "/api/v1/training-runs/"
 USER_AGENT = "locus-client/0.1"
@@ -55,10 +68,18 @@ class LocusClient:
         token: str,
         timeout: float = DEFAULT_TIMEOUT,
         transport: httpx.BaseTransport | None = None,
+        retries: int = DEFAULT_RETRIES,
+        max_wait: float = DEFAULT_MAX_WAIT,
+        sleep: Callable[[float], None] = time.sleep,
     ):
         if not base_url.startswith(("http://", "https://")):
             raise ValueError(f"The Locus URL must start with http:// or https://, got {base_url!r}")
+        if retries < 0:
+            raise ValueError(f"retries is 0 or more, got {retries}")
         self.base_url = base_url.rstrip("/")
+        self.retries = retries
+        self.max_wait = max_wait
+        self._sleep = sleep
         self._http = httpx.Client(
             base_url=self.base_url,
             headers={
@@ -102,7 +123,7 @@ class LocusClient:
 
     def register_run(self, run: dict[str, Any]) -> dict[str, Any]:
         """Register a training run; the answer carries its `verdict` and one decision per pair."""
-        return self._post(RUNS_PATH, run)
+        return self._post(RUNS_PATH, run, idempotency_key=str(uuid.uuid4()))
 
     def report_reads(self, run_id: int, reads: list[dict[str, Any]]) -> dict[str, Any]:
         """Report what run `run_id` actually read: each read is judged and recorded."""
@@ -110,24 +131,51 @@ class LocusClient:
             f"{RUNS_PATH}{int(run_id)}/reads/", {"reads": [_jsonable(r) for r in reads]}
         )
 
-    def _post(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
+    def _post(
+        self, path: str, payload: dict[str, Any], idempotency_key: str | None = None
+    ) -> dict[str, Any]:
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        for attempt in range(self.retries + 1):
+            response = self._send(path, payload, headers)
+            if response.status_code not in RETRYABLE or attempt == self.retries:
+                break
+            wait = _wait(response, attempt)
+            if wait > self.max_wait:
+                raise LocusUnavailable(
+                    f"Locus ({response.status_code}) asks to retry after {wait:g} s, longer "
+                    f"than this client waits ({self.max_wait:g} s)",
+                    status=response.status_code,
+                    detail=_body(response),
+                )
+            self._sleep(wait)
+        return self._answer(response)
+
+    def _send(self, path: str, payload: dict[str, Any], headers: dict[str, str]) -> httpx.Response:
         try:
-            response = self._http.post(path, json=payload)
+            return self._http.post(path, json=payload, headers=headers)
         except httpx.TimeoutException as exc:
             raise LocusUnavailable(
                 f"Locus at {self.base_url} did not answer in time: {exc}"
             ) from exc
         except httpx.TransportError as exc:
             raise LocusUnavailable(f"Cannot reach Locus at {self.base_url}: {exc}") from exc
-        return self._answer(response)
 
     def _answer(self, response: httpx.Response) -> dict[str, Any]:
         status = response.status_code
         detail = _body(response)
         where = f"{response.request.method} {response.request.url.path}"
-        if status >= 500:
+        if response.is_redirect:
+            location = response.headers.get("Location", "?")
+            raise LocusError(
+                f"Locus answered {where} with a redirect ({status}) to {location}: give the "
+                "address it redirects to as the Locus URL (https:// rather than http://?)",
+                status=status,
+                detail=detail,
+            )
+        if status >= 500 or status == 429:
+            failed = "is rate limiting" if status == 429 else "failed"
             raise LocusUnavailable(
-                f"Locus failed ({status}) on {where}: {_summary(detail)}",
+                f"Locus {failed} ({status}) on {where}: {_summary(detail)}",
                 status=status,
                 detail=detail,
             )
@@ -144,6 +192,22 @@ class LocusClient:
                 detail=detail,
             )
         return detail
+
+
+def _wait(response: httpx.Response, attempt: int) -> float:
+    """Seconds before asking again: the server's Retry-After (seconds or an HTTP date), else
+    an exponential backoff from BACKOFF_FIRST."""
+    given = response.headers.get("Retry-After", "").strip()
+    if given.isdigit():
+        return float(given)
+    if given:
+        try:
+            when = email.utils.parsedate_to_datetime(given)
+        except (TypeError, ValueError):
+            when = None
+        if when is not None:
+            return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
+    return BACKOFF_FIRST * 2**attempt
 
 
 def _jsonable(item: dict[str, Any]) -> dict[str, Any]:

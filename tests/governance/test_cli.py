@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import email.utils
 import json
 import os
 import subprocess
@@ -201,11 +203,12 @@ def test_check_exits_3_when_nothing_listens(tmp_path):
 
 
 class FailingLocus(BaseHTTPRequestHandler):
-    """Answers every POST like a Locus whose database is down."""
+    """Answers every POST like a Locus whose database is down (come back at once)."""
 
     def do_POST(self):
         body = json.dumps({"detail": "The database is unavailable; try again shortly."}).encode()
         self.send_response(503)
+        self.send_header("Retry-After", "0")
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -433,9 +436,14 @@ def test_client_raises_unavailable_when_nothing_listens():
 
 
 def test_client_raises_unavailable_on_5xx(failing_server):
-    with LocusClient(failing_server, "token") as client, pytest.raises(LocusUnavailable) as failed:
+    waits: list[float] = []
+    with (
+        LocusClient(failing_server, "token", sleep=waits.append) as client,
+        pytest.raises(LocusUnavailable) as failed,
+    ):
         client.register_run({"name": "x"})
 
+    assert waits == [0, 0, 0]  # asked again three times, as Retry-After: 0 says
     assert failed.value.status == 503
     assert failed.value.detail == {"detail": "The database is unavailable; try again shortly."}
     assert isinstance(failed.value, LocusError)  # one except clause catches every failure
@@ -470,3 +478,123 @@ def test_field_errors_read_like_paths():
         "checks[1].region: Unknown region.",
         "Name at least one dataset",
     ]
+
+
+# --- Retries, rate limits and redirects, against a scripted server --------------------------
+
+
+class ScriptedLocus(BaseHTTPRequestHandler):
+    """Answers each POST with the next (status, headers) of its script (the last one repeats)
+    and keeps the headers of every request it was sent."""
+
+    script: list[tuple[int, dict[str, str]]]
+    seen: list[dict[str, str]]
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.seen.append(dict(self.headers))
+        status, headers = self.script[min(len(self.seen), len(self.script)) - 1]
+        ok = {"outcome": "allow", "reasons": [], "id": 7, "verdict": "allow", "decisions": []}
+        body = json.dumps(ok if status < 300 else {"detail": "Slow down."}).encode()
+        self.send_response(status)
+        for name, value in {"Content-Type": "application/json", **headers}.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def scripted():
+    """scripted(*answers) -> (url, requests seen): a server answering with the script."""
+    servers = []
+
+    def start(*script: tuple[int, dict[str, str]]):
+        seen: list[dict[str, str]] = []
+        handler = type("Scripted", (ScriptedLocus,), {"script": list(script), "seen": seen})
+        servers.append(serve(handler))
+        return f"http://127.0.0.1:{servers[-1].server_address[1]}", seen
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def test_client_waits_as_retry_after_says_then_succeeds(scripted):
+    url, seen = scripted((429, {"Retry-After": "7"}), (503, {}), (200, {}))
+    waits: list[float] = []
+
+    with LocusClient(url, "token", sleep=waits.append) as client:
+        answer = client.check(DATASET, STORAGE_REGION, PURPOSE)
+
+    assert answer["outcome"] == "allow"
+    assert waits == [7.0, 1.0]  # the server's wait, then the backoff's second step
+    assert len(seen) == 3
+
+
+def test_client_reads_retry_after_as_an_http_date(scripted):
+    later = email.utils.format_datetime(dt.datetime.now(dt.UTC) + dt.timedelta(seconds=20), True)
+    url, _ = scripted((429, {"Retry-After": later}), (200, {}))
+    waits: list[float] = []
+
+    with LocusClient(url, "token", sleep=waits.append) as client:
+        client.check(DATASET, STORAGE_REGION, PURPOSE)
+
+    assert len(waits) == 1 and 0 < waits[0] <= 20
+
+
+def test_client_does_not_wait_longer_than_it_may(scripted):
+    url, seen = scripted((429, {"Retry-After": "3600"}))
+    waits: list[float] = []
+
+    with (
+        LocusClient(url, "token", sleep=waits.append, max_wait=30) as client,
+        pytest.raises(LocusUnavailable, match="retry after 3600 s") as refused,
+    ):
+        client.check(DATASET, STORAGE_REGION, PURPOSE)
+
+    assert waits == [] and len(seen) == 1 and refused.value.status == 429
+
+
+def test_a_registration_keeps_its_idempotency_key_across_retries(scripted):
+    url, seen = scripted((503, {"Retry-After": "0"}), (200, {}))
+
+    with LocusClient(url, "token", sleep=lambda _: None) as client:
+        client.register_run({"name": "x"})
+        client.register_run({"name": "y"})
+
+    keys = [headers["Idempotency-Key"] for headers in seen]
+    assert len(keys) == 3 and keys[0] == keys[1] != keys[2]
+
+
+def test_check_retries_a_rate_limit_then_answers(scripted, tmp_path):
+    url, seen = scripted((429, {"Retry-After": "0"}), (200, {}))
+
+    result = locus(*check_args(STORAGE_REGION), url=url, cwd=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert len(seen) == 2
+
+
+def test_check_exits_3_while_locus_keeps_rate_limiting(scripted, tmp_path):
+    url, seen = scripted((429, {"Retry-After": "0"}))
+
+    result = locus(*check_args(STORAGE_REGION), "--retries", "1", url=url, cwd=tmp_path)
+
+    assert result.returncode == 3
+    assert "rate limiting (429)" in result.stderr and "Slow down." in result.stderr
+    assert len(seen) == 2
+
+
+def test_check_exits_2_on_a_redirect_saying_where_to(scripted, tmp_path):
+    url, seen = scripted((301, {"Location": "https://locus.example/api/v1/locality/check"}))
+
+    result = locus(*check_args(STORAGE_REGION), url=url, cwd=tmp_path)
+
+    assert result.returncode == 2
+    assert "redirect (301) to https://locus.example/api/v1/locality/check" in result.stderr
+    assert len(seen) == 1  # not followed: a POST must not be re-sent somewhere else
