@@ -9,6 +9,7 @@ from django.contrib.auth.admin import UserAdmin
 from catalog.admin import ReadOnlyAdmin
 from governance.grants.services import grant_create, grant_revoke
 from governance.models import (
+    ExternalIdentity,
     LedgerCheckpoint,
     LedgerEntry,
     LedgerHead,
@@ -259,10 +260,24 @@ class ResponsibilityInline(admin.TabularInline):
     verbose_name_plural = "responsibilities (jurisdictions this officer answers for; none: all)"
 
 
-class PersonAdmin(UserAdmin):
-    """Django's user admin, with the jurisdictions the person answers for."""
+class ExternalIdentityInline(admin.TabularInline):
+    """How the person signs in through the identity provider (made and updated at sign-in)."""
 
-    inlines = [*UserAdmin.inlines, ResponsibilityInline]
+    model = ExternalIdentity
+    extra = 0
+    can_delete = False
+    fields = ["issuer", "subject", "granted_roles", "granted_jurisdictions", "last_sign_in_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class PersonAdmin(UserAdmin):
+    """Django's user admin, with the jurisdictions the person answers for (by hand; those an
+    identity provider gives are set again at each sign-in) and their sign-in identities."""
+
+    inlines = [*UserAdmin.inlines, ResponsibilityInline, ExternalIdentityInline]
 
 
 admin.site.unregister(get_user_model())
