@@ -260,24 +260,20 @@ class ResponsibilityInline(admin.TabularInline):
     verbose_name_plural = "responsibilities (jurisdictions this officer answers for; none: all)"
 
 
-class ExternalIdentityInline(admin.TabularInline):
-    """How the person signs in through the identity provider (made and updated at sign-in)."""
+@admin.register(ExternalIdentity)
+class ExternalIdentityAdmin(ReadOnlyAdmin):
+    """Who signs in through the identity provider: made and updated at each sign-in."""
 
-    model = ExternalIdentity
-    extra = 0
-    can_delete = False
-    fields = ["issuer", "subject", "granted_roles", "granted_jurisdictions", "last_sign_in_at"]
-    readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
+    list_display = ["user", "issuer", "subject", "granted_roles", "granted_jurisdictions"]
+    list_filter = ["issuer"]
+    search_fields = ["user__username", "subject"]
 
 
 class PersonAdmin(UserAdmin):
     """Django's user admin, with the jurisdictions the person answers for (by hand; those an
-    identity provider gives are set again at each sign-in) and their sign-in identities."""
+    identity provider gives are set again at each sign-in)."""
 
-    inlines = [*UserAdmin.inlines, ResponsibilityInline, ExternalIdentityInline]
+    inlines = [*UserAdmin.inlines, ResponsibilityInline]
 
 
 admin.site.unregister(get_user_model())

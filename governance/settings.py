@@ -16,6 +16,7 @@ from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 from governance.config import logging_config, own_key, signing_key
+from governance.identity.conf import *  # noqa: F403  (single sign-on: README "Single sign-on")
 
 # The app folder `requests/` shadows PyPI's `requests`. DRF imports `requests` if it can, for an
 # optional test helper, and would take our app for it; tell DRF the package is absent (DRF
@@ -159,11 +160,10 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
-_MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
 AUTHENTICATION_BACKENDS = [
     # First: refuses a password login for a username and address after too many failures.
     "axes.backends.AxesStandaloneBackend",
-    _MODEL_BACKEND,  # replaced when LOCAL_PASSWORD_LOGIN is off (below)
+    MODEL_BACKEND,  # noqa: F405  Django's, or one refusing passwords (LOCAL_PASSWORD_LOGIN)
     "guardian.backends.ObjectPermissionBackend",
 ]
 ANONYMOUS_USER_NAME = None  # guardian: no anonymous user row; anonymous visitors get nothing
@@ -382,36 +382,6 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="locus@localhost")
 # Where people reach Locus: the base of the links in e-mails. Unset, a link uses the address the
 # request that caused the mail came in on (governance.site), else http://127.0.0.1:8000.
 SITE_URL = env.str("SITE_URL", default="")
-
-# --- Single sign-on (OpenID Connect; README "Single sign-on") ------------------------------
-# OIDC_ISSUER is the provider's issuer URL (its discovery document is at
-# <issuer>/.well-known/openid-configuration). Unset: no single sign-on, nothing changes.
-OIDC_ISSUER = env.str("OIDC_ISSUER", default="").rstrip("/")
-OIDC_CLIENT_ID = env.str("OIDC_CLIENT_ID", default="")
-OIDC_CLIENT_SECRET = env.str("OIDC_CLIENT_SECRET", default="")
-# The name on the login page's button: "Sign in with <name>".
-OIDC_PROVIDER_NAME = env.str("OIDC_PROVIDER_NAME", default="your identity provider")
-OIDC_SCOPES = env.list("OIDC_SCOPES", default=["openid", "email", "profile"])
-# The claim whose values (a list, or one string such as Google's `hd`) name a person's groups,
-# and what each group gives in Locus: a role (governance.roles.Role) and, for privacy officers,
-# the jurisdictions (catalog codes) they answer for. JSON in the environment, e.g.
-# OIDC_GROUP_ROLES={"locus-privacy-officer-eu": "privacy_officer"} and
-# OIDC_GROUP_JURISDICTIONS={"locus-privacy-officer-eu": ["eu"]}. Applied at every sign-in.
-OIDC_ROLE_CLAIM = env.str("OIDC_ROLE_CLAIM", default="groups")
-OIDC_GROUP_ROLES: dict[str, str] = env.json("OIDC_GROUP_ROLES", default={})
-OIDC_GROUP_JURISDICTIONS: dict[str, list[str]] = env.json("OIDC_GROUP_JURISDICTIONS", default={})
-# The claim a new account's username is taken from (then `email`, then `sub`).
-OIDC_USERNAME_CLAIM = env.str("OIDC_USERNAME_CLAIM", default="preferred_username")
-OIDC_TIMEOUT_SECONDS = env.float("OIDC_TIMEOUT_SECONDS", default=10.0)
-# Off: nobody signs in with a password (login page and admin); single sign-on only.
-LOCAL_PASSWORD_LOGIN = env.bool("LOCAL_PASSWORD_LOGIN", default=True)
-if not LOCAL_PASSWORD_LOGIN:
-    if not OIDC_ISSUER:
-        raise ImproperlyConfigured("LOCAL_PASSWORD_LOGIN=0 needs OIDC_ISSUER: nobody could sign in")
-    # Django's model backend still answers "what may this person do"; this one refuses passwords.
-    AUTHENTICATION_BACKENDS[AUTHENTICATION_BACKENDS.index(_MODEL_BACKEND)] = (
-        "governance.identity.backends.NoPasswordBackend"
-    )
 
 # --- Transfer exceptions ------------------------------------------------------------------
 # An exception asked for without an end lasts this long; no exception lasts longer than its
