@@ -146,6 +146,7 @@ def finish(request: HttpRequest, *, redirect_uri: str) -> SignedIn:
         token = _exchange(client, metadata, params["code"], started["verifier"])
         id_token = _checked_id_token(token.get("id_token"), nonce=started["nonce"])
         claims = {**_user_info(client, metadata, id_token["sub"]), **id_token}
+    _refuse_claim_elsewhere(claims)
     return SignedIn(id_token=id_token, claims=claims, next_url=started["next"])
 
 
@@ -159,6 +160,26 @@ def _exchange(client: OAuth2Client, metadata: dict, code: str, verifier: str) ->
         raise SignInError(
             f"The identity provider's token endpoint failed: {problem}", 502
         ) from None
+
+
+def _refuse_claim_elsewhere(claims: dict[str, Any]) -> None:
+    """A role claim given as a reference rather than values (OpenID Connect Core 5.6.2
+    distributed claims: Entra ID's "groups overage" past 200 groups) would read as "no groups"
+    and take the person's roles away: refuse the sign-in instead."""
+    if settings.OIDC_ROLE_CLAIM in (claims.get("_claim_names") or {}):
+        raise SignInError(
+            f"{settings.OIDC_ROLE_CLAIM}: the identity provider sent a reference instead of the "
+            "values (too many groups?); map app roles or the groups assigned to Locus instead",
+            403,
+        )
+
+
+def accepted_issuers() -> list[str]:
+    """The ID token's `iss` may be the configured issuer; Google also issues tokens naming
+    itself without the scheme (developers.google.com/identity/openid-connect/reference)."""
+    if settings.OIDC_ISSUER == "https://accounts.google.com":
+        return [settings.OIDC_ISSUER, "accounts.google.com"]
+    return [settings.OIDC_ISSUER]
 
 
 def _decode(raw: str) -> jwt.Token:
@@ -175,7 +196,7 @@ def _checked_id_token(raw: str | None, *, nonce: str) -> dict[str, Any]:
         raise SignInError("id_token: the identity provider sent none")
     registry = jwt.JWTClaimsRegistry(
         leeway=CLOCK_LEEWAY_SECONDS,
-        iss={"essential": True, "value": settings.OIDC_ISSUER},
+        iss={"essential": True, "values": accepted_issuers()},
         aud={"essential": True, "value": settings.OIDC_CLIENT_ID},
         sub={"essential": True},
         exp={"essential": True},

@@ -5,6 +5,7 @@ people matched by issuer and `sub`; bad callbacks answered 4xx; local passwords 
 from __future__ import annotations
 
 import json
+import time
 from urllib.parse import urljoin
 
 import httpx
@@ -12,10 +13,13 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.checks import run_checks
 from django.test import Client
+from joserfc import jwt
+from joserfc.jwk import KeySet, RSAKey
 
+from governance.identity import oidc
 from governance.identity.backends import NoPasswordBackend
 from governance.identity.claims import grants_from
-from governance.identity.oidc import PENDING_KEY
+from governance.identity.oidc import PENDING_KEY, SignInError, _refuse_claim_elsewhere
 from governance.models import ExternalIdentity, LedgerEntry, Responsibility
 from governance.roles import Role, roles_of
 from tests.factories import UserFactory
@@ -245,7 +249,60 @@ def test_a_string_claim_maps_like_one_group(settings):
     assert grants_from({}).roles == frozenset()
 
 
+def test_groups_sent_as_a_reference_refuse_the_sign_in_rather_than_take_roles_away(settings):
+    settings.OIDC_ROLE_CLAIM = "groups"
+    overage = {"sub": "x", "_claim_names": {"groups": "src1"}, "_claim_sources": {"src1": {}}}
+
+    with pytest.raises(SignInError) as refused:
+        _refuse_claim_elsewhere(overage)
+
+    assert refused.value.status == 403 and str(refused.value).startswith("groups:")
+
+
 def test_a_mapping_to_no_locus_role_fails_the_checks(settings):
     settings.OIDC_GROUP_ROLES = {"admins": "administrator"}
 
     assert [e.id for e in run_checks() if e.id == "locus.E101"] == ["locus.E101"]
+
+
+@pytest.fixture
+def provider_key(monkeypatch, settings):
+    """The ID token checks alone, with a key of the test's own standing for the provider's."""
+    settings.OIDC_ISSUER, settings.OIDC_CLIENT_ID = "https://idp.example.org", "locus"
+    key = RSAKey.generate_key(2048, parameters={"kid": "k1"})
+    monkeypatch.setattr(oidc, "_key_set", lambda fresh=False: KeySet([key]))
+    return key
+
+
+def id_token(key, **changes) -> str:
+    now = int(time.time())
+    claims = {"iss": "https://idp.example.org", "aud": "locus", "sub": "pia", "nonce": "n1"}
+    claims |= {"iat": now, "exp": now + 300, **changes}
+    return jwt.encode({"alg": "RS256", "kid": key.kid}, claims, key)
+
+
+@pytest.mark.parametrize(
+    ("changes", "named"),
+    [
+        ({"iss": "https://elsewhere.example.org"}, "iss"),
+        ({"aud": "another-client"}, "aud"),
+        ({"exp": 1_000_000}, "expired"),
+        ({"nonce": "n2"}, "nonce"),
+    ],
+)
+def test_an_id_token_with_a_wrong_claim_is_refused(provider_key, changes, named):
+    with pytest.raises(SignInError) as refused:
+        oidc._checked_id_token(id_token(provider_key, **changes), nonce="n1")
+
+    assert refused.value.status == 400 and named in str(refused.value)
+
+
+def test_an_id_token_signed_by_another_key_is_refused(provider_key):
+    forged = id_token(RSAKey.generate_key(2048, parameters={"kid": "k1"}))
+
+    with pytest.raises(SignInError, match="id_token: not valid"):
+        oidc._checked_id_token(forged, nonce="n1")
+
+
+def test_a_good_id_token_gives_its_claims(provider_key):
+    assert oidc._checked_id_token(id_token(provider_key), nonce="n1")["sub"] == "pia"
