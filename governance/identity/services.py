@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
 from typing import Any
 
 from django.contrib.auth.models import Group, User
@@ -60,13 +61,23 @@ def _identity(
     found = ExternalIdentity.objects.select_for_update().filter(issuer=issuer, subject=subject)
     if identity := found.select_related("user").first():
         return identity, False
+    username = _free_username(claims, username_claim)
     try:
-        with transaction.atomic():
-            user = User.objects.create_user(_free_username(claims, username_claim))
-            return ExternalIdentity.objects.create(user=user, issuer=issuer, subject=subject), True
+        return _link(issuer, subject, username), True
     except IntegrityError:
-        # The same person's first sign-in in another tab won the race: theirs is the link.
-        return found.select_related("user").get(), False
+        # Another sign-in won a race: the same person's in another tab (theirs is the link),
+        # or someone else's that took the username a moment ago (take another).
+        if identity := found.select_related("user").first():
+            return identity, False
+        return _link(
+            issuer, subject, f"{username[: USERNAME_MAX - 8]}-{secrets.token_hex(3)}"
+        ), True
+
+
+def _link(issuer: str, subject: str, username: str) -> ExternalIdentity:
+    with transaction.atomic():
+        user = User.objects.create_user(username)
+        return ExternalIdentity.objects.create(user=user, issuer=issuer, subject=subject)
 
 
 def _free_username(claims: dict[str, Any], username_claim: str) -> str:
@@ -81,7 +92,10 @@ def _free_username(claims: dict[str, Any], username_claim: str) -> str:
 
 
 def _update_profile(user: User, claims: dict[str, Any]) -> None:
-    user.email = str(claims.get("email") or user.email)[:254]
+    """Name and address as the provider has them (an address it says is unverified is not
+    taken: Locus sends mail there)."""
+    if claims.get("email_verified") is not False:
+        user.email = str(claims.get("email") or user.email)[:254]
     user.first_name = str(claims.get("given_name") or claims.get("name") or user.first_name)[:150]
     user.last_name = str(claims.get("family_name") or user.last_name)[:150]
     user.last_login = timezone.now()
