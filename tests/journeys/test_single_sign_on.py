@@ -3,8 +3,10 @@ provider (oidc-provider, in its own Node.js process). Pia signs in through the l
 her `groups` claim makes her a privacy officer for the EU, and she lands on her queue for the
 EU. Her group is removed at the provider; at her next sign-in the role is gone.
 
-(The second factor joins this journey where Pia has signed in: the session then holds the ID
-token's `amr`, here ["pwd"], so Locus asks her to enrol TOTP before she approves.)"""
+The second factor joins here: take `sso_locus` and `sign_in_through_provider` from this module;
+`person(..., amr=["pwd"])` makes the provider assert a password only (the session's
+`identity_amr`), so Locus asks Pia to enrol TOTP before she approves; `amr=["pwd", "mfa"]` makes
+it assert MFA, so it should not."""
 
 from __future__ import annotations
 
