@@ -3,6 +3,8 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+# The OpenID Connect provider the single sign-on tests run (tests/oidc, from npm, pinned).
+OIDC_STAMP := tests/oidc/node_modules/.installed-$(shell cat tests/oidc/package-lock.json | cksum | cut -d' ' -f1)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 DEMO_TELEMETRY_RATE ?= 5
@@ -16,7 +18,13 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
-install: $(STAMP)
+# Without npm, Locus still installs and runs; only the single sign-on tests cannot.
+$(OIDC_STAMP): tests/oidc/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+	  npm ci --prefix tests/oidc --no-audit --no-fund --loglevel=error && touch $(OIDC_STAMP); \
+	else echo "npm not found: the single sign-on tests need Node.js 20+ (tests/oidc)"; fi
+
+install: $(STAMP) $(OIDC_STAMP)
 
 ## Migrate, seed the demo data and serve on http://$(HOST):$(PORT) (ASGI, Daphne), with
 ## simulated telemetry through the real API so the risk dashboards move (DEMO_TELEMETRY_RATE=0: none).

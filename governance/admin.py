@@ -9,6 +9,7 @@ from django.contrib.auth.admin import UserAdmin
 from catalog.admin import ReadOnlyAdmin
 from governance.grants.services import grant_create, grant_revoke
 from governance.models import (
+    ExternalIdentity,
     LedgerCheckpoint,
     LedgerEntry,
     LedgerHead,
@@ -259,8 +260,18 @@ class ResponsibilityInline(admin.TabularInline):
     verbose_name_plural = "responsibilities (jurisdictions this officer answers for; none: all)"
 
 
+@admin.register(ExternalIdentity)
+class ExternalIdentityAdmin(ReadOnlyAdmin):
+    """Who signs in through the identity provider: made and updated at each sign-in."""
+
+    list_display = ["user", "issuer", "subject", "granted_roles", "granted_jurisdictions"]
+    list_filter = ["issuer"]
+    search_fields = ["user__username", "subject"]
+
+
 class PersonAdmin(UserAdmin):
-    """Django's user admin, with the jurisdictions the person answers for."""
+    """Django's user admin, with the jurisdictions the person answers for (by hand; those an
+    identity provider gives are set again at each sign-in)."""
 
     inlines = [*UserAdmin.inlines, ResponsibilityInline]
 

@@ -21,6 +21,7 @@ class GovernanceConfig(AppConfig):
 
     def ready(self) -> None:
         import governance.celery  # noqa: F401  (tasks queued from Django use this configured app)
+        from governance.identity import checks  # noqa: F401  (registers the sign-on checks)
 
         post_migrate.connect(_ensure_roles, sender=self, dispatch_uid="locus_ensure_roles")
         from catalog.signals import dataset_changed, lineage_edge_changed

@@ -16,6 +16,7 @@ from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 from governance.config import logging_config, own_key, signing_key
+from governance.identity.conf import *  # noqa: F403  (single sign-on: README "Single sign-on")
 
 # The app folder `requests/` shadows PyPI's `requests`. DRF imports `requests` if it can, for an
 # optional test helper, and would take our app for it; tell DRF the package is absent (DRF
@@ -162,7 +163,7 @@ AUTH_PASSWORD_VALIDATORS = [
 AUTHENTICATION_BACKENDS = [
     # First: refuses a password login for a username and address after too many failures.
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    MODEL_BACKEND,  # noqa: F405  Django's, or one refusing passwords (LOCAL_PASSWORD_LOGIN)
     "guardian.backends.ObjectPermissionBackend",
 ]
 ANONYMOUS_USER_NAME = None  # guardian: no anonymous user row; anonymous visitors get nothing

@@ -11,6 +11,7 @@ from governance import health, mailbox, views
 from governance.checks import api as check_api
 from governance.glossary import api as glossary_api
 from governance.grants import api as grant_api
+from governance.identity import views as identity_views
 from governance.ledger import api as ledger_api
 from governance.ledger import views as ledger_views
 from governance.notifications import views as notification_views
@@ -65,7 +66,9 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("mailbox/", mailbox.mailbox, name="mailbox"),
     path("readyz", health.readyz, name="readyz"),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/login/", identity_views.LoginView.as_view(), name="login"),
+    path("accounts/oidc/login/", identity_views.oidc_login, name="oidc-login"),
+    path("accounts/oidc/callback/", identity_views.oidc_callback, name="oidc-callback"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("catalog/", include("catalog.urls")),
     path("governance/", include("governance.page_urls")),
@@ -76,6 +79,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves Swagger UI's start-up script as a file: no inline script for the CSP.
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="swagger-ui"),
+    path("admin/login/", identity_views.admin_login),
     path("admin/", admin.site.urls),
 ]
 

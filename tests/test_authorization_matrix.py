@@ -241,6 +241,9 @@ PAGES: dict[tuple[str, str], str] = {
     ("mailbox", "GET"): "DDDDDDD",
     ("login", "GET"): "AAAAAAA",
     ("logout", "POST"): "AAAAAAA",
+    # Single sign-on: not configured here, so there is nothing (404) for anyone.
+    ("oidc-login", "GET"): "HHHHHHH",
+    ("oidc-callback", "GET"): "HHHHHHH",
     # The catalog.
     ("catalog:dataset-list", "GET"): "DAAAAAD",
     ("catalog:dataset-create", "GET"): "DADADDD",

@@ -1,6 +1,7 @@
 """Governance tables: policy (rules, grants, runs, decisions), the ledger, the glossary, people."""
 
 from governance.models.glossary import Term, TermRevision, TermStatus, TermVersion
+from governance.models.identity import ExternalIdentity
 from governance.models.ledger import (
     LedgerCheckpoint,
     LedgerEntry,
@@ -37,6 +38,7 @@ __all__ = [
     "Action",
     "Delivery",
     "DigestFrequency",
+    "ExternalIdentity",
     "HouseOutcome",
     "LedgerCheckpoint",
     "LedgerEntry",
