@@ -23,6 +23,7 @@ from monitoring.models import (
     AnomalyAlert,
     Basis,
     Incident,
+    LineageRun,
     Severity,
     StreamMessage,
     TelemetrySource,
@@ -204,6 +205,17 @@ def gaps_visible_to(user: Viewer) -> QuerySet[UnregisteredAsset]:
     if user.has_perm("monitoring.view_unregisteredasset"):
         return UnregisteredAsset.objects.select_related("last_source")
     return UnregisteredAsset.objects.none()
+
+
+UNJUDGED_SHOWN = 20
+
+
+def runs_not_judged(user: Viewer) -> list[LineageRun]:
+    """The latest OpenLineage runs some of whose reads the engine could not judge (for the
+    people who see the catalog gaps: the other half of what Locus cannot vouch for)."""
+    if not user.has_perm("monitoring.view_unregisteredasset"):
+        return []
+    return list(LineageRun.objects.exclude(not_judged="").order_by("-updated_at")[:UNJUDGED_SHOWN])
 
 
 def source_for_token(token: str) -> TelemetrySource | None:

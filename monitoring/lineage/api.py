@@ -57,14 +57,25 @@ class OpenLineageView(APIView):
     @extend_schema(
         operation_id="openlineage_run_event",
         request={"application/json": OpenApiTypes.OBJECT},
-        responses={201: OpenApiTypes.OBJECT, 200: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT},
+        responses={
+            201: OpenApiTypes.OBJECT,
+            202: OpenApiTypes.OBJECT,
+            200: OpenApiTypes.OBJECT,
+            400: OpenApiTypes.OBJECT,
+            409: OpenApiTypes.OBJECT,
+        },
         description=(
             "An OpenLineage RunEvent (spec 2-0-x; eventType START, RUNNING, COMPLETE, FAIL, "
-            "ABORT or OTHER). 201 when it was applied, 200 when it was received before (same "
-            "runId and eventType; for RUNNING and OTHER also the same eventTime). A field that "
-            'breaks the spec gives 400 with its JSON path, e.g. {"run.runId": ["Not a '
-            'UUID"]}. Unknown fields and facets are kept. The run facet `locus_location` '
-            '({"region": "aws:eu-west-1", "purpose": "training"}) says where the run executed.'
+            "ABORT or OTHER). 201 when it was applied and every read it brought was judged; "
+            "202 when it was recorded but some reads could not be judged (`not_judged` says "
+            "why: no known location, a time outside what ingest takes); 200 when it was "
+            "received before (same runId and eventType; for RUNNING and OTHER also the same "
+            "eventTime). A field that breaks the spec gives 400 with its JSON path, e.g. "
+            '{"run.runId": ["Not a UUID"]}; a runId already used by another job gives 409. '
+            "Unknown fields and facets are kept. The run facet `locus_location` "
+            '({"region": "aws:eu-west-1", "purpose": "training"}) says where the run executed. '
+            "Lineage edges are recorded once the run is COMPLETE (not for FAIL or ABORT). At "
+            "most 1,000 inputs and 1,000 outputs per event."
         ),
     )
     def post(self, request):
@@ -78,7 +89,12 @@ class OpenLineageView(APIView):
             raise exceptions.ValidationError({"$": f"Not valid JSON: {exc}"}) from None
         event = parse_run_event(data)
         result = lineage_event_ingest(source=request.auth, event=event)
-        code = status.HTTP_200_OK if result.duplicate else status.HTTP_201_CREATED
+        if result.duplicate:
+            code = status.HTTP_200_OK
+        elif result.judged:
+            code = status.HTTP_201_CREATED
+        else:
+            code = status.HTTP_202_ACCEPTED
         return Response(result.as_json(), status=code)
 
 

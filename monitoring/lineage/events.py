@@ -228,6 +228,11 @@ def parse_run_event(data) -> RunEventIn:
     if not isinstance(data, dict):
         errors.add("$", "A RunEvent is a JSON object.")
         errors.raise_any()
+    # A DatasetEvent or JobEvent (spec 2-0-x) has no run and no eventType.
+    if not {"run", "eventType"} & data.keys() and {"dataset", "job"} & data.keys():
+        kind = "DatasetEvent" if "dataset" in data else "JobEvent"
+        errors.add("$", f"Locus takes OpenLineage RunEvents (with a run); this is a {kind}.")
+        errors.raise_any()
     at = _time(errors, data)
     _uri(errors, data, "producer", "")
     _uri(errors, data, "schemaURL", "")
@@ -236,8 +241,6 @@ def parse_run_event(data) -> RunEventIn:
         errors.add("eventType", f"One of {', '.join(RunEventType.values)}.")
     run = _object(errors, data.get("run"), "run", required=True) or {}
     job = _object(errors, data.get("job"), "job", required=True) or {}
-    if not run and "dataset" in data:
-        errors.add("run", "Locus takes RunEvents; a DatasetEvent or JobEvent has no run.")
     # A run or job given as {} still needs its runId, namespace and name (only a missing or
     # malformed object is named as such above).
     given = isinstance(data.get("run"), dict), isinstance(data.get("job"), dict)

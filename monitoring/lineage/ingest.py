@@ -13,12 +13,18 @@ are applied one at a time in whatever order they arrive:
 - Where the run executed is decided by the strongest rule that answers (LocationRule); once
   known, every input is sent to `monitoring.telemetry.ingest.telemetry_ingest` as a `read` at that
   region, so the policy engine judges it and violations stream like any telemetry. One read per
-  run, input and region: a resent or later event does not count a read twice.
-- Every matched input -> matched output pair becomes a catalog lineage edge (cycles refused).
+  run, input and region: a resent or later event does not count a read twice, but statistics it
+  brings (inputStatistics usually come on COMPLETE) are added to the telemetry volumes.
+- A read that cannot be judged (no known location, a time outside what ingest takes) is kept on
+  the run as `not_judged` for the officers, and the answer says so (202, not 201).
+- Once the run is COMPLETE, every matched input -> matched output pair becomes a catalog lineage
+  edge (cycles refused); a run that failed or was aborted wrote nothing to trust.
+- A runId names one run of one job: reused with another job it is refused (409).
 """
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import hashlib
 from dataclasses import dataclass, field
@@ -29,6 +35,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from catalog import services as catalog_services
+from catalog.errors import StateConflict
 from catalog.models import Dataset
 from governance.ledger.chain import ledger_append
 from governance.policy.facts import PolicyIndex
@@ -47,6 +54,7 @@ from monitoring.models import (
     LineageRunDataset,
     LocationRule,
     RunEventType,
+    TelemetryEvent,
     TelemetrySource,
 )
 from monitoring.telemetry import rollups
@@ -88,6 +96,12 @@ class LineageResult:
     edges_created: list[tuple[str, str]] = field(default_factory=list)
     edges_skipped: list[dict] = field(default_factory=list)
     catalog_gaps: list[str] = field(default_factory=list)
+    not_judged: list[str] = field(default_factory=list)
+
+    @property
+    def judged(self) -> bool:
+        """Whether every read the event brought was judged by the policy engine."""
+        return not self.not_judged
 
     def as_json(self) -> dict:
         run = self.run
@@ -115,6 +129,8 @@ class LineageResult:
             "lineage_edges_created": [list(pair) for pair in self.edges_created],
             "lineage_edges_skipped": self.edges_skipped,
             "catalog_gaps": self.catalog_gaps,
+            "judged": self.judged,
+            "not_judged": self.not_judged,
         }
 
 
@@ -134,6 +150,13 @@ def lineage_event_ingest(
     run, created = _run_locked(source, event, purpose)
     if run.source_id != source.pk:
         raise PermissionDenied("This run was reported by another telemetry source")
+    if (run.job_namespace, run.job_name) != (event.job_namespace, event.job_name):
+        raise StateConflict(
+            {
+                "run.runId": f"This runId is a run of job {run.job_namespace}/{run.job_name}; "
+                "a runId names one run of one job"
+            }
+        )
     result = LineageResult(run=run, event_type=event.event_type)
     if not created and LineageEvent.objects.filter(run=run, dedupe_key=event.dedupe_key).exists():
         result.duplicate = True
@@ -152,10 +175,11 @@ def lineage_event_ingest(
     fresh = _record_datasets(run, event)
     result.datasets = list(run.datasets.select_related("dataset__storage_region"))
     _locate(run, event, result.datasets, index)
-    run.save()
     sent = _judge_reads(source, run, result)
+    run.save()
     result.catalog_gaps = _record_gaps(source, run, fresh, sent, now)
-    link_run(source, run, result)
+    if run.state == RunEventType.COMPLETE:
+        link_run(source, run, result)
     return result
 
 
@@ -335,9 +359,17 @@ def _read_id(run: LineageRun, row: LineageRunDataset) -> str:
 
 
 def _judge_reads(source: TelemetrySource, run: LineageRun, result: LineageResult) -> set[str]:
-    """Send the run's inputs as reads at its region to telemetry ingest; returns their URIs."""
+    """Send the run's inputs as reads at its region to telemetry ingest; returns their URIs.
+    What could not be judged is noted on the run and the result."""
     inputs = [r for r in result.datasets if r.role == "input"]
-    if not run.region or not inputs:
+    if not inputs:
+        return set()
+    if not run.region:
+        result.not_judged = [
+            "Locus cannot tell where the run executed, so its reads are not judged: give the "
+            f"run facet {LOCATION_FACET} (region), or map the job namespace to a region"
+        ]
+        run.not_judged = result.not_judged[0]
         return set()
     actor = f"{run.job_namespace}/{run.job_name}"[:200]
     items = [
@@ -356,7 +388,57 @@ def _judge_reads(source: TelemetrySource, run: LineageRun, result: LineageResult
         for row in inputs
     ]
     result.reads = telemetry_ingest(source=source, items=items).as_json()
+    result.not_judged = [
+        f"{inputs[error['index']].uri}: {_error_text(error)}" for error in result.reads["errors"]
+    ]
+    run.not_judged = "; ".join(result.not_judged)[:2000]
+    _count_statistics(source, run, inputs)
     return {row.uri for row in inputs}
+
+
+def _error_text(error: dict) -> str:
+    """One item error of telemetry ingest ({"errors": {field: reason or [reasons]}}) as text."""
+    fields = error.get("errors") or {}
+    return "; ".join(
+        f"{name}: {' '.join(map(str, why)) if isinstance(why, list) else why}"
+        for name, why in fields.items()
+    ) or str(error)
+
+
+def _count_statistics(source: TelemetrySource, run: LineageRun, inputs) -> None:
+    """Add to the telemetry volumes what the run's inputs grew by since their reads were
+    judged (the read's own row keeps what was known then: telemetry is append-only)."""
+    reads = {
+        e.client_id: e
+        for e in TelemetryEvent.objects.filter(
+            source=source, client_id__in=[_read_id(run, row) for row in inputs]
+        )
+    }
+    grown = []
+    for row in inputs:
+        read = reads.get(_read_id(run, row))
+        if read is None:
+            continue
+        base_bytes = read.bytes if row.bytes_counted is None else row.bytes_counted
+        base_records = read.records if row.records_counted is None else row.records_counted
+        growth = copy.copy(read)
+        growth.bytes = max(0, row.bytes - base_bytes)
+        growth.records = max(0, row.records - base_records)
+        if growth.bytes or growth.records:
+            growth.jurisdiction = _jurisdiction(row)
+            grown.append(growth)
+        counted = (max(row.bytes, base_bytes), max(row.records, base_records))
+        if counted != (row.bytes_counted, row.records_counted):
+            row.bytes_counted, row.records_counted = counted
+            row.save(update_fields=["bytes_counted", "records_counted"])
+    if grown:
+        rollups.flows_add(grown, events_each=0)
+        rollups.actor_volumes_add(grown, events_each=0)
+
+
+def _jurisdiction(row: LineageRunDataset) -> str:
+    region = row.dataset.storage_region if row.dataset else None
+    return region.jurisdiction_id if region is not None else ""
 
 
 def _record_gaps(source, run, fresh: list[LineageRunDataset], sent: set[str], now) -> list[str]:

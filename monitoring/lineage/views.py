@@ -42,6 +42,7 @@ def gap_list(request: HttpRequest) -> HttpResponse:
         "page": page,
         "rows": rows,
         "can_register": request.user.has_perm("catalog.add_dataset"),
+        "not_judged": selectors.runs_not_judged(request.user),
     }
     return render(request, "monitoring/gaps/gap_list.html", context)
 

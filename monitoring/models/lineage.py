@@ -60,6 +60,10 @@ class LineageRun(models.Model):
     )
     location_detail = models.CharField(max_length=300, blank=True)
     purpose = models.CharField(max_length=60, blank=True)
+    not_judged = models.TextField(
+        blank=True,
+        help_text="Why some of its reads could not be judged (blank: every read was judged)",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -114,6 +118,10 @@ class LineageRunDataset(models.Model):
     first_seen_at = models.DateTimeField()
     bytes = models.PositiveBigIntegerField(default=0)
     records = models.PositiveBigIntegerField(default=0)
+    # What of bytes and records the telemetry volumes hold (None: no read judged yet): the
+    # statistics of a later event of the run are added as the difference.
+    bytes_counted = models.PositiveBigIntegerField(null=True, blank=True, editable=False)
+    records_counted = models.PositiveBigIntegerField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["run", "role", "uri"]

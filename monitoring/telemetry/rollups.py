@@ -24,8 +24,9 @@ def _add(totals: dict, key: tuple, events: int, size: int, records: int) -> None
         found[2] += records
 
 
-def flows_add(stored: Iterable) -> None:
-    """Add stored events (JudgedEvent) to the daily flow counters."""
+def flows_add(stored: Iterable, *, events_each: int = 1) -> None:
+    """Add stored events (JudgedEvent) to the daily flow counters (events_each=0: add only
+    their bytes and records, e.g. a run's statistics that came after its read was judged)."""
     totals: dict[tuple, list[int]] = {}
     jurisdiction: dict[int, str] = {}
     for e in stored:
@@ -36,7 +37,7 @@ def flows_add(stored: Iterable) -> None:
             e.destination_country,
             e.outcome,
         )
-        _add(totals, key, 1, e.bytes, e.records)
+        _add(totals, key, events_each, e.bytes, e.records)
         jurisdiction[e.dataset_id or 0] = e.jurisdiction
     upsert(
         FlowDaily,
@@ -63,13 +64,15 @@ def hour_of(at: dt.datetime) -> dt.datetime:
     return at.replace(minute=0, second=0, microsecond=0)
 
 
-def actor_volumes_add(stored: Iterable) -> dict[tuple[str, dt.datetime], int]:
+def actor_volumes_add(
+    stored: Iterable, *, events_each: int = 1
+) -> dict[tuple[str, dt.datetime], int]:
     """Add stored events to the hourly per-actor volumes; returns the bytes now stored (this
     batch and every other before it) of each actor-hour to which this batch added bytes."""
     totals: dict[tuple[str, dt.datetime], list[int]] = {}
     for e in stored:
         if e.actor:
-            _add(totals, (e.actor, hour_of(e.occurred_at)), 1, e.bytes, e.records)
+            _add(totals, (e.actor, hour_of(e.occurred_at)), events_each, e.bytes, e.records)
     rows = upsert(
         ActorVolumeHourly,
         keys=["actor", "hour"],

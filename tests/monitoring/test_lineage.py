@@ -19,6 +19,8 @@ from governance.models import LedgerEntry
 from monitoring.lineage import events as lineage
 from monitoring.lineage.selectors import gap_names
 from monitoring.models import (
+    ActorVolumeHourly,
+    FlowDaily,
     LineageEvent,
     LineageNamespaceRegion,
     LineageRun,
@@ -229,9 +231,15 @@ def test_input_to_output_becomes_lineage_edges(post, eu_dataset, warehouse, priv
 
 def test_edge_that_closes_a_cycle_is_skipped(post, eu_dataset, warehouse):
     pg = ("postgres://db.example.com:5432", "sales.public.orders")
-    post(run_event(inputs=[dataset(*S3_EU)], outputs=[dataset(*pg)], region="aws:eu-west-1"))
+    post(
+        run_event(
+            "COMPLETE", inputs=[dataset(*S3_EU)], outputs=[dataset(*pg)], region="aws:eu-west-1"
+        )
+    )
     back = post(
-        run_event(inputs=[dataset(*pg)], outputs=[dataset(*S3_EU)], region="aws:eu-west-1")
+        run_event(
+            "COMPLETE", inputs=[dataset(*pg)], outputs=[dataset(*S3_EU)], region="aws:eu-west-1"
+        )
     ).json()
     assert back["lineage_edges_created"] == []
     assert back["lineage_edges_skipped"][0]["reason"] == "It would close a lineage cycle."
@@ -244,10 +252,90 @@ def test_edges_respect_the_source_dataset_scope(
     services.telemetry_source_update(actor=privacy_officer, source=source, datasets=[eu_dataset])
     pg = ("postgres://db.example.com:5432", "sales.public.orders")
     answer = post(
-        run_event(inputs=[dataset(*S3_EU)], outputs=[dataset(*pg)], region="aws:eu-west-1")
+        run_event(
+            "COMPLETE", inputs=[dataset(*S3_EU)], outputs=[dataset(*pg)], region="aws:eu-west-1"
+        )
     ).json()
     assert answer["lineage_edges_created"] == []
     assert not LineageEdge.objects.exists()
+
+
+def test_edges_come_when_the_run_completes_never_for_a_failed_run(post, eu_dataset, warehouse):
+    pg = ("postgres://db.example.com:5432", "sales.public.orders")
+    flow = {"inputs": [dataset(*S3_EU)], "outputs": [dataset(*pg)], "region": "aws:eu-west-1"}
+    failed, completed = uuid.uuid4(), uuid.uuid4()
+
+    started = post(run_event("START", run_id=failed, **flow)).json()
+    post(run_event("FAIL", run_id=failed, **flow))
+
+    assert started["lineage_edges_created"] == [] and not LineageEdge.objects.exists()
+    assert TelemetryEvent.objects.filter(run_id=str(failed), kind="read").count() == 1
+    post(run_event("START", run_id=completed, **flow))
+    done = post(run_event("COMPLETE", run_id=completed, **flow)).json()
+    assert done["lineage_edges_created"] == [[eu_dataset.slug, warehouse.slug]]
+
+
+def test_a_run_id_reused_by_another_job_is_a_conflict(post, eu_dataset):
+    run_id = uuid.uuid4()
+    assert post(run_event("START", run_id=run_id, job=("airflow", "a"))).status_code in (201, 202)
+
+    answer = post(run_event("COMPLETE", run_id=run_id, job=("airflow", "b")))
+
+    assert answer.status_code == 409
+    assert "airflow/a" in answer.json()["run.runId"][0]
+    assert LineageEvent.objects.count() == 1
+
+
+def test_a_dataset_event_is_told_locus_takes_run_events(post):
+    event = run_event()
+    del event["run"], event["job"], event["eventType"]
+    event["dataset"] = {"namespace": "s3://lake", "name": "x", "facets": {}}
+
+    answer = post(event)
+
+    assert answer.status_code == 400
+    assert answer.json() == {
+        "$": ["Locus takes OpenLineage RunEvents (with a run); this is a DatasetEvent."]
+    }
+
+
+# --- Reads that cannot be judged, statistics that come late -------------------------------------
+
+
+def test_reads_at_a_time_ingest_does_not_take_are_accepted_not_judged(post, eu_dataset, settings):
+    at = timezone.now() - dt.timedelta(days=settings.TELEMETRY_MAX_AGE_DAYS + 2)
+    answer = post(run_event(inputs=[dataset(*S3_EU)], region="aws:ap-south-1", at=at))
+
+    assert answer.status_code == 202
+    body = answer.json()
+    assert body["judged"] is False
+    assert "older than this installation accepts" in body["not_judged"][0]
+    assert "older than" in LineageRun.objects.get().not_judged
+    assert not Violation.objects.exists()
+
+
+def test_reads_of_a_run_whose_place_is_unknown_are_not_judged(post, eu_dataset):
+    answer = post(run_event(job=("nowhere", "job"), inputs=[dataset(*S3_EU)]))
+
+    assert answer.status_code == 202
+    assert "cannot tell where the run executed" in answer.json()["not_judged"][0]
+
+
+def test_statistics_sent_on_complete_reach_the_volumes_once(post, eu_dataset):
+    run_id = uuid.uuid4()
+    post(run_event("START", run_id=run_id, inputs=[dataset(*S3_EU)], region="aws:eu-west-1"))
+    stats = dataset(*S3_EU, rows=1200, size=5_000_000)
+
+    for _ in range(2):  # the second time changes nothing
+        done = post(run_event("COMPLETE", run_id=run_id, inputs=[stats], region="aws:eu-west-1"))
+        assert done.status_code in (200, 201)
+
+    flows = FlowDaily.objects.filter(dataset_key=eu_dataset.pk)
+    assert sum(flows.values_list("bytes", flat=True)) == 5_000_000
+    assert sum(flows.values_list("records", flat=True)) == 1200
+    assert sum(flows.values_list("events", flat=True)) == 1  # still one read
+    volume = ActorVolumeHourly.objects.get(actor="airflow-eu/etl.load_customers")
+    assert (volume.bytes, volume.events) == (5_000_000, 1)
 
 
 # --- Idempotency and order ---------------------------------------------------------------------
@@ -506,3 +594,12 @@ def test_unknown_purpose_in_the_facet(post):
     answer = post(run_event(run_facets=facets))
     assert answer.status_code == 400
     assert "run.facets.locus_location.purpose" in answer.json()
+
+
+def test_officers_see_the_runs_not_judged_beside_the_gaps(post, eu_dataset, privacy_officer):
+    post(run_event(job=("nowhere", "nightly"), inputs=[dataset(*S3_EU)]))
+
+    page = _browser(privacy_officer).get("/monitoring/lineage/gaps/").content.decode()
+
+    assert "Runs whose reads were not judged" in page
+    assert "nowhere/nightly" in page and "cannot tell where the run executed" in page
