@@ -13,6 +13,9 @@ from django.db import models
 TEXT = 5_000  # a reason, a comment, a note, a justification, a rule's description, laws
 LONG_TEXT = 20_000  # a dataset's description, a definition, a recorded decision's sections
 LIST_TEXT = 10_000  # a typed list: slugs, ids, links or synonyms, separated by commas or lines
+# The largest id a 64-bit column holds: an id sent above it is a 400, not the database
+# driver's overflow (a 500).
+ID_MAX = 2**63 - 1
 
 
 class BoundedTextField(models.TextField):

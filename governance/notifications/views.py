@@ -21,6 +21,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from catalog.actors import SignedInRequest
+from catalog.fields import ID_MAX
 from catalog.form_views import form_page
 from governance.models import Delivery, Notification, NotificationSeverity, NotificationTopic
 from governance.notifications.forms import NotificationFilterForm, PreferencesForm
@@ -140,7 +141,7 @@ class NotificationSerializer(serializers.ModelSerializer):
 
 class MarkReadSerializer(serializers.Serializer):
     ids = serializers.ListField(
-        child=serializers.IntegerField(min_value=1),
+        child=serializers.IntegerField(min_value=1, max_value=ID_MAX),
         required=False,
         max_length=1000,
         help_text="Which of yours to mark read; leave out to mark them all",

@@ -7,6 +7,7 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
+from catalog.fields import ID_MAX
 from monitoring.incidents import services
 from monitoring.incidents.services import FINDINGS
 from monitoring.models import PLAYBOOK_STEPS
@@ -47,7 +48,7 @@ class TimelineEntrySerializer(serializers.Serializer):
 class BulkSerializer(serializers.Serializer):
     action = serializers.ChoiceField(choices=services.BULK_ACTIONS)
     incidents = serializers.ListField(
-        child=serializers.IntegerField(min_value=1),
+        child=serializers.IntegerField(min_value=1, max_value=ID_MAX),
         min_length=1,
         max_length=services.BULK_LIMIT,
     )

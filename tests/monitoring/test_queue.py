@@ -181,6 +181,9 @@ def test_bulk_is_all_or_none(privacy_officer, source, eu_dataset):
     )
     assert answer.status_code == 200 and answer.json()[0]["status"] == "acknowledged"
     assert api.post("/api/v1/incidents/bulk/", {"action": "x"}, format="json").status_code == 400
+    huge = {"action": "acknowledge", "incidents": [2**63]}  # past a 64-bit id: no overflow
+    answer = api.post("/api/v1/incidents/bulk/", huge, format="json")
+    assert answer.status_code == 400 and "incidents" in answer.json()
 
 
 def test_the_queue_page_fits_its_filters_into_the_query_count(
