@@ -364,3 +364,44 @@ def test_outsiders_do_not_read_the_replay(api_client, data_owner, outsider, worl
     propose(api_client(data_owner), term, ["health", "genetic"])
     assert api_client(outsider).get(term_url(term, "replay")).status_code == 403
     assert api_client(data_owner).get(term_url(term, "replay")).status_code == 200
+
+
+# --- Pages -------------------------------------------------------------------------------------
+
+
+def test_an_officer_writes_a_rule_by_term_on_the_rule_form(
+    client, data_owner, privacy_officer, second_officer
+):
+    term = health_data(data_owner, privacy_officer)
+    services.term_propose(actor=data_owner, term=term, categories=["genetic", "health"])
+    client.force_login(second_officer)
+    form = {"name": "No health data in the US", "effect": "deny", "countries": ["US"]}
+
+    response = client.post(
+        reverse("governance:rule-create"),
+        {**form, "term": term.slug, "priority": "100", "enabled": "on", "intent": "save"},
+    )
+
+    assert response.status_code == 302, page_text(response)
+    rule = LocalityRule.objects.get()
+    assert rule.term == term
+    detail = page_text(client.get(response.url))
+    assert "Term Health data (health)" in detail  # the published definition, not the proposal
+    assert "Glossary term health-data" in detail  # the first version's fields
+    term_page = page_text(client.get(reverse("governance:glossary-term", args=[term.slug])))
+    assert f"Rules matching by it #{rule.pk} No health data in the US" in term_page
+
+
+def test_the_rule_form_offers_approved_terms_with_categories_only(
+    client, data_owner, privacy_officer
+):
+    health_data(data_owner, privacy_officer)
+    services.term_create(
+        actor=data_owner, name="Biometrics", definition="Faces.", categories=["biometric"]
+    )
+    client.force_login(privacy_officer)
+
+    page = client.get(reverse("governance:rule-create")).content.decode()
+
+    assert 'value="health-data"' in page
+    assert 'value="biometrics"' not in page
