@@ -9,9 +9,9 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
+from catalog.errors import StateConflict
 from catalog.models import Dataset, PersonalDataCategory
 from catalog.permissions import ActsWithPermission
 from governance.glossary import content, selectors, services
@@ -314,7 +314,7 @@ class TermViewSet(
             term, selectors.open_proposal(term), days=params.validated_data["days"]
         )
         if result is None:
-            raise NotFound("No change to this approved term awaits review")
+            raise StateConflict({"status": "No change to this approved term awaits review"})
         return Response(result)
 
     @extend_schema(responses=TermVersionSerializer(many=True))

@@ -213,7 +213,8 @@ def test_a_change_that_keeps_the_categories_flips_nothing(
 def test_no_replay_without_an_open_change(api_client, privacy_officer, world):
     term, _ = world
     response = api_client(privacy_officer).get(term_url(term, "replay"))
-    assert response.status_code == 404
+    assert response.status_code == 409
+    assert "No change" in response.json()["status"][0]
 
 
 def test_a_rejected_change_leaves_the_rule_as_it_was(
