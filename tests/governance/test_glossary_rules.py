@@ -4,10 +4,13 @@ what it would flip, and takes effect when approved; a term that rules use is not
 
 import json
 import re
+import threading
 from html import unescape
 
 import pytest
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connection, transaction
 from django.urls import reverse
 
 from catalog.errors import StateConflict
@@ -406,3 +409,51 @@ def test_the_rule_form_offers_approved_terms_with_categories_only(
 
     assert 'value="health-data"' in page
     assert 'value="biometrics"' not in page
+
+
+# --- A rule naming a term and the term's deprecation, at once (PostgreSQL) ----------------------
+
+
+@pytest.mark.skipif(
+    settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"),
+    reason="SQLite serialises writers; the row lock is PostgreSQL's",
+)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_rule_naming_a_term_and_its_deprecation_never_both_succeed(
+    data_owner, privacy_officer, second_officer
+):
+    term = health_data(data_owner, privacy_officer)
+    named, release = threading.Event(), threading.Event()
+    outcome: dict[str, object] = {}
+
+    def name_the_term() -> None:
+        try:
+            with transaction.atomic():
+                stays_in_ireland(privacy_officer, term)
+                named.set()
+                release.wait(timeout=60)
+        finally:
+            connection.close()
+
+    def deprecate_it() -> None:
+        try:
+            services.term_deprecate(actor=second_officer, term=term, reason="Replaced")
+            outcome["deprecation"] = "done"
+        except StateConflict as refused:
+            outcome["deprecation"] = str(refused)
+        finally:
+            connection.close()
+
+    writer = threading.Thread(target=name_the_term)
+    writer.start()
+    assert named.wait(timeout=60)
+    deprecator = threading.Thread(target=deprecate_it)
+    deprecator.start()
+    deprecator.join(timeout=2)  # time enough to finish, were the term not locked by the rule
+    release.set()
+    writer.join(timeout=60)
+    deprecator.join(timeout=60)
+
+    assert "Health data stays in Ireland" in str(outcome["deprecation"])
+    assert Term.objects.get(pk=term.pk).status == TermStatus.APPROVED
+    assert LocalityRule.objects.filter(term=term).exists()
