@@ -139,6 +139,7 @@ API: dict[tuple[str, str], str] = {
     ("/api/v1/glossary/terms/{slug}/", "PATCH"): "DADADDD",
     ("/api/v1/glossary/terms/{slug}/versions/", "GET"): "DAAAAAD",
     ("/api/v1/glossary/terms/{slug}/proposals/", "GET"): "DAAAAAD",
+    ("/api/v1/glossary/terms/{slug}/replay/", "GET"): "DAAAAAD",
     ("/api/v1/glossary/terms/{slug}/submit/", "POST"): "DDDADDD",
     ("/api/v1/glossary/terms/{slug}/withdraw/", "POST"): "DDDADDD",
     ("/api/v1/glossary/terms/{slug}/approve/", "POST"): "DADDDDD",

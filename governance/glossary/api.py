@@ -5,15 +5,18 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from catalog.models import Dataset
+from catalog.errors import StateConflict
+from catalog.models import Dataset, PersonalDataCategory
 from catalog.permissions import ActsWithPermission
 from governance.glossary import content, selectors, services
 from governance.models import LocalityRule, Term, TermRevision, TermVersion
+from governance.policy.selectors import MAX_REPLAY_DAYS, REPLAY_DAYS
 
 
 class CanUseGlossary(permissions.BasePermission):
@@ -38,6 +41,17 @@ class TermSerializer(serializers.ModelSerializer):
     rules: serializers.PrimaryKeyRelatedField[LocalityRule] = serializers.PrimaryKeyRelatedField(
         many=True, read_only=True
     )
+    categories: serializers.SlugRelatedField[PersonalDataCategory] = serializers.SlugRelatedField(
+        slug_field="code",
+        many=True,
+        read_only=True,
+        help_text="The machine-readable definition: personal-data category codes",
+    )
+    rules_using: serializers.PrimaryKeyRelatedField[LocalityRule] = (
+        serializers.PrimaryKeyRelatedField(
+            many=True, read_only=True, help_text="The locality rules that match by this term"
+        )
+    )
     url = serializers.SerializerMethodField(help_text="The term's page: a stable address")
     open_proposal = serializers.SerializerMethodField()
 
@@ -47,11 +61,13 @@ class TermSerializer(serializers.ModelSerializer):
             "slug",
             "name",
             "definition",
+            "categories",
             "synonyms",
             "related",
             "steward",
             "datasets",
             "rules",
+            "rules_using",
             "status",
             "version",
             "deprecation_reason",
@@ -78,6 +94,15 @@ class TermWriteSerializer(serializers.Serializer):
 
     name = serializers.CharField(max_length=content.MAX_NAME)
     definition = serializers.CharField(max_length=content.MAX_DEFINITION)
+    categories = serializers.SlugRelatedField(
+        slug_field="code",
+        many=True,
+        queryset=PersonalDataCategory.objects.all(),
+        required=False,
+        help_text="The machine-readable definition (e.g. health, genetic): what locality rules "
+        "that name the term match",
+        error_messages={"does_not_exist": "No personal-data category has the code {value}"},
+    )
     synonyms = serializers.ListField(
         child=serializers.CharField(max_length=content.MAX_NAME),
         max_length=content.MAX_SYNONYMS,
@@ -152,6 +177,10 @@ class DeprecateSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=5000)
 
 
+class ReplayParams(serializers.Serializer):
+    days = serializers.IntegerField(min_value=1, max_value=MAX_REPLAY_DAYS, default=REPLAY_DAYS)
+
+
 def _valid(serializer_class, request) -> dict:
     serializer = serializer_class(data=request.data)
     serializer.is_valid(raise_exception=True)
@@ -173,6 +202,7 @@ class TermViewSet(
         "approve": "governance.approve_term",
         "reject": "governance.approve_term",
         "deprecate": "governance.deprecate_term",
+        "replay": "governance.view_localitydecision",
     }
     action_denials = {
         "create": "Only privacy officers and data owners propose glossary terms.",
@@ -180,6 +210,7 @@ class TermViewSet(
         "approve": "Only privacy officers review glossary changes.",
         "reject": "Only privacy officers review glossary changes.",
         "deprecate": "Only privacy officers deprecate terms.",
+        "replay": "Your account may not read locality decisions.",
     }
     lookup_field = "slug"
     filterset_fields = ["status"]
@@ -263,6 +294,28 @@ class TermViewSet(
             actor=request.user, term=self.get_object(), **_valid(DeprecateSerializer, request)
         )
         return Response(self._term(term))
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "days", int, description=f"Decisions of the last N days (default {REPLAY_DAYS})"
+            )
+        ],
+        responses=OpenApiTypes.OBJECT,
+    )
+    @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
+    def replay(self, request, slug=None):
+        """What approving the open change would flip: the recorded decisions of the last days
+        re-judged with the rules that match by the term using the proposed definition."""
+        params = ReplayParams(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        term = self.get_object()
+        result = selectors.proposal_replay(
+            term, selectors.open_proposal(term), days=params.validated_data["days"]
+        )
+        if result is None:
+            raise StateConflict({"status": "No change to this approved term awaits review"})
+        return Response(result)
 
     @extend_schema(responses=TermVersionSerializer(many=True))
     @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])

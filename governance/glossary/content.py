@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.utils.text import slugify
 
-from catalog.models import Dataset
+from catalog.models import Dataset, PersonalDataCategory
 from governance.ledger.chain import person_pseudonym
 from governance.models import LocalityRule, Term
 
@@ -17,7 +17,16 @@ GLOSSARY = "glossary"  # the revision counter that tells pages their term links 
 MAX_NAME = 200
 MAX_SYNONYMS = 50
 MAX_DEFINITION = 20_000
-CONTENT_FIELDS = ("name", "definition", "synonyms", "related", "steward", "datasets", "rules")
+CONTENT_FIELDS = (
+    "name",
+    "definition",
+    "categories",
+    "synonyms",
+    "related",
+    "steward",
+    "datasets",
+    "rules",
+)
 
 
 def _clean_name(name) -> str:
@@ -46,6 +55,22 @@ def _clean_synonyms(synonyms, name: str) -> list[str]:
     return list(cleaned.values())
 
 
+def _clean_categories(categories) -> list[PersonalDataCategory]:
+    """The term's machine-readable definition: categories given as objects or codes."""
+    if not isinstance(categories, list | tuple):
+        raise ValidationError({"categories": "Give the categories as a list of codes"})
+    codes = [c.pk if isinstance(c, PersonalDataCategory) else c for c in categories]
+    if not all(isinstance(code, str) for code in codes):
+        raise ValidationError({"categories": "Each category is a code, e.g. health"})
+    found = PersonalDataCategory.objects.in_bulk(list(dict.fromkeys(codes)))
+    unknown = [code for code in codes if code not in found]
+    if unknown:
+        raise ValidationError(
+            {"categories": f"No personal-data category has the code: {', '.join(unknown[:10])}"}
+        )
+    return [found[code] for code in sorted(found)]
+
+
 def _check_name_free(name: str, term: Term | None) -> None:
     others = Term.objects.exclude(pk=term.pk) if term else Term.objects.all()
     clash_slug = others.filter(name__iexact=name).values_list("slug", flat=True).first()
@@ -71,6 +96,7 @@ def clean_fields(fields: dict, term: Term | None = None) -> dict:
     if len(definition) > MAX_DEFINITION:
         raise ValidationError({"definition": f"At most {MAX_DEFINITION} characters"})
     cleaned["definition"] = definition.strip()
+    cleaned["categories"] = _clean_categories(fields.get("categories") or [])
     cleaned["synonyms"] = _clean_synonyms(fields.get("synonyms") or [], cleaned["name"])
     cleaned["related"] = list(dict.fromkeys(fields.get("related") or []))
     if term is not None and any(other.pk == term.pk for other in cleaned["related"]):
@@ -88,6 +114,7 @@ def snapshot_of(fields: dict) -> dict:
     return {
         "name": fields["name"],
         "definition": fields["definition"],
+        "categories": sorted(c.pk for c in fields["categories"]),
         "synonyms": list(fields["synonyms"]),
         "related": sorted(t.slug for t in fields["related"]),
         "steward": steward.get_username() if steward else None,
@@ -105,6 +132,7 @@ def current_fields(term: Term) -> dict:
     return {
         "name": term.name,
         "definition": term.definition,
+        "categories": list(term.categories.all()),
         "synonyms": list(term.synonyms or []),
         "related": list(term.related.all()),
         "steward": term.steward,
@@ -120,6 +148,9 @@ def fields_from_snapshot(snapshot: dict) -> dict:
     return {
         "name": snapshot["name"],
         "definition": snapshot["definition"],
+        "categories": list(
+            PersonalDataCategory.objects.filter(pk__in=snapshot.get("categories") or [])
+        ),
         "synonyms": snapshot.get("synonyms") or [],
         "related": list(Term.objects.filter(slug__in=snapshot.get("related") or [])),
         "steward": user_model.objects.filter(username=steward).first() if steward else None,
@@ -143,8 +174,19 @@ def unique_slug(name: str) -> str:
 
 def relations_set(term: Term, fields: dict) -> None:
     term.related.set(fields["related"])
+    term.categories.set(fields["categories"])
     term.datasets.set(fields["datasets"])
     term.rules.set(fields["rules"])
+
+
+def rules_using(term: Term) -> list[LocalityRule]:
+    """The locality rules that match by this term (enabled or not), by id."""
+    return list(LocalityRule.objects.filter(term=term).order_by("id").only("id", "name"))
+
+
+def rules_named(rules: list[LocalityRule]) -> str:
+    """Rules as a refusal names them: "#3 'Health data stays in the EEA'; #7 ..."."""
+    return "; ".join(f"#{rule.pk} {rule.name!r}" for rule in rules)
 
 
 def pseudonym_or_none(user_id: int | None) -> str | None:

@@ -8,9 +8,21 @@ from dataclasses import dataclass
 from django.contrib.auth.models import User
 from django.db import transaction
 
-from catalog.models import Dataset
+from catalog.models import Country, Dataset
 from governance.glossary.services import term_approve, term_create, term_submit
 from governance.models import LocalityRule, Term
+from governance.policy.rules import rule_create
+
+# A locality rule that names an approved term: it matches the term's categories, and a change
+# of the term's definition is reviewed with the replay of what it would flip.
+TERM_RULE = {
+    "name": "No special-category data in China",
+    "description": "Matches by the glossary term: its approved definition decides which data.",
+    "term": "Special-category data",
+    "effect": LocalityRule.Effect.DENY,
+    "countries": ["CN"],
+    "priority": 180,
+}
 
 
 @dataclass(frozen=True)
@@ -25,6 +37,7 @@ class TermStory:
     related: tuple[str, ...] = ()  # names of terms told before
     dataset_prefixes: tuple[str, ...] = ()  # the first dataset whose slug starts with each
     rule: str = ""  # a locality rule by name
+    categories: tuple[str, ...] = ()  # the definition locality rules match by
 
 
 TERMS = [
@@ -51,6 +64,7 @@ TERMS = [
         related=("Personal data",),
         dataset_prefixes=("health-claims-", "voice-samples-"),
         rule="Health data never leaves the EEA",
+        categories=("biometric", "health"),
     ),
     TermStory(
         "Transfer exception",
@@ -115,6 +129,7 @@ def _relations(story: TermStory, people: dict[str, User]) -> dict:
     ]
     rules = list(LocalityRule.objects.filter(name=story.rule)) if story.rule else []
     return {
+        "categories": list(story.categories),
         "synonyms": list(story.synonyms),
         "steward": people.get(story.steward),
         "related": list(Term.objects.filter(name__in=story.related)),
@@ -142,4 +157,15 @@ def seed_glossary(people: dict[str, User]) -> int:
         if story.ends == "approved":
             term_approve(actor=people[story.approver], term=term, comment="Agreed.")
         made += 1
+    _seed_term_rule(people["priya"])
     return made
+
+
+def _seed_term_rule(officer: User) -> None:
+    """The demo's rule by glossary term, once."""
+    term = Term.objects.filter(name=TERM_RULE["term"]).first()
+    if term is None or LocalityRule.objects.filter(name=TERM_RULE["name"]).exists():
+        return
+    fields = {k: v for k, v in TERM_RULE.items() if k not in ("term", "countries")}
+    countries = list(Country.objects.filter(code__in=TERM_RULE["countries"]))
+    rule_create(actor=officer, term=term, regions=[], countries=countries, **fields)

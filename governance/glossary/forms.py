@@ -9,6 +9,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 
 from catalog.fields import LIST_TEXT
+from catalog.models import PersonalDataCategory
 from governance.forms import DatasetListField
 from governance.glossary import content, selectors
 from governance.models import LocalityRule, Term, TermStatus
@@ -59,6 +60,14 @@ class TermForm(forms.Form):
     definition = forms.CharField(
         max_length=content.MAX_DEFINITION, widget=forms.Textarea(attrs={"rows": 6})
     )
+    categories = forms.ModelMultipleChoiceField(
+        queryset=PersonalDataCategory.objects.order_by("name"),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label="Personal-data categories",
+        help_text="The definition locality rules use: a rule that names the term matches "
+        "datasets holding any of these",
+    )
     synonyms = forms.CharField(
         max_length=LIST_TEXT,
         required=False,
@@ -97,6 +106,7 @@ class TermForm(forms.Form):
         return {
             "name": term.name,
             "definition": term.definition,
+            "categories": list(term.categories.all()),
             "synonyms": "\n".join(term.synonyms or []),
             "related": " ".join(t.slug for t in term.related.all()),
             "steward": term.steward.get_username() if term.steward else None,
@@ -108,6 +118,7 @@ class TermForm(forms.Form):
         """The cleaned term as keyword arguments for the glossary services."""
         fields = {name: self.cleaned_data[name] for name in content.CONTENT_FIELDS}
         fields["rules"] = list(fields["rules"])
+        fields["categories"] = list(fields["categories"])
         return fields
 
 

@@ -6,14 +6,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Count, Prefetch, QuerySet
 
-from catalog.models import Dataset
+from catalog.models import Dataset, PersonalDataCategory
 from catalog.revisions import revisions
-from governance.glossary.content import GLOSSARY
+from governance.glossary.content import GLOSSARY, rules_using
 from governance.models import LocalityRule, Term, TermRevision, TermStatus, TermVersion
+from governance.policy.index import term_note
+from governance.policy.selectors import REPLAY_DAYS, term_definition_replay
 
 
 def terms() -> QuerySet[Term]:
@@ -22,6 +25,8 @@ def terms() -> QuerySet[Term]:
         Prefetch("related", Term.objects.only("id", "slug", "name", "status")),
         Prefetch("datasets", Dataset.objects.only("id", "slug", "name").order_by("slug")),
         Prefetch("rules", LocalityRule.objects.only("id", "name").order_by("id")),
+        Prefetch("categories", PersonalDataCategory.objects.order_by("code")),
+        Prefetch("rules_using", LocalityRule.objects.only("id", "name", "term").order_by("id")),
         Prefetch(
             "revisions",
             TermRevision.objects.filter(status=TermRevision.Status.PROPOSED),
@@ -59,6 +64,31 @@ def term_proposals(term: Term) -> QuerySet[TermRevision]:
 def open_proposal(term: Term) -> TermRevision | None:
     """The proposal awaiting review, if any (there is at most one)."""
     return TermRevision.objects.filter(term=term, status=TermRevision.Status.PROPOSED).first()
+
+
+def proposal_replay(
+    term: Term, proposal: TermRevision | None, *, days: int = REPLAY_DAYS
+) -> dict[str, Any] | None:
+    """What approving the open change would flip among recorded decisions: the rules that match
+    by the term, its definition now and as proposed, and the replay under the proposed one.
+    None when no change to an approved term awaits review."""
+    if proposal is None or term.status != TermStatus.APPROVED or not proposal.base_version:
+        return None
+    proposed = sorted(proposal.proposed.get("categories") or [])
+    rules = rules_using(term)
+    summary = {
+        "proposal": proposal.pk,
+        "rules": [{"id": rule.pk, "name": rule.name} for rule in rules],
+        "definition": {
+            "now": sorted(term.categories.values_list("code", flat=True)),
+            "proposed": proposed,
+        },
+    }
+    if not rules:  # nothing matches by the term: nothing can flip
+        empty: dict[str, Any] = {"by_dataset": {}, "by_jurisdiction": {}, "flips": []}
+        return {**summary, "days": days, "replayed": 0, "flipped": 0, **empty}
+    note = term_note(proposal.proposed.get("name") or term.name, term.version + 1)
+    return {**summary, **term_definition_replay(term.slug, proposed, note, days=days)}
 
 
 def may_review(user: User | AnonymousUser, revision: TermRevision | None) -> bool:

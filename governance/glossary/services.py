@@ -28,6 +28,8 @@ from governance.glossary.content import (
     ledger_snapshot,
     pseudonym_or_none,
     relations_set,
+    rules_named,
+    rules_using,
     search_text_of,
     snapshot_of,
     term_snapshot,
@@ -36,6 +38,7 @@ from governance.glossary.content import (
 )
 from governance.ledger.chain import actor_name, ledger_append
 from governance.models import Term, TermRevision, TermStatus, TermVersion
+from governance.policy.index import GOVERNANCE
 from governance.workflow import Step, status_move
 
 S = TermStatus
@@ -233,6 +236,7 @@ def term_propose(*, actor: Actor, term: Term, note: str = "", **fields: Any) -> 
     if TermRevision.objects.filter(term=term, status=TermRevision.Status.PROPOSED).exists():
         raise ValidationError({"status": "A change to this term already awaits review"})
     cleaned = clean_fields({**current_fields(term), **fields}, term)
+    _check_definition_for_rules(term, cleaned)
     revision = TermRevision.objects.create(
         term=term,
         base_version=term.version,
@@ -243,6 +247,20 @@ def term_propose(*, actor: Actor, term: Term, note: str = "", **fields: Any) -> 
     )
     _ledger_proposal(actor, term, revision, "glossary.proposed")
     return revision
+
+
+def _check_definition_for_rules(term: Term, fields: dict[str, Any]) -> None:
+    """A term that rules match by keeps a definition they can match (at least one category)."""
+    if fields["categories"]:
+        return
+    rules = rules_using(term)
+    if rules:
+        raise ValidationError(
+            {
+                "categories": f"Locality rules match by this term ({rules_named(rules)}): "
+                "its definition needs at least one personal-data category"
+            }
+        )
 
 
 def term_change(*, actor: Actor, term: Term, note: str = "", **fields: Any) -> Term | TermRevision:
@@ -282,6 +300,7 @@ def term_approve(
     if revision.base_version != term.version:
         raise ValidationError({"status": "The term changed since this proposal was made"})
     fields = clean_fields(fields_from_snapshot(revision.proposed), term)
+    _check_definition_for_rules(term, fields)
     snapshot = snapshot_of(fields)
     term_move(
         term,
@@ -296,7 +315,12 @@ def term_approve(
     relations_set(term, fields)
     _close_revision(revision, TermRevision.Status.APPROVED, reviewer=reviewer, comment=comment)
     term.refresh_from_db()
-    _publish(actor, term, "approved", snapshot, revision=revision, comment=comment)
+    by_term = [rule.pk for rule in rules_using(term)]
+    _publish(
+        actor, term, "approved", snapshot, revision=revision, comment=comment, rules_by_term=by_term
+    )
+    if by_term:
+        revision_bump(GOVERNANCE)  # the rules that match by it now use the new definition
     return term
 
 
@@ -385,6 +409,14 @@ def term_deprecate(*, actor: Actor, term: Term, reason: str) -> Term:
     term = _locked(term)
     if term.status != TermStatus.APPROVED:
         raise ValidationError({"status": "Only an approved term can be deprecated"})
+    rules = rules_using(term)
+    if rules:
+        raise StateConflict(
+            {
+                "rules": f"Locality rules match by this term: {rules_named(rules)}. "
+                "Change or delete them before deprecating it"
+            }
+        )
     pending = TermRevision.objects.filter(term=term, status=TermRevision.Status.PROPOSED).first()
     if pending is not None:
         _close_revision(pending, TermRevision.Status.WITHDRAWN, comment="The term was deprecated")

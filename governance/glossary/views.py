@@ -27,12 +27,14 @@ from governance.glossary.forms import (
     TermForm,
 )
 from governance.models import Term, TermRevision, TermStatus, TermVersion
+from governance.policy.selectors import replay_shown
 
 PAGE_SIZE = 50
 EMPTY = "—"
 FIELD_LABELS = {
     "name": "Name",
     "definition": "Definition",
+    "categories": "Categories (for rules)",
     "synonyms": "Synonyms",
     "related": "Related terms",
     "steward": "Steward",
@@ -98,7 +100,14 @@ def _render_term(
     user = request.user
     proposal = selectors.open_proposal(term)
     current = content.term_snapshot(term)
+    replayed = (
+        selectors.proposal_replay(term, proposal)
+        if user.has_perm("governance.view_localitydecision")
+        else None
+    )
     context = {
+        "replay": replayed,
+        "impact": replay_shown(replayed) if replayed and replayed["rules"] else None,
         "term": term,
         "proposal": proposal,
         "proposal_changes": _changes(current, proposal.proposed) if proposal else [],
@@ -123,7 +132,7 @@ def _changes(before: dict, after: dict) -> list[dict]:
     return [
         {"label": label, "before": _shown(before.get(name)), "after": _shown(after.get(name))}
         for name, label in FIELD_LABELS.items()
-        if before.get(name) != after.get(name)
+        if _shown(before.get(name)) != _shown(after.get(name))
     ]
 
 

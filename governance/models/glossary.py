@@ -32,6 +32,11 @@ class Term(models.Model):
         related_name="stewarded_terms",
     )
     datasets = models.ManyToManyField("catalog.Dataset", blank=True, related_name="glossary_terms")
+    # The term's machine-readable definition: the personal-data categories it means. A locality
+    # rule that names the term matches datasets holding any of them (governance.policy).
+    categories = models.ManyToManyField(
+        "catalog.PersonalDataCategory", blank=True, related_name="glossary_terms"
+    )
     rules = models.ManyToManyField(
         "governance.LocalityRule", blank=True, related_name="glossary_terms"
     )

@@ -81,6 +81,14 @@ class LocalityRule(models.Model):
     category = models.ForeignKey(
         PersonalDataCategory, on_delete=models.PROTECT, null=True, blank=True
     )
+    term = models.ForeignKey(
+        "governance.Term",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="rules_using",
+        help_text="An approved glossary term: matches datasets holding any of its categories",
+    )
     dataset = models.ForeignKey(
         Dataset, on_delete=models.CASCADE, null=True, blank=True, related_name="locality_rules"
     )

@@ -24,6 +24,7 @@ from governance.models import (
     LocalityRule,
     LocalityRuleVersion,
     Purpose,
+    Term,
 )
 from governance.policy.facts import RuleFacts
 from governance.policy.index import load_rules, rule_facts
@@ -55,6 +56,14 @@ class LocalityRuleSerializer(serializers.ModelSerializer):
         queryset=PersonalDataCategory.objects.all(),
         required=False,
         allow_null=True,
+    )
+    term = serializers.SlugRelatedField(
+        slug_field="slug",
+        queryset=Term.objects.all(),
+        required=False,
+        allow_null=True,
+        help_text="An approved glossary term's slug: matches datasets holding any category of "
+        "its definition",
     )
     dataset = serializers.SlugRelatedField(
         slug_field="slug", queryset=Dataset.objects.all(), required=False, allow_null=True

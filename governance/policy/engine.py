@@ -234,8 +234,9 @@ def _group_rules(index: PolicyIndex, group: frozenset) -> tuple[RuleFacts, ...]:
     """The rules that may match a rule group, highest priority first (built once per group)."""
     rules = index.group_rules.get(group)
     if rules is None:
-        found = [rule for key in group for rule in index.rules_by_key.get(key, ())]
-        rules = index.group_rules[group] = tuple(sorted(found, key=_rule_order))
+        # A rule by glossary term is filed under each of its categories: count it once.
+        found = {id(rule): rule for key in group for rule in index.rules_by_key.get(key, ())}
+        rules = index.group_rules[group] = tuple(sorted(found.values(), key=_rule_order))
     return rules
 
 
@@ -248,18 +249,23 @@ def _first_speaking(
         inside = rule.covers(place)
         if rule.effect == LocalityRule.Effect.DENY and inside:
             return HouseVerdict(
-                HOUSE_DENY, f"rule:{rule.id}", f"locality rule {rule.name!r} denies {place.code}"
+                HOUSE_DENY, f"rule:{rule.id}", f"{_named(rule)} denies {place.code}"
             )
         if rule.effect == LocalityRule.Effect.ALLOW_ONLY:
             if inside:
                 return HouseVerdict(
-                    HOUSE_ALLOW,
-                    f"rule:{rule.id}",
-                    f"locality rule {rule.name!r} allows {place.code}",
+                    HOUSE_ALLOW, f"rule:{rule.id}", f"{_named(rule)} allows {place.code}"
                 )
             return HouseVerdict(
                 HOUSE_DENY,
                 f"rule:{rule.id}",
-                f"locality rule {rule.name!r} allows only its listed places, not {place.code}",
+                f"{_named(rule)} allows only its listed places, not {place.code}",
             )
     return None
+
+
+def _named(rule: RuleFacts) -> str:
+    """The rule as an answer names it, with the glossary term it matched by."""
+    if rule.term_note:
+        return f"locality rule {rule.name!r} (by {rule.term_note})"
+    return f"locality rule {rule.name!r}"

@@ -78,6 +78,11 @@ class RuleFacts:
     actions: frozenset[str]
     regions: frozenset[str]
     countries: frozenset[str]
+    # A glossary term the rule matches by (its slug), resolved to the personal-data categories
+    # of the term's approved definition when the index is built; `term_note` names it in answers.
+    term: str | None = None
+    term_categories: frozenset[str] = frozenset()
+    term_note: str = ""
 
     def matches(self, ds: DatasetFacts, action: str) -> bool:
         return (
@@ -89,6 +94,7 @@ class RuleFacts:
             )
             and (not self.sensitivity or self.sensitivity == ds.sensitivity)
             and (self.category is None or self.category in ds.categories)
+            and (self.term is None or not self.term_categories.isdisjoint(ds.categories))
             and (not self.actions or action in self.actions)
         )
 

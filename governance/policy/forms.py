@@ -12,6 +12,8 @@ from governance.forms import RegionChoiceField
 from governance.models import (
     Action,
     LocalityRule,
+    Term,
+    TermStatus,
 )
 from governance.policy.facts import RuleFacts
 from governance.policy.index import load_rules, rule_facts
@@ -39,6 +41,16 @@ class LocalityRuleForm(forms.ModelForm):
         ),
         error_messages={"invalid_choice": "No dataset has the slug %(value)s"},
         help_text="Blank: every dataset that matches the other conditions",
+    )
+    term = forms.ModelChoiceField(
+        queryset=Term.objects.filter(status=TermStatus.APPROVED, categories__isnull=False)
+        .distinct()
+        .order_by("name"),
+        to_field_name="slug",
+        required=False,
+        empty_label="No glossary term",
+        label="Glossary term",
+        help_text="Matches datasets holding any category of the term's approved definition",
     )
     actions = forms.MultipleChoiceField(
         choices=Action.choices,
@@ -76,6 +88,8 @@ class LocalityRuleForm(forms.ModelForm):
         self.fields["countries"].help_text = "Every region in a ticked country is covered"
         if self.instance.dataset_id and not self.is_bound:
             self.initial["dataset"] = self.instance.dataset.slug
+        if self.instance.term_id and not self.is_bound:
+            self.initial["term"] = self.instance.term.slug
 
     def clean(self):
         cleaned = super().clean()

@@ -18,7 +18,7 @@ from catalog.models import (
     Region,
 )
 from catalog.revisions import revisions
-from governance.models import LocalityRule, Purpose, TransferGrant
+from governance.models import LocalityRule, Purpose, Term, TransferGrant
 from governance.policy.facts import (
     AdequacyFacts,
     DatasetFacts,
@@ -44,23 +44,28 @@ def _rule_group(storage_jurisdiction: str, subjects, sensitivity: str, categorie
     return frozenset(keys)
 
 
-def _rule_key(rule: RuleFacts) -> tuple[str, object]:
-    """File each rule under its most selective condition; `matches()` checks the rest."""
+def _rule_keys(rule: RuleFacts) -> list[tuple[str, object]]:
+    """File each rule under its most selective condition; `matches()` checks the rest. A rule by
+    glossary term is filed under each category of the term's definition (none: it matches
+    nothing)."""
     if rule.dataset_id is not None:
-        return ("dataset", rule.dataset_id)
+        return [("dataset", rule.dataset_id)]
     if rule.category is not None:
-        return ("category", rule.category)
+        return [("category", rule.category)]
+    if rule.term is not None:
+        return [("category", code) for code in sorted(rule.term_categories)]
     if rule.jurisdiction is not None:
-        return ("jurisdiction", rule.jurisdiction)
+        return [("jurisdiction", rule.jurisdiction)]
     if rule.sensitivity:
-        return ("sensitivity", rule.sensitivity)
-    return ("any", None)
+        return [("sensitivity", rule.sensitivity)]
+    return [("any", None)]
 
 
 def compile_rules(rules: list[RuleFacts]) -> dict[tuple[str, object], tuple[RuleFacts, ...]]:
     grouped: dict[tuple[str, object], list[RuleFacts]] = defaultdict(list)
     for rule in rules:
-        grouped[_rule_key(rule)].append(rule)
+        for key in _rule_keys(rule):
+            grouped[key].append(rule)
     return {
         key: tuple(sorted(group, key=lambda r: (-r.priority, r.id)))
         for key, group in grouped.items()
@@ -70,7 +75,9 @@ def compile_rules(rules: list[RuleFacts]) -> dict[tuple[str, object], tuple[Rule
 def rule_facts(
     rule: LocalityRule, regions: list[str] | None = None, countries: list[str] | None = None
 ) -> RuleFacts:
-    """A rule as the engine sees it (regions/countries may be given for an unsaved proposal)."""
+    """A rule as the engine sees it (regions/countries may be given for an unsaved proposal);
+    a rule by glossary term gets the categories of the term's approved definition."""
+    term = rule.term if rule.term_id is not None else None
     return RuleFacts(
         id=rule.pk or 0,
         name=rule.name,
@@ -85,11 +92,30 @@ def rule_facts(
         countries=frozenset(
             countries if countries is not None else (c.code for c in rule.countries.all())
         ),
+        term=term.slug if term is not None else None,
+        term_categories=_term_categories(term),
+        term_note=term_note(term.name, term.version) if term is not None else "",
     )
 
 
+def _term_categories(term: Term | None) -> frozenset[str]:
+    if term is None:
+        return frozenset()
+    return frozenset(category.pk for category in term.categories.all())
+
+
+def term_note(name: str, version: int) -> str:
+    """How an answer names the glossary term a rule matched by."""
+    return f"glossary term {name!r} v{version}"
+
+
 def load_rules() -> list[RuleFacts]:
-    rules = LocalityRule.objects.filter(enabled=True).prefetch_related("regions", "countries")
+    """The enabled rules as the engine sees them, terms resolved: a fixed number of queries."""
+    rules = (
+        LocalityRule.objects.filter(enabled=True)
+        .select_related("term")
+        .prefetch_related("regions", "countries", "term__categories")
+    )
     return [rule_facts(rule) for rule in rules]
 
 

@@ -19,6 +19,8 @@ from governance.ledger.chain import actor_name, ledger_append
 from governance.models import (
     LocalityRule,
     LocalityRuleVersion,
+    Term,
+    TermStatus,
 )
 from governance.policy.facts import ACTIONS, RuleFacts
 from governance.policy.index import GOVERNANCE, load_rules, rule_facts
@@ -31,6 +33,7 @@ RULE_FIELDS = (
     "jurisdiction",
     "sensitivity",
     "category",
+    "term",
     "dataset",
     "actions",
     "effect",
@@ -53,6 +56,8 @@ def rule_snapshot(
 def _snapshot_value(rule: LocalityRule, name: str) -> object:
     if name == "dataset":
         return rule.dataset.slug if rule.dataset is not None else None
+    if name == "term":
+        return rule.term.slug if rule.term is not None else None
     if name == "actions":
         return sorted(rule.actions or [])
     if name in ("jurisdiction", "category"):
@@ -114,6 +119,8 @@ def _validate_rule(rule: LocalityRule, regions: list[Region], countries: list[Co
     if unknown_actions:
         raise ValidationError({"actions": f"Unknown actions: {', '.join(sorted(unknown_actions))}"})
     rule.full_clean(exclude=["regions", "countries"])
+    if rule.term_id is not None:
+        rule.term = _usable_term(rule.term_id)
     if not rule.enabled:
         return
     facts = rule_facts(rule, [r.code for r in regions], [c.code for c in countries])
@@ -125,6 +132,23 @@ def _validate_rule(rule: LocalityRule, regions: list[Region], countries: list[Co
                 "priority": f"Contradicts rule {names} at the same priority {rule.priority}: change the priority or the places"
             }
         )
+
+
+def _usable_term(term_id: int) -> Term:
+    """The glossary term a rule names, locked until the rule is saved (so that it cannot be
+    deprecated meanwhile): approved, with a machine-readable definition."""
+    term = Term.objects.select_for_update().get(pk=term_id)
+    if term.status != TermStatus.APPROVED:
+        raise ValidationError(
+            {
+                "term": f"{term.name!r} is {term.get_status_display().lower()}: rules name approved terms only"
+            }
+        )
+    if not term.categories.exists():
+        raise ValidationError(
+            {"term": f"{term.name!r} names no personal-data category: propose its categories first"}
+        )
+    return term
 
 
 def _record_rule_version(

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
 from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 
-from catalog.models import Country, Region
+from catalog.models import Country, Jurisdiction, PersonalDataCategory, Region
 from governance.models import (
     LocalityDecision,
     LocalityRule,
@@ -25,6 +27,8 @@ from governance.policy.index import current_index, with_adequacy, with_rules
 
 MAX_REPLAY_DAYS = 90
 MAX_REPLAYED_DECISIONS = 200_000
+REPLAY_DAYS = 30  # what the pages replay
+FLIPS_SHOWN = 200  # flips a page lists
 
 
 def _flip_kind(before: str, after: str) -> str | None:
@@ -86,6 +90,61 @@ def replay(
         "by_jurisdiction": {k: dict(v) for k, v in sorted(by_jurisdiction.items())},
         "flips": flips[:1000],
     }
+
+
+def replay_shown(result: dict[str, Any], proposed_rule: str | None = None) -> dict[str, Any]:
+    """A replay ready for a page (governance/_impact.html): jurisdictions by name, the first
+    flips, and which of them the proposed rule (e.g. "rule:7") decides."""
+    names = dict(Jurisdiction.objects.values_list("code", "name"))
+    flips = [
+        {
+            **flip,
+            "by_proposal": proposed_rule is not None and flip["after"]["rule"] == proposed_rule,
+        }
+        for flip in result["flips"][:FLIPS_SHOWN]
+    ]
+    return {
+        "replayed": result["replayed"],
+        "flipped": result["flipped"],
+        "days": result["days"],
+        "datasets": _flip_rows(result["by_dataset"]),
+        "jurisdictions": [
+            {**row, "name": names.get(row["key"], row["key"])}
+            for row in _flip_rows(result["by_jurisdiction"])
+        ],
+        "flips": flips,
+        "more": result["flipped"] - len(flips),
+    }
+
+
+def _flip_rows(counts: dict[str, dict[str, int]]) -> list[dict[str, Any]]:
+    return [
+        {
+            "key": key,
+            "allow_to_deny": kinds.get("allow_to_deny", 0),
+            "deny_to_allow": kinds.get("deny_to_allow", 0),
+        }
+        for key, kinds in counts.items()
+    ]
+
+
+def rules_with_definition(
+    rules: Iterable[RuleFacts], term: str, categories: frozenset[str], note: str
+) -> list[RuleFacts]:
+    """The rules, those matching by glossary term `term` (slug) under another definition."""
+    return [
+        replace(rule, term_categories=categories, term_note=note) if rule.term == term else rule
+        for rule in rules
+    ]
+
+
+def term_definition_replay(
+    term: str, categories: Iterable[str], note: str, *, days: int, now: dt.datetime | None = None
+) -> dict[str, Any]:
+    """Which recorded decisions would flip if the rules matching by this glossary term used
+    these categories as its definition (a proposed change, before it is approved)."""
+    rules = rules_with_definition(current_index().rules, term, frozenset(categories), note)
+    return replay(rules, days=days, now=now)
 
 
 def adequacy_what_if(*, decided_by: str, country: str, falls_on: dt.date) -> dict[str, Any]:
@@ -200,8 +259,9 @@ def _runs_in(
 def locality_rules() -> QuerySet[LocalityRule]:
     """Rules with everything the list and the detail show, in a fixed number of queries."""
     return LocalityRule.objects.select_related(
-        "jurisdiction", "category", "dataset"
+        "jurisdiction", "category", "dataset", "term"
     ).prefetch_related(
         Prefetch("regions", Region.objects.order_by("code")),
         Prefetch("countries", Country.objects.order_by("code")),
+        Prefetch("term__categories", PersonalDataCategory.objects.order_by("code")),
     )

@@ -17,7 +17,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_safe
 
 from catalog.forms import add_service_error
-from catalog.models import Jurisdiction, Sensitivity
+from catalog.models import Sensitivity
 from governance.models import (
     LocalityRule,
     LocalityRuleVersion,
@@ -26,11 +26,15 @@ from governance.policy import coverage, rules
 from governance.policy.facts import RuleFacts
 from governance.policy.forms import AdequacyWhatIfForm, LocalityRuleForm
 from governance.policy.index import load_rules
-from governance.policy.selectors import adequacy_what_if, locality_rules, replay
+from governance.policy.selectors import (
+    REPLAY_DAYS,
+    adequacy_what_if,
+    locality_rules,
+    replay,
+    replay_shown,
+)
 from governance.views import PAGE_SIZE, can_use_governance
 
-REPLAY_DAYS = 30
-FLIPS_SHOWN = 200
 EMPTY = "—"
 PREVIEW = "preview"
 
@@ -153,36 +157,8 @@ def _render_rule_form(
 
 def _impact(proposed: list[RuleFacts], proposal_id: int | None) -> dict:
     """What a proposed rule set would flip among the recorded decisions, ready for a template."""
-    result = replay(proposed, days=REPLAY_DAYS)
-    names = dict(Jurisdiction.objects.values_list("code", "name"))
     proposed_rule = f"rule:{proposal_id}" if proposal_id is not None else None
-    flips = [
-        {**flip, "by_proposal": flip["after"]["rule"] == proposed_rule}
-        for flip in result["flips"][:FLIPS_SHOWN]
-    ]
-    return {
-        "replayed": result["replayed"],
-        "flipped": result["flipped"],
-        "days": result["days"],
-        "datasets": _flip_rows(result["by_dataset"]),
-        "jurisdictions": [
-            {**row, "name": names.get(row["key"], row["key"])}
-            for row in _flip_rows(result["by_jurisdiction"])
-        ],
-        "flips": flips,
-        "more": result["flipped"] - len(flips),
-    }
-
-
-def _flip_rows(counts: dict[str, dict[str, int]]) -> list[dict]:
-    return [
-        {
-            "key": key,
-            "allow_to_deny": kinds.get("allow_to_deny", 0),
-            "deny_to_allow": kinds.get("deny_to_allow", 0),
-        }
-        for key, kinds in counts.items()
-    ]
+    return replay_shown(replay(proposed, days=REPLAY_DAYS), proposed_rule)
 
 
 # Rule history: what each version changed.
@@ -194,6 +170,7 @@ SNAPSHOT_FIELDS = {
     "jurisdiction": "Jurisdiction",
     "sensitivity": "Sensitivity",
     "category": "Personal data category",
+    "term": "Glossary term",
     "dataset": "Dataset",
     "actions": "Actions",
     "regions": "Regions",

@@ -17,6 +17,7 @@ from governance.management.commands.seed_demo import DEMO_PASSWORD, DEMO_USERS, 
 from governance.models import (
     LedgerCheckpoint,
     LedgerEntry,
+    LocalityRule,
     RecordedDecision,
     Responsibility,
     Term,
@@ -208,6 +209,13 @@ def test_glossary_terms_in_draft_review_and_approved(seeded):
     for term in Term.objects.filter(status=TermStatus.APPROVED):
         version = term.versions.get(version=term.version)
         assert version.proposer_name != version.actor_name  # never approved by its proposer
+
+
+def test_a_locality_rule_matches_by_an_approved_glossary_term(seeded):
+    rule = LocalityRule.objects.get(term__isnull=False)
+
+    assert rule.term.status == TermStatus.APPROVED
+    assert set(rule.term.categories.values_list("code", flat=True)) == {"biometric", "health"}
 
 
 def test_decisions_recorded_and_the_log_signed(seeded):
