@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('catalog', '0009_text_limits'),
-        ('governance', '0012_text_limits'),
+        ('governance', '0013_external_identity'),
     ]
 
     operations = [
