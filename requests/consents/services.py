@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
 from catalog.actors import Actor, may
-from catalog.models import LawfulBasis
+from catalog.models import Dataset, LawfulBasis
 from governance.errors import StateConflict
 from governance.ledger.chain import actor_name, ledger_append
 from requests.consents.batch import ConsentItem
@@ -24,7 +25,7 @@ class BatchOutcome:
     """What a batch did: each item created or found already recorded, and the model
     decisions its withdrawals opened."""
 
-    results: list[dict] = field(default_factory=list)
+    results: list[dict[str, object]] = field(default_factory=list)
     created: int = 0
     unchanged: int = 0
     decisions_opened: int = 0
@@ -97,7 +98,7 @@ def _same_or_conflict(item: ConsentItem, recorded: list[ConsentEvent], index: in
         )
 
 
-def _event_create(actor: User, item: ConsentItem, dataset) -> ConsentEvent:
+def _event_create(actor: User, item: ConsentItem, dataset: Dataset) -> ConsentEvent:
     event = ConsentEvent.objects.create(
         subject_key=item.subject_key,
         purpose=item.purpose,
@@ -121,8 +122,9 @@ def _withdrawal_propagate(event: ConsentEvent) -> int:
     """A withdrawal from a dataset held on consent reaches the models trained on it, as an
     erasure does: one decision per training run that read it (retrain, unlearn, suppress,
     accept with a reason). How many were opened."""
-    if event.state != ConsentState.WITHDRAWN or event.dataset is None:
+    dataset = cast(Dataset | None, event.dataset)
+    if event.state != ConsentState.WITHDRAWN or dataset is None:
         return 0
-    if event.dataset.lawful_basis != LawfulBasis.CONSENT:
+    if dataset.lawful_basis != LawfulBasis.CONSENT:
         return 0  # held on another basis: withdrawing consent does not end its processing
-    return decisions_open([event.dataset], consent_withdrawal=event)
+    return decisions_open([dataset], consent_withdrawal=event)

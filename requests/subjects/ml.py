@@ -74,6 +74,7 @@ def ml_decision_record(
     subject withdrew consent."""
     if decision.consent_withdrawal_id is not None:
         return _withdrawal_decision(actor, decision, choice, reason)
+    assert decision.request_id is not None  # one source or the other (a table constraint)
     subject_request = SubjectRequest.objects.select_for_update().get(pk=decision.request_id)
     owns = (
         isinstance(actor, User)
@@ -109,7 +110,7 @@ def _withdrawal_decision(
     actor: Actor, decision: MlPropagationDecision, choice: str, reason: str
 ) -> MlPropagationDecision:
     """The decision for a consent withdrawal: an owner of the dataset or a privacy officer."""
-    withdrawal = ConsentEvent.objects.get(pk=decision.consent_withdrawal_id)
+    withdrawal = ConsentEvent.objects.get(ml_decisions=decision)
     owns = isinstance(actor, User) and (
         Dataset.objects.filter(slug__in=decision.datasets, owner=actor).exists()
     )
