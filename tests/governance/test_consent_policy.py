@@ -128,3 +128,14 @@ def test_a_published_version_is_never_changed(api_client, privacy_officer, notic
     response = api_client(privacy_officer).post(NOTICES, body, format="json")
 
     assert response.status_code == 409 and "already published" in response.json()["version"][0]
+
+
+def test_the_legal_coverage_lists_consent_with_its_verification():
+    from governance.policy.coverage import legal_coverage
+
+    rows = {row.code: row for row in legal_coverage()}
+
+    eu, uk = rows["eu"].fact("consent"), rows["uk"].fact("consent")
+    assert eu is not None and (eu.citation, eu.verified) == ("GDPR Art. 6(1)(a)", True)
+    assert uk is not None and "consent" in rows["uk"].unverified
+    assert rows["us"].fact("consent") is None
