@@ -3,6 +3,8 @@ system's account, and a batch of events."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from django.contrib.auth.models import Permission
 
@@ -57,6 +59,7 @@ def notice(privacy_officer, newsletter, app_usage):
         jurisdiction=Jurisdiction.objects.get(code="eu"),
         datasets=[newsletter, app_usage],
         purposes=list(Purpose.objects.filter(code__in=["analytics", "model-training"])),
+        published_at=dt.datetime(2026, 10, 1, tzinfo=dt.UTC),
     )
 
 

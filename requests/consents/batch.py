@@ -7,6 +7,7 @@ import datetime as dt
 import hashlib
 from dataclasses import dataclass
 
+from django.utils import timezone
 from rest_framework import serializers
 
 from catalog.models import Dataset
@@ -16,6 +17,7 @@ from requests.models.consents import ConsentState
 from requests.models.subjects import Channel
 
 MAX_EVENTS = 1000
+CLOCK_SKEW = dt.timedelta(minutes=5)  # a collecting system's clock may run a little ahead
 
 
 class ConsentItemSerializer(serializers.Serializer):
@@ -157,6 +159,10 @@ def _misfit(
         return "purpose", f"{notice} does not cover purpose {data['purpose']!r}"
     if "dataset" in data and data["dataset"] not in covered:
         return "dataset", f"{notice} does not cover dataset {data['dataset']!r}"
+    if data["at"] > timezone.now() + CLOCK_SKEW:
+        return "at", "is in the future: give when the subject gave or withdrew consent"
+    if data["at"] < notice.published_at:
+        return "at", f"is before {notice} was published ({notice.published_at:%Y-%m-%d %H:%M} UTC)"
     if data.get("regime", notice.jurisdiction_id) != notice.jurisdiction_id:
         return (
             "regime",

@@ -67,11 +67,19 @@ def test_a_bad_item_is_a_400_naming_it_and_nothing_is_recorded(token_client, col
         event("evt-1"),
         event("evt-2", purpose="marketing"),
         event("evt-3", state="maybe"),
+        event("evt-4", at="2099-01-01T00:00:00Z"),
+        event("evt-5", at="2026-09-01T00:00:00Z"),
     )
 
     assert response.status_code == 400
     errors = response.json()["errors"]
-    assert {(e["index"], e["field"]) for e in errors} == {(1, "purpose"), (2, "state")}
+    assert [(e["index"], e["field"]) for e in errors] == [
+        (1, "purpose"),
+        (2, "state"),
+        (3, "at"),
+        (4, "at"),
+    ]
+    assert "before signup v3 was published" in errors[3]["message"]
     assert "does not cover purpose 'marketing'" in errors[0]["message"]
     assert ConsentEvent.objects.count() == 0
 
