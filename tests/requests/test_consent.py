@@ -241,3 +241,20 @@ def test_the_event_list_query_count_is_flat(
         response = client.get(EVENTS)
 
     assert response.json()["count"] == 8
+
+
+def test_the_owner_decides_a_withdrawals_model_on_the_page_too(
+    token_client, collector, notice, newsletter, data_owner, client
+):
+    training_run("churn-v3", [newsletter])
+    send(token_client(collector), event("evt-2", state="withdrawn"))
+    decision = MlPropagationDecision.objects.get()
+    client.force_login(data_owner)
+
+    response = client.post(
+        f"/workflows/subjects/models/{decision.pk}/decide/", {"decision": "suppress"}
+    )
+
+    assert response.status_code == 302
+    decision.refresh_from_db()
+    assert decision.decision == "suppress"
