@@ -8,6 +8,7 @@ from guardian.admin import GuardedModelAdmin
 from catalog import services
 from catalog.law import (
     BreachClock,
+    ConsentLaw,
     DestinationRestriction,
     LocalisationDuty,
     SubjectRights,
@@ -222,4 +223,10 @@ class BreachClockAdmin(ReadOnlyAdmin):
 @admin.register(SubjectRights)
 class SubjectRightsAdmin(ReadOnlyAdmin):
     list_display = ["jurisdiction", "citation", "verified"]
+    list_filter = ["verified"]
+
+
+@admin.register(ConsentLaw)
+class ConsentLawAdmin(ReadOnlyAdmin):
+    list_display = ["jurisdiction", "citation", "withdrawal_citation", "verified"]
     list_filter = ["verified"]

@@ -153,3 +153,22 @@ class SubjectRights(Verifiable):
 
     def __str__(self) -> str:
         return f"{self.jurisdiction_id}: {len(self.rights)} rights"
+
+
+class ConsentLaw(Verifiable):
+    """Consent as a jurisdiction's lawful basis: the article that makes it one (given for
+    specific purposes) and the article that lets the subject withdraw it."""
+
+    jurisdiction = models.OneToOneField(
+        "catalog.Jurisdiction",
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="consent_law",
+    )
+    withdrawal_citation = models.CharField(max_length=300)
+    says = models.CharField(
+        max_length=300, help_text="What the law asks of consent, as an answer quotes it"
+    )
+
+    def __str__(self) -> str:
+        return f"{self.jurisdiction_id}: {self.citation}"

@@ -409,6 +409,7 @@ class Revision(models.Model):
 # The law's facts live in their own module; importing them here registers them with the app.
 from catalog.law import (  # noqa: E402, F401
     BreachClock,
+    ConsentLaw,
     DestinationRestriction,
     LocalisationDuty,
     SubjectRights,

@@ -1,8 +1,8 @@
 """The law sections of the reference data: check them, and load them.
 
 Sections: ``transfer_laws`` (one per jurisdiction), ``localisation_duties``,
-``destination_restrictions``, ``breach_clocks`` (one per jurisdiction) and ``subject_rights``
-(one per jurisdiction). Every row names its citation and whether it was verified, and a
+``destination_restrictions``, ``breach_clocks`` (one per jurisdiction), ``subject_rights``
+(one per jurisdiction) and ``consent_laws`` (where consent is a lawful basis that is encoded). Every row names its citation and whether it was verified, and a
 verified row names the address that was read.
 """
 
@@ -18,6 +18,7 @@ LAW_SECTIONS = (
     "destination_restrictions",
     "breach_clocks",
     "subject_rights",
+    "consent_laws",
 )
 _MODELS = {
     "transfer_laws": "TransferLaw",
@@ -25,6 +26,7 @@ _MODELS = {
     "destination_restrictions": "DestinationRestriction",
     "breach_clocks": "BreachClock",
     "subject_rights": "SubjectRights",
+    "consent_laws": "ConsentLaw",
 }
 _KEYS: dict[str, tuple[str, ...]] = {
     "transfer_laws": ("jurisdiction_id",),
@@ -32,6 +34,7 @@ _KEYS: dict[str, tuple[str, ...]] = {
     "destination_restrictions": ("code",),
     "breach_clocks": ("jurisdiction_id",),
     "subject_rights": ("jurisdiction_id",),
+    "consent_laws": ("jurisdiction_id",),
 }
 _ONE_PER_JURISDICTION = ("transfer_laws", "breach_clocks", "subject_rights")
 _LIMITS = {
@@ -42,6 +45,8 @@ _LIMITS = {
     "threshold": 300,
     "subjects_notice": 300,
     "regulator": 200,
+    "withdrawal_citation": 300,
+    "says": 300,
 }
 
 
@@ -130,13 +135,14 @@ def _row_problems(
 
 
 def load_law(apps: Any, data: dict[str, Any]) -> None:
-    """Create or update the law rows (skipped for a historical registry that predates them)."""
+    """Create or update the law rows (each table skipped for a historical registry that
+    predates it: the migration that creates it loads it)."""
     models = {}
     for section, name in _MODELS.items():
         try:
             models[section] = apps.get_model("catalog", name) if apps else _current(name)
         except LookupError:
-            return  # a migration older than the law tables: the later migration loads them
+            continue
     for section, model in models.items():
         rows = [{**row, "jurisdiction_id": row["jurisdiction"]} for row in data[section]]
         kept = upsert_rows(model, rows, _KEYS[section])

@@ -9,6 +9,7 @@ from django.contrib.auth.admin import UserAdmin
 from catalog.admin import ReadOnlyAdmin
 from governance.grants.services import grant_create, grant_revoke
 from governance.models import (
+    ConsentNotice,
     ExternalIdentity,
     LedgerCheckpoint,
     LedgerEntry,
@@ -45,6 +46,14 @@ class PurposeAdmin(admin.ModelAdmin):
     def delete_model(self, request, obj):
         super().delete_model(request, obj)
         purposes_changed()
+
+
+@admin.register(ConsentNotice)
+class ConsentNoticeAdmin(ReadOnlyAdmin):
+    """Published through the API (governance.consent.services): versions are never edited."""
+
+    list_display = ["code", "version", "title", "jurisdiction", "published_at"]
+    list_filter = ["jurisdiction"]
 
 
 @admin.register(LocalityRule)

@@ -32,6 +32,7 @@ _GOVERNANCE_READ = [
     "governance.view_trainingrun",
     "governance.view_localitydecision",
     "governance.view_recordeddecision",
+    "governance.view_consentnotice",
 ]
 _GLOSSARY_READ = [
     "governance.view_term",
@@ -62,6 +63,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "governance.change_transfergrant",
         "governance.add_trainingrun",
         "governance.change_trainingrun",
+        "governance.add_consentnotice",
         *_LEDGER_READ,
         "governance.add_ledgercheckpoint",
         "governance.add_recordeddecision",
@@ -120,9 +122,10 @@ _SUBJECT_PERMISSIONS: dict[str, list[str]] = {
         "workflows.add_datasetconnector",
         "workflows.change_datasetconnector",
         "workflows.view_mlpropagationdecision",
+        "workflows.view_consentevent",
     ],
     Role.EXECUTIVE: _SUBJECTS_READ,
-    Role.AUDITOR: _SUBJECTS_READ,
+    Role.AUDITOR: [*_SUBJECTS_READ, "workflows.view_consentevent"],
     Role.DATA_OWNER: [
         "workflows.view_subjecttask",
         "workflows.view_datasetconnector",

@@ -9,6 +9,7 @@ from rest_framework.routers import DefaultRouter
 from catalog import api as catalog_api
 from governance import health, mailbox, views
 from governance.checks import api as check_api
+from governance.consent import api as consent_api
 from governance.glossary import api as glossary_api
 from governance.grants import api as grant_api
 from governance.identity import views as identity_views
@@ -32,6 +33,7 @@ router.register(
 router.register("datasets", catalog_api.DatasetViewSet, basename="dataset")
 router.register("lineage-edges", catalog_api.LineageEdgeViewSet, basename="lineage-edge")
 router.register("purposes", policy_api.PurposeViewSet, basename="purpose")
+router.register("consents/notices", consent_api.ConsentNoticeViewSet, basename="consent-notice")
 router.register("locality-rules", policy_api.LocalityRuleViewSet, basename="locality-rule")
 router.register("transfer-grants", grant_api.TransferGrantViewSet, basename="transfer-grant")
 router.register("training-runs", check_api.TrainingRunViewSet, basename="training-run")

@@ -6,6 +6,7 @@ from django.contrib import admin
 
 from catalog.admin import ReadOnlyAdmin
 from requests.models import (
+    ConsentEvent,
     DatasetConnector,
     ExceptionApproval,
     ExceptionEvent,
@@ -122,3 +123,13 @@ class SubjectReminderAdmin(ReadOnlyAdmin):
 @admin.register(SubjectMail)
 class SubjectMailAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "request", "title", "sent_at", "attempts", "last_error"]
+
+
+# --- Consent ------------------------------------------------------------------------------------
+
+
+@admin.register(ConsentEvent)
+class ConsentEventAdmin(ReadOnlyAdmin):
+    list_display = ["id", "subject_key", "purpose", "dataset_slug", "state", "at", "client_name"]
+    list_filter = ["state", "channel", "jurisdiction_code"]
+    search_fields = ["subject_key", "dataset_slug", "purpose", "notice_code"]

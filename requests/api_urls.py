@@ -3,6 +3,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
+from requests.consents import api as consent_api
 from requests.subjects import api as subject_api
 from requests.subjects import public_api
 from requests.transfers import api as transfer_api
@@ -24,6 +25,8 @@ router.register(
 )
 
 urlpatterns = [
+    path("consents/events/", consent_api.ConsentEventsView.as_view(), name="consent-events"),
+    path("consents/current/", consent_api.ConsentCurrentView.as_view(), name="consent-current"),
     path(
         "transfer-register.csv",
         transfer_api.TransferRegisterViewSet.as_view({"get": "list"}),

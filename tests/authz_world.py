@@ -19,8 +19,9 @@ from django.test import TestCase
 from django.utils import timezone
 
 from catalog import services as catalog_services
-from catalog.models import Country, Dataset, LineageEdge, Region
+from catalog.models import Country, Dataset, Jurisdiction, LineageEdge, Region
 from governance.checks.services import training_run_register
+from governance.consent.services import consent_notice_publish
 from governance.glossary import services as glossary_services
 from governance.grants.services import grant_create
 from governance.ledger.export import checkpoint_create
@@ -207,11 +208,21 @@ def _subject_request(world: World, p: dict, datasets: dict[str, Dataset]) -> Non
     connector = DatasetConnector.objects.create(
         dataset=datasets["features"], kind="manual", identifier_kinds=["email"]
     )
+    notice = consent_notice_publish(
+        actor=p["privacy_officer"],
+        code="mx-signup",
+        version="1",
+        title="Sign-up consent",
+        jurisdiction=Jurisdiction.objects.get(code="eu"),
+        datasets=[datasets["customers"]],
+        purposes=list(Purpose.objects.filter(code="analytics")),
+    )
     world.ids.update(
         subject_request=request.pk,
         subject_task=task.pk,
         ml_decision=decision.pk,
         connector=connector.pk,
+        consent_notice=notice.pk,
     )
     _pending_request(world)
 

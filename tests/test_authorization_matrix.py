@@ -193,6 +193,15 @@ API: dict[tuple[str, str], str] = {
     ("/api/v1/dataset-connectors/{id}/", "PATCH"): "DADADDD",
     # Only a privacy officer approves a connector's version (the world's is manual: 409).
     ("/api/v1/dataset-connectors/{id}/approve/", "POST"): "DADDDDD",
+    # Consent notices: every role reads, privacy officers publish. Consent events: recorded by
+    # collecting systems (an account given workflows.add_consentevent, no role has it), read
+    # by privacy officers and auditors.
+    ("/api/v1/consents/notices/", "GET"): "DAAAAAD",
+    ("/api/v1/consents/notices/", "POST"): "DADDDDD",
+    ("/api/v1/consents/notices/{id}/", "GET"): "DAAAAAD",
+    ("/api/v1/consents/events/", "GET"): "DADDDAD",
+    ("/api/v1/consents/events/", "POST"): "DDDDDDD",
+    ("/api/v1/consents/current/", "GET"): "DADDDAD",
     # The public's intake: no sign-in.
     ("/api/v1/subject-intake/", "POST"): "AAAAAAA",
     ("/api/v1/subject-intake/rights", "GET"): "AAAAAAA",
@@ -367,6 +376,7 @@ API_OBJECTS = {
     "/api/v1/subject-requests/": lambda w: w.ids["subject_request"],
     "/api/v1/subject-tasks/": lambda w: w.ids["subject_task"],
     "/api/v1/subject-ml-decisions/": lambda w: w.ids["ml_decision"],
+    "/api/v1/consents/notices/": lambda w: w.ids["consent_notice"],
     "/api/v1/dataset-connectors/": lambda w: w.ids["connector"],
     "/api/v1/telemetry/sources/": lambda w: w.ids["source"],
     "/api/v1/violations/": lambda w: w.ids["violation"],

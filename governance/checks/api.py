@@ -89,6 +89,10 @@ class LegalVerdictSerializer(serializers.Serializer):
     mechanisms = serializers.ListField(
         child=serializers.CharField(), help_text="Mechanisms any of which would make it lawful"
     )
+    verified = serializers.BooleanField(
+        allow_null=True, help_text="Whether the deciding fact was checked against the law's text"
+    )
+    basis = serializers.CharField(help_text="The lawful basis weighed (consent), or ''")
 
 
 class HouseVerdictSerializer(serializers.Serializer):
@@ -151,6 +155,8 @@ def legal_json(legal: LegalVerdict | None) -> dict[str, Any]:
         "citation": verdict.citation,
         "regime": verdict.regime,
         "mechanisms": sorted(verdict.mechanisms),
+        "verified": verdict.verified,
+        "basis": verdict.basis,
     }
 
 

@@ -1,5 +1,6 @@
 """Governance tables: policy (rules, grants, runs, decisions), the ledger, the glossary, people."""
 
+from governance.models.consent import ConsentNotice
 from governance.models.glossary import Term, TermRevision, TermStatus, TermVersion
 from governance.models.identity import ExternalIdentity
 from governance.models.ledger import (
@@ -36,6 +37,7 @@ from governance.models.policy import (
 
 __all__ = [
     "Action",
+    "ConsentNotice",
     "Delivery",
     "DigestFrequency",
     "ExternalIdentity",

@@ -1,6 +1,7 @@
 """The legal coverage report: for each jurisdiction, what Locus encodes of its law (subject-request
 deadlines, transfer rule, recognised destinations, localisation duties, destination
-restrictions, breach clock, subject rights), each with its citation, and what is unverified.
+restrictions, breach clock, subject rights, consent as a lawful basis where encoded), each with
+its citation, and what is unverified.
 
 Nothing is silent: a jurisdiction with no transfer rule says so, as the engine's answers do.
 """
@@ -53,7 +54,9 @@ class Coverage:
 def legal_coverage() -> list[Coverage]:
     """Every jurisdiction's encoded law, in name order (a fixed number of queries)."""
     jurisdictions = (
-        Jurisdiction.objects.select_related("transfer_law", "breach_clock", "subject_rights")
+        Jurisdiction.objects.select_related(
+            "transfer_law", "breach_clock", "subject_rights", "consent_law"
+        )
         .prefetch_related("localisation_duties", "destination_restrictions")
         .annotate(
             recognised=Count("adequacy_decisions", distinct=True),
@@ -94,6 +97,17 @@ def _coverage(j: Jurisdiction) -> Coverage:
     ]
     row.facts.append(_breach(j))
     row.facts.append(_rights(j))
+    consent = getattr(j, "consent_law", None)
+    if consent is not None:
+        row.facts.append(
+            Fact(
+                "consent",
+                f"a lawful basis for specific purposes; withdrawn under {consent.withdrawal_citation}",
+                consent.citation,
+                consent.verified,
+                consent.source,
+            )
+        )
     return row
 
 

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from catalog.models import Sensitivity
 from governance.models import LocalityRule, Outcome
+from governance.policy.consent import judge_consent
 from governance.policy.facts import (
     ACTIONS,
     HOUSE_ALLOW,
@@ -100,6 +101,8 @@ def evaluate(
             legal = _legal(index, ds, place, at, scopes or NO_SCOPES)
     else:
         legal = NOT_PERSONAL
+    if ds.consent is not None:  # held on consent: the purpose must be one it covers
+        legal = _consented(index, ds, legal, purpose)
     if legal.outcome == LAW_DENY:  # no grant makes unlawful work lawful
         return Decision(_DENY, legal.rule, legal.reason, index.version, None, legal, house)
     if house.outcome == HOUSE_ALLOW and not legal.stricter_than_allow:
@@ -157,6 +160,24 @@ def _legal(
     if len(index.legal_memo) >= MEMO_LIMIT:
         index.legal_memo.clear()
     index.legal_memo[key] = verdict
+    return verdict
+
+
+def _consented(
+    index: PolicyIndex, ds: DatasetFacts, legal: LegalVerdict, purpose: str
+) -> LegalVerdict:
+    """The law's verdict with the dataset's consent weighed, memoised per dataset, purpose
+    and transfer verdict."""
+    key = (ds.id, purpose, legal)
+    try:
+        return index.consent_memo[key]
+    except KeyError:
+        pass
+    assert ds.consent is not None
+    verdict = judge_consent(legal, ds.consent, ds.slug, purpose)
+    if len(index.consent_memo) >= MEMO_LIMIT:
+        index.consent_memo.clear()
+    index.consent_memo[key] = verdict
     return verdict
 
 

@@ -38,6 +38,19 @@ class RegionFacts:
 
 
 @dataclass(frozen=True, slots=True)
+class ConsentFacts:
+    """A consent-based dataset's consent: the purposes its notices cover (their latest
+    versions) and the law that makes consent a lawful basis, with its citation."""
+
+    purposes: frozenset[str]
+    notices: str  # how answers name them: "newsletter v3, app v2"
+    law: str  # the law's name, e.g. "GDPR (EU/EEA)"; "" when no consent law is encoded
+    regime: str  # its jurisdiction
+    citation: str  # e.g. "GDPR Art. 6(1)(a)"
+    verified: bool
+
+
+@dataclass(frozen=True, slots=True)
 class DatasetFacts:
     id: int
     slug: str
@@ -59,6 +72,8 @@ class DatasetFacts:
     # by far more datasets than the group itself and hashed at no cost. 0: not given (the memo
     # is then keyed by the group).
     legal_key: int = field(default=0, compare=False)
+    # Its consent, when its lawful basis is consent and a notice names it (None otherwise).
+    consent: ConsentFacts | None = field(default=None, compare=False)
 
     @property
     def laws(self) -> tuple[str, ...]:
@@ -199,6 +214,8 @@ class PolicyIndex:
     # (dataset id or rule group, action, region) -> the officer rule's verdict, or None.
     officer_memo: dict[tuple, HouseVerdict | None] = field(default_factory=dict)
     legal_memo: dict[tuple, LegalVerdict] = field(default_factory=dict)
+    # (dataset id, purpose, transfer verdict) -> the verdict with its consent weighed.
+    consent_memo: dict[tuple, LegalVerdict] = field(default_factory=dict)
     # dataset id -> the house's verdict where it is stored (no officer rule speaking), shared
     # by every such check: at most one per dataset.
     home_verdicts: dict[int, HouseVerdict] = field(default_factory=dict)

@@ -13,14 +13,16 @@ from collections.abc import Mapping
 
 from catalog.models import (
     AdequacyDecision,
+    ConsentLaw,
     Dataset,
     LawfulBasis,
     Region,
 )
 from catalog.revisions import revisions
-from governance.models import LocalityRule, Purpose, Term, TransferGrant
+from governance.models import ConsentNotice, LocalityRule, Purpose, Term, TransferGrant
 from governance.policy.facts import (
     AdequacyFacts,
+    ConsentFacts,
     DatasetFacts,
     GrantFacts,
     PolicyIndex,
@@ -119,6 +121,50 @@ def load_rules() -> list[RuleFacts]:
     return [rule_facts(rule) for rule in rules]
 
 
+def _notice_coverage() -> dict[int, tuple[frozenset[str], str]]:
+    """dataset id -> (the purposes its consent notices cover, the notices named): of each
+    notice, its latest version only."""
+    latest: dict[str, tuple[int, str]] = {}
+    for notice_id, code, version in ConsentNotice.objects.order_by(
+        "code", "-published_at", "-id"
+    ).values_list("id", "code", "version"):
+        latest.setdefault(code, (notice_id, f"{code} v{version}"))
+    names = dict(latest.values())
+    purposes: dict[int, set[str]] = defaultdict(set)
+    for notice_id, code in ConsentNotice.purposes.through.objects.filter(
+        consentnotice_id__in=names
+    ).values_list("consentnotice_id", "purpose_id"):
+        purposes[notice_id].add(code)
+    covered: dict[int, tuple[set[str], set[str]]] = defaultdict(lambda: (set(), set()))
+    for notice_id, ds_id in ConsentNotice.datasets.through.objects.filter(
+        consentnotice_id__in=names
+    ).values_list("consentnotice_id", "dataset_id"):
+        covered[ds_id][0].update(purposes[notice_id])
+        covered[ds_id][1].add(names[notice_id])
+    return {ds_id: (frozenset(p), ", ".join(sorted(n))) for ds_id, (p, n) in covered.items()}
+
+
+def _consent_facts(
+    laws: tuple[str, ...],
+    storage_jurisdiction: str,
+    coverage: tuple[frozenset[str], str],
+    consent_laws: dict[str, tuple[str, bool]],
+    book: LawBook,
+) -> ConsentFacts:
+    """A consent-based dataset's consent, judged by the first of its laws that encodes consent
+    as a lawful basis."""
+    regime = next((code for code in laws if code in consent_laws), "")
+    citation, verified = consent_laws.get(regime, ("", False))
+    return ConsentFacts(
+        purposes=coverage[0],
+        notices=coverage[1],
+        law=book.name(regime) if regime else "",
+        regime=regime or storage_jurisdiction,
+        citation=citation,
+        verified=verified,
+    )
+
+
 def _load_datasets(book: LawBook, parents: dict[str, str]) -> list[DatasetFacts]:
     categories_of = Dataset.personal_data_categories.through
     categories: dict[int, set[str]] = defaultdict(set)
@@ -148,6 +194,13 @@ def _load_datasets(book: LawBook, parents: dict[str, str]) -> list[DatasetFacts]
         "sensitivity",
         "lawful_basis",
     )
+    coverage = _notice_coverage()
+    consent_laws = {
+        code: (citation, verified)
+        for code, citation, verified in ConsentLaw.objects.values_list(
+            "jurisdiction_id", "citation", "verified"
+        )
+    }
     facts = []
     groups: dict[frozenset, frozenset] = {}  # one shared object per distinct group
     legal_groups: dict[tuple, tuple] = {}
@@ -188,6 +241,11 @@ def _load_datasets(book: LawBook, parents: dict[str, str]) -> list[DatasetFacts]
                 rule_group=groups.setdefault(group, group),
                 legal_group=legal_groups.setdefault(legal, legal),
                 legal_key=legal_key,
+                consent=_consent_facts(
+                    laws, storage_jurisdiction, coverage[ds_id], consent_laws, book
+                )
+                if basis == LawfulBasis.CONSENT and ds_id in coverage
+                else None,
             )
         )
     return facts

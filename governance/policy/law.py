@@ -132,6 +132,11 @@ class LegalVerdict:
     crossing: bool = False
     # Where several laws each need a mechanism: each one's routes (a grant must fit them all).
     needs: tuple[frozenset[str], ...] = ()
+    # Whether the fact that decided was checked against the law's text (None: not stated).
+    verified: bool | None = None
+    # The lawful basis the processing rests on, when the catalog records one the law judges
+    # (consent: its article and notices); "" otherwise.
+    basis: str = ""
     # Derived once when the verdict is made (verdicts are memoised, checks are not): whether
     # only a grant can make the work lawful, and for each law needing a mechanism, the grant
     # mechanisms that fit it (a grant naming none of GRANT_MECHANISMS fits every law).

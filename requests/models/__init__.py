@@ -1,5 +1,6 @@
 """Workflow tables: transfer exceptions (and, beside them, data-subject requests)."""
 
+from requests.models.consents import ConsentEvent, ConsentState
 from requests.models.mail import SubjectMail
 from requests.models.subjects import (
     DatasetConnector,
@@ -24,6 +25,8 @@ from requests.models.transfers import (
 )
 
 __all__ = [
+    "ConsentEvent",
+    "ConsentState",
     "DatasetConnector",
     "ExceptionApproval",
     "ExceptionEvent",

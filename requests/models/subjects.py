@@ -384,17 +384,27 @@ class MlDecision(models.TextChoices):
 
 
 class MlPropagationDecision(models.Model):
-    """For an erasure: what happens to a model trained on the erased data."""
+    """For an erasure, or a withdrawal of consent: what happens to a model trained on the data."""
 
+    # Its source: an erasure request, or a consent withdrawal (exactly one).
     request = models.ForeignKey(
-        SubjectRequest, on_delete=models.CASCADE, related_name="ml_decisions"
+        SubjectRequest, on_delete=models.CASCADE, null=True, blank=True, related_name="ml_decisions"
+    )
+    consent_withdrawal = models.ForeignKey(
+        "workflows.ConsentEvent",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="ml_decisions",
     )
     training_run = models.ForeignKey(
         TrainingRun, on_delete=models.SET_NULL, null=True, related_name="+"
     )
     run_name = models.CharField(max_length=200)
     model_name = models.CharField(max_length=200, blank=True)
-    datasets = models.JSONField(default=list, help_text="Slugs of the erased datasets it read")
+    datasets = models.JSONField(
+        default=list, help_text="Slugs of the erased (or consent-withdrawn) datasets it read"
+    )
     decision = models.CharField(max_length=10, choices=MlDecision.choices, blank=True)
     reason = BoundedTextField(max_length=TEXT, blank=True)
     decided_by = models.ForeignKey(
@@ -408,6 +418,15 @@ class MlPropagationDecision(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["request", "training_run"], name="one_ml_decision_per_run"
+            ),
+            models.UniqueConstraint(
+                fields=["consent_withdrawal", "training_run"],
+                name="one_ml_decision_per_withdrawn_run",
+            ),
+            models.CheckConstraint(
+                condition=Q(request__isnull=False, consent_withdrawal__isnull=True)
+                | Q(request__isnull=True, consent_withdrawal__isnull=False),
+                name="ml_decision_has_one_source",
             ),
             models.CheckConstraint(
                 condition=~Q(decision="accept") | ~Q(reason=""), name="ml_accept_has_reason"

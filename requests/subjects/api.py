@@ -186,6 +186,7 @@ class MlDecisionSerializer(serializers.ModelSerializer):
         fields = [
             "id",
             "request",
+            "consent_withdrawal",
             "training_run",
             "run_name",
             "model_name",
@@ -446,14 +447,15 @@ class SubjectTaskViewSet(viewsets.ReadOnlyModelViewSet):
 
 
 class MlDecisionViewSet(viewsets.ReadOnlyModelViewSet):
-    """For erasures: the models trained on the erased data, and what is decided for each."""
+    """For erasures and consent withdrawals: the models trained on the data, and what is
+    decided for each."""
 
     serializer_class = MlDecisionSerializer
     queryset = (
         MlPropagationDecision.objects.none()
     )  # for the schema; get_queryset filters by person
     permission_classes = [permissions.IsAuthenticated, WorksSubjectTasks]
-    filterset_fields = ["request", "decision"]
+    filterset_fields = ["request", "consent_withdrawal", "decision"]
 
     def get_queryset(self):
         return selectors.ml_decisions_for(self.request.user).order_by("id")

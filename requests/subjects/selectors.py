@@ -171,13 +171,22 @@ def tasks_of(user: Viewer, subject_request: SubjectRequest) -> QuerySet[SubjectT
 
 
 def ml_decisions_for(user: Viewer) -> QuerySet[MlPropagationDecision]:
-    """Model decisions of erasures: of requests where the person owns a task, or manages."""
-    rows = MlPropagationDecision.objects.select_related("request")
+    """Model decisions of erasures (of requests where the person owns a task, or manages) and
+    of consent withdrawals (of the person's datasets, or the regimes they manage)."""
+    rows = MlPropagationDecision.objects.select_related("request", "consent_withdrawal")
     if not isinstance(user, User):  # the anonymous visitor owns no task and manages nothing
         return rows.none()
     owns = Exists(SubjectTask.objects.filter(request=OuterRef("request"), owner=user))
-    visible = _owned_or_managed(user, Q(owns), "request__")
-    return rows if visible is None else rows.filter(visible)
+    scope = managed_scope(user)
+    if scope.everything:
+        return rows
+    # A withdrawal's decisions: the owner of its dataset, an officer of its regime.
+    visible = Q(owns) | Q(consent_withdrawal__dataset__owner=user)
+    if scope.jurisdictions:
+        visible |= scope.condition("request__") | Q(
+            consent_withdrawal__jurisdiction_code__in=sorted(scope.jurisdictions)
+        )
+    return rows.filter(visible)
 
 
 def connectors_for(user: Viewer) -> QuerySet[DatasetConnector]:

@@ -295,7 +295,7 @@ def task_retry(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @works_tasks
 def ml_decide(request: HttpRequest, pk: int) -> HttpResponse:
-    """Record what happens to one model trained on erased data."""
+    """Record what happens to one model trained on erased (or consent-withdrawn) data."""
     decision = get_object_or_404(selectors.ml_decisions_for(request.user), pk=pk)
     form = MlDecisionForm(request.POST)
     try:
@@ -313,6 +313,8 @@ def ml_decide(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, " ".join(error.messages))
     else:
         messages.success(request, f"{decision.run_name}: decision recorded.")
+    if decision.request is None:  # a consent withdrawal's: no request page to return to
+        return redirect("workflows:subject-task-list")
     user = request.user  # signed in (login_required)
     task = decision.request.tasks.filter(owner=user).first() if isinstance(user, User) else None
     if task:

@@ -9,6 +9,7 @@ from django.db.models import Q
 from catalog.models import (
     AdequacyDecision,
     BreachClock,
+    ConsentLaw,
     Country,
     DeadlineUnit,
     DestinationRestriction,
@@ -58,6 +59,7 @@ def table_counts() -> dict[str, int]:
         "destination_restrictions": DestinationRestriction.objects.count(),
         "breach_clocks": BreachClock.objects.count(),
         "subject_rights": SubjectRights.objects.count(),
+        "consent_laws": ConsentLaw.objects.count(),
     }
 
 

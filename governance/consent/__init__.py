@@ -1,0 +1,1 @@
+"""Consent notices: what data subjects are asked to consent to, which the engine reads."""
