@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 
 from catalog import selectors, services
 from catalog.filters import DatasetFilter
+from catalog.idempotency import IdempotentCreateMixin
 from catalog.models import (
     AdequacyDecision,
     Country,
@@ -246,7 +247,7 @@ class PersonalDataCategoryViewSet(ReferenceViewSet):
     serializer_class = PersonalDataCategorySerializer
 
 
-class DatasetViewSet(viewsets.ModelViewSet):
+class DatasetViewSet(IdempotentCreateMixin, viewsets.ModelViewSet):
     """The data catalog. Any role reads; owners and privacy officers write."""
 
     serializer_class = DatasetSerializer
@@ -312,6 +313,7 @@ class DatasetViewSet(viewsets.ModelViewSet):
 
 
 class LineageEdgeViewSet(
+    IdempotentCreateMixin,
     mixins.ListModelMixin,
     mixins.CreateModelMixin,
     mixins.RetrieveModelMixin,

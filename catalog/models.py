@@ -406,6 +406,27 @@ class Revision(models.Model):
         return f"{self.key}@{self.value}"
 
 
+class IdempotencyRecord(models.Model):
+    """The first answer to a create sent with an `Idempotency-Key`, per person and key, kept
+    IDEMPOTENCY_KEY_HOURS to answer its retries (catalog.idempotency)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64, help_text="sha256 of the path and body")
+    status = models.PositiveSmallIntegerField(default=0)
+    response = models.JSONField(default=dict)
+    location = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "key"], name="one_idempotency_key_per_user")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.status})"
+
+
 # The law's facts live in their own module; importing them here registers them with the app.
 from catalog.law import (  # noqa: E402, F401
     BreachClock,

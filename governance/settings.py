@@ -315,7 +315,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "catalog.idempotency.LocusAutoSchema",
     "EXCEPTION_HANDLER": "governance.api_errors.exception_handler",
     # DRF's own throttles read X-Forwarded-For by this count (the same rule as PROXY_COUNT's).
     "NUM_PROXIES": PROXY_COUNT,
@@ -472,6 +472,9 @@ TELEMETRY_ANOMALY_MIN_BYTES = env.int("TELEMETRY_ANOMALY_MIN_BYTES", default=100
 TELEMETRY_WEBHOOK_MAX_ATTEMPTS = env.int("TELEMETRY_WEBHOOK_MAX_ATTEMPTS", default=8)
 # Stream messages are kept this long for clients catching up.
 TELEMETRY_STREAM_RETENTION_HOURS = env.int("TELEMETRY_STREAM_RETENTION_HOURS", default=72)
+
+# A create's answer to an Idempotency-Key is kept this long for its retries (catalog.idempotency).
+IDEMPOTENCY_KEY_HOURS = env.int("IDEMPOTENCY_KEY_HOURS", default=24)
 
 # --- OpenLineage --------------------------------------------------------------------------
 # Where the jobs of an OpenLineage job namespace run: {"airflow-eu": "aws:eu-west-1", ...}

@@ -12,6 +12,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from catalog.idempotency import IdempotentCreateMixin
 from catalog.models import Dataset, Region
 from catalog.permissions import ActsWithPermission
 from governance.api import CanUseGovernance
@@ -298,7 +299,9 @@ class ReadsSerializer(serializers.Serializer):
     )
 
 
-class TrainingRunViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+class TrainingRunViewSet(
+    IdempotentCreateMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet
+):
     """Training runs: registered with their inputs and compute regions, judged pair by pair."""
 
     serializer_class = TrainingRunSerializer

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rest_framework import mixins, permissions, serializers, viewsets
 
+from catalog.idempotency import IdempotentCreateMixin
 from catalog.models import Dataset, Jurisdiction
 from catalog.permissions import ActsWithPermission
 from governance.api import CanUseGovernance
@@ -44,6 +45,7 @@ class ConsentNoticeSerializer(serializers.ModelSerializer):
 
 
 class ConsentNoticeViewSet(
+    IdempotentCreateMixin,
     mixins.CreateModelMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,

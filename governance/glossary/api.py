@@ -12,6 +12,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from catalog.errors import StateConflict
+from catalog.idempotency import IdempotentCreateMixin
 from catalog.models import Dataset, PersonalDataCategory
 from catalog.permissions import ActsWithPermission
 from governance.glossary import content, selectors, services
@@ -188,6 +189,7 @@ def _valid(serializer_class, request) -> dict:
 
 
 class TermViewSet(
+    IdempotentCreateMixin,
     mixins.CreateModelMixin,
     mixins.UpdateModelMixin,
     viewsets.ReadOnlyModelViewSet,

@@ -9,6 +9,7 @@ from rest_framework import mixins, permissions, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from catalog.idempotency import IdempotentCreateMixin
 from catalog.models import Dataset, Region
 from catalog.permissions import ActsWithPermission
 from governance.api import CanUseGovernance
@@ -66,7 +67,9 @@ class RevokeSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=2000)
 
 
-class TransferGrantViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+class TransferGrantViewSet(
+    IdempotentCreateMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet
+):
     """Transfer grants: what the engine honours, from when to when. Revocation is immediate."""
 
     serializer_class = TransferGrantSerializer

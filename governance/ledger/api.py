@@ -13,6 +13,7 @@ from rest_framework import mixins, permissions, serializers, viewsets
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from catalog.idempotency import IdempotentCreateMixin
 from catalog.models import Dataset
 from catalog.permissions import ActsWithPermission
 from governance.ledger.chain import actor_names, filter_by_actor, ledger_search
@@ -150,7 +151,9 @@ class CheckpointSerializer(serializers.ModelSerializer):
         return {"id": instance.pk, **document, "created_by_name": instance.created_by_name}
 
 
-class CheckpointViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+class CheckpointViewSet(
+    IdempotentCreateMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet
+):
     """Signed heads of the chain. POST signs the current head now."""
 
     serializer_class = CheckpointSerializer
@@ -241,7 +244,10 @@ class CanReadRecordedDecisions(permissions.BasePermission):
 
 
 class RecordedDecisionViewSet(
-    mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.ReadOnlyModelViewSet
+    IdempotentCreateMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.ReadOnlyModelViewSet,
 ):
     """Decisions people write down (ADR-style); each version is on the ledger. Officers write."""
 

@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from catalog.api import CanViewCatalog
+from catalog.idempotency import IdempotentCreateMixin
 from catalog.models import Country, Dataset, Jurisdiction, PersonalDataCategory, Region
 from catalog.permissions import ActsWithPermission
 from governance.api import CanUseGovernance
@@ -113,7 +114,7 @@ class LocalityRuleVersionSerializer(serializers.ModelSerializer):
         fields = ["version", "action", "snapshot", "actor_name", "at"]
 
 
-class LocalityRuleViewSet(viewsets.ModelViewSet):
+class LocalityRuleViewSet(IdempotentCreateMixin, viewsets.ModelViewSet):
     """Privacy officers' locality rules; every change is a new version."""
 
     serializer_class = LocalityRuleSerializer

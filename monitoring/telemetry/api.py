@@ -25,6 +25,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from catalog.idempotency import IdempotentCreateMixin
 from catalog.models import Dataset, Region
 from monitoring import selectors
 from monitoring.models import TelemetrySource
@@ -252,7 +253,10 @@ class SourceRevokeSerializer(serializers.Serializer):
 
 
 class TelemetrySourceViewSet(
-    mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.ReadOnlyModelViewSet
+    IdempotentCreateMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.ReadOnlyModelViewSet,
 ):
     """Telemetry sources (privacy officers): register, change scope, rotate, revoke."""
 

@@ -11,6 +11,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
+from catalog.idempotency import IdempotentCreateMixin
 from catalog.models import Dataset
 from catalog.permissions import ActsWithPermission
 from requests.models.subjects import (
@@ -239,7 +240,9 @@ def _annotated(queryset):
     return selectors.with_task_counts(queryset)
 
 
-class SubjectRequestViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+class SubjectRequestViewSet(
+    IdempotentCreateMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet
+):
     """Data-subject requests with days left; each step of the workflow is an action."""
 
     serializer_class = SubjectRequestSerializer
@@ -476,7 +479,10 @@ class MlDecisionViewSet(viewsets.ReadOnlyModelViewSet):
 
 
 class DatasetConnectorViewSet(
-    mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.ReadOnlyModelViewSet
+    IdempotentCreateMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.ReadOnlyModelViewSet,
 ):
     """How each dataset answers subject requests (identifier kinds; the SQL table)."""
 

@@ -17,6 +17,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
+from catalog.idempotency import IdempotentCreateMixin
 from catalog.models import Dataset, Region
 from catalog.permissions import ActsWithPermission
 from governance.models import Purpose, TrainingRun, TransferGrant, TransferMechanism
@@ -275,6 +276,7 @@ def _step(name: str, description: str):
 
 
 class TransferExceptionViewSet(
+    IdempotentCreateMixin,
     mixins.CreateModelMixin,
     mixins.UpdateModelMixin,
     viewsets.ReadOnlyModelViewSet,
