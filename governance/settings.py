@@ -266,6 +266,8 @@ BEAT_FULL_READ_SECONDS = env.float("BEAT_FULL_READ_SECONDS", default=300.0)
 CELERY_TIMEZONE = "UTC"
 # The hour (UTC) of the daily notification digest for people who chose none.
 NOTIFICATION_DAILY_DIGEST_HOUR = env.int("NOTIFICATION_DAILY_DIGEST_HOUR", default=7)
+# The hour (UTC) of the daily retention work (requests.retention, monitoring.telemetry.purge).
+RETENTION_HOUR = env.int("RETENTION_HOUR", default=2)
 # Every periodic task, in one place.
 CELERY_BEAT_SCHEDULE = {
     "telemetry-webhooks-sweep": {
@@ -300,6 +302,15 @@ CELERY_BEAT_SCHEDULE = {
     "subject-requests-sla": {
         "task": "requests.tasks.subject_sla_watch",
         "schedule": env.float("SUBJECT_SLA_SECONDS", default=900.0),
+    },
+    # Retention, daily at RETENTION_HOUR (UTC): datasets' runs opened, then old telemetry purged.
+    "retention-due": {
+        "task": "requests.tasks.retention_due",
+        "schedule": crontab(minute="15", hour=str(RETENTION_HOUR)),
+    },
+    "telemetry-purge": {
+        "task": "monitoring.tasks.telemetry_purge",
+        "schedule": crontab(minute="45", hour=str(RETENTION_HOUR)),
     },
 }
 
@@ -442,6 +453,13 @@ SUBJECT_CONNECTOR_DSNS = env.dict("SUBJECT_CONNECTOR_DSNS", default={})
 SUBJECT_REQUESTS_QUEUE = env.str("SUBJECT_REQUESTS_QUEUE", default="")
 SUBJECT_INTAKE_RATE = env.str("SUBJECT_INTAKE_RATE", default="10/hour")
 
+# --- Retention (README "Retention") -------------------------------------------------------
+# Each dataset gets one retention run per period of this many days (counted from Mondays): it
+# deletes the records older than the period's first day minus the dataset's retention.
+RETENTION_PERIOD_DAYS = env.int("RETENTION_PERIOD_DAYS", default=7)
+# A run is due this many days after it opens; unfinished after that, it is overdue.
+RETENTION_DUE_DAYS = env.int("RETENTION_DUE_DAYS", default=14)
+
 # --- Ledger -------------------------------------------------------------------------------
 # Ed25519 seed (32 bytes, base64) that signs ledger checkpoints and exports; debug derives one
 # from SECRET_KEY. Generate one with: python -c "import os,base64;print(base64.b64encode(os.urandom(32)).decode())"
@@ -471,6 +489,11 @@ TELEMETRY_ANOMALY_MIN_BYTES = env.int("TELEMETRY_ANOMALY_MIN_BYTES", default=100
 TELEMETRY_WEBHOOK_MAX_ATTEMPTS = env.int("TELEMETRY_WEBHOOK_MAX_ATTEMPTS", default=8)
 # Stream messages are kept this long for clients catching up.
 TELEMETRY_STREAM_RETENTION_HOURS = env.int("TELEMETRY_STREAM_RETENTION_HOURS", default=72)
+# Telemetry events are deleted this many days after they occurred (the daily purge; the
+# dashboards read the rollups, which are kept). Events that carry a violation are kept.
+TELEMETRY_RETENTION_DAYS = env.int("TELEMETRY_RETENTION_DAYS", default=400)
+# The purge deletes this many events per transaction.
+TELEMETRY_PURGE_CHUNK = env.int("TELEMETRY_PURGE_CHUNK", default=5000)
 
 # --- OpenLineage --------------------------------------------------------------------------
 # Where the jobs of an OpenLineage job namespace run: {"airflow-eu": "aws:eu-west-1", ...}
@@ -485,7 +508,10 @@ OPENLINEAGE_NAMESPACE_REGIONS: dict[str, str] = env.json(
 # auditor's evidence package (governance/ledger/evidence.py). Apps to the right of governance
 # (the workflows' exception and subject-request records) add theirs here: governance cannot
 # import them.
-EVIDENCE_SECTIONS: list[str] = ["requests.evidence.workflow_records"]
+EVIDENCE_SECTIONS: list[str] = [
+    "requests.evidence.workflow_records",
+    "requests.retention.evidence.retention_records",
+]
 # Navigation items of the apps above governance: dotted paths to tuples shaped like
 # governance.context_processors._NAV.
 NAVIGATION: list[str] = ["requests.nav.NAV", "monitoring.nav.NAV"]

@@ -1,6 +1,7 @@
 """Workflow tables: transfer exceptions (and, beside them, data-subject requests)."""
 
 from requests.models.mail import SubjectMail
+from requests.models.retention import LegalHold, RetentionRun
 from requests.models.subjects import (
     DatasetConnector,
     MlPropagationDecision,
@@ -29,7 +30,9 @@ __all__ = [
     "ExceptionEvent",
     "ExceptionReminder",
     "ExceptionStatus",
+    "LegalHold",
     "MlPropagationDecision",
+    "RetentionRun",
     "RiskLevel",
     "SubjectEvent",
     "SubjectMail",
