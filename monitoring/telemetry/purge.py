@@ -50,11 +50,12 @@ def telemetry_purge(*, now: dt.datetime | None = None, chunk: int | None = None)
 
 
 def _delete_chunk(cutoff: dt.datetime, size: int) -> int:
+    """One chunk, oldest first, in its own transaction; the trigger's exception is switched on
+    for this statement only (off again before the transaction goes on, should it be nested)."""
     events = TelemetryEvent._meta.db_table
     violations = Violation._meta.db_table
     with transaction.atomic(), connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute("SELECT set_config(%s, 'on', true)", [PURGE_SETTING])
+        _purging(cursor, True)  # a failed DELETE rolls this back with it
         cursor.execute(
             f"DELETE FROM {events} WHERE id IN ("
             f"SELECT e.id FROM {events} e WHERE e.occurred_at < %s AND NOT EXISTS "
@@ -62,4 +63,11 @@ def _delete_chunk(cutoff: dt.datetime, size: int) -> int:
             "ORDER BY e.occurred_at LIMIT %s)",
             [cutoff, size],
         )
+        _purging(cursor, False)
         return cursor.rowcount
+
+
+def _purging(cursor, on: bool) -> None:
+    """Set the trigger's exception for the current transaction only (PostgreSQL)."""
+    if connection.vendor == "postgresql":
+        cursor.execute("SELECT set_config(%s, %s, true)", [PURGE_SETTING, "on" if on else "off"])
