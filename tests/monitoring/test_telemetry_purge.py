@@ -74,18 +74,23 @@ def test_nothing_past_retention_deletes_nothing_and_logs_nothing(history):
     assert not LedgerEntry.objects.filter(kind="telemetry.purged").exists()
 
 
-@pytest.mark.skipif(not connection.vendor == "postgresql", reason="the trigger is PostgreSQL's")
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the trigger is PostgreSQL's")
 def test_outside_the_purge_the_trigger_still_refuses_delete_and_update(history):
     for statement in (
         "DELETE FROM monitoring_telemetryevent",
         "UPDATE monitoring_telemetryevent SET bytes = 0",
     ):
-        with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
-            with connection.cursor() as cursor:
-                cursor.execute(statement)
+        _refused(statement)
     telemetry_purge(now=NOW)
     # The purge's setting was local to its transactions: a DELETE after it is refused again.
-    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("DELETE FROM monitoring_telemetryevent")
+    _refused("DELETE FROM monitoring_telemetryevent")
     assert TelemetryEvent.objects.count() == 4
+
+
+def _refused(statement: str) -> None:
+    with (
+        pytest.raises(DatabaseError, match="append-only"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(statement)
