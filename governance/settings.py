@@ -12,10 +12,9 @@ from pathlib import Path
 import environ
 import plotly
 import rest_framework.compat
-from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
-from governance.config import logging_config, own_key, signing_key
+from governance.config import beat_schedule, logging_config, own_key, signing_key
 
 # The app folder `requests/` shadows PyPI's `requests`. DRF imports `requests` if it can, for an
 # optional test helper, and would take our app for it; tell DRF the package is absent (DRF
@@ -268,51 +267,8 @@ CELERY_TIMEZONE = "UTC"
 NOTIFICATION_DAILY_DIGEST_HOUR = env.int("NOTIFICATION_DAILY_DIGEST_HOUR", default=7)
 # The hour (UTC) of the daily retention work (requests.retention, monitoring.telemetry.purge).
 RETENTION_HOUR = env.int("RETENTION_HOUR", default=2)
-# Every periodic task, in one place.
-CELERY_BEAT_SCHEDULE = {
-    "telemetry-webhooks-sweep": {
-        "task": "monitoring.tasks.webhooks_sweep",
-        "schedule": 120.0,
-    },
-    "telemetry-stream-prune": {
-        "task": "monitoring.tasks.stream_messages_prune",
-        "schedule": 3600.0,
-    },
-    "ledger-checkpoint": {
-        "task": "governance.tasks.ledger_checkpoint",
-        "schedule": env.float("LEDGER_CHECKPOINT_SECONDS", default=3600.0),
-    },
-    "notifications-sweep": {
-        "task": "governance.tasks.notifications_sweep",
-        "schedule": 300.0,
-    },
-    # Hourly digests, and each person's daily digest at their hour (at minute 0 of every hour).
-    "notifications-digest": {
-        "task": "governance.tasks.notifications_digest",
-        "schedule": crontab(minute="0"),
-    },
-    "subject-mail-sweep": {
-        "task": "requests.tasks.subject_mail_sweep",
-        "schedule": 120.0,
-    },
-    "transfer-exceptions-due": {
-        "task": "requests.tasks.exceptions_due",
-        "schedule": env.float("EXCEPTIONS_DUE_SECONDS", default=60.0),
-    },
-    "subject-requests-sla": {
-        "task": "requests.tasks.subject_sla_watch",
-        "schedule": env.float("SUBJECT_SLA_SECONDS", default=900.0),
-    },
-    # Retention, daily at RETENTION_HOUR (UTC): datasets' runs opened, then old telemetry purged.
-    "retention-due": {
-        "task": "requests.tasks.retention_due",
-        "schedule": crontab(minute="15", hour=str(RETENTION_HOUR)),
-    },
-    "telemetry-purge": {
-        "task": "monitoring.tasks.telemetry_purge",
-        "schedule": crontab(minute="45", hour=str(RETENTION_HOUR)),
-    },
-}
+# Every periodic task, in one place (governance.config.beat_schedule).
+CELERY_BEAT_SCHEDULE = beat_schedule(env, retention_hour=RETENTION_HOUR)
 
 # --- API ----------------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -168,13 +168,10 @@ def _failed(run: RetentionRun, exc: Exception, *, transient: bool = False) -> st
     message = redaction.failure_text(exc, ())
     log.warning("The retention run %s failed: %s", run.pk, message)
     if transient and run.attempts < settings.SUBJECT_CONNECTOR_MAX_ATTEMPTS:
-        RetentionRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(
-            status=RunStatus.OPEN, last_error=message
-        )
+        _release(run, RunStatus.OPEN, message)
         return "retry"
-    RetentionRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(
-        status=RunStatus.FAILED, last_error=message
-    )
+    if not _release(run, RunStatus.FAILED, message):
+        return "lost-claim"
     notify(
         recipients=[run.owner],
         kind="retention.run_failed",
@@ -184,6 +181,16 @@ def _failed(run: RetentionRun, exc: Exception, *, transient: bool = False) -> st
         url=page_url("workflows:retention"),
     )
     return "failed"
+
+
+def _release(run: RetentionRun, target: str, message: str) -> bool:
+    """Move this worker's claimed run on (False when its claim was lost meanwhile)."""
+    try:
+        status_move(RetentionRun, pk=run.pk, current=RunStatus.RUNNING, target=target,
+                    when=_claim(run), what="retention run", last_error=message)  # fmt: skip
+    except StateConflict:
+        return False
+    return True
 
 
 def may_complete(actor: Actor, run: RetentionRun) -> bool:
