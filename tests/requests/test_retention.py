@@ -13,6 +13,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from governance.ledger.chain import actor_name
 from governance.models import LedgerEntry, Notification
 from requests.models import DatasetConnector, LegalHold, RetentionRun
 from requests.retention import holds, selectors, services
@@ -73,10 +74,7 @@ def test_the_owner_marks_the_run_done_and_the_next_period_opens_the_next(logs, d
     run = services.retention_run_complete(
         actor=data_owner, run=run, note="Deleted partitions before the cutoff"
     )
-    assert (run.status, run.completed_by_name) == (
-        "done",
-        data_owner.get_full_name() or run.completed_by_name,
-    )
+    assert (run.status, run.completed_by_name) == ("done", actor_name(data_owner))
     assert _kinds("retention.run_done")[-1]["data"]["mode"] == "manual"
 
     later = now + dt.timedelta(days=7 * 2)  # the cycle repeats each period
@@ -304,3 +302,45 @@ def test_the_evidence_lists_runs_holds_and_outcomes(logs, data_owner, privacy_of
     assert [(r["status"], r["by"], r["note"]) for r in mine] == [("done", "owner", "Deleted")]
     assert [(h["dataset"], h["reason"]) for h in document["holds"]] == [("web-logs", "Case 9")]
     assert LegalHold.objects.get().pk == hold.pk
+
+
+def _workflow_menu(client, person) -> list[str]:
+    client.force_login(person)
+    page = client.get(reverse("catalog:dataset-list"))
+    groups = {g.label: [item.label for item in g.items] for g in page.context["nav_groups"]}
+    return groups.get("Workflows", [])
+
+
+def test_the_workflows_menu_leads_officers_auditors_and_owners_to_retention(
+    client, privacy_officer, auditor, data_owner, engineer, executive
+):
+    for person in (privacy_officer, auditor, data_owner):
+        assert "Retention" in _workflow_menu(client, person)
+    for person in (engineer, executive):
+        assert "Retention" not in _workflow_menu(client, person)
+
+
+def test_the_owner_marks_done_and_the_officer_holds_through_the_pages(
+    client, logs, data_owner, privacy_officer, other_owner
+):
+    services.retention_due(now=_now())
+    run = RetentionRun.objects.get(dataset=logs)
+    done = reverse("workflows:retention-run-done", args=[run.pk])
+    client.force_login(other_owner)
+    assert client.get(done).status_code == 404
+    client.force_login(data_owner)
+    assert client.get(done).status_code == 200
+    assert client.post(done, {"note": ""}).status_code == 400
+    assert client.post(done, {"note": "Old rows deleted"}).status_code == 302
+    run.refresh_from_db()
+    assert (run.status, run.note) == ("done", "Old rows deleted")
+    assert client.get(reverse("workflows:retention-hold-place")).status_code == 403
+
+    client.force_login(privacy_officer)
+    place = reverse("workflows:retention-hold-place")
+    assert client.post(place, {"dataset": "web-logs", "reason": ""}).status_code == 400
+    assert client.post(place, {"dataset": "web-logs", "reason": "Case 12"}).status_code == 302
+    hold = LegalHold.objects.get(dataset=logs)
+    lift = reverse("workflows:retention-hold-lift", args=[hold.pk])
+    assert client.post(lift, {"reason": "Closed"}).status_code == 302
+    assert client.post(lift, {"reason": "Again"}).status_code == 409
