@@ -63,8 +63,9 @@ def _delete_chunk(cutoff: dt.datetime, size: int) -> int:
             "ORDER BY e.occurred_at LIMIT %s)",
             [cutoff, size],
         )
+        deleted = cursor.rowcount
         _purging(cursor, False)
-        return cursor.rowcount
+        return deleted
 
 
 def _purging(cursor, on: bool) -> None:
