@@ -12,6 +12,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from catalog.models import Dataset
+from catalog.permissions import ActsWithPermission
 from requests.models.retention import LegalHold, RetentionRun
 from requests.retention import holds, selectors, services
 
@@ -69,7 +70,9 @@ class RetentionRunViewSet(viewsets.ReadOnlyModelViewSet):
 
     serializer_class = RetentionRunSerializer
     queryset = RetentionRun.objects.none()  # for the schema; get_queryset filters by person
-    permission_classes = [permissions.IsAuthenticated, ReadsRetention]
+    permission_classes = [permissions.IsAuthenticated, ReadsRetention, ActsWithPermission]
+    object_checks = {"complete": services.may_complete}
+    action_denials = {"complete": "Only the dataset's owner or a privacy officer marks it done."}
 
     def get_queryset(self):
         runs = selectors.runs_for(self.request.user)
@@ -85,10 +88,11 @@ class RetentionRunViewSet(viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["post"])
     def complete(self, request, pk=None):
         """The owner has deleted the records past retention by hand (say how)."""
+        run = self.get_object()
         body = RunCompleteSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         run = services.retention_run_complete(
-            actor=request.user, run=self.get_object(), note=body.validated_data["note"]
+            actor=request.user, run=run, note=body.validated_data["note"]
         )
         return Response(self.get_serializer(run).data)
 
@@ -98,7 +102,12 @@ class LegalHoldViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
 
     serializer_class = LegalHoldSerializer
     queryset = LegalHold.objects.none()  # for the schema; get_queryset filters by person
-    permission_classes = [permissions.IsAuthenticated, ReadsRetention]
+    permission_classes = [permissions.IsAuthenticated, ReadsRetention, ActsWithPermission]
+    action_permissions = {"create": "workflows.add_legalhold", "lift": "workflows.change_legalhold"}
+    action_denials = {
+        "create": "Only a privacy officer places a legal hold.",
+        "lift": "Only a privacy officer lifts a legal hold.",
+    }
 
     def get_queryset(self):
         if self.request.query_params.get("all") == "1" or self.action != "list":
@@ -118,10 +127,11 @@ class LegalHoldViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["post"])
     def lift(self, request, pk=None):
         """End the hold: the dataset's retention resumes."""
+        hold = self.get_object()
         body = HoldLiftSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         hold = holds.legal_hold_lift(
-            actor=request.user, hold=self.get_object(), reason=body.validated_data["reason"]
+            actor=request.user, hold=hold, reason=body.validated_data["reason"]
         )
         return Response(self.get_serializer(hold).data)
 
