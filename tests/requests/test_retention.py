@@ -10,6 +10,8 @@ import datetime as dt
 import json
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -344,3 +346,27 @@ def test_the_owner_marks_done_and_the_officer_holds_through_the_pages(
     lift = reverse("workflows:retention-hold-lift", args=[hold.pk])
     assert client.post(lift, {"reason": "Closed"}).status_code == 302
     assert client.post(lift, {"reason": "Again"}).status_code == 409
+
+
+def test_the_lists_cost_the_same_queries_for_one_row_or_many(
+    api_client, privacy_officer, data_owner
+):
+    officer = api_client(privacy_officer)
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert officer.get(reverse("v1:retention-run-list")).status_code == 200
+            assert officer.get(reverse("v1:legal-hold-list")).status_code == 200
+        return len(captured)
+
+    def add(count: int) -> None:
+        for _ in range(count):
+            dataset = make_dataset(data_owner, retention_days=30)
+            services.retention_due(now=_now())
+            holds.legal_hold_place(actor=privacy_officer, dataset=dataset, reason="Case")
+
+    add(1)
+    queries()  # the first request fills the person's permission cache
+    one = queries()
+    add(3)
+    assert queries() == one
