@@ -125,6 +125,9 @@ def retention_run_execute(*, run_id: int) -> str:
     if not connector_claim(RetentionRun, pk=run_id):
         return "not-claimed"
     run.refresh_from_db()
+    if selectors.is_held(run.dataset_id, timezone.now()):  # placed while it was being claimed
+        _release(run, RunStatus.OPEN, "")
+        return "held"
     connector = DatasetConnector.objects.select_related("dataset").get(dataset_id=run.dataset_id)
     if not connector.approved:
         return _failed(run, targets.NotApproved("Its connector's version is not approved"))

@@ -370,3 +370,23 @@ def test_the_lists_cost_the_same_queries_for_one_row_or_many(
     one = queries()
     add(3)
     assert queries() == one
+
+
+def test_a_run_whose_worker_was_lost_is_retaken_after_its_lease_and_keeps_its_count(
+    events_table, settings, django_capture_on_commit_callbacks
+):
+    """The worker deleted the rows and kept the count, then died before recording: once the
+    lease has passed, the daily task requeues it, the rerun deletes nothing and records 2."""
+    services.retention_due(now=_now())  # queued, not run (no worker here)
+    run = RetentionRun.objects.get(dataset=events_table)
+    with subject_cursor() as cursor:
+        cursor.execute(f"DELETE FROM {TABLE} WHERE id IN (1, 2)")
+    claimed = RetentionRun.objects.filter(pk=run.pk)
+    claimed.update(status="running", claimed_at=_now(), attempts=1, prepared_rows=2)
+    assert services.retention_run_execute(run_id=run.pk) == "not-claimed"  # within its lease
+    lost_at = _now() - dt.timedelta(seconds=settings.SUBJECT_CONNECTOR_LEASE_SECONDS + 60)
+    claimed.update(claimed_at=lost_at)
+    with tasks_in_process(), django_capture_on_commit_callbacks(execute=True):
+        assert services.retention_due(now=_now())["requeued"] == 1
+    run.refresh_from_db()
+    assert (run.status, run.rows_deleted, run.attempts) == ("done", 2, 2)
