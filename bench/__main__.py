@@ -19,6 +19,7 @@ BENCHMARKS: dict[str, str] = {
     "ledger": "bench.ledger",
     "telemetry": "bench.telemetry",
     "api": "bench.api",
+    "purge": "bench.purge",
 }
 
 

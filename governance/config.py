@@ -8,6 +8,7 @@ import base64
 import hashlib
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 
@@ -72,5 +73,53 @@ def logging_config(log_format: str, level: str) -> dict:
             # Django's own lines (a 500's traceback among them) go through the handler too.
             "django": {"handlers": [], "level": "INFO", "propagate": True},
             "django.channels.server": {"level": "WARNING"},
+        },
+    }
+
+
+def beat_schedule(env: environ.Env, *, retention_hour: int) -> dict[str, dict]:
+    """Every periodic task, in one place (settings.CELERY_BEAT_SCHEDULE)."""
+    return {
+        "telemetry-webhooks-sweep": {
+            "task": "monitoring.tasks.webhooks_sweep",
+            "schedule": 120.0,
+        },
+        "telemetry-stream-prune": {
+            "task": "monitoring.tasks.stream_messages_prune",
+            "schedule": 3600.0,
+        },
+        "ledger-checkpoint": {
+            "task": "governance.tasks.ledger_checkpoint",
+            "schedule": env.float("LEDGER_CHECKPOINT_SECONDS", default=3600.0),
+        },
+        "notifications-sweep": {
+            "task": "governance.tasks.notifications_sweep",
+            "schedule": 300.0,
+        },
+        # Hourly digests, and each person's daily digest at their hour (at minute 0 of every hour).
+        "notifications-digest": {
+            "task": "governance.tasks.notifications_digest",
+            "schedule": crontab(minute="0"),
+        },
+        "subject-mail-sweep": {
+            "task": "requests.tasks.subject_mail_sweep",
+            "schedule": 120.0,
+        },
+        "transfer-exceptions-due": {
+            "task": "requests.tasks.exceptions_due",
+            "schedule": env.float("EXCEPTIONS_DUE_SECONDS", default=60.0),
+        },
+        "subject-requests-sla": {
+            "task": "requests.tasks.subject_sla_watch",
+            "schedule": env.float("SUBJECT_SLA_SECONDS", default=900.0),
+        },
+        # Retention, daily at RETENTION_HOUR (UTC): datasets' runs opened, then old telemetry purged.
+        "retention-due": {
+            "task": "requests.tasks.retention_due",
+            "schedule": crontab(minute="15", hour=str(retention_hour)),
+        },
+        "telemetry-purge": {
+            "task": "monitoring.tasks.telemetry_purge",
+            "schedule": crontab(minute="45", hour=str(retention_hour)),
         },
     }

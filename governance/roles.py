@@ -136,6 +136,21 @@ _SUBJECT_PERMISSIONS: dict[str, list[str]] = {
 for _role, _names in _SUBJECT_PERMISSIONS.items():
     ROLE_PERMISSIONS[_role] = [*ROLE_PERMISSIONS[_role], *_names]
 
+# Retention: officers and auditors read every dataset's runs and holds, data owners their own
+# datasets' runs (filtered in requests.retention.selectors); officers place and lift holds.
+_RETENTION_PERMISSIONS: dict[str, list[str]] = {
+    Role.PRIVACY_OFFICER: [
+        "workflows.view_retentionrun",
+        "workflows.view_legalhold",
+        "workflows.add_legalhold",
+        "workflows.change_legalhold",
+    ],
+    Role.AUDITOR: ["workflows.view_retentionrun", "workflows.view_legalhold"],
+    Role.DATA_OWNER: ["workflows.view_retentionrun"],
+}
+for _role, _names in _RETENTION_PERMISSIONS.items():
+    ROLE_PERMISSIONS[_role] = [*ROLE_PERMISSIONS[_role], *_names]
+
 
 def _permission(dotted: str) -> Permission:
     app_label, codename = dotted.split(".")

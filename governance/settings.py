@@ -12,10 +12,9 @@ from pathlib import Path
 import environ
 import plotly
 import rest_framework.compat
-from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
-from governance.config import logging_config, own_key, signing_key
+from governance.config import beat_schedule, logging_config, own_key, signing_key
 from governance.identity.conf import *  # noqa: F403  (single sign-on: README "Single sign-on")
 
 # The app folder `requests/` shadows PyPI's `requests`. DRF imports `requests` if it can, for an
@@ -267,42 +266,10 @@ BEAT_FULL_READ_SECONDS = env.float("BEAT_FULL_READ_SECONDS", default=300.0)
 CELERY_TIMEZONE = "UTC"
 # The hour (UTC) of the daily notification digest for people who chose none.
 NOTIFICATION_DAILY_DIGEST_HOUR = env.int("NOTIFICATION_DAILY_DIGEST_HOUR", default=7)
-# Every periodic task, in one place.
-CELERY_BEAT_SCHEDULE = {
-    "telemetry-webhooks-sweep": {
-        "task": "monitoring.tasks.webhooks_sweep",
-        "schedule": 120.0,
-    },
-    "telemetry-stream-prune": {
-        "task": "monitoring.tasks.stream_messages_prune",
-        "schedule": 3600.0,
-    },
-    "ledger-checkpoint": {
-        "task": "governance.tasks.ledger_checkpoint",
-        "schedule": env.float("LEDGER_CHECKPOINT_SECONDS", default=3600.0),
-    },
-    "notifications-sweep": {
-        "task": "governance.tasks.notifications_sweep",
-        "schedule": 300.0,
-    },
-    # Hourly digests, and each person's daily digest at their hour (at minute 0 of every hour).
-    "notifications-digest": {
-        "task": "governance.tasks.notifications_digest",
-        "schedule": crontab(minute="0"),
-    },
-    "subject-mail-sweep": {
-        "task": "requests.tasks.subject_mail_sweep",
-        "schedule": 120.0,
-    },
-    "transfer-exceptions-due": {
-        "task": "requests.tasks.exceptions_due",
-        "schedule": env.float("EXCEPTIONS_DUE_SECONDS", default=60.0),
-    },
-    "subject-requests-sla": {
-        "task": "requests.tasks.subject_sla_watch",
-        "schedule": env.float("SUBJECT_SLA_SECONDS", default=900.0),
-    },
-}
+# The hour (UTC) of the daily retention work (requests.retention, monitoring.telemetry.purge).
+RETENTION_HOUR = env.int("RETENTION_HOUR", default=2)
+# Every periodic task, in one place (governance.config.beat_schedule).
+CELERY_BEAT_SCHEDULE = beat_schedule(env, retention_hour=RETENTION_HOUR)
 
 # --- API ----------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -443,6 +410,13 @@ SUBJECT_CONNECTOR_DSNS = env.dict("SUBJECT_CONNECTOR_DSNS", default={})
 SUBJECT_REQUESTS_QUEUE = env.str("SUBJECT_REQUESTS_QUEUE", default="")
 SUBJECT_INTAKE_RATE = env.str("SUBJECT_INTAKE_RATE", default="10/hour")
 
+# --- Retention (README "Retention") -------------------------------------------------------
+# Each dataset gets one retention run per period of this many days (counted from Mondays): it
+# deletes the records older than the period's first day minus the dataset's retention.
+RETENTION_PERIOD_DAYS = env.int("RETENTION_PERIOD_DAYS", default=7)
+# A run is due this many days after it opens; unfinished after that, it is overdue.
+RETENTION_DUE_DAYS = env.int("RETENTION_DUE_DAYS", default=14)
+
 # --- Ledger -------------------------------------------------------------------------------
 # Ed25519 seed (32 bytes, base64) that signs ledger checkpoints and exports; debug derives one
 # from SECRET_KEY. Generate one with: python -c "import os,base64;print(base64.b64encode(os.urandom(32)).decode())"
@@ -472,6 +446,11 @@ TELEMETRY_ANOMALY_MIN_BYTES = env.int("TELEMETRY_ANOMALY_MIN_BYTES", default=100
 TELEMETRY_WEBHOOK_MAX_ATTEMPTS = env.int("TELEMETRY_WEBHOOK_MAX_ATTEMPTS", default=8)
 # Stream messages are kept this long for clients catching up.
 TELEMETRY_STREAM_RETENTION_HOURS = env.int("TELEMETRY_STREAM_RETENTION_HOURS", default=72)
+# Telemetry events are deleted this many days after they occurred (the daily purge; the
+# dashboards read the rollups, which are kept). Events that carry a violation are kept.
+TELEMETRY_RETENTION_DAYS = env.int("TELEMETRY_RETENTION_DAYS", default=400)
+# The purge deletes this many events per transaction.
+TELEMETRY_PURGE_CHUNK = env.int("TELEMETRY_PURGE_CHUNK", default=5000)
 
 # A create's answer to an Idempotency-Key is kept this long for its retries (catalog.idempotency).
 IDEMPOTENCY_KEY_HOURS = env.int("IDEMPOTENCY_KEY_HOURS", default=24)
@@ -489,7 +468,10 @@ OPENLINEAGE_NAMESPACE_REGIONS: dict[str, str] = env.json(
 # auditor's evidence package (governance/ledger/evidence.py). Apps to the right of governance
 # (the workflows' exception and subject-request records) add theirs here: governance cannot
 # import them.
-EVIDENCE_SECTIONS: list[str] = ["requests.evidence.workflow_records"]
+EVIDENCE_SECTIONS: list[str] = [
+    "requests.evidence.workflow_records",
+    "requests.retention.evidence.retention_records",
+]
 # Navigation items of the apps above governance: dotted paths to tuples shaped like
 # governance.context_processors._NAV.
 NAVIGATION: list[str] = ["requests.nav.NAV", "monitoring.nav.NAV"]

@@ -39,3 +39,11 @@ def webhooks_sweep() -> int:
 def stream_messages_prune() -> int:
     """Drop stream messages older than TELEMETRY_STREAM_RETENTION_HOURS (periodic)."""
     return stream_prune()
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def telemetry_purge() -> int:
+    """Delete telemetry events older than TELEMETRY_RETENTION_DAYS, in chunks (periodic)."""
+    from monitoring.telemetry.purge import telemetry_purge as purge
+
+    return purge()

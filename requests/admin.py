@@ -1,6 +1,7 @@
 """Admin for the workflows: read-only. Exceptions and subject requests move only through their
 services (transition tables, permissions, ledger, notices); their events are append-only.
-Sealed subject data, codes and link tokens are never shown."""
+Sealed subject data, codes and link tokens are never shown. Retention runs and legal holds
+move only through requests.retention (holds are placed and lifted on the decision log)."""
 
 from django.contrib import admin
 
@@ -11,7 +12,9 @@ from requests.models import (
     ExceptionApproval,
     ExceptionEvent,
     ExceptionReminder,
+    LegalHold,
     MlPropagationDecision,
+    RetentionRun,
     SubjectEvent,
     SubjectMail,
     SubjectPackage,
@@ -133,3 +136,19 @@ class ConsentEventAdmin(ReadOnlyAdmin):
     list_display = ["id", "subject_key", "purpose", "dataset_slug", "state", "at", "client_name"]
     list_filter = ["state", "channel", "jurisdiction_code"]
     search_fields = ["subject_key", "dataset_slug", "purpose", "notice_code"]
+
+
+# --- Retention ---------------------------------------------------------------------------------
+
+
+@admin.register(RetentionRun)
+class RetentionRunAdmin(ReadOnlyAdmin):
+    list_display = ["dataset_slug", "period_start", "cutoff", "due_on", "status", "automatic"]
+    list_filter = ["status", "automatic"]
+    search_fields = ["dataset_slug"]
+
+
+@admin.register(LegalHold)
+class LegalHoldAdmin(ReadOnlyAdmin):
+    list_display = ["dataset", "placed_by_name", "placed_at", "until", "lifted_at"]
+    list_select_related = ["dataset"]

@@ -4,6 +4,7 @@ from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from requests.consents import api as consent_api
+from requests.retention import api as retention_api
 from requests.subjects import api as subject_api
 from requests.subjects import public_api
 from requests.transfers import api as transfer_api
@@ -16,6 +17,11 @@ router.register(
 )
 router.register(
     "dataset-connectors", subject_api.DatasetConnectorViewSet, basename="dataset-connector"
+)
+router.register("retention/runs", retention_api.RetentionRunViewSet, basename="retention-run")
+router.register("retention/holds", retention_api.LegalHoldViewSet, basename="legal-hold")
+router.register(
+    "retention/summary", retention_api.RetentionSummaryViewSet, basename="retention-summary"
 )
 router.register(
     "transfer-exceptions", transfer_api.TransferExceptionViewSet, basename="transfer-exception"

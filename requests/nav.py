@@ -25,6 +25,10 @@ def _works_subject_tasks(user) -> bool:
     return user.has_perm("workflows.view_subjecttask")
 
 
+def _reads_retention(user) -> bool:
+    return user.has_perm("workflows.view_retentionrun")
+
+
 NAV: tuple = (
     (
         "Transfer exceptions",
@@ -53,6 +57,13 @@ NAV: tuple = (
         "workflows:subject-task-list",
         _works_subject_tasks,
         ("workflows:subject-task-",),
+        "workflows",
+    ),
+    (
+        "Retention",
+        "workflows:retention",
+        _reads_retention,
+        ("workflows:retention-",),
         "workflows",
     ),
 )

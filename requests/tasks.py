@@ -63,3 +63,22 @@ def subject_mail_sweep() -> int:
     from requests.subjects.mail import subject_mail_deliver, subject_mail_unsent_ids
 
     return subject_mail_deliver(subject_mail_unsent_ids())
+
+
+# --- Retention (requests/retention/) -------------------------------------------------------
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def retention_due() -> dict[str, int]:
+    """Open the retention runs due this period, once each; requeue lost ones (periodic)."""
+    from requests.retention.services import retention_due as due
+
+    return due()
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def retention_run_execute(run_id: int) -> str:
+    """Delete a dataset's records past retention with its connector (once: claimed by CAS)."""
+    from requests.retention.services import retention_run_execute as execute
+
+    return execute(run_id=run_id)

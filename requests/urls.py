@@ -23,4 +23,7 @@ urlpatterns: list = [
     path("register.csv", transfer_views.transfer_register_csv, name="transfer-register-csv"),
 ]
 
-urlpatterns += [path("subjects/", include("requests.subjects.urls"))]
+urlpatterns += [
+    path("subjects/", include("requests.subjects.urls")),
+    path("retention/", include("requests.retention.urls")),
+]

@@ -5,7 +5,8 @@ and, owned by the data owner where ownership matters: datasets and a lineage edg
 rule, a transfer grant, a training run and its decisions, a ledger checkpoint, a recorded
 decision, glossary terms (one approved, one in review), a submitted transfer exception, a
 verified erasure request with its task and model decision, a dataset connector, a telemetry
-source (and a revoked one), a violation with its incident, an anomaly alert and a catalog gap.
+source (and a revoked one), a violation with its incident, an anomaly alert, a catalog gap, retention runs and a legal
+hold.
 """
 
 from __future__ import annotations
@@ -32,7 +33,9 @@ from governance.roles import Role
 from monitoring.models import AnomalyAlert, UnregisteredAsset, Violation
 from monitoring.telemetry import services as monitoring_services
 from monitoring.telemetry.ingest import telemetry_ingest
-from requests.models import DatasetConnector, MlPropagationDecision, SubjectTask
+from requests.models import DatasetConnector, MlPropagationDecision, RetentionRun, SubjectTask
+from requests.retention import holds as retention_holds
+from requests.retention import services as retention_services
 from requests.subjects import intake, verification
 from requests.transfers import services as transfer_services
 from tests.factories import UserFactory, make_dataset
@@ -284,6 +287,17 @@ def _monitoring(world: World, p: dict, datasets: dict[str, Dataset]) -> None:
     )
 
 
+def _retention(world: World, p: dict, datasets: dict[str, Dataset]) -> None:
+    """This period's retention runs (the data owner's customers among them), and a legal hold
+    on another owner's dataset."""
+    retention_services.retention_due()
+    hold = retention_holds.legal_hold_place(
+        actor=p["privacy_officer"], dataset=datasets["metrics"], reason="Matrix litigation"
+    )
+    run = RetentionRun.objects.get(dataset=datasets["customers"])
+    world.ids.update(retention_run=run.pk, legal_hold=hold.pk)
+
+
 def build_world() -> World:
     """Everything the matrix's URLs point at, made the way the product makes it."""
     from governance.celery import app
@@ -298,6 +312,7 @@ def build_world() -> World:
         _transfer_exception(world, people, datasets)
         _subject_request(world, people, datasets)
         _monitoring(world, people, datasets)
+        _retention(world, people, datasets)
         assert LineageEdge.objects.filter(pk=world.ids["edge"]).exists()
         return world
     finally:

@@ -202,6 +202,17 @@ API: dict[tuple[str, str], str] = {
     ("/api/v1/consents/events/", "GET"): "DADDDAD",
     ("/api/v1/consents/events/", "POST"): "DDDDDDD",
     ("/api/v1/consents/current/", "GET"): "DADDDAD",
+    # Retention: officers and auditors read every dataset's, data owners their own (the hold
+    # is on another owner's dataset); officers place and lift holds; the owner or an officer
+    # marks a run done.
+    ("/api/v1/retention/runs/", "GET"): "DADADAD",
+    ("/api/v1/retention/runs/{id}/", "GET"): "DADADAD",
+    ("/api/v1/retention/runs/{id}/complete/", "POST"): "DADADDD",
+    ("/api/v1/retention/holds/", "GET"): "DADADAD",
+    ("/api/v1/retention/holds/", "POST"): "DADDDDD",
+    ("/api/v1/retention/holds/{id}/", "GET"): "DADHDAD",
+    ("/api/v1/retention/holds/{id}/lift/", "POST"): "DADDDDD",
+    ("/api/v1/retention/summary/", "GET"): "DADADAD",
     # The public's intake: no sign-in.
     ("/api/v1/subject-intake/", "POST"): "AAAAAAA",
     ("/api/v1/subject-intake/rights", "GET"): "AAAAAAA",
@@ -323,6 +334,11 @@ PAGES: dict[tuple[str, str], str] = {
     ("workflows:subject-task-detail", "GET"): "DADADDD",
     ("workflows:subject-task-retry", "POST"): "DADADDD",
     ("workflows:subject-ml-decide", "POST"): "DADADDD",
+    # Retention: an auditor reads every run but marks none done (404: not hers to work).
+    ("workflows:retention", "GET"): "DADADAD",
+    ("workflows:retention-hold-place", "GET"): "DADDDDD",
+    ("workflows:retention-hold-lift", "GET"): "DADDDDD",
+    ("workflows:retention-run-done", "GET"): "DADADHD",
     # The public's pages: no sign-in; a package link with a wrong token shows nothing (404).
     ("workflows:subject-intake", "GET"): "AAAAAAA",
     ("workflows:subject-verify", "GET"): "AAAAAAA",
@@ -378,6 +394,8 @@ API_OBJECTS = {
     "/api/v1/subject-ml-decisions/": lambda w: w.ids["ml_decision"],
     "/api/v1/consents/notices/": lambda w: w.ids["consent_notice"],
     "/api/v1/dataset-connectors/": lambda w: w.ids["connector"],
+    "/api/v1/retention/runs/": lambda w: w.ids["retention_run"],
+    "/api/v1/retention/holds/": lambda w: w.ids["legal_hold"],
     "/api/v1/telemetry/sources/": lambda w: w.ids["source"],
     "/api/v1/violations/": lambda w: w.ids["violation"],
     "/api/v1/incidents/": lambda w: w.ids["incident"],
@@ -423,6 +441,8 @@ PAGE_KWARGS = {
         "link": w.ids["verify_link"],
     },
     "workflows:subject-package": lambda w: {"pk": w.ids["subject_request"], "token": "not-it"},
+    "workflows:retention-hold-lift": lambda w: {"pk": w.ids["legal_hold"]},
+    "workflows:retention-run-done": lambda w: {"pk": w.ids["retention_run"]},
     "monitoring:incident-action": lambda w: {"pk": w.ids["incident"], "verb": "acknowledge"},
     "monitoring:incident-detail": lambda w: {"pk": w.ids["incident"]},
     "monitoring:incident-comment": lambda w: {"pk": w.ids["incident"]},
@@ -509,6 +529,12 @@ API_BODIES = {
     },
     ("/api/v1/subject-ml-decisions/{id}/decide/", "POST"): lambda w: {"decision": "retrain"},
     ("/api/v1/subject-tasks/{id}/complete/", "POST"): lambda w: {"note": "Deleted the rows"},
+    ("/api/v1/retention/runs/{id}/complete/", "POST"): lambda w: {"note": "Deleted old rows"},
+    ("/api/v1/retention/holds/", "POST"): lambda w: {
+        "dataset": w.ids["dataset_features"],
+        "reason": "Matrix order",
+    },
+    ("/api/v1/retention/holds/{id}/lift/", "POST"): lambda w: {"reason": "Matrix ended"},
 }
 PAGE_BODIES = {
     "monitoring:incident-comment": {"text": "matrix"},

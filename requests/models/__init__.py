@@ -2,6 +2,7 @@
 
 from requests.models.consents import ConsentEvent, ConsentState
 from requests.models.mail import SubjectMail
+from requests.models.retention import LegalHold, RetentionRun
 from requests.models.subjects import (
     DatasetConnector,
     MlPropagationDecision,
@@ -32,7 +33,9 @@ __all__ = [
     "ExceptionEvent",
     "ExceptionReminder",
     "ExceptionStatus",
+    "LegalHold",
     "MlPropagationDecision",
+    "RetentionRun",
     "RiskLevel",
     "SubjectEvent",
     "SubjectMail",

@@ -292,6 +292,12 @@ class DatasetConnector(models.Model):
         max_length=10, choices=EraseMode.choices, default=EraseMode.DELETE
     )
     mask_columns = models.JSONField(default=list, blank=True)
+    retention_column = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="The column holding each record's time: retention deletes rows older than "
+        "the dataset's retention by it (empty: the owner deletes them by hand)",
+    )
     enabled = models.BooleanField(default=True)
     updated_at = models.DateTimeField(auto_now=True)
     # Each change to what the connector reaches is a new version, which runs only once a

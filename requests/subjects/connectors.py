@@ -40,6 +40,7 @@ CONNECTOR_FIELDS = (
     "identifier_kind",
     "erase_mode",
     "mask_columns",
+    "retention_column",
     "enabled",
 )
 # What a connector reaches and does: a change to any of these is a new version to approve.

@@ -25,6 +25,7 @@ import datetime as dt
 import decimal
 import re
 import uuid
+from collections.abc import Callable
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -191,6 +192,10 @@ def validate_config(connector) -> None:
     for column in connector.mask_columns:
         if not isinstance(column, str) or not NAME.match(column):
             raise ConnectorError(f"{column!r} is not a column name", field="mask_columns")
+    if connector.retention_column and not NAME.match(connector.retention_column):
+        raise ConnectorError(
+            f"{connector.retention_column!r} is not a column name", field="retention_column"
+        )
     if connector.erase_mode == EraseMode.MASK and not connector.mask_columns:
         raise ConnectorError("Masking needs the columns to mask", field="mask_columns")
     if bool(connector.database) == bool(connector.dsn_setting):
@@ -238,6 +243,8 @@ class Target:
             "delete": f"DELETE FROM {table} WHERE {where}",
             "mask": f"UPDATE {table} SET {', '.join(f'{c} = NULL' for c in masked)} "
             f"WHERE {where} AND ({unmasked or 'FALSE'})",
+            "expire": f"DELETE FROM {table} WHERE "
+            f"{self.quote(connector.retention_column or connector.identifier_column)} < %s",
         }
 
     def inspect(self, cursor, connector) -> None:
@@ -253,6 +260,11 @@ class Target:
             raise ConnectorError(
                 f"No column {connector.identifier_column!r} in {connector.table!r}",
                 field="identifier_column",
+            )
+        if connector.retention_column and fold(connector.retention_column) not in known:
+            raise ConnectorError(
+                f"No column {connector.retention_column!r} in {connector.table!r}",
+                field="retention_column",
             )
         missing = [c for c in connector.mask_columns if fold(c) not in known]
         if missing:
@@ -471,3 +483,18 @@ def _erasure(connector, count: int) -> Result:
     if connector.erase_mode == EraseMode.MASK:
         return Result(found=count, masked=count)
     return Result(found=count, erased=count)
+
+
+def expire(connector, cutoff: dt.datetime, prepare: Callable[[int], None]) -> int:
+    """Delete the target's rows older than `cutoff` by the connector's retention column, in one
+    transaction on the target; `prepare(count)` keeps the count in Locus before it commits."""
+    if not connector.retention_column:
+        raise ConnectorError("The connector names no retention column", field="retention_column")
+    target = target_of(connector)
+    with _translated(target), target.transaction() as cursor:
+        target.inspect(cursor, connector)
+        cursor.execute(target.statements(connector)["expire"], [cutoff])
+        count = cursor.rowcount
+        if count:  # never overwrite an earlier run's count with this rerun's zero
+            prepare(count)
+    return count

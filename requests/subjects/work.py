@@ -10,7 +10,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import models, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -52,13 +52,7 @@ def connector_run(*, task_id: int) -> str:
 
     A run whose worker died keeps its claim until the lease passes, then anyone may retake it;
     erasures are idempotent (deleted rows are gone, masked rows no longer match)."""
-    now = timezone.now()
-    stale = now - dt.timedelta(seconds=settings.SUBJECT_CONNECTOR_LEASE_SECONDS)
-    claimable = Q(status=TaskStatus.OPEN) | Q(status=TaskStatus.RUNNING, claimed_at__lt=stale)
-    try:
-        row_move(SubjectTask, pk=task_id, expect=Q(automatic=True) & claimable, what="task",
-                 status=TaskStatus.RUNNING, claimed_at=now, attempts=F("attempts") + 1)  # fmt: skip
-    except StateConflict:
+    if not connector_claim(SubjectTask, pk=task_id):
         return "not-claimed"
     task = SubjectTask.objects.select_related("request", "dataset__connector").get(pk=task_id)
     if task.request.status != S.IN_PROGRESS:
@@ -93,6 +87,20 @@ def connector_run(*, task_id: int) -> str:
         )
         raise ConnectorCrashed(redaction.failure_text(exc, values)) from None
     return "done" if result else "lost-claim"
+
+
+def connector_claim(rows: type[models.Model], *, pk: int) -> bool:
+    """Claim a connector's work (a subject task, a retention run) by compare-and-swap: an open
+    row, or a running one whose worker's lease has passed; False when another worker has it."""
+    now = timezone.now()
+    stale = now - dt.timedelta(seconds=settings.SUBJECT_CONNECTOR_LEASE_SECONDS)
+    claimable = Q(status=TaskStatus.OPEN) | Q(status=TaskStatus.RUNNING, claimed_at__lt=stale)
+    try:
+        row_move(rows, pk=pk, expect=Q(automatic=True) & claimable, what="task",
+                 status=TaskStatus.RUNNING, claimed_at=now, attempts=F("attempts") + 1)  # fmt: skip
+    except StateConflict:
+        return False
+    return True
 
 
 def record_connector_result(task: SubjectTask, result: targets.Result) -> bool:
