@@ -67,6 +67,7 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/second-factor/", include("governance.identity.devices.urls")),
     path("catalog/", include("catalog.urls")),
     path("governance/", include("governance.page_urls")),
     path("workflows/", include("requests.urls")),

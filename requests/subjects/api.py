@@ -13,6 +13,7 @@ from rest_framework.response import Response
 
 from catalog.models import Dataset
 from catalog.permissions import ActsWithPermission
+from governance.identity.second_factor import SecondFactorFresh
 from requests.models.subjects import (
     Channel,
     DatasetConnector,
@@ -242,8 +243,15 @@ class SubjectRequestViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewS
     """Data-subject requests with days left; each step of the workflow is an action."""
 
     serializer_class = SubjectRequestSerializer
-    permission_classes = [permissions.IsAuthenticated, ReadsSubjectRequests, ActsWithPermission]
+    permission_classes = [
+        permissions.IsAuthenticated,
+        ReadsSubjectRequests,
+        ActsWithPermission,
+        SecondFactorFresh,
+    ]
     action_permissions = {"create": "workflows.add_subjectrequest"}
+    # The answers to the subject ask for the second factor again when the last check is old.
+    second_factor_actions = {"close", "reject"}
     filterset_fields = ["status", "type", "jurisdiction"]
 
     def get_queryset(self):
