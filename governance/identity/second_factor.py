@@ -37,6 +37,7 @@ IDP_AUTH_TIME = "identity_auth_time"
 ENROL, CONFIRM = "enrol", "confirm"
 SUPERUSER = "superuser"
 CODE = "second_factor_required"
+NOT_YET = "Nothing was done yet: confirm with your code, then take the step again."
 # A check time ahead of this server's clock by more than this is not believed (clock skew
 # between web processes, or an identity provider's, is allowed up to it).
 CLOCK_SKEW_SECONDS = 60
@@ -172,7 +173,7 @@ def second_factor_step_up(
         def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             applies = when is None or when(request, *args, **kwargs)
             if applies and not second_factor_satisfied(request):
-                messages.info(request, f"{step_up_reason()} Confirm it, then try again.")
+                messages.info(request, NOT_YET)
                 return redirect(confirm_url(back(request, *args, **kwargs)))
             return view(request, *args, **kwargs)
 

@@ -13,11 +13,12 @@ import datetime as dt
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from catalog.actors import Actor
 from governance.errors import StateConflict
 from governance.ledger.chain import ledger_append
 
@@ -35,6 +36,13 @@ class CodeThrottled(ValidationError):
         super().__init__({"code": f"Too many wrong codes: try again after {when}."})
 
 
+def _person(actor: Actor) -> User:
+    """Only a signed-in person has a second factor."""
+    if not isinstance(actor, User):
+        raise PermissionDenied("Sign in to manage your second factor")
+    return actor
+
+
 def normalised(code: str) -> str:
     """A code as typed, without spaces or dashes; recovery codes in lower case."""
     return "".join(code.split()).replace("-", "").lower()
@@ -44,17 +52,19 @@ def normalised(code: str) -> str:
 
 
 @transaction.atomic
-def authenticator_start(*, actor: User) -> TOTPDevice:
+def authenticator_start(*, actor: Actor) -> TOTPDevice:
     """The person's authenticator waiting for its first code (a new secret if none waits)."""
+    actor = _person(actor)
     waiting = TOTPDevice.objects.filter(user=actor, confirmed=False).order_by("-id").first()
     return waiting or TOTPDevice.objects.create(
         user=actor, name=AUTHENTICATOR_NAME, confirmed=False
     )
 
 
-def authenticator_confirm(*, actor: User, code: str) -> list[str]:
+def authenticator_confirm(*, actor: Actor, code: str) -> list[str]:
     """Confirm the waiting authenticator with a code from it: from now on it is the person's
     factor (replacing any earlier one). Returns the new recovery codes, to be shown once."""
+    actor = _person(actor)
     with transaction.atomic():
         device = (
             TOTPDevice.objects.select_for_update()
@@ -78,9 +88,10 @@ def authenticator_confirm(*, actor: User, code: str) -> list[str]:
 # --- Checking a code ------------------------------------------------------------------------
 
 
-def second_factor_verify(*, actor: User, code: str) -> str:
+def second_factor_verify(*, actor: Actor, code: str) -> str:
     """Check a code from the person's authenticator, or one of their recovery codes (used up
     by this). Returns which kind was accepted ("totp" or "recovery"); a wrong code raises."""
+    actor = _person(actor)
     code = normalised(code)
     # Authenticators show 6 digits; recovery codes are 8 letters and digits.
     model = TOTPDevice if code.isdigit() and len(code) == 6 else StaticDevice
@@ -112,8 +123,9 @@ def _check(device: TOTPDevice | StaticDevice, code: str) -> ValidationError | No
 # --- Recovery codes, removal ----------------------------------------------------------------
 
 
-def recovery_codes_regenerate(*, actor: User, code: str) -> list[str]:
+def recovery_codes_regenerate(*, actor: Actor, code: str) -> list[str]:
     """New recovery codes for the person, after a code of theirs; the old ones stop working."""
+    actor = _person(actor)
     second_factor_verify(actor=actor, code=code)
     with transaction.atomic():
         codes = _recovery_codes_replace(actor)
@@ -121,8 +133,9 @@ def recovery_codes_regenerate(*, actor: User, code: str) -> list[str]:
     return codes
 
 
-def second_factor_remove(*, actor: User, code: str) -> None:
+def second_factor_remove(*, actor: Actor, code: str) -> None:
     """Remove the person's authenticator and recovery codes, after a code of theirs."""
+    actor = _person(actor)
     second_factor_verify(actor=actor, code=code)
     with transaction.atomic():
         TOTPDevice.objects.filter(user=actor).delete()
