@@ -20,7 +20,7 @@ from django.contrib.sessions.backends.db import SessionStore
 from django.test import RequestFactory
 from django.urls import reverse
 from django_otp import models as otp_models
-from django_otp.plugins.otp_static.models import StaticToken
+from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from governance.identity import second_factor
@@ -361,3 +361,31 @@ def test_required_by_default_in_a_real_deployment_only(environment, expected):
         check=True,
     )
     assert out.stdout.strip() == repr(expected)
+
+
+# --- The admin ------------------------------------------------------------------------------
+
+
+def test_the_admin_shows_no_secret_and_a_superusers_reset_is_on_the_record(
+    client, engineer, authenticator_clock
+):
+    codes = enrolled(engineer, authenticator_clock)
+    root = UserFactory(username="root-second-factor", is_superuser=True, is_staff=True)
+    client.force_login(root)
+    device = TOTPDevice.objects.get(user=engineer)
+    recovery = StaticDevice.objects.get(user=engineer)
+
+    shown = client.get(reverse("admin:otp_totp_totpdevice_change", args=[device.pk]))
+    listed = client.get(reverse("admin:otp_static_staticdevice_change", args=[recovery.pk]))
+    assert shown.status_code == 200 and device.key not in shown.content.decode()
+    assert listed.status_code == 200 and not set(codes) & set(
+        re.findall(r"\w+", listed.content.decode())
+    )
+
+    delete = reverse("admin:otp_totp_totpdevice_delete", args=[device.pk])
+    assert client.post(delete, {"post": "yes"}).status_code == 302
+
+    assert not TOTPDevice.objects.filter(user=engineer).exists()
+    assert not StaticDevice.objects.filter(user=engineer).exists()
+    entry = LedgerEntry.objects.filter(kind="second_factor.removed").get()
+    assert entry.actor_id == root.pk

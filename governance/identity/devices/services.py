@@ -20,7 +20,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from catalog.actors import Actor
 from governance.errors import StateConflict
-from governance.ledger.chain import ledger_append
+from governance.ledger.chain import ledger_append, person_pseudonym
 
 AUTHENTICATOR_NAME = "Authenticator"
 RECOVERY_NAME = "Recovery codes"
@@ -141,6 +141,22 @@ def second_factor_remove(*, actor: Actor, code: str) -> None:
         TOTPDevice.objects.filter(user=actor).delete()
         StaticDevice.objects.filter(user=actor).delete()
         _log(actor, "second_factor.removed")
+
+
+@transaction.atomic
+def second_factor_reset(*, actor: Actor, person: User) -> None:
+    """A superuser removes another person's authenticator and recovery codes (they lost both);
+    the person enrols again at their next sign-in if their role requires it."""
+    if not (isinstance(actor, User) and actor.is_superuser):
+        raise PermissionDenied("Only superusers reset another person's second factor")
+    TOTPDevice.objects.filter(user=person).delete()
+    StaticDevice.objects.filter(user=person).delete()
+    ledger_append(
+        actor=actor,
+        kind="second_factor.removed",
+        subjects=[person_pseudonym(person.pk)],
+        data={"device": "totp", "reset_by_superuser": True},
+    )
 
 
 def _recovery_codes_replace(user: User) -> list[str]:
