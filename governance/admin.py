@@ -284,8 +284,8 @@ for _model in (TOTPDevice, StaticDevice):
 class AuthenticatorAdmin(ReadOnlyAdmin):
     """A person's authenticator, never its secret; deleting it resets their second factor."""
 
+    fields = ["user", "confirmed", "created_at", "last_used_at", "throttling_failure_count"]
     list_display = ["user", "confirmed", "created_at", "last_used_at", "throttling_failure_count"]
-    fields = list_display
     list_select_related = ["user"]
 
     def has_delete_permission(self, request, obj=None):
@@ -303,8 +303,8 @@ class AuthenticatorAdmin(ReadOnlyAdmin):
 class RecoveryCodesAdmin(ReadOnlyAdmin):
     """A person's recovery codes: how many are left, never the codes."""
 
+    fields = ["user", "codes_left", "created_at", "last_used_at"]
     list_display = ["user", "codes_left", "created_at", "last_used_at"]
-    fields = list_display
     readonly_fields = ["codes_left"]
     list_select_related = ["user"]
 
