@@ -205,26 +205,19 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_BYTES", default=20 * 1024 * 1024)
 UPLOAD_MAX_BYTES = env.int("UPLOAD_MAX_BYTES", default=20 * 1024 * 1024)
 
-# --- Second factor (governance.identity.second_factor) -------------------------------------
-# Roles that must have a second factor (role names, and "superuser"; superusers hold every role,
-# so they must whenever any role must). Required by default in a real deployment (DATABASE_URL
-# set, or DJANGO_DEBUG off); off in the embedded default so the demo signs in with a password.
-# SECOND_FACTOR_REQUIRED_ROLES= (empty) turns it off anywhere.
+# --- Second factor (governance.identity.second_factor; README "Second factor") -------------
+# Roles that must have one ("superuser" too; superusers hold every role): by default required in
+# a real deployment (DATABASE_URL set, or debug off), not in the embedded demo; empty: off.
 SECOND_FACTOR_REQUIRED_ROLES = env.list(
     "SECOND_FACTOR_REQUIRED_ROLES",
     default=["privacy_officer", "superuser"] if ("DATABASE_URL" in os.environ or not DEBUG) else [],
 )
-# An approval, rejection, revocation or subject-request answer asks for the code again when the
-# last check (or the identity provider's multi-factor sign-in) is older than this.
+# A decision (approve, reject, revoke, answer a subject) asks again if the check is older.
 SECOND_FACTOR_MAX_AGE_SECONDS = env.int("SECOND_FACTOR_MAX_AGE_SECONDS", default=900)
-# Single-use recovery codes given at enrolment (and each time they are regenerated).
 SECOND_FACTOR_RECOVERY_CODES = env.int("SECOND_FACTOR_RECOVERY_CODES", default=10)
-# The name authenticator apps show beside the account.
-OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="Locus")
-# django-otp's throttling of wrong codes, per device: after n failures the next attempt waits
-# factor x 2^(n-1) seconds. On (as by django-otp's default), said here so it stays on.
-OTP_TOTP_THROTTLE_FACTOR = 1
-OTP_STATIC_THROTTLE_FACTOR = 1
+OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="Locus")  # the name authenticators show
+# django-otp's throttling (its default, kept on here): after n wrong codes, 2^(n-1) s wait.
+OTP_TOTP_THROTTLE_FACTOR = OTP_STATIC_THROTTLE_FACTOR = 1
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"

@@ -34,7 +34,12 @@ OLD_TRIGGER_MIGRATIONS = frozenset(
 )
 # Modules that still break a check: each is an expected failure below, strict, so that the entry
 # must go once the module is split or calls its shared home.
-STILL_OVER: dict[str, str] = {}
+STILL_OVER: dict[str, str] = {
+    # The composition file: the second factor's settings took it past 500 lines; the identity
+    # and data-lifecycle settings (sign-on, retention, consent) come too. Split it into a
+    # package of settings per concern.
+    "governance/settings.py": "split governance/settings.py into a package per concern",
+}
 STILL_SWAPPING: dict[str, str] = {}
 STILL_QUEUEING: dict[str, str] = {}
 TRIGGER_SQL = re.compile(r"\bCREATE\s+(?:OR\s+REPLACE\s+)?(?:CONSTRAINT\s+)?TRIGGER\b", re.I)

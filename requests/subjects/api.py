@@ -243,15 +243,10 @@ class SubjectRequestViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewS
     """Data-subject requests with days left; each step of the workflow is an action."""
 
     serializer_class = SubjectRequestSerializer
-    permission_classes = [
-        permissions.IsAuthenticated,
-        ReadsSubjectRequests,
-        ActsWithPermission,
-        SecondFactorFresh,
-    ]
-    action_permissions = {"create": "workflows.add_subjectrequest"}
-    # The answers to the subject ask for the second factor again when the last check is old.
+    permission_classes = [permissions.IsAuthenticated, ReadsSubjectRequests, ActsWithPermission]
+    permission_classes += [SecondFactorFresh]  # the answers ask for the factor again if old:
     second_factor_actions = {"close", "reject"}
+    action_permissions = {"create": "workflows.add_subjectrequest"}
     filterset_fields = ["status", "type", "jurisdiction"]
 
     def get_queryset(self):
