@@ -215,6 +215,10 @@ def test_a_required_role_without_a_device_is_sent_to_enrol_and_can_use_nothing_e
     api = client.get("/api/v1/datasets/")
     assert api.status_code == 403
     assert api.json()["code"] == "second_factor_required" and ENROL in api.json()["confirm_url"]
+    # An Authorization header does not open pages to the session (only a token, in the API).
+    assert client.get("/catalog/map/", HTTP_AUTHORIZATION="Token x").status_code == 302
+    assert client.get("/api/v1/datasets/", HTTP_AUTHORIZATION="Basic eDp5").status_code == 403
+    assert client.get("/api/v1/datasets/", HTTP_AUTHORIZATION="Token x").status_code == 401
     # Open: the enrolment itself, health checks, signing out.
     assert client.get(ENROL).status_code == 200
     assert client.get("/healthz").status_code == 200
