@@ -16,6 +16,7 @@ from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 from governance.config import logging_config, own_key, signing_key
+from governance.identity.second_factor_conf import *  # noqa: F403  (README "Second factor")
 
 # The app folder `requests/` shadows PyPI's `requests`. DRF imports `requests` if it can, for an
 # optional test helper, and would take our app for it; tell DRF the package is absent (DRF
@@ -68,7 +69,6 @@ INSTALLED_APPS = [
     "channels",
     "django_celery_beat",
     "axes",
-    # Second factor: TOTP authenticators and recovery codes (governance.identity).
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
@@ -92,8 +92,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    # A person who must enrol or confirm a second factor after signing in does that first.
-    "governance.identity.second_factor.SecondFactorMiddleware",
+    "governance.identity.second_factor.SecondFactorMiddleware",  # enrol or confirm first
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "governance.security.ContentSecurityPolicyMiddleware",
     # Last, as django-axes asks: it turns a locked-out login into its 429 answer.
@@ -204,20 +203,6 @@ CONTENT_SECURITY_POLICY = (
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_BYTES", default=20 * 1024 * 1024)
 UPLOAD_MAX_BYTES = env.int("UPLOAD_MAX_BYTES", default=20 * 1024 * 1024)
-
-# --- Second factor (governance.identity.second_factor; README "Second factor") -------------
-# Roles that must have one ("superuser" too; superusers hold every role): by default required in
-# a real deployment (DATABASE_URL set, or debug off), not in the embedded demo; empty: off.
-SECOND_FACTOR_REQUIRED_ROLES = env.list(
-    "SECOND_FACTOR_REQUIRED_ROLES",
-    default=["privacy_officer", "superuser"] if ("DATABASE_URL" in os.environ or not DEBUG) else [],
-)
-# A decision (approve, reject, revoke, answer a subject) asks again if the check is older.
-SECOND_FACTOR_MAX_AGE_SECONDS = env.int("SECOND_FACTOR_MAX_AGE_SECONDS", default=900)
-SECOND_FACTOR_RECOVERY_CODES = env.int("SECOND_FACTOR_RECOVERY_CODES", default=10)
-OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="Locus")  # the name authenticators show
-# django-otp's throttling (its default, kept on here): after n wrong codes, 2^(n-1) s wait.
-OTP_TOTP_THROTTLE_FACTOR = OTP_STATIC_THROTTLE_FACTOR = 1
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
