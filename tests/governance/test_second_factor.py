@@ -321,15 +321,27 @@ def test_a_local_check_ages_out(settings):
     assert not second_factor_fresh(request, now=now + 1)
 
 
+def _signed_in_by_provider(client, user, amr: list[str]) -> None:
+    """As the provider's callback does: login(), then the ID token's amr and auth_time."""
+    client.force_login(user)
+    session = client.session
+    session.update({"identity_amr": amr, "identity_auth_time": int(time.time())})
+    session.save()
+
+
 def test_a_multi_factor_sign_in_at_the_provider_needs_no_enrolment(
     client, privacy_officer, required
 ):
-    client.force_login(privacy_officer)
-    session = client.session
-    assert session[second_factor.SESSION_PENDING] == "enrol"
-    session.update({"identity_amr": ["pwd", "otp"], "identity_auth_time": int(time.time())})
-    session.save()
+    _signed_in_by_provider(client, privacy_officer, ["pwd", "otp"])
     assert client.get("/catalog/map/").status_code == 200
+
+
+def test_a_password_only_sign_in_at_the_provider_is_sent_to_enrol(
+    client, privacy_officer, required
+):
+    _signed_in_by_provider(client, privacy_officer, ["pwd"])
+    page = client.get("/catalog/map/")
+    assert page.status_code == 302 and page["Location"].startswith(ENROL)
 
 
 # --- The default -----------------------------------------------------------------------------
