@@ -244,8 +244,8 @@ class SubjectRequestViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewS
 
     serializer_class = SubjectRequestSerializer
     permission_classes = [permissions.IsAuthenticated, ReadsSubjectRequests, ActsWithPermission]
-    permission_classes += [SecondFactorFresh]  # the answers ask for the factor again if old:
-    second_factor_actions = {"close", "reject"}
+    permission_classes += [SecondFactorFresh]  # the answers below need a recent code
+    second_factor_actions = {"close", "reject"}  # the answer sent, or the refusal
     action_permissions = {"create": "workflows.add_subjectrequest"}
     filterset_fields = ["status", "type", "jurisdiction"]
 
