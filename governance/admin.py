@@ -5,9 +5,12 @@ see every change; append-only records are read-only here. Officers' jurisdiction
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from catalog.admin import ReadOnlyAdmin
 from governance.grants.services import grant_create, grant_revoke
+from governance.identity.devices.services import second_factor_reset
 from governance.models import (
     ConsentNotice,
     ExternalIdentity,
@@ -287,3 +290,44 @@ class PersonAdmin(UserAdmin):
 
 admin.site.unregister(get_user_model())
 admin.site.register(get_user_model(), PersonAdmin)
+
+
+# --- Second factor ----------------------------------------------------------------------------
+# django-otp's own admin shows authenticators' secrets and recovery codes and changes devices
+# off the record; here staff see who has what, and a superuser's delete is a reset, logged.
+for _model in (TOTPDevice, StaticDevice):
+    if admin.site.is_registered(_model):
+        admin.site.unregister(_model)
+
+
+@admin.register(TOTPDevice)
+class AuthenticatorAdmin(ReadOnlyAdmin):
+    """A person's authenticator, never its secret; deleting it resets their second factor."""
+
+    fields = ["user", "confirmed", "created_at", "last_used_at", "throttling_failure_count"]
+    list_display = ["user", "confirmed", "created_at", "last_used_at", "throttling_failure_count"]
+    list_select_related = ["user"]
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    def delete_model(self, request, obj):
+        second_factor_reset(actor=request.user, person=obj.user)
+
+    def delete_queryset(self, request, queryset):
+        for person in {device.user for device in queryset.select_related("user")}:
+            second_factor_reset(actor=request.user, person=person)
+
+
+@admin.register(StaticDevice)
+class RecoveryCodesAdmin(ReadOnlyAdmin):
+    """A person's recovery codes: how many are left, never the codes."""
+
+    fields = ["user", "codes_left", "created_at", "last_used_at"]
+    list_display = ["user", "codes_left", "created_at", "last_used_at"]
+    readonly_fields = ["codes_left"]
+    list_select_related = ["user"]
+
+    @admin.display(description="codes left")
+    def codes_left(self, device) -> int:
+        return device.token_set.count()

@@ -24,9 +24,15 @@ class GovernanceConfig(AppConfig):
         from governance.identity import checks  # noqa: F401  (registers the sign-on checks)
 
         post_migrate.connect(_ensure_roles, sender=self, dispatch_uid="locus_ensure_roles")
+        from django.contrib.auth.signals import user_logged_in
+
         from catalog.signals import dataset_changed, lineage_edge_changed
         from governance.audit import record_dataset_change, record_lineage_edge_change
+        from governance.identity.second_factor import on_sign_in
 
+        # Each sign-in (a password, or the identity provider) decides whether the new session
+        # must confirm or enrol a second factor before anything else.
+        user_logged_in.connect(on_sign_in, dispatch_uid="locus_second_factor_sign_in")
         dataset_changed.connect(record_dataset_change, dispatch_uid="locus_ledger_dataset_changed")
         lineage_edge_changed.connect(
             record_lineage_edge_change, dispatch_uid="locus_ledger_lineage_edge_changed"

@@ -16,6 +16,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from governance.config import beat_schedule, logging_config, own_key, signing_key
 from governance.identity.conf import *  # noqa: F403  (single sign-on: README "Single sign-on")
+from governance.identity.second_factor_conf import *  # noqa: F403  (README "Second factor")
 
 # The app folder `requests/` shadows PyPI's `requests`. DRF imports `requests` if it can, for an
 # optional test helper, and would take our app for it; tell DRF the package is absent (DRF
@@ -68,6 +69,9 @@ INSTALLED_APPS = [
     "channels",
     "django_celery_beat",
     "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "catalog",
     "governance",
     "requests.apps.RequestsConfig",
@@ -88,6 +92,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "governance.identity.second_factor.SecondFactorMiddleware",  # enrol or confirm first
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "governance.security.ContentSecurityPolicyMiddleware",
     # Last, as django-axes asks: it turns a locked-out login into its 429 answer.

@@ -72,6 +72,7 @@ urlpatterns = [
     path("accounts/oidc/login/", identity_views.oidc_login, name="oidc-login"),
     path("accounts/oidc/callback/", identity_views.oidc_callback, name="oidc-callback"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/second-factor/", include("governance.identity.devices.urls")),
     path("catalog/", include("catalog.urls")),
     path("governance/", include("governance.page_urls")),
     path("workflows/", include("requests.urls")),

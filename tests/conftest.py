@@ -25,6 +25,14 @@ def fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def second_factor_not_required(settings):
+    """A real deployment's settings require privacy officers to have a second factor; the
+    suite's people sign in with a password unless a test of the second factor says otherwise
+    (tests/governance/test_second_factor.py)."""
+    settings.SECOND_FACTOR_REQUIRED_ROLES = []
+
+
 @pytest.fixture(scope="session", autouse=True)
 def static_files_listed_once():
     """Every test client loads the middleware anew, and WhiteNoise's then lists and stats every

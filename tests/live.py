@@ -59,6 +59,9 @@ def server_environment() -> dict[str, str]:
     # Connections closed after each request: the test's teardown flushes the tables.
     env["DB_CONN_MAX_AGE"] = "0"
     env["PYTHONUNBUFFERED"] = "1"
+    # No second factor required (DATABASE_URL alone would require one): a server that tests
+    # it says so in its own environment (tests/journeys/test_second_factor.py).
+    env["SECOND_FACTOR_REQUIRED_ROLES"] = ""
     return env
 
 

@@ -314,6 +314,12 @@ PAGES: dict[tuple[str, str], str] = {
     ("governance:notification-list", "GET"): "DAAAAAA",
     ("governance:notifications-read", "POST"): "DAAAAAA",
     ("governance:notification-preferences", "GET"): "DAAAAAA",
+    # Your own second factor: anyone signed in (the POSTs stop at the empty code, 400).
+    ("identity:second-factor", "GET"): "DAAAAAA",
+    ("identity:second-factor-enrol", "GET"): "DAAAAAA",
+    ("identity:second-factor-confirm", "GET"): "DAAAAAA",
+    ("identity:second-factor-recovery-codes", "POST"): "DAAAAAA",
+    ("identity:second-factor-remove", "POST"): "DAAAAAA",
     # Transfer exceptions (the data owner's, submitted) and the register.
     ("workflows:exception-list", "GET"): "DAAAAAD",
     ("workflows:exception-create", "GET"): "DADAADD",

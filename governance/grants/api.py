@@ -15,6 +15,7 @@ from catalog.permissions import ActsWithPermission
 from governance.api import CanUseGovernance
 from governance.grants.selectors import grants_at
 from governance.grants.services import grant_create, grant_revoke
+from governance.identity.second_factor import SecondFactorFresh
 from governance.models import (
     Purpose,
     TransferGrant,
@@ -73,11 +74,17 @@ class TransferGrantViewSet(
     """Transfer grants: what the engine honours, from when to when. Revocation is immediate."""
 
     serializer_class = TransferGrantSerializer
-    permission_classes = [permissions.IsAuthenticated, CanUseGovernance, ActsWithPermission]
+    permission_classes = [
+        permissions.IsAuthenticated,
+        CanUseGovernance,
+        ActsWithPermission,
+        SecondFactorFresh,
+    ]
     action_permissions = {
         "create": "governance.add_transfergrant",
         "revoke": "governance.change_transfergrant",
     }
+    second_factor_actions = {"revoke"}
 
     def get_queryset(self) -> QuerySet[TransferGrant]:
         return grants_at(timezone.now()).order_by("-id")

@@ -15,6 +15,7 @@ from catalog.form_views import form_page
 from governance.grants import services
 from governance.grants.forms import GRANT_STATUSES, GrantStatusForm, RevokeForm, TransferGrantForm
 from governance.grants.selectors import grant_status, grants_at
+from governance.identity.second_factor import second_factor_step_up
 from governance.models import (
     LocalityDecision,
     TransferGrant,
@@ -104,6 +105,7 @@ def grant_create(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @login_required
 @permission_required("governance.change_transfergrant", raise_exception=True)
+@second_factor_step_up(back=lambda request, pk: reverse("governance:grant-revoke", args=[pk]))
 def grant_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     """End a grant now, with a reason; the engine stops honouring it at once."""
     grant = get_object_or_404(grants_at(timezone.now()), pk=pk)

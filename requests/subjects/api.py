@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from catalog.idempotency import IdempotentCreateMixin
 from catalog.models import Dataset
 from catalog.permissions import ActsWithPermission
+from governance.identity.second_factor import SecondFactorFresh
 from requests.models.subjects import (
     Channel,
     DatasetConnector,
@@ -247,6 +248,8 @@ class SubjectRequestViewSet(
 
     serializer_class = SubjectRequestSerializer
     permission_classes = [permissions.IsAuthenticated, ReadsSubjectRequests, ActsWithPermission]
+    permission_classes += [SecondFactorFresh]  # the answers below need a recent code
+    second_factor_actions = {"close", "reject"}  # the answer sent, or the refusal
     action_permissions = {"create": "workflows.add_subjectrequest"}
     filterset_fields = ["status", "type", "jurisdiction"]
 

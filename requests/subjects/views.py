@@ -21,6 +21,7 @@ from catalog.forms import add_service_error
 from catalog.models import Jurisdiction
 from governance.client_address import client_address
 from governance.errors import StateConflict
+from governance.identity.second_factor import second_factor_step_up
 from requests.models.subjects import (
     OPEN_STATUSES,
     SubjectRequest,
@@ -68,6 +69,9 @@ STEPS = {
     "withdraw": (officer_steps.subject_request_withdraw, OptionalReasonForm),
     "unlock": (verification.verification_unlock, OptionalReasonForm),
 }
+# The answers to the subject (the answer sent on closing, a refusal) ask for the second factor
+# again when the last check is not recent.
+ANSWERS = {"close", "reject"}
 
 
 def _with_days_left(rows, today):
@@ -174,6 +178,10 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @login_required
 @reads_requests
+@second_factor_step_up(
+    when=lambda request, pk, step: step in ANSWERS,
+    back=lambda request, pk, step: reverse("workflows:subject-detail", args=[pk]),
+)
 def request_step(request: HttpRequest, pk: int, step: str) -> HttpResponse:
     """Extend, pause, resume, reject, withdraw or close, then back to the request."""
     target = get_object_or_404(selectors.requests_for(request.user), pk=pk)

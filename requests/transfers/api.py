@@ -20,6 +20,7 @@ from rest_framework.settings import api_settings
 from catalog.idempotency import IdempotentCreateMixin
 from catalog.models import Dataset, Region
 from catalog.permissions import ActsWithPermission
+from governance.identity.second_factor import SecondFactorFresh
 from governance.models import Purpose, TrainingRun, TransferGrant, TransferMechanism
 from governance.roles import Role, has_role
 from requests.models import (
@@ -284,8 +285,14 @@ class TransferExceptionViewSet(
     """Transfer exceptions: a requester files one, privacy officers of its source jurisdictions
     decide; steps are POST actions. Objects the caller may not see answer 404."""
 
-    permission_classes = [permissions.IsAuthenticated, HasLocusRole, ActsWithPermission]
+    permission_classes = [
+        permissions.IsAuthenticated,
+        HasLocusRole,
+        ActsWithPermission,
+        SecondFactorFresh,
+    ]
     action_permissions = {"create": "workflows.add_transferexception"}
+    second_factor_actions = {"approve", "reject", "revoke"}
     # A step by someone who may not take it is refused before its comment is read.
     object_checks = {
         name: partial(_may_take, name)

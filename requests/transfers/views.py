@@ -22,6 +22,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from catalog.form_views import form_page
 from catalog.forms import add_service_error
 from governance.errors import StateConflict
+from governance.identity.second_factor import second_factor_step_up
 from governance.models import Purpose
 from governance.roles import Role, has_role
 from requests.models import SupplementaryMeasure, TransferException
@@ -50,6 +51,8 @@ STEP_LABELS = {
     "revoke": "Revoke",
 }
 DANGER = {"reject", "revoke", "withdraw"}
+# Decisions that ask for the second factor again when the last check is not recent.
+STEPPED_UP = {"approve", "reject", "revoke"}
 EVENT_LABELS = {
     "create": "filed it",
     "edit": "changed it",
@@ -247,6 +250,10 @@ def _render_detail(
 
 @require_POST
 @login_required
+@second_factor_step_up(
+    when=lambda request, pk, step: STEPS.get(step) in STEPPED_UP,
+    back=lambda request, pk, step: reverse("workflows:exception-detail", args=[pk]),
+)
 def exception_step(request: HttpRequest, pk: int, step: str) -> HttpResponse:
     """Take one step (submit, approve, reject, ...) with its comment."""
     action = STEPS.get(step)
