@@ -21,6 +21,7 @@ from catalog.models import (
     DatasetChange,
     DatasetGroupObjectPermission,
     DatasetUserObjectPermission,
+    IdempotencyRecord,
     Jurisdiction,
     LineageEdge,
     PersonalDataCategory,
@@ -230,3 +231,12 @@ class SubjectRightsAdmin(ReadOnlyAdmin):
 class ConsentLawAdmin(ReadOnlyAdmin):
     list_display = ["jurisdiction", "citation", "withdrawal_citation", "verified"]
     list_filter = ["verified"]
+
+
+@admin.register(IdempotencyRecord)
+class IdempotencyRecordAdmin(ReadOnlyAdmin):
+    """The answers kept for retried creates (catalog.idempotency), for a support question."""
+
+    list_display = ["key", "user", "status", "location", "created_at"]
+    list_select_related = ["user"]
+    search_fields = ["key", "user__username"]

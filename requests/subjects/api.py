@@ -6,23 +6,18 @@ from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, parsers, permissions, serializers, status, viewsets
+from rest_framework import mixins, parsers, permissions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
 from catalog.idempotency import IdempotentCreateMixin
-from catalog.models import Dataset
 from catalog.permissions import ActsWithPermission
 from governance.identity.second_factor import SecondFactorFresh
 from requests.models.subjects import (
-    Channel,
     DatasetConnector,
-    IdentifierKind,
-    MlDecision,
     MlPropagationDecision,
     SubjectRequest,
-    SubjectRequestType,
     SubjectTask,
 )
 from requests.subjects import (
@@ -41,10 +36,15 @@ from requests.subjects import (
 from requests.subjects.serializers import (
     ApproveConnectorSerializer,
     CloseSerializer,
+    DatasetConnectorSerializer,
     DecideSerializer,
     EventSerializer,
+    MlDecisionSerializer,
     ReasonSerializer,
     ReviewSerializer,
+    StaffIntakeSerializer,
+    SubjectRequestSerializer,
+    SubjectTaskSerializer,
     TaskCompleteSerializer,
     VerifyIdentitySerializer,
 )
@@ -62,176 +62,6 @@ class WorksSubjectTasks(permissions.BasePermission):
 
     def has_permission(self, request, view):
         return request.user.has_perm("workflows.view_subjecttask")
-
-
-# --- Serializers ---------------------------------------------------------------------------
-
-
-class SubjectRequestSerializer(serializers.ModelSerializer):
-    reference = serializers.CharField(read_only=True)
-    due = serializers.DateField(read_only=True)
-    days_left = serializers.SerializerMethodField()
-    identifiers = serializers.SerializerMethodField()
-    duplicate_of: serializers.PrimaryKeyRelatedField[SubjectRequest] = (
-        serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
-    )
-    tasks_open = serializers.IntegerField(read_only=True, default=None)
-    tasks_total = serializers.IntegerField(read_only=True, default=None)
-
-    class Meta:
-        model = SubjectRequest
-        fields = [
-            "id",
-            "reference",
-            "type",
-            "status",
-            "jurisdiction",
-            "received_at",
-            "channel",
-            "agent_name",
-            "verification",
-            "verified_at",
-            "deadline",
-            "extended_deadline",
-            "extension_reason",
-            "due",
-            "days_left",
-            "acknowledge_by",
-            "deadline_basis",
-            "right_basis",
-            "paused_at",
-            "paused_days",
-            "duplicate_of",
-            "identifier_kinds",
-            "identifiers",
-            "tasks_open",
-            "tasks_total",
-            "outcome",
-            "created_at",
-            "closed_at",
-        ]
-
-    def get_days_left(self, obj) -> int | None:
-        return selectors.days_left(obj) if obj.is_open else None
-
-    def get_identifiers(self, obj) -> dict | None:
-        """Only the officers who manage the request see who the subject is."""
-        if not hasattr(self, "_manages"):  # one check per answer, not a query per row
-            self._manages = access.manager_check(self.context["request"].user)
-        return obj.identifiers_shown if self._manages(obj) else None
-
-
-class IntakeSerializer(serializers.Serializer):
-    type = serializers.CharField(
-        max_length=20,
-        help_text=f"One of {', '.join(SubjectRequestType.values)} that the jurisdiction's law "
-        "gives (GET subject-intake/rights?jurisdiction=<code> lists them); another is refused "
-        "with a 400 naming `type`",
-    )
-    jurisdiction = serializers.CharField(max_length=20, help_text="A jurisdiction code, e.g. eu")
-    identifiers = serializers.DictField(
-        child=serializers.CharField(max_length=200, allow_blank=True),
-        help_text=f"kind -> value; kinds: {', '.join(IdentifierKind.values)}; email required",
-    )
-    details = serializers.CharField(max_length=5000, required=False, allow_blank=True)
-    agent_name = serializers.CharField(max_length=200, required=False, allow_blank=True)
-    agent_authority = serializers.CharField(max_length=300, required=False, allow_blank=True)
-
-
-class StaffIntakeSerializer(IntakeSerializer):
-    received_at = serializers.DateTimeField(required=False)
-    channel = serializers.ChoiceField(choices=Channel.choices, default=Channel.EMAIL)
-
-
-class SubjectTaskSerializer(serializers.ModelSerializer):
-    reference = serializers.CharField(source="request.reference", read_only=True)
-    request_type = serializers.CharField(source="request.type", read_only=True)
-    request_due = serializers.DateField(source="request.due", read_only=True)
-    owner = serializers.CharField(source="owner.username", read_only=True)
-
-    class Meta:
-        model = SubjectTask
-        fields = [
-            "id",
-            "request",
-            "reference",
-            "request_type",
-            "request_due",
-            "dataset_slug",
-            "owner",
-            "due_on",
-            "status",
-            "automatic",
-            "attempts",
-            "last_error",
-            "rows_found",
-            "rows_exported",
-            "rows_erased",
-            "rows_masked",
-            "note",
-            "completed_at",
-            "completed_by_name",
-        ]
-        read_only_fields = fields
-
-
-class MlDecisionSerializer(serializers.ModelSerializer):
-    decision = serializers.ChoiceField(
-        choices=MlDecision.choices,
-        allow_blank=True,
-        read_only=True,
-        help_text="Empty until someone decides",
-    )
-
-    class Meta:
-        model = MlPropagationDecision
-        fields = [
-            "id",
-            "request",
-            "consent_withdrawal",
-            "training_run",
-            "run_name",
-            "model_name",
-            "datasets",
-            "decision",
-            "reason",
-            "decided_by_name",
-            "decided_at",
-        ]
-        read_only_fields = fields
-
-
-APPROVAL_FIELDS = ["version", "approved", "approved_version", "approved_by_name", "approved_at"]
-
-
-class DatasetConnectorSerializer(serializers.ModelSerializer):
-    dataset = serializers.SlugRelatedField(slug_field="slug", queryset=Dataset.objects.all())
-    identifier_kinds = serializers.ListField(
-        child=serializers.ChoiceField(choices=IdentifierKind.choices), allow_empty=False
-    )
-    mask_columns = serializers.ListField(
-        child=serializers.CharField(max_length=63), required=False, default=list
-    )
-
-    approved = serializers.BooleanField(
-        read_only=True, help_text="Its current version is approved: only then does it run"
-    )
-
-    class Meta:
-        model = DatasetConnector
-        fields = ["id", "dataset", *connectors.CONNECTOR_FIELDS, "updated_at", *APPROVAL_FIELDS]
-        read_only_fields = ["id", "updated_at", *APPROVAL_FIELDS]
-
-    def create(self, validated_data):
-        return connectors.connector_save(actor=self.context["request"].user, **validated_data)
-
-    def update(self, instance, validated_data):
-        return connectors.connector_save(
-            actor=self.context["request"].user,
-            connector=instance,
-            dataset=validated_data.pop("dataset", instance.dataset),
-            **validated_data,
-        )
 
 
 # --- Staff endpoints -----------------------------------------------------------------------

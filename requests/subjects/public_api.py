@@ -26,7 +26,7 @@ from requests.subjects import (
     selectors,
     verification,
 )
-from requests.subjects.api import IntakeSerializer
+from requests.subjects.serializers import IntakeSerializer
 
 logger = logging.getLogger(__name__)
 

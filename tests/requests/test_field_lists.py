@@ -4,9 +4,9 @@ fields from there, and the register's CSV has one writer."""
 import datetime as dt
 import io
 
-from requests.subjects.api import IntakeSerializer, StaffIntakeSerializer
 from requests.subjects.forms import IntakeForm, StaffIntakeForm
 from requests.subjects.intake import INTAKE_FIELDS, STAFF_INTAKE_FIELDS
+from requests.subjects.serializers import IntakeSerializer, StaffIntakeSerializer
 from requests.transfers.api import TransferExceptionSerializer
 from requests.transfers.forms import ExceptionForm
 from requests.transfers.register import register_csv_write
