@@ -24,9 +24,6 @@ from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.urls import NoReverseMatch
 from django.utils import timezone
-from drf_spectacular.openapi import AutoSchema
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter
 from rest_framework import status
 from rest_framework.exceptions import APIException
 from rest_framework.renderers import JSONRenderer
@@ -147,35 +144,3 @@ class IdempotentCreateMixin:
             return self.reverse_action("detail", kwargs={lookup: value})  # type: ignore[attr-defined]
         except NoReverseMatch:  # a viewset without a detail route: no Location
             return ""
-
-
-# The OpenAPI schema says so (settings' DEFAULT_SCHEMA_CLASS: catalog.idempotency.LocusAutoSchema).
-KEY_PARAMETER = OpenApiParameter(
-    HEADER,
-    OpenApiTypes.STR,
-    OpenApiParameter.HEADER,
-    description=(
-        "Send the same key with a retry of this create: it is created once and the first answer "
-        f"is given again (Idempotent-Replayed: true) for {settings.IDEMPOTENCY_KEY_HOURS} h; the "
-        "key with another request is a 422. At most 255 characters."
-    ),
-)
-LOCATION_HEADER = OpenApiParameter(
-    "Location",
-    OpenApiTypes.URI,
-    OpenApiParameter.HEADER,
-    response=[201],
-    description="What was created",
-)
-
-
-class LocusAutoSchema(AutoSchema):
-    """drf-spectacular's schema, with the Idempotency-Key header and the Location of a 201 on
-    the creates of IdempotentCreateMixin viewsets."""
-
-    def get_override_parameters(self) -> list:
-        given = list(super().get_override_parameters())
-        creates = isinstance(self.view, IdempotentCreateMixin) and self.method == "POST"
-        if creates and getattr(self.view, "action", None) == "create":
-            given += [KEY_PARAMETER, LOCATION_HEADER]
-        return given

@@ -287,7 +287,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_SCHEMA_CLASS": "catalog.idempotency.LocusAutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "catalog.schema.LocusAutoSchema",
     "EXCEPTION_HANDLER": "governance.api_errors.exception_handler",
     # DRF's own throttles read X-Forwarded-For by this count (the same rule as PROXY_COUNT's).
     "NUM_PROXIES": PROXY_COUNT,
