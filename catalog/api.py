@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from catalog import selectors, services
+from catalog.conditional import ConditionalMixin
 from catalog.filters import DatasetFilter
 from catalog.idempotency import IdempotentCreateMixin
 from catalog.models import (
@@ -247,7 +248,7 @@ class PersonalDataCategoryViewSet(ReferenceViewSet):
     serializer_class = PersonalDataCategorySerializer
 
 
-class DatasetViewSet(IdempotentCreateMixin, viewsets.ModelViewSet):
+class DatasetViewSet(ConditionalMixin, IdempotentCreateMixin, viewsets.ModelViewSet):
     """The data catalog. Any role reads; owners and privacy officers write."""
 
     serializer_class = DatasetSerializer

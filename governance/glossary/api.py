@@ -11,6 +11,7 @@ from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from catalog.conditional import ConditionalMixin
 from catalog.errors import StateConflict
 from catalog.idempotency import IdempotentCreateMixin
 from catalog.models import Dataset, PersonalDataCategory
@@ -189,6 +190,7 @@ def _valid(serializer_class, request) -> dict:
 
 
 class TermViewSet(
+    ConditionalMixin,
     IdempotentCreateMixin,
     mixins.CreateModelMixin,
     mixins.UpdateModelMixin,

@@ -9,6 +9,7 @@ from rest_framework import mixins, permissions, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from catalog.conditional import ConditionalMixin
 from catalog.idempotency import IdempotentCreateMixin
 from catalog.models import Dataset, Region
 from catalog.permissions import ActsWithPermission
@@ -69,7 +70,7 @@ class RevokeSerializer(serializers.Serializer):
 
 
 class TransferGrantViewSet(
-    IdempotentCreateMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet
+    ConditionalMixin, IdempotentCreateMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet
 ):
     """Transfer grants: what the engine honours, from when to when. Revocation is immediate."""
 

@@ -13,6 +13,7 @@ from rest_framework import mixins, permissions, serializers, viewsets
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from catalog.conditional import ConditionalMixin
 from catalog.idempotency import IdempotentCreateMixin
 from catalog.models import Dataset
 from catalog.permissions import ActsWithPermission
@@ -244,6 +245,7 @@ class CanReadRecordedDecisions(permissions.BasePermission):
 
 
 class RecordedDecisionViewSet(
+    ConditionalMixin,
     IdempotentCreateMixin,
     mixins.CreateModelMixin,
     mixins.UpdateModelMixin,

@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from catalog.api import CanViewCatalog
+from catalog.conditional import ConditionalMixin
 from catalog.idempotency import IdempotentCreateMixin
 from catalog.models import Country, Dataset, Jurisdiction, PersonalDataCategory, Region
 from catalog.permissions import ActsWithPermission
@@ -114,7 +115,7 @@ class LocalityRuleVersionSerializer(serializers.ModelSerializer):
         fields = ["version", "action", "snapshot", "actor_name", "at"]
 
 
-class LocalityRuleViewSet(IdempotentCreateMixin, viewsets.ModelViewSet):
+class LocalityRuleViewSet(ConditionalMixin, IdempotentCreateMixin, viewsets.ModelViewSet):
     """Privacy officers' locality rules; every change is a new version."""
 
     serializer_class = LocalityRuleSerializer

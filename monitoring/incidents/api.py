@@ -11,6 +11,7 @@ from rest_framework import permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from catalog.conditional import ConditionalMixin
 from catalog.permissions import ActsWithPermission
 from monitoring import selectors
 from monitoring.incidents import detail, services
@@ -293,7 +294,7 @@ class IncidentDetailSerializer(IncidentSerializer):
         return f"/api/v1/violations/?incident={incident.pk}"
 
 
-class IncidentViewSet(viewsets.ReadOnlyModelViewSet):
+class IncidentViewSet(ConditionalMixin, viewsets.ReadOnlyModelViewSet):
     """Incidents the user may see; privacy officers move them along with the actions."""
 
     serializer_class = IncidentSerializer
@@ -447,7 +448,7 @@ class AnomalyAlertSerializer(serializers.ModelSerializer):
         ]
 
 
-class AnomalyAlertViewSet(viewsets.ReadOnlyModelViewSet):
+class AnomalyAlertViewSet(ConditionalMixin, viewsets.ReadOnlyModelViewSet):
     """Access anomalies the user may see; officers acknowledge or dismiss them."""
 
     serializer_class = AnomalyAlertSerializer

@@ -25,6 +25,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from catalog.conditional import ConditionalMixin
 from catalog.idempotency import IdempotentCreateMixin
 from catalog.models import Dataset, Region
 from monitoring import selectors
@@ -253,6 +254,7 @@ class SourceRevokeSerializer(serializers.Serializer):
 
 
 class TelemetrySourceViewSet(
+    ConditionalMixin,
     IdempotentCreateMixin,
     mixins.CreateModelMixin,
     mixins.UpdateModelMixin,

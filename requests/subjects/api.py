@@ -11,6 +11,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
+from catalog.conditional import ConditionalMixin
 from catalog.idempotency import IdempotentCreateMixin
 from catalog.permissions import ActsWithPermission
 from governance.identity.second_factor import SecondFactorFresh
@@ -72,7 +73,7 @@ def _annotated(queryset):
 
 
 class SubjectRequestViewSet(
-    IdempotentCreateMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet
+    ConditionalMixin, IdempotentCreateMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet
 ):
     """Data-subject requests with days left; each step of the workflow is an action."""
 
@@ -312,6 +313,7 @@ class MlDecisionViewSet(viewsets.ReadOnlyModelViewSet):
 
 
 class DatasetConnectorViewSet(
+    ConditionalMixin,
     IdempotentCreateMixin,
     mixins.CreateModelMixin,
     mixins.UpdateModelMixin,

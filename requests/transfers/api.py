@@ -17,6 +17,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
+from catalog.conditional import ConditionalMixin
 from catalog.idempotency import IdempotentCreateMixin
 from catalog.models import Dataset, Region
 from catalog.permissions import ActsWithPermission
@@ -277,6 +278,7 @@ def _step(name: str, description: str):
 
 
 class TransferExceptionViewSet(
+    ConditionalMixin,
     IdempotentCreateMixin,
     mixins.CreateModelMixin,
     mixins.UpdateModelMixin,
@@ -323,7 +325,7 @@ class TransferExceptionViewSet(
             found = self.get_queryset().filter(pk=self._pk()).first()
         if found is None:
             raise Http404("No such transfer exception")
-        return found
+        return self.conditional_object(found)
 
     def _pk(self) -> int:
         value = self.kwargs.get("pk", "")
