@@ -220,19 +220,44 @@ class LocalityCheckView(APIView):
                 else result_json(next(answered), position)
             )
         denied = sum(1 for r in results if r.get("outcome") == "deny")
+        failed = sum(1 for r in results if "errors" in r)
+        # Nothing answered is a 400 (with every item's errors), so a client that reads only the
+        # status still knows; a batch with some answers is a 200 that counts its errors.
         return Response(
             {
                 "policy_version": current_index().version,
                 "count": len(results),
                 "denied": denied,
-                "errors": sum(1 for r in results if "errors" in r),
+                "errors": failed,
                 "results": results,
-            }
+            },
+            status=status.HTTP_400_BAD_REQUEST if failed == len(results) else status.HTTP_200_OK,
         )
 
 
+class DatasetRefField(serializers.RelatedField):
+    """A dataset by its slug or its URI, as a locality check names it (the slug first)."""
+
+    default_error_messages = {"unknown": "No dataset has the slug or URI {value!r}."}
+
+    def __init__(self, **kwargs):
+        super().__init__(queryset=Dataset.objects.all(), **kwargs)
+
+    def to_internal_value(self, data):
+        value = str(data).strip()
+        found = self.get_queryset().filter(slug=value).first() or (
+            self.get_queryset().filter(uri=value).order_by("pk").first() if value else None
+        )
+        if found is None:
+            self.fail("unknown", value=value[:200])
+        return found
+
+    def to_representation(self, value):
+        return value.slug
+
+
 class TrainingInputSerializer(serializers.Serializer):
-    dataset = serializers.SlugRelatedField(slug_field="slug", queryset=Dataset.objects.all())
+    dataset = DatasetRefField(help_text="Slug or URI, as a check takes it")
     version = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
 
 

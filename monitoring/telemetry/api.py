@@ -169,7 +169,8 @@ class TelemetryIngestView(APIView):
             "access), dataset (slug or URI), actor, source_region, destination_region (or "
             "compute_region), bytes, records, run_id, purpose}. An id already received from this "
             "source is counted as a duplicate and not stored again. Bad items come back in "
-            "`errors` with their index, field and reason; the others are stored."
+            "`errors` with their index, field and reason; the others are stored. A batch whose "
+            "every item is refused answers 400 with the same body."
         ),
     )
     def post(self, request):
@@ -180,7 +181,10 @@ class TelemetryIngestView(APIView):
         if len(items) > settings.TELEMETRY_MAX_EVENTS:
             raise PayloadTooLarge(f"At most {settings.TELEMETRY_MAX_EVENTS} events per request.")
         result = ingest.telemetry_ingest(source=request.auth, items=items)
-        return Response(result.as_json())
+        # Every item refused: a 400 (its body lists them), so a sender that reads only the
+        # status knows nothing was taken.
+        refused = bool(items) and result.rejected == len(items)
+        return Response(result.as_json(), status=400 if refused else 200)
 
 
 # --- Sources ---------------------------------------------------------------------------------

@@ -88,8 +88,8 @@ def test_a_stale_if_match_on_an_exception_step_is_a_412(
 def test_a_stale_if_match_on_an_incident_step_is_a_412(
     api_client,
     privacy_officer,
-    source,
-    data_owner,  # noqa: F811 (a fixture)
+    source,  # noqa: F811 (a fixture)
+    data_owner,
 ):
     make_dataset(
         data_owner,

@@ -723,3 +723,27 @@ def test_response_body_is_json(api_client, engineer, eu_customers):
 
     assert response.status_code == 200
     assert response["Content-Type"].startswith("application/json")
+
+
+def test_a_batch_of_checks_that_all_fail_is_a_400_listing_each(api_client, engineer, eu_customers):
+    checks = [question(region="mars:olympus-1"), "eu-customers"]
+
+    response = api_client(engineer).post(CHECK, {"checks": checks}, format="json")
+
+    assert response.status_code == 400
+    data = response.json()
+    assert (data["count"], data["errors"]) == (2, 2)
+    assert [r["index"] for r in data["results"]] == [0, 1]
+
+
+def test_a_run_names_its_datasets_by_uri_as_a_check_does(api_client, engineer, eu_customers):
+    body = run_body(datasets=[{"dataset": "s3://locus-eu/customers", "version": "2026-03"}])
+
+    created = api_client(engineer).post(RUNS, body, format="json")
+
+    assert created.status_code == 201, created.content
+    assert created.json()["inputs"] == [{"dataset": "eu-customers", "version": "2026-03"}]
+    unknown = run_body(datasets=[{"dataset": "s3://nowhere/x"}])
+    refused = api_client(engineer).post(RUNS, unknown, format="json")
+    assert refused.status_code == 400
+    assert "s3://nowhere/x" in json.dumps(refused.json()["datasets"])

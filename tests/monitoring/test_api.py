@@ -248,3 +248,15 @@ def test_the_stream_catch_up_is_filtered(
     later = api_client(data_owner).get(f"/api/v1/risk/stream?after={mine['next']}").json()
     assert later == {"messages": [], "next": mine["next"]}
     assert api_client(data_owner).get("/api/v1/risk/stream?after=x").status_code == 400
+
+
+def test_a_batch_whose_every_event_is_refused_is_a_400(telemetry_client, eu_dataset):
+    body = [event(kind="teleport"), event(dest="mars:olympus-1")]
+
+    response = telemetry_client.post(EVENTS_URL, body, format="json")
+
+    assert response.status_code == 400
+    data = response.json()
+    assert (data["received"], data["stored"], data["rejected"]) == (2, 0, 2)
+    assert [e["index"] for e in data["errors"]] == [0, 1]
+    assert not TelemetryEvent.objects.exists()
