@@ -15,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from catalog.actors import Actor, actor_account, may
+from catalog.errors import StateConflict
 from catalog.models import Dataset, Region
 from governance.ledger.chain import actor_name, ledger_append
 from governance.models import (
@@ -189,6 +190,19 @@ def _verdict(outcomes: Iterable[str]) -> str:
     return Outcome.ALLOW_WITH_GRANT if Outcome.ALLOW_WITH_GRANT in found else Outcome.ALLOW
 
 
+def _check_external_id(actor: Actor, external_id: str) -> None:
+    """A pipeline's own id for a run names one run of that pipeline's account (409 if taken;
+    the unique constraint settles a race)."""
+    if not external_id:
+        return
+    taken = TrainingRun.objects.filter(created_by=actor_account(actor), external_id=external_id)
+    first = taken.values_list("pk", flat=True).first()
+    if first is not None:
+        raise StateConflict(
+            {"external_id": f"You registered run #{first} with this external_id already"}
+        )
+
+
 @transaction.atomic
 def training_run_register(
     *,
@@ -210,6 +224,7 @@ def training_run_register(
         raise ValidationError({"compute_regions": "Name at least one compute region"})
     if not inputs:
         raise ValidationError({"datasets": "Name at least one dataset"})
+    _check_external_id(actor, external_id)
     run = TrainingRun.objects.create(
         name=name,
         purpose=purpose,

@@ -219,6 +219,13 @@ class TrainingRun(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["created_by", "external_id"],
+                condition=~models.Q(external_id=""),
+                name="training_run_external_id_once_per_account",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name

@@ -290,6 +290,7 @@ def test_every_change_of_a_rule_is_a_version(privacy_officer, eu_customers):
         "jurisdiction": "eu",
         "sensitivity": "",
         "category": None,
+        "term": None,
         "dataset": "eu-customers",
         "actions": ["train"],
         "effect": "deny",

@@ -147,3 +147,20 @@ def test_the_same_request_at_once_on_several_connections_creates_once(engineer, 
     assert [code for code, _ in answers] == [201] * threads
     assert len({body["id"] for _, body in answers}) == 1
     assert TrainingRun.objects.count() == 1
+
+
+def test_an_external_id_names_one_run_of_an_account(
+    api_client, engineer, privacy_officer, eu_customers
+):
+    client = api_client(engineer)
+    first = post(client, RUNS, run_body(external_id="airflow:ranker:2026-12-04"))
+
+    again = post(client, RUNS, run_body(external_id="airflow:ranker:2026-12-04"))
+
+    assert first.status_code == 201 and again.status_code == 409
+    assert f"run #{first.json()['id']}" in again.json()["external_id"][0]
+    other = post(
+        api_client(privacy_officer), RUNS, run_body(external_id="airflow:ranker:2026-12-04")
+    )
+    assert other.status_code == 201  # another account's own ids
+    assert TrainingRun.objects.count() == 2
