@@ -96,7 +96,10 @@ for e in spec["events"]:
         outputs=outputs,
         producer="https://github.com/OpenLineage/OpenLineage/tree/1.54.0/client/python",
     )
-    response = client.transport.emit(event)
+    try:
+        response = client.transport.emit(event)
+    except requests.HTTPError as refused:  # the transport raises on a 4xx or 5xx
+        response = refused.response
     answers.append({"status": response.status_code, "body": response.json()})
 print(json.dumps(answers))
 """
@@ -292,3 +295,95 @@ def test_openlineage_yml_and_namespace_mapping(live_locus, tmp_path, source_toke
     )
     assert body["reads"]["outcomes"] == {"compliant": 1}
     assert not Violation.objects.exists()
+
+
+# --- What a pipeline is told (the cases an integrator met) -----------------------------------
+
+
+def test_a_run_that_fails_records_its_reads_but_no_lineage(
+    live_locus, tmp_path, source_token, datasets
+):
+    common = {"run_id": str(uuid.uuid4()), "job": ["airflow-eu", "etl.orders"]}
+    flow = {
+        "region": "aws:eu-central-1",
+        "inputs": [["s3://eu-bucket", "customers", 10, 100]],
+        "outputs": [["postgres://db.example.com:5432", "sales.public.orders"]],
+    }
+    answers = emit(
+        tmp_path,
+        {
+            "url": live_locus,
+            "token": source_token,
+            "events": [
+                {**common, **flow, "type": "START", "time": _time(60)},
+                {**common, **flow, "type": "FAIL", "time": _time(5)},
+            ],
+        },
+    )
+    assert [a["status"] for a in answers] == [201, 201]
+    assert TelemetryEvent.objects.filter(kind="read").count() == 1
+    assert not LineageEdge.objects.exists()
+
+
+def test_statistics_sent_on_complete_reach_the_volumes(
+    live_locus, tmp_path, source_token, datasets
+):
+    from monitoring.models import FlowDaily
+
+    common = {"run_id": str(uuid.uuid4()), "job": ["airflow-eu", "etl.orders"]}
+    where = {"region": "aws:eu-central-1"}
+    emit(
+        tmp_path,
+        {
+            "url": live_locus,
+            "token": source_token,
+            "events": [
+                {**common, **where, "type": "START", "time": _time(60),
+                 "inputs": [["s3://eu-bucket", "customers", 0, 0]]},
+                {**common, **where, "type": "COMPLETE", "time": _time(5),
+                 "inputs": [["s3://eu-bucket", "customers", 1200, 5_000_000]]},
+            ],
+        },
+    )  # fmt: skip
+    flows = FlowDaily.objects.filter(dataset_key=datasets[0].pk)
+    assert sum(flows.values_list("bytes", flat=True)) == 5_000_000
+    assert sum(flows.values_list("events", flat=True)) == 1
+
+
+def test_reads_locus_cannot_judge_are_not_a_201(live_locus, tmp_path, source_token, datasets):
+    old = {"type": "START", "run_id": str(uuid.uuid4()), "job": ["airflow-in", "etl.copy"]}
+    answers = emit(
+        tmp_path,
+        {
+            "url": live_locus,
+            "token": source_token,
+            "events": [
+                {
+                    **old,
+                    "time": _time(40 * 24 * 3600),  # older than ingest takes (30 days)
+                    "region": "aws:ap-south-1",
+                    "inputs": [["s3://eu-bucket", "customers", 10, 100]],
+                }
+            ],
+        },
+    )
+    assert answers[0]["status"] == 202
+    assert answers[0]["body"]["judged"] is False
+    assert LineageRun.objects.get().not_judged
+
+
+def test_a_run_id_reused_by_another_job_is_refused(live_locus, tmp_path, source_token, datasets):
+    run_id = str(uuid.uuid4())
+    answers = emit(
+        tmp_path,
+        {
+            "url": live_locus,
+            "token": source_token,
+            "events": [
+                {"type": "START", "run_id": run_id, "time": _time(60), "job": ["a", "one"]},
+                {"type": "COMPLETE", "run_id": run_id, "time": _time(5), "job": ["a", "two"]},
+            ],
+        },
+    )
+    assert [a["status"] for a in answers] == [201, 409]
+    assert "a/one" in answers[1]["body"]["run.runId"][0]
