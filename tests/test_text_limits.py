@@ -42,10 +42,12 @@ WRITTEN_BY_LOCUS = {
     ("governance", "LocalityDecision", "house_reason"): "the engine's words",
     ("workflows", "SubjectRequest", "outcome"): "the answer's summary, composed by Locus",
     ("workflows", "SubjectTask", "last_error"): "a connector's error, stripped and cut by Locus",
+    ("workflows", "RetentionRun", "last_error"): "a connector's error, stripped and cut by Locus",
     ("workflows", "SubjectEvent", "comment"): "composed by Locus from bounded parts",
     ("workflows", "SubjectMail", "sealed"): "sealed ciphertext of a message Locus wrote",
     ("monitoring", "TelemetryEvent", "reason"): "the engine's words",
     ("monitoring", "Violation", "reason"): "the engine's words",
+    ("monitoring", "LineageRun", "not_judged"): "ingest's reasons, cut to 2,000 by Locus",
 }
 
 

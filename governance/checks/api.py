@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -235,6 +235,7 @@ class LocalityCheckView(APIView):
         )
 
 
+@extend_schema_field(OpenApiTypes.STR)
 class DatasetRefField(serializers.RelatedField):
     """A dataset by its slug or its URI, as a locality check names it (the slug first)."""
 

@@ -21,6 +21,7 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -29,6 +30,7 @@ from rest_framework import permissions
 from rest_framework.authentication import TokenAuthentication
 
 from governance.roles import has_role
+from governance.unavailable import database_unavailable, unavailable_response
 
 SESSION_CHECKED_AT = "second_factor_at"  # epoch seconds of this session's last code check
 SESSION_PENDING = "second_factor_pending"  # "enrol" or "confirm", set at sign-in
@@ -221,7 +223,12 @@ class SecondFactorMiddleware:
 
     def __call__(self, request: HttpRequest) -> Any:
         if not _exempt(request.path) and not _by_token(request):
-            pending = request.session.get(SESSION_PENDING)
+            try:
+                pending = request.session.get(SESSION_PENDING)
+            except DatabaseError as exc:  # the session is read here, before any view
+                if database_unavailable(exc):
+                    return unavailable_response(request)
+                raise
             if pending and idp_asserted_mfa(request.session):
                 request.session.pop(SESSION_PENDING)
             elif pending and request.user.is_authenticated:
