@@ -19,6 +19,7 @@ from rest_framework.settings import api_settings
 
 from catalog.idempotency import IdempotentCreateMixin
 from catalog.models import Dataset, Region
+from catalog.paging import LocusOrdering, paged
 from catalog.permissions import ActsWithPermission
 from governance.identity.second_factor import SecondFactorFresh
 from governance.models import Purpose, TrainingRun, TransferGrant, TransferMechanism
@@ -300,6 +301,7 @@ class TransferExceptionViewSet(
         if by != workflow.SYSTEM
     }
     filterset_class = ExceptionFilter
+    ordering_fields = ["id", "created_at", "submitted_at", "status"]
     http_method_names = ["get", "post", "patch", "head", "options"]
 
     queryset = TransferException.objects.none()  # for the schema; get_queryset filters
@@ -403,11 +405,23 @@ class RegisterParams(serializers.Serializer):
     )
 
 
-class TransferRegisterViewSet(viewsets.ViewSet):
+class TransferRegisterViewSet(viewsets.GenericViewSet):
     """The register of transfers (GDPR Art. 30(1)(e) style): every grant, active and past, by
-    source country, destination country and mechanism. `?format=csv` for a spreadsheet."""
+    source country, destination country and mechanism, in pages. `?format=csv` for a
+    spreadsheet of every row (in the order asked), not paged."""
 
     permission_classes = [permissions.IsAuthenticated, ReadsRegister]
+    filter_backends = [LocusOrdering]  # the filters are RegisterParams, read before the rows
+    ordering_fields = [
+        "source_country",
+        "destination_country",
+        "mechanism",
+        "status",
+        "valid_from",
+        "valid_until",
+        "grant",
+    ]
+    ordering_tiebreaker = "grant"
     # The stubs give the setting's import strings; api_settings hands out the classes.
     renderer_classes = [*api_settings.DEFAULT_RENDERER_CLASSES, CSVRenderer]  # type: ignore[list-item]
 
@@ -425,7 +439,7 @@ class TransferRegisterViewSet(viewsets.ViewSet):
         params.is_valid(raise_exception=True)
         rows = selectors.register_rows(**params.validated_data)
         if getattr(request.accepted_renderer, "format", "") == "csv":
-            response = Response(rows)
+            response = Response(LocusOrdering().order(request, rows, self))
             response["Content-Disposition"] = 'attachment; filename="transfer-register.csv"'
             return response
-        return Response({"count": len(rows), "results": rows})
+        return paged(self, rows)
