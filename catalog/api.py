@@ -10,13 +10,12 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.response import Response
 from rest_framework.generics import GenericAPIView
+from rest_framework.response import Response
 
 from catalog import selectors, services
 from catalog.filters import DatasetFilter
 from catalog.idempotency import IdempotentCreateMixin
-from catalog.paging import LocusOrdering, paged
 from catalog.models import (
     AdequacyDecision,
     Country,
@@ -27,6 +26,7 @@ from catalog.models import (
     PersonalDataCategory,
     Region,
 )
+from catalog.paging import LocusOrdering, paged
 from catalog.permissions import ActsWithPermission
 
 User = get_user_model()
