@@ -82,6 +82,10 @@ class LocusOrdering(OrderingFilter):
             fields.append(tiebreaker)
         return fields
 
+    def get_valid_fields(self, queryset, view, context=None) -> list[tuple[str, str]]:
+        """The allow-list only (the browsable API's ordering menu reads it)."""
+        return [(field, field) for field in ordering_fields_of(view)]
+
     def filter_queryset(self, request, queryset, view):
         if getattr(view, "detail", False):
             return queryset  # looking up one object; a detail route's own list orders in paged()

@@ -147,3 +147,13 @@ def test_every_ordering_field_the_schema_offers_works(api_client, privacy_office
         for value in ordering["schema"]["items"]["enum"]:
             answer = client.get(op["path"], {"ordering": value})
             assert answer.status_code in (200, 403), (op["path"], value, answer.content)
+
+
+def test_the_browsable_api_offers_the_allow_list(client, auditor):
+    client.force_login(auditor)
+
+    page = client.get(DATASETS, HTTP_ACCEPT="text/html")
+
+    assert page.status_code == 200
+    assert "?ordering=-sensitivity" in page.content.decode()
+    assert "?ordering=owner" not in page.content.decode()
