@@ -157,3 +157,15 @@ def test_the_browsable_api_offers_the_allow_list(client, auditor):
     assert page.status_code == 200
     assert "?ordering=-sensitivity" in page.content.decode()
     assert "?ordering=owner" not in page.content.decode()
+
+
+def test_a_paged_reference_list_costs_a_count_and_its_own_queries(
+    api_client, auditor, django_assert_num_queries
+):
+    client = api_client(auditor)
+    client.get("/api/v1/jurisdictions/")  # the permission cache warmed
+
+    with django_assert_num_queries(3):  # the count, the page, its countries (prefetched)
+        answer = client.get("/api/v1/jurisdictions/", {"page_size": MAX_PAGE_SIZE})
+
+    assert answer.json()["count"] == Jurisdiction.objects.count()
