@@ -116,7 +116,11 @@ class LocusOrdering(OrderingFilter):
                 ),
                 "style": "form",
                 "explode": False,
-                "schema": {"type": "array", "items": {"type": "string", "enum": choices}},
+                "schema": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {"type": "string", "enum": choices},
+                },
             }
         ]
 
