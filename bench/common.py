@@ -171,6 +171,10 @@ def server_env(name: str, url: str, redis_url: str, **extra: str) -> dict[str, s
         CELERY_TASK_ALWAYS_EAGER="0",
         CELERY_TASK_DEFAULT_QUEUE=f"locus-bench-{name}",
         PYTHONUNBUFFERED="1",
+        # The benchmarks measure Locus, not its rate limits (README "Rate limits").
+        API_RATE="",
+        TELEMETRY_RATE="",
+        LINEAGE_RATE="",
         **extra,
     )
     production_keys(env, name)

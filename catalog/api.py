@@ -10,8 +10,8 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from catalog import selectors, services
 from catalog.conditional import ConditionalMixin
@@ -27,6 +27,7 @@ from catalog.models import (
     PersonalDataCategory,
     Region,
 )
+from catalog.paging import LocusOrdering, paged
 from catalog.permissions import ActsWithPermission
 
 User = get_user_model()
@@ -204,7 +205,6 @@ class LineageEdgeSerializer(serializers.ModelSerializer):
 
 class ReferenceViewSet(viewsets.ReadOnlyModelViewSet):
     permission_classes = [permissions.IsAuthenticated, CanViewCatalog]
-    pagination_class = None
 
 
 class CountryViewSet(ReferenceViewSet):
@@ -213,6 +213,7 @@ class CountryViewSet(ReferenceViewSet):
     queryset = Country.objects.all()
     serializer_class = CountrySerializer
     filterset_fields = ["in_eea"]
+    ordering_fields = ["code", "name", "iso3"]
 
 
 class JurisdictionViewSet(ReferenceViewSet):
@@ -221,6 +222,7 @@ class JurisdictionViewSet(ReferenceViewSet):
     queryset = Jurisdiction.objects.prefetch_related("countries")
     serializer_class = JurisdictionSerializer
     filterset_fields = ["regime"]
+    ordering_fields = ["code", "name", "regime"]
 
 
 class AdequacyDecisionViewSet(ReferenceViewSet):
@@ -229,6 +231,7 @@ class AdequacyDecisionViewSet(ReferenceViewSet):
     queryset = AdequacyDecision.objects.all()
     serializer_class = AdequacyDecisionSerializer
     filterset_fields = ["decided_by", "country", "scope"]
+    ordering_fields = ["country", "decided_by", "effective_from", "effective_until"]
 
 
 class RegionViewSet(ReferenceViewSet):
@@ -239,6 +242,7 @@ class RegionViewSet(ReferenceViewSet):
     lookup_field = "code"
     lookup_value_regex = "[^/]+"
     filterset_fields = ["provider", "country", "jurisdiction"]
+    ordering_fields = ["code", "provider", "name", "country", "jurisdiction"]
 
 
 class PersonalDataCategoryViewSet(ReferenceViewSet):
@@ -246,6 +250,7 @@ class PersonalDataCategoryViewSet(ReferenceViewSet):
 
     queryset = PersonalDataCategory.objects.all()
     serializer_class = PersonalDataCategorySerializer
+    ordering_fields = ["code", "name"]
 
 
 class DatasetViewSet(ConditionalMixin, IdempotentCreateMixin, viewsets.ModelViewSet):
@@ -257,6 +262,8 @@ class DatasetViewSet(ConditionalMixin, IdempotentCreateMixin, viewsets.ModelView
     object_checks = {"update": services.can_change_dataset}
     filterset_class = DatasetFilter
     lookup_field = "slug"
+    ordering_fields = ["name", "slug", "sensitivity", "created_at", "updated_at"]
+    ordering_tiebreaker = "pk"  # the suggestions' is their slug
 
     def get_queryset(self):
         return selectors.dataset_queryset().order_by("name", "id")
@@ -271,10 +278,17 @@ class DatasetViewSet(ConditionalMixin, IdempotentCreateMixin, viewsets.ModelView
             many=True,
         ),
     )
-    @action(detail=False, methods=["get"], pagination_class=None, filterset_class=None)
+    @action(
+        detail=False,
+        methods=["get"],
+        filter_backends=[LocusOrdering],
+        ordering_fields=["slug", "name"],
+        ordering_tiebreaker="slug",
+    )
     def suggest(self, request):
-        """Datasets whose slug or name matches what is being typed, for a field to offer."""
-        return Response(selectors.dataset_suggestions(request.query_params.get("q", "")))
+        """Datasets whose slug or name matches what is being typed, for a field to offer: one
+        page of at most 10, best matches first."""
+        return paged(self, selectors.dataset_suggestions(request.query_params.get("q", "")))
 
     def perform_destroy(self, instance):
         services.dataset_delete(actor=self.request.user, dataset=instance)
@@ -305,12 +319,20 @@ class DatasetViewSet(ConditionalMixin, IdempotentCreateMixin, viewsets.ModelView
         return Response(selectors.lineage_graph(dataset, direction=direction, depth=depth))
 
     @extend_schema(responses=DatasetChangeSerializer(many=True))
-    @action(detail=True, methods=["get"])
+    @action(
+        detail=True,
+        methods=["get"],
+        filter_backends=[LocusOrdering],
+        ordering_fields=["version", "at"],
+    )
     def history(self, request, slug=None):
         """Every version of the dataset's entry: who, when, before and after."""
         dataset = self.get_object()
-        page = self.paginate_queryset(selectors.dataset_history(dataset.slug))
-        return self.get_paginated_response(DatasetChangeSerializer(page, many=True).data)
+        return paged(
+            self,
+            selectors.dataset_history(dataset.slug),
+            lambda page: DatasetChangeSerializer(page, many=True).data,
+        )
 
 
 class LineageEdgeViewSet(
@@ -329,15 +351,19 @@ class LineageEdgeViewSet(
     action_permissions = {"create": ("catalog.add_lineageedge", "catalog.add_dataset")}
     queryset = LineageEdge.objects.select_related("upstream", "downstream").order_by("id")
     filterset_fields = {"upstream__slug": ["exact"], "downstream__slug": ["exact"]}
+    ordering_fields = ["id", "created_at"]
 
     def perform_destroy(self, instance):
         services.lineage_edge_delete(actor=self.request.user, edge=instance)
 
 
-class DataMapView(APIView):
+class DataMapView(GenericAPIView):
     """Where the datasets live: per country, how many at each sensitivity."""
 
     permission_classes = [permissions.IsAuthenticated, CanViewCatalog]
+    filter_backends = [LocusOrdering]  # the dataset filters are read below, before the sums
+    ordering_fields = ["country", "name", "total"]
+    ordering_tiebreaker = "country"
 
     @extend_schema(
         parameters=[
@@ -363,7 +389,7 @@ class DataMapView(APIView):
         filterset = DatasetFilter(request.query_params, queryset=Dataset.objects.all())
         if not filterset.is_valid():
             return Response(filterset.errors, status=status.HTTP_400_BAD_REQUEST)
-        return Response(selectors.data_map(filterset.qs))
+        return paged(self, selectors.data_map(filterset.qs))
 
 
 def dataset_or_404(slug: str) -> Dataset:

@@ -284,9 +284,16 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    # Every list: pages of 50, `page_size` up to 200, `ordering` over each list's allow-list.
+    "DEFAULT_PAGINATION_CLASS": "catalog.paging.LocusPagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "catalog.paging.LocusOrdering",
+    ],
+    # Every API view, per person (their token or session): API_RATE below. Telemetry ingest and
+    # OpenLineage count per source instead, the public intake per address (their own classes).
+    "DEFAULT_THROTTLE_CLASSES": ["catalog.throttling.PersonThrottle"],
     "DEFAULT_SCHEMA_CLASS": "catalog.schema.LocusAutoSchema",
     "EXCEPTION_HANDLER": "governance.api_errors.exception_handler",
     # DRF's own throttles read X-Forwarded-For by this count (the same rule as PROXY_COUNT's).
@@ -414,6 +421,13 @@ SUBJECT_CONNECTOR_DSNS = env.dict("SUBJECT_CONNECTOR_DSNS", default={})
 # The Celery queue of the subject-request tasks; empty: the default queue.
 SUBJECT_REQUESTS_QUEUE = env.str("SUBJECT_REQUESTS_QUEUE", default="")
 SUBJECT_INTAKE_RATE = env.str("SUBJECT_INTAKE_RATE", default="10/hour")
+
+# --- Rate limits (README "Rate limits"): `<requests>/<second|minute|hour|day>`, empty for none.
+# Per person (or their token) on every API call; per source on telemetry and OpenLineage.
+# Generous: a person clicking, a pipeline checking each read, the simulator never meets them.
+API_RATE = env.str("API_RATE", default="3000/minute")
+TELEMETRY_RATE = env.str("TELEMETRY_RATE", default="1200/minute")
+LINEAGE_RATE = env.str("LINEAGE_RATE", default="1200/minute")
 
 # --- Retention (README "Retention") -------------------------------------------------------
 # Each dataset gets one retention run per period of this many days (counted from Mondays): it

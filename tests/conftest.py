@@ -9,6 +9,7 @@ import os
 from collections import Counter
 
 import pytest
+from django.core.cache import cache
 from django.db import transaction
 from django.db.backends.signals import connection_created
 from django.dispatch import receiver
@@ -23,6 +24,14 @@ from tests.factories import UserFactory
 def fast_password_hashing(settings):
     """Hashing the factories' passwords with PBKDF2 would dominate the suite's run time."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def fresh_rate_limits():
+    """The API's rate-limit counters live in the cache: each test starts with none counted."""
+    cache.clear()
+    yield
+    cache.clear()
 
 
 @pytest.fixture(autouse=True)

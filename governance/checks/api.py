@@ -336,6 +336,7 @@ class TrainingRunViewSet(
     object_checks = {"reads": can_report_reads}
     queryset = training_runs()
     filterset_fields = ["verdict", "purpose", "mode"]
+    ordering_fields = ["id", "created_at", "verdict"]
 
     def create(self, request, *args, **kwargs):
         serializer = self.get_serializer(data=request.data)
@@ -407,6 +408,7 @@ class LocalityDecisionViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = LocalityDecisionSerializer
     permission_classes = [permissions.IsAuthenticated, CanUseGovernance]
     queryset = LocalityDecision.objects.all()
+    ordering_fields = ["id", "at", "outcome", "dataset_slug", "region_code"]
     filterset_fields = [
         "outcome",
         "legal_outcome",

@@ -60,3 +60,4 @@ class ConsentNoticeViewSet(
     permission_classes = [permissions.IsAuthenticated, CanUseGovernance, ActsWithPermission]
     action_permissions = {"create": "governance.add_consentnotice"}
     filterset_fields = ["code", "jurisdiction"]
+    ordering_fields = ["id", "code", "version"]

@@ -15,6 +15,7 @@ from catalog.conditional import ConditionalMixin
 from catalog.errors import StateConflict
 from catalog.idempotency import IdempotentCreateMixin
 from catalog.models import Dataset, PersonalDataCategory
+from catalog.paging import LocusOrdering, paged
 from catalog.permissions import ActsWithPermission
 from governance.glossary import content, selectors, services
 from governance.models import LocalityRule, Term, TermRevision, TermVersion
@@ -200,6 +201,7 @@ class TermViewSet(
 
     serializer_class = TermSerializer
     permission_classes = [permissions.IsAuthenticated, CanUseGlossary, ActsWithPermission]
+    ordering_fields = ["name", "slug", "status", "updated_at"]
     action_permissions = {
         "create": "governance.add_term",
         "update": "governance.change_term",
@@ -322,15 +324,25 @@ class TermViewSet(
         return Response(result)
 
     @extend_schema(responses=TermVersionSerializer(many=True))
-    @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
+    @action(
+        detail=True,
+        methods=["get"],
+        filter_backends=[LocusOrdering],
+        ordering_fields=["version", "at"],
+    )
     def versions(self, request, slug=None):
         """Every published version, newest first."""
         versions = selectors.term_versions(self.get_object())
-        return Response(TermVersionSerializer(versions, many=True).data)
+        return paged(self, versions, lambda page: TermVersionSerializer(page, many=True).data)
 
     @extend_schema(responses=ProposalSerializer(many=True))
-    @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
+    @action(
+        detail=True,
+        methods=["get"],
+        filter_backends=[LocusOrdering],
+        ordering_fields=["created_at", "decided_at", "status"],
+    )
     def proposals(self, request, slug=None):
         """Every proposal made for the term and how it was decided, newest first."""
         proposals = selectors.term_proposals(self.get_object())
-        return Response(ProposalSerializer(proposals, many=True).data)
+        return paged(self, proposals, lambda page: ProposalSerializer(page, many=True).data)

@@ -91,6 +91,7 @@ class TransferGrantViewSet(
         return grants_at(timezone.now()).order_by("-id")
 
     filterset_fields = ["mechanism", "purpose"]
+    ordering_fields = ["id", "valid_from", "valid_until", "mechanism"]
 
     @extend_schema(request=RevokeSerializer, responses=TransferGrantSerializer)
     @action(detail=True, methods=["post"])

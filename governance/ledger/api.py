@@ -110,6 +110,7 @@ class LedgerEntryViewSet(viewsets.ReadOnlyModelViewSet):
     queryset = LedgerEntry.objects.order_by("-sequence")
     filterset_class = LedgerEntryFilter
     lookup_field = "sequence"
+    ordering_fields = ["sequence", "at"]
 
     def get_serializer(self, *args, **kwargs):
         """A page of entries resolves its actors' names in one query."""
@@ -160,6 +161,7 @@ class CheckpointViewSet(
     serializer_class = CheckpointSerializer
     permission_classes = [permissions.IsAuthenticated, CanReadLedger]
     queryset = LedgerCheckpoint.objects.order_by("-sequence", "-id")
+    ordering_fields = ["sequence", "at"]
 
     def perform_create(self, serializer):
         if not self.request.user.has_perm("governance.add_ledgercheckpoint"):
@@ -262,3 +264,4 @@ class RecordedDecisionViewSet(
     action_permissions = dict.fromkeys(("create", "update"), "governance.add_recordeddecision")
     queryset = RecordedDecision.objects.prefetch_related("datasets", "rules")
     filterset_fields = ["status"]
+    ordering_fields = ["id", "title", "status"]

@@ -205,6 +205,7 @@ class NotificationViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
     serializer_class = NotificationSerializer
     queryset = Notification.objects.none()  # for the schema; get_queryset is per person
+    ordering_fields = ["id", "created_at", "severity"]
 
     def get_serializer_class(self):
         # By route, not self.action: an OPTIONS request's action is "metadata".

@@ -19,6 +19,7 @@ from catalog.api import CanViewCatalog
 from catalog.conditional import ConditionalMixin
 from catalog.idempotency import IdempotentCreateMixin
 from catalog.models import Country, Dataset, Jurisdiction, PersonalDataCategory, Region
+from catalog.paging import LocusOrdering, paged
 from catalog.permissions import ActsWithPermission
 from governance.api import CanUseGovernance
 from governance.models import (
@@ -46,7 +47,7 @@ class PurposeViewSet(viewsets.ReadOnlyModelViewSet):
     queryset = Purpose.objects.all()
     serializer_class = PurposeSerializer
     permission_classes = [permissions.IsAuthenticated, CanViewCatalog]
-    pagination_class = None
+    ordering_fields = ["code", "name"]
 
 
 class LocalityRuleSerializer(serializers.ModelSerializer):
@@ -125,17 +126,25 @@ class LocalityRuleViewSet(ConditionalMixin, IdempotentCreateMixin, viewsets.Mode
     )
     queryset = locality_rules()
     filterset_fields = ["effect", "enabled", "jurisdiction", "sensitivity"]
+    ordering_fields = ["id", "name", "effect", "priority", "version"]
 
     def perform_destroy(self, instance):
         rule_delete(actor=self.request.user, rule=instance)
 
     @extend_schema(responses=LocalityRuleVersionSerializer(many=True))
-    @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
+    @action(
+        detail=True,
+        methods=["get"],
+        filter_backends=[LocusOrdering],
+        ordering_fields=["version", "at"],
+    )
     def versions(self, request, pk=None):
-        """Every version of the rule."""
+        """Every version of the rule, newest first."""
         rule = self.get_object()
         versions = LocalityRuleVersion.objects.filter(rule_ref=rule.pk).order_by("-version")
-        return Response(LocalityRuleVersionSerializer(versions, many=True).data)
+        return paged(
+            self, versions, lambda page: LocalityRuleVersionSerializer(page, many=True).data
+        )
 
 
 class ReplaySerializer(serializers.Serializer):

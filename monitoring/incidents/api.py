@@ -12,6 +12,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from catalog.conditional import ConditionalMixin
+from catalog.paging import LocusOrdering, paged
 from catalog.permissions import ActsWithPermission
 from monitoring import selectors
 from monitoring.incidents import detail, services
@@ -96,6 +97,7 @@ class ViolationViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = ViolationSerializer
     permission_classes = [permissions.IsAuthenticated, CanViewMonitoring]
     filterset_class = ViolationFilter
+    ordering_fields = ["occurred_at", "detected_at", "severity"]
 
     def get_queryset(self):
         return selectors.violations_visible_to(self.request.user)
@@ -305,6 +307,8 @@ class IncidentViewSet(ConditionalMixin, viewsets.ReadOnlyModelViewSet):
         "monitoring.change_incident",
     )
     filterset_class = IncidentFilter
+    ordering_fields = ["opened_at", "last_violation_at", "severity", "status"]
+    ordering_tiebreaker = "pk"
 
     def get_queryset(self):
         return selectors.incidents_visible_to(self.request.user).select_related(
@@ -314,12 +318,18 @@ class IncidentViewSet(ConditionalMixin, viewsets.ReadOnlyModelViewSet):
     def get_serializer_class(self):
         return IncidentDetailSerializer if self.action == "retrieve" else IncidentSerializer
 
-    @extend_schema(responses=TimelineEntrySerializer(many=True), filters=False)
-    @action(detail=True, methods=["get"], pagination_class=None)
+    @extend_schema(responses=TimelineEntrySerializer(many=True))
+    @action(
+        detail=True,
+        methods=["get"],
+        filter_backends=[LocusOrdering],
+        ordering_fields=["at"],
+        ordering_tiebreaker="at",
+    )
     def timeline(self, request, pk=None):
-        """Opened, then every step, comment and reopening, oldest first."""
+        """Opened, then every step, comment and reopening, oldest first (paged)."""
         moments = detail.timeline(self.get_object())
-        return Response([moment.as_json() for moment in moments])
+        return paged(self, [moment.as_json() for moment in moments])
 
     @extend_schema(responses=IncidentRunSerializer(many=True), filters=False)
     @action(detail=True, methods=["get"])
@@ -456,6 +466,7 @@ class AnomalyAlertViewSet(ConditionalMixin, viewsets.ReadOnlyModelViewSet):
     permission_classes = [permissions.IsAuthenticated, CanViewMonitoring, ActsWithPermission]
     action_permissions = dict.fromkeys(("acknowledge", "dismiss"), "monitoring.change_anomalyalert")
     filterset_fields = ["kind", "status", "actor"]
+    ordering_fields = ["detected_at", "occurred_at", "kind", "status"]
 
     def get_queryset(self):
         return selectors.alerts_visible_to(self.request.user)

@@ -19,6 +19,7 @@ from rest_framework import exceptions, permissions, serializers, status, viewset
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from catalog.throttling import LineageThrottle
 from monitoring import selectors
 from monitoring.lineage.events import parse_run_event
 from monitoring.lineage.ingest import lineage_event_ingest
@@ -53,6 +54,7 @@ class OpenLineageView(APIView):
     authentication_classes = [SourceTokenAuthentication]
     permission_classes = [IsTelemetrySource]
     parser_classes = [RawBodyParser]
+    throttle_classes = [LineageThrottle]  # per source, before the body is read
 
     @extend_schema(
         operation_id="openlineage_run_event",
@@ -123,6 +125,7 @@ class CatalogGapViewSet(viewsets.ReadOnlyModelViewSet):
 
     serializer_class = CatalogGapSerializer
     permission_classes = [permissions.IsAuthenticated, CanViewMonitoring]
+    ordering_fields = ["id", "first_seen_at", "last_seen_at", "events"]
 
     def get_queryset(self):
         return selectors.gaps_visible_to(self.request.user)

@@ -28,6 +28,7 @@ from rest_framework.views import APIView
 from catalog.conditional import ConditionalMixin
 from catalog.idempotency import IdempotentCreateMixin
 from catalog.models import Dataset, Region
+from catalog.throttling import TelemetryThrottle
 from monitoring import selectors
 from monitoring.models import TelemetrySource
 from monitoring.permissions import CanViewMonitoring
@@ -160,6 +161,7 @@ class TelemetryIngestView(APIView):
     authentication_classes = [SourceTokenAuthentication]
     permission_classes = [IsTelemetrySource]
     parser_classes = [RawBodyParser]
+    throttle_classes = [TelemetryThrottle]  # per source, before the body is read
 
     @extend_schema(
         request={"application/json": OpenApiTypes.OBJECT, "application/x-ndjson": OpenApiTypes.STR},
@@ -269,6 +271,7 @@ class TelemetrySourceViewSet(
     serializer_class = TelemetrySourceSerializer
     permission_classes = [permissions.IsAuthenticated, ModelPermissions]
     queryset = TelemetrySource.objects.prefetch_related("datasets", "regions")
+    ordering_fields = ["id", "name", "created_at"]
 
     @extend_schema(request=None, responses=TelemetrySourceSerializer)
     @action(detail=True, methods=["post"])

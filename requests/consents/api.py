@@ -80,6 +80,7 @@ class ConsentEventsView(generics.ListAPIView):
     serializer_class = ConsentEventSerializer
     permission_classes = [permissions.IsAuthenticated, ConsentAccess]
     queryset = ConsentEvent.objects.none()  # for the schema; get_queryset filters
+    ordering_fields = ["id", "at"]
 
     def get_queryset(self):
         return selectors.consent_events(**_filters(self.request))

@@ -70,6 +70,7 @@ class RetentionRunViewSet(viewsets.ReadOnlyModelViewSet):
 
     serializer_class = RetentionRunSerializer
     queryset = RetentionRun.objects.none()  # for the schema; get_queryset filters by person
+    ordering_fields = ["id", "due_on"]
     permission_classes = [permissions.IsAuthenticated, ReadsRetention, ActsWithPermission]
     object_checks = {"complete": services.may_complete}
     action_denials = {"complete": "Only the dataset's owner or a privacy officer marks it done."}
@@ -102,6 +103,7 @@ class LegalHoldViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
 
     serializer_class = LegalHoldSerializer
     queryset = LegalHold.objects.none()  # for the schema; get_queryset filters by person
+    ordering_fields = ["id", "placed_at"]
     permission_classes = [permissions.IsAuthenticated, ReadsRetention, ActsWithPermission]
     action_permissions = {"create": "workflows.add_legalhold", "lift": "workflows.change_legalhold"}
     action_denials = {

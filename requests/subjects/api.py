@@ -13,6 +13,7 @@ from rest_framework.response import Response
 
 from catalog.conditional import ConditionalMixin
 from catalog.idempotency import IdempotentCreateMixin
+from catalog.paging import LocusOrdering, paged
 from catalog.permissions import ActsWithPermission
 from governance.identity.second_factor import SecondFactorFresh
 from requests.models.subjects import (
@@ -83,6 +84,7 @@ class SubjectRequestViewSet(
     second_factor_actions = {"close", "reject"}  # the answer sent, or the refusal
     action_permissions = {"create": "workflows.add_subjectrequest"}
     filterset_fields = ["status", "type", "jurisdiction"]
+    ordering_fields = ["received_at", "status", "type"]
 
     def get_queryset(self):
         rows = selectors.requests_for(self.request.user).order_by("-received_at", "-id")
@@ -199,11 +201,11 @@ class SubjectRequestViewSet(
         return Response(self._fresh(changed))
 
     @extend_schema(responses=EventSerializer(many=True))
-    @action(detail=True, methods=["get"], pagination_class=None)
+    @action(detail=True, methods=["get"], filter_backends=[LocusOrdering], ordering_fields=["at"])
     def timeline(self, request, pk=None):
         """Every step of the request, as it happened."""
         events = self.get_object().events.order_by("at", "id")
-        return Response(EventSerializer(events, many=True).data)
+        return paged(self, events, lambda page: EventSerializer(page, many=True).data)
 
     @extend_schema(responses=OpenApiTypes.OBJECT)
     @action(detail=True, methods=["get"])
@@ -238,6 +240,7 @@ class SubjectTaskViewSet(viewsets.ReadOnlyModelViewSet):
     queryset = SubjectTask.objects.none()  # for the schema; get_queryset filters by person
     permission_classes = [permissions.IsAuthenticated, WorksSubjectTasks]
     filterset_fields = ["status", "request", "dataset_slug"]
+    ordering_fields = ["due_on", "status", "dataset_slug"]
 
     def get_queryset(self):
         return (
@@ -293,6 +296,7 @@ class MlDecisionViewSet(viewsets.ReadOnlyModelViewSet):
     )  # for the schema; get_queryset filters by person
     permission_classes = [permissions.IsAuthenticated, WorksSubjectTasks]
     filterset_fields = ["request", "consent_withdrawal", "decision"]
+    ordering_fields = ["id", "decision"]
 
     def get_queryset(self):
         return selectors.ml_decisions_for(self.request.user).order_by("id")
@@ -323,6 +327,7 @@ class DatasetConnectorViewSet(
 
     serializer_class = DatasetConnectorSerializer
     queryset = DatasetConnector.objects.none()  # for the schema; get_queryset filters by person
+    ordering_fields = ["id"]
     permission_classes = [permissions.IsAuthenticated, WorksSubjectTasks]
 
     def get_queryset(self):

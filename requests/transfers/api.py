@@ -10,7 +10,6 @@ from typing import cast
 import django_filters
 from django.http import Http404
 from django.utils import timezone
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import mixins, permissions, renderers, serializers, viewsets
 from rest_framework.decorators import action
@@ -20,6 +19,7 @@ from rest_framework.settings import api_settings
 from catalog.conditional import ConditionalMixin
 from catalog.idempotency import IdempotentCreateMixin
 from catalog.models import Dataset, Region
+from catalog.paging import LocusOrdering, paged
 from catalog.permissions import ActsWithPermission
 from governance.identity.second_factor import SecondFactorFresh
 from governance.models import Purpose, TrainingRun, TransferGrant, TransferMechanism
@@ -302,6 +302,7 @@ class TransferExceptionViewSet(
         if by != workflow.SYSTEM
     }
     filterset_class = ExceptionFilter
+    ordering_fields = ["id", "created_at", "submitted_at", "status"]
     http_method_names = ["get", "post", "patch", "head", "options"]
 
     queryset = TransferException.objects.none()  # for the schema; get_queryset filters
@@ -405,11 +406,45 @@ class RegisterParams(serializers.Serializer):
     )
 
 
-class TransferRegisterViewSet(viewsets.ViewSet):
+class RegisterRowSerializer(serializers.Serializer):
+    """One row of the register (the schema's description; the selector builds the rows)."""
+
+    grant = serializers.IntegerField()
+    exception = serializers.CharField(help_text="The exception's reference, else the grant's")
+    exception_id = serializers.IntegerField(allow_null=True)
+    source_country = serializers.CharField()
+    destination_country = serializers.CharField()
+    mechanism = serializers.ChoiceField(choices=TransferMechanism.choices)
+    mechanism_label = serializers.CharField()
+    mechanism_detail = serializers.CharField()
+    datasets = serializers.ListField(child=serializers.CharField())
+    destination_regions = serializers.ListField(child=serializers.CharField())
+    purpose = serializers.CharField()
+    valid_from = serializers.DateTimeField()
+    valid_until = serializers.DateTimeField()
+    status = serializers.ChoiceField(choices=["active", "upcoming", "expired", "revoked"])
+    revoked_at = serializers.DateTimeField(allow_null=True)
+    revoke_reason = serializers.CharField()
+    approved_by = serializers.CharField()
+
+
+class TransferRegisterViewSet(viewsets.GenericViewSet):
     """The register of transfers (GDPR Art. 30(1)(e) style): every grant, active and past, by
-    source country, destination country and mechanism. `?format=csv` for a spreadsheet."""
+    source country, destination country and mechanism, in pages. `?format=csv` for a
+    spreadsheet of every row (in the order asked), not paged."""
 
     permission_classes = [permissions.IsAuthenticated, ReadsRegister]
+    filter_backends = [LocusOrdering]  # the filters are RegisterParams, read before the rows
+    ordering_fields = [
+        "source_country",
+        "destination_country",
+        "mechanism",
+        "status",
+        "valid_from",
+        "valid_until",
+        "grant",
+    ]
+    ordering_tiebreaker = "grant"
     # The stubs give the setting's import strings; api_settings hands out the classes.
     renderer_classes = [*api_settings.DEFAULT_RENDERER_CLASSES, CSVRenderer]  # type: ignore[list-item]
 
@@ -420,14 +455,14 @@ class TransferRegisterViewSet(viewsets.ViewSet):
             OpenApiParameter("mechanism", str, enum=TransferMechanism.values),
             OpenApiParameter("status", str, enum=["active", "upcoming", "expired", "revoked"]),
         ],
-        responses=OpenApiTypes.OBJECT,
+        responses=RegisterRowSerializer(many=True),
     )
     def list(self, request, format=None):
         params = RegisterParams(data=request.query_params)
         params.is_valid(raise_exception=True)
         rows = selectors.register_rows(**params.validated_data)
         if getattr(request.accepted_renderer, "format", "") == "csv":
-            response = Response(rows)
+            response = Response(LocusOrdering().order(request, rows, self))
             response["Content-Disposition"] = 'attachment; filename="transfer-register.csv"'
             return response
-        return Response({"count": len(rows), "results": rows})
+        return paged(self, rows)

@@ -776,6 +776,11 @@ def test_history_lists_versions_newest_first(api_client, data_owner, auditor):
     assert latest["after"]["sensitivity"] == "restricted"
     assert first["before"] is None
     assert latest["actor_name"] == data_owner.get_full_name()
+    oldest_first = api_client(auditor).get(
+        f"{detail('web-sessions')}history/", {"ordering": "version", "page_size": 1}
+    )
+    assert [row["version"] for row in oldest_first.json()["results"]] == [1]
+    assert oldest_first.json()["next"] is not None
 
 
 def test_history_is_read_only(api_client, privacy_officer, owned):
@@ -790,7 +795,7 @@ def test_history_is_read_only(api_client, privacy_officer, owned):
 
 def _by_country(response) -> dict:
     assert response.status_code == 200, response.content
-    return {row["country"]: row for row in response.json()}
+    return {row["country"]: row for row in response.json()["results"]}
 
 
 def test_data_map_counts_per_country_and_sensitivity(api_client, executive, catalogue):
@@ -819,7 +824,7 @@ def test_data_map_counts_per_country_and_sensitivity(api_client, executive, cata
     assert rows["DE"]["highest_sensitivity"] == "confidential"
     assert rows["GB"]["highest_sensitivity"] == "public"
     assert sum(row["total"] for row in rows.values()) == 6
-    names = [row["name"] for row in api_client(executive).get(DATA_MAP).json()]
+    names = [row["name"] for row in api_client(executive).get(DATA_MAP).json()["results"]]
     assert names == sorted(names)
 
 

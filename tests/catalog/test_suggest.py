@@ -17,13 +17,13 @@ def test_suggestions_put_slug_prefixes_first_and_stop_at_ten(api_client, data_ow
     for n in range(12):
         make_dataset(data_owner, slug=f"ord-{n:02d}", name=f"Ordinal {n}")
     client = api_client(data_owner)
-    rows = client.get(SUGGEST, {"q": "ord"}).json()
+    rows = client.get(SUGGEST, {"q": "ord"}).json()["results"]
     assert len(rows) == 10
     assert all(row["slug"].startswith("ord") for row in rows)  # prefixes first
-    assert client.get(SUGGEST, {"q": "old ord"}).json() == [
+    assert client.get(SUGGEST, {"q": "old ord"}).json()["results"] == [
         {"slug": "archive-orders", "name": "Old orders"}
     ]
-    assert client.get(SUGGEST, {"q": "o"}).json() == []  # two characters at least
+    assert client.get(SUGGEST, {"q": "o"}).json()["results"] == []  # two characters at least
     assert api_client(outsider).get(SUGGEST, {"q": "ord"}).status_code == 403
 
 

@@ -338,8 +338,8 @@ def test_the_api_lists_versions_and_proposals(
     services.term_approve(actor=second_officer, term=term)
     client = api_client(data_owner)
 
-    versions = client.get(term_url(term, "versions")).json()
-    proposals = client.get(term_url(term, "proposals")).json()
+    versions = client.get(term_url(term, "versions")).json()["results"]
+    proposals = client.get(term_url(term, "proposals")).json()["results"]
 
     assert [v["version"] for v in versions] == [2, 1]
     assert versions[0]["snapshot"]["definition"] == "Second text"

@@ -280,12 +280,12 @@ def test_privacy_officer_manages_rules(api_client, privacy_officer, eu_customers
 
     versions = client.get(f"{detail}versions/")
     assert versions.status_code == 200
-    assert [(v["version"], v["action"]) for v in versions.json()] == [
+    assert [(v["version"], v["action"]) for v in versions.json()["results"]] == [
         (2, "updated"),
         (1, "created"),
     ]
-    assert versions.json()[0]["snapshot"]["priority"] == 120
-    assert versions.json()[0]["actor_name"] == privacy_officer.get_full_name()
+    assert versions.json()["results"][0]["snapshot"]["priority"] == 120
+    assert versions.json()["results"][0]["actor_name"] == privacy_officer.get_full_name()
 
     assert client.delete(detail).status_code == 204
     assert client.get(detail).status_code == 404

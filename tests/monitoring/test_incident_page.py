@@ -121,6 +121,22 @@ def test_the_api_detail_has_the_same_facts(incident, privacy_officer, source, eu
     assert runs["count"] == 1
 
 
+def test_the_api_timeline_is_paged_and_ordered(incident, privacy_officer):
+    api = APIClient()
+    api.force_authenticate(privacy_officer)
+    for text in ("First", "Second"):
+        api.post(f"/api/v1/incidents/{incident.pk}/comment/", {"text": text})
+    url = f"/api/v1/incidents/{incident.pk}/timeline/"
+
+    oldest = api.get(url, {"page_size": 2}).json()
+    newest = api.get(url, {"ordering": "-at", "page_size": 1}).json()
+
+    assert oldest["count"] == 3
+    assert [m["kind"] for m in oldest["results"]] == ["opened", "comment"]
+    assert [m["note"] for m in newest["results"]] == ["Second"]
+    assert api.get(url, {"ordering": "kind"}).status_code == 400
+
+
 def test_who_may_read_and_who_may_act(incident, executive, data_owner, other_owner, outsider):
     url = f"/monitoring/incidents/{incident.pk}/"
     assert "Add the comment" not in _as(executive).get(url).content.decode()  # reads only

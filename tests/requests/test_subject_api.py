@@ -226,7 +226,7 @@ def test_complete_tasks_over_the_api_and_close(api_client, in_progress, data_own
     assert report.json()["request"]["status"] == S.COMPLETED
     assert len(report.json()["package"]["manifest"]["files"]) == 5
     timeline = api_client(privacy_officer).get(f"{API}/subject-requests/{in_progress.pk}/timeline/")
-    last = timeline.json()[-1]
+    last = timeline.json()["results"][-1]
     assert last["action"] == "complete" and last["actor_name"] != ""
 
 

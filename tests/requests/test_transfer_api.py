@@ -551,6 +551,41 @@ def test_register_counts_grants_made_without_an_exception(
     assert rows[0]["exception_id"] is None
 
 
+def test_the_register_is_paged_and_ordered_and_its_csv_whole(
+    api_client, auditor, eu_officer, eu_customers
+):
+    from catalog.models import Region
+
+    grant_create(
+        actor=eu_officer,
+        datasets=[eu_customers],
+        destination_regions=[
+            Region.objects.get(code=VIRGINIA),
+            Region.objects.get(code="aws:cn-north-1"),
+        ],
+        purpose=None,
+        mechanism="bcr",
+        valid_from=timezone.now() - dt.timedelta(days=30),
+        valid_until=timezone.now() + dt.timedelta(days=1),
+    )
+    client = api_client(auditor)
+
+    first = client.get(REGISTER, {"ordering": "-destination_country", "page_size": 1}).json()
+    second = client.get(first["next"]).json()
+    csv_rows = client.get(REGISTER, {"format": "csv", "ordering": "-destination_country"})
+
+    assert first["count"] == 2
+    assert [r["destination_country"] for r in first["results"] + second["results"]] == [
+        "US",
+        "CN",
+    ]
+    spreadsheet = csv.DictReader(io.StringIO(csv_rows.content.decode()))
+    assert [row["destination_country"] for row in spreadsheet] == ["US", "CN"]
+    unknown = client.get(REGISTER, {"ordering": "revoke_reason"})
+    assert unknown.status_code == 400
+    assert "ordering" in unknown.json()
+
+
 def test_changing_datasets_moves_the_default_source_regions(api_client, data_owner, eu_customers):
     german = make_dataset(
         data_owner, slug="german-data", storage_region=GERMANY, allowed_processing_regions=[]

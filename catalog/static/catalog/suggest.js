@@ -18,8 +18,9 @@
       timer = setTimeout(function () {
         asked = text;
         fetch(SUGGEST + encodeURIComponent(text), { credentials: "same-origin", headers: { Accept: "application/json" } })
-          .then(function (answer) { return answer.ok ? answer.json() : []; })
-          .then(function (rows) {
+          .then(function (answer) { return answer.ok ? answer.json() : { results: [] }; })
+          .then(function (page) {
+            var rows = page.results;  // one page: the API answers at most ten suggestions
             list.replaceChildren.apply(list, rows.map(function (row) {
               var option = document.createElement("option");
               option.value = row.slug;
