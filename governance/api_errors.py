@@ -1,10 +1,16 @@
-"""One error shape for the whole API: 4xx with the field and the reason, never a bare 500."""
+"""One error shape for the whole API, DRF's: `{"detail": "reason"}` or `{"field": ["reason"]}`,
+4xx naming the field and the reason, never a bare 500; unknown /api/ paths answer it too. The
+schema documents it as the `Error` component (catalog/schema.py)."""
 
 import json
 import logging
 
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError
+from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect, JsonResponse
+from django.urls import Resolver404, resolve
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
@@ -54,6 +60,8 @@ def _log_refusal(request, response: Response) -> None:
 def _answer(exc, context):
     if isinstance(exc, StateConflict):
         return Response(_django_validation_detail(exc), status=status.HTTP_409_CONFLICT)
+    if isinstance(exc, RequestDataTooBig):  # a form or multipart body past the request limit
+        return Response({"detail": str(exc)}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
     if isinstance(exc, DataError):
         # A value the database cannot hold (a NUL character, a number out of range) that a
         # lookup met before any validation could: the client's input, so a 400.
@@ -70,3 +78,24 @@ def _answer(exc, context):
             headers={"Retry-After": RETRY_AFTER_SECONDS},
         )
     return drf_exception_handler(exc, context)
+
+
+@csrf_exempt
+def api_not_found(request: HttpRequest, rest: str = "") -> HttpResponse:
+    """An unknown path under /api/: a JSON 404 in the API's shape, not the site's HTML page. A
+    GET of a known path without its trailing slash is redirected there, as Django would."""
+    with_slash = f"{request.path}/"
+    if not request.path.endswith("/") and _is_api_route(with_slash):
+        if request.method in {"GET", "HEAD"}:
+            return HttpResponsePermanentRedirect(request.get_full_path(force_append_slash=True))
+        detail = f"No such API path: {request.path} (did you mean {with_slash}?)"
+    else:
+        detail = f"No such API path: {request.path}"
+    return JsonResponse({"detail": detail}, status=status.HTTP_404_NOT_FOUND)
+
+
+def _is_api_route(path: str) -> bool:
+    try:
+        return resolve(path).func is not api_not_found
+    except Resolver404:
+        return False

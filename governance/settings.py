@@ -286,7 +286,11 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    # Lists' filters: a malformed value is a 400 naming the parameter (catalog/filtering.py).
+    "DEFAULT_FILTER_BACKENDS": ["catalog.filtering.StrictFilterBackend"],
+    # JSON bodies only (a view taking files says so itself), at most DATA_UPLOAD_MAX_BYTES.
+    "DEFAULT_PARSER_CLASSES": ["catalog.parsers.BoundedJSONParser"],
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "DEFAULT_SCHEMA_CLASS": "catalog.schema.LocusAutoSchema",
     "EXCEPTION_HANDLER": "governance.api_errors.exception_handler",
     # DRF's own throttles read X-Forwarded-For by this count (the same rule as PROXY_COUNT's).
@@ -298,6 +302,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Data-locality and privacy governance: catalog, policy checks, workflows, ledger.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema and its docs are public: they describe the API, hold no data, and client
+    # generators, pipelines and the public intake's users read them without signing in.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",

@@ -11,6 +11,7 @@ from rest_framework import permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from catalog.filtering import StrictFilterSet
 from catalog.permissions import ActsWithPermission
 from monitoring import selectors
 from monitoring.incidents import detail, services
@@ -38,7 +39,7 @@ from monitoring.permissions import CanViewMonitoring
 User = get_user_model()
 
 
-class ViolationFilter(django_filters.FilterSet):
+class ViolationFilter(StrictFilterSet):
     dataset = django_filters.CharFilter(field_name="dataset_slug")
     severity = django_filters.MultipleChoiceFilter(choices=Severity.choices)
     basis = django_filters.ChoiceFilter(choices=Basis.choices)
@@ -100,7 +101,7 @@ class ViolationViewSet(viewsets.ReadOnlyModelViewSet):
         return selectors.violations_visible_to(self.request.user)
 
 
-class IncidentFilter(django_filters.FilterSet):
+class IncidentFilter(StrictFilterSet):
     status = django_filters.MultipleChoiceFilter(choices=Incident.Status.choices)
     severity = django_filters.MultipleChoiceFilter(choices=Severity.choices)
     basis = django_filters.ChoiceFilter(choices=Basis.choices)

@@ -4,6 +4,7 @@ requests.subjects, which checks who may."""
 
 from __future__ import annotations
 
+import django_filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, parsers, permissions, status, viewsets
@@ -11,7 +12,9 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
+from catalog.filtering import StrictFilterSet
 from catalog.idempotency import IdempotentCreateMixin
+from catalog.parsers import BoundedJSONParser
 from catalog.permissions import ActsWithPermission
 from governance.identity.second_factor import SecondFactorFresh
 from requests.models.subjects import (
@@ -230,13 +233,22 @@ class SubjectRequestViewSet(
         )
 
 
+class SubjectTaskFilter(StrictFilterSet):
+    dataset = django_filters.CharFilter(field_name="dataset_slug", label="A dataset's slug")
+    deprecated_aliases = {"dataset_slug": "dataset"}
+
+    class Meta:
+        model = SubjectTask
+        fields = ["status", "request", "dataset"]
+
+
 class SubjectTaskViewSet(viewsets.ReadOnlyModelViewSet):
     """The tasks of subject requests: a data owner sees their datasets' tasks only."""
 
     serializer_class = SubjectTaskSerializer
     queryset = SubjectTask.objects.none()  # for the schema; get_queryset filters by person
     permission_classes = [permissions.IsAuthenticated, WorksSubjectTasks]
-    filterset_fields = ["status", "request", "dataset_slug"]
+    filterset_class = SubjectTaskFilter
 
     def get_queryset(self):
         return (
@@ -260,7 +272,7 @@ class SubjectTaskViewSet(viewsets.ReadOnlyModelViewSet):
     @action(
         detail=True,
         methods=["post"],
-        parser_classes=[parsers.JSONParser, parsers.MultiPartParser, parsers.FormParser],
+        parser_classes=[BoundedJSONParser, parsers.MultiPartParser],
     )
     def complete(self, request, pk=None):
         """Answer by hand: the export as records or a file, or a note of what was done."""

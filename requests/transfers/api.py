@@ -17,6 +17,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
+from catalog.filtering import StrictFilterSet
 from catalog.idempotency import IdempotentCreateMixin
 from catalog.models import Dataset, Region
 from catalog.permissions import ActsWithPermission
@@ -231,7 +232,7 @@ class StepCommentSerializer(serializers.Serializer):
     )
 
 
-class ExceptionFilter(django_filters.FilterSet):
+class ExceptionFilter(StrictFilterSet):
     status = django_filters.MultipleChoiceFilter(choices=ExceptionStatus.choices)
     mine = django_filters.BooleanFilter(method="filter_mine", label="Only mine")
     dataset = django_filters.CharFilter(method="filter_dataset", label="A dataset's slug")
