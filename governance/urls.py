@@ -85,7 +85,7 @@ urlpatterns = [
     path("admin/login/", identity_views.admin_login),
     path("admin/", admin.site.urls),
     # Last: any other path under /api/ is the API's JSON 404, not the site's HTML page.
-    re_path(r"^api/(?P<rest>.*)$", api_errors.api_not_found),
+    re_path(r"^api/(?P<rest>.*)$", api_errors.api_not_found, name="api-not-found"),
 ]
 
 # An unreachable database met outside a view (a middleware) is a 503 too, not a 500.

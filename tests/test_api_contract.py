@@ -177,6 +177,8 @@ def test_a_view_declares_412_429_and_its_own_statuses():
         ("/api/v1/ledger/export", "since", "soon"),
         ("/api/v1/risk/stream", "limit", "lots"),
         ("/api/v1/risk/stream", "after", "-1"),
+        ("/api/v1/notifications/", "unread", "yes"),
+        ("/api/v1/retention/runs/", "state", "soon"),
     ],
 )
 def test_a_malformed_filter_is_a_400_naming_it(
@@ -195,6 +197,7 @@ def test_a_malformed_filter_is_a_400_naming_it(
         ("/api/v1/countries/", "in_eea"),
         ("/api/v1/incidents/", "status"),
         ("/api/v1/transfer-exceptions/", "mine"),
+        ("/api/v1/retention/runs/", "state"),
     ],
 )
 def test_an_empty_filter_is_no_filter(api_client, privacy_officer, route, parameter):

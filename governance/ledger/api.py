@@ -185,11 +185,16 @@ def window_parameters(since: str = "", until: str = "") -> list[OpenApiParameter
     ]
 
 
+def window_name(params, name: str) -> str:
+    """The name a client gave a window's bound by: the current one, or its deprecated alias."""
+    alias = WINDOW_ALIASES.get(name, "")
+    return alias if not params.get(name) and params.get(alias) else name
+
+
 def optional_datetime(params, name: str):
     """A query parameter as an aware datetime, or None; a 400 naming it when malformed. The
     deprecated name of a window's bound is read when the current one is absent."""
-    if not params.get(name) and params.get(WINDOW_ALIASES.get(name, "")):
-        name = WINDOW_ALIASES[name]
+    name = window_name(params, name)
     value = params.get(name)
     if not value:
         return None

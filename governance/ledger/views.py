@@ -30,7 +30,7 @@ from rest_framework.views import APIView
 from catalog.form_views import form_page
 from catalog.models import Dataset
 from governance.ledger import evidence, signing
-from governance.ledger.api import optional_datetime, window_parameters
+from governance.ledger.api import optional_datetime, window_name, window_parameters
 from governance.ledger.chain import actor_names, person_names
 from governance.ledger.export import checkpoint_create
 from governance.ledger.forms import (
@@ -382,6 +382,8 @@ class EvidenceAPIView(APIView):
         default_since, default_until = default_evidence_period(until or timezone.now())
         since, until = since or default_since, until or default_until
         if until <= since:
-            raise serializers.ValidationError({"until": ["Must be after `since`."]})
+            raise serializers.ValidationError(
+                {window_name(request.query_params, "until"): ["Must be after `since`."]}
+            )
         data = evidence.evidence_export(actor=request.user, since=since, until=until, via="api")
         return _evidence_response(data, since, until)
