@@ -13,6 +13,7 @@ from django.urls import Resolver404, resolve
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -34,9 +35,20 @@ def exception_handler(exc, context):
     """DRF's handler, plus Django validation errors (400; 409 for a step the state does not
     allow) and an unreachable database (503); refusals are logged."""
     response = _answer(exc, context)
-    if response is not None and response.status_code in REFUSALS:
-        _log_refusal(context["request"], response)
+    if response is not None:
+        _render_as_json(context["request"])
+        if response.status_code in REFUSALS:
+            _log_refusal(context["request"], response)
     return response
+
+
+def _render_as_json(request) -> None:
+    """An error is JSON even where the answer would have been a file (a CSV register, an
+    export): one shape, in one media type. The browsable API keeps its page for people."""
+    renderer = getattr(request, "accepted_renderer", None)
+    if getattr(renderer, "format", "json") not in {"json", "api"}:
+        request.accepted_renderer = JSONRenderer()
+        request.accepted_media_type = JSONRenderer.media_type
 
 
 def _log_refusal(request, response: Response) -> None:

@@ -60,6 +60,17 @@ def test_a_post_to_a_known_path_without_its_slash_says_where_to_go(api_client, p
     assert "/api/v1/datasets/" in response.json()["detail"]
 
 
+@pytest.mark.parametrize(
+    "route", ["/api/v1/transfer-register.csv", "/api/v1/transfer-register/?format=csv"]
+)
+def test_an_error_of_a_file_download_is_json_still(api_client, privacy_officer, route):
+    response = api_client(privacy_officer).get(route, {"status": "bogus"})
+
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/json"
+    assert list(response.json()) == ["status"]
+
+
 def test_every_error_of_every_operation_is_documented_in_the_one_shape(schema):
     assert schema["components"]["schemas"]["Error"]["properties"]["detail"]["type"] == "string"
     for route, method, operation in operations(schema):

@@ -139,10 +139,10 @@ class IncidentSerializer(serializers.ModelSerializer):
     dataset = serializers.CharField(source="dataset_slug", read_only=True)
     jurisdictions = serializers.ListField(source="jurisdiction_codes", read_only=True)
     owner: serializers.SlugRelatedField[auth.User] = serializers.SlugRelatedField(
-        slug_field="username", read_only=True
+        slug_field="username", read_only=True, allow_null=True
     )
     breach_assessed_by: serializers.SlugRelatedField[auth.User] = serializers.SlugRelatedField(
-        slug_field="username", read_only=True
+        slug_field="username", read_only=True, allow_null=True
     )
     clock_state = serializers.ChoiceField(
         choices=ClockState.choices,
