@@ -189,12 +189,12 @@ def _valid(serializer_class, request) -> dict:
 
 
 # PUT and PATCH alike: a draft changes in place, an approved term gets a proposal (202).
-CHANGE_SCHEMA = {
-    "request": TermWriteSerializer,
-    "responses": {200: TermSerializer, 202: ProposalSerializer},
-    "description": "A draft is changed in place (by its proposer). An approved term is not: "
+change_schema = extend_schema(
+    request=TermWriteSerializer,
+    responses={200: TermSerializer, 202: ProposalSerializer},
+    description="A draft is changed in place (by its proposer). An approved term is not: "
     "the change becomes a proposal (202) and the term keeps its text until it is approved.",
-}
+)
 
 
 class TermViewSet(
@@ -245,11 +245,11 @@ class TermViewSet(
         term = services.term_create(actor=request.user, **data)
         return Response(self._term(term), status=status.HTTP_201_CREATED)
 
-    @extend_schema(**CHANGE_SCHEMA)
+    @change_schema
     def partial_update(self, request, *args, **kwargs):
         return super().partial_update(request, *args, **kwargs)
 
-    @extend_schema(**CHANGE_SCHEMA)
+    @change_schema
     def update(self, request, *args, **kwargs):
         term = self.get_object()
         serializer = TermWriteSerializer(data=request.data, partial=kwargs.get("partial", False))
