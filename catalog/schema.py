@@ -132,11 +132,9 @@ class LocusAutoSchema(AutoSchema):
             codes.add(401)
         if not all(issubclass(p, AllowAny) for p in self._permission_classes()):
             codes.add(403)
-        if "{" in self.path or self._paginated():
-            codes.add(404)
-        if self.method in UNSAFE or any(
-            p["in"] == "query" for p in operation.get("parameters", [])
-        ):
+        if "{" in self.path or self._paginated() or "format" in _query_names(operation):
+            codes.add(404)  # DRF answers an unknown ?format= with a 404 too
+        if self.method in UNSAFE or _query_names(operation):
             codes.add(400)
         if self.method in UNSAFE:
             codes.add(409)
@@ -172,6 +170,10 @@ class LocusAutoSchema(AutoSchema):
     def _creates_idempotently(self) -> bool:
         creates = isinstance(self.view, IdempotentCreateMixin) and self.method == "POST"
         return creates and getattr(self.view, "action", None) == "create"
+
+
+def _query_names(operation: dict) -> set[str]:
+    return {p["name"] for p in operation.get("parameters", []) if p["in"] == "query"}
 
 
 def _inverse(aliases: dict[str, str]) -> dict[str, str]:

@@ -314,7 +314,7 @@ class IncidentViewSet(viewsets.ReadOnlyModelViewSet):
         return IncidentDetailSerializer if self.action == "retrieve" else IncidentSerializer
 
     @extend_schema(responses=TimelineEntrySerializer(many=True), filters=False)
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], pagination_class=None)
     def timeline(self, request, pk=None):
         """Opened, then every step, comment and reopening, oldest first."""
         moments = detail.timeline(self.get_object())
