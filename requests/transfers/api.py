@@ -197,7 +197,7 @@ class TransferExceptionDetailSerializer(TransferExceptionSerializer):
 
     events = ExceptionEventSerializer(many=True, read_only=True)
     approvals = serializers.SerializerMethodField()
-    grant = ExceptionGrantSerializer(read_only=True)
+    grant = ExceptionGrantSerializer(read_only=True, allow_null=True)  # none until approved
     rule_answers = serializers.SerializerMethodField()
     actions = serializers.SerializerMethodField()
 
