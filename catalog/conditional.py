@@ -73,6 +73,7 @@ def _atomic(handler: Callable[..., Response]) -> Callable[..., Response]:
 class ConditionalMixin:
     """For a viewset of editable resources: ETag on detail answers, If-Match on writes."""
 
+    checks_if_match = True  # the schema documents 412 on its writes (catalog.schema)
     _etag_object: models.Model | None = None
     _etag_now: str = ""
 

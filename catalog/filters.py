@@ -2,11 +2,12 @@
 
 import django_filters
 
+from catalog.filtering import StrictFilterSet
 from catalog.models import Dataset, Jurisdiction, Sensitivity
 from catalog.selectors import dataset_search
 
 
-class DatasetFilter(django_filters.FilterSet):
+class DatasetFilter(StrictFilterSet):
     """Filter by where a dataset lives and under which law, how sensitive, who owns it, what it holds."""
 
     q = django_filters.CharFilter(method="search", label="Search")

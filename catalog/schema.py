@@ -1,13 +1,26 @@
 """The OpenAPI schema's house additions to drf-spectacular's (settings' DEFAULT_SCHEMA_CLASS):
 what the API's own mechanisms add to an operation, said once here for every view that uses
-them."""
+them: the Idempotency-Key and Location of creates, the deprecated names of filters, and every
+error an operation can answer, in the one error shape (governance.api_errors).
+
+A view declares what the schema cannot see in its classes:
+- `checks_if_match = True`: its writes on an object honour If-Match (412 when stale);
+- `error_statuses = {status: description}`: further errors every operation of the view can
+  answer (a 405 for a step, say); `@extend_schema(responses={...})` still says one operation's.
+Throttles (429), authentication (401), permissions (403), detail routes and pages (404),
+bodies (400, 413), Idempotency-Key (422) and writes (409) are read from the view itself.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.plumbing import ResolvedComponent
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
+from rest_framework.permissions import AllowAny
 
 from catalog import conditional
 from catalog.idempotency import HEADER, IdempotentCreateMixin
@@ -47,16 +60,47 @@ ETAG_HEADER = OpenApiParameter(
     description="The resource's version as answered: send it back in If-Match when you change it",
 )
 
+UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+ERROR_COMPONENT = "Error"
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": (
+        'Every error of the API, in DRF\'s shape: `{"detail": "reason"}` for the request as a '
+        'whole, or `{"field": ["reason", ...]}` naming each refused field or query '
+        "parameter (nested as the field is; `non_field_errors` for the body as a whole)."
+    ),
+    "properties": {"detail": {"type": "string", "description": "Why, for the whole request"}},
+    "additionalProperties": {"description": "A field or parameter's reasons"},
+}
+REASONS = {
+    400: "The request is malformed: the body names each refused field, or `detail` says why",
+    401: "No valid credentials (a missing, unknown or revoked token)",
+    403: "Signed in, but not allowed to do this (or a second factor is needed first)",
+    404: "No such object, or not one you may see (or a page past the last)",
+    405: "This method is not allowed here, or not in the object's state",
+    409: "The object's state does not allow it now, or another change came first",
+    412: "If-Match does not match the object's current ETag: read it again",
+    413: "The request body is too large",
+    422: "This Idempotency-Key was used with another request",
+    429: "Too many requests: wait for Retry-After seconds",
+}
+RETRY_AFTER = {
+    "Retry-After": {
+        "schema": {"type": "integer"},
+        "description": "Seconds to wait before trying again",
+    }
+}
+
 
 class LocusAutoSchema(AutoSchema):
-    """drf-spectacular's schema, with the Idempotency-Key header and the Location of a 201 on
-    the creates of IdempotentCreateMixin viewsets, and the ETag of a detail answer and the
-    If-Match of a write on one resource of ConditionalMixin viewsets."""
+    """drf-spectacular's schema, with the house's headers (Idempotency-Key and Location on
+    idempotent creates, ETag and If-Match on ConditionalMixin viewsets), deprecated filter
+    names and every error an operation can answer."""
 
     def get_override_parameters(self) -> list:
         given = list(super().get_override_parameters())
-        creates = isinstance(self.view, IdempotentCreateMixin) and self.method == "POST"
-        if creates and getattr(self.view, "action", None) == "create":
+        if self._creates_idempotently():
             given += [KEY_PARAMETER, LOCATION_HEADER]
         if isinstance(self.view, conditional.ConditionalMixin) and self._is_a_detail():
             given.append(ETAG_HEADER)
@@ -70,3 +114,107 @@ class LocusAutoSchema(AutoSchema):
         )
         names = {"id", "pk"} if lookup == "pk" else {lookup}  # the schema names a pk {id}
         return any("{" + name + "}" in self.path for name in names)
+
+    def get_filter_backends(self) -> list:
+        """A list's filters on the list alone: not on an object's history, nor on a POST."""
+        if getattr(self.view, "detail", False) or self.method != "GET":
+            return []
+        return super().get_filter_backends()
+
+    def _get_paginator(self) -> Any:
+        """Pages are a GET's: a POST answering a list (a bulk step) answers it whole."""
+        return super()._get_paginator() if self.method == "GET" else None
+
+    def _get_filter_parameters(self) -> list:
+        given = super()._get_filter_parameters()
+        filterset = getattr(self.view, "filterset_class", None)
+        aliases = getattr(filterset, "deprecated_aliases", {}) if given else {}
+        return given + [
+            _alias_parameter(p, aliases) for p in given if p["name"] in _inverse(aliases)
+        ]
+
+    def get_operation(self, *args: Any, **kwargs: Any) -> dict | None:
+        operation = super().get_operation(*args, **kwargs)
+        if operation is not None:
+            self._add_errors(operation)
+        return operation
+
+    # --- errors ---------------------------------------------------------------------------
+
+    def _add_errors(self, operation: dict) -> None:
+        responses = operation["responses"]
+        codes = self.error_statuses(operation) | {int(c) for c in responses if c.startswith("4")}
+        reference = self._error_component().ref
+        for code in sorted(codes):
+            documented = responses.get(str(code), {})
+            answer = {
+                "description": documented.get("description") or REASONS.get(code, ""),
+                "content": {"application/json": {"schema": reference}},
+            }
+            if code == 429:
+                answer["headers"] = RETRY_AFTER
+            responses[str(code)] = answer
+
+    def error_statuses(self, operation: dict) -> set[int]:
+        """Every error this operation can answer, from what its view does."""
+        codes = set(getattr(self.view, "error_statuses", {}))
+        if getattr(self.view, "authentication_classes", None):
+            codes.add(401)
+        if not all(issubclass(p, AllowAny) for p in self._permission_classes()):
+            codes.add(403)
+        if "{" in self.path or self._paginated() or "format" in _query_names(operation):
+            codes.add(404)  # DRF answers an unknown ?format= with a 404 too
+        if self.method in UNSAFE or _query_names(operation):
+            codes.add(400)
+        if self.method in UNSAFE:
+            codes.add(409)
+        if "requestBody" in operation:
+            codes.add(413)
+        if self._creates_idempotently():
+            codes.add(422)
+        if getattr(self.view, "checks_if_match", False) and self._writes_an_object():
+            codes.add(412)
+        if getattr(self.view, "throttle_classes", None):
+            codes.add(429)
+        return codes
+
+    def _error_component(self) -> ResolvedComponent:
+        component = ResolvedComponent(
+            name=ERROR_COMPONENT,
+            type=ResolvedComponent.SCHEMA,
+            object=ERROR_COMPONENT,
+            schema=ERROR_SCHEMA,
+        )
+        self.registry.register_on_missing(component)
+        return component
+
+    def _permission_classes(self) -> list:
+        return list(getattr(self.view, "permission_classes", None) or [])
+
+    def _paginated(self) -> bool:
+        return self.method == "GET" and self._is_list_view() and self._get_paginator() is not None
+
+    def _writes_an_object(self) -> bool:
+        return self.method in UNSAFE and "{" in self.path
+
+    def _creates_idempotently(self) -> bool:
+        creates = isinstance(self.view, IdempotentCreateMixin) and self.method == "POST"
+        return creates and getattr(self.view, "action", None) == "create"
+
+
+def _query_names(operation: dict) -> set[str]:
+    return {p["name"] for p in operation.get("parameters", []) if p["in"] == "query"}
+
+
+def _inverse(aliases: dict[str, str]) -> dict[str, str]:
+    return {current: old for old, current in aliases.items()}
+
+
+def _alias_parameter(parameter: dict, aliases: dict[str, str]) -> dict:
+    old = _inverse(aliases)[parameter["name"]]
+    return {
+        **parameter,
+        "name": old,
+        "deprecated": True,
+        "description": f"Deprecated: use `{parameter['name']}`",
+    }

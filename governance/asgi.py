@@ -8,6 +8,29 @@ from django.urls import get_resolver
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "governance.settings")
 
+
+def leave_bodies_to_django() -> None:
+    """Daphne's HTTP layer (Twisted) parses a multipart body for itself, which Daphne never
+    uses, and answers a malformed one with a bare 400 before Locus sees it. Bodies are Django's
+    to read: its parsers give the API's error shape (a 400 naming the reason) and its limits."""
+    try:
+        from daphne.http_protocol import WebRequest  # type: ignore[import-untyped]
+    except ImportError:  # served by another ASGI server
+        return
+    if getattr(WebRequest, "locus_bodies_to_django", False):
+        return
+    parent_init = WebRequest.__init__
+
+    def __init__(self, *args, **kwargs):
+        parent_init(self, *args, **kwargs)
+        self._parsePOSTFormSubmission = False
+
+    WebRequest.__init__ = __init__
+    WebRequest.locus_bodies_to_django = True
+
+
+leave_bodies_to_django()
+
 django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402

@@ -287,13 +287,18 @@ REST_FRAMEWORK = {
     # Every list: pages of 50, `page_size` up to 200, `ordering` over each list's allow-list.
     "DEFAULT_PAGINATION_CLASS": "catalog.paging.LocusPagination",
     "PAGE_SIZE": 50,
+    # Lists' filters: a malformed value is a 400 naming the parameter (catalog/filtering.py);
+    # ?ordering= from each list's allow-list (catalog/paging.py).
     "DEFAULT_FILTER_BACKENDS": [
-        "django_filters.rest_framework.DjangoFilterBackend",
+        "catalog.filtering.StrictFilterBackend",
         "catalog.paging.LocusOrdering",
     ],
     # Every API view, per person (their token or session): API_RATE below. Telemetry ingest and
     # OpenLineage count per source instead, the public intake per address (their own classes).
     "DEFAULT_THROTTLE_CLASSES": ["catalog.throttling.PersonThrottle"],
+    # JSON bodies only (a view taking files says so itself), at most DATA_UPLOAD_MAX_BYTES.
+    "DEFAULT_PARSER_CLASSES": ["catalog.parsers.BoundedJSONParser"],
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "DEFAULT_SCHEMA_CLASS": "catalog.schema.LocusAutoSchema",
     "EXCEPTION_HANDLER": "governance.api_errors.exception_handler",
     # DRF's own throttles read X-Forwarded-For by this count (the same rule as PROXY_COUNT's).
@@ -305,6 +310,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Data-locality and privacy governance: catalog, policy checks, workflows, ledger.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema and its docs are public: they describe the API, hold no data, and client
+    # generators, pipelines and the public intake's users read them without signing in.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",

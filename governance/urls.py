@@ -2,12 +2,12 @@
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import URLPattern, URLResolver, include, path
+from django.urls import URLPattern, URLResolver, include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
 from catalog import api as catalog_api
-from governance import health, mailbox, views
+from governance import api_errors, health, mailbox, views
 from governance.checks import api as check_api
 from governance.consent import api as consent_api
 from governance.glossary import api as glossary_api
@@ -84,6 +84,8 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="swagger-ui"),
     path("admin/login/", identity_views.admin_login),
     path("admin/", admin.site.urls),
+    # Last: any other path under /api/ is the API's JSON 404, not the site's HTML page.
+    re_path(r"^api/(?P<rest>.*)$", api_errors.api_not_found, name="api-not-found"),
 ]
 
 # An unreachable database met outside a view (a middleware) is a 503 too, not a 500.

@@ -1,5 +1,6 @@
 """Schemathesis against a live Locus: every operation of the OpenAPI schema, authenticated, with
-stateful links, must never answer 5xx nor answer outside its documented schema.
+stateful links, must never answer 5xx nor a status, content type or body its schema does not
+document.
 
 Schemathesis needs PyPI's `requests`, which the app folder `requests/` shadows wherever the
 project root is on sys.path, so its command runs from a folder outside the root.
@@ -22,14 +23,19 @@ from tests.live import ROOT, live_locus, live_locus_process  # noqa: F401  (fixt
 
 pytestmark = pytest.mark.live
 
-CHECKS = "not_a_server_error,response_schema_conformance,content_type_conformance"
+# Every answer documented: its status (every error in the schema, catalog/schema.py), its
+# content type and its body.
+CHECKS = (
+    "not_a_server_error,status_code_conformance,response_schema_conformance,"
+    "content_type_conformance"
+)
 MAX_EXAMPLES = int(os.environ.get("LOCUS_FUZZ_EXAMPLES", "8"))
 ALL_PHASES = "examples,coverage,fuzzing,stateful"
 QUICK_PHASES = "examples,fuzzing,stateful"
 ARTIFACTS = ROOT / "test-artifacts" / "fuzz"
 
 
-def phases(role: Role) -> str:
+def phases(role: Role | None) -> str:
     """Every run takes the examples, fuzzing and stateful phases: every operation, its links,
     under each role's permissions. The coverage phase (every boundary and bad value of every
     field) takes ten times as long; LOCUS_FUZZ_COVERAGE=1 (`make fuzz`) adds it to the privacy
@@ -48,7 +54,21 @@ def schemathesis_command() -> list[str]:
     return [found]
 
 
-@pytest.mark.parametrize("role", [Role.PRIVACY_OFFICER, Role.DATA_OWNER])
+def credentials(role: Role | None) -> list[str]:
+    """A token of a user with the role; anonymous (None): none, so every answer is a 401, or
+    the public intake's."""
+    if role is None:
+        return []
+    user = UserFactory(username=f"fuzz-{role}", roles=[role])
+    token = Token.objects.create(user=user)
+    return ["--header", f"Authorization: Token {token.key}"]
+
+
+@pytest.mark.parametrize(
+    "role",
+    [Role.PRIVACY_OFFICER, Role.DATA_OWNER, Role.EXECUTIVE, None],
+    ids=["privacy_officer", "data_owner", "executive", "anonymous"],
+)
 def test_no_operation_answers_5xx_or_breaks_its_schema(
     live_locus,  # noqa: F811
     live_locus_process,  # noqa: F811
@@ -56,8 +76,6 @@ def test_no_operation_answers_5xx_or_breaks_its_schema(
     tmp_path,
 ):
     call_command("seed_demo", "--datasets", "30", "--allow-production", stdout=io.StringIO())
-    user = UserFactory(username=f"fuzz-{role}", roles=[role])
-    token = Token.objects.create(user=user)
     env = {k: v for k, v in os.environ.items() if k not in {"PYTHONPATH", "DJANGO_SETTINGS_MODULE"}}
     run = subprocess.run(
         [
@@ -66,8 +84,7 @@ def test_no_operation_answers_5xx_or_breaks_its_schema(
             f"{live_locus}/api/schema/",
             "--checks",
             CHECKS,
-            "--header",
-            f"Authorization: Token {token.key}",
+            *credentials(role),
             "--phases",
             phases(role),
             "--max-examples",
@@ -87,9 +104,10 @@ def test_no_operation_answers_5xx_or_breaks_its_schema(
     )
     # The whole report, and the server's tracebacks, for whoever reads a failure.
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    (ARTIFACTS / f"schemathesis-{role}.txt").write_text(run.stdout + run.stderr)
+    name = role or "anonymous"
+    (ARTIFACTS / f"schemathesis-{name}.txt").write_text(run.stdout + run.stderr)
     server_log = live_locus_process.log_path.read_text(errors="replace")
-    (ARTIFACTS / f"server-{role}.log").write_text(server_log)
+    (ARTIFACTS / f"server-{name}.log").write_text(server_log)
     # Django logs every 500 as "Internal Server Error: <path>" (a refused request, such as one
     # with too many fields, is logged with its traceback too, but answered 400).
     server_errors = server_log.count("Internal Server Error:")

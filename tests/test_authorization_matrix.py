@@ -49,6 +49,7 @@ SKIPPED_URL_NAMES = {
     "readyz",
     "schema",  # the OpenAPI schema and Swagger UI
     "swagger-ui",
+    "api-not-found",  # any unknown path under /api/: a JSON 404 for everyone
 }
 SKIPPED_URL_PREFIXES = ("admin/", "static/")  # Django's admin: its own staff checks
 # The DRF router's index of API links (no data), and DRF's ".json"-style format suffixes, which

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import django_filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import mixins, permissions, serializers, status, viewsets
@@ -12,6 +13,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from catalog.filtering import StrictFilterSet
 from catalog.idempotency import IdempotentCreateMixin
 from catalog.models import Dataset, Region
 from catalog.permissions import ActsWithPermission
@@ -402,6 +404,25 @@ class LocalityDecisionSerializer(serializers.ModelSerializer):
         ]
 
 
+class LocalityDecisionFilter(StrictFilterSet):
+    dataset = django_filters.CharFilter(field_name="dataset_slug", label="A dataset's slug")
+    region = django_filters.CharFilter(field_name="region_code", label="A region's code")
+    deprecated_aliases = {"dataset_slug": "dataset", "region_code": "region"}
+
+    class Meta:
+        model = LocalityDecision
+        fields = [
+            "outcome",
+            "legal_outcome",
+            "house_outcome",
+            "dataset",
+            "region",
+            "context",
+            "training_run",
+            "action",
+        ]
+
+
 class LocalityDecisionViewSet(viewsets.ReadOnlyModelViewSet):
     """Every answer the engine gave, as given."""
 
@@ -409,13 +430,4 @@ class LocalityDecisionViewSet(viewsets.ReadOnlyModelViewSet):
     permission_classes = [permissions.IsAuthenticated, CanUseGovernance]
     queryset = LocalityDecision.objects.all()
     ordering_fields = ["id", "at", "outcome", "dataset_slug", "region_code"]
-    filterset_fields = [
-        "outcome",
-        "legal_outcome",
-        "house_outcome",
-        "dataset_slug",
-        "region_code",
-        "context",
-        "training_run",
-        "action",
-    ]
+    filterset_class = LocalityDecisionFilter

@@ -6,7 +6,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -190,6 +190,15 @@ def _valid(serializer_class, request) -> dict:
     return dict(serializer.validated_data)
 
 
+# PUT and PATCH alike: a draft changes in place, an approved term gets a proposal (202).
+change_schema = extend_schema(
+    request=TermWriteSerializer,
+    responses={200: TermSerializer, 202: ProposalSerializer},
+    description="A draft is changed in place (by its proposer). An approved term is not: "
+    "the change becomes a proposal (202) and the term keeps its text until it is approved.",
+)
+
+
 class TermViewSet(
     ConditionalMixin,
     IdempotentCreateMixin,
@@ -240,12 +249,11 @@ class TermViewSet(
         term = services.term_create(actor=request.user, **data)
         return Response(self._term(term), status=status.HTTP_201_CREATED)
 
-    @extend_schema(
-        request=TermWriteSerializer,
-        responses={200: TermSerializer, 202: ProposalSerializer},
-        description="A draft is changed in place (by its proposer). An approved term is not: "
-        "the change becomes a proposal (202) and the term keeps its text until it is approved.",
-    )
+    @change_schema
+    def partial_update(self, request, *args, **kwargs):
+        return super().partial_update(request, *args, **kwargs)
+
+    @change_schema
     def update(self, request, *args, **kwargs):
         term = self.get_object()
         serializer = TermWriteSerializer(data=request.data, partial=kwargs.get("partial", False))
@@ -307,7 +315,10 @@ class TermViewSet(
                 "days", int, description=f"Decisions of the last N days (default {REPLAY_DAYS})"
             )
         ],
-        responses=OpenApiTypes.OBJECT,
+        responses={
+            200: OpenApiTypes.OBJECT,
+            409: OpenApiResponse(description="No change to this approved term awaits review"),
+        },
     )
     @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
     def replay(self, request, slug=None):

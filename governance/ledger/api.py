@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from catalog.conditional import ConditionalMixin
+from catalog.filtering import StrictFilterSet
 from catalog.idempotency import IdempotentCreateMixin
 from catalog.models import Dataset
 from catalog.permissions import ActsWithPermission
@@ -72,7 +73,7 @@ class LedgerEntrySerializer(serializers.ModelSerializer):
         return base64.b64encode(bytes(entry.payload)).decode()
 
 
-class LedgerEntryFilter(django_filters.FilterSet):
+class LedgerEntryFilter(StrictFilterSet):
     kind = django_filters.CharFilter(lookup_expr="startswith")
     actor = django_filters.CharFilter(
         method="filter_actor", label="A person's name or username, a pseudonym, or system"
@@ -169,8 +170,34 @@ class CheckpointViewSet(
         serializer.instance = checkpoint_create(actor=self.request.user)
 
 
+# A time window's parameters, as every list names them; `from`/`to` are the deprecated names.
+WINDOW_ALIASES = {"since": "from", "until": "to"}
+
+
+def window_parameters(since: str = "", until: str = "") -> list[OpenApiParameter]:
+    """The schema's `since`/`until` and their deprecated aliases."""
+    given = [
+        OpenApiParameter("since", OpenApiTypes.DATETIME, description=since or "From this moment"),
+        OpenApiParameter("until", OpenApiTypes.DATETIME, description=until or "Before this moment"),
+    ]
+    return given + [
+        OpenApiParameter(
+            old, OpenApiTypes.DATETIME, deprecated=True, description=f"Deprecated: use `{new}`"
+        )
+        for new, old in WINDOW_ALIASES.items()
+    ]
+
+
+def window_name(params, name: str) -> str:
+    """The name a client gave a window's bound by: the current one, or its deprecated alias."""
+    alias = WINDOW_ALIASES.get(name, "")
+    return alias if not params.get(name) and params.get(alias) else name
+
+
 def optional_datetime(params, name: str):
-    """A query parameter as an aware datetime, or None; a 400 naming it when malformed."""
+    """A query parameter as an aware datetime, or None; a 400 naming it when malformed. The
+    deprecated name of a window's bound is read when the current one is absent."""
+    name = window_name(params, name)
     value = params.get(name)
     if not value:
         return None
@@ -186,15 +213,12 @@ class LedgerExportView(APIView):
     permission_classes = [permissions.IsAuthenticated, CanReadLedger]
 
     @extend_schema(
-        parameters=[
-            OpenApiParameter("from", OpenApiTypes.DATETIME),
-            OpenApiParameter("to", OpenApiTypes.DATETIME),
-        ],
+        parameters=window_parameters(),
         responses={(200, "application/x-ndjson"): OpenApiTypes.STR},
     )
     def get(self, request):
-        since = optional_datetime(request.query_params, "from")
-        until = optional_datetime(request.query_params, "to")
+        since = optional_datetime(request.query_params, "since")
+        until = optional_datetime(request.query_params, "until")
         rows = export_lines(since=since, until=until)
         response = StreamingHttpResponse(rows, content_type="application/x-ndjson")
         response["Content-Disposition"] = 'attachment; filename="locus-ledger.jsonl"'

@@ -23,14 +23,14 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, serializers
 from rest_framework.views import APIView
 
 from catalog.form_views import form_page
 from catalog.models import Dataset
 from governance.ledger import evidence, signing
-from governance.ledger.api import optional_datetime
+from governance.ledger.api import optional_datetime, window_name, window_parameters
 from governance.ledger.chain import actor_names, person_names
 from governance.ledger.export import checkpoint_create
 from governance.ledger.forms import (
@@ -373,20 +373,17 @@ class EvidenceAPIView(APIView):
     permission_classes = [permissions.IsAuthenticated, CanExportEvidence]
 
     @extend_schema(
-        parameters=[
-            OpenApiParameter(
-                "from", OpenApiTypes.DATETIME, description="Default: `to` minus 30 days"
-            ),
-            OpenApiParameter("to", OpenApiTypes.DATETIME, description="Default: now"),
-        ],
+        parameters=window_parameters("Default: `until` minus 30 days", "Default: now"),
         responses={(200, "application/zip"): OpenApiTypes.BINARY},
     )
     def get(self, request):
-        since = optional_datetime(request.query_params, "from")
-        until = optional_datetime(request.query_params, "to")
+        since = optional_datetime(request.query_params, "since")
+        until = optional_datetime(request.query_params, "until")
         default_since, default_until = default_evidence_period(until or timezone.now())
         since, until = since or default_since, until or default_until
         if until <= since:
-            raise serializers.ValidationError({"to": ["Must be after `from`."]})
+            raise serializers.ValidationError(
+                {window_name(request.query_params, "until"): ["Must be after `since`."]}
+            )
         data = evidence.evidence_export(actor=request.user, since=since, until=until, via="api")
         return _evidence_response(data, since, until)

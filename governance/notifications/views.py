@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
@@ -22,6 +23,7 @@ from rest_framework.response import Response
 
 from catalog.actors import SignedInRequest
 from catalog.fields import ID_MAX
+from catalog.filtering import StrictBooleanField
 from catalog.form_views import form_page
 from governance.models import Delivery, Notification, NotificationSeverity, NotificationTopic
 from governance.notifications.forms import NotificationFilterForm, PreferencesForm
@@ -199,6 +201,14 @@ _FILTERS = [
 ]
 
 
+def _unread(params) -> bool:
+    """`unread` as every boolean filter of the API reads it: a 400 naming it unless a boolean."""
+    try:
+        return bool(StrictBooleanField(required=False).clean(params.get("unread", "")))
+    except DjangoValidationError as exc:
+        raise ValidationError({"unread": exc.messages}) from exc
+
+
 class NotificationViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     """Your own notifications, newest first; `?unread=1` for the unread ones, `?topic=` and
     `?severity=` to filter; your delivery preferences."""
@@ -225,7 +235,7 @@ class NotificationViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         )
         if not form.is_valid():
             raise ValidationError(form.errors)
-        unread = params.get("unread") in {"1", "true"}
+        unread = _unread(params)
         return notifications_of(
             self.request.user, **{**form.chosen(), "status": "unread" if unread else "all"}
         )

@@ -12,6 +12,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from catalog.conditional import ConditionalMixin
+from catalog.filtering import StrictFilterSet
 from catalog.paging import LocusOrdering, paged
 from catalog.permissions import ActsWithPermission
 from monitoring import selectors
@@ -40,7 +41,7 @@ from monitoring.permissions import CanViewMonitoring
 User = get_user_model()
 
 
-class ViolationFilter(django_filters.FilterSet):
+class ViolationFilter(StrictFilterSet):
     dataset = django_filters.CharFilter(field_name="dataset_slug")
     severity = django_filters.MultipleChoiceFilter(choices=Severity.choices)
     basis = django_filters.ChoiceFilter(choices=Basis.choices)
@@ -103,7 +104,7 @@ class ViolationViewSet(viewsets.ReadOnlyModelViewSet):
         return selectors.violations_visible_to(self.request.user)
 
 
-class IncidentFilter(django_filters.FilterSet):
+class IncidentFilter(StrictFilterSet):
     status = django_filters.MultipleChoiceFilter(choices=Incident.Status.choices)
     severity = django_filters.MultipleChoiceFilter(choices=Severity.choices)
     basis = django_filters.ChoiceFilter(choices=Basis.choices)

@@ -248,11 +248,18 @@ class TelemetrySourceSerializer(serializers.ModelSerializer):
             actor=self.context["request"].user, source=instance, **validated_data
         )
 
-    def to_representation(self, instance):
-        data = super().to_representation(instance)
-        if getattr(instance, "token", None):
-            data["token"] = instance.token  # shown once, at registration or rotation
-        return data
+
+class TelemetrySourceTokenSerializer(TelemetrySourceSerializer):
+    """A source as registered or rotated: with its token, shown this once."""
+
+    token = serializers.CharField(
+        read_only=True,
+        help_text="The source's bearer token, shown this once (keep it): "
+        "`Authorization: Bearer <token>`",
+    )
+
+    class Meta(TelemetrySourceSerializer.Meta):
+        fields = [*TelemetrySourceSerializer.Meta.fields, "token"]
 
 
 class SourceRevokeSerializer(serializers.Serializer):
@@ -273,7 +280,19 @@ class TelemetrySourceViewSet(
     queryset = TelemetrySource.objects.prefetch_related("datasets", "regions")
     ordering_fields = ["id", "name", "created_at"]
 
-    @extend_schema(request=None, responses=TelemetrySourceSerializer)
+    def get_serializer_class(self):
+        if self.action in {"create", "rotate"}:
+            return TelemetrySourceTokenSerializer
+        return TelemetrySourceSerializer
+
+    @extend_schema(
+        request=TelemetrySourceSerializer, responses={201: TelemetrySourceTokenSerializer}
+    )
+    def create(self, request, *args, **kwargs):
+        """Register a source; the answer carries its token, shown this once."""
+        return super().create(request, *args, **kwargs)
+
+    @extend_schema(request=None, responses=TelemetrySourceTokenSerializer)
     @action(detail=True, methods=["post"])
     def rotate(self, request, pk=None):
         """A new token (returned once); the old one stops working at once."""
@@ -295,6 +314,16 @@ class TelemetrySourceViewSet(
         return Response(self.get_serializer(source).data)
 
 
+RISK_STREAM_MAX_ROWS = 1000
+
+
+class RiskStreamParams(serializers.Serializer):
+    """The catch-up's query: each malformed parameter is named in the 400."""
+
+    after = serializers.IntegerField(min_value=0, default=0)
+    limit = serializers.IntegerField(min_value=1, default=500)
+
+
 class RiskStreamView(APIView):
     """Catch up with the risk stream: the messages after seq `after` that you may see."""
 
@@ -308,14 +337,9 @@ class RiskStreamView(APIView):
         responses={200: OpenApiTypes.OBJECT},
     )
     def get(self, request):
-        try:
-            after = int(request.query_params.get("after", 0))
-            limit = min(int(request.query_params.get("limit", 500)), 1000)
-        except ValueError:
-            raise exceptions.ValidationError({"after": "Give whole numbers"}) from None
-        if after < 0 or limit < 1:
-            raise exceptions.ValidationError(
-                {"after": "Give a seq of 0 or more, a limit of 1 or more"}
-            )
+        params = RiskStreamParams(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        after = params.validated_data["after"]
+        limit = min(params.validated_data["limit"], RISK_STREAM_MAX_ROWS)
         messages, resume = selectors.stream_since(selectors.visibility(request.user), after, limit)
         return Response({"messages": messages, "next": resume})

@@ -59,7 +59,7 @@ class HoldLiftSerializer(serializers.Serializer):
 
 
 def _state(request) -> str:
-    state = request.query_params.get("state", "all")
+    state = request.query_params.get("state", "").strip() or "all"  # empty: no filter
     if state not in selectors.STATES:
         raise ValidationError({"state": f"One of {', '.join(selectors.STATES)}"})
     return state

@@ -4,6 +4,7 @@ requests.subjects, which checks who may."""
 
 from __future__ import annotations
 
+import django_filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, parsers, permissions, status, viewsets
@@ -12,8 +13,10 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
 from catalog.conditional import ConditionalMixin
+from catalog.filtering import StrictFilterSet
 from catalog.idempotency import IdempotentCreateMixin
 from catalog.paging import LocusOrdering, paged
+from catalog.parsers import BoundedJSONParser
 from catalog.permissions import ActsWithPermission
 from governance.identity.second_factor import SecondFactorFresh
 from requests.models.subjects import (
@@ -233,13 +236,22 @@ class SubjectRequestViewSet(
         )
 
 
+class SubjectTaskFilter(StrictFilterSet):
+    dataset = django_filters.CharFilter(field_name="dataset_slug", label="A dataset's slug")
+    deprecated_aliases = {"dataset_slug": "dataset"}
+
+    class Meta:
+        model = SubjectTask
+        fields = ["status", "request", "dataset"]
+
+
 class SubjectTaskViewSet(viewsets.ReadOnlyModelViewSet):
     """The tasks of subject requests: a data owner sees their datasets' tasks only."""
 
     serializer_class = SubjectTaskSerializer
     queryset = SubjectTask.objects.none()  # for the schema; get_queryset filters by person
     permission_classes = [permissions.IsAuthenticated, WorksSubjectTasks]
-    filterset_fields = ["status", "request", "dataset_slug"]
+    filterset_class = SubjectTaskFilter
     ordering_fields = ["due_on", "status", "dataset_slug"]
 
     def get_queryset(self):
@@ -264,7 +276,7 @@ class SubjectTaskViewSet(viewsets.ReadOnlyModelViewSet):
     @action(
         detail=True,
         methods=["post"],
-        parser_classes=[parsers.JSONParser, parsers.MultiPartParser, parsers.FormParser],
+        parser_classes=[BoundedJSONParser, parsers.MultiPartParser],
     )
     def complete(self, request, pk=None):
         """Answer by hand: the export as records or a file, or a note of what was done."""

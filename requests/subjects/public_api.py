@@ -7,7 +7,7 @@ import logging
 
 from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import permissions, serializers, status
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
@@ -146,7 +146,13 @@ class PublicVerifyView(APIView):
     permission_classes = [permissions.AllowAny]
     throttle_classes = [IntakeThrottle]
 
-    @extend_schema(request=VerifySerializer, responses=OpenApiTypes.OBJECT)
+    @extend_schema(
+        request=VerifySerializer,
+        responses={
+            200: OpenApiTypes.OBJECT,
+            404: OpenApiResponse(description="No request waits for this token's verification"),
+        },
+    )
     def post(self, request):
         body = VerifySerializer(data=request.data)
         body.is_valid(raise_exception=True)

@@ -17,6 +17,7 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
 from catalog.conditional import ConditionalMixin
+from catalog.filtering import StrictFilterSet
 from catalog.idempotency import IdempotentCreateMixin
 from catalog.models import Dataset, Region
 from catalog.paging import LocusOrdering, paged
@@ -197,7 +198,7 @@ class TransferExceptionDetailSerializer(TransferExceptionSerializer):
 
     events = ExceptionEventSerializer(many=True, read_only=True)
     approvals = serializers.SerializerMethodField()
-    grant = ExceptionGrantSerializer(read_only=True)
+    grant = ExceptionGrantSerializer(read_only=True, allow_null=True)  # none until approved
     rule_answers = serializers.SerializerMethodField()
     actions = serializers.SerializerMethodField()
 
@@ -232,7 +233,7 @@ class StepCommentSerializer(serializers.Serializer):
     )
 
 
-class ExceptionFilter(django_filters.FilterSet):
+class ExceptionFilter(StrictFilterSet):
     status = django_filters.MultipleChoiceFilter(choices=ExceptionStatus.choices)
     mine = django_filters.BooleanFilter(method="filter_mine", label="Only mine")
     dataset = django_filters.CharFilter(method="filter_dataset", label="A dataset's slug")
