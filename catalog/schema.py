@@ -24,6 +24,7 @@ from rest_framework.permissions import AllowAny
 
 from catalog import conditional
 from catalog.idempotency import HEADER, IdempotentCreateMixin
+from catalog.paging import LocusOrdering
 
 KEY_PARAMETER = OpenApiParameter(
     HEADER,
@@ -116,10 +117,14 @@ class LocusAutoSchema(AutoSchema):
         return any("{" + name + "}" in self.path for name in names)
 
     def get_filter_backends(self) -> list:
-        """A list's filters on the list alone: not on an object's history, nor on a POST."""
-        if getattr(self.view, "detail", False) or self.method != "GET":
+        """A list's filters on the list alone: not on an object's history, nor on a POST (an
+        object's paged history or timeline keeps its own ?ordering=)."""
+        if self.method != "GET":
             return []
-        return super().get_filter_backends()
+        backends = super().get_filter_backends()
+        if getattr(self.view, "detail", False):
+            return [b for b in backends if issubclass(b, LocusOrdering)]
+        return backends
 
     def _get_paginator(self) -> Any:
         """Pages are a GET's: a POST answering a list (a bulk step) answers it whole."""
