@@ -14,12 +14,15 @@ DEFAULT_THROTTLE_CLASSES unless the view names its own): `is_throttled()` says s
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 
 from django.conf import settings
 from django.core.cache import cache
 from rest_framework.throttling import BaseThrottle
+
+log = logging.getLogger(__name__)
 
 PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -58,7 +61,13 @@ class WindowThrottle(BaseThrottle):
         limit, period = rate
         now = self.timer()
         window = int(now // period)
-        count = _count(f"throttle:{self.scope}:{ident}:{window}", timeout=period + 1)
+        try:
+            count = _count(f"throttle:{self.scope}:{ident}:{window}", timeout=period + 1)
+        except Exception as exc:
+            # An unreachable cache (Redis down) must not refuse ingest or the API: the limit
+            # is a guard against floods, not a dependency. Counted again once it is back.
+            log.warning("Rate limit not counted, the cache failed (%s)", type(exc).__name__)
+            return True
         self.reset = (window + 1) * period - now
         _announce(view, limit=limit, remaining=max(limit - count, 0), reset=self.reset)
         return count <= limit

@@ -14,6 +14,7 @@ import plotly
 import rest_framework.compat
 from django.core.exceptions import ImproperlyConfigured
 
+from governance.api_conf import *  # noqa: F403  (the API's schema, rate limits, idempotency)
 from governance.config import beat_schedule, logging_config, own_key, signing_key
 from governance.identity.conf import *  # noqa: F403  (single sign-on: README "Single sign-on")
 from governance.identity.second_factor_conf import *  # noqa: F403  (README "Second factor")
@@ -305,42 +306,6 @@ REST_FRAMEWORK = {
     "NUM_PROXIES": PROXY_COUNT,
 }
 
-SPECTACULAR_SETTINGS = {
-    "TITLE": "Locus API",
-    "DESCRIPTION": "Data-locality and privacy governance: catalog, policy checks, workflows, ledger.",
-    "VERSION": "1",
-    "SERVE_INCLUDE_SCHEMA": False,
-    # The schema and its docs are public: they describe the API, hold no data, and client
-    # generators, pipelines and the public intake's users read them without signing in.
-    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
-    "SERVE_AUTHENTICATION": [],
-    "SWAGGER_UI_DIST": "SIDECAR",
-    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    "REDOC_DIST": "SIDECAR",
-    "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {
-        "DeadlineUnitEnum": "catalog.models.DeadlineUnit",
-        "LocalityActionEnum": "governance.models.Action",
-        "OutcomeEnum": "governance.models.Outcome",
-        "LegalOutcomeEnum": "governance.models.LegalOutcome",
-        "HouseOutcomeEnum": "governance.models.HouseOutcome",
-        "DatasetChangeActionEnum": "catalog.models.DatasetChange.Action",
-        # One name per choice set that several fields share (the workflow and monitoring states).
-        "ExceptionStatusEnum": "requests.models.transfers.ExceptionStatus",
-        "RiskLevelEnum": "requests.models.transfers.RiskLevel",
-        "IdentifierKindEnum": "requests.models.subjects.IdentifierKind",
-        "SubjectRequestStatusEnum": "requests.models.subjects.SubjectRequestStatus",
-        "SubjectTaskStatusEnum": "requests.models.subjects.TaskStatus",
-        "IncidentStatusEnum": "monitoring.models.incidents.Incident.Status",
-        "AnomalyAlertStatusEnum": "monitoring.models.incidents.AnomalyAlert.Status",
-        "TelemetrySourceStatusEnum": "monitoring.models.sources.TelemetrySource.Status",
-        "WebhookDeliveryStatusEnum": "monitoring.models.sources.WebhookDelivery.Status",
-        "TermStatusEnum": "governance.models.glossary.TermStatus",
-        "RecordedDecisionStatusEnum": "governance.models.ledger.RecordedDecision.Status",
-        "NotificationDeliveryEnum": "governance.models.people.Delivery",
-    },
-}
-
 # --- Production hardening (checked by `manage.py check --deploy`) ---------------------------
 if not DEBUG:
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
@@ -431,13 +396,6 @@ SUBJECT_CONNECTOR_DSNS = env.dict("SUBJECT_CONNECTOR_DSNS", default={})
 SUBJECT_REQUESTS_QUEUE = env.str("SUBJECT_REQUESTS_QUEUE", default="")
 SUBJECT_INTAKE_RATE = env.str("SUBJECT_INTAKE_RATE", default="10/hour")
 
-# --- Rate limits (README "Rate limits"): `<requests>/<second|minute|hour|day>`, empty for none.
-# Per person (or their token) on every API call; per source on telemetry and OpenLineage.
-# Generous: a person clicking, a pipeline checking each read, the simulator never meets them.
-API_RATE = env.str("API_RATE", default="3000/minute")
-TELEMETRY_RATE = env.str("TELEMETRY_RATE", default="1200/minute")
-LINEAGE_RATE = env.str("LINEAGE_RATE", default="1200/minute")
-
 # --- Retention (README "Retention") -------------------------------------------------------
 # Each dataset gets one retention run per period of this many days (counted from Mondays): it
 # deletes the records older than the period's first day minus the dataset's retention.
@@ -479,9 +437,6 @@ TELEMETRY_STREAM_RETENTION_HOURS = env.int("TELEMETRY_STREAM_RETENTION_HOURS", d
 TELEMETRY_RETENTION_DAYS = env.int("TELEMETRY_RETENTION_DAYS", default=400)
 # The purge deletes this many events per transaction.
 TELEMETRY_PURGE_CHUNK = env.int("TELEMETRY_PURGE_CHUNK", default=5000)
-
-# A create's answer to an Idempotency-Key is kept this long for its retries (catalog.idempotency).
-IDEMPOTENCY_KEY_HOURS = env.int("IDEMPOTENCY_KEY_HOURS", default=24)
 
 # --- OpenLineage --------------------------------------------------------------------------
 # Where the jobs of an OpenLineage job namespace run: {"airflow-eu": "aws:eu-west-1", ...}

@@ -6,10 +6,10 @@ import contextlib
 import hashlib
 import json
 import os
+import uuid
 from collections import Counter
 
 import pytest
-from django.core.cache import cache
 from django.db import transaction
 from django.db.backends.signals import connection_created
 from django.dispatch import receiver
@@ -27,11 +27,14 @@ def fast_password_hashing(settings):
 
 
 @pytest.fixture(autouse=True)
-def fresh_rate_limits():
-    """The API's rate-limit counters live in the cache: each test starts with none counted."""
-    cache.clear()
-    yield
-    cache.clear()
+def fresh_rate_limits(settings):
+    """The API's rate-limit counters live in the cache: each test counts in a key space of its
+    own (a fresh KEY_PREFIX), so it starts with none counted. Never cache.clear(): on Redis that
+    flushes the database the other workers' tests and live servers are using."""
+    settings.CACHES = {
+        alias: {**config, "KEY_PREFIX": f"test-{uuid.uuid4().hex}"}
+        for alias, config in settings.CACHES.items()
+    }
 
 
 @pytest.fixture(autouse=True)
