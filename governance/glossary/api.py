@@ -62,14 +62,7 @@ class TermSerializer(serializers.ModelSerializer):
         model = Term
         fields = [
             "slug",
-            "name",
-            "definition",
-            "categories",
-            "synonyms",
-            "related",
-            "steward",
-            "datasets",
-            "rules",
+            *content.CONTENT_FIELDS,
             "rules_using",
             "status",
             "version",
