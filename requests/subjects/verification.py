@@ -302,7 +302,8 @@ def _verified(subject_request: SubjectRequest, challenge: VerificationChallenge)
 def verification_waive(subject_request: SubjectRequest, *, why: str, basis: str) -> SubjectRequest:
     """A request its law forbids making wait for proof of identity (a CCPA opt-out, 11 CCR
     §7026): no code is sent, it goes on at once, and the timeline and ledger record the waiver
-    with its article. Its verification state stays as it was: nobody's identity was proven."""
+    with its article. Its verification state says waived, not verified: nobody's identity was
+    proven, and none is awaited."""
     subject_request = SubjectRequest.objects.select_for_update().get(pk=subject_request.pk)
     return _mark_verified(
         subject_request,
@@ -325,7 +326,7 @@ def _mark_verified(
     linked to an open original it duplicates, or on to discovery."""
     name = None if actor is not None or not proven else "the subject"
     original = subject_request.duplicate_of
-    fields: dict[str, object] = {}
+    fields: dict[str, object] = {"verification": VerificationState.WAIVED}
     if proven:
         fields = {"verification": VerificationState.VERIFIED, "verified_at": timezone.now()}
     if original is not None and original.is_open:

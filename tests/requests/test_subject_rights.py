@@ -127,7 +127,8 @@ def test_ccpa_opt_outs_and_limits_skip_identity_verification_and_say_why(
     request = ask(django_capture_on_commit_callbacks, type_, jurisdiction="us-ca")
     request.refresh_from_db()
     assert request.status != SubjectRequestStatus.AWAITING_VERIFICATION
-    assert request.verification == VerificationState.PENDING  # nobody's identity was proven
+    assert request.verification == VerificationState.WAIVED  # nobody's identity was proven
+    assert request.verified_at is None
     assert not request.challenges.exists()
     assert not [m for m in mailoutbox if "Please confirm your request" in m.subject]
     waived = request.events.get(action="verify")
