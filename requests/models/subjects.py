@@ -87,9 +87,7 @@ class VerificationState(models.TextChoices):
     PENDING = "pending", "Pending"
     VERIFIED = "verified", "Verified"
     LOCKED = "locked", "Locked: no code is taken until an officer unlocks"
-    # The subject's law forbids asking for proof (a CCPA opt-out, 11 CCR §7026): not verified,
-    # and not waiting to be.
-    WAIVED = "waived", "Not required by law"
+    WAIVED = "waived", "Not required by law"  # a CCPA opt-out (11 CCR §7026): none awaited
 
 
 def new_verify_token() -> str:
