@@ -38,16 +38,11 @@ kept in the details: the machine is shared. Run it with `python -m bench api`.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import random
-import subprocess
-import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from urllib.parse import urlsplit
 
 from bench import common
@@ -657,26 +652,8 @@ def figures(single: dict, batches: dict, lists: dict) -> list[dict]:
 
 def run() -> list[dict]:
     """The API figures; in a child process when Django already serves another database."""
-    from django.apps import apps
-
-    if not apps.ready:
-        return measure()
-    with tempfile.TemporaryDirectory(prefix="locus-bench-api-") as folder:
-        out = Path(folder) / "api.json"
-        env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-        subprocess.run(
-            [sys.executable, "-m", "bench.api", str(out)], cwd=common.ROOT, env=env, check=True
-        )
-        result = json.loads(out.read_text(encoding="utf-8"))
-    details.update(result["details"])
-    return result["rows"]
+    return common.run_apart("api", measure, details)
 
 
 if __name__ == "__main__":
-    rows = measure()
-    if len(sys.argv) > 1:
-        Path(sys.argv[1]).write_text(
-            json.dumps({"rows": rows, "details": details}, default=str), encoding="utf-8"
-        )
-    else:
-        print(common.table_markdown(rows))
+    common.main(measure, details)

@@ -425,3 +425,33 @@ class Servers:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=10)
+
+
+def run_apart(name: str, measure, details: dict) -> list[dict]:
+    """A benchmark's figures, measured in a child process (`python -m bench.<name>`) when Django
+    is already set up for another database in this one; directly otherwise. The child writes its
+    rows and details as JSON, which `main` below produces."""
+    from django.apps import apps
+
+    if not apps.ready:
+        return measure()
+    with tempfile.TemporaryDirectory(prefix=f"locus-bench-{name}-") as folder:
+        out = Path(folder) / f"{name}.json"
+        env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+        subprocess.run(
+            [sys.executable, "-m", f"bench.{name}", str(out)], cwd=ROOT, env=env, check=True
+        )
+        result = json.loads(out.read_text(encoding="utf-8"))
+    details.update(result["details"])
+    return result["rows"]
+
+
+def main(measure, details: dict) -> None:
+    """`python -m bench.<name> [OUT]`: the figures as JSON into OUT, or as a table."""
+    rows = measure()
+    if len(sys.argv) > 1:
+        Path(sys.argv[1]).write_text(
+            json.dumps({"rows": rows, "details": details}, default=str), encoding="utf-8"
+        )
+    else:
+        print(table_markdown(rows))

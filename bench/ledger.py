@@ -38,13 +38,10 @@ import datetime as dt
 import itertools
 import json
 import os
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from bench import common
@@ -663,26 +660,8 @@ def figures(appends: list[dict], verify: dict) -> list[dict]:
 
 def run() -> list[dict]:
     """The ledger figures; in a child process when Django already serves another database."""
-    from django.apps import apps
-
-    if not apps.ready:
-        return measure()
-    with tempfile.TemporaryDirectory(prefix="locus-bench-ledger-") as folder:
-        out = Path(folder) / "ledger.json"
-        env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-        subprocess.run(
-            [sys.executable, "-m", "bench.ledger", str(out)], cwd=common.ROOT, env=env, check=True
-        )
-        result = json.loads(out.read_text(encoding="utf-8"))
-    details.update(result["details"])
-    return result["rows"]
+    return common.run_apart("ledger", measure, details)
 
 
 if __name__ == "__main__":
-    rows = measure()
-    if len(sys.argv) > 1:
-        Path(sys.argv[1]).write_text(
-            json.dumps({"rows": rows, "details": details}, default=str), encoding="utf-8"
-        )
-    else:
-        print(common.table_markdown(rows))
+    common.main(measure, details)

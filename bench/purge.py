@@ -19,13 +19,8 @@ Run it with `python -m bench purge`.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
-import subprocess
-import sys
-import tempfile
 import time
-from pathlib import Path
 
 from bench import common
 
@@ -128,25 +123,8 @@ def measure() -> list[dict]:
 
 def run() -> list[dict]:
     """The purge figures; in a child process when Django already serves another database."""
-    from django.apps import apps
-
-    if not apps.ready:
-        return measure()
-    with tempfile.TemporaryDirectory(prefix="locus-bench-purge-") as folder:
-        out = Path(folder) / "purge.json"
-        env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-        subprocess.run([sys.executable, "-m", "bench.purge", str(out)], cwd=common.ROOT,
-                       env=env, check=True)  # fmt: skip
-        result = json.loads(out.read_text(encoding="utf-8"))
-    details.update(result["details"])
-    return result["rows"]
+    return common.run_apart("purge", measure, details)
 
 
 if __name__ == "__main__":
-    rows = measure()
-    if len(sys.argv) > 1:
-        Path(sys.argv[1]).write_text(
-            json.dumps({"rows": rows, "details": details}, default=str), encoding="utf-8"
-        )
-    else:
-        print(common.table_markdown(rows))
+    common.main(measure, details)

@@ -40,8 +40,6 @@ import datetime as dt
 import json
 import os
 import random
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -639,29 +637,8 @@ def figures(ingest: dict, push: dict | None, stored: dict | None, dashboard: dic
 
 def run() -> list[dict]:
     """The telemetry figures; in a child process when Django already serves another database."""
-    from django.apps import apps
-
-    if not apps.ready:
-        return measure()
-    with tempfile.TemporaryDirectory(prefix="locus-bench-telemetry-") as folder:
-        out = Path(folder) / "telemetry.json"
-        env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-        subprocess.run(
-            [sys.executable, "-m", "bench.telemetry", str(out)],
-            cwd=common.ROOT,
-            env=env,
-            check=True,
-        )
-        result = json.loads(out.read_text(encoding="utf-8"))
-    details.update(result["details"])
-    return result["rows"]
+    return common.run_apart("telemetry", measure, details)
 
 
 if __name__ == "__main__":
-    rows = measure()
-    if len(sys.argv) > 1:
-        Path(sys.argv[1]).write_text(
-            json.dumps({"rows": rows, "details": details}, default=str), encoding="utf-8"
-        )
-    else:
-        print(common.table_markdown(rows))
+    common.main(measure, details)
