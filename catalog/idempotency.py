@@ -67,12 +67,25 @@ def _replay(record: IdempotencyRecord, fingerprint: str) -> Response:
     return Response(record.response, status=record.status, headers=headers)
 
 
+def _cutoff(now: dt.datetime) -> dt.datetime:
+    return now - dt.timedelta(hours=settings.IDEMPOTENCY_KEY_HOURS)
+
+
+def purge_expired(now: dt.datetime | None = None) -> int:
+    """Forget every answer older than IDEMPOTENCY_KEY_HOURS (hourly, by Celery beat)."""
+    deleted, _ = IdempotencyRecord.objects.filter(
+        created_at__lt=_cutoff(now or timezone.now())
+    ).delete()
+    return deleted
+
+
 def _claim(user: User, key: str, fingerprint: str) -> IdempotencyRecord | Response:
     """The new claim on the key, or the first answer given with it."""
     now = timezone.now()
-    cutoff = now - dt.timedelta(hours=settings.IDEMPOTENCY_KEY_HOURS)
-    IdempotencyRecord.objects.filter(created_at__lt=cutoff).delete()
     mine = IdempotencyRecord.objects.filter(user=user, key=key)
+    # Only this key's expired answer stands in the way of its reuse (one per person and key);
+    # the others' are removed by the periodic purge, not on every create.
+    mine.filter(created_at__lt=_cutoff(now)).delete()
     found = mine.first()
     if found is not None:
         return _replay(found, fingerprint)

@@ -88,6 +88,10 @@ def beat_schedule(env: environ.Env, *, retention_hour: int) -> dict[str, dict]:
             "task": "monitoring.tasks.stream_messages_prune",
             "schedule": 3600.0,
         },
+        "idempotency-keys-purge": {
+            "task": "catalog.tasks.idempotency_keys_purge",
+            "schedule": 3600.0,
+        },
         "ledger-checkpoint": {
             "task": "governance.tasks.ledger_checkpoint",
             "schedule": env.float("LEDGER_CHECKPOINT_SECONDS", default=3600.0),

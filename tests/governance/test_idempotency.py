@@ -13,6 +13,7 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from catalog.models import Dataset, IdempotencyRecord
+from catalog.tasks import idempotency_keys_purge
 from governance.models import TrainingRun
 from tests.governance.test_locality_api import RUNS, eu_customers, fresh_policy_cache, run_body
 
@@ -92,6 +93,20 @@ def test_a_key_older_than_its_hours_is_forgotten(api_client, engineer, eu_custom
 
     assert TrainingRun.objects.count() == 2
     assert IdempotencyRecord.objects.count() == 1  # the old one went
+
+
+def test_the_hourly_purge_forgets_every_expired_key_and_keeps_the_others(
+    api_client, engineer, privacy_officer, eu_customers
+):
+    post(api_client(engineer), RUNS, run_body(), key="old")
+    hours = dt.timedelta(hours=settings.IDEMPOTENCY_KEY_HOURS)
+    IdempotencyRecord.objects.update(created_at=IdempotencyRecord.objects.get().created_at - hours)
+    post(api_client(privacy_officer), RUNS, run_body(), key="fresh")
+    assert IdempotencyRecord.objects.count() == 2  # another person's create leaves the old one
+
+    assert idempotency_keys_purge() == 1
+
+    assert list(IdempotencyRecord.objects.values_list("key", flat=True)) == ["fresh"]
 
 
 def test_a_key_too_long_is_a_400_naming_it(api_client, engineer, eu_customers):
