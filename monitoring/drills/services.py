@@ -41,7 +41,7 @@ def drill_source() -> TelemetrySource:
     )
 
 
-def _synthetic_event(drill: Drill, dataset: Dataset, at: dt.datetime) -> dict:
+def _synthetic_event(drill: Drill, dataset: Dataset, at: dt.datetime) -> dict[str, object]:
     """The drill's violation, shaped as a pipeline would report it."""
     return {
         "id": f"drill-{drill.pk}",
