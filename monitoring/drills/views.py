@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -14,6 +16,7 @@ from catalog.form_views import form_page
 from monitoring.drills import selectors, services
 from monitoring.drills.forms import DrillForm
 from monitoring.drills.report import drill_report_current
+from monitoring.models import BreachAssessment
 
 
 @require_http_methods(["GET", "POST"])
@@ -49,12 +52,28 @@ def drill_list(request: HttpRequest) -> HttpResponse:
 def drill_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """A drill's report: the steps' times against the regime's clock."""
     drill = get_object_or_404(selectors.drills_visible_to(request.user), pk=pk)
+    report = drill_report_current(drill)
     context = {
         "drill": drill,
-        "report": drill_report_current(drill),
+        "report": report,
+        "steps": _shown_steps(report),
+        "due_at": _when(report["clock"]["due_at"]) if report.get("clock") else None,
+        "assessment": BreachAssessment(report.get("breach_assessment", "not_assessed")).label,
         "may_complete": request.user.has_perm("monitoring.change_drill"),
     }
     return render(request, "monitoring/drills/drill_detail.html", context)
+
+
+def _when(iso: str | None) -> dt.datetime | None:
+    return dt.datetime.fromisoformat(iso) if iso else None
+
+
+def _shown_steps(report: dict) -> list[dict]:
+    """The report's steps as the page shows them (times as datetimes, for the date filter)."""
+    return [
+        {**step, "name": name, "at": _when(step["at"])}
+        for name, step in report.get("steps", {}).items()
+    ]
 
 
 @require_POST
