@@ -198,13 +198,16 @@ _MONITORING_PERMISSIONS: dict[str, list[str]] = {
         "monitoring.change_telemetrysource",
         "monitoring.change_incident",
         "monitoring.change_anomalyalert",
+        "monitoring.view_drill",
+        "monitoring.add_drill",
+        "monitoring.change_drill",
         "monitoring.view_webhookendpoint",
         "monitoring.add_webhookendpoint",
         "monitoring.change_webhookendpoint",
         "monitoring.delete_webhookendpoint",
     ],
-    Role.EXECUTIVE: _MONITORING_READ,
-    Role.AUDITOR: [*_MONITORING_READ, "monitoring.view_telemetrysource"],
+    Role.EXECUTIVE: [*_MONITORING_READ, "monitoring.view_drill"],
+    Role.AUDITOR: [*_MONITORING_READ, "monitoring.view_telemetrysource", "monitoring.view_drill"],
     Role.DATA_OWNER: _MONITORING_READ,
 }
 for _role, _names in _MONITORING_PERMISSIONS.items():

@@ -454,6 +454,7 @@ OPENLINEAGE_NAMESPACE_REGIONS: dict[str, str] = env.json(
 EVIDENCE_SECTIONS: list[str] = [
     "requests.evidence.workflow_records",
     "requests.retention.evidence.retention_records",
+    "monitoring.drills.evidence.monitoring_records",
 ]
 # Navigation items of the apps above governance: dotted paths to tuples shaped like
 # governance.context_processors._NAV.

@@ -8,6 +8,7 @@ from monitoring.models import (
     ActorFootprint,
     ActorVolumeHourly,
     AnomalyAlert,
+    Drill,
     FlowDaily,
     Incident,
     IncidentEvent,
@@ -24,7 +25,7 @@ from monitoring.models import (
 @admin.register(TelemetrySource)
 class TelemetrySourceAdmin(ReadOnlyAdmin):
     list_display = ["name", "status", "token_prefix", "created_at", "rotated_at", "last_seen_at"]
-    list_filter = ["status"]
+    list_filter = ["status", "drill"]
 
 
 @admin.register(TelemetryEvent)
@@ -45,7 +46,13 @@ class ViolationAdmin(ReadOnlyAdmin):
 @admin.register(Incident)
 class IncidentAdmin(ReadOnlyAdmin):
     list_display = ["id", "title", "status", "severity", "owner", "violation_count", "opened_at"]
-    list_filter = ["status", "severity", "personal_data"]
+    list_filter = ["status", "severity", "personal_data", ("drill", admin.EmptyFieldListFilter)]
+
+
+@admin.register(Drill)
+class DrillAdmin(ReadOnlyAdmin):
+    list_display = ["id", "scenario", "status", "dataset_slug", "started_at", "started_by_name"]
+    list_filter = ["status"]
 
 
 @admin.register(IncidentEvent)

@@ -3,6 +3,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
+from monitoring.drills import api as drills_api
 from monitoring.incidents import api as incidents_api
 from monitoring.lineage import api as lineage_api
 from monitoring.telemetry import api as telemetry_api
@@ -14,6 +15,7 @@ router.register(
 router.register("violations", incidents_api.ViolationViewSet, basename="violation")
 router.register("incidents", incidents_api.IncidentViewSet, basename="incident")
 router.register("anomaly-alerts", incidents_api.AnomalyAlertViewSet, basename="anomaly-alert")
+router.register("drills", drills_api.DrillViewSet, basename="drill")
 router.register("catalog-gaps", lineage_api.CatalogGapViewSet, basename="catalog-gap")
 
 urlpatterns = [

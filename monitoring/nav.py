@@ -20,8 +20,13 @@ def _owns_data(user) -> bool:
     return has_role(user, Role.DATA_OWNER)
 
 
+def _reads_drills(user) -> bool:
+    return user.has_perm("monitoring.view_drill")
+
+
 NAV: tuple = (
     ("Risk", "monitoring:executive", _reads_all_risk, (), "monitoring"),
     ("Incident queue", "monitoring:officer", _handles_incidents, (), "monitoring"),
     ("My datasets' risk", "monitoring:owner", _owns_data, (), "monitoring"),
+    ("Breach drills", "monitoring:drill-list", _reads_drills, ("monitoring:drill-",), "monitoring"),
 )

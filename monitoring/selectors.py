@@ -74,11 +74,15 @@ def _incidents_in(jurisdictions: frozenset[str]) -> QuerySet[Model, Mapping[str,
     return through.objects.filter(jurisdiction_id__in=jurisdictions).values("incident_id")
 
 
-def incidents_visible_to(user: Viewer | None, seen: Visibility | None = None) -> QuerySet[Incident]:
+def incidents_visible_to(
+    user: Viewer | None, seen: Visibility | None = None, *, drills: bool = False
+) -> QuerySet[Incident]:
+    """Incidents this viewer may see: the real ones, and breach drills' too when `drills` (an
+    incident's page and its steps; never a figure, a list or the queue)."""
     if seen is None:
         assert user is not None, "give the user or what they may see"
         seen = visibility(user)
-    rows = Incident.objects.all()
+    rows = Incident.objects.all() if drills else Incident.objects.filter(drill__isnull=True)
     if seen.everything:
         return rows
     if seen.nothing:
@@ -174,9 +178,12 @@ def related_incidents(incident: Incident, seen: Visibility, limit: int = 20) -> 
     )
 
 
-def violations_visible_to(user: Viewer, seen: Visibility | None = None) -> QuerySet[Violation]:
+def violations_visible_to(
+    user: Viewer, seen: Visibility | None = None, *, drills: bool = False
+) -> QuerySet[Violation]:
+    """Violations this viewer may see: the real ones (breach drills' too when `drills`)."""
     seen = seen or visibility(user)
-    rows = Violation.objects.all()
+    rows = Violation.objects.all() if drills else Violation.objects.filter(incident__drill=None)
     if seen.everything:
         return rows
     if seen.nothing:

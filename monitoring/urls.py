@@ -3,6 +3,7 @@
 from django.urls import path
 
 from monitoring.dashboards import views as dashboards
+from monitoring.drills import views as drills
 from monitoring.incidents import views as incidents
 
 app_name = "monitoring"
@@ -21,4 +22,7 @@ urlpatterns = [
     path("incidents/<int:pk>/comment", incidents.incident_comment, name="incident-comment"),
     path("incidents/<int:pk>/<slug:verb>", incidents.incident_action, name="incident-action"),
     path("alerts/<int:pk>/<slug:verb>", incidents.alert_action, name="alert-action"),
+    path("drills/", drills.drill_list, name="drill-list"),
+    path("drills/<int:pk>/", drills.drill_detail, name="drill-detail"),
+    path("drills/<int:pk>/complete", drills.drill_complete, name="drill-complete"),
 ]

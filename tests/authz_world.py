@@ -30,6 +30,7 @@ from governance.ledger.records import recorded_decision_create
 from governance.models import LedgerEntry, LocalityDecision, LocalityRule, Purpose
 from governance.policy.rules import rule_create
 from governance.roles import Role
+from monitoring.drills.services import drill_start
 from monitoring.models import AnomalyAlert, UnregisteredAsset, Violation
 from monitoring.telemetry import services as monitoring_services
 from monitoring.telemetry.ingest import telemetry_ingest
@@ -278,10 +279,17 @@ def _monitoring(world: World, p: dict, datasets: dict[str, Dataset]) -> None:
         occurred_at=now,
         detail="first time in this region",
     )
+    drill = drill_start(
+        actor=officer,
+        dataset=datasets["customers"],
+        destination_region=VIRGINIA,
+        scenario="Matrix drill",
+    )
     world.ids.update(
         source=source.pk,
         violation=violation.pk,
         incident=violation.incident_id,
+        drill=drill.pk,
         alert=alert.pk,
         gap=UnregisteredAsset.objects.get(dataset_ref="s3://mx-lake/unknown").pk,
     )

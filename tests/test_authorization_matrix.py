@@ -253,6 +253,11 @@ API: dict[tuple[str, str], str] = {
     ("/api/v1/catalog-gaps/", "GET"): "DAAADAD",
     ("/api/v1/catalog-gaps/{id}/", "GET"): "DAAADAD",
     ("/api/v1/risk/stream", "GET"): "DAAADAD",
+    # Breach drills: officers start and complete them; officers, executives and auditors read.
+    ("/api/v1/drills/", "GET"): "DAADDAD",
+    ("/api/v1/drills/", "POST"): "DADDDDD",
+    ("/api/v1/drills/{id}/", "GET"): "DAADDAD",
+    ("/api/v1/drills/{id}/complete/", "POST"): "DADDDDD",
 }
 
 # --- Pages: (URL name, method) -> expected per role ------------------------------------------
@@ -368,6 +373,10 @@ PAGES: dict[tuple[str, str], str] = {
     # A transfer exception pre-filled from an incident: those who may ask for one and may see it.
     ("monitoring:incident-exception", "GET"): "DADADDD",
     ("monitoring:alert-action", "POST"): "DADDDDD",  # acknowledge
+    ("monitoring:drill-list", "GET"): "DAADDAD",
+    ("monitoring:drill-list", "POST"): "DADDDDD",
+    ("monitoring:drill-detail", "GET"): "DAADDAD",
+    ("monitoring:drill-complete", "POST"): "DADDDDD",
     ("lineage:gap-list", "GET"): "DAAADAD",
     ("lineage:gap-register", "GET"): "DADADDD",
 }
@@ -406,6 +415,7 @@ API_OBJECTS = {
     "/api/v1/telemetry/sources/": lambda w: w.ids["source"],
     "/api/v1/violations/": lambda w: w.ids["violation"],
     "/api/v1/incidents/": lambda w: w.ids["incident"],
+    "/api/v1/drills/": lambda w: w.ids["drill"],
     "/api/v1/anomaly-alerts/": lambda w: w.ids["alert"],
     "/api/v1/catalog-gaps/": lambda w: w.ids["gap"],
 }
@@ -455,6 +465,8 @@ PAGE_KWARGS = {
     "monitoring:incident-comment": lambda w: {"pk": w.ids["incident"]},
     "monitoring:incident-exception": lambda w: {"pk": w.ids["incident"]},
     "monitoring:alert-action": lambda w: {"pk": w.ids["alert"], "verb": "acknowledge"},
+    "monitoring:drill-detail": lambda w: {"pk": w.ids["drill"]},
+    "monitoring:drill-complete": lambda w: {"pk": w.ids["drill"]},
     "lineage:gap-register": lambda w: {"pk": w.ids["gap"]},
 }
 

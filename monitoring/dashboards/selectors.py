@@ -345,7 +345,7 @@ def period_changes(
     counts = _now_and_before(filters, "outcome", dataset_ids)
     now = {o: counts.get(o, (0, 0))[0] for o in EventOutcome.values}
     before = {o: counts.get(o, (0, 0))[1] for o in EventOutcome.values}
-    rows = Incident.objects.all()
+    rows = Incident.objects.filter(drill__isnull=True)  # breach drills are never counted
     if filters.jurisdiction:
         rows = rows.filter(jurisdictions=filters.jurisdiction)
     if dataset_ids is not None:

@@ -378,7 +378,7 @@ def owner_numbers(user, filters: reads.Filters) -> dict:
 def owner_lists(user, seen) -> dict:
     violations = selectors.violations_visible_to(user, seen).filter(dataset_id__in=seen.dataset_ids)
     incidents = (
-        Incident.objects.filter(dataset_id__in=seen.dataset_ids)
+        Incident.objects.filter(dataset_id__in=seen.dataset_ids, drill__isnull=True)
         .exclude(status=Incident.Status.RESOLVED)
         .select_related("owner")
         .order_by("-last_violation_at", "-id")

@@ -170,6 +170,9 @@ class IncidentSerializer(serializers.ModelSerializer):
         help_text="Hours to the deadline shown (negative: overdue); empty once the regulator "
         "was told or where no clock in hours runs",
     )
+    drill = serializers.IntegerField(
+        source="drill_id", read_only=True, allow_null=True, help_text="A breach drill's id"
+    )
     regulator_clocks = BreachClockSerializer(
         many=True,
         read_only=True,
@@ -212,6 +215,7 @@ class IncidentSerializer(serializers.ModelSerializer):
             "resolved_at",
             "resolution",
             "version",
+            "drill",
         ]
 
 
@@ -312,7 +316,8 @@ class IncidentViewSet(ConditionalMixin, viewsets.ReadOnlyModelViewSet):
     ordering_tiebreaker = "pk"
 
     def get_queryset(self):
-        return selectors.incidents_visible_to(self.request.user).select_related(
+        drills = self.action != "list"  # a drill's incident by its id; never in the list
+        return selectors.incidents_visible_to(self.request.user, drills=drills).select_related(
             "owner", "breach_assessed_by"
         )
 

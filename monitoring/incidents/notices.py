@@ -65,9 +65,22 @@ def clock_text(incident: Incident) -> str:
     return f"Notifiable personal-data breach under {breach.regimes(incident)}: {clocks}."
 
 
+DRILL_NOTE = (
+    "THIS IS A BREACH DRILL: a synthetic violation Locus made to rehearse the response; no "
+    "data moved and nothing is to be reported. Handle it as a real one: acknowledge, contain "
+    "and assess it. "
+)
+
+
+def subject_for(incident: Incident, text: str) -> str:
+    """A notice's subject, "[DRILL] " first for a drill's incident."""
+    return f"[DRILL] {text}" if incident.drill_id else text
+
+
 def _incident_text(incident: Incident) -> str:
     return (
-        f"[{incident.severity}] {incident.title}: {incident.violation_count} violation(s) "
+        (DRILL_NOTE if incident.drill_id else "")
+        + f"[{incident.severity}] {incident.title}: {incident.violation_count} violation(s) "
         f"since {incident.first_violation_at:%Y-%m-%d %H:%M} UTC; "
         f"jurisdictions {', '.join(incident.jurisdiction_codes) or '-'}. {clock_text(incident)}"
     )
@@ -110,7 +123,7 @@ def incidents_opened(incidents: list[Incident]) -> None:
                     users.get(owners.get(incident.dataset_id)),
                 ],
                 "monitoring.incident_opened",
-                f"Incident #{incident.pk}: {incident.title}",
+                subject_for(incident, f"Incident #{incident.pk}: {incident.title}"),
                 _incident_text(incident),
                 incident_url(incident),
             )
@@ -123,7 +136,7 @@ def incidents_opened(incidents: list[Incident]) -> None:
                 incident.jurisdiction_codes,
                 "incident.opened",
                 slack_message(
-                    f"Locus incident #{incident.pk}",
+                    subject_for(incident, f"Locus incident #{incident.pk}"),
                     _incident_text(incident),
                     incident_url(incident),
                 ),
@@ -138,7 +151,9 @@ def breach_assessed(incident: Incident) -> None:
     regulators' clocks run, by when; queue the webhooks."""
     owner = incident.dataset.owner if incident.dataset is not None else None
     officers = _Officers(set(incident.jurisdiction_codes))
-    title = f"Incident #{incident.pk} is a notifiable breach: {incident.title}"
+    title = subject_for(
+        incident, f"Incident #{incident.pk} is a notifiable breach: {incident.title}"
+    )
     text = _incident_text(incident)
     notify_many(
         [
@@ -157,7 +172,7 @@ def breach_assessed(incident: Incident) -> None:
                 incident.jurisdiction_codes,
                 "incident.breach_notifiable",
                 slack_message(
-                    f"Locus incident #{incident.pk}: notifiable breach",
+                    subject_for(incident, f"Locus incident #{incident.pk}: notifiable breach"),
                     text,
                     incident_url(incident),
                 ),

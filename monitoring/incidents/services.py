@@ -26,7 +26,7 @@ from governance.workflow import Step, status_move
 from monitoring import selectors
 from monitoring.incidents import notices
 from monitoring.incidents.anomalies import alert_json
-from monitoring.incidents.violations import incident_message
+from monitoring.incidents.messages import incident_message
 from monitoring.models import (
     PLAYBOOK_STEPS,
     AnomalyAlert,
@@ -59,7 +59,7 @@ def _check_handler(actor: Actor, incident: Incident) -> User:
     """The person handling the incident, if they may (PermissionDenied otherwise)."""
     if not may(actor, "monitoring.change_incident"):
         raise PermissionDenied("Your role may not handle incidents")
-    if not selectors.incidents_visible_to(actor).filter(pk=incident.pk).exists():
+    if not selectors.incidents_visible_to(actor, drills=True).filter(pk=incident.pk).exists():
         raise PermissionDenied("This incident is outside your jurisdictions")
     return actor
 
@@ -140,13 +140,15 @@ def _changed(
     _timeline(
         incident, actor=actor, kind=kind.removeprefix("incident."), note=note, data=extra, at=at
     )
+    drill = {"drill": incident.drill_id} if incident.drill_id else {}
     ledger_append(
         actor=actor,
         kind=kind,
         subjects=[f"incident:{incident.pk}", f"dataset:{incident.dataset_slug}"],
-        data={"incident": incident.pk, "status": incident.status, **data},
+        data={"incident": incident.pk, "status": incident.status, **data, **drill},
     )
-    stream_append([incident_message(incident)])
+    if not drill:  # a drill's steps stay off the risk stream
+        stream_append([incident_message(incident)])
     return incident
 
 
@@ -188,9 +190,11 @@ def incident_acknowledge(
     )
 
 
-def incident_contain(*, actor: Actor, incident: Incident, note: str = "") -> Incident:
+def incident_contain(
+    *, actor: Actor, incident: Incident, note: str = "", at: dt.datetime | None = None
+) -> Incident:
     """The flow is stopped."""
-    return incident_transition(actor=actor, incident=incident, action="contain", note=note)
+    return incident_transition(actor=actor, incident=incident, action="contain", note=note, at=at)
 
 
 def incident_resolve(
@@ -218,7 +222,9 @@ def incident_assign(*, actor: Actor, incident: Incident, owner: User) -> Inciden
         notify(
             recipients=[owner],
             kind="monitoring.incident_assigned",
-            title=f"Incident #{incident.pk} is yours: {incident.title}",
+            title=notices.subject_for(
+                incident, f"Incident #{incident.pk} is yours: {incident.title}"
+            ),
             url=notices.incident_url(incident),
         )
     return incident

@@ -63,7 +63,7 @@ def incident_action(request: HttpRequest, pk: int, verb: str) -> HttpResponse:
     """Acknowledge, contain, resolve, assign or assess an incident (the services check
     permission)."""
     _require_handler(request.user)
-    incident = get_object_or_404(selectors.incidents_visible_to(request.user), pk=pk)
+    incident = get_object_or_404(selectors.incidents_visible_to(request.user, drills=True), pk=pk)
     try:
         if verb == "assign":
             form = AssignForm(request.POST)
@@ -156,7 +156,9 @@ def _visible_incident(request: HttpRequest, pk: int) -> Incident:
     if not request.user.has_perm("monitoring.view_incident"):
         raise PermissionDenied("Your role does not show incidents")
     return get_object_or_404(
-        selectors.incidents_visible_to(request.user).select_related("owner", "breach_assessed_by"),
+        selectors.incidents_visible_to(request.user, drills=True).select_related(
+            "owner", "breach_assessed_by"
+        ),
         pk=pk,
     )
 
@@ -211,7 +213,7 @@ def _may_edit_dataset(user, dataset) -> bool:
 def incident_comment(request: HttpRequest, pk: int) -> HttpResponse:
     """Add a comment to the incident's timeline."""
     _require_handler(request.user)
-    incident = get_object_or_404(selectors.incidents_visible_to(request.user), pk=pk)
+    incident = get_object_or_404(selectors.incidents_visible_to(request.user, drills=True), pk=pk)
     form = CommentForm(request.POST)
     try:
         if not form.is_valid():

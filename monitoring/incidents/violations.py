@@ -33,8 +33,9 @@ from governance.policy.engine import evaluate
 from governance.policy.facts import DatasetFacts, PolicyIndex, UnknownInput
 from governance.workflow import status_move
 from monitoring.incidents import breach, notices
+from monitoring.incidents.messages import incident_message, violation_json
 from monitoring.incidents.severity import severity_of
-from monitoring.models import SEVERITY_RANK, Basis, Incident, IncidentEvent, Violation
+from monitoring.models import SEVERITY_RANK, Basis, Drill, Incident, IncidentEvent, Violation
 from monitoring.telemetry import bulk
 from monitoring.telemetry.judge import KIND_ACTION
 from monitoring.telemetry.stream import Message
@@ -102,6 +103,7 @@ def _open_incidents(groups, now: dt.datetime) -> dict[GroupKey, Incident]:
     found: dict[GroupKey, Incident] = {}
     rows = Incident.objects.filter(
         Q(status__in=OPEN_STATUSES) | Q(resolved_at__gte=_reopen_cutoff(now)),
+        drill__isnull=True,
         dataset_id__in={k[0] for k in groups},
         destination_region__in={k[1] for k in groups},
         rule__in={k[2] for k in groups},
@@ -123,7 +125,7 @@ def _open_incidents_postgresql(groups, now: dt.datetime) -> dict[GroupKey, Incid
         f"SELECT DISTINCT ON (i.dataset_id, i.destination_region, i.rule) i.* "
         f"FROM json_to_recordset(%s::json) AS x(d bigint, r text, u text) "
         f"JOIN {table} i ON i.dataset_id = x.d AND i.destination_region = x.r AND i.rule = x.u "
-        f"WHERE i.status = ANY(%s) OR i.resolved_at >= %s "
+        f"WHERE (i.status = ANY(%s) OR i.resolved_at >= %s) AND i.drill_id IS NULL "
         f"ORDER BY i.dataset_id, i.destination_region, i.rule, "
         f"(i.status = %s), i.last_violation_at DESC, i.id DESC",
         [
@@ -136,8 +138,12 @@ def _open_incidents_postgresql(groups, now: dt.datetime) -> dict[GroupKey, Incid
     return {(i.dataset_id, i.destination_region, i.rule): i for i in rows}
 
 
-def record_violations(*, source, events: list, now: dt.datetime, index: PolicyIndex) -> Recorded:
-    """Store violations for these judged events, grouped into incidents; ledger, notices, stream."""
+def record_violations(
+    *, source, events: list, now: dt.datetime, index: PolicyIndex, drill: Drill | None = None
+) -> Recorded:
+    """Store violations for these judged events, grouped into incidents; ledger, notices, stream.
+    A drill's violations open incidents of its own (never joining or reopening a real one, nor
+    a real one joining them), marked as the drill's, with no stream message."""
     special = frozenset(
         PersonalDataCategory.objects.filter(special=True).values_list("code", flat=True)
     )
@@ -145,7 +151,7 @@ def record_violations(*, source, events: list, now: dt.datetime, index: PolicyIn
     for e in sorted(events, key=lambda e: e.occurred_at):
         groups[(e.dataset_id, e.destination_region, e.rule)].append(e)
     _lock_groups(groups)
-    current = _open_incidents(groups, now)
+    current = {} if drill is not None else _open_incidents(groups, now)
     outcome = Recorded()
     # (event, incident, severity) in event order; the events are JudgedEvents with a dataset.
     assigned: list[tuple[Any, Incident, str]] = []
@@ -163,7 +169,7 @@ def record_violations(*, source, events: list, now: dt.datetime, index: PolicyIn
             if severity is None:
                 severity = severities[(ds.id, e.basis)] = severity_of(e.basis, ds, special)
             if incident is None:
-                incident = _new_incident(index, ds, e, severity, now)
+                incident = _new_incident(index, ds, e, severity, now, drill)
                 outcome.opened.append(incident)
             _add_violation(incident, e, severity)
             assigned.append((e, incident, severity))
@@ -187,8 +193,9 @@ def record_violations(*, source, events: list, now: dt.datetime, index: PolicyIn
     violations = _insert_violations(
         [_violation_row(e, incident, severity, now) for e, incident, severity in assigned]
     )
-    _ledger(source, violations, outcome)
-    outcome.messages = _messages(violations, outcome.opened, list(touched.values()))
+    _ledger(source, violations, outcome, drill)
+    if drill is None:
+        outcome.messages = _messages(violations, outcome.opened, list(touched.values()))
     notices.incidents_opened(outcome.opened)
     return outcome
 
@@ -273,11 +280,14 @@ def explain(index: PolicyIndex, e) -> dict:
 
 def _title(incident: Incident) -> str:
     """What happened and the rule it broke, e.g. "health-claims reached aws:us-west-2 against
-    officers' rule 'health data never leaves the EEA'"."""
-    return f"{incident.dataset_slug} reached {incident.destination_region} against {incident.rule_label}"
+    officers' rule 'health data never leaves the EEA'" ("DRILL: " first for a drill's)."""
+    what = f"{incident.dataset_slug} reached {incident.destination_region} against {incident.rule_label}"
+    return f"DRILL: {what}" if incident.drill_id else what
 
 
-def _new_incident(index, ds: DatasetFacts, e, severity: str, now: dt.datetime) -> Incident:
+def _new_incident(
+    index, ds: DatasetFacts, e, severity: str, now: dt.datetime, drill: Drill | None = None
+) -> Incident:
     codes = jurisdictions_of_event(index, ds, e.destination_region)
     incident = Incident(
         dataset_id=ds.id,
@@ -294,6 +304,7 @@ def _new_incident(index, ds: DatasetFacts, e, severity: str, now: dt.datetime) -
         first_violation_at=e.occurred_at,
         last_violation_at=e.occurred_at,
         violation_count=0,
+        drill=drill,
     )
     incident.title = _title(incident)[:300]
     return incident
@@ -380,15 +391,19 @@ def _insert_violations(violations: list[StoredViolation]) -> list[StoredViolatio
     return violations
 
 
-def _ledger(source, violations: list[StoredViolation], outcome: Recorded) -> None:
-    """One entry per batch, naming the violations by reference and the incidents it touched."""
+def _ledger(
+    source, violations: list[StoredViolation], outcome: Recorded, drill: Drill | None
+) -> None:
+    """One entry per batch, naming the violations by reference and the incidents it touched
+    (a drill's: `drill.violations`, naming the drill)."""
     ids = [v.pk for v in violations if v.pk is not None]  # all of them: inserted, so numbered
     datasets = sorted({f"dataset:{v.dataset_slug}" for v in violations})
     incident_ids = sorted({v.incident_id for v in violations})
     ledger_append(
         actor=None,
-        kind="telemetry.violations",
+        kind="telemetry.violations" if drill is None else "drill.violations",
         subjects=[
+            *([f"drill:{drill.pk}"] if drill is not None else []),
             f"telemetry-source:{source.pk}",
             *datasets[:50],
             *(f"incident:{i}" for i in incident_ids[:50]),
@@ -403,73 +418,8 @@ def _ledger(source, violations: list[StoredViolation], outcome: Recorded) -> Non
             "incidents_updated": outcome.updated,
             "incidents_reopened": outcome.reopened,
             "policy_version": violations[0].policy_version,
+            **({"drill": drill.pk} if drill is not None else {}),
         },
-    )
-
-
-def incident_json(incident: Incident) -> dict:
-    """An incident as the stream and the webhooks show it."""
-    return {
-        "id": incident.pk,
-        "title": incident.title,
-        "status": incident.status,
-        "severity": incident.severity,
-        "dataset": incident.dataset_slug,
-        "dataset_id": incident.dataset_id,
-        "destination_region": incident.destination_region,
-        "destination_country": incident.destination_country,
-        "jurisdictions": incident.jurisdiction_codes,
-        "owner_id": incident.owner_id,
-        "personal_data": incident.personal_data,
-        "basis": incident.basis,
-        "rule": incident.rule,
-        "rule_kind": incident.rule_kind,
-        "rule_label": incident.rule_label,
-        "breach_assessment": incident.breach_assessment,
-        "clock_state": incident.clock_state,
-        "regulator_deadline": _iso(incident.regulator_deadline),
-        "possible_regulator_deadline": _iso(incident.possible_regulator_deadline),
-        "regulator_clocks": incident.regulator_clocks,
-        "violation_count": incident.violation_count,
-        "bytes": incident.bytes,
-        "first_violation_at": incident.first_violation_at.isoformat(),
-        "last_violation_at": incident.last_violation_at.isoformat(),
-        "playbook": incident.playbook,
-        "version": incident.version,
-    }
-
-
-def _iso(at: dt.datetime | None) -> str | None:
-    return at.isoformat() if at is not None else None
-
-
-def violation_json(v: Violation | StoredViolation) -> dict:
-    return {
-        "id": v.pk,
-        "incident_id": v.incident_id,
-        "occurred_at": v.occurred_at.isoformat(),
-        "dataset": v.dataset_slug,
-        "dataset_id": v.dataset_id,
-        "kind": v.kind,
-        "basis": v.basis,
-        "actor": v.actor,
-        "source_country": v.source_country,
-        "destination_region": v.destination_region,
-        "destination_country": v.destination_country,
-        "bytes": v.bytes,
-        "rule": v.rule,
-        "reason": v.reason,
-        "severity": v.severity,
-        "jurisdictions": v.jurisdiction_codes,
-    }
-
-
-def incident_message(incident: Incident, kind: str = "incident.updated") -> Message:
-    return Message(
-        kind=kind,
-        payload=incident_json(incident),
-        jurisdictions=incident.jurisdiction_codes,
-        dataset_ids=[incident.dataset_id] if incident.dataset_id else [],
     )
 
 

@@ -1,6 +1,7 @@
 """Monitoring tables: telemetry sources and events, gaps, rollups, violations, incidents, alerts,
 webhooks and the stream outbox."""
 
+from monitoring.models.drills import Drill
 from monitoring.models.events import (
     ActorFootprint,
     ActorVolumeHourly,
@@ -47,6 +48,7 @@ __all__ = [
     "Basis",
     "BreachAssessment",
     "ClockState",
+    "Drill",
     "EventKind",
     "EventOutcome",
     "FlowDaily",

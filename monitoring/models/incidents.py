@@ -149,6 +149,14 @@ class Incident(models.Model):
     resolution = BoundedTextField(max_length=TEXT, blank=True)
     version = models.PositiveIntegerField(default=1, help_text="Bumped by every change (CAS)")
     updated_at = models.DateTimeField(auto_now=True)
+    drill = models.ForeignKey(
+        "monitoring.Drill",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="incidents",
+        help_text="Set on a breach drill's incident: never counted in the real figures",
+    )
 
     class Meta:
         ordering = ["-last_violation_at", "-id"]
@@ -161,7 +169,7 @@ class Incident(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Incident #{self.pk}: {self.title}"
+        return f"{'Drill incident' if self.drill_id else 'Incident'} #{self.pk}: {self.title}"
 
     @property
     def is_open(self) -> bool:

@@ -46,6 +46,11 @@ class TelemetrySource(models.Model):
     rotated_at = models.DateTimeField(null=True, blank=True, editable=False)
     revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
     last_seen_at = models.DateTimeField(null=True, blank=True, editable=False)
+    drill = models.BooleanField(
+        default=False,
+        editable=False,
+        help_text="Locus's own source of breach drills' synthetic events (monitoring.drills)",
+    )
 
     class Meta:
         ordering = ["name"]

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from governance.policy.facts import PolicyIndex
 from monitoring.incidents import anomalies, violations
-from monitoring.models import EventOutcome, TelemetryEvent, TelemetrySource
+from monitoring.models import Drill, EventOutcome, TelemetryEvent, TelemetrySource
 from monitoring.telemetry import bulk, rollups
 from monitoring.telemetry.judge import Judge, JudgedEvent, Scope, judge_items
 from monitoring.telemetry.stream import Message, stream_append
@@ -185,11 +185,20 @@ def _gaps(source: TelemetrySource, stored: list[JudgedEvent]) -> dict[str, dict]
 
 
 def telemetry_ingest(
-    *, source: TelemetrySource, items: list, now: dt.datetime | None = None
+    *,
+    source: TelemetrySource,
+    items: list,
+    now: dt.datetime | None = None,
+    drill: Drill | None = None,
 ) -> IngestResult:
-    """Judge and store a batch of events from a source; bad items are reported, not fatal."""
+    """Judge and store a batch of events from a source; bad items are reported, not fatal.
+    A breach drill's batch (`drill`, from Locus's drill source only) is judged and its
+    violations open the drill's incident, but it touches no figure: no rollups, gaps,
+    anomalies or stream messages (monitoring.drills)."""
     if not source.is_active:
         raise PermissionDenied("This telemetry source is revoked")
+    if source.drill != (drill is not None):
+        raise PermissionDenied("Only breach drills report through the drill source")
     if len(items) > settings.TELEMETRY_MAX_EVENTS:
         raise ValidationError(
             {"events": f"At most {settings.TELEMETRY_MAX_EVENTS} events per request"}
@@ -203,7 +212,9 @@ def telemetry_ingest(
         result.stored = len(stored)
         result.duplicates = repeated + len(events) - len(stored)
         result.outcomes = dict(Counter(str(e.outcome) for e in stored))
-        if stored:
+        if stored and drill is not None:
+            _record_drill(source, stored, result, now, judge.index, drill)
+        elif stored:
             _record(source, stored, result, now, judge.index)
     return result
 
@@ -214,8 +225,8 @@ def telemetry_backfill(
     """Judge and store a batch of past events with their daily flow rollup only: no
     violations, incidents, alerts, notices or stream messages (history loaded in bulk, e.g.
     the benchmark's million events, would otherwise flood officers with old news)."""
-    if not source.is_active:
-        raise PermissionDenied("This telemetry source is revoked")
+    if not source.is_active or source.drill:
+        raise PermissionDenied("This telemetry source is revoked or a drill's")
     now = now or timezone.now()
     judge = Judge(source, Scope.of(source), now)
     events, errors, repeated = judge_items(judge, items)
@@ -227,6 +238,26 @@ def telemetry_backfill(
     result.duplicates = repeated + len(events) - len(stored)
     result.outcomes = dict(Counter(str(e.outcome) for e in stored))
     return result
+
+
+def _record_drill(
+    source: TelemetrySource,
+    stored: list[JudgedEvent],
+    result: IngestResult,
+    now: dt.datetime,
+    index: PolicyIndex,
+    drill: Drill,
+) -> None:
+    """A drill's batch: its violations open the drill's incident, on the ledger and told to
+    people as a drill; nothing reaches the rollups, anomalies or the risk stream."""
+    violated = [e for e in stored if e.outcome == EventOutcome.VIOLATION]
+    if violated:
+        outcome = violations.record_violations(
+            source=source, events=violated, now=now, index=index, drill=drill
+        )
+        result.violations = len(violated)
+        result.violations_by_basis = dict(Counter(e.basis for e in violated))
+        result.incidents_opened = len(outcome.opened)
 
 
 def _record(
