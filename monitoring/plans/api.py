@@ -4,7 +4,7 @@ it is applied."""
 from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import permissions, serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
@@ -116,6 +116,47 @@ def plan_json(checked: PlanCheck) -> dict:
     }
 
 
+EXAMPLE_PLAN = {
+    "format_version": "1.2",
+    "terraform_version": "1.9.8",
+    "resource_changes": [
+        {
+            "address": "aws_s3_bucket.exports",
+            "mode": "managed",
+            "type": "aws_s3_bucket",
+            "name": "exports",
+            "provider_name": "registry.terraform.io/hashicorp/aws",
+            "change": {
+                "actions": ["create"],
+                "before": None,
+                "after": {"bucket": "acme-exports", "tags": {"locus:dataset": "customer-events"}},
+                "after_unknown": {"arn": True, "id": True},
+            },
+        }
+    ],
+    "configuration": {
+        "provider_config": {
+            "aws": {
+                "name": "aws",
+                "full_name": "registry.terraform.io/hashicorp/aws",
+                "expressions": {"region": {"constant_value": "eu-central-1"}},
+            }
+        },
+        "root_module": {
+            "resources": [
+                {
+                    "address": "aws_s3_bucket.exports",
+                    "mode": "managed",
+                    "type": "aws_s3_bucket",
+                    "name": "exports",
+                    "provider_config_key": "aws",
+                }
+            ]
+        },
+    },
+}
+
+
 class PlanCheckView(APIView):
     """Judge a Terraform/OpenTofu plan's data stores before it is applied."""
 
@@ -123,6 +164,13 @@ class PlanCheckView(APIView):
 
     @extend_schema(
         request=PlanCheckSerializer,
+        examples=[
+            OpenApiExample(
+                "A bucket in Frankfurt",
+                value={"plan": EXAMPLE_PLAN, "purpose": "analytics"},
+                request_only=True,
+            )
+        ],
         responses={200: PlanCheckAnswerSerializer, 400: OpenApiTypes.OBJECT},
         description="Every planned create or update of a resource that holds or processes data "
         "is mapped to the catalog datasets it holds (its `locus:dataset` tag, its URI, or its "

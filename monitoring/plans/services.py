@@ -11,6 +11,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -36,6 +37,7 @@ from monitoring.telemetry import rollups
 
 JUDGED, GAP, UNRESOLVED, UNCHANGED = "judged", "catalog_gap", "unresolved", "not_judged"
 ALLOWED = frozenset({Outcome.ALLOW, Outcome.ALLOW_WITH_GRANT})
+MAX_DECISIONS_PER_PLAN = 10_000
 
 
 @dataclass
@@ -104,8 +106,14 @@ def plan_check(
         store = STORE_TYPES.get(change.type)
         if store is not None:
             stores.append(_planned(index, uris, plan, change, store, purpose))
+    judged = [s for s in stores if s.status == JUDGED]
+    asked = sum(len(s.datasets) * len(s.codes) for s in judged)
+    if asked > MAX_DECISIONS_PER_PLAN:
+        raise ValidationError(
+            {"plan": f"At most {MAX_DECISIONS_PER_PLAN} decisions per plan; this one asks {asked}."}
+        )
     with transaction.atomic():
-        _judge(actor, [s for s in stores if s.status == JUDGED], at, scopes)
+        _judge(actor, judged, at, scopes)
         _record_gaps([s for s in stores if s.status == GAP])
     return PlanCheck(plan, stores, len(plan.changes) - len(stores), current_index().version)
 
@@ -237,10 +245,11 @@ def _record_gaps(stores: list[PlannedStore]) -> None:
     now = timezone.now()
     gaps: dict[str, dict[str, Any]] = {}
     for store in stores:
+        reference = store.reference[:500]  # the column's length: one row per stored key
         found = gaps.setdefault(
-            store.reference,
+            reference,
             {
-                "dataset_ref": store.reference[:500],
+                "dataset_ref": reference,
                 "first_seen_at": now,
                 "last_seen_at": now,
                 "events": 0,

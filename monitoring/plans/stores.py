@@ -160,13 +160,11 @@ def _server(change: ResourceChange) -> str:
 def provider_setting(change: ResourceChange, plan: Plan, setting: str) -> str:
     """A constant (or root variable) the resource's provider configuration sets, else ''."""
     config = _provider_config(change, plan)
-    expression = (config.get("expressions") or {}).get(setting)
-    if not isinstance(expression, dict):
-        return ""
+    expression = _expression(config, setting)
     if isinstance(expression.get("constant_value"), str):
         return expression["constant_value"]
-    for reference in expression.get("references") or ():
-        if isinstance(reference, str) and reference.startswith("var."):
+    for reference in _strings(expression.get("references")):
+        if reference.startswith("var."):
             value = plan.variables.get(reference[4:])
             if isinstance(value, str):
                 return value
@@ -226,9 +224,8 @@ def _gcp_places(change: ResourceChange, plan: Plan) -> list[Place]:
             found = [Place(after[field], field)]
             break
     for config in _blocks(after.get("custom_placement_config")):
-        for location in config.get("data_locations") or ():
-            if isinstance(location, str):
-                found.append(Place(location, "custom_placement_config.data_locations"))
+        for location in _strings(config.get("data_locations")):
+            found.append(Place(location, "custom_placement_config.data_locations"))
     return found or _provider_place(change, plan, "region")
 
 
@@ -248,9 +245,9 @@ def _azure_places(change: ResourceChange, plan: Plan) -> list[Place]:
 def _server_place(change: ResourceChange, plan: Plan) -> list[Place]:
     """A database's place is its server's: the server this plan creates, named by server_id."""
     configured = plan.resources.get(change.config_address, {})
-    expression = (configured.get("expressions") or {}).get("server_id") or {}
+    expression = _expression(configured, "server_id")
     module = change.config_address[: -len(f"{change.type}.{change.name}")]
-    for reference in expression.get("references") or ():
+    for reference in _strings(expression.get("references")):
         target = f"{module}{reference.removesuffix('.id')}"
         for other in plan.changes:
             if other.config_address == target and isinstance(other.after.get("location"), str):
@@ -261,6 +258,17 @@ def _server_place(change: ResourceChange, plan: Plan) -> list[Place]:
 def _provider_place(change: ResourceChange, plan: Plan, setting: str) -> list[Place]:
     value = provider_setting(change, plan, setting)
     return [Place(value, f"provider {setting}")] if value else []
+
+
+def _expression(configured: dict[str, Any], name: str) -> dict[str, Any]:
+    """A configuration expression ({constant_value} or {references}), {} if not an object."""
+    expressions = configured.get("expressions")
+    found = expressions.get(name) if isinstance(expressions, dict) else None
+    return found if isinstance(found, dict) else {}
+
+
+def _strings(value: Any) -> list[str]:
+    return [item for item in value if isinstance(item, str)] if isinstance(value, list) else []
 
 
 def _blocks(value: Any) -> list[dict[str, Any]]:

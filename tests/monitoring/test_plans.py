@@ -351,3 +351,28 @@ def test_an_aliased_provider_and_dynamodb_replicas_are_places(db):
         ("us-east-1", "provider region"),
         ("eu-west-1", "replica.region_name"),
     ]
+
+
+def test_a_plan_asking_too_many_decisions_is_a_400(check, eu_customers, data_owner, monkeypatch):
+    monkeypatch.setattr("monitoring.plans.services.MAX_DECISIONS_PER_PLAN", 1)
+    make_dataset(data_owner, slug="eu-orders", uri="bigquery/acme-prod.analytics.orders")
+
+    response = check(plan("gcp.json"))  # the US multi-region: several decisions
+
+    assert response.status_code == 400
+    assert "At most 1 decisions per plan" in response.json()["plan"][0]
+    assert not LocalityDecision.objects.exists()
+
+
+def test_odd_values_where_the_format_leaves_them_open_are_not_places(check, eu_customers):
+    document = plan("gcp.json")
+    document["configuration"]["provider_config"]["google"]["expressions"] = ["region"]
+    bucket = document["resource_changes"][0]["change"]["after"]
+    bucket["custom_placement_config"] = [{"data_locations": 5}]
+    bucket["location"] = 7
+
+    answer = check(document).json()
+
+    store = stores_by_address(answer)["google_storage_bucket.training_data"]
+    assert (store["status"], store["places"]) == ("unresolved", [])
+    assert "does not say where" in store["reason"]
