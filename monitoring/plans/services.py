@@ -38,6 +38,7 @@ from monitoring.telemetry import rollups
 JUDGED, GAP, UNRESOLVED, UNCHANGED = "judged", "catalog_gap", "unresolved", "not_judged"
 ALLOWED = frozenset({Outcome.ALLOW, Outcome.ALLOW_WITH_GRANT})
 MAX_DECISIONS_PER_PLAN = 10_000
+PLAN_ACTOR_PREFIX = "Terraform plan: "  # a gap's `last_actor`: which resource of a plan named it
 
 
 @dataclass
@@ -255,7 +256,7 @@ def _record_gaps(stores: list[PlannedStore]) -> None:
                 "events": 0,
                 "bytes": 0,
                 "last_source_id": None,
-                "last_actor": f"Terraform plan: {store.change.address}"[:200],
+                "last_actor": f"{PLAN_ACTOR_PREFIX}{store.change.address}"[:200],
                 "last_region": (store.codes or [""])[0][:60],
             },
         )

@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from catalog.models import Region
 from governance.models import LedgerEntry, LocalityDecision
-from governance.policy.index import current_index
+from governance.policy.index import current_index, forget_index
+from monitoring.lineage.services import catalog_gap_register
 from monitoring.models import UnregisteredAsset
 from monitoring.plans.document import parse_plan
 from monitoring.plans.stores import STORE_TYPES, places, region_codes
@@ -120,6 +122,37 @@ def test_a_gap_is_counted_again_on_the_next_check_and_officers_see_it(
     assert UnregisteredAsset.objects.get().events == 2
     listed = api_client(privacy_officer).get("/api/v1/catalog-gaps/").json()
     assert [g["dataset_ref"] for g in listed["results"]] == ["dynamodb://web-sessions"]
+
+
+def test_officers_see_the_gap_and_registering_it_maps_the_next_plan(
+    check, eu_customers, client, privacy_officer
+):
+    check(plan("aws_bucket_in_frankfurt.json"))
+    client.force_login(privacy_officer)
+
+    page = client.get("/monitoring/lineage/gaps/").content.decode()
+
+    assert "dynamodb://web-sessions" in page
+    assert "Terraform plan: aws_dynamodb_table.sessions" in page
+    assert '<span class="muted">Terraform plan</span>' in page
+    catalog_gap_register(
+        actor=privacy_officer,
+        gap=UnregisteredAsset.objects.get(),
+        name="Web sessions",
+        slug="web-sessions",
+        storage_region=Region.objects.get(code=FRANKFURT),
+        sensitivity="internal",
+        retention_days=30,
+    )
+    forget_index()
+    answer = check(plan("aws_bucket_in_frankfurt.json")).json()
+    table = stores_by_address(answer)["aws_dynamodb_table.sessions"]
+    assert (table["status"], table["matched_by"], table["datasets"]) == (
+        "judged",
+        "uri",
+        ["web-sessions"],
+    )
+    assert answer["catalog_gaps"] == []
 
 
 def test_a_tag_naming_an_unknown_dataset_fails_the_plan(check, eu_customers):
