@@ -1,4 +1,5 @@
-"""`locus`: ask Locus from a pipeline whether work may run, and register training runs.
+"""`locus`: ask Locus from a pipeline whether work may run, register training runs, and check
+infrastructure plans before they are applied.
 
 Exit codes: 0 allowed, 1 denied, 2 bad input, a refused request or a redirect (a wrong URL),
 3 Locus unreachable, failing (5xx) or rate limiting (429) after its retries: try again later.
@@ -107,6 +108,27 @@ def build_parser() -> argparse.ArgumentParser:
         "justification ('-' reads standard input)",
     )
     register.set_defaults(handler=run_register)
+
+    plan = commands.add_parser(
+        "check-plan",
+        parents=shared,
+        help="may this Terraform/OpenTofu plan put data where it plans to?",
+    )
+    plan.add_argument(
+        "plan_file",
+        metavar="PLAN_JSON",
+        help="the plan as `terraform show -json <planfile>` prints it ('-' reads standard input)",
+    )
+    plan.add_argument(
+        "--purpose",
+        required=True,
+        help="why the data is kept there, e.g. analytics (a resource's locus:purpose tag wins)",
+    )
+    plan.add_argument("--at", help="when the plan is applied, ISO 8601 (default: now)")
+    plan.add_argument(
+        "--scope", action="append", dest="scopes", metavar="SCOPE", help="as for check"
+    )
+    plan.set_defaults(handler=run_check_plan)
     return parser
 
 
@@ -217,8 +239,8 @@ def run_check(client: LocusClient, args: argparse.Namespace) -> int:
     return EXIT_ALLOWED if decision.get("outcome") in ALLOWED_OUTCOMES else EXIT_DENIED
 
 
-def read_run(path: str) -> dict[str, Any]:
-    """The run description from a JSON file, or standard input for '-'."""
+def read_run(path: str, what: str = "describing the run") -> dict[str, Any]:
+    """A JSON object from a file, or standard input for '-'."""
     try:
         text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
     except OSError as exc:
@@ -228,7 +250,7 @@ def read_run(path: str) -> dict[str, Any]:
     except ValueError as exc:
         raise UsageError(f"{path} is not valid JSON: {exc}") from exc
     if not isinstance(run, dict):
-        raise UsageError(f"{path} must hold one JSON object describing the run")
+        raise UsageError(f"{path} must hold one JSON object {what}")
     return run
 
 
@@ -243,6 +265,47 @@ def run_register(client: LocusClient, args: argparse.Namespace) -> int:
         for decision in run.get("decisions", []):
             print(describe_decision(decision))
     return EXIT_ALLOWED if run.get("verdict") in ALLOWED_OUTCOMES else EXIT_DENIED
+
+
+def describe_store(store: dict[str, Any]) -> str:
+    """A planned data store: its verdict, what it holds and where, then each decision."""
+    regions = ", ".join(r for place in store.get("places", []) for r in place.get("regions", []))
+    status = store.get("status")
+    head = (store.get("outcome") or status or "?").upper()
+    lines = [
+        f"{head}: {store.get('address')} ({store.get('kind')}, {'/'.join(store.get('actions', []))})",
+        f"  stores:   {store.get('reference')} in {regions or '?'}",
+    ]
+    if store.get("datasets"):
+        lines.append(f"  datasets: {', '.join(store['datasets'])} (by {store.get('matched_by')})")
+    if store.get("reason"):
+        lines.append(f"  reason:   {store['reason']}")
+    lines.extend(
+        "  " + describe_decision(d).replace("\n", "\n  ") for d in store.get("decisions", [])
+    )
+    return "\n".join(lines)
+
+
+def run_check_plan(client: LocusClient, args: argparse.Namespace) -> int:
+    answer = client.check_plan(
+        read_run(args.plan_file, "(terraform show -json <planfile>)"),
+        purpose=args.purpose,
+        at=args.at,
+        scopes=args.scopes,
+    )
+    if args.json:
+        print_json(answer)
+    else:
+        stores = answer.get("resources", [])
+        print(
+            f"plan: verdict {answer.get('verdict', '?').upper()} ({len(stores)} data stores, "
+            f"{answer.get('other_resources', 0)} other resources)"
+        )
+        for store in stores:
+            print(describe_store(store))
+        for gap in answer.get("catalog_gaps", []):
+            print(f"catalog gap: {gap} holds no dataset the catalog knows")
+    return EXIT_ALLOWED if answer.get("verdict") in ALLOWED_OUTCOMES else EXIT_DENIED
 
 
 def report_error(exc: LocusError, as_json: bool) -> None:

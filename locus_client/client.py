@@ -28,6 +28,7 @@ RETRYABLE = frozenset({429, 502, 503, 504})
 BACKOFF_FIRST = 0.5  # seconds before the first retry without Retry-After, doubling after
 CHECK_PATH = "/api/v1/locality/check"
 RUNS_PATH = "/api/v1/training-runs/"
+PLANS_PATH = "/api/v1/plans/check"
 USER_AGENT = "locus-client/0.1"
 
 
@@ -120,6 +121,22 @@ class LocusClient:
     def check_many(self, checks: list[dict[str, Any]]) -> dict[str, Any]:
         """Ask up to 1,000 checks at once; answers come back in order, a bad item with `errors`."""
         return self._post(CHECK_PATH, {"checks": [_jsonable(c) for c in checks]})
+
+    def check_plan(
+        self,
+        plan: dict[str, Any],
+        purpose: str,
+        at: dt.datetime | str | None = None,
+        scopes: list[str] | None = None,
+    ) -> dict[str, Any]:
+        """Judge a Terraform/OpenTofu plan (`terraform show -json`) before it is applied; the
+        answer carries its `verdict`, each data store with its decisions, and `catalog_gaps`."""
+        body: dict[str, Any] = {"plan": plan, "purpose": purpose}
+        if at is not None:
+            body["at"] = at
+        if scopes:
+            body["scopes"] = list(scopes)
+        return self._post(PLANS_PATH, _jsonable(body))
 
     def register_run(self, run: dict[str, Any]) -> dict[str, Any]:
         """Register a training run; the answer carries its `verdict` and one decision per pair."""

@@ -6,6 +6,7 @@ from rest_framework.routers import SimpleRouter
 from monitoring.drills import api as drills_api
 from monitoring.incidents import api as incidents_api
 from monitoring.lineage import api as lineage_api
+from monitoring.plans import api as plans_api
 from monitoring.telemetry import api as telemetry_api
 
 router = SimpleRouter()
@@ -22,5 +23,6 @@ urlpatterns = [
     path("telemetry/events", telemetry_api.TelemetryIngestView.as_view(), name="telemetry-events"),
     path("risk/stream", telemetry_api.RiskStreamView.as_view(), name="risk-stream"),
     path("lineage", lineage_api.OpenLineageView.as_view(), name="openlineage"),
+    path("plans/check", plans_api.PlanCheckView.as_view(), name="plan-check"),
     *router.urls,
 ]

@@ -94,6 +94,7 @@ API: dict[tuple[str, str], str] = {
     ("/api/v1/data-map/", "GET"): "DAAAAAD",
     # The policy engine: every role asks; privacy officers write rules and grants.
     ("/api/v1/locality/check", "POST"): "DAAAAAD",
+    ("/api/v1/plans/check", "POST"): "DAAAAAD",
     ("/api/v1/locality/replay", "POST"): "DAAAAAD",
     ("/api/v1/locality/what-if/adequacy", "GET"): "DAAAAAD",
     ("/api/v1/locality-rules/", "GET"): "DAAAAAD",

@@ -255,6 +255,7 @@ class LocalityDecision(AppendOnly):
         TRAINING_PLAN = "training_plan", "Training run registration"
         TRAINING_READ = "training_read", "Training run read"
         TELEMETRY = "telemetry", "Telemetry"
+        PLAN = "plan", "Infrastructure plan check"
 
     at = models.DateTimeField(help_text="The time the work happens (what the rules were judged at)")
     decided_at = models.DateTimeField(auto_now_add=True, db_index=True)

@@ -17,6 +17,8 @@ from catalog.forms import DatasetForm
 from monitoring import selectors
 from monitoring.lineage import services
 from monitoring.lineage.selectors import gap_names
+from monitoring.models import UnregisteredAsset
+from monitoring.plans.services import PLAN_ACTOR_PREFIX
 
 PAGE_SIZE = 50
 
@@ -37,7 +39,7 @@ def gap_list(request: HttpRequest) -> HttpResponse:
         request.GET.get("page")
     )
     names = gap_names(list(page.object_list))
-    rows = [(gap, names.get(gap.dataset_ref)) for gap in page.object_list]
+    rows = [(gap, names.get(gap.dataset_ref), _origin(gap)) for gap in page.object_list]
     context = {
         "page": page,
         "rows": rows,
@@ -45,6 +47,11 @@ def gap_list(request: HttpRequest) -> HttpResponse:
         "not_judged": selectors.runs_not_judged(request.user),
     }
     return render(request, "monitoring/gaps/gap_list.html", context)
+
+
+def _origin(gap: UnregisteredAsset) -> str:
+    """Where a gap not named by OpenLineage came from: a plan check, else telemetry."""
+    return "Terraform plan" if gap.last_actor.startswith(PLAN_ACTOR_PREFIX) else "telemetry"
 
 
 class GapDatasetForm(DatasetForm):

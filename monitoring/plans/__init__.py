@@ -1,0 +1,1 @@
+"""Terraform/OpenTofu plans checked before they are applied."""
