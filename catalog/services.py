@@ -3,17 +3,17 @@
 from collections.abc import Iterable
 from typing import Any, TypeGuard
 
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Permission, User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Max, ProtectedError, RestrictedError
-from guardian.shortcuts import assign_perm, remove_perm
+from django.db.models import Max, ProtectedError, QuerySet, RestrictedError
 
 from catalog.actors import Actor, may
 from catalog.errors import StateConflict
 from catalog.models import (
     Dataset,
     DatasetChange,
+    DatasetUserObjectPermission,
     Jurisdiction,
     LineageEdge,
     Region,
@@ -117,11 +117,16 @@ def _tags_from_names(names: Iterable[str | Tag]) -> list[Tag]:
     return [Tag.objects.get_or_create(name=name)[0] for name in sorted(unique)]
 
 
-def _set_many(dataset: Dataset, many: dict[str, Any]) -> None:
+def _set_many(dataset: Dataset, many: dict[str, Any], *, fresh: bool = False) -> None:
+    """Set the dataset's many-valued fields; a fresh dataset has none to compare with."""
     for field, values in many.items():
         if field == "tags":
             values = _tags_from_names(values)
-        getattr(dataset, field).set(values)
+        related = getattr(dataset, field)
+        if fresh:
+            related.add(*values)
+        else:
+            related.set(values)
 
 
 def _record_change(
@@ -151,14 +156,32 @@ def _record_change(
     return change
 
 
+def _owner_permissions() -> QuerySet[Permission]:
+    codenames = [perm.split(".", 1)[1] for perm in OWNER_PERMISSIONS]
+    return Permission.objects.filter(
+        content_type__app_label="catalog", content_type__model="dataset", codename__in=codenames
+    )
+
+
 def _grant_owner(dataset: Dataset, owner: User) -> None:
-    for perm in OWNER_PERMISSIONS:
-        assign_perm(perm, owner, dataset)
+    """guardian's assign_perm, in two queries instead of four per permission (a read, a
+    savepoint, an insert, a release): every dataset created or handed over comes here."""
+    DatasetUserObjectPermission.objects.bulk_create(
+        [
+            DatasetUserObjectPermission(permission=permission, user=owner, content_object=dataset)
+            for permission in _owner_permissions()
+        ],
+        ignore_conflicts=True,
+    )
 
 
 def _revoke_owner(dataset: Dataset, owner: User) -> None:
-    for perm in OWNER_PERMISSIONS:
-        remove_perm(perm, owner, dataset)
+    DatasetUserObjectPermission.objects.filter(
+        user=owner, content_object=dataset, permission__in=_owner_permissions()
+    ).delete()
+
+
+_FOREIGN_KEYS = ["owner", "steward", "storage_region", "jurisdiction"]
 
 
 def _split(fields: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -191,9 +214,11 @@ def dataset_create(*, actor: Actor, **fields: Any) -> Dataset:
     if Dataset.objects.filter(slug=scalars["slug"]).exists():
         raise ValidationError({"slug": f"A dataset with slug {scalars['slug']!r} already exists"})
     dataset = Dataset(**scalars)
-    dataset.full_clean(validate_unique=False)
+    # The foreign keys came as rows just read (by the form, serializer or caller): checking
+    # that each exists would read each again.
+    dataset.full_clean(exclude=_FOREIGN_KEYS, validate_unique=False)
     dataset.save()
-    _set_many(dataset, many)
+    _set_many(dataset, many, fresh=True)
     _grant_owner(dataset, dataset.owner)
     revision_bump(CATALOG)
     _record_change(
