@@ -167,8 +167,19 @@ _DECLARED_SCHEMA = {
     "type": "object",
     "properties": {
         "technique": {"type": "string", "enum": sorted(TECHNIQUES)},
-        "epsilon": {"type": "number", "exclusiveMinimum": 0, "description": "DP only, > 0"},
-        "delta": {"type": "number", "minimum": 0, "exclusiveMaximum": 1, "description": "DP only"},
+        "epsilon": {
+            "type": "number",
+            "minimum": 0,
+            "exclusiveMinimum": True,
+            "description": "Differential privacy only: greater than 0",
+        },
+        "delta": {
+            "type": "number",
+            "minimum": 0,
+            "maximum": 1,
+            "exclusiveMaximum": True,
+            "description": "Differential privacy only: at least 0, less than 1",
+        },
         "source": {"type": "string", "description": "Synthetic data: the source dataset's slug"},
     },
     "required": ["technique"],
