@@ -290,3 +290,24 @@ def test_a_derived_dataset_keeps_lineage_to_its_source_and_its_own_restrictions(
     derived = client.post(CHECK, {**question, "dataset": synthetic.slug}, format="json").json()
     assert source["legal"]["outcome"] == "needs_mechanism"
     assert derived["legal"]["outcome"] == "allow"
+
+
+def test_the_run_and_decision_pages_show_the_declaration(
+    client, api_client, engineer, federated_only_rule
+):
+    declared = ["federated", "secure_aggregation"]
+    body = run_body(
+        mode="federated",
+        techniques=[*declared, {"technique": "differential_privacy", "epsilon": 2, "delta": 0}],
+    )
+    run = api_client(engineer).post(RUNS, body, format="json").json()
+    client.force_login(engineer)
+
+    run_page = client.get(f"/governance/runs/{run['id']}/")
+    decision_page = client.get(f"/governance/decisions/{run['decisions'][0]['decision_id']}/")
+
+    for page in (run_page, decision_page):
+        assert page.status_code == 200
+        text = page.content.decode()
+        assert all(f">{name}<" in text for name in declared)
+        assert "differential_privacy ε=2.0, δ=0.0" in text
