@@ -311,3 +311,54 @@ def test_the_run_and_decision_pages_show_the_declaration(
         text = page.content.decode()
         assert all(f">{name}<" in text for name in declared)
         assert "differential_privacy ε=2.0, δ=0.0" in text
+
+
+def test_reads_a_run_reports_are_judged_with_its_declaration(
+    api_client, engineer, federated_only_rule
+):
+    client = api_client(engineer)
+    federated = client.post(
+        RUNS,
+        run_body(mode="federated", techniques=FEDERATED_WITH_SECURE_AGGREGATION),
+        format="json",
+    ).json()
+    reads = {"reads": [{"dataset": "eu-health", "region": VIRGINIA}]}
+
+    (read,) = client.post(f"{RUNS}{federated['id']}/reads/", reads, format="json").json()["results"]
+
+    assert read["house"]["outcome"] == "allow"
+    assert read["techniques"] == federated["techniques"]
+
+
+def test_the_engine_answers_each_declaration_apart_from_its_memo():
+    """The officer-rule memo never hands one declaration's answer to another."""
+    import dataclasses
+    import datetime as dt
+
+    from governance.policy.engine import evaluate
+    from tests.governance.policy_facts import World
+
+    world = World()
+    world.dataset(
+        "health",
+        lawful_basis="contract",
+        personal_data_categories=["health"],
+        allowed_processing_regions=[VIRGINIA],
+    )
+    rule = world.rule(effect=LocalityRule.Effect.DENY, category="health", countries=["US"])
+    world.rules[-1] = dataclasses.replace(
+        rule, unless_techniques=frozenset(FEDERATED_WITH_SECURE_AGGREGATION)
+    )
+    index = world.index()
+    at = dt.datetime(2026, 3, 1, 12, tzinfo=dt.UTC)
+    both = frozenset(FEDERATED_WITH_SECURE_AGGREGATION)
+
+    def house(techniques=frozenset()):
+        decision = evaluate(
+            index, "health", "train", VIRGINIA, "model-training", at, (), techniques
+        )
+        return decision.house.outcome
+
+    answers = [house(), house(both), house(frozenset({"federated"})), house(), house(both)]
+
+    assert answers == ["deny", "allow", "deny", "deny", "allow"]
