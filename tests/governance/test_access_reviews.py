@@ -206,13 +206,20 @@ def test_reviewers_are_reminded_then_officers_told_each_once(
     )
 
 
-def test_the_schedule_names_both_periodic_tasks():
-    tasks = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+def test_the_schedule_runs_both_registered_tasks_quarterly_and_hourly():
+    from celery.schedules import crontab
 
-    assert {
-        "governance.tasks.access_reviews_open",
-        "governance.tasks.access_reviews_sweep",
-    } <= tasks
+    from governance.celery import app
+
+    opening = settings.CELERY_BEAT_SCHEDULE["access-reviews-open"]
+    sweeping = settings.CELERY_BEAT_SCHEDULE["access-reviews-sweep"]
+    app.loader.import_default_modules()  # as a worker does: autodiscovery
+
+    assert opening["schedule"] == crontab(
+        minute="0", hour="6", day_of_month="1", month_of_year="1,4,7,10"
+    )
+    assert sweeping["schedule"] == crontab(minute="30")
+    assert {opening["task"], sweeping["task"]} <= set(app.tasks)
 
 
 def test_officers_see_progress_owners_their_items_others_nothing(
