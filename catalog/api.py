@@ -29,6 +29,7 @@ from catalog.models import (
 )
 from catalog.paging import LocusOrdering, paged
 from catalog.permissions import ActsWithPermission
+from catalog.techniques import TechniquesField
 
 User = get_user_model()
 
@@ -192,10 +193,14 @@ class DatasetChangeSerializer(serializers.ModelSerializer):
 class LineageEdgeSerializer(serializers.ModelSerializer):
     upstream = serializers.SlugRelatedField(slug_field="slug", queryset=Dataset.objects.all())
     downstream = serializers.SlugRelatedField(slug_field="slug", queryset=Dataset.objects.all())
+    techniques = TechniquesField(
+        help_text="How the downstream dataset was produced (synthetic, anonymisation, "
+        "pseudonymisation, differential_privacy with epsilon and delta); it keeps its own facts"
+    )
 
     class Meta:
         model = LineageEdge
-        fields = ["id", "upstream", "downstream", "transformation", "created_at"]
+        fields = ["id", "upstream", "downstream", "transformation", "techniques", "created_at"]
         read_only_fields = ["id", "created_at"]
         validators: list[Any] = []  # the service names the reason (duplicate, self-loop, cycle)
 

@@ -308,6 +308,12 @@ class LineageEdge(models.Model):
     upstream = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="downstream_edges")
     downstream = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="upstream_edges")
     transformation = models.CharField(max_length=300, blank=True)
+    techniques = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="How the downstream dataset was produced from the upstream one "
+        "(catalog.techniques: e.g. synthetic, anonymisation, differential_privacy)",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
     )

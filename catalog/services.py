@@ -1,6 +1,7 @@
 """Writes to the catalog: each verb is one transaction, checks permission, and records history."""
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from typing import Any, TypeGuard
 
 from django.contrib.auth.models import Permission, User
@@ -21,6 +22,7 @@ from catalog.models import (
 )
 from catalog.revisions import CATALOG, revision_bump
 from catalog.signals import dataset_changed, lineage_edge_changed
+from catalog.techniques import Declared, Technique, declaration_json
 
 LINEAGE_LOCK_KEY = 0x4C696E65  # "Line": one advisory-lock key for the lineage graph
 
@@ -327,11 +329,30 @@ def _lock_lineage_graph() -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LINEAGE_LOCK_KEY])
 
 
+def _derived_from(upstream: Dataset, techniques: Sequence[Declared]) -> list[Declared]:
+    """A derivation's techniques name its upstream dataset as the source of synthetic data."""
+    for position, declared in enumerate(techniques):
+        if declared.source and declared.source != upstream.slug:
+            raise ValidationError(
+                {f"techniques[{position}].source": f"The source is the upstream, {upstream.slug}"}
+            )
+    return [
+        replace(d, source=upstream.slug) if d.technique == Technique.SYNTHETIC else d
+        for d in techniques
+    ]
+
+
 @transaction.atomic
 def lineage_edge_create(
-    *, actor: Actor, upstream: Dataset, downstream: Dataset, transformation: str = ""
+    *,
+    actor: Actor,
+    upstream: Dataset,
+    downstream: Dataset,
+    transformation: str = "",
+    techniques: Sequence[Declared] = (),
 ) -> LineageEdge:
-    """Record that downstream is derived from upstream; refuses edges that would close a cycle."""
+    """Record that downstream is derived from upstream (and by which privacy techniques);
+    refuses edges that would close a cycle. The downstream dataset keeps its own facts."""
     if not can_change_dataset(actor, downstream) and not may(actor, "catalog.add_lineageedge"):
         raise PermissionDenied(
             "Only the downstream dataset's owner or a privacy officer may add lineage"
@@ -349,7 +370,11 @@ def lineage_edge_create(
         cycle = " -> ".join([upstream.slug, *(slugs[pk] for pk in path)])
         raise ValidationError({"downstream": f"This edge would create a lineage cycle: {cycle}"})
     edge = LineageEdge.objects.create(
-        upstream=upstream, downstream=downstream, transformation=transformation, created_by=actor
+        upstream=upstream,
+        downstream=downstream,
+        transformation=transformation,
+        techniques=declaration_json(_derived_from(upstream, techniques)),
+        created_by=actor,
     )
     lineage_edge_changed.send(sender=LineageEdge, actor=actor, edge=edge, action="added")
     return edge

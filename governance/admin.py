@@ -12,6 +12,8 @@ from catalog.admin import ReadOnlyAdmin
 from governance.grants.services import grant_create, grant_revoke
 from governance.identity.devices.services import second_factor_reset
 from governance.models import (
+    AccessReview,
+    AccessReviewItem,
     ConsentNotice,
     ExternalIdentity,
     LedgerCheckpoint,
@@ -331,3 +333,16 @@ class RecoveryCodesAdmin(ReadOnlyAdmin):
     @admin.display(description="codes left")
     def codes_left(self, device) -> int:
         return device.token_set.count()
+
+
+@admin.register(AccessReview)
+class AccessReviewAdmin(ReadOnlyAdmin):
+    list_display = ["name", "status", "opened_at", "due_at", "closed_at"]
+    list_filter = ["status"]
+
+
+@admin.register(AccessReviewItem)
+class AccessReviewItemAdmin(ReadOnlyAdmin):
+    list_display = ["campaign", "dataset_slug", "kind", "holder", "status", "decided_by_name"]
+    list_filter = ["status", "kind"]
+    search_fields = ["dataset_slug", "holder"]

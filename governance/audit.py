@@ -57,5 +57,6 @@ def record_lineage_edge_change(
             "upstream": upstream,
             "downstream": downstream,
             "transformation": edge.transformation,
+            **({"techniques": edge.techniques} if edge.techniques else {}),
         },
     )

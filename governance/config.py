@@ -122,6 +122,21 @@ def beat_schedule(env: environ.Env, *, retention_hour: int) -> dict[str, dict]:
             "task": "requests.tasks.retention_due",
             "schedule": crontab(minute="15", hour=str(retention_hour)),
         },
+        # Access reviews: a campaign opens each quarter (ACCESS_REVIEW_MONTHS, on the 1st at
+        # 06:00 UTC); reminders and escalations are swept hourly.
+        "access-reviews-open": {
+            "task": "governance.tasks.access_reviews_open",
+            "schedule": crontab(
+                minute="0",
+                hour="6",
+                day_of_month="1",
+                month_of_year=env.str("ACCESS_REVIEW_MONTHS", default="1,4,7,10"),
+            ),
+        },
+        "access-reviews-sweep": {
+            "task": "governance.tasks.access_reviews_sweep",
+            "schedule": crontab(minute="30"),
+        },
         "telemetry-purge": {
             "task": "monitoring.tasks.telemetry_purge",
             "schedule": crontab(minute="45", hour=str(retention_hour)),

@@ -38,6 +38,11 @@ def _reads_ledger(user) -> bool:
     return user.has_perm("governance.view_ledgerentry")
 
 
+def _reviews_access(user) -> bool:
+    """Privacy officers run access reviews; data owners review their datasets' access."""
+    return has_role(user, Role.PRIVACY_OFFICER, Role.DATA_OWNER)
+
+
 # The menus, in order: each item names its menu (its group).
 GROUPS = {
     "catalog": "Catalog",
@@ -83,6 +88,13 @@ _NAV = (
         "governance",
     ),
     ("Evidence for auditors", "governance:evidence", may_export_evidence, (), "governance"),
+    (
+        "Access reviews",
+        "governance:access-review-list",
+        _reviews_access,
+        ("governance:access-review",),
+        "governance",
+    ),
 )
 _ADMIN = (("Django admin", "admin:index", lambda user: user.is_staff, (), "admin"),)
 

@@ -10,6 +10,7 @@ from governance.grants import views as grant_views
 from governance.ledger import views as ledger_views
 from governance.notifications import views as notification_views
 from governance.policy import views as policy_views
+from governance.reviews import views as review_views
 
 app_name = "governance"
 
@@ -74,4 +75,12 @@ urlpatterns = [
         name="ledger-record-edit",
     ),
     path("evidence/", ledger_views.evidence_page, name="evidence"),
+    path("access-reviews/", review_views.review_list, name="access-review-list"),
+    path("access-reviews/open/", review_views.review_open_page, name="access-review-open"),
+    path("access-reviews/<int:pk>/", review_views.review_detail, name="access-review"),
+    path(
+        "access-reviews/items/<int:pk>/decide/",
+        review_views.item_decide,
+        name="access-review-decide",
+    ),
 ]

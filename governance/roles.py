@@ -73,6 +73,9 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "governance.approve_term",
         "governance.deprecate_term",
         *_EXCEPTIONS_ASK,
+        "governance.view_accessreview",
+        "governance.add_accessreview",
+        "governance.change_accessreview",
     ],
     Role.EXECUTIVE: [
         *_CATALOG_READ,

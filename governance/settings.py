@@ -452,10 +452,14 @@ OPENLINEAGE_NAMESPACE_REGIONS: dict[str, str] = env.json(
 # (the workflows' exception and subject-request records) add theirs here: governance cannot
 # import them.
 EVIDENCE_SECTIONS: list[str] = [
+    "governance.reviews.evidence.access_review_records",
     "requests.evidence.workflow_records",
     "requests.retention.evidence.retention_records",
     "monitoring.drills.evidence.monitoring_records",
 ]
+# Kinds of access that access reviews review besides governance's own (object permissions, API
+# tokens, roles): dotted paths of objects shaped like governance.reviews.subjects.SubjectKind.
+ACCESS_REVIEW_SUBJECTS: list[str] = ["monitoring.telemetry.reviews.TELEMETRY_SOURCES"]
 # Navigation items of the apps above governance: dotted paths to tuples shaped like
 # governance.context_processors._NAV.
 NAVIGATION: list[str] = ["requests.nav.NAV", "monitoring.nav.NAV"]

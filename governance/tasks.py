@@ -5,6 +5,7 @@ from celery import shared_task
 from governance.ledger.export import checkpoint_create
 from governance.notifications.digests import digests_send
 from governance.notifications.services import notifications_send_email, unsent_notification_ids
+from governance.reviews.services import review_scheduled, reviews_sweep
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
@@ -35,3 +36,15 @@ def notifications_sweep() -> int:
 def notifications_digest() -> int:
     """Send the hourly digests, and the daily ones whose hour has come (periodic, hourly)."""
     return digests_send()
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def access_reviews_open() -> int | None:
+    """Open the period's access review, unless one is open (periodic, quarterly)."""
+    return review_scheduled()
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def access_reviews_sweep() -> dict[str, int]:
+    """Remind reviewers, escalate overdue items to officers (periodic, hourly)."""
+    return reviews_sweep()

@@ -96,6 +96,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="what the recipient there is, e.g. dpf-certified (repeatable): answers the scope "
         "question of an adequacy decision limited to some recipients",
     )
+    check.add_argument(
+        "--technique",
+        action="append",
+        dest="techniques",
+        type=parse_technique,
+        metavar="TECHNIQUE",
+        help="a privacy technique the work uses (repeatable): federated, secure_aggregation, "
+        "synthetic, anonymisation, pseudonymisation, or differential_privacy:epsilon=E,delta=D",
+    )
     check.set_defaults(handler=run_check)
 
     register = commands.add_parser(
@@ -105,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
         "run_file",
         metavar="RUN_JSON",
         help="JSON: name, purpose, compute_regions, datasets [{dataset, version}], mode, "
-        "justification ('-' reads standard input)",
+        "techniques, justification ('-' reads standard input)",
     )
     register.set_defaults(handler=run_register)
 
@@ -222,6 +231,23 @@ def _verdict_lines(decision: dict[str, Any]) -> list[str]:
 # --- Commands -------------------------------------------------------------------------------
 
 
+def parse_technique(text: str) -> str | dict[str, Any]:
+    """'federated', or 'differential_privacy:epsilon=1,delta=1e-5' (the server validates)."""
+    name, _, parameters = text.partition(":")
+    if not parameters:
+        return name
+    declared: dict[str, Any] = {"technique": name}
+    for pair in parameters.split(","):
+        key, equals, value = pair.partition("=")
+        if not equals:
+            raise argparse.ArgumentTypeError(f"{pair!r} is not KEY=VALUE")
+        try:
+            declared[key.strip()] = float(value)
+        except ValueError:
+            declared[key.strip()] = value.strip()
+    return declared
+
+
 def run_check(client: LocusClient, args: argparse.Namespace) -> int:
     decision = client.check(
         dataset=args.dataset,
@@ -230,6 +256,7 @@ def run_check(client: LocusClient, args: argparse.Namespace) -> int:
         action=args.action,
         at=args.at,
         scopes=args.scopes,
+        techniques=args.techniques,
     )
     if args.json:
         print_json(decision)

@@ -110,13 +110,19 @@ class LocusClient:
         action: str = "train",
         at: dt.datetime | str | None = None,
         scopes: list[str] | None = None,
+        techniques: list[str | dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
         """May `action` on `dataset` run in `region` for `purpose` (at `at`, default now)?
 
         `scopes` declare what the recipient there is (e.g. "dpf-certified"), answering the scope
-        question of an adequacy decision limited to some recipients.
+        question of an adequacy decision limited to some recipients. `techniques` declare the
+        privacy techniques the work uses (e.g. "federated", or {"technique":
+        "differential_privacy", "epsilon": 1, "delta": 1e-5}).
         """
-        return self._post(CHECK_PATH, _check_body(dataset, region, purpose, action, at, scopes))
+        body = _check_body(dataset, region, purpose, action, at, scopes)
+        if techniques:
+            body["techniques"] = list(techniques)
+        return self._post(CHECK_PATH, body)
 
     def check_many(self, checks: list[dict[str, Any]]) -> dict[str, Any]:
         """Ask up to 1,000 checks at once; answers come back in order, a bad item with `errors`."""

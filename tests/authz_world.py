@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from django.core import mail
 from django.test import TestCase
 from django.utils import timezone
+from guardian.shortcuts import assign_perm
 
 from catalog import services as catalog_services
 from catalog.models import Country, Dataset, Jurisdiction, LineageEdge, Region
@@ -29,6 +30,7 @@ from governance.ledger.export import checkpoint_create
 from governance.ledger.records import recorded_decision_create
 from governance.models import LedgerEntry, LocalityDecision, LocalityRule, Purpose
 from governance.policy.rules import rule_create
+from governance.reviews.services import review_open
 from governance.roles import Role
 from monitoring.drills.services import drill_start
 from monitoring.models import AnomalyAlert, UnregisteredAsset, Violation
@@ -306,6 +308,15 @@ def _retention(world: World, p: dict, datasets: dict[str, Dataset]) -> None:
     world.ids.update(retention_run=run.pk, legal_hold=hold.pk)
 
 
+def _access_review(world: World, p: dict, datasets: dict[str, Dataset]) -> None:
+    """An open access review in which the data owner reviews another owner's permission to
+    change their customers dataset."""
+    assign_perm("catalog.change_dataset", p["other_owner"], datasets["customers"])
+    review = review_open(actor=p["privacy_officer"])
+    item = review.items.get(kind="object_permission", dataset_slug=datasets["customers"].slug)
+    world.ids.update(access_review=review.pk, access_review_item=item.pk)
+
+
 def build_world() -> World:
     """Everything the matrix's URLs point at, made the way the product makes it."""
     from governance.celery import app
@@ -321,6 +332,7 @@ def build_world() -> World:
         _subject_request(world, people, datasets)
         _monitoring(world, people, datasets)
         _retention(world, people, datasets)
+        _access_review(world, people, datasets)
         assert LineageEdge.objects.filter(pk=world.ids["edge"]).exists()
         return world
     finally:

@@ -17,6 +17,7 @@ from catalog.filtering import StrictFilterSet
 from catalog.idempotency import IdempotentCreateMixin
 from catalog.models import Dataset, Region
 from catalog.permissions import ActsWithPermission
+from catalog.techniques import TechniquesField, declaration_json
 from governance.api import CanUseGovernance
 from governance.checks.selectors import run_footprint, training_runs
 from governance.checks.services import (
@@ -56,6 +57,11 @@ class CheckSerializer(serializers.Serializer):
         help_text="What you declare about the recipient there, answering the scope question of "
         "an adequacy decision limited to some recipients (e.g. dpf-certified, pipeda-commercial)",
     )
+    techniques = TechniquesField(
+        help_text="The privacy techniques the work uses (federated, secure_aggregation, "
+        "differential_privacy with epsilon and delta, synthetic, anonymisation, "
+        "pseudonymisation): officers' rules may exempt them; the law's verdict never changes"
+    )
 
     def to_check(self) -> Check:
         return self.check_of(self.validated_data)
@@ -69,6 +75,7 @@ class CheckSerializer(serializers.Serializer):
             data["purpose"],
             data.get("at"),
             frozenset(data.get("scopes", ())),
+            tuple(data.get("techniques", ())),
         )
 
 
@@ -114,6 +121,7 @@ class DecisionSerializer(serializers.Serializer):
     legal = LegalVerdictSerializer()
     house = HouseVerdictSerializer()
     scopes = serializers.ListField(child=serializers.CharField())
+    techniques = TechniquesField(help_text="The declaration the work was judged with")
     grant = serializers.IntegerField(allow_null=True)
     policy_version = serializers.CharField()
     dataset = serializers.CharField()
@@ -139,6 +147,7 @@ def result_json(result: CheckResult, position: int | None = None) -> dict:
         "legal": legal_json(decision.legal),
         "house": house_json(decision.house),
         "scopes": sorted(check.scopes),
+        "techniques": declaration_json(check.techniques),
         "grant": decision.grant_id,
         "policy_version": decision.policy_version,
         "dataset": check.dataset,
@@ -278,6 +287,10 @@ class TrainingRunSerializer(serializers.ModelSerializer):
         help_text="What the run declares about the recipients where it computes (e.g. "
         "appi-private-sector): the answer to a partial adequacy decision's scope question",
     )
+    techniques = TechniquesField(
+        help_text="How the run trains (federated, secure_aggregation, differential_privacy with "
+        "epsilon and delta...); a federated run declares federated learning"
+    )
 
     class Meta:
         model = TrainingRun
@@ -290,6 +303,7 @@ class TrainingRunSerializer(serializers.ModelSerializer):
             "justification",
             "model_name",
             "scopes",
+            "techniques",
             "compute_regions",
             "datasets",
             "inputs",
@@ -397,6 +411,7 @@ class LocalityDecisionSerializer(serializers.ModelSerializer):
             "house_rule",
             "house_reason",
             "scopes",
+            "techniques",
             "grant",
             "policy_version",
             "context",

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from typing import TypeGuard
+from dataclasses import dataclass, replace
+from typing import Any, TypeGuard
 
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -17,6 +17,13 @@ from django.utils import timezone
 from catalog.actors import Actor, actor_account, may
 from catalog.errors import StateConflict
 from catalog.models import Dataset, Region
+from catalog.techniques import (
+    Declared,
+    Technique,
+    declaration_json,
+    parse_declaration,
+    technique_names,
+)
 from governance.ledger.chain import actor_name, ledger_append
 from governance.models import (
     LocalityDecision,
@@ -44,6 +51,12 @@ class Check:
     # What the caller declares about the recipient (e.g. "dpf-certified"): the answer to the
     # scope question of an adequacy decision limited to some recipients.
     scopes: frozenset[str] = frozenset()
+    # The privacy techniques the work declares (catalog.techniques), validated.
+    techniques: tuple[Declared, ...] = ()
+
+    @property
+    def technique_names(self) -> frozenset[str]:
+        return technique_names(self.techniques)
 
 
 @dataclass(frozen=True)
@@ -79,6 +92,7 @@ def _decision_row(
         reason=decision.reason,
         **_verdict_columns(decision),
         scopes=sorted(check.scopes),
+        techniques=declaration_json(check.techniques),
         grant_id=decision.grant_id,
         policy_version=decision.policy_version,
         context=context,
@@ -123,12 +137,17 @@ def locality_check(
     for check in checks:
         at = check.at or now
         if not check.at:
-            check = Check(
-                check.dataset, check.action, check.region, check.purpose, at, check.scopes
-            )
+            check = replace(check, at=at)
         try:
             decision = evaluate(
-                index, check.dataset, check.action, check.region, check.purpose, at, check.scopes
+                index,
+                check.dataset,
+                check.action,
+                check.region,
+                check.purpose,
+                at,
+                check.scopes,
+                check.technique_names,
             )
         except UnknownInput as exc:
             results.append(CheckResult(check, errors={exc.field: [exc.message]}))
@@ -155,6 +174,7 @@ def _ledger_decisions(
     ids = [r.pk for r in records]
     outcomes = {o: sum(1 for r in records if r.outcome == o) for o in Outcome.values}
     denied = sorted({f"dataset:{r.dataset_slug}" for r in records if r.outcome != Outcome.ALLOW})
+    declared = _declarations(records)
     ledger_append(
         actor=actor,
         kind="locality.decisions",
@@ -169,8 +189,18 @@ def _ledger_decisions(
             "house_outcomes": _counts(r.house_outcome for r in records),
             "not_allowed": [r.pk for r in records if r.outcome != Outcome.ALLOW][:1000],
             "policy_version": records[0].policy_version,
+            **({"techniques": declared} if declared else {}),
         },
     )
+
+
+def _declarations(records: list[LocalityDecision]) -> list[list[dict[str, Any]]]:
+    """The distinct technique declarations a batch of decisions was judged with."""
+    found: list[list[dict[str, Any]]] = []
+    for record in records:
+        if record.techniques and record.techniques not in found:
+            found.append(record.techniques)
+    return found[:20]
 
 
 def _counts(values: Iterable[str]) -> dict[str, int]:
@@ -216,8 +246,10 @@ def training_run_register(
     external_id: str = "",
     model_name: str = "",
     scopes: Sequence[str] = (),
+    techniques: Sequence[Declared] = (),
 ) -> tuple[TrainingRun, list[CheckResult]]:
-    """Register a run and judge every dataset against every compute region."""
+    """Register a run and judge every dataset against every compute region, with the privacy
+    techniques it declares (a federated run declares federated learning)."""
     if not may(actor, "governance.add_trainingrun"):
         raise PermissionDenied("Your role may not register training runs")
     if not compute_regions:
@@ -225,6 +257,7 @@ def training_run_register(
     if not inputs:
         raise ValidationError({"datasets": "Name at least one dataset"})
     _check_external_id(actor, external_id)
+    declared = _run_techniques(mode, techniques)
     run = TrainingRun.objects.create(
         name=name,
         purpose=purpose,
@@ -233,6 +266,7 @@ def training_run_register(
         external_id=external_id,
         model_name=model_name,
         scopes=sorted(set(scopes)),
+        techniques=declaration_json(declared),
         verdict=Outcome.DENY,
         created_by=actor,
         created_by_name=actor_name(actor),
@@ -242,7 +276,14 @@ def training_run_register(
         [TrainingRunDataset(run=run, dataset=ds, dataset_version=version) for ds, version in inputs]
     )
     checks = [
-        Check(ds.slug, "train", region.code, purpose.code, scopes=frozenset(scopes))
+        Check(
+            ds.slug,
+            "train",
+            region.code,
+            purpose.code,
+            scopes=frozenset(scopes),
+            techniques=declared,
+        )
         for ds, _ in inputs
         for region in compute_regions
     ]
@@ -252,6 +293,20 @@ def training_run_register(
     run.verdict = _verdict(r.decision.outcome for r in results if r.decision)
     run.save(update_fields=["verdict"])
     return run, results
+
+
+def _run_techniques(mode: str, techniques: Sequence[Declared]) -> tuple[Declared, ...]:
+    """A run's declaration agrees with its mode: federated learning is declared by a federated
+    run, and only by one."""
+    declared = tuple(techniques)
+    federated = Technique.FEDERATED in technique_names(declared)
+    if mode == TrainingRun.Mode.FEDERATED and not federated:
+        declared = tuple(
+            sorted((*declared, Declared(Technique.FEDERATED)), key=lambda d: d.technique)
+        )
+    if mode != TrainingRun.Mode.FEDERATED and federated:
+        raise ValidationError({"mode": "A run that declares federated learning is federated"})
+    return declared
 
 
 def can_report_reads(user: Actor, run: TrainingRun) -> TypeGuard[User]:
@@ -270,8 +325,9 @@ def training_run_report_reads(
             "Only the run's registrant or a privacy officer may report its reads"
         )
     declared = frozenset(run.scopes)
+    techniques = parse_declaration(run.techniques)
     checks = [
-        Check(r.dataset, r.action, r.region, run.purpose_id, r.at, r.scopes | declared)
+        Check(r.dataset, r.action, r.region, run.purpose_id, r.at, r.scopes | declared, techniques)
         for r in reads
     ]
     with transaction.atomic():

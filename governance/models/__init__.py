@@ -34,8 +34,11 @@ from governance.models.policy import (
     TransferGrant,
     TransferMechanism,
 )
+from governance.models.reviews import AccessReview, AccessReviewItem
 
 __all__ = [
+    "AccessReview",
+    "AccessReviewItem",
     "Action",
     "ConsentNotice",
     "Delivery",

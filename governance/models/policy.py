@@ -93,6 +93,12 @@ class LocalityRule(models.Model):
         Dataset, on_delete=models.CASCADE, null=True, blank=True, related_name="locality_rules"
     )
     actions = models.JSONField(default=list, blank=True, help_text="Empty: every action")
+    unless_techniques = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Work that declares all of these techniques (e.g. federated, "
+        "secure_aggregation) is outside this rule. Empty: the rule speaks of all work",
+    )
     effect = models.CharField(max_length=20, choices=Effect.choices)
     regions = models.ManyToManyField(Region, blank=True, related_name="locality_rules")
     countries = models.ManyToManyField(Country, blank=True, related_name="locality_rules")
@@ -211,6 +217,9 @@ class TrainingRun(models.Model):
         help_text="What the run declares about the recipients where it computes (e.g. "
         "appi-private-sector), answering the scope question of a partial adequacy decision",
     )
+    techniques = models.JSONField(
+        default=list, blank=True, help_text="How it trains (catalog.techniques), as declared"
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
     )
@@ -284,6 +293,9 @@ class LocalityDecision(AppendOnly):
     house_reason = models.TextField(blank=True)
     scopes = models.JSONField(
         default=list, blank=True, help_text="What the caller declared about the recipient"
+    )
+    techniques = models.JSONField(
+        default=list, blank=True, help_text="The privacy techniques the work declared, as declared"
     )
     grant = append_only_reference(TransferGrant)
     policy_version = models.CharField(max_length=60)

@@ -60,6 +60,8 @@ _KIND_SEVERITY: dict[str, str] = {
     "monitoring.anomaly": NotificationSeverity.HIGH,
     # Someone waits for the reader to act (a review, a task with a legal deadline).
     "exception.submitted": NotificationSeverity.HIGH,
+    "access_review.opened": NotificationSeverity.HIGH,
+    "access_review.reminder": NotificationSeverity.HIGH,
     "exception.approval": NotificationSeverity.HIGH,
     "subject_request.received": NotificationSeverity.HIGH,
     "subject_request.task": NotificationSeverity.HIGH,

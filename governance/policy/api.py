@@ -21,6 +21,7 @@ from catalog.idempotency import IdempotentCreateMixin
 from catalog.models import Country, Dataset, Jurisdiction, PersonalDataCategory, Region
 from catalog.paging import LocusOrdering, paged
 from catalog.permissions import ActsWithPermission
+from catalog.techniques import Technique
 from governance.api import CanUseGovernance
 from governance.models import (
     Action,
@@ -79,6 +80,14 @@ class LocalityRuleSerializer(serializers.ModelSerializer):
     )
     actions = serializers.ListField(
         child=serializers.ChoiceField(choices=Action.choices), required=False
+    )
+    unless_techniques = serializers.ListField(
+        child=serializers.ChoiceField(choices=Technique.choices),
+        required=False,
+        max_length=len(Technique.values),
+        help_text="Work declaring all of these privacy techniques is outside the rule (e.g. "
+        "federated and secure_aggregation: 'only through federated updates with secure "
+        "aggregation')",
     )
 
     class Meta:

@@ -33,6 +33,7 @@ from governance.policy.facts import (
 from governance.policy.law import LAW_DENY, NOT_PERSONAL, LegalVerdict, judge_law
 
 NO_SCOPES: frozenset[str] = frozenset()
+NO_TECHNIQUES: frozenset[str] = frozenset()
 
 # The enum members the hot path compares with or answers, read once: an enum member read from
 # its class costs as much as a dictionary lookup of the check.
@@ -53,12 +54,15 @@ def evaluate(
     purpose: str,
     at: dt.datetime,
     scopes: frozenset[str] = NO_SCOPES,
+    techniques: frozenset[str] = NO_TECHNIQUES,
 ) -> Decision:
     """May `action` on `dataset` run in `region` for `purpose` at time `at`? Allow, allow with
     grant, or deny; with what the law says and what the house rules say, each apart.
 
     `scopes` are what the caller declares about the recipient there (e.g. "dpf-certified"),
     which answer the scope question of an adequacy decision limited to some recipients.
+    `techniques` are the privacy techniques the work declares (catalog.techniques): they take
+    it outside officers' rules that exempt them, and never change the law's verdict.
     """
     # The common case, a known slug and region, in one lookup each; the methods say what is unknown.
     ds = index.datasets_by_slug.get(dataset) or index.dataset(dataset)  # type: ignore[arg-type]
@@ -77,10 +81,13 @@ def evaluate(
     # The officer-rule memo hit inline (a call costs as much as the lookup); `_officer_rules`
     # fills the memo. Most checks are of data where it is stored, with no officer rule speaking.
     key = ds.id if ds.id in index.own_rule_datasets else ds.rule_group
-    try:
-        officer = index.officer_memo[(key, action, place.code)]
-    except KeyError:
-        officer = _officer_rules(index, ds, action, place)
+    if techniques and index.exempting:  # rare: the answer depends on the declaration too
+        officer = _officer_rules(index, ds, action, place, techniques)
+    else:
+        try:
+            officer = index.officer_memo[(key, action, place.code)]
+        except KeyError:
+            officer = _officer_rules(index, ds, action, place)
     if officer is None and place.code == ds.storage_region:
         house = index.home_verdicts.get(ds.id) or _at_home(index, ds)
     else:
@@ -223,16 +230,23 @@ def _house(ds: DatasetFacts, place: RegionFacts, officer: HouseVerdict | None) -
 
 
 def _officer_rules(
-    index: PolicyIndex, ds: DatasetFacts, action: str, place: RegionFacts
+    index: PolicyIndex,
+    ds: DatasetFacts,
+    action: str,
+    place: RegionFacts,
+    techniques: frozenset[str] = NO_TECHNIQUES,
 ) -> HouseVerdict | None:
     """The highest-priority officer rule that speaks about this place, as a verdict.
 
     Without rules of its own, a dataset's answer depends only on its rule group (the conditions
     it offers to rules), the action and the place; with them, on itself, the action and the
-    place. Either way the answer is memoised on the index (one shared verdict per entry).
+    place. Either way the answer is memoised on the index (one shared verdict per entry); with
+    declared techniques, per declaration too.
     """
     own = index.rules_by_key.get(("dataset", ds.id))
-    memo_key = (ds.id if own else ds.rule_group, action, place.code)
+    memo_key: tuple = (ds.id if own else ds.rule_group, action, place.code)
+    if techniques:
+        memo_key = (*memo_key, techniques)
     try:
         return index.officer_memo[memo_key]
     except KeyError:
@@ -240,7 +254,7 @@ def _officer_rules(
     candidates: Sequence[RuleFacts] = _group_rules(index, ds.rule_group)
     if own:
         candidates = sorted((*own, *candidates), key=_rule_order)
-    answer = _first_speaking(candidates, ds, action, place)
+    answer = _first_speaking(candidates, ds, action, place, techniques)
     if len(index.officer_memo) >= MEMO_LIMIT:
         index.officer_memo.clear()  # a bound on memory; it refills with what is asked
     index.officer_memo[memo_key] = answer
@@ -262,10 +276,14 @@ def _group_rules(index: PolicyIndex, group: frozenset) -> tuple[RuleFacts, ...]:
 
 
 def _first_speaking(
-    candidates, ds: DatasetFacts, action: str, place: RegionFacts
+    candidates,
+    ds: DatasetFacts,
+    action: str,
+    place: RegionFacts,
+    techniques: frozenset[str] = NO_TECHNIQUES,
 ) -> HouseVerdict | None:
     for rule in candidates:
-        if not rule.matches(ds, action):
+        if not rule.matches(ds, action) or (techniques and rule.exempts(techniques)):
             continue
         inside = rule.covers(place)
         if rule.effect == LocalityRule.Effect.DENY and inside:

@@ -98,6 +98,12 @@ class RuleFacts:
     term: str | None = None
     term_categories: frozenset[str] = frozenset()
     term_note: str = ""
+    # Work declaring all of these techniques is outside the rule (empty: the rule speaks of all).
+    unless_techniques: frozenset[str] = frozenset()
+
+    def exempts(self, techniques: frozenset[str]) -> bool:
+        """Does the work's declaration take it outside this rule?"""
+        return bool(self.unless_techniques) and self.unless_techniques <= techniques
 
     def matches(self, ds: DatasetFacts, action: str) -> bool:
         return (
@@ -209,6 +215,8 @@ class PolicyIndex:
     own_rule_datasets: frozenset[int] = field(init=False)
     # each dataset's grants by destination region, in id order.
     grants_by_region: dict[int, dict[str, tuple[GrantFacts, ...]]] = field(init=False)
+    # whether some rule exempts work by its declared techniques (if none, they change nothing).
+    exempting: bool = field(init=False)
     # Filled as the engine answers; never shared between indexes.
     group_rules: dict[frozenset, tuple[RuleFacts, ...]] = field(default_factory=dict)
     # (dataset id or rule group, action, region) -> the officer rule's verdict, or None.
@@ -225,6 +233,9 @@ class PolicyIndex:
             key[1]  # type: ignore[misc]
             for key in self.rules_by_key
             if key[0] == "dataset"
+        )
+        self.exempting = any(
+            rule.unless_techniques for rules in self.rules_by_key.values() for rule in rules
         )
         by_region: dict[int, dict[str, tuple[GrantFacts, ...]]] = {}
         for ds_id, grants in self.grants.items():

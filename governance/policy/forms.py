@@ -8,6 +8,7 @@ from django import forms
 from django.utils import timezone
 
 from catalog.models import Country, Dataset, Jurisdiction, PersonalDataCategory, Sensitivity
+from catalog.techniques import Technique
 from governance.forms import RegionChoiceField
 from governance.models import (
     Action,
@@ -57,6 +58,13 @@ class LocalityRuleForm(forms.ModelForm):
         required=False,
         widget=forms.CheckboxSelectMultiple,
         help_text="None ticked: every action",
+    )
+    unless_techniques = forms.MultipleChoiceField(
+        choices=Technique.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label="Unless the work declares",
+        help_text="Work declaring all the ticked privacy techniques is outside the rule",
     )
     regions = RegionChoiceField(required=False)
     countries = forms.ModelMultipleChoiceField(

@@ -97,6 +97,7 @@ def rule_facts(
         term=term.slug if term is not None else None,
         term_categories=_term_categories(term),
         term_note=term_note(term.name, term.version) if term is not None else "",
+        unless_techniques=frozenset(rule.unless_techniques or ()),
     )
 
 

@@ -15,6 +15,7 @@ from django.db import transaction
 from catalog.actors import Actor, may
 from catalog.models import Country, Region
 from catalog.revisions import revision_bump
+from catalog.techniques import validate_technique_names
 from governance.ledger.chain import actor_name, ledger_append
 from governance.models import (
     LocalityRule,
@@ -36,6 +37,7 @@ RULE_FIELDS = (
     "term",
     "dataset",
     "actions",
+    "unless_techniques",
     "effect",
     "regions",
     "countries",
@@ -58,8 +60,8 @@ def _snapshot_value(rule: LocalityRule, name: str) -> object:
         return rule.dataset.slug if rule.dataset is not None else None
     if name == "term":
         return rule.term.slug if rule.term is not None else None
-    if name == "actions":
-        return sorted(rule.actions or [])
+    if name in ("actions", "unless_techniques"):
+        return sorted(getattr(rule, name) or [])
     if name in ("jurisdiction", "category"):
         return getattr(rule, f"{name}_id")
     return getattr(rule, name)
@@ -118,6 +120,9 @@ def _validate_rule(rule: LocalityRule, regions: list[Region], countries: list[Co
     unknown_actions = set(rule.actions or []) - ACTIONS
     if unknown_actions:
         raise ValidationError({"actions": f"Unknown actions: {', '.join(sorted(unknown_actions))}"})
+    rule.unless_techniques = validate_technique_names(
+        rule.unless_techniques or [], "unless_techniques"
+    )
     rule.full_clean(exclude=["regions", "countries"])
     if rule.term_id is not None:
         rule.term = _usable_term(rule.term_id)

@@ -247,8 +247,13 @@ def _runs_in(
                 if ds is None or decided_by not in ds.laws:
                     continue
                 scopes = frozenset(run.scopes)
-                before = evaluate(current, ds.id, "train", region.code, run.purpose_id, at, scopes)
-                after = evaluate(candidate, ds.id, "train", region.code, run.purpose_id, at, scopes)
+                declared = frozenset(d["technique"] for d in run.techniques)
+                before = evaluate(
+                    current, ds.id, "train", region.code, run.purpose_id, at, scopes, declared
+                )
+                after = evaluate(
+                    candidate, ds.id, "train", region.code, run.purpose_id, at, scopes, declared
+                )
                 if before.allowed and not after.allowed:
                     affected.append({"dataset": ds.slug, "region": region.code})
         if affected:

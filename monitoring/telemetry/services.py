@@ -179,6 +179,15 @@ def telemetry_source_revoke(
 ) -> TelemetrySource:
     """Stop accepting a source's telemetry for good (what it sent stays)."""
     _check_source_admin(actor)
+    return telemetry_source_revoke_reviewed(actor=actor, source=source, reason=reason)
+
+
+@transaction.atomic
+def telemetry_source_revoke_reviewed(
+    *, actor: Actor, source: TelemetrySource, reason: str = ""
+) -> TelemetrySource:
+    """Revoke a source whose revocation someone was entitled to decide: an officer, or the
+    reviewer of an access review item naming it (governance.reviews checked who)."""
     _source_step(source, "revoke", revoked_at=timezone.now())
     ledger_append(
         actor=actor,

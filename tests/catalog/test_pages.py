@@ -182,7 +182,7 @@ def test_navigation_follows_the_role(client, owner, executive, officer):
     # Menus in order, each with only what the role uses.
     assert list(menus) == ["Catalog", "Governance", "Workflows", "Monitoring"]
     assert menus["Catalog"] == ["Datasets", "Data map", "New dataset", "Glossary"]
-    assert menus["Governance"] == POLICY_NAV
+    assert menus["Governance"] == [*POLICY_NAV, "Access reviews"]
     assert {"Transfer exceptions", "My subject tasks"} <= set(menus["Workflows"])
     assert menus["Monitoring"] == ["My datasets' risk"]
     assert "Exceptions to review" not in menus["Workflows"]
@@ -205,7 +205,12 @@ def test_navigation_follows_the_role(client, owner, executive, officer):
     officer.save()
     signed_in(client, officer)
     menus = _menus(client.get(reverse("catalog:dataset-list")))
-    assert menus["Governance"] == [*POLICY_NAV, "Decision log", "Evidence for auditors"]
+    assert menus["Governance"] == [
+        *POLICY_NAV,
+        "Decision log",
+        "Evidence for auditors",
+        "Access reviews",
+    ]
     assert "Exceptions to review" in menus["Workflows"]
     assert "Incident queue" in menus["Monitoring"]
     assert list(menus)[-1] == "Admin" and menus["Admin"] == ["Django admin"]

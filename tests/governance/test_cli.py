@@ -598,3 +598,30 @@ def test_check_exits_2_on_a_redirect_saying_where_to(scripted, tmp_path):
     assert result.returncode == 2
     assert "redirect (301) to https://locus.example/api/v1/locality/check" in result.stderr
     assert len(seen) == 1  # not followed: a POST must not be re-sent somewhere else
+
+
+@pytest.mark.live
+def test_check_declares_techniques_and_a_bad_one_exits_2(live_locus, token, dataset, tmp_path):
+    dp = "differential_privacy:epsilon=2,delta=0.00001"
+    declared = locus(
+        *check_args(STORAGE_REGION, DATASET, "--technique", "federated", "--technique", dp),
+        url=live_locus,
+        token=token,
+        cwd=tmp_path,
+    )
+    bad = locus(
+        *check_args(
+            STORAGE_REGION, DATASET, "--technique", "differential_privacy:epsilon=0,delta=0"
+        ),
+        url=live_locus,
+        token=token,
+        cwd=tmp_path,
+    )
+
+    assert declared.returncode == 0, declared.stderr
+    assert LocalityDecision.objects.get().techniques == [
+        {"technique": "differential_privacy", "epsilon": 2.0, "delta": 0.00001},
+        {"technique": "federated"},
+    ]
+    assert bad.returncode == 2
+    assert "techniques[0].epsilon" in bad.stderr

@@ -1,0 +1,1 @@
+"""Access reviews: periodic campaigns in which owners confirm or revoke access to their data."""
