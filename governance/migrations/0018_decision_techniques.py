@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('governance', '0016_training_run_external_id_once'),
+        ('governance', '0017_decision_context_plan'),
     ]
 
     operations = [

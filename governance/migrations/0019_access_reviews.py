@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('catalog', '0012_lineageedge_techniques'),
-        ('governance', '0017_localitydecision_techniques_and_more'),
+        ('governance', '0018_decision_techniques'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
