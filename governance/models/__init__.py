@@ -34,6 +34,7 @@ from governance.models.policy import (
     TransferGrant,
     TransferMechanism,
 )
+from governance.models.tree import LedgerQueued, LedgerTreeHead, LedgerTreeNode
 
 __all__ = [
     "Action",
@@ -45,6 +46,9 @@ __all__ = [
     "LedgerCheckpoint",
     "LedgerEntry",
     "LedgerHead",
+    "LedgerQueued",
+    "LedgerTreeHead",
+    "LedgerTreeNode",
     "LegalOutcome",
     "LocalityDecision",
     "LocalityRule",
