@@ -202,6 +202,14 @@ def tree_head_document(head: LedgerTreeHead) -> dict[str, Any]:
     }
 
 
+def empty_tree_head() -> dict[str, Any]:
+    """The signed head of the empty tree (RFC 9162 allows size 0), before any entry."""
+    from governance.ledger import signing
+
+    at, root = timezone.now().isoformat(), merkle.EMPTY_ROOT.hex()
+    return {"size": 0, "root": root, "at": at, **signing.sign_tree_head(0, root, at)}
+
+
 def inclusion_proof(leaf_hash: str, tree_size_: int | None = None) -> dict[str, Any]:
     """The audit path of a leaf in the tree of `tree_size_` (default: the latest head).
 
