@@ -12,8 +12,8 @@ from rest_framework.views import APIView
 
 from governance.api import CanUseGovernance
 from governance.ledger.tree import (
-    empty_tree_head,
     consistency_proof,
+    empty_tree_head,
     inclusion_proof,
     tree_head_document,
 )
