@@ -130,3 +130,34 @@ def test_no_role_no_proof(log, api_client, outsider):
     ]:
         assert api_client(outsider).get(url, params).status_code == 403
         assert api_client().get(url, params).status_code == 401
+
+
+def test_a_decision_answer_carries_its_receipt_and_the_tree_proves_it(api_client, engineer):
+    from governance.ledger.tree import ledger_sequence_all
+    from governance.policy.index import forget_index
+    from tests.factories import make_dataset
+
+    forget_index()
+    make_dataset(
+        engineer,
+        slug="eu-customers",
+        uri="s3://locus-eu/customers",
+        lawful_basis="consent",
+        personal_data_categories=["contact"],
+        subject_jurisdictions=["eu"],
+        allowed_processing_regions=["aws:eu-central-1"],
+    )
+    client = api_client(engineer)
+    body = {
+        "dataset": "eu-customers",
+        "action": "train",
+        "region": "aws:eu-central-1",
+        "purpose": "model-training",
+    }
+    answer = client.post("/api/v1/locality/check", body, format="json").json()
+    forget_index()
+    receipt = answer["receipt"]
+    assert answer["outcome"] == "allow" and receipt["merge_delay"] == 5
+    ledger_sequence_all()  # what beat (or the embedded default, after the commit) does
+    proof = client.get(INCLUSION, {"leaf_hash": receipt["leaf_hash"]}).json()
+    assert receipt_problems(receipt, proof, proof["tree_head"], _trusted()) == []
