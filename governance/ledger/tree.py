@@ -254,3 +254,37 @@ def _head_at(size: int | None) -> LedgerTreeHead:
         latest = tree_size()
         raise ValueError(f"no signed tree head of size {size}; the latest is {latest}")
     return head
+
+
+def verify_tree() -> list[str]:
+    """The tree against the chain, recomputed from every entry: each signed tree head's root
+    must be the entries' (so an entry edited, removed, inserted or reordered is found), and the
+    stored nodes must give the same roots (a rewritten tree is found). The problems, by name."""
+    from governance.ledger import signing
+    from governance.ledger.proofcheck import tree_head_problem
+
+    payloads = LedgerEntry.objects.order_by("sequence").values_list("sequence", "payload")
+    recomputed = merkle.MemoryTree()
+    for number, (sequence, payload) in enumerate(payloads.iterator(chunk_size=20_000), start=1):
+        if sequence != number:
+            return [f"entry {number} is missing or out of order (found {sequence})"]
+        recomputed.append(merkle.leaf_hash(bytes(payload)))
+    problems = []
+    for head in LedgerTreeHead.objects.order_by("size"):
+        if note := tree_head_problem(tree_head_document(head), signing.trusted_public_keys()):
+            problems.append(note)
+        if head.size > recomputed.size:
+            problems.append(f"tree head {head.size}: the chain holds only {recomputed.size}")
+        elif recomputed.root(head.size).hex() != head.root:
+            problems.append(f"tree head {head.size}: its root is not the entries' (edited)")
+    return problems + _rewritten_nodes(recomputed)
+
+
+def _rewritten_nodes(recomputed: merkle.MemoryTree) -> list[str]:
+    """Every stored subtree against the recomputed tree: proofs are read from these."""
+    nodes = LedgerTreeNode.objects.values_list("level", "index", "hash").order_by()
+    for level, index, value in nodes.iterator(chunk_size=20_000):
+        row = recomputed.levels[level] if level < len(recomputed.levels) else []
+        if index >= len(row) or row[index].hex() != value:
+            return [f"the stored tree node {level}/{index} was rewritten"]
+    return []
