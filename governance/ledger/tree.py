@@ -210,6 +210,12 @@ def empty_tree_head() -> dict[str, Any]:
     return {"size": 0, "root": root, "at": at, **signing.sign_tree_head(0, root, at)}
 
 
+def latest_tree_head() -> dict[str, Any]:
+    """The latest signed tree head as published (the empty tree's before any)."""
+    head = LedgerTreeHead.objects.order_by("-size").first()
+    return tree_head_document(head) if head else empty_tree_head()
+
+
 def inclusion_proof(leaf_hash: str, tree_size_: int | None = None) -> dict[str, Any]:
     """The audit path of a leaf in the tree of `tree_size_` (default: the latest head).
 

@@ -13,11 +13,9 @@ from rest_framework.views import APIView
 from governance.api import CanUseGovernance
 from governance.ledger.tree import (
     consistency_proof,
-    empty_tree_head,
     inclusion_proof,
-    tree_head_document,
+    latest_tree_head,
 )
-from governance.models import LedgerTreeHead
 
 HEX_HASH = r"^[0-9a-f]{64}$"
 
@@ -127,5 +125,4 @@ class LatestTreeHeadView(APIView):
 
     @extend_schema(responses={200: TreeHeadSerializer})
     def get(self, request):
-        head = LedgerTreeHead.objects.order_by("-size").first()
-        return Response(tree_head_document(head) if head else empty_tree_head())
+        return Response(latest_tree_head())

@@ -161,3 +161,37 @@ def test_a_decision_answer_carries_its_receipt_and_the_tree_proves_it(api_client
     ledger_sequence_all()  # what beat (or the embedded default, after the commit) does
     proof = client.get(INCLUSION, {"leaf_hash": receipt["leaf_hash"]}).json()
     assert receipt_problems(receipt, proof, proof["tree_head"], _trusted()) == []
+
+
+def test_the_evidence_package_carries_the_tree_head_and_a_proofcheck_that_runs_alone(
+    log, api_client, auditor, tmp_path
+):
+    import io
+    import os
+    import subprocess
+    import sys
+    import zipfile
+
+    from governance.ledger import evidence
+    from tests.governance.test_evidence import period
+
+    with zipfile.ZipFile(io.BytesIO(evidence.build_evidence(*period()))) as archive:
+        archive.extractall(tmp_path)
+    head = json.loads((tmp_path / "tree-head.json").read_text())
+    assert head["size"] == 7
+    proof = api_client(auditor).get(CONSISTENCY, {"first": 3, "second": 7}).json()
+    (tmp_path / "proof.json").write_text(json.dumps(proof))
+    (tmp_path / "old.json").write_text(json.dumps(proof["first_tree_head"]))
+    command = [sys.executable, "-m", "governance.ledger.proofcheck", "consistency", "old.json"]
+    command += [
+        "tree-head.json",
+        "--proof",
+        "proof.json",
+        "--trusted-key",
+        signing.public_key_b64(),
+    ]
+    environment = {**os.environ, "PYTHONPATH": str(tmp_path / "verifier")}
+    result = subprocess.run(
+        command, cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
