@@ -240,9 +240,12 @@ def ledger_append(
 def sequence_after_commit() -> None:
     """Under the embedded default (no worker, no beat) the tree's sequencer runs in-process once
     the caller's transaction commits; deployments run it from beat or `manage.py sequence_ledger`."""
-    if settings.LEDGER_SEQUENCE_ON_COMMIT:
-        from governance.ledger.tree import ledger_sequence_all
+    if not settings.LEDGER_SEQUENCE_ON_COMMIT:
+        return
+    from governance.ledger.tree import ledger_sequence_all
 
+    # Once per transaction: a transaction of many appends needs one run after it.
+    if not any(item[1] is ledger_sequence_all for item in connection.run_on_commit):
         transaction.on_commit(ledger_sequence_all, robust=True)
 
 

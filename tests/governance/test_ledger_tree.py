@@ -171,3 +171,14 @@ def test_the_migration_refuses_a_broken_chain():
         migration._verified_leaves(rows)
     with pytest.raises(RuntimeError, match="chain is broken"):
         migration._verified_leaves([(2, b"{}", "0" * 64, "f" * 64)])
+
+
+def test_under_the_embedded_default_the_sequencer_runs_once_after_the_commit(
+    settings, django_capture_on_commit_callbacks
+):
+    settings.LEDGER_SEQUENCE_ON_COMMIT = True
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        ledger_append(actor=None, kind="test.inline")
+        _submit(3)
+    assert len(callbacks) == 1
+    assert tree_size() == 4 and not LedgerQueued.objects.exists()
