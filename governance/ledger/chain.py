@@ -242,11 +242,15 @@ def sequence_after_commit() -> None:
     the caller's transaction commits; deployments run it from beat or `manage.py sequence_ledger`."""
     if not settings.LEDGER_SEQUENCE_ON_COMMIT:
         return
+    # Once per transaction: a transaction of many appends needs one run after it.
+    if not any(item[1] is _sequence_now for item in connection.run_on_commit):
+        transaction.on_commit(_sequence_now, robust=True)
+
+
+def _sequence_now() -> None:
     from governance.ledger.tree import ledger_sequence_all
 
-    # Once per transaction: a transaction of many appends needs one run after it.
-    if not any(item[1] is ledger_sequence_all for item in connection.run_on_commit):
-        transaction.on_commit(ledger_sequence_all, robust=True)
+    ledger_sequence_all()
 
 
 def _entry_values(entry: LedgerEntry) -> list[int | str | bytes | dt.datetime | None]:
