@@ -182,3 +182,23 @@ def test_under_the_embedded_default_the_sequencer_runs_once_after_the_commit(
         _submit(3)
     assert len(callbacks) == 1
     assert tree_size() == 4 and not LedgerQueued.objects.exists()
+
+
+def test_beat_and_the_command_run_the_sequencer():
+    import io
+
+    from django.conf import settings
+    from django.core.management import call_command
+
+    from governance import tasks
+    from governance.celery import app
+
+    entry = settings.CELERY_BEAT_SCHEDULE["ledger-sequence"]
+    app.loader.import_default_modules()  # as a worker does: autodiscovery
+    assert entry["task"] in app.tasks and entry["schedule"] <= 5
+    _submit(2)
+    assert tasks.ledger_sequence() == 2
+    _submit(1)
+    out = io.StringIO()
+    call_command("sequence_ledger", stdout=out)
+    assert out.getvalue().strip() == "tree size 3"
