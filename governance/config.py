@@ -96,6 +96,11 @@ def beat_schedule(env: environ.Env, *, retention_hour: int) -> dict[str, dict]:
             "task": "governance.tasks.ledger_checkpoint",
             "schedule": env.float("LEDGER_CHECKPOINT_SECONDS", default=3600.0),
         },
+        # The decision log's sequencer: queue into chain and tree, a signed tree head per batch.
+        "ledger-sequence": {
+            "task": "governance.tasks.ledger_sequence",
+            "schedule": env.float("LEDGER_SEQUENCE_SECONDS", default=1.0),
+        },
         "notifications-sweep": {
             "task": "governance.tasks.notifications_sweep",
             "schedule": 300.0,

@@ -411,6 +411,12 @@ LEDGER_SIGNING_KEY = signing_key(env, debug=DEBUG, secret_key=SECRET_KEY)
 LEDGER_TRUSTED_PUBLIC_KEYS = env.list("LEDGER_TRUSTED_PUBLIC_KEYS", default=[])
 # The key of the pseudonyms that stand for people in the ledger (never their identifiers).
 LEDGER_PSEUDONYM_KEY = _own_key("LEDGER_PSEUDONYM_KEY")
+# The Merkle tree (governance/ledger/tree.py): a receipt promises inclusion within this many
+# seconds; the sequencer runs every LEDGER_SEQUENCE_SECONDS from beat, or in-process after each
+# commit under the embedded default (no worker, no beat).
+LEDGER_MERGE_DELAY = env.int("LEDGER_MERGE_DELAY", default=5)
+LEDGER_SEQUENCE_SECONDS = env.float("LEDGER_SEQUENCE_SECONDS", default=1.0)
+LEDGER_SEQUENCE_ON_COMMIT = env.bool("LEDGER_SEQUENCE_ON_COMMIT", default=CELERY_TASK_ALWAYS_EAGER)
 
 # --- Telemetry ----------------------------------------------------------------------------
 # One ingest request: at most this many events and this many bytes (413 beyond).

@@ -3,6 +3,7 @@
 from celery import shared_task
 
 from governance.ledger.export import checkpoint_create
+from governance.ledger.tree import ledger_sequence_all
 from governance.notifications.digests import digests_send
 from governance.notifications.services import notifications_send_email, unsent_notification_ids
 from governance.reviews.services import review_scheduled, reviews_sweep
@@ -12,6 +13,12 @@ from governance.reviews.services import review_scheduled, reviews_sweep
 def ledger_checkpoint() -> int:
     """Sign the ledger's head (periodic: see CELERY_BEAT_SCHEDULE)."""
     return checkpoint_create().pk
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, time_limit=60)
+def ledger_sequence() -> int:
+    """Sequence the decision log's queue and new entries into the tree (periodic); its size."""
+    return ledger_sequence_all()
 
 
 @shared_task(

@@ -14,6 +14,7 @@ from governance.glossary import api as glossary_api
 from governance.grants import api as grant_api
 from governance.identity import views as identity_views
 from governance.ledger import api as ledger_api
+from governance.ledger import tree_api as ledger_tree_api
 from governance.ledger import views as ledger_views
 from governance.notifications import views as notification_views
 from governance.policy import api as policy_api
@@ -53,6 +54,21 @@ api_v1: list[URLPattern | URLResolver] = [
     path("data-map/", catalog_api.DataMapView.as_view(), name="data-map"),
     path("ledger/verify", ledger_api.LedgerVerifyView.as_view(), name="ledger-verify"),
     path("ledger/export", ledger_api.LedgerExportView.as_view(), name="ledger-export"),
+    path(
+        "ledger/proof/inclusion",
+        ledger_tree_api.InclusionProofView.as_view(),
+        name="ledger-proof-inclusion",
+    ),
+    path(
+        "ledger/proof/consistency",
+        ledger_tree_api.ConsistencyProofView.as_view(),
+        name="ledger-proof-consistency",
+    ),
+    path(
+        "ledger/tree-heads/latest",
+        ledger_tree_api.LatestTreeHeadView.as_view(),
+        name="ledger-tree-head-latest",
+    ),
     path("evidence", ledger_views.EvidenceAPIView.as_view(), name="evidence"),
     path("locality/check", check_api.LocalityCheckView.as_view(), name="locality-check"),
     path("locality/replay", policy_api.ReplayView.as_view(), name="locality-replay"),

@@ -125,6 +125,9 @@ API: dict[tuple[str, str], str] = {
     ("/api/v1/ledger/checkpoints/", "GET"): "DAADDAD",
     ("/api/v1/ledger/checkpoints/", "POST"): "DADDDAD",
     ("/api/v1/ledger/checkpoints/{id}/", "GET"): "DAADDAD",
+    ("/api/v1/ledger/proof/inclusion", "GET"): "DAAAAAD",
+    ("/api/v1/ledger/proof/consistency", "GET"): "DAAAAAD",
+    ("/api/v1/ledger/tree-heads/latest", "GET"): "DAAAAAD",
     ("/api/v1/evidence", "GET"): "DADDDAD",
     # Recorded decisions: every role reads, privacy officers write.
     ("/api/v1/recorded-decisions/", "GET"): "DAAAAAD",

@@ -36,6 +36,7 @@ WRITTEN_BY_LOCUS = {
     ("catalog", "SubjectRights", "notes"): "reference data",
     ("catalog", "ConsentLaw", "notes"): "reference data",
     ("governance", "LedgerEntry", "subjects"): "the ledger's own index of what an entry names",
+    ("governance", "LedgerQueued", "subjects"): "the ledger's own index of what an entry names",
     ("governance", "Notification", "body"): "composed by Locus from bounded parts",
     ("governance", "LocalityDecision", "reason"): "the engine's words",
     ("governance", "LocalityDecision", "legal_reason"): "the engine's words",

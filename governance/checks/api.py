@@ -113,8 +113,24 @@ class HouseVerdictSerializer(serializers.Serializer):
     reason = serializers.CharField()
 
 
+class ReceiptSerializer(serializers.Serializer):
+    """The decision log's signed promise to include the entry that records the decision."""
+
+    leaf_hash = serializers.CharField(help_text="SHA-256(0x00 || entry bytes), hex")
+    at = serializers.CharField(help_text="When the log accepted it (ISO 8601, as signed)")
+    merge_delay = serializers.IntegerField(help_text="Seconds within which it is in the tree")
+    algorithm = serializers.CharField()
+    key_id = serializers.CharField()
+    public_key = serializers.CharField()
+    signature = serializers.CharField()
+
+
 class DecisionSerializer(serializers.Serializer):
     decision_id = serializers.IntegerField(allow_null=True)
+    receipt = ReceiptSerializer(
+        allow_null=True,
+        help_text="Prove it later: GET /api/v1/ledger/proof/inclusion?leaf_hash=",
+    )
     outcome = serializers.CharField(help_text="The stricter of the legal and the house verdict")
     rule = serializers.CharField()
     reason = serializers.CharField()
@@ -141,6 +157,7 @@ def result_json(result: CheckResult, position: int | None = None) -> dict:
     return {
         **body,
         "decision_id": result.record.pk if result.record else None,
+        "receipt": result.receipt,
         "outcome": decision.outcome,
         "rule": decision.rule,
         "reason": decision.reason,

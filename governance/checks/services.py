@@ -25,7 +25,9 @@ from catalog.techniques import (
     technique_names,
 )
 from governance.ledger.chain import actor_name, ledger_append
+from governance.ledger.tree import entry_receipt
 from governance.models import (
+    LedgerEntry,
     LocalityDecision,
     Outcome,
     Purpose,
@@ -65,6 +67,7 @@ class CheckResult:
     decision: Decision | None = None
     record: LocalityDecision | None = None
     errors: dict[str, list[str]] | None = None
+    receipt: dict[str, Any] | None = None  # the log's signed promise to include the decision
 
 
 def _decision_row(
@@ -158,24 +161,25 @@ def locality_check(
         _decision_row(index, check, at, decision, actor, context, run)
         for _, check, at, decision in answered
     ]
+    receipt = None
     with transaction.atomic():
         records = LocalityDecision.objects.bulk_create(rows)
         if records:
-            _ledger_decisions(actor, records, context, run)
+            receipt = entry_receipt(_ledger_decisions(actor, records, context, run))
     for (position, check, _, decision), record in zip(answered, records, strict=True):
-        results[position] = CheckResult(check, decision, record)
+        results[position] = CheckResult(check, decision, record, receipt=receipt)
     return results
 
 
 def _ledger_decisions(
     actor: Actor, records: list[LocalityDecision], context: str, run: TrainingRun | None
-) -> None:
+) -> LedgerEntry:
     """One ledger entry per batch, naming its decisions by reference (ids and counts)."""
     ids = [r.pk for r in records]
     outcomes = {o: sum(1 for r in records if r.outcome == o) for o in Outcome.values}
     denied = sorted({f"dataset:{r.dataset_slug}" for r in records if r.outcome != Outcome.ALLOW})
     declared = _declarations(records)
-    ledger_append(
+    return ledger_append(
         actor=actor,
         kind="locality.decisions",
         subjects=[*denied[:50], *([f"run:{run.pk}"] if run else [])],

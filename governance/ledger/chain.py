@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from catalog.actors import Actor, actor_account
 from governance.logs import current_request_id
-from governance.models import LedgerEntry
+from governance.models import LedgerEntry, LedgerQueued
 from governance.models.ledger import GENESIS_HASH
 
 
@@ -226,6 +226,7 @@ def ledger_append(
             }
         )
         entry.hash = chain_hash(prev_hash, entry.payload)
+        sequence_after_commit()
         if connection.vendor != "postgresql":
             entry.save()
             cursor.execute(MOVE_HEAD, [entry.sequence, entry.hash])
@@ -234,6 +235,22 @@ def ledger_append(
         entry.pk = cursor.fetchone()[0]
     entry._state.adding, entry._state.db = False, connection.alias
     return entry
+
+
+def sequence_after_commit() -> None:
+    """Under the embedded default (no worker, no beat) the tree's sequencer runs in-process once
+    the caller's transaction commits; deployments run it from beat or `manage.py sequence_ledger`."""
+    if not settings.LEDGER_SEQUENCE_ON_COMMIT:
+        return
+    # Once per transaction: a transaction of many appends needs one run after it.
+    if not any(item[1] is _sequence_now for item in connection.run_on_commit):
+        transaction.on_commit(_sequence_now, robust=True)
+
+
+def _sequence_now() -> None:
+    from governance.ledger.tree import ledger_sequence_all
+
+    ledger_sequence_all()
 
 
 def _entry_values(entry: LedgerEntry) -> list[int | str | bytes | dt.datetime | None]:
@@ -248,3 +265,29 @@ def _entry_values(entry: LedgerEntry) -> list[int | str | bytes | dt.datetime | 
         entry.prev_hash,
         entry.hash,
     ]
+
+
+def chain_append_queued(queued: LedgerQueued) -> LedgerEntry:
+    """Add a queued entry to the chain as it was queued (its bytes are its leaf): for the
+    sequencer, inside its transaction. Its payload names no sequence: its place is the chain's."""
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        head_sequence, prev_hash = locked_head(cursor)
+        entry = LedgerEntry(
+            sequence=head_sequence + 1,
+            at=queued.at,
+            actor_id=queued.actor_id,
+            actor_name=queued.actor_name,
+            kind=queued.kind,
+            subjects=queued.subjects,
+            payload=bytes(queued.payload),
+            prev_hash=prev_hash,
+        )
+        entry.hash = chain_hash(prev_hash, entry.payload)
+        if connection.vendor != "postgresql":
+            entry.save()
+            cursor.execute(MOVE_HEAD, [entry.sequence, entry.hash])
+            return entry
+        cursor.execute(WRITE_ENTRY, [*_entry_values(entry), entry.sequence, entry.hash])
+        entry.pk = cursor.fetchone()[0]
+    entry._state.adding, entry._state.db = False, connection.alias
+    return entry

@@ -28,7 +28,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from catalog.actors import Actor
-from governance.ledger import signing
+from governance.ledger import merkle, proofcheck, signing
 from governance.ledger import verify as offline_verifier
 from governance.ledger.chain import ledger_append
 from governance.ledger.export import export_lines
@@ -39,6 +39,7 @@ from governance.ledger.period import (
     recorded_decisions_document,
     rules_document,
 )
+from governance.ledger.tree import latest_tree_head
 from governance.ledger.verification import checkpoint_documents, verify_ledger
 from governance.models import (
     LedgerEntry,
@@ -55,6 +56,7 @@ LEDGER = "ledger.jsonl"
 CHECKPOINTS = "checkpoints.json"
 SIGNING_KEY = "signing-key.txt"
 LATER_CHECKPOINTS = "checkpoints-later.json"
+TREE_HEAD = "tree-head.json"  # the Merkle tree's latest signed head when the package was cut
 VERIFIER_DIR = "verifier/governance"  # the package path of governance.ledger.verify
 CORE_FILES = frozenset(
     {
@@ -72,6 +74,9 @@ CORE_FILES = frozenset(
         f"{VERIFIER_DIR}/__init__.py",
         f"{VERIFIER_DIR}/ledger/__init__.py",
         f"{VERIFIER_DIR}/ledger/verify.py",
+        f"{VERIFIER_DIR}/ledger/merkle.py",
+        f"{VERIFIER_DIR}/ledger/proofcheck.py",
+        TREE_HEAD,
     }
 )
 # A contributed file's name: relative, plain characters, no '..' (it becomes a path when unzipped).
@@ -142,6 +147,7 @@ def assemble(since: dt.datetime, until: dt.datetime) -> Evidence:
             }
         )
         files.update(_verifier_files())
+        files[TREE_HEAD] = _json(latest_tree_head())
         files.update(contributed_sections(since, until))
         facts["policy_version"] = policy_version()[0]
     files[README] = readme(since, until, generated_at).encode()
@@ -225,6 +231,12 @@ def _verifier_files() -> dict[str, bytes]:
         f"{VERIFIER_DIR}/__init__.py": b'"""The offline verifier shipped with a Locus evidence package."""\n',
         f"{VERIFIER_DIR}/ledger/__init__.py": b'"""The decision log\'s offline verifier."""\n',
         f"{VERIFIER_DIR}/ledger/verify.py": source,
+        **{
+            f"{VERIFIER_DIR}/ledger/{Path(module.__file__ or '').name}": Path(
+                module.__file__ or ""
+            ).read_bytes()
+            for module in (merkle, proofcheck)
+        },
     }
 
 

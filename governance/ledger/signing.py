@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from django.conf import settings
 
+from governance.ledger.proofcheck import receipt_message, tree_head_message
 from governance.ledger.verify import checkpoint_message, checkpoint_signature_ok, header_message
 
 
@@ -69,3 +70,13 @@ def verify_checkpoint(cp: dict) -> bool:
     chain sign new checkpoints with a key of their own.
     """
     return bool(checkpoint_signature_ok(cp, _hmac_key(), trusted=trusted_public_keys()))
+
+
+def sign_receipt(leaf_hash: str, at: str) -> dict:
+    """A receipt's signature fields: the log's promise to include this leaf."""
+    return _signature(receipt_message(leaf_hash, at))
+
+
+def sign_tree_head(size: int, root: str, at: str) -> dict:
+    """A tree head's signature fields."""
+    return _signature(tree_head_message(size, root, at))

@@ -208,10 +208,10 @@ def _entry_problem(entry: dict, expected: int, prev_hash: str, last: int) -> str
         return f"entry {sequence}: previous hash does not match"
     if hashlib.sha256(bytes.fromhex(prev_hash) + payload).hexdigest() != entry["hash"]:
         return f"entry {sequence}: hash does not match the payload (edited)"
-    if any(
+    if document.get("sequence", sequence) != sequence or any(
         document.get(k) != entry.get(k)
-        for k in ("sequence", "kind", "actor_id", "actor_name", "subjects", "at")
-    ):
+        for k in ("kind", "actor_id", "actor_name", "subjects", "at")
+    ):  # a queued entry's payload names no sequence: the chain gives its place
         return f"entry {sequence}: fields differ from the hashed payload (edited)"
     return ""
 

@@ -35,6 +35,7 @@ from governance.models.policy import (
     TransferMechanism,
 )
 from governance.models.reviews import AccessReview, AccessReviewItem
+from governance.models.tree import LedgerQueued, LedgerTreeHead, LedgerTreeNode
 
 __all__ = [
     "AccessReview",
@@ -48,6 +49,9 @@ __all__ = [
     "LedgerCheckpoint",
     "LedgerEntry",
     "LedgerHead",
+    "LedgerQueued",
+    "LedgerTreeHead",
+    "LedgerTreeNode",
     "LegalOutcome",
     "LocalityDecision",
     "LocalityRule",

@@ -60,6 +60,9 @@ CORE = {
     "verifier/governance/__init__.py",
     "verifier/governance/ledger/__init__.py",
     "verifier/governance/ledger/verify.py",
+    "verifier/governance/ledger/merkle.py",
+    "verifier/governance/ledger/proofcheck.py",
+    "tree-head.json",
 }
 
 

@@ -4,6 +4,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
+from governance.ledger.tree import verify_tree
 from governance.ledger.verification import verify_ledger
 
 
@@ -12,9 +13,19 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--json", action="store_true", help="Print the report as JSON")
+        parser.add_argument(
+            "--tree",
+            action="store_true",
+            help="Also recompute the Merkle tree from every entry and check each signed tree "
+            "head and every stored node against it",
+        )
 
-    def handle(self, *args, json: bool = False, **options):
+    def handle(self, *args, json: bool = False, tree: bool = False, **options):
         report = verify_ledger().as_dict()
+        if tree:
+            report["tree_problems"] = verify_tree()
+            report["ok"] = report["ok"] and not report["tree_problems"]
+            report["problem"] = report["problem"] or "; ".join(report["tree_problems"])
         if json:
             self.stdout.write(_dumps(report))
         else:
@@ -26,6 +37,8 @@ class Command(BaseCommand):
         self.stdout.write(
             f"entries: {report['entries']}, head: #{report['head_sequence']} {report['head_hash']}"
         )
+        for problem in report.get("tree_problems", []):
+            self.stdout.write(self.style.ERROR(f"tree: {problem}"))
         for cp in report["checkpoints"]:
             state = "ok" if cp["ok"] else f"BROKEN: {cp['problem']}"
             self.stdout.write(f"checkpoint #{cp['sequence']}: {state}")
