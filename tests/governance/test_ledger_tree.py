@@ -140,7 +140,7 @@ def test_proofs_for_what_the_tree_does_not_hold_are_refused():
 def test_the_migration_makes_the_existing_chain_the_first_leaves_and_checks_it():
     from importlib import import_module
 
-    migration = import_module("governance.migrations.0017_ledger_merkle_tree")
+    migration = import_module("governance.migrations.0020_ledger_merkle_tree")
     for i in range(11):
         ledger_append(actor=None, kind="test.before-the-tree", data={"i": i})
     migration.build_tree(apps, None)
@@ -165,7 +165,7 @@ def test_the_migration_makes_the_existing_chain_the_first_leaves_and_checks_it()
 def test_the_migration_refuses_a_broken_chain():
     from importlib import import_module
 
-    migration = import_module("governance.migrations.0017_ledger_merkle_tree")
+    migration = import_module("governance.migrations.0020_ledger_merkle_tree")
     rows = [(1, b"{}", "0" * 64, "f" * 64)]
     with pytest.raises(RuntimeError, match="hash does not match"):
         migration._verified_leaves(rows)
