@@ -19,6 +19,9 @@ from governance.models import (
     LedgerCheckpoint,
     LedgerEntry,
     LedgerHead,
+    LedgerQueued,
+    LedgerTreeHead,
+    LedgerTreeNode,
     LocalityDecision,
     LocalityRule,
     LocalityRuleVersion,
@@ -167,6 +170,24 @@ class LedgerEntryAdmin(ReadOnlyAdmin):
 @admin.register(LedgerCheckpoint)
 class LedgerCheckpointAdmin(ReadOnlyAdmin):
     list_display = ["sequence", "hash", "at", "algorithm", "key_id"]
+
+
+@admin.register(LedgerQueued)
+class LedgerQueuedAdmin(ReadOnlyAdmin):
+    """Entries appended and waiting for the sequencer (which deletes each as it sequences it)."""
+
+    list_display = ["id", "at", "kind", "actor_name", "leaf_hash"]
+
+
+@admin.register(LedgerTreeNode)
+class LedgerTreeNodeAdmin(ReadOnlyAdmin):
+    list_display = ["level", "index", "hash"]
+    list_filter = ["level"]
+
+
+@admin.register(LedgerTreeHead)
+class LedgerTreeHeadAdmin(ReadOnlyAdmin):
+    list_display = ["size", "root", "at", "algorithm", "key_id"]
 
 
 @admin.register(RecordedDecision)
