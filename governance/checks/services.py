@@ -77,7 +77,7 @@ def _decision_row(
         outcome=decision.outcome,
         rule=decision.rule,
         reason=decision.reason,
-        **_verdict_columns(decision),
+        **verdict_columns(decision),
         scopes=sorted(check.scopes),
         grant_id=decision.grant_id,
         policy_version=decision.policy_version,
@@ -86,7 +86,7 @@ def _decision_row(
     )
 
 
-def _verdict_columns(decision: Decision) -> dict[str, str]:
+def verdict_columns(decision: Decision) -> dict[str, str]:
     legal, house = decision.legal, decision.house
     columns: dict[str, str] = {}
     if legal is not None:
