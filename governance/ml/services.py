@@ -31,10 +31,13 @@ from governance.models import (
 from governance.policy.facts import PolicyIndex, UnknownInput
 from governance.policy.index import current_index
 from governance.policy.trained import ModelDecision, evaluate_model
+from governance.workflow import status_move
 
 OWNER_PERMISSIONS = ("governance.change_trainedmodel",)
 EDITABLE = ("name", "version", "description", "uri", "owner", "training_runs")
 Change = TrainedModelChange.Action
+# A deployment's allowed moves: a denied one stays denied (a new request is a new deployment).
+TRANSITIONS = {ModelDeployment.Status.ACTIVE: (ModelDeployment.Status.RETIRED,)}
 
 
 def can_change_model(user: Actor, trained_model: TrainedModel) -> TypeGuard[User]:
@@ -315,12 +318,18 @@ def deployment_retire(*, actor: Actor, deployment: ModelDeployment) -> ModelDepl
     """Stop serving a model from a region (a compare-and-swap: a lost race is a 409)."""
     if not can_change_model(actor, deployment.trained_model):
         raise PermissionDenied("Only the model's owner or a privacy officer may retire it")
-    now = timezone.now()
-    moved = ModelDeployment.objects.filter(
-        pk=deployment.pk, status=ModelDeployment.Status.ACTIVE
-    ).update(status=ModelDeployment.Status.RETIRED, retired_at=now, updated_at=now)
-    if moved != 1:
+    current = ModelDeployment.objects.values_list("status", flat=True).get(pk=deployment.pk)
+    if ModelDeployment.Status.RETIRED not in TRANSITIONS.get(current, ()):
         raise StateConflict({"status": "Only a serving deployment can be retired"})
+    status_move(
+        ModelDeployment,
+        pk=deployment.pk,
+        current=current,
+        target=ModelDeployment.Status.RETIRED,
+        what="deployment",
+        retired_at=timezone.now(),
+        updated_at=timezone.now(),
+    )
     deployment.refresh_from_db()
     facts = _deployment_facts(deployment)
     _record(actor, deployment.trained_model, Change.RETIRED, None, facts)
