@@ -37,7 +37,9 @@ OWNER_PERMISSIONS = ("governance.change_trainedmodel",)
 EDITABLE = ("name", "version", "description", "uri", "owner", "training_runs")
 Change = TrainedModelChange.Action
 # A deployment's allowed moves: a denied one stays denied (a new request is a new deployment).
-TRANSITIONS = {ModelDeployment.Status.ACTIVE: (ModelDeployment.Status.RETIRED,)}
+TRANSITIONS: dict[str, tuple[str, ...]] = {
+    ModelDeployment.Status.ACTIVE: (ModelDeployment.Status.RETIRED,)
+}
 
 
 def can_change_model(user: Actor, trained_model: TrainedModel) -> TypeGuard[User]:
