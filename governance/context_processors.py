@@ -34,6 +34,10 @@ def _reads_policy(user) -> bool:
     return user.has_perm("governance.view_localitydecision")
 
 
+def _reads_models(user) -> bool:
+    return user.has_perm("governance.view_trainedmodel")
+
+
 def _reads_ledger(user) -> bool:
     return user.has_perm("governance.view_ledgerentry")
 
@@ -78,6 +82,13 @@ _NAV = (
         "governance",
     ),
     ("Training runs", "governance:run-list", _reads_policy, ("governance:run-",), "governance"),
+    (
+        "Models",
+        "governance:model-list",
+        _reads_models,
+        ("governance:model-", "governance:deployment-"),
+        "governance",
+    ),
     ("What-if", "governance:what-if", _reads_policy, (), "governance"),
     ("Law by jurisdiction", "governance:legal-coverage", _reads_policy, (), "governance"),
     (

@@ -8,6 +8,7 @@ from governance.checks import views as check_views
 from governance.glossary import views as glossary_views
 from governance.grants import views as grant_views
 from governance.ledger import views as ledger_views
+from governance.ml import views as model_views
 from governance.notifications import views as notification_views
 from governance.policy import views as policy_views
 from governance.reviews import views as review_views
@@ -33,6 +34,15 @@ urlpatterns = [
     path("grants/<int:pk>/revoke/", grant_views.grant_revoke, name="grant-revoke"),
     path("runs/", check_views.run_list, name="run-list"),
     path("runs/<int:pk>/", check_views.run_detail, name="run-detail"),
+    path("models/", model_views.model_list, name="model-list"),
+    path("models/new/", model_views.model_create, name="model-create"),
+    path("models/<int:pk>/", model_views.model_detail, name="model-detail"),
+    path("models/<int:pk>/deploy/", model_views.model_deploy, name="model-deploy"),
+    path(
+        "model-deployments/<int:pk>/retire/",
+        model_views.deployment_retire,
+        name="deployment-retire",
+    ),
     path("decisions/", check_views.decision_list, name="decision-list"),
     path("decisions/<int:pk>/", check_views.decision_detail, name="decision-detail"),
     path("check/", check_views.check, name="check"),

@@ -232,3 +232,24 @@ _LINEAGE_PERMISSIONS: dict[str, list[str]] = {
 }
 for _role, _names in _LINEAGE_PERMISSIONS.items():
     ROLE_PERMISSIONS[_role] = [*ROLE_PERMISSIONS[_role], *_names]
+
+# Trained models (governance.ml): every role reads them; officers, data owners and engineers
+# register them; officers change any, an owner their own (guardian, granted on registration).
+_MODELS_READ = [
+    "governance.view_trainedmodel",
+    "governance.view_trainedmodelchange",
+    "governance.view_modeldeployment",
+]
+_MODEL_PERMISSIONS: dict[str, list[str]] = {
+    Role.PRIVACY_OFFICER: [
+        *_MODELS_READ,
+        "governance.add_trainedmodel",
+        "governance.change_trainedmodel",
+    ],
+    Role.EXECUTIVE: _MODELS_READ,
+    Role.AUDITOR: _MODELS_READ,
+    Role.DATA_OWNER: [*_MODELS_READ, "governance.add_trainedmodel"],
+    Role.ENGINEER: [*_MODELS_READ, "governance.add_trainedmodel"],
+}
+for _role, _names in _MODEL_PERMISSIONS.items():
+    ROLE_PERMISSIONS[_role] = [*ROLE_PERMISSIONS[_role], *_names]

@@ -16,6 +16,7 @@ from governance.identity import views as identity_views
 from governance.ledger import api as ledger_api
 from governance.ledger import tree_api as ledger_tree_api
 from governance.ledger import views as ledger_views
+from governance.ml import api as ml_api
 from governance.notifications import views as notification_views
 from governance.policy import api as policy_api
 
@@ -38,6 +39,8 @@ router.register("consents/notices", consent_api.ConsentNoticeViewSet, basename="
 router.register("locality-rules", policy_api.LocalityRuleViewSet, basename="locality-rule")
 router.register("transfer-grants", grant_api.TransferGrantViewSet, basename="transfer-grant")
 router.register("training-runs", check_api.TrainingRunViewSet, basename="training-run")
+router.register("models", ml_api.TrainedModelViewSet, basename="trained-model")
+router.register("model-deployments", ml_api.ModelDeploymentViewSet, basename="model-deployment")
 router.register("decisions", check_api.LocalityDecisionViewSet, basename="decision")
 router.register("ledger/entries", ledger_api.LedgerEntryViewSet, basename="ledger-entry")
 router.register("ledger/checkpoints", ledger_api.CheckpointViewSet, basename="ledger-checkpoint")

@@ -28,6 +28,7 @@ from governance.glossary import services as glossary_services
 from governance.grants.services import grant_create
 from governance.ledger.export import checkpoint_create
 from governance.ledger.records import recorded_decision_create
+from governance.ml.services import model_deploy, model_register
 from governance.models import LedgerEntry, LocalityDecision, LocalityRule, Purpose
 from governance.policy.rules import rule_create
 from governance.reviews.services import review_open
@@ -137,6 +138,19 @@ def _governance(world: World, p: dict, datasets: dict[str, Dataset]) -> None:
         inputs=[(datasets["customers"], "v1")],
         model_name="churn-model",
     )
+    model = model_register(
+        actor=p["data_owner"],
+        name="churn",
+        version="3",
+        uri="s3://models/churn/3",
+        training_runs=[run],
+    )
+    deployment, _ = model_deploy(
+        actor=p["data_owner"],
+        trained_model=model,
+        region=Region.objects.get(code=IRELAND),
+        purpose=Purpose.objects.get(code="model-training"),
+    )
     record = recorded_decision_create(
         actor=officer,
         title="Keep customers in the EU",
@@ -149,6 +163,8 @@ def _governance(world: World, p: dict, datasets: dict[str, Dataset]) -> None:
         rule=rule.pk,
         grant=grant.pk,
         run=run.pk,
+        model=model.pk,
+        deployment=deployment.pk,
         decision=LocalityDecision.objects.filter(training_run=run)
         .values_list("pk", flat=True)
         .first(),

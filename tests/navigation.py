@@ -9,6 +9,7 @@ POLICY_NAV = [
     "Rules",
     "Grants",
     "Training runs",
+    "Models",
     "What-if",
     "Law by jurisdiction",
 ]

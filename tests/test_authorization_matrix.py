@@ -115,6 +115,20 @@ API: dict[tuple[str, str], str] = {
     ("/api/v1/training-runs/{id}/", "GET"): "DAAAAAD",
     ("/api/v1/training-runs/{id}/reads/", "POST"): "DADDADD",
     ("/api/v1/training-runs/{id}/regions/", "GET"): "DAAAAAD",
+    # Models: every role reads and checks; owners, engineers and officers register; the
+    # model's owner (the data owner) or an officer changes, deploys and retires.
+    ("/api/v1/models/", "GET"): "DAAAAAD",
+    ("/api/v1/models/", "POST"): "DADAADD",
+    ("/api/v1/models/{id}/", "GET"): "DAAAAAD",
+    ("/api/v1/models/{id}/", "PUT"): "DADADDD",
+    ("/api/v1/models/{id}/", "PATCH"): "DADADDD",
+    ("/api/v1/models/{id}/history/", "GET"): "DAAAAAD",
+    ("/api/v1/models/{id}/lineage/", "GET"): "DAAAAAD",
+    ("/api/v1/models/{id}/deploy/", "POST"): "DADADDD",
+    ("/api/v1/models/{id}/check/", "POST"): "DAAAAAD",
+    ("/api/v1/model-deployments/", "GET"): "DAAAAAD",
+    ("/api/v1/model-deployments/{id}/", "GET"): "DAAAAAD",
+    ("/api/v1/model-deployments/{id}/retire/", "POST"): "DADADDD",
     ("/api/v1/decisions/", "GET"): "DAAAAAD",
     ("/api/v1/decisions/{id}/", "GET"): "DAAAAAD",
     # The decision log: privacy officers, executives, auditors; officers and auditors sign.
@@ -297,6 +311,11 @@ PAGES: dict[tuple[str, str], str] = {
     ("governance:grant-revoke", "POST"): "DADDDDD",
     ("governance:run-list", "GET"): "DAAAAAD",
     ("governance:run-detail", "GET"): "DAAAAAD",
+    ("governance:model-list", "GET"): "DAAAAAD",
+    ("governance:model-create", "GET"): "DADAADD",
+    ("governance:model-detail", "GET"): "DAAAAAD",
+    ("governance:model-deploy", "POST"): "DADADDD",
+    ("governance:deployment-retire", "POST"): "DADADDD",
     ("governance:decision-list", "GET"): "DAAAAAD",
     ("governance:decision-detail", "GET"): "DAAAAAD",
     ("governance:check", "GET"): "DAAAAAD",
@@ -408,6 +427,8 @@ API_OBJECTS = {
     "/api/v1/locality-rules/": lambda w: w.ids["rule"],
     "/api/v1/transfer-grants/": lambda w: w.ids["grant"],
     "/api/v1/training-runs/": lambda w: w.ids["run"],
+    "/api/v1/models/": lambda w: w.ids["model"],
+    "/api/v1/model-deployments/": lambda w: w.ids["deployment"],
     "/api/v1/decisions/": lambda w: w.ids["decision"],
     "/api/v1/ledger/entries/": lambda w: w.ids["ledger_sequence"],
     "/api/v1/ledger/checkpoints/": lambda w: w.ids["checkpoint"],
@@ -444,6 +465,9 @@ PAGE_KWARGS = {
     "governance:access-review-decide": lambda w: {"pk": w.ids["access_review_item"]},
     "governance:run-detail": lambda w: {"pk": w.ids["run"]},
     "governance:decision-detail": lambda w: {"pk": w.ids["decision"]},
+    "governance:model-detail": lambda w: {"pk": w.ids["model"]},
+    "governance:model-deploy": lambda w: {"pk": w.ids["model"]},
+    "governance:deployment-retire": lambda w: {"pk": w.ids["deployment"]},
     "governance:glossary-term": lambda w: {"slug": w.ids["term_approved"]},
     "governance:glossary-edit": lambda w: {"slug": w.ids["term_approved"]},
     "governance:glossary-submit": lambda w: {"slug": w.ids["term_in_review"]},
@@ -518,6 +542,21 @@ API_BODIES = {
     },
     ("/api/v1/training-runs/{id}/reads/", "POST"): lambda w: {
         "reads": [{"dataset": w.ids["dataset_customers"], "region": IRELAND}]
+    },
+    ("/api/v1/models/", "POST"): lambda w: {
+        "name": "matrix-model",
+        "version": "1",
+        "uri": "s3://matrix/model",
+        "training_runs": [w.ids["run"]],
+    },
+    ("/api/v1/models/{id}/deploy/", "POST"): lambda w: {
+        "region": IRELAND,
+        "purpose": "model-training",
+    },
+    ("/api/v1/models/{id}/check/", "POST"): lambda w: {
+        "action": "infer",
+        "region": IRELAND,
+        "purpose": "model-training",
     },
     ("/api/v1/recorded-decisions/", "POST"): lambda w: {
         "title": "Matrix",

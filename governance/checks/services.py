@@ -93,7 +93,7 @@ def _decision_row(
         outcome=decision.outcome,
         rule=decision.rule,
         reason=decision.reason,
-        **_verdict_columns(decision),
+        **verdict_columns(decision),
         scopes=sorted(check.scopes),
         techniques=declaration_json(check.techniques),
         grant_id=decision.grant_id,
@@ -103,7 +103,7 @@ def _decision_row(
     )
 
 
-def _verdict_columns(decision: Decision) -> dict[str, str]:
+def verdict_columns(decision: Decision) -> dict[str, str]:
     legal, house = decision.legal, decision.house
     columns: dict[str, str] = {}
     if legal is not None:

@@ -1,4 +1,4 @@
-"""Governance tables: policy (rules, grants, runs, decisions), the ledger, the glossary, people."""
+"""Governance tables: policy (rules, grants, runs, decisions), trained models, the ledger, the glossary, people."""
 
 from governance.models.consent import ConsentNotice
 from governance.models.glossary import Term, TermRevision, TermStatus, TermVersion
@@ -9,6 +9,7 @@ from governance.models.ledger import (
     LedgerHead,
     RecordedDecision,
 )
+from governance.models.ml import ModelDeployment, TrainedModel, TrainedModelChange
 from governance.models.people import (
     Delivery,
     DigestFrequency,
@@ -56,6 +57,7 @@ __all__ = [
     "LocalityDecision",
     "LocalityRule",
     "LocalityRuleVersion",
+    "ModelDeployment",
     "Notification",
     "NotificationDigest",
     "NotificationPreference",
@@ -70,6 +72,8 @@ __all__ = [
     "TermRevision",
     "TermStatus",
     "TermVersion",
+    "TrainedModel",
+    "TrainedModelChange",
     "TrainingRun",
     "TrainingRunDataset",
     "TransferGrant",

@@ -23,6 +23,9 @@ class Action(models.TextChoices):
     TRAIN = "train", "Train"
     TRANSFER = "transfer", "Transfer"
     ACCESS = "access", "Access"
+    # A trained model's: put it in a region to serve, answer queries there (governance.ml).
+    DEPLOY = "deploy", "Deploy a model"
+    INFER = "infer", "Serve a model's inferences"
 
 
 class Outcome(models.TextChoices):
@@ -265,6 +268,8 @@ class LocalityDecision(AppendOnly):
         TRAINING_READ = "training_read", "Training run read"
         TELEMETRY = "telemetry", "Telemetry"
         PLAN = "plan", "Infrastructure plan check"
+        MODEL_DEPLOY = "model_deploy", "Model deployment"
+        MODEL_CHECK = "model_check", "Model check"
 
     at = models.DateTimeField(help_text="The time the work happens (what the rules were judged at)")
     decided_at = models.DateTimeField(auto_now_add=True, db_index=True)
@@ -301,6 +306,7 @@ class LocalityDecision(AppendOnly):
     policy_version = models.CharField(max_length=60)
     context = models.CharField(max_length=20, choices=Context.choices, default=Context.CHECK)
     training_run = append_only_reference(TrainingRun, related_name="decisions")
+    trained_model = append_only_reference("governance.TrainedModel", related_name="decisions")
 
     class Meta:
         ordering = ["-id"]

@@ -19,6 +19,7 @@ from catalog.paging import LocusOrdering, paged
 from catalog.parsers import BoundedJSONParser
 from catalog.permissions import ActsWithPermission
 from governance.identity.second_factor import SecondFactorFresh
+from governance.ml.selectors import served_by_run
 from requests.models.subjects import (
     DatasetConnector,
     MlPropagationDecision,
@@ -312,6 +313,15 @@ class MlDecisionViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self):
         return selectors.ml_decisions_for(self.request.user).order_by("id")
+
+    def get_serializer(self, *args, **kwargs):
+        """Where the models of a page's runs are served, read once for the page."""
+        shown = args[0] if args else None
+        rows = shown if isinstance(shown, list) else [shown] if shown is not None else []
+        runs = [row.training_run_id for row in rows if getattr(row, "training_run_id", None)]
+        kwargs.setdefault("context", self.get_serializer_context())
+        kwargs["context"]["served"] = served_by_run(runs)
+        return super().get_serializer(*args, **kwargs)
 
     @extend_schema(request=DecideSerializer, responses=MlDecisionSerializer)
     @action(detail=True, methods=["post"])

@@ -15,6 +15,7 @@ from catalog.actors import Actor
 from catalog.models import Dataset
 from governance.errors import StateConflict
 from governance.ledger.chain import actor_name, ledger_append
+from governance.ml.selectors import served_by_run
 from governance.models import TrainingRun, TrainingRunDataset
 from requests.models.consents import ConsentEvent
 from requests.models.subjects import (
@@ -28,6 +29,18 @@ from requests.subjects.selectors import managed_scope
 from requests.subjects.workflow import event_add, maybe_ready
 
 OPEN = frozenset(OPEN_STATUSES)
+
+
+def with_served_models(
+    decisions: Iterable[MlPropagationDecision],
+) -> list[MlPropagationDecision]:
+    """The decisions, each with `served_models`: the registered models its run trained and
+    the regions each is served from now (where the erased or withdrawn data still answers)."""
+    shown = list(decisions)
+    served = served_by_run(d.training_run_id for d in shown if d.training_run_id)
+    for decision in shown:
+        decision.served_models = served.get(decision.training_run_id or 0, [])  # type: ignore[attr-defined]
+    return shown
 
 
 def decisions_create(subject_request: SubjectRequest, datasets: Iterable[Dataset]) -> None:

@@ -5,9 +5,11 @@ approval), the answer as reviewed, and the timeline's lines."""
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from catalog.models import Dataset
+from governance.ml.selectors import served_by_run
 from requests.models.subjects import (
     Channel,
     DatasetConnector,
@@ -209,12 +211,24 @@ class SubjectTaskSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class ServedModelSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    model = serializers.CharField(help_text="Its name and version")
+    served_in = serializers.ListField(
+        child=serializers.DictField(child=serializers.CharField()),
+        help_text="Each region it is served from now, with its endpoint",
+    )
+
+
 class MlDecisionSerializer(serializers.ModelSerializer):
     decision = serializers.ChoiceField(
         choices=MlDecision.choices,
         allow_blank=True,
         read_only=True,
         help_text="Empty until someone decides",
+    )
+    models = serializers.SerializerMethodField(
+        help_text="The registered models the run trained, and where each is served now"
     )
 
     class Meta:
@@ -227,12 +241,20 @@ class MlDecisionSerializer(serializers.ModelSerializer):
             "run_name",
             "model_name",
             "datasets",
+            "models",
             "decision",
             "reason",
             "decided_by_name",
             "decided_at",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(ServedModelSerializer(many=True))
+    def get_models(self, obj) -> list[dict]:
+        served = self.context.get("served")
+        if served is None:  # one decision on its own
+            served = served_by_run([obj.training_run_id] if obj.training_run_id else [])
+        return served.get(obj.training_run_id, [])
 
 
 APPROVAL_FIELDS = ["version", "approved", "approved_version", "approved_by_name", "approved_at"]

@@ -159,7 +159,7 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "days_left": selectors.days_left(target) if target.is_open else None,
         "identifiers": target.identifiers_shown if manages else None,
         "tasks": selectors.tasks_of(request.user, target).select_related("owner"),
-        "decisions": target.ml_decisions.all(),
+        "decisions": ml.with_served_models(target.ml_decisions.all()),
         "timeline": timeline.lines(target.events.order_by("at", "id")),
         "package": selectors.package_of(request.user, target),
         "review": review.review_of(target)
@@ -266,7 +266,9 @@ def task_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "workflows:subject-task-detail", args=[pk]
         )
 
-    decisions = [d for d in task.request.ml_decisions.all() if task.dataset_slug in d.datasets]
+    decisions = ml.with_served_models(
+        [d for d in task.request.ml_decisions.all() if task.dataset_slug in d.datasets]
+    )
     shown = selectors.shows_identifiers(request.user, task)
     context = {
         "task": task,

@@ -1,0 +1,1 @@
+"""Trained models as catalog assets: registration, history, deployments under the engine."""
