@@ -25,6 +25,7 @@ from governance.models import (
     LocalityDecision,
     LocalityRule,
     LocalityRuleVersion,
+    ModelDeployment,
     Notification,
     NotificationDigest,
     NotificationPreference,
@@ -35,6 +36,8 @@ from governance.models import (
     Term,
     TermRevision,
     TermVersion,
+    TrainedModel,
+    TrainedModelChange,
     TrainingRun,
     TrainingRunDataset,
     TransferGrant,
@@ -151,6 +154,26 @@ class TrainingRunAdmin(ReadOnlyAdmin):
     list_display = ["name", "verdict", "mode", "purpose", "created_by_name", "created_at"]
     list_filter = ["verdict", "mode"]
     search_fields = ["name", "external_id"]
+
+
+@admin.register(TrainedModel)
+class TrainedModelAdmin(ReadOnlyAdmin):
+    """Models are registered, changed and deployed on their pages, where each step is ledgered."""
+
+    list_display = ["name", "version", "owner", "uri", "updated_at"]
+    search_fields = ["name", "uri"]
+
+
+@admin.register(TrainedModelChange)
+class TrainedModelChangeAdmin(ReadOnlyAdmin):
+    list_display = ["model_repr", "revision", "action", "actor_name", "at"]
+    list_filter = ["action"]
+
+
+@admin.register(ModelDeployment)
+class ModelDeploymentAdmin(ReadOnlyAdmin):
+    list_display = ["trained_model", "region", "status", "outcome", "legal_outcome"]
+    list_filter = ["status", "outcome"]
 
 
 @admin.register(LocalityDecision)
