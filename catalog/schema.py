@@ -23,6 +23,7 @@ from drf_spectacular.utils import OpenApiParameter
 from rest_framework.permissions import AllowAny
 
 from catalog import conditional
+from catalog.filtering import StrictFilterBackend
 from catalog.idempotency import HEADER, IdempotentCreateMixin
 from catalog.paging import LocusOrdering
 
@@ -127,22 +128,46 @@ class LocusAutoSchema(AutoSchema):
         return backends
 
     def _get_paginator(self) -> Any:
-        """Pages are a GET's: a POST answering a list (a bulk step) answers it whole."""
-        return super()._get_paginator() if self.method == "GET" else None
+        """Pages are a GET's: a POST answering a list (a bulk step) answers it whole, and so
+        does a CSV route."""
+        if self.method != "GET" or self.path.endswith(".csv"):
+            return None
+        return super()._get_paginator()
 
     def _get_filter_parameters(self) -> list:
         given = super()._get_filter_parameters()
         filterset = getattr(self.view, "filterset_class", None)
         aliases = getattr(filterset, "deprecated_aliases", {}) if given else {}
+        strict = any(issubclass(b, StrictFilterBackend) for b in self.get_filter_backends())
+        for parameter in given:
+            if strict and parameter["name"] != LocusOrdering.ordering_param:
+                parameter["allowEmptyValue"] = True  # an empty filter is no filter (filtering.py)
         return given + [
             _alias_parameter(p, aliases) for p in given if p["name"] in _inverse(aliases)
         ]
+
+    def _map_serializer_field(self, field: Any, direction: str, *args: Any, **kwargs: Any) -> dict:
+        """A list that refuses to be empty says so (DRF's `allow_empty=False`: minItems)."""
+        schema = super()._map_serializer_field(field, direction, *args, **kwargs)
+        refuses_empty = getattr(field, "allow_empty", True) is False
+        if refuses_empty and direction == "request" and schema.get("type") == "array":
+            schema.setdefault("minItems", 1)
+        return schema
 
     def get_operation(self, *args: Any, **kwargs: Any) -> dict | None:
         operation = super().get_operation(*args, **kwargs)
         if operation is not None:
             self._add_errors(operation)
+            self._mark_blank_as_absent(operation)
         return operation
+
+    def _mark_blank_as_absent(self, operation: dict) -> None:
+        """A view that reads its own query parameters names those it takes empty as absent
+        (`blank_means_absent`), as the filter sets do: the schema allows the empty value."""
+        blank = set(getattr(self.view, "blank_means_absent", ()))
+        for parameter in operation.get("parameters", []):
+            if parameter["in"] == "query" and parameter["name"] in blank:
+                parameter["allowEmptyValue"] = True
 
     # --- errors ---------------------------------------------------------------------------
 

@@ -429,6 +429,9 @@ class RegisterRowSerializer(serializers.Serializer):
     approved_by = serializers.CharField()
 
 
+COUNTRY_CODE = {"type": "string", "pattern": "^[A-Za-z]{2}$"}  # as RegisterParams reads it
+
+
 class TransferRegisterViewSet(viewsets.GenericViewSet):
     """The register of transfers (GDPR Art. 30(1)(e) style): every grant, active and past, by
     source country, destination country and mechanism, in pages. `?format=csv` for a
@@ -446,13 +449,14 @@ class TransferRegisterViewSet(viewsets.GenericViewSet):
         "grant",
     ]
     ordering_tiebreaker = "grant"
+    blank_means_absent = ("source", "destination", "mechanism", "status")  # RegisterParams
     # The stubs give the setting's import strings; api_settings hands out the classes.
     renderer_classes = [*api_settings.DEFAULT_RENDERER_CLASSES, CSVRenderer]  # type: ignore[list-item]
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("source", str, description="Source country (ISO alpha-2)"),
-            OpenApiParameter("destination", str, description="Destination country"),
+            OpenApiParameter("source", COUNTRY_CODE, description="Source country (ISO alpha-2)"),
+            OpenApiParameter("destination", COUNTRY_CODE, description="Destination country"),
             OpenApiParameter("mechanism", str, enum=TransferMechanism.values),
             OpenApiParameter("status", str, enum=["active", "upcoming", "expired", "revoked"]),
         ],

@@ -137,7 +137,9 @@ def test_the_api_timeline_is_paged_and_ordered(incident, privacy_officer):
     assert api.get(url, {"ordering": "kind"}).status_code == 400
 
 
-def test_the_api_runs_are_paged_and_ordered_by_the_allowed_fields(incident, source, privacy_officer):
+def test_the_api_runs_are_paged_and_ordered_by_the_allowed_fields(
+    incident, source, privacy_officer
+):
     """Three runs: the fixture's 25 events (1 to 25 minutes ago), then two more, older."""
     now = timezone.now()
     older, oldest = "run-b-older", "run-a-oldest"
