@@ -36,5 +36,5 @@ def refuse_other_types() -> None:
         return lenient_list(self, data)
 
     serializers.CharField.to_internal_value = text  # type: ignore[method-assign,assignment]
-    relations.ManyRelatedField.to_internal_value = related_list  # type: ignore[method-assign]
+    relations.ManyRelatedField.to_internal_value = related_list  # type: ignore[method-assign,assignment]
     serializers.CharField.locus_text_only = True  # type: ignore[attr-defined]
