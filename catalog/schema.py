@@ -16,10 +16,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.core.validators import RegexValidator
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.plumbing import ResolvedComponent
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
+from rest_framework.fields import CharField
 from rest_framework.permissions import AllowAny
 
 from catalog import conditional
@@ -149,9 +151,12 @@ class LocusAutoSchema(AutoSchema):
     def _map_serializer_field(self, field: Any, direction: str, *args: Any, **kwargs: Any) -> dict:
         """A list that refuses to be empty says so (DRF's `allow_empty=False`: minItems)."""
         schema = super()._map_serializer_field(field, direction, *args, **kwargs)
-        refuses_empty = getattr(field, "allow_empty", True) is False
-        if refuses_empty and direction == "request" and schema.get("type") == "array":
+        if direction != "request":
+            return schema
+        if getattr(field, "allow_empty", True) is False and schema.get("type") == "array":
             schema.setdefault("minItems", 1)
+        if _refuses_blank_text(field) and not {"pattern", "format", "enum"} & set(schema):
+            schema["pattern"] = NOT_ONLY_SPACE
         return schema
 
     def get_operation(self, *args: Any, **kwargs: Any) -> dict | None:
@@ -159,6 +164,10 @@ class LocusAutoSchema(AutoSchema):
         if operation is not None:
             self._add_errors(operation)
             self._mark_blank_as_absent(operation)
+            if self.path.endswith(".csv"):  # the route says the format: ?format= is not read
+                operation["parameters"] = [
+                    p for p in operation.get("parameters", []) if p["name"] != "format"
+                ]
         return operation
 
     def _mark_blank_as_absent(self, operation: dict) -> None:
@@ -230,6 +239,19 @@ class LocusAutoSchema(AutoSchema):
     def _creates_idempotently(self) -> bool:
         creates = isinstance(self.view, IdempotentCreateMixin) and self.method == "POST"
         return creates and getattr(self.view, "action", None) == "create"
+
+
+# Some character that is not white space as Python's str.strip() sees it: DRF trims text, so
+# "  " is blank, and a field that refuses blank text refuses it (ECMA's \s lacks \x1c-\x1f, \x85).
+NOT_ONLY_SPACE = "[^\\s\\x1c-\\x1f\\x85]"
+
+
+def _refuses_blank_text(field: Any) -> bool:
+    """A trimmed text field that refuses blank text and has no pattern of its own (a slug's, a
+    regex's: the schema takes one pattern, and theirs refuse spaces already)."""
+    trims = getattr(field, "trim_whitespace", False)
+    patterned = any(isinstance(v, RegexValidator) for v in field.validators)
+    return isinstance(field, CharField) and trims and not field.allow_blank and not patterned
 
 
 def _query_names(operation: dict) -> set[str]:

@@ -7,7 +7,7 @@ schema (type: string) says it is invalid; its ManyRelatedField takes an object a
 keys (`{"rules": {}}` as no rules). Client generators and Locus disagreed. Query strings and form
 fields are text already; this changes JSON bodies only. Installed once, at start-up
 (catalog.apps), for every CharField (slugs, e-mail addresses, URLs, regexes included) and every
-`many=True` relation.
+`many=True` relation; a relation by slug (a dataset's, a region's code) takes text only.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ def refuse_other_types() -> None:
         return
     lenient_text = serializers.CharField.to_internal_value
     lenient_list = relations.ManyRelatedField.to_internal_value
+    lenient_slug = relations.SlugRelatedField.to_internal_value
 
     def text(self: serializers.CharField, data: Any) -> str:
         if not isinstance(data, str):
@@ -35,6 +36,12 @@ def refuse_other_types() -> None:
             self.fail("not_a_list", input_type=type(data).__name__)
         return lenient_list(self, data)
 
+    def slug(self: relations.SlugRelatedField, data: Any) -> Any:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return lenient_slug(self, data)
+
     serializers.CharField.to_internal_value = text  # type: ignore[method-assign,assignment]
     relations.ManyRelatedField.to_internal_value = related_list  # type: ignore[method-assign,assignment]
+    relations.SlugRelatedField.to_internal_value = slug  # type: ignore[method-assign]
     serializers.CharField.locus_text_only = True  # type: ignore[attr-defined]

@@ -52,11 +52,21 @@ def test_a_parameter_refused_empty_does_not(schema, api_client, privacy_officer,
     assert api_client(privacy_officer).get(route, {name: ""}).status_code == 400
 
 
+def test_text_that_may_not_be_blank_needs_a_character_besides_space(
+    schema, api_client, privacy_officer
+):
+    title = body(schema, "RecordedDecisionRequest")["properties"]["title"]
+    assert title["pattern"] == "[^\\s\\x1c-\\x1f\\x85]"
+    sent = {"title": " \x1f ", "context": "c", "decision": "d"}
+    answer = api_client(privacy_officer).post("/api/v1/recorded-decisions/", sent, format="json")
+    assert answer.status_code == 400 and "title" in answer.json()
+
+
 def test_the_csv_register_answers_whole_and_lists_no_page(schema):
     names = {
         p["name"] for p in schema["paths"]["/api/v1/transfer-register.csv"]["get"]["parameters"]
     }
-    assert not names & {"page", "page_size"}
+    assert not names & {"page", "page_size", "format"}
     assert "page_size" in {
         p["name"] for p in schema["paths"]["/api/v1/transfer-register/"]["get"]["parameters"]
     }
@@ -105,6 +115,7 @@ def test_a_step_that_needs_a_reason_requires_it(schema, api_client, privacy_offi
         ("/api/v1/recorded-decisions/", {"title": 0, "context": "c", "decision": "d"}, "title"),
         ("/api/v1/recorded-decisions/", {"title": "t", "rules": {}}, "rules"),
         ("/api/v1/recorded-decisions/", {"title": "t", "links": [5]}, "links"),
+        ("/api/v1/recorded-decisions/", {"title": "t", "datasets": [0]}, "datasets"),
     ],
 )
 def test_json_types_are_kept(api_client, privacy_officer, route, sent, field):

@@ -55,7 +55,10 @@ def _slugs(model, field: str, what: str, **kwargs) -> serializers.SlugRelatedFie
     return serializers.SlugRelatedField(
         slug_field=field,
         queryset=model.objects.all(),
-        error_messages={"does_not_exist": f"No {what} has the {field} {{value}}"},
+        error_messages={
+            "does_not_exist": f"No {what} has the {field} {{value}}",
+            "empty": f"Name at least one {what}",  # with allow_empty=False (validate_places)
+        },
         **kwargs,
     )
 
@@ -101,8 +104,8 @@ class TransferExceptionSerializer(serializers.ModelSerializer):
 
     reference = serializers.CharField(read_only=True)
     requester = serializers.CharField(source="requester.get_username", read_only=True)
-    datasets = _slugs(Dataset, "slug", "dataset", many=True)
-    destination_regions = _slugs(Region, "code", "region", many=True)
+    datasets = _slugs(Dataset, "slug", "dataset", many=True, allow_empty=False)
+    destination_regions = _slugs(Region, "code", "destination region", many=True, allow_empty=False)
     source_regions = _slugs(
         Region,
         "code",

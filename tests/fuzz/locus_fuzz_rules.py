@@ -31,7 +31,8 @@ REFERENCE_TO_NOTHING = re.compile(
     r"|^Unknown purpose '.*'$"
     r"|^Unknown jurisdiction '.*'"
     r"|^No dataset has the slug or URI "
-    r"|^No \w+ has the code "
+    r"|^No [\w ]+ has the (code|id) "
+    r"|^No [\w ]+ #\d+$"
     r"|^No rule #\d+$"
     r"|^Give the subject's jurisdiction: one of ",  # the rights endpoint's unknown code
     re.DOTALL,
@@ -40,7 +41,13 @@ REFERENCE_TO_NOTHING = re.compile(
 # (DRF's words, or governance/api_errors.py's for a value that reached the database); the schema
 # would have to repeat a pattern on every string to say so.
 NUL = re.compile(r"^Null characters are not allowed\.$|cannot contain NUL \(0x00\) bytes$")
-TAKEN = re.compile(r"with this \w+ already exists\.$|^.+ is given twice$", re.DOTALL)
+TAKEN = re.compile(
+    r"with this \w+ already exists\.$"
+    r"|^.+ already has a connector"  # one connector per dataset
+    r"|^The glossary already has this term: "
+    r"|^.+ is given twice$|^A dataset is listed twice$",  # one cell, one dataset, once in a list
+    re.DOTALL,
+)
 
 # (method, path) -> the fields whose refusal depends on another field or on the object's state.
 STATE_RULES: dict[tuple[str, str], set[str]] = {
@@ -69,6 +76,12 @@ STATE_RULES: dict[tuple[str, str], set[str]] = {
     ("POST", "/api/v1/locality-rules/"): {"regions", "countries"},
     ("PUT", "/api/v1/locality-rules/{id}/"): {"regions", "countries"},
     ("PATCH", "/api/v1/locality-rules/{id}/"): {"regions", "countries"},
+    # an owner when the bulk action is to assign
+    ("POST", "/api/v1/incidents/bulk/"): {"owner"},
+    # an edge between two datasets, never one to itself, never closing a cycle
+    ("POST", "/api/v1/lineage-edges/"): {"upstream", "downstream"},
+    # a hold's end in the future: the clock's to say
+    ("POST", "/api/v1/retention/holds/"): {"until"},
     # the rule as the operation needs it: all its fields for a create, the changed ones for an
     # update of the saved rule named by `rule_id`, none for a delete
     ("POST", "/api/v1/locality/replay"): {"rule", "rule_id"},
