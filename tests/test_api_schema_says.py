@@ -151,6 +151,17 @@ def test_json_types_are_kept(api_client, privacy_officer, route, sent, field):
         ),
         (
             "POST",
+            "/api/v1/glossary/terms/",
+            400,
+            {
+                "categories": ["No personal-data category has the code 00"],
+                "steward": ["Object with username=0 does not exist."],
+            },
+        ),
+        ("POST", "/api/v1/transfer-exceptions/", 400, {"datasets": ["No dataset has the slug 00"]}),
+        ("POST", "/api/v1/incidents/bulk/", 400, {"incidents": "No incident #74213703"}),
+        (
+            "POST",
             "/api/v1/transfer-exceptions/",
             400,
             {"ends_at": ["The end must be after the start"]},

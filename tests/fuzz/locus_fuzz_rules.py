@@ -31,7 +31,7 @@ REFERENCE_TO_NOTHING = re.compile(
     r"|^Unknown purpose '.*'$"
     r"|^Unknown jurisdiction '.*'"
     r"|^No dataset has the slug or URI "
-    r"|^No [\w ]+ has the (code|id) "
+    r"|^No [\w -]+ has the \w+ "  # "No personal-data category has the code x", "... slug x"
     r"|^No [\w ]+ #\d+$"
     r"|^No rule #\d+$"
     r"|^Give the subject's jurisdiction: one of ",  # the rights endpoint's unknown code
