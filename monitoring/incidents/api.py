@@ -25,6 +25,7 @@ from monitoring.incidents.serializers import (
     IncidentNoteSerializer,
     IncidentRunSerializer,
     PlaybookSerializer,
+    ResolutionNoteSerializer,
     TimelineEntrySerializer,
 )
 from monitoring.models import (
@@ -380,8 +381,8 @@ class IncidentViewSet(ConditionalMixin, viewsets.ReadOnlyModelViewSet):
         )
         return Response(IncidentSerializer(done, many=True).data)
 
-    def _note_action(self, request, verb):
-        body = IncidentNoteSerializer(data=request.data)
+    def _note_action(self, request, verb, body_class=IncidentNoteSerializer):
+        body = body_class(data=request.data)
         body.is_valid(raise_exception=True)
         incident = verb(actor=request.user, incident=self.get_object(), **body.validated_data)
         return Response(self.get_serializer(incident).data)
@@ -398,11 +399,11 @@ class IncidentViewSet(ConditionalMixin, viewsets.ReadOnlyModelViewSet):
         """The flow is stopped."""
         return self._note_action(request, services.incident_contain)
 
-    @extend_schema(request=IncidentNoteSerializer, responses=IncidentSerializer)
+    @extend_schema(request=ResolutionNoteSerializer, responses=IncidentSerializer)
     @action(detail=True, methods=["post"])
     def resolve(self, request, pk=None):
         """Close it, saying how (note required)."""
-        return self._note_action(request, services.incident_resolve)
+        return self._note_action(request, services.incident_resolve, ResolutionNoteSerializer)
 
     @extend_schema(request=AssignSerializer, responses=IncidentSerializer)
     @action(detail=True, methods=["post"])

@@ -76,6 +76,15 @@ STATE_RULES: dict[tuple[str, str], set[str]] = {
     ("POST", "/api/v1/locality-rules/"): {"regions", "countries"},
     ("PUT", "/api/v1/locality-rules/{id}/"): {"regions", "countries"},
     ("PATCH", "/api/v1/locality-rules/{id}/"): {"regions", "countries"},
+    # a dataset's jurisdiction covers its storage region's country (given or saved)
+    ("POST", "/api/v1/datasets/"): {"jurisdiction"},
+    ("PUT", "/api/v1/datasets/{slug}/"): {"jurisdiction"},
+    ("PATCH", "/api/v1/datasets/{slug}/"): {"jurisdiction"},
+    # a connector stays with the dataset it was made for (the saved one)
+    ("PUT", "/api/v1/dataset-connectors/{id}/"): {"dataset"},
+    ("PATCH", "/api/v1/dataset-connectors/{id}/"): {"dataset"},
+    # a request is not received in the future (the clock), and its type is one its law gives
+    ("POST", "/api/v1/subject-requests/"): {"type", "received_at"},
     # an owner when the bulk action is to assign
     ("POST", "/api/v1/incidents/bulk/"): {"owner"},
     # an edge between two datasets, never one to itself, never closing a cycle
@@ -86,7 +95,6 @@ STATE_RULES: dict[tuple[str, str], set[str]] = {
     # update of the saved rule named by `rule_id`, none for a delete
     ("POST", "/api/v1/locality/replay"): {"rule", "rule_id"},
     # a request type the jurisdiction's law gives (the rights endpoint lists them per code)
-    ("POST", "/api/v1/subject-requests/"): {"type"},
     ("POST", "/api/v1/subject-intake/"): {"type"},
     # the term's state: a change awaiting review, the open proposal, an approved term
     ("POST", "/api/v1/glossary/terms/{slug}/approve/"): {"status", "proposal"},
