@@ -26,6 +26,7 @@ from catalog.models import (
     LineageEdge,
     PersonalDataCategory,
     Region,
+    Sensitivity,
 )
 from catalog.paging import LocusOrdering, paged
 from catalog.permissions import ActsWithPermission
@@ -369,11 +370,21 @@ class DataMapView(GenericAPIView):
     filter_backends = [LocusOrdering]  # the dataset filters are read below, before the sums
     ordering_fields = ["country", "name", "total"]
     ordering_tiebreaker = "country"
+    blank_means_absent = tuple(DatasetFilter.Meta.fields)  # a StrictFilterSet's: no filter
 
     @extend_schema(
         parameters=[
             OpenApiParameter(name, str, description=f"As for the dataset list: {name}")
             for name in DatasetFilter.Meta.fields
+            if name != "sensitivity"
+        ]
+        + [
+            OpenApiParameter(
+                "sensitivity",
+                {"type": "array", "items": {"type": "string", "enum": Sensitivity.values}},
+                explode=True,
+                description="As for the dataset list: sensitivity (repeatable)",
+            )
         ],
         responses=inline_serializer(
             "DataMapCountry",

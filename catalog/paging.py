@@ -53,6 +53,7 @@ class LocusPagination(PageNumberPagination):
                 )
             elif parameter["name"] == self.page_query_param:
                 parameter["schema"]["minimum"] = 1
+                parameter["allowEmptyValue"] = True  # `?page=` is the first page, as DRF reads it
         return parameters
 
 

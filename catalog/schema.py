@@ -16,13 +16,16 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.core.validators import RegexValidator
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.plumbing import ResolvedComponent
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
+from rest_framework.fields import CharField
 from rest_framework.permissions import AllowAny
 
 from catalog import conditional
+from catalog.filtering import StrictFilterBackend
 from catalog.idempotency import HEADER, IdempotentCreateMixin
 from catalog.paging import LocusOrdering
 
@@ -127,22 +130,53 @@ class LocusAutoSchema(AutoSchema):
         return backends
 
     def _get_paginator(self) -> Any:
-        """Pages are a GET's: a POST answering a list (a bulk step) answers it whole."""
-        return super()._get_paginator() if self.method == "GET" else None
+        """Pages are a GET's: a POST answering a list (a bulk step) answers it whole, and so
+        does a CSV route."""
+        if self.method != "GET" or self.path.endswith(".csv"):
+            return None
+        return super()._get_paginator()
 
     def _get_filter_parameters(self) -> list:
         given = super()._get_filter_parameters()
         filterset = getattr(self.view, "filterset_class", None)
         aliases = getattr(filterset, "deprecated_aliases", {}) if given else {}
+        strict = any(issubclass(b, StrictFilterBackend) for b in self.get_filter_backends())
+        for parameter in given:
+            if strict and parameter["name"] != LocusOrdering.ordering_param:
+                parameter["allowEmptyValue"] = True  # an empty filter is no filter (filtering.py)
         return given + [
             _alias_parameter(p, aliases) for p in given if p["name"] in _inverse(aliases)
         ]
+
+    def _map_serializer_field(self, field: Any, direction: str, *args: Any, **kwargs: Any) -> dict:
+        """A list that refuses to be empty says so (DRF's `allow_empty=False`: minItems)."""
+        schema = super()._map_serializer_field(field, direction, *args, **kwargs)
+        if direction != "request":
+            return schema
+        if getattr(field, "allow_empty", True) is False and schema.get("type") == "array":
+            schema.setdefault("minItems", 1)
+        if _refuses_blank_text(field) and not {"pattern", "format", "enum"} & set(schema):
+            schema["pattern"] = NOT_ONLY_SPACE
+        return schema
 
     def get_operation(self, *args: Any, **kwargs: Any) -> dict | None:
         operation = super().get_operation(*args, **kwargs)
         if operation is not None:
             self._add_errors(operation)
+            self._mark_blank_as_absent(operation)
+            if self.path.endswith(".csv"):  # the route says the format: ?format= is not read
+                operation["parameters"] = [
+                    p for p in operation.get("parameters", []) if p["name"] != "format"
+                ]
         return operation
+
+    def _mark_blank_as_absent(self, operation: dict) -> None:
+        """A view that reads its own query parameters names those it takes empty as absent
+        (`blank_means_absent`), as the filter sets do: the schema allows the empty value."""
+        blank = set(getattr(self.view, "blank_means_absent", ()))
+        for parameter in operation.get("parameters", []):
+            if parameter["in"] == "query" and parameter["name"] in blank:
+                parameter["allowEmptyValue"] = True
 
     # --- errors ---------------------------------------------------------------------------
 
@@ -205,6 +239,19 @@ class LocusAutoSchema(AutoSchema):
     def _creates_idempotently(self) -> bool:
         creates = isinstance(self.view, IdempotentCreateMixin) and self.method == "POST"
         return creates and getattr(self.view, "action", None) == "create"
+
+
+# Some character that is not white space as Python's str.strip() sees it: DRF trims text, so
+# "  " is blank, and a field that refuses blank text refuses it (ECMA's \s lacks \x1c-\x1f, \x85).
+NOT_ONLY_SPACE = "[^\\s\\x1c-\\x1f\\x85]"
+
+
+def _refuses_blank_text(field: Any) -> bool:
+    """A trimmed text field that refuses blank text and has no pattern of its own (a slug's, a
+    regex's: the schema takes one pattern, and theirs refuse spaces already)."""
+    trims = getattr(field, "trim_whitespace", False)
+    patterned = any(isinstance(v, RegexValidator) for v in field.validators)
+    return isinstance(field, CharField) and trims and not field.allow_blank and not patterned
 
 
 def _query_names(operation: dict) -> set[str]:

@@ -1,6 +1,7 @@
 """Rate limits for the API: per person (or their token) on every API view, per telemetry source
 on telemetry ingest and OpenLineage. Rates are settings (API_RATE, TELEMETRY_RATE,
-LINEAGE_RATE: `<requests>/<second|minute|hour|day>`, empty for none).
+LINEAGE_RATE: `<requests>/<second|minute|hour|day>`, empty for none); Locus does not start
+with a malformed one (the system check `check_rates`, locus.E110).
 
 A fixed window counted in the Django cache (Redis in a deployment, so every web process shares
 it; local memory in the embedded default): one `add` and one `incr` per request, whatever the
@@ -16,23 +17,54 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import time
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.checks import Error, Tags, register
 from rest_framework.throttling import BaseThrottle
 
 log = logging.getLogger(__name__)
 
 PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+RATE = re.compile(r"\s*(\d+)\s*/\s*(second|minute|hour|day|[smhd])\s*", re.IGNORECASE)
+# The settings that hold a rate; check_rates refuses to start with a malformed one. The public
+# intake's (DRF's own throttle) reads the same form.
+RATE_SETTINGS = ("API_RATE", "TELEMETRY_RATE", "LINEAGE_RATE", "SUBJECT_INTAKE_RATE")
 
 
 def parse_rate(rate: str | None) -> tuple[int, int] | None:
-    """'600/minute' as (600, 60); None for an empty rate (no limit)."""
+    """'600/minute' as (600, 60); None for an empty rate (no limit); ValueError if malformed."""
     if not rate:
         return None
-    count, _, period = rate.partition("/")
-    return int(count), PERIODS[period.strip()[:1].lower()]
+    match = RATE.fullmatch(rate)
+    if match is None or int(match[1]) < 1:
+        raise ValueError(f"{rate!r} is not <n>/second|minute|hour|day with n at least 1")
+    return int(match[1]), PERIODS[match[2][0].lower()]
+
+
+@register(Tags.security)
+def check_rates(app_configs, **kwargs) -> list[Error]:
+    """Every rate setting is empty or `<n>/second|minute|hour|day`: a typo would otherwise show
+    only as every throttled request failing."""
+    errors = []
+    for name in RATE_SETTINGS:
+        value = getattr(settings, name, "")
+        try:
+            parse_rate(value)
+        except (TypeError, ValueError):
+            errors.append(
+                Error(
+                    f"{name} is {value!r}: not a rate",
+                    hint=(
+                        "Give <n>/second, <n>/minute, <n>/hour or <n>/day with n at least 1 "
+                        "(e.g. 600/minute), or leave it empty for no limit."
+                    ),
+                    id="locus.E110",
+                )
+            )
+    return errors
 
 
 def is_throttled(view) -> bool:

@@ -1,6 +1,9 @@
 """Schemathesis against a live Locus: every operation of the OpenAPI schema, authenticated, with
 stateful links, must never answer 5xx nor a status, content type or body its schema does not
-document.
+document; must refuse every request its schema calls invalid, and take every request its schema
+calls valid (what a schema cannot say, such as which slugs exist, is forgiven narrowly and
+explained in tests/fuzz/locus_fuzz_rules.py; tests/fuzz/schemathesis.toml counts 412 as a
+refusal).
 
 Schemathesis needs PyPI's `requests`, which the app folder `requests/` shadows wherever the
 project root is on sys.path, so its command runs from a folder outside the root.
@@ -24,11 +27,12 @@ from tests.live import ROOT, live_locus, live_locus_process  # noqa: F401  (fixt
 pytestmark = pytest.mark.live
 
 # Every answer documented: its status (every error in the schema, catalog/schema.py), its
-# content type and its body.
+# content type and its body; invalid input refused, valid input taken.
 CHECKS = (
     "not_a_server_error,status_code_conformance,response_schema_conformance,"
-    "content_type_conformance"
+    "content_type_conformance,negative_data_rejection,positive_data_acceptance"
 )
+FUZZ = ROOT / "tests" / "fuzz"  # the hooks and settings; alone on the command's path
 MAX_EXAMPLES = int(os.environ.get("LOCUS_FUZZ_EXAMPLES", "8"))
 ALL_PHASES = "examples,coverage,fuzzing,stateful"
 QUICK_PHASES = "examples,fuzzing,stateful"
@@ -45,6 +49,13 @@ def phases(role: Role | None) -> str:
     if role == Role.PRIVACY_OFFICER and os.environ.get("LOCUS_FUZZ_COVERAGE") == "1":
         return ALL_PHASES
     return QUICK_PHASES
+
+
+def narrowed() -> list[str]:
+    """LOCUS_FUZZ_PATHS (a regular expression) runs only the paths it matches, to iterate on a
+    few operations; unset, every operation runs."""
+    paths = os.environ.get("LOCUS_FUZZ_PATHS")
+    return ["--include-path-regex", paths] if paths else []
 
 
 def schemathesis_command() -> list[str]:
@@ -77,9 +88,12 @@ def test_no_operation_answers_5xx_or_breaks_its_schema(
 ):
     call_command("seed_demo", "--datasets", "30", "--allow-production", stdout=io.StringIO())
     env = {k: v for k, v in os.environ.items() if k not in {"PYTHONPATH", "DJANGO_SETTINGS_MODULE"}}
+    env |= {"PYTHONPATH": str(FUZZ), "SCHEMATHESIS_HOOKS": "locus_fuzz_hooks"}
     run = subprocess.run(
         [
             *schemathesis_command(),
+            "--config-file",
+            str(FUZZ / "schemathesis.toml"),
             "run",
             f"{live_locus}/api/schema/",
             "--checks",
@@ -95,6 +109,7 @@ def test_no_operation_answers_5xx_or_breaks_its_schema(
             "30",
             "--generation-deterministic",
             "--no-color",
+            *narrowed(),
         ],
         cwd=tmp_path,  # outside the project root: PyPI's requests, not the app
         env=env,

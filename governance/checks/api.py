@@ -263,7 +263,7 @@ class LocalityCheckView(APIView):
         )
 
 
-@extend_schema_field(OpenApiTypes.STR)
+@extend_schema_field({"type": "string", "minLength": 1})
 class DatasetRefField(serializers.RelatedField):
     """A dataset by its slug or its URI, as a locality check names it (the slug first)."""
 
@@ -292,10 +292,19 @@ class TrainingInputSerializer(serializers.Serializer):
 
 class TrainingRunSerializer(serializers.ModelSerializer):
     compute_regions = serializers.SlugRelatedField(
-        slug_field="code", many=True, queryset=Region.objects.all()
+        slug_field="code",
+        many=True,
+        queryset=Region.objects.all(),
+        allow_empty=False,
+        error_messages={"empty": "Name at least one compute region"},
     )
     purpose = serializers.SlugRelatedField(slug_field="code", queryset=Purpose.objects.all())
-    datasets = TrainingInputSerializer(many=True, write_only=True)
+    datasets = TrainingInputSerializer(
+        many=True,
+        write_only=True,
+        allow_empty=False,
+        error_messages={"empty": "Name at least one dataset"},
+    )
     inputs = serializers.SerializerMethodField()
     scopes = serializers.ListField(
         child=serializers.SlugField(max_length=40),

@@ -305,7 +305,9 @@ class TermViewSet(
     @extend_schema(
         parameters=[
             OpenApiParameter(
-                "days", int, description=f"Decisions of the last N days (default {REPLAY_DAYS})"
+                "days",
+                {"type": "integer", "minimum": 1, "maximum": MAX_REPLAY_DAYS},
+                description=f"Decisions of the last N days (default {REPLAY_DAYS})",
             )
         ],
         responses={

@@ -26,10 +26,18 @@ from governance.models import (
 
 class TransferGrantSerializer(serializers.ModelSerializer):
     datasets = serializers.SlugRelatedField(
-        slug_field="slug", many=True, queryset=Dataset.objects.all()
+        slug_field="slug",
+        many=True,
+        queryset=Dataset.objects.all(),
+        allow_empty=False,
+        error_messages={"empty": "Name at least one dataset"},
     )
     destination_regions = serializers.SlugRelatedField(
-        slug_field="code", many=True, queryset=Region.objects.all()
+        slug_field="code",
+        many=True,
+        queryset=Region.objects.all(),
+        allow_empty=False,
+        error_messages={"empty": "Name at least one destination region"},
     )
     purpose = serializers.SlugRelatedField(
         slug_field="code", queryset=Purpose.objects.all(), required=False, allow_null=True

@@ -172,6 +172,7 @@ class CheckpointViewSet(
 
 # A time window's parameters, as every list names them; `from`/`to` are the deprecated names.
 WINDOW_ALIASES = {"since": "from", "until": "to"}
+WINDOW_NAMES = (*WINDOW_ALIASES, *WINDOW_ALIASES.values())  # empty: no bound (optional_datetime)
 
 
 def window_parameters(since: str = "", until: str = "") -> list[OpenApiParameter]:
@@ -211,6 +212,7 @@ class LedgerExportView(APIView):
     """The ledger (or a time slice) as JSONL, for the offline verifier."""
 
     permission_classes = [permissions.IsAuthenticated, CanReadLedger]
+    blank_means_absent = WINDOW_NAMES
 
     @extend_schema(
         parameters=window_parameters(),

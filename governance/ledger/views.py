@@ -30,7 +30,12 @@ from rest_framework.views import APIView
 from catalog.form_views import form_page
 from catalog.models import Dataset
 from governance.ledger import evidence, signing
-from governance.ledger.api import optional_datetime, window_name, window_parameters
+from governance.ledger.api import (
+    WINDOW_NAMES,
+    optional_datetime,
+    window_name,
+    window_parameters,
+)
 from governance.ledger.chain import actor_names, person_names
 from governance.ledger.export import checkpoint_create
 from governance.ledger.forms import (
@@ -371,6 +376,7 @@ class EvidenceAPIView(APIView):
     recorded on the ledger."""
 
     permission_classes = [permissions.IsAuthenticated, CanExportEvidence]
+    blank_means_absent = WINDOW_NAMES
 
     @extend_schema(
         parameters=window_parameters("Default: `until` minus 30 days", "Default: now"),

@@ -164,7 +164,7 @@ class ReplaySerializer(serializers.Serializer):
 
     operation = serializers.ChoiceField(choices=["create", "update", "delete"])
     rule_id = serializers.IntegerField(required=False)
-    rule = serializers.JSONField(
+    rule = serializers.DictField(
         required=False, help_text="The proposed rule (as for locality-rules)"
     )
     days = serializers.IntegerField(min_value=1, max_value=MAX_REPLAY_DAYS, default=30)
@@ -234,9 +234,16 @@ class AdequacyWhatIfView(APIView):
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("country", str, required=True, description="ISO 3166-1 alpha-2"),
             OpenApiParameter(
-                "decided_by", str, description="Jurisdiction that decided (default eu)"
+                "country",
+                {"type": "string", "pattern": "^[A-Z]{2}$"},
+                required=True,
+                description="ISO 3166-1 alpha-2",
+            ),
+            OpenApiParameter(
+                "decided_by",
+                {"type": "string", "minLength": 1},
+                description="Jurisdiction that decided (default eu)",
             ),
             OpenApiParameter("falls_on", OpenApiTypes.DATE, description="Default: tomorrow"),
         ],

@@ -25,6 +25,7 @@ from monitoring.incidents.serializers import (
     IncidentNoteSerializer,
     IncidentRunSerializer,
     PlaybookSerializer,
+    ResolutionNoteSerializer,
     TimelineEntrySerializer,
 )
 from monitoring.models import (
@@ -337,15 +338,19 @@ class IncidentViewSet(ConditionalMixin, viewsets.ReadOnlyModelViewSet):
         moments = detail.timeline(self.get_object())
         return paged(self, [moment.as_json() for moment in moments])
 
-    @extend_schema(responses=IncidentRunSerializer(many=True), filters=False)
-    @action(detail=True, methods=["get"])
+    @extend_schema(responses=IncidentRunSerializer(many=True))
+    @action(
+        detail=True,
+        methods=["get"],
+        filter_backends=[LocusOrdering],
+        ordering_fields=["last_violation_at", "first_violation_at", "violations", "run_id"],
+        ordering_tiebreaker="run_id",
+    )
     def runs(self, request, pk=None):
-        """The runs its events came from (paged), with the OpenLineage or training run each is."""
+        """The runs its events came from (paged; newest violation first unless `ordering`
+        says otherwise), with the OpenLineage or training run each is."""
         rows = detail.runs(self.get_object())
-        page = self.paginate_queryset(rows)
-        shown = detail.known_runs(list(page if page is not None else rows))
-        data = [run.as_json() for run in shown]
-        return self.get_paginated_response(data) if page is not None else Response(data)
+        return paged(self, rows, lambda page: [r.as_json() for r in detail.known_runs(list(page))])
 
     @extend_schema(request=CommentSerializer, responses={201: TimelineEntrySerializer})
     @action(detail=True, methods=["post"])
@@ -381,8 +386,8 @@ class IncidentViewSet(ConditionalMixin, viewsets.ReadOnlyModelViewSet):
         )
         return Response(IncidentSerializer(done, many=True).data)
 
-    def _note_action(self, request, verb):
-        body = IncidentNoteSerializer(data=request.data)
+    def _note_action(self, request, verb, body_class=IncidentNoteSerializer):
+        body = body_class(data=request.data)
         body.is_valid(raise_exception=True)
         incident = verb(actor=request.user, incident=self.get_object(), **body.validated_data)
         return Response(self.get_serializer(incident).data)
@@ -399,11 +404,11 @@ class IncidentViewSet(ConditionalMixin, viewsets.ReadOnlyModelViewSet):
         """The flow is stopped."""
         return self._note_action(request, services.incident_contain)
 
-    @extend_schema(request=IncidentNoteSerializer, responses=IncidentSerializer)
+    @extend_schema(request=ResolutionNoteSerializer, responses=IncidentSerializer)
     @action(detail=True, methods=["post"])
     def resolve(self, request, pk=None):
         """Close it, saying how (note required)."""
-        return self._note_action(request, services.incident_resolve)
+        return self._note_action(request, services.incident_resolve, ResolutionNoteSerializer)
 
     @extend_schema(request=AssignSerializer, responses=IncidentSerializer)
     @action(detail=True, methods=["post"])

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.paginator import Page, Paginator
-from django.db.models import Count, Max, Min, QuerySet
+from django.db.models import Count, F, Max, Min, QuerySet
 from django.urls import reverse
 
 from catalog.models import Dataset
@@ -147,13 +147,18 @@ class Run:
 
 
 def runs(incident: Incident) -> QuerySet:
-    """The run ids of the incident's events, with their counts (a values queryset to page)."""
+    """The run ids of the incident's events, with their counts (a values queryset to page,
+    newest violation first; its keys are the names the API answers and orders by)."""
     return (
         Violation.objects.filter(incident=incident)
         .exclude(event__run_id="")
-        .values("event__run_id")
-        .annotate(violations=Count("pk"), first=Min("occurred_at"), last=Max("occurred_at"))
-        .order_by("-last", "event__run_id")
+        .values(run_id=F("event__run_id"))
+        .annotate(
+            violations=Count("pk"),
+            first_violation_at=Min("occurred_at"),
+            last_violation_at=Max("occurred_at"),
+        )
+        .order_by("-last_violation_at", "run_id")
     )
 
 
@@ -167,7 +172,7 @@ def _uuid(text: str) -> uuid.UUID | None:
 def known_runs(rows: list[dict]) -> list[Run]:
     """The page's runs, matched to OpenLineage runs (by runId) and training runs (by their
     external id or Locus id): two queries for the page."""
-    ids = [row["event__run_id"] for row in rows]
+    ids = [row["run_id"] for row in rows]
     uuids = [u for u in map(_uuid, ids) if u is not None]
     lineage = {str(r.run_id): r for r in LineageRun.objects.filter(run_id__in=uuids)}
     numbers = [int(i) for i in ids if i.isdigit()]
@@ -179,12 +184,12 @@ def known_runs(rows: list[dict]) -> list[Run]:
         training.setdefault(str(run.pk), run)
     return [
         Run(
-            run_id=row["event__run_id"],
+            run_id=row["run_id"],
             violations=row["violations"],
-            first=row["first"],
-            last=row["last"],
-            lineage=lineage.get(row["event__run_id"]),
-            training=training.get(row["event__run_id"]),
+            first=row["first_violation_at"],
+            last=row["last_violation_at"],
+            lineage=lineage.get(row["run_id"]),
+            training=training.get(row["run_id"]),
         )
         for row in rows
     ]

@@ -61,6 +61,18 @@ class IncidentNoteSerializer(serializers.Serializer):
     note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
 
 
+class ResolutionNoteSerializer(serializers.Serializer):
+    """A resolution says how (services.incident_resolve): the schema requires the note."""
+
+    note = serializers.CharField(
+        max_length=2000,
+        error_messages={
+            "required": "Say how the incident was resolved",
+            "blank": "Say how the incident was resolved",
+        },
+    )
+
+
 class AssignSerializer(serializers.Serializer):
     owner = serializers.SlugRelatedField(slug_field="username", queryset=User.objects.all())
 

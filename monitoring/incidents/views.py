@@ -249,7 +249,10 @@ def exception_initial(incident: Incident) -> dict:
     events = incident.violations.select_related("event").order_by("-id")[:500]
     purposes = Counter(v.event.purpose for v in events if v.event.purpose)
     run_ids = {v.event.run_id for v in events if v.event.run_id}
-    rows = [{"event__run_id": r, "violations": 0, "first": None, "last": None} for r in run_ids]
+    rows = [
+        {"run_id": r, "violations": 0, "first_violation_at": None, "last_violation_at": None}
+        for r in run_ids
+    ]
     runs = [r.training for r in detail.known_runs(rows) if r.training is not None]
     initial: dict = {
         "title": f"{incident.dataset_slug} to {incident.destination_region} (incident #{incident.pk})",

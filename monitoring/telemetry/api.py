@@ -331,8 +331,16 @@ class RiskStreamView(APIView):
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("after", int, description="The last seq you have (0: from the start)"),
-            OpenApiParameter("limit", int, description="At most this many rows read (max 1000)"),
+            OpenApiParameter(
+                "after",
+                {"type": "integer", "minimum": 0},
+                description="The last seq you have (0: from the start)",
+            ),
+            OpenApiParameter(
+                "limit",
+                {"type": "integer", "minimum": 1},
+                description="At most this many rows read (max 1000)",
+            ),
         ],
         responses={200: OpenApiTypes.OBJECT},
     )

@@ -47,6 +47,7 @@ from requests.subjects.serializers import (
     EventSerializer,
     MlDecisionSerializer,
     ReasonSerializer,
+    RequiredReasonSerializer,
     ReviewSerializer,
     StaffIntakeSerializer,
     SubjectRequestSerializer,
@@ -114,20 +115,22 @@ class SubjectRequestViewSet(
 
     def _step(self, request, service, *, reason_required=False, **kwargs):
         target = self.get_object()
-        body = ReasonSerializer(data=request.data)
+        body = (RequiredReasonSerializer if reason_required else ReasonSerializer)(
+            data=request.data
+        )
         body.is_valid(raise_exception=True)
         if reason_required or "reason" in body.validated_data:
             kwargs["reason"] = body.validated_data.get("reason", "")
         changed = service(actor=request.user, subject_request=target, **kwargs)
         return Response(self._fresh(changed))
 
-    @extend_schema(request=ReasonSerializer, responses=SubjectRequestSerializer)
+    @extend_schema(request=RequiredReasonSerializer, responses=SubjectRequestSerializer)
     @action(detail=True, methods=["post"])
     def extend(self, request, pk=None):
         """Extend the deadline once, before it passes, with the reason the subject is told."""
         return self._step(request, officer_steps.subject_request_extend, reason_required=True)
 
-    @extend_schema(request=ReasonSerializer, responses=SubjectRequestSerializer)
+    @extend_schema(request=RequiredReasonSerializer, responses=SubjectRequestSerializer)
     @action(detail=True, methods=["post"])
     def pause(self, request, pk=None):
         """Stop the clock while waiting for the subject."""
@@ -139,7 +142,7 @@ class SubjectRequestViewSet(
         """Start the clock again; the deadlines move on by the days paused."""
         return self._step(request, officer_steps.subject_request_resume)
 
-    @extend_schema(request=ReasonSerializer, responses=SubjectRequestSerializer)
+    @extend_schema(request=RequiredReasonSerializer, responses=SubjectRequestSerializer)
     @action(detail=True, methods=["post"])
     def reject(self, request, pk=None):
         """Refuse, with reasons (the subject is told of the right to complain)."""

@@ -109,7 +109,10 @@ class PublicRightsView(APIView):
     @extend_schema(
         parameters=[
             OpenApiParameter(
-                "jurisdiction", str, required=True, description="A jurisdiction code, e.g. us-ca"
+                "jurisdiction",
+                {"type": "string", "minLength": 1},
+                required=True,
+                description="A jurisdiction code, e.g. us-ca",
             )
         ],
         responses=RegimeRightsSerializer,

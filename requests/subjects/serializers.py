@@ -28,6 +28,18 @@ class ReasonSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=2000, required=False, allow_blank=True)
 
 
+class RequiredReasonSerializer(serializers.Serializer):
+    """A step the law asks a reason for (an extension, a pause, a refusal): the schema says so."""
+
+    reason = serializers.CharField(
+        max_length=2000,
+        error_messages={
+            "required": "Give the reason: the subject is told it",
+            "blank": "Give the reason: the subject is told it",
+        },
+    )
+
+
 class VerifyIdentitySerializer(serializers.Serializer):
     method = serializers.ChoiceField(choices=OtherMeans.choices)
     checked = serializers.CharField(
@@ -157,16 +169,34 @@ class SubjectRequestSerializer(serializers.ModelSerializer):
         return obj.identifiers_shown if self._manages(obj) else None
 
 
+@extend_schema_field(
+    {
+        "type": "object",
+        "properties": {
+            kind: {"type": "string", "maxLength": 200}
+            | ({"format": "email"} if kind == IdentifierKind.EMAIL else {})
+            for kind in IdentifierKind.values
+        },
+        "required": [IdentifierKind.EMAIL],
+        "additionalProperties": False,
+    }
+)
+class IdentifiersField(serializers.DictField):
+    """kind -> value: the subject's e-mail address and any other kinds the datasets hold (the
+    intake service checks them; the schema says what it checks)."""
+
+    child = serializers.CharField(max_length=200, allow_blank=True)
+
+
 class IntakeSerializer(serializers.Serializer):
-    type = serializers.CharField(
-        max_length=20,
+    type = serializers.ChoiceField(
+        choices=SubjectRequestType.choices,
         help_text=f"One of {', '.join(SubjectRequestType.values)} that the jurisdiction's law "
         "gives (GET subject-intake/rights?jurisdiction=<code> lists them); another is refused "
         "with a 400 naming `type`",
     )
     jurisdiction = serializers.CharField(max_length=20, help_text="A jurisdiction code, e.g. eu")
-    identifiers = serializers.DictField(
-        child=serializers.CharField(max_length=200, allow_blank=True),
+    identifiers = IdentifiersField(
         help_text=f"kind -> value; kinds: {', '.join(IdentifierKind.values)}; email required",
     )
     details = serializers.CharField(max_length=5000, required=False, allow_blank=True)

@@ -55,7 +55,10 @@ def _slugs(model, field: str, what: str, **kwargs) -> serializers.SlugRelatedFie
     return serializers.SlugRelatedField(
         slug_field=field,
         queryset=model.objects.all(),
-        error_messages={"does_not_exist": f"No {what} has the {field} {{value}}"},
+        error_messages={
+            "does_not_exist": f"No {what} has the {field} {{value}}",
+            "empty": f"Name at least one {what}",  # with allow_empty=False (validate_places)
+        },
         **kwargs,
     )
 
@@ -101,8 +104,8 @@ class TransferExceptionSerializer(serializers.ModelSerializer):
 
     reference = serializers.CharField(read_only=True)
     requester = serializers.CharField(source="requester.get_username", read_only=True)
-    datasets = _slugs(Dataset, "slug", "dataset", many=True)
-    destination_regions = _slugs(Region, "code", "region", many=True)
+    datasets = _slugs(Dataset, "slug", "dataset", many=True, allow_empty=False)
+    destination_regions = _slugs(Region, "code", "destination region", many=True, allow_empty=False)
     source_regions = _slugs(
         Region,
         "code",
@@ -429,6 +432,9 @@ class RegisterRowSerializer(serializers.Serializer):
     approved_by = serializers.CharField()
 
 
+COUNTRY_CODE = {"type": "string", "pattern": "^[A-Za-z]{2}$"}  # as RegisterParams reads it
+
+
 class TransferRegisterViewSet(viewsets.GenericViewSet):
     """The register of transfers (GDPR Art. 30(1)(e) style): every grant, active and past, by
     source country, destination country and mechanism, in pages. `?format=csv` for a
@@ -446,13 +452,14 @@ class TransferRegisterViewSet(viewsets.GenericViewSet):
         "grant",
     ]
     ordering_tiebreaker = "grant"
+    blank_means_absent = ("source", "destination", "mechanism", "status")  # RegisterParams
     # The stubs give the setting's import strings; api_settings hands out the classes.
     renderer_classes = [*api_settings.DEFAULT_RENDERER_CLASSES, CSVRenderer]  # type: ignore[list-item]
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("source", str, description="Source country (ISO alpha-2)"),
-            OpenApiParameter("destination", str, description="Destination country"),
+            OpenApiParameter("source", COUNTRY_CODE, description="Source country (ISO alpha-2)"),
+            OpenApiParameter("destination", COUNTRY_CODE, description="Destination country"),
             OpenApiParameter("mechanism", str, enum=TransferMechanism.values),
             OpenApiParameter("status", str, enum=["active", "upcoming", "expired", "revoked"]),
         ],

@@ -127,6 +127,8 @@ def test_every_list_in_the_schema_is_paged_with_page_size_and_ordering():
     operations = _list_operations()
     assert len(operations) > 35
 
+    # The CSV register answers every row (its route says the format): not a page.
+    operations = [op for op in operations if not op["path"].endswith(".csv")]
     bare = [op["path"] for op in operations if "Paginated" not in str(op["responses"]["200"])]
     assert bare == []
     for op in operations:

@@ -137,6 +137,42 @@ def test_the_api_timeline_is_paged_and_ordered(incident, privacy_officer):
     assert api.get(url, {"ordering": "kind"}).status_code == 400
 
 
+def test_the_api_runs_are_paged_and_ordered_by_the_allowed_fields(
+    incident, source, privacy_officer
+):
+    """Three runs: the fixture's 25 events (1 to 25 minutes ago), then two more, older."""
+    now = timezone.now()
+    older, oldest = "run-b-older", "run-a-oldest"
+    telemetry_ingest(
+        source=source,
+        items=[
+            event(dest=INDIA, at=now - dt.timedelta(minutes=40), run_id=older, actor="trainer"),
+            event(dest=INDIA, at=now - dt.timedelta(minutes=41), run_id=older, actor="trainer"),
+            event(dest=INDIA, at=now - dt.timedelta(minutes=50), run_id=oldest, actor="trainer"),
+        ],
+    )
+    api = APIClient()
+    api.force_authenticate(privacy_officer)
+    url = f"/api/v1/incidents/{incident.pk}/runs/"
+    first_run = api.get(url).json()["results"][0]["run_id"]
+
+    def order(**query) -> list[str]:
+        answer = api.get(url, query)
+        assert answer.status_code == 200, answer.json()
+        return [row["run_id"] for row in answer.json()["results"]]
+
+    assert Incident.objects.count() == 1
+    assert order() == [first_run, older, oldest]  # newest violation first by default
+    assert order(ordering="last_violation_at") == [oldest, older, first_run]
+    assert order(ordering="violations") == [oldest, older, first_run]
+    assert order(ordering="-violations", page_size=1) == [first_run]
+    assert order(ordering="run_id") == sorted([first_run, older, oldest])
+    second_page = api.get(url, {"ordering": "first_violation_at", "page_size": 2, "page": 2})
+    assert [row["run_id"] for row in second_page.json()["results"]] == [first_run]
+    refused = api.get(url, {"ordering": "actor"})
+    assert refused.status_code == 400 and "ordering" in refused.json()
+
+
 def test_who_may_read_and_who_may_act(incident, executive, data_owner, other_owner, outsider):
     url = f"/monitoring/incidents/{incident.pk}/"
     assert "Add the comment" not in _as(executive).get(url).content.decode()  # reads only

@@ -1,0 +1,135 @@
+"""What the fuzz run (tests/test_api_fuzz.py) forgives, and why: `locus_fuzz_hooks.filter_failure`
+drops a "schema-valid request rejected" (positive_data_acceptance)
+only when the answer's body shows a refusal that no OpenAPI 3.0 schema can state, because it
+depends on the database or on another field, not on the value's form:
+
+1. A stale `If-Match`: 412 whose body names `If-Match` alone. The schema says the header is a
+   string; which string is current (the resource's ETag) is the database's to say.
+2. A reference to nothing (or text with a NUL character, which PostgreSQL cannot hold): every refused field says the object it names does not exist (an
+   owner's username, a region's code, a dataset's slug or URI, a purpose, a filter's id). The
+   schema can say what a slug looks like, not which slugs exist now.
+3. A value taken already: a slug or name that must be unique among the rows, a cell given twice
+   in one list.
+4. Rules between fields or with the object's state, per operation and field (STATE_RULES): the
+   schema has no "after that field", "one of these two", "needed when that one is x", and a
+   step the object's state does not allow is the state's answer, not the body's.
+
+Anything else (a refused length, pattern, enum, bound, type or format that the schema allows)
+still fails the run: the cure is the schema or the API, not this file.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+# Django's and DRF's words for a reference to nothing, and Locus' own.
+REFERENCE_TO_NOTHING = re.compile(
+    r"does not exist\.?$"  # DRF's SlugRelatedField and PrimaryKeyRelatedField
+    r"|^Select a valid choice\. That choice is not one of the available choices\.$"  # a model
+    r"|^Unknown dataset '.*' \(give its slug or URI\)$"
+    r"|^Unknown purpose '.*'$"
+    r"|^Unknown jurisdiction '.*'"
+    r"|^No dataset has the slug or URI "
+    r"|^No [\w -]+ has the \w+ "  # "No personal-data category has the code x", "... slug x"
+    r"|^No [\w ]+ #\d+$"
+    r"|^No rule #\d+$"
+    r"|^Give the subject's jurisdiction: one of ",  # the rights endpoint's unknown code
+    re.DOTALL,
+)
+# Text with a NUL character: PostgreSQL's text cannot hold one, so Locus refuses it in any field
+# (DRF's words, or governance/api_errors.py's for a value that reached the database); the schema
+# would have to repeat a pattern on every string to say so.
+NUL = re.compile(r"^Null characters are not allowed\.$|cannot contain NUL \(0x00\) bytes$")
+TAKEN = re.compile(
+    r"with this \w+ already exists\.$"
+    r"|^.+ already has a connector"  # one connector per dataset
+    r"|^The glossary already has this term: "
+    r"|^.+ is given twice$|^A dataset is listed twice$",  # one cell, one dataset, once in a list
+    re.DOTALL,
+)
+
+# (method, path) -> the fields whose refusal depends on another field or on the object's state.
+STATE_RULES: dict[tuple[str, str], set[str]] = {
+    # the end after the start; an SCC module only with standard contractual clauses
+    ("POST", "/api/v1/transfer-exceptions/"): {"ends_at", "scc_module"},
+    # `until` (or its alias `to`) after `since`
+    ("GET", "/api/v1/evidence"): {"until", "to"},
+    ("GET", "/api/v1/ledger/export"): {"until", "to"},
+    # a subject (or its key) or a dataset: one of them
+    ("GET", "/api/v1/consents/current/"): {"subject"},
+    # accepting the risk needs a reason; the other decisions do not
+    ("POST", "/api/v1/subject-ml-decisions/{id}/decide/"): {"reason"},
+    # the subject's rows, or a note saying why there are none
+    ("POST", "/api/v1/subject-tasks/{id}/complete/"): {"rows"},
+    # what a connector needs depends on its kind: a SQL connector its table, column and database
+    ("POST", "/api/v1/dataset-connectors/"): {
+        "table",
+        "identifier_column",
+        "database",
+        "dsn_setting",
+        "erase_mode",
+        "mask_columns",
+        "retention_column",
+    },
+    # a rule names at least one region or one country: either list may be the empty one
+    ("POST", "/api/v1/locality-rules/"): {"regions", "countries"},
+    ("PUT", "/api/v1/locality-rules/{id}/"): {"regions", "countries"},
+    ("PATCH", "/api/v1/locality-rules/{id}/"): {"regions", "countries"},
+    # a dataset's jurisdiction covers its storage region's country (given or saved)
+    ("POST", "/api/v1/datasets/"): {"jurisdiction"},
+    ("PUT", "/api/v1/datasets/{slug}/"): {"jurisdiction"},
+    ("PATCH", "/api/v1/datasets/{slug}/"): {"jurisdiction"},
+    # a connector stays with the dataset it was made for (the saved one)
+    ("PUT", "/api/v1/dataset-connectors/{id}/"): {"dataset"},
+    ("PATCH", "/api/v1/dataset-connectors/{id}/"): {"dataset"},
+    # a request is not received in the future (the clock), and its type is one its law gives
+    ("POST", "/api/v1/subject-requests/"): {"type", "received_at"},
+    # an owner when the bulk action is to assign
+    ("POST", "/api/v1/incidents/bulk/"): {"owner"},
+    # an edge between two datasets, never one to itself, never closing a cycle
+    ("POST", "/api/v1/lineage-edges/"): {"upstream", "downstream"},
+    # a hold's end in the future: the clock's to say
+    ("POST", "/api/v1/retention/holds/"): {"until"},
+    # the rule as the operation needs it: all its fields for a create, the changed ones for an
+    # update of the saved rule named by `rule_id`, none for a delete
+    ("POST", "/api/v1/locality/replay"): {"rule", "rule_id"},
+    # a request type the jurisdiction's law gives (the rights endpoint lists them per code)
+    ("POST", "/api/v1/subject-intake/"): {"type"},
+    # the term's state: a change awaiting review, the open proposal, an approved term
+    ("POST", "/api/v1/glossary/terms/{slug}/approve/"): {"status", "proposal"},
+    ("POST", "/api/v1/glossary/terms/{slug}/reject/"): {"status", "proposal"},
+    ("POST", "/api/v1/glossary/terms/{slug}/withdraw/"): {"status", "proposal"},
+    ("POST", "/api/v1/glossary/terms/{slug}/deprecate/"): {"status"},
+    ("POST", "/api/v1/glossary/terms/{slug}/submit/"): {"status"},
+}
+
+
+def _messages(value: Any) -> list[str]:
+    """Every message of a DRF error body, however nested."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [m for item in value for m in _messages(item)]
+    if isinstance(value, dict):
+        return [m for item in value.values() for m in _messages(item)]
+    return [repr(value)]
+
+
+def _forgiven(message: str) -> bool:
+    return any(rule.search(message) for rule in (REFERENCE_TO_NOTHING, TAKEN, NUL))
+
+
+def schema_cannot_say(method: str, path: str, status: int, body: Any) -> bool:
+    """Whether a refusal of schema-valid data is one the schema cannot express (module doc)."""
+    if not isinstance(body, dict) or not body:
+        return False
+    if status == 412:
+        return set(body) == {"If-Match"}
+    if status != 400:
+        return False
+    state_fields = STATE_RULES.get((method.upper(), path), set())
+    return all(
+        field in state_fields or all(_forgiven(message) for message in _messages(reasons))
+        for field, reasons in body.items()
+    )

@@ -1,0 +1,212 @@
+"""What the API enforces, its schema says, so that a generated client (and schemathesis'
+positive and negative data checks, tests/test_api_fuzz.py) and the API agree: JSON types kept
+(no number taken as text, no object as a list), empty filters allowed where they are no filter,
+lists that may not be empty with minItems, required reasons required, choices as enums."""
+
+import pytest
+
+from tests.fuzz.locus_fuzz_rules import schema_cannot_say
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(scope="module")
+def schema(django_db_setup, django_db_blocker):
+    from rest_framework.test import APIClient
+
+    with django_db_blocker.unblock():
+        return APIClient().get("/api/schema/", {"format": "json"}).json()
+
+
+def parameter(schema, route, name, method="get"):
+    found = [p for p in schema["paths"][route][method]["parameters"] if p["name"] == name]
+    assert found, f"{route} has no parameter {name}"
+    return found[0]
+
+
+def body(schema, component):
+    return schema["components"]["schemas"][component]
+
+
+@pytest.mark.parametrize(
+    ("route", "name"),
+    [
+        ("/api/v1/ledger/entries/", "until"),  # a filter set's
+        ("/api/v1/anomaly-alerts/", "page"),  # DRF reads ?page= as the first page
+        ("/api/v1/ledger/export", "until"),  # a view's own window
+        ("/api/v1/evidence", "since"),
+        ("/api/v1/transfer-register/", "source"),
+        ("/api/v1/data-map/", "sensitivity"),
+    ],
+)
+def test_a_parameter_read_empty_as_absent_allows_the_empty_value(
+    schema, api_client, privacy_officer, route, name
+):
+    assert parameter(schema, route, name)["allowEmptyValue"] is True
+    assert api_client(privacy_officer).get(route, {name: ""}).status_code == 200
+
+
+@pytest.mark.parametrize(("route", "name"), [("/api/v1/datasets/", "page_size")])
+def test_a_parameter_refused_empty_does_not(schema, api_client, privacy_officer, route, name):
+    assert "allowEmptyValue" not in parameter(schema, route, name)
+    assert api_client(privacy_officer).get(route, {name: ""}).status_code == 400
+
+
+def test_text_that_may_not_be_blank_needs_a_character_besides_space(
+    schema, api_client, privacy_officer
+):
+    title = body(schema, "RecordedDecisionRequest")["properties"]["title"]
+    assert title["pattern"] == "[^\\s\\x1c-\\x1f\\x85]"
+    sent = {"title": " \x1f ", "context": "c", "decision": "d"}
+    answer = api_client(privacy_officer).post("/api/v1/recorded-decisions/", sent, format="json")
+    assert answer.status_code == 400 and "title" in answer.json()
+
+
+def test_the_csv_register_answers_whole_and_lists_no_page(schema):
+    names = {
+        p["name"] for p in schema["paths"]["/api/v1/transfer-register.csv"]["get"]["parameters"]
+    }
+    assert not names & {"page", "page_size", "format"}
+    assert "page_size" in {
+        p["name"] for p in schema["paths"]["/api/v1/transfer-register/"]["get"]["parameters"]
+    }
+
+
+def test_bounds_and_choices_are_in_the_schema(schema):
+    assert parameter(schema, "/api/v1/risk/stream", "limit")["schema"]["minimum"] == 1
+    assert (
+        parameter(schema, "/api/v1/glossary/terms/{slug}/replay/", "days")["schema"]["minimum"] == 1
+    )
+    assert (
+        parameter(schema, "/api/v1/locality/what-if/adequacy", "country")["schema"]["pattern"]
+        == "^[A-Z]{2}$"
+    )
+    sensitivity = parameter(schema, "/api/v1/data-map/", "sensitivity")["schema"]
+    assert "restricted" in sensitivity["items"]["enum"]
+    intake = body(schema, "StaffIntakeRequest")["properties"]
+    assert "erasure" in str(intake["type"]) and intake["identifiers"]["required"] == ["email"]
+
+
+@pytest.mark.parametrize(
+    ("component", "field"),
+    [
+        ("TrainingRunRequest", "datasets"),
+        ("TrainingRunRequest", "compute_regions"),
+        ("TransferGrantRequest", "datasets"),
+        ("TransferGrantRequest", "destination_regions"),
+        ("ReadsRequest", "reads"),
+    ],
+)
+def test_a_list_that_may_not_be_empty_says_so(schema, component, field):
+    assert body(schema, component)["properties"][field]["minItems"] == 1
+
+
+def test_a_step_that_needs_a_reason_requires_it(schema, api_client, privacy_officer):
+    steps = schema["paths"]["/api/v1/subject-requests/{id}/extend/"]["post"]
+    ref = steps["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+    assert body(schema, ref)["required"] == ["reason"]
+    assert body(schema, ref)["properties"]["reason"]["minLength"] == 1
+
+
+@pytest.mark.parametrize(
+    ("route", "sent", "field"),
+    [
+        ("/api/v1/incidents/bulk/", {"incidents": [1], "action": "assign", "owner": 7}, "owner"),
+        ("/api/v1/recorded-decisions/", {"title": 0, "context": "c", "decision": "d"}, "title"),
+        ("/api/v1/recorded-decisions/", {"title": "t", "rules": {}}, "rules"),
+        ("/api/v1/recorded-decisions/", {"title": "t", "links": [5]}, "links"),
+        ("/api/v1/recorded-decisions/", {"title": "t", "datasets": [0]}, "datasets"),
+    ],
+)
+def test_json_types_are_kept(api_client, privacy_officer, route, sent, field):
+    answer = api_client(privacy_officer).post(route, sent, format="json")
+
+    assert answer.status_code == 400
+    assert field in answer.json(), answer.json()
+
+
+# --- what the fuzz run forgives (tests/fuzz/locus_fuzz_rules.py) ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "answer"),
+    [
+        ("PATCH", "/api/v1/datasets/{slug}/", 412, {"If-Match": ["It changed since you read it"]}),
+        ("POST", "/api/v1/datasets/", 400, {"owner": ["Object with username=0 does not exist."]}),
+        (
+            "GET",
+            "/api/v1/decisions/",
+            400,
+            {
+                "training_run": [
+                    "Select a valid choice. That choice is not one of the available choices."
+                ]
+            },
+        ),
+        (
+            "PUT",
+            "/api/v1/datasets/{slug}/",
+            400,
+            {"slug": ["dataset with this slug already exists."]},
+        ),
+        (
+            "POST",
+            "/api/v1/glossary/terms/",
+            400,
+            {
+                "categories": ["No personal-data category has the code 00"],
+                "steward": ["Object with username=0 does not exist."],
+            },
+        ),
+        ("POST", "/api/v1/transfer-exceptions/", 400, {"datasets": ["No dataset has the slug 00"]}),
+        ("POST", "/api/v1/incidents/bulk/", 400, {"incidents": "No incident #74213703"}),
+        (
+            "POST",
+            "/api/v1/transfer-exceptions/",
+            400,
+            {"ends_at": ["The end must be after the start"]},
+        ),
+        (
+            "POST",
+            "/api/v1/training-runs/{id}/reads/",
+            400,
+            {"reads": {"0": {"dataset": ["Null characters are not allowed."]}}},
+        ),
+    ],
+)
+def test_the_fuzz_run_forgives_what_no_schema_can_say(method, path, status, answer):
+    assert schema_cannot_say(method, path, status, answer)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "answer"),
+    [
+        # a length, a bound or a choice the schema allows: the schema or the API is wrong
+        ("POST", "/api/v1/datasets/", 400, {"name": ["Ensure this field has no more than 200"]}),
+        ("GET", "/api/v1/risk/stream", 400, {"limit": ["Ensure this value is greater than"]}),
+        (
+            "GET",
+            "/api/v1/data-map/",
+            400,
+            {"sensitivity": ["Select a valid choice. zz is not one of the available choices."]},
+        ),
+        # a reference to nothing beside a real refusal
+        (
+            "POST",
+            "/api/v1/datasets/",
+            400,
+            {
+                "owner": ["Object with username=0 does not exist."],
+                "retention_days": ["Ensure this value is greater than or equal to 1."],
+            },
+        ),
+        # a cross-field rule on another operation than the one it belongs to
+        ("POST", "/api/v1/transfer-grants/", 400, {"ends_at": ["The end must be after the start"]}),
+        # a 412 that says more than If-Match, and other statuses
+        ("PATCH", "/api/v1/datasets/{slug}/", 412, {"If-Match": ["x"], "name": ["y"]}),
+        ("POST", "/api/v1/datasets/", 403, {"detail": "Object with username=0 does not exist."}),
+        ("POST", "/api/v1/datasets/", 400, ["not an object"]),
+    ],
+)
+def test_the_fuzz_run_forgives_nothing_else(method, path, status, answer):
+    assert not schema_cannot_say(method, path, status, answer)
