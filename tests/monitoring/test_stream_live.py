@@ -112,7 +112,12 @@ def test_an_event_posted_to_one_server_reaches_a_socket_on_the_other(
         timeout=WAIT,
         what="the worker to e-mail the incident notice",
     )
-    assert "succeeded" in celery_worker.output()
+    # The worker logs the task's success after the task has committed: wait for the line too.
+    wait_for(
+        lambda: "succeeded" in celery_worker.output(),
+        timeout=WAIT,
+        what="the worker to log the e-mail task's success",
+    )
 
 
 def test_real_servers_refuse_foreign_origins_and_anonymous_sockets(two_servers, executive):
