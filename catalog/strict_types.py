@@ -7,7 +7,8 @@ schema (type: string) says it is invalid; its ManyRelatedField takes an object a
 keys (`{"rules": {}}` as no rules). Client generators and Locus disagreed. Query strings and form
 fields are text already; this changes JSON bodies only. Installed once, at start-up
 (catalog.apps), for every CharField (slugs, e-mail addresses, URLs, regexes included) and every
-`many=True` relation; a relation by slug (a dataset's, a region's code) takes text only.
+`many=True` relation; a relation by slug (a dataset's, a region's code) takes text only. A
+text's `maxLength` counts it as sent, spaces around it included.
 """
 
 from __future__ import annotations
@@ -41,7 +42,17 @@ def refuse_other_types() -> None:
             self.fail("invalid")
         return lenient_slug(self, data)
 
+    trimmed_run_validation = serializers.CharField.run_validation
+
+    def untrimmed_length(self: serializers.CharField, data: Any = serializers.empty) -> Any:
+        # DRF trims spaces before it counts, so 2,004 characters with 4 around passed a
+        # maxLength of 2,000: the schema's bound is the text as sent.
+        if isinstance(data, str) and self.max_length is not None and len(data) > self.max_length:
+            self.fail("max_length", max_length=self.max_length)
+        return trimmed_run_validation(self, data)
+
     serializers.CharField.to_internal_value = text  # type: ignore[method-assign,assignment]
+    serializers.CharField.run_validation = untrimmed_length  # type: ignore[method-assign,assignment]
     relations.ManyRelatedField.to_internal_value = related_list  # type: ignore[method-assign,assignment]
     relations.SlugRelatedField.to_internal_value = slug  # type: ignore[method-assign]
     serializers.CharField.locus_text_only = True  # type: ignore[attr-defined]

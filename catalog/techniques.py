@@ -183,6 +183,7 @@ _DECLARED_SCHEMA = {
         "source": {"type": "string", "description": "Synthetic data: the source dataset's slug"},
     },
     "required": ["technique"],
+    "additionalProperties": False,
 }
 
 

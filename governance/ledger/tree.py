@@ -258,7 +258,8 @@ def _head_at(size: int | None) -> LedgerTreeHead:
     head = heads.first() if size is None else heads.filter(size=size).first()
     if head is None:
         latest = tree_size()
-        raise ValueError(f"no signed tree head of size {size}; the latest is {latest}")
+        wanted = "the latest size" if size is None else f"the size {size}"
+        raise ValueError(f"No signed tree head has {wanted}; the tree has {latest} leaves")
     return head
 
 

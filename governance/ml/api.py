@@ -56,7 +56,11 @@ class TrainedModelSerializer(serializers.ModelSerializer):
         slug_field="username", queryset=User.objects.all(), required=False
     )
     training_runs = serializers.PrimaryKeyRelatedField(
-        many=True, queryset=TrainingRun.objects.all(), help_text="The runs it came from (ids)"
+        many=True,
+        allow_empty=False,
+        queryset=TrainingRun.objects.all(),
+        help_text="The runs it came from (ids)",
+        error_messages={"empty": "Name at least one training run it came from"},
     )
     datasets = serializers.SerializerMethodField(help_text="Slugs of the data it was trained on")
     served_in = ServingSerializer(source="serving", many=True, read_only=True)

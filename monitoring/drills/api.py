@@ -63,6 +63,8 @@ class DrillViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
 
     serializer_class = DrillSerializer
     permission_classes = [permissions.IsAuthenticated, ActsWithPermission]
+    ordering_fields = ["started_at", "completed_at", "status", "dataset_slug"]
+    ordering_tiebreaker = "pk"
     action_permissions = {
         "list": "monitoring.view_drill",
         "retrieve": "monitoring.view_drill",

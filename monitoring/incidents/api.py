@@ -328,7 +328,6 @@ class IncidentViewSet(ConditionalMixin, viewsets.ReadOnlyModelViewSet):
     @extend_schema(responses=TimelineEntrySerializer(many=True))
     @action(
         detail=True,
-        methods=["get"],
         filter_backends=[LocusOrdering],
         ordering_fields=["at"],
         ordering_tiebreaker="at",
@@ -341,14 +340,12 @@ class IncidentViewSet(ConditionalMixin, viewsets.ReadOnlyModelViewSet):
     @extend_schema(responses=IncidentRunSerializer(many=True))
     @action(
         detail=True,
-        methods=["get"],
         filter_backends=[LocusOrdering],
         ordering_fields=["last_violation_at", "first_violation_at", "violations", "run_id"],
         ordering_tiebreaker="run_id",
     )
     def runs(self, request, pk=None):
-        """The runs its events came from (paged; newest violation first unless `ordering`
-        says otherwise), with the OpenLineage or training run each is."""
+        """The runs its events came from (paged, newest violation first) and what each is."""
         rows = detail.runs(self.get_object())
         return paged(self, rows, lambda page: [r.as_json() for r in detail.known_runs(list(page))])
 
@@ -369,8 +366,7 @@ class IncidentViewSet(ConditionalMixin, viewsets.ReadOnlyModelViewSet):
     @extend_schema(request=BulkSerializer, responses=IncidentSerializer(many=True))
     @action(detail=False, methods=["post"])
     def bulk(self, request):
-        """Acknowledge or assign several incidents, all or none (409 naming the one that
-        cannot be taken)."""
+        """Acknowledge or assign several incidents, all or none (409 naming the one refused)."""
         body = BulkSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         wanted = body.validated_data["incidents"]

@@ -4,7 +4,7 @@ it is applied."""
 from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, extend_schema
+from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_field
 from rest_framework import permissions, serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
@@ -17,8 +17,13 @@ from monitoring.plans.document import PlanError, parse_plan
 from monitoring.plans.services import PlanCheck, PlannedStore, plan_check
 
 
+@extend_schema_field({"type": "object", "description": "A plan in Terraform's JSON form"})
+class PlanField(serializers.JSONField):
+    """Any JSON object: its fields are read and checked by monitoring.plans.document."""
+
+
 class PlanCheckSerializer(serializers.Serializer):
-    plan = serializers.JSONField(
+    plan = PlanField(
         help_text="The plan as `terraform show -json <planfile>` (or `tofu show -json`) prints it"
     )
     purpose = serializers.SlugRelatedField(

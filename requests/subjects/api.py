@@ -115,6 +115,7 @@ class SubjectRequestViewSet(
 
     def _step(self, request, service, *, reason_required=False, **kwargs):
         target = self.get_object()
+        access.require_manager(request.user, target)  # a 403 comes before the body's 400
         body = (RequiredReasonSerializer if reason_required else ReasonSerializer)(
             data=request.data
         )

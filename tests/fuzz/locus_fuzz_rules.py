@@ -73,18 +73,21 @@ STATE_RULES: dict[tuple[str, str], set[str]] = {
         "retention_column",
     },
     # a rule names at least one region or one country: either list may be the empty one
-    ("POST", "/api/v1/locality-rules/"): {"regions", "countries"},
-    ("PUT", "/api/v1/locality-rules/{id}/"): {"regions", "countries"},
-    ("PATCH", "/api/v1/locality-rules/{id}/"): {"regions", "countries"},
+    # (and a glossary term it names must be approved now: the term's state)
+    ("POST", "/api/v1/locality-rules/"): {"regions", "countries", "term"},
+    ("PUT", "/api/v1/locality-rules/{id}/"): {"regions", "countries", "term"},
+    ("PATCH", "/api/v1/locality-rules/{id}/"): {"regions", "countries", "term"},
     # a dataset's jurisdiction covers its storage region's country (given or saved)
     ("POST", "/api/v1/datasets/"): {"jurisdiction"},
-    ("PUT", "/api/v1/datasets/{slug}/"): {"jurisdiction"},
-    ("PATCH", "/api/v1/datasets/{slug}/"): {"jurisdiction"},
+    # (and the slug is the saved one's: it names the dataset for good)
+    ("PUT", "/api/v1/datasets/{slug}/"): {"jurisdiction", "slug"},
+    ("PATCH", "/api/v1/datasets/{slug}/"): {"jurisdiction", "slug"},
     # a connector stays with the dataset it was made for (the saved one)
     ("PUT", "/api/v1/dataset-connectors/{id}/"): {"dataset"},
     ("PATCH", "/api/v1/dataset-connectors/{id}/"): {"dataset"},
     # a request is not received in the future (the clock), and its type is one its law gives
-    ("POST", "/api/v1/subject-requests/"): {"type", "received_at"},
+    # and an agent's authority described needs the agent's name
+    ("POST", "/api/v1/subject-requests/"): {"type", "received_at", "agent_name"},
     # an owner when the bulk action is to assign
     ("POST", "/api/v1/incidents/bulk/"): {"owner"},
     # an edge between two datasets, never one to itself, never closing a cycle
@@ -102,6 +105,8 @@ STATE_RULES: dict[tuple[str, str], set[str]] = {
     ("POST", "/api/v1/glossary/terms/{slug}/withdraw/"): {"status", "proposal"},
     ("POST", "/api/v1/glossary/terms/{slug}/deprecate/"): {"status"},
     ("POST", "/api/v1/glossary/terms/{slug}/submit/"): {"status"},
+    ("PUT", "/api/v1/glossary/terms/{slug}/"): {"status"},
+    ("PATCH", "/api/v1/glossary/terms/{slug}/"): {"status"},
 }
 
 

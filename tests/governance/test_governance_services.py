@@ -298,6 +298,7 @@ def test_every_change_of_a_rule_is_a_version(privacy_officer, eu_customers):
         "countries": ["US"],
         "priority": 100,
         "enabled": True,
+        "unless_techniques": [],
     }
     assert updated == {**created, "priority": 120, "countries": ["IN", "US"]}
     assert deleted == updated
