@@ -108,7 +108,8 @@ def _permissions(user: Any) -> tuple[set[str], set[str]]:
     if user.is_superuser:
         everything = _dotted(Permission.objects.all())
         return everything, everything
-    return _dotted(user.user_permissions.all()), _dotted(Permission.objects.filter(group__user=user))
+    own = _dotted(user.user_permissions.all())
+    return own, _dotted(Permission.objects.filter(group__user=user))
 
 
 def _roles(user: Any) -> set[str]:

@@ -95,7 +95,9 @@ def test_joining_a_role_group_gives_the_permission_on_the_next_request(token):
 
 def test_a_group_losing_a_permission_is_seen_on_the_next_request(token):
     client = _warm(token)
-    view_dataset = Permission.objects.get(content_type__app_label="catalog", codename="view_dataset")
+    view_dataset = Permission.objects.get(
+        content_type__app_label="catalog", codename="view_dataset"
+    )
     group = Group.objects.get(name=Role.EXECUTIVE)
     group.permissions.remove(view_dataset)
     assert client.get(URL).status_code == 403
@@ -141,3 +143,41 @@ def test_a_warm_cache_reads_neither_token_nor_permissions(token, django_assert_n
     # Warm: the page alone.
     with django_assert_num_queries(2):
         assert client.get(URL).status_code == 200
+
+
+def test_a_warm_single_check_reads_neither_token_nor_permissions(engineer, data_owner):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from governance.policy.index import current_index, forget_index
+    from tests.factories import make_dataset
+
+    make_dataset(
+        data_owner,
+        slug="eu-customers",
+        uri="s3://locus-eu/customers",
+        lawful_basis="consent",
+        personal_data_categories=["contact"],
+        subject_jurisdictions=["eu"],
+        allowed_processing_regions=["aws:eu-central-1"],
+    )
+    forget_index()
+    current_index()  # the policy index compiled: the counts below are the request's own
+    client = _client(Token.objects.create(user=engineer).key)
+    body = {
+        "dataset": "eu-customers",
+        "action": "train",
+        "region": "aws:eu-central-1",
+        "purpose": "model-training",
+    }
+    with CaptureQueriesContext(connection) as cold:
+        assert client.post("/api/v1/locality/check", body, format="json").status_code == 200
+    with CaptureQueriesContext(connection) as warm:
+        assert client.post("/api/v1/locality/check", body, format="json").status_code == 200
+    read = [q["sql"] for q in warm.captured_queries]
+    assert not any("authtoken_token" in sql or "auth_permission" in sql for sql in read), read
+    # The cold check reads the token twice and the permissions twice; the warm one none of them.
+    assert len(cold.captured_queries) - len(warm.captured_queries) == 4, (
+        [q["sql"] for q in cold.captured_queries],
+        read,
+    )
