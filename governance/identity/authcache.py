@@ -15,6 +15,7 @@ people and answer permission checks as Django's do.
 from __future__ import annotations
 
 import hashlib
+import logging
 import uuid
 from typing import Any
 
@@ -24,6 +25,8 @@ from django.core.cache import cache
 from django.db import transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save
 from rest_framework.authtoken.models import Token
+
+log = logging.getLogger(__name__)
 
 _PREFIX = "locus:auth"
 _GROUPS = f"{_PREFIX}:groups"
@@ -42,38 +45,51 @@ def token_cache_key(key: str) -> str:
     return f"{_PREFIX}:token:{hashlib.sha256(key.encode()).hexdigest()}"
 
 
-def versions(user_id: int) -> tuple[str, str]:
+def versions(user_id: int) -> tuple[str, str] | None:
     """The person's version and the groups' version, drawn fresh where missing (an evicted
-    version is a new one, so nothing cached under the old one is read again)."""
+    version is a new one, so nothing cached under the old one is read again); None while the
+    cache cannot be reached (then everything is read from the database)."""
     keys = [_user_key(user_id), _GROUPS]
-    found = cache.get_many(keys)
-    for key in keys:
-        if key not in found:
-            cache.add(key, uuid.uuid4().hex, None)
-            found[key] = cache.get(key)
+    try:
+        found = cache.get_many(keys)
+        for key in keys:
+            if key not in found:
+                cache.add(key, uuid.uuid4().hex, None)
+                found[key] = cache.get(key)
+    except Exception as exc:  # an unreachable cache must not refuse the API (catalog.throttling)
+        log.warning("Authentication cache not read, the cache failed (%s)", type(exc).__name__)
+        return None
     return found[keys[0]], found[keys[1]]
 
 
-def versions_of(user: Any) -> tuple[str, str]:
+def versions_of(user: Any) -> tuple[str, str] | None:
     """versions(), read once per request and kept on the request's user object."""
-    held = getattr(user, "_authcache_versions", None)
-    if held is None:
-        held = user._authcache_versions = versions(user.pk)
-    return held
+    if not hasattr(user, "_authcache_versions"):
+        user._authcache_versions = versions(user.pk)
+    return user._authcache_versions
+
+
+def _draw(key: str) -> None:
+    try:
+        cache.set(key, uuid.uuid4().hex, None)
+    except Exception as exc:
+        # Nothing cached can be read while the cache is down; what it held before expires
+        # within AUTH_CACHE_SECONDS of its return.
+        log.error("Authentication cache not invalidated, the cache failed (%s)", exc)
 
 
 def user_changed(user_id: int | None) -> None:
     """Everything cached for this person is stale: now, and again when the change commits."""
     if user_id is None:
         return
-    cache.set(_user_key(user_id), uuid.uuid4().hex, None)
-    transaction.on_commit(lambda: cache.set(_user_key(user_id), uuid.uuid4().hex, None))
+    _draw(_user_key(user_id))
+    transaction.on_commit(lambda: _draw(_user_key(user_id)))
 
 
 def groups_changed() -> None:
     """Every person's cached permissions and roles are stale (a group or its permissions)."""
-    cache.set(_GROUPS, uuid.uuid4().hex, None)
-    transaction.on_commit(lambda: cache.set(_GROUPS, uuid.uuid4().hex, None))
+    _draw(_GROUPS)
+    transaction.on_commit(lambda: _draw(_GROUPS))
 
 
 # --- Tokens -------------------------------------------------------------------------------
@@ -81,19 +97,25 @@ def groups_changed() -> None:
 
 def cached_token(key: str) -> Any | None:
     """The token (with its person) cached for this key, if still current for its person."""
-    entry = cache.get(token_cache_key(key))
+    try:
+        entry = cache.get(token_cache_key(key))
+    except Exception:
+        return None
     if entry is None:
         return None
     token, user_version = entry
     current = versions(token.user_id)
-    if current[0] != user_version:
+    if current is None or current[0] != user_version:
         return None
     token.user._authcache_versions = current
     return token
 
 
 def cache_token(token: Any, user_version: str) -> None:
-    cache.set(token_cache_key(token.key), (token, user_version), _seconds())
+    try:
+        cache.set(token_cache_key(token.key), (token, user_version), _seconds())
+    except Exception as exc:
+        log.warning("Token not cached, the cache failed (%s)", type(exc).__name__)
 
 
 # --- Permissions and roles ----------------------------------------------------------------
@@ -119,12 +141,18 @@ def _roles(user: Any) -> set[str]:
 
 
 def _cached(user: Any, kind: str, read) -> Any:
-    user_version, group_version = versions_of(user)
-    key = f"{_PREFIX}:{kind}:{user.pk}:{user_version}:{group_version}"
-    entry = cache.get(key)
-    if entry is None:
-        entry = read(user)
-        cache.set(key, entry, _seconds())
+    current = versions_of(user)
+    if current is None:
+        return read(user)
+    key = f"{_PREFIX}:{kind}:{user.pk}:{current[0]}:{current[1]}"
+    try:
+        entry = cache.get(key)
+        if entry is None:
+            entry = read(user)
+            cache.set(key, entry, _seconds())
+    except Exception as exc:
+        log.warning("Authentication cache not read, the cache failed (%s)", type(exc).__name__)
+        return read(user)
     return entry
 
 
@@ -148,7 +176,10 @@ def _on_user(sender, instance, **kwargs) -> None:
 
 
 def _on_token(sender, instance, **kwargs) -> None:
-    cache.delete(token_cache_key(instance.key))
+    try:
+        cache.delete(token_cache_key(instance.key))
+    except Exception as exc:  # the person's new version below makes the entry stale anyway
+        log.error("Token not dropped from the cache, the cache failed (%s)", exc)
     user_changed(instance.user_id)
 
 

@@ -54,7 +54,7 @@ class CachedTokenAuthentication(TokenAuthentication):
             raise exceptions.AuthenticationFailed("Invalid token.")
         current = authcache.versions(user_id)
         user, token = super().authenticate_credentials(key)
-        if token.user_id == user_id:
+        if current is not None and token.user_id == user_id:
             authcache.cache_token(token, current[0])
         user._authcache_versions = current
         return token

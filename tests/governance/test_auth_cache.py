@@ -181,3 +181,19 @@ def test_a_warm_single_check_reads_neither_token_nor_permissions(engineer, data_
         [q["sql"] for q in cold.captured_queries],
         read,
     )
+
+
+def test_an_unreachable_cache_reads_the_database_and_refuses_nothing(settings, person, token):
+    """Redis down: every request reads the token and permissions itself, never a 500."""
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:9/0",  # nothing listens there
+        }
+    }
+    client = _client(token.key)
+    assert client.get(URL).status_code == 200
+    person.groups.remove(Group.objects.get(name=Role.EXECUTIVE))
+    assert client.get(URL).status_code == 403
+    token.delete()
+    assert client.get(URL).status_code == 401
