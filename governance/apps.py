@@ -28,8 +28,11 @@ class GovernanceConfig(AppConfig):
 
         from catalog.signals import dataset_changed, lineage_edge_changed
         from governance.audit import record_dataset_change, record_lineage_edge_change
+        from governance.identity import authcache
         from governance.identity.second_factor import on_sign_in
 
+        # A token's person, and a person's permissions and roles, are cached until they change.
+        authcache.connect()
         # Each sign-in (a password, or the identity provider) decides whether the new session
         # must confirm or enrol a second factor before anything else.
         user_logged_in.connect(on_sign_in, dispatch_uid="locus_second_factor_sign_in")

@@ -168,13 +168,15 @@ def ensure_roles() -> None:
 
 
 def roles_of(user) -> set[str]:
-    """The role names a user holds (cached on the user object for the request)."""
+    """The role names a user holds (from the authentication cache, then kept on the user object
+    for the request)."""
     if not user.is_authenticated:
         return set()
     cached = getattr(user, "_locus_roles", None)
     if cached is None:
-        cached = set(user.groups.filter(name__in=Role.values).values_list("name", flat=True))
-        user._locus_roles = cached
+        from governance.identity import authcache
+
+        cached = user._locus_roles = authcache.roles(user)
     return cached
 
 

@@ -278,10 +278,13 @@ RETENTION_HOUR = env.int("RETENTION_HOUR", default=2)
 CELERY_BEAT_SCHEDULE = beat_schedule(env, retention_hour=RETENTION_HOUR)
 
 # --- API ----------------------------------------------------------------------------------
+# A token's person and a person's permissions and roles stay in the cache at most this long
+# (governance.identity.authcache; every change invalidates them at once, this is a safety net).
+AUTH_CACHE_SECONDS = env.int("AUTH_CACHE_SECONDS", default=300)
 REST_FRAMEWORK = {
     # Token first, so an anonymous API call gets 401 with a WWW-Authenticate challenge.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "governance.identity.backends.CachedTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

@@ -45,10 +45,11 @@ OIDC_TIMEOUT_SECONDS: float = env.float("OIDC_TIMEOUT_SECONDS", default=10.0)
 LOCAL_PASSWORD_LOGIN: bool = env.bool("LOCAL_PASSWORD_LOGIN", default=True)
 if not LOCAL_PASSWORD_LOGIN and not OIDC_ISSUER:
     raise ImproperlyConfigured("LOCAL_PASSWORD_LOGIN=0 needs OIDC_ISSUER: nobody could sign in")
-# Django's model backend also answers "what may this person do", so it stays; with passwords
-# off, a subclass that refuses every password takes its place.
+# Django's model backend (reading permissions through the authentication cache) also answers
+# "what may this person do", so it stays; with passwords off, a subclass that refuses every
+# password takes its place.
 MODEL_BACKEND = (
-    "django.contrib.auth.backends.ModelBackend"
+    "governance.identity.backends.CachedModelBackend"
     if LOCAL_PASSWORD_LOGIN
     else "governance.identity.backends.NoPasswordBackend"
 )

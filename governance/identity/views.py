@@ -24,7 +24,7 @@ from governance.site import absolute
 # The backend a signed-in session names: the one of these in AUTHENTICATION_BACKENDS.
 MODEL_BACKENDS = (
     "governance.identity.backends.NoPasswordBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    "governance.identity.backends.CachedModelBackend",
 )
 
 

@@ -116,10 +116,17 @@ def test_the_executive_page_renders_figures_without_inline_script(
 
 
 def test_query_counts_do_not_grow_with_the_data(executive, source, eu_dataset, traffic):
+    from django.contrib.auth.models import User
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
+    from governance.identity import authcache
+    from governance.roles import roles_of
+
     client = browser(executive)
+    signed_in = User.objects.get(pk=executive.pk)  # their permissions and roles cached for both
+    authcache.load(signed_in)
+    roles_of(signed_in)
     with CaptureQueriesContext(connection) as before:
         client.get(EXECUTIVE_URL)
     telemetry_ingest(
