@@ -528,6 +528,9 @@ def _rich_datasets(owner, count: int, start: int) -> None:
 
 
 def _count_list_queries(client, query: str, expected_rows: int) -> int:
+    """The queries of the list with the person's permissions already cached (the cache's own
+    cold and warm counts are tests/governance/test_auth_cache.py's)."""
+    client.get(DATASETS)
     with CaptureQueriesContext(connection) as captured:
         response = client.get(f"{DATASETS}{query}")
     assert response.status_code == 200
