@@ -97,7 +97,7 @@ def _declared(item: Any, where: str) -> Declared:
     if unknown:
         raise ValidationError({f"{where}.{sorted(unknown)[0]}": "Unknown field"})
     technique = item.get("technique")
-    if technique not in TECHNIQUES:
+    if not isinstance(technique, str) or technique not in TECHNIQUES:
         raise ValidationError(
             {
                 f"{where}.technique": f"Unknown technique {str(technique)[:60]!r}; one of "

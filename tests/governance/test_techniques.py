@@ -173,6 +173,8 @@ def test_a_check_records_its_declaration_in_the_decision_and_the_ledger(
             "techniques[0].epsilon",
         ),
         (["federated", {"technique": "telepathy"}], "techniques[1].technique"),
+        ([{"technique": {}}], "techniques[0].technique"),
+        ([{"technique": ["federated"]}], "techniques[0].technique"),
         (["federated", {"technique": "federated", "epsilon": 1}], "techniques[1].epsilon"),
         (["secure_aggregation"], "techniques"),
         (["anonymisation", "pseudonymisation"], "techniques"),
