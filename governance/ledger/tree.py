@@ -178,7 +178,8 @@ def ledger_sequence(*, batch: int = BATCH) -> LedgerTreeHead | None:
         at = timezone.now()
         signed = signing.sign_tree_head(new_size, root, at.isoformat())
         head = LedgerTreeHead.objects.create(size=new_size, root=root, at=at, **signed)
-    logger.info("ledger sequenced", extra={"tree_size": new_size, "leaves": len(rows)})
+    # Every batch (every second, or every commit under the embedded default): debug, not info.
+    logger.debug("ledger sequenced", extra={"tree_size": new_size, "leaves": len(rows)})
     return head
 
 
