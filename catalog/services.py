@@ -131,6 +131,14 @@ def _set_many(dataset: Dataset, many: dict[str, Any], *, fresh: bool = False) ->
             related.set(values)
 
 
+def changed_fields(before: dict[str, Any] | None, after: dict[str, Any] | None) -> list[str]:
+    """The fields whose values differ between two snapshots (every field of a creation or a
+    deletion), sorted: a change record's `changed_fields`."""
+    return sorted(
+        k for k in (after or before or {}) if (before or {}).get(k) != (after or {}).get(k)
+    )
+
+
 def _record_change(
     *,
     actor: User,
@@ -140,9 +148,7 @@ def _record_change(
     after: dict[str, Any] | None,
 ) -> DatasetChange:
     last = DatasetChange.objects.filter(dataset_slug=dataset.slug).aggregate(v=Max("version"))["v"]
-    changed = sorted(
-        k for k in (after or before or {}) if (before or {}).get(k) != (after or {}).get(k)
-    )
+    changed = changed_fields(before, after)
     change = DatasetChange.objects.create(
         dataset=dataset if action != DatasetChange.Action.DELETED else None,
         dataset_slug=dataset.slug,

@@ -17,6 +17,7 @@ from guardian.shortcuts import assign_perm, remove_perm
 from catalog.actors import Actor, actor_account, may
 from catalog.errors import StateConflict
 from catalog.models import Region
+from catalog.services import changed_fields
 from governance.checks.services import verdict_columns
 from governance.ledger.chain import actor_name, ledger_append
 from governance.models import (
@@ -73,9 +74,6 @@ def _record(
     last = TrainedModelChange.objects.filter(model_ref=trained_model.pk).aggregate(
         r=Max("revision")
     )["r"]
-    changed = sorted(
-        k for k in (after or before or {}) if (before or {}).get(k) != (after or {}).get(k)
-    )
     return TrainedModelChange.objects.create(
         trained_model=trained_model,
         model_ref=trained_model.pk,
@@ -86,7 +84,7 @@ def _record(
         actor_name=actor_name(actor),
         before=before,
         after=after,
-        changed_fields=changed,
+        changed_fields=changed_fields(before, after),
     )
 
 

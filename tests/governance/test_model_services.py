@@ -21,7 +21,6 @@ from governance.models import (
     Purpose,
     TrainedModelChange,
 )
-from governance.policy.index import forget_index
 from tests.governance.model_setup import (
     FRANKFURT,
     MUMBAI,
@@ -32,13 +31,6 @@ from tests.governance.model_setup import (
 )
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def fresh_policy_cache():
-    forget_index()
-    yield
-    forget_index()
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from governance.models import ModelDeployment, TrainedModel
-from governance.policy.index import forget_index
 from tests.governance.model_setup import (
     FRANKFURT,
     MUMBAI,
@@ -18,13 +17,6 @@ from tests.governance.model_setup import (
 
 pytestmark = pytest.mark.django_db
 MODELS = "/api/v1/models/"
-
-
-@pytest.fixture(autouse=True)
-def fresh_policy_cache():
-    forget_index()
-    yield
-    forget_index()
 
 
 @pytest.fixture

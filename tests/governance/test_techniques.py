@@ -7,7 +7,6 @@ import pytest
 
 from catalog.models import Country
 from governance.models import LedgerEntry, LocalityDecision, LocalityRule
-from governance.policy.index import forget_index
 from governance.policy.rules import rule_create
 from tests.factories import make_dataset
 
@@ -20,13 +19,6 @@ EDGES = "/api/v1/lineage-edges/"
 IRELAND = "aws:eu-west-1"
 VIRGINIA = "aws:us-east-1"
 FEDERATED_WITH_SECURE_AGGREGATION = ["federated", "secure_aggregation"]
-
-
-@pytest.fixture(autouse=True)
-def fresh_policy_cache():
-    forget_index()
-    yield
-    forget_index()
 
 
 @pytest.fixture
