@@ -45,7 +45,7 @@ import time
 from collections.abc import Callable, Sequence
 from urllib.parse import urlsplit
 
-from bench import common
+from bench import common, serving
 
 BENCHMARK = "api"
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/locus_bench_api"
@@ -58,6 +58,8 @@ BATCHES = common.env_int("BENCH_API_BATCHES", 10)
 BATCH = 1_000
 LIST_ROUNDS = common.env_int("BENCH_API_LIST_ROUNDS", 60)
 WEB_PROCESSES = 2
+# Which parts run (BENCH_API_PARTS, comma-separated): all by default.
+PARTS = set(os.environ.get("BENCH_API_PARTS", "single,batches,lists,servers").split(","))
 FLOOR = "/api/v1/purposes/"
 CHECK = "/api/v1/locality/check"
 OFFICER_JURISDICTIONS = ("eu", "uk")
@@ -300,14 +302,16 @@ def _client(base_url: str, token: str):
 
 
 def _body(query) -> dict:
-    dataset, action, region, purpose = query
-    return {"dataset": dataset, "action": action, "region": region, "purpose": purpose}
+    dataset, action, region, purpose, scopes = query
+    body = {"dataset": dataset, "action": action, "region": region, "purpose": purpose}
+    return {**body, "scopes": sorted(scopes)} if scopes else body
 
 
 def _check(query):
     from governance.checks.services import Check
 
-    return Check(*query)
+    dataset, action, region, purpose, scopes = query
+    return Check(dataset, action, region, purpose, scopes=scopes)
 
 
 def engine_per_check_s(index, queries: Sequence) -> tuple[dict, float]:
@@ -318,15 +322,15 @@ def engine_per_check_s(index, queries: Sequence) -> tuple[dict, float]:
 
     now = timezone.now()
     for query in queries:  # warm: the index's memo, first touches
-        evaluate(index, *query, now)
+        evaluate(index, *query[:4], now, query[4])
     samples = []
     for query in queries:
         began = time.perf_counter()
-        evaluate(index, *query, now)
+        evaluate(index, *query[:4], now, query[4])
         samples.append(time.perf_counter() - began)
     began = time.perf_counter()
     for query in queries:
-        evaluate(index, *query, now)
+        evaluate(index, *query[:4], now, query[4])
     return _summary(samples), len(queries) / (time.perf_counter() - began)
 
 
@@ -517,7 +521,7 @@ def measure() -> list[dict]:
         details["skipped"] = "no PostgreSQL"
         return []
     began = time.perf_counter()
-    common.setup_served_django(env)
+    common.setup_served_django(env, collectstatic="servers" in PARTS)
     import redis
 
     from bench import policy as policy_bench
@@ -540,10 +544,23 @@ def measure() -> list[dict]:
     index = current_index()
     slugs = [f"bench-{i:06d}" for i in range(DATASETS)]
     queries = policy_bench.make_queries(index, slugs, SINGLE + BATCHES * BATCH, rng)
-    with common.Servers(env, WEB_PROCESSES, "api") as servers:
-        single = measure_single(servers, people, index, queries[:SINGLE])
-        batches = measure_batches(servers, people, index, queries[SINGLE:])
-        lists = measure_lists(servers, people, rng)
+    rows: list[dict] = []
+    if PARTS & {"single", "batches", "lists"}:
+        with common.Servers(env, WEB_PROCESSES, "api") as servers:
+            if "single" in PARTS:
+                details["single"] = measure_single(servers, people, index, queries[:SINGLE])
+                rows += single_figures(details["single"])
+            if "batches" in PARTS:
+                details["batches"] = measure_batches(servers, people, index, queries[SINGLE:])
+                rows += batch_figures(details["batches"])
+            if "lists" in PARTS:
+                details["lists"] = measure_lists(servers, people, rng)
+                rows += list_figures(details["lists"])
+    if "servers" in PARTS:
+        load("servers_start")
+        details["servers"] = serving.measure(env, server_workloads(people, queries), log)
+        details["servers"]["load"] = load("servers_end")
+        rows += serving.figures(BENCHMARK, details["servers"])
     details.update(
         {
             "sizes": {
@@ -555,21 +572,36 @@ def measure() -> list[dict]:
                 "batch": BATCH,
                 "list_rounds": LIST_ROUNDS,
                 "web_processes": WEB_PROCESSES,
+                "parts": sorted(PARTS),
             },
             "seed_seconds": round(seeded, 1),
-            "single": single,
-            "batches": batches,
-            "lists": lists,
             "load_end": load("end"),
         }
     )
-    return figures(single, batches, lists)
+    return rows
 
 
-def figures(single: dict, batches: dict, lists: dict) -> list[dict]:
-    def row(metric, value, unit, **kwargs):
-        return common.figure(BENCHMARK, metric, round(value, 3), unit, **kwargs)
+def server_workloads(people: People, queries: Sequence) -> dict:
+    """The server comparison's workloads: the floor, one check, a page (bench/serving.py)."""
+    token = {"Authorization": f"Token {people.engineer_token}", "Accept": "application/json"}
+    session = {"Cookie": serving.session_cookie(people.engineer)}
+    bodies = [_body(q) for q in queries[:SINGLE]]
+    return {
+        f"GET {FLOOR}": (token, lambda n: [("GET", FLOOR, {})] * n),
+        f"POST {CHECK}, one check": (
+            token,
+            lambda n: [("POST", CHECK, {"json": bodies[i % len(bodies)]}) for i in range(n)],
+        ),
+        f"GET {serving.PAGE} (page, session)": (session, lambda n: [("GET", serving.PAGE, {})] * n),
+    }
 
+
+def _row(metric, value, unit, **kwargs):
+    return common.figure(BENCHMARK, metric, round(value, 3), unit, **kwargs)
+
+
+def single_figures(single: dict) -> list[dict]:
+    row = _row
     floor = f"floor GET {FLOOR}"
     http, rows = single["http"], []
     for q in ("p50", "p95", "p99"):
@@ -583,7 +615,8 @@ def figures(single: dict, batches: dict, lists: dict) -> list[dict]:
                 note=f"load {single['load']}" if q == "p95" else "",
             )
         )
-    rows += [
+    return [
+        *rows,
         row(
             "one check p50, service in-process (no HTTP)",
             single["service"]["p50_ms"],
@@ -591,6 +624,12 @@ def figures(single: dict, batches: dict, lists: dict) -> list[dict]:
             peer="engine in-process p50 (no database)",
             peer_value=single["engine"]["p50_ms"],
         ),
+    ]
+
+
+def batch_figures(batches: dict) -> list[dict]:
+    row = _row
+    return [
         row(
             f"POST {CHECK}, batch of {BATCH:,}, checks/s, 1 process",
             batches["http"]["per_s"],
@@ -625,6 +664,11 @@ def figures(single: dict, batches: dict, lists: dict) -> list[dict]:
             better="higher",
         ),
     ]
+
+
+def list_figures(lists: dict) -> list[dict]:
+    row, rows = _row, []
+    floor = f"floor GET {FLOOR}"
     labels = (
         ("datasets", f"GET /api/v1/datasets/ (50 a page, {DATASETS:,} rows), engineer"),
         ("exceptions", "GET /api/v1/transfer-exceptions/, privacy officer"),

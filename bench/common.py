@@ -364,13 +364,48 @@ def write_report(rows: list[dict], details: dict, env: dict, path: Path | None =
     return path
 
 
-class Servers:
-    """`count` Daphne processes on loopback ports, with a benchmark's environment; their logs go
-    to a temporary folder named after the benchmark."""
+def daphne_command(port: int) -> list[str]:
+    """One Daphne process serving the ASGI application (HTTP and WebSockets) on `port`."""
+    return [
+        sys.executable,
+        "-m",
+        "daphne",
+        "-b",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        "governance.asgi:application",
+    ]
 
-    def __init__(self, env: dict[str, str], count: int, name: str):
+
+def gunicorn_command(port: int, *, workers: int = 1, threads: int = 4) -> list[str]:
+    """gunicorn with the project's configuration (gunicorn.conf.py: threaded workers) serving
+    the WSGI application (HTTP only) on `port`."""
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--config",
+        str(ROOT / "gunicorn.conf.py"),
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(workers),
+        "--threads",
+        str(threads),
+        "governance.wsgi:application",
+    ]
+
+
+class Servers:
+    """`count` web processes on loopback ports (Daphne unless `command` says otherwise: it
+    takes the port), with a benchmark's environment; their logs go to a temporary folder named
+    after the benchmark."""
+
+    def __init__(self, env: dict[str, str], count: int, name: str, command=daphne_command):
         self.env = env
         self.count = count
+        self.command = command
         self.processes: list[subprocess.Popen] = []
         self.urls: list[str] = []
         self.logs = Path(tempfile.mkdtemp(prefix=f"locus-bench-{name}-"))
@@ -380,19 +415,10 @@ class Servers:
 
         for _ in range(self.count):
             port = free_port()
-            with (self.logs / f"daphne-{port}.log").open("wb") as log_file:
+            with (self.logs / f"server-{port}.log").open("wb") as log_file:
                 self.processes.append(
                     subprocess.Popen(
-                        [
-                            sys.executable,
-                            "-m",
-                            "daphne",
-                            "-b",
-                            "127.0.0.1",
-                            "-p",
-                            str(port),
-                            "governance.asgi:application",
-                        ],
+                        self.command(port),
                         cwd=ROOT,
                         env=self.env,
                         stdin=subprocess.DEVNULL,
@@ -406,7 +432,7 @@ class Servers:
             while True:
                 if process.poll() is not None or time.monotonic() > deadline:
                     self.__exit__()
-                    raise RuntimeError(f"Daphne at {url} did not start; see {self.logs}")
+                    raise RuntimeError(f"The server at {url} did not start; see {self.logs}")
                 try:
                     if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
                         break
@@ -414,6 +440,11 @@ class Servers:
                     pass
                 time.sleep(0.2)
         return self
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user and system) used so far by these processes and their children (a
+        gunicorn master's workers), from /proc; 0 where it cannot be read."""
+        return sum(process_tree_cpu_seconds(process.pid) for process in self.processes)
 
     def __exit__(self, *exc) -> None:
         for process in self.processes:
@@ -425,6 +456,32 @@ class Servers:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=10)
+
+
+def _stat(pid: str) -> list[str] | None:
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return None
+    return text[text.rindex(")") + 2 :].split()  # the fields after the command's name
+
+
+def process_tree_cpu_seconds(root: int) -> float:
+    """User and system CPU seconds of `root` and of every live descendant (Linux /proc)."""
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    for entry in Path("/proc").iterdir() if Path("/proc").is_dir() else ():
+        if not entry.name.isdigit() or (fields := _stat(entry.name)) is None:
+            continue
+        parents[int(entry.name)] = int(fields[1])  # ppid; utime and stime are fields 14, 15
+        times[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
+    tree, grew = {root}, True
+    while grew:
+        found = {pid for pid, parent in parents.items() if parent in tree} - tree
+        tree |= found
+        grew = bool(found)
+    return sum(times.get(pid, 0.0) for pid in tree)
 
 
 def run_apart(name: str, measure, details: dict) -> list[dict]:

@@ -119,7 +119,7 @@ TEMPLATES = [
 ]
 
 ASGI_APPLICATION = "governance.asgi.application"
-WSGI_APPLICATION = None
+WSGI_APPLICATION = "governance.wsgi.application"
 
 DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),

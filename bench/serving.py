@@ -1,0 +1,181 @@
+"""The API benchmark's server comparison: the same endpoints served by Daphne (ASGI, what
+`make run` and the `ws` process run) and by gunicorn with threads (WSGI, the Procfile's `web`),
+one process each, on the same database, by the same client, in interleaved rounds.
+
+Each round runs, on each server in turn (the order reversed every other round), BENCH_API_SERVER
+_REQUESTS [400] requests of each endpoint from BENCH_API_SERVER_CLIENTS [4] client threads at
+once: requests/s over the round's wall time, and the server's CPU time per request (user and
+system, its whole process tree, from /proc). The figures are the medians of BENCH_API_SERVER
+_ROUNDS [3] rounds. A third server, Daphne with the authentication cache off
+(AUTH_CACHE_SECONDS=0), stands for the layout before the cache and the split.
+
+Endpoints: the floor (`GET /api/v1/purposes/`, token), one check (`POST /api/v1/locality/check`,
+token; a decision row and a ledger entry each) and a page (`GET /governance/rules/`, a session).
+"""
+
+from __future__ import annotations
+
+import statistics
+import threading
+import time
+from collections.abc import Callable, Sequence
+from functools import partial
+
+from bench import common
+
+REQUESTS = common.env_int("BENCH_API_SERVER_REQUESTS", 400)
+CLIENTS = common.env_int("BENCH_API_SERVER_CLIENTS", 4)
+ROUNDS = common.env_int("BENCH_API_SERVER_ROUNDS", 3)
+THREADS = 4  # gunicorn's threads in its one worker process
+PAGE = "/governance/rules/"
+DAPHNE = "Daphne"
+GUNICORN = f"gunicorn gthread (1 worker, {THREADS} threads)"
+BEFORE = "Daphne, auth cache off"
+
+Request = tuple[str, str, dict]
+
+
+def configurations(env: dict[str, str]) -> dict[str, tuple[dict[str, str], Callable]]:
+    """Each server's environment and command (it takes the port)."""
+    return {
+        DAPHNE: (env, common.daphne_command),
+        GUNICORN: (env, partial(common.gunicorn_command, workers=1, threads=THREADS)),
+        BEFORE: ({**env, "AUTH_CACHE_SECONDS": "0"}, common.daphne_command),
+    }
+
+
+def session_cookie(user) -> str:
+    """A signed-in session of `user`, as its Cookie header."""
+    from django.conf import settings
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    return f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
+
+
+def _client(base_url: str, headers: dict[str, str]):
+    import httpx
+
+    return httpx.Client(base_url=base_url, headers=headers, timeout=120)
+
+
+def _run(base_url: str, headers: dict[str, str], requests: Sequence[Request], errors: list):
+    with _client(base_url, headers) as client:
+        for method, url, kwargs in requests:
+            answer = client.request(method, url, **kwargs)
+            if answer.status_code != 200:
+                errors.append(f"{method} {url}: {answer.status_code} {answer.text[:300]}")
+                return
+
+
+def load(
+    servers: common.Servers, headers: dict[str, str], requests: Sequence[Request]
+) -> dict[str, float]:
+    """The requests from CLIENTS threads at once: requests/s, and server CPU ms per request."""
+    errors: list[str] = []
+    shares = [requests[n::CLIENTS] for n in range(CLIENTS)]
+    threads = [
+        threading.Thread(target=_run, args=(servers.urls[0], headers, share, errors))
+        for share in shares
+    ]
+    cpu = servers.cpu_seconds()
+    began = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - began
+    cpu = servers.cpu_seconds() - cpu
+    if errors:
+        raise RuntimeError(errors[0])
+    return {"per_s": len(requests) / wall, "cpu_ms": cpu * 1000 / len(requests)}
+
+
+def measure(
+    env: dict[str, str],
+    workloads: dict[str, tuple[dict[str, str], Callable[[int], Sequence[Request]]]],
+    log: Callable[[str], None],
+) -> dict:
+    """Every workload on every server, ROUNDS interleaved rounds; medians per (server,
+    workload), and each round's figures. `workloads` maps a name to (headers, make) where
+    make(n) gives n requests."""
+    import contextlib
+
+    rounds: dict[str, dict[str, list[dict]]] = {}
+    with contextlib.ExitStack() as stack:
+        servers = {
+            name: stack.enter_context(common.Servers(server_env, 1, "servers", command))
+            for name, (server_env, command) in configurations(env).items()
+        }
+        for name, server in servers.items():  # warm: imports, connections, the policy index
+            for headers, make in workloads.values():
+                _run(server.urls[0], headers, make(20), errors := [])
+                if errors:
+                    raise RuntimeError(f"{name}: {errors[0]}")
+        order = list(servers)
+        for number in range(ROUNDS):
+            for name in order if number % 2 == 0 else order[::-1]:
+                for workload, (headers, make) in workloads.items():
+                    found = load(servers[name], headers, make(REQUESTS))
+                    rounds.setdefault(name, {}).setdefault(workload, []).append(found)
+            log(f"server round {number + 1} of {ROUNDS} done")
+    medians = {
+        name: {
+            workload: {
+                key: statistics.median(r[key] for r in results) for key in ("per_s", "cpu_ms")
+            }
+            for workload, results in found.items()
+        }
+        for name, found in rounds.items()
+    }
+    for workload in workloads:
+        log(
+            f"{workload}: "
+            + "; ".join(
+                f"{name} {medians[name][workload]['per_s']:.0f}/s "
+                f"{medians[name][workload]['cpu_ms']:.1f} ms CPU"
+                for name in medians
+            )
+        )
+    return {
+        "medians": medians,
+        "rounds": rounds,
+        "requests": REQUESTS,
+        "clients": CLIENTS,
+        "rounds_count": ROUNDS,
+    }
+
+
+def figures(benchmark: str, result: dict) -> list[dict]:
+    """gunicorn beside Daphne (and beside Daphne before the auth cache) per workload."""
+    rows = []
+    medians = result["medians"]
+    note = f"{result['clients']} clients, medians of {result['rounds_count']} interleaved rounds"
+    for workload in medians[GUNICORN]:
+        new = medians[GUNICORN][workload]
+        for peer in (DAPHNE, BEFORE):
+            old = medians[peer][workload]
+            rows.append(
+                common.figure(
+                    benchmark,
+                    f"{workload}, requests/s, {GUNICORN}",
+                    round(new["per_s"], 1),
+                    "1/s",
+                    peer=f"{peer}, 1 process",
+                    peer_value=round(old["per_s"], 1),
+                    better="higher",
+                    note=note if peer == DAPHNE else "",
+                )
+            )
+            rows.append(
+                common.figure(
+                    benchmark,
+                    f"{workload}, server CPU per request, {GUNICORN}",
+                    round(new["cpu_ms"], 2),
+                    "ms",
+                    peer=f"{peer}, 1 process",
+                    peer_value=round(old["cpu_ms"], 2),
+                )
+            )
+    return rows
