@@ -1,4 +1,5 @@
-"""A real Locus ASGI server (Daphne) in a subprocess, serving the test database.
+"""A real Locus server in a subprocess, serving the test database: Daphne (ASGI, what `make run`
+and the Procfile's `ws` run) unless a test asks for gunicorn (WSGI, the Procfile's `web`).
 
 Use it as `from tests.live import live_locus, live_locus_process` and take `live_locus` (its
 base URL) in a test.
@@ -66,11 +67,14 @@ def server_environment() -> dict[str, str]:
 
 
 class LiveServer:
-    """One Daphne process on a loopback port: `launch()` returns at once, `ready()` waits."""
+    """One server process on a loopback port (Daphne unless `command`, which takes the port,
+    says otherwise): `launch()` returns at once, `ready()` waits."""
 
-    def __init__(self, log_dir: Path, env: dict[str, str] | None = None):
+    def __init__(self, log_dir: Path, env: dict[str, str] | None = None, command=None):
         self.log_dir = log_dir
         self.env = env or {}
+        self.command = command or daphne_command
+        self.name = "gunicorn" if self.command is gunicorn_command else "Daphne"
         self.process: subprocess.Popen | None = None
         self.log_path: Path | None = None
         self.base_url = ""
@@ -78,10 +82,10 @@ class LiveServer:
     def launch(self) -> None:
         port = free_port()
         self.base_url = f"http://127.0.0.1:{port}"
-        self.log_path = self.log_dir / f"daphne-{port}.log"
+        self.log_path = self.log_dir / f"{self.name.lower()}-{port}.log"
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
-                daphne_command(port),
+                self.command(port),
                 cwd=ROOT,
                 env=server_environment() | self.env,
                 stdin=subprocess.DEVNULL,
@@ -107,10 +111,12 @@ class LiveServer:
             while time.monotonic() < deadline:
                 if self.process.poll() is not None:
                     output = self._output()
-                    if "Address already in use" in output and not last_attempt:
+                    taken = "Address already in use" in output or "Connection in use" in output
+                    if taken and not last_attempt:
                         return False
                     pytest.fail(
-                        f"Daphne exited with {self.process.returncode} before serving:\n{output}"
+                        f"{self.name} exited with {self.process.returncode} before serving:\n"
+                        f"{output}"
                     )
                 try:
                     if http.get(f"{self.base_url}/healthz").status_code == 200:
@@ -120,7 +126,7 @@ class LiveServer:
                 time.sleep(0.1)
         self.stop()
         pytest.fail(
-            f"Daphne did not answer /healthz within {START_TIMEOUT_SECONDS:g} s:\n{self._output()}"
+            f"{self.name} did not answer /healthz within {START_TIMEOUT_SECONDS:g} s:\n{self._output()}"
         )
 
     def stop(self) -> None:
@@ -144,6 +150,24 @@ def daphne_command(port: int) -> list[str]:
         "-p",
         str(port),
         "governance.asgi:application",
+    ]
+
+
+def gunicorn_command(port: int) -> list[str]:
+    """The Procfile's `web` process (gunicorn.conf.py), one worker with two threads."""
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--config",
+        str(ROOT / "gunicorn.conf.py"),
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        "1",
+        "--threads",
+        "2",
+        "governance.wsgi:application",
     ]
 
 
