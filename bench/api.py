@@ -31,7 +31,12 @@ endpoint (token lookup, permission check, a one-table query, JSON).
 * `GET /api/v1/transfer-exceptions/` and `GET /api/v1/subject-requests/` (first pages, and
   filtered by status) as a privacy officer, p50/p95 beside the floor.
 
-BENCH_API_LIST_ROUNDS [60] requests per list figure. The load average is logged at each step and
+* The servers (bench/serving.py): the floor, one check and a page (`GET /governance/rules/`)
+  served by Daphne and by gunicorn with threads (the Procfile's `web`), one process each, in
+  interleaved rounds from four clients at once: requests/s and the server's CPU per request.
+
+BENCH_API_LIST_ROUNDS [60] requests per list figure. BENCH_API_PARTS (comma-separated, default
+all of single,batches,lists,servers) runs only some parts. The load average is logged at each step and
 kept in the details: the machine is shared. Run it with `python -m bench api`.
 """
 

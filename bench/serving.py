@@ -2,12 +2,15 @@
 `make run` and the `ws` process run) and by gunicorn with threads (WSGI, the Procfile's `web`),
 one process each, on the same database, by the same client, in interleaved rounds.
 
-Each round runs, on each server in turn (the order reversed every other round), BENCH_API_SERVER
-_REQUESTS [400] requests of each endpoint from BENCH_API_SERVER_CLIENTS [4] client threads at
-once: requests/s over the round's wall time, and the server's CPU time per request (user and
+Each round runs, for each endpoint, on each server in turn (the order reversed every other
+round), BENCH_API_SERVER_REQUESTS [200] requests from BENCH_API_SERVER_CLIENTS [4] client threads
+at once: requests/s over the round's wall time, and the server's CPU time per request (user and
 system, its whole process tree, from /proc). The figures are the medians of BENCH_API_SERVER
-_ROUNDS [3] rounds. A third server, Daphne with the authentication cache off
-(AUTH_CACHE_SECONDS=0), stands for the layout before the cache and the split.
+_ROUNDS [5] rounds. On a machine shared with other work, requests/s follows the machine's load
+(a round's figure moved 2x between rounds when the load average was 11-16); the CPU per request
+moves much less, and on a machine with nothing else to run it is what bounds requests/s per
+core. A third server, Daphne with the authentication cache off (AUTH_CACHE_SECONDS=0: it still
+asks Redis, then reads the database), comes close to the layout before the cache and the split.
 
 Endpoints: the floor (`GET /api/v1/purposes/`, token), one check (`POST /api/v1/locality/check`,
 token; a decision row and a ledger entry each) and a page (`GET /governance/rules/`, a session).
@@ -15,6 +18,7 @@ token; a decision row and a ledger entry each) and a page (`GET /governance/rule
 
 from __future__ import annotations
 
+import os
 import statistics
 import threading
 import time
@@ -23,9 +27,9 @@ from functools import partial
 
 from bench import common
 
-REQUESTS = common.env_int("BENCH_API_SERVER_REQUESTS", 400)
+REQUESTS = common.env_int("BENCH_API_SERVER_REQUESTS", 200)
 CLIENTS = common.env_int("BENCH_API_SERVER_CLIENTS", 4)
-ROUNDS = common.env_int("BENCH_API_SERVER_ROUNDS", 3)
+ROUNDS = common.env_int("BENCH_API_SERVER_ROUNDS", 5)
 THREADS = 4  # gunicorn's threads in its one worker process
 PAGE = "/governance/rules/"
 DAPHNE = "Daphne"
@@ -115,11 +119,11 @@ def measure(
                     raise RuntimeError(f"{name}: {errors[0]}")
         order = list(servers)
         for number in range(ROUNDS):
-            for name in order if number % 2 == 0 else order[::-1]:
-                for workload, (headers, make) in workloads.items():
+            for workload, (headers, make) in workloads.items():
+                for name in order if number % 2 == 0 else order[::-1]:
                     found = load(servers[name], headers, make(REQUESTS))
                     rounds.setdefault(name, {}).setdefault(workload, []).append(found)
-            log(f"server round {number + 1} of {ROUNDS} done")
+            log(f"server round {number + 1} of {ROUNDS} done; load {os.getloadavg()[0]:.2f}")
     medians = {
         name: {
             workload: {
