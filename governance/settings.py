@@ -118,6 +118,8 @@ TEMPLATES = [
     },
 ]
 
+# Sockets (and `make run`'s one process) on ASGI, Daphne; the pages and API in production on
+# WSGI, gunicorn (README "Production layout").
 ASGI_APPLICATION = "governance.asgi.application"
 WSGI_APPLICATION = "governance.wsgi.application"
 
@@ -140,7 +142,8 @@ else:
     if env.bool("DB_POOL", default=True):
         # Under ASGI, Django's persistent connections are per thread and unsafe; a pool keeps
         # connections open across requests instead (a new connection per request costs more
-        # than a whole locality check).
+        # than a whole locality check), and under gunicorn's threads (WSGI) too: each thread
+        # takes a connection for its request and gives it back, so WEB_THREADS <= max_size.
         pool_timeout = env.float("DB_POOL_TIMEOUT", default=5.0)
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
             "min_size": 1,
