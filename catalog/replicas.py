@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 import math
 import random
-import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -33,7 +32,6 @@ from django.http import HttpRequest, HttpResponse
 
 logger = logging.getLogger(__name__)
 
-REPLICA_ALIAS = re.compile(r"^replica\d+$")
 # The apps whose tables a replica serves; the others' stay on the primary (module docstring).
 REPLICA_APPS = frozenset({"catalog", "governance", "requests", "monitoring"})
 PIN_COOKIE = "locus_primary"
@@ -61,7 +59,7 @@ clock: Callable[[], float] = time.monotonic
 
 def replica_aliases() -> list[str]:
     """The DATABASES aliases of the read replicas (DATABASE_REPLICA_URLS), in order."""
-    return sorted(alias for alias in settings.DATABASES if REPLICA_ALIAS.match(alias))
+    return list(settings.READ_REPLICAS)
 
 
 def measure_lag(alias: str) -> float | None:
@@ -192,4 +190,4 @@ class ReplicaRouter:
         return True  # a replica holds the primary's rows
 
     def allow_migrate(self, db: str, app_label: str, **hints: Any) -> bool | None:
-        return False if REPLICA_ALIAS.match(db) else None
+        return False if db in settings.READ_REPLICAS else None

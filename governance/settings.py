@@ -164,9 +164,9 @@ else:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # Read replicas (PostgreSQL streaming standbys), comma-separated: dashboards, list pages and
 # exports read there while it is at most REPLICA_MAX_LAG_SECONDS behind (catalog.replicas).
-DATABASES.update(
-    replica_databases(env.list("DATABASE_REPLICA_URLS", default=[]), DATABASES["default"])
-)
+_replicas = replica_databases(env.list("DATABASE_REPLICA_URLS", default=[]), DATABASES["default"])
+DATABASES.update(_replicas)
+READ_REPLICAS = sorted(_replicas)  # the aliases that catalog.replicas may read from
 REPLICA_MAX_LAG_SECONDS = env.float("REPLICA_MAX_LAG_SECONDS", default=5.0)
 # How long a replica's measured lag is trusted before it is measured again.
 REPLICA_LAG_CHECK_SECONDS = env.float("REPLICA_LAG_CHECK_SECONDS", default=1.0)

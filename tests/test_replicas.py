@@ -16,6 +16,7 @@ import zipfile
 from collections.abc import Callable, Iterator
 
 import pytest
+from django.conf import settings as django_settings
 from django.db import connections, router, transaction
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -41,9 +42,13 @@ ALIAS = "replica1"
 WAIT_SECONDS = 300  # a limit for a broken replica, not a speed: each wait ends on its event
 EVERY_LAG = 1e9  # a limit no lag reaches: the replica is always used
 
-pytestmark = pytest.mark.django_db(
-    transaction=True, serialized_rollback=True, databases=["default", ALIAS]
-)
+pytestmark = [
+    pytest.mark.skipif(
+        django_settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql",
+        reason="read replicas are PostgreSQL standbys; this run uses SQLite",
+    ),
+    pytest.mark.django_db(transaction=True, serialized_rollback=True, databases=["default", ALIAS]),
+]
 
 
 @pytest.fixture(scope="session")
@@ -52,8 +57,6 @@ def streaming_replica(django_db_setup, django_db_blocker) -> Iterator[StreamingR
     at it while it runs."""
     from django.db import connection
 
-    if connection.vendor != "postgresql":
-        pytest.skip("read replicas are PostgreSQL standbys; this run uses SQLite")
     replica = StreamingReplica(dict(connection.settings_dict))
     try:
         replica.start()
@@ -70,6 +73,7 @@ def streaming_replica(django_db_setup, django_db_blocker) -> Iterator[StreamingR
 @pytest.fixture
 def replica(streaming_replica, settings) -> Iterator[StreamingReplica]:
     """The replica, caught up, replaying, and measured afresh for this test."""
+    settings.READ_REPLICAS = [ALIAS]  # the alias stays defined; only these tests read it
     settings.REPLICA_LAG_CHECK_SECONDS = 0
     wait_until(lambda: caught_up(streaming_replica), "the replica replays the primary's writes")
     forget_lags()
