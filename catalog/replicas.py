@@ -21,13 +21,13 @@ import math
 import random
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 from functools import wraps
 from typing import Any
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
+from django.db import DEFAULT_DB_ALIAS, Error, connections
 from django.http import HttpRequest, HttpResponse
 
 logger = logging.getLogger(__name__)
@@ -68,9 +68,10 @@ def measure_lag(alias: str) -> float | None:
         with connections[alias].cursor() as cursor:
             cursor.execute(LAG_SQL)
             lag = cursor.fetchone()[0]
-    except DatabaseError as error:
+    except Error as error:  # unreachable, refusing, its pool exhausted: read the primary
         logger.warning("replica %s unavailable: %s", alias, error)
-        connections[alias].close()
+        with suppress(Error):
+            connections[alias].close()
         return None
     return None if lag is None else max(float(lag), 0.0)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ImproperlyConfigured
+from django.db import OperationalError
 from django.http import HttpResponse
 from django.test import RequestFactory
 
@@ -168,3 +169,23 @@ def test_the_pin_lasts_the_lag_limit_and_one_lag_check(settings):
     settings.REPLICA_MAX_LAG_SECONDS = 5
     settings.REPLICA_LAG_CHECK_SECONDS = 0.5
     assert replicas.pin_seconds() == 6
+
+
+class _Unreachable:
+    """A connection whose server cannot be reached."""
+
+    closed = False
+
+    def cursor(self):
+        raise OperationalError("connection refused")
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_a_replica_that_cannot_be_reached_has_no_lag_and_its_connection_is_closed(monkeypatch):
+    unreachable = _Unreachable()
+    monkeypatch.setattr(replicas, "connections", {"replica1": unreachable})
+
+    assert replicas.measure_lag("replica1") is None
+    assert unreachable.closed
