@@ -17,6 +17,7 @@ from catalog import dashboards, selectors, services
 from catalog.errors import StateConflict
 from catalog.forms import DatasetForm, DatasetPageFilter, add_service_error
 from catalog.models import Dataset, DatasetChange, Sensitivity
+from catalog.replicas import replica_view
 
 PAGE_SIZE = 50
 EMPTY = "—"
@@ -28,6 +29,7 @@ can_view_catalog = permission_required("catalog.view_dataset", raise_exception=T
 @require_safe
 @login_required
 @can_view_catalog
+@replica_view
 def dataset_list(request: HttpRequest) -> HttpResponse:
     """The catalog, filtered and paginated."""
     queryset = selectors.dataset_queryset().order_by("name", "id")
@@ -110,6 +112,7 @@ def dataset_delete(request: HttpRequest, slug: str) -> HttpResponse:
 @require_safe
 @login_required
 @can_view_catalog
+@replica_view
 def data_map(request: HttpRequest) -> HttpResponse:
     """Where datasets are stored, by country and sensitivity, with the list's filters."""
     filterset = DatasetPageFilter(request.GET, queryset=Dataset.objects.all())

@@ -147,3 +147,22 @@ def beat_schedule(env: environ.Env, *, retention_hour: int) -> dict[str, dict]:
             "schedule": crontab(minute="45", hour=str(retention_hour)),
         },
     }
+
+
+def replica_databases(urls: list[str], primary: dict) -> dict[str, dict]:
+    """DATABASES entries `replica1..n` for DATABASE_REPLICA_URLS (catalog.replicas routes reads
+    there). Each keeps the primary's connection options (pool, health checks); in tests each
+    mirrors `default`, so a suite run against a deployment's settings never needs the replica."""
+    if urls and primary["ENGINE"] != "django.db.backends.postgresql":
+        raise ImproperlyConfigured("DATABASE_REPLICA_URLS needs a PostgreSQL DATABASE_URL")
+    replicas = {}
+    for number, url in enumerate(urls, start=1):
+        config = environ.Env.db_url_config(url)
+        if config["ENGINE"] != "django.db.backends.postgresql":
+            raise ImproperlyConfigured(f"DATABASE_REPLICA_URLS: replica {number} is not PostgreSQL")
+        for option in ("CONN_MAX_AGE", "CONN_HEALTH_CHECKS"):
+            config.setdefault(option, primary.get(option, 0))
+        config["OPTIONS"] = {**primary.get("OPTIONS", {}), **config.get("OPTIONS", {})}
+        config["TEST"] = {"MIRROR": "default"}
+        replicas[f"replica{number}"] = config
+    return replicas

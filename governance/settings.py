@@ -15,7 +15,13 @@ import rest_framework.compat
 from django.core.exceptions import ImproperlyConfigured
 
 from governance.api_conf import *  # noqa: F403  (the API's schema, rate limits, idempotency)
-from governance.config import beat_schedule, logging_config, own_key, signing_key
+from governance.config import (
+    beat_schedule,
+    logging_config,
+    own_key,
+    replica_databases,
+    signing_key,
+)
 from governance.identity.conf import *  # noqa: F403  (single sign-on: README "Single sign-on")
 from governance.identity.second_factor_conf import *  # noqa: F403  (README "Second factor")
 
@@ -96,6 +102,7 @@ MIDDLEWARE = [
     "governance.identity.second_factor.SecondFactorMiddleware",  # enrol or confirm first
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "governance.security.ContentSecurityPolicyMiddleware",
+    "catalog.replicas.PrimaryAfterWriteMiddleware",  # who just wrote reads the primary a while
     # Last, as django-axes asks: it turns a locked-out login into its 429 answer.
     "axes.middleware.AxesMiddleware",
 ]
@@ -158,6 +165,15 @@ else:
     # With a pool, Django then has psycopg check each connection as it leaves the pool, so one
     # that broke while idle (PostgreSQL restarted or was unreachable) is replaced, not used.
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Read replicas (PostgreSQL streaming standbys), comma-separated: dashboards, list pages and
+# exports read there while it is at most REPLICA_MAX_LAG_SECONDS behind (catalog.replicas).
+_replicas = replica_databases(env.list("DATABASE_REPLICA_URLS", default=[]), DATABASES["default"])
+DATABASES.update(_replicas)
+READ_REPLICAS = sorted(_replicas)  # the aliases that catalog.replicas may read from
+REPLICA_MAX_LAG_SECONDS = env.float("REPLICA_MAX_LAG_SECONDS", default=5.0)
+# How long a replica's measured lag is trusted before it is measured again.
+REPLICA_LAG_CHECK_SECONDS = env.float("REPLICA_LAG_CHECK_SECONDS", default=1.0)
+DATABASE_ROUTERS = ["catalog.replicas.ReplicaRouter"]
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -15,6 +15,7 @@ from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_http_methods, require_safe
 
 from catalog.models import Country
+from catalog.replicas import replica_view
 from governance.checks.forms import CheckForm, DecisionFilterForm, RunFilterForm
 from governance.checks.selectors import run_footprint, training_runs
 from governance.checks.services import CheckResult, locality_check
@@ -31,6 +32,7 @@ RUN_DECISIONS_SHOWN = 500
 @require_safe
 @login_required
 @can_use_governance
+@replica_view
 def run_list(request: HttpRequest) -> HttpResponse:
     """Registered training runs with their verdicts, newest first."""
     form = RunFilterForm(request.GET)
@@ -131,6 +133,7 @@ def _worst(outcomes: Counter) -> str:
 @require_safe
 @login_required
 @can_use_governance
+@replica_view
 def decision_list(request: HttpRequest) -> HttpResponse:
     """The engine's recent answers, newest first, filtered by outcome, dataset, region, context."""
     form = DecisionFilterForm(request.GET)

@@ -17,6 +17,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 
 from catalog.errors import StateConflict
 from catalog.form_views import form_page
+from catalog.replicas import replica_view
 from governance.glossary import content, selectors, services
 from governance.glossary.forms import (
     STATUS_TABS,
@@ -49,6 +50,7 @@ can_read_glossary = permission_required("governance.view_term", raise_exception=
 @require_safe
 @login_required
 @can_read_glossary
+@replica_view
 def glossary_list(request: HttpRequest) -> HttpResponse:
     """The glossary: search, and terms by status."""
     form = GlossarySearchForm(request.GET)

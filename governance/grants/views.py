@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_safe
 
 from catalog.form_views import form_page
+from catalog.replicas import replica_view
 from governance.grants import services
 from governance.grants.forms import GRANT_STATUSES, GrantStatusForm, RevokeForm, TransferGrantForm
 from governance.grants.selectors import grant_status, grants_at
@@ -28,6 +29,7 @@ GRANT_DECISIONS_SHOWN = 20
 @require_safe
 @login_required
 @can_use_governance
+@replica_view
 def grant_list(request: HttpRequest) -> HttpResponse:
     """Transfer grants by state: active, upcoming, expired, revoked."""
     now = timezone.now()

@@ -23,11 +23,12 @@ from typing import Any, TypeAlias
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied, ValidationError
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from catalog.actors import Actor
+from catalog.replicas import read_connection, replica_reads
 from governance.ledger import merkle, proofcheck, signing
 from governance.ledger import verify as offline_verifier
 from governance.ledger.chain import ledger_append
@@ -114,7 +115,8 @@ def evidence_export(
         raise PermissionDenied("Only auditors and privacy officers export evidence")
     if until <= since:
         raise ValidationError({"to": "The end of the period must be after its start"})
-    evidence = assemble(since, until)
+    with replica_reads():  # a long read: from a replica when one is up to date
+        evidence = assemble(since, until)
     with transaction.atomic():
         ledger_append(
             actor=actor,
@@ -163,10 +165,11 @@ def _consistent_reads() -> Iterator[None]:
     Only when no transaction is open yet (the isolation level must be set first). SQLite takes
     its write lock for every transaction here, so there the reads run without one.
     """
+    connection = read_connection()  # a replica's, inside replica_reads()
     if connection.vendor != "postgresql" or connection.in_atomic_block:
         yield
         return
-    with transaction.atomic():
+    with transaction.atomic(using=connection.alias):
         with connection.cursor() as cursor:
             cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         yield

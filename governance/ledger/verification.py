@@ -13,8 +13,9 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from django.db import connection, transaction
+from django.db import transaction
 
+from catalog.replicas import read_connection
 from governance.models import LedgerCheckpoint, LedgerEntry, LedgerHead
 from governance.models.ledger import GENESIS_HASH
 
@@ -222,11 +223,12 @@ def streamed_rows(chunk: int = 20_000) -> Iterator[Iterator[tuple]]:
     transaction (or the caller's); binary results, and `at` formatted by the server, so nothing
     is parsed per row but text. SQLite: the ORM's iterator.
     """
+    connection = read_connection()  # the ORM's reads' (a replica's inside replica_reads())
     if connection.vendor != "postgresql":
         queryset = LedgerEntry.objects.order_by("sequence").values_list(*ROW_FIELDS)
         yield ((*row[:4], _utc_text(row[4]), *row[5:]) for row in queryset.iterator(chunk))
         return
-    with transaction.atomic():
+    with transaction.atomic(using=connection.alias):
         connection.ensure_connection()
         name = f"locus_ledger_rows_{next(_cursor_numbers)}"
         with connection.connection.cursor(name=name, binary=True) as cursor:

@@ -29,6 +29,7 @@ from rest_framework.views import APIView
 
 from catalog.form_views import form_page
 from catalog.models import Dataset
+from catalog.replicas import replica_view
 from governance.ledger import evidence, signing
 from governance.ledger.api import (
     WINDOW_NAMES,
@@ -122,6 +123,7 @@ RECORD_FORM = "governance/ledger/record_form.html"
 @require_safe
 @login_required
 @can_read_ledger
+@replica_view
 def ledger_list(request: HttpRequest) -> HttpResponse:
     """The decision log, newest first, searchable and filtered; never verifies the chain."""
     filterset = LedgerPageFilter(request.GET, queryset=_entries())
@@ -189,6 +191,7 @@ def _chain_status(sequence: int) -> dict:
 @require_safe
 @login_required
 @can_read_checkpoints
+@replica_view
 def checkpoint_list(request: HttpRequest) -> HttpResponse:
     """The signed heads of the chain, newest first, and whether the current head is signed."""
     checkpoints = LedgerCheckpoint.objects.order_by("-sequence", "-id")
@@ -244,6 +247,7 @@ def _records() -> QuerySet[RecordedDecision]:
 @require_safe
 @login_required
 @can_read_records
+@replica_view
 def record_list(request: HttpRequest) -> HttpResponse:
     """Decisions people recorded, newest first, by status."""
     form = RecordStatusForm(request.GET)

@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from catalog.form_views import form_page
+from catalog.replicas import replica_view
 from governance.ml import selectors, services
 from governance.ml.forms import DeployForm, TrainedModelForm
 from governance.models import ModelDeployment
@@ -26,6 +27,7 @@ DECISIONS_SHOWN = 20
 @require_safe
 @login_required
 @can_view_models
+@replica_view
 def model_list(request: HttpRequest) -> HttpResponse:
     """Every registered model, with where it is served."""
     page = Paginator(selectors.trained_models(), PAGE_SIZE).get_page(request.GET.get("page"))

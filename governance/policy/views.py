@@ -18,6 +18,7 @@ from django.views.decorators.http import require_http_methods, require_safe
 
 from catalog.forms import add_service_error
 from catalog.models import Sensitivity
+from catalog.replicas import replica_view
 from governance.models import (
     LocalityRule,
     LocalityRuleVersion,
@@ -44,6 +45,7 @@ can_edit_rules = permission_required("governance.change_localityrule", raise_exc
 @require_safe
 @login_required
 @can_use_governance
+@replica_view
 def rule_list(request: HttpRequest) -> HttpResponse:
     """The privacy officers' locality rules, highest priority first."""
     page = Paginator(locality_rules().order_by("-priority", "id"), PAGE_SIZE).get_page(

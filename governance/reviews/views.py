@@ -12,6 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST, require_safe
 
 from catalog.errors import StateConflict
+from catalog.replicas import replica_view
 from governance.models import AccessReview, AccessReviewItem
 from governance.reviews.services import (
     can_run_reviews,
@@ -32,6 +33,7 @@ def _reviewer_or_officer(user) -> None:
 
 @require_safe
 @login_required
+@replica_view
 def review_list(request: HttpRequest) -> HttpResponse:
     """The campaigns: every one for officers, those with items for the owner otherwise."""
     _reviewer_or_officer(request.user)

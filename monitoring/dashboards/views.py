@@ -22,6 +22,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_safe
 
 from catalog.models import Country
+from catalog.replicas import replica_view
 from governance.roles import Role, has_role, roles_of
 from monitoring import selectors
 from monitoring.dashboards import figures as charts
@@ -202,6 +203,7 @@ def shared_executive_numbers(filters: reads.Filters, head: int) -> dict:
 
 @login_required
 @require_safe
+@replica_view
 def executive(request: HttpRequest) -> HttpResponse:
     """Risk at a glance: open violations and incidents, trend, map, flows, exceptions, DSRs."""
     _require(sees_everything, request.user)
@@ -221,6 +223,7 @@ def executive(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_safe
+@replica_view
 def executive_data(request: HttpRequest) -> JsonResponse:
     """The executive dashboard's numbers and figures as JSON (the page's live refresh)."""
     _require(sees_everything, request.user)
@@ -391,6 +394,7 @@ def owner_lists(user, seen) -> dict:
 
 @login_required
 @require_safe
+@replica_view
 def owner(request: HttpRequest) -> HttpResponse:
     """A data owner's view: the violations and flows of the datasets they own or steward."""
     _require(owns_data, request.user)
@@ -408,6 +412,7 @@ def owner(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_safe
+@replica_view
 def owner_data(request: HttpRequest) -> JsonResponse:
     _require(owns_data, request.user)
     numbers = owner_numbers(request.user, _filter_form(request).filters())

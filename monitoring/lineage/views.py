@@ -14,6 +14,7 @@ from django.views.decorators.http import require_http_methods, require_safe
 
 from catalog.form_views import form_page
 from catalog.forms import DatasetForm
+from catalog.replicas import replica_view
 from monitoring import selectors
 from monitoring.lineage import services
 from monitoring.lineage.selectors import gap_names
@@ -33,6 +34,7 @@ def _suggested_names(ref: str, names: tuple[str, str] | None) -> dict:
 @require_safe
 @login_required
 @permission_required("monitoring.view_unregisteredasset", raise_exception=True)
+@replica_view
 def gap_list(request: HttpRequest) -> HttpResponse:
     """The catalog gaps, most recently seen first, with their OpenLineage namespace and name."""
     page = Paginator(selectors.gaps_visible_to(request.user), PAGE_SIZE).get_page(

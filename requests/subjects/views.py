@@ -19,6 +19,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from catalog.form_views import form_page
 from catalog.forms import add_service_error
 from catalog.models import Jurisdiction
+from catalog.replicas import replica_view
 from governance.client_address import client_address
 from governance.errors import StateConflict
 from governance.identity.second_factor import second_factor_step_up
@@ -86,6 +87,7 @@ def _with_days_left(rows, today):
 @require_safe
 @login_required
 @reads_requests
+@replica_view
 def request_list(request: HttpRequest) -> HttpResponse:
     """Every request the reader may see, with days left: open ones awaiting review first,
     then soonest deadline first."""
@@ -229,6 +231,7 @@ def _verify_identity(request: HttpRequest, target: SubjectRequest) -> None:
 @require_safe
 @login_required
 @works_tasks
+@replica_view
 def task_list(request: HttpRequest) -> HttpResponse:
     """A data owner's queue: open tasks of their datasets, soonest due first."""
     show_done = request.GET.get("done") == "1"

@@ -21,6 +21,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 
 from catalog.form_views import form_page
 from catalog.forms import add_service_error
+from catalog.replicas import replica_view
 from governance.errors import StateConflict
 from governance.identity.second_factor import second_factor_step_up
 from governance.models import Purpose
@@ -83,6 +84,7 @@ def _error_status(error: ValidationError) -> int:
 
 @require_safe
 @login_required
+@replica_view
 def exception_list(request: HttpRequest) -> HttpResponse:
     """The exceptions this person may see (a requester: their own), newest first."""
     _any_role(request.user)
@@ -385,6 +387,7 @@ def _register(request: HttpRequest) -> tuple[RegisterFilterForm, list[dict] | No
 
 @require_safe
 @login_required
+@replica_view
 def transfer_register(request: HttpRequest) -> HttpResponse:
     """The register of transfers (GDPR Art. 30(1)(e) style), with a CSV download."""
     form, rows = _register(request)
@@ -395,6 +398,7 @@ def transfer_register(request: HttpRequest) -> HttpResponse:
 
 @require_safe
 @login_required
+@replica_view
 def transfer_register_csv(request: HttpRequest) -> HttpResponse:
     """The register as CSV, with the page's filters."""
     form, rows = _register(request)
