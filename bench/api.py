@@ -25,7 +25,9 @@ endpoint (token lookup, permission check, a one-table query, JSON).
   no database) and through the service (`locality_check`: engine, decision insert,
   ledger append; no HTTP). Then BENCH_API_BATCHES [10] batches of 1,000 checks: checks/s over
   HTTP, one client on one process, beside the service in this process and the bare engine on
-  the same checks; and then two clients on two web processes at once.
+  the same checks; and then two clients on two web processes at once. Then the same single
+  checks against a process that reads the revision counters on every check and one told of
+  changes by notification, interleaved (`bench/freshness.py`).
 * `GET /api/v1/datasets/` (50 a page, the first pages and pages spread over the catalog) as an
   engineer, p50/p95 beside the floor.
 * `GET /api/v1/transfer-exceptions/` and `GET /api/v1/subject-requests/` (first pages, and
@@ -45,7 +47,7 @@ import time
 from collections.abc import Callable, Sequence
 from urllib.parse import urlsplit
 
-from bench import common
+from bench import common, freshness
 
 BENCHMARK = "api"
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/locus_bench_api"
@@ -544,6 +546,8 @@ def measure() -> list[dict]:
         single = measure_single(servers, people, index, queries[:SINGLE])
         batches = measure_batches(servers, people, index, queries[SINGLE:])
         lists = measure_lists(servers, people, rng)
+    fresh = freshness.measure(env, people.engineer_token, [_body(q) for q in queries[:SINGLE]])
+    log(f"index freshness: {fresh}; load {load('freshness')}")
     details.update(
         {
             "sizes": {
@@ -560,10 +564,11 @@ def measure() -> list[dict]:
             "single": single,
             "batches": batches,
             "lists": lists,
+            "freshness": fresh,
             "load_end": load("end"),
         }
     )
-    return figures(single, batches, lists)
+    return figures(single, batches, lists) + freshness.figures(fresh)
 
 
 def figures(single: dict, batches: dict, lists: dict) -> list[dict]:

@@ -22,6 +22,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -38,6 +39,7 @@ PENDING = "locus_revision_pending"  # set on a connection whose transaction bump
 _changed = threading.Condition()
 _generation = 0
 _listening = False
+_last_notice = ""  # the payload of the latest notification (tests wait for one of their own)
 _thread: threading.Thread | None = None
 _stop = threading.Event()
 
@@ -71,19 +73,22 @@ def bumped() -> None:
     transaction.on_commit(_advance)
 
 
-def _advance(listening: bool | None = None) -> None:
-    global _generation, _listening
+def _advance(listening: bool | None = None, notice: str | None = None) -> None:
+    global _generation, _listening, _last_notice
     with _changed:
         _generation += 1
         if listening is not None:
             _listening = listening
+        if notice is not None:
+            _last_notice = notice
         _changed.notify_all()
 
 
-def wait_for(predicate, timeout: float) -> bool:
-    """Wait until predicate(generation, listening) holds (tests; a limit, not a speed)."""
+def wait_for(predicate: Callable[[int, bool, str], bool], timeout: float) -> bool:
+    """Wait until predicate(generation, listening, latest notice) holds (tests: a limit, not a
+    speed)."""
     with _changed:
-        return _changed.wait_for(lambda: predicate(_generation, _listening), timeout)
+        return _changed.wait_for(lambda: predicate(_generation, _listening, _last_notice), timeout)
 
 
 def listening() -> bool:
@@ -122,9 +127,15 @@ def stop_listener() -> None:
 
 
 def _connection_params() -> dict[str, Any]:
-    params = connections[DEFAULT_DB_ALIAS].get_connection_params()
-    for django_only in ("cursor_factory", "context", "prepare_threshold"):
-        params.pop(django_only, None)
+    """The listener's connection: POLICY_INDEX_LISTEN_URL if set (a direct one, where the
+    database is reached through a transaction-pooling PgBouncer, which drops LISTEN), else
+    the one the project's connections use."""
+    if settings.POLICY_INDEX_LISTEN_URL:
+        params: dict[str, Any] = {"conninfo": settings.POLICY_INDEX_LISTEN_URL}
+    else:
+        params = connections[DEFAULT_DB_ALIAS].get_connection_params()
+        for django_only in ("cursor_factory", "context", "prepare_threshold"):
+            params.pop(django_only, None)
     # A connection that died without a word (a dropped network) is noticed within about
     # 15 s by TCP keepalives, besides the heartbeat query.
     params.update(keepalives=1, keepalives_idle=5, keepalives_interval=5, keepalives_count=2)
@@ -157,8 +168,8 @@ def _listen(params: dict[str, Any]) -> None:
         log.info("Policy notifications subscribed (%s)", CHANNEL)
         proven = time.monotonic()
         while not _stop.is_set():
-            for _ in conn.notifies(timeout=WAKE_SECONDS):
-                _advance()
+            for notice in conn.notifies(timeout=WAKE_SECONDS):
+                _advance(notice=notice.payload)
             if time.monotonic() - proven >= settings.POLICY_INDEX_HEARTBEAT_SECONDS:
                 conn.execute("SELECT 1")
                 proven = time.monotonic()

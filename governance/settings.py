@@ -286,6 +286,9 @@ AUTH_CACHE_SECONDS = env.int("AUTH_CACHE_SECONDS", default=300)
 POLICY_INDEX_NOTIFICATIONS = env.bool("POLICY_INDEX_NOTIFICATIONS", default=True)
 # How often the listening connection proves it is alive when nothing is sent on it.
 POLICY_INDEX_HEARTBEAT_SECONDS = env.float("POLICY_INDEX_HEARTBEAT_SECONDS", default=5.0)
+# Where the listener connects, if not where DATABASE_URL does (libpq URL): a direct connection
+# when DATABASE_URL goes through a transaction-pooling PgBouncer, which does not pass LISTEN.
+POLICY_INDEX_LISTEN_URL = env.str("POLICY_INDEX_LISTEN_URL", default="")
 REST_FRAMEWORK = {
     # Token first, so an anonymous API call gets 401 with a WWW-Authenticate challenge.
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -22,6 +22,7 @@ from governance.policy.facts import RULE_DATASET_REGIONS, Decision, UnknownInput
 from governance.policy.index import current_index, forget_index, policy_version
 from governance.policy.rules import rule_create, rule_delete, rule_update
 from tests.factories import make_dataset
+from tests.notices import caught_up
 
 IRELAND = "aws:eu-west-1"
 GERMANY = "aws:eu-central-1"
@@ -226,6 +227,7 @@ def _in_another_process(code: str) -> str:
         timeout=120,
     )
     assert finished.returncode == 0, finished.stderr
+    caught_up(_database_url())  # what it committed has been notified here
     lines = finished.stdout.strip().splitlines()
     return lines[-1] if lines else ""
 
