@@ -397,14 +397,20 @@ def policy_version() -> tuple[str, str]:
     return f"c{catalog}.g{governance}", f"{catalog_stamp}.{governance_stamp}"
 
 
-def current_index() -> PolicyIndex:
+def current_index(*, verify: bool = False) -> PolicyIndex:
     """This process's index, rebuilt if any policy input changed since it was compiled. While
-    no change has been notified since it was last known current, no query at all; otherwise
-    the counters are read (one query) and the index rebuilt only if they moved."""
+    no change has been notified since it was last known current, no query at all (unless asked
+    to `verify`); otherwise the counters are read (one query) and the index rebuilt only if
+    they moved."""
     global _cached
     generation = revision_notices.generation()  # before the read: a later change moves it
     cached = _cached
-    if cached is not None and generation is not None and cached.generation == generation:
+    if (
+        not verify
+        and cached is not None
+        and generation is not None
+        and cached.generation == generation
+    ):
         return cached.index
     version, stamps = policy_version()
     key = f"{version}/{stamps}"

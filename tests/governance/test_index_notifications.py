@@ -13,6 +13,7 @@ from rest_framework.test import APIClient
 
 from catalog import revision_notices
 from catalog.models import Country
+from governance.checks.services import Check, locality_check
 from governance.models import Outcome
 from governance.policy.engine import evaluate
 from governance.policy.index import compile_index, current_index, forget_index
@@ -168,6 +169,29 @@ def test_a_change_that_rolls_back_leaves_other_checks_alone(privacy_officer, eu_
         assert decide().outcome == Outcome.DENY
         raise RuntimeError("rolled back")
     assert decide().outcome == Outcome.ALLOW
+
+
+@postgresql
+@committed
+def test_a_dataset_registered_elsewhere_is_known_before_its_notification(data_owner, engineer):
+    """A check naming something unknown reads the counters before it says so."""
+    subscribed()
+    current_index()
+    with revision_notices._changed:  # the listener hears nothing until the block ends
+        _in_another_process(
+            f"""
+            from django.contrib.auth import get_user_model
+            from tests.factories import make_dataset
+
+            owner = get_user_model().objects.get(username={data_owner.username!r})
+            make_dataset(owner, slug="registered-elsewhere")
+            """,
+            notified=False,
+        )
+        check = Check("registered-elsewhere", "train", GERMANY, "model-training")
+        [result] = locality_check(actor=engineer, checks=[check])
+    assert result.errors is None
+    assert result.decision is not None and result.record is not None
 
 
 # --- Down --------------------------------------------------------------------------------------
