@@ -25,7 +25,9 @@ endpoint (token lookup, permission check, a one-table query, JSON).
   no database) and through the service (`locality_check`: engine, decision insert,
   ledger append; no HTTP). Then BENCH_API_BATCHES [10] batches of 1,000 checks: checks/s over
   HTTP, one client on one process, beside the service in this process and the bare engine on
-  the same checks; and then two clients on two web processes at once.
+  the same checks; and then two clients on two web processes at once. Then the same single
+  checks against a process that reads the revision counters on every check and one told of
+  changes by notification, interleaved (`bench/freshness.py`).
 * `GET /api/v1/datasets/` (50 a page, the first pages and pages spread over the catalog) as an
   engineer, p50/p95 beside the floor.
 * `GET /api/v1/transfer-exceptions/` and `GET /api/v1/subject-requests/` (first pages, and
@@ -36,7 +38,7 @@ endpoint (token lookup, permission check, a one-table query, JSON).
   interleaved rounds from four clients at once: requests/s and the server's CPU per request.
 
 BENCH_API_LIST_ROUNDS [60] requests per list figure. BENCH_API_PARTS (comma-separated, default
-all of single,batches,lists,servers) runs only some parts. The load average is logged at each step and
+all of single,batches,lists,servers,freshness) runs only some parts. The load average is logged at each step and
 kept in the details: the machine is shared. Run it with `python -m bench api`.
 """
 
@@ -50,7 +52,7 @@ import time
 from collections.abc import Callable, Sequence
 from urllib.parse import urlsplit
 
-from bench import common, serving
+from bench import common, freshness, serving
 
 BENCHMARK = "api"
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/locus_bench_api"
@@ -64,7 +66,7 @@ BATCH = 1_000
 LIST_ROUNDS = common.env_int("BENCH_API_LIST_ROUNDS", 60)
 WEB_PROCESSES = 2
 # Which parts run (BENCH_API_PARTS, comma-separated): all by default.
-PARTS = set(os.environ.get("BENCH_API_PARTS", "single,batches,lists,servers").split(","))
+PARTS = set(os.environ.get("BENCH_API_PARTS", "single,batches,lists,servers,freshness").split(","))
 FLOOR = "/api/v1/purposes/"
 CHECK = "/api/v1/locality/check"
 OFFICER_JURISDICTIONS = ("eu", "uk")
@@ -566,6 +568,12 @@ def measure() -> list[dict]:
         details["servers"] = serving.measure(env, server_workloads(people, queries), log)
         details["servers"]["load"] = load("servers_end")
         rows += serving.figures(BENCHMARK, details["servers"])
+    if "freshness" in PARTS:
+        details["freshness"] = freshness.measure(
+            env, people.engineer_token, [_body(q) for q in queries[:SINGLE]]
+        )
+        log(f"index freshness: {details['freshness']}; load {load('freshness')}")
+        rows += freshness.figures(details["freshness"])
     details.update(
         {
             "sizes": {

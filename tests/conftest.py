@@ -241,6 +241,9 @@ def django_db_setup(django_db_setup, django_db_blocker):
     yield
     if connection.vendor != "postgresql":
         return
+    from catalog.revision_notices import stop_listener
+
+    stop_listener()  # its connection would come back after the one below is ended
     if MigratedTemplate.in_use is not None:
         with django_db_blocker.unblock():
             MigratedTemplate.in_use.drop()

@@ -63,6 +63,11 @@ def server_environment() -> dict[str, str]:
     # No second factor required (DATABASE_URL alone would require one): a server that tests
     # it says so in its own environment (tests/journeys/test_second_factor.py).
     env["SECOND_FACTOR_REQUIRED_ROLES"] = ""
+    # A test writes, then asks the server at once: told by notification, the server could
+    # answer in the moment before the notification arrives. Its processes read the revision
+    # counters on every check instead (tests/governance/test_index_notifications.py tests the
+    # notifications themselves).
+    env["POLICY_INDEX_NOTIFICATIONS"] = "0"
     return env
 
 

@@ -32,6 +32,9 @@ OLD_TRIGGER_MIGRATIONS = frozenset(
         "monitoring/migrations/0004_lineage.py",
     }
 )
+# Triggers that are not about append-only rows: the revision counters' NOTIFY
+# (catalog.revision_notices).
+NOTIFY_TRIGGER_MIGRATIONS = frozenset({"catalog/migrations/0013_revision_notify.py"})
 # Modules that still break a check: each is an expected failure below, strict, so that the entry
 # must go once the module is split or calls its shared home.
 STILL_OVER: dict[str, str] = {}
@@ -183,7 +186,7 @@ def test_queueing_a_task_after_commit_is_written_only_in_governance_workflow():
 
 def test_append_only_triggers_are_written_only_in_catalog_append_only():
     found = offenders(trigger_sql, allowed={TRIGGER_HOME}) + offenders(
-        trigger_sql, migrations=True, allowed=OLD_TRIGGER_MIGRATIONS
+        trigger_sql, migrations=True, allowed=OLD_TRIGGER_MIGRATIONS | NOTIFY_TRIGGER_MIGRATIONS
     )
     assert not found, "use catalog.append_only.AppendOnlyTrigger:\n" + "\n".join(found)
 

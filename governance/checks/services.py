@@ -135,7 +135,36 @@ def locality_check(
         )
     index = current_index()
     now = timezone.now()
-    answered: list[tuple[int, Check, dt.datetime, Decision]] = []
+    answered, results = _answer(index, checks, now)
+    if len(answered) < len(results):
+        # Something unknown: perhaps only to this process, which another's change (a dataset
+        # registered a moment ago) has not been notified to yet. Asked again, on the counters.
+        latest = current_index(verify=True)
+        if latest is not index:
+            index = latest
+            answered, results = _answer(index, checks, now)
+    rows = [
+        _decision_row(index, check, at, decision, actor, context, run)
+        for _, check, at, decision in answered
+    ]
+    receipt = None
+    with transaction.atomic():
+        records = LocalityDecision.objects.bulk_create(rows)
+        if records:
+            receipt = entry_receipt(_ledger_decisions(actor, records, context, run))
+    for (position, check, _, decision), record in zip(answered, records, strict=True):
+        results[position] = CheckResult(check, decision, record, receipt=receipt)
+    return results
+
+
+Answered = list[tuple[int, Check, dt.datetime, Decision]]
+
+
+def _answer(
+    index: PolicyIndex, checks: Sequence[Check], now: dt.datetime
+) -> tuple[Answered, list[CheckResult]]:
+    """The engine's answer to each check (an error for a bad one), nothing recorded."""
+    answered: Answered = []
     results: list[CheckResult] = []
     for check in checks:
         at = check.at or now
@@ -157,18 +186,7 @@ def locality_check(
             continue
         answered.append((len(results), check, at, decision))
         results.append(CheckResult(check, decision))
-    rows = [
-        _decision_row(index, check, at, decision, actor, context, run)
-        for _, check, at, decision in answered
-    ]
-    receipt = None
-    with transaction.atomic():
-        records = LocalityDecision.objects.bulk_create(rows)
-        if records:
-            receipt = entry_receipt(_ledger_decisions(actor, records, context, run))
-    for (position, check, _, decision), record in zip(answered, records, strict=True):
-        results[position] = CheckResult(check, decision, record, receipt=receipt)
-    return results
+    return answered, results
 
 
 def _ledger_decisions(

@@ -1,8 +1,9 @@
 """Compiling the engine's `PolicyIndex` from the database, and one index per process.
 
 `compile_index()` builds one; `current_index()` keeps one per process and rebuilds it when a
-revision counter moves, so every web and worker process follows changes without a restart (one
-small query per call to `current_index()`, none per evaluation).
+revision counter moves, so every web and worker process follows changes without a restart. On
+PostgreSQL the change is notified (catalog.revision_notices), and a check reads nothing to know
+its index is current; otherwise, or while notifications are down, one small query per call.
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ from __future__ import annotations
 import threading
 from collections import defaultdict
 from collections.abc import Mapping
+from dataclasses import dataclass
 
+from catalog import revision_notices
 from catalog.models import (
     AdequacyDecision,
     ConsentLaw,
@@ -373,9 +376,16 @@ def with_adequacy(index: PolicyIndex, adequacy: dict, version: str) -> PolicyInd
 
 # --- One index per process ------------------------------------------------------------------
 
+
+@dataclass
+class _Cached:
+    index: PolicyIndex
+    key: str  # the counters' values and stamps it was compiled at
+    generation: int | None = None  # the notification generation it is known current for
+
+
 _lock = threading.Lock()
-_cached: PolicyIndex | None = None
-_cached_key = ""
+_cached: _Cached | None = None
 
 
 def policy_version() -> tuple[str, str]:
@@ -387,21 +397,33 @@ def policy_version() -> tuple[str, str]:
     return f"c{catalog}.g{governance}", f"{catalog_stamp}.{governance_stamp}"
 
 
-def current_index() -> PolicyIndex:
-    """This process's index, rebuilt if any policy input changed since it was compiled."""
-    global _cached, _cached_key
+def current_index(*, verify: bool = False) -> PolicyIndex:
+    """This process's index, rebuilt if any policy input changed since it was compiled. While
+    no change has been notified since it was last known current, no query at all (unless asked
+    to `verify`); otherwise the counters are read (one query) and the index rebuilt only if
+    they moved."""
+    global _cached
+    generation = revision_notices.generation()  # before the read: a later change moves it
+    cached = _cached
+    if (
+        not verify
+        and cached is not None
+        and generation is not None
+        and cached.generation == generation
+    ):
+        return cached.index
     version, stamps = policy_version()
     key = f"{version}/{stamps}"
-    if _cached is not None and _cached_key == key:
-        return _cached
     with _lock:
-        if _cached is None or _cached_key != key:
-            _cached, _cached_key = compile_index(version), key
-        return _cached
+        if _cached is None or _cached.key != key:
+            _cached = _Cached(compile_index(version), key)
+        if generation is not None:
+            _cached.generation = generation
+        return _cached.index
 
 
 def forget_index() -> None:
     """Drop this process's index (tests whose data change without a revision bump use it)."""
-    global _cached, _cached_key
+    global _cached
     with _lock:
-        _cached, _cached_key = None, ""
+        _cached = None

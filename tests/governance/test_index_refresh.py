@@ -22,6 +22,7 @@ from governance.policy.facts import RULE_DATASET_REGIONS, Decision, UnknownInput
 from governance.policy.index import current_index, forget_index, policy_version
 from governance.policy.rules import rule_create, rule_delete, rule_update
 from tests.factories import make_dataset
+from tests.notices import caught_up
 
 IRELAND = "aws:eu-west-1"
 GERMANY = "aws:eu-central-1"
@@ -215,7 +216,9 @@ def _database_url() -> str:
     return f"postgres://{credentials}@{host}{port}/{db['NAME']}"
 
 
-def _in_another_process(code: str) -> str:
+def _in_another_process(code: str, *, notified: bool = True) -> str:
+    """Run code in `manage.py shell`; its last line printed. Returns once what it committed has
+    been notified here (unless not `notified`)."""
     env = {**os.environ, "DATABASE_URL": _database_url()}
     finished = subprocess.run(
         [sys.executable, "manage.py", "shell", "--verbosity", "0", "-c", textwrap.dedent(code)],
@@ -226,6 +229,8 @@ def _in_another_process(code: str) -> str:
         timeout=120,
     )
     assert finished.returncode == 0, finished.stderr
+    if notified:
+        caught_up(_database_url())
     lines = finished.stdout.strip().splitlines()
     return lines[-1] if lines else ""
 
