@@ -40,14 +40,15 @@ run: install
 	trap 'kill 0' INT TERM; \
 	$(BIN)/daphne -b $(HOST) -p $(PORT) governance.asgi:application
 
-## Lint (ruff, format check, mypy), then the whole test suite.
+## Lint (ruff, format check, mypy), then the whole test suite but the API fuzzing (make fuzz).
 test: install lint
-	$(BIN)/pytest -n 2 --dist worksteal
+	$(BIN)/pytest -n 2 --dist worksteal -m "not fuzz"
 
-## The API fuzz run with every schemathesis phase, "coverage" included (every boundary and bad
-## value of every field): over ten minutes, so not part of `make test`.
+## The API fuzzing: schemathesis against a live server as each role, every phase ("coverage"
+## included: every boundary and bad value of every field). Over ten minutes, so apart from
+## `make test`; CI runs both.
 fuzz: install
-	LOCUS_FUZZ_COVERAGE=1 $(BIN)/pytest -n 2 tests/test_api_fuzz.py
+	LOCUS_FUZZ_COVERAGE=1 $(BIN)/pytest -n 2 -m fuzz tests/test_api_fuzz.py
 
 lint: install
 	$(BIN)/ruff check .

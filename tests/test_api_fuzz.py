@@ -24,7 +24,7 @@ from governance.roles import Role
 from tests.factories import UserFactory
 from tests.live import ROOT, live_locus, live_locus_process  # noqa: F401  (fixtures)
 
-pytestmark = pytest.mark.live
+pytestmark = [pytest.mark.live, pytest.mark.fuzz]  # make fuzz, not make test: over ten minutes
 
 # Every answer documented: its status (every error in the schema, catalog/schema.py), its
 # content type and its body; invalid input refused, valid input taken.
