@@ -105,6 +105,33 @@ def consistency_problems(old: dict, new: dict, proof: dict, trusted: Collection[
     return problems
 
 
+def export_tree_problem(header: dict, leaves: dict[int, bytes], trusted: Collection[str]) -> str:
+    """Whether an export's ends are the log's, under the tree head its header names ("" when
+    they are, or when the header names none): `leaves` are the leaf hashes of the exported
+    entries by sequence. The header's audit paths prove its first and last entries (as far as
+    the tree reached) are leaves sequence - 1 of that head, so a cut head or tail is named."""
+    head = header.get("tree_head")
+    if not head:
+        return ""
+    if note := tree_head_problem(head, trusted):
+        return note
+    for end in header.get("tree_ends") or []:
+        sequence = end["sequence"]
+        if sequence not in leaves:
+            return f"entry {sequence}, proved in the tree head {head['size']}, is not in the export (cut)"
+        try:
+            merkle.verify_inclusion(
+                sequence - 1,
+                head["size"],
+                leaves[sequence],
+                [_hash(part, "a proof hash") for part in end["audit_path"]],
+                _hash(head["root"], "the tree head's root"),
+            )
+        except merkle.ProofError as exc:
+            return f"entry {sequence} is not leaf {sequence - 1} of the tree head {head['size']}: {exc}"
+    return ""
+
+
 def _load(path: str) -> dict:
     with open(path, encoding="utf-8") as handle:
         data = json.load(handle)
