@@ -220,8 +220,10 @@ def latest_tree_head() -> dict[str, Any]:
 def inclusion_proof(leaf_hash: str, tree_size_: int | None = None) -> dict[str, Any]:
     """The audit path of a leaf in the tree of `tree_size_` (default: the latest head).
 
-    LookupError when the leaf is not (yet) in the tree; ValueError for a size the tree has not
-    reached."""
+    LookupError when the leaf is not (yet) in the tree (nor any, before the first head);
+    ValueError for a size the tree has not reached."""
+    if tree_size_ is None and not LedgerTreeHead.objects.exists():
+        raise LookupError("no entry is in the tree yet: nothing has been sequenced")
     head = _head_at(tree_size_)
     leaf = LedgerTreeNode.objects.filter(level=0, hash=leaf_hash).values_list("index", flat=True)
     index = leaf.order_by("index").first()
