@@ -53,6 +53,9 @@ WRITERS = tuple(
     int(w) for w in os.environ.get("BENCH_LEDGER_WRITERS", "1,8,32").split(",") if w.strip()
 )
 VERIFY_ENTRIES = common.env_int("BENCH_LEDGER_VERIFY", 1_000_000)
+# Which parts run (all by default): chain appends, the tree (submit beside append, the
+# sequencer), verification.
+PARTS = set(os.environ.get("BENCH_LEDGER_PARTS", "appends,tree,verify").split(","))
 WARMUP = 32  # appends per writer count, untimed, before each measured run
 ROUNDS = 4  # baseline and ledger alternate, in this many rounds each
 # The server's durable commits, then commits that do not wait for the WAL flush: the second
@@ -655,10 +658,10 @@ def measure() -> list[dict]:
         "plain": plain_work_factory(copy_model(PLAIN_TABLE)),
         "previous": previous_work_factory(copy_model(PREVIOUS_TABLE)),
     }
-    appends = measure_appends(baselines)
+    appends = measure_appends(baselines) if "appends" in PARTS else []
     empty_ledger()
-    tree = measure_tree(baselines["plain"])
-    verify = measure_verify(VERIFY_ENTRIES)
+    tree = measure_tree(baselines["plain"]) if "tree" in PARTS else []
+    verify = measure_verify(VERIFY_ENTRIES) if "verify" in PARTS else {}
     empty_ledger()  # leave no million-entry ledger behind
     details.update(
         {
@@ -670,7 +673,7 @@ def measure() -> list[dict]:
             "verify": verify,
         }
     )
-    return figures(appends, verify) + tree_figures(tree)
+    return (figures(appends, verify) if verify else []) + tree_figures(tree)
 
 
 def figures(appends: list[dict], verify: dict) -> list[dict]:
