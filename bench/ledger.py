@@ -16,6 +16,12 @@ missing and migrated; its ledger tables are emptied first):
   durable commits, and with `synchronous_commit = off`, which takes the disk's flush out and
   leaves the chain's own cost. The writers share one Python process (and its GIL), as the
   threads of one web or worker process would.
+* The Merkle tree. For each writer count, durable commits only: a plain INSERT,
+  `ledger_append` (the chain's lock until commit) and `ledger_submit` (a queue row and a signed
+  receipt, no shared lock), the same entry in alternating rounds with the same threads; then the
+  sequencer, timed, moves what they left into the chain and the tree (entries/s), and the tree
+  is recomputed from the entries and checked (`verify_tree`). The in-process sequencer of the
+  embedded default is off: it runs apart, as in a deployment.
 * Verification. BENCH_LEDGER_VERIFY [1,000,000] chained entries are computed in Python (as
   ledger_append would) and COPYed in, then a checkpoint is signed and `verify_ledger()` is timed,
   in wall-clock and in this process's CPU time ("one core": the verifier is one Python thread,
@@ -27,7 +33,7 @@ missing and migrated; its ledger tables are emptied first):
 The machine's load average is logged at the start and the end of each part, and kept in the
 JSON details: on a shared machine, wall-clock figures move with it.
 
-Run it with `python -m bench ledger`. When Django is already set up in the process (another
+BENCH_LEDGER_PARTS (appends,tree,verify) picks the parts. Run it with `python -m bench ledger`. When Django is already set up in the process (another
 benchmark ran first on its own database), the measurement runs in a child process.
 """
 
