@@ -16,6 +16,12 @@ missing and migrated; its ledger tables are emptied first):
   durable commits, and with `synchronous_commit = off`, which takes the disk's flush out and
   leaves the chain's own cost. The writers share one Python process (and its GIL), as the
   threads of one web or worker process would.
+* The Merkle tree. For each writer count, durable commits only: a plain INSERT,
+  `ledger_append` (the chain's lock until commit) and `ledger_submit` (a queue row and a signed
+  receipt, no shared lock), the same entry in alternating rounds with the same threads; then the
+  sequencer, timed, moves what they left into the chain and the tree (entries/s), and the tree
+  is recomputed from the entries and checked (`verify_tree`). The in-process sequencer of the
+  embedded default is off: it runs apart, as in a deployment.
 * Verification. BENCH_LEDGER_VERIFY [1,000,000] chained entries are computed in Python (as
   ledger_append would) and COPYed in, then a checkpoint is signed and `verify_ledger()` is timed,
   in wall-clock and in this process's CPU time ("one core": the verifier is one Python thread,
@@ -27,7 +33,7 @@ missing and migrated; its ledger tables are emptied first):
 The machine's load average is logged at the start and the end of each part, and kept in the
 JSON details: on a shared machine, wall-clock figures move with it.
 
-Run it with `python -m bench ledger`. When Django is already set up in the process (another
+BENCH_LEDGER_PARTS (appends,tree,verify) picks the parts. Run it with `python -m bench ledger`. When Django is already set up in the process (another
 benchmark ran first on its own database), the measurement runs in a child process.
 """
 
@@ -53,6 +59,9 @@ WRITERS = tuple(
     int(w) for w in os.environ.get("BENCH_LEDGER_WRITERS", "1,8,32").split(",") if w.strip()
 )
 VERIFY_ENTRIES = common.env_int("BENCH_LEDGER_VERIFY", 1_000_000)
+# Which parts run (all by default): chain appends, the tree (submit beside append, the
+# sequencer), verification.
+PARTS = set(os.environ.get("BENCH_LEDGER_PARTS", "appends,tree,verify").split(","))
 WARMUP = 32  # appends per writer count, untimed, before each measured run
 ROUNDS = 4  # baseline and ledger alternate, in this many rounds each
 # The server's durable commits, then commits that do not wait for the WAL flush: the second
@@ -105,6 +114,9 @@ def setup_django(url: str) -> None:
     common.production_keys(os.environ, "ledger")
     os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1,localhost")
     os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
+    # The sequencer runs apart (beat, or `manage.py sequence_ledger`) as in a deployment, and
+    # is timed on its own: not in-process after every appender's commit.
+    os.environ["LEDGER_SEQUENCE_ON_COMMIT"] = "0"
     # One pooled connection per writer thread, and one for the benchmark itself.
     needed = max(WRITERS, default=1) + 2
     os.environ["DB_POOL_MAX_SIZE"] = str(max(common.env_int("DB_POOL_MAX_SIZE", 0), needed))
@@ -137,7 +149,10 @@ def sql(statement: str, params=None) -> None:
 def empty_ledger() -> None:
     """TRUNCATE the ledger: the trigger lets a session that opted into maintenance do it."""
     sql("SET locus.ledger_maintenance = 'on'")
-    sql("TRUNCATE governance_ledgerentry, governance_ledgercheckpoint")
+    sql(
+        "TRUNCATE governance_ledgerentry, governance_ledgercheckpoint, governance_ledgerhead, "
+        "governance_ledgerqueued, governance_ledgertreenode, governance_ledgertreehead"
+    )
     sql("SET locus.ledger_maintenance = 'off'")
 
 
@@ -191,6 +206,21 @@ def ledger_work(writer: int, i: int) -> None:
 
     with transaction.atomic():
         ledger_append(
+            actor=None,
+            kind="locality.decisions",
+            subjects=[f"run:{writer}", "dataset:bench-000001"],
+            data=entry_data(writer, i),
+        )
+
+
+def submit_work(writer: int, i: int) -> None:
+    """The same entry through `ledger_submit`: a queue row and a signed receipt, no shared lock."""
+    from django.db import transaction
+
+    from governance.ledger.tree import ledger_submit
+
+    with transaction.atomic():
+        ledger_submit(
             actor=None,
             kind="locality.decisions",
             subjects=[f"run:{writer}", "dataset:bench-000001"],
@@ -315,9 +345,11 @@ def summary(samples_ns: list[int], wall: float) -> dict:
     }
 
 
-def compare(writers: int, baselines: dict, session: str) -> dict[str, dict]:
+def compare(
+    writers: int, baselines: dict, session: str, works: dict | None = None
+) -> dict[str, dict]:
     """The baselines and the ledger in alternating rounds (they share the machine's moods)."""
-    works = {**baselines, "ledger": ledger_work}
+    works = {**baselines, **(works or {"ledger": ledger_work})}
     per_round = max(1, APPENDS // writers // ROUNDS)
     for work in works.values():
         run_writers(writers, max(1, WARMUP // writers), work, session)
@@ -364,6 +396,95 @@ def measure_appends(baselines: dict) -> list[dict]:
                 f"load {os.getloadavg()[0]:.2f}"
             )
     return results
+
+
+# --- The Merkle tree: appends through the queue, and the sequencer --------------------------------
+
+
+def timed_sequencer() -> dict:
+    """Drain the queue (and add the chain's new entries to the tree), timed: the sequencer's
+    entries/s, batches of governance.ledger.tree.BATCH in one transaction each."""
+    from governance.ledger.tree import ledger_sequence_all, tree_size
+    from governance.models import LedgerQueued
+
+    queued, before = LedgerQueued.objects.count(), tree_size()
+    started = time.perf_counter()
+    after = ledger_sequence_all()
+    seconds = time.perf_counter() - started
+    return {"queued": queued, "entries": after - before, "seconds": seconds}
+
+
+def measure_tree(plain) -> list[dict]:
+    """Durable commits, every writer count: a plain INSERT, `ledger_append` (the chain's lock
+    until commit) and `ledger_submit` (a queue row and a receipt) in alternating rounds, then
+    the sequencer, timed, on what they left; the tree is checked against the chain after."""
+    from governance.ledger.tree import verify_tree
+
+    works = {"append": ledger_work, "submit": submit_work}
+    results = []
+    for writers in WRITERS:
+        measured = compare(writers, {"plain": plain}, "", works)
+        sequenced = timed_sequencer()
+        problems = verify_tree()
+        results.append(
+            {"writers": writers, **measured, "sequencer": sequenced, "tree_ok": not problems}
+        )
+        append, submit, base = measured["append"], measured["submit"], measured["plain"]
+        log(
+            f"tree, {writers:>2} writer(s): submit {submit['per_s']:,.0f}/s p95 "
+            f"{submit['p95_ms']:.2f} ms; append {append['per_s']:,.0f}/s p95 "
+            f"{append['p95_ms']:.2f} ms; plain {base['per_s']:,.0f}/s p95 {base['p95_ms']:.2f} ms; "
+            f"sequencer {sequenced['entries']:,} in {sequenced['seconds']:.2f} s; tree "
+            f"{'verifies' if not problems else 'DOES NOT VERIFY: ' + problems[0]}; "
+            f"load {os.getloadavg()[0]:.2f}"
+        )
+    return results
+
+
+def tree_figures(results: list[dict]) -> list[dict]:
+    """The tree part's rows: append and submit side by side, then the sequencer."""
+
+    def row(metric, value, unit, **kwargs):
+        return common.figure(BENCHMARK, metric, round(value, 3), unit, **kwargs)
+
+    rows = []
+    for result in results:
+        w, append, submit, base = (result[k] for k in ("writers", "append", "submit", "plain"))
+        label = f"{w} writer{'s' if w > 1 else ''}, durable"
+        overhead = submit["p95_ms"] - base["p95_ms"]
+        append_overhead = append["p95_ms"] - base["p95_ms"]
+        sequenced = result["sequencer"]
+        rows += [
+            row(
+                f"ledger_submit appends/s, {label}",
+                submit["per_s"],
+                "1/s",
+                peer="ledger_append/s",
+                peer_value=append["per_s"],
+                better="higher",
+            ),
+            row(
+                f"ledger_submit p95 overhead, {label}",
+                overhead,
+                "ms",
+                peer="ledger_append's overhead",
+                peer_value=append_overhead,
+                target=f"<{OVERHEAD_TARGET_MS:.0f} ms",
+                met=overhead < OVERHEAD_TARGET_MS,
+                note="p95 minus plain INSERT p95, same threads, alternating rounds",
+            )
+            | ({"ratio": None} if min(overhead, append_overhead) <= 0 else {}),
+            row(
+                f"sequencer entries/s, after {label}",
+                sequenced["entries"] / sequenced["seconds"] if sequenced["seconds"] else 0.0,
+                "1/s",
+                better="higher",
+                target="tree = chain",
+                met=result["tree_ok"],
+                note=f"{sequenced['queued']:,} queued + chain entries into the tree, one head a batch",
+            ),
+        ]
+    return rows
 
 
 # --- A million entries: load, then verify -------------------------------------------------------
@@ -543,8 +664,10 @@ def measure() -> list[dict]:
         "plain": plain_work_factory(copy_model(PLAIN_TABLE)),
         "previous": previous_work_factory(copy_model(PREVIOUS_TABLE)),
     }
-    appends = measure_appends(baselines)
-    verify = measure_verify(VERIFY_ENTRIES)
+    appends = measure_appends(baselines) if "appends" in PARTS else []
+    empty_ledger()
+    tree = measure_tree(baselines["plain"]) if "tree" in PARTS else []
+    verify = measure_verify(VERIFY_ENTRIES) if "verify" in PARTS else {}
     empty_ledger()  # leave no million-entry ledger behind
     details.update(
         {
@@ -552,10 +675,11 @@ def measure() -> list[dict]:
             "database": "postgresql",
             "synchronous_commit": synchronous_commit,
             "appends": appends,
+            "tree": tree,
             "verify": verify,
         }
     )
-    return figures(appends, verify)
+    return (figures(appends, verify) if verify else []) + tree_figures(tree)
 
 
 def figures(appends: list[dict], verify: dict) -> list[dict]:

@@ -21,6 +21,7 @@ from locus_client.client import (
     LocusError,
     LocusUnavailable,
 )
+from locus_client.receipts import add_receipt_commands, add_receipt_out, save_receipt
 
 EXIT_ALLOWED = 0
 EXIT_DENIED = 1
@@ -105,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="a privacy technique the work uses (repeatable): federated, secure_aggregation, "
         "synthetic, anonymisation, pseudonymisation, or differential_privacy:epsilon=E,delta=D",
     )
+    add_receipt_out(check)
     check.set_defaults(handler=run_check)
 
     register = commands.add_parser(
@@ -116,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="JSON: name, purpose, compute_regions, datasets [{dataset, version}], mode, "
         "techniques, justification ('-' reads standard input)",
     )
+    add_receipt_out(register)
     register.set_defaults(handler=run_register)
 
     plan = commands.add_parser(
@@ -138,6 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--scope", action="append", dest="scopes", metavar="SCOPE", help="as for check"
     )
     plan.set_defaults(handler=run_check_plan)
+    add_receipt_commands(commands, shared)
     return parser
 
 
@@ -212,6 +216,8 @@ def describe_decision(decision: dict[str, Any]) -> str:
     ]
     if decision.get("grant") is not None:
         lines.append(f"  grant:    #{decision['grant']}")
+    if decision.get("receipt"):
+        lines.append(f"  receipt:  {decision['receipt']['leaf_hash']} (the log's leaf)")
     return "\n".join(lines)
 
 
@@ -258,6 +264,7 @@ def run_check(client: LocusClient, args: argparse.Namespace) -> int:
         scopes=args.scopes,
         techniques=args.techniques,
     )
+    save_receipt(decision, args.receipt_out)
     if args.json:
         print_json(decision)
     else:
@@ -283,6 +290,7 @@ def read_run(path: str, what: str = "describing the run") -> dict[str, Any]:
 
 def run_register(client: LocusClient, args: argparse.Namespace) -> int:
     run = client.register_run(read_run(args.run_file))
+    save_receipt(run, args.receipt_out)
     if args.json:
         print_json(run)
     else:
@@ -356,6 +364,8 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # argparse exits 2 on bad usage, 0 on --help
         return int(exc.code or 0)
     try:
+        if getattr(args, "offline", False):  # makes a client only if it needs one
+            return args.handler(make_client, args)
         with make_client(args) as client:
             return args.handler(client, args)
     except UsageError as exc:

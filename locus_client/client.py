@@ -29,6 +29,7 @@ BACKOFF_FIRST = 0.5  # seconds before the first retry without Retry-After, doubl
 CHECK_PATH = "/api/v1/locality/check"
 RUNS_PATH = "/api/v1/training-runs/"
 PLANS_PATH = "/api/v1/plans/check"
+INCLUSION_PATH = "/api/v1/ledger/proof/inclusion"
 USER_AGENT = "locus-client/0.1"
 
 
@@ -154,12 +155,23 @@ class LocusClient:
             f"{RUNS_PATH}{int(run_id)}/reads/", {"reads": [_jsonable(r) for r in reads]}
         )
 
+    def inclusion_proof(self, leaf_hash: str, tree_size: int | None = None) -> dict[str, Any]:
+        """The audit path of a receipt's leaf under a signed tree head (default: the latest);
+        LocusError with status 404 while the leaf is not in the tree yet."""
+        params: dict[str, Any] = {"leaf_hash": leaf_hash}
+        if tree_size is not None:
+            params["tree_size"] = int(tree_size)
+        return self._call("GET", INCLUSION_PATH, params=params)
+
     def _post(
         self, path: str, payload: dict[str, Any], idempotency_key: str | None = None
     ) -> dict[str, Any]:
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        return self._call("POST", path, json=payload, headers=headers)
+
+    def _call(self, method: str, path: str, **options: Any) -> dict[str, Any]:
         for attempt in range(self.retries + 1):
-            response = self._send(path, payload, headers)
+            response = self._send(method, path, **options)
             if response.status_code not in RETRYABLE or attempt == self.retries:
                 break
             wait = _wait(response, attempt)
@@ -173,9 +185,9 @@ class LocusClient:
             self._sleep(wait)
         return self._answer(response)
 
-    def _send(self, path: str, payload: dict[str, Any], headers: dict[str, str]) -> httpx.Response:
+    def _send(self, method: str, path: str, **options: Any) -> httpx.Response:
         try:
-            return self._http.post(path, json=payload, headers=headers)
+            return self._http.request(method, path, **options)
         except httpx.TimeoutException as exc:
             raise LocusUnavailable(
                 f"Locus at {self.base_url} did not answer in time: {exc}"

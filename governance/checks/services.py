@@ -24,10 +24,9 @@ from catalog.techniques import (
     parse_declaration,
     technique_names,
 )
-from governance.ledger.chain import actor_name, ledger_append
-from governance.ledger.tree import entry_receipt
+from governance.ledger.chain import actor_name
+from governance.ledger.tree import ledger_submit
 from governance.models import (
-    LedgerEntry,
     LocalityDecision,
     Outcome,
     Purpose,
@@ -151,7 +150,7 @@ def locality_check(
     with transaction.atomic():
         records = LocalityDecision.objects.bulk_create(rows)
         if records:
-            receipt = entry_receipt(_ledger_decisions(actor, records, context, run))
+            receipt = _ledger_decisions(actor, records, context, run)
     for (position, check, _, decision), record in zip(answered, records, strict=True):
         results[position] = CheckResult(check, decision, record, receipt=receipt)
     return results
@@ -191,13 +190,14 @@ def _answer(
 
 def _ledger_decisions(
     actor: Actor, records: list[LocalityDecision], context: str, run: TrainingRun | None
-) -> LedgerEntry:
-    """One ledger entry per batch, naming its decisions by reference (ids and counts)."""
+) -> dict[str, Any]:
+    """One ledger entry per batch, naming its decisions by reference (ids and counts), queued
+    without the chain's lock (the sequencer adds it within the merge delay); its receipt."""
     ids = [r.pk for r in records]
     outcomes = {o: sum(1 for r in records if r.outcome == o) for o in Outcome.values}
     denied = sorted({f"dataset:{r.dataset_slug}" for r in records if r.outcome != Outcome.ALLOW})
     declared = _declarations(records)
-    return ledger_append(
+    return ledger_submit(
         actor=actor,
         kind="locality.decisions",
         subjects=[*denied[:50], *([f"run:{run.pk}"] if run else [])],

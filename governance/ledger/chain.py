@@ -267,27 +267,38 @@ def _entry_values(entry: LedgerEntry) -> list[int | str | bytes | dt.datetime | 
     ]
 
 
-def chain_append_queued(queued: LedgerQueued) -> LedgerEntry:
-    """Add a queued entry to the chain as it was queued (its bytes are its leaf): for the
-    sequencer, inside its transaction. Its payload names no sequence: its place is the chain's."""
+def chain_append_queued_many(queued: list[LedgerQueued]) -> int:
+    """Add queued entries to the chain in order, as they were queued, under one hold of the
+    chain's lock and with one insert a thousand: for the sequencer, inside its transaction."""
+    if not queued:
+        return 0
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
-        head_sequence, prev_hash = locked_head(cursor)
-        entry = LedgerEntry(
-            sequence=head_sequence + 1,
-            at=queued.at,
-            actor_id=queued.actor_id,
-            actor_name=queued.actor_name,
-            kind=queued.kind,
-            subjects=queued.subjects,
-            payload=bytes(queued.payload),
-            prev_hash=prev_hash,
-        )
-        entry.hash = chain_hash(prev_hash, entry.payload)
+        sequence, prev_hash = locked_head(cursor)
+        entries = []
+        for row in queued:
+            sequence += 1
+            payload = bytes(row.payload)
+            entry_hash = chain_hash(prev_hash, payload)
+            entries.append(
+                LedgerEntry(
+                    sequence=sequence,
+                    at=row.at,
+                    actor_id=row.actor_id,
+                    actor_name=row.actor_name,
+                    kind=row.kind,
+                    subjects=row.subjects,
+                    payload=payload,
+                    prev_hash=prev_hash,
+                    hash=entry_hash,
+                )
+            )
+            prev_hash = entry_hash
+        LedgerEntry.objects.bulk_create(entries, batch_size=1000)
         if connection.vendor != "postgresql":
-            entry.save()
-            cursor.execute(MOVE_HEAD, [entry.sequence, entry.hash])
-            return entry
-        cursor.execute(WRITE_ENTRY, [*_entry_values(entry), entry.sequence, entry.hash])
-        entry.pk = cursor.fetchone()[0]
-    entry._state.adding, entry._state.db = False, connection.alias
-    return entry
+            cursor.execute(MOVE_HEAD, [sequence, prev_hash])
+        else:
+            cursor.execute(
+                f"UPDATE {HEAD_TABLE} SET sequence = %s, hash = %s WHERE id = 1",
+                [sequence, prev_hash],
+            )
+    return len(entries)

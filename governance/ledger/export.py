@@ -80,7 +80,7 @@ def export_header(
     from governance.ledger import signing
 
     prev_hash = _hash_at(first - 1)
-    header = {
+    header: dict[str, Any] = {
         "locus_ledger_export": EXPORT_FORMAT,
         "genesis": first == 1,
         "from_sequence": first,
@@ -91,8 +91,37 @@ def export_header(
         "from": since.isoformat() if since else None,
         "to": until.isoformat() if until else None,
         "exported_at": timezone.now().isoformat(),
+        **tree_cut(first, last),
     }
     return signing.sign_header(header)
+
+
+def tree_cut(first: int, last: int) -> dict[str, Any]:
+    """The signed tree head the export was cut at, and the audit paths of the export's first
+    and last entries that it holds: an auditor who trusts that head (or checked it extends one
+    published earlier) sees the export's ends are the log's, so a cut head or tail is found."""
+    from governance.ledger import merkle
+    from governance.ledger.tree import read_nodes, tree_head_document
+    from governance.models import LedgerTreeHead
+
+    head = LedgerTreeHead.objects.order_by("-size").first()
+    if head is None:
+        return {"tree_head": None, "tree_ends": []}
+    reached = min(last, head.size)  # the export's last entry that the tree holds
+    ends = sorted({first, reached}) if reached >= first else []
+    paths = [
+        {
+            "sequence": sequence,
+            "audit_path": [
+                part.hex()
+                for part in merkle.proof_from_nodes(
+                    merkle.inclusion_ranges(sequence - 1, head.size), read_nodes
+                )
+            ],
+        }
+        for sequence in ends
+    ]
+    return {"tree_head": tree_head_document(head), "tree_ends": paths}
 
 
 def export_line(row: dict[str, Any]) -> str:

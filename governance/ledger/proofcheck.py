@@ -1,7 +1,8 @@
 """Offline checks of the decision log's receipts and signed tree heads. Standard library only.
 
     python -m governance.ledger.proofcheck receipt RECEIPT.json --proof INCLUSION.json \\
-        --tree-head HEAD.json --trusted-key KEY
+        [--tree-head HEAD.json] [--published-head OLD_HEAD.json --consistency CONSISTENCY.json] \\
+        --trusted-key KEY
     python -m governance.ledger.proofcheck consistency OLD_HEAD.json NEW_HEAD.json \\
         --proof CONSISTENCY.json --trusted-key KEY
 
@@ -9,7 +10,11 @@ A receipt ({"leaf_hash", "at", "merge_delay", signature fields}) is the log's si
 to include an entry; the inclusion proof (GET /api/v1/ledger/proof/inclusion) shows the leaf
 under a signed tree head; a consistency proof (GET /api/v1/ledger/proof/consistency) shows a
 newer tree head extends an older one, so nothing before it was edited, removed or reordered.
-Signatures count only when made by a trusted key. Exit 0 valid, 1 not valid, 2 bad input.
+With --published-head, the tree head the receipt is proved under must also extend a head
+published earlier (its consistency proof given with --consistency): one command checks that
+the decision is in the log and that the log was not rewritten since that publication.
+`python -m governance.verify` is the same check. Signatures count only when made by a trusted
+key. Exit 0 valid, 1 not valid, 2 bad input.
 """
 
 from __future__ import annotations
@@ -100,6 +105,33 @@ def consistency_problems(old: dict, new: dict, proof: dict, trusted: Collection[
     return problems
 
 
+def export_tree_problem(header: dict, leaves: dict[int, bytes], trusted: Collection[str]) -> str:
+    """Whether an export's ends are the log's, under the tree head its header names ("" when
+    they are, or when the header names none): `leaves` are the leaf hashes of the exported
+    entries by sequence. The header's audit paths prove its first and last entries (as far as
+    the tree reached) are leaves sequence - 1 of that head, so a cut head or tail is named."""
+    head = header.get("tree_head")
+    if not head:
+        return ""
+    if note := tree_head_problem(head, trusted):
+        return note
+    for end in header.get("tree_ends") or []:
+        sequence = end["sequence"]
+        if sequence not in leaves:
+            return f"entry {sequence}, proved in the tree head {head['size']}, is not in the export (cut)"
+        try:
+            merkle.verify_inclusion(
+                sequence - 1,
+                head["size"],
+                leaves[sequence],
+                [_hash(part, "a proof hash") for part in end["audit_path"]],
+                _hash(head["root"], "the tree head's root"),
+            )
+        except merkle.ProofError as exc:
+            return f"entry {sequence} is not leaf {sequence - 1} of the tree head {head['size']}: {exc}"
+    return ""
+
+
 def _load(path: str) -> dict:
     with open(path, encoding="utf-8") as handle:
         data = json.load(handle)
@@ -114,15 +146,43 @@ def _load_head(path: str) -> dict:
     return data["tree_head"] if "size" not in data and "tree_head" in data else data
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m governance.ledger.proofcheck", description=__doc__.split("\n")[0]
-    )
+def receipt_and_history_problems(
+    receipt: dict,
+    proof: dict,
+    head: dict,
+    published: tuple[dict, dict] | None,
+    trusted: Collection[str],
+) -> list[str]:
+    """A receipt's inclusion under `head`, and, when a (published head, consistency proof) pair
+    is given, that `head` extends the published one."""
+    problems = receipt_problems(receipt, proof, head, trusted)
+    if published is not None:
+        old, consistency = published
+        problems += consistency_problems(old, head, consistency, trusted)
+    return problems
+
+
+def _published(args: argparse.Namespace) -> tuple[dict, dict] | None:
+    if bool(args.published_head) != bool(args.consistency):
+        raise ValueError("--published-head and --consistency go together")
+    if not args.published_head:
+        return None
+    return _load_head(args.published_head), _load(args.consistency)
+
+
+def main(
+    argv: list[str] | None = None, prog: str = "python -m governance.ledger.proofcheck"
+) -> int:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     receipt = commands.add_parser("receipt", help="a receipt's inclusion under a tree head")
     receipt.add_argument("receipt")
     receipt.add_argument("--proof", required=True, help="the inclusion proof (JSON)")
     receipt.add_argument("--tree-head", help="the signed tree head (default: the proof's)")
+    receipt.add_argument("--published-head", help="a tree head published earlier (JSON)")
+    receipt.add_argument(
+        "--consistency", help="the proof that the tree head extends the published one (JSON)"
+    )
     consistency = commands.add_parser("consistency", help="a tree head extends an earlier one")
     consistency.add_argument("old_head")
     consistency.add_argument("new_head")
@@ -135,7 +195,9 @@ def main(argv: list[str] | None = None) -> int:
         proof = _load(args.proof)
         if args.command == "receipt":
             head = _load_head(args.tree_head) if args.tree_head else proof["tree_head"]
-            problems = receipt_problems(_load(args.receipt), proof, head, trusted)
+            problems = receipt_and_history_problems(
+                _load(args.receipt), proof, head, _published(args), trusted
+            )
         else:
             old, new = _load_head(args.old_head), _load_head(args.new_head)
             problems = consistency_problems(old, new, proof, trusted)

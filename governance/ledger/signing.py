@@ -8,6 +8,7 @@ keyed from SECRET_KEY: they are still checked (with that key), never made any mo
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -18,8 +19,17 @@ from governance.ledger.proofcheck import receipt_message, tree_head_message
 from governance.ledger.verify import checkpoint_message, checkpoint_signature_ok, header_message
 
 
+@functools.lru_cache(maxsize=4)
+def _keypair(seed: str) -> tuple[Ed25519PrivateKey, str]:
+    """The private key of a seed and its public key (base64), derived once: every receipt is
+    signed with them."""
+    key = Ed25519PrivateKey.from_private_bytes(base64.b64decode(seed))
+    raw = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    return key, base64.b64encode(raw).decode()
+
+
 def _ed25519_key() -> Ed25519PrivateKey:
-    return Ed25519PrivateKey.from_private_bytes(base64.b64decode(settings.LEDGER_SIGNING_KEY))
+    return _keypair(settings.LEDGER_SIGNING_KEY)[0]
 
 
 def _hmac_key() -> bytes:
@@ -34,8 +44,7 @@ def hmac_key_hex() -> str:
 
 def public_key_b64() -> str:
     """The public key (base64) that verifies our signatures: the one to publish and trust."""
-    raw = _ed25519_key().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-    return base64.b64encode(raw).decode()
+    return _keypair(settings.LEDGER_SIGNING_KEY)[1]
 
 
 def _signature(message: bytes) -> dict:

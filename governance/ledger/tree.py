@@ -30,7 +30,7 @@ from governance.ledger.chain import (
     _with_request_id,
     actor_identity,
     canonical,
-    chain_append_queued,
+    chain_append_queued_many,
     sequence_after_commit,
 )
 from governance.models import LedgerEntry, LedgerQueued, LedgerTreeHead, LedgerTreeNode
@@ -149,8 +149,7 @@ def _integrate(size: int, leaves: list[bytes]) -> list[LedgerTreeNode]:
 def _drain_queue(limit: int) -> int:
     """Move committed queue rows into the chain, in queue order; how many."""
     queued = list(LedgerQueued.objects.select_for_update().order_by("id")[:limit])
-    for row in queued:
-        chain_append_queued(row)
+    chain_append_queued_many(queued)
     LedgerQueued.objects.filter(id__in=[row.id for row in queued]).delete()
     return len(queued)
 
@@ -220,9 +219,12 @@ def latest_tree_head() -> dict[str, Any]:
 def inclusion_proof(leaf_hash: str, tree_size_: int | None = None) -> dict[str, Any]:
     """The audit path of a leaf in the tree of `tree_size_` (default: the latest head).
 
-    LookupError when the leaf is not (yet) in the tree; ValueError for a size the tree has not
-    reached."""
-    head = _head_at(tree_size_)
+    LookupError when the leaf is not (yet) in the tree (nor any, before the first head);
+    ValueError for a size the tree has not reached."""
+    head = LedgerTreeHead.objects.order_by("-size").first() if tree_size_ is None else None
+    if tree_size_ is None and head is None:
+        raise LookupError("no entry is in the tree yet: nothing has been sequenced")
+    head = head or _head_at(tree_size_)
     leaf = LedgerTreeNode.objects.filter(level=0, hash=leaf_hash).values_list("index", flat=True)
     index = leaf.order_by("index").first()
     if index is None or index >= head.size:

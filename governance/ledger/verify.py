@@ -243,6 +243,8 @@ def verify_export(
     wanted = {cp["sequence"] for cp in checkpoints}
     seen: dict[int, str] = {first - 1: prev_hash}
     problem, broken, count = "", None, 0
+    tree_ends = {end.get("sequence") for end in header.get("tree_ends") or []}
+    ends: dict[int, bytes] = {}  # the leaf hashes of the entries the header proves in the tree
     if from_genesis and not header["genesis"]:
         problem, broken = f"the export is a slice from entry {first}, not the whole chain", 1
     for number, line in enumerate(lines, start=2):
@@ -255,6 +257,8 @@ def verify_export(
             break
         if expected in wanted:
             seen[expected] = entry["hash"]
+        if expected in tree_ends:
+            ends[expected] = _leaf(entry["payload"])
         prev_hash, expected, head = entry["hash"], expected + 1, (expected, entry["hash"])
     if not problem and head[0] < last:
         problem = f"the export ends at entry {head[0]}; its header says {last} (truncated)"
@@ -265,6 +269,8 @@ def verify_export(
     results = [
         _checkpoint_result(cp, seen, head[0], problem, hmac_key, trusted) for cp in checkpoints
     ]
+    tree_problem = "" if problem else _tree_problem(header, ends, trusted)
+    problem = problem or tree_problem
     chain_ok = not problem
     pinned = any(r["ok"] and r["sequence"] == first - 1 for r in results)
     return {
@@ -287,8 +293,26 @@ def verify_export(
         "head_hash": head[1],
         "first_broken_sequence": broken,
         "problem": problem or (header_problem and f"the header: {header_problem}"),
+        "tree_size": (header.get("tree_head") or {}).get("size"),
         "checkpoints": results,
     }
+
+
+def _leaf(payload_b64: str) -> bytes:
+    """An entry's leaf hash in the log's Merkle tree (RFC 9162: SHA-256(0x00 || bytes))."""
+    return hashlib.sha256(b"\x00" + base64.b64decode(payload_b64)).digest()
+
+
+def _tree_problem(header: dict, ends: dict[int, bytes], trusted: Collection[str]) -> str:
+    """The export's ends against the tree head its header was cut at (proofcheck's check)."""
+    if not header.get("tree_head"):
+        return ""
+    try:
+        from governance.ledger.proofcheck import export_tree_problem
+    except ImportError:  # this file copied alone: the tree is not checked
+        return ""
+    note = export_tree_problem(header, ends, trusted)
+    return f"the tree head the export was cut at: {note}" if note else ""
 
 
 def _first_link(genesis: bool, header_problem: str, pinned: bool) -> str:

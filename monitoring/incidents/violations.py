@@ -28,7 +28,7 @@ from django.db import connection
 from django.db.models import Q
 
 from catalog.models import PersonalDataCategory
-from governance.ledger.chain import ledger_append
+from governance.ledger.tree import ledger_submit
 from governance.policy.engine import evaluate
 from governance.policy.facts import DatasetFacts, PolicyIndex, UnknownInput
 from governance.workflow import status_move
@@ -395,11 +395,11 @@ def _ledger(
     source, violations: list[StoredViolation], outcome: Recorded, drill: Drill | None
 ) -> None:
     """One entry per batch, naming the violations by reference and the incidents it touched
-    (a drill's: `drill.violations`, naming the drill)."""
+    (a drill's: `drill.violations`, naming the drill), queued without the chain's lock."""
     ids = [v.pk for v in violations if v.pk is not None]  # all of them: inserted, so numbered
     datasets = sorted({f"dataset:{v.dataset_slug}" for v in violations})
     incident_ids = sorted({v.incident_id for v in violations})
-    ledger_append(
+    ledger_submit(
         actor=None,
         kind="telemetry.violations" if drill is None else "drill.violations",
         subjects=[

@@ -37,7 +37,7 @@ from django.utils import timezone
 from catalog import services as catalog_services
 from catalog.errors import StateConflict
 from catalog.models import Dataset
-from governance.ledger.chain import ledger_append
+from governance.ledger.tree import ledger_submit
 from governance.policy.facts import PolicyIndex
 from governance.policy.index import current_index
 from monitoring.lineage.events import (
@@ -335,7 +335,7 @@ def _locate(run: LineageRun, event: RunEventIn, rows, index: PolicyIndex) -> Non
         return
     previous = run.region
     run.location_rule, run.region, run.location_detail = rule, region, detail[:300]
-    ledger_append(
+    ledger_submit(
         actor=None,
         kind="lineage.run_located",
         subjects=[f"lineage-run:{run.pk}", f"telemetry-source:{run.source_id}"],
@@ -486,7 +486,7 @@ def link_run(source: TelemetrySource, run: LineageRun, result: LineageResult) ->
 
 def _ledger_edges(created: list, subject: str, run_id: str) -> None:
     datasets = sorted({f"dataset:{ds.slug}" for pair in created for ds in pair})
-    ledger_append(
+    ledger_submit(
         actor=None,
         kind="lineage.edges_observed",
         subjects=[subject, *datasets[:50]],

@@ -625,3 +625,79 @@ def test_check_declares_techniques_and_a_bad_one_exits_2(live_locus, token, data
     ]
     assert bad.returncode == 2
     assert "techniques[0].epsilon" in bad.stderr
+
+
+# --- Receipts: locus check/register-run --receipt-out, locus receipt verify -----------------
+
+
+def _public_key() -> str:
+    from governance.ledger import signing
+
+    return signing.public_key_b64()
+
+
+@pytest.mark.live
+def test_a_saved_receipt_is_verified_against_the_log(live_locus, token, dataset, tmp_path):
+    from governance.ledger.tree import ledger_sequence_all
+
+    saved = locus(
+        *check_args(STORAGE_REGION, DATASET, "--receipt-out", "receipt.json"),
+        url=live_locus,
+        token=token,
+        cwd=tmp_path,
+    )
+    assert saved.returncode == 0, saved.stderr
+    receipt = json.loads((tmp_path / "receipt.json").read_text())
+    assert f"receipt:  {receipt['leaf_hash']}" in saved.stdout
+    verify = ("receipt", "verify", "receipt.json", "--trusted-key", _public_key())
+
+    waiting = locus(*verify, url=live_locus, token=token, cwd=tmp_path)
+    assert waiting.returncode == 1 and "NOT YET IN THE LOG" in waiting.stdout
+
+    ledger_sequence_all()  # what beat does within the merge delay
+    fetched = locus(*verify, "--proof-out", "proof.json", url=live_locus, token=token, cwd=tmp_path)
+    assert fetched.returncode == 0, fetched.stdout + fetched.stderr
+    assert fetched.stdout.startswith(f"VALID: leaf {receipt['leaf_hash'][:16]}")
+
+    # Offline, later: the saved proof, no server (nothing listens at this URL).
+    offline = locus(*verify, "--proof", "proof.json", url=closed_port_url(), cwd=tmp_path)
+    assert offline.returncode == 0, offline.stdout + offline.stderr
+    (tmp_path / "receipt.json").write_text(json.dumps({**receipt, "at": "2020-01-01T00:00:00Z"}))
+    forged = locus(*verify, "--proof", "proof.json", url=closed_port_url(), cwd=tmp_path)
+    assert forged.returncode == 1 and "the receipt:" in forged.stdout
+
+
+@pytest.mark.live
+def test_register_run_saves_the_receipt_of_its_decisions(live_locus, token, dataset, tmp_path):
+    run_file = write_run(tmp_path, [STORAGE_REGION, OTHER_CONTINENT])
+
+    result = locus(
+        "register-run",
+        run_file,
+        "--receipt-out",
+        "run-receipt.json",
+        url=live_locus,
+        token=token,
+        cwd=tmp_path,
+    )
+
+    assert result.returncode == 1, result.stderr
+    receipt = json.loads((tmp_path / "run-receipt.json").read_text())
+    assert set(receipt) >= {"leaf_hash", "at", "merge_delay", "signature", "public_key"}
+    assert result.stdout.count(f"receipt:  {receipt['leaf_hash']}") == 2  # one entry, two pairs
+
+
+def test_receipt_verify_refuses_a_file_without_a_receipt(tmp_path):
+    (tmp_path / "not-a-receipt.json").write_text("[]")
+    result = locus(
+        "receipt",
+        "verify",
+        "not-a-receipt.json",
+        "--proof",
+        "not-a-receipt.json",
+        "--trusted-key",
+        "a2V5",
+        url=closed_port_url(),
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2 and "holds no receipt" in result.stdout

@@ -50,6 +50,7 @@ from governance.ledger.chain import (
 )
 from governance.ledger.export import checkpoint_create, export_lines
 from governance.ledger.records import recorded_decision_create, recorded_decision_update
+from governance.ledger.tree import ledger_sequence_all
 from governance.ledger.verification import (
     VerifyReport,
     head_row,
@@ -1174,6 +1175,8 @@ def test_locality_checks_are_ledgered(engineer, data_owner):
             checks=[Check("eu-customers", "train", "aws:ap-south-1", purpose.code)],
         )
 
+    assert not LedgerEntry.objects.filter(kind="locality.decisions").exists()  # queued, no lock
+    ledger_sequence_all()
     entry = LedgerEntry.objects.get(kind="locality.decisions")
     assert json.loads(bytes(entry.payload))["data"]["count"] == 1
 

@@ -115,6 +115,11 @@ def test_a_leaf_the_tree_does_not_hold_is_a_404(log, api_client, auditor):
     assert response.status_code == 404 and "detail" in response.json()
 
 
+def test_a_leaf_before_the_first_tree_head_is_a_404(api_client, auditor):
+    response = api_client(auditor).get(INCLUSION, {"leaf_hash": "ab" * 32})
+    assert response.status_code == 404 and "sequenced" in response.json()["detail"]
+
+
 def test_an_empty_log_has_a_signed_empty_head(api_client, auditor):
     head = api_client(auditor).get(LATEST).json()
     assert head["size"] == 0

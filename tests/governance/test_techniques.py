@@ -6,6 +6,7 @@ import json
 import pytest
 
 from catalog.models import Country
+from governance.ledger.tree import ledger_sequence_all
 from governance.models import LedgerEntry, LocalityDecision, LocalityRule
 from governance.policy.rules import rule_create
 from tests.factories import make_dataset
@@ -52,6 +53,7 @@ def federated_only_rule(privacy_officer, eu_health):
 
 
 def ledger_data(kind: str) -> dict:
+    ledger_sequence_all()  # decisions are queued; the sequencer puts them in the chain
     entry = LedgerEntry.objects.filter(kind=kind).latest("sequence")
     return json.loads(bytes(entry.payload))["data"]
 

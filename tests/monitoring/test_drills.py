@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from catalog.errors import StateConflict
 from governance.ledger.evidence import build_evidence
+from governance.ledger.tree import ledger_sequence_all
 from governance.models import LedgerEntry, Notification
 from monitoring import selectors as queue
 from monitoring.dashboards import selectors as reads
@@ -95,6 +96,7 @@ def test_a_drill_goes_through_ingest_and_opens_an_incident_marked_as_a_drill(
     assert incident.title.startswith("DRILL: ") and incident.basis == "legal"
     assert incident.opened_at == START
     assert incident.regulator_due_at == START + dt.timedelta(hours=72)  # GDPR Art. 33(1)
+    ledger_sequence_all()  # judgements are queued; the sequencer puts them in the chain
     kinds = {e.kind: e for e in LedgerEntry.objects.filter(kind__startswith="drill.")}
     assert set(kinds) == {"drill.started", "drill.violations"}
     assert _data(kinds["drill.violations"])["drill"] == drill.pk

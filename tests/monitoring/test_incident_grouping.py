@@ -9,6 +9,7 @@ import pytest
 from django.utils import timezone
 
 from catalog.models import Country
+from governance.ledger.tree import ledger_sequence_all
 from governance.models import LedgerEntry
 from governance.policy.rules import rule_create
 from monitoring.incidents import services
@@ -105,6 +106,7 @@ def test_a_resolved_incident_reopens_within_the_window(
     assert incident.resolution == "pipeline moved"  # kept: the timeline says what came next
     reopened = IncidentEvent.objects.get(incident=incident, kind="reopened")
     assert reopened.note == "A new violation came 23 h 59 min after it was resolved"
+    ledger_sequence_all()  # judgements are queued; the sequencer puts them in the chain
     entry = LedgerEntry.objects.filter(kind="telemetry.violations").order_by("-sequence")[0]
     assert json.loads(bytes(entry.payload))["data"]["incidents_reopened"] == [incident.pk]
     # Reopened, it is handled again like any open incident.

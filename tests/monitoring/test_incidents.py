@@ -6,6 +6,7 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 
+from governance.ledger.tree import ledger_sequence_all
 from governance.models import LedgerEntry, Responsibility
 from monitoring.incidents import services
 from monitoring.models import Incident, StreamMessage
@@ -40,6 +41,7 @@ def test_violations_of_one_dataset_and_destination_make_one_incident(source, eu_
     assert first.personal_data and first.basis == "legal" and first.clock_state == "if_breach"
     assert first.possible_regulator_deadline == first.opened_at + dt.timedelta(hours=72)
     assert sorted(first.jurisdictions.values_list("code", flat=True)) == ["eu", "us-va"]
+    ledger_sequence_all()  # judgements are queued; the sequencer puts them in the chain
     assert LedgerEntry.objects.filter(kind="telemetry.violations").count() == 3
 
 

@@ -15,6 +15,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from catalog.models import Dataset, LineageEdge, Region
+from governance.ledger.tree import ledger_sequence_all
 from governance.models import LedgerEntry
 from monitoring.lineage import events as lineage
 from monitoring.lineage.selectors import gap_names
@@ -164,6 +165,7 @@ def test_unknown_location_judges_nothing_until_known(post, eu_dataset):
 
 def test_location_decision_is_on_the_ledger(post, eu_dataset):
     post(run_event(inputs=[dataset(*S3_EU)], region="aws:eu-west-1"))
+    ledger_sequence_all()  # judgements are queued; the sequencer puts them in the chain
     entry = LedgerEntry.objects.get(kind="lineage.run_located")
     run = LineageRun.objects.get()
     assert f"lineage-run:{run.pk}" in entry.subjects
@@ -225,6 +227,7 @@ def test_input_to_output_becomes_lineage_edges(post, eu_dataset, warehouse, priv
     assert (edge.upstream, edge.downstream) == (eu_dataset, warehouse)
     assert edge.transformation == "OpenLineage job airflow-eu/etl.load_customers"
     assert edge.created_by == privacy_officer  # who registered the source
+    ledger_sequence_all()  # judgements are queued; the sequencer puts them in the chain
     entry = LedgerEntry.objects.get(kind="lineage.edges_observed")
     assert f"dataset:{warehouse.slug}" in entry.subjects
 

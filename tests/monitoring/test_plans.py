@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from catalog.models import Region
+from governance.ledger.tree import ledger_sequence_all
 from governance.models import LedgerEntry, LocalityDecision
 from governance.policy.index import current_index, forget_index
 from monitoring.lineage.services import catalog_gap_register
@@ -86,6 +87,7 @@ def test_aws_bucket_for_eu_personal_data_in_mumbai_is_denied_by_law(check, eu_cu
         "store",
     )
     assert (record.legal_outcome, record.house_outcome) == ("needs_mechanism", "deny")
+    ledger_sequence_all()  # decisions are queued; the sequencer puts them in the chain
     entry = LedgerEntry.objects.filter(kind="locality.decisions").latest("sequence")
     recorded = json.loads(bytes(entry.payload))["data"]
     assert (recorded["context"], recorded["first_decision"]) == ("plan", record.pk)
