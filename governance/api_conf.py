@@ -1,13 +1,18 @@
-"""The API's settings beside REST_FRAMEWORK (README "API"): the OpenAPI schema's, the rate limits
-and how long an Idempotency-Key's answer is kept. Read from the environment and taken into
-governance.settings whole. Nothing here imports Django's models: settings load first."""
+"""The API's settings beside REST_FRAMEWORK (README "API"): the OpenAPI schema's, the rate limits,
+how long an Idempotency-Key's answer is kept, the authentication cache and how the policy index
+learns of changes. Read from the environment and taken into governance.settings whole. Nothing
+here imports Django's models: settings load first."""
 
 import environ
 
 __all__ = [
     "API_RATE",
+    "AUTH_CACHE_SECONDS",
     "IDEMPOTENCY_KEY_HOURS",
     "LINEAGE_RATE",
+    "POLICY_INDEX_HEARTBEAT_SECONDS",
+    "POLICY_INDEX_LISTEN_URL",
+    "POLICY_INDEX_NOTIFICATIONS",
     "SPECTACULAR_SETTINGS",
     "TELEMETRY_RATE",
 ]
@@ -59,3 +64,15 @@ SPECTACULAR_SETTINGS = {
         "NotificationDeliveryEnum": "governance.models.people.Delivery",
     },
 }
+
+# A token's person and a person's permissions and roles stay in the cache at most this long
+# (governance.identity.authcache; every change invalidates them at once, this is a safety net).
+AUTH_CACHE_SECONDS = env.int("AUTH_CACHE_SECONDS", default=300)
+# On PostgreSQL each process learns of policy changes by LISTEN/NOTIFY instead of reading the
+# revision counters on every check (catalog.revision_notices); off: every check reads them.
+POLICY_INDEX_NOTIFICATIONS = env.bool("POLICY_INDEX_NOTIFICATIONS", default=True)
+# How often the listening connection proves it is alive when nothing is sent on it.
+POLICY_INDEX_HEARTBEAT_SECONDS = env.float("POLICY_INDEX_HEARTBEAT_SECONDS", default=5.0)
+# Where the listener connects, if not where DATABASE_URL does (libpq URL): a direct connection
+# when DATABASE_URL goes through a transaction-pooling PgBouncer, which does not pass LISTEN.
+POLICY_INDEX_LISTEN_URL = env.str("POLICY_INDEX_LISTEN_URL", default="")

@@ -297,17 +297,6 @@ RETENTION_HOUR = env.int("RETENTION_HOUR", default=2)
 CELERY_BEAT_SCHEDULE = beat_schedule(env, retention_hour=RETENTION_HOUR)
 
 # --- API ----------------------------------------------------------------------------------
-# A token's person and a person's permissions and roles stay in the cache at most this long
-# (governance.identity.authcache; every change invalidates them at once, this is a safety net).
-AUTH_CACHE_SECONDS = env.int("AUTH_CACHE_SECONDS", default=300)
-# On PostgreSQL each process learns of policy changes by LISTEN/NOTIFY instead of reading the
-# revision counters on every check (catalog.revision_notices); off: every check reads them.
-POLICY_INDEX_NOTIFICATIONS = env.bool("POLICY_INDEX_NOTIFICATIONS", default=True)
-# How often the listening connection proves it is alive when nothing is sent on it.
-POLICY_INDEX_HEARTBEAT_SECONDS = env.float("POLICY_INDEX_HEARTBEAT_SECONDS", default=5.0)
-# Where the listener connects, if not where DATABASE_URL does (libpq URL): a direct connection
-# when DATABASE_URL goes through a transaction-pooling PgBouncer, which does not pass LISTEN.
-POLICY_INDEX_LISTEN_URL = env.str("POLICY_INDEX_LISTEN_URL", default="")
 REST_FRAMEWORK = {
     # Token first, so an anonymous API call gets 401 with a WWW-Authenticate challenge.
     "DEFAULT_AUTHENTICATION_CLASSES": [
