@@ -34,7 +34,6 @@ CHANNEL = "locus_revisions"
 RETRY_FIRST_SECONDS = 0.2
 RETRY_MAX_SECONDS = 5.0
 WAKE_SECONDS = 1.0  # how soon the thread notices stop()
-PENDING = "locus_revision_pending"  # set on a connection whose transaction bumped a counter
 
 _changed = threading.Condition()
 _generation = 0
@@ -57,19 +56,16 @@ def generation() -> int | None:
 
 
 def _pending(connection: Any) -> bool:
-    """This connection's open transaction bumped a counter (cleared once it has ended)."""
-    if not getattr(connection, PENDING, False):
-        return False
-    if connection.in_atomic_block:
-        return True
-    setattr(connection, PENDING, False)
-    return False
+    """This connection's open transaction bumped a counter: its notice is still queued to run
+    on commit. Django drops the queued callbacks of a transaction or savepoint rolled back, so a
+    change that never happened leaves nothing pending behind it."""
+    return connection.in_atomic_block and any(
+        queued[1] is _advance for queued in connection.run_on_commit
+    )
 
 
 def bumped() -> None:
     """A counter moved in the caller's transaction (catalog.revisions.revision_bump)."""
-    connection = connections[DEFAULT_DB_ALIAS]
-    setattr(connection, PENDING, True)
     transaction.on_commit(_advance)
 
 

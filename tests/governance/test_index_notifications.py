@@ -6,7 +6,7 @@ import datetime as dt
 
 import psycopg
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
@@ -105,6 +105,21 @@ def deny_germany(officer, name="No EU data in Germany"):
 @pytest.mark.django_db
 def test_a_current_index_is_served_without_a_query(django_assert_num_queries):
     subscribed()
+    first = current_index()
+    with django_assert_num_queries(0):
+        assert current_index() is first
+
+
+@postgresql
+@pytest.mark.django_db
+def test_a_change_rolled_back_leaves_nothing_pending(data_owner, django_assert_num_queries):
+    """While a transaction holds its own change the counters are read (its index differs from
+    everyone's); once that change is rolled back, the index is served without a query again."""
+    subscribed()
+    with pytest.raises(RuntimeError), transaction.atomic():
+        make_dataset(data_owner, slug="never-registered")
+        assert revision_notices.generation() is None
+        raise RuntimeError("rolled back")
     first = current_index()
     with django_assert_num_queries(0):
         assert current_index() is first
