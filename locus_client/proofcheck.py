@@ -1,9 +1,9 @@
 """Offline checks of the decision log's receipts and signed tree heads. Standard library only.
 
-    python -m governance.ledger.proofcheck receipt RECEIPT.json --proof INCLUSION.json \\
+    python -m locus_client.proofcheck receipt RECEIPT.json --proof INCLUSION.json \\
         [--tree-head HEAD.json] [--published-head OLD_HEAD.json --consistency CONSISTENCY.json] \\
         --trusted-key KEY
-    python -m governance.ledger.proofcheck consistency OLD_HEAD.json NEW_HEAD.json \\
+    python -m locus_client.proofcheck consistency OLD_HEAD.json NEW_HEAD.json \\
         --proof CONSISTENCY.json --trusted-key KEY
 
 A receipt ({"leaf_hash", "at", "merge_delay", signature fields}) is the log's signed promise
@@ -13,7 +13,9 @@ newer tree head extends an older one, so nothing before it was edited, removed o
 With --published-head, the tree head the receipt is proved under must also extend a head
 published earlier (its consistency proof given with --consistency): one command checks that
 the decision is in the log and that the log was not rewritten since that publication.
-`python -m governance.verify` is the same check. Signatures count only when made by a trusted
+`python -m governance.verify` and `python -m governance.ledger.proofcheck` are the same check
+from a Locus checkout; this module ships in the installed `locus` client, which `locus receipt
+verify` uses. Signatures count only when made by a trusted
 key. Exit 0 valid, 1 not valid, 2 bad input.
 """
 
@@ -24,8 +26,8 @@ import json
 import sys
 from collections.abc import Collection
 
-from governance.ledger import merkle
-from governance.ledger.verify import signature_problem
+from locus_client import merkle
+from locus_client.signatures import signature_problem
 
 RECEIPT_CONTEXT = b"locus-ledger-receipt:v1\n"
 TREE_HEAD_CONTEXT = b"locus-ledger-tree-head:v1\n"
@@ -170,9 +172,7 @@ def _published(args: argparse.Namespace) -> tuple[dict, dict] | None:
     return _load_head(args.published_head), _load(args.consistency)
 
 
-def main(
-    argv: list[str] | None = None, prog: str = "python -m governance.ledger.proofcheck"
-) -> int:
+def main(argv: list[str] | None = None, prog: str = "python -m locus_client.proofcheck") -> int:
     parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     receipt = commands.add_parser("receipt", help="a receipt's inclusion under a tree head")

@@ -9,7 +9,7 @@ from django.apps import apps
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from governance.ledger import merkle, signing
+from governance.ledger import signing
 from governance.ledger.chain import ledger_append
 from governance.ledger.proofcheck import consistency_problems, receipt_message, receipt_problems
 from governance.ledger.tree import (
@@ -24,6 +24,7 @@ from governance.ledger.tree import (
 from governance.ledger.verification import verify_ledger
 from governance.ledger.verify import signature_problem
 from governance.models import LedgerEntry, LedgerQueued, LedgerTreeHead, LedgerTreeNode
+from locus_client import merkle
 
 pytestmark = pytest.mark.django_db
 
