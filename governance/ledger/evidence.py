@@ -352,7 +352,8 @@ grants.json             the transfer grants honoured during the period or at its
 decisions-summary.json  the policy engine's decisions of the period, counted per outcome,
                         rule and country
 recorded-decisions.json the decisions people recorded (ADR style)
-verifier/               the offline verifier
+verifier/               the offline verifier (governance/) and the checks it shares with the
+                        locus client (locus_client/: Merkle proofs, Ed25519, receipts)
 Any other file was contributed by another part of Locus (e.g. exception and subject-request
 records); the manifest covers it too.
 """
