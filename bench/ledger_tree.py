@@ -277,10 +277,20 @@ def build_tree_bulk() -> float:
     return time.perf_counter() - started
 
 
-def _timed(function) -> tuple[float, float, object]:
-    wall, cpu = time.perf_counter(), time.process_time()
+def _backend_cpu_seconds() -> float:
+    """CPU seconds of this connection's PostgreSQL backend process so far (Linux /proc)."""
+    pid = sql("SELECT pg_backend_pid()")[0][0]
+    fields = common._stat(str(pid)) or ["0"] * 13
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _timed(function) -> tuple[float, float, float, object]:
+    """Wall-clock seconds, this process's CPU seconds, its database backend's CPU seconds (the
+    work, whatever else runs on the machine), and the result."""
+    wall, cpu, backend = time.perf_counter(), time.process_time(), _backend_cpu_seconds()
     result = function()
-    return time.perf_counter() - wall, time.process_time() - cpu, result
+    backend = _backend_cpu_seconds() - backend
+    return time.perf_counter() - wall, time.process_time() - cpu, backend, result
 
 
 def _proof_samples(size: int, leaf_hash_of, samples: int, check: bool) -> dict:
@@ -321,8 +331,8 @@ def measure_tree_verify(count: int, load) -> dict:
     build_s = build_tree_bulk()
     log(f"{count:,} entries COPYed in {load_s:.1f} s; the tree built and COPYed in {build_s:.1f} s")
     loads = [os.getloadavg()[0]]
-    tree_s, tree_cpu, problems = _timed(verify_tree)
-    both_s, _, report = _timed(lambda: (verify_ledger(), verify_tree()))
+    tree_s, tree_cpu, tree_db_cpu, problems = _timed(verify_tree)
+    both_s, both_cpu, both_db_cpu, report = _timed(lambda: (verify_ledger(), verify_tree()))
     loads.append(os.getloadavg()[0])
     chain, tree_problems = report  # type: ignore[misc]
     if problems or tree_problems or not chain.ok:
@@ -334,8 +344,9 @@ def measure_tree_verify(count: int, load) -> dict:
 
     proofs = _proof_samples(count, leaf_hash_of, 200, check=True)
     log(
-        f"verify_tree {count:,}: {tree_s:.1f} s wall, {tree_cpu:.1f} s CPU; verify_ledger --tree "
-        f"{both_s:.1f} s; inclusion proof p99 {proofs['inclusion']['p99_ms']:.2f} ms, "
+        f"verify_tree {count:,}: {tree_s:.1f} s wall, {tree_cpu:.1f} s CPU (+ {tree_db_cpu:.1f} s "
+        f"its database backend's); verify_ledger --tree {both_s:.1f} s wall, {both_cpu:.1f} s CPU "
+        f"(+ {both_db_cpu:.1f} s); inclusion proof p99 {proofs['inclusion']['p99_ms']:.2f} ms, "
         f"consistency p99 {proofs['consistency']['p99_ms']:.2f} ms (200 each, verified); load "
         f"{loads[0]:.2f} -> {loads[1]:.2f}"
     )
@@ -345,7 +356,10 @@ def measure_tree_verify(count: int, load) -> dict:
         "build_s": build_s,
         "verify_tree_s": tree_s,
         "verify_tree_cpu_s": tree_cpu,
+        "verify_tree_db_cpu_s": tree_db_cpu,
         "verify_ledger_tree_s": both_s,
+        "verify_ledger_tree_cpu_s": both_cpu,
+        "verify_ledger_tree_db_cpu_s": both_db_cpu,
         "proofs": proofs,
         "load_average": loads,
     }
@@ -446,8 +460,21 @@ def scale_figures(verified: dict, proved: dict) -> list[dict]:
                 met=verified["verify_tree_s"] < VERIFY_TARGET_S,
                 note="every leaf from its entry, every signed head's root, every stored node",
             ),
-            row(f"verify_tree {n} entries, CPU time", verified["verify_tree_cpu_s"], "s"),
+            row(
+                f"verify_tree {n} entries, CPU time (verifier + its database backend)",
+                verified["verify_tree_cpu_s"] + verified["verify_tree_db_cpu_s"],
+                "s",
+                target=f"<{VERIFY_TARGET_S:.0f} s",
+                met=verified["verify_tree_cpu_s"] + verified["verify_tree_db_cpu_s"]
+                < VERIFY_TARGET_S,
+                note=f"the verifier alone: {verified['verify_tree_cpu_s']:.2f} s",
+            ),
             row(f"verify_ledger --tree {n} entries", verified["verify_ledger_tree_s"], "s"),
+            row(
+                f"verify_ledger --tree {n} entries, CPU time (verifier + its database backend)",
+                verified["verify_ledger_tree_cpu_s"] + verified["verify_ledger_tree_db_cpu_s"],
+                "s",
+            ),
             row(f"build the tree over {n} entries (bulk)", verified["build_s"], "s"),
         ]
         for kind in ("inclusion", "consistency"):
