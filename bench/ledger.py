@@ -33,7 +33,11 @@ missing and migrated; its ledger tables are emptied first):
 The machine's load average is logged at the start and the end of each part, and kept in the
 JSON details: on a shared machine, wall-clock figures move with it.
 
-BENCH_LEDGER_PARTS (appends,tree,verify) picks the parts. Run it with `python -m bench ledger`. When Django is already set up in the process (another
+* The tree at scale (bench/ledger_tree.py, parts `treeverify`, `latency`, `proofs`): the
+  tree over the million entries verified, the receipt-to-inclusion delay with the sequencer
+  running as its own process, and proof generation at ten million leaves.
+
+BENCH_LEDGER_PARTS (appends,tree,verify,treeverify,latency,proofs) picks the parts. Run it with `python -m bench ledger`. When Django is already set up in the process (another
 benchmark ran first on its own database), the measurement runs in a child process.
 """
 
@@ -50,7 +54,7 @@ import time
 from collections.abc import Callable, Iterator
 from urllib.parse import unquote, urlsplit
 
-from bench import common
+from bench import common, ledger_tree
 
 BENCHMARK = "ledger"
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/locus_bench_ledger"
@@ -61,7 +65,9 @@ WRITERS = tuple(
 VERIFY_ENTRIES = common.env_int("BENCH_LEDGER_VERIFY", 1_000_000)
 # Which parts run (all by default): chain appends, the tree (submit beside append, the
 # sequencer), verification.
-PARTS = set(os.environ.get("BENCH_LEDGER_PARTS", "appends,tree,verify").split(","))
+PARTS = set(
+    os.environ.get("BENCH_LEDGER_PARTS", "appends,tree,verify,treeverify,latency,proofs").split(",")
+)
 WARMUP = 32  # appends per writer count, untimed, before each measured run
 ROUNDS = 4  # baseline and ledger alternate, in this many rounds each
 # The server's durable commits, then commits that do not wait for the WAL flush: the second
@@ -668,6 +674,17 @@ def measure() -> list[dict]:
     empty_ledger()
     tree = measure_tree(baselines["plain"]) if "tree" in PARTS else []
     verify = measure_verify(VERIFY_ENTRIES) if "verify" in PARTS else {}
+    if "treeverify" in PARTS:  # on the verify part's million entries when it loaded them
+        loader = (lambda count: verify["load_s"]) if verify else bulk_load
+        tree_verify = ledger_tree.measure_tree_verify(VERIFY_ENTRIES, loader)
+    else:
+        tree_verify = {}
+    latency = ledger_tree.measure_latency(empty_ledger) if "latency" in PARTS else {}
+    proofs = (
+        ledger_tree.measure_proofs(ledger_tree.PROOF_LEAVES, empty_ledger)
+        if "proofs" in PARTS
+        else {}
+    )
     empty_ledger()  # leave no million-entry ledger behind
     details.update(
         {
@@ -677,9 +694,17 @@ def measure() -> list[dict]:
             "appends": appends,
             "tree": tree,
             "verify": verify,
+            "tree_verify": tree_verify,
+            "latency": latency,
+            "proofs": proofs,
         }
     )
-    return (figures(appends, verify) if verify else []) + tree_figures(tree)
+    return (
+        figures(appends, verify)
+        + tree_figures(tree)
+        + ledger_tree.latency_figures(latency)
+        + ledger_tree.scale_figures(tree_verify, proofs)
+    )
 
 
 def figures(appends: list[dict], verify: dict) -> list[dict]:
@@ -738,6 +763,8 @@ def figures(appends: list[dict], verify: dict) -> list[dict]:
                 met=chained["chain_ok"],
             ),
         ]
+    if not verify:
+        return rows
     n = f"{verify['entries'] / 1e6:g}M" if verify["entries"] >= 1e6 else f"{verify['entries']:,}"
     rows += [
         row(

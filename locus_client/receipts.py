@@ -2,10 +2,11 @@
 receipt's inclusion in the log (`locus receipt verify`).
 
 A receipt is the log's signed promise to include the entry that records a decision within its
-merge delay (Certificate Transparency's SCT). The check itself is Locus's offline proof check
-(`governance.ledger.proofcheck`, standard library only): it ships with Locus and in every
-evidence package's `verifier/` folder; this command only finds it and, without `--proof`, asks
-Locus for the inclusion proof.
+merge delay (Certificate Transparency's SCT). The check itself is Locus's offline proof check,
+`locus_client.proofcheck` (with `locus_client.merkle` and `locus_client.signatures`, standard
+library only): it ships in this package, so the installed command checks a receipt by itself,
+and Locus's own verifiers (`python -m governance.verify`, an evidence package's `verifier/`
+folder) use the same code. Without `--proof` the command asks Locus for the inclusion proof.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from locus_client.client import LocusError
+from locus_client.proofcheck import receipt_problems
 
 EXIT_VALID = 0
 EXIT_NOT_VALID = 1
@@ -97,14 +99,6 @@ def _one_receipt(path: str) -> dict[str, Any]:
 
 def run_receipt_verify(client_factory: Any, args: argparse.Namespace) -> int:
     """Check a receipt's inclusion: offline with --proof, else with the proof Locus gives."""
-    try:
-        from governance.ledger.proofcheck import receipt_problems
-    except ImportError:
-        print(
-            "locus: the proof check is not importable: run this from a Locus checkout, or put an "
-            "evidence package's verifier/ folder on PYTHONPATH",
-        )
-        return EXIT_BAD_INPUT
     try:
         receipt = _one_receipt(args.receipt)
         proof = _read(args.proof) if args.proof else None

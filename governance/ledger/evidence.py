@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any, TypeAlias
 
 from django.conf import settings
@@ -29,7 +30,7 @@ from django.utils.module_loading import import_string
 
 from catalog.actors import Actor
 from catalog.replicas import read_connection, replica_reads
-from governance.ledger import merkle, proofcheck, signing
+from governance.ledger import proofcheck, signing
 from governance.ledger import verify as offline_verifier
 from governance.ledger.chain import ledger_append
 from governance.ledger.export import export_lines
@@ -48,6 +49,9 @@ from governance.models import (
 from governance.models.ledger import GENESIS_HASH
 from governance.policy.index import policy_version
 from governance.roles import Role, has_role
+from locus_client import merkle as client_merkle
+from locus_client import proofcheck as client_proofcheck
+from locus_client import signatures as client_signatures
 
 FORMAT = "locus-evidence/1"
 EXPORTED_KIND = "evidence.exported"
@@ -59,6 +63,8 @@ SIGNING_KEY = "signing-key.txt"
 LATER_CHECKPOINTS = "checkpoints-later.json"
 TREE_HEAD = "tree-head.json"  # the Merkle tree's latest signed head when the package was cut
 VERIFIER_DIR = "verifier/governance"  # the package path of governance.ledger.verify
+# The checks it shares with the installed `locus` client, in that package's path.
+CLIENT_DIR = "verifier/locus_client"
 CORE_FILES = frozenset(
     {
         MANIFEST,
@@ -75,8 +81,11 @@ CORE_FILES = frozenset(
         f"{VERIFIER_DIR}/__init__.py",
         f"{VERIFIER_DIR}/ledger/__init__.py",
         f"{VERIFIER_DIR}/ledger/verify.py",
-        f"{VERIFIER_DIR}/ledger/merkle.py",
         f"{VERIFIER_DIR}/ledger/proofcheck.py",
+        f"{CLIENT_DIR}/__init__.py",
+        f"{CLIENT_DIR}/merkle.py",
+        f"{CLIENT_DIR}/proofcheck.py",
+        f"{CLIENT_DIR}/signatures.py",
         TREE_HEAD,
     }
 )
@@ -234,13 +243,18 @@ def _verifier_files() -> dict[str, bytes]:
         f"{VERIFIER_DIR}/__init__.py": b'"""The offline verifier shipped with a Locus evidence package."""\n',
         f"{VERIFIER_DIR}/ledger/__init__.py": b'"""The decision log\'s offline verifier."""\n',
         f"{VERIFIER_DIR}/ledger/verify.py": source,
+        f"{VERIFIER_DIR}/ledger/proofcheck.py": _source(proofcheck),
+        # Not the client's own __init__, which imports its HTTP client: the checks need none.
+        f"{CLIENT_DIR}/__init__.py": b'"""The checks the verifier shares with the locus client."""\n',
         **{
-            f"{VERIFIER_DIR}/ledger/{Path(module.__file__ or '').name}": Path(
-                module.__file__ or ""
-            ).read_bytes()
-            for module in (merkle, proofcheck)
+            f"{CLIENT_DIR}/{Path(module.__file__ or '').name}": _source(module)
+            for module in (client_merkle, client_proofcheck, client_signatures)
         },
     }
+
+
+def _source(module: ModuleType) -> bytes:
+    return Path(module.__file__ or "").read_bytes()
 
 
 # --- Rules, grants, decisions ------------------------------------------------------------------
@@ -338,7 +352,8 @@ grants.json             the transfer grants honoured during the period or at its
 decisions-summary.json  the policy engine's decisions of the period, counted per outcome,
                         rule and country
 recorded-decisions.json the decisions people recorded (ADR style)
-verifier/               the offline verifier
+verifier/               the offline verifier (governance/) and the checks it shares with the
+                        locus client (locus_client/: Merkle proofs, Ed25519, receipts)
 Any other file was contributed by another part of Locus (e.g. exception and subject-request
 records); the manifest covers it too.
 """

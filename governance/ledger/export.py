@@ -100,9 +100,9 @@ def tree_cut(first: int, last: int) -> dict[str, Any]:
     """The signed tree head the export was cut at, and the audit paths of the export's first
     and last entries that it holds: an auditor who trusts that head (or checked it extends one
     published earlier) sees the export's ends are the log's, so a cut head or tail is found."""
-    from governance.ledger import merkle
     from governance.ledger.tree import read_nodes, tree_head_document
     from governance.models import LedgerTreeHead
+    from locus_client import merkle
 
     head = LedgerTreeHead.objects.order_by("-size").first()
     if head is None:

@@ -16,7 +16,7 @@ def _verified_leaves(entries) -> list[bytes]:
     """Every entry's leaf hash, in order, after checking the chain links (before)."""
     import hashlib
 
-    from governance.ledger import merkle
+    from locus_client import merkle
     from governance.models.ledger import GENESIS_HASH
 
     leaves, prev_hash = [], GENESIS_HASH
@@ -35,7 +35,8 @@ def build_tree(apps, schema_editor):
     """The chain's entries as the tree's first leaves, verified before and after."""
     from django.utils import timezone
 
-    from governance.ledger import merkle, signing
+    from governance.ledger import signing
+    from locus_client import merkle
 
     entry_model = apps.get_model("governance", "LedgerEntry")
     node_model = apps.get_model("governance", "LedgerTreeNode")

@@ -63,6 +63,7 @@ class Recorded:
     updated: list[int] = field(default_factory=list)
     reopened: list[int] = field(default_factory=list)
     messages: list[Message] = field(default_factory=list)
+    receipt: dict[str, Any] | None = None  # the log's receipt of the batch's entry
 
 
 def _worst(*severities: str) -> str:
@@ -193,7 +194,7 @@ def record_violations(
     violations = _insert_violations(
         [_violation_row(e, incident, severity, now) for e, incident, severity in assigned]
     )
-    _ledger(source, violations, outcome, drill)
+    outcome.receipt = _ledger(source, violations, outcome, drill)
     if drill is None:
         outcome.messages = _messages(violations, outcome.opened, list(touched.values()))
     notices.incidents_opened(outcome.opened)
@@ -393,13 +394,14 @@ def _insert_violations(violations: list[StoredViolation]) -> list[StoredViolatio
 
 def _ledger(
     source, violations: list[StoredViolation], outcome: Recorded, drill: Drill | None
-) -> None:
+) -> dict[str, Any]:
     """One entry per batch, naming the violations by reference and the incidents it touched
-    (a drill's: `drill.violations`, naming the drill), queued without the chain's lock."""
+    (a drill's: `drill.violations`, naming the drill), queued without the chain's lock; its
+    receipt."""
     ids = [v.pk for v in violations if v.pk is not None]  # all of them: inserted, so numbered
     datasets = sorted({f"dataset:{v.dataset_slug}" for v in violations})
     incident_ids = sorted({v.incident_id for v in violations})
-    ledger_submit(
+    return ledger_submit(
         actor=None,
         kind="telemetry.violations" if drill is None else "drill.violations",
         subjects=[

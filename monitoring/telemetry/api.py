@@ -29,6 +29,7 @@ from catalog.conditional import ConditionalMixin
 from catalog.idempotency import IdempotentCreateMixin
 from catalog.models import Dataset, Region
 from catalog.throttling import TelemetryThrottle
+from governance.checks.api import ReceiptSerializer
 from monitoring import selectors
 from monitoring.models import TelemetrySource
 from monitoring.permissions import CanViewMonitoring
@@ -153,6 +154,12 @@ class IngestResultSerializer(serializers.Serializer):
     catalog_gaps = serializers.IntegerField()
     # A declared field, not Serializer.errors: the metaclass moves it into _declared_fields.
     errors = serializers.ListField(child=serializers.DictField())  # type: ignore[assignment]
+    receipt = ReceiptSerializer(
+        allow_null=True,
+        help_text="The decision log's signed receipt of the entry that records the batch's "
+        "violations (prove it later: GET /api/v1/ledger/proof/inclusion?leaf_hash=); null when "
+        "the batch had none, so wrote no entry",
+    )
 
 
 class TelemetryIngestView(APIView):
@@ -172,7 +179,8 @@ class TelemetryIngestView(APIView):
             "compute_region), bytes, records, run_id, purpose}. An id already received from this "
             "source is counted as a duplicate and not stored again. Bad items come back in "
             "`errors` with their index, field and reason; the others are stored. A batch whose "
-            "every item is refused answers 400 with the same body."
+            "every item is refused answers 400 with the same body. A batch with violations "
+            "answers the `receipt` of the decision-log entry that records them."
         ),
     )
     def post(self, request):

@@ -40,6 +40,7 @@ class IngestResult:
     alerts: int = 0
     catalog_gaps: int = 0
     errors: list = field(default_factory=list)
+    receipt: dict | None = None  # the decision log's receipt of the batch's violations entry
 
     def as_json(self) -> dict:
         return {
@@ -55,6 +56,7 @@ class IngestResult:
             "alerts": self.alerts,
             "catalog_gaps": self.catalog_gaps,
             "errors": self.errors,
+            "receipt": self.receipt,
         }
 
 
@@ -258,6 +260,7 @@ def _record_drill(
         result.violations = len(violated)
         result.violations_by_basis = dict(Counter(e.basis for e in violated))
         result.incidents_opened = len(outcome.opened)
+        result.receipt = outcome.receipt
 
 
 def _record(
@@ -281,6 +284,7 @@ def _record(
         result.violations_by_basis = dict(Counter(e.basis for e in violated))
         result.incidents_opened = len(outcome.opened)
         result.incidents_updated = len(outcome.updated)
+        result.receipt = outcome.receipt
         messages += outcome.messages
     raised = anomalies.detect(stored, now=now, index=index)
     result.alerts = len(raised.alerts)

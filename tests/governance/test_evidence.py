@@ -60,8 +60,11 @@ CORE = {
     "verifier/governance/__init__.py",
     "verifier/governance/ledger/__init__.py",
     "verifier/governance/ledger/verify.py",
-    "verifier/governance/ledger/merkle.py",
     "verifier/governance/ledger/proofcheck.py",
+    "verifier/locus_client/__init__.py",
+    "verifier/locus_client/merkle.py",
+    "verifier/locus_client/proofcheck.py",
+    "verifier/locus_client/signatures.py",
     "tree-head.json",
 }
 

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from governance.ledger import merkle
-from governance.ledger.merkle import MemoryTree, ProofError
+from locus_client import merkle
+from locus_client.merkle import MemoryTree, ProofError
 
 VECTORS = json.loads((Path(__file__).parent / "data" / "rfc6962_vectors.json").read_text())
 LEAVES = [bytes.fromhex(leaf) for leaf in VECTORS["leaf_inputs"]]

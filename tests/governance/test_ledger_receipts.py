@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -122,6 +123,35 @@ def test_governance_verify_checks_a_receipt_and_that_the_log_extends_a_published
 
     alone = _verify(tmp_path, "receipt", *files[:3], "--published-head", "old-head.json")
     assert alone.returncode == 2 and "go together" in alone.stderr
+
+
+def test_the_installed_client_checks_a_receipt_by_itself(tmp_path):
+    """`locus receipt verify` with the locus_client package alone on the path, as `pip install .`
+    installs it, outside the project: there is no governance module to borrow the check from."""
+    site = tmp_path / "site"
+    ignore = shutil.ignore_patterns("__pycache__")
+    shutil.copytree(ROOT / "locus_client", site / "locus_client", ignore=ignore)
+    receipt = ledger_submit(actor=None, kind="locality.decisions", data={"count": 1})
+    ledger_sequence()
+    _write(tmp_path, "receipt.json", receipt)
+    _write(tmp_path, "inclusion.json", inclusion_proof(receipt["leaf_hash"]))
+    environment = {**os.environ, "PYTHONPATH": str(site)}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, *args]
+        return subprocess.run(
+            command, cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=60
+        )
+
+    assert run("-c", "import governance").returncode != 0
+    verify = ("-m", "locus_client", "receipt", "verify", "receipt.json", "--proof")
+    valid = run(*verify, "inclusion.json", "--trusted-key", _key())
+    assert valid.returncode == 0, valid.stdout + valid.stderr
+    assert valid.stdout.startswith(f"VALID: leaf {receipt['leaf_hash'][:16]}")
+
+    _write(tmp_path, "receipt.json", {**receipt, "at": "2020-01-01T00:00:00Z"})
+    forged = run(*verify, "inclusion.json", "--trusted-key", _key())
+    assert forged.returncode == 1 and "the receipt:" in forged.stdout
 
 
 # --- The export names the tree head it was cut at ------------------------------------------------

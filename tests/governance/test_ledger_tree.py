@@ -9,7 +9,7 @@ from django.apps import apps
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from governance.ledger import merkle, signing
+from governance.ledger import signing
 from governance.ledger.chain import ledger_append
 from governance.ledger.proofcheck import consistency_problems, receipt_message, receipt_problems
 from governance.ledger.tree import (
@@ -24,6 +24,7 @@ from governance.ledger.tree import (
 from governance.ledger.verification import verify_ledger
 from governance.ledger.verify import signature_problem
 from governance.models import LedgerEntry, LedgerQueued, LedgerTreeHead, LedgerTreeNode
+from locus_client import merkle
 
 pytestmark = pytest.mark.django_db
 
@@ -171,6 +172,26 @@ def test_the_migration_refuses_a_broken_chain():
         migration._verified_leaves(rows)
     with pytest.raises(RuntimeError, match="chain is broken"):
         migration._verified_leaves([(2, b"{}", "0" * 64, "f" * 64)])
+
+
+def test_the_migration_checks_the_built_tree_against_the_entries_after(monkeypatch):
+    """After building, the stored tree's root is recomputed from the entries' leaves apart: a
+    tree built wrong (here a stored subtree's hash) is refused, and no tree head is signed."""
+    from importlib import import_module
+
+    migration = import_module("governance.migrations.0020_ledger_merkle_tree")
+    for i in range(11):
+        ledger_append(actor=None, kind="test.before-the-tree", data={"i": i})
+    append = merkle.MemoryTree.append
+
+    def built_wrong(tree: merkle.MemoryTree, leaf: bytes) -> list:
+        made = append(tree, leaf)
+        return [(node, b"\xff" * 32 if node == (3, 0) else value) for node, value in made]
+
+    monkeypatch.setattr(merkle.MemoryTree, "append", built_wrong)
+    with pytest.raises(RuntimeError, match="not the entries' root; not migrated"):
+        migration.build_tree(apps, None)
+    assert not LedgerTreeHead.objects.exists()
 
 
 def test_under_the_embedded_default_the_sequencer_runs_once_after_the_commit(

@@ -7,7 +7,7 @@ import io
 
 import pytest
 
-from governance.ledger import merkle, signing
+from governance.ledger import signing
 from governance.ledger.proofcheck import consistency_problems
 from governance.ledger.tree import (
     consistency_proof,
@@ -18,6 +18,7 @@ from governance.ledger.tree import (
     verify_tree,
 )
 from governance.models import LedgerTreeHead
+from locus_client import merkle
 from tests.governance.test_ledger import raw_sql
 
 pytestmark = pytest.mark.django_db

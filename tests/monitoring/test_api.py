@@ -5,7 +5,10 @@ import json
 import pytest
 from rest_framework.test import APIClient
 
-from governance.models import Responsibility
+from governance.ledger import signing
+from governance.ledger.tree import inclusion_proof, ledger_sequence_all
+from governance.models import LedgerEntry, Responsibility
+from locus_client.proofcheck import receipt_problems
 from monitoring.models import Incident, TelemetryEvent
 from monitoring.telemetry.ingest import telemetry_ingest
 from tests.monitoring.conftest import event
@@ -30,6 +33,29 @@ def test_ingest_answers_counts_and_item_errors(telemetry_client, eu_dataset):
     ]
     again = telemetry_client.post(EVENTS_URL, body, format="json").json()
     assert (again["stored"], again["duplicates"]) == (0, 2)
+
+
+def test_an_ingest_answer_carries_the_receipt_of_its_violations_entry(telemetry_client, eu_dataset):
+    quiet = telemetry_client.post(EVENTS_URL, [event()], format="json").json()
+    assert quiet["violations"] == 0 and quiet["receipt"] is None  # no violation: no entry
+
+    answer = telemetry_client.post(EVENTS_URL, [event(dest="aws:us-east-1")], format="json")
+    receipt = answer.json()["receipt"]
+    assert answer.status_code == 200 and answer.json()["violations"] == 1
+    assert set(receipt) == {
+        "leaf_hash",
+        "at",
+        "merge_delay",
+        "algorithm",
+        "key_id",
+        "public_key",
+        "signature",
+    }
+    ledger_sequence_all()
+    proof = inclusion_proof(receipt["leaf_hash"])
+    assert receipt_problems(receipt, proof, proof["tree_head"], {signing.public_key_b64()}) == []
+    entry = LedgerEntry.objects.get(sequence=proof["leaf_index"] + 1)
+    assert entry.kind == "telemetry.violations"
 
 
 def test_ingest_takes_ndjson_and_reports_bad_lines(telemetry_client, eu_dataset):
