@@ -210,3 +210,53 @@ def test_the_fuzz_run_forgives_what_no_schema_can_say(method, path, status, answ
 )
 def test_the_fuzz_run_forgives_nothing_else(method, path, status, answer):
     assert not schema_cannot_say(method, path, status, answer)
+
+
+# --- an optional reference: null or "" is none ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("component", "field"),
+    [
+        ("TermWriteRequest", "steward"),
+        ("PatchedTermWriteRequest", "steward"),
+        ("DatasetRequest", "steward"),
+        ("LocalityRuleRequest", "term"),
+        ("TransferGrantRequest", "purpose"),
+    ],
+)
+def test_an_optional_reference_takes_null_and_the_empty_string_as_none(schema, component, field):
+    said = body(schema, component)["properties"][field]
+    assert said["nullable"] is True
+    assert "minLength" not in said  # "" is valid: DRF takes it as null for every relation
+    assert said["description"].endswith("Null or an empty string: none.")
+
+
+@pytest.mark.parametrize("none", [None, ""])
+def test_a_glossary_terms_steward_of_null_or_empty_is_none(api_client, data_owner, none):
+    client = api_client(data_owner)
+    created = client.post(
+        "/api/v1/glossary/terms/",
+        {"name": "Steward-less", "definition": "d", "steward": data_owner.username},
+        format="json",
+    )
+    assert created.status_code == 201 and created.json()["steward"] == data_owner.username
+
+    slug = created.json()["slug"]
+    cleared = client.patch(f"/api/v1/glossary/terms/{slug}/", {"steward": none}, format="json")
+
+    assert cleared.status_code == 200, cleared.json()
+    assert cleared.json()["steward"] is None
+    made = client.post(
+        "/api/v1/glossary/terms/",
+        {"name": "Other", "definition": "d", "steward": none},
+        format="json",
+    )
+    assert made.status_code == 201 and made.json()["steward"] is None
+
+
+def test_a_glossary_terms_steward_of_spaces_is_a_400_naming_it(api_client, data_owner):
+    answer = api_client(data_owner).post(
+        "/api/v1/glossary/terms/", {"name": "T", "definition": "d", "steward": "  "}, format="json"
+    )
+    assert answer.status_code == 400 and list(answer.json()) == ["steward"]

@@ -99,14 +99,6 @@ STATE_RULES: dict[tuple[str, str], set[str]] = {
     ("POST", "/api/v1/locality/replay"): {"rule", "rule_id"},
     # a request type the jurisdiction's law gives (the rights endpoint lists them per code)
     ("POST", "/api/v1/subject-intake/"): {"type"},
-    # the term's state: a change awaiting review, the open proposal, an approved term
-    ("POST", "/api/v1/glossary/terms/{slug}/approve/"): {"status", "proposal"},
-    ("POST", "/api/v1/glossary/terms/{slug}/reject/"): {"status", "proposal"},
-    ("POST", "/api/v1/glossary/terms/{slug}/withdraw/"): {"status", "proposal"},
-    ("POST", "/api/v1/glossary/terms/{slug}/deprecate/"): {"status"},
-    ("POST", "/api/v1/glossary/terms/{slug}/submit/"): {"status"},
-    ("PUT", "/api/v1/glossary/terms/{slug}/"): {"status"},
-    ("PATCH", "/api/v1/glossary/terms/{slug}/"): {"status"},
 }
 
 
