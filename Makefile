@@ -45,7 +45,9 @@ test: install lint
 	$(BIN)/pytest -n 2 --dist worksteal
 
 ## The API fuzz run with every schemathesis phase, "coverage" included (every boundary and bad
-## value of every field): over ten minutes, so not part of `make test`.
+## value of every field): over ten minutes, so not part of `make test`. Its checks, as in
+## `make test`, include that invalid input is refused and valid input taken
+## (LOCUS_FUZZ_ACCEPTANCE=0 leaves those two out).
 fuzz: install
 	LOCUS_FUZZ_COVERAGE=1 $(BIN)/pytest -n 2 tests/test_api_fuzz.py
 
