@@ -192,6 +192,10 @@ def state_conflict(why: str) -> OpenApiResponse:
 REVIEW_CONFLICT = state_conflict(
     "Nothing about the term awaits review (`status`), or `proposal` is not the one open now"
 )
+APPROVE_CONFLICT = state_conflict(
+    "Nothing about the term awaits review (`status`), `proposal` is not the one open now, or "
+    "locality rules match by the term and the change leaves it no category (`categories`)"
+)
 
 
 # PUT and PATCH alike: a draft changes in place, an approved term gets a proposal (202).
@@ -202,7 +206,8 @@ change_schema = extend_schema(
         202: ProposalSerializer,
         409: OpenApiResponse(
             description="The term is neither a draft nor approved (deprecated, or in review), "
-            "or a change to it already awaits review; `status` says which"
+            "or a change to it already awaits review (`status`); or locality rules match by it "
+            "and the change leaves it no category (`categories`)"
         ),
     },
     description="A draft is changed in place (by its proposer). An approved term is not: "
@@ -289,7 +294,7 @@ class TermViewSet(
         )
         return Response(ProposalSerializer(revision).data)
 
-    @extend_schema(request=ReviewSerializer, responses={200: TermSerializer, 409: REVIEW_CONFLICT})
+    @extend_schema(request=ReviewSerializer, responses={200: TermSerializer, 409: APPROVE_CONFLICT})
     @action(detail=True, methods=["post"])
     def approve(self, request, slug=None):
         """Publish the open proposal; 403 for the person who proposed it."""

@@ -253,12 +253,13 @@ def term_propose(*, actor: Actor, term: Term, note: str = "", **fields: Any) -> 
 
 
 def _check_definition_for_rules(term: Term, fields: dict[str, Any]) -> None:
-    """A term that rules match by keeps a definition they can match (at least one category)."""
+    """A term that rules match by keeps a definition they can match (at least one category):
+    a conflict with those rules (409, as deprecating such a term is), not a malformed body."""
     if fields["categories"]:
         return
     rules = rules_using(term)
     if rules:
-        raise ValidationError(
+        raise StateConflict(
             {
                 "categories": f"Locality rules match by this term ({rules_named(rules)}): "
                 "its definition needs at least one personal-data category"
