@@ -58,6 +58,18 @@ BETWEEN_TECHNIQUES = re.compile(
     r"|Data is either anonymised or pseudonymised, not both)$"
 )
 
+# A connector's fields that its kind calls for (a SQL connector: a table, its identifier column,
+# the database): needed, and in their form, only for that kind.
+CONNECTOR_BY_KIND = {
+    "table",
+    "identifier_column",
+    "database",
+    "dsn_setting",
+    "erase_mode",
+    "mask_columns",
+    "retention_column",
+}
+
 # (method, path) -> the fields whose refusal depends on another field or on the object's state
 # (each a regular expression that the whole field name matches).
 STATE_RULES: dict[tuple[str, str], set[str]] = {
@@ -74,18 +86,11 @@ STATE_RULES: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/consents/current/"): {"subject"},
     # accepting the risk needs a reason; the other decisions do not
     ("POST", "/api/v1/subject-ml-decisions/{id}/decide/"): {"reason"},
-    # the subject's rows, or a note saying why there are none
-    ("POST", "/api/v1/subject-tasks/{id}/complete/"): {"rows"},
+    # an export's task: the subject's rows, or a note saying why there are none; another
+    # task (an erasure's): a note saying what was done (the request's type says which)
+    ("POST", "/api/v1/subject-tasks/{id}/complete/"): {"rows", "note"},
     # what a connector needs depends on its kind: a SQL connector its table, column and database
-    ("POST", "/api/v1/dataset-connectors/"): {
-        "table",
-        "identifier_column",
-        "database",
-        "dsn_setting",
-        "erase_mode",
-        "mask_columns",
-        "retention_column",
-    },
+    ("POST", "/api/v1/dataset-connectors/"): CONNECTOR_BY_KIND,
     # a rule names at least one region or one country: either list may be the empty one
     # (and a glossary term it names must be approved now: the term's state)
     ("POST", "/api/v1/locality-rules/"): {"regions", "countries", "term"},
@@ -96,9 +101,10 @@ STATE_RULES: dict[tuple[str, str], set[str]] = {
     # (and the slug is the saved one's: it names the dataset for good)
     ("PUT", "/api/v1/datasets/{slug}/"): {"jurisdiction", "slug"},
     ("PATCH", "/api/v1/datasets/{slug}/"): {"jurisdiction", "slug"},
-    # a connector stays with the dataset it was made for (the saved one)
-    ("PUT", "/api/v1/dataset-connectors/{id}/"): {"dataset"},
-    ("PATCH", "/api/v1/dataset-connectors/{id}/"): {"dataset"},
+    # a connector stays with the dataset it was made for (the saved one), and what it needs
+    # depends on its kind, as on a create
+    ("PUT", "/api/v1/dataset-connectors/{id}/"): {"dataset", *CONNECTOR_BY_KIND},
+    ("PATCH", "/api/v1/dataset-connectors/{id}/"): {"dataset", *CONNECTOR_BY_KIND},
     # a request is not received in the future (the clock), and its type is one its law gives
     # and an agent's authority described needs the agent's name
     ("POST", "/api/v1/subject-requests/"): {"type", "received_at", "agent_name"},
