@@ -187,6 +187,12 @@ def test_json_types_are_kept(api_client, privacy_officer, route, sent, field):
         ("GET", "/api/v1/ledger/proof/consistency", 400, {"first": ["must not be larger"]}),
         ("POST", "/api/v1/models/", 400, {"version": ["churn 1.0 is registered already"]}),
         ("POST", "/api/v1/subject-tasks/{id}/complete/", 400, {"note": ["Say what was done"]}),
+        (
+            "POST",
+            "/api/v1/subject-tasks/{id}/complete/",
+            400,
+            {"upload": ["Upload a .json, .csv or .zip file"]},
+        ),
         ("PUT", "/api/v1/dataset-connectors/{id}/", 400, {"table": ["'?' is not a table name"]}),
     ],
 )

@@ -87,8 +87,10 @@ STATE_RULES: dict[tuple[str, str], set[str]] = {
     # accepting the risk needs a reason; the other decisions do not
     ("POST", "/api/v1/subject-ml-decisions/{id}/decide/"): {"reason"},
     # an export's task: the subject's rows, or a note saying why there are none; another
-    # task (an erasure's): a note saying what was done (the request's type says which)
-    ("POST", "/api/v1/subject-tasks/{id}/complete/"): {"rows", "note"},
+    # task (an erasure's): a note saying what was done (the request's type says which); an
+    # uploaded file is read by its name (.json, .csv, .zip) and content, which a schema's
+    # `format: binary` cannot state
+    ("POST", "/api/v1/subject-tasks/{id}/complete/"): {"rows", "note", "upload"},
     # what a connector needs depends on its kind: a SQL connector its table, column and database
     ("POST", "/api/v1/dataset-connectors/"): CONNECTOR_BY_KIND,
     # a rule names at least one region or one country: either list may be the empty one
