@@ -108,7 +108,11 @@ class DatasetSerializer(serializers.ModelSerializer):
         slug_field="username", queryset=User.objects.all(), required=False
     )
     steward = serializers.SlugRelatedField(
-        slug_field="username", queryset=User.objects.all(), required=False, allow_null=True
+        slug_field="username",
+        queryset=User.objects.all(),
+        required=False,
+        allow_null=True,
+        help_text="The person who keeps the entry true day to day: their username",
     )
     storage_region = serializers.SlugRelatedField(slug_field="code", queryset=Region.objects.all())
     jurisdiction = serializers.SlugRelatedField(

@@ -23,6 +23,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework.fields import CharField
 from rest_framework.permissions import AllowAny
+from rest_framework.relations import RelatedField
 
 from catalog import conditional
 from catalog.filtering import StrictFilterBackend
@@ -157,6 +158,8 @@ class LocusAutoSchema(AutoSchema):
             schema.setdefault("minItems", 1)
         if _refuses_blank_text(field) and not {"pattern", "format", "enum"} & set(schema):
             schema["pattern"] = NOT_ONLY_SPACE
+        if _blank_is_null(field):
+            _allow_blank_as_none(schema)
         return schema
 
     def get_operation(self, *args: Any, **kwargs: Any) -> dict | None:
@@ -252,6 +255,27 @@ def _refuses_blank_text(field: Any) -> bool:
     trims = getattr(field, "trim_whitespace", False)
     patterned = any(isinstance(v, RegexValidator) for v in field.validators)
     return isinstance(field, CharField) and trims and not field.allow_blank and not patterned
+
+
+def _blank_is_null(field: Any) -> bool:
+    """A nullable reference to one object (a steward's username, a rule's term): DRF takes `""`
+    for it as null, "none", as it does for every relation (RelatedField.run_validation)."""
+    return isinstance(field, RelatedField) and field.allow_null and not field.read_only
+
+
+def _allow_blank_as_none(schema: dict) -> None:
+    """The schema says what the API does with `""`: takes it as null, so it is valid (the
+    referenced model's own rules, such as a username's minLength, are for the object, not for
+    "none")."""
+    schema.pop("minLength", None)
+    pattern = schema.get("pattern")
+    if pattern and not pattern.startswith("^$|"):
+        schema["pattern"] = f"^$|{pattern}"
+    given = schema.get("description", "").rstrip(". ")
+    schema["description"] = f"{given}. {BLANK_IS_NONE}" if given else BLANK_IS_NONE
+
+
+BLANK_IS_NONE = "Null or an empty string: none."
 
 
 def _query_names(operation: dict) -> set[str]:

@@ -163,31 +163,71 @@ def validate_technique_names(value: Any, field: str) -> list[str]:
     return sorted(set(value))
 
 
-_DECLARED_SCHEMA = {
+_SOURCE_SCHEMA = {
+    "type": "string",
+    "maxLength": 120,
+    "description": "Synthetic data: the source dataset's slug",
+}
+_DIFFERENTIAL_PRIVACY = {
     "type": "object",
     "properties": {
-        "technique": {"type": "string", "enum": sorted(TECHNIQUES)},
+        "technique": {"type": "string", "enum": [Technique.DIFFERENTIAL_PRIVACY.value]},
         "epsilon": {
             "type": "number",
             "minimum": 0,
             "exclusiveMinimum": True,
-            "description": "Differential privacy only: greater than 0",
+            "description": "Greater than 0",
         },
         "delta": {
             "type": "number",
             "minimum": 0,
             "maximum": 1,
             "exclusiveMaximum": True,
-            "description": "Differential privacy only: at least 0, less than 1",
+            "description": "At least 0, less than 1",
         },
-        "source": {"type": "string", "description": "Synthetic data: the source dataset's slug"},
+        "source": _SOURCE_SCHEMA,
+    },
+    "required": ["technique", "epsilon", "delta"],
+    "additionalProperties": False,
+}
+_WITHOUT_PARAMETERS = {
+    "type": "object",
+    "properties": {
+        "technique": {
+            "type": "string",
+            "enum": sorted(TECHNIQUES - {Technique.DIFFERENTIAL_PRIVACY}),
+        },
+        "source": _SOURCE_SCHEMA,
     },
     "required": ["technique"],
     "additionalProperties": False,
 }
+# One declared technique as _declared reads it: a name alone (not differential privacy's),
+# differential privacy with its epsilon and delta, or another technique without them. What
+# one item cannot say of the others (each technique once, secure aggregation with federated,
+# anonymised or pseudonymised) is in the field's description and refused naming the field.
+_DECLARED_SCHEMA = {
+    "oneOf": [
+        # a name alone: differential privacy needs its parameters, so it is an object
+        {"type": "string", "enum": sorted(TECHNIQUES - {Technique.DIFFERENTIAL_PRIVACY})},
+        _DIFFERENTIAL_PRIVACY,
+        _WITHOUT_PARAMETERS,
+    ]
+}
+LIST_RULES = (
+    "Each technique once; secure aggregation only with federated; anonymisation or "
+    "pseudonymisation, not both."
+)
 
 
-@extend_schema_field({"type": "array", "items": _DECLARED_SCHEMA, "maxItems": MAX_TECHNIQUES})
+@extend_schema_field(
+    {
+        "type": "array",
+        "items": _DECLARED_SCHEMA,
+        "maxItems": MAX_TECHNIQUES,
+        "description": LIST_RULES,
+    }
+)
 class TechniquesField(serializers.Field):
     """A declaration of privacy techniques: names, or objects with parameters (differential
     privacy needs epsilon > 0 and delta in [0, 1)); errors name the item and parameter."""

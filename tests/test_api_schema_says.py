@@ -172,6 +172,28 @@ def test_json_types_are_kept(api_client, privacy_officer, route, sent, field):
             400,
             {"reads": {"0": {"dataset": ["Null characters are not allowed."]}}},
         ),
+        (
+            "POST",
+            "/api/v1/training-runs/",
+            400,
+            {"techniques": ["techniques: A technique is declared twice"]},
+        ),
+        (
+            "POST",
+            "/api/v1/lineage-edges/",
+            400,
+            {"techniques[3].source": ["The source is the upstream, events"]},
+        ),
+        ("GET", "/api/v1/ledger/proof/consistency", 400, {"first": ["must not be larger"]}),
+        ("POST", "/api/v1/models/", 400, {"version": ["churn 1.0 is registered already"]}),
+        ("POST", "/api/v1/subject-tasks/{id}/complete/", 400, {"note": ["Say what was done"]}),
+        (
+            "POST",
+            "/api/v1/subject-tasks/{id}/complete/",
+            400,
+            {"upload": ["Upload a .json, .csv or .zip file"]},
+        ),
+        ("PUT", "/api/v1/dataset-connectors/{id}/", 400, {"table": ["'?' is not a table name"]}),
     ],
 )
 def test_the_fuzz_run_forgives_what_no_schema_can_say(method, path, status, answer):
@@ -202,6 +224,16 @@ def test_the_fuzz_run_forgives_what_no_schema_can_say(method, path, status, answ
         ),
         # a cross-field rule on another operation than the one it belongs to
         ("POST", "/api/v1/transfer-grants/", 400, {"ends_at": ["The end must be after the start"]}),
+        ("POST", "/api/v1/training-runs/", 400, {"techniques[0].source": ["The source is"]}),
+        # what one technique's schema says (differential privacy's parameters)
+        (
+            "POST",
+            "/api/v1/locality/check",
+            400,
+            {"techniques": ["techniques[0].epsilon: A finite number is required"]},
+        ),
+        # a glossary step the term's state does not allow is a 409 now, never a 400
+        ("POST", "/api/v1/glossary/terms/{slug}/approve/", 400, {"status": ["Nothing awaits"]}),
         # a 412 that says more than If-Match, and other statuses
         ("PATCH", "/api/v1/datasets/{slug}/", 412, {"If-Match": ["x"], "name": ["y"]}),
         ("POST", "/api/v1/datasets/", 403, {"detail": "Object with username=0 does not exist."}),
@@ -210,3 +242,66 @@ def test_the_fuzz_run_forgives_what_no_schema_can_say(method, path, status, answ
 )
 def test_the_fuzz_run_forgives_nothing_else(method, path, status, answer):
     assert not schema_cannot_say(method, path, status, answer)
+
+
+# --- an optional reference: null or "" is none ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("component", "field"),
+    [
+        ("TermWriteRequest", "steward"),
+        ("PatchedTermWriteRequest", "steward"),
+        ("DatasetRequest", "steward"),
+        ("LocalityRuleRequest", "term"),
+        ("TransferGrantRequest", "purpose"),
+    ],
+)
+def test_an_optional_reference_takes_null_and_the_empty_string_as_none(schema, component, field):
+    said = body(schema, component)["properties"][field]
+    assert said["nullable"] is True
+    assert "minLength" not in said  # "" is valid: DRF takes it as null for every relation
+    assert said["description"].endswith("Null or an empty string: none.")
+
+
+@pytest.mark.parametrize("none", [None, ""])
+def test_a_glossary_terms_steward_of_null_or_empty_is_none(api_client, data_owner, none):
+    client = api_client(data_owner)
+    created = client.post(
+        "/api/v1/glossary/terms/",
+        {"name": "Steward-less", "definition": "d", "steward": data_owner.username},
+        format="json",
+    )
+    assert created.status_code == 201 and created.json()["steward"] == data_owner.username
+
+    slug = created.json()["slug"]
+    cleared = client.patch(f"/api/v1/glossary/terms/{slug}/", {"steward": none}, format="json")
+
+    assert cleared.status_code == 200, cleared.json()
+    assert cleared.json()["steward"] is None
+    made = client.post(
+        "/api/v1/glossary/terms/",
+        {"name": "Other", "definition": "d", "steward": none},
+        format="json",
+    )
+    assert made.status_code == 201 and made.json()["steward"] is None
+
+
+def test_a_glossary_terms_steward_of_spaces_is_a_400_naming_it(api_client, data_owner):
+    answer = api_client(data_owner).post(
+        "/api/v1/glossary/terms/", {"name": "T", "definition": "d", "steward": "  "}, format="json"
+    )
+    assert answer.status_code == 400 and list(answer.json()) == ["steward"]
+
+
+def test_a_technique_is_a_name_differential_privacy_with_its_parameters_or_another_without(
+    schema, api_client, privacy_officer
+):
+    said = body(schema, "TrainingRunRequest")["properties"]["techniques"]["items"]["oneOf"]
+    name, private, other = said
+    assert name["type"] == "string"
+    assert private["required"] == ["technique", "epsilon", "delta"]
+    assert "epsilon" not in other["properties"] and other["additionalProperties"] is False
+    sent = {"techniques": [{"technique": "synthetic", "epsilon": 1.0}]}
+    answer = api_client(privacy_officer).post("/api/v1/locality/check", sent, format="json")
+    assert answer.status_code == 400 and "techniques" in answer.json()

@@ -112,6 +112,7 @@ class TermWriteSerializer(serializers.Serializer):
         queryset=get_user_model().objects.all(),
         required=False,
         allow_null=True,
+        help_text="The person who keeps the term true: their username",
     )
     datasets = serializers.SlugRelatedField(
         slug_field="slug", many=True, queryset=Dataset.objects.all(), required=False
@@ -183,10 +184,32 @@ def _valid(serializer_class, request) -> dict:
     return dict(serializer.validated_data)
 
 
+def state_conflict(why: str) -> OpenApiResponse:
+    """A step the term's state does not allow, or a lost race: 409, as every workflow answers."""
+    return OpenApiResponse(description=f"{why}, or it changed meanwhile: reload it and try again")
+
+
+REVIEW_CONFLICT = state_conflict(
+    "Nothing about the term awaits review (`status`), or `proposal` is not the one open now"
+)
+APPROVE_CONFLICT = state_conflict(
+    "Nothing about the term awaits review (`status`), `proposal` is not the one open now, or "
+    "locality rules match by the term and the change leaves it no category (`categories`)"
+)
+
+
 # PUT and PATCH alike: a draft changes in place, an approved term gets a proposal (202).
 change_schema = extend_schema(
     request=TermWriteSerializer,
-    responses={200: TermSerializer, 202: ProposalSerializer},
+    responses={
+        200: TermSerializer,
+        202: ProposalSerializer,
+        409: OpenApiResponse(
+            description="The term is neither a draft nor approved (deprecated, or in review), "
+            "or a change to it already awaits review (`status`); or locality rules match by it "
+            "and the change leaves it no category (`categories`)"
+        ),
+    },
     description="A draft is changed in place (by its proposer). An approved term is not: "
     "the change becomes a proposal (202) and the term keeps its text until it is approved.",
 )
@@ -259,7 +282,10 @@ class TermViewSet(
     def _term(self, term: Term) -> dict:
         return TermSerializer(selectors.terms().get(pk=term.pk)).data
 
-    @extend_schema(request=NoteSerializer, responses=ProposalSerializer)
+    @extend_schema(
+        request=NoteSerializer,
+        responses={200: ProposalSerializer, 409: state_conflict("The term is not a draft")},
+    )
     @action(detail=True, methods=["post"])
     def submit(self, request, slug=None):
         """Send a draft for review (its proposer)."""
@@ -268,7 +294,7 @@ class TermViewSet(
         )
         return Response(ProposalSerializer(revision).data)
 
-    @extend_schema(request=ReviewSerializer, responses=TermSerializer)
+    @extend_schema(request=ReviewSerializer, responses={200: TermSerializer, 409: APPROVE_CONFLICT})
     @action(detail=True, methods=["post"])
     def approve(self, request, slug=None):
         """Publish the open proposal; 403 for the person who proposed it."""
@@ -277,7 +303,7 @@ class TermViewSet(
         )
         return Response(self._term(term))
 
-    @extend_schema(request=RejectSerializer, responses=TermSerializer)
+    @extend_schema(request=RejectSerializer, responses={200: TermSerializer, 409: REVIEW_CONFLICT})
     @action(detail=True, methods=["post"])
     def reject(self, request, slug=None):
         """Turn the open proposal down, saying why; a new term goes back to draft."""
@@ -286,14 +312,28 @@ class TermViewSet(
         )
         return Response(self._term(term))
 
-    @extend_schema(request=None, responses=TermSerializer)
+    @extend_schema(
+        request=None,
+        responses={
+            200: TermSerializer,
+            409: state_conflict("Nothing about the term awaits review"),
+        },
+    )
     @action(detail=True, methods=["post"])
     def withdraw(self, request, slug=None):
         """The proposer takes their open proposal back."""
         term = services.term_withdraw(actor=request.user, term=self.get_object())
         return Response(self._term(term))
 
-    @extend_schema(request=DeprecateSerializer, responses=TermSerializer)
+    @extend_schema(
+        request=DeprecateSerializer,
+        responses={
+            200: TermSerializer,
+            409: state_conflict(
+                "The term is not approved (`status`), or locality rules match by it (`rules`)"
+            ),
+        },
+    )
     @action(detail=True, methods=["post"])
     def deprecate(self, request, slug=None):
         """Retire an approved term, saying why (privacy officers)."""

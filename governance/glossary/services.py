@@ -4,7 +4,10 @@ A new term is a draft its proposer edits, then submits; another person with the 
 publishes it. A change to an approved term is a proposal: the term keeps its published text until
 someone other than the proposer approves the change. Every step is one transaction with its ledger
 entry; status moves are compare-and-swaps, so two reviewers racing can never both succeed (the
-loser gets a StateConflict, 409).
+loser gets a StateConflict, 409). A step the term's state does not allow (submitting a term that
+is not a draft, approving when nothing awaits review, reviewing a proposal that is no longer the
+open one, changing a deprecated term) is a StateConflict too: 409 naming `status` (or
+`proposal`), as every workflow answers, never a 400.
 """
 
 from __future__ import annotations
@@ -121,14 +124,14 @@ def _open_revision(term: Term) -> TermRevision:
         .first()
     )
     if revision is None:
-        raise ValidationError({"status": "Nothing about this term awaits review"})
+        raise StateConflict({"status": "Nothing about this term awaits review"})
     return revision
 
 
 def _open_revision_for(term: Term, revision_id: int | None) -> TermRevision:
     revision = _open_revision(term)
     if revision_id is not None and revision.pk != revision_id:
-        raise ValidationError({"proposal": f"Proposal #{revision_id} is not the one open"})
+        raise StateConflict({"proposal": f"Proposal #{revision_id} is not the one open"})
     return revision
 
 
@@ -183,7 +186,7 @@ def term_update_draft(*, actor: Actor, term: Term, **fields: Any) -> Term:
     """Change a draft in place (only its proposer may; drafts are not published)."""
     term = _locked(term)
     if term.status != TermStatus.DRAFT:
-        raise ValidationError({"status": "Only a draft is edited in place; propose a change"})
+        raise StateConflict({"status": "Only a draft is edited in place; propose a change"})
     if not _is_proposer(actor, term):
         raise PermissionDenied("Only the draft's proposer may edit it")
     cleaned = clean_fields({**current_fields(term), **fields}, term)
@@ -209,7 +212,7 @@ def term_submit(*, actor: Actor, term: Term, note: str = "") -> TermRevision:
     if not _is_proposer(actor, term):
         raise PermissionDenied("Only the draft's proposer may submit it")
     if term.status != TermStatus.DRAFT:
-        raise ValidationError({"status": "Only a draft can be submitted for review"})
+        raise StateConflict({"status": "Only a draft can be submitted for review"})
     snapshot = term_snapshot(term)
     term_move(term, "submit")
     revision = TermRevision.objects.create(
@@ -232,9 +235,9 @@ def term_propose(*, actor: Actor, term: Term, note: str = "", **fields: Any) -> 
     )
     term = _locked(term)
     if term.status != TermStatus.APPROVED:
-        raise ValidationError({"status": "Changes are proposed to approved terms only"})
+        raise StateConflict({"status": "Changes are proposed to approved terms only"})
     if TermRevision.objects.filter(term=term, status=TermRevision.Status.PROPOSED).exists():
-        raise ValidationError({"status": "A change to this term already awaits review"})
+        raise StateConflict({"status": "A change to this term already awaits review"})
     cleaned = clean_fields({**current_fields(term), **fields}, term)
     _check_definition_for_rules(term, cleaned)
     revision = TermRevision.objects.create(
@@ -250,12 +253,13 @@ def term_propose(*, actor: Actor, term: Term, note: str = "", **fields: Any) -> 
 
 
 def _check_definition_for_rules(term: Term, fields: dict[str, Any]) -> None:
-    """A term that rules match by keeps a definition they can match (at least one category)."""
+    """A term that rules match by keeps a definition they can match (at least one category):
+    a conflict with those rules (409, as deprecating such a term is), not a malformed body."""
     if fields["categories"]:
         return
     rules = rules_using(term)
     if rules:
-        raise ValidationError(
+        raise StateConflict(
             {
                 "categories": f"Locality rules match by this term ({rules_named(rules)}): "
                 "its definition needs at least one personal-data category"
@@ -269,9 +273,7 @@ def term_change(*, actor: Actor, term: Term, note: str = "", **fields: Any) -> T
         return term_update_draft(actor=actor, term=term, **fields)
     if term.status == TermStatus.APPROVED:
         return term_propose(actor=actor, term=term, note=note, **fields)
-    raise ValidationError(
-        {"status": f"A term {term.get_status_display().lower()} cannot be changed"}
-    )
+    raise StateConflict({"status": f"A term {term.get_status_display().lower()} cannot be changed"})
 
 
 def _ledger_proposal(actor: Actor, term: Term, revision: TermRevision, kind: str) -> None:
@@ -298,7 +300,7 @@ def term_approve(
     revision = _open_revision_for(term, proposal)
     reviewer = _check_reviewer(actor, revision)
     if revision.base_version != term.version:
-        raise ValidationError({"status": "The term changed since this proposal was made"})
+        raise StateConflict({"status": "The term changed since this proposal was made"})
     fields = clean_fields(fields_from_snapshot(revision.proposed), term)
     _check_definition_for_rules(term, fields)
     snapshot = snapshot_of(fields)
@@ -408,7 +410,7 @@ def term_deprecate(*, actor: Actor, term: Term, reason: str) -> Term:
         raise ValidationError({"reason": "Say why the term is deprecated"})
     term = _locked(term)
     if term.status != TermStatus.APPROVED:
-        raise ValidationError({"status": "Only an approved term can be deprecated"})
+        raise StateConflict({"status": "Only an approved term can be deprecated"})
     rules = rules_using(term)
     if rules:
         raise StateConflict(

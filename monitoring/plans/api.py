@@ -3,8 +3,10 @@ it is applied."""
 
 from __future__ import annotations
 
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
+from drf_spectacular.plumbing import ResolvedComponent
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_field
+from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import permissions, serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
@@ -13,13 +15,36 @@ from rest_framework.views import APIView
 from governance.api import CanUseGovernance
 from governance.checks.api import DecisionSerializer, result_json
 from governance.models import Outcome, Purpose
-from monitoring.plans.document import PlanError, parse_plan
+from monitoring.plans.document import (
+    PLAN_MODULE,
+    PLAN_MODULE_SCHEMA,
+    PLAN_SCHEMA,
+    PlanError,
+    parse_plan,
+)
 from monitoring.plans.services import PlanCheck, PlannedStore, plan_check
 
 
-@extend_schema_field({"type": "object", "description": "A plan in Terraform's JSON form"})
 class PlanField(serializers.JSONField):
-    """Any JSON object: its fields are read and checked by monitoring.plans.document."""
+    """A JSON object: its fields are read and checked by monitoring.plans.document."""
+
+
+class PlanFieldSchema(OpenApiSerializerFieldExtension):
+    """The plan as parse_plan reads it (document.PLAN_SCHEMA), so that the schema refuses what
+    the API refuses; its modules nest, as one component that refers to itself."""
+
+    target_class = PlanField
+
+    def map_serializer_field(self, auto_schema, direction):
+        auto_schema.registry.register_on_missing(
+            ResolvedComponent(
+                name=PLAN_MODULE,
+                type=ResolvedComponent.SCHEMA,
+                object=PLAN_MODULE,
+                schema=PLAN_MODULE_SCHEMA,
+            )
+        )
+        return dict(PLAN_SCHEMA)
 
 
 class PlanCheckSerializer(serializers.Serializer):

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 MAX_RESOURCE_CHANGES = 10_000
+# "1", "1.2": the format's major version 1 (the schema's pattern for format_version, too).
+MAJOR_VERSION_1 = r"^1(\.|$)"
 KNOWN_ACTIONS = frozenset({"no-op", "create", "read", "update", "delete", "forget"})
 # The action lists the format documents; a replacement is either order of delete and create.
 VALID_ACTION_LISTS = frozenset(
@@ -96,7 +98,7 @@ def parse_plan(document: Any) -> Plan:
     """The plan's changes and configuration, or PlanError naming the first bad field."""
     plan = _object(document, "plan")
     version = _string(plan.get("format_version"), "format_version")
-    if version.split(".")[0] != "1":
+    if not re.match(MAJOR_VERSION_1, version):
         raise PlanError(
             "format_version", f"Unsupported major version {version!r}: Locus reads 1.x."
         )
@@ -146,13 +148,14 @@ def _change(item: Any, position: int) -> ResourceChange:
     mode = data.get("mode", "managed")
     if mode not in ("managed", "data"):
         raise PlanError(f"{path}.mode", "Must be 'managed' or 'data'.")
+    kind = _string(data.get("type"), f"{path}.type")  # a data source has its type too
     return ResourceChange(
         position=position,
         address=_string(data.get("address"), f"{path}.address"),
         module_address=_string(
             data.get("module_address"), f"{path}.module_address", required=False
         ),
-        type=_string(data.get("type"), f"{path}.type") if mode == "managed" else "",
+        type=kind if mode == "managed" else "",  # a data source is read, never a store
         name=_string(data.get("name"), f"{path}.name", required=False),
         provider_name=_string(data.get("provider_name"), f"{path}.provider_name", required=False),
         actions=tuple(actions),
@@ -199,3 +202,72 @@ def _configured_resources(configuration: dict[str, Any]) -> dict[str, dict[str, 
 def _variables(variables: Any) -> dict[str, Any]:
     found = _object(variables, "variables")
     return {name: value.get("value") for name, value in found.items() if isinstance(value, dict)}
+
+
+# --- The document as the OpenAPI schema describes it (monitoring.plans.api) ------------------
+# What parse_plan reads and refuses, and nothing more: unknown fields are the format's to add.
+
+_OPTIONAL_TEXT = {"type": "string", "nullable": True}
+PLAN_MODULE = "PlanModule"
+PLAN_MODULE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "A module of the configuration: its resources and the modules it calls",
+    "properties": {
+        "resources": {"type": "array", "items": {"type": "object"}},
+        "module_calls": {
+            "type": "object",
+            "additionalProperties": {
+                "type": "object",
+                "properties": {"module": {"$ref": f"#/components/schemas/{PLAN_MODULE}"}},
+            },
+        },
+    },
+}
+RESOURCE_CHANGE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "address": {"type": "string", "minLength": 1},
+        "module_address": _OPTIONAL_TEXT,
+        "mode": {"type": "string", "enum": ["managed", "data"]},
+        "type": {"type": "string", "minLength": 1},
+        "name": _OPTIONAL_TEXT,
+        "provider_name": _OPTIONAL_TEXT,
+        "change": {
+            "type": "object",
+            "properties": {
+                "actions": {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "enum": [list(actions) for actions in sorted(VALID_ACTION_LISTS)],
+                },
+                "after": {"type": "object", "nullable": True},
+            },
+            "required": ["actions"],
+        },
+    },
+    "required": ["address", "type", "change"],
+}
+PLAN_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "format_version": {"type": "string", "pattern": MAJOR_VERSION_1},
+        "terraform_version": _OPTIONAL_TEXT,
+        "resource_changes": {
+            "type": "array",
+            "items": RESOURCE_CHANGE_SCHEMA,
+            "maxItems": MAX_RESOURCE_CHANGES,
+        },
+        "planned_values": {},
+        "configuration": {
+            "type": "object",
+            "properties": {
+                "provider_config": {"type": "object", "additionalProperties": {"type": "object"}},
+                "root_module": {"$ref": f"#/components/schemas/{PLAN_MODULE}"},
+            },
+        },
+        "variables": {"type": "object"},
+    },
+    "required": ["format_version"],
+    # a plan has its changes (or at least its planned values): not a state file
+    "anyOf": [{"required": ["resource_changes"]}, {"required": ["planned_values"]}],
+}

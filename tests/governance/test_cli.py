@@ -590,13 +590,14 @@ def test_check_exits_3_while_locus_keeps_rate_limiting(scripted, tmp_path):
     assert len(seen) == 2
 
 
-def test_check_exits_2_on_a_redirect_saying_where_to(scripted, tmp_path):
-    url, seen = scripted((301, {"Location": "https://locus.example/api/v1/locality/check"}))
+@pytest.mark.parametrize("status", [301, 302])
+def test_check_exits_2_on_a_redirect_saying_where_to(scripted, tmp_path, status):
+    url, seen = scripted((status, {"Location": "https://locus.example/api/v1/locality/check"}))
 
     result = locus(*check_args(STORAGE_REGION), url=url, cwd=tmp_path)
 
     assert result.returncode == 2
-    assert "redirect (301) to https://locus.example/api/v1/locality/check" in result.stderr
+    assert f"redirect ({status}) to https://locus.example/api/v1/locality/check" in result.stderr
     assert len(seen) == 1  # not followed: a POST must not be re-sent somewhere else
 
 

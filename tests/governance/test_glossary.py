@@ -208,7 +208,7 @@ def test_a_term_has_at_most_one_open_proposal(data_owner, other_owner, privacy_o
     term = published(data_owner, privacy_officer)
     services.term_propose(actor=data_owner, term=term, definition="One")
 
-    with pytest.raises(ValidationError, match="already awaits review"):
+    with pytest.raises(StateConflict, match="already awaits review"):
         services.term_propose(actor=other_owner, term=term, definition="Two")
 
 
@@ -231,7 +231,7 @@ def test_a_decided_proposal_cannot_be_decided_again(data_owner, privacy_officer,
     stale = refreshed(term)
     services.term_approve(actor=privacy_officer, term=term)
 
-    with pytest.raises(ValidationError, match="awaits review"):
+    with pytest.raises(StateConflict, match="awaits review"):
         services.term_approve(actor=second_officer, term=stale)
     assert TermVersion.objects.filter(term=term).count() == 1
 
@@ -398,7 +398,7 @@ def test_a_second_person_approves_through_the_api(api_client, privacy_officer, s
     assert response.json()["version"] == 1
 
 
-def test_approving_another_proposal_than_the_open_one_is_refused(
+def test_approving_another_proposal_than_the_open_one_is_a_409(
     api_client, data_owner, privacy_officer
 ):
     term = draft(data_owner)
@@ -408,8 +408,55 @@ def test_approving_another_proposal_than_the_open_one_is_refused(
         term_url(term, "approve"), {"proposal": proposal.pk + 100}, format="json"
     )
 
-    assert response.status_code == 400
-    assert "proposal" in response.json()
+    assert response.status_code == 409
+    assert response.json() == {"proposal": [f"Proposal #{proposal.pk + 100} is not the one open"]}
+    assert refreshed(term).status == TermStatus.IN_REVIEW
+
+
+# A step the term's state does not allow is a 409 naming `status`, as every workflow answers
+# (a transfer exception's, a subject request's), with nothing changed.
+STATE_REFUSALS = [
+    ("draft", "approve", {}, "Nothing about this term awaits review"),
+    ("draft", "reject", {"comment": "No"}, "Nothing about this term awaits review"),
+    ("draft", "withdraw", {}, "Nothing about this term awaits review"),
+    ("draft", "deprecate", {"reason": "Old"}, "Only an approved term can be deprecated"),
+    ("approved", "submit", {}, "Only a draft can be submitted for review"),
+    ("deprecated", "update", {"definition": "New"}, "A term deprecated cannot be changed"),
+]
+
+
+@pytest.mark.parametrize(("state", "step", "body", "reason"), STATE_REFUSALS)
+def test_a_step_the_terms_state_does_not_allow_is_a_409_naming_the_status(
+    api_client, data_owner, privacy_officer, state, step, body, reason
+):
+    term = draft(data_owner)
+    if state != "draft":
+        services.term_submit(actor=data_owner, term=term)
+        term = services.term_approve(actor=privacy_officer, term=term)
+    if state == "deprecated":
+        term = services.term_deprecate(actor=privacy_officer, term=term, reason="Merged")
+    before = (refreshed(term).status, refreshed(term).version, ledger_kinds())
+    actor = data_owner if step in {"submit", "withdraw", "update"} else privacy_officer
+
+    client = api_client(actor)
+    if step == "update":
+        response = client.patch(term_url(term), body, format="json")
+    else:
+        response = client.post(term_url(term, step), body, format="json")
+
+    assert response.status_code == 409, response.json()
+    assert response.json() == {"status": [reason]}
+    assert (refreshed(term).status, refreshed(term).version, ledger_kinds()) == before
+
+
+def test_a_second_open_proposal_is_a_409(api_client, data_owner, other_owner, privacy_officer):
+    term = published(data_owner, privacy_officer)
+    services.term_propose(actor=data_owner, term=term, definition="One")
+
+    response = api_client(other_owner).patch(term_url(term), {"definition": "Two"}, format="json")
+
+    assert response.status_code == 409
+    assert response.json() == {"status": ["A change to this term already awaits review"]}
 
 
 def test_an_update_to_an_approved_term_is_a_proposal(api_client, data_owner, privacy_officer):

@@ -300,8 +300,9 @@ def test_openlineage_yml_and_namespace_mapping(live_locus, tmp_path, source_toke
 # --- What a pipeline is told (the cases an integrator met) -----------------------------------
 
 
+@pytest.mark.parametrize("ending", ["FAIL", "ABORT"])
 def test_a_run_that_fails_records_its_reads_but_no_lineage(
-    live_locus, tmp_path, source_token, datasets
+    live_locus, tmp_path, source_token, datasets, ending
 ):
     common = {"run_id": str(uuid.uuid4()), "job": ["airflow-eu", "etl.orders"]}
     flow = {
@@ -316,7 +317,7 @@ def test_a_run_that_fails_records_its_reads_but_no_lineage(
             "token": source_token,
             "events": [
                 {**common, **flow, "type": "START", "time": _time(60)},
-                {**common, **flow, "type": "FAIL", "time": _time(5)},
+                {**common, **flow, "type": ending, "time": _time(5)},
             ],
         },
     )

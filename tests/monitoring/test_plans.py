@@ -286,32 +286,37 @@ def test_a_storage_account_holds_the_data_lake_paths_under_it(check, data_owner)
 # --- Bad documents, permissions, the schema ---------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("change", "field"),
-    [
-        (lambda d: d.update(format_version="2.0"), "plan.format_version"),
-        (lambda d: d.pop("format_version"), "plan.format_version"),
-        (lambda d: d.update(resource_changes={}), "plan.resource_changes"),
-        (
-            lambda d: d["resource_changes"][2]["change"].update(actions=["destroy"]),
-            "plan.resource_changes[2].change.actions",
-        ),
-        (
-            lambda d: d["resource_changes"][0]["change"].update(actions=["create", "update"]),
-            "plan.resource_changes[0].change.actions",
-        ),
-        (lambda d: d["resource_changes"][1].pop("address"), "plan.resource_changes[1].address"),
-        (lambda d: d["resource_changes"][0].pop("change"), "plan.resource_changes[0].change"),
-        (
-            lambda d: d["resource_changes"][0]["change"].update(after=[1]),
-            "plan.resource_changes[0].change.after",
-        ),
-        (
-            lambda d: d["configuration"].update(provider_config=[]),
-            "plan.configuration.provider_config",
-        ),
-    ],
-)
+BAD_PLANS = [
+    (lambda d: d.update(format_version="2.0"), "plan.format_version"),
+    (lambda d: d.pop("format_version"), "plan.format_version"),
+    (lambda d: d.update(resource_changes={}), "plan.resource_changes"),
+    (
+        lambda d: d["resource_changes"][2]["change"].update(actions=["destroy"]),
+        "plan.resource_changes[2].change.actions",
+    ),
+    (
+        lambda d: d["resource_changes"][0]["change"].update(actions=["create", "update"]),
+        "plan.resource_changes[0].change.actions",
+    ),
+    (lambda d: d["resource_changes"][1].pop("address"), "plan.resource_changes[1].address"),
+    (lambda d: d["resource_changes"][0].pop("change"), "plan.resource_changes[0].change"),
+    (
+        lambda d: d["resource_changes"][0]["change"].update(after=[1]),
+        "plan.resource_changes[0].change.after",
+    ),
+    (
+        lambda d: d["configuration"].update(provider_config=[]),
+        "plan.configuration.provider_config",
+    ),
+    (  # a data source has its type too
+        lambda d: d["resource_changes"][0].update(mode="data", type=""),
+        "plan.resource_changes[0].type",
+    ),
+    (lambda d: d.update(format_version="10.0"), "plan.format_version"),
+]
+
+
+@pytest.mark.parametrize(("change", "field"), BAD_PLANS)
 def test_a_bad_plan_is_a_400_naming_the_field(check, eu_customers, change, field):
     document = plan("aws_bucket_in_frankfurt.json")
     change(document)
@@ -350,6 +355,47 @@ def test_the_schema_documents_the_plan_check(api_client, engineer):
     assert request.endswith("/PlanCheckRequest")
     assert answer.endswith("/PlanCheckAnswer")
     assert "catalog_gaps" in schema["components"]["schemas"]["PlanCheckAnswer"]["properties"]
+
+
+def _json_schema(openapi: object) -> object:
+    """An OpenAPI 3.0 schema as JSON Schema (draft 4) reads it: `nullable` as a type of null."""
+    if isinstance(openapi, list):
+        return [_json_schema(item) for item in openapi]
+    if not isinstance(openapi, dict):
+        return openapi
+    found = {key: _json_schema(value) for key, value in openapi.items() if key != "nullable"}
+    if openapi.get("nullable") and "type" in found:
+        found["type"] = [found["type"], "null"]
+    return found
+
+
+@pytest.fixture(scope="module")
+def plan_validator(django_db_setup, django_db_blocker):
+    from jsonschema import Draft4Validator
+    from rest_framework.test import APIClient
+
+    with django_db_blocker.unblock():
+        schema = APIClient().get("/api/schema/", {"format": "json"}).json()
+    described = schema["components"]["schemas"]["PlanCheckRequest"]["properties"]["plan"]
+    return Draft4Validator(_json_schema({**described, "components": schema["components"]}))
+
+
+@pytest.mark.parametrize("name", ["aws_bucket_in_frankfurt.json", "azure.json", "gcp.json"])
+def test_the_schema_takes_the_plans_locus_takes(plan_validator, name):
+    assert not list(plan_validator.iter_errors(plan(name)))
+
+
+@pytest.mark.parametrize(("change", "field"), BAD_PLANS)
+def test_the_schema_refuses_the_plans_locus_refuses(plan_validator, change, field):
+    document = plan("aws_bucket_in_frankfurt.json")
+    change(document)
+
+    assert list(plan_validator.iter_errors(document)), field
+
+
+def test_the_schema_refuses_a_state_file(plan_validator):
+    state = {"format_version": "1.0", "values": {"root_module": {}}}
+    assert list(plan_validator.iter_errors(state))
 
 
 # --- Reading places (no server) ---------------------------------------------------------------
