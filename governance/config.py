@@ -96,6 +96,11 @@ def beat_schedule(env: environ.Env, *, retention_hour: int) -> dict[str, dict]:
             "task": "governance.tasks.ledger_checkpoint",
             "schedule": env.float("LEDGER_CHECKPOINT_SECONDS", default=3600.0),
         },
+        # The latest signed tree head, to where auditors keep it (LEDGER_PUBLISH_TO).
+        "ledger-publish": {
+            "task": "governance.tasks.ledger_publish",
+            "schedule": env.float("LEDGER_CHECKPOINT_SECONDS", default=3600.0),
+        },
         # The decision log's sequencer: queue into chain and tree, a signed tree head per batch.
         "ledger-sequence": {
             "task": "governance.tasks.ledger_sequence",

@@ -68,6 +68,7 @@ urlpatterns = [
     path("ledger/checkpoints/", ledger_views.checkpoint_list, name="ledger-checkpoints"),
     path("ledger/checkpoints/sign/", ledger_views.checkpoint_sign, name="ledger-checkpoint-sign"),
     path("ledger/checkpoints.json", ledger_views.checkpoints_json, name="ledger-checkpoints-json"),
+    path("ledger/tree-head.json", ledger_views.tree_head_json, name="ledger-tree-head-json"),
     path("ledger/recorded-decisions/", ledger_views.record_list, name="ledger-record-list"),
     path(
         "ledger/recorded-decisions/new/",

@@ -436,6 +436,9 @@ LEDGER_PSEUDONYM_KEY = _own_key("LEDGER_PSEUDONYM_KEY")
 LEDGER_MERGE_DELAY = env.int("LEDGER_MERGE_DELAY", default=5)
 LEDGER_SEQUENCE_SECONDS = env.float("LEDGER_SEQUENCE_SECONDS", default=1.0)
 LEDGER_SEQUENCE_ON_COMMIT = env.bool("LEDGER_SEQUENCE_ON_COMMIT", default=CELERY_TASK_ALWAYS_EAGER)
+# Where beat publishes the latest signed tree head (governance.ledger.publish): a directory, or
+# an http(s) URL it is POSTed to; empty: nowhere (the API and the checkpoints page still serve it).
+LEDGER_PUBLISH_TO = env.str("LEDGER_PUBLISH_TO", default="")
 
 # --- Telemetry ----------------------------------------------------------------------------
 # One ingest request: at most this many events and this many bytes (413 beyond).

@@ -1,8 +1,10 @@
 """Celery tasks of governance: thin, idempotent, each calls one service."""
 
+import httpx
 from celery import shared_task
 
 from governance.ledger.export import checkpoint_create
+from governance.ledger.publish import tree_head_publish
 from governance.ledger.tree import ledger_sequence_all
 from governance.notifications.digests import digests_send
 from governance.notifications.services import notifications_send_email, unsent_notification_ids
@@ -13,6 +15,19 @@ from governance.reviews.services import review_scheduled, reviews_sweep
 def ledger_checkpoint() -> int:
     """Sign the ledger's head (periodic: see CELERY_BEAT_SCHEDULE)."""
     return checkpoint_create().pk
+
+
+@shared_task(
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(OSError, httpx.HTTPError),
+    retry_backoff=True,
+    max_retries=5,
+)
+def ledger_publish() -> int | None:
+    """Publish the latest signed tree head to LEDGER_PUBLISH_TO (periodic); its size."""
+    head = tree_head_publish()
+    return head["size"] if head else None
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, time_limit=60)

@@ -334,6 +334,7 @@ PAGES: dict[tuple[str, str], str] = {
     ("governance:ledger-entry", "GET"): "DAADDAD",
     ("governance:ledger-checkpoints", "GET"): "DAADDAD",
     ("governance:ledger-checkpoints-json", "GET"): "DAADDAD",
+    ("governance:ledger-tree-head-json", "GET"): "DAADDAD",
     ("governance:ledger-checkpoint-sign", "POST"): "DADDDAD",
     ("governance:ledger-record-list", "GET"): "DAAAAAD",
     ("governance:ledger-record-create", "GET"): "DADDDDD",

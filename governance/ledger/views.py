@@ -46,7 +46,9 @@ from governance.ledger.forms import (
     RecordStatusForm,
     default_evidence_period,
 )
+from governance.ledger.publish import head_file_name, published_to
 from governance.ledger.records import recorded_decision_create, recorded_decision_update
+from governance.ledger.tree import latest_tree_head
 from governance.ledger.verification import checkpoint_documents, verify_ledger
 from governance.models import LedgerCheckpoint, LedgerEntry, LocalityRule, RecordedDecision
 from governance.views import PAGE_SIZE, recent_page
@@ -207,6 +209,8 @@ def checkpoint_list(request: HttpRequest) -> HttpResponse:
         "head_signed": checkpoints.filter(sequence=head_sequence).exists(),
         "can_sign": request.user.has_perm("governance.add_ledgercheckpoint"),
         "public_key": signing.public_key_b64(),
+        "tree_head": latest_tree_head(),
+        "published_to": published_to(),
     }
     return render(request, "governance/ledger/checkpoint_list.html", context)
 
@@ -231,6 +235,17 @@ def checkpoints_json(request: HttpRequest) -> HttpResponse:
     """Every checkpoint as the document it signs, for publication and the offline verifier."""
     response = JsonResponse(checkpoint_documents(), safe=False, json_dumps_params={"indent": 2})
     response["Content-Disposition"] = 'attachment; filename="locus-checkpoints.json"'
+    return response
+
+
+@require_safe
+@login_required
+@can_read_checkpoints
+def tree_head_json(request: HttpRequest) -> HttpResponse:
+    """The latest signed tree head, to publish and to check later proofs against offline."""
+    head = latest_tree_head()
+    response = JsonResponse(head, json_dumps_params={"indent": 2})
+    response["Content-Disposition"] = f'attachment; filename="locus-{head_file_name(head["size"])}"'
     return response
 
 

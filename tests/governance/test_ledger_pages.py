@@ -122,6 +122,7 @@ def test_ledger_readers_open_every_log_page(client, request, role, chain):
         reverse("governance:ledger-entry", args=[entry.sequence]),
         reverse("governance:ledger-checkpoints"),
         reverse("governance:ledger-checkpoints-json"),
+        reverse("governance:ledger-tree-head-json"),
         reverse("governance:ledger-record-list"),
     ]:
         assert client.get(url).status_code == 200, url
@@ -136,6 +137,7 @@ def test_others_may_not_read_the_log(client, request, role, chain):
         reverse("governance:ledger-entry", args=[chain[0].sequence]),
         reverse("governance:ledger-checkpoints"),
         reverse("governance:ledger-checkpoints-json"),
+        reverse("governance:ledger-tree-head-json"),
     ]:
         assert client.get(url).status_code == 403, url
 
