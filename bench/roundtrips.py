@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -95,6 +96,23 @@ def _request(client, method: str, path: str, body: dict | None) -> dict:
     return {**wire, "statements": len(statements), "sql": [s[:120] for s in statements]}
 
 
+def pool_check_cost(rounds: int = 2_000) -> dict:
+    """What the pool's health check costs this process, a call at a time, on a pooled
+    connection: wall time and this thread's CPU time (psycopg_pool's check_connection, an empty
+    query: one round trip)."""
+    from django.db import connection
+    from psycopg_pool import ConnectionPool
+
+    connection.ensure_connection()
+    raw = connection.connection
+    began, cpu = time.perf_counter(), time.thread_time()
+    for _ in range(rounds):
+        ConnectionPool.check_connection(raw)
+    wall, cpu = time.perf_counter() - began, time.thread_time() - cpu
+    connection.close()
+    return {"rounds": rounds, "wall_us": wall / rounds * 1e6, "cpu_us": cpu / rounds * 1e6}
+
+
 def _compile_statements() -> int:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
@@ -132,6 +150,7 @@ def measure(token: str, body: dict) -> dict:
             "cold": _request(client, method, path, body),
             "warm": _request(client, method, path, body),
         }
+    result["pool_check"] = pool_check_cost()
     return result
 
 
@@ -154,4 +173,14 @@ def figures(result: dict) -> list[dict]:
                     note=note,
                 )
             )
+    check = result["pool_check"]
+    rows.append(
+        common.figure(
+            "api",
+            "the pool's health check of a connection (one a request), wall time",
+            round(check["wall_us"], 1),
+            "µs",
+            note=f"client CPU {check['cpu_us']:.1f} µs; mean of {check['rounds']:,} calls",
+        )
+    )
     return rows
