@@ -73,12 +73,14 @@ def _wire() -> Iterator[dict]:
             for line in path.read_text(encoding="utf-8", errors="replace").splitlines()
         ]
     found["round_trips"] = sum(1 for line in lines if "\tReadyForQuery" in line)
+    found["sent"] = [line[:100] for line in lines if line.startswith("F\t")]
     found["pool_checks"] = sum(
         1 for line in lines if line.startswith("F\t") and line.endswith('Query\t ""')
     )
 
 
-def _request(client, method: str, path: str, body: dict | None) -> dict:
+def on_the_wire(client, method: str, path: str, body: dict | None) -> dict:
+    """One request through `client`: its round trips, pool checks and logged statements."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -147,8 +149,8 @@ def measure(token: str, body: dict) -> dict:
     for name, method, path in (("check", "POST", CHECK), ("floor", "GET", FLOOR)):
         _cold()
         result[name] = {
-            "cold": _request(client, method, path, body),
-            "warm": _request(client, method, path, body),
+            "cold": on_the_wire(client, method, path, body),
+            "warm": on_the_wire(client, method, path, body),
         }
     result["pool_check"] = pool_check_cost()
     return result
