@@ -36,9 +36,16 @@ endpoint (token lookup, permission check, a one-table query, JSON).
 * The servers (bench/serving.py): the floor, one check and a page (`GET /governance/rules/`)
   served by Daphne and by gunicorn with threads (the Procfile's `web`), one process each, in
   interleaved rounds from four clients at once: requests/s and the server's CPU per request.
+* The layouts (bench/serving.py, part `layouts`): the floor and one check served by the layout
+  before the authentication cache and the index notifications (Daphne, both off) and by the
+  Procfile's `web` (gunicorn, both on), one process each pinned to one core: requests/s per
+  process and CPU per request, after over before (the issue's target: 2.5x for one check).
+* Round trips (bench/roundtrips.py, part `roundtrips`): one check and the floor in this
+  process, cold and warm, their round trips to PostgreSQL counted on the wire (libpq's trace)
+  beside the statements Django logged.
 
 BENCH_API_LIST_ROUNDS [60] requests per list figure. BENCH_API_PARTS (comma-separated, default
-all of single,batches,lists,servers,freshness) runs only some parts. The load average is logged at each step and
+all of single,batches,lists,servers,freshness,layouts,roundtrips) runs only some parts. The load average is logged at each step and
 kept in the details: the machine is shared. Run it with `python -m bench api`.
 """
 
@@ -52,7 +59,7 @@ import time
 from collections.abc import Callable, Sequence
 from urllib.parse import urlsplit
 
-from bench import common, freshness, serving
+from bench import common, freshness, roundtrips, serving
 
 BENCHMARK = "api"
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/locus_bench_api"
@@ -66,7 +73,8 @@ BATCH = 1_000
 LIST_ROUNDS = common.env_int("BENCH_API_LIST_ROUNDS", 60)
 WEB_PROCESSES = 2
 # Which parts run (BENCH_API_PARTS, comma-separated): all by default.
-PARTS = set(os.environ.get("BENCH_API_PARTS", "single,batches,lists,servers,freshness").split(","))
+ALL_PARTS = "single,batches,lists,servers,freshness,layouts,roundtrips"
+PARTS = set(os.environ.get("BENCH_API_PARTS", ALL_PARTS).split(","))
 FLOOR = "/api/v1/purposes/"
 CHECK = "/api/v1/locality/check"
 OFFICER_JURISDICTIONS = ("eu", "uk")
@@ -574,6 +582,12 @@ def measure() -> list[dict]:
         )
         log(f"index freshness: {details['freshness']}; load {load('freshness')}")
         rows += freshness.figures(details["freshness"])
+    if "layouts" in PARTS:
+        rows += measure_layouts(env, people, queries)
+    if "roundtrips" in PARTS:
+        details["roundtrips"] = roundtrips.measure(people.engineer_token, _body(queries[0]))
+        log(f"round trips: {_trips(details['roundtrips'])}; load {load('roundtrips')}")
+        rows += roundtrips.figures(details["roundtrips"])
     details.update(
         {
             "sizes": {
@@ -592,6 +606,27 @@ def measure() -> list[dict]:
         }
     )
     return rows
+
+
+def measure_layouts(env: dict[str, str], people: People, queries: Sequence) -> list[dict]:
+    """The floor and one check on the layout before and on today's, one pinned process each."""
+    cpu = serving.server_cpu()
+    clients = set(os.sched_getaffinity(0)) - {cpu} if cpu is not None else None
+    workloads = server_workloads(people, queries)
+    del workloads[f"GET {serving.PAGE} (page, session)"]
+    load("layouts_start")
+    found = serving.measure(env, workloads, log, serving.layouts(env, cpu), clients)
+    details["layouts"] = {**found, "server_cpu": cpu, "load": load("layouts_end")}
+    return serving.layout_figures(BENCHMARK, details["layouts"])
+
+
+def _trips(found: dict) -> str:
+    return "; ".join(
+        f"{name} {state} {found[name][state]['round_trips']} "
+        f"({found[name][state]['pool_checks']} pool check)"
+        for name in ("check", "floor")
+        for state in ("cold", "warm")
+    )
 
 
 def server_workloads(people: People, queries: Sequence) -> dict:

@@ -14,6 +14,14 @@ asks Redis, then reads the database), comes close to the layout before the cache
 
 Endpoints: the floor (`GET /api/v1/purposes/`, token), one check (`POST /api/v1/locality/check`,
 token; a decision row and a ledger entry each) and a page (`GET /governance/rules/`, a session).
+
+The same machinery compares the two layouts (`layouts()`, the API benchmark's part `layouts`):
+before, Daphne with the authentication cache and the policy index's notifications off
+(AUTH_CACHE_SECONDS=0, POLICY_INDEX_NOTIFICATIONS=0: every request reads the token's person and
+its permissions, every check reads the revision counters); after, the Procfile's `web` process
+(gunicorn with threads, both on). Each server's one process is pinned to one core
+(BENCH_API_PIN_CPU [the last], `taskset`) and the client's threads to the others, so that the
+figures are per process and the client does not take the server's core.
 """
 
 from __future__ import annotations
@@ -35,6 +43,10 @@ PAGE = "/governance/rules/"
 DAPHNE = "Daphne"
 GUNICORN = f"gunicorn gthread (1 worker, {THREADS} threads)"
 BEFORE = "Daphne, auth cache off"
+LAYOUT_BEFORE = "before: Daphne, auth cache and index notifications off"
+LAYOUT_AFTER = f"after: gunicorn gthread ({THREADS} threads), cache and notifications on"
+# The single check's requests/s per process, after over before (issue: at least this).
+LAYOUT_TARGET = 2.5
 
 Request = tuple[str, str, dict]
 
@@ -46,6 +58,37 @@ def configurations(env: dict[str, str]) -> dict[str, tuple[dict[str, str], Calla
         GUNICORN: (env, partial(common.gunicorn_command, workers=1, threads=THREADS)),
         BEFORE: ({**env, "AUTH_CACHE_SECONDS": "0"}, common.daphne_command),
     }
+
+
+def layouts(
+    env: dict[str, str], cpu: int | None = None
+) -> dict[str, tuple[dict[str, str], Callable]]:
+    """Today's layout and the one before it, each server pinned to `cpu` when given."""
+    before = {**env, "AUTH_CACHE_SECONDS": "0", "POLICY_INDEX_NOTIFICATIONS": "0"}
+    after = {**env, "AUTH_CACHE_SECONDS": "300", "POLICY_INDEX_NOTIFICATIONS": "1"}
+    gunicorn = partial(common.gunicorn_command, workers=1, threads=THREADS)
+    return {
+        LAYOUT_BEFORE: (before, pinned(common.daphne_command, cpu)),
+        LAYOUT_AFTER: (after, pinned(gunicorn, cpu)),
+    }
+
+
+def pinned(command: Callable[[int], list[str]], cpu: int | None) -> Callable[[int], list[str]]:
+    """`command` run on core `cpu` alone (`taskset`; the process keeps the same id)."""
+    if cpu is None:
+        return command
+    return lambda port: ["taskset", "-c", str(cpu), *command(port)]
+
+
+def server_cpu() -> int | None:
+    """The core the compared servers run on: BENCH_API_PIN_CPU, else the last one; None (no
+    pinning) on one core or without `taskset`."""
+    import shutil
+
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2 or shutil.which("taskset") is None:
+        return None
+    return common.env_int("BENCH_API_PIN_CPU", cpus[-1])
 
 
 def session_cookie(user) -> str:
@@ -100,18 +143,24 @@ def measure(
     env: dict[str, str],
     workloads: dict[str, tuple[dict[str, str], Callable[[int], Sequence[Request]]]],
     log: Callable[[str], None],
+    servers_run: dict[str, tuple[dict[str, str], Callable]] | None = None,
+    client_cpus: set[int] | None = None,
 ) -> dict:
-    """Every workload on every server, ROUNDS interleaved rounds; medians per (server,
-    workload), and each round's figures. `workloads` maps a name to (headers, make) where
-    make(n) gives n requests."""
+    """Every workload on every server (`servers_run`, default `configurations(env)`), ROUNDS
+    interleaved rounds; medians per (server, workload), and each round's figures. `workloads`
+    maps a name to (headers, make) where make(n) gives n requests. With `client_cpus` this
+    process (the client) runs on those cores only while it measures."""
     import contextlib
 
     rounds: dict[str, dict[str, list[dict]]] = {}
     with contextlib.ExitStack() as stack:
         servers = {
             name: stack.enter_context(common.Servers(server_env, 1, "servers", command))
-            for name, (server_env, command) in configurations(env).items()
+            for name, (server_env, command) in (servers_run or configurations(env)).items()
         }
+        if client_cpus:
+            stack.callback(os.sched_setaffinity, 0, os.sched_getaffinity(0))
+            os.sched_setaffinity(0, client_cpus)
         for name, server in servers.items():  # warm: imports, connections, the policy index
             for headers, make in workloads.values():
                 _run(server.urls[0], headers, make(20), errors := [])
@@ -182,4 +231,44 @@ def figures(benchmark: str, result: dict) -> list[dict]:
                     peer_value=round(old["cpu_ms"], 2),
                 )
             )
+    return rows
+
+
+def layout_figures(benchmark: str, result: dict) -> list[dict]:
+    """After beside before per workload: requests/s per process and CPU per request; the
+    single check's requests/s against the target."""
+    rows = []
+    medians = result["medians"]
+    note = (
+        f"{result['clients']} clients, medians of {result['rounds_count']} interleaved rounds, "
+        f"server on core {result.get('server_cpu')}; load {result.get('load')}"
+    )
+    for workload, new in medians[LAYOUT_AFTER].items():
+        old = medians[LAYOUT_BEFORE][workload]
+        check = "check" in workload
+        ratio = new["per_s"] / old["per_s"] if old["per_s"] else 0.0
+        rows.append(
+            common.figure(
+                benchmark,
+                f"{workload}, requests/s per process, {LAYOUT_AFTER}",
+                round(new["per_s"], 1),
+                "1/s",
+                peer=LAYOUT_BEFORE,
+                peer_value=round(old["per_s"], 1),
+                better="higher",
+                target=f">= {LAYOUT_TARGET}x" if check else "",
+                met=ratio >= LAYOUT_TARGET if check else None,
+                note=note,
+            )
+        )
+        rows.append(
+            common.figure(
+                benchmark,
+                f"{workload}, server CPU per request, {LAYOUT_AFTER}",
+                round(new["cpu_ms"], 2),
+                "ms",
+                peer=LAYOUT_BEFORE,
+                peer_value=round(old["cpu_ms"], 2),
+            )
+        )
     return rows

@@ -20,12 +20,14 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from catalog.throttling import LineageThrottle
+from governance.checks.api import ReceiptSerializer
 from monitoring import selectors
 from monitoring.lineage.events import parse_run_event
 from monitoring.lineage.ingest import lineage_event_ingest
 from monitoring.models import TelemetrySource, UnregisteredAsset
 from monitoring.permissions import CanViewMonitoring
 from monitoring.telemetry.api import (
+    IngestResultSerializer,
     IsTelemetrySource,
     PayloadTooLarge,
     RawBodyParser,
@@ -48,6 +50,56 @@ def _decompressed(body: bytes, encoding: str) -> bytes:
     return text
 
 
+class LineageLocationSerializer(serializers.Serializer):
+    region = serializers.CharField(allow_null=True, help_text="Where the run executed, if known")
+    rule = serializers.CharField(help_text="Which rule decided it (run_facet, namespace, ...)")
+    detail = serializers.CharField()
+
+
+class LineageDatasetSerializer(serializers.Serializer):
+    role = serializers.CharField(help_text="input or output")
+    namespace = serializers.CharField()
+    name = serializers.CharField()
+    uri = serializers.CharField()
+    dataset = serializers.CharField(allow_null=True, help_text="The catalog's slug, if matched")
+
+
+class LineageReceiptSerializer(serializers.Serializer):
+    kind = serializers.CharField(
+        help_text="The entry's kind: lineage.run_located, telemetry.violations (the reads' "
+        "violations) or lineage.edges_observed"
+    )
+    receipt = ReceiptSerializer(
+        help_text="The decision log's signed receipt (prove it later: "
+        "GET /api/v1/ledger/proof/inclusion?leaf_hash=)"
+    )
+
+
+class LineageAnswerSerializer(serializers.Serializer):
+    runId = serializers.UUIDField()
+    eventType = serializers.CharField()
+    duplicate = serializers.BooleanField(help_text="Received before: nothing was changed")
+    state = serializers.CharField(help_text="The run's state after this event")
+    location = LineageLocationSerializer()
+    datasets = LineageDatasetSerializer(many=True)
+    reads = IngestResultSerializer(
+        allow_null=True, help_text="Telemetry ingest's answer for the run's inputs, as reads"
+    )
+    lineage_edges_created = serializers.ListField(
+        child=serializers.ListField(child=serializers.CharField()),
+        help_text="[upstream slug, downstream slug] pairs",
+    )
+    lineage_edges_skipped = serializers.ListField(child=serializers.DictField())
+    catalog_gaps = serializers.ListField(child=serializers.CharField())
+    judged = serializers.BooleanField()
+    not_judged = serializers.ListField(child=serializers.CharField())
+    receipts = LineageReceiptSerializer(
+        many=True,
+        help_text="One per decision-log entry the event wrote, in the order written; empty "
+        "when it wrote none (a duplicate writes none)",
+    )
+
+
 class OpenLineageView(APIView):
     """Take one OpenLineage RunEvent."""
 
@@ -60,9 +112,9 @@ class OpenLineageView(APIView):
         operation_id="openlineage_run_event",
         request={"application/json": OpenApiTypes.OBJECT},
         responses={
-            201: OpenApiTypes.OBJECT,
-            202: OpenApiTypes.OBJECT,
-            200: OpenApiTypes.OBJECT,
+            201: LineageAnswerSerializer,
+            202: LineageAnswerSerializer,
+            200: LineageAnswerSerializer,
             400: OpenApiTypes.OBJECT,
             409: OpenApiTypes.OBJECT,
         },
@@ -77,7 +129,9 @@ class OpenLineageView(APIView):
             "Unknown fields and facets are kept. The run facet `locus_location` "
             '({"region": "aws:eu-west-1", "purpose": "training"}) says where the run executed. '
             "Lineage edges are recorded once the run is COMPLETE (not for FAIL or ABORT). At "
-            "most 1,000 inputs and 1,000 outputs per event."
+            "most 1,000 inputs and 1,000 outputs per event. The answer carries the `receipts` "
+            "of the decision-log entries the event wrote (where the run executed, its reads' "
+            "violations, the lineage edges observed)."
         ),
     )
     def post(self, request):

@@ -27,7 +27,6 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import hashlib
-from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -47,6 +46,7 @@ from monitoring.lineage.events import (
     dataset_uri,
     uri_candidates,
 )
+from monitoring.lineage.results import EDGES, LOCATED, VIOLATIONS, LineageResult
 from monitoring.models import (
     LineageEvent,
     LineageNamespaceRegion,
@@ -79,59 +79,6 @@ RULE_RANK: dict[str, int] = {
     LocationRule.NAMESPACE_TABLE: 2,
     LocationRule.RUN_FACET: 3,
 }
-
-
-# --- What one event did ----------------------------------------------------------------------
-
-
-@dataclass
-class LineageResult:
-    """The answer to one RunEvent."""
-
-    run: LineageRun
-    event_type: str
-    duplicate: bool = False
-    datasets: list[LineageRunDataset] = field(default_factory=list)
-    reads: dict | None = None
-    edges_created: list[tuple[str, str]] = field(default_factory=list)
-    edges_skipped: list[dict] = field(default_factory=list)
-    catalog_gaps: list[str] = field(default_factory=list)
-    not_judged: list[str] = field(default_factory=list)
-
-    @property
-    def judged(self) -> bool:
-        """Whether every read the event brought was judged by the policy engine."""
-        return not self.not_judged
-
-    def as_json(self) -> dict:
-        run = self.run
-        return {
-            "runId": str(run.run_id),
-            "eventType": self.event_type,
-            "duplicate": self.duplicate,
-            "state": run.state,
-            "location": {
-                "region": run.region or None,
-                "rule": run.location_rule,
-                "detail": run.location_detail,
-            },
-            "datasets": [
-                {
-                    "role": row.role,
-                    "namespace": row.namespace,
-                    "name": row.name,
-                    "uri": row.uri,
-                    "dataset": row.dataset.slug if row.dataset else None,
-                }
-                for row in self.datasets
-            ],
-            "reads": self.reads,
-            "lineage_edges_created": [list(pair) for pair in self.edges_created],
-            "lineage_edges_skipped": self.edges_skipped,
-            "catalog_gaps": self.catalog_gaps,
-            "judged": self.judged,
-            "not_judged": self.not_judged,
-        }
 
 
 # --- The service -----------------------------------------------------------------------------
@@ -174,7 +121,7 @@ def lineage_event_ingest(
     _advance(run, event, created)
     fresh = _record_datasets(run, event)
     result.datasets = list(run.datasets.select_related("dataset__storage_region"))
-    _locate(run, event, result.datasets, index)
+    result.wrote(LOCATED, _locate(run, event, result.datasets, index))
     sent = _judge_reads(source, run, result)
     run.save()
     result.catalog_gaps = _record_gaps(source, run, fresh, sent, now)
@@ -319,25 +266,26 @@ def _output_region(rows: list[LineageRunDataset]):
     return None
 
 
-def _locate(run: LineageRun, event: RunEventIn, rows, index: PolicyIndex) -> None:
-    """Decide (or strengthen) where the run executed: run facet > namespace > outputs."""
+def _locate(run: LineageRun, event: RunEventIn, rows, index: PolicyIndex) -> dict | None:
+    """Decide (or strengthen) where the run executed: run facet > namespace > outputs; the
+    receipt of the decision-log entry when the place changed."""
     found = None
     if event.facet_region:
         found = (LocationRule.RUN_FACET, event.facet_region, f"run.facets.{LOCATION_FACET}")
     elif RULE_RANK[run.location_rule] < RULE_RANK[LocationRule.NAMESPACE_TABLE]:
         found = _namespace_region(run.job_namespace, index) or _output_region(rows)
     if found is None:
-        return
+        return None
     rule, region, detail = found
     if RULE_RANK[rule] < RULE_RANK[run.location_rule]:
-        return
+        return None
     if (rule, region) == (run.location_rule, run.region):
-        return
+        return None
     previous = run.region
     run.location_rule, run.region, run.location_detail = rule, region, detail[:300]
-    ledger_submit(
+    return ledger_submit(
         actor=None,
-        kind="lineage.run_located",
+        kind=LOCATED,
         subjects=[f"lineage-run:{run.pk}", f"telemetry-source:{run.source_id}"],
         data={
             "run_id": str(run.run_id),
@@ -388,6 +336,7 @@ def _judge_reads(source: TelemetrySource, run: LineageRun, result: LineageResult
         for row in inputs
     ]
     result.reads = telemetry_ingest(source=source, items=items).as_json()
+    result.wrote(VIOLATIONS, result.reads["receipt"])
     result.not_judged = [
         f"{inputs[error['index']].uri}: {_error_text(error)}" for error in result.reads["errors"]
     ]
@@ -481,14 +430,14 @@ def link_run(source: TelemetrySource, run: LineageRun, result: LineageResult) ->
     result.edges_created = [(u.slug, d.slug) for u, d in created]
     result.edges_skipped = skipped
     if created:
-        _ledger_edges(created, f"lineage-run:{run.pk}", str(run.run_id))
+        result.wrote(EDGES, _ledger_edges(created, f"lineage-run:{run.pk}", str(run.run_id)))
 
 
-def _ledger_edges(created: list, subject: str, run_id: str) -> None:
+def _ledger_edges(created: list, subject: str, run_id: str) -> dict:
     datasets = sorted({f"dataset:{ds.slug}" for pair in created for ds in pair})
-    ledger_submit(
+    return ledger_submit(
         actor=None,
-        kind="lineage.edges_observed",
+        kind=EDGES,
         subjects=[subject, *datasets[:50]],
         data={"run_id": run_id, "edges": [[u.slug, d.slug] for u, d in created]},
     )

@@ -12,7 +12,8 @@ from catalog import services as catalog_services
 from catalog.actors import Actor, may
 from catalog.models import Dataset
 from governance.ledger.chain import ledger_append
-from monitoring.lineage.ingest import LineageResult, link_run
+from monitoring.lineage.ingest import link_run
+from monitoring.lineage.results import LineageResult
 from monitoring.models import (
     LineageNamespaceRegion,
     LineageRun,

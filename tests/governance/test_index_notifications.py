@@ -323,3 +323,24 @@ def test_round_trips_of_a_single_check_cold_and_warm(engineer, eu_customers):
     assert "governance_localitydecision" in warm[1]
     assert not any(word in sql for sql in warm for word in (COUNTERS, "authtoken", "auth_perm"))
     assert len(cold) == len(warm) + 4 + 1 + compile_queries, cold
+
+
+@postgresql
+@committed
+def test_a_warm_check_on_the_wire(engineer, eu_customers):
+    """Counted on the wire (libpq's trace, as bench/roundtrips.py counts): the four statements,
+    and the pool's health check of the connection as the request takes it (an empty query,
+    which Django does not log; README "Benchmarks" says why it stays)."""
+    from django.test import Client
+
+    from bench.roundtrips import on_the_wire
+
+    subscribed()
+    token = Token.objects.create(user=engineer).key
+    client = Client(HTTP_AUTHORIZATION=f"Token {token}")
+    on_the_wire(client, "POST", "/api/v1/locality/check", CHECK)  # the caches filled
+    warm = on_the_wire(client, "POST", "/api/v1/locality/check", CHECK)
+    # The test suite's own: a SET on every connection Django takes (tests/conftest.py), which
+    # with a pool is every request's.
+    suite = sum("locus.ledger_maintenance" in line for line in warm["sent"])
+    assert (warm["statements"], warm["pool_checks"], warm["round_trips"] - suite) == (4, 1, 5)

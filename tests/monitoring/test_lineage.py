@@ -15,8 +15,10 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from catalog.models import Dataset, LineageEdge, Region
-from governance.ledger.tree import ledger_sequence_all
+from governance.ledger import signing
+from governance.ledger.tree import inclusion_proof, ledger_sequence_all
 from governance.models import LedgerEntry
+from locus_client.proofcheck import receipt_problems
 from monitoring.lineage import events as lineage
 from monitoring.lineage.selectors import gap_names
 from monitoring.models import (
@@ -169,6 +171,42 @@ def test_location_decision_is_on_the_ledger(post, eu_dataset):
     entry = LedgerEntry.objects.get(kind="lineage.run_located")
     run = LineageRun.objects.get()
     assert f"lineage-run:{run.pk}" in entry.subjects
+
+
+def test_an_answer_carries_the_receipts_of_the_entries_it_wrote(post, eu_dataset, warehouse):
+    """Where the run executed, its reads' violations and its lineage edges: one entry each,
+    each receipt proved against the log once sequenced; a resent event writes none."""
+    event = run_event(
+        "COMPLETE",
+        inputs=[dataset(*S3_EU)],
+        outputs=[dataset("postgres://db.example.com:5432", "sales.public.orders")],
+        region="aws:us-east-1",
+    )
+    answer = post(event).json()
+    assert [r["kind"] for r in answer["receipts"]] == [
+        "lineage.run_located",
+        "telemetry.violations",
+        "lineage.edges_observed",
+    ]
+    assert answer["receipts"][1]["receipt"] == answer["reads"]["receipt"]
+    ledger_sequence_all()
+    for written in answer["receipts"]:
+        receipt = written["receipt"]
+        proof = inclusion_proof(receipt["leaf_hash"])
+        trusted = {signing.public_key_b64()}
+        assert receipt_problems(receipt, proof, proof["tree_head"], trusted) == []
+        entry = LedgerEntry.objects.get(sequence=proof["leaf_index"] + 1)
+        assert entry.kind == written["kind"]
+    assert post(event).json()["receipts"] == []  # a duplicate changes nothing
+
+
+def test_an_event_that_wrote_no_entry_has_no_receipt(post, eu_dataset):
+    run_id = uuid.uuid4()
+    first = post(run_event(run_id=run_id, region="aws:eu-central-1")).json()
+    assert [r["kind"] for r in first["receipts"]] == ["lineage.run_located"]
+    later = post(run_event("RUNNING", run_id=run_id, inputs=[dataset(*S3_EU)])).json()
+    assert later["reads"]["outcomes"] == {"compliant": 1}
+    assert later["receipts"] == []  # the same place, a compliant read, no edges
 
 
 # --- Reads judged, violations streamed ---------------------------------------------------------
