@@ -109,7 +109,11 @@ class WindowThrottle(BaseThrottle):
 
 
 def _count(key: str, *, timeout: int) -> int:
-    """This request's number in its window (the key expires with the window)."""
+    """This request's number in its window (the key expires with the window): one round trip
+    on Redis (catalog.redis_cache), add-then-increment on the embedded default's cache."""
+    counted = getattr(cache, "incr_expiring", None)
+    if counted is not None:
+        return counted(key, timeout)
     cache.add(key, 0, timeout=timeout)
     try:
         return cache.incr(key)

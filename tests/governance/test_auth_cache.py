@@ -187,7 +187,7 @@ def test_an_unreachable_cache_reads_the_database_and_refuses_nothing(settings, p
     """Redis down: every request reads the token and permissions itself, never a 500."""
     settings.CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "catalog.redis_cache.LocusRedisCache",
             "LOCATION": "redis://127.0.0.1:9/0",  # nothing listens there
         }
     }
