@@ -112,3 +112,11 @@ def test_a_clean_tree_verifies_with_the_summary_on_its_own_connection(monkeypatc
     assert verify_tree() == []
     assert row_by_row == []  # the fast path alone said so
     assert isinstance(beside[0], treeverify.StoredNodes)  # on its own connection
+
+
+@needs_postgresql
+@committed
+def test_a_missing_entry_is_named_with_the_summary_on_its_own_connection():
+    _log()
+    _tamper("DELETE FROM governance_ledgerentry WHERE sequence = 4")
+    assert verify_tree() == ["entry 4 is missing or out of order (found 5)"]
