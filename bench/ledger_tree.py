@@ -12,7 +12,9 @@
   part loads them), the tree built by the tree builder (`merkle.MemoryTree`) and its nodes
   COPYed in with a signed tree head, then `verify_tree()` (what `verify_ledger --tree` adds:
   every leaf recomputed from its entry, every signed head's root and every stored node checked)
-  and the whole `verify_ledger --tree` timed. 200 inclusion and consistency proofs are generated
+  and the whole `verify_ledger --tree` timed; the verifier it replaced
+  (bench/ledger_tree_baseline.py) is timed first in the same run, as the baseline. CPU time
+  counts every database backend's (the stored nodes are read on a second connection). 200 inclusion and consistency proofs are generated
   on that real tree, timed, and verified.
 * `proofs`: inclusion and consistency proof generation at BENCH_LEDGER_PROOF_LEAVES
   [10,000,000] leaves. The stored node table (every complete subtree, about 2n rows, with its
@@ -277,19 +279,24 @@ def build_tree_bulk() -> float:
     return time.perf_counter() - started
 
 
-def _backend_cpu_seconds() -> float:
-    """CPU seconds of this connection's PostgreSQL backend process so far (Linux /proc)."""
-    pid = sql("SELECT pg_backend_pid()")[0][0]
-    fields = common._stat(str(pid)) or ["0"] * 13
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def _backend_cpu_seconds() -> dict[int, float]:
+    """CPU seconds so far of every PostgreSQL backend on this database, by process id (Linux
+    /proc): verify_tree reads the stored nodes on a second, pooled connection."""
+    pids = sql("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+    seconds = {}
+    for (pid,) in pids:
+        fields = common._stat(str(pid)) or ["0"] * 13
+        seconds[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return seconds
 
 
 def _timed(function) -> tuple[float, float, float, object]:
-    """Wall-clock seconds, this process's CPU seconds, its database backend's CPU seconds (the
+    """Wall-clock seconds, this process's CPU seconds, its database backends' CPU seconds (the
     work, whatever else runs on the machine), and the result."""
-    wall, cpu, backend = time.perf_counter(), time.process_time(), _backend_cpu_seconds()
+    wall, cpu, before = time.perf_counter(), time.process_time(), _backend_cpu_seconds()
     result = function()
-    backend = _backend_cpu_seconds() - backend
+    after = _backend_cpu_seconds()
+    backend = sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
     return time.perf_counter() - wall, time.process_time() - cpu, backend, result
 
 
@@ -324,6 +331,7 @@ def _proof_samples(size: int, leaf_hash_of, samples: int, check: bool) -> dict:
 
 def measure_tree_verify(count: int, load) -> dict:
     """`count` chained entries, the tree over them, then verify_tree and verify_ledger --tree."""
+    from bench.ledger_tree_baseline import previous_verify_tree
     from governance.ledger.tree import verify_tree
     from governance.ledger.verification import verify_ledger
 
@@ -331,11 +339,12 @@ def measure_tree_verify(count: int, load) -> dict:
     build_s = build_tree_bulk()
     log(f"{count:,} entries COPYed in {load_s:.1f} s; the tree built and COPYed in {build_s:.1f} s")
     loads = [os.getloadavg()[0]]
+    old_s, old_cpu, old_db_cpu, old_problems = _timed(previous_verify_tree)
     tree_s, tree_cpu, tree_db_cpu, problems = _timed(verify_tree)
     both_s, both_cpu, both_db_cpu, report = _timed(lambda: (verify_ledger(), verify_tree()))
     loads.append(os.getloadavg()[0])
     chain, tree_problems = report  # type: ignore[misc]
-    if problems or tree_problems or not chain.ok:
+    if problems or tree_problems or old_problems or not chain.ok:
         raise RuntimeError(f"the loaded tree does not verify: {problems or tree_problems}")
 
     def leaf_hash_of(index: int) -> str:
@@ -345,7 +354,8 @@ def measure_tree_verify(count: int, load) -> dict:
     proofs = _proof_samples(count, leaf_hash_of, 200, check=True)
     log(
         f"verify_tree {count:,}: {tree_s:.1f} s wall, {tree_cpu:.1f} s CPU (+ {tree_db_cpu:.1f} s "
-        f"its database backend's); verify_ledger --tree {both_s:.1f} s wall, {both_cpu:.1f} s CPU "
+        f"its database backends'), the previous {old_s:.1f} s wall, {old_cpu:.1f} s CPU (+ "
+        f"{old_db_cpu:.1f} s); verify_ledger --tree {both_s:.1f} s wall, {both_cpu:.1f} s CPU "
         f"(+ {both_db_cpu:.1f} s); inclusion proof p99 {proofs['inclusion']['p99_ms']:.2f} ms, "
         f"consistency p99 {proofs['consistency']['p99_ms']:.2f} ms (200 each, verified); load "
         f"{loads[0]:.2f} -> {loads[1]:.2f}"
@@ -357,6 +367,9 @@ def measure_tree_verify(count: int, load) -> dict:
         "verify_tree_s": tree_s,
         "verify_tree_cpu_s": tree_cpu,
         "verify_tree_db_cpu_s": tree_db_cpu,
+        "previous_verify_tree_s": old_s,
+        "previous_verify_tree_cpu_s": old_cpu,
+        "previous_verify_tree_db_cpu_s": old_db_cpu,
         "verify_ledger_tree_s": both_s,
         "verify_ledger_tree_cpu_s": both_cpu,
         "verify_ledger_tree_db_cpu_s": both_db_cpu,
@@ -456,6 +469,8 @@ def scale_figures(verified: dict, proved: dict) -> list[dict]:
                 f"verify_tree {n} entries (full tree recomputation)",
                 verified["verify_tree_s"],
                 "s",
+                peer="previous verify_tree (same run)",
+                peer_value=verified.get("previous_verify_tree_s"),
                 target=f"<{VERIFY_TARGET_S:.0f} s",
                 met=verified["verify_tree_s"] < VERIFY_TARGET_S,
                 note="every leaf from its entry, every signed head's root, every stored node",
@@ -464,6 +479,9 @@ def scale_figures(verified: dict, proved: dict) -> list[dict]:
                 f"verify_tree {n} entries, CPU time (verifier + its database backend)",
                 verified["verify_tree_cpu_s"] + verified["verify_tree_db_cpu_s"],
                 "s",
+                peer="previous verify_tree (same run)",
+                peer_value=verified.get("previous_verify_tree_cpu_s", 0)
+                + verified.get("previous_verify_tree_db_cpu_s", 0),
                 target=f"<{VERIFY_TARGET_S:.0f} s",
                 met=verified["verify_tree_cpu_s"] + verified["verify_tree_db_cpu_s"]
                 < VERIFY_TARGET_S,
