@@ -457,11 +457,13 @@ TELEMETRY_ANOMALY_MIN_BYTES = env.int("TELEMETRY_ANOMALY_MIN_BYTES", default=100
 TELEMETRY_WEBHOOK_MAX_ATTEMPTS = env.int("TELEMETRY_WEBHOOK_MAX_ATTEMPTS", default=8)
 # Stream messages are kept this long for clients catching up.
 TELEMETRY_STREAM_RETENTION_HOURS = env.int("TELEMETRY_STREAM_RETENTION_HOURS", default=72)
-# Telemetry events are deleted this many days after they occurred (the daily purge; the
-# dashboards read the rollups, which are kept). Events that carry a violation are kept.
+# Events are removed this many days after they occurred, by the daily purge: on PostgreSQL a
+# whole day partition at a time, made TELEMETRY_PARTITION_DAYS_AHEAD ahead (README
+# "Retention of telemetry"); elsewhere deleted TELEMETRY_PURGE_CHUNK per transaction. The
+# rollups the dashboards read are kept, and so are events that carry a violation.
 TELEMETRY_RETENTION_DAYS = env.int("TELEMETRY_RETENTION_DAYS", default=400)
-# The purge deletes this many events per transaction.
 TELEMETRY_PURGE_CHUNK = env.int("TELEMETRY_PURGE_CHUNK", default=5000)
+TELEMETRY_PARTITION_DAYS_AHEAD = env.int("TELEMETRY_PARTITION_DAYS_AHEAD", default=7)
 
 # --- OpenLineage --------------------------------------------------------------------------
 # Where the jobs of an OpenLineage job namespace run: {"airflow-eu": "aws:eu-west-1", ...}
