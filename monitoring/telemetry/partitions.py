@@ -55,7 +55,7 @@ def partition_days() -> list[dt.date]:
         )
         names = [row[0] for row in cursor.fetchall()]
     return sorted(
-        dt.datetime.strptime(name[len(PREFIX) :], "%Y%m%d").date()
+        dt.date.fromisoformat(name[len(PREFIX) :])  # YYYYMMDD
         for name in names
         if name.startswith(PREFIX)
     )
