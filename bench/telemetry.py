@@ -30,7 +30,9 @@ postgres://postgres@127.0.0.1:5432/locus_bench_telemetry, dropped and recreated)
 
 The load average is logged at each step: the machine is shared. Run it with
 `python -m bench telemetry`; BENCH_TELEMETRY_ONLY=ingest measures ingest alone (no sockets, no
-million-event store, no dashboard).
+million-event store, no dashboard); BENCH_TELEMETRY_ONLY=scale measures the partitioned store
+alone, ingest into an empty store and into 10 million stored events, and ingest against a raw
+COPY of the same rows (bench/telemetry_scale.py).
 """
 
 from __future__ import annotations
@@ -518,6 +520,16 @@ def measure() -> list[dict]:
     details["load_start"] = load()
     log(f"database {urlsplit(url).path.lstrip('/')}, redis {redis_url}; load {load()}")
     push = stored = dashboard = None
+    if ONLY == "scale":
+        from bench import telemetry_scale
+
+        details["scale"] = telemetry_scale.measure(world, rng, events, log)
+        details["load_end"] = load()
+
+        def row(metric, value, unit, **kwargs):
+            return common.figure(BENCHMARK, metric, round(value, 3), unit, **kwargs)
+
+        return telemetry_scale.figures(details["scale"], row)
     with common.Servers(env, 2, "telemetry") as servers:
         ingest = measure_ingest(world, servers, rng)
         if ONLY != "ingest":

@@ -147,6 +147,10 @@ def beat_schedule(env: environ.Env, *, retention_hour: int) -> dict[str, dict]:
             "task": "governance.tasks.access_reviews_sweep",
             "schedule": crontab(minute="30"),
         },
+        "telemetry-partitions": {
+            "task": "monitoring.tasks.telemetry_partitions_ensure",
+            "schedule": crontab(minute="15"),
+        },
         "telemetry-purge": {
             "task": "monitoring.tasks.telemetry_purge",
             "schedule": crontab(minute="45", hour=str(retention_hour)),

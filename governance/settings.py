@@ -24,6 +24,7 @@ from governance.config import (
 )
 from governance.identity.conf import *  # noqa: F403  (single sign-on: README "Single sign-on")
 from governance.identity.second_factor_conf import *  # noqa: F403  (README "Second factor")
+from governance.telemetry_conf import *  # noqa: F403  (README "Telemetry, violations and incidents")
 
 # The app folder `requests/` shadows PyPI's `requests`. DRF imports `requests` if it can, for an
 # optional test helper, and would take our app for it; tell DRF the package is absent (DRF
@@ -259,9 +260,7 @@ if REDIS_URL:
             "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15}]},
         }
     }
-    CACHES = {
-        "default": {"BACKEND": "catalog.redis_cache.LocusRedisCache", "LOCATION": REDIS_URL}
-    }
+    CACHES = {"default": {"BACKEND": "catalog.redis_cache.LocusRedisCache", "LOCATION": REDIS_URL}}
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
@@ -440,31 +439,7 @@ LEDGER_SEQUENCE_ON_COMMIT = env.bool("LEDGER_SEQUENCE_ON_COMMIT", default=CELERY
 # an http(s) URL it is POSTed to; empty: nowhere (the API and the checkpoints page still serve it).
 LEDGER_PUBLISH_TO = env.str("LEDGER_PUBLISH_TO", default="")
 
-# --- Telemetry ----------------------------------------------------------------------------
-# One ingest request: at most this many events and this many bytes (413 beyond).
-TELEMETRY_MAX_EVENTS = env.int("TELEMETRY_MAX_EVENTS", default=10_000)
-TELEMETRY_MAX_BYTES = env.int("TELEMETRY_MAX_BYTES", default=8 * 1024 * 1024)
-# Events older than this or further in the future than the skew are refused (per item).
-TELEMETRY_MAX_AGE_DAYS = env.int("TELEMETRY_MAX_AGE_DAYS", default=30)
-TELEMETRY_MAX_CLOCK_SKEW_SECONDS = env.int("TELEMETRY_MAX_CLOCK_SKEW_SECONDS", default=300)
-# Violations of one dataset towards one region under one rule join its unresolved incident; one
-# resolved less than this long ago is reopened instead of a new one opening.
-TELEMETRY_INCIDENT_REOPEN_HOURS = env.int("TELEMETRY_INCIDENT_REOPEN_HOURS", default=24)
-# Access anomalies: an actor is new (no new-place alerts) for the warm-up; the volume rule
-# compares an hour with median + K x 1.4826 x MAD of the actor's active hours in the window.
-TELEMETRY_ANOMALY_WARMUP_HOURS = env.int("TELEMETRY_ANOMALY_WARMUP_HOURS", default=24)
-TELEMETRY_ANOMALY_WINDOW_HOURS = env.int("TELEMETRY_ANOMALY_WINDOW_HOURS", default=7 * 24)
-TELEMETRY_ANOMALY_MIN_HOURS = env.int("TELEMETRY_ANOMALY_MIN_HOURS", default=8)
-TELEMETRY_ANOMALY_MAD_K = env.float("TELEMETRY_ANOMALY_MAD_K", default=6.0)
-TELEMETRY_ANOMALY_MIN_BYTES = env.int("TELEMETRY_ANOMALY_MIN_BYTES", default=100 * 1024 * 1024)
-TELEMETRY_WEBHOOK_MAX_ATTEMPTS = env.int("TELEMETRY_WEBHOOK_MAX_ATTEMPTS", default=8)
-# Stream messages are kept this long for clients catching up.
-TELEMETRY_STREAM_RETENTION_HOURS = env.int("TELEMETRY_STREAM_RETENTION_HOURS", default=72)
-# Telemetry events are deleted this many days after they occurred (the daily purge; the
-# dashboards read the rollups, which are kept). Events that carry a violation are kept.
-TELEMETRY_RETENTION_DAYS = env.int("TELEMETRY_RETENTION_DAYS", default=400)
-# The purge deletes this many events per transaction.
-TELEMETRY_PURGE_CHUNK = env.int("TELEMETRY_PURGE_CHUNK", default=5000)
+# --- Telemetry: governance/telemetry_conf.py ---------------------------------------------
 
 # --- OpenLineage --------------------------------------------------------------------------
 # Where the jobs of an OpenLineage job namespace run: {"airflow-eu": "aws:eu-west-1", ...}

@@ -47,3 +47,11 @@ def telemetry_purge() -> int:
     from monitoring.telemetry.purge import telemetry_purge as purge
 
     return purge()
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def telemetry_partitions_ensure() -> int:
+    """Create the telemetry day partitions TELEMETRY_PARTITION_DAYS_AHEAD ahead (periodic)."""
+    from monitoring.telemetry.partitions import telemetry_partitions_ensure as ensure
+
+    return len(ensure())

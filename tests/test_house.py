@@ -30,6 +30,9 @@ OLD_TRIGGER_MIGRATIONS = frozenset(
         "requests/migrations/0002_subject_requests.py",
         "monitoring/migrations/0002_event_triggers.py",
         "monitoring/migrations/0004_lineage.py",
+        # The telemetry trigger (with the purge's one exception, which AppendOnlyTrigger does
+        # not have) put back on the table that replaces the events table: day partitions.
+        "monitoring/migrations/0012_telemetry_partitions.py",
     }
 )
 # Triggers that are not about append-only rows: the revision counters' NOTIFY

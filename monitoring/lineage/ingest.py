@@ -320,6 +320,11 @@ def _judge_reads(source: TelemetrySource, run: LineageRun, result: LineageResult
         run.not_judged = result.not_judged[0]
         return set()
     actor = f"{run.job_namespace}/{run.job_name}"[:200]
+    # A stored read is not sent again: its time can move (a late START), and PostgreSQL's key
+    # holds the time (README "Retention of telemetry").
+    ids = [_read_id(run, row) for row in inputs]
+    stored = set(_events(source, ids).values_list("client_id", flat=True))
+    fresh = [row for row, read_id in zip(inputs, ids, strict=True) if read_id not in stored]
     items = [
         {
             "id": _read_id(run, row),
@@ -333,12 +338,14 @@ def _judge_reads(source: TelemetrySource, run: LineageRun, result: LineageResult
             "run_id": str(run.run_id),
             "purpose": run.purpose,
         }
-        for row in inputs
+        for row in fresh
     ]
-    result.reads = telemetry_ingest(source=source, items=items).as_json()
+    reads = telemetry_ingest(source=source, items=items)
+    reads.received, reads.duplicates = reads.received + len(stored), reads.duplicates + len(stored)
+    result.reads = reads.as_json()
     result.wrote(VIOLATIONS, result.reads["receipt"])
     result.not_judged = [
-        f"{inputs[error['index']].uri}: {_error_text(error)}" for error in result.reads["errors"]
+        f"{fresh[error['index']].uri}: {_error_text(error)}" for error in result.reads["errors"]
     ]
     run.not_judged = "; ".join(result.not_judged)[:2000]
     _count_statistics(source, run, inputs)
@@ -354,15 +361,14 @@ def _error_text(error: dict) -> str:
     ) or str(error)
 
 
+def _events(source: TelemetrySource, client_ids: list[str]):
+    return TelemetryEvent.objects.filter(source=source, client_id__in=client_ids)
+
+
 def _count_statistics(source: TelemetrySource, run: LineageRun, inputs) -> None:
     """Add to the telemetry volumes what the run's inputs grew by since their reads were
     judged (the read's own row keeps what was known then: telemetry is append-only)."""
-    reads = {
-        e.client_id: e
-        for e in TelemetryEvent.objects.filter(
-            source=source, client_id__in=[_read_id(run, row) for row in inputs]
-        )
-    }
+    reads = {e.client_id: e for e in _events(source, [_read_id(run, row) for row in inputs])}
     grown = []
     for row in inputs:
         read = reads.get(_read_id(run, row))

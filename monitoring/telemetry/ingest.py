@@ -19,7 +19,7 @@ from django.utils import timezone
 from governance.policy.facts import PolicyIndex
 from monitoring.incidents import anomalies, violations
 from monitoring.models import Drill, EventOutcome, TelemetryEvent, TelemetrySource
-from monitoring.telemetry import bulk, rollups
+from monitoring.telemetry import bulk, partitions, rollups
 from monitoring.telemetry.judge import Judge, JudgedEvent, Scope, judge_items
 from monitoring.telemetry.stream import Message, stream_append
 
@@ -114,14 +114,21 @@ def _event_row(source_id: int, e: JudgedEvent, now: dt.datetime) -> tuple:
 def _store(source: TelemetrySource, events: list[JudgedEvent], now) -> list[JudgedEvent]:
     """Insert the events this source has not sent before; returns those inserted, with ids.
 
-    One statement: ON CONFLICT DO NOTHING on (source, client id) skips what is already stored,
+    One statement: ON CONFLICT DO NOTHING on the event key skips what is already stored,
     including what a concurrent request stores at the same moment, and RETURNING names the
-    rows written."""
+    rows written. The key is (source, client id); on PostgreSQL's day partitions it holds the
+    partition key too, (source, client id, occurred_at): a resend is the same event, at the
+    same time (README "Retention of telemetry")."""
+    key = (
+        "source_id, client_id, occurred_at"
+        if partitions.is_partitioned()
+        else "source_id, client_id"
+    )
     written = bulk.insert(
         TelemetryEvent,
         EVENT_COLUMNS,
         [_event_row(source.pk, e, now) for e in events],
-        suffix="ON CONFLICT (source_id, client_id) DO NOTHING",
+        suffix=f"ON CONFLICT ({key}) DO NOTHING",
         returning=("id", "client_id"),
     )
     ids = dict((client_id, pk) for pk, client_id in written)
