@@ -343,4 +343,9 @@ def test_a_warm_check_on_the_wire(engineer, eu_customers):
     # The test suite's own: a SET on every connection Django takes (tests/conftest.py), which
     # with a pool is every request's.
     suite = sum("locus.ledger_maintenance" in line for line in warm["sent"])
-    assert (warm["statements"], warm["pool_checks"], warm["round_trips"] - suite) == (4, 1, 5)
+    # Nothing but the four statements and the pool's checks goes over the wire. The request
+    # makes one check; the trace covers every pooled connection, and another thread of this
+    # test process (a pool of the whole suite's run) may take one meanwhile, with its check.
+    assert warm["statements"] == 4, warm["sql"]
+    assert warm["pool_checks"] >= 1, warm["sent"]
+    assert warm["round_trips"] - suite == warm["statements"] + warm["pool_checks"], warm["sent"]
