@@ -95,6 +95,23 @@ def test_idempotent_creates_document_the_reused_key_and_throttled_views_429(sche
     assert "401" not in intake and "403" not in intake  # anyone may ask
 
 
+def test_every_answer_documents_the_headers_it_carries(schema, api_client, privacy_officer):
+    shared = schema["components"]["headers"]
+    for route, method, operation in operations(schema):
+        for code, answer in operation["responses"].items():
+            assert "X-Request-ID" in answer["headers"], (method, route, code)
+    datasets = schema["paths"]["/api/v1/datasets/"]
+    created = datasets["post"]["responses"]["201"]["headers"]
+    assert {"Location", "Idempotent-Replayed", "RateLimit-Remaining"} <= set(created)
+    assert (
+        "ETag" in schema["paths"]["/api/v1/datasets/{slug}/"]["get"]["responses"]["200"]["headers"]
+    )
+    answer = api_client(privacy_officer).get("/api/v1/datasets/")
+    for name in ("X-Request-ID", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"):
+        assert name in answer.headers and name in shared
+        assert name in datasets["get"]["responses"]["200"]["headers"]
+
+
 def test_writes_advertise_json_only_but_the_task_answer_takes_files(schema):
     for route, method, operation in operations(schema):
         media = set(operation.get("requestBody", {}).get("content", {}))
