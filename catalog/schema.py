@@ -231,7 +231,9 @@ class LocusAutoSchema(AutoSchema):
         for code in sorted(codes):
             documented = responses.get(str(code), {})
             answer = {
-                "description": documented.get("description") or REASONS.get(code, ""),
+                "description": documented.get("description")
+                or getattr(self.view, "error_statuses", {}).get(code)
+                or REASONS.get(code, ""),
                 "content": {"application/json": {"schema": reference}},
             }
             if code == 429:

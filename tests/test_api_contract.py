@@ -322,3 +322,15 @@ def test_a_history_takes_no_list_filter(api_client, privacy_officer, schema, dat
 @pytest.mark.parametrize("route", ["/api/schema/", "/api/docs/"])
 def test_the_docs_are_public(api_client, route):
     assert api_client().get(route).status_code == 200
+
+
+def test_an_inclusion_proof_of_a_leaf_not_in_the_tree_is_a_documented_404(
+    schema, api_client, privacy_officer
+):
+    answer = api_client(privacy_officer).get(
+        "/api/v1/ledger/proof/inclusion", {"leaf_hash": "0" * 64}
+    )
+    documented = schema["paths"]["/api/v1/ledger/proof/inclusion"]["get"]["responses"]
+
+    assert answer.status_code == 404
+    assert "tree" in documented["404"]["description"]
