@@ -1,9 +1,10 @@
-"""Schemathesis against a live Locus: every operation of the OpenAPI schema, authenticated, with
-stateful links, must never answer 5xx nor a status, content type or body its schema does not
-document, must refuse every request its schema calls invalid, and take every request its schema
-calls valid (what a schema cannot say, such as which slugs exist, is forgiven narrowly and
-explained in tests/fuzz/locus_fuzz_rules.py; tests/fuzz/schemathesis.toml counts 412 as a
-refusal). LOCUS_FUZZ_ACCEPTANCE=0 leaves the last two checks out.
+"""Schemathesis against a live Locus, every check it has (`--checks all`): every operation of the
+OpenAPI schema, authenticated, with stateful links, must never answer 5xx nor a status, content
+type, header or body its schema does not document, must refuse every request its schema calls
+invalid, and take every request its schema calls valid (what a schema cannot say, such as which
+slugs exist, is forgiven narrowly and explained in tests/fuzz/locus_fuzz_rules.py;
+tests/fuzz/schemathesis.toml counts 412 as a refusal), answer a method a path lacks with 405 and
+`Allow`, forget what it deleted, have what it created, and refuse a request without credentials.
 
 Schemathesis needs PyPI's `requests`, which the app folder `requests/` shadows wherever the
 project root is on sys.path, so its command runs from a folder outside the root.
