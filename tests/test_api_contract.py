@@ -334,3 +334,16 @@ def test_an_inclusion_proof_of_a_leaf_not_in_the_tree_is_a_documented_404(
 
     assert answer.status_code == 404
     assert "tree" in documented["404"]["description"]
+
+
+@pytest.mark.parametrize("route", ["/api/v1/violations/", "/api/v1/ledger/entries/"])
+def test_a_moment_with_any_rfc3339_offset_filters_as_the_same_moment_in_utc(
+    api_client, privacy_officer, route
+):
+    client = api_client(privacy_officer)
+
+    far = client.get(route, {"since": "1712-05-25T06:13:00+23:18"})
+    before_year_1 = client.get(route, {"since": "0001-01-01T00:00:00+23:00"})
+
+    assert far.status_code == 200
+    assert before_year_1.status_code == 400 and "since" in before_year_1.json()
