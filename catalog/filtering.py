@@ -3,11 +3,13 @@ parameter, an empty value is no filter, and a renamed parameter's old name still
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any, ClassVar
 
 from django import forms
 from django.http import QueryDict
 from django_filters import filters
+from django_filters.fields import IsoDateTimeField
 from django_filters.rest_framework import DjangoFilterBackend, FilterSet
 
 TRUE_WORDS = frozenset({"true", "1"})
@@ -28,6 +30,27 @@ class StrictBooleanField(forms.Field):
         raise forms.ValidationError(
             "Give true or false, not %(value)r.", code="invalid", params={"value": value}
         )
+
+
+class UtcIsoDateTimeField(IsoDateTimeField):
+    """An ISO 8601 moment, as the same moment in UTC: RFC 3339 allows offsets up to 23:59, and
+    PostgreSQL refuses any beyond 15:59 in a query. A moment that is out of range in UTC (the
+    first day of year 1 with a positive offset) is refused, naming the parameter."""
+
+    def to_python(self, value: Any) -> dt.datetime | None:
+        moment = super().to_python(value)
+        if moment is None or moment.tzinfo is None:
+            return moment
+        try:
+            return moment.astimezone(dt.UTC)
+        except OverflowError as exc:
+            raise forms.ValidationError("Out of range in UTC.", code="invalid") from exc
+
+
+class UtcIsoDateTimeFilter(filters.IsoDateTimeFilter):
+    """IsoDateTimeFilter, its value in UTC (UtcIsoDateTimeField)."""
+
+    field_class = UtcIsoDateTimeField
 
 
 def _without_empty(data: QueryDict) -> QueryDict:

@@ -97,6 +97,46 @@ RETRY_AFTER = {
     }
 }
 
+# The headers that many answers carry, said once in components/headers (add_header_components)
+# and referred to from each answer.
+SHARED_HEADERS: dict[str, dict[str, Any]] = {
+    "X-Request-ID": {
+        "schema": {"type": "string"},
+        "description": (
+            "The request's id in Locus' logs and ledger: yours if you sent one that looks like "
+            "one (16 to 64 hex digits or dashes), else Locus'"
+        ),
+    },
+    "RateLimit-Limit": {
+        "schema": {"type": "integer"},
+        "description": "Requests allowed in the current window",
+    },
+    "RateLimit-Remaining": {
+        "schema": {"type": "integer"},
+        "description": "Requests left in the current window",
+    },
+    "RateLimit-Reset": {
+        "schema": {"type": "integer"},
+        "description": "Seconds until the window ends",
+    },
+    "Idempotent-Replayed": {
+        "schema": {"type": "string", "enum": ["true"]},
+        "description": "This is the first answer to this Idempotency-Key, given again",
+    },
+}
+RATE_LIMIT_HEADERS = ("RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset")
+
+
+def _refer(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/headers/{name}"}
+
+
+def add_header_components(result: dict, **kwargs: Any) -> dict:
+    """drf-spectacular's postprocessing hook (settings' POSTPROCESSING_HOOKS): the shared
+    headers' definitions."""
+    result.setdefault("components", {})["headers"] = SHARED_HEADERS
+    return result
+
 
 class LocusAutoSchema(AutoSchema):
     """drf-spectacular's schema, with the house's headers (Idempotency-Key and Location on
@@ -166,6 +206,7 @@ class LocusAutoSchema(AutoSchema):
         operation = super().get_operation(*args, **kwargs)
         if operation is not None:
             self._add_errors(operation)
+            self._add_headers(operation)
             self._mark_blank_as_absent(operation)
             if self.path.endswith(".csv"):  # the route says the format: ?format= is not read
                 operation["parameters"] = [
@@ -190,12 +231,26 @@ class LocusAutoSchema(AutoSchema):
         for code in sorted(codes):
             documented = responses.get(str(code), {})
             answer = {
-                "description": documented.get("description") or REASONS.get(code, ""),
+                "description": documented.get("description")
+                or getattr(self.view, "error_statuses", {}).get(code)
+                or REASONS.get(code, ""),
                 "content": {"application/json": {"schema": reference}},
             }
             if code == 429:
                 answer["headers"] = RETRY_AFTER
             responses[str(code)] = answer
+
+    def _add_headers(self, operation: dict) -> None:
+        """The headers every answer carries (its request id; a throttled view's rate limit),
+        and a create's replayed answer's."""
+        shared = ["X-Request-ID"]
+        if getattr(self.view, "throttle_classes", None):
+            shared += RATE_LIMIT_HEADERS
+        for code, answer in operation["responses"].items():
+            headers = answer.setdefault("headers", {})
+            headers.update({name: _refer(name) for name in shared})
+            if code == "201" and self._creates_idempotently():
+                headers["Idempotent-Replayed"] = _refer("Idempotent-Replayed")
 
     def error_statuses(self, operation: dict) -> set[int]:
         """Every error this operation can answer, from what its view does."""

@@ -42,6 +42,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # The headers many answers share, once in components/headers (catalog.schema).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "catalog.schema.add_header_components",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "DeadlineUnitEnum": "catalog.models.DeadlineUnit",
         "LocalityActionEnum": "governance.models.Action",

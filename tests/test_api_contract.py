@@ -95,6 +95,23 @@ def test_idempotent_creates_document_the_reused_key_and_throttled_views_429(sche
     assert "401" not in intake and "403" not in intake  # anyone may ask
 
 
+def test_every_answer_documents_the_headers_it_carries(schema, api_client, privacy_officer):
+    shared = schema["components"]["headers"]
+    for route, method, operation in operations(schema):
+        for code, answer in operation["responses"].items():
+            assert "X-Request-ID" in answer["headers"], (method, route, code)
+    datasets = schema["paths"]["/api/v1/datasets/"]
+    created = datasets["post"]["responses"]["201"]["headers"]
+    assert {"Location", "Idempotent-Replayed", "RateLimit-Remaining"} <= set(created)
+    assert (
+        "ETag" in schema["paths"]["/api/v1/datasets/{slug}/"]["get"]["responses"]["200"]["headers"]
+    )
+    answer = api_client(privacy_officer).get("/api/v1/datasets/")
+    for name in ("X-Request-ID", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"):
+        assert name in answer.headers and name in shared
+        assert name in datasets["get"]["responses"]["200"]["headers"]
+
+
 def test_writes_advertise_json_only_but_the_task_answer_takes_files(schema):
     for route, method, operation in operations(schema):
         media = set(operation.get("requestBody", {}).get("content", {}))
@@ -305,3 +322,28 @@ def test_a_history_takes_no_list_filter(api_client, privacy_officer, schema, dat
 @pytest.mark.parametrize("route", ["/api/schema/", "/api/docs/"])
 def test_the_docs_are_public(api_client, route):
     assert api_client().get(route).status_code == 200
+
+
+def test_an_inclusion_proof_of_a_leaf_not_in_the_tree_is_a_documented_404(
+    schema, api_client, privacy_officer
+):
+    answer = api_client(privacy_officer).get(
+        "/api/v1/ledger/proof/inclusion", {"leaf_hash": "0" * 64}
+    )
+    documented = schema["paths"]["/api/v1/ledger/proof/inclusion"]["get"]["responses"]
+
+    assert answer.status_code == 404
+    assert "tree" in documented["404"]["description"]
+
+
+@pytest.mark.parametrize("route", ["/api/v1/violations/", "/api/v1/ledger/entries/"])
+def test_a_moment_with_any_rfc3339_offset_filters_as_the_same_moment_in_utc(
+    api_client, privacy_officer, route
+):
+    client = api_client(privacy_officer)
+
+    far = client.get(route, {"since": "1712-05-25T06:13:00+23:18"})
+    before_year_1 = client.get(route, {"since": "0001-01-01T00:00:00+23:00"})
+
+    assert far.status_code == 200
+    assert before_year_1.status_code == 400 and "since" in before_year_1.json()

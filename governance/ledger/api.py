@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from catalog.conditional import ConditionalMixin
-from catalog.filtering import StrictFilterSet
+from catalog.filtering import StrictFilterSet, UtcIsoDateTimeFilter
 from catalog.idempotency import IdempotentCreateMixin
 from catalog.models import Dataset
 from catalog.permissions import ActsWithPermission
@@ -82,8 +82,8 @@ class LedgerEntryFilter(StrictFilterSet):
     subject = django_filters.CharFilter(
         method="filter_subject_ref", label="Any reference, e.g. rule:12"
     )
-    since = django_filters.IsoDateTimeFilter(field_name="at", lookup_expr="gte")
-    until = django_filters.IsoDateTimeFilter(field_name="at", lookup_expr="lt")
+    since = UtcIsoDateTimeFilter(field_name="at", lookup_expr="gte")
+    until = UtcIsoDateTimeFilter(field_name="at", lookup_expr="lt")
     q = django_filters.CharFilter(method="search", label="Search kind, subjects and actor")
 
     class Meta:

@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from catalog.fields import LIST_TEXT, LONG_TEXT
+from catalog.filtering import UtcIsoDateTimeFilter
 from catalog.models import Dataset
 from governance.ledger.api import LedgerEntryFilter
 from governance.models import LocalityRule, RecordedDecision
@@ -52,10 +53,10 @@ class LedgerPageFilter(LedgerEntryFilter):
         label="Subject",
         widget=forms.TextInput(attrs={"placeholder": "e.g. rule:12"}),
     )
-    since = django_filters.IsoDateTimeFilter(
+    since = UtcIsoDateTimeFilter(
         field_name="at", lookup_expr="gte", label="From (UTC)", widget=_datetime_input()
     )
-    until = django_filters.IsoDateTimeFilter(
+    until = UtcIsoDateTimeFilter(
         field_name="at", lookup_expr="lt", label="Until (UTC)", widget=_datetime_input()
     )
 

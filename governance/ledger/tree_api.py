@@ -82,6 +82,8 @@ class InclusionProofView(APIView):
     """The audit path that shows an entry (by its receipt's leaf hash) is in the tree."""
 
     permission_classes = [permissions.IsAuthenticated, CanUseGovernance]
+    # A leaf the tree does not hold (yet: the sequencer adds entries after they are written).
+    error_statuses = {404: "No entry with this leaf hash is in the tree (yet), or no tree yet"}
 
     @extend_schema(
         parameters=[InclusionQuery],

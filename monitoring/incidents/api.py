@@ -12,7 +12,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from catalog.conditional import ConditionalMixin
-from catalog.filtering import StrictFilterSet
+from catalog.filtering import StrictFilterSet, UtcIsoDateTimeFilter
 from catalog.paging import LocusOrdering, paged
 from catalog.permissions import ActsWithPermission
 from monitoring import selectors
@@ -46,8 +46,8 @@ class ViolationFilter(StrictFilterSet):
     dataset = django_filters.CharFilter(field_name="dataset_slug")
     severity = django_filters.MultipleChoiceFilter(choices=Severity.choices)
     basis = django_filters.ChoiceFilter(choices=Basis.choices)
-    since = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
-    until = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
+    since = UtcIsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
+    until = UtcIsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
     destination_region = django_filters.CharFilter()
 
     class Meta:
