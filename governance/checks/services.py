@@ -11,7 +11,8 @@ from typing import Any, TypeGuard
 
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import connections, router, transaction
+from django.db.models import Model, sql
 from django.utils import timezone
 
 from catalog.actors import Actor, actor_account, may
@@ -24,8 +25,12 @@ from catalog.techniques import (
     parse_declaration,
     technique_names,
 )
-from governance.ledger.chain import actor_name
-from governance.ledger.tree import ledger_submit
+from governance.ledger.chain import actor_name, sequence_after_commit
+from governance.ledger.tree import (
+    ledger_submit,
+    ledger_submit_statement,
+    slot,
+)
 from governance.models import (
     LocalityDecision,
     Outcome,
@@ -38,6 +43,7 @@ from governance.policy.facts import Decision, PolicyIndex, UnknownInput
 from governance.policy.index import current_index
 
 MAX_CHECKS_PER_REQUEST = 1000
+NOT_ALLOWED = 1000  # a batch's entry names by id at most this many decisions not simply allowed
 
 
 @dataclass(frozen=True)
@@ -146,11 +152,7 @@ def locality_check(
         _decision_row(index, check, at, decision, actor, context, run)
         for _, check, at, decision in answered
     ]
-    receipt = None
-    with transaction.atomic():
-        records = LocalityDecision.objects.bulk_create(rows)
-        if records:
-            receipt = _ledger_decisions(actor, records, context, run)
+    records, receipt = _record(actor, rows, context, run) if rows else ([], None)
     for (position, check, _, decision), record in zip(answered, records, strict=True):
         results[position] = CheckResult(check, decision, record, receipt=receipt)
     return results
@@ -188,32 +190,106 @@ def _answer(
     return answered, results
 
 
-def _ledger_decisions(
-    actor: Actor, records: list[LocalityDecision], context: str, run: TrainingRun | None
-) -> dict[str, Any]:
-    """One ledger entry per batch, naming its decisions by reference (ids and counts), queued
-    without the chain's lock (the sequencer adds it within the merge delay); its receipt."""
-    ids = [r.pk for r in records]
+def _record(
+    actor: Actor, rows: list[LocalityDecision], context: str, run: TrainingRun | None
+) -> tuple[list[LocalityDecision], dict[str, Any]]:
+    """The decisions inserted and one decision-log entry per batch queued (no lock: the
+    sequencer puts it on the chain within the merge delay), atomically; its receipt."""
+    if connections[router.db_for_write(LocalityDecision)].vendor == "postgresql":
+        return _record_in_one_statement(actor, rows, context, run)
+    with transaction.atomic():
+        records = LocalityDecision.objects.bulk_create(rows)
+        ids = [r.pk for r in records]
+        subjects, data = _entry(
+            records,
+            context,
+            run,
+            first=min(ids),
+            last=max(ids),
+            not_allowed=[r.pk for r in records if r.outcome != Outcome.ALLOW][:NOT_ALLOWED],
+        )
+        receipt = ledger_submit(
+            actor=actor, kind="locality.decisions", subjects=subjects, data=data
+        )
+    return records, receipt
+
+
+def _record_in_one_statement(
+    actor: Actor, rows: list[LocalityDecision], context: str, run: TrainingRun | None
+) -> tuple[list[LocalityDecision], dict[str, Any]]:
+    """As `_record`, in one statement (one round trip, atomic by itself): the decisions' INSERT
+    as a CTE whose ids the entry's payload takes, assembled and hashed by PostgreSQL."""
+    insert = sql.InsertQuery(LocalityDecision)
+    fields = [f for f in LocalityDecision._meta.concrete_fields if not f.primary_key]
+    objs: list[Model] = list(rows)
+    insert.insert_values(fields, objs)
+    compiler = insert.get_compiler(using=router.db_for_write(LocalityDecision))
+    compiler.returning_fields = [
+        LocalityDecision._meta.pk,
+        LocalityDecision._meta.get_field("outcome"),
+    ]
+    ((insert_sql, insert_params),) = compiler.as_sql()
+    subjects, data = _entry(
+        rows, context, run, first=slot("first"), last=slot("last"), not_allowed=slot("not_allowed")
+    )
+    queue = ledger_submit_statement(
+        actor=actor,
+        kind="locality.decisions",
+        subjects=subjects,
+        data=data,
+        source="batch",
+        slots={
+            "first": "batch.first::text",
+            "last": "batch.last::text",
+            "not_allowed": "'[' || coalesce(array_to_string(batch.not_allowed, ','), '') || ']'",
+        },
+    )
+    statement = (
+        f"WITH decided AS ({insert_sql}),"
+        " batch AS (SELECT min(id) AS first, max(id) AS last,"
+        f" (array_agg(id ORDER BY id) FILTER (WHERE outcome <> %s))[1:{NOT_ALLOWED}]"
+        " AS not_allowed FROM decided),"
+        f" queued AS ({queue.sql})"
+        " SELECT decided.id, queued.leaf_hash FROM decided CROSS JOIN queued ORDER BY decided.id"
+    )
+    alias = compiler.using
+    with connections[alias].cursor() as cursor:
+        cursor.execute(statement, [*insert_params, Outcome.ALLOW, *queue.params])
+        returned = cursor.fetchall()
+    for row, (pk, _) in zip(rows, returned, strict=True):
+        row.pk = pk
+        row._state.adding, row._state.db = False, alias
+    sequence_after_commit()
+    return rows, queue.receipt(returned[0][1])
+
+
+def _entry(
+    records: list[LocalityDecision],
+    context: str,
+    run: TrainingRun | None,
+    *,
+    first: int | str,
+    last: int | str,
+    not_allowed: list[int] | str,
+) -> tuple[list[str], dict[str, Any]]:
+    """The subjects and data of the entry for a batch of decisions, naming them by reference
+    (the first and last ids, the count, the ids of those not simply allowed)."""
     outcomes = {o: sum(1 for r in records if r.outcome == o) for o in Outcome.values}
     denied = sorted({f"dataset:{r.dataset_slug}" for r in records if r.outcome != Outcome.ALLOW})
     declared = _declarations(records)
-    return ledger_submit(
-        actor=actor,
-        kind="locality.decisions",
-        subjects=[*denied[:50], *([f"run:{run.pk}"] if run else [])],
-        data={
-            "context": context,
-            "first_decision": min(ids),
-            "last_decision": max(ids),
-            "count": len(ids),
-            "outcomes": outcomes,
-            "legal_outcomes": _counts(r.legal_outcome for r in records),
-            "house_outcomes": _counts(r.house_outcome for r in records),
-            "not_allowed": [r.pk for r in records if r.outcome != Outcome.ALLOW][:1000],
-            "policy_version": records[0].policy_version,
-            **({"techniques": declared} if declared else {}),
-        },
-    )
+    subjects = [*denied[:50], *([f"run:{run.pk}"] if run else [])]
+    return subjects, {
+        "context": context,
+        "first_decision": first,
+        "last_decision": last,
+        "count": len(records),
+        "outcomes": outcomes,
+        "legal_outcomes": _counts(r.legal_outcome for r in records),
+        "house_outcomes": _counts(r.house_outcome for r in records),
+        "not_allowed": not_allowed,
+        "policy_version": records[0].policy_version,
+        **({"techniques": declared} if declared else {}),
+    }
 
 
 def _declarations(records: list[LocalityDecision]) -> list[list[dict[str, Any]]]:

@@ -15,16 +15,18 @@ from pathlib import Path
 import pytest
 
 from governance.ledger import signing
-from governance.ledger.chain import ledger_append
+from governance.ledger.chain import canonical, ledger_append
 from governance.ledger.export import export_lines
 from governance.ledger.tree import (
     consistency_proof,
     inclusion_proof,
     ledger_sequence,
     ledger_submit,
+    tree_head_document,
+    verify_tree,
 )
 from governance.ledger.verify import verify_export
-from governance.models import LedgerEntry, LedgerQueued
+from governance.models import LedgerEntry, LedgerQueued, LedgerTreeHead
 from tests.factories import make_dataset
 
 pytestmark = pytest.mark.django_db
@@ -66,6 +68,47 @@ def test_a_training_run_registration_answers_the_receipt_of_its_decisions(api_cl
     entry = LedgerEntry.objects.get(kind="locality.decisions")
     assert proof["leaf_index"] == entry.sequence - 1
     assert json.loads(bytes(entry.payload))["data"]["count"] == 2
+
+
+def test_a_batch_of_checks_is_one_entry_naming_its_decisions_in_the_logs_own_bytes(
+    api_client, engineer
+):
+    """On PostgreSQL the decisions and their entry are one statement whose payload the
+    database assembles: it must be the bytes the log hashes, naming the ids it drew."""
+    from governance.policy.index import forget_index
+    from locus_client import merkle
+    from locus_client.proofcheck import receipt_problems
+
+    forget_index()
+    make_dataset(engineer, slug="eu-customers", allowed_processing_regions=["aws:eu-central-1"])
+    check = {"dataset": "eu-customers", "action": "train", "purpose": "model-training"}
+    regions = ["aws:eu-central-1", "aws:sa-east-1", "aws:eu-central-1"]
+    body = {"checks": [{**check, "region": region} for region in regions]}
+    answer = api_client(engineer).post("/api/v1/locality/check", body, format="json")
+    forget_index()
+    assert answer.status_code == 200, answer.content
+    results = answer.json()["results"]
+    ids = [result["decision_id"] for result in results]
+    assert [result["outcome"] for result in results] == ["allow", "deny", "allow"]
+    assert ids == sorted(ids) and len(set(ids)) == 3
+
+    queued = LedgerQueued.objects.get(kind="locality.decisions")
+    payload = bytes(queued.payload)
+    document = json.loads(payload)
+    assert canonical(document) == payload  # the log's one byte form
+    assert queued.leaf_hash == merkle.leaf_hash(payload).hex() == results[0]["receipt"]["leaf_hash"]
+    data = document["data"]
+    assert (data["first_decision"], data["last_decision"], data["count"]) == (ids[0], ids[2], 3)
+    assert data["not_allowed"] == [ids[1]]
+    assert data["request_id"] == answer["X-Request-ID"]
+    assert document["subjects"] == ["dataset:eu-customers"]
+
+    ledger_sequence()
+    receipt = results[0]["receipt"]
+    proof = inclusion_proof(receipt["leaf_hash"])
+    head = tree_head_document(LedgerTreeHead.objects.latest("size"))
+    assert receipt_problems(receipt, proof, head, {_key()}) == []
+    assert verify_tree() == []
 
 
 # --- python -m governance.verify ----------------------------------------------------------------
