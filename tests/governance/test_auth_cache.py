@@ -145,6 +145,33 @@ def test_a_warm_cache_reads_neither_token_nor_permissions(token, django_assert_n
         assert client.get(URL).status_code == 200
 
 
+class CountingCache:
+    """The real cache, each call counted by method (a spy, not a stand-in)."""
+
+    def __init__(self, real):
+        self.real, self.calls = real, []
+
+    def __getattr__(self, name):
+        method = getattr(self.real, name)
+
+        def counted(*args, **kwargs):
+            self.calls.append(name)
+            return method(*args, **kwargs)
+
+        return counted
+
+
+def test_a_warm_request_reads_the_cache_once(token, monkeypatch, django_assert_num_queries):
+    """The token, both versions and the permissions in one read (one Redis round trip)."""
+    client = _warm(token)
+    assert client.get(URL).status_code == 200  # the person's permissions cached too
+    spy = CountingCache(cache)
+    monkeypatch.setattr(authcache, "cache", spy)
+    with django_assert_num_queries(2):  # the page alone: count and rows
+        assert client.get(URL).status_code == 200
+    assert [call for call in spy.calls if call.startswith("get")] == ["get_many"], spy.calls
+
+
 def test_a_warm_single_check_reads_neither_token_nor_permissions(engineer, data_owner):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
