@@ -50,10 +50,14 @@ router.register(
 router.register("glossary/terms", glossary_api.TermViewSet, basename="glossary-term")
 router.register("notifications", notification_views.NotificationViewSet, basename="notification")
 
+# Django tries patterns in order, so the endpoints pipelines call at volume come first (the
+# check, then monitoring's: telemetry and OpenLineage); behind the router's ~150 patterns they
+# cost a tenth of a request's CPU. No two patterns here match the same path: order is speed only.
 api_v1: list[URLPattern | URLResolver] = [
+    path("locality/check", check_api.LocalityCheckView.as_view(), name="locality-check"),
+    path("", include("monitoring.api_urls")),
     path("", include(router.urls)),
     path("", include("requests.api_urls")),
-    path("", include("monitoring.api_urls")),
     path("data-map/", catalog_api.DataMapView.as_view(), name="data-map"),
     path("ledger/verify", ledger_api.LedgerVerifyView.as_view(), name="ledger-verify"),
     path("ledger/export", ledger_api.LedgerExportView.as_view(), name="ledger-export"),
@@ -73,7 +77,6 @@ api_v1: list[URLPattern | URLResolver] = [
         name="ledger-tree-head-latest",
     ),
     path("evidence", ledger_views.EvidenceAPIView.as_view(), name="evidence"),
-    path("locality/check", check_api.LocalityCheckView.as_view(), name="locality-check"),
     path("locality/replay", policy_api.ReplayView.as_view(), name="locality-replay"),
     path(
         "locality/what-if/adequacy",
@@ -83,6 +86,7 @@ api_v1: list[URLPattern | URLResolver] = [
 ]
 
 urlpatterns = [
+    path("api/v1/", include((api_v1, "api"), namespace="v1")),
     path("", views.home, name="home"),
     path("healthz", health.healthz, name="healthz"),
     path("mailbox/", mailbox.mailbox, name="mailbox"),
@@ -97,7 +101,6 @@ urlpatterns = [
     path("workflows/", include("requests.urls")),
     path("monitoring/", include("monitoring.urls")),
     path("monitoring/lineage/", include("monitoring.lineage.urls")),
-    path("api/v1/", include((api_v1, "api"), namespace="v1")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves Swagger UI's start-up script as a file: no inline script for the CSP.
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="swagger-ui"),

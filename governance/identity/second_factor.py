@@ -222,7 +222,8 @@ class SecondFactorMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> Any:
-        if not _exempt(request.path) and not _by_token(request):
+        # _by_token first: it is a string test, and the API calls that pass it are most calls.
+        if not _by_token(request) and not _exempt(request.path):
             try:
                 pending = request.session.get(SESSION_PENDING)
             except DatabaseError as exc:  # the session is read here, before any view
