@@ -67,6 +67,24 @@ def check_broker() -> str:
 CHECKS = {"database": check_database, "channel_layer": check_channel_layer, "broker": check_broker}
 
 
+def replica_states() -> dict[str, str]:
+    """Each read replica as measured now. Informative only: reads go to the primary while none
+    is usable, so a replica down or behind never makes the process unready."""
+    from catalog.replicas import measure_lag, replica_aliases
+
+    limit = settings.REPLICA_MAX_LAG_SECONDS
+    states = {}
+    for alias in replica_aliases():
+        lag = measure_lag(alias)
+        if lag is None:
+            states[alias] = "unavailable: reads go to the primary"
+        elif lag > limit:
+            states[alias] = f"{lag:.1f} s behind (limit {limit:g} s): reads go to the primary"
+        else:
+            states[alias] = f"ok ({lag:.1f} s behind)"
+    return states
+
+
 @require_GET
 @never_cache
 def readyz(request: HttpRequest) -> JsonResponse:
@@ -79,8 +97,7 @@ def readyz(request: HttpRequest) -> JsonResponse:
         except Exception as exc:  # a probe reports any failure; it must never raise
             results[name] = f"error: {type(exc).__name__}: {exc}"
             failed.append(name)
-    status = 503 if failed else 200
-    return JsonResponse(
-        {"status": "unavailable" if failed else "ok", "failed": failed, "checks": results},
-        status=status,
-    )
+    answer = {"status": "unavailable" if failed else "ok", "failed": failed, "checks": results}
+    if replicas := replica_states():
+        answer["replicas"] = replicas
+    return JsonResponse(answer, status=503 if failed else 200)

@@ -267,6 +267,21 @@ def test_a_replica_lagging_more_than_the_limit_is_bypassed_until_it_catches_up(r
         assert events_shown(filters) == 12
 
 
+def test_readyz_reports_each_replica_and_stays_ready_while_one_lags(replica, settings, client):
+    settings.REPLICA_MAX_LAG_SECONDS = EVERY_LAG
+    answer = client.get("/readyz")
+    assert answer.status_code == 200, answer.content
+    assert answer.json()["replicas"][ALIAS].startswith("ok (")
+
+    stale_replica(replica)
+    lag = measure_lag(ALIAS)
+    assert lag is not None and lag > 0
+    settings.REPLICA_MAX_LAG_SECONDS = lag / 2
+    answer = client.get("/readyz")
+    assert answer.status_code == 200, answer.content  # reads fall back to the primary
+    assert answer.json()["replicas"][ALIAS].endswith("reads go to the primary")
+
+
 def _dataset_form(region: Region) -> dict:
     return {
         "name": "Customer events",
