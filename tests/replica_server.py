@@ -14,6 +14,7 @@ refuses replication connections (pg_hba.conf needs a `replication` line for the 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import pwd
 import shutil
@@ -32,6 +33,8 @@ from tests.live import free_port
 BACKUP_TIMEOUT_SECONDS = 600
 START_TIMEOUT_SECONDS = 300
 STREAMING_TIMEOUT_SECONDS = 300
+BACKUP_ATTEMPTS = 3
+BACKUP_LOCK = Path(tempfile.gettempdir()) / "locus-test-pg-basebackup.lock"
 # A hot standby must allow at least as much as its primary for these (else it refuses to start).
 MATCHED_SETTINGS = (
     "max_connections",
@@ -110,7 +113,31 @@ class StreamingReplica:
         self._wait_until_streaming()
 
     def _base_backup(self) -> None:
-        done = self._run(
+        """pg_basebackup, one at a time on this machine (another test process, or another run,
+        may be taking one): its WAL streamer makes its temporary slot only once the backup has
+        begun, and a second backup's checkpoint in between may recycle the WAL the first one
+        starts from ("requested WAL segment ... has already been removed"). A file lock keeps
+        backups apart; a backup that still loses that race (an ordinary checkpoint) is taken
+        again."""
+        with BACKUP_LOCK.open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            for _ in range(BACKUP_ATTEMPTS):
+                done = self._backup_once()
+                if done.returncode == 0 or "has already been removed" not in done.stderr:
+                    break
+                shutil.rmtree(self.data, ignore_errors=True)
+        if done.returncode == 0:
+            return
+        if "replication connection" in done.stderr or "pg_hba.conf" in done.stderr:
+            pytest.skip(
+                "the test's PostgreSQL refuses replication connections: add "
+                "`host replication all 127.0.0.1/32 trust` to its pg_hba.conf and reload "
+                f"({done.stderr.strip()})"
+            )
+        pytest.fail(f"pg_basebackup failed:\n{done.stderr}")
+
+    def _backup_once(self) -> subprocess.CompletedProcess:
+        return self._run(
             self.binaries / "pg_basebackup",
             "-h",
             self.primary["HOST"] or "127.0.0.1",
@@ -128,15 +155,6 @@ class StreamingReplica:
             "--no-sync",
             timeout=BACKUP_TIMEOUT_SECONDS,
         )
-        if done.returncode == 0:
-            return
-        if "replication connection" in done.stderr or "pg_hba.conf" in done.stderr:
-            pytest.skip(
-                "the test's PostgreSQL refuses replication connections: add "
-                "`host replication all 127.0.0.1/32 trust` to its pg_hba.conf and reload "
-                f"({done.stderr.strip()})"
-            )
-        pytest.fail(f"pg_basebackup failed:\n{done.stderr}")
 
     def _configure(self) -> None:
         """The server's own files (Debian keeps the primary's outside its data directory)."""
