@@ -12,7 +12,6 @@ from typing import Any, TypeGuard
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connections, router, transaction
-from django.db.models import Model, sql
 from django.utils import timezone
 
 from catalog.actors import Actor, actor_account, may
@@ -219,16 +218,8 @@ def _record_in_one_statement(
 ) -> tuple[list[LocalityDecision], dict[str, Any]]:
     """As `_record`, in one statement (one round trip, atomic by itself): the decisions' INSERT
     as a CTE whose ids the entry's payload takes, assembled and hashed by PostgreSQL."""
-    insert = sql.InsertQuery(LocalityDecision)
-    fields = [f for f in LocalityDecision._meta.concrete_fields if not f.primary_key]
-    objs: list[Model] = list(rows)
-    insert.insert_values(fields, objs)
-    compiler = insert.get_compiler(using=router.db_for_write(LocalityDecision))
-    compiler.returning_fields = [
-        LocalityDecision._meta.pk,
-        LocalityDecision._meta.get_field("outcome"),
-    ]
-    ((insert_sql, insert_params),) = compiler.as_sql()
+    alias = router.db_for_write(LocalityDecision)
+    insert_sql, insert_params = _decisions_insert(rows, connections[alias])
     subjects, data = _entry(
         rows, context, run, first=slot("first"), last=slot("last"), not_allowed=slot("not_allowed")
     )
@@ -252,7 +243,6 @@ def _record_in_one_statement(
         f" queued AS ({queue.sql})"
         " SELECT decided.id, queued.leaf_hash FROM decided CROSS JOIN queued ORDER BY decided.id"
     )
-    alias = compiler.using
     with connections[alias].cursor() as cursor:
         cursor.execute(statement, [*insert_params, Outcome.ALLOW, *queue.params])
         returned = cursor.fetchall()
@@ -261,6 +251,28 @@ def _record_in_one_statement(
         row._state.adding, row._state.db = False, alias
     sequence_after_commit()
     return rows, queue.receipt(returned[0][1])
+
+
+def _decisions_insert(rows: list[LocalityDecision], connection: Any) -> tuple[str, list[Any]]:
+    """The decisions' INSERT ... RETURNING id, outcome, with its parameters, as bulk_create
+    would send it (each field's pre_save and database preparation); written here, since
+    Django's insert compiler costs a twentieth of a check's CPU to say the same every time."""
+    fields = _DECISION_FIELDS
+    row_sql = f"({', '.join(['%s'] * len(fields))})"
+    params = [
+        field.get_db_prep_save(field.pre_save(row, True), connection)
+        for row in rows
+        for field in fields
+    ]
+    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
+    return (
+        f"INSERT INTO {LocalityDecision._meta.db_table} ({columns})"
+        f" VALUES {', '.join([row_sql] * len(rows))} RETURNING id, outcome",
+        params,
+    )
+
+
+_DECISION_FIELDS = [f for f in LocalityDecision._meta.concrete_fields if not f.primary_key]
 
 
 def _entry(
