@@ -378,6 +378,30 @@ def daphne_command(port: int) -> list[str]:
     ]
 
 
+def granian_command(port: int, *, threads: int = 4) -> list[str]:
+    """granian (its HTTP in Rust) serving the WSGI application on `port`: one worker process,
+    `threads` Python threads running requests, as gunicorn's gthread worker."""
+    return [
+        sys.executable,
+        "-m",
+        "granian",
+        "--interface",
+        "wsgi",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--blocking-threads",
+        str(threads),
+        "--no-ws",
+        "--log-level",
+        "warning",
+        "governance.wsgi:application",
+    ]
+
+
 def gunicorn_command(port: int, *, workers: int = 1, threads: int = 4) -> list[str]:
     """gunicorn with the project's configuration (gunicorn.conf.py: threaded workers) serving
     the WSGI application (HTTP only) on `port`."""

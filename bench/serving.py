@@ -26,6 +26,7 @@ figures are per process and the client does not take the server's core.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import statistics
 import threading
@@ -45,6 +46,8 @@ GUNICORN = f"gunicorn gthread (1 worker, {THREADS} threads)"
 BEFORE = "Daphne, auth cache off"
 LAYOUT_BEFORE = "before: Daphne, auth cache and index notifications off"
 LAYOUT_AFTER = f"after: gunicorn gthread ({THREADS} threads), cache and notifications on"
+# The other WSGI server the layout could take (when installed: `make bench` installs it).
+LAYOUT_GRANIAN = f"after, granian WSGI ({THREADS} threads), cache and notifications on"
 # The single check's requests/s per process, after over before (issue: at least this).
 LAYOUT_TARGET = 2.5
 
@@ -67,10 +70,14 @@ def layouts(
     before = {**env, "AUTH_CACHE_SECONDS": "0", "POLICY_INDEX_NOTIFICATIONS": "0"}
     after = {**env, "AUTH_CACHE_SECONDS": "300", "POLICY_INDEX_NOTIFICATIONS": "1"}
     gunicorn = partial(common.gunicorn_command, workers=1, threads=THREADS)
-    return {
+    found = {
         LAYOUT_BEFORE: (before, pinned(common.daphne_command, cpu)),
         LAYOUT_AFTER: (after, pinned(gunicorn, cpu)),
     }
+    if importlib.util.find_spec("granian") is not None:
+        granian = partial(common.granian_command, threads=THREADS)
+        found[LAYOUT_GRANIAN] = (after, pinned(granian, cpu))
+    return found
 
 
 def pinned(command: Callable[[int], list[str]], cpu: int | None) -> Callable[[int], list[str]]:
@@ -243,14 +250,14 @@ def layout_figures(benchmark: str, result: dict) -> list[dict]:
         f"{result['clients']} clients, medians of {result['rounds_count']} interleaved rounds, "
         f"server on core {result.get('server_cpu')}; load {result.get('load')}"
     )
-    for workload, new in medians[LAYOUT_AFTER].items():
-        old = medians[LAYOUT_BEFORE][workload]
-        check = "check" in workload
+    for layout, workload in [(n, w) for n in medians if n != LAYOUT_BEFORE for w in medians[n]]:
+        new, old = medians[layout][workload], medians[LAYOUT_BEFORE][workload]
+        check = "check" in workload and layout == LAYOUT_AFTER
         ratio = new["per_s"] / old["per_s"] if old["per_s"] else 0.0
         rows.append(
             common.figure(
                 benchmark,
-                f"{workload}, requests/s per process, {LAYOUT_AFTER}",
+                f"{workload}, requests/s per process, {layout}",
                 round(new["per_s"], 1),
                 "1/s",
                 peer=LAYOUT_BEFORE,
@@ -264,7 +271,7 @@ def layout_figures(benchmark: str, result: dict) -> list[dict]:
         rows.append(
             common.figure(
                 benchmark,
-                f"{workload}, server CPU per request, {LAYOUT_AFTER}",
+                f"{workload}, server CPU per request, {layout}",
                 round(new["cpu_ms"], 2),
                 "ms",
                 peer=LAYOUT_BEFORE,
