@@ -1,5 +1,5 @@
 """The production layout's smoke test (.ci/smoke-production): an API call on the web process
-(gunicorn) and a WebSocket on the ws process (Daphne), as a person made here for it.
+(granian) and a WebSocket on the ws process (Daphne), as a person made here for it.
 
 Usage: python .ci/smoke_layout.py WEB_URL WS_URL, with the servers' environment (DATABASE_URL,
 REDIS_URL, the keys) so that the person and their session are in the servers' database.

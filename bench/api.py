@@ -34,12 +34,14 @@ endpoint (token lookup, permission check, a one-table query, JSON).
   filtered by status) as a privacy officer, p50/p95 beside the floor.
 
 * The servers (bench/serving.py): the floor, one check and a page (`GET /governance/rules/`)
-  served by Daphne and by gunicorn with threads (the Procfile's `web`), one process each, in
-  interleaved rounds from four clients at once: requests/s and the server's CPU per request.
+  served by Daphne, by granian with threads (the Procfile's `web`) and by gunicorn with threads,
+  one process each, in interleaved rounds from four clients at once: requests/s and the
+  server's CPU per request.
 * The layouts (bench/serving.py, part `layouts`): the floor and one check served by the layout
   before the authentication cache and the index notifications (Daphne, both off) and by the
-  Procfile's `web` (gunicorn, both on), one process each pinned to one core: requests/s per
-  process and CPU per request, after over before (the issue's target: 2.5x for one check).
+  Procfile's `web` (granian, both on; gunicorn in its place too), one process each pinned to
+  one core: requests/s per process and CPU per request, after over before (target: 2.5x for
+  one check).
 * Round trips (bench/roundtrips.py, part `roundtrips`): one check and the floor in this
   process, cold and warm, their round trips to PostgreSQL counted on the wire (libpq's trace)
   beside the statements Django logged.

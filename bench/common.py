@@ -378,45 +378,40 @@ def daphne_command(port: int) -> list[str]:
     ]
 
 
-def granian_command(port: int, *, threads: int = 4) -> list[str]:
-    """granian (its HTTP in Rust) serving the WSGI application on `port`: one worker process,
-    `threads` Python threads running requests, as gunicorn's gthread worker."""
+def web_command(port: int, *, threads: int = 4) -> list[str]:
+    """The Procfile's `web` process (governance/web.py: granian, WSGI) on `port`: one worker
+    process, `threads` threads serving requests."""
     return [
         sys.executable,
         "-m",
-        "granian",
-        "--interface",
-        "wsgi",
+        "governance.web",
         "--host",
         "127.0.0.1",
         "--port",
         str(port),
         "--workers",
         "1",
-        "--blocking-threads",
+        "--threads",
         str(threads),
-        "--no-ws",
-        "--log-level",
-        "warning",
-        "governance.wsgi:application",
     ]
 
 
 def gunicorn_command(port: int, *, workers: int = 1, threads: int = 4) -> list[str]:
-    """gunicorn with the project's configuration (gunicorn.conf.py: threaded workers) serving
-    the WSGI application (HTTP only) on `port`."""
+    """gunicorn with threaded workers (gthread) serving the WSGI application (HTTP only) on
+    `port`: the WSGI server the Procfile's `web` ran before granian, measured beside it."""
     return [
         sys.executable,
         "-m",
         "gunicorn",
-        "--config",
-        str(ROOT / "gunicorn.conf.py"),
+        "--worker-class",
+        "gthread",
         "--bind",
         f"127.0.0.1:{port}",
         "--workers",
         str(workers),
         "--threads",
         str(threads),
+        "--no-control-socket",
         "governance.wsgi:application",
     ]
 

@@ -449,7 +449,7 @@ def _size_label(count: int) -> str:
 
 
 def _proof_target(kind: str, p99_ms: float) -> dict:
-    """The issue's target is for inclusion proofs; consistency proofs are shown beside them."""
+    """The target is for inclusion proofs; consistency proofs are shown beside them."""
     if kind != "inclusion":
         return {}
     return {"target": f"<{PROOF_TARGET_MS:.0f} ms", "met": p99_ms < PROOF_TARGET_MS}

@@ -1,6 +1,7 @@
 """The API benchmark's server comparison: the same endpoints served by Daphne (ASGI, what
-`make run` and the `ws` process run) and by gunicorn with threads (WSGI, the Procfile's `web`),
-one process each, on the same database, by the same client, in interleaved rounds.
+`make run` and the `ws` process run), by granian with threads (WSGI, the Procfile's `web`) and,
+when installed, by gunicorn with threads (the WSGI server `web` ran before), one process each, on
+the same database, by the same client, in interleaved rounds.
 
 Each round runs, for each endpoint, on each server in turn (the order reversed every other
 round), BENCH_API_SERVER_REQUESTS [200] requests from BENCH_API_SERVER_CLIENTS [4] client threads
@@ -19,7 +20,7 @@ The same machinery compares the two layouts (`layouts()`, the API benchmark's pa
 before, Daphne with the authentication cache and the policy index's notifications off
 (AUTH_CACHE_SECONDS=0, POLICY_INDEX_NOTIFICATIONS=0: every request reads the token's person and
 its permissions, every check reads the revision counters); after, the Procfile's `web` process
-(gunicorn with threads, both on). Each server's one process is pinned to one core
+(granian with threads, both on), and gunicorn in its place when installed. Each server's one process is pinned to one core
 (BENCH_API_PIN_CPU [the last], `taskset`) and the client's threads to the others, so that the
 figures are per process and the client does not take the server's core.
 """
@@ -39,28 +40,37 @@ from bench import common
 REQUESTS = common.env_int("BENCH_API_SERVER_REQUESTS", 200)
 CLIENTS = common.env_int("BENCH_API_SERVER_CLIENTS", 4)
 ROUNDS = common.env_int("BENCH_API_SERVER_ROUNDS", 5)
-THREADS = 4  # gunicorn's threads in its one worker process
+THREADS = 4  # each WSGI server's threads in its one worker process
 PAGE = "/governance/rules/"
 DAPHNE = "Daphne"
+GRANIAN = f"granian (1 worker, {THREADS} threads)"
 GUNICORN = f"gunicorn gthread (1 worker, {THREADS} threads)"
 BEFORE = "Daphne, auth cache off"
 LAYOUT_BEFORE = "before: Daphne, auth cache and index notifications off"
-LAYOUT_AFTER = f"after: gunicorn gthread ({THREADS} threads), cache and notifications on"
-# The other WSGI server the layout could take (when installed: `make bench` installs it).
-LAYOUT_GRANIAN = f"after, granian WSGI ({THREADS} threads), cache and notifications on"
-# The single check's requests/s per process, after over before (issue: at least this).
+LAYOUT_AFTER = f"after: granian ({THREADS} threads), cache and notifications on"
+# The WSGI server `web` ran before granian, in the after layout too (when installed: `make
+# bench` installs it).
+LAYOUT_GUNICORN = f"after, gunicorn gthread ({THREADS} threads), cache and notifications on"
+# The single check's requests/s per process, after over before: at least this.
 LAYOUT_TARGET = 2.5
 
 Request = tuple[str, str, dict]
 
 
+def _has_gunicorn() -> bool:
+    return importlib.util.find_spec("gunicorn") is not None
+
+
 def configurations(env: dict[str, str]) -> dict[str, tuple[dict[str, str], Callable]]:
     """Each server's environment and command (it takes the port)."""
-    return {
+    found = {
         DAPHNE: (env, common.daphne_command),
-        GUNICORN: (env, partial(common.gunicorn_command, workers=1, threads=THREADS)),
+        GRANIAN: (env, partial(common.web_command, threads=THREADS)),
         BEFORE: ({**env, "AUTH_CACHE_SECONDS": "0"}, common.daphne_command),
     }
+    if _has_gunicorn():
+        found[GUNICORN] = (env, partial(common.gunicorn_command, workers=1, threads=THREADS))
+    return found
 
 
 def layouts(
@@ -69,14 +79,13 @@ def layouts(
     """Today's layout and the one before it, each server pinned to `cpu` when given."""
     before = {**env, "AUTH_CACHE_SECONDS": "0", "POLICY_INDEX_NOTIFICATIONS": "0"}
     after = {**env, "AUTH_CACHE_SECONDS": "300", "POLICY_INDEX_NOTIFICATIONS": "1"}
-    gunicorn = partial(common.gunicorn_command, workers=1, threads=THREADS)
     found = {
         LAYOUT_BEFORE: (before, pinned(common.daphne_command, cpu)),
-        LAYOUT_AFTER: (after, pinned(gunicorn, cpu)),
+        LAYOUT_AFTER: (after, pinned(partial(common.web_command, threads=THREADS), cpu)),
     }
-    if importlib.util.find_spec("granian") is not None:
-        granian = partial(common.granian_command, threads=THREADS)
-        found[LAYOUT_GRANIAN] = (after, pinned(granian, cpu))
+    if _has_gunicorn():
+        gunicorn = partial(common.gunicorn_command, workers=1, threads=THREADS)
+        found[LAYOUT_GUNICORN] = (after, pinned(gunicorn, cpu))
     return found
 
 
@@ -208,18 +217,19 @@ def measure(
 
 
 def figures(benchmark: str, result: dict) -> list[dict]:
-    """gunicorn beside Daphne (and beside Daphne before the auth cache) per workload."""
+    """granian (the `web` process) beside Daphne, Daphne before the auth cache and gunicorn,
+    per workload."""
     rows = []
     medians = result["medians"]
     note = f"{result['clients']} clients, medians of {result['rounds_count']} interleaved rounds"
-    for workload in medians[GUNICORN]:
-        new = medians[GUNICORN][workload]
-        for peer in (DAPHNE, BEFORE):
+    for workload in medians[GRANIAN]:
+        new = medians[GRANIAN][workload]
+        for peer in [name for name in (DAPHNE, BEFORE, GUNICORN) if name in medians]:
             old = medians[peer][workload]
             rows.append(
                 common.figure(
                     benchmark,
-                    f"{workload}, requests/s, {GUNICORN}",
+                    f"{workload}, requests/s, {GRANIAN}",
                     round(new["per_s"], 1),
                     "1/s",
                     peer=f"{peer}, 1 process",
@@ -231,7 +241,7 @@ def figures(benchmark: str, result: dict) -> list[dict]:
             rows.append(
                 common.figure(
                     benchmark,
-                    f"{workload}, server CPU per request, {GUNICORN}",
+                    f"{workload}, server CPU per request, {GRANIAN}",
                     round(new["cpu_ms"], 2),
                     "ms",
                     peer=f"{peer}, 1 process",

@@ -127,7 +127,7 @@ TEMPLATES = [
 ]
 
 # Sockets (and `make run`'s one process) on ASGI, Daphne; the pages and API in production on
-# WSGI, gunicorn (README "Production layout").
+# WSGI, granian: governance/web.py (README "Production layout").
 ASGI_APPLICATION = "governance.asgi.application"
 WSGI_APPLICATION = "governance.wsgi.application"
 
@@ -150,7 +150,7 @@ else:
     if env.bool("DB_POOL", default=True):
         # Under ASGI, Django's persistent connections are per thread and unsafe; a pool keeps
         # connections open across requests instead (a new connection per request costs more
-        # than a whole locality check), and under gunicorn's threads (WSGI) too: each thread
+        # than a whole locality check), and under granian's threads (WSGI) too: each thread
         # takes a connection for its request and gives it back, so WEB_THREADS <= max_size.
         pool_timeout = env.float("DB_POOL_TIMEOUT", default=5.0)
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {

@@ -1,4 +1,5 @@
-"""WSGI entry point: the HTTP pages and API in production (gunicorn, README "Production layout").
+"""WSGI entry point: the HTTP pages and API in production (granian: governance/web.py,
+README "Production layout").
 
 WebSockets (`/ws/`) are not served here: they go to the ASGI process (governance.asgi, Daphne).
 What the HTTP side sends to sockets (the risk stream's announcements, a signed-out session's

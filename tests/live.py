@@ -1,5 +1,5 @@
 """A real Locus server in a subprocess, serving the test database: Daphne (ASGI, what `make run`
-and the Procfile's `ws` run) unless a test asks for gunicorn (WSGI, the Procfile's `web`).
+and the Procfile's `ws` run) unless a test asks for granian (WSGI, the Procfile's `web`).
 
 Use it as `from tests.live import live_locus, live_locus_process` and take `live_locus` (its
 base URL) in a test.
@@ -79,7 +79,7 @@ class LiveServer:
         self.log_dir = log_dir
         self.env = env or {}
         self.command = command or daphne_command
-        self.name = "gunicorn" if self.command is gunicorn_command else "Daphne"
+        self.name = "granian" if self.command is web_command else "Daphne"
         self.process: subprocess.Popen | None = None
         self.log_path: Path | None = None
         self.base_url = ""
@@ -158,21 +158,20 @@ def daphne_command(port: int) -> list[str]:
     ]
 
 
-def gunicorn_command(port: int) -> list[str]:
-    """The Procfile's `web` process (gunicorn.conf.py), one worker with two threads."""
+def web_command(port: int) -> list[str]:
+    """The Procfile's `web` process (governance/web.py: granian), one worker with two threads."""
     return [
         sys.executable,
         "-m",
-        "gunicorn",
-        "--config",
-        str(ROOT / "gunicorn.conf.py"),
-        "--bind",
-        f"127.0.0.1:{port}",
+        "governance.web",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
         "--workers",
         "1",
         "--threads",
         "2",
-        "governance.wsgi:application",
     ]
 
 

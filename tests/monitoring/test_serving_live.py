@@ -1,4 +1,4 @@
-"""The production layout (README "Production layout"): gunicorn serves the pages and the API
+"""The production layout (README "Production layout"): granian serves the pages and the API
 over WSGI, Daphne the WebSockets, on the same database. What the HTTP side announces to sockets
 goes through the Redis channel layer from a WSGI thread and reaches a socket on Daphne."""
 
@@ -19,7 +19,7 @@ from monitoring.telemetry import services
 from monitoring.telemetry.stream import ANNOUNCE_TYPE, RISK_GROUP
 from tests import wsclient
 from tests.factories import UserFactory
-from tests.live import LiveServer, gunicorn_command
+from tests.live import LiveServer, web_command
 from tests.monitoring.conftest import event
 
 pytestmark = pytest.mark.live
@@ -31,9 +31,9 @@ needs_redis = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def layout_processes(django_db_setup, tmp_path_factory):
-    """gunicorn (web) and Daphne (ws) on the test database; tasks run in the web process."""
+    """granian (web) and Daphne (ws) on the test database; tasks run in the web process."""
     eager = {"CELERY_TASK_ALWAYS_EAGER": "1"}
-    web = LiveServer(tmp_path_factory.mktemp("live-web"), env=eager, command=gunicorn_command)
+    web = LiveServer(tmp_path_factory.mktemp("live-web"), env=eager, command=web_command)
     ws = LiveServer(tmp_path_factory.mktemp("live-ws"), env=eager)
     for server in (web, ws):
         server.launch()
@@ -56,7 +56,7 @@ def session_cookie(user) -> str:
     return f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
 
 
-def test_gunicorn_serves_the_api_and_the_pages(layout):
+def test_granian_serves_the_api_and_the_pages(layout):
     web, _ = layout
     engineer = UserFactory(username="eve-engineer", roles=[Role.ENGINEER])
     token = Token.objects.create(user=engineer)
@@ -66,7 +66,7 @@ def test_gunicorn_serves_the_api_and_the_pages(layout):
     anonymous = httpx.get(f"{web}/api/v1/purposes/")
 
     assert api.status_code == 200, api.text
-    assert api.headers["Server"] == "gunicorn"
+    assert api.headers["Server"] == "granian"
     assert api.headers["X-Request-ID"]
     assert any(row["code"] for row in api.json()["results"])
     assert page.status_code == 200, page.text[:500]
@@ -76,7 +76,7 @@ def test_gunicorn_serves_the_api_and_the_pages(layout):
 
 
 @needs_redis
-def test_an_event_posted_to_gunicorn_is_announced_and_reaches_a_socket_on_daphne(
+def test_an_event_posted_to_granian_is_announced_and_reaches_a_socket_on_daphne(
     layout, privacy_officer, eu_dataset
 ):
     web, ws = layout
