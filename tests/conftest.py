@@ -8,6 +8,7 @@ import json
 import os
 import uuid
 from collections import Counter
+from pathlib import Path
 
 import pytest
 from django.db import transaction
@@ -149,34 +150,51 @@ def django_db_modify_db_settings(
 
     if MigratedTemplate.wanted(request.config, connection):
         with django_db_blocker.unblock():
-            MigratedTemplate(connection, os.environ["PYTEST_XDIST_TESTRUNUID"]).use()
+            MigratedTemplate(connection, MigratedTemplate.code_key()).use()
 
 
 class MigratedTemplate:
-    """A database migrated once per test run, which every worker's test database copies.
+    """A database migrated once for the code that migrates it, which every worker's test
+    database copies.
 
-    The first worker to come takes a PostgreSQL advisory lock, migrates a database under a
-    temporary name and renames it to the template's, so the template's name exists only once it
-    is complete; the others wait for the lock and find it there. Each worker's own test database
-    is then created WITH TEMPLATE (Django's TEST["TEMPLATE"]) and its `migrate` finds nothing to
-    apply. Each worker drops the template when its run ends (one that comes later builds it
-    again). Not used with --reuse-db, --no-migrations, or a single process.
+    Its name carries a digest of the apps' code and data and of pyproject.toml (what the
+    migrations are and what their data steps read), so a run of code the migrations would build
+    differently builds its own, and runs of the same code (one after another, or at once) share
+    it: the migrations cost about 18 s of one core, and copying the template about a second. The
+    first worker to come takes a PostgreSQL advisory lock, drops the templates of other code,
+    migrates a database under a temporary name and renames it to the template's, so the name
+    exists only once it is complete; the others wait for the lock and find it there. Each
+    worker's own test database is then created WITH TEMPLATE (Django's TEST["TEMPLATE"]) and its
+    `migrate` finds nothing to apply. Not used with --reuse-db, --no-migrations, or a single
+    process.
     """
 
-    in_use: MigratedTemplate | None = None  # this process's, dropped at the end of its run
+    SOURCES = ("catalog", "governance", "requests", "monitoring")
 
-    def __init__(self, connection, run_id: str):
+    def __init__(self, connection, key: str):
         self.connection = connection
-        self.name = f"test_{connection.settings_dict['NAME']}_{run_id[:10]}_template"
-        digest = hashlib.blake2b(self.name.encode(), digest_size=8).digest()
+        self.prefix = f"test_{connection.settings_dict['NAME']}_tpl_"
+        self.name = f"{self.prefix}{key}"
+        digest = hashlib.blake2b(self.prefix.encode(), digest_size=8).digest()
         self.lock_key = int.from_bytes(digest, "big", signed=True)
+
+    @classmethod
+    def code_key(cls) -> str:
+        """A digest of every file of the apps and of pyproject.toml: what migrating runs."""
+        root = Path(__file__).resolve().parents[1]
+        digest = hashlib.blake2b(digest_size=8)
+        files = [root / "pyproject.toml"]
+        for folder in cls.SOURCES:
+            files += (root / folder).rglob("*")
+        for path in sorted(f for f in files if f.is_file() and "__pycache__" not in f.parts):
+            digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+        return digest.hexdigest()
 
     @staticmethod
     def wanted(config, connection) -> bool:
         return (
             connection.vendor == "postgresql"
             and int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1
-            and bool(os.environ.get("PYTEST_XDIST_TESTRUNUID"))
             and not config.getvalue("reuse_db")
             and not config.getvalue("nomigrations")
         )
@@ -185,13 +203,18 @@ class MigratedTemplate:
         with self._locked() as cursor:
             cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [self.name])
             if cursor.fetchone() is None:
+                self._drop_others(cursor)
                 self._build(cursor)
         self.connection.settings_dict["TEST"]["TEMPLATE"] = self.name
-        MigratedTemplate.in_use = self
 
-    def drop(self) -> None:
-        with self._locked() as cursor:
-            cursor.execute(f"DROP DATABASE IF EXISTS {self._quoted(self.name)}")
+    def _drop_others(self, cursor) -> None:
+        """The templates of other code (older commits): one is kept per database name."""
+        cursor.execute(
+            "SELECT datname FROM pg_database WHERE starts_with(datname, %s) AND datname <> %s",
+            [self.prefix, self.name],
+        )
+        for (name,) in cursor.fetchall():
+            cursor.execute(f"DROP DATABASE IF EXISTS {self._quoted(name)}")
 
     @contextlib.contextmanager
     def _locked(self):
@@ -206,7 +229,7 @@ class MigratedTemplate:
         """Migrate a database as Django creates a test database, under a temporary name."""
         settings_dict = self.connection.settings_dict
         name, test_name = settings_dict["NAME"], settings_dict["TEST"]["NAME"]
-        building = f"{self.name[:50]}_building"
+        building = f"{self.name[:54]}_building"
         settings_dict["TEST"]["NAME"] = building
         try:
             self.connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
@@ -244,9 +267,6 @@ def django_db_setup(django_db_setup, django_db_blocker):
     from catalog.revision_notices import stop_listener
 
     stop_listener()  # its connection would come back after the one below is ended
-    if MigratedTemplate.in_use is not None:
-        with django_db_blocker.unblock():
-            MigratedTemplate.in_use.drop()
     with django_db_blocker.unblock(), connection.cursor() as cursor:
         cursor.execute(
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
