@@ -71,32 +71,51 @@ def ledger_submit(
 ) -> dict[str, Any]:
     """Queue one event for the log, in the caller's transaction, taking no shared lock; its
     receipt. The sequencer puts it in the chain and the tree within the merge delay."""
-    actor_id, actor_name = actor_identity(actor)
-    subject_list = _subject_list(subjects)
-    at = timezone.now()
-    payload = canonical(
-        {
-            "at": at.isoformat(),
-            "actor_id": actor_id,
-            "actor_name": actor_name,
-            "kind": kind,
-            "subjects": subject_list,
-            "data": _with_request_id(data),
-            "nonce": uuid.uuid4().hex,  # two equal events at one instant are two leaves
-        }
-    )
-    leaf = merkle.leaf_hash(payload).hex()
+    event = _Event.of(actor, kind, subjects, data)
+    leaf = merkle.leaf_hash(event.payload).hex()
     LedgerQueued.objects.create(
-        at=at,
-        actor_id=actor_id,
-        actor_name=actor_name,
+        at=event.at,
+        actor_id=event.actor_id,
+        actor_name=event.actor_name,
         kind=kind,
-        subjects=f" {' '.join(subject_list)} " if subject_list else "",
-        payload=payload,
+        subjects=event.subjects_text,
+        payload=event.payload,
         leaf_hash=leaf,
     )
     sequence_after_commit()
-    return receipt(leaf, at)
+    return receipt(leaf, event.at)
+
+
+@dataclass(frozen=True)
+class _Event:
+    """What a queued entry holds but its leaf hash: its canonical payload and columns."""
+
+    at: dt.datetime
+    actor_id: int | None
+    actor_name: str
+    subjects_text: str  # " a b " (spaces around: a subject is found by " a ")
+    payload: bytes
+
+    @classmethod
+    def of(
+        cls, actor: Actor, kind: str, subjects: Iterable[str], data: dict[str, Any] | None
+    ) -> _Event:
+        actor_id, actor_name = actor_identity(actor)
+        subject_list = _subject_list(subjects)
+        at = timezone.now()
+        payload = canonical(
+            {
+                "at": at.isoformat(),
+                "actor_id": actor_id,
+                "actor_name": actor_name,
+                "kind": kind,
+                "subjects": subject_list,
+                "data": _with_request_id(data),
+                "nonce": uuid.uuid4().hex,  # two equal events at one instant are two leaves
+            }
+        )
+        subjects_text = f" {' '.join(subject_list)} " if subject_list else ""
+        return cls(at, actor_id, actor_name, subjects_text, payload)
 
 
 # A slot's marker in an entry's data: a string no caller's data holds (a random token).
@@ -132,21 +151,8 @@ def ledger_submit_statement(
     The database assembles the canonical payload and hashes it (SHA-256(0x00 || payload), as
     merkle.leaf_hash does), so the decisions and their entry are one statement, one round trip,
     atomic without a transaction of their own."""
-    actor_id, actor_name = actor_identity(actor)
-    subject_list = _subject_list(subjects)
-    at = timezone.now()
-    payload = canonical(
-        {
-            "at": at.isoformat(),
-            "actor_id": actor_id,
-            "actor_name": actor_name,
-            "kind": kind,
-            "subjects": subject_list,
-            "data": _with_request_id(data),
-            "nonce": uuid.uuid4().hex,
-        }
-    ).decode()
-    pieces = _SLOT.split(payload)  # text, name, text, name, ..., text
+    event = _Event.of(actor, kind, subjects, data)
+    pieces = _SLOT.split(event.payload.decode())  # text, name, text, name, ..., text
     texts, names = pieces[0::2], pieces[1::2]
     if sorted(names) != sorted(slots):
         raise ValueError(f"Slots in the data {names} are not the slots given {sorted(slots)}")
@@ -163,9 +169,8 @@ def ledger_submit_statement(
         f" FROM (SELECT convert_to({concat}, 'UTF8') AS payload FROM {source}) AS p"
         " RETURNING leaf_hash"
     )
-    subjects_text = f" {' '.join(subject_list)} " if subject_list else ""
-    params: list[Any] = [at, actor_id, actor_name, kind, subjects_text, *texts]
-    return QueueStatement(sql, params, at)
+    columns = [event.at, event.actor_id, event.actor_name, kind, event.subjects_text]
+    return QueueStatement(sql, [*columns, *texts], event.at)
 
 
 def slot(name: str) -> str:
