@@ -34,6 +34,16 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def held_port() -> socket.socket:
+    """A socket bound to a TCP port the OS picks, not listening: while it is open the port is
+    given to nobody else (no other server, no outgoing connection), so a server whose port must
+    be known long before it starts can have it. Close it right before starting that server."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # No SO_REUSEADDR: with it, a server that sets it too (Twisted, Node) could bind the port.
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
 def shared_database_url() -> str:
     """DATABASE_URL naming the database this test process is using right now."""
     db = connection.settings_dict
@@ -68,6 +78,10 @@ def server_environment() -> dict[str, str]:
     # counters on every check instead (tests/governance/test_index_notifications.py tests the
     # notifications themselves).
     env["POLICY_INDEX_NOTIFICATIONS"] = "0"
+    # Keys of their own in a Redis database other test processes use too: the authentication
+    # cache names people by id, and another process's test database has other people under
+    # the same ids.
+    env["CACHE_KEY_PREFIX"] = f"live-{os.getpid()}-{connection.settings_dict['NAME']}"
     return env
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.live import ROOT, free_port
+from tests.live import ROOT, held_port
 
 PROVIDER_DIR = ROOT / "tests" / "oidc"
 START_TIMEOUT_SECONDS = 30.0
@@ -49,7 +49,11 @@ def person(name: str, groups: list[str], amr: list[str] | None = None) -> dict:
 class OidcProvider:
     def __init__(self, directory: Path):
         self.directory = directory
-        self.port = free_port()
+        # Locus is given the issuer before it starts, the provider starts once Locus answers
+        # (it needs Locus's callback): the port is held meanwhile, or another test's server or
+        # an outgoing connection could take it.
+        self._held = held_port()
+        self.port = self._held.getsockname()[1]
         self.issuer = f"http://127.0.0.1:{self.port}"
         self.users_path = directory / "people.json"
         self.process: subprocess.Popen | None = None
@@ -69,6 +73,7 @@ class OidcProvider:
             "OIDC_TEST_USERS": str(self.users_path),
         }
         self.log_path = self.directory / "oidc-provider.log"
+        self._held.close()
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
                 [node_binary(), "provider.mjs"],
@@ -87,14 +92,19 @@ class OidcProvider:
             if self.process.poll() is not None:
                 pytest.fail(f"oidc-provider exited:\n{self.log_path.read_text()}")
             try:
-                httpx.get(f"{self.issuer}/.well-known/openid-configuration", timeout=1.0)
-                return
+                answer = httpx.get(f"{self.issuer}/.well-known/openid-configuration", timeout=1.0)
             except httpx.TransportError:
                 time.sleep(0.1)
+                continue
+            if answer.status_code == 200 and answer.json().get("issuer") == self.issuer:
+                return
+            self.stop()
+            pytest.fail(f"another server answers on the provider's port: {answer.text[:200]}")
         self.stop()
         pytest.fail(f"oidc-provider did not answer:\n{self.log_path.read_text()}")
 
     def stop(self) -> None:
+        self._held.close()
         if self.process is None or self.process.poll() is not None:
             return
         self.process.terminate()
