@@ -381,19 +381,9 @@ def daphne_command(port: int) -> list[str]:
 def web_command(port: int, *, threads: int = 4) -> list[str]:
     """The Procfile's `web` process (governance/web.py: granian, WSGI) on `port`: one worker
     process, `threads` threads serving requests."""
-    return [
-        sys.executable,
-        "-m",
-        "governance.web",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        "1",
-        "--threads",
-        str(threads),
-    ]
+    from governance import web
+
+    return web.command(port, threads=threads)
 
 
 def gunicorn_command(port: int, *, workers: int = 1, threads: int = 4) -> list[str]:

@@ -6,10 +6,8 @@ from __future__ import annotations
 
 
 def previous_verify_tree() -> list[str]:
-    from governance.ledger import signing
-    from governance.ledger.proofcheck import tree_head_problem
-    from governance.ledger.tree import tree_head_document
-    from governance.models import LedgerEntry, LedgerTreeHead, LedgerTreeNode
+    from governance.ledger.tree import tree_head_problems
+    from governance.models import LedgerEntry, LedgerTreeNode
     from locus_client import merkle
 
     payloads = LedgerEntry.objects.order_by("sequence").values_list("sequence", "payload")
@@ -18,14 +16,7 @@ def previous_verify_tree() -> list[str]:
         if sequence != number:
             return [f"entry {number} is missing or out of order (found {sequence})"]
         recomputed.append(merkle.leaf_hash(bytes(payload)))
-    problems = []
-    for head in LedgerTreeHead.objects.order_by("size"):
-        if note := tree_head_problem(tree_head_document(head), signing.trusted_public_keys()):
-            problems.append(note)
-        if head.size > recomputed.size:
-            problems.append(f"tree head {head.size}: the chain holds only {recomputed.size}")
-        elif recomputed.root(head.size).hex() != head.root:
-            problems.append(f"tree head {head.size}: its root is not the entries' (edited)")
+    problems = tree_head_problems(recomputed)
     nodes = LedgerTreeNode.objects.values_list("level", "index", "hash").order_by()
     for level, index, value in nodes.iterator(chunk_size=20_000):
         row = recomputed.levels[level] if level < len(recomputed.levels) else []

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from typing import Any
 
 from granian.constants import Interfaces
@@ -48,6 +49,12 @@ def server(options: argparse.Namespace) -> Any:  # granian picks Server's class 
         workers_kill_timeout=STOP_SECONDS,
         log_access=os.environ.get("WEB_ACCESS_LOG", "") not in ("", "0"),
     )
+
+
+def command(port: int, *, threads: int, host: str = "127.0.0.1") -> list[str]:
+    """This process as a command line, one worker process (tests and benchmarks start it)."""
+    options = ["--host", host, "--port", str(port), "--workers", "1", "--threads", str(threads)]
+    return [sys.executable, "-m", "governance.web", *options]
 
 
 if __name__ == "__main__":

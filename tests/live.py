@@ -174,19 +174,9 @@ def daphne_command(port: int) -> list[str]:
 
 def web_command(port: int) -> list[str]:
     """The Procfile's `web` process (governance/web.py: granian), one worker with two threads."""
-    return [
-        sys.executable,
-        "-m",
-        "governance.web",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        "1",
-        "--threads",
-        "2",
-    ]
+    from governance import web
+
+    return web.command(port, threads=2)
 
 
 @pytest.fixture

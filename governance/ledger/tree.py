@@ -358,8 +358,7 @@ def verify_tree() -> list[str]:
     must be the entries' (so an entry edited, removed, inserted or reordered is found), and the
     stored nodes must give the same roots (a rewritten tree is found). The problems, by name.
     How it stays fast at millions of entries: governance.ledger.treeverify."""
-    from governance.ledger import signing, treeverify
-    from governance.ledger.proofcheck import tree_head_problem
+    from governance.ledger import treeverify
 
     stored = treeverify.start_stored_nodes()  # PostgreSQL reads the nodes meanwhile
     try:
@@ -369,6 +368,15 @@ def verify_tree() -> list[str]:
             stored.join()
         number, sequence = exc.args
         return [f"entry {number} is missing or out of order (found {sequence})"]
+    return tree_head_problems(recomputed) + treeverify.rewritten_nodes(recomputed, stored)
+
+
+def tree_head_problems(recomputed: merkle.MemoryTree) -> list[str]:
+    """Each signed tree head against the tree recomputed from the entries: its signature, and
+    its root that of the entries' first `size`."""
+    from governance.ledger import signing
+    from governance.ledger.proofcheck import tree_head_problem
+
     problems = []
     for head in LedgerTreeHead.objects.order_by("size"):
         if note := tree_head_problem(tree_head_document(head), signing.trusted_public_keys()):
@@ -377,4 +385,4 @@ def verify_tree() -> list[str]:
             problems.append(f"tree head {head.size}: the chain holds only {recomputed.size}")
         elif recomputed.root(head.size).hex() != head.root:
             problems.append(f"tree head {head.size}: its root is not the entries' (edited)")
-    return problems + treeverify.rewritten_nodes(recomputed, stored)
+    return problems
