@@ -59,27 +59,31 @@ def robust_baseline(values: Sequence[float]) -> Baseline | None:
     return Baseline(median, mad, len(values))
 
 
-def _dataset_value(e) -> str:
-    return e.dataset_slug or e.dataset_ref
-
-
 def _footprints(stored) -> dict[tuple[str, str, str], list]:
+    """{(actor, kind, value): [first at, last at, events, an event]} of the batch: the actor
+    itself, each region and each dataset it touched. A loop over every event of every batch,
+    so written plainly: comparisons rather than min()/max() calls."""
     seen: dict[tuple[str, str, str], list] = {}
+    get = seen.get
     for e in stored:
-        if not e.actor:
+        actor = e.actor
+        if not actor:
             continue
+        at = e.occurred_at
         for key in (
-            (e.actor, "actor", ""),
-            (e.actor, "region", e.destination_region),
-            (e.actor, "dataset", _dataset_value(e)),
+            (actor, "actor", ""),
+            (actor, "region", e.destination_region),
+            (actor, "dataset", e.dataset_slug or e.dataset_ref),
         ):
-            found = seen.get(key)
+            found = get(key)
             if found is None:
-                seen[key] = [e.occurred_at, e.occurred_at, 1, e]
-            else:
-                found[0] = min(found[0], e.occurred_at)
-                found[1] = max(found[1], e.occurred_at)
-                found[2] += 1
+                seen[key] = [at, at, 1, e]
+                continue
+            if at < found[0]:
+                found[0] = at
+            elif at > found[1]:
+                found[1] = at
+            found[2] += 1
     return seen
 
 
