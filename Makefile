@@ -50,8 +50,8 @@ test: install lint
 
 ## The API fuzzing: schemathesis against a live server as each role, every phase ("coverage"
 ## included: every boundary and bad value of every field), with the checks that invalid input
-## is refused and valid input taken (LOCUS_FUZZ_ACCEPTANCE=0 leaves those two out). Over ten
-## minutes, so apart from `make test`; CI runs both.
+## is refused and valid input taken (LOCUS_FUZZ_ACCEPTANCE=0 leaves those two out). About eight
+## minutes on two cores, so apart from `make test`; CI runs both.
 fuzz: install
 	PYTHONDONTWRITEBYTECODE= LOCUS_FUZZ_COVERAGE=1 $(BIN)/pytest -n 2 -m fuzz tests/test_api_fuzz.py
 
