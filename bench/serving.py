@@ -8,8 +8,8 @@ round), BENCH_API_SERVER_REQUESTS [200] requests from BENCH_API_SERVER_CLIENTS [
 at once (the standard library's http.client, keeping its connection alive): requests/s over the
 round's wall time, the server's CPU time per request (user and system, its whole process tree,
 from /proc), and how busy the server was (CPU time over wall time: about 1.0 when the server, not
-the client, sets the pace). The figures are the medians of BENCH_API_SERVER
-_ROUNDS [5] rounds. On a machine shared with other work, requests/s follows the machine's load
+the client, sets the pace). The figures are the medians of
+BENCH_API_SERVER_ROUNDS [5] rounds. On a machine shared with other work, requests/s follows the machine's load
 (a round's figure moved 2x between rounds when the load average was 11-16); the CPU per request
 moves much less, and on a machine with nothing else to run it is what bounds requests/s per
 core. A third server, Daphne with the authentication cache off (AUTH_CACHE_SECONDS=0: it still

@@ -25,7 +25,7 @@ from governance.roles import Role
 from tests.factories import UserFactory
 from tests.live import ROOT, LiveServer, live_locus, web_command  # noqa: F401  (fixtures)
 
-pytestmark = [pytest.mark.live, pytest.mark.fuzz]  # make fuzz, not make test: over ten minutes
+pytestmark = [pytest.mark.live, pytest.mark.fuzz]  # make fuzz, not make test: about eight minutes
 
 # Every check schemathesis has (`--checks all`): every answer documented (its status, content
 # type, headers and body), invalid input refused and valid input taken, a request without a

@@ -159,6 +159,30 @@ def test_bad_single_check_is_a_400_naming_the_field(
     assert not LocalityDecision.objects.exists()
 
 
+def test_each_thread_validates_single_checks_with_its_own_serializer(api_client, engineer):
+    """One check reuses its thread's validator (a new serializer deep-copies its fields); web
+    threads serve at once, so each must have its own, and a reused one must not carry one
+    request's errors into the next."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from governance.checks.api import check_validator, parse_checks
+
+    def validate(body):
+        return check_validator(), parse_checks([body])
+
+    with ThreadPoolExecutor(max_workers=1) as other:
+        theirs, (their_checks, their_errors) = other.submit(validate, {"action": "delete"}).result()
+    mine, (checks, errors) = validate(question())
+    again, (_, later_errors) = validate({**question(), "region": ""})
+
+    assert theirs is not mine and again is mine
+    assert their_checks == [None] and {"dataset", "action", "region", "purpose"} <= set(
+        their_errors[0]
+    )
+    assert checks[0] is not None and errors == {}
+    assert set(later_errors[0]) == {"region"}
+
+
 def test_malformed_json_is_a_400(api_client, engineer):
     response = api_client(engineer).post(
         CHECK, '{"dataset": "eu-customers",', content_type="application/json"
