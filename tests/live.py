@@ -148,6 +148,14 @@ class LiveServer:
             f"{self.name} did not answer /healthz within {START_TIMEOUT_SECONDS:g} s:\n{self._output()}"
         )
 
+    def __enter__(self) -> LiveServer:
+        """Launched (not waited for: `ready()` does that) for the `with` block, stopped after."""
+        self.launch()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:
             return
@@ -182,12 +190,8 @@ def web_command(port: int) -> list[str]:
 @pytest.fixture
 def live_locus_process(django_db_setup, tmp_path_factory):
     """Daphne, launched before the test's data is set up so that both start together."""
-    server = LiveServer(tmp_path_factory.mktemp("live-locus"))
-    server.launch()
-    try:
+    with LiveServer(tmp_path_factory.mktemp("live-locus")) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
@@ -203,12 +207,8 @@ def live_locus(live_locus_process, transactional_db, django_db_serialized_rollba
 @pytest.fixture(scope="module")
 def shared_live_locus_process(django_db_setup, tmp_path_factory):
     """One Daphne for every test of a module that takes `shared_live_locus`."""
-    server = LiveServer(tmp_path_factory.mktemp("live-locus"))
-    server.launch()
-    try:
+    with LiveServer(tmp_path_factory.mktemp("live-locus")) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

@@ -49,12 +49,8 @@ def live_locus_process(django_db_setup, tmp_path_factory):
     """granian, the Procfile's `web`: the process that serves the API in production (Daphne
     keeps `/ws/`, which the schema does not describe). It spends less CPU per request than
     Daphne, and so the run takes less time."""
-    server = LiveServer(tmp_path_factory.mktemp("live-locus"), command=web_command)
-    server.launch()
-    try:
+    with LiveServer(tmp_path_factory.mktemp("live-locus"), command=web_command) as server:
         yield server
-    finally:
-        server.stop()
 
 
 FUZZ = ROOT / "tests" / "fuzz"  # the hooks and settings; alone on the command's path

@@ -70,6 +70,11 @@ def stream_append(messages: list[Message]) -> list[int]:
     return seqs
 
 
+ANNOUNCE_TIMEOUT_SECONDS = 10.0
+_announcer: tuple[int, asyncio.AbstractEventLoop] | None = None
+_announcer_lock = threading.Lock()
+
+
 def announce(first: int, last: int) -> None:
     """Tell every connected consumer that seqs first..last exist; failures are only logged
     (clients catch up from the outbox)."""
@@ -92,11 +97,6 @@ def announce(first: int, last: int) -> None:
         sent.result(timeout=ANNOUNCE_TIMEOUT_SECONDS)
     except Exception:  # the outbox has the messages; a lost announcement is only a delay
         log.warning("Could not announce stream messages %s..%s", first, last, exc_info=True)
-
-
-ANNOUNCE_TIMEOUT_SECONDS = 10.0
-_announcer: tuple[int, asyncio.AbstractEventLoop] | None = None
-_announcer_lock = threading.Lock()
 
 
 def _announcer_loop() -> asyncio.AbstractEventLoop:

@@ -23,12 +23,8 @@ pytestmark = pytest.mark.live
 @pytest.fixture
 def live_locus_process(django_db_setup, tmp_path_factory):
     """This module's server requires a second factor of privacy officers and superusers."""
-    server = LiveServer(tmp_path_factory.mktemp("live-locus"), env=SECOND_FACTOR_ENV)
-    server.launch()
-    try:
+    with LiveServer(tmp_path_factory.mktemp("live-locus"), env=SECOND_FACTOR_ENV) as server:
         yield server
-    finally:
-        server.stop()
 
 
 def test_an_officer_enrols_then_is_asked_again_before_approving(browser):
