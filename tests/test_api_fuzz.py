@@ -11,16 +11,20 @@ project root is on sys.path, so its command runs from a folder outside the root.
 """
 
 import io
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 from django.core.management import call_command
 from rest_framework.authtoken.models import Token
 
+from catalog.paging import MAX_PAGE_SIZE
 from governance.roles import Role
 from tests.factories import UserFactory
 from tests.live import ROOT, LiveServer, live_locus, web_command  # noqa: F401  (fixtures)
@@ -95,14 +99,65 @@ def schemathesis_command() -> list[str]:
     return [found]
 
 
-def credentials(role: Role | None) -> list[str]:
+def authorization(role: Role | None) -> dict[str, str]:
     """A token of a user with the role; anonymous (None): none, so every answer is a 401, or
     the public intake's."""
     if role is None:
-        return []
+        return {}
     user = UserFactory(username=f"fuzz-{role}", roles=[role])
     token = Token.objects.create(user=user)
-    return ["--header", f"Authorization: Token {token.key}"]
+    return {"Authorization": f"Token {token.key}"}
+
+
+# A path parameter takes one of the role's own objects this often; otherwise what the schema
+# allows (almost always nothing: a 404).
+KNOWN_OBJECT_SHARE = 0.8
+
+
+def known_objects(schema: dict, base_url: str, headers: dict[str, str]) -> dict[str, list]:
+    """For each path with a parameter ("/api/v1/models/{id}/..."), the values of that parameter
+    the role can reach: the `id`, `slug` or `code` of every item its list answers (up to a page
+    of MAX_PAGE_SIZE). A random id is a 404, which never reaches the operation's code; with
+    these, the operations on one object (its steps, history, PATCH, DELETE) are fuzzed on
+    objects that exist. Only the API's own answers are read, so each role gets what its
+    permissions let it see, and the anonymous run nothing."""
+    found: dict[str, list] = {}
+    with httpx.Client(base_url=base_url, headers=headers, timeout=30) as client:
+        for path in schema["paths"]:
+            match = PATH_PARAMETER.search(path)
+            if match is None or path[: match.end()] in found:
+                continue
+            answer = client.get(path[: match.start()], params={"page_size": MAX_PAGE_SIZE})
+            if answer.status_code != 200:
+                continue
+            body = answer.json()
+            items = body.get("results", []) if isinstance(body, dict) else body
+            name = match.group(1)
+            values = [item[name] for item in items if isinstance(item, dict) and name in item]
+            if values:
+                found[path[: match.end()]] = values
+    return found
+
+
+PATH_PARAMETER = re.compile(r"\{(\w+)\}")
+
+
+def fuzz_config(directory: Path, objects: dict[str, list]) -> Path:
+    """tests/fuzz/schemathesis.toml, and a dictionary of known objects for each parameter."""
+    lines = [(FUZZ / "schemathesis.toml").read_text()]
+    for number, (prefix, values) in enumerate(sorted(objects.items())):
+        name = PATH_PARAMETER.search(prefix).group(1)
+        lines += [
+            f"[dictionaries.objects{number}]",
+            f"values = {json.dumps(values)}",
+            "[[operations]]",
+            f"include-path-regex = {json.dumps('^' + re.escape(prefix))}",
+            "parameters = { %s = { dictionary = %s, probability = %s } }"
+            % (json.dumps(f"path.{name}"), json.dumps(f"objects{number}"), KNOWN_OBJECT_SHARE),
+        ]
+    config = directory / "schemathesis.toml"
+    config.write_text("\n".join(lines) + "\n")
+    return config
 
 
 @pytest.mark.parametrize(
@@ -117,19 +172,22 @@ def test_no_operation_answers_5xx_or_breaks_its_schema(
     tmp_path,
 ):
     call_command("seed_demo", "--datasets", "30", "--allow-production", stdout=io.StringIO())
+    headers = authorization(role)
+    schema = httpx.get(f"{live_locus}/api/schema/?format=json", timeout=30).json()
+    config = fuzz_config(tmp_path, known_objects(schema, live_locus, headers))
     env = {k: v for k, v in os.environ.items() if k not in {"PYTHONPATH", "DJANGO_SETTINGS_MODULE"}}
     env |= {"PYTHONPATH": str(FUZZ), "SCHEMATHESIS_HOOKS": "locus_fuzz_hooks"}
     run = subprocess.run(
         [
             *schemathesis_command(),
             "--config-file",
-            str(FUZZ / "schemathesis.toml"),
+            str(config),
             "run",
             f"{live_locus}/api/schema/",
             "--checks",
             "all",
             *excluded_checks(),
-            *credentials(role),
+            *[arg for name, value in headers.items() for arg in ("--header", f"{name}: {value}")],
             "--phases",
             phases(),
             "--max-examples",
