@@ -236,6 +236,12 @@ class StepCommentSerializer(serializers.Serializer):
     )
 
 
+class ExceptionCommentSerializer(serializers.Serializer):
+    """A remark is its text: required, and more than spaces (the schema says both)."""
+
+    comment = serializers.CharField(max_length=5000, trim_whitespace=True)
+
+
 class ExceptionFilter(StrictFilterSet):
     status = django_filters.MultipleChoiceFilter(choices=ExceptionStatus.choices)
     mine = django_filters.BooleanFilter(method="filter_mine", label="Only mine")
@@ -364,12 +370,12 @@ class TransferExceptionViewSet(
     reject = _step("reject", "Refuse it (with a comment saying why).")
     revoke = _step("revoke", "End an approved or active exception and its grant now (reason).")
 
-    @extend_schema(request=StepCommentSerializer, responses=ExceptionEventSerializer)
+    @extend_schema(request=ExceptionCommentSerializer, responses={201: ExceptionEventSerializer})
     @action(detail=True, methods=["post"])
     def comment(self, request, pk=None):
         """A remark on the timeline by the requester or a reviewer."""
         exception = self.get_object()
-        body = StepCommentSerializer(data=request.data)
+        body = ExceptionCommentSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         event = services.exception_comment(
             actor=request.user, exception=exception, comment=body.validated_data["comment"]

@@ -73,8 +73,13 @@ CONNECTOR_BY_KIND = {
 # (method, path) -> the fields whose refusal depends on another field or on the object's state
 # (each a regular expression that the whole field name matches).
 STATE_RULES: dict[tuple[str, str], set[str]] = {
-    # the end after the start; an SCC module only with standard contractual clauses
-    ("POST", "/api/v1/transfer-exceptions/"): {"ends_at", "scc_module"},
+    # the end after the start (and within the mechanism's longest period); an SCC module only
+    # with standard contractual clauses, a derogation only with Art. 49 (the saved values
+    # where a PATCH leaves a field out)
+    ("POST", "/api/v1/transfer-exceptions/"): {"ends_at", "scc_module", "derogation"},
+    ("PATCH", "/api/v1/transfer-exceptions/{id}/"): {"ends_at", "scc_module", "derogation"},
+    # a grant's end after its start
+    ("POST", "/api/v1/transfer-grants/"): {"valid_until"},
     # `until` (or its alias `to`) after `since`
     ("GET", "/api/v1/evidence"): {"until", "to"},
     ("GET", "/api/v1/ledger/export"): {"until", "to"},

@@ -412,10 +412,24 @@ def test_comment_by_requester_and_reviewer(api_client, data_owner, eu_officer, s
         )
         assert response.status_code == 201, response.content
         assert response.json()["action"] == "comment"
-    empty = api_client(data_owner).post(f"{detail(submitted)}comment/", {"comment": ""})
-    assert empty.status_code == 400
-    assert "comment" in empty.json()
+    for body in ({"comment": ""}, {"comment": "   "}, {}):
+        empty = api_client(data_owner).post(f"{detail(submitted)}comment/", body, format="json")
+        assert empty.status_code == 400, body
+        assert "comment" in empty.json()
+    assert submitted.events.filter(action="comment").count() == 2
     assert status_of(submitted) == S.SUBMITTED
+
+
+def test_the_schema_says_a_comment_is_required_text_and_answered_201(api_client):
+    schema = api_client().get("/api/schema/?format=json").json()
+    operation = schema["paths"]["/api/v1/transfer-exceptions/{id}/comment/"]["post"]
+    assert "201" in operation["responses"]
+    assert "200" not in operation["responses"]
+    name = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"].split("/")[-1]
+    body = schema["components"]["schemas"][name]
+    assert body["required"] == ["comment"]
+    assert body["properties"]["comment"]["minLength"] == 1
+    assert "pattern" in body["properties"]["comment"]  # more than spaces
 
 
 def test_four_eyes_needs_two_different_officers(
