@@ -21,15 +21,20 @@ from pathlib import Path
 
 import httpx
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from rest_framework.authtoken.models import Token
 
+from catalog.models import Dataset
 from catalog.paging import MAX_PAGE_SIZE
+from catalog.services import dataset_update
 from governance.roles import Role
 from tests.factories import UserFactory
 from tests.live import ROOT, LiveServer, live_locus, web_command  # noqa: F401  (fixtures)
 
-pytestmark = [pytest.mark.live, pytest.mark.fuzz]  # make fuzz, not make test: about eight minutes
+User = get_user_model()
+
+pytestmark = [pytest.mark.live, pytest.mark.fuzz]  # in make test; make fuzz runs these alone
 
 # Every check schemathesis has (`--checks all`): every answer documented (its status, content
 # type, headers and body), invalid input refused and valid input taken, a request without a
@@ -48,7 +53,9 @@ def excluded_checks() -> list[str]:
     return ["--exclude-checks", ",".join(names)] if names else []
 
 
-UNREACHED_RATES = {name: "1000000/minute" for name in ("API_RATE", "TELEMETRY_RATE", "LINEAGE_RATE")}
+UNREACHED_RATES = {
+    name: "1000000/minute" for name in ("API_RATE", "TELEMETRY_RATE", "LINEAGE_RATE")
+}
 
 
 @pytest.fixture
@@ -70,19 +77,15 @@ def live_locus_process(django_db_setup, tmp_path_factory):
 FUZZ = ROOT / "tests" / "fuzz"  # the hooks and settings; alone on the command's path
 MAX_EXAMPLES = int(os.environ.get("LOCUS_FUZZ_EXAMPLES", "8"))
 ALL_PHASES = "examples,coverage,fuzzing,stateful"
-QUICK_PHASES = "examples,fuzzing,stateful"
 ARTIFACTS = ROOT / "test-artifacts" / "fuzz"
 
 
 def phases() -> str:
-    """Every run takes the examples, fuzzing and stateful phases: every operation, its links,
-    under each role's permissions. The coverage phase (every boundary and bad value of every
-    field, a request without each required header, each method a path lacks) takes about ten
-    times as long; LOCUS_FUZZ_COVERAGE=1 (`make fuzz`) adds it to every role's run.
-    LOCUS_FUZZ_PHASES overrides both."""
-    if override := os.environ.get("LOCUS_FUZZ_PHASES"):
-        return override
-    return ALL_PHASES if os.environ.get("LOCUS_FUZZ_COVERAGE") == "1" else QUICK_PHASES
+    """Every phase: the schema's examples; coverage (every boundary and bad value of every
+    field, a request without each required header, each method a path lacks: two thirds of the
+    run's time); fuzzing; stateful (chains of calls along the links schemathesis infers).
+    LOCUS_FUZZ_PHASES (comma-separated) runs only some, to iterate."""
+    return os.environ.get("LOCUS_FUZZ_PHASES") or ALL_PHASES
 
 
 def narrowed() -> list[str]:
@@ -101,62 +104,109 @@ def schemathesis_command() -> list[str]:
 
 def authorization(role: Role | None) -> dict[str, str]:
     """A token of a user with the role; anonymous (None): none, so every answer is a 401, or
-    the public intake's."""
+    the public intake's. The data owner is given OWNED_DATASETS of the demo's datasets: a new
+    owner owns nothing, and would meet 404 on every dataset, violation, incident and exception
+    it could only see through one of its own."""
     if role is None:
         return {}
     user = UserFactory(username=f"fuzz-{role}", roles=[role])
+    if role == Role.DATA_OWNER:
+        officer = User.objects.filter(groups__name=Role.PRIVACY_OFFICER).exclude(pk=user.pk)[0]
+        for dataset in Dataset.objects.order_by("slug")[:OWNED_DATASETS]:
+            dataset_update(actor=officer, dataset=dataset, owner=user)
     token = Token.objects.create(user=user)
     return {"Authorization": f"Token {token.key}"}
 
 
-# A path parameter takes one of the role's own objects this often; otherwise what the schema
-# allows (almost always nothing: a 404).
+OWNED_DATASETS = 6
+
+
+# A path parameter or a body field that names an object takes one that exists this often;
+# otherwise what the schema allows (for a path, almost always nothing: a 404).
 KNOWN_OBJECT_SHARE = 0.8
+PATH_PARAMETER = re.compile(r"\{(\w+)\}")
+
+# Body fields that name an object (their leaf in schemathesis' `body.` notation), by the list
+# that gives the objects and the item's field they take: a create or a step whose references
+# exist reaches its code, and the stateful phase gets objects to follow its links from.
+BODY_REFERENCES = {
+    ("/api/v1/datasets/", "slug"): ["dataset", "datasets[*]", "upstream", "downstream"],
+    ("/api/v1/regions/", "code"): [
+        "region",
+        "regions[*]",
+        "storage_region",
+        "source_regions[*]",
+        "destination_regions[*]",
+        "allowed_processing_regions[*]",
+    ],
+    ("/api/v1/jurisdictions/", "code"): ["jurisdiction", "subject_jurisdictions[*]"],
+    ("/api/v1/countries/", "code"): ["countries[*]"],
+    ("/api/v1/purposes/", "code"): ["purpose", "default_purpose"],
+    ("/api/v1/personal-data-categories/", "code"): [
+        "category",
+        "categories[*]",
+        "personal_data_categories[*]",
+    ],
+    ("/api/v1/glossary/terms/", "slug"): ["term"],
+    ("/api/v1/training-runs/", "id"): ["training_runs[*]"],
+}
+
+
+def listed(client: httpx.Client, path: str, field: str) -> list:
+    """The `field` of every item a list answers the caller (one page of MAX_PAGE_SIZE)."""
+    answer = client.get(path, params={"page_size": MAX_PAGE_SIZE})
+    if answer.status_code != 200:
+        return []
+    body = answer.json()
+    items = body.get("results", []) if isinstance(body, dict) else body
+    return [item[field] for item in items if isinstance(item, dict) and field in item]
 
 
 def known_objects(schema: dict, base_url: str, headers: dict[str, str]) -> dict[str, list]:
-    """For each path with a parameter ("/api/v1/models/{id}/..."), the values of that parameter
-    the role can reach: the `id`, `slug` or `code` of every item its list answers (up to a page
-    of MAX_PAGE_SIZE). A random id is a 404, which never reaches the operation's code; with
-    these, the operations on one object (its steps, history, PATCH, DELETE) are fuzzed on
-    objects that exist. Only the API's own answers are read, so each role gets what its
-    permissions let it see, and the anonymous run nothing."""
+    """The objects the role can reach, by where schemathesis puts them: for each path with a
+    parameter ("/api/v1/models/{id}"), the `id`, `slug` or `code` of every item its list
+    answers; for each body field of BODY_REFERENCES (`body.dataset`), its list's. A random id is
+    a 404 and a random slug a 400, which never reach the operation's code; with these, the
+    operations on one object (its steps, history, PATCH, DELETE) and the creates that name
+    others run on objects that exist. Only the API's answers are read, so each role gets what
+    its permissions let it see, and the anonymous run nothing. Owners and stewards are the
+    demo's data owners (no list names people)."""
     found: dict[str, list] = {}
     with httpx.Client(base_url=base_url, headers=headers, timeout=30) as client:
         for path in schema["paths"]:
             match = PATH_PARAMETER.search(path)
-            if match is None or path[: match.end()] in found:
-                continue
-            answer = client.get(path[: match.start()], params={"page_size": MAX_PAGE_SIZE})
-            if answer.status_code != 200:
-                continue
-            body = answer.json()
-            items = body.get("results", []) if isinstance(body, dict) else body
-            name = match.group(1)
-            values = [item[name] for item in items if isinstance(item, dict) and name in item]
-            if values:
-                found[path[: match.end()]] = values
-    return found
-
-
-PATH_PARAMETER = re.compile(r"\{(\w+)\}")
+            if match and path[: match.end()] not in found:
+                found[path[: match.end()]] = listed(client, path[: match.start()], match.group(1))
+        for (path, field), leaves in BODY_REFERENCES.items():
+            values = listed(client, path, field)
+            found |= {f"body.{leaf}": values for leaf in leaves}
+    if headers:
+        owners = list(
+            User.objects.filter(groups__name=Role.DATA_OWNER).values_list("username", flat=True)
+        )
+        found |= {"body.owner": owners, "body.steward": owners}
+    return {where: values for where, values in found.items() if values}
 
 
 def fuzz_config(directory: Path, objects: dict[str, list]) -> Path:
-    """tests/fuzz/schemathesis.toml, and a dictionary of known objects for each parameter."""
+    """tests/fuzz/schemathesis.toml, and a dictionary of known objects for each path parameter
+    (an operation setting) and body field (a project one)."""
     lines = [(FUZZ / "schemathesis.toml").read_text()]
-    for number, (prefix, values) in enumerate(sorted(objects.items())):
-        name = PATH_PARAMETER.search(prefix).group(1)
+    body: list[str] = []
+    for number, (where, values) in enumerate(sorted(objects.items())):
+        binding = f'{{ dictionary = "objects{number}", probability = {KNOWN_OBJECT_SHARE} }}'
+        lines += [f"[dictionaries.objects{number}]", f"values = {json.dumps(values)}"]
+        if where.startswith("body."):
+            body.append(f"{json.dumps(where)} = {binding}")
+            continue
+        name = PATH_PARAMETER.search(where).group(1)
         lines += [
-            f"[dictionaries.objects{number}]",
-            f"values = {json.dumps(values)}",
             "[[operations]]",
-            f"include-path-regex = {json.dumps('^' + re.escape(prefix))}",
-            "parameters = { %s = { dictionary = %s, probability = %s } }"
-            % (json.dumps(f"path.{name}"), json.dumps(f"objects{number}"), KNOWN_OBJECT_SHARE),
+            f"include-path-regex = {json.dumps('^' + re.escape(where))}",
+            f"parameters = {{ {json.dumps(f'path.{name}')} = {binding} }}",
         ]
     config = directory / "schemathesis.toml"
-    config.write_text("\n".join(lines) + "\n")
+    config.write_text("\n".join([*lines, "[parameters]", *body]) + "\n")
     return config
 
 
