@@ -263,7 +263,9 @@ class ExceptionFilter(StrictFilterSet):
 
 
 def _may_take(step: str, user, exception: TransferException) -> bool:
-    return workflow.may_act(user, exception, step)
+    """True, or PermissionDenied saying who takes the step (the refusal's detail)."""
+    workflow.check_actor(user, exception, step, workflow.ACTED_BY[step])
+    return True
 
 
 def _step(name: str, description: str):
@@ -307,10 +309,14 @@ class TransferExceptionViewSet(
     second_factor_actions = {"approve", "reject", "revoke"}
     # A step by someone who may not take it is refused before its comment is read.
     object_checks = {
-        name: partial(_may_take, name)
-        for name, by in workflow.ACTED_BY.items()
-        if by != workflow.SYSTEM
+        **{
+            name: partial(_may_take, name)
+            for name, by in workflow.ACTED_BY.items()
+            if by != workflow.SYSTEM
+        },
+        "comment": workflow.may_comment,
     }
+    action_denials = {"comment": "Only the requester and its reviewers comment on an exception"}
     filterset_class = ExceptionFilter
     ordering_fields = ["id", "created_at", "submitted_at", "status"]
     http_method_names = ["get", "post", "patch", "head", "options"]
@@ -336,6 +342,9 @@ class TransferExceptionViewSet(
             found = self.get_queryset().filter(pk=self._pk()).first()
         if found is None:
             raise Http404("No such transfer exception")
+        # DRF's get_object would: a step or comment by someone who may not take it is refused
+        # here, before its body is read (object_checks).
+        self.check_object_permissions(self.request, found)
         return self.conditional_object(found)
 
     def _pk(self) -> int:

@@ -43,9 +43,9 @@ from requests.transfers.workflow import (
     S,
     check_actor,
     event_add,
-    is_reviewer,
     ledger_subjects,
     ledger_terms,
+    may_comment,
     may_request,
     mechanism_detail,
     move_status,
@@ -409,7 +409,7 @@ def exception_comment(
     *, actor: Actor, exception: TransferException, comment: str
 ) -> ExceptionEvent:
     """A remark on the timeline by the requester or a reviewer (no change of state)."""
-    if actor is None or not (exception.requester_id == actor.pk or is_reviewer(actor, exception)):
+    if not may_comment(actor, exception):
         raise PermissionDenied("Only the requester and its reviewers comment on an exception")
     if not comment.strip():
         raise ValidationError({"comment": "Write something"})
