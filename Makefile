@@ -40,20 +40,19 @@ run: install
 	trap 'kill 0' INT TERM; \
 	$(BIN)/daphne -b $(HOST) -p $(PORT) governance.asgi:application
 
-## Lint (ruff, format check, mypy), then the whole test suite but the API fuzzing (make fuzz).
+## Lint (ruff, format check, mypy), then the whole test suite, the API fuzzing included
+## (tests/test_api_fuzz.py: schemathesis, every phase, as three roles and anonymously).
 ## Bytecode is written even where the environment says not to (PYTHONDONTWRITEBYTECODE): the
 ## suite starts dozens of Python processes (servers, workers, commands), and pytest keeps
 ## its rewritten test modules only beside their bytecode (collecting took 8 s a worker without
 ## them, 2 s with them).
 test: install lint
-	PYTHONDONTWRITEBYTECODE= $(BIN)/pytest -n 2 --dist worksteal -m "not fuzz"
+	PYTHONDONTWRITEBYTECODE= $(BIN)/pytest -n 2 --dist worksteal
 
-## The API fuzzing: schemathesis against a live server as each role, every phase ("coverage"
-## included: every boundary and bad value of every field), with the checks that invalid input
-## is refused and valid input taken (LOCUS_FUZZ_ACCEPTANCE=0 leaves those two out). About eight
-## minutes on two cores, so apart from `make test`; CI runs both.
+## The API fuzzing alone (part of `make test`), to iterate on the API's contract: schemathesis
+## against a live server as each role, every phase (README "Tests").
 fuzz: install
-	PYTHONDONTWRITEBYTECODE= LOCUS_FUZZ_COVERAGE=1 $(BIN)/pytest -n 2 -m fuzz tests/test_api_fuzz.py
+	PYTHONDONTWRITEBYTECODE= $(BIN)/pytest -n 2 -m fuzz tests/test_api_fuzz.py
 
 lint: install
 	$(BIN)/ruff check .
