@@ -11,6 +11,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from channels.layers import channel_layers
 from django.db import transaction
 from django.db.backends.signals import connection_created
 from django.dispatch import receiver
@@ -36,6 +37,18 @@ def fresh_rate_limits(settings):
         alias: {**config, "KEY_PREFIX": f"test-{uuid.uuid4().hex}"}
         for alias, config in settings.CACHES.items()
     }
+
+
+@pytest.fixture(autouse=True)
+def fresh_channel_layer():
+    """Each test its own channel layer. A test that drives a consumer runs it on an event loop
+    of its own (async_to_sync), and channels_redis' receive leaves a clean-up task behind that
+    holds a per-channel lock until it ends: when the test's loop ends first, the lock stays
+    held, bound to that loop, and the next test's receive on the same layer fails ("bound to
+    a different event loop"). A server process keeps one loop for its life."""
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
 
 
 @pytest.fixture(autouse=True)
