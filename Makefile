@@ -50,7 +50,7 @@ test: install lint
 	PYTHONDONTWRITEBYTECODE= $(BIN)/pytest -n 2 --dist worksteal
 
 ## The API fuzzing alone (part of `make test`), to iterate on the API's contract: schemathesis
-## against a live server as each role, every phase (README "Tests").
+## against a live server as each role, every phase (README "How it is tested").
 fuzz: install
 	PYTHONDONTWRITEBYTECODE= $(BIN)/pytest -n 2 -m fuzz tests/test_api_fuzz.py
 
