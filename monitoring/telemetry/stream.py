@@ -17,7 +17,6 @@ import logging
 import os
 import threading
 from dataclasses import dataclass, field
-from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -72,7 +71,7 @@ def stream_append(messages: list[Message]) -> list[int]:
 
 
 ANNOUNCE_TIMEOUT_SECONDS = 10.0
-_announcer: tuple[int, asyncio.AbstractEventLoop, Any] | None = None
+_announcer: tuple[int, asyncio.AbstractEventLoop] | None = None
 _announcer_lock = threading.Lock()
 
 
@@ -92,32 +91,26 @@ def announce(first: int, last: int) -> None:
 
             async_to_sync(layer.group_send)(RISK_GROUP, message)
             return
-        loop, own_layer = _announcer_loop()
-        sent = asyncio.run_coroutine_threadsafe(own_layer.group_send(RISK_GROUP, message), loop)
+        sent = asyncio.run_coroutine_threadsafe(
+            layer.group_send(RISK_GROUP, message), _announcer_loop()
+        )
         sent.result(timeout=ANNOUNCE_TIMEOUT_SECONDS)
     except Exception:  # the outbox has the messages; a lost announcement is only a delay
         log.warning("Could not announce stream messages %s..%s", first, last, exc_info=True)
 
 
-def _announcer_loop() -> tuple[asyncio.AbstractEventLoop, Any]:
+def _announcer_loop() -> asyncio.AbstractEventLoop:
     """This process's loop for announcing to a Redis channel layer, on a daemon thread of its
-    own, started on first use (and again in a forked child), and a layer of its own to send
-    with. async_to_sync would start a thread and a loop for every batch, and the layer a
-    connection for each loop: 3 ms of CPU a batch, measured, where this loop keeps the layer's
-    connection from one batch to the next. The process's shared layer (get_channel_layer) is
-    not used from this loop: where one process also serves WebSockets, its consumers use that
-    layer on the server's loop, and the layer's locks belong to the first loop that waits on
-    them ("bound to a different event loop" in the other)."""
+    own, started on first use (and again in a forked child). async_to_sync would start a thread
+    and a loop for every batch, and the layer a connection for each loop: 3 ms of CPU a batch,
+    measured, where this loop keeps the layer's connection from one batch to the next."""
     global _announcer
     with _announcer_lock:
         if _announcer is None or _announcer[0] != os.getpid():
-            from channels import DEFAULT_CHANNEL_LAYER
-            from channels.layers import channel_layers
-
             loop = asyncio.new_event_loop()
             threading.Thread(target=loop.run_forever, name="locus-announce", daemon=True).start()
-            _announcer = (os.getpid(), loop, channel_layers.make_backend(DEFAULT_CHANNEL_LAYER))
-        return _announcer[1], _announcer[2]
+            _announcer = (os.getpid(), loop)
+        return _announcer[1]
 
 
 def stream_head() -> int:
