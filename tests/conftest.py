@@ -47,8 +47,6 @@ def fresh_channel_layer():
     held, bound to that loop, and the next test's receive on the same layer fails ("bound to
     a different event loop"). A server process keeps one loop for its life."""
     channel_layers.backends.clear()
-    yield
-    channel_layers.backends.clear()
 
 
 @pytest.fixture(autouse=True)

@@ -171,15 +171,16 @@ def known_objects(schema: dict, base_url: str, headers: dict[str, str]) -> dict[
     others run on objects that exist. Only the API's answers are read, so each role gets what
     its permissions let it see, and the anonymous run nothing. Owners and stewards are the
     demo's data owners (no list names people)."""
-    found: dict[str, list] = {}
+    parameters: dict[str, tuple[str, str]] = {}  # "/api/v1/models/{id}" -> its list, "id"
+    for path in schema["paths"]:
+        if match := PATH_PARAMETER.search(path):
+            parameters[path[: match.end()]] = (path[: match.start()], match.group(1))
     with httpx.Client(base_url=base_url, headers=headers, timeout=30) as client:
-        for path in schema["paths"]:
-            match = PATH_PARAMETER.search(path)
-            if match and path[: match.end()] not in found:
-                found[path[: match.end()]] = listed(client, path[: match.start()], match.group(1))
-        for (path, field), leaves in BODY_REFERENCES.items():
-            values = listed(client, path, field)
-            found |= {f"body.{leaf}": values for leaf in leaves}
+        lists = {key: listed(client, *key) for key in {*parameters.values(), *BODY_REFERENCES}}
+    found = {where: lists[key] for where, key in parameters.items()}
+    found |= {
+        f"body.{leaf}": lists[key] for key, leaves in BODY_REFERENCES.items() for leaf in leaves
+    }
     if headers:
         owners = list(
             User.objects.filter(groups__name=Role.DATA_OWNER).values_list("username", flat=True)
